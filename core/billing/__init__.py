@@ -1,0 +1,25 @@
+"""Billing: money rules, pricing of usage, the credits ledger (holds, idempotency)."""
+
+from core.billing.errors import (
+    HoldStateError,
+    InsufficientCreditsError,
+    InvalidAmountError,
+    UnknownUserError,
+    UnpricedModelError,
+)
+from core.billing.money import CREDIT_USD, apply_markup, credits_to_usd, usd_to_credits
+from core.billing.pricing import price_uptime, price_usage
+
+__all__ = [
+    "CREDIT_USD",
+    "HoldStateError",
+    "InsufficientCreditsError",
+    "InvalidAmountError",
+    "UnknownUserError",
+    "UnpricedModelError",
+    "apply_markup",
+    "credits_to_usd",
+    "price_uptime",
+    "price_usage",
+    "usd_to_credits",
+]

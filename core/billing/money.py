@@ -1,0 +1,60 @@
+"""The product's money rules: USD -> whole credits -> markup. Decimal only; credits are integers."""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+
+CREDIT_USD = Decimal("0.04")
+NANO = Decimal("0.000000001")
+MAX_MARKUP_PCT = Decimal(1000)
+
+
+def _as_decimal(value: Decimal | int | str, what: str) -> Decimal:
+    if isinstance(value, float):
+        raise TypeError(f"{what} must be a Decimal, int or str, not float (floats lose cents)")
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(value)
+    except (InvalidOperation, TypeError) as exc:
+        raise ValueError(f"{what} {value!r} is not a number") from exc
+    if not d.is_finite():
+        raise ValueError(f"{what} must be finite, got {d}")
+    return d
+
+
+def usd_to_credits(usd: Decimal | int | str, credit_usd: Decimal = CREDIT_USD) -> int:
+    """Base credits: the USD amount rounded up to whole credits; 0 only for 0."""
+    amount = _as_decimal(usd, "USD amount")
+    if amount < 0:
+        raise ValueError(f"USD amount cannot be negative, got {amount}")
+    return int((amount / credit_usd).to_integral_value(rounding=ROUND_CEILING))
+
+
+def validate_markup(markup_pct: Decimal | int | str) -> Decimal:
+    markup = _as_decimal(markup_pct, "Markup")
+    if markup < 0 or markup > MAX_MARKUP_PCT:
+        raise ValueError(f"Markup must be between 0% and {MAX_MARKUP_PCT}%, got {markup}%")
+    return markup
+
+
+def apply_markup(base_credits: int, markup_pct: Decimal | int | str) -> int:
+    """Final credits: ceil(base x (100 + markup) / 100)."""
+    if isinstance(base_credits, bool) or not isinstance(base_credits, int):
+        raise TypeError("base_credits must be an int")
+    if base_credits < 0:
+        raise ValueError(f"Credits cannot be negative, got {base_credits}")
+    markup = validate_markup(markup_pct)
+    return int((Decimal(base_credits) * (100 + markup) / 100).to_integral_value(rounding=ROUND_CEILING))
+
+
+def credits_to_usd(credits: int, credit_usd: Decimal = CREDIT_USD) -> Decimal:
+    return Decimal(credits) * credit_usd
+
+
+def quantize_usd(usd: Decimal) -> Decimal:
+    """Round a computed cost up to whole nano-dollars (the stored precision): never under-bill."""
+    return usd.quantize(NANO, rounding=ROUND_CEILING)
+
+
+def rounding_uplift_usd(base_cost_usd: Decimal, base_credits: int, credit_usd: Decimal = CREDIT_USD) -> Decimal:
+    """What rounding up to whole credits earns, before markup."""
+    return credits_to_usd(base_credits, credit_usd) - base_cost_usd

@@ -1,0 +1,81 @@
+"""Frozen views of catalog rows: what pricing and the providers need, detached from the database session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+PRICE_FIELDS = (
+    "input_per_1m_usd",
+    "output_per_1m_usd",
+    "cached_input_per_1m_usd",
+    "per_second_usd",
+    "per_character_usd",
+    "per_request_usd",
+    "per_image_usd",
+)
+COST_UNITS = ("token", "second", "character", "request", "image", "uptime")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelPrice:
+    id: int | None
+    provider: str
+    model_id: str
+    model_name: str
+    category: str
+    deployment_type: str
+    cost_unit: str
+    input_per_1m_usd: Decimal | None = None
+    output_per_1m_usd: Decimal | None = None
+    cached_input_per_1m_usd: Decimal | None = None
+    per_second_usd: Decimal | None = None
+    per_character_usd: Decimal | None = None
+    per_request_usd: Decimal | None = None
+    per_image_usd: Decimal | None = None
+    price_variants: dict[str, Any] = field(default_factory=dict)
+    mirrors: str | None = None
+    memory_gb: Decimal | None = None
+    hardware_type: str | None = None
+    hf_endpoint_url: str | None = None
+    status: str = "active"
+    price_source: str = ""
+    price_as_of: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}/{self.model_id}"
+
+    def price_label(self) -> str:
+        """A short human description of the price, e.g. "$2.50 in / $10.00 out per 1M tokens"."""
+        if self.cost_unit == "token" and self.input_per_1m_usd is not None:
+            out = (self.output_per_1m_usd or Decimal(0)).normalize()
+            return f"${self.input_per_1m_usd.normalize():f} in / ${out:f} out per 1M tokens"
+        if self.cost_unit == "second" and self.per_second_usd is not None:
+            return f"${self.per_second_usd.normalize():f} per second"
+        if self.cost_unit == "character" and self.per_character_usd is not None:
+            return f"${(self.per_character_usd * 1_000_000).normalize():f} per 1M characters"
+        if self.cost_unit == "request" and self.per_request_usd is not None:
+            return f"${self.per_request_usd.normalize():f} per request"
+        if self.cost_unit == "image":
+            images = self.price_variants.get("images") or {}
+            if images:
+                lo, hi = min(Decimal(v) for v in images.values()), max(Decimal(v) for v in images.values())
+                return f"${lo.normalize():f}-${hi.normalize():f} per image"
+            if self.per_image_usd is not None:
+                return f"${self.per_image_usd.normalize():f} per image"
+        if self.cost_unit == "uptime":
+            return "billed by endpoint uptime"
+        return "no price"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HardwarePrice:
+    id: str
+    instance_type: str
+    gpu_memory_gb: int
+    hourly_usd: Decimal
+    list_hourly_usd: Decimal | None = None
+    price_source: str = ""
+    price_as_of: str = ""

@@ -1,0 +1,165 @@
+"""Settings from environment variables and `.streamlit/secrets.toml`.
+
+Environment variables win over the secrets file. Secret values are wrapped in `Secret`, whose repr and str are masked,
+so a settings object can be logged or shown without leaking a key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+DEFAULT_DATABASE_URL = "sqlite:///data/app.db"
+
+
+class Secret:
+    """A secret string that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def masked(self) -> str:
+        v = self._value
+        return f"{v[:3]}…{v[-2:]}" if len(v) > 8 else "•••"
+
+    def __repr__(self) -> str:
+        return f"Secret({self.masked()!r})"
+
+    __str__ = masked
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+# provider name -> (env names for the key, in priority order; env name for the base URL; default base URL)
+PROVIDER_ENV: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "openai": (("OPENAI_API_KEY",), "OPENAI_BASE_URL", "https://api.openai.com/v1"),
+    "anthropic": (("ANTHROPIC_API_KEY",), "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+    "huggingface": (
+        ("HUGGINGFACE_API_KEY", "HF_TOKEN", "HUGGINGFACE_TOKEN"),
+        "HUGGINGFACE_BASE_URL",
+        "https://router.huggingface.co",
+    ),
+    "huggingface_endpoint": (("HUGGINGFACE_API_KEY", "HF_TOKEN", "HUGGINGFACE_TOKEN"), "", ""),
+    "minimax": (("MINIMAX_API_KEY",), "MINIMAX_API_BASE_URL", "https://api.minimax.io"),
+    "together_ai": (("TOGETHER_API_KEY",), "TOGETHER_BASE_URL", "https://api.together.xyz/v1"),
+}
+
+
+def _load_secrets_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file or remove it.") from exc
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    analytics_path: Path = DATA_DIR / "analytics.duckdb"
+    credit_usd: Decimal = Decimal("0.04")
+    default_markup_pct: Decimal = Decimal("100")
+    reporting_tz: str = "UTC"
+    charge_cache_hits: bool = True
+    hold_ttl_seconds: int = 600
+    hf_endpoints_api_url: str = "https://api.endpoints.huggingface.cloud/v2"
+    hf_namespace: str = ""
+    hf_bill_to: str = ""
+    minimax_group_id: str = ""
+    auth_configured: bool = False
+    api_keys: dict[str, Secret] = field(default_factory=dict, repr=False)
+    base_urls: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.reporting_tz)
+
+    def api_key(self, provider: str) -> Secret | None:
+        key = self.api_keys.get(provider)
+        return key if key else None
+
+    def base_url(self, provider: str) -> str:
+        return self.base_urls.get(provider) or PROVIDER_ENV.get(provider, ((), "", ""))[2]
+
+    def resolved_database_url(self) -> str:
+        """The database URL with a relative SQLite path anchored at the repository root."""
+        url = self.database_url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+            rel = url[len(prefix) :]
+            if rel and not rel.startswith(":"):
+                return prefix + str((REPO_ROOT / rel).resolve())
+        return url
+
+
+def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None = None) -> Settings:
+    """Read settings: environment first, then `.streamlit/secrets.toml` (flat keys), then defaults."""
+    env = dict(os.environ) if env is None else env
+    secrets = _load_secrets_file(secrets_path or REPO_ROOT / ".streamlit" / "secrets.toml")
+
+    def get(name: str, default: str = "") -> str:
+        value = env.get(name)
+        if value is None or value == "":
+            raw = secrets.get(name)
+            value = str(raw) if raw is not None and not isinstance(raw, dict) else ""
+        return value or default
+
+    keys: dict[str, Secret] = {}
+    urls: dict[str, str] = {}
+    for provider, (key_names, url_name, _default) in PROVIDER_ENV.items():
+        for key_name in key_names:
+            if get(key_name):
+                keys[provider] = Secret(get(key_name))
+                break
+        if url_name and get(url_name):
+            urls[provider] = get(url_name).rstrip("/")
+
+    def decimal_setting(name: str, default: str) -> Decimal:
+        raw = get(name, default)
+        try:
+            value = Decimal(raw)
+        except InvalidOperation as exc:
+            raise ConfigError(f"{name}={raw!r} is not a number; set it to a decimal such as {default}.") from exc
+        if not value.is_finite() or value < 0 or (value == 0 and name == "CREDIT_USD"):
+            raise ConfigError(f"{name}={raw!r} must be a positive finite number.")
+        return value
+
+    tz = get("REPORTING_TZ", "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"REPORTING_TZ={tz!r} is not a known time zone; use a name such as Europe/Paris.") from exc
+
+    analytics = get("ANALYTICS_PATH")
+    return Settings(
+        database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
+        analytics_path=Path(analytics) if analytics else DATA_DIR / "analytics.duckdb",
+        credit_usd=decimal_setting("CREDIT_USD", "0.04"),
+        default_markup_pct=decimal_setting("DEFAULT_MARKUP_PCT", "100"),
+        reporting_tz=tz,
+        charge_cache_hits=get("CHARGE_CACHE_HITS", "true").lower() not in {"0", "false", "no"},
+        hf_endpoints_api_url=get("HF_ENDPOINTS_API_URL", "https://api.endpoints.huggingface.cloud/v2").rstrip("/"),
+        hf_namespace=get("HF_NAMESPACE"),
+        hf_bill_to=get("HF_BILL_TO"),
+        minimax_group_id=get("MINIMAX_GROUP_ID"),
+        auth_configured=isinstance(secrets.get("auth"), dict),
+        api_keys=keys,
+        base_urls=urls,
+    )

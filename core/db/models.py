@@ -1,0 +1,252 @@
+"""SQLAlchemy 2 typed models: the system of record. Table names are part of the product's contract."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+USD = Numeric(18, 9)  # whole nano-dollars
+PRICE = Numeric(18, 9)
+
+ROLES = ("admin", "finance", "engineer", "pm")
+CATEGORIES = ("chat", "tts", "speech_to_text", "music", "voice_clone", "image")
+DEPLOYMENT_TYPES = ("api_proxy", "inference_api", "dedicated")
+TRANSACTION_TYPES = ("grant", "topup", "usage", "endpoint_uptime", "refund", "adjustment")
+HOLD_STATUSES = ("held", "settled", "released", "expired")
+ENDPOINT_STATES = ("pending", "initializing", "updating", "updateFailed", "running", "paused", "failed", "scaledToZero")
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp: every stored time is UTC; reports convert to the reporting time zone."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    developer_markup_pct: Mapped[Decimal] = mapped_column(Numeric(9, 4), default=Decimal("100"))
+    credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AIModel(Base):
+    __tablename__ = "ai_models"
+    __table_args__ = (UniqueConstraint("provider", "model_id", name="uq_ai_models_provider_model"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    model_id: Mapped[str] = mapped_column(String(200))
+    model_name: Mapped[str] = mapped_column(String(200))
+    deployment_type: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(20))
+    input_per_1m_usd: Mapped[Decimal | None] = mapped_column(PRICE)
+    output_per_1m_usd: Mapped[Decimal | None] = mapped_column(PRICE)
+    cached_input_per_1m_usd: Mapped[Decimal | None] = mapped_column(PRICE)
+    per_second_usd: Mapped[Decimal | None] = mapped_column(PRICE)
+    per_character_usd: Mapped[Decimal | None] = mapped_column(PRICE)
+    per_request_usd: Mapped[Decimal | None] = mapped_column(PRICE)
+    per_image_usd: Mapped[Decimal | None] = mapped_column(PRICE)
+    price_variants: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cost_unit: Mapped[str] = mapped_column(String(20))
+    mirrors: Mapped[str | None] = mapped_column(String(250))  # sandbox twin: "provider/model_id" it is priced like
+    memory_gb: Mapped[Decimal | None] = mapped_column(Numeric(9, 2))  # GPU memory the model needs (break-even)
+    hf_endpoint_url: Mapped[str | None] = mapped_column(String(500))
+    hardware_type: Mapped[str | None] = mapped_column(String(20))
+    api_endpoint: Mapped[str | None] = mapped_column(String(500))
+    api_method: Mapped[str | None] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    price_source: Mapped[str] = mapped_column(String(500))
+    price_as_of: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AIModelPriceHistory(Base):
+    """Every price a model has had; a change applies to new usage only."""
+
+    __tablename__ = "ai_model_price_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ai_model_id: Mapped[int] = mapped_column(ForeignKey("ai_models.id"))
+    changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(320))
+    prices: Mapped[dict[str, Any]] = mapped_column(JSON)  # the full price set after the change
+    previous: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Hardware(Base):
+    __tablename__ = "hardware"
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)  # T4, L4, A10G, A100, ...
+    instance_type: Mapped[str] = mapped_column(String(40))
+    gpu_memory_gb: Mapped[int] = mapped_column(Integer)
+    hourly_usd: Mapped[Decimal] = mapped_column(PRICE)
+    list_hourly_usd: Mapped[Decimal | None] = mapped_column(PRICE)
+    price_source: Mapped[str] = mapped_column(String(500))
+    price_as_of: Mapped[str] = mapped_column(String(10))
+
+
+class CreditTransaction(Base):
+    """The append-only ledger. Amount is in whole credits; negative is a debit."""
+
+    __tablename__ = "credit_transactions"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_credit_transactions_user_key"),
+        Index("ix_credit_transactions_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    transaction_type: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+
+
+class CreditHold(Base):
+    __tablename__ = "credit_holds"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_credit_holds_user_key"),
+        Index("ix_credit_holds_user_status", "user_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    credits: Mapped[int] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="held")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AIUsageLog(Base):
+    """One row per provider call, successful or failed."""
+
+    __tablename__ = "ai_usage_log"
+    __table_args__ = (
+        Index("ix_ai_usage_log_user_created", "user_id", "created_at"),
+        Index("ix_ai_usage_log_model_created", "ai_model_id", "created_at"),
+        Index("ix_ai_usage_log_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    ai_model_id: Mapped[int | None] = mapped_column(ForeignKey("ai_models.id"))
+    provider: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(20))
+    deployment_type: Mapped[str] = mapped_column(String(20))
+    endpoint_id: Mapped[int | None] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    characters: Mapped[int] = mapped_column(BigInteger, default=0)
+    duration_seconds: Mapped[Decimal] = mapped_column(Numeric(18, 3), default=Decimal(0))
+    images: Mapped[int] = mapped_column(Integer, default=0)
+    requests_count: Mapped[int] = mapped_column(Integer, default=1)
+    base_cost_usd: Mapped[Decimal] = mapped_column(USD, default=Decimal(0))
+    markup_pct: Mapped[Decimal] = mapped_column(Numeric(9, 4), default=Decimal(0))
+    cost_credits: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[Decimal] = mapped_column(USD, default=Decimal(0))
+    status: Mapped[str] = mapped_column(String(10))
+    error: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False)
+    request_id: Mapped[str | None] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+
+
+class InferenceEndpoint(Base):
+    __tablename__ = "inference_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    model_repo: Mapped[str] = mapped_column(String(200))
+    ai_model_id: Mapped[int | None] = mapped_column(ForeignKey("ai_models.id"))
+    hardware_id: Mapped[str] = mapped_column(ForeignKey("hardware.id"))
+    min_replicas: Mapped[int] = mapped_column(Integer, default=0)
+    max_replicas: Mapped[int] = mapped_column(Integer, default=1)
+    scale_to_zero_minutes: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    replicas: Mapped[int] = mapped_column(Integer, default=0)
+    url: Mapped[str | None] = mapped_column(String(500))
+    vendor: Mapped[str] = mapped_column(String(20), default="aws")
+    region: Mapped[str] = mapped_column(String(40), default="us-east-1")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    metered_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class EndpointEvent(Base):
+    __tablename__ = "endpoint_events"
+    __table_args__ = (Index("ix_endpoint_events_endpoint_at", "endpoint_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("inference_endpoints.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(20))
+    replicas: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditLog(Base):
+    """Who did what: grants, refunds, price edits, endpoint create/delete."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str | None] = mapped_column(String(320))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ResponseCache(Base):
+    """Deterministic outputs (text-to-speech of the same text and voice, a transcription of the same audio)."""
+
+    __tablename__ = "response_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of provider, model and request
+    provider: Mapped[str] = mapped_column(String(40))
+    model_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    usage: Mapped[dict[str, Any]] = mapped_column(JSON)
+    output_text: Mapped[str | None] = mapped_column(Text)
+    output_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    output_mime: Mapped[str | None] = mapped_column(String(60))
+    hits: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,55 @@
+"""The engine's wiring: settings -> database engine -> session factory -> services.
+
+Pages build one `Runtime` (cached at the page edge) and the command line builds one per run; tests build their own
+against a temporary database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.catalog.loader import LoadReport, load_catalogs
+from core.config import Settings, load_settings
+from core.db.engine import check_connection, make_engine, make_session_factory
+from core.db.migrate import upgrade
+from core.db.models import AIUsageLog
+
+
+@dataclass
+class Runtime:
+    settings: Settings = field(default_factory=load_settings)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.resolved_database_url())
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        with self.session_factory.begin() as s:
+            yield s
+
+    def init(self) -> LoadReport:
+        """Migrate the schema and load the catalogs; running it twice changes nothing."""
+        check_connection(self.engine)
+        upgrade(self.engine)
+        with self.session() as s:
+            return load_catalogs(s)
+
+    def usage_count(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(AIUsageLog)) or 0)
+
+    def dispose(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -1,0 +1,63 @@
+"""Home: this month's spend against last month, credits outstanding, active users, top model, daily spend."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.overview import overview
+from pages.ui import money, runtime
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_overview() -> object:
+    rt = runtime()
+    with rt.session() as s:
+        return overview(s, credit_usd=rt.settings.credit_usd)
+
+
+st.title("Overview")
+ov = load_overview()
+st.caption(
+    f"As of {ov.as_of:%Y-%m-%d %H:%M} UTC · revenue = credits charged × ${runtime().settings.credit_usd}; "
+    "sandbox calls are excluded (nobody pays for them)."
+)
+
+c1, c2, c3, c4 = st.columns(4)
+prev = ov.last_month_same_point.revenue_usd
+delta = None if not prev else f"{(ov.this_month.revenue_usd - prev) / prev:+.1%} vs same point last month"
+c1.metric("Revenue this month", money(ov.this_month.revenue_usd), delta)
+c2.metric(
+    "Revenue last month",
+    money(ov.last_month.revenue_usd),
+    f"margin {money(ov.last_month.margin_usd)}",
+    delta_color="off",
+)
+c3.metric(
+    "Credits outstanding",
+    f"{ov.credits_outstanding:,}",
+    f"{money(ov.credits_outstanding * runtime().settings.credit_usd)} prepaid",
+    delta_color="off",
+)
+c4.metric("Active users (30 days)", f"{ov.active_users_30d} of {ov.users}")
+if ov.top_model:
+    st.markdown(f"**Top model this month:** `{ov.top_model}` · {ov.top_model_credits:,} credits")
+
+if ov.daily:
+    df = pd.DataFrame(ov.daily, columns=["day", "credits", "base_cost_usd"])
+    credit = float(runtime().settings.credit_usd)
+    df["revenue_usd"] = df["credits"] * credit
+    df["provider_cost_usd"] = df["base_cost_usd"].astype(float)
+    long = df.melt(id_vars="day", value_vars=["revenue_usd", "provider_cost_usd"], var_name="series", value_name="usd")
+    fig = px.line(
+        long,
+        x="day",
+        y="usd",
+        color="series",
+        title="Daily revenue and provider cost (UTC days)",
+        labels={"usd": "USD", "day": ""},
+    )
+    st.plotly_chart(fig, use_container_width=True)
+else:
+    st.info("No usage yet. `python -m core demo` writes a demo history; the Playground makes real calls.")

@@ -1,0 +1,79 @@
+"""Shared fixtures: a migrated database on SQLite (always) and PostgreSQL (when TEST_DATABASE_URL is set).
+
+With CI=true an unreachable PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from core.config import Settings
+from core.runtime import Runtime
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _pg_available() -> bool:
+    if not PG_URL:
+        return False
+    try:
+        eng = create_engine(PG_URL)
+        with eng.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        eng.dispose()
+        return True
+    except Exception:
+        if IN_CI:
+            raise
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    if IN_CI and not PG_URL:
+        pytest.fail("CI=true but TEST_DATABASE_URL is not set: the ledger tests must run on PostgreSQL too.")
+    return _pg_available()
+
+
+def make_runtime(url: str, tmp_path: Path, **settings: object) -> Runtime:
+    rt = Runtime(Settings(database_url=url, analytics_path=tmp_path / "analytics.duckdb", **settings))
+    rt.init()
+    return rt
+
+
+@pytest.fixture
+def sqlite_runtime(tmp_path: Path) -> Iterator[Runtime]:
+    rt = make_runtime(f"sqlite:///{tmp_path / 'app.db'}", tmp_path)
+    yield rt
+    rt.dispose()
+
+
+@pytest.fixture
+def pg_runtime(tmp_path: Path, pg_available: bool) -> Iterator[Runtime]:
+    if not pg_available:
+        pytest.skip("PostgreSQL not configured (set TEST_DATABASE_URL)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    rt = make_runtime(f"{PG_URL}{sep}options=-csearch_path%3D{schema}", tmp_path)
+    yield rt
+    rt.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def runtime(request: pytest.FixtureRequest) -> Runtime:
+    """The same test on both databases."""
+    name = "sqlite_runtime" if request.param == "sqlite" else "pg_runtime"
+    return request.getfixturevalue(name)

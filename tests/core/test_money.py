@@ -1,0 +1,54 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.billing.money import apply_markup, credits_to_usd, usd_to_credits
+
+
+def test_specification_example() -> None:
+    base = usd_to_credits(Decimal("0.003"))
+    assert base == 1
+    final = apply_markup(base, Decimal(100))
+    assert final == 2
+    assert credits_to_usd(final) == Decimal("0.08")
+
+
+@pytest.mark.parametrize(
+    ("usd", "credits"),
+    [("0", 0), ("0.000000001", 1), ("0.04", 1), ("0.040000001", 2), ("0.08", 2), ("1", 25), ("1.01", 26)],
+)
+def test_usd_to_credits_rounds_up(usd: str, credits: int) -> None:
+    assert usd_to_credits(Decimal(usd)) == credits
+
+
+@pytest.mark.parametrize("bad", [Decimal("-0.01"), Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity")])
+def test_usd_to_credits_refuses_bad_amounts(bad: Decimal) -> None:
+    with pytest.raises(ValueError):
+        usd_to_credits(bad)
+
+
+def test_float_is_refused() -> None:
+    with pytest.raises(TypeError):
+        usd_to_credits(0.1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("markup", [Decimal("-1"), Decimal("1000.01"), Decimal("NaN")])
+def test_markup_out_of_range(markup: Decimal) -> None:
+    with pytest.raises(ValueError):
+        apply_markup(3, markup)
+
+
+@given(st.decimals(min_value=0, max_value=10_000, places=9, allow_nan=False, allow_infinity=False))
+def test_credits_cover_the_cost(usd: Decimal) -> None:
+    credits = usd_to_credits(usd)
+    assert credits_to_usd(credits) >= usd
+    assert credits == 0 or credits_to_usd(credits - 1) < usd
+
+
+@given(st.integers(min_value=0, max_value=10**9), st.decimals(min_value=0, max_value=1000, places=2))
+def test_markup_never_undercharges(base: int, markup: Decimal) -> None:
+    final = apply_markup(base, markup)
+    exact = Decimal(base) * (100 + markup) / 100
+    assert exact <= final < exact + 1
