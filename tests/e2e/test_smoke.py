@@ -6,8 +6,15 @@ import pytest
 
 from tests.e2e.server import ARTIFACTS, wait_idle
 
-PAGES = {"": "Overview", "playground": "Playground", "spend": "Spend", "ledger": "Ledger",
-         "breakeven": "Break-even", "endpoints": "Endpoints", "models": "Models & pricing"}
+PAGES = {
+    "": "Overview",
+    "playground": "Playground",
+    "spend": "Spend",
+    "ledger": "Ledger",
+    "breakeven": "Break-even",
+    "endpoints": "Endpoints",
+    "models": "Models & pricing",
+}
 
 pytestmark = pytest.mark.browser
 
