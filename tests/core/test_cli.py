@@ -57,7 +57,8 @@ def test_init_users_models(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0 and json.loads(out)["email"] == "ana@example.com"
     code, out, _ = run(capsys, "users", "list", "--json")
-    assert [u["developer_markup_pct"] for u in json.loads(out)] == ["50.0000"] or json.loads(out)[0]["role"] == "pm"
+    (user,) = json.loads(out)
+    assert user["role"] == "pm" and user["developer_markup_pct"] == "50.0000" and user["credit_balance"] == 0
     code, out, _ = run(capsys, "models", "list", "--category", "chat", "--provider", "openai", "--json")
     models = json.loads(out)
     assert {m["model_id"] for m in models} == {"gpt-4o", "gpt-4o-mini"}
@@ -78,7 +79,7 @@ def test_init_users_models(db: str, capsys: pytest.CaptureFixture[str]) -> None:
 def test_mistakes_print_one_line(db: str, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
     main(["init"])
     capsys.readouterr()
-    code, out, err = run(capsys, *args)
+    code, _out, err = run(capsys, *args)
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
 
 

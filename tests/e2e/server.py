@@ -75,7 +75,7 @@ def streamlit_server(env: dict[str, str]) -> Iterator[str]:
         log.close()
 
 
-def wait_idle(page, timeout: float = 60_000) -> None:  # noqa: ANN001 - playwright Page
+def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until the Streamlit script has finished its run."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
     page.wait_for_timeout(300)
