@@ -7,7 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.overview import overview
-from pages.ui import money, runtime
+from pages.ui import guard, money, runtime
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -17,6 +17,7 @@ def load_overview() -> object:
         return overview(s, credit_usd=rt.settings.credit_usd)
 
 
+guard("home")
 st.title("Overview")
 ov = load_overview()
 st.caption(
