@@ -42,7 +42,7 @@ def oidc_app(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Itera
             yield base.replace("127.0.0.1", "localhost")
 
 
-def sign_in(page, base: str, email: str) -> None:  # noqa: ANN001
+def sign_in(page, base: str, email: str) -> None:
     page.goto(base)
     wait_idle(page)
     page.get_by_role("button", name="Sign in").click()
@@ -53,7 +53,7 @@ def sign_in(page, base: str, email: str) -> None:  # noqa: ANN001
     wait_idle(page)
 
 
-def test_finance_lands_on_overview(oidc_app: str, page) -> None:  # noqa: ANN001
+def test_finance_lands_on_overview(oidc_app: str, page) -> None:
     sign_in(page, oidc_app, "fin@corp.example")
     page.wait_for_selector("h1:has-text('Overview')", timeout=30_000)
     assert page.get_by_text("Signed in as").count() == 1
@@ -62,7 +62,7 @@ def test_finance_lands_on_overview(oidc_app: str, page) -> None:  # noqa: ANN001
     page.screenshot(path=str(ARTIFACTS / "oidc-finance.png"), full_page=True)
 
 
-def test_pm_sees_only_pm_pages(oidc_app: str, page) -> None:  # noqa: ANN001
+def test_pm_sees_only_pm_pages(oidc_app: str, page) -> None:
     sign_in(page, oidc_app, "pm@corp.example")
     page.wait_for_selector("h1:has-text('Playground')", timeout=30_000)
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
@@ -73,6 +73,6 @@ def test_pm_sees_only_pm_pages(oidc_app: str, page) -> None:  # noqa: ANN001
     page.screenshot(path=str(ARTIFACTS / "oidc-pm-endpoints-url.png"), full_page=True)
 
 
-def test_unknown_email_is_told_to_ask_an_admin(oidc_app: str, page) -> None:  # noqa: ANN001
+def test_unknown_email_is_told_to_ask_an_admin(oidc_app: str, page) -> None:
     sign_in(page, oidc_app, "stranger@corp.example")
     page.wait_for_selector("text=Ask an admin to add you", timeout=30_000)
