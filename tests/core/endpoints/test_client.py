@@ -85,7 +85,9 @@ def test_create_sends_the_documented_body() -> None:
 
 
 def test_list_get_and_parsing_of_status() -> None:
-    running = endpoint_json(state="running", ready=2, target=2, url="https://x.us-east-1.aws.endpoints.huggingface.cloud")
+    running = endpoint_json(
+        state="running", ready=2, target=2, url="https://x.us-east-1.aws.endpoints.huggingface.cloud"
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.method == "GET"

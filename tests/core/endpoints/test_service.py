@@ -16,6 +16,8 @@ from core.endpoints import (
     EndpointSpec,
     EndpointTimeoutError,
     EndpointUnavailableError,
+    EndpointView,
+    HuggingFaceEndpointService,
     InvalidEndpointNameError,
     ManualClock,
     UnknownEndpointError,
@@ -31,7 +33,7 @@ def count(rt: Runtime, model: type) -> int:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def create(service, name: str = "my-audio-model", **kw):  # noqa: ANN001, ANN201
+def create(service: HuggingFaceEndpointService, name: str = "my-audio-model", **kw: object) -> EndpointView:
     args = dict(
         endpoint_name=name,
         model_repo="facebook/mms-tts-eng",
@@ -94,7 +96,14 @@ def test_pause_resume_scale_to_zero_and_wait(runtime: Runtime, tmp_path: Path, c
     assert service.refresh("my-audio-model").state == "initializing"
     states = [e.state for e in service.events("my-audio-model")]
     assert states == [
-        "pending", "initializing", "running", "paused", "initializing", "running", "scaledToZero", "initializing",
+        "pending",
+        "initializing",
+        "running",
+        "paused",
+        "initializing",
+        "running",
+        "scaledToZero",
+        "initializing",
     ]
 
 

@@ -111,7 +111,10 @@ transitions = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(transitions, st.integers(1, 9))
 def test_buckets_add_up_to_the_whole_and_never_exceed_max(raw: list[tuple[int, str, int]], hours: int) -> None:
-    changes = [StateChange(at=at(m + s / 60), state=state, replicas=r) for (m, state, r), s in zip(raw, range(60))]
+    changes = [
+        StateChange(at=at(m + s / 60), state=state, replicas=r)
+        for (m, state, r), s in zip(raw, range(60), strict=False)
+    ]
     buckets = hourly_buckets(changes, at(0), at(60 * hours), T4)
     whole = uptime_cost(changes, at(0), at(60 * hours), T4)
     assert sum(b.replica_minutes for b in buckets) == whole.replica_minutes
