@@ -15,7 +15,7 @@ from core.endpoints.errors import (
     EndpointUnavailableError,
     InvalidEndpointNameError,
 )
-from core.endpoints.factory import configuration_problem, is_local, local_state_path, make_client
+from core.endpoints.factory import configuration_problem, is_local, local_state_path, make_client, make_service
 from core.endpoints.local import LocalEndpointsTransport, LocalTimings
 from core.endpoints.service import HuggingFaceEndpointService, UnknownEndpointError, validate_endpoint_name
 from core.endpoints.types import BILLABLE_STATES, STATES, ComputeOffer, RemoteEndpoint
@@ -56,6 +56,7 @@ __all__ = [
     "is_local",
     "local_state_path",
     "make_client",
+    "make_service",
     "replicas_per_minute",
     "system_clock",
     "uptime_cost",

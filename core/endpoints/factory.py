@@ -11,7 +11,9 @@ from core.config import DATA_DIR, Settings
 from core.endpoints.client import HFEndpointsClient
 from core.endpoints.clock import Clock, system_clock
 from core.endpoints.local import LOCAL_BASE_URL, LocalEndpointsTransport
+from core.endpoints.service import HuggingFaceEndpointService
 from core.errors import ConfigError
+from core.runtime import Runtime
 
 LOCAL = "local"
 LOCAL_NAMESPACE = "local"
@@ -66,3 +68,11 @@ def make_client(
     return HFEndpointsClient(
         http or httpx.Client(timeout=HTTP_TIMEOUT), settings.hf_endpoints_api_url, settings.hf_namespace, token
     )
+
+
+def make_service(
+    runtime: Runtime, *, http: httpx.Client | None = None, clock: Clock = system_clock
+) -> HuggingFaceEndpointService:
+    """The lifecycle service on the runtime's database and the configured API (`ConfigError` when unconfigured)."""
+    client = make_client(runtime.settings, http=http, clock=clock)
+    return HuggingFaceEndpointService(runtime.session_factory, client, runtime.settings, clock=clock)
