@@ -152,8 +152,9 @@ class LocalEndpointsTransport(httpx.BaseTransport):
             wanted = max(floor, min(int(replicas or rec.get("targetReplica") or 1), int(scaling["maxReplica"])))
             if rec["state"] == "scaledToZero":
                 self._enter(rec, "initializing", now, target=wanted, ready=0, message="Scaling up after a request")
-            elif rec["state"] == "running" and replicas is not None:
+            elif rec["state"] == "running" and replicas is not None and wanted != rec.get("readyReplica"):
                 rec["targetReplica"] = rec["readyReplica"] = wanted
+                rec["updatedAt"] = _iso(now)
             return str(rec["state"])
 
     def fail(self, namespace: str, name: str, message: str = "Endpoint failed to start") -> None:

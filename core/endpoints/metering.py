@@ -16,6 +16,7 @@ never change after it was charged.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -166,7 +167,7 @@ class UptimeMeter:
             allow_overdraft=True,
         )
         # The first transaction's own figures win: a resumed run re-prices with today's catalog but charges nothing.
-        meta = tx.metadata or {}
+        meta = tx.metadata if isinstance(tx.metadata, dict) else json.loads(tx.metadata or "{}")
         with self.session_factory.begin() as s:
             s.add(
                 EndpointUptimeBucket(
