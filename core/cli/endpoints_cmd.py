@@ -14,9 +14,9 @@ from typing import Any
 
 from core.cli.args import non_negative_int, positive_int
 from core.cli.output import print_json, print_table
-from core.db.models import utcnow
 from core.endpoints.costs import endpoint_costs, month_start_utc
 from core.endpoints.factory import make_service
+from core.endpoints.metering import meter_endpoints
 from core.endpoints.overview import endpoints_overview
 from core.endpoints.types import STATES
 from core.endpoints.views import EndpointView
@@ -233,21 +233,9 @@ def run_wait(args: argparse.Namespace, rt: Runtime) -> int:
 
 
 def run_meter(args: argparse.Namespace, rt: Runtime) -> int:
-    from core.billing import BillingService
-    from core.endpoints.factory import configuration_problem
-    from core.endpoints.metering import UptimeMeter
-
-    warnings: dict[str, str] = {}
-    if not args.no_refresh:
-        problem = configuration_problem(rt.settings)
-        if problem:
-            warnings["*"] = problem + " Metering the recorded history only."
-        else:
-            warnings.update(make_service(rt).refresh_all().errors)
-    until = args.until or utcnow()
-    report = UptimeMeter(rt.session_factory, BillingService(rt.session_factory, rt.settings), rt.settings).meter(until)
+    report = meter_endpoints(rt, args.until, refresh=not args.no_refresh)
     if args.json:
-        print_json({**report.__dict__, "warnings": warnings})
+        print_json(report.__dict__)
     else:
         print(
             f"metered up to {report.until:%Y-%m-%d %H:%M} UTC: {report.hours_charged} hours charged "
@@ -256,7 +244,7 @@ def run_meter(args: argparse.Namespace, rt: Runtime) -> int:
         )
         for email in report.overdrawn:
             print(f"warning: {email} is below zero after delivered uptime; top up their credits", file=sys.stderr)
-    for name, problem in warnings.items():
+    for name, problem in report.warnings.items():
         print(f"warning: {name}: {problem}", file=sys.stderr)
     return 0
 

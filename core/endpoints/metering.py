@@ -28,9 +28,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.billing.types import Transaction
 from core.catalog.lookup import get_hardware
 from core.config import Settings
-from core.db.models import CreditTransaction, EndpointEvent, EndpointUptimeBucket, InferenceEndpoint, User
+from core.db.models import (
+    CreditTransaction,
+    EndpointEvent,
+    EndpointUptimeBucket,
+    InferenceEndpoint,
+    User,
+    utcnow,
+)
 from core.endpoints.costs import changes_for
 from core.endpoints.uptime import HOUR, UptimeBucket, floor_hour, hourly_buckets
+from core.runtime import Runtime
 
 TRANSACTION_KIND = "endpoint_uptime"
 
@@ -65,6 +73,7 @@ class MeterReport:
     credits: int = 0  # credits debited by this run
     base_cost_usd: Decimal = Decimal(0)
     overdrawn: list[str] = field(default_factory=list)  # owners left below zero by delivered uptime
+    warnings: dict[str, str] = field(default_factory=dict)  # endpoint name -> why it could not be refreshed
 
 
 class UptimeMeter:
@@ -205,3 +214,22 @@ class UptimeMeter:
         assert row is not None
         if row.metered_until is None or row.metered_until < to:
             row.metered_until = to
+
+
+def meter_endpoints(runtime: Runtime, until: datetime | None = None, *, refresh: bool = True) -> MeterReport:
+    """What `python -m core endpoints meter` and the page's button run: refresh every endpoint from the API when it
+    is configured (so the history is known up to now), then meter up to `until` (default now)."""
+    from core.billing import BillingService
+    from core.endpoints.factory import configuration_problem, make_service
+
+    warnings: dict[str, str] = {}
+    if refresh:
+        problem = configuration_problem(runtime.settings)
+        if problem:
+            warnings["*"] = problem + " Metered the recorded history only."
+        else:
+            warnings.update(make_service(runtime).refresh_all().errors)
+    billing = BillingService(runtime.session_factory, runtime.settings)
+    report = UptimeMeter(runtime.session_factory, billing, runtime.settings).meter(until or utcnow())
+    report.warnings.update(warnings)
+    return report
