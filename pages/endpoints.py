@@ -17,6 +17,7 @@ from core.endpoints import (
     is_local,
     make_service,
 )
+from core.endpoints.demo import seed_endpoint_demo
 from core.endpoints.metering import meter_endpoints
 from core.endpoints.overview import EndpointsOverview, endpoints_overview
 from core.errors import CoreError
@@ -161,6 +162,21 @@ if ov.all_rows:
     )
 else:
     st.info("No endpoints yet. Create one below; its uptime is charged to its owner's credits.")
+    if is_local(settings) and st.button(
+        "Load a 3-day demo on the stand-in",
+        key="do_demo",
+        help="Creates demo-tts (T4, scales to zero) and demo-chat (L4, paused at night) with three days of use, "
+        "run through the stand-in with its clock wound back, and meters them into the first engineer's credits.",
+    ):
+        try:
+            demo = seed_endpoint_demo(rt, days=3)
+        except CoreError as exc:
+            st.error(str(exc))
+        else:
+            done(
+                f"Demo loaded: {', '.join(demo.endpoints)} with {demo.events} state changes; "
+                f"{demo.metered.hours_charged} hours metered ({demo.metered.credits:,} credits)."
+            )
 
 live = list(ov.rows)
 if live:

@@ -83,6 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=run_meter)
 
+    demo = s.add_parser("demo", help="a few days of history for two endpoints on the local stand-in (offline only)")
+    demo.add_argument("--days", type=positive_int, default=3)
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(func=run_demo)
+
     h = s.add_parser("hardware", help="hardware choices: our hourly price and Hugging Face's live price")
     h.add_argument("--json", action="store_true")
     h.set_defaults(func=run_hardware)
@@ -246,6 +251,21 @@ def run_meter(args: argparse.Namespace, rt: Runtime) -> int:
             print(f"warning: {email} is below zero after delivered uptime; top up their credits", file=sys.stderr)
     for name, problem in report.warnings.items():
         print(f"warning: {name}: {problem}", file=sys.stderr)
+    return 0
+
+
+def run_demo(args: argparse.Namespace, rt: Runtime) -> int:
+    from core.endpoints.demo import seed_endpoint_demo
+
+    report = seed_endpoint_demo(rt, days=args.days)
+    if args.json:
+        print_json({"endpoints": report.endpoints, "events": report.events, "metered": report.metered.__dict__})
+    else:
+        m = report.metered
+        print(
+            f"endpoints demo on the local stand-in: {', '.join(report.endpoints)} with {report.events} state changes "
+            f"over {args.days} days; metered {m.hours_charged} hours (${m.base_cost_usd:.2f}, {m.credits} credits)"
+        )
     return 0
 
 

@@ -99,9 +99,8 @@ class LocalStateFile:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                # no fsync: the rename is atomic for other processes, and a stand-in need not survive power loss
                 json.dump(state, fh, indent=1, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

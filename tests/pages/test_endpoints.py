@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,17 @@ def test_invalid_name_shows_the_rule(db: Path, monkeypatch: pytest.MonkeyPatch) 
     at.button(key="do_create").click().run()
     assert any("lowercase letters, digits and hyphens" in e.value for e in at.error)
     assert not at.dataframe
+
+
+def test_demo_button_fills_the_page_with_history(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINTS_API_URL", "local")
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.button(key="do_demo").click().run()
+    assert not at.exception, at.exception
+    message = next(s.value for s in at.success if s.value.startswith("Demo loaded: demo-chat, demo-tts"))
+    hours = int(re.search(r"(\d+) hours metered", message).group(1))
+    assert hours > 24  # three days of a daytime chat endpoint and a scale-to-zero TTS endpoint
+    table = at.dataframe[0].value
+    assert sorted(table["name"]) == ["demo-chat", "demo-tts"]
+    assert (table["month to date"] >= 0).all()  # (the demo's days may fall in last month)
+    assert at.get("plotly_chart")  # the state timeline
