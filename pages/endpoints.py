@@ -30,7 +30,7 @@ STATE_COLORS = {
     "updating": "#fbc02d",
     "pending": "#90a4ae",
     "paused": "#5c6bc0",
-    "scaledToZero": "#b0bec5",
+    "scaledToZero": "#b3e5fc",
     "failed": "#c62828",
     "updateFailed": "#e57373",
 }
@@ -230,7 +230,11 @@ if ov.segments:
         hover_data=["replicas"],
         labels={"endpoint": ""},
     )
-    fig.update_layout(height=120 + 40 * seg["endpoint"].nunique(), xaxis_title="UTC", legend_title_text="")
+    fig.update_layout(
+        height=170 + 40 * seg["endpoint"].nunique(),
+        xaxis_title="UTC",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "title": ""},
+    )
     st.plotly_chart(fig, width="stretch")
 
 with st.expander("Post complete hours to the ledger"):

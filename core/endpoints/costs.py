@@ -9,7 +9,7 @@ from datetime import datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.catalog.lookup import get_hardware
@@ -66,19 +66,21 @@ def endpoint_costs(s: Session, start: datetime, now: datetime) -> dict[int, Endp
     Metered hours are counted by the hour they start in; the accrual runs from the later of `start` and the
     endpoint's `metered_until` to its last observation (or deletion), never past `now`.
     """
+    # Summed in Python: SQLite's SUM over a NUMERIC column adds floats, and money stays Decimal here.
     metered: dict[int, list] = defaultdict(lambda: [Decimal(0), 0, 0])
     rows = s.execute(
         select(
             EndpointUptimeBucket.endpoint_id,
-            func.sum(EndpointUptimeBucket.base_cost_usd),
-            func.sum(EndpointUptimeBucket.credits),
-            func.sum(EndpointUptimeBucket.replica_minutes),
-        )
-        .where(EndpointUptimeBucket.bucket_start >= start, EndpointUptimeBucket.bucket_start < now)
-        .group_by(EndpointUptimeBucket.endpoint_id)
+            EndpointUptimeBucket.base_cost_usd,
+            EndpointUptimeBucket.credits,
+            EndpointUptimeBucket.replica_minutes,
+        ).where(EndpointUptimeBucket.bucket_start >= start, EndpointUptimeBucket.bucket_start < now)
     ).all()
     for endpoint_id, usd, credits, minutes in rows:
-        metered[endpoint_id] = [Decimal(usd or 0), int(credits or 0), int(minutes or 0)]
+        totals = metered[endpoint_id]
+        totals[0] += Decimal(usd)
+        totals[1] += int(credits)
+        totals[2] += int(minutes)
 
     out: dict[int, EndpointCost] = {}
     for row in s.scalars(select(InferenceEndpoint).order_by(InferenceEndpoint.id)):

@@ -4,8 +4,9 @@
 or any time after its deletion), prices each hour from the state history (`uptime.hourly_buckets`) and charges
 the owner with idempotency key `uptime:{endpoint_id}:{hour start}`:
 - metering twice never charges twice: an hour already charged returns its first transaction;
-- a meter that crashed between the charge and the bucket row resumes: the same hour gives the same key, so the
-  retried charge is a no-op and the bucket row is written then;
+- a meter that crashed between a charge and its bucket row resumes: bucket rows and `metered_until` are written
+  together (every RECORD_EVERY charged hours), so the next run starts at the first unrecorded hour, whose retried
+  charge has the same key and is a no-op;
 - the owner's markup applies (read at charge time and recorded on the debit and the bucket row);
 - delivered uptime is charged even when it overdraws the owner's balance (`allow_overdraft=True`): the GPU time was
   consumed and Hugging Face bills it regardless; the negative balance is visible on the Ledger page and blocks the
@@ -41,6 +42,7 @@ from core.endpoints.uptime import HOUR, UptimeBucket, floor_hour, hourly_buckets
 from core.runtime import Runtime
 
 TRANSACTION_KIND = "endpoint_uptime"
+RECORD_EVERY = 48  # charged hours written per transaction (a crash redoes at most this many no-op charges)
 
 
 class Charger(Protocol):
@@ -112,43 +114,49 @@ class UptimeMeter:
             buckets = hourly_buckets(changes_for(s, row.id, start, end), start, end, hourly)
             owner = s.get(User, row.owner_id)
             assert owner is not None
-            context = {
+            ctx = {
                 "endpoint_id": row.id,
                 "endpoint_name": row.name,
                 "model_repo": row.model_repo,
                 "hardware": row.hardware_id,
                 "owner_id": owner.id,
                 "owner_email": owner.email,
-                "markup_pct": owner.developer_markup_pct,
+                "markup_pct": Decimal(owner.developer_markup_pct),
             }
-        for bucket in buckets:
-            if bucket.replica_minutes:
-                self._charge_bucket(context, bucket, report)
-            else:
-                self._advance(endpoint_id, bucket.end)
-
-    def _charge_bucket(self, ctx: dict[str, Any], bucket: UptimeBucket, report: MeterReport) -> None:
-        key = idempotency_key(ctx["endpoint_id"], bucket.start)
-        with self.session_factory.begin() as s:
-            done = s.scalar(
-                select(EndpointUptimeBucket).where(
-                    EndpointUptimeBucket.endpoint_id == ctx["endpoint_id"],
-                    EndpointUptimeBucket.bucket_start == bucket.start,
-                )
-            )
-            if done is not None:  # recorded by a concurrent or earlier run
-                self._advance(ctx["endpoint_id"], bucket.end, s)
-                return
-            # Charged by a run that stopped before writing the bucket row? (read only; posting is billing's job)
-            resumed = (
-                s.scalar(
-                    select(CreditTransaction.id).where(
-                        CreditTransaction.user_id == ctx["owner_id"], CreditTransaction.idempotency_key == key
+            # Hours a concurrent or earlier run recorded, and hours it charged but had not recorded when it stopped.
+            recorded = set(
+                s.scalars(
+                    select(EndpointUptimeBucket.bucket_start).where(
+                        EndpointUptimeBucket.endpoint_id == row.id,
+                        EndpointUptimeBucket.bucket_start >= start,
+                        EndpointUptimeBucket.bucket_start < end,
                     )
                 )
-                is not None
             )
-        markup = Decimal(ctx["markup_pct"])
+            charged = set(
+                s.scalars(  # read only; posting is the billing service's job
+                    select(CreditTransaction.idempotency_key).where(
+                        CreditTransaction.user_id == owner.id,
+                        CreditTransaction.idempotency_key >= idempotency_key(row.id, start),
+                        CreditTransaction.idempotency_key < idempotency_key(row.id, end),
+                    )
+                )
+            )
+        pending: list[EndpointUptimeBucket] = []
+        for bucket in buckets:
+            if not bucket.replica_minutes or bucket.start in recorded:
+                continue
+            pending.append(self._charge(ctx, bucket, idempotency_key(row.id, bucket.start) in charged, report))
+            if len(pending) >= RECORD_EVERY:
+                self._record(endpoint_id, pending, bucket.end)
+                pending = []
+        self._record(endpoint_id, pending, end)
+
+    def _charge(
+        self, ctx: dict[str, Any], bucket: UptimeBucket, resumed: bool, report: MeterReport
+    ) -> EndpointUptimeBucket:
+        key = idempotency_key(ctx["endpoint_id"], bucket.start)
+        markup = ctx["markup_pct"]
         metadata = {
             "endpoint_id": ctx["endpoint_id"],
             "endpoint_name": ctx["endpoint_name"],
@@ -175,27 +183,6 @@ class UptimeMeter:
             kind=TRANSACTION_KIND,
             allow_overdraft=True,
         )
-        # The first transaction's own figures win: a resumed run re-prices with today's catalog but charges nothing.
-        meta = tx.metadata if isinstance(tx.metadata, dict) else json.loads(tx.metadata or "{}")
-        with self.session_factory.begin() as s:
-            s.add(
-                EndpointUptimeBucket(
-                    endpoint_id=ctx["endpoint_id"],
-                    owner_id=ctx["owner_id"],
-                    bucket_start=bucket.start,
-                    bucket_end=bucket.end,
-                    billed_minutes=int(meta.get("billed_minutes", bucket.billed_minutes)),
-                    replica_minutes=int(meta.get("replica_minutes", bucket.replica_minutes)),
-                    max_replicas=bucket.max_replicas,
-                    hourly_usd=Decimal(str(meta.get("hourly_usd", bucket.hourly_usd))),
-                    base_cost_usd=Decimal(str(meta.get("base_cost_usd", bucket.base_cost_usd))),
-                    markup_pct=Decimal(str(meta.get("markup_pct", markup))),
-                    credits=-tx.amount,
-                    transaction_id=tx.id,
-                    idempotency_key=key,
-                )
-            )
-            self._advance(ctx["endpoint_id"], bucket.end, s)
         if resumed:
             report.hours_resumed += 1
         else:
@@ -204,16 +191,33 @@ class UptimeMeter:
             report.base_cost_usd += bucket.base_cost_usd
         if tx.balance_after < 0 and ctx["owner_email"] not in report.overdrawn:
             report.overdrawn.append(ctx["owner_email"])
+        # The first transaction's own figures win: a resumed run re-prices with today's catalog but charges nothing.
+        meta = tx.metadata if isinstance(tx.metadata, dict) else json.loads(tx.metadata or "{}")
+        return EndpointUptimeBucket(
+            endpoint_id=ctx["endpoint_id"],
+            owner_id=ctx["owner_id"],
+            bucket_start=bucket.start,
+            bucket_end=bucket.end,
+            billed_minutes=int(meta.get("billed_minutes", bucket.billed_minutes)),
+            replica_minutes=int(meta.get("replica_minutes", bucket.replica_minutes)),
+            max_replicas=bucket.max_replicas,
+            hourly_usd=Decimal(str(meta.get("hourly_usd", bucket.hourly_usd))),
+            base_cost_usd=Decimal(str(meta.get("base_cost_usd", bucket.base_cost_usd))),
+            markup_pct=Decimal(str(meta.get("markup_pct", markup))),
+            credits=-tx.amount,
+            transaction_id=tx.id,
+            idempotency_key=key,
+        )
 
-    def _advance(self, endpoint_id: int, to: datetime, s: Session | None = None) -> None:
-        if s is None:
-            with self.session_factory.begin() as own:
-                self._advance(endpoint_id, to, own)
-            return
-        row = s.get(InferenceEndpoint, endpoint_id)
-        assert row is not None
-        if row.metered_until is None or row.metered_until < to:
-            row.metered_until = to
+    def _record(self, endpoint_id: int, rows: list[EndpointUptimeBucket], metered_until: datetime) -> None:
+        """Write charged hours' rows and move `metered_until` in one transaction: it never passes an hour that was
+        charged but not recorded, so a run that stops before this resumes at those hours (their charges are no-ops)."""
+        with self.session_factory.begin() as s:
+            s.add_all(rows)
+            endpoint = s.get(InferenceEndpoint, endpoint_id)
+            assert endpoint is not None
+            if endpoint.metered_until is None or endpoint.metered_until < metered_until:
+                endpoint.metered_until = metered_until
 
 
 def meter_endpoints(runtime: Runtime, until: datetime | None = None, *, refresh: bool = True) -> MeterReport:

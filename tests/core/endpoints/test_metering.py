@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from core.billing import BillingService
 from core.billing.money import apply_markup, usd_to_credits
 from core.db.models import CreditTransaction, EndpointEvent, EndpointUptimeBucket, InferenceEndpoint
-from core.endpoints import ManualClock
+from core.endpoints import ManualClock, metering
 from core.endpoints.costs import EndpointCost, endpoint_costs
 from core.endpoints.metering import MeterReport, UptimeMeter, idempotency_key
 from core.runtime import Runtime
@@ -123,16 +123,17 @@ def test_an_interrupted_meter_resumes_without_charging_twice(runtime: Runtime, m
     owner = add_engineer(runtime)
     seed_endpoint(runtime, owner, [(0, "running", 1)], observed=150)
     meter_ = UptimeMeter(runtime.session_factory, BillingService(runtime.session_factory, runtime.settings))
-    original = meter_._advance
+    monkeypatch.setattr(metering, "RECORD_EVERY", 1)  # record each hour as soon as it is charged
+    original = meter_._record
     calls = {"n": 0}
 
-    def crash_after_first_charge(*args: object, **kw: object) -> None:
+    def crash_after_second_charge(*args: object, **kw: object) -> None:
         calls["n"] += 1
         if calls["n"] == 2:  # the second hour was charged; the process dies before recording it
             raise KeyboardInterrupt
         original(*args, **kw)
 
-    monkeypatch.setattr(meter_, "_advance", crash_after_first_charge)
+    monkeypatch.setattr(meter_, "_record", crash_after_second_charge)
     with pytest.raises(KeyboardInterrupt):
         meter_.meter(at(150))
     assert len(debits(runtime)) == 2
