@@ -8,9 +8,11 @@ from decimal import Decimal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from core.endpoints.costs import EndpointCost, endpoint_costs, month_start_utc
+from core.endpoints.costs import EndpointCost, changes_for, endpoint_costs, month_start_utc
 from core.endpoints.service import HuggingFaceEndpointService
-from core.endpoints.views import EndpointView, EventView
+from core.endpoints.types import DELETED
+from core.endpoints.uptime import StateChange
+from core.endpoints.views import EndpointView
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,30 +72,16 @@ class EndpointsOverview:
         return [*self.rows, *self.deleted_rows]
 
 
-def state_segments(
-    events: list[EventView], names: dict[int, str], start: datetime, end: datetime
-) -> list[StateSegment]:
-    """Turn the event history into [start, end) segments per endpoint, clipped to the window."""
-    by_endpoint: dict[int, list[EventView]] = {}
-    for e in sorted(events, key=lambda e: e.at):
-        by_endpoint.setdefault(e.endpoint_id, []).append(e)
+def state_segments(name: str, changes: list[StateChange], start: datetime, end: datetime) -> list[StateSegment]:
+    """One endpoint's history as [start, end) segments clipped to the window (deleted: no segment)."""
+    ordered = sorted(changes, key=lambda c: c.at)
     out: list[StateSegment] = []
-    for endpoint_id, evs in by_endpoint.items():
-        for i, e in enumerate(evs):
-            seg_end = evs[i + 1].at if i + 1 < len(evs) else end
-            seg_start = max(e.at, start)
-            seg_end = min(seg_end, end)
-            if seg_end <= seg_start or e.state == "deleted":
-                continue
-            out.append(
-                StateSegment(
-                    endpoint=names.get(endpoint_id, str(endpoint_id)),
-                    state=e.state,
-                    replicas=e.replicas,
-                    start=seg_start,
-                    end=seg_end,
-                )
-            )
+    for i, c in enumerate(ordered):
+        seg_start = max(c.at, start)
+        seg_end = min(ordered[i + 1].at if i + 1 < len(ordered) else end, end)
+        if seg_end <= seg_start or c.state == DELETED:
+            continue
+        out.append(StateSegment(endpoint=name, state=c.state, replicas=c.replicas, start=seg_start, end=seg_end))
     return out
 
 
@@ -105,23 +93,23 @@ def endpoints_overview(
     now = now or service.clock()
     start = month_start_utc(now, tz)
     views = service.list_endpoints(include_deleted=True)
+    rows, deleted, segments = [], [], []
     with service.session_factory.begin() as s:
         costs = endpoint_costs(s, start, now)
-    rows, deleted = [], []
-    for v in views:
-        row = EndpointRow(endpoint=v, cost=costs.get(v.id))
-        if v.deleted_at is None:
-            rows.append(row)
-        elif v.deleted_at >= start and row.cost is not None:
-            deleted.append(row)
-    # the state in force at the month's start comes from the last earlier event
-    events = service.events()
-    names = {v.id: v.name for v in views}
+        for v in views:
+            row = EndpointRow(endpoint=v, cost=costs.get(v.id))
+            if v.deleted_at is None:
+                rows.append(row)
+            elif v.deleted_at >= start and row.cost is not None:
+                deleted.append(row)
+            else:
+                continue
+            segments += state_segments(v.name, changes_for(s, v.id, start, now), start, now)
     return EndpointsOverview(
         as_of=now,
         month_start=start,
         rows=rows,
         deleted_rows=deleted,
         refresh_errors=errors,
-        segments=state_segments(events, names, start, now),
+        segments=segments,
     )

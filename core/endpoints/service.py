@@ -301,6 +301,7 @@ class HuggingFaceEndpointService:
         """Delete upstream, then record it. An endpoint the API does not know any more is recorded as deleted."""
         with self._session() as s:
             self._live_row(s, name)  # refuse unknown or already deleted names before calling the API
+        self._try_refresh(name)  # record the state it ran in up to now (e.g. a start we had not seen yet)
         try:
             self.client.delete(name)
         except EndpointNotFoundError:
@@ -352,6 +353,9 @@ class HuggingFaceEndpointService:
     def _action(self, name: str, call: Callable[[str], RemoteEndpoint]) -> EndpointView:
         with self._session() as s:
             self._live_row(s, name)
+        # First record the state the action ends (e.g. a start since our last look, dated by the API), so the
+        # history, and the uptime billed from it, does not jump straight from an old state to the new one.
+        self._try_refresh(name)
         try:
             remote = call(name)
         except EndpointUnavailableError:

@@ -175,7 +175,7 @@ def test_pause_resume_and_scale_to_zero_on_the_stand_in(runtime: Runtime, tmp_pa
     clock.advance(minutes=4)
     service.refresh("audio")  # running from 10:03
     clock.advance(minutes=20)
-    service.pause("audio")  # 10:25
+    service.pause("audio")  # 10:25 (it had scaled itself to zero at 10:18)
     clock.advance(minutes=30)
     service.resume("audio")  # 10:55 initializing, running 10:57
     clock.advance(minutes=5)
@@ -193,6 +193,7 @@ def test_pause_resume_and_scale_to_zero_on_the_stand_in(runtime: Runtime, tmp_pa
         ("pending", "10:00", 0),
         ("initializing", "10:01", 1),
         ("running", "10:03", 1),
+        ("scaledToZero", "10:18", 0),  # idle 15 minutes; seen by the look the pause takes first, dated by the API
         ("paused", "10:25", 0),
         ("initializing", "10:55", 1),
         ("running", "10:57", 1),
@@ -200,9 +201,9 @@ def test_pause_resume_and_scale_to_zero_on_the_stand_in(runtime: Runtime, tmp_pa
         ("scaledToZero", "11:25", 0),
     ]
     meter(runtime, clock())
-    # hour 10: 10:01-10:25 (24) + 10:55-11:00 (5) = 29 replica-minutes; hour 11: 10x1 + 15x2 = 40
-    assert [t.meta["replica_minutes"] for t in debits(runtime)] == [29, 40]
-    assert [-t.amount for t in debits(runtime)] == [credits_for("0.29"), credits_for("0.40")]
+    # hour 10: 10:01-10:18 (17) + 10:55-11:00 (5) = 22 replica-minutes; hour 11: 10x1 + 15x2 = 40
+    assert [t.meta["replica_minutes"] for t in debits(runtime)] == [22, 40]
+    assert [-t.amount for t in debits(runtime)] == [credits_for("0.22"), credits_for("0.40")]
 
 
 def test_month_to_date_adds_metered_and_accrued(runtime: Runtime) -> None:
