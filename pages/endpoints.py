@@ -1,8 +1,299 @@
-"""Endpoints page."""
+"""Endpoints: dedicated Hugging Face Inference Endpoints, what each costs per hour and this month, their lifecycle."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
-from pages.ui import coming_soon
+from core.endpoints import (
+    EndpointView,
+    HardwareOption,
+    HuggingFaceEndpointService,
+    configuration_problem,
+    is_local,
+    make_service,
+)
+from core.endpoints.demo import seed_endpoint_demo
+from core.endpoints.metering import meter_endpoints
+from core.endpoints.overview import EndpointsOverview, endpoints_overview
+from core.errors import CoreError
+from core.users import list_users
+from pages.ui import money, runtime
+
+STATE_COLORS = {
+    "running": "#2e7d32",
+    "initializing": "#f9a825",
+    "updating": "#fbc02d",
+    "pending": "#90a4ae",
+    "paused": "#5c6bc0",
+    "scaledToZero": "#b3e5fc",
+    "failed": "#c62828",
+    "updateFailed": "#e57373",
+}
 
 st.title("Endpoints")
-coming_soon("The Endpoints page", 7)
+rt = runtime()
+settings = rt.settings
+problem = configuration_problem(settings)
+if problem:
+    st.info(
+        "**Dedicated endpoints are not configured.** To manage Hugging Face Inference Endpoints, set `HF_TOKEN` "
+        "(a token with write access to Inference Endpoints) and `HF_NAMESPACE` (your user or organization) in the "
+        "environment or `.streamlit/secrets.toml`. To try everything offline, set `HF_ENDPOINTS_API_URL=local`: "
+        "a local stand-in of the management API with the same routes and states (no GPU runs, nothing is billed "
+        "by Hugging Face)."
+    )
+    st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def _service(database_url: str, api_url: str, namespace: str) -> HuggingFaceEndpointService:
+    return make_service(runtime())
+
+
+def service() -> HuggingFaceEndpointService:
+    return _service(settings.database_url, settings.hf_endpoints_api_url, settings.hf_namespace)
+
+
+@st.cache_data(ttl=15, show_spinner="Asking the management API for each endpoint's state…")
+def load_overview(database_url: str) -> EndpointsOverview:
+    return endpoints_overview(service(), tz=settings.tz)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def load_hardware(database_url: str) -> tuple[list[HardwareOption], str | None]:
+    return service().hardware_options()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_owners(database_url: str) -> list[str]:
+    with rt.session() as s:
+        return [u.email for u in list_users(s)]
+
+
+def per_hour(usd: Decimal) -> str:
+    return f"${usd:,.2f}/h"
+
+
+def done(message: str) -> None:
+    load_overview.clear()
+    st.session_state["endpoints_flash"] = message
+    st.rerun()
+
+
+def run_action(label: str, call: Callable[[str], EndpointView], name: str) -> None:
+    try:
+        view = call(name)
+    except CoreError as exc:
+        st.error(str(exc))
+        return
+    done(f"{label} {name}: now {view.state}.")
+
+
+if is_local(settings):
+    st.caption(
+        "Connected to the **local stand-in** of the management API (`HF_ENDPOINTS_API_URL=local`): same routes, "
+        "payloads and states as Hugging Face, with brisk transitions; no GPU runs and Hugging Face bills nothing. "
+        "Uptime is still metered into the owners' credits, as it would be for a real endpoint."
+    )
+else:
+    st.caption(f"Hugging Face namespace `{settings.hf_namespace}` at `{settings.hf_endpoints_api_url}`.")
+
+if flash := st.session_state.pop("endpoints_flash", None):
+    st.success(flash)
+
+try:
+    ov = load_overview(settings.database_url)
+except CoreError as exc:
+    st.error(str(exc))
+    st.stop()
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Live endpoints", len(ov.rows), help="endpoints not deleted")
+c2.metric("Billing now", per_hour(ov.cost_per_hour_now_usd), help="hourly rate x replicas billed right now")
+c3.metric(
+    "Uptime this month",
+    money(ov.month_total_usd),
+    help="At the hardware catalog's hourly rates, before credits and markup: hours already posted to the owners' "
+    "ledgers plus uptime not yet metered.",
+)
+c4.metric("Credits charged (month)", f"{ov.month_credits:,}", help="endpoint uptime debits, owners' markup included")
+st.caption(
+    f"Uptime this month {money(ov.month_total_usd)} = {money(ov.month_metered_usd)} posted to the owners' ledgers "
+    f"+ {money(ov.month_accrued_usd)} not yet metered (whole hours are posted by `python -m core endpoints meter`, "
+    "or *Meter now* below). Uptime is billed per started minute, per replica, while initializing or running; "
+    "nothing while pending, paused, scaled to zero or failed. "
+    f"As of {ov.as_of:%Y-%m-%d %H:%M:%S} UTC; the month starts {ov.month_start:%Y-%m-%d %H:%M} UTC "
+    f"({settings.reporting_tz})."
+)
+for name, why in ov.refresh_errors.items():
+    st.warning(f"{name}: {why}")
+
+if ov.all_rows:
+    table = pd.DataFrame(
+        [
+            {
+                "name": r.endpoint.name + (" (deleted)" if r.endpoint.deleted_at else ""),
+                "model": r.endpoint.model_repo,
+                "hardware": r.endpoint.hardware_id,
+                "state": r.endpoint.state,
+                "replicas": f"{r.endpoint.replicas} (min {r.endpoint.min_replicas}, max {r.endpoint.max_replicas})",
+                "$/h per replica": float(r.endpoint.hourly_usd),
+                "month to date": float(r.month_to_date_usd),
+                "owner": r.endpoint.owner_email,
+                "URL": r.endpoint.url,
+            }
+            for r in ov.all_rows
+        ]
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "$/h per replica": st.column_config.NumberColumn(format="$%.2f"),
+            "month to date": st.column_config.NumberColumn(format="$%.4f", help="posted + not yet metered"),
+            "URL": st.column_config.LinkColumn(),
+        },
+    )
+else:
+    st.info("No endpoints yet. Create one below; its uptime is charged to its owner's credits.")
+    if is_local(settings) and st.button(
+        "Load a 3-day demo on the stand-in",
+        key="do_demo",
+        help="Creates demo-tts (T4, scales to zero) and demo-chat (L4, paused at night) with three days of use, "
+        "run through the stand-in with its clock wound back, and meters them into the first engineer's credits.",
+    ):
+        try:
+            demo = seed_endpoint_demo(rt, days=3)
+        except CoreError as exc:
+            st.error(str(exc))
+        else:
+            done(
+                f"Demo loaded: {', '.join(demo.endpoints)} with {demo.events} state changes; "
+                f"{demo.metered.hours_charged} hours metered ({demo.metered.credits:,} credits)."
+            )
+
+live = list(ov.rows)
+if live:
+    st.subheader("Manage")
+    names = [r.endpoint.name for r in live]
+    chosen = st.selectbox("Endpoint", names, key="endpoint_choice")
+    row = next(r for r in live if r.endpoint.name == chosen)
+    e = row.endpoint
+    st.markdown(
+        f"`{e.model_repo}` on **{e.hardware_id}** ({e.instance_type}, {e.vendor} {e.region}) · **{e.state}** with "
+        f"{e.replicas} billed replica(s) · {per_hour(e.hourly_usd)} per replica, {per_hour(e.cost_per_hour_now_usd)} "
+        f"now · scale to zero after {e.scale_to_zero_minutes or '-'} idle min · owner `{e.owner_email}` · "
+        f"this month {money(row.month_to_date_usd)} · "
+        f"[break-even with this model's traffic]({row.breakeven_link})"
+    )
+    b1, b2, b3, b4 = st.columns(4)
+    svc = service()
+    if b1.button("Refresh", width="stretch", key="do_refresh"):
+        run_action("Refreshed", svc.refresh, chosen)
+    if b2.button("Pause", width="stretch", disabled=e.state == "paused", key="do_pause"):
+        run_action("Paused", svc.pause, chosen)
+    if b3.button("Resume", width="stretch", disabled=e.state == "running", key="do_resume"):
+        run_action("Resumed", svc.resume, chosen)
+    scaled = e.state in ("scaledToZero", "paused")
+    if b4.button("Scale to zero", width="stretch", disabled=scaled, key="do_scale_to_zero"):
+        run_action("Scaled to zero", svc.scale_to_zero, chosen)
+    with st.expander(f"Delete {chosen}"):
+        st.write(
+            "Deleting cannot be undone: the endpoint and its URL are gone. Uptime up to the deletion is still "
+            "metered to the owner."
+        )
+        typed = st.text_input("Type the endpoint's name to confirm", key=f"confirm_{chosen}")
+        if st.button("Delete endpoint", type="primary", disabled=typed.strip() != chosen, key="do_delete"):
+            run_action("Deleted", svc.delete, chosen)
+
+if ov.segments:
+    st.subheader("States this month")
+    seg = pd.DataFrame(
+        [
+            {"endpoint": s.endpoint, "state": s.state, "replicas": s.replicas, "from": s.start, "to": s.end}
+            for s in ov.segments
+        ]
+    )
+    fig = px.timeline(
+        seg,
+        x_start="from",
+        x_end="to",
+        y="endpoint",
+        color="state",
+        color_discrete_map=STATE_COLORS,
+        hover_data=["replicas"],
+        labels={"endpoint": ""},
+    )
+    fig.update_layout(
+        height=170 + 40 * seg["endpoint"].nunique(),
+        xaxis_title="UTC",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "title": ""},
+    )
+    st.plotly_chart(fig, width="stretch")
+
+with st.expander("Post complete hours to the ledger"):
+    st.write(
+        "Charges every complete, observed hour of uptime not yet charged to its owner (per minute x replicas x the "
+        "hardware's hourly rate, then the owner's markup). Safe to repeat: an hour is charged once. The same as "
+        "`python -m core endpoints meter`, which a scheduler should run hourly."
+    )
+    if st.button("Meter now", key="do_meter"):
+        try:
+            report = meter_endpoints(rt)
+        except CoreError as exc:
+            st.error(str(exc))
+        else:
+            done(
+                f"Metered: {report.hours_charged} hour(s) charged, {report.credits:,} credits "
+                f"({money(report.base_cost_usd)} at hardware rates)."
+                + (f" Overdrawn by uptime: {', '.join(report.overdrawn)}." if report.overdrawn else "")
+            )
+
+st.subheader("Create an endpoint")
+options, live_problem = load_hardware(settings.database_url)
+owners = load_owners(settings.database_url)
+if live_problem:
+    st.caption(f"Live prices unavailable: {live_problem}")
+if not owners:
+    st.info("Add a user first (`python -m core users add ...`): an endpoint's uptime is charged to its owner.")
+else:
+    with st.form("create_endpoint"):
+        f1, f2 = st.columns(2)
+        name = f1.text_input(
+            "Name", placeholder="my-audio-model", help="1-32 lowercase letters, digits, hyphens", key="new_name"
+        )
+        model = f2.text_input("Model repository", value="facebook/mms-tts-eng", key="new_model")
+        labels = {o.label: o.id for o in options}
+        hardware = f1.selectbox(
+            "Hardware", list(labels), help="Billed at our hourly rate; HF's live price beside it", key="new_hardware"
+        )
+        owner = f2.selectbox("Owner (pays the uptime)", owners, key="new_owner")
+        g1, g2, g3, g4 = st.columns(4)
+        auto_scale = g1.checkbox("Autoscale", value=True, help="off: max replicas always on", key="new_autoscale")
+        min_r = g2.number_input("Min replicas", min_value=0, max_value=10, value=0, key="new_min")
+        max_r = g3.number_input("Max replicas", min_value=1, max_value=10, value=1, key="new_max")
+        idle = g4.number_input("Scale to zero after (min)", min_value=1, max_value=10080, value=15, key="new_idle")
+        submitted = st.form_submit_button("Create endpoint", type="primary", key="do_create")
+    if submitted:
+        try:
+            view = service().create_endpoint(
+                name.strip(),
+                model,
+                labels[hardware],
+                auto_scale=auto_scale,
+                min_replicas=int(min_r),
+                max_replicas=int(max_r),
+                scale_to_zero_minutes=int(idle),
+                owner=owner,
+            )
+        except CoreError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state.pop("new_name", None)  # an empty form for the next one
+            done(f"Created {view.name} ({view.hardware_id}, {per_hour(view.hourly_usd)} per replica): {view.state}.")

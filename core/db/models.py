@@ -209,6 +209,9 @@ class InferenceEndpoint(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
     metered_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # Last time the management API was asked about this endpoint: the history is known up to here, so metering
+    # never bills past it.
+    observed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class EndpointEvent(Base):
@@ -221,6 +224,32 @@ class EndpointEvent(Base):
     state: Mapped[str] = mapped_column(String(20))
     replicas: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class EndpointUptimeBucket(Base):
+    """One metered hour of one endpoint: its figures and the ledger debit that charged it (at most one per hour)."""
+
+    __tablename__ = "endpoint_uptime_buckets"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "bucket_start", name="uq_endpoint_uptime_buckets_endpoint_start"),
+        Index("ix_endpoint_uptime_buckets_start", "bucket_start"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("inference_endpoints.id"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    bucket_start: Mapped[datetime] = mapped_column(DateTime)
+    bucket_end: Mapped[datetime] = mapped_column(DateTime)
+    billed_minutes: Mapped[int] = mapped_column(Integer)
+    replica_minutes: Mapped[int] = mapped_column(Integer)
+    max_replicas: Mapped[int] = mapped_column(Integer)
+    hourly_usd: Mapped[Decimal] = mapped_column(PRICE)
+    base_cost_usd: Mapped[Decimal] = mapped_column(USD)
+    markup_pct: Mapped[Decimal] = mapped_column(Numeric(9, 4))
+    credits: Mapped[int] = mapped_column(BigInteger)  # charged (positive); the debit's amount is -credits
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    metered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class AuditLog(Base):

@@ -1,0 +1,292 @@
+"""`python -m core endpoints list|show|create|pause|resume|scale-to-zero|delete|wait|meter|hardware`.
+
+With HF_ENDPOINTS_API_URL=local every command runs against the offline stand-in (its state file is shared with the
+app); otherwise HF_TOKEN and HF_NAMESPACE select the real Hugging Face account.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from core.cli.args import non_negative_int, positive_int
+from core.cli.output import print_json, print_table
+from core.endpoints.costs import endpoint_costs, month_start_utc
+from core.endpoints.factory import make_service
+from core.endpoints.metering import meter_endpoints
+from core.endpoints.overview import endpoints_overview
+from core.endpoints.types import STATES
+from core.endpoints.views import EndpointView
+from core.errors import InvalidInputError
+from core.runtime import Runtime
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("endpoints", help="dedicated Hugging Face Inference Endpoints and their uptime cost")
+    s = p.add_subparsers(dest="endpoints_command", metavar="ACTION", required=True)
+
+    ls = s.add_parser("list", help="endpoints with state, $/h and month-to-date cost (refreshed from the API)")
+    ls.add_argument("--all", action="store_true", help="include endpoints deleted this month")
+    ls.add_argument("--no-refresh", action="store_true", help="show the recorded state without asking the API")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=run_list)
+
+    show = s.add_parser("show", help="one endpoint with its state history and cost this month")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=run_show)
+
+    c = s.add_parser("create", help="create an endpoint (its uptime is charged to the owner's credits)")
+    c.add_argument("--name", required=True, help="1-32 lowercase letters, digits and hyphens")
+    c.add_argument("--model", required=True, help="Hub repository, e.g. facebook/mms-tts-eng")
+    c.add_argument("--hardware", required=True, help="T4, L4, A10G or A100 (see `endpoints hardware`)")
+    c.add_argument("--min-replicas", type=non_negative_int, default=0)
+    c.add_argument("--max-replicas", type=positive_int, default=1)
+    c.add_argument("--scale-to-zero-minutes", type=positive_int, default=15)
+    c.add_argument("--no-autoscale", action="store_true", help="fixed size: max replicas always on")
+    c.add_argument("--task", help="Hub task, e.g. text-to-speech (default: from the catalog)")
+    c.add_argument("--owner", required=True, help="email (or id) of the user whose credits pay the uptime")
+    c.add_argument("--wait", action="store_true", help="wait until it runs")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=run_create)
+
+    for action, helptext in (
+        ("pause", "pause (no charge while paused; resume by hand)"),
+        ("resume", "resume a paused, scaled-to-zero or failed endpoint"),
+        ("scale-to-zero", "scale to zero now (the next request wakes it, with a cold start)"),
+        ("refresh", "ask the API for the current state and record any change"),
+    ):
+        a = s.add_parser(action, help=helptext)
+        a.add_argument("name")
+        a.add_argument("--json", action="store_true")
+        a.set_defaults(func=run_action, action=action)
+
+    d = s.add_parser("delete", help="delete an endpoint (irreversible)")
+    d.add_argument("name")
+    d.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=run_delete)
+
+    w = s.add_parser("wait", help="wait until an endpoint reaches a state")
+    w.add_argument("name")
+    w.add_argument("--state", default="running", choices=STATES)
+    w.add_argument("--timeout", type=positive_int, default=900, help="seconds (default 900)")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=run_wait)
+
+    m = s.add_parser("meter", help="post complete hours of uptime to the owners' ledgers (safe to repeat)")
+    m.add_argument("--until", type=_iso_utc, default=None, help="naive UTC time, e.g. 2026-12-01T10:00 (default now)")
+    m.add_argument("--no-refresh", action="store_true", help="meter the recorded history without asking the API")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=run_meter)
+
+    demo = s.add_parser("demo", help="a few days of history for two endpoints on the local stand-in (offline only)")
+    demo.add_argument("--days", type=positive_int, default=3)
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(func=run_demo)
+
+    h = s.add_parser("hardware", help="hardware choices: our hourly price and Hugging Face's live price")
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(func=run_hardware)
+
+
+def _iso_utc(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time like 2026-12-01T10:00") from None
+    if value.tzinfo is not None:
+        raise argparse.ArgumentTypeError("give the time in UTC without an offset, e.g. 2026-12-01T10:00")
+    return value
+
+
+def _row(v: EndpointView, month_usd: Decimal | None = None, *, text: bool = False) -> dict[str, Any]:
+    """One endpoint as a record: exact Decimals for --json, rounded dollars for people."""
+    return {
+        "name": v.name,
+        "model": v.model_repo,
+        "hardware": v.hardware_id,
+        "state": v.state,
+        "replicas": v.replicas,
+        "usd_per_hour": f"${v.hourly_usd:.2f}" if text else v.hourly_usd,
+        "month_to_date_usd": f"${month_usd or 0:.4f}" if text else month_usd,
+        "owner": v.owner_email,
+        "url": v.url,
+    }
+
+
+def run_list(args: argparse.Namespace, rt: Runtime) -> int:
+    service = make_service(rt)
+    ov = endpoints_overview(service, tz=rt.settings.tz, refresh=not args.no_refresh)
+    rows = ov.all_rows if args.all else ov.rows
+    data = [_row(r.endpoint, r.month_to_date_usd, text=not args.json) for r in rows]
+    if args.json:
+        print_json(
+            {
+                "as_of": ov.as_of,
+                "month_start_utc": ov.month_start,
+                "endpoints": data,
+                "month_total_usd": ov.month_total_usd,
+                "refresh_errors": ov.refresh_errors,
+            }
+        )
+    else:
+        print_table(data)
+        print(
+            f"\nmonth to date: ${ov.month_total_usd:.4f} (posted ${ov.month_metered_usd:.4f}, "
+            f"not yet metered ${ov.month_accrued_usd:.4f}); billing now ${ov.cost_per_hour_now_usd:.2f}/h"
+        )
+    for name, problem in ov.refresh_errors.items():
+        print(f"warning: {name}: {problem}", file=sys.stderr)
+    return 0
+
+
+def run_show(args: argparse.Namespace, rt: Runtime) -> int:
+    service = make_service(rt)
+    view = service.refresh(args.name) if service.get(args.name).deleted_at is None else service.get(args.name)
+    now = service.clock()
+    start = month_start_utc(now, rt.settings.tz)
+    with rt.session() as s:
+        cost = endpoint_costs(s, start, now).get(view.id)
+    events = service.events(args.name)
+    if args.json:
+        print_json({"endpoint": view, "month_cost": cost, "events": events})
+        return 0
+    for key, value in _row(view, cost.total_usd if cost else Decimal(0), text=True).items():
+        print(f"{key:>18}: {value if value is not None else ''}")
+    print(
+        f"{'scaling':>18}: min {view.min_replicas}, max {view.max_replicas}, "
+        f"scale to zero after {view.scale_to_zero_minutes or '-'} min"
+    )
+    if cost:
+        print(
+            f"{'this month':>18}: posted ${cost.metered_usd:.4f} ({cost.metered_credits} credits), "
+            f"not yet metered ${cost.accrued_usd:.4f}; {cost.replica_minutes} replica-minutes"
+        )
+    print()
+    print_table([{"at (UTC)": e.at, "state": e.state, "replicas": e.replicas, "note": e.note} for e in events])
+    return 0
+
+
+def run_create(args: argparse.Namespace, rt: Runtime) -> int:
+    service = make_service(rt)
+    view = service.create_endpoint(
+        args.name,
+        args.model,
+        args.hardware,
+        auto_scale=not args.no_autoscale,
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+        scale_to_zero_minutes=args.scale_to_zero_minutes,
+        owner=args.owner,
+        task=args.task,
+    )
+    if args.wait:
+        view = service.wait_until(view.name, "running")
+    if args.json:
+        print_json(view)
+    else:
+        print(
+            f"created {view.name} ({view.model_repo} on {view.hardware_id}, ${view.hourly_usd}/h per replica, "
+            f"owner {view.owner_email}): {view.state}"
+        )
+    return 0
+
+
+def run_action(args: argparse.Namespace, rt: Runtime) -> int:
+    service = make_service(rt)
+    call = {
+        "pause": service.pause,
+        "resume": service.resume,
+        "scale-to-zero": service.scale_to_zero,
+        "refresh": service.refresh,
+    }[args.action]
+    view = call(args.name)
+    if args.json:
+        print_json(view)
+    else:
+        print(f"{view.name}: {view.state} ({view.replicas} billed replicas, ${view.cost_per_hour_now_usd:.2f}/h now)")
+    return 0
+
+
+def run_delete(args: argparse.Namespace, rt: Runtime) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InvalidInputError(f"Deleting {args.name} cannot be undone: add --yes to confirm.")
+        typed = input(f"Delete endpoint {args.name}? This cannot be undone. Type its name to confirm: ")
+        if typed.strip() != args.name:
+            print("not deleted", file=sys.stderr)
+            return 1
+    view = make_service(rt).delete(args.name)
+    if args.json:
+        print_json(view)
+    else:
+        print(f"deleted {view.name}; uptime up to {view.deleted_at:%Y-%m-%d %H:%M} UTC is still metered")
+    return 0
+
+
+def run_wait(args: argparse.Namespace, rt: Runtime) -> int:
+    view = make_service(rt).wait_until(args.name, args.state, timeout=args.timeout)
+    if args.json:
+        print_json(view)
+    else:
+        print(f"{view.name}: {view.state}")
+    return 0
+
+
+def run_meter(args: argparse.Namespace, rt: Runtime) -> int:
+    report = meter_endpoints(rt, args.until, refresh=not args.no_refresh)
+    if args.json:
+        print_json(report.__dict__)
+    else:
+        print(
+            f"metered up to {report.until:%Y-%m-%d %H:%M} UTC: {report.hours_charged} hours charged "
+            f"(${report.base_cost_usd:.4f} at hardware rates, {report.credits} credits with markup), "
+            f"{report.hours_resumed} interrupted hours completed, {report.endpoints} endpoints"
+        )
+        for email in report.overdrawn:
+            print(f"warning: {email} is below zero after delivered uptime; top up their credits", file=sys.stderr)
+    for name, problem in report.warnings.items():
+        print(f"warning: {name}: {problem}", file=sys.stderr)
+    return 0
+
+
+def run_demo(args: argparse.Namespace, rt: Runtime) -> int:
+    from core.endpoints.demo import seed_endpoint_demo
+
+    report = seed_endpoint_demo(rt, days=args.days)
+    if args.json:
+        print_json({"endpoints": report.endpoints, "events": report.events, "metered": report.metered.__dict__})
+    else:
+        m = report.metered
+        print(
+            f"endpoints demo on the local stand-in: {', '.join(report.endpoints)} with {report.events} state changes "
+            f"over {args.days} days; metered {m.hours_charged} hours (${m.base_cost_usd:.2f}, {m.credits} credits)"
+        )
+    return 0
+
+
+def run_hardware(args: argparse.Namespace, rt: Runtime) -> int:
+    options, problem = make_service(rt).hardware_options()
+    data = [
+        {
+            "id": o.id,
+            "instance_type": o.instance_type,
+            "gpu_memory_gb": o.gpu_memory_gb,
+            "usd_per_hour": o.hourly_usd,
+            "hf_list_usd_per_hour": o.list_hourly_usd,
+            "hf_live_usd_per_hour": o.live_hourly_usd,
+            "available": o.available,
+        }
+        for o in options
+    ]
+    if args.json:
+        print_json({"hardware": data, "live_prices_error": problem})
+    else:
+        print_table(data)
+        if problem:
+            print(f"warning: live prices unavailable: {problem}", file=sys.stderr)
+    return 0

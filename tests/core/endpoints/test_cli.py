@@ -1,0 +1,91 @@
+"""`python -m core endpoints ...` on the local stand-in (HF_ENDPOINTS_API_URL=local), state file beside the DB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "a.duckdb"))
+    monkeypatch.setenv("HF_ENDPOINTS_API_URL", "local")
+    for var in ("HF_TOKEN", "HUGGINGFACE_API_KEY", "HUGGINGFACE_TOKEN", "HF_NAMESPACE"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["init"]) == 0
+    assert main(["users", "add", "--email", "eng@example.com", "--name", "Eng", "--role", "engineer"]) == 0
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_create_list_show_pause_delete(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "endpoints", "create", "--name", "my-audio-model", "--model", "facebook/mms-tts-eng",
+        "--hardware", "T4", "--min-replicas", "0", "--max-replicas", "1", "--scale-to-zero-minutes", "15",
+        "--owner", "eng@example.com", "--json",
+    )  # fmt: skip
+    assert code == 0
+    created = json.loads(out)
+    assert (created["state"], created["hardware_id"], created["hourly_usd"]) == ("pending", "T4", "0.600000000")
+    assert (env / "endpoints_local.json").exists()  # the stand-in's state sits beside the database
+
+    code, out, _ = run(capsys, "endpoints", "list", "--json")
+    listed = json.loads(out)
+    assert [e["name"] for e in listed["endpoints"]] == ["my-audio-model"]
+    assert listed["endpoints"][0]["usd_per_hour"] == "0.600000000"
+
+    code, out, _ = run(capsys, "endpoints", "pause", "my-audio-model", "--json")
+    assert code == 0 and json.loads(out)["state"] == "paused"
+
+    code, out, _ = run(capsys, "endpoints", "show", "my-audio-model", "--json")
+    shown = json.loads(out)
+    assert [e["state"] for e in shown["events"]][-1] == "paused"
+
+    code, _, err = run(capsys, "endpoints", "delete", "my-audio-model")
+    assert code == 2 and "--yes" in err
+    code, out, _ = run(capsys, "endpoints", "delete", "my-audio-model", "--yes", "--json")
+    assert code == 0 and json.loads(out)["state"] == "deleted"
+
+    code, out, _ = run(capsys, "endpoints", "meter", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["hours_charged"] == 0  # under a minute of uptime, in an hour not yet complete
+
+
+def test_mistakes_are_one_line_and_exit_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "endpoints", "create", "--name", "Bad_Name", "--model", "a/b", "--hardware", "T4",
+        "--owner", "eng@example.com",
+    )  # fmt: skip
+    assert code == 2 and err.count("\n") == 1 and "lowercase" in err
+    code, _, err = run(capsys, "endpoints", "pause", "nope")
+    assert code == 2 and "endpoints list" in err
+
+
+def test_hardware_shows_our_price_and_the_live_one(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "endpoints", "hardware", "--json")
+    assert code == 0
+    rows = {r["id"]: r for r in json.loads(out)["hardware"]}
+    assert (rows["A100"]["usd_per_hour"], rows["A100"]["hf_live_usd_per_hour"]) == ("4.000000000", "2.5")
+
+
+def test_unconfigured_explains_how_to_configure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("HF_ENDPOINTS_API_URL", "https://api.endpoints.huggingface.cloud/v2")
+    for var in ("HF_TOKEN", "HUGGINGFACE_API_KEY", "HUGGINGFACE_TOKEN", "HF_NAMESPACE"):
+        monkeypatch.delenv(var, raising=False)
+    main(["init"])
+    code, _, err = run(capsys, "endpoints", "list")
+    assert code == 2 and "HF_TOKEN" in err and "HF_ENDPOINTS_API_URL=local" in err

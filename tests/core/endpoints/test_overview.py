@@ -1,0 +1,54 @@
+"""What the page draws: month-to-date per endpoint, the state timeline, deleted endpoints, the break-even link."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from core.endpoints import ManualClock
+from core.endpoints.costs import month_start_utc
+from core.endpoints.overview import endpoints_overview
+from core.runtime import Runtime
+from tests.core.endpoints.helpers import add_engineer, build
+
+UTC = ZoneInfo("UTC")
+
+
+def test_month_boundary_in_the_reporting_time_zone() -> None:
+    assert month_start_utc(datetime(2026, 12, 15, 12), UTC) == datetime(2026, 12, 1)
+    # Paris is UTC+1 in winter: its December starts at 23:00 UTC on November 30
+    assert month_start_utc(datetime(2026, 12, 15, 12), ZoneInfo("Europe/Paris")) == datetime(2026, 11, 30, 23)
+    assert month_start_utc(datetime(2026, 11, 30, 23, 30), ZoneInfo("Europe/Paris")) == datetime(2026, 11, 30, 23)
+
+
+def test_overview_prices_the_month_and_draws_the_timeline(runtime: Runtime, tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2026, 11, 30, 23, 0))  # running across the month boundary
+    add_engineer(runtime)
+    service, _ = build(runtime, tmp_path, clock)
+    service.create_endpoint("audio", "facebook/mms-tts-eng", "T4", True, 1, 1, None, "eng@example.com")
+    service.create_endpoint("gone", "facebook/mms-tts-eng", "L4", True, 1, 1, None, "eng@example.com")
+    service.wait_until("audio", "running", poll_seconds=60)
+    clock.set(datetime(2026, 12, 1, 1, 0))
+    service.delete("gone")
+    clock.set(datetime(2026, 12, 1, 2, 30))
+    service.pause("audio")
+    clock.set(datetime(2026, 12, 1, 3, 0))
+
+    ov = endpoints_overview(service, tz=UTC)
+    assert ov.month_start == datetime(2026, 12, 1)
+    assert [r.endpoint.name for r in ov.rows] == ["audio"]
+    assert [r.endpoint.name for r in ov.deleted_rows] == ["gone"]
+    audio = ov.rows[0]
+    # December only: 00:00-02:30 running on a T4 = 150 minutes x $0.01
+    assert audio.month_to_date_usd == Decimal("1.5")
+    assert ov.deleted_rows[0].month_to_date_usd == Decimal("0.8")  # L4 00:00-01:00
+    assert ov.month_total_usd == Decimal("2.3") and ov.cost_per_hour_now_usd == 0
+    assert audio.breakeven_link == "/breakeven?model=facebook%2Fmms-tts-eng&profile=history"
+    audio_segments = [(g.state, g.start, g.end) for g in ov.segments if g.endpoint == "audio"]
+    assert audio_segments == [
+        ("running", datetime(2026, 12, 1), datetime(2026, 12, 1, 2, 30)),  # carried in from November
+        ("paused", datetime(2026, 12, 1, 2, 30), datetime(2026, 12, 1, 3)),
+    ]
+    assert [(g.state, g.end) for g in ov.segments if g.endpoint == "gone"] == [("running", datetime(2026, 12, 1, 1))]

@@ -1,0 +1,91 @@
+"""The Endpoints page in AppTest: the how-to without configuration, and the lifecycle on the local stand-in."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.users import add_user
+from tests.conftest import make_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "pages" / "endpoints.py")
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    rt = make_runtime(url, tmp_path)
+    with rt.session() as s:
+        add_user(s, email="eng@example.com", name="Eng", role="engineer")
+    rt.dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "analytics.duckdb"))
+    for var in ("HF_TOKEN", "HUGGINGFACE_API_KEY", "HUGGINGFACE_TOKEN", "HF_NAMESPACE"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def test_without_configuration_the_page_explains_it(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINTS_API_URL", "https://api.endpoints.huggingface.cloud/v2")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    text = " ".join(i.value for i in at.info)
+    assert "HF_TOKEN" in text and "HF_NAMESPACE" in text and "HF_ENDPOINTS_API_URL=local" in text
+    assert not at.button  # nothing to click when nothing can work
+
+
+def test_create_pause_and_see_cost_on_the_local_stand_in(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINTS_API_URL", "local")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert any("No endpoints yet" in i.value for i in at.info)
+    hardware_labels = at.selectbox(key="new_hardware").options
+    assert any(label.startswith("T4 (16 GB) - $0.60/h per replica, HF live $0.50/h") for label in hardware_labels)
+
+    at.text_input(key="new_name").input("page-audio")
+    at.selectbox(key="new_hardware").select(next(x for x in hardware_labels if x.startswith("L4")))
+    at.button(key="do_create").click().run()
+    assert not at.exception, at.exception
+    assert any("Created page-audio (L4, $0.80/h per replica): pending" in s.value for s in at.success)
+    table = at.dataframe[0].value
+    assert list(table["name"]) == ["page-audio"]
+    assert table["$/h per replica"][0] == pytest.approx(0.80)
+    assert (db / "endpoints_local.json").exists()
+
+    at.button(key="do_pause").click().run()
+    assert not at.exception, at.exception
+    assert any("Paused page-audio: now paused" in s.value for s in at.success)
+    assert at.dataframe[0].value["state"][0] == "paused"
+    assert "break-even with this model's traffic" in " ".join(m.value for m in at.markdown)
+    assert "/breakeven?model=facebook%2Fmms-tts-eng&profile=history" in " ".join(m.value for m in at.markdown)
+
+    at.button(key="do_meter").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value.startswith("Metered: 0 hour(s) charged") for s in at.success)
+
+
+def test_invalid_name_shows_the_rule(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINTS_API_URL", "local")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.text_input(key="new_name").input("Bad Name")
+    at.button(key="do_create").click().run()
+    assert any("lowercase letters, digits and hyphens" in e.value for e in at.error)
+    assert not at.dataframe
+
+
+def test_demo_button_fills_the_page_with_history(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINTS_API_URL", "local")
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.button(key="do_demo").click().run()
+    assert not at.exception, at.exception
+    message = next(s.value for s in at.success if s.value.startswith("Demo loaded: demo-chat, demo-tts"))
+    hours = int(re.search(r"(\d+) hours metered", message).group(1))
+    assert hours > 24  # three days of a daytime chat endpoint and a scale-to-zero TTS endpoint
+    table = at.dataframe[0].value
+    assert sorted(table["name"]) == ["demo-chat", "demo-tts"]
+    assert (table["month to date"] >= 0).all()  # (the demo's days may fall in last month)
+    assert at.get("plotly_chart")  # the state timeline
