@@ -22,7 +22,7 @@ from core.endpoints.metering import meter_endpoints
 from core.endpoints.overview import EndpointsOverview, endpoints_overview
 from core.errors import CoreError
 from core.users import list_users
-from pages.ui import money, runtime
+from pages.ui import guard, money, runtime
 
 STATE_COLORS = {
     "running": "#2e7d32",
@@ -35,6 +35,7 @@ STATE_COLORS = {
     "updateFailed": "#e57373",
 }
 
+principal = guard("endpoints")
 st.title("Endpoints")
 rt = runtime()
 settings = rt.settings
@@ -210,7 +211,7 @@ if live:
         )
         typed = st.text_input("Type the endpoint's name to confirm", key=f"confirm_{chosen}")
         if st.button("Delete endpoint", type="primary", disabled=typed.strip() != chosen, key="do_delete"):
-            run_action("Deleted", svc.delete, chosen)
+            run_action("Deleted", lambda n: svc.delete(n, actor=principal.email), chosen)
 
 if ov.segments:
     st.subheader("States this month")
@@ -273,7 +274,12 @@ else:
         hardware = f1.selectbox(
             "Hardware", list(labels), help="Billed at our hourly rate; HF's live price beside it", key="new_hardware"
         )
-        owner = f2.selectbox("Owner (pays the uptime)", owners, key="new_owner")
+        owner = f2.selectbox(
+            "Owner (pays the uptime)",
+            owners,
+            index=owners.index(principal.email) if principal.email in owners else 0,
+            key="new_owner",
+        )
         g1, g2, g3, g4 = st.columns(4)
         auto_scale = g1.checkbox("Autoscale", value=True, help="off: max replicas always on", key="new_autoscale")
         min_r = g2.number_input("Min replicas", min_value=0, max_value=10, value=0, key="new_min")
@@ -291,6 +297,7 @@ else:
                 max_replicas=int(max_r),
                 scale_to_zero_minutes=int(idle),
                 owner=owner,
+                actor=principal.email,
             )
         except CoreError as exc:
             st.error(str(exc))
