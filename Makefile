@@ -20,8 +20,11 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 init: $(VENV)/.runtime
 	$(PY) -m core init
 
+# The app runs dedicated endpoints on the offline stand-in unless you point this at Hugging Face (see README).
+demo run: export HF_ENDPOINTS_API_URL ?= local
+
 demo: init
-	$(PY) -m core demo --rows $(DEMO_ROWS) --if-empty
+	$(PY) -m core demo --rows $(DEMO_ROWS) --if-empty $(if $(filter local,$(HF_ENDPOINTS_API_URL)),--with-endpoints)
 
 run: demo
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false

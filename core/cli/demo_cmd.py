@@ -16,6 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=7, help="random seed: the same seed gives the same history")
     p.add_argument("--replace", action="store_true", help="wipe existing usage and ledger rows first")
     p.add_argument("--if-empty", action="store_true", help="do nothing when the database already has usage")
+    p.add_argument(
+        "--with-endpoints",
+        action="store_true",
+        help="also write 3 days of dedicated-endpoint history on the local stand-in (HF_ENDPOINTS_API_URL=local)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -36,11 +41,18 @@ def run(args: argparse.Namespace, rt: Runtime) -> int:
         replace=args.replace,
         progress=ProgressBar("demo", enabled=not args.json and None),
     )
+    endpoints = None
+    if args.with_endpoints:
+        from core.endpoints.demo import seed_endpoint_demo
+
+        endpoints = seed_endpoint_demo(rt)
     if args.json:
-        print_json(report)
+        print_json({**report.__dict__, "endpoints": endpoints})
     else:
         print(
             f"wrote {report.usage_rows:,} usage events and {report.transactions:,} ledger rows for "
             f"{report.users} users in {report.seconds:.1f} s"
         )
+        if endpoints is not None:
+            print("wrote 3 days of dedicated-endpoint history on the local stand-in (demo-tts, demo-chat)")
     return 0
