@@ -228,6 +228,10 @@ class BillingService:
         available balance below zero). Audited with the actor."""
         if kind not in GRANT_KINDS:
             raise InvalidInputError(f"Unknown kind {kind!r}; choose one of: {', '.join(GRANT_KINDS)}.")
+        if kind != "adjustment" and isinstance(credits, int) and not isinstance(credits, bool) and credits < 0:
+            raise InvalidAmountError(
+                f"A {kind} must add credits, got {credits:,}; use kind 'adjustment' to take credits away."
+            )
         amount = inputs.credits(credits, "The amount", allow_negative=kind == "adjustment")
         note = inputs.text(note, "The note", required=False)
         key = inputs.idempotency_key(idempotency_key, required=False)
