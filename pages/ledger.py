@@ -15,8 +15,7 @@ from core.billing.accounts import AccountBalance, AuditEntry, account_balances, 
 from core.billing.service import GRANT_KINDS
 from core.db.models import ROLES
 from core.errors import CoreError
-from pages.acting import acting_user
-from pages.ui import money, runtime
+from pages.ui import acting_user, money, runtime
 
 
 def billing() -> BillingService:

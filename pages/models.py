@@ -15,8 +15,7 @@ from core.catalog.edit import PriceChange, price_history, update_prices
 from core.db.models import CATEGORIES
 from core.errors import CoreError
 from core.usage import Usage
-from pages.acting import acting_user
-from pages.ui import money, runtime
+from pages.ui import acting_user, money, runtime
 
 UNIT_LABELS = {
     "input_per_1m_usd": "input / 1M tokens",

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.config import load_settings
 from core.runtime import Runtime
+from core.users import UserView, list_users
 
 
 @st.cache_resource(show_spinner=False)
@@ -30,3 +31,32 @@ def money(usd: object) -> str:
 
     d = Decimal(str(usd))
     return f"${d:,.2f}" if abs(d) >= 1 else f"${d:,.4f}"
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _people() -> list[UserView]:
+    with runtime().session() as s:
+        return list_users(s)
+
+
+def acting_user() -> UserView | None:
+    """Who is acting on this page: the one seam the roles issue replaces with the signed-in identity.
+
+    Until sign-in exists it is `st.session_state["user_email"]` when something set it, otherwise a sidebar choice
+    among the users (admins and finance first). None when the database has no users yet.
+    """
+    people = _people()
+    if not people:
+        return None
+    by_email = {p.email: p for p in people}
+    chosen = st.session_state.get("user_email")
+    if chosen not in by_email:
+        order = sorted(people, key=lambda p: (p.role not in ("admin", "finance"), p.role, p.email))
+        chosen = st.sidebar.selectbox(
+            "Acting as",
+            [p.email for p in order],
+            key="acting_as",
+            format_func=lambda e: f"{e} ({by_email[e].role})",
+            help="Sign-in comes with the roles release; until then, choose who you are acting as.",
+        )
+    return by_email[chosen]
