@@ -19,8 +19,11 @@ def balance_shown(page) -> int:
 
 
 def test_grant_credits_and_see_the_balance_change(app_url: str, page) -> None:
-    page.goto(f"{app_url}/ledger")
+    page.goto(app_url)  # in through the app's navigation, as a person would
     wait_idle(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Ledger", exact=True).click()
+    wait_idle(page)
+    page.get_by_role("heading", name="Ledger").wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
     before = balance_shown(page)  # the first user by email, also the grant form's default
 
@@ -41,6 +44,8 @@ def test_grant_credits_and_see_the_balance_change(app_url: str, page) -> None:
     page.screenshot(path=str(ARTIFACTS / "ledger-grant-done.png"), full_page=True)
 
     assert balance_shown(page) == before + 250
+    page.wait_for_timeout(500)  # let the chart draw
+    page.screenshot(path=str(ARTIFACTS / "ledger-history.png"), full_page=True)
     page.get_by_role("tab", name="Audit log").click()
     audit = page.get_by_role("tabpanel", name="Audit log").locator('[data-testid="stDataFrame"]')
     audit.wait_for()  # the grid draws on a canvas; the screenshot shows the credits.topup row
