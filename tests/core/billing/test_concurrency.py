@@ -8,10 +8,9 @@ import multiprocessing
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from core.billing import BillingService, InsufficientCreditsError
 from core.billing.accounts_sql import AccountsSQL
@@ -180,12 +179,22 @@ def test_failure_inside_settle_leaves_neither_write(
     assert check_ledger(runtime.session_factory) == []
 
 
-def test_sqlite_writes_take_the_write_lock_at_begin(sqlite_runtime: Runtime, tmp_path: Path) -> None:
-    billing = BillingService(sqlite_runtime.session_factory, sqlite_runtime.settings)
-    user = make_user(sqlite_runtime)
-    seen: list[str] = []
-    event.listen(sqlite_runtime.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
-    billing.grant(user, 10)
-    billing.balance(user)
-    assert seen.count("BEGIN IMMEDIATE") == 1  # the grant; the balance read begins deferred
-    assert "BEGIN" in seen
+def test_sqlite_writes_take_the_write_lock_at_begin(sqlite_runtime: Runtime) -> None:
+    """A ledger transaction holds SQLite's write lock from BEGIN, before its first write; a read does not."""
+    import sqlite3
+
+    from core.billing.ledger_sql import read_transaction, write_engine, write_transaction
+
+    make_user(sqlite_runtime)
+    other = sqlite3.connect(sqlite_runtime.engine.url.database, timeout=0, isolation_level=None)
+    try:
+        with write_transaction(write_engine(sqlite_runtime.engine)) as conn:
+            conn.exec_driver_sql("SELECT 1")  # nothing written yet
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        with read_transaction(sqlite_runtime.engine) as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM users").scalar()
+            other.execute("BEGIN IMMEDIATE")  # a reader leaves the write lock free
+            other.execute("ROLLBACK")
+    finally:
+        other.close()
