@@ -268,7 +268,9 @@ class BillingService:
 
     # ---- holds ---------------------------------------------------------------------------------------------------
     def reserve(self, user: UserRef, credits: int, idempotency_key: str, ttl_seconds: int | None = None) -> Hold:
-        """Hold `credits` of the available balance for a call about to be made. The same key returns the same hold.
+        """Hold `credits` of the available balance for a call about to be made. The same key returns the same hold,
+        as first reserved (its status as stored: a hold past its expiry reads "held" until `expire_holds` runs, but
+        it no longer counts as held and can no longer be settled).
 
         A hold of 0 credits is allowed: it is how a call that costs nothing up front (a sandbox or dedicated-endpoint
         request) still gets its usage row written by `settle`.
