@@ -1,8 +1,240 @@
-"""Models & pricing page."""
+"""Models & pricing: the catalog with its prices, sources and dates; a calculator from usage to credits; for admins,
+a price edit form (new usage only) and the price history."""
 
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pandas as pd
 import streamlit as st
 
-from pages.ui import coming_soon
+from core.billing.quote import Quote, quote
+from core.catalog import PRICE_FIELDS, ModelPrice, list_models
+from core.catalog.edit import PriceChange, price_history
+from core.db.models import CATEGORIES
+from core.errors import CoreError
+from core.usage import Usage
+from core.access import Capability
+from core.scoped import update_prices_as
+from pages.ui import acting_user, guard, money, runtime
+
+UNIT_LABELS = {
+    "input_per_1m_usd": "input / 1M tokens",
+    "output_per_1m_usd": "output / 1M tokens",
+    "cached_input_per_1m_usd": "cached input / 1M tokens",
+    "per_second_usd": "per second",
+    "per_character_usd": "per character",
+    "per_request_usd": "per request",
+    "per_image_usd": "per image",
+}
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_catalog() -> list[ModelPrice]:
+    with runtime().session() as s:
+        return list_models(s, include_inactive=True)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_history(model_pk: int | None) -> list[PriceChange]:
+    with runtime().session() as s:
+        return price_history(s, model_pk)
+
+
+def price_text(value: Decimal | None) -> str:
+    return "" if value is None else format(value.normalize(), "f")
+
 
 st.title("Models & pricing")
-coming_soon("The Models & pricing page", 3)
+settings = runtime().settings
+principal = guard("models")
+actor = acting_user()
+models = load_catalog()
+by_key = {m.key: m for m in models}
+tab_catalog, tab_calc, tab_edit = st.tabs(["Catalog", "Calculator", "Price changes"])
+
+# ---- the catalog -------------------------------------------------------------------------------------------------
+with tab_catalog:
+    c1, c2 = st.columns(2)
+    category = c1.selectbox("Category", ["all", *CATEGORIES], key="cat_category")
+    provider = c2.selectbox("Provider", ["all", *sorted({m.provider for m in models})], key="cat_provider")
+    shown = [
+        m
+        for m in models
+        if (category == "all" or m.category == category) and (provider == "all" or m.provider == provider)
+    ]
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "provider": m.provider,
+                    "model": m.model_id,
+                    "category": m.category,
+                    "deployment": m.deployment_type,
+                    "billed per": m.cost_unit,
+                    "price": m.price_label(),
+                    **{UNIT_LABELS[f]: price_text(getattr(m, f)) for f in PRICE_FIELDS},
+                    "other prices": json.dumps(m.price_variants, sort_keys=True) if m.price_variants else "",
+                    "source": m.price_source,
+                    "as of": m.price_as_of,
+                    "status": m.status,
+                }
+                for m in shown
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        f"{len(shown)} models. Prices in USD as the providers bill them; sandbox models are priced like the model they "
+        "mirror and are never charged. Dedicated endpoints are billed by uptime (see Endpoints and Break-even)."
+    )
+
+# ---- the calculator ----------------------------------------------------------------------------------------------
+with tab_calc:
+    priced = [m.key for m in models if m.status == "active"]
+    key = st.selectbox("Model", priced, index=priced.index("openai/gpt-4o") if "openai/gpt-4o" in priced else 0)
+    model = by_key[key]
+    st.caption(f"{model.model_name} · {model.price_label()} · source: {model.price_source} ({model.price_as_of})")
+    default_markup = float(actor.developer_markup_pct if actor else settings.default_markup_pct)
+    usage: Usage | None = None
+    try:
+        if model.cost_unit == "token":
+            c1, c2, c3, c4 = st.columns(4)
+            inp = c1.number_input("Input tokens (all)", min_value=0, value=1000, step=100, key="calc_in")
+            cached = c2.number_input("of which cached reads", min_value=0, value=0, step=100, key="calc_cached")
+            writes = 0
+            if model.price_variants.get("cache_write_per_1m_usd"):
+                writes = c3.number_input("of which cache writes", min_value=0, value=0, step=100, key="calc_cw")
+            out = c4.number_input("Output tokens", min_value=0, value=500, step=100, key="calc_out")
+            usage = Usage(
+                input_tokens=int(inp), cached_tokens=int(cached), cache_write_tokens=int(writes), output_tokens=int(out)
+            )
+        elif model.cost_unit == "second":
+            secs = st.number_input("Seconds of audio or compute", min_value=0.0, value=60.0, step=1.0, key="calc_s")
+            usage = Usage(seconds=Decimal(str(secs)))
+        elif model.cost_unit == "character":
+            chars = st.number_input("Characters", min_value=0, value=1000, step=100, key="calc_chars")
+            usage = Usage(characters=int(chars))
+        elif model.cost_unit == "request":
+            reqs = st.number_input("Requests", min_value=1, value=1, step=1, key="calc_req")
+            usage = Usage(requests=int(reqs))
+        elif model.cost_unit == "image":
+            variants = sorted((model.price_variants.get("images") or {}).keys())
+            c1, c2 = st.columns(2)
+            n = c1.number_input("Images", min_value=1, value=1, step=1, key="calc_img")
+            variant = c2.selectbox("Quality / size", variants, key="calc_variant") if variants else None
+            quality, _, size = (variant or "").rpartition("/")
+            usage = Usage(images=int(n), image_size=size or None, image_quality=quality or None)
+        else:
+            st.info(
+                "Requests to a dedicated endpoint cost nothing each: the endpoint's uptime is billed per minute at "
+                "its hardware's hourly rate (see the Endpoints page)."
+            )
+    except ValueError as exc:
+        st.error(str(exc))
+        usage = None
+    markup = st.number_input(
+        "Markup %",
+        min_value=0.0,
+        max_value=1000.0,
+        value=default_markup,
+        step=10.0,
+        key="calc_markup",
+        help="Defaults to the acting user's developer markup.",
+    )
+    if usage is not None:
+        try:
+            q: Quote = quote(model, usage, Decimal(str(markup)), settings.credit_usd)
+        except CoreError as exc:
+            st.error(str(exc))
+        else:
+            m1, m2, m3, m4, m5 = st.columns(5)
+            m1.metric("Provider cost", f"${q.base_cost_usd.normalize():f}")
+            m2.metric("Base credits", f"{q.base_credits:,}", f"= {money(q.base_credits_usd)}", delta_color="off")
+            m3.metric("Rounding uplift", money(q.rounding_uplift_usd), "to whole credits", delta_color="off")
+            m4.metric(
+                "Markup", f"+{q.markup_credits:,} credits", f"at {q.markup_pct.normalize():f}%", delta_color="off"
+            )
+            m5.metric("Final credits", f"{q.final_credits:,}", f"= {money(q.final_usd)}", delta_color="off")
+            st.caption(
+                f"base credits = ceil(${q.base_cost_usd.normalize():f} / ${settings.credit_usd}) = {q.base_credits:,}; "
+                f"final = ceil({q.base_credits:,} × (100 + {q.markup_pct.normalize():f}) / 100) = {q.final_credits:,}. "
+                f"Margin over the provider cost: {money(q.margin_usd)}."
+            )
+
+# ---- price changes: admin edit form and the history --------------------------------------------------------------
+with tab_edit:
+    done = st.session_state.pop("price_done", None)
+    if done:
+        st.success(done)
+    if principal.can(Capability.EDIT_PRICES):
+        edit_key = st.selectbox("Model to edit", [m.key for m in models], key="edit_model")
+        target = by_key[edit_key]
+        with st.form("price_form"):
+            st.caption(
+                f"Billed per **{target.cost_unit}**. Leave a field empty for no price. The new prices apply to new "
+                "usage only: logged calls keep the cost they were billed."
+            )
+            cols = st.columns(2)
+            new: dict[str, str] = {}
+            for i, f in enumerate(PRICE_FIELDS):
+                new[f] = cols[i % 2].text_input(
+                    f"{UNIT_LABELS[f]} (USD)", value=price_text(getattr(target, f)), key=f"edit_{edit_key}_{f}"
+                )
+            variants_text = ""
+            if target.price_variants:
+                variants_text = st.text_area(
+                    "Other prices (JSON: long context, cache writes, image sizes)",
+                    value=json.dumps(target.price_variants, indent=2, sort_keys=True),
+                    key=f"edit_{edit_key}_variants",
+                )
+            source = st.text_input("Source of the new price", value=target.price_source, key=f"edit_{edit_key}_src")
+            note = st.text_input("Note (why)", key=f"edit_{edit_key}_note")
+            save = st.form_submit_button("Save new prices")
+        if save:
+            changes: dict[str, object] = {f: v for f, v in new.items() if v.strip() != price_text(getattr(target, f))}
+            if source.strip() != target.price_source:
+                changes["price_source"] = source
+            try:
+                if target.price_variants:
+                    parsed = json.loads(variants_text or "{}")
+                    if parsed != target.price_variants:
+                        changes["price_variants"] = parsed
+                with runtime().session() as s:
+                    change = update_prices_as(principal, s, target.id, changes, note or None)
+            except json.JSONDecodeError as exc:
+                st.error(f"Other prices are not valid JSON ({exc.msg}, line {exc.lineno}); fix them and save again.")
+            except CoreError as exc:
+                st.error(str(exc))
+            else:
+                load_catalog.clear()
+                load_history.clear()
+                fields = ", ".join(f"{k}: {a} → {b}" for k, (a, b) in change.changed_fields().items())
+                st.session_state["price_done"] = f"Saved {change.model_key} ({fields}). New usage is priced at it."
+                st.rerun()
+    else:
+        st.info("Only admins can change prices. The history of every change is below.")
+    scope = st.selectbox("History of", ["all models", *[m.key for m in models]], key="hist_scope")
+    changes_seen = load_history(None if scope == "all models" else by_key[scope].id)
+    if not changes_seen:
+        st.caption("No price has been changed since the catalog was loaded.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "when (UTC)": c.changed_at,
+                        "model": c.model_key,
+                        "who": c.changed_by,
+                        "changed": "; ".join(f"{k}: {a} → {b}" for k, (a, b) in c.changed_fields().items()),
+                        "note": c.note or "",
+                        "previous prices": json.dumps(c.previous, sort_keys=True),
+                    }
+                    for c in changes_seen
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )

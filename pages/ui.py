@@ -11,7 +11,7 @@ from core.access import Principal
 from core.config import load_settings
 from core.errors import NotFoundError
 from core.runtime import Runtime
-from core.users import get_user, list_users
+from core.users import UserView, get_user, list_users
 
 LOCAL_USER_KEY = "local_user_email"
 
@@ -87,3 +87,12 @@ def coming_soon(what: str, issue: int) -> None:
 def money(usd: object) -> str:
     d = Decimal(str(usd))
     return f"${d:,.2f}" if abs(d) >= 1 else f"${d:,.4f}"
+
+
+def acting_user() -> UserView | None:
+    """The signed-in person as a user row (the one seam pages use to say who acts); None when nobody is."""
+    principal = current_principal()
+    if principal is None:
+        return None
+    with runtime().session() as s:
+        return get_user(s, principal.user_id)

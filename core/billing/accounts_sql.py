@@ -27,8 +27,8 @@ MARKUP_PLACES = Decimal("0.0001")  # users.developer_markup_pct is Numeric(9, 4)
 _ACCOUNT = "SELECT id, email, credit_balance, developer_markup_pct FROM users WHERE {where}"
 _STATE = (
     "SELECT COALESCE(SUM(credits), 0),"
-    " (SELECT id FROM credit_transactions WHERE user_id = :uid AND idempotency_key = :key)"
-    " FROM credit_holds WHERE user_id = :uid AND status = 'held' AND expires_at > :now"
+    " (SELECT id FROM credit_transactions WHERE user_id = {uid} AND idempotency_key = :key)"
+    " FROM credit_holds WHERE user_id = {uid} AND status = 'held' AND expires_at > :now"
 )
 # SQLite only: BEGIN IMMEDIATE already serialises writers, so the account and its state are one read.
 _ACCOUNT_WITH_STATE = (
@@ -44,6 +44,11 @@ _INSERT_TX = (
     " VALUES (:created_at, :user_id, :amount, :kind, :description, :key, :balance_after, :metadata) RETURNING id"
 )
 _SET_BALANCE = "UPDATE users SET credit_balance = :balance WHERE id = :uid"
+# PostgreSQL: the ledger row and the cached balance in one statement (one round trip instead of two).
+_POST_PG = (
+    "WITH tx AS (" + _INSERT_TX + ")"  # noqa: S608 - constant SQL, values are bound parameters
+    " UPDATE users SET credit_balance = :balance FROM tx WHERE users.id = :uid RETURNING tx.id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +77,13 @@ class AccountsSQL:
         sql = {
             "lock_id": _ACCOUNT.format(where="id = :uid") + lock,
             "lock_email": _ACCOUNT.format(where="email = :email") + lock,
-            "state": _STATE,
+            "state_id": _STATE.format(uid=":uid"),
+            "state_email": _STATE.format(uid="(SELECT id FROM users WHERE email = :email)"),
             "account_state_id": _ACCOUNT_WITH_STATE.format(where="u.id = :uid"),
             "account_state_email": _ACCOUNT_WITH_STATE.format(where="u.email = :email"),
             "insert_tx": _INSERT_TX,
             "set_balance": _SET_BALANCE,
+            "post_pg": _POST_PG,
         }
         # sqlite3 takes :name as it is; psycopg wants %(name)s.
         self.sql = sql if self.sqlite else {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
@@ -92,7 +99,8 @@ class AccountsSQL:
         holds the write lock) and read its held credits and the transaction posted under `key`, if any.
 
         On PostgreSQL the state is read by a second statement: a statement that waited for the row lock reads its
-        subqueries from the snapshot taken before the wait, which may miss a hold committed meanwhile.
+        subqueries from the snapshot taken before the wait, which may miss a hold committed meanwhile. Both go in one
+        pipeline (one round trip); the server still runs the second only after the first holds the lock.
         Returns None when there is no such user.
         """
         db = conn.connection.driver_connection
@@ -101,10 +109,13 @@ class AccountsSQL:
             if row is None:
                 return None
             return Account(row[0], row[1], int(row[2]), _markup(row[3]), int(row[4]), row[5])
-        row = db.execute(self.sql[f"lock_{by}"], params).fetchone()
+        with db.pipeline():
+            locked = db.execute(self.sql[f"lock_{by}"], params)
+            state = db.execute(self.sql[f"state_{by}"], {**params, "key": key, "now": now})
+        row = locked.fetchone()
         if row is None:
             return None
-        held, existing = db.execute(self.sql["state"], {"uid": row[0], "key": key, "now": now}).fetchone()
+        held, existing = state.fetchone()
         return Account(row[0], row[1], int(row[2]), _markup(row[3]), int(held), existing)
 
     def post(
@@ -122,20 +133,23 @@ class AccountsSQL:
     ) -> Transaction:
         """Append one ledger row and move the cached balance to `balance_after`, in the caller's transaction."""
         db = conn.connection.driver_connection
-        tx_id = db.execute(
-            self.sql["insert_tx"],
-            {
-                "created_at": self._time(now),
-                "user_id": user_id,
-                "amount": amount,
-                "kind": kind,
-                "description": description,
-                "key": key,
-                "balance_after": balance_after,
-                "metadata": None if metadata is None else json.dumps(metadata),
-            },
-        ).fetchone()[0]
-        db.execute(self.sql["set_balance"], {"balance": balance_after, "uid": user_id})
+        params = {
+            "created_at": self._time(now),
+            "user_id": user_id,
+            "uid": user_id,
+            "amount": amount,
+            "kind": kind,
+            "description": description,
+            "key": key,
+            "balance_after": balance_after,
+            "balance": balance_after,
+            "metadata": None if metadata is None else json.dumps(metadata),
+        }
+        if self.sqlite:
+            tx_id = db.execute(self.sql["insert_tx"], params).fetchone()[0]
+            db.execute(self.sql["set_balance"], params)
+        else:
+            tx_id = db.execute(self.sql["post_pg"], params).fetchone()[0]
         return Transaction(
             id=tx_id,
             user_id=user_id,

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 
 from core.billing.types import Hold, Transaction
 from core.db.engine import WRITE_LOCK
-from core.db.models import AIUsageLog, AuditLog, CreditHold, CreditTransaction, User
+from core.db.models import AIUsageLog, AuditLog, CreditHold, CreditTransaction, User, utcnow
 
 users = User.__table__
 ledger = CreditTransaction.__table__
@@ -89,8 +89,6 @@ def to_hold(row: Any) -> Hold:
 
 
 def write_audit(conn: Connection, *, actor: str, action: str, target: str | None, details: dict[str, Any]) -> None:
-    from core.db.models import utcnow
-
     conn.execute(INSERT_AUDIT, {"at": utcnow(), "actor": actor, "action": action, "target": target, "details": details})
 
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +32,6 @@ from core.billing.ledger_sql import (
     HOLD_BY_ID,
     HOLD_BY_KEY,
     INSERT_HOLD,
-    INSERT_USAGE,
     READ_BY_EMAIL,
     READ_BY_ID,
     TX_BY_ID,
@@ -57,9 +56,10 @@ from core.billing.types import (
     UsageRecord,
     UsageTotals,
 )
-from core.catalog.lookup import UnknownModelError
+from core.billing.usage_rows import check_model, check_record, insert_usage, usage_metadata
+from core.billing.usage_totals import total_usage, usage_by_provider
 from core.config import Settings, load_settings
-from core.db.models import AIModel, utcnow
+from core.db.models import utcnow
 from core.errors import ConfigError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:  # core.users imports core.billing.money: a runtime import here would be circular
@@ -74,7 +74,6 @@ Authorizer = Callable[[str, str], None]
 GRANT_KINDS = ("grant", "topup", "adjustment")
 CHARGE_KINDS = ("usage", "endpoint_uptime")
 REFUNDABLE_KINDS = ("usage", "endpoint_uptime", "adjustment")
-USAGE_STATUSES = ("success", "failed")
 SYSTEM_ACTOR = "system"
 
 T = TypeVar("T")
@@ -228,6 +227,10 @@ class BillingService:
         available balance below zero). Audited with the actor."""
         if kind not in GRANT_KINDS:
             raise InvalidInputError(f"Unknown kind {kind!r}; choose one of: {', '.join(GRANT_KINDS)}.")
+        if kind != "adjustment" and isinstance(credits, int) and not isinstance(credits, bool) and credits < 0:
+            raise InvalidAmountError(
+                f"A {kind} must add credits, got {credits:,}; use kind 'adjustment' to take credits away."
+            )
         amount = inputs.credits(credits, "The amount", allow_negative=kind == "adjustment")
         note = inputs.text(note, "The note", required=False)
         key = inputs.idempotency_key(idempotency_key, required=False)
@@ -264,7 +267,9 @@ class BillingService:
 
     # ---- holds ---------------------------------------------------------------------------------------------------
     def reserve(self, user: UserRef, credits: int, idempotency_key: str, ttl_seconds: int | None = None) -> Hold:
-        """Hold `credits` of the available balance for a call about to be made. The same key returns the same hold.
+        """Hold `credits` of the available balance for a call about to be made. The same key returns the same hold,
+        as first reserved (its status as stored: a hold past its expiry reads "held" until `expire_holds` runs, but
+        it no longer counts as held and can no longer be settled).
 
         A hold of 0 credits is allowed: it is how a call that costs nothing up front (a sandbox or dedicated-endpoint
         request) still gets its usage row written by `settle`.
@@ -313,14 +318,14 @@ class BillingService:
         credits and no debit. A cost above the hold is posted anyway and flagged as overage (see the module doc).
         """
         hold_id = self._hold_id(hold)
-        self._check_record(record)
+        check_record(record)
         base_cost = inputs.usd(record.base_cost_usd, "The usage's base cost", allow_zero=True)
 
         def op(conn: Connection, now: datetime) -> Settlement:
             row = self._open_hold(conn, hold_id, now, doing="settle")
             acct = self._lock(conn, row.user_id, row.idempotency_key, now)
             row = self._open_hold(conn, hold_id, now, doing="settle")  # re-read under the account lock
-            self._check_model(conn, record)
+            check_model(conn, record)
             if acct.existing_tx_id is not None:
                 raise HoldStateError(
                     f"Hold {hold_id}'s key {row.idempotency_key!r} already has transaction {acct.existing_tx_id}; "
@@ -332,15 +337,16 @@ class BillingService:
             charged = 0 if free else full
             overage = charged > row.credits
             balance_after = acct.balance - charged
-            meta = self._usage_metadata(record)
+            meta = usage_metadata(record)
             if overage:
                 meta["overage"] = {"held": row.credits, "charged": charged}
-            usage_id = self._insert_usage(
+            usage_id = insert_usage(
                 conn,
                 acct,
                 record,
-                base_cost,
-                charged,
+                base_cost=base_cost,
+                credits=charged,
+                credit_usd=self.credit_usd,
                 key=row.idempotency_key,
                 status=record.status,
                 now=now,
@@ -391,7 +397,7 @@ class BillingService:
         released hold may not."""
         hold_id = self._hold_id(hold)
         if failure is not None:
-            self._check_record(failure)
+            check_record(failure)
             failed_cost = inputs.usd(failure.base_cost_usd, "The failed call's base cost", allow_zero=True)
 
         def op(conn: Connection, now: datetime) -> None:
@@ -411,18 +417,19 @@ class BillingService:
             if done.rowcount != 1:
                 raise HoldStateError(f"Hold {hold_id} changed while it was being released; nothing was written.")
             if failure is not None:
-                self._check_model(conn, failure)
+                check_model(conn, failure)
                 acct = self._read(conn, row.user_id)
-                self._insert_usage(
+                insert_usage(
                     conn,
                     acct,
                     failure,
-                    failed_cost,
-                    0,
+                    base_cost=failed_cost,
+                    credits=0,
+                    credit_usd=self.credit_usd,
                     key=row.idempotency_key,
                     status="failed",
                     now=now,
-                    meta=self._usage_metadata(failure),
+                    meta=usage_metadata(failure),
                 )
 
         self._write(op, retry_on_key_race=False)
@@ -579,54 +586,13 @@ class BillingService:
         """A user's usage over the last `days` days (all calls; credits and cost of the charged ones)."""
         since = self._since(days)
         with read_transaction(self.engine) as conn:
-            acct = self._read(conn, user_id)
-            row = conn.execute(
-                select(
-                    func.count(),
-                    func.coalesce(func.sum(usage_log.c.cost_credits), 0),
-                    func.coalesce(func.sum(usage_log.c.base_cost_usd), 0),
-                    func.coalesce(func.sum(usage_log.c.cost_usd), 0),
-                    func.count().filter(usage_log.c.status != "success"),
-                ).where(usage_log.c.user_id == acct.id, usage_log.c.created_at >= since)
-            ).one()
-        return UsageTotals(
-            user_id=acct.id,
-            days=days,
-            requests=int(row[0]),
-            failed=int(row[4]),
-            credits=int(row[1]),
-            base_cost_usd=Decimal(row[2]),
-            cost_usd=Decimal(row[3]),
-        )
+            return total_usage(conn, self._read(conn, user_id).id, days, since)
 
     def get_usage_by_provider(self, user_id: UserRef, days: int = 30) -> list[ProviderUsage]:
         """The same, per provider, most credits first."""
         since = self._since(days)
         with read_transaction(self.engine) as conn:
-            acct = self._read(conn, user_id)
-            credits_sum = func.coalesce(func.sum(usage_log.c.cost_credits), 0)
-            rows = conn.execute(
-                select(
-                    usage_log.c.provider,
-                    func.count(),
-                    credits_sum,
-                    func.coalesce(func.sum(usage_log.c.base_cost_usd), 0),
-                    func.coalesce(func.sum(usage_log.c.cost_usd), 0),
-                )
-                .where(usage_log.c.user_id == acct.id, usage_log.c.created_at >= since)
-                .group_by(usage_log.c.provider)
-                .order_by(credits_sum.desc(), usage_log.c.provider)
-            ).all()
-        return [
-            ProviderUsage(
-                provider=r[0],
-                requests=int(r[1]),
-                credits=int(r[2]),
-                base_cost_usd=Decimal(r[3]),
-                cost_usd=Decimal(r[4]),
-            )
-            for r in rows
-        ]
+            return usage_by_provider(conn, self._read(conn, user_id).id, since)
 
     # ---- helpers -------------------------------------------------------------------------------------------------
     @staticmethod
@@ -657,79 +623,3 @@ class BillingService:
                 "with a longer ttl_seconds for long calls."
             )
         return row
-
-    @staticmethod
-    def _check_record(record: UsageRecord) -> None:
-        if not isinstance(record, UsageRecord):
-            raise InvalidInputError(f"Expected a UsageRecord, got {type(record).__name__}.")
-        if record.model is None or record.model.id is None:
-            raise UnknownModelError("The usage record's model is not a catalog model; it cannot be billed.")
-        if record.status not in USAGE_STATUSES:
-            raise InvalidInputError(f"Usage status must be one of {', '.join(USAGE_STATUSES)}, got {record.status!r}.")
-
-    @staticmethod
-    def _check_model(conn: Connection, record: UsageRecord) -> None:
-        if conn.execute(select(AIModel.id).where(AIModel.id == record.model.id)).first() is None:
-            raise UnknownModelError(
-                f"Model {record.model.key} (id {record.model.id}) is not in the catalog; run `python -m core init`."
-            )
-
-    @staticmethod
-    def _usage_metadata(record: UsageRecord) -> dict[str, Any]:
-        meta: dict[str, Any] = json_safe(dict(record.metadata or {}))
-        u = record.usage
-        if u.image_size:
-            meta.setdefault("size", u.image_size)
-        if u.image_quality:
-            meta.setdefault("quality", u.image_quality)
-        if u.estimated:
-            meta["usage_estimated"] = True
-        return meta
-
-    def _insert_usage(
-        self,
-        conn: Connection,
-        acct: Account,
-        record: UsageRecord,
-        base_cost: Decimal,
-        credits: int,
-        *,
-        key: str,
-        status: str,
-        now: datetime,
-        meta: dict[str, Any],
-    ) -> int:
-        m, u = record.model, record.usage
-        return conn.execute(
-            INSERT_USAGE,
-            {
-                "created_at": now,
-                "user_id": acct.id,
-                "ai_model_id": m.id,
-                "provider": m.provider,
-                "category": m.category,
-                "deployment_type": m.deployment_type,
-                "endpoint_id": record.endpoint_id,
-                "input_tokens": u.input_tokens,
-                "output_tokens": u.output_tokens,
-                "cached_tokens": u.cached_tokens,
-                "cache_write_tokens": u.cache_write_tokens,
-                "characters": u.characters,
-                "duration_seconds": u.seconds,
-                "images": u.images,
-                "requests_count": u.requests,
-                "base_cost_usd": base_cost,
-                "markup_pct": acct.markup,
-                "cost_credits": credits,
-                "cost_usd": Decimal(credits) * self.credit_usd,
-                "status": status,
-                "error": record.error,
-                "latency_ms": record.latency_ms,
-                "cache_hit": record.cache_hit,
-                "sandbox": record.sandbox,
-                "request_id": record.request_id,
-                "idempotency_key": key,
-                "transaction_id": None,
-                "metadata": meta or None,
-            },
-        ).scalar_one()

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "core.cli.users_cmd",
     "core.cli.models_cmd",
     "core.cli.endpoints_cmd",
+    "core.cli.credits_cmd",
 )
 
 

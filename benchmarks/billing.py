@@ -1,0 +1,192 @@
+"""Charges per second through `BillingService.charge` on SQLite and PostgreSQL at 1, 8 and 32 threads.
+
+Each run starts from a fresh database, funds the accounts, fires the charges from N threads, then runs the full
+`check_ledger` (every invariant) and counts the debits: a run with a violation or a lost charge is reported as such.
+
+Two workloads:
+- many accounts (default 64): threads charge different users, the realistic mix;
+- one hot account: every thread charges the same user, the worst case (all writers serialise on one row lock;
+  on PostgreSQL each commit waits for its WAL flush while holding that lock).
+
+    python benchmarks/billing.py            # full: 1, 8, 32 threads, 3 repeats, medians
+    python benchmarks/billing.py --quick    # 1 and 8 threads, one repeat, fewer charges
+    python benchmarks/billing.py --json     # the figures as JSON
+PostgreSQL is used when --pg-url, BENCH_DATABASE_URL or TEST_DATABASE_URL names one (each run in its own schema).
+
+PostgreSQL commits are durable (synchronous_commit=on): each waits for its WAL flush, which on a slow disk bounds
+the rate far more than the code does. The full run adds one informative line with synchronous_commit=off (set per
+connection through the URL's `options`), to show what the code itself sustains; the ledger does not use that mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine, func, select, text
+
+from core.billing import BillingService
+from core.billing.ledger_check import check_ledger
+from core.config import Settings
+from core.db.models import CreditTransaction
+from core.runtime import Runtime
+from core.users import add_user
+
+COST = Decimal("0.003")  # the specification's example: 1 base credit, 2 at the default 100% markup
+
+
+@dataclass
+class Result:
+    backend: str  # sqlite | postgresql | postgresql (synchronous_commit=off)
+    threads: int
+    accounts: int
+    charges: int
+    seconds: float
+    charges_per_s: float
+    cpu_ms_per_charge: float  # this process's CPU (all threads) per charge: the figure least bent by a busy machine
+    violations: int
+    debits_ok: bool
+
+
+class Database:
+    """A fresh, migrated database per run: a temp SQLite file, or a throwaway PostgreSQL schema."""
+
+    def __init__(self, backend: str, pg_url: str, tmp: Path, pg_options: str = "") -> None:
+        self.backend, self.pg_url, self.tmp, self.pg_options = backend, pg_url, tmp, pg_options
+        self.schema = ""
+
+    def __enter__(self) -> Runtime:
+        if self.backend == "sqlite":
+            url = f"sqlite:///{self.tmp / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+        else:
+            self.schema = f"bench_{uuid.uuid4().hex[:10]}"
+            with create_engine(self.pg_url, isolation_level="AUTOCOMMIT").connect() as c:
+                c.execute(text(f'CREATE SCHEMA "{self.schema}"'))
+            sep = "&" if "?" in self.pg_url else "?"
+            url = f"{self.pg_url}{sep}options=" + quote(f"-csearch_path={self.schema} {self.pg_options}".strip())
+        self.rt = Runtime(Settings(database_url=url, analytics_path=self.tmp / "a.duckdb"))
+        self.rt.init()
+        return self.rt
+
+    def __exit__(self, *exc: object) -> None:
+        self.rt.dispose()
+        if self.schema:
+            eng = create_engine(self.pg_url, isolation_level="AUTOCOMMIT")
+            with eng.connect() as c:
+                c.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
+            eng.dispose()
+
+
+def run_once(db: Database, threads: int, accounts: int, charges: int, label: str | None = None) -> Result:
+    with db as rt:
+        with rt.session() as s:
+            ids = [add_user(s, email=f"u{i}@bench.io", name=f"u{i}", role="pm").id for i in range(accounts)]
+        billing = BillingService(rt.session_factory, rt.settings)
+        for uid in ids:
+            billing.grant(uid, charges * 2 + 10)
+        per_thread = charges // threads
+
+        def worker(t: int) -> None:
+            for i in range(per_thread):
+                uid = ids[(t + i * threads) % accounts]
+                billing.charge(uid, COST, idempotency_key=f"t{t}-{i}", description="bench")
+
+        with ThreadPoolExecutor(threads) as pool:
+            start, cpu = time.perf_counter(), time.process_time()
+            list(pool.map(worker, range(threads)))
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        done = per_thread * threads
+        violations = check_ledger(rt.session_factory)
+        with rt.session() as s:
+            debits = s.scalar(select(func.count()).where(CreditTransaction.amount < 0))
+    return Result(
+        backend=label or db.backend,
+        threads=threads,
+        accounts=accounts,
+        charges=done,
+        seconds=round(seconds, 3),
+        charges_per_s=round(done / seconds, 1),
+        cpu_ms_per_charge=round(cpu * 1000 / done, 3),
+        violations=len(violations),
+        debits_ok=debits == done,
+    )
+
+
+def pg_reachable(url: str) -> bool:
+    if not url:
+        return False
+    try:
+        eng = create_engine(url)
+        with eng.connect() as c:
+            c.execute(text("SELECT 1"))
+        eng.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1 and 8 threads, one repeat, 500 charges per run")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL"))
+    ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--accounts", type=int, default=64, help="accounts in the many-accounts workload (default 64)")
+    args = ap.parse_args(argv)
+
+    threads = [1, 8] if args.quick else [1, 8, 32]
+    repeats = 1 if args.quick else 3
+    charges = 500 if args.quick else 2000
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    notes: list[str] = []
+    if "postgresql" in backends and not pg_reachable(args.pg_url or ""):
+        backends.remove("postgresql")
+        notes.append("PostgreSQL skipped: set --pg-url or TEST_DATABASE_URL to a reachable database")
+    # (label, backend, server options, threads, accounts)
+    plan = [(b, b, "", n, a) for b in backends for n in threads for a in (args.accounts, 1)]
+    if "postgresql" in backends and not args.quick:
+        plan.append(("postgresql (synchronous_commit=off)", "postgresql", "-csynchronous_commit=off", 8, args.accounts))
+
+    medians: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, backend, options, n, accounts in plan:
+            db = Database(backend, args.pg_url or "", Path(tmp), options)
+            runs = [run_once(db, n, accounts, charges, label) for _ in range(repeats)]
+            rate = statistics.median(r.charges_per_s for r in runs)
+            best = min(runs, key=lambda r: abs(r.charges_per_s - rate))
+            best.violations = max(r.violations for r in runs)
+            best.debits_ok = all(r.debits_ok for r in runs)
+            medians.append(best)
+            if not args.json:
+                print(
+                    f"{label:<36} threads={n:<3} accounts={accounts:<3} "
+                    f"{best.charges_per_s:>8,.0f} charges/s (median of {repeats}: "
+                    f"{', '.join(f'{r.charges_per_s:,.0f}' for r in runs)}; "
+                    f"{best.cpu_ms_per_charge:.2f} ms CPU each)  "
+                    f"violations={best.violations} debits_ok={best.debits_ok}",
+                    flush=True,
+                )
+    if args.json:
+        print(json.dumps({"results": [asdict(r) for r in medians], "notes": notes}, indent=2))
+    else:
+        for n in notes:
+            print(n)
+    bad = [r for r in medians if r.violations or not r.debits_ok]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

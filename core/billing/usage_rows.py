@@ -1,0 +1,98 @@
+"""The `ai_usage_log` row of one provider call, written inside the settle or release transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from core.billing.accounts_sql import Account
+from core.billing.ledger_sql import INSERT_USAGE, json_safe
+from core.billing.types import UsageRecord
+from core.catalog.lookup import UnknownModelError
+from core.db.models import AIModel
+from core.errors import InvalidInputError
+
+USAGE_STATUSES = ("success", "failed")
+
+
+def check_record(record: UsageRecord) -> None:
+    """Refuse a record that cannot be billed, before any write."""
+    if not isinstance(record, UsageRecord):
+        raise InvalidInputError(f"Expected a UsageRecord, got {type(record).__name__}.")
+    if record.model is None or record.model.id is None:
+        raise UnknownModelError("The usage record's model is not a catalog model; it cannot be billed.")
+    if record.status not in USAGE_STATUSES:
+        raise InvalidInputError(f"Usage status must be one of {', '.join(USAGE_STATUSES)}, got {record.status!r}.")
+
+
+def check_model(conn: Connection, record: UsageRecord) -> None:
+    if conn.execute(select(AIModel.id).where(AIModel.id == record.model.id)).first() is None:
+        raise UnknownModelError(
+            f"Model {record.model.key} (id {record.model.id}) is not in the catalog; run `python -m core init`."
+        )
+
+
+def usage_metadata(record: UsageRecord) -> dict[str, Any]:
+    """The row's metadata: the record's own (JSON-safe), image size and quality, and whether usage was estimated."""
+    meta: dict[str, Any] = json_safe(dict(record.metadata or {}))
+    u = record.usage
+    if u.image_size:
+        meta.setdefault("size", u.image_size)
+    if u.image_quality:
+        meta.setdefault("quality", u.image_quality)
+    if u.estimated:
+        meta["usage_estimated"] = True
+    return meta
+
+
+def insert_usage(
+    conn: Connection,
+    acct: Account,
+    record: UsageRecord,
+    *,
+    base_cost: Decimal,
+    credits: int,
+    credit_usd: Decimal,
+    key: str,
+    status: str,
+    now: datetime,
+    meta: dict[str, Any],
+) -> int:
+    """Insert the row (transaction_id is set by the caller once the debit exists) and return its id."""
+    m, u = record.model, record.usage
+    return conn.execute(
+        INSERT_USAGE,
+        {
+            "created_at": now,
+            "user_id": acct.id,
+            "ai_model_id": m.id,
+            "provider": m.provider,
+            "category": m.category,
+            "deployment_type": m.deployment_type,
+            "endpoint_id": record.endpoint_id,
+            "input_tokens": u.input_tokens,
+            "output_tokens": u.output_tokens,
+            "cached_tokens": u.cached_tokens,
+            "cache_write_tokens": u.cache_write_tokens,
+            "characters": u.characters,
+            "duration_seconds": u.seconds,
+            "images": u.images,
+            "requests_count": u.requests,
+            "base_cost_usd": base_cost,
+            "markup_pct": acct.markup,
+            "cost_credits": credits,
+            "cost_usd": Decimal(credits) * credit_usd,
+            "status": status,
+            "error": record.error,
+            "latency_ms": record.latency_ms,
+            "cache_hit": record.cache_hit,
+            "sandbox": record.sandbox,
+            "request_id": record.request_id,
+            "idempotency_key": key,
+            "transaction_id": None,
+            "metadata": meta or None,
+        },
+    ).scalar_one()

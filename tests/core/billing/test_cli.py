@@ -1,0 +1,87 @@
+"""`python -m core credits ...` and `python -m core ledger check` end to end on a temporary SQLite database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from core.cli import main
+from core.db.models import User
+from tests.conftest import make_runtime
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    make_runtime(url, tmp_path).dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert main(["users", "add", "--email", "ana@example.com", "--name", "Ana", "--role", "pm"]) == 0
+    return url
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_grant_balance_history_refund(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    code, out, _ = run(capsys, "credits", "grant", "--user", "ana@example.com", "--credits", "500", "--note", "hi")
+    assert code == 0 and "transaction 1, balance 500" in out
+    code, out, _ = run(
+        capsys, "credits", "grant", "--user", "ana@example.com", "--credits", "-20", "--kind", "adjustment"
+    )
+    assert code == 0 and "balance 480" in out
+    code, out, _ = run(capsys, "credits", "balance", "--user", "ana@example.com", "--json")
+    assert code == 0 and json.loads(out) == {"total": 480, "held": 0, "available": 480}
+    code, out, _ = run(capsys, "credits", "history", "--user", "ana@example.com", "--json")
+    rows = json.loads(out)
+    assert [(r["amount"], r["balance_after"], r["transaction_type"]) for r in rows] == [
+        (500, 500, "grant"),
+        (-20, 480, "adjustment"),
+    ]
+    assert rows[0]["metadata"]["actor"].startswith("cli")
+    code, out, _ = run(capsys, "credits", "refund", "--transaction", "2", "--reason", "wrong correction")
+    assert code == 0 and "refunded 20 credits" in out
+    code, out, _ = run(capsys, "credits", "history", "--user", "ana@example.com")
+    assert code == 0 and "refund of transaction 2: wrong correction" in out and "500" in out
+    code, out, _ = run(capsys, "ledger", "check")
+    assert code == 0 and "ledger OK" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["credits", "grant", "--user", "nobody@example.com", "--credits", "5"], "No user 'nobody@example.com'"),
+        (["credits", "grant", "--user", "ana@example.com", "--credits", "-5"], "use kind 'adjustment'"),
+        (["credits", "grant", "--user", "ana@example.com", "--credits", "0"], "must not be zero"),
+        (["credits", "refund", "--transaction", "99", "--reason", "x"], "No transaction 99"),
+        (["credits", "balance", "--user", "nobody@example.com"], "users list"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(
+    db: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    capsys.readouterr()
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_ledger_check_reports_violations_and_exits_1(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["credits", "grant", "--user", "ana@example.com", "--credits", "50"]) == 0
+    rt = make_runtime(db, tmp_path)
+    with rt.session() as s:
+        s.execute(update(User).values(credit_balance=49))
+    rt.dispose()
+    capsys.readouterr()
+    code, out, _ = run(capsys, "ledger", "check")
+    assert code == 1 and "[balance]" in out and "cached balance 49 but its transactions sum to 50" in out
+    code, out, _ = run(capsys, "ledger", "check", "--json")
+    data = json.loads(out)
+    assert code == 1 and data["ok"] is False and data["violations"][0]["check"] == "balance"

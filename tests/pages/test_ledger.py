@@ -1,0 +1,112 @@
+"""The Ledger page: balances with filters, a user's history, the grant form with its confirmation step (a double
+click posts once), CSV exports and the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from core.billing import BillingService
+from core.db.models import AuditLog, CreditTransaction, User
+from core.demo import generate
+from core.runtime import Runtime
+from tests.conftest import make_runtime
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "ledger.py")
+
+
+@pytest.fixture
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    rt = make_runtime(url, tmp_path)
+    generate(rt, rows=1500, days=20, seed=4, end=datetime.now(UTC))
+    monkeypatch.setenv("DATABASE_URL", url)
+    yield rt
+    rt.dispose()
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_balances_table_and_filters(demo: Runtime) -> None:
+    at = open_page()
+    with demo.session() as s:
+        users = s.scalar(select(func.count()).select_from(User))
+        admins = s.scalar(select(func.count()).select_from(User).where(User.role == "admin"))
+    table = at.dataframe[0].value
+    assert len(table) == users and {"balance", "held", "available"} <= set(table.columns)
+    at.selectbox(key="bal_role").set_value("admin").run()
+    assert len(at.dataframe[0].value) == admins
+    at.text_input(key="bal_search").input("zzz-nobody").run()
+    assert len(at.dataframe[0].value) == 0
+    assert any(d.label == "Download balances (CSV)" for d in at.download_button)
+
+
+def test_history_shows_the_running_balance(demo: Runtime) -> None:
+    billing = BillingService(demo.session_factory, demo.settings)
+    at = open_page()
+    who = at.selectbox(key="hist_user").value
+    txs = billing.transactions(who)
+    assert at.metric[0].value == f"{txs[-1].balance_after:,} credits"
+    history = at.dataframe[1].value
+    assert len(history) == len(txs)
+    assert next(iter(history["balance after"])) == txs[-1].balance_after  # newest first
+    assert any(d.label == "Download history (CSV)" for d in at.download_button)
+
+
+def test_grant_needs_confirmation_and_posts_once(demo: Runtime) -> None:
+    billing = BillingService(demo.session_factory, demo.settings)
+    at = open_page()
+    actor = at.sidebar.selectbox(key="acting_as").value
+    target = at.selectbox(key="grant_user").options[3]
+    before = billing.balance(target).total
+    at.selectbox(key="grant_user").set_value(target)
+    at.radio(key="grant_kind").set_value("topup")
+    at.number_input(key="grant_credits").set_value(250)
+    at.text_input(key="grant_note").input("quarterly top-up")
+    button(at, "Review").click().run()
+    assert billing.balance(target).total == before  # nothing posted before the confirmation
+    assert any("Confirm" in w.value and target in w.value for w in at.warning)
+    pending = dict(at.session_state["grant_pending"])
+    button(at, "Confirm").click().run()
+    assert not at.exception, at.exception
+    assert billing.balance(target).total == before + 250
+    assert any("+250 credits" in s.value for s in at.success)
+    # a second click that arrives with the same reviewed submission posts nothing more
+    at.session_state["grant_pending"] = pending
+    at.run()
+    button(at, "Confirm").click().run()
+    assert billing.balance(target).total == before + 250
+    with demo.session() as s:
+        posted = s.scalar(select(func.count()).where(CreditTransaction.idempotency_key == pending["key"]))
+        audit = s.scalars(select(AuditLog).where(AuditLog.action == "credits.topup")).one()
+    assert posted == 1 and audit.actor == actor and audit.target == target
+    assert audit.details["note"] == "quarterly top-up"
+    # the audit tab shows it
+    at.run()
+    audit_table = at.dataframe[-1].value
+    assert "credits.topup" in set(audit_table["action"]) and actor in set(audit_table["actor"])
+
+
+def test_bad_grant_shows_the_error_and_writes_nothing(demo: Runtime) -> None:
+    at = open_page()
+    with demo.session() as s:
+        n = s.scalar(select(func.count()).select_from(CreditTransaction))
+    at.number_input(key="grant_credits").set_value(-5)
+    button(at, "Review").click().run()
+    button(at, "Confirm").click().run()
+    assert any("adjustment" in e.value for e in at.error)
+    with demo.session() as s:
+        assert s.scalar(select(func.count()).select_from(CreditTransaction)) == n

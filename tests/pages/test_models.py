@@ -1,0 +1,124 @@
+"""The Models & pricing page: the catalog, the calculator's breakdown, and the admin price edit with its history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from core.billing.quote import quote
+from core.catalog import get_model, list_models
+from core.db.models import AIModelPriceHistory, AIUsageLog, AuditLog
+from core.demo import generate
+from core.runtime import Runtime
+from core.usage import Usage
+from tests.conftest import make_runtime
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "models.py")
+
+
+@pytest.fixture
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    rt = make_runtime(url, tmp_path)
+    generate(rt, rows=1500, days=20, seed=4, end=datetime.now(UTC))
+    monkeypatch.setenv("DATABASE_URL", url)
+    yield rt
+    rt.dispose()
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_catalog_lists_every_model_with_source_and_date(demo: Runtime) -> None:
+    at = open_page()
+    with demo.session() as s:
+        models = list_models(s, include_inactive=True)
+    table = at.dataframe[0].value
+    assert len(table) == len(models)
+    assert {"price", "source", "as of", "input / 1M tokens"} <= set(table.columns)
+    row = table[table["model"] == "gpt-4o"].iloc[0]
+    assert row["input / 1M tokens"] == "2.5" and row["as of"]
+    at.selectbox(key="cat_category").set_value("tts").run()
+    assert set(at.dataframe[0].value["category"]) == {"tts"}
+
+
+def test_calculator_shows_the_breakdown(demo: Runtime) -> None:
+    at = open_page()
+    at.number_input(key="calc_in").set_value(100_000)
+    at.number_input(key="calc_out").set_value(10_000)
+    at.number_input(key="calc_markup").set_value(50.0)
+    at.run()
+    with demo.session() as s:
+        expected = quote(
+            get_model(s, "gpt-4o"), Usage(input_tokens=100_000, output_tokens=10_000), Decimal(50), Decimal("0.04")
+        )
+    # $0.35 -> 9 base credits ($0.36: a $0.01 rounding uplift) -> 14 credits at 50%
+    assert (expected.base_credits, expected.final_credits) == (9, 14)
+    shown = metrics(at)
+    assert shown["Provider cost"] == "$0.35"
+    assert shown["Base credits"] == "9" and shown["Final credits"] == "14"
+    assert shown["Rounding uplift"] == "$0.0100" and shown["Markup"] == "+5 credits"
+
+
+def test_calculator_refuses_impossible_usage(demo: Runtime) -> None:
+    at = open_page()
+    at.number_input(key="calc_in").set_value(100)
+    at.number_input(key="calc_cached").set_value(500)
+    at.run()
+    assert any("cannot exceed" in e.value for e in at.error)
+    assert "Final credits" not in metrics(at)
+
+
+def test_admin_price_change_applies_to_new_usage_and_is_kept(demo: Runtime) -> None:
+    with demo.session() as s:
+        mini = get_model(s, "gpt-4o-mini")
+        billed_before = s.scalar(select(func.sum(AIUsageLog.base_cost_usd)).where(AIUsageLog.ai_model_id == mini.id))
+    at = open_page()
+    admin = at.sidebar.selectbox(key="acting_as").value
+    assert admin.startswith("admin")
+    at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
+    at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").input("0.20")
+    at.text_input(key="edit_openai/gpt-4o-mini_note").input("provider price rise")
+    next(b for b in at.button if b.label == "Save new prices").click().run()
+    assert not at.exception, at.exception
+    assert any("input_per_1m_usd: 0.15 → 0.2" in s.value for s in at.success)
+    with demo.session() as s:
+        after = get_model(s, "gpt-4o-mini")
+        twin = get_model(s, "sandbox-chat")
+        hist = s.scalars(select(AIModelPriceHistory).where(AIModelPriceHistory.ai_model_id == mini.id)).one()
+        billed_after = s.scalar(select(func.sum(AIUsageLog.base_cost_usd)).where(AIUsageLog.ai_model_id == mini.id))
+        audit = s.scalars(select(AuditLog).where(AuditLog.action == "catalog.price_change")).one()
+    assert after.input_per_1m_usd == Decimal("0.2") and twin.input_per_1m_usd == Decimal("0.2")
+    assert (
+        hist.changed_by == admin and hist.previous["input_per_1m_usd"] == "0.15" and hist.note == "provider price rise"
+    )
+    assert billed_after == billed_before  # logged usage keeps the cost it was billed
+    assert audit.actor == admin
+    history_table = at.dataframe[-1].value
+    assert "openai/gpt-4o-mini" in set(history_table["model"]) and admin in set(history_table["who"])
+
+
+def test_non_admin_sees_no_edit_form(demo: Runtime) -> None:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    with demo.session() as s:
+        from core.users import list_users
+
+        pm = list_users(s, role="pm")[0].email
+    at.session_state["user_email"] = pm
+    at.run()
+    assert not at.exception
+    assert not [b for b in at.button if b.label == "Save new prices"]
+    assert any("Only admins" in i.value for i in at.info)
