@@ -69,7 +69,7 @@ def test_history_shows_the_running_balance(demo: Runtime) -> None:
 def test_grant_needs_confirmation_and_posts_once(demo: Runtime) -> None:
     billing = BillingService(demo.session_factory, demo.settings)
     at = open_page()
-    actor = at.sidebar.selectbox(key="acting_as").value
+    actor = "admin@demo.example"  # local mode acts as the first admin
     target = at.selectbox(key="grant_user").options[3]
     before = billing.balance(target).total
     at.selectbox(key="grant_user").set_value(target)
@@ -110,3 +110,19 @@ def test_bad_grant_shows_the_error_and_writes_nothing(demo: Runtime) -> None:
     assert any("adjustment" in e.value for e in at.error)
     with demo.session() as s:
         assert s.scalar(select(func.count()).select_from(CreditTransaction)) == n
+
+
+def test_a_pm_sees_only_their_own_credits(demo: Runtime) -> None:
+    from core.users import list_users
+
+    with demo.session() as s:
+        pm = list_users(s, role="pm")[0]
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["local_user_email"] = pm.email
+    at.run()
+    assert not at.exception, at.exception
+    assert [t.label for t in at.tabs] == ["Balances", "History"]  # no grant form, no audit log
+    balances = at.dataframe[0].value
+    assert list(balances["email"]) == [pm.email]
+    assert at.selectbox(key="hist_user").options == [pm.email]
+    assert not [b for b in at.button if b.label in ("Review", "Confirm")]

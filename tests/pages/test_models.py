@@ -87,7 +87,7 @@ def test_admin_price_change_applies_to_new_usage_and_is_kept(demo: Runtime) -> N
         mini = get_model(s, "gpt-4o-mini")
         billed_before = s.scalar(select(func.sum(AIUsageLog.base_cost_usd)).where(AIUsageLog.ai_model_id == mini.id))
     at = open_page()
-    admin = at.sidebar.selectbox(key="acting_as").value
+    admin = "admin@demo.example"  # local mode acts as the first admin
     assert admin.startswith("admin")
     at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
     at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").input("0.20")
@@ -117,7 +117,7 @@ def test_non_admin_sees_no_edit_form(demo: Runtime) -> None:
         from core.users import list_users
 
         pm = list_users(s, role="pm")[0].email
-    at.session_state["user_email"] = pm
+    at.session_state["local_user_email"] = pm
     at.run()
     assert not at.exception
     assert not [b for b in at.button if b.label == "Save new prices"]
