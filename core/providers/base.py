@@ -105,9 +105,12 @@ class BaseProvider:
         return {"Authorization": f"Bearer {self.api_key()}"}
 
     # ---- what callers use ----------------------------------------------------------------------------------
+    # Input audio billed by the second must be measurable by us, unless the upstream states the seconds itself.
+    upstream_states_audio_seconds: ClassVar[bool] = False
+
     def estimate_max_usage(self, model: ModelPrice, request: GenerationRequest) -> Usage:
         """The most `request` can consume, in the model's billing unit (for the credit hold)."""
-        return estimate_max_usage(model, request)
+        return estimate_max_usage(model, request, must_measure_audio=not self.upstream_states_audio_seconds)
 
     def generate(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         category = Category(request.category)

@@ -84,10 +84,6 @@ class HuggingFaceProvider(OpenAICompatibleChat):
     def task_url(self, model: ModelPrice, request: GenerationRequest) -> str:
         return self.url(f"/hf-inference/models/{model.model_id}")
 
-    def estimate_max_usage(self, model: ModelPrice, request: GenerationRequest) -> Usage:
-        # Speech recognition is billed by the input's seconds, which we must measure ourselves.
-        return estimate_max_usage(model, request, must_measure_audio=True)
-
     # ---- chat and text generation --------------------------------------------------------------------------
     def chat(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         if request.task == "text-generation":

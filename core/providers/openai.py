@@ -30,6 +30,7 @@ class OpenAIProvider(OpenAICompatibleChat):
     key_env = "OPENAI_API_KEY"
     categories = frozenset({Category.CHAT, Category.SPEECH_TO_TEXT, Category.TTS, Category.IMAGE})
     max_tokens_field = "max_completion_tokens"  # `max_tokens` is deprecated on OpenAI's own API
+    upstream_states_audio_seconds = True  # whisper-1 answers usage {type: "duration", seconds}
 
     def speech_to_text(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         audio = request.require_audio()
