@@ -396,7 +396,7 @@ def generate_stream(
     except BaseException as exc:
         _release(svc, plan, hold, exc, _elapsed_ms(t0))
         raise
-    return GenerationStream(_drive(svc, plan, hold, upstream, t0))
+    return GenerationStream(_drive(svc, plan, hold, upstream, time.perf_counter() - t0))
 
 
 def _replay(result: GenerationResult) -> Generator[str, None, GenerationResult]:
@@ -406,22 +406,33 @@ def _replay(result: GenerationResult) -> Generator[str, None, GenerationResult]:
 
 
 def _drive(
-    svc: GenerationServices, plan: _Plan, hold: Hold, upstream: TextStream, t0: float
+    svc: GenerationServices, plan: _Plan, hold: Hold, upstream: TextStream, setup_s: float
 ) -> Generator[str, None, GenerationResult]:
+    # Latency is the upstream's time (sending the request, then waiting for each chunk): the time the reader takes
+    # before and between chunks (e.g. drawing them) is not counted.
     received: list[str] = []
+    upstream_s = setup_s
+    t = time.perf_counter()
     try:
-        for chunk in upstream:
+        while True:
+            t = time.perf_counter()
+            try:
+                chunk = next(upstream)
+            except StopIteration:
+                upstream_s += time.perf_counter() - t
+                break
+            upstream_s += time.perf_counter() - t
             received.append(chunk)
             yield chunk
     except GeneratorExit:
         upstream.close()
-        _settle_cancelled(svc, plan, hold, "".join(received), _elapsed_ms(t0))
+        _settle_cancelled(svc, plan, hold, "".join(received), int(upstream_s * 1000))
         raise
     except BaseException as exc:
-        _release(svc, plan, hold, exc, _elapsed_ms(t0))
+        _release(svc, plan, hold, exc, int((upstream_s + time.perf_counter() - t) * 1000))
         raise
     out = upstream.result
-    result = _settle(svc, plan, hold, out, _elapsed_ms(t0))
+    result = _settle(svc, plan, hold, out, int(upstream_s * 1000))
     _maybe_store(svc, plan, out)
     return result
 

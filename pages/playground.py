@@ -59,17 +59,24 @@ def show_error(exc: Exception) -> None:
 def draw_cost_card(result: GenerationResult) -> None:
     card = cost_card(result, credit_usd)
     with st.container(border=True):
-        st.markdown(f"**Cost of this call** · `{result.provider}/{result.model_id}` · {card.latency_ms:,} ms")
-        c = st.columns(6)
-        c[0].metric("Usage", card.usage if len(card.usage) < 28 else "see below")
-        c[1].metric("Provider cost (USD)", f"${card.base_cost_usd.normalize():f}")
-        c[2].metric("Base credits", f"{card.base_credits:,}")
-        c[3].metric("Markup", f"{card.markup_pct.normalize():f}%")
-        c[4].metric("Credits charged", f"{card.credits_charged:,}", f"{money(card.charged_usd)}", delta_color="off")
-        c[5].metric("Balance after", f"{card.balance_after:,}")
+        st.markdown(f"**Cost of this call** · `{result.provider}/{result.model_id}` · usage: {card.usage}")
+        top = st.columns(3)
+        top[0].metric("Provider cost (USD)", f"${card.base_cost_usd.normalize():f}")
+        top[1].metric("Base credits", f"{card.base_credits:,}")
+        top[2].metric("Markup", f"{card.markup_pct.normalize():f}%")
+        bottom = st.columns(3)
+        bottom[0].metric(
+            "Credits charged",
+            f"{card.credits_charged:,}",
+            money(card.charged_usd),
+            delta_color="off",
+            delta_arrow="off",
+        )
+        bottom[1].metric("Balance after", f"{card.balance_after:,}")
+        bottom[2].metric("Latency", f"{card.latency_ms:,} ms")
         st.caption(
-            f"Usage: {card.usage}. Base credits = provider cost ÷ ${credit_usd} per credit, rounded up; "
-            f"charged = base × (100 + markup) / 100, rounded up. {card.note}"
+            f"Base credits = provider cost ÷ ${credit_usd} per credit, rounded up; credits charged = base × "
+            f"(100 + markup) / 100, rounded up. {card.note}"
         )
 
 
@@ -103,6 +110,7 @@ with st.sidebar:
         f"{totals.credits:,} credits",
         f"{totals.calls} call{'s' if totals.calls != 1 else ''} · {money(totals.usd)}",
         delta_color="off",
+        delta_arrow="off",
     )
 
 if catalog.unconfigured:
@@ -169,7 +177,13 @@ if mode == "Compare":
                 st.markdown(entry.result.text or "")
                 card = cost_card(entry.result, credit_usd)
                 st.metric("Latency", f"{card.latency_ms:,} ms")
-                st.metric("Credits charged", f"{card.credits_charged:,}", money(card.charged_usd), delta_color="off")
+                st.metric(
+                    "Credits charged",
+                    f"{card.credits_charged:,}",
+                    money(card.charged_usd),
+                    delta_color="off",
+                    delta_arrow="off",
+                )
                 st.caption(
                     f"{card.usage} · provider cost ${card.base_cost_usd.normalize():f} · {card.base_credits} base "
                     f"credits · markup {card.markup_pct.normalize():f}% · balance after {card.balance_after:,}. "
