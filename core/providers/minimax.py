@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from core.catalog.types import ModelPrice
-from core.providers.audio import AudioFormatError, audio_seconds, mime_for
+from core.providers.audio import AudioFormatError, audio_seconds, mime_for, sniff_format
 from core.providers.base import BaseProvider
 from core.providers.errors import (
     AuthError,
@@ -170,7 +170,7 @@ class MiniMaxProvider(BaseProvider):
                 "Name the new voice: a voice id of at least 8 letters and digits, starting with a letter.",
                 provider=self.name,
             )
-        filename = request.audio_filename or "sample." + mime_for(sample, "audio/mpeg").split("/")[-1]
+        filename = request.audio_filename or f"sample.{sniff_format(sample) or 'mp3'}"
         upload = self.send(
             "POST",
             self.url("/v1/files/upload"),

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.catalog.types import ModelPrice
-from core.providers.audio import AudioFormatError, audio_seconds, mime_for
+from core.providers.audio import AudioFormatError, audio_seconds, mime_for, sniff_format
 from core.providers.errors import UpstreamError
 from core.providers.openai_compat import OpenAICompatibleChat
 from core.providers.types import Category, GenerationRequest, ProviderResult
@@ -34,7 +34,7 @@ class OpenAIProvider(OpenAICompatibleChat):
 
     def speech_to_text(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         audio = request.require_audio()
-        filename = request.audio_filename or "audio." + (mime_for(audio, "audio/mpeg").split("/")[-1])
+        filename = request.audio_filename or f"audio.{sniff_format(audio) or 'mp3'}"
         mime = request.audio_mime or mime_for(audio)
         response = self.send(
             "POST",

@@ -4,6 +4,7 @@ tests of the command line and for the gateway benchmark. It records every reques
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,6 +70,12 @@ class LoopbackState:
 def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        wbufsize = -1  # headers and body leave in one write (flushed after each request), as real servers do
+
+        def setup(self) -> None:
+            super().setup()
+            # No Nagle: a small reply is not held back waiting for the client's delayed ACK (a 40 ms stall).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, *args: Any) -> None:
             return
