@@ -6,6 +6,7 @@ import logging
 
 import streamlit as st
 
+from core.catalog.types import ModelPrice
 from core.errors import CoreError
 from core.generate import GenerationResult, generate, generate_stream
 from core.playground import (
@@ -29,23 +30,27 @@ credit_usd = rt.settings.credit_usd
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_catalog() -> PlaygroundCatalog:
+def load_catalog(database_url: str) -> PlaygroundCatalog:
     return playground_catalog(runtime())
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def load_users() -> list[UserView]:
+def load_users(database_url: str) -> list[UserView]:
     return acting_users(runtime())
 
 
 def acting_user() -> UserView | None:
     """Who is paying for the calls. The roles issue replaces this with the signed-in person."""
-    users = load_users()
+    users = {u.id: u for u in load_users(rt.settings.database_url)}
     if not users:
         return None
-    return st.sidebar.selectbox(
-        "Acting as", users, format_func=lambda u: f"{u.name} <{u.email}> ({u.role})", key="pg_user"
+    chosen = st.sidebar.selectbox(
+        "Acting as",
+        list(users),
+        format_func=lambda uid: f"{users[uid].name} <{users[uid].email}> ({users[uid].role})",
+        key="pg_user",
     )
+    return users[chosen]
 
 
 def show_error(exc: Exception) -> None:
@@ -97,7 +102,7 @@ def run_call(user: UserView, model_id: str, provider: str, request: GenerationRe
 
 st.title("Playground")
 user = acting_user()
-catalog = load_catalog()
+catalog = load_catalog(rt.settings.database_url)
 if user is None:
     st.warning("No users yet: add one with `python -m core users add` (or `python -m core demo`).")
     st.stop()
@@ -123,7 +128,7 @@ if catalog.unconfigured:
 mode = st.segmented_control("Mode", ["Single model", "Compare"], default="Single model", required=True, key="pg_mode")
 
 
-def pick_model(category: str) -> tuple[str, str, object]:
+def pick_model(category: str) -> tuple[str, str, ModelPrice]:
     providers = catalog.providers(category)
     provider = st.selectbox(
         "Provider",
@@ -131,13 +136,15 @@ def pick_model(category: str) -> tuple[str, str, object]:
         format_func=lambda p: "sandbox (simulated)" if p == "sandbox" else p,
         key=f"pg_provider_{category}",
     )
-    models = catalog.models_of(category, provider)
-    model = st.selectbox(
-        "Model",
-        models,
-        format_func=lambda m: f"{m.model_name} — {m.price_label()}",
-        key=f"pg_model_{category}_{provider}",
-    )
+    models = {m.model_id: m for m in catalog.models_of(category, provider)}
+    model = models[
+        st.selectbox(
+            "Model",
+            list(models),
+            format_func=lambda mid: f"{models[mid].model_name} — {models[mid].price_label()}",
+            key=f"pg_model_{category}_{provider}",
+        )
+    ]
     if provider == "sandbox":
         st.info(
             f"**Simulated.** The sandbox calls no model; its output is generated offline. It is priced like "
@@ -148,15 +155,16 @@ def pick_model(category: str) -> tuple[str, str, object]:
 
 
 if mode == "Compare":
-    chat_models = catalog.models.get("chat", [])
-    chosen = st.multiselect(
+    chat_models = {m.key: m for m in catalog.models.get("chat", [])}
+    keys = st.multiselect(
         f"Chat models to compare (2 to {MAX_COMPARE})",
-        chat_models,
-        default=chat_models[:2] if len(chat_models) >= 2 else chat_models,
+        list(chat_models),
+        default=list(chat_models)[:2],
         max_selections=MAX_COMPARE,
-        format_func=lambda m: f"{m.provider}/{m.model_id} — {m.price_label()}",
+        format_func=lambda k: f"{k} — {chat_models[k].price_label()}",
         key="pg_compare_models",
     )
+    chosen = [chat_models[k] for k in keys]
     prompt = st.text_area("Prompt", key="pg_compare_prompt", placeholder="One prompt, sent to every model")
     if st.button("Compare", type="primary", disabled=len(chosen) < 2 or not prompt.strip()):
         try:

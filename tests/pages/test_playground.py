@@ -148,3 +148,26 @@ def test_a_bad_upload_shows_a_message_not_a_traceback(db: Runtime) -> None:
     assert not at.exception
     assert any("Cannot measure this audio" in e.value for e in at.error)
     assert usage_rows(db) == []
+
+
+def test_compare_two_models_with_a_configured_provider(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an OpenAI key (a fake one, against a loopback server) OpenAI is offered and compare mode bills each call."""
+    from tests.support.loopback import loopback_openai
+
+    with loopback_openai() as (base_url, state):
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-playground-0000")
+        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+        at = app()
+        assert "openai" in at.selectbox(key="pg_provider_chat").options
+        at.segmented_control(key="pg_mode").set_value("Compare").run()
+        at.multiselect(key="pg_compare_models").set_value(["openai/gpt-4o-mini", "sandbox/sandbox-chat"]).run()
+        at.text_area(key="pg_compare_prompt").set_value("Say hello").run()
+        at.button[0].click().run()
+        assert not at.exception, at.exception
+        assert [h.value for h in at.subheader] == ["GPT-4o mini", "Sandbox chat (simulated, priced like GPT-4o mini)"]
+        assert any("Hello from the loopback." in m.value for m in at.markdown)
+        charged = [m.value for m in at.metric if m.label == "Credits charged"]
+        assert charged == ["2", "0"]  # the real call is billed, the simulated one is not
+        assert len(state.requests) == 1 and state.requests[0].path == "/v1/chat/completions"
+    rows = usage_rows(db)
+    assert sorted((r.provider, r.cost_credits) for r in rows) == [("openai", 2), ("sandbox", 0)]
