@@ -212,7 +212,7 @@ def _prepare(
     if Category(request.category) != model.category:
         raise InvalidInputError(f"{model.key} is a {model.category} model; this request is for {request.category}.")
     prov = svc.providers.get_provider(model.provider)
-    prov.check_configured()
+    prov.validate(model, request)
     estimate = prov.estimate_max_usage(model, request)
     most_usd = price_usage(model, estimate)  # an unpriced model raises UnpricedModelError here
     hold = (

@@ -112,10 +112,14 @@ class BaseProvider:
         """The most `request` can consume, in the model's billing unit (for the credit hold)."""
         return estimate_max_usage(model, request, must_measure_audio=not self.upstream_states_audio_seconds)
 
+    def validate(self, model: ModelPrice, request: GenerationRequest) -> None:
+        """Refuse a request the upstream would refuse, before any credit is held (category, key, input limits)."""
+        self._check_category(model, Category(request.category))
+        self.check_configured()
+
     def generate(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         category = Category(request.category)
-        self._check_category(model, category)
-        self.check_configured()
+        self.validate(model, request)
         handler = {
             Category.CHAT: self.chat,
             Category.TTS: self.text_to_speech,
@@ -129,8 +133,7 @@ class BaseProvider:
     def stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
         """Text chunks as they arrive (chat), then `.result`; other categories give their text as one chunk."""
         category = Category(request.category)
-        self._check_category(model, category)
-        self.check_configured()
+        self.validate(model, request)
         if category == Category.CHAT:
             return self.chat_stream(model, request)
         return single_chunk_stream(self.generate(model, request))

@@ -93,13 +93,28 @@ class MiniMaxProvider(BaseProvider):
                 "MiniMax returned audio that is not valid hex; try again.", provider="minimax"
             ) from None
 
-    def text_to_speech(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
-        text = request.require_text("text to speak")
-        if len(text) > MAX_TTS_CHARS:
+    def validate(self, model: ModelPrice, request: GenerationRequest) -> None:
+        super().validate(model, request)
+        category = Category(request.category)
+        if category == Category.TTS and len(request.text or "") > MAX_TTS_CHARS:
             raise BadRequestError(
-                f"MiniMax speaks at most {MAX_TTS_CHARS:,} characters per call; this text has {len(text):,}.",
+                f"MiniMax speaks at most {MAX_TTS_CHARS:,} characters per call; this text has "
+                f"{len(request.text or ''):,}.",
                 provider=self.name,
             )
+        if category == Category.MUSIC and not (request.lyrics or "").strip():
+            raise BadRequestError(
+                "MiniMax music needs lyrics (use [Verse] / [Chorus] lines; [Instrumental] for none).",
+                provider=self.name,
+            )
+        if category == Category.VOICE_CLONE and not (request.voice or "").strip():
+            raise BadRequestError(
+                "Name the new voice: a voice id of at least 8 letters and digits, starting with a letter.",
+                provider=self.name,
+            )
+
+    def text_to_speech(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
+        text = request.require_text("text to speak")
         fmt = str(request.options.get("format", "mp3"))
         body = {
             "model": model.model_id,
@@ -134,11 +149,6 @@ class MiniMaxProvider(BaseProvider):
 
     def music(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         prompt = request.require_text("a prompt describing the music")
-        if not request.lyrics or not request.lyrics.strip():
-            raise BadRequestError(
-                "MiniMax music needs lyrics (use [Verse] / [Chorus] lines; [Instrumental] for none).",
-                provider=self.name,
-            )
         body = {
             "model": model.model_id,
             "prompt": prompt,
@@ -165,11 +175,6 @@ class MiniMaxProvider(BaseProvider):
     def voice_clone(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         sample = request.require_audio()
         voice_id = (request.voice or "").strip()
-        if not voice_id:
-            raise BadRequestError(
-                "Name the new voice: a voice id of at least 8 letters and digits, starting with a letter.",
-                provider=self.name,
-            )
         filename = request.audio_filename or f"sample.{sniff_format(sample) or 'mp3'}"
         upload = self.send(
             "POST",

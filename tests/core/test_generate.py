@@ -368,3 +368,11 @@ def test_markup_of_the_user_applies(runtime: Runtime) -> None:
     with runtime.session() as s:
         assert s.get(User, user.id).credit_balance == 998
     assert json.loads(env.upstream.last.content)["max_completion_tokens"] == 1024
+
+
+def test_input_the_upstream_would_refuse_is_refused_before_any_hold(runtime: Runtime) -> None:
+    env = Env(runtime, [])
+    user = funded_user(runtime)
+    with pytest.raises(Exception, match="needs lyrics"):
+        generate(env.services, user, "music-2.0", GenerationRequest(category="music", text="lofi"))
+    assert env.holds() == [] and env.usage_rows() == [] and env.upstream.requests == []
