@@ -360,7 +360,16 @@ def generate(
     provider: str | None = None,
     idempotency_key: str | None = None,
 ) -> GenerationResult:
-    """Make one billed call of `model_id` for `user` (an id, an email or a UserView)."""
+    """Make one billed call of `model_id` for `user` (an id, an email or a UserView).
+
+    With `request.stream` the upstream is called in streaming mode (and read to the end here)."""
+    if request.stream:
+        stream = generate_stream(
+            runtime_or_services, user, model_id, request, provider=provider, idempotency_key=idempotency_key
+        )
+        for _ in stream:
+            pass
+        return stream.result
     svc = services_for(runtime_or_services)
     plan = _prepare(svc, user, model_id, request, provider)
     cached = _from_cache(svc, plan, idempotency_key)

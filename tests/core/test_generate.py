@@ -376,3 +376,18 @@ def test_input_the_upstream_would_refuse_is_refused_before_any_hold(runtime: Run
     with pytest.raises(Exception, match="needs lyrics"):
         generate(env.services, user, "music-2.0", GenerationRequest(category="music", text="lofi"))
     assert env.holds() == [] and env.usage_rows() == [] and env.upstream.requests == []
+
+
+def test_generate_with_stream_true_streams_upstream_and_returns_the_result(runtime: Runtime) -> None:
+    chunk = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}
+    usage = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "choices": [],
+        "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9},
+    }
+    env = Env(runtime, [sse_response([(None, chunk), (None, usage), (None, "[DONE]")])])
+    user = funded_user(runtime)
+    r = generate(env.services, user, "gpt-4o-mini", GenerationRequest(category="chat", text="hi", stream=True))
+    assert r.text == "Hi" and (r.usage.input_tokens, r.usage.output_tokens) == (8, 1)
+    assert json.loads(env.upstream.last.content)["stream"] is True and len(env.usage_rows()) == 1
