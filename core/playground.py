@@ -82,7 +82,7 @@ def refresh_user(runtime: Runtime, user_id: int) -> UserView:
         return get_user(s, user_id)
 
 
-def describe_usage(usage: Usage) -> str:
+def describe_usage(usage: Usage, category: str = "") -> str:
     """Usage in words: "1,200 in (1,000 cached) / 45 out tokens", "240 characters", "3.2 s of audio", ..."""
     parts: list[str] = []
     if usage.input_tokens or usage.output_tokens:
@@ -96,7 +96,8 @@ def describe_usage(usage: Usage) -> str:
     if usage.characters:
         parts.append(f"{usage.characters:,} characters")
     if usage.seconds:
-        parts.append(f"{usage.seconds.normalize():f} s of audio or compute")
+        what = "compute" if category == "chat" else "audio"
+        parts.append(f"{usage.seconds.normalize():f} s of {what}")
     if usage.images:
         spec = " ".join(x for x in (usage.image_quality, usage.image_size) if x)
         parts.append(f"{usage.images} image{'s' if usage.images != 1 else ''}" + (f" ({spec})" if spec else ""))
@@ -139,7 +140,7 @@ def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
     if result.usage.estimated:
         notes.append("The provider did not state the usage (the stream ended early): it is estimated.")
     return CostCard(
-        usage=describe_usage(result.usage),
+        usage=describe_usage(result.usage, result.category),
         base_cost_usd=result.base_cost_usd,
         base_credits=result.base_credits,
         markup_pct=result.markup_pct,

@@ -107,16 +107,22 @@ if user is None:
     st.warning("No users yet: add one with `python -m core users add` (or `python -m core demo`).")
     st.stop()
 
-with st.sidebar:
-    st.metric("Available credits", f"{available_credits(rt, user.id):,}")
+# Filled at the end of the run, so they include the call this run made.
+balance_slot = st.sidebar.empty()
+session_slot = st.sidebar.empty()
+
+
+def draw_sidebar_figures() -> None:
+    balance_slot.metric("Available credits", f"{available_credits(rt, user.id):,}")
     totals = session_totals(st.session_state.get("pg_calls", []), credit_usd)
-    st.metric(
+    session_slot.metric(
         "This session",
         f"{totals.credits:,} credits",
         f"{totals.calls} call{'s' if totals.calls != 1 else ''} · {money(totals.usd)}",
         delta_color="off",
         delta_arrow="off",
     )
+
 
 if catalog.unconfigured:
     names = ", ".join(sorted(p for p in catalog.unconfigured if p != "huggingface_endpoint"))
@@ -197,6 +203,7 @@ if mode == "Compare":
                     f"credits · markup {card.markup_pct.normalize():f}% · balance after {card.balance_after:,}. "
                     f"{card.note}"
                 )
+    draw_sidebar_figures()
     st.stop()
 
 categories = catalog.categories()
@@ -306,3 +313,4 @@ if calls:
             ],
             hide_index=True,
         )
+draw_sidebar_figures()

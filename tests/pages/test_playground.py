@@ -171,3 +171,20 @@ def test_compare_two_models_with_a_configured_provider(db: Runtime, monkeypatch:
         assert len(state.requests) == 1 and state.requests[0].path == "/v1/chat/completions"
     rows = usage_rows(db)
     assert sorted((r.provider, r.cost_credits) for r in rows) == [("openai", 2), ("sandbox", 0)]
+
+
+def test_sidebar_totals_include_the_call_just_made(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.loopback import loopback_openai
+
+    with loopback_openai() as (base_url, _):
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-playground-0000")
+        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+        at = app()
+        at.selectbox(key="pg_category").set_value("tts").run()
+        at.selectbox(key="pg_provider_tts").set_value("openai").run()
+        at.text_area(key="pg_tts_text").set_value("Hello " * 1000).run()  # 6,000 chars of tts-1 = $0.09
+        at.button[0].click().run()
+        assert not at.exception, at.exception
+        assert metric(at, "Credits charged") == "6"  # 3 base credits at 100% markup
+        assert metric(at, "This session") == "6 credits"
+        assert metric(at, "Available credits") == "244" and metric(at, "Balance after") == "244"
