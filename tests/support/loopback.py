@@ -133,3 +133,28 @@ def loopback_openai() -> Iterator[tuple[str, LoopbackState]]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def _serve_forever(port_out: Any) -> None:  # runs in the child process
+    state = LoopbackState(record=False)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    port_out.put(server.server_address[1])
+    server.serve_forever()
+
+
+@contextmanager
+def loopback_openai_process() -> Iterator[str]:
+    """The same server in its own process (no GIL shared with the caller), for benchmarks. Yields the base URL."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    ports = ctx.Queue()
+    proc = ctx.Process(target=_serve_forever, args=(ports,), name="loopback-openai", daemon=True)
+    proc.start()
+    try:
+        port = ports.get(timeout=30)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.join(5)
