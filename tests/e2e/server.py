@@ -26,8 +26,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
+def streamlit_server(
+    env: dict[str, str], extra_args: list[str] | None = None, port: int | None = None
+) -> Iterator[str]:
+    port = port or free_port()
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     log = open(ARTIFACTS / f"streamlit-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -45,6 +47,7 @@ def streamlit_server(env: dict[str, str]) -> Iterator[str]:
             "false",
             "--server.fileWatcherType",
             "none",
+            *(extra_args or []),
         ],
         cwd=ROOT,
         env=full_env,
