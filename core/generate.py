@@ -27,6 +27,7 @@ from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import response_cache
+from core.access import Capability, Principal, require, require_self_or
 from core.billing.errors import HoldStateError
 from core.billing.money import apply_markup, usd_to_credits
 from core.billing.pricing import price_usage
@@ -204,9 +205,13 @@ def _prepare(
     model_id: str,
     request: GenerationRequest,
     provider: str | None,
+    principal: Principal | None,
 ) -> _Plan:
     """Everything checked before any credit is held or any upstream called."""
     who, model = _lookup(svc, user, model_id, provider)
+    if principal is not None:
+        require(principal, Capability.USE_PLAYGROUND)
+        require_self_or(principal, who.id, Capability.GENERATE_FOR_OTHERS)
     if model.status != "active":
         raise InvalidInputError(f"{model.key} is {model.status}; choose an active model.")
     if Category(request.category) != model.category:
@@ -359,19 +364,28 @@ def generate(
     *,
     provider: str | None = None,
     idempotency_key: str | None = None,
+    principal: Principal | None = None,
 ) -> GenerationResult:
     """Make one billed call of `model_id` for `user` (an id, an email or a UserView).
 
-    With `request.stream` the upstream is called in streaming mode (and read to the end here)."""
+    `principal` is the signed-in person (None: the system itself, e.g. the command line); billing someone else's
+    credits needs the generate-for-others capability. With `request.stream` the upstream is called in streaming mode
+    (and read to the end here)."""
     if request.stream:
         stream = generate_stream(
-            runtime_or_services, user, model_id, request, provider=provider, idempotency_key=idempotency_key
+            runtime_or_services,
+            user,
+            model_id,
+            request,
+            provider=provider,
+            idempotency_key=idempotency_key,
+            principal=principal,
         )
         for _ in stream:
             pass
         return stream.result
     svc = services_for(runtime_or_services)
-    plan = _prepare(svc, user, model_id, request, provider)
+    plan = _prepare(svc, user, model_id, request, provider, principal)
     cached = _from_cache(svc, plan, idempotency_key)
     if cached is not None:
         return cached
@@ -426,11 +440,12 @@ def generate_stream(
     *,
     provider: str | None = None,
     idempotency_key: str | None = None,
+    principal: Principal | None = None,
 ) -> GenerationStream:
     """Like `generate`, streaming the text. Errors before the first chunk (an unknown model, not enough credits,
     a refused key) raise here; later ones raise while iterating. Non-chat categories yield their text at once."""
     svc = services_for(runtime_or_services)
-    plan = _prepare(svc, user, model_id, request, provider)
+    plan = _prepare(svc, user, model_id, request, provider, principal)
     cached = _from_cache(svc, plan, idempotency_key)
     if cached is not None:
         return GenerationStream(_replay(cached))

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
+from core.access import Capability, Principal
 from core.billing.money import credits_to_usd
 from core.catalog.lookup import list_models
 from core.catalog.types import ModelPrice
@@ -68,18 +69,17 @@ def playground_catalog(runtime: Runtime) -> PlaygroundCatalog:
     return PlaygroundCatalog(models=offered, unconfigured=problems)
 
 
-def acting_users(runtime: Runtime) -> list[UserView]:
+def payers(runtime: Runtime, principal: Principal) -> list[UserView]:
+    """Whose credits a call may use: one's own, or anyone's for a role that may generate for others."""
     with runtime.session() as s:
-        return list_users(s)
+        if principal.can(Capability.GENERATE_FOR_OTHERS):
+            users = list_users(s)
+            return sorted(users, key=lambda u: u.id != principal.user_id)  # oneself first
+        return [get_user(s, principal.user_id)]
 
 
 def available_credits(runtime: Runtime, user_id: int) -> int:
     return services_for(runtime).billing.balance(user_id).available
-
-
-def refresh_user(runtime: Runtime, user_id: int) -> UserView:
-    with runtime.session() as s:
-        return get_user(s, user_id)
 
 
 def describe_usage(usage: Usage, category: str = "") -> str:
@@ -179,7 +179,13 @@ class CompareEntry:
 
 
 def compare(
-    runtime: Runtime, user: UserView, models: Sequence[ModelPrice], prompt: str, *, max_tokens: int | None = None
+    runtime: Runtime,
+    user: UserView,
+    models: Sequence[ModelPrice],
+    prompt: str,
+    *,
+    max_tokens: int | None = None,
+    principal: Principal | None = None,
 ) -> list[CompareEntry]:
     """The same chat prompt on 2-3 models at once; each call is billed on its own; a failure stops no other."""
     if not 2 <= len(models) <= MAX_COMPARE:
@@ -189,7 +195,7 @@ def compare(
 
     def one(model: ModelPrice) -> CompareEntry:
         try:
-            result = generate(services, user, model.model_id, request, provider=model.provider)
+            result = generate(services, user, model.model_id, request, provider=model.provider, principal=principal)
             return CompareEntry(model=model, result=result, error=None)
         except CoreError as exc:
             return CompareEntry(model=model, result=None, error=str(exc))

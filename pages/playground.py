@@ -6,6 +6,7 @@ import logging
 
 import streamlit as st
 
+from core.access import Principal
 from core.catalog.types import ModelPrice
 from core.errors import CoreError
 from core.generate import GenerationResult, generate, generate_stream
@@ -13,16 +14,16 @@ from core.playground import (
     CATEGORY_LABELS,
     MAX_COMPARE,
     PlaygroundCatalog,
-    acting_users,
     available_credits,
     compare,
     cost_card,
+    payers,
     playground_catalog,
     session_totals,
 )
 from core.providers.types import GenerationRequest
 from core.users import UserView
-from pages.ui import money, runtime
+from pages.ui import guard, money, runtime
 
 log = logging.getLogger(__name__)
 rt = runtime()
@@ -35,20 +36,20 @@ def load_catalog(database_url: str) -> PlaygroundCatalog:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def load_users(database_url: str) -> list[UserView]:
-    return acting_users(runtime())
+def load_payers(database_url: str, principal: Principal) -> list[UserView]:
+    return payers(runtime(), principal)
 
 
-def acting_user() -> UserView | None:
-    """Who is paying for the calls. The roles issue replaces this with the signed-in person."""
-    users = {u.id: u for u in load_users(rt.settings.database_url)}
-    if not users:
-        return None
+def paying_user(principal: Principal) -> UserView:
+    """Whose credits pay: the signed-in person's; a role that may generate for others picks whom to bill."""
+    users = {u.id: u for u in load_payers(rt.settings.database_url, principal)}
+    if len(users) == 1:
+        return next(iter(users.values()))
     chosen = st.sidebar.selectbox(
-        "Acting as",
+        "Bill calls to",
         list(users),
-        format_func=lambda uid: f"{users[uid].name} <{users[uid].email}> ({users[uid].role})",
-        key="pg_user",
+        format_func=lambda uid: f"{users[uid].name} <{users[uid].email}>",
+        key="pg_payer",
     )
     return users[chosen]
 
@@ -92,7 +93,7 @@ def remember(result: GenerationResult) -> None:
 def run_call(user: UserView, model_id: str, provider: str, request: GenerationRequest) -> GenerationResult | None:
     try:
         with st.spinner("Calling the model…"):
-            result = generate(rt, user, model_id, request, provider=provider)
+            result = generate(rt, user, model_id, request, provider=provider, principal=principal)
     except Exception as exc:  # every failure is shown as a message, never a traceback
         show_error(exc)
         return None
@@ -100,12 +101,10 @@ def run_call(user: UserView, model_id: str, provider: str, request: GenerationRe
     return result
 
 
+principal = guard("playground")
 st.title("Playground")
-user = acting_user()
+user = paying_user(principal)
 catalog = load_catalog(rt.settings.database_url)
-if user is None:
-    st.warning("No users yet: add one with `python -m core users add` (or `python -m core demo`).")
-    st.stop()
 
 # Filled at the end of the run, so they include the call this run made.
 balance_slot = st.sidebar.empty()
@@ -175,7 +174,7 @@ if mode == "Compare":
     if st.button("Compare", type="primary", disabled=len(chosen) < 2 or not prompt.strip()):
         try:
             with st.spinner("Calling the models…"):
-                entries = compare(rt, user, chosen, prompt)
+                entries = compare(rt, user, chosen, prompt, principal=principal)
         except Exception as exc:
             show_error(exc)
             entries = []
@@ -226,7 +225,7 @@ if category == "chat":
         request = GenerationRequest(category="chat", messages=convo, max_tokens=int(max_tokens), stream=True)
         with st.chat_message("assistant"):
             try:
-                stream = generate_stream(rt, user, model_id, request, provider=provider)
+                stream = generate_stream(rt, user, model_id, request, provider=provider, principal=principal)
                 reply = st.write_stream(stream)
                 result = stream.result
             except Exception as exc:

@@ -391,3 +391,22 @@ def test_generate_with_stream_true_streams_upstream_and_returns_the_result(runti
     r = generate(env.services, user, "gpt-4o-mini", GenerationRequest(category="chat", text="hi", stream=True))
     assert r.text == "Hi" and (r.usage.input_tokens, r.usage.output_tokens) == (8, 1)
     assert json.loads(env.upstream.last.content)["stream"] is True and len(env.usage_rows()) == 1
+
+
+def test_a_pm_may_bill_only_their_own_credits(runtime: Runtime) -> None:
+    from core.access import Principal
+    from core.errors import PermissionDeniedError
+
+    env = Env(runtime, [])
+    ana = funded_user(runtime)
+    with runtime.session() as s:
+        boss = add_user(s, email="boss@example.com", name="Boss", role="admin")
+    pm = Principal.of(ana)
+    with pytest.raises(PermissionDeniedError, match="bill a call to another user's credits"):
+        generate(env.services, boss, "sandbox-chat", GenerationRequest(category="chat", text="hi"), principal=pm)
+    assert env.holds() == [] and env.usage_rows() == []
+    own = generate(env.services, ana, "sandbox-chat", GenerationRequest(category="chat", text="hi"), principal=pm)
+    for_ana = generate(
+        env.services, ana, "sandbox-chat", GenerationRequest(category="chat", text="hi"), principal=Principal.of(boss)
+    )
+    assert own.sandbox and for_ana.sandbox and len(env.usage_rows()) == 2

@@ -14,7 +14,7 @@ from core.billing import BillingService
 from core.db.models import AIUsageLog
 from core.providers.sandbox import LABEL
 from core.runtime import Runtime
-from core.users import add_user
+from core.users import add_user, get_user
 from tests.conftest import make_runtime
 from tests.core.providers.fakes import wav_bytes
 
@@ -188,3 +188,23 @@ def test_sidebar_totals_include_the_call_just_made(db: Runtime, monkeypatch: pyt
         assert metric(at, "Credits charged") == "6"  # 3 base credits at 100% markup
         assert metric(at, "This session") == "6 credits"
         assert metric(at, "Available credits") == "244" and metric(at, "Balance after") == "244"
+
+
+def test_an_admin_chooses_whose_credits_pay(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    with db.session() as s:
+        add_user(s, email="ada@example.com", name="Ada", role="admin", markup_pct=Decimal(100))
+    monkeypatch.setenv("LOCAL_USER_EMAIL", "ada@example.com")
+    at = app()
+    payer = at.selectbox(key="pg_payer")
+    assert payer.options == ["Ada <ada@example.com>", "Ana <ana@example.com>", "Ben <ben@example.com>"]  # herself first
+    assert metric(at, "Available credits") == "0"
+    with db.session() as s:
+        ana_id = get_user(s, "ana@example.com").id
+    payer.set_value(ana_id).run()
+    assert metric(at, "Available credits") == "250"
+
+
+def test_a_pm_sees_no_payer_choice(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_USER_EMAIL", "ana@example.com")
+    at = app()
+    assert not [s for s in at.selectbox if s.key == "pg_payer"]
