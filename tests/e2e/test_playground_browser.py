@@ -10,15 +10,19 @@ pytestmark = pytest.mark.browser
 
 
 def test_chat_on_the_sandbox_shows_reply_and_cost_card(app_url: str, page) -> None:
-    page.goto(f"{app_url}/playground")
+    page.goto(app_url)  # through the router, as a person arrives
     wait_idle(page)
+    page.locator('[data-testid="stSidebarNav"] a:has-text("Playground")').first.click()
     page.wait_for_selector("h1:has-text('Playground')")
-    assert page.get_by_text("Simulated.", exact=False).count() >= 1
+    page.get_by_placeholder("Message the model").wait_for()
+    wait_idle(page)
+    page.get_by_text("Simulated.", exact=False).first.wait_for()
 
     box = page.get_by_placeholder("Message the model")
     box.fill("How much does one credit cost?")
     box.press("Enter")
     page.get_by_text("simulated by the sandbox: no model was called", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_text("Cost of this call", exact=False).first.wait_for(timeout=60_000)
     wait_idle(page)
 
     assert page.get_by_text("How much does one credit cost?").count() >= 1
