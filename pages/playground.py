@@ -1,8 +1,315 @@
-"""Playground page."""
+"""Playground: try a model, see exactly what the call cost. Chat streams; speech, transcription, images, music."""
+
+from __future__ import annotations
+
+import logging
 
 import streamlit as st
 
-from pages.ui import coming_soon
+from core.access import Principal
+from core.catalog.types import ModelPrice
+from core.errors import CoreError
+from core.generate import GenerationResult, generate, generate_stream
+from core.playground import (
+    CATEGORY_LABELS,
+    MAX_COMPARE,
+    PlaygroundCatalog,
+    available_credits,
+    compare,
+    cost_card,
+    payers,
+    playground_catalog,
+    session_totals,
+)
+from core.providers.types import GenerationRequest
+from core.users import UserView
+from pages.ui import guard, money, runtime
 
+log = logging.getLogger(__name__)
+rt = runtime()
+credit_usd = rt.settings.credit_usd
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_catalog(database_url: str) -> PlaygroundCatalog:
+    return playground_catalog(runtime())
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def load_payers(database_url: str, principal: Principal) -> list[UserView]:
+    return payers(runtime(), principal)
+
+
+def paying_user(principal: Principal) -> UserView:
+    """Whose credits pay: the signed-in person's; a role that may generate for others picks whom to bill."""
+    users = {u.id: u for u in load_payers(rt.settings.database_url, principal)}
+    if len(users) == 1:
+        return next(iter(users.values()))
+    chosen = st.sidebar.selectbox(
+        "Bill calls to",
+        list(users),
+        format_func=lambda uid: f"{users[uid].name} <{users[uid].email}>",
+        key="pg_payer",
+    )
+    return users[chosen]
+
+
+def show_error(exc: Exception) -> None:
+    if isinstance(exc, CoreError):
+        st.error(str(exc), icon=":material/error:")
+    else:
+        log.exception("unexpected error in the Playground")
+        st.error(f"Something went wrong ({type(exc).__name__}): {exc}", icon=":material/error:")
+
+
+def draw_cost_card(result: GenerationResult) -> None:
+    card = cost_card(result, credit_usd)
+    with st.container(border=True):
+        st.markdown(f"**Cost of this call** · `{result.provider}/{result.model_id}` · usage: {card.usage}")
+        top = st.columns(3)
+        top[0].metric("Provider cost (USD)", f"${card.base_cost_usd.normalize():f}")
+        top[1].metric("Base credits", f"{card.base_credits:,}")
+        top[2].metric("Markup", f"{card.markup_pct.normalize():f}%")
+        bottom = st.columns(3)
+        bottom[0].metric(
+            "Credits charged",
+            f"{card.credits_charged:,}",
+            money(card.charged_usd),
+            delta_color="off",
+            delta_arrow="off",
+        )
+        bottom[1].metric("Balance after", f"{card.balance_after:,}")
+        bottom[2].metric("Latency", f"{card.latency_ms:,} ms")
+        st.caption(
+            f"Base credits = provider cost ÷ ${credit_usd} per credit, rounded up; credits charged = base × "
+            f"(100 + markup) / 100, rounded up. {card.note}"
+        )
+
+
+def remember(result: GenerationResult) -> None:
+    st.session_state.setdefault("pg_calls", []).append(result)
+
+
+def run_call(user: UserView, model_id: str, provider: str, request: GenerationRequest) -> GenerationResult | None:
+    try:
+        with st.spinner("Calling the model…"):
+            result = generate(rt, user, model_id, request, provider=provider, principal=principal)
+    except Exception as exc:  # every failure is shown as a message, never a traceback
+        show_error(exc)
+        return None
+    remember(result)
+    return result
+
+
+principal = guard("playground")
 st.title("Playground")
-coming_soon("The Playground page", 4)
+user = paying_user(principal)
+catalog = load_catalog(rt.settings.database_url)
+
+# Filled at the end of the run, so they include the call this run made.
+balance_slot = st.sidebar.empty()
+session_slot = st.sidebar.empty()
+
+
+def draw_sidebar_figures() -> None:
+    balance_slot.metric("Available credits", f"{available_credits(rt, user.id):,}")
+    totals = session_totals(st.session_state.get("pg_calls", []), credit_usd)
+    session_slot.metric(
+        "This session",
+        f"{totals.credits:,} credits",
+        f"{totals.calls} call{'s' if totals.calls != 1 else ''} · {money(totals.usd)}",
+        delta_color="off",
+        delta_arrow="off",
+    )
+
+
+if catalog.unconfigured:
+    names = ", ".join(sorted(p for p in catalog.unconfigured if p != "huggingface_endpoint"))
+    st.caption(
+        f"Not offered until their API key is set: {names}. The **sandbox** simulates their models offline, priced "
+        "like the real thing and never charged."
+    )
+
+mode = st.segmented_control("Mode", ["Single model", "Compare"], default="Single model", required=True, key="pg_mode")
+
+
+def pick_model(category: str) -> tuple[str, str, ModelPrice]:
+    providers = catalog.providers(category)
+    provider = st.selectbox(
+        "Provider",
+        providers,
+        format_func=lambda p: "sandbox (simulated)" if p == "sandbox" else p,
+        key=f"pg_provider_{category}",
+    )
+    models = {m.model_id: m for m in catalog.models_of(category, provider)}
+    model = models[
+        st.selectbox(
+            "Model",
+            list(models),
+            format_func=lambda mid: f"{models[mid].model_name} — {models[mid].price_label()}",
+            key=f"pg_model_{category}_{provider}",
+        )
+    ]
+    if provider == "sandbox":
+        st.info(
+            f"**Simulated.** The sandbox calls no model; its output is generated offline. It is priced like "
+            f"`{model.mirrors}` so the cost card shows what the call would cost, and nothing is charged.",
+            icon=":material/science:",
+        )
+    return provider, model.model_id, model
+
+
+if mode == "Compare":
+    chat_models = {m.key: m for m in catalog.models.get("chat", [])}
+    keys = st.multiselect(
+        f"Chat models to compare (2 to {MAX_COMPARE})",
+        list(chat_models),
+        default=list(chat_models)[:2],
+        max_selections=MAX_COMPARE,
+        format_func=lambda k: f"{k} — {chat_models[k].price_label()}",
+        key="pg_compare_models",
+    )
+    chosen = [chat_models[k] for k in keys]
+    prompt = st.text_area("Prompt", key="pg_compare_prompt", placeholder="One prompt, sent to every model")
+    if st.button("Compare", type="primary", disabled=len(chosen) < 2 or not prompt.strip()):
+        try:
+            with st.spinner("Calling the models…"):
+                entries = compare(rt, user, chosen, prompt, principal=principal)
+        except Exception as exc:
+            show_error(exc)
+            entries = []
+        for col, entry in zip(st.columns(len(entries) or 1), entries, strict=False):
+            with col:
+                st.subheader(entry.model.model_name)
+                if entry.result is None:
+                    st.error(entry.error)
+                    continue
+                remember(entry.result)
+                if entry.result.sandbox:
+                    st.caption("Simulated (sandbox)")
+                st.markdown(entry.result.text or "")
+                card = cost_card(entry.result, credit_usd)
+                st.metric("Latency", f"{card.latency_ms:,} ms")
+                st.metric(
+                    "Credits charged",
+                    f"{card.credits_charged:,}",
+                    money(card.charged_usd),
+                    delta_color="off",
+                    delta_arrow="off",
+                )
+                st.caption(
+                    f"{card.usage} · provider cost ${card.base_cost_usd.normalize():f} · {card.base_credits} base "
+                    f"credits · markup {card.markup_pct.normalize():f}% · balance after {card.balance_after:,}. "
+                    f"{card.note}"
+                )
+    draw_sidebar_figures()
+    st.stop()
+
+categories = catalog.categories()
+category = st.selectbox("Category", categories, format_func=lambda c: CATEGORY_LABELS[c], key="pg_category")
+provider, model_id, model = pick_model(category)
+
+if category == "chat":
+    key = f"pg_chat_{provider}_{model_id}"
+    history: list[dict] = st.session_state.setdefault(key, [])
+    max_tokens = st.number_input("Max output tokens", 16, 8192, 512, step=64, key="pg_max_tokens")
+    for turn in history:
+        with st.chat_message(turn["role"]):
+            st.markdown(turn["content"])
+            if turn.get("result") is not None:
+                draw_cost_card(turn["result"])
+    if message := st.chat_input("Message the model"):
+        with st.chat_message("user"):
+            st.markdown(message)
+        convo = [{"role": t["role"], "content": t["content"]} for t in history] + [{"role": "user", "content": message}]
+        request = GenerationRequest(category="chat", messages=convo, max_tokens=int(max_tokens), stream=True)
+        with st.chat_message("assistant"):
+            try:
+                stream = generate_stream(rt, user, model_id, request, provider=provider, principal=principal)
+                reply = st.write_stream(stream)
+                result = stream.result
+            except Exception as exc:
+                show_error(exc)
+            else:
+                remember(result)
+                draw_cost_card(result)
+                history.append({"role": "user", "content": message})
+                history.append({"role": "assistant", "content": result.text or str(reply), "result": result})
+                st.rerun()
+    if history and st.button("Clear conversation", key="pg_clear"):
+        st.session_state[key] = []
+        st.rerun()
+
+elif category == "tts":
+    text = st.text_area("Text to speak", key="pg_tts_text", max_chars=10_000)
+    voice = st.text_input("Voice (optional)", key="pg_tts_voice", placeholder="e.g. alloy, nova, male-qn-qingse")
+    if st.button("Speak", type="primary", disabled=not text.strip()):
+        request = GenerationRequest(category="tts", text=text, voice=voice or None)
+        if result := run_call(user, model_id, provider, request):
+            st.audio(result.data, format=result.mime or "audio/wav")
+            st.download_button("Download audio", result.data, file_name=f"speech-{result.usage_id}", mime=result.mime)
+            draw_cost_card(result)
+
+elif category == "speech_to_text":
+    upload = st.file_uploader("Audio file", type=["wav", "mp3", "flac", "ogg", "m4a", "webm"], key="pg_stt_file")
+    if st.button("Transcribe", type="primary", disabled=upload is None):
+        request = GenerationRequest(
+            category="speech_to_text", audio=upload.getvalue(), audio_filename=upload.name, audio_mime=upload.type
+        )
+        if result := run_call(user, model_id, provider, request):
+            st.text_area("Transcript", result.text or "", key=f"pg_transcript_{result.usage_id}")
+            draw_cost_card(result)
+
+elif category == "image":
+    prompt = st.text_area("Prompt", key="pg_image_prompt")
+    images = model.price_variants.get("images") or {}
+    sizes = sorted({k.split("/")[-1] for k in images}) or ["1024x1024"]
+    qualities = sorted({k.split("/")[0] for k in images if "/" in k})
+    c1, c2 = st.columns(2)
+    default_size = model.price_variants.get("default_size", sizes[0])
+    size = c1.selectbox("Size", sizes, index=sizes.index(default_size) if default_size in sizes else 0, key="pg_size")
+    quality = c2.selectbox("Quality", qualities, key="pg_quality") if qualities else None
+    if st.button("Generate image", type="primary", disabled=not prompt.strip()):
+        request = GenerationRequest(category="image", text=prompt, size=size, quality=quality)
+        if result := run_call(user, model_id, provider, request):
+            st.image(result.data, caption=prompt[:120])
+            draw_cost_card(result)
+
+elif category == "music":
+    prompt = st.text_input("Style", key="pg_music_prompt", placeholder="e.g. indie folk, melancholic, acoustic guitar")
+    lyrics = st.text_area("Lyrics", key="pg_music_lyrics", placeholder="[Verse]\n…\n[Chorus]\n…")
+    if st.button("Compose", type="primary", disabled=not prompt.strip()):
+        request = GenerationRequest(category="music", text=prompt, lyrics=lyrics or None)
+        if result := run_call(user, model_id, provider, request):
+            st.audio(result.data, format=result.mime or "audio/mpeg")
+            draw_cost_card(result)
+
+elif category == "voice_clone":
+    sample = st.file_uploader("Voice sample (10 s to 5 min)", type=["wav", "mp3", "flac", "m4a"], key="pg_clone_file")
+    voice_id = st.text_input("New voice id", key="pg_clone_id", placeholder="at least 8 letters and digits")
+    if st.button("Clone voice", type="primary", disabled=sample is None or not voice_id.strip()):
+        request = GenerationRequest(
+            category="voice_clone", audio=sample.getvalue(), audio_filename=sample.name, voice=voice_id.strip()
+        )
+        if result := run_call(user, model_id, provider, request):
+            st.success(result.text or f"Voice {result.voice_id} created.")
+            draw_cost_card(result)
+
+calls: list[GenerationResult] = st.session_state.get("pg_calls", [])
+if calls:
+    with st.expander(f"This session's calls ({len(calls)})"):
+        st.dataframe(
+            [
+                {
+                    "model": f"{r.provider}/{r.model_id}",
+                    "usage": cost_card(r, credit_usd).usage,
+                    "provider cost (USD)": str(r.base_cost_usd.normalize()),
+                    "credits charged": r.credits_charged,
+                    "simulated": r.sandbox,
+                    "latency (ms)": r.latency_ms,
+                }
+                for r in calls
+            ],
+            hide_index=True,
+        )
+draw_sidebar_figures()

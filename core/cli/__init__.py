@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "core.cli.models_cmd",
     "core.cli.endpoints_cmd",
     "core.cli.credits_cmd",
+    "core.cli.generate_cmd",
 )
 
 

@@ -1,0 +1,134 @@
+"""`python -m core generate`: one billed call of a catalog model, printing its output and what it cost."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.catalog.lookup import get_model
+from core.cli.args import positive_int
+from core.cli.output import print_json
+from core.errors import InvalidInputError
+from core.runtime import Runtime
+
+if TYPE_CHECKING:
+    from core.generate import GenerationResult
+
+EXTENSIONS = {
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/aac": ".aac",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+}
+BINARY_INPUT = ("speech_to_text", "voice_clone")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="make one billed call of a model (chat, speech, transcription, image...)")
+    p.add_argument("--user", required=True, help="email or id of the user who pays")
+    p.add_argument("--model", required=True, help="catalog model id (`python -m core models list`)")
+    p.add_argument("--provider", help="the provider, when the same model id is served by several")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="the prompt, or the text to speak")
+    src.add_argument("--file", type=Path, help="audio to transcribe or clone; for other models a text file")
+    p.add_argument("--voice", help="voice id (text-to-speech), or the id of the voice to create (voice clone)")
+    p.add_argument("--max-tokens", type=positive_int, help="most output tokens (chat; default 1024)")
+    p.add_argument("--size", help="image size, e.g. 1024x1024")
+    p.add_argument("--quality", help="image quality, e.g. standard or hd")
+    p.add_argument("--lyrics", help="lyrics (music)")
+    p.add_argument("--system", help="system prompt (chat)")
+    p.add_argument("--endpoint-url", help="dedicated endpoint URL (huggingface_endpoint models)")
+    p.add_argument("--stream", action="store_true", help="print chat text as it arrives")
+    p.add_argument("--out", type=Path, help="where to write audio or image output (default generation-<id>.<ext>)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def _read_input(args: argparse.Namespace, category: str) -> dict[str, object]:
+    if args.text is not None:
+        if category in BINARY_INPUT:
+            raise InvalidInputError(f"A {category} model needs an audio file: pass --file PATH instead of --text.")
+        return {"text": args.text}
+    path: Path = args.file
+    if not path.is_file():
+        raise InvalidInputError(f"No file at {path}.")
+    if category in BINARY_INPUT:
+        return {"audio": path.read_bytes(), "audio_filename": path.name, "text": None}
+    try:
+        return {"text": path.read_text(encoding="utf-8")}
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path} is not UTF-8 text; a {category} model takes text.") from None
+
+
+def run(args: argparse.Namespace, rt: Runtime) -> int:
+    from core.generate import generate, generate_stream
+    from core.providers.types import GenerationRequest
+
+    rt.init()
+    with rt.session() as s:
+        model = get_model(s, args.model, args.provider)
+    fields = _read_input(args, model.category)
+    if model.category == "voice_clone" and not args.voice:
+        raise InvalidInputError("Name the new voice with --voice (at least 8 letters and digits).")
+    request = GenerationRequest(
+        category=model.category,
+        voice=args.voice,
+        max_tokens=args.max_tokens,
+        size=args.size,
+        quality=args.quality,
+        lyrics=args.lyrics,
+        system=args.system,
+        endpoint_url=args.endpoint_url,
+        stream=args.stream,
+        **fields,  # type: ignore[arg-type]
+    )
+    if args.stream and model.category == "chat" and not args.json:
+        stream = generate_stream(rt, args.user, model.model_id, request, provider=model.provider)
+        for chunk in stream:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        result = stream.result
+        output: object = None
+    else:
+        result = generate(rt, args.user, model.model_id, request, provider=model.provider)
+        output = None
+        if result.data is not None:
+            ext = EXTENSIONS.get(result.mime or "", ".bin")
+            out: Path = args.out or Path(f"generation-{result.usage_id}{ext}")
+            out.write_bytes(result.data)
+            output = str(out)
+        elif result.voice_id is not None and result.text is None:
+            output = result.voice_id
+    if args.json:
+        print_json(result.to_dict(output))
+        return 0
+    if not args.stream or model.category != "chat":
+        print(output if output is not None else result.text)
+    print(_cost_line(result), file=sys.stderr)
+    return 0
+
+
+def _cost_line(r: GenerationResult) -> str:
+    what = "simulated; not charged, would cost" if r.sandbox else "charged"
+    credits = r.would_be_credits if r.sandbox else r.credits_charged
+    parts = [
+        f"{r.provider}/{r.model_id}",
+        f"base ${r.base_cost_usd.normalize():f} = {r.base_credits} credits",
+        f"markup {r.markup_pct.normalize():f}%",
+        f"{what} {credits} credits",
+        f"balance {r.balance_after:,}",
+        f"{r.latency_ms} ms",
+    ]
+    if r.cache_hit:
+        parts.append("cache hit")
+    if r.usage.estimated:
+        parts.append("usage estimated")
+    return " · ".join(parts)

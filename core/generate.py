@@ -1,0 +1,510 @@
+"""The one flow every generation takes: price -> reserve -> call -> settle (DESIGN.md, "The walk of one generation").
+
+1. catalog lookup: the model, its provider and price; an unknown, retired or unpriced model is refused before any call;
+2. the most the call can cost (max tokens, text length, audio length, images) is reserved as a credit hold;
+3. the provider calls the upstream (or the response cache answers a deterministic request);
+4. the actual usage is priced, and `BillingService.settle` writes the usage row and its debit in one transaction;
+5. on any failure the hold is released, a failed usage row with 0 credits is written and the typed error is raised.
+
+Sandbox models are priced like the model they mirror and logged with that would-be cost, but never debited.
+
+`generate()` returns a `GenerationResult`. `generate_stream()` returns a `GenerationStream`: iterate it for the text
+chunks (hand it to `st.write_stream`), then read its `.result` (a `GenerationResult`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import response_cache
+from core.access import Capability, Principal, require, require_self_or
+from core.billing.errors import HoldStateError
+from core.billing.money import apply_markup, usd_to_credits
+from core.billing.pricing import price_usage
+from core.billing.service import BillingService
+from core.billing.types import Hold, Settlement, UsageRecord
+from core.catalog.lookup import UnknownModelError, to_model_price
+from core.catalog.types import ModelPrice
+from core.config import Settings
+from core.db.models import AIModel, User
+from core.errors import InvalidInputError
+from core.providers.base import BaseProvider
+from core.providers.openai_compat import guessed_chat_usage
+from core.providers.registry import AIProviderFactory
+from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
+from core.runtime import Runtime
+from core.usage import Usage
+from core.users import UnknownUserError, UserView, to_view
+
+log = logging.getLogger(__name__)
+MAX_ERROR_CHARS = 500
+
+
+@dataclass
+class GenerationServices:
+    """What a generation needs: settings, the database, the ledger and the providers (one shared HTTP client)."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    billing: BillingService
+    providers: AIProviderFactory
+
+    @classmethod
+    def build(
+        cls,
+        runtime: Runtime,
+        *,
+        client: httpx.Client | None = None,
+        providers: AIProviderFactory | None = None,
+    ) -> GenerationServices:
+        return cls(
+            settings=runtime.settings,
+            session_factory=runtime.session_factory,
+            billing=BillingService(runtime.session_factory, runtime.settings),
+            providers=providers or AIProviderFactory(runtime.settings, client),
+        )
+
+    @property
+    def engine(self) -> Engine:
+        return self.session_factory.kw["bind"]
+
+    def close(self) -> None:
+        self.providers.close()
+
+
+_SERVICES_ATTR = "_generation_services"
+
+
+def services_for(runtime_or_services: Runtime | GenerationServices) -> GenerationServices:
+    """The services of a runtime, built once per runtime and kept on it."""
+    if isinstance(runtime_or_services, GenerationServices):
+        return runtime_or_services
+    cached = runtime_or_services.__dict__.get(_SERVICES_ATTR)
+    if cached is None:
+        cached = GenerationServices.build(runtime_or_services)
+        runtime_or_services.__dict__[_SERVICES_ATTR] = cached
+    return cached
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationResult:
+    """One billed call: the output, its usage and what it cost."""
+
+    text: str | None
+    data: bytes | None = field(repr=False)
+    mime: str | None
+    voice_id: str | None
+    usage: Usage
+    provider: str
+    model_id: str
+    model_name: str
+    category: str
+    base_cost_usd: Decimal  # what the upstream charges us (for the sandbox: what the mirrored model would)
+    base_credits: int  # base cost rounded up to whole credits
+    markup_pct: Decimal
+    credits_charged: int  # what the user paid (0 for the sandbox, endpoints and uncharged cache hits)
+    would_be_credits: int  # base credits with markup: what the call costs at catalog price
+    balance_after: int
+    transaction_id: int | None
+    usage_id: int
+    latency_ms: int
+    cache_hit: bool
+    sandbox: bool
+    request_id: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def estimated(self) -> bool:
+        return self.usage.estimated
+
+    def to_dict(self, output: Any = None) -> dict[str, Any]:
+        """The result as the command line prints it (`output` replaces the text, e.g. with a file path)."""
+        return {
+            "output": self.text if output is None else output,
+            "usage": self.usage.to_dict(),
+            "base_cost_usd": self.base_cost_usd,
+            "base_credits": self.base_credits,
+            "markup_pct": self.markup_pct,
+            "credits_charged": self.credits_charged,
+            "balance_after": self.balance_after,
+            "transaction_id": self.transaction_id,
+            "provider": self.provider,
+            "model_id": self.model_id,
+            "latency_ms": self.latency_ms,
+            "cache_hit": self.cache_hit,
+            "sandbox": self.sandbox,
+            "usage_estimated": self.usage.estimated,
+            "would_be_credits": self.would_be_credits,
+            "usage_id": self.usage_id,
+        }
+
+
+@dataclass(frozen=True)
+class _Plan:
+    user: UserView
+    model: ModelPrice
+    provider: BaseProvider
+    request: GenerationRequest
+    hold_credits: int
+    cache_key: str | None
+
+    @property
+    def sandbox(self) -> bool:
+        return self.provider.simulated
+
+
+# The hot path reads the catalog and the user with prebuilt Core selects (a third of the ORM's cost per call); the rows
+# carry the same attribute names, so the catalog's and users' own converters build the frozen views.
+_MODEL_BY_ID = select(*AIModel.__table__.columns).where(AIModel.model_id == bindparam("model_id")).order_by(AIModel.id)
+_MODEL_BY_ID_AND_PROVIDER = _MODEL_BY_ID.where(AIModel.provider == bindparam("provider"))
+_USER_BY_ID = select(*User.__table__.columns).where(User.id == bindparam("ref"))
+_USER_BY_EMAIL = select(*User.__table__.columns).where(User.email == bindparam("ref"))
+
+
+def _lookup(
+    svc: GenerationServices, user: UserView | int | str, model_id: str, provider: str | None
+) -> tuple[UserView, ModelPrice]:
+    with svc.engine.connect() as conn:
+        if isinstance(user, UserView):
+            who = user
+        else:
+            ref = str(user).strip()
+            stmt = _USER_BY_ID if ref.isdigit() else _USER_BY_EMAIL
+            found = conn.execute(stmt, {"ref": int(ref) if ref.isdigit() else ref.lower()}).first()
+            if found is None:
+                raise UnknownUserError(f"No user {user!r}; `python -m core users list` shows who exists.")
+            who = to_view(found)  # type: ignore[arg-type]
+        if provider:
+            rows = list(conn.execute(_MODEL_BY_ID_AND_PROVIDER, {"model_id": model_id, "provider": provider}))
+        else:
+            rows = list(conn.execute(_MODEL_BY_ID, {"model_id": model_id}))
+    if not rows:
+        where_p = f" from provider {provider!r}" if provider else ""
+        raise UnknownModelError(
+            f"Unknown model {model_id!r}{where_p}: it is not in the catalog. "
+            "`python -m core models list` shows the choices."
+        )
+    # The same id served serverless and dedicated: prefer the serverless/API entry unless the provider says otherwise.
+    rows.sort(key=lambda r: r.deployment_type == "dedicated")
+    return who, to_model_price(rows[0])  # type: ignore[arg-type]
+
+
+def _prepare(
+    svc: GenerationServices,
+    user: UserView | int | str,
+    model_id: str,
+    request: GenerationRequest,
+    provider: str | None,
+    principal: Principal | None,
+) -> _Plan:
+    """Everything checked before any credit is held or any upstream called."""
+    who, model = _lookup(svc, user, model_id, provider)
+    if principal is not None:
+        require(principal, Capability.USE_PLAYGROUND)
+        require_self_or(principal, who.id, Capability.GENERATE_FOR_OTHERS)
+    if model.status != "active":
+        raise InvalidInputError(f"{model.key} is {model.status}; choose an active model.")
+    if Category(request.category) != model.category:
+        raise InvalidInputError(f"{model.key} is a {model.category} model; this request is for {request.category}.")
+    prov = svc.providers.get_provider(model.provider)
+    prov.validate(model, request)
+    estimate = prov.estimate_max_usage(model, request)
+    most_usd = price_usage(model, estimate)  # an unpriced model raises UnpricedModelError here
+    hold = (
+        0
+        if prov.simulated
+        else apply_markup(usd_to_credits(most_usd, svc.settings.credit_usd), who.developer_markup_pct)
+    )
+    return _Plan(who, model, prov, request, hold, response_cache.cache_key(model, request))
+
+
+def _error_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def _reserve(svc: GenerationServices, plan: _Plan, idempotency_key: str | None) -> Hold:
+    key = idempotency_key or f"gen-{uuid.uuid4().hex}"
+    hold = svc.billing.reserve(plan.user.id, plan.hold_credits, key)
+    if hold.status != "held":
+        raise HoldStateError(
+            f"The idempotency key {key!r} belongs to a call that is already {hold.status}; use a new key per call."
+        )
+    return hold
+
+
+def _release(svc: GenerationServices, plan: _Plan, hold: Hold, exc: BaseException, latency_ms: int) -> None:
+    """Give the held credits back and record the failed call (0 credits). Never hides the original error."""
+    failure = UsageRecord(
+        model=plan.model,
+        usage=Usage(),
+        base_cost_usd=Decimal(0),
+        status="failed",
+        error=_error_text(exc),
+        latency_ms=latency_ms,
+        sandbox=plan.sandbox,
+        metadata={"error_type": type(exc).__name__},
+    )
+    try:
+        svc.billing.release(hold, failure=failure)
+    except Exception:
+        log.exception("could not release hold %s after a failed call", hold.id)
+
+
+def _settle(
+    svc: GenerationServices,
+    plan: _Plan,
+    hold: Hold,
+    result: ProviderResult,
+    latency_ms: int,
+    *,
+    cache_hit: bool = False,
+) -> GenerationResult:
+    model = plan.model
+    base_cost = price_usage(model, result.usage)
+    metadata: dict[str, Any] = {k: v for k, v in result.metadata.items() if _jsonable(v)}
+    charged_cost = base_cost
+    if cache_hit and not svc.settings.charge_cache_hits:
+        charged_cost = Decimal(0)
+        metadata["catalog_cost_usd"] = str(base_cost)
+    if plan.sandbox:
+        metadata["mirrors"] = model.mirrors
+    record = UsageRecord(
+        model=model,
+        usage=result.usage,
+        base_cost_usd=charged_cost,
+        latency_ms=latency_ms,
+        cache_hit=cache_hit,
+        sandbox=plan.sandbox,
+        request_id=result.request_id,
+        metadata=metadata,
+    )
+    try:
+        settlement = svc.billing.settle(hold, record)
+    except BaseException as exc:
+        _release(svc, plan, hold, exc, latency_ms)
+        raise
+    return _result(plan, result, settlement, latency_ms, cache_hit)
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+def _result(plan: _Plan, out: ProviderResult, st: Settlement, latency_ms: int, cache_hit: bool) -> GenerationResult:
+    return GenerationResult(
+        text=out.text,
+        data=out.data,
+        mime=out.mime,
+        voice_id=out.voice_id,
+        usage=out.usage,
+        provider=plan.model.provider,
+        model_id=plan.model.model_id,
+        model_name=plan.model.model_name,
+        category=plan.model.category,
+        base_cost_usd=st.base_cost_usd,
+        base_credits=st.base_credits,
+        markup_pct=st.markup_pct,
+        credits_charged=st.credits_charged,
+        would_be_credits=apply_markup(st.base_credits, st.markup_pct),
+        balance_after=st.balance_after,
+        transaction_id=st.transaction.id if st.transaction else None,
+        usage_id=st.usage_id,
+        latency_ms=latency_ms,
+        cache_hit=cache_hit,
+        sandbox=plan.sandbox,
+        request_id=out.request_id,
+        metadata=dict(out.metadata),
+    )
+
+
+def _elapsed_ms(t0: float) -> int:
+    return int((time.perf_counter() - t0) * 1000)
+
+
+def _from_cache(svc: GenerationServices, plan: _Plan, idempotency_key: str | None) -> GenerationResult | None:
+    if plan.cache_key is None:
+        return None
+    t0 = time.perf_counter()
+    cached = response_cache.lookup(svc.session_factory, plan.cache_key)
+    if cached is None:
+        return None
+    out = ProviderResult(usage=cached.usage, text=cached.text, data=cached.data, mime=cached.mime)
+    cost = price_usage(plan.model, cached.usage) if svc.settings.charge_cache_hits else Decimal(0)
+    exact = apply_markup(usd_to_credits(cost, svc.settings.credit_usd), plan.user.developer_markup_pct)
+    hold = _reserve(svc, _Plan(plan.user, plan.model, plan.provider, plan.request, exact, None), idempotency_key)
+    response_cache.record_hit(svc.session_factory, plan.cache_key)
+    return _settle(svc, plan, hold, out, _elapsed_ms(t0), cache_hit=True)
+
+
+def _maybe_store(svc: GenerationServices, plan: _Plan, result: ProviderResult) -> None:
+    if plan.cache_key is None:
+        return
+    try:
+        response_cache.store(svc.session_factory, plan.cache_key, plan.model, result)
+    except Exception:
+        log.exception("could not store a response in the cache")  # the call itself succeeded and is billed
+
+
+def generate(
+    runtime_or_services: Runtime | GenerationServices,
+    user: UserView | int | str,
+    model_id: str,
+    request: GenerationRequest,
+    *,
+    provider: str | None = None,
+    idempotency_key: str | None = None,
+    principal: Principal | None = None,
+) -> GenerationResult:
+    """Make one billed call of `model_id` for `user` (an id, an email or a UserView).
+
+    `principal` is the signed-in person (None: the system itself, e.g. the command line); billing someone else's
+    credits needs the generate-for-others capability. With `request.stream` the upstream is called in streaming mode
+    (and read to the end here)."""
+    if request.stream:
+        stream = generate_stream(
+            runtime_or_services,
+            user,
+            model_id,
+            request,
+            provider=provider,
+            idempotency_key=idempotency_key,
+            principal=principal,
+        )
+        for _ in stream:
+            pass
+        return stream.result
+    svc = services_for(runtime_or_services)
+    plan = _prepare(svc, user, model_id, request, provider, principal)
+    cached = _from_cache(svc, plan, idempotency_key)
+    if cached is not None:
+        return cached
+    hold = _reserve(svc, plan, idempotency_key)
+    t0 = time.perf_counter()
+    try:
+        out = plan.provider.generate(plan.model, request)
+    except BaseException as exc:
+        _release(svc, plan, hold, exc, _elapsed_ms(t0))
+        raise
+    result = _settle(svc, plan, hold, out, _elapsed_ms(t0))
+    _maybe_store(svc, plan, out)
+    return result
+
+
+class GenerationStream:
+    """Text chunks as they arrive; once exhausted, `.result` is the billed `GenerationResult`.
+
+    Stopping early (`close()`, or the page being left mid-stream) settles what was received, flagged as estimated:
+    the upstream has produced, and billed, those tokens.
+    """
+
+    def __init__(self, chunks: Generator[str, None, GenerationResult]) -> None:
+        self._chunks = chunks
+        self._result: GenerationResult | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._chunks)
+        except StopIteration as stop:
+            self._result = stop.value
+            raise
+
+    @property
+    def result(self) -> GenerationResult:
+        if self._result is None:
+            raise RuntimeError("the stream has not finished: iterate it to the end first")
+        return self._result
+
+    def close(self) -> None:
+        self._chunks.close()
+
+
+def generate_stream(
+    runtime_or_services: Runtime | GenerationServices,
+    user: UserView | int | str,
+    model_id: str,
+    request: GenerationRequest,
+    *,
+    provider: str | None = None,
+    idempotency_key: str | None = None,
+    principal: Principal | None = None,
+) -> GenerationStream:
+    """Like `generate`, streaming the text. Errors before the first chunk (an unknown model, not enough credits,
+    a refused key) raise here; later ones raise while iterating. Non-chat categories yield their text at once."""
+    svc = services_for(runtime_or_services)
+    plan = _prepare(svc, user, model_id, request, provider, principal)
+    cached = _from_cache(svc, plan, idempotency_key)
+    if cached is not None:
+        return GenerationStream(_replay(cached))
+    hold = _reserve(svc, plan, idempotency_key)
+    t0 = time.perf_counter()
+    try:
+        upstream = plan.provider.stream(plan.model, request)
+    except BaseException as exc:
+        _release(svc, plan, hold, exc, _elapsed_ms(t0))
+        raise
+    return GenerationStream(_drive(svc, plan, hold, upstream, time.perf_counter() - t0))
+
+
+def _replay(result: GenerationResult) -> Generator[str, None, GenerationResult]:
+    if result.text:
+        yield result.text
+    return result
+
+
+def _drive(
+    svc: GenerationServices, plan: _Plan, hold: Hold, upstream: TextStream, setup_s: float
+) -> Generator[str, None, GenerationResult]:
+    # Latency is the upstream's time (sending the request, then waiting for each chunk): the time the reader takes
+    # before and between chunks (e.g. drawing them) is not counted.
+    received: list[str] = []
+    upstream_s = setup_s
+    t = time.perf_counter()
+    try:
+        while True:
+            t = time.perf_counter()
+            try:
+                chunk = next(upstream)
+            except StopIteration:
+                upstream_s += time.perf_counter() - t
+                break
+            upstream_s += time.perf_counter() - t
+            received.append(chunk)
+            yield chunk
+    except GeneratorExit:
+        upstream.close()
+        _settle_cancelled(svc, plan, hold, "".join(received), int(upstream_s * 1000))
+        raise
+    except BaseException as exc:
+        _release(svc, plan, hold, exc, int((upstream_s + time.perf_counter() - t) * 1000))
+        raise
+    out = upstream.result
+    result = _settle(svc, plan, hold, out, int(upstream_s * 1000))
+    _maybe_store(svc, plan, out)
+    return result
+
+
+def _settle_cancelled(svc: GenerationServices, plan: _Plan, hold: Hold, text: str, latency_ms: int) -> None:
+    """The reader stopped mid-stream: bill the text received so far (estimated), or release if there was none."""
+    try:
+        if not text or Category(plan.request.category) != Category.CHAT:
+            _release(svc, plan, hold, RuntimeError("the stream was stopped before any output"), latency_ms)
+            return
+        usage = guessed_chat_usage(plan.request, text)
+        out = ProviderResult(text=text, usage=usage, metadata={"incomplete": True, "stream_error": "stopped by reader"})
+        _settle(svc, plan, hold, out, latency_ms)
+    except Exception:
+        log.exception("could not settle hold %s after the reader stopped a stream", hold.id)

@@ -1,0 +1,204 @@
+"""What the Playground page shows, computed here so the page only reads widgets and draws.
+
+The models offered, by category: those of providers whose key is configured, plus the sandbox (always offered, so the
+app works out of the box). The cost card of a call, the session's totals, and compare mode (one prompt on 2-3 models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.access import Capability, Principal
+from core.billing.money import credits_to_usd
+from core.catalog.lookup import list_models
+from core.catalog.types import ModelPrice
+from core.errors import CoreError
+from core.generate import GenerationResult, generate, services_for
+from core.providers.types import Category, GenerationRequest
+from core.runtime import Runtime
+from core.usage import Usage
+from core.users import UserView, get_user, list_users
+
+CATEGORY_LABELS = {
+    "chat": "Chat",
+    "tts": "Text to speech",
+    "speech_to_text": "Speech to text",
+    "image": "Image",
+    "music": "Music",
+    "voice_clone": "Voice clone",
+}
+MAX_COMPARE = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaygroundCatalog:
+    models: dict[str, list[ModelPrice]]  # category -> models offered, real providers first, the sandbox last
+    unconfigured: dict[str, str]  # provider -> why it is not offered (missing key, retired URL)
+
+    def providers(self, category: str) -> list[str]:
+        seen: list[str] = []
+        for m in self.models.get(category, []):
+            if m.provider not in seen:
+                seen.append(m.provider)
+        return seen
+
+    def models_of(self, category: str, provider: str) -> list[ModelPrice]:
+        return [m for m in self.models.get(category, []) if m.provider == provider]
+
+    def categories(self) -> list[str]:
+        return [c for c in CATEGORY_LABELS if self.models.get(c)]
+
+
+def playground_catalog(runtime: Runtime) -> PlaygroundCatalog:
+    factory = services_for(runtime).providers
+    problems = factory.configuration_problems()
+    with runtime.session() as s:
+        models = list_models(s)
+    offered: dict[str, list[ModelPrice]] = {}
+    for m in models:
+        if m.provider in problems:
+            continue
+        if m.deployment_type == "dedicated" and not m.hf_endpoint_url:
+            continue  # a dedicated model is callable once its endpoint exists (the Endpoints page records the URL)
+        offered.setdefault(m.category, []).append(m)
+    for items in offered.values():
+        items.sort(key=lambda m: (m.provider == "sandbox", m.provider, m.model_name))
+    return PlaygroundCatalog(models=offered, unconfigured=problems)
+
+
+def payers(runtime: Runtime, principal: Principal) -> list[UserView]:
+    """Whose credits a call may use: one's own, or anyone's for a role that may generate for others."""
+    with runtime.session() as s:
+        if principal.can(Capability.GENERATE_FOR_OTHERS):
+            users = list_users(s)
+            return sorted(users, key=lambda u: u.id != principal.user_id)  # oneself first
+        return [get_user(s, principal.user_id)]
+
+
+def available_credits(runtime: Runtime, user_id: int) -> int:
+    return services_for(runtime).billing.balance(user_id).available
+
+
+def describe_usage(usage: Usage, category: str = "") -> str:
+    """Usage in words: "1,200 in (1,000 cached) / 45 out tokens", "240 characters", "3.2 s of audio", ..."""
+    parts: list[str] = []
+    if usage.input_tokens or usage.output_tokens:
+        cached = []
+        if usage.cached_tokens:
+            cached.append(f"{usage.cached_tokens:,} cached")
+        if usage.cache_write_tokens:
+            cached.append(f"{usage.cache_write_tokens:,} cache-write")
+        extra = f" ({', '.join(cached)})" if cached else ""
+        parts.append(f"{usage.input_tokens:,} in{extra} / {usage.output_tokens:,} out tokens")
+    if usage.characters:
+        parts.append(f"{usage.characters:,} characters")
+    if usage.seconds:
+        what = "compute" if category == "chat" else "audio"
+        parts.append(f"{usage.seconds.normalize():f} s of {what}")
+    if usage.images:
+        spec = " ".join(x for x in (usage.image_quality, usage.image_size) if x)
+        parts.append(f"{usage.images} image{'s' if usage.images != 1 else ''}" + (f" ({spec})" if spec else ""))
+    if not parts:
+        parts.append(f"{usage.requests} request{'s' if usage.requests != 1 else ''}")
+    text = "; ".join(parts)
+    return text + (" — estimated" if usage.estimated else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostCard:
+    usage: str
+    base_cost_usd: Decimal
+    base_credits: int
+    markup_pct: Decimal
+    credits_charged: int
+    charged_usd: Decimal
+    would_be_credits: int
+    balance_after: int
+    latency_ms: int
+    note: str  # why nothing, or something unusual, was charged
+
+
+def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
+    notes = []
+    if result.sandbox:
+        notes.append(
+            f"Simulated by the sandbox: not charged. On the real model it would cost {result.would_be_credits:,} "
+            "credits."
+        )
+    elif result.cache_hit:
+        notes.append("Served from the response cache: no upstream call was made.")
+    if (
+        result.credits_charged == 0
+        and not result.sandbox
+        and result.base_cost_usd == 0
+        and result.provider.endswith("endpoint")
+    ):
+        notes.append("Dedicated endpoints are billed by uptime, not per request.")
+    if result.usage.estimated:
+        notes.append("The provider did not state the usage (the stream ended early): it is estimated.")
+    return CostCard(
+        usage=describe_usage(result.usage, result.category),
+        base_cost_usd=result.base_cost_usd,
+        base_credits=result.base_credits,
+        markup_pct=result.markup_pct,
+        credits_charged=result.credits_charged,
+        charged_usd=credits_to_usd(result.credits_charged, credit_usd),
+        would_be_credits=result.would_be_credits,
+        balance_after=result.balance_after,
+        latency_ms=result.latency_ms,
+        note=" ".join(notes),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionTotals:
+    calls: int
+    credits: int
+    usd: Decimal
+    would_be_credits: int  # sandbox calls included at what they would cost
+
+
+def session_totals(results: Sequence[GenerationResult], credit_usd: Decimal) -> SessionTotals:
+    credits = sum(r.credits_charged for r in results)
+    return SessionTotals(
+        calls=len(results),
+        credits=credits,
+        usd=credits_to_usd(credits, credit_usd),
+        would_be_credits=sum(r.would_be_credits if r.sandbox else r.credits_charged for r in results),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareEntry:
+    model: ModelPrice
+    result: GenerationResult | None
+    error: str | None
+
+
+def compare(
+    runtime: Runtime,
+    user: UserView,
+    models: Sequence[ModelPrice],
+    prompt: str,
+    *,
+    max_tokens: int | None = None,
+    principal: Principal | None = None,
+) -> list[CompareEntry]:
+    """The same chat prompt on 2-3 models at once; each call is billed on its own; a failure stops no other."""
+    if not 2 <= len(models) <= MAX_COMPARE:
+        raise CoreError(f"Compare two or three models (got {len(models)}).")
+    request = GenerationRequest(category=Category.CHAT, text=prompt, max_tokens=max_tokens)
+    services = services_for(runtime)
+
+    def one(model: ModelPrice) -> CompareEntry:
+        try:
+            result = generate(services, user, model.model_id, request, provider=model.provider, principal=principal)
+            return CompareEntry(model=model, result=result, error=None)
+        except CoreError as exc:
+            return CompareEntry(model=model, result=None, error=str(exc))
+
+    with ThreadPoolExecutor(max_workers=len(models)) as pool:
+        return list(pool.map(one, models))

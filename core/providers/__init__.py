@@ -1,0 +1,40 @@
+"""Providers: BaseProvider, one module per upstream, the registry (factory) and the offline sandbox."""
+
+from core.providers.audio import AudioFormatError, audio_seconds
+from core.providers.base import BaseProvider
+from core.providers.errors import (
+    AuthError,
+    BadRequestError,
+    ConfigError,
+    ProviderError,
+    ProviderTimeout,
+    QuotaExceededError,
+    RateLimitError,
+    UpstreamError,
+)
+from core.providers.registry import PROVIDER_CLASSES, AIProviderFactory, ProviderName, UnknownProviderError
+from core.providers.retry import RetryPolicy
+from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
+
+__all__ = [
+    "PROVIDER_CLASSES",
+    "AIProviderFactory",
+    "AudioFormatError",
+    "AuthError",
+    "BadRequestError",
+    "BaseProvider",
+    "Category",
+    "ConfigError",
+    "GenerationRequest",
+    "ProviderError",
+    "ProviderName",
+    "ProviderResult",
+    "ProviderTimeout",
+    "QuotaExceededError",
+    "RateLimitError",
+    "RetryPolicy",
+    "TextStream",
+    "UnknownProviderError",
+    "UpstreamError",
+    "audio_seconds",
+]

@@ -1,0 +1,172 @@
+"""Anthropic: the Messages API, plain and streamed. Cache writes and cache reads are priced at their own rates.
+
+Streaming bills input (and cache) tokens from `message_start` and output tokens from the LAST `message_delta`, whose
+`usage.output_tokens` is cumulative: message_delta figures are never added together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from typing import Any
+
+import httpx
+
+from core.catalog.types import ModelPrice
+from core.providers.base import BaseProvider, find_message
+from core.providers.errors import UpstreamError
+from core.providers.estimate import approx_tokens, output_token_limit
+from core.providers.openai_compat import guessed_chat_usage
+from core.providers.sse import iter_sse
+from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
+from core.usage import Usage
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def anthropic_usage(raw: Any, output_tokens: int | None = None) -> Usage | None:
+    """Usage from Anthropic's `usage`: total input = input + cache creation + cache read tokens."""
+    if not isinstance(raw, dict) or "input_tokens" not in raw:
+        return None
+    uncached = int(raw.get("input_tokens") or 0)
+    cache_write = int(raw.get("cache_creation_input_tokens") or 0)
+    cache_read = int(raw.get("cache_read_input_tokens") or 0)
+    out = int(raw.get("output_tokens") or 0) if output_tokens is None else output_tokens
+    return Usage(
+        input_tokens=uncached + cache_write + cache_read,
+        output_tokens=out,
+        cached_tokens=cache_read,
+        cache_write_tokens=cache_write,
+    )
+
+
+class AnthropicProvider(BaseProvider):
+    name = "anthropic"
+    display_name = "Anthropic"
+    key_env = "ANTHROPIC_API_KEY"
+    categories = frozenset({Category.CHAT})
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"x-api-key": self.api_key(), "anthropic-version": ANTHROPIC_VERSION, "content-type": "application/json"}
+
+    def body(self, model: ModelPrice, request: GenerationRequest, *, stream: bool) -> dict[str, Any]:
+        messages = request.chat_messages()
+        system = "\n\n".join(str(m["content"]) for m in messages if m.get("role") == "system")
+        body: dict[str, Any] = {
+            "model": model.model_id,
+            "max_tokens": output_token_limit(request),  # required by the API
+            "messages": [m for m in messages if m.get("role") != "system"],
+        }
+        if system:
+            body["system"] = system
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if stream:
+            body["stream"] = True
+        return body
+
+    def chat(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
+        response = self.send("POST", self.url("/v1/messages"), json_body=self.body(model, request, stream=False))
+        data = self.parse_json(response)
+        if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+            raise UpstreamError(
+                f"Anthropic answered without content ({find_message(data) or 'unexpected shape'}); try again.",
+                provider=self.name,
+            )
+        text = "".join(b.get("text", "") for b in data["content"] if isinstance(b, dict) and b.get("type") == "text")
+        usage = anthropic_usage(data.get("usage")) or guessed_chat_usage(request, text)
+        return ProviderResult(
+            text=text,
+            usage=usage,
+            request_id=response.headers.get("request-id") or data.get("id"),
+            metadata={"finish_reason": data.get("stop_reason")},
+        )
+
+    def chat_stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
+        response = self.send(
+            "POST",
+            self.url("/v1/messages"),
+            json_body=self.body(model, request, stream=True),
+            headers={"Accept": "text/event-stream"},
+            stream=True,
+        )
+        return TextStream(self._read_stream(response, request))
+
+    def _read_stream(
+        self, response: httpx.Response, request: GenerationRequest
+    ) -> Generator[str, None, ProviderResult]:
+        parts: list[str] = []
+        start_usage: Any = None
+        last_output_tokens: int | None = None  # cumulative: the last message_delta wins
+        stop_reason: str | None = None
+        broken: str | None = None
+        request_id = response.headers.get("request-id")
+        try:
+            for event in iter_sse(response.iter_lines()):
+                try:
+                    payload = json.loads(event.data)
+                except json.JSONDecodeError:
+                    broken = f"malformed event {event.data[:80]!r}"
+                    break
+                kind = payload.get("type", event.event) if isinstance(payload, dict) else event.event
+                if kind == "message_start":
+                    message = payload.get("message") or {}
+                    request_id = request_id or message.get("id")
+                    start_usage = message.get("usage")
+                elif kind == "content_block_delta":
+                    delta = payload.get("delta") or {}
+                    if delta.get("type") == "text_delta" and delta.get("text"):
+                        parts.append(delta["text"])
+                        yield delta["text"]
+                elif kind == "message_delta":
+                    usage = payload.get("usage") or {}
+                    if usage.get("output_tokens") is not None:
+                        last_output_tokens = int(usage["output_tokens"])
+                    stop_reason = (payload.get("delta") or {}).get("stop_reason") or stop_reason
+                elif kind == "message_stop":
+                    break
+                elif kind == "error":
+                    broken = find_message(payload) or "error event"
+                    break
+                # ping, content_block_start, content_block_stop: nothing to bill or show
+        except httpx.TimeoutException as exc:
+            broken = f"timeout ({type(exc).__name__})"
+        except httpx.TransportError as exc:
+            broken = f"connection broke ({type(exc).__name__})"
+        finally:
+            response.close()
+        text = "".join(parts)
+        if broken and not text:
+            raise UpstreamError(
+                f"Anthropic's stream broke before any output ({broken}); try again.", provider=self.name
+            )
+        metadata: dict[str, Any] = {"finish_reason": stop_reason}
+        usage = anthropic_usage(start_usage, last_output_tokens)
+        if usage is None:
+            usage = guessed_chat_usage(request, text)
+            metadata["usage_estimated"] = "stream ended without message_start usage"
+        elif last_output_tokens is None:
+            # No message_delta arrived: output is unknown, estimate it from the text received.
+            usage = Usage(
+                input_tokens=usage.input_tokens,
+                output_tokens=max(approx_tokens(text), int((start_usage or {}).get("output_tokens") or 0)),
+                cached_tokens=usage.cached_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                estimated=True,
+            )
+            metadata["usage_estimated"] = "stream ended before message_delta"
+        if broken:
+            metadata["stream_error"] = broken
+            metadata["incomplete"] = True
+        return ProviderResult(text=text, usage=usage, request_id=request_id, metadata=metadata)
+
+    def upstream_message(self, response: httpx.Response) -> str:
+        # {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+        try:
+            body = json.loads(response.content)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return super().upstream_message(response)
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict) and err.get("message"):
+            return f"{err.get('type', 'error')}: {err['message']}"
+        return super().upstream_message(response)

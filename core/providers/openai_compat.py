@@ -1,0 +1,166 @@
+"""Chat completions in OpenAI's wire format, shared by OpenAI, Together AI and Hugging Face (router and endpoints).
+
+Streaming sends `stream_options: {"include_usage": true}` so the last chunk (`choices: []`) carries `usage`. A stream
+that breaks, or ends without that chunk, is billed from a token estimate and flagged (`Usage.estimated`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from typing import Any, ClassVar
+
+import httpx
+
+from core.catalog.types import ModelPrice
+from core.providers.base import BaseProvider, find_message
+from core.providers.errors import UpstreamError
+from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
+from core.providers.sse import iter_sse
+from core.providers.types import GenerationRequest, ProviderResult, TextStream
+from core.usage import Usage
+
+
+def openai_usage(raw: Any) -> Usage | None:
+    """Usage from an OpenAI-style `usage` object; cached tokens are part of prompt_tokens (priced at their rate)."""
+    if not isinstance(raw, dict) or ("prompt_tokens" not in raw and "completion_tokens" not in raw):
+        return None
+    prompt = int(raw.get("prompt_tokens") or 0)
+    completion = int(raw.get("completion_tokens") or 0)
+    details = raw.get("prompt_tokens_details") or {}
+    cached = min(int(details.get("cached_tokens") or 0), prompt)
+    extra: dict[str, Any] = {}
+    out_details = raw.get("completion_tokens_details") or {}
+    if out_details.get("reasoning_tokens"):
+        extra["reasoning_tokens"] = int(out_details["reasoning_tokens"])
+    if details.get("audio_tokens"):
+        extra["input_audio_tokens"] = int(details["audio_tokens"])
+    return Usage(input_tokens=prompt, output_tokens=completion, cached_tokens=cached, extra=extra)
+
+
+def guessed_chat_usage(request: GenerationRequest, text: str) -> Usage:
+    """Best guess when the upstream did not state usage (flagged as estimated)."""
+    messages = request.chat_messages()
+    prompt = approx_tokens(request.prompt_text()) + MESSAGE_OVERHEAD_TOKENS * len(messages)
+    return Usage(input_tokens=prompt, output_tokens=approx_tokens(text), estimated=True)
+
+
+class OpenAICompatibleChat(BaseProvider):
+    """Chat completions, plain and streamed, in OpenAI's format."""
+
+    chat_path: ClassVar[str] = "/chat/completions"
+    max_tokens_field: ClassVar[str] = "max_tokens"
+    request_id_header: ClassVar[str] = "x-request-id"
+
+    def chat_url(self, model: ModelPrice, request: GenerationRequest) -> str:
+        return self.url(self.chat_path)
+
+    def chat_headers(self, request: GenerationRequest) -> dict[str, str]:
+        return {}
+
+    def chat_model_name(self, model: ModelPrice, request: GenerationRequest) -> str:
+        return model.model_id
+
+    def chat_body(self, model: ModelPrice, request: GenerationRequest, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.chat_model_name(model, request),
+            "messages": request.chat_messages(),
+            self.max_tokens_field: output_token_limit(request),
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def usage_fallback(self, response: httpx.Response, request: GenerationRequest, text: str) -> Usage:
+        """Usage when the body states none (dedicated endpoints read TGI's headers here)."""
+        return guessed_chat_usage(request, text)
+
+    def chat(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
+        response = self.send(
+            "POST",
+            self.chat_url(model, request),
+            json_body=self.chat_body(model, request, stream=False),
+            headers=self.chat_headers(request),
+        )
+        data = self.parse_json(response)
+        try:
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise UpstreamError(
+                f"{self.display_name} answered without a message ({find_message(data) or 'no choices'}); try again.",
+                provider=self.name,
+            ) from None
+        usage = openai_usage(data.get("usage")) or self.usage_fallback(response, request, text)
+        return ProviderResult(
+            text=text,
+            usage=usage,
+            request_id=response.headers.get(self.request_id_header) or data.get("id"),
+            metadata={"finish_reason": choice.get("finish_reason")},
+        )
+
+    def chat_stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
+        # Sent now, not lazily: an error before the stream starts (401, 429...) raises here, where it can be retried.
+        response = self.send(
+            "POST",
+            self.chat_url(model, request),
+            json_body=self.chat_body(model, request, stream=True),
+            headers={**self.chat_headers(request), "Accept": "text/event-stream"},
+            stream=True,
+        )
+        return TextStream(self._read_stream(response, request))
+
+    def _read_stream(
+        self, response: httpx.Response, request: GenerationRequest
+    ) -> Generator[str, None, ProviderResult]:
+        parts: list[str] = []
+        raw_usage: Any = None
+        finish: str | None = None
+        broken: str | None = None
+        request_id = response.headers.get(self.request_id_header)
+        try:
+            for event in iter_sse(response.iter_lines()):
+                if event.data.strip() == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(event.data)
+                except json.JSONDecodeError:
+                    broken = f"malformed stream chunk {event.data[:80]!r}"
+                    break
+                if not isinstance(chunk, dict):
+                    continue
+                if chunk.get("error"):
+                    broken = find_message(chunk) or "error event"
+                    break
+                request_id = request_id or chunk.get("id")
+                if chunk.get("usage"):
+                    raw_usage = chunk["usage"]
+                for choice in chunk.get("choices") or []:
+                    piece = (choice.get("delta") or {}).get("content")
+                    if piece:
+                        parts.append(piece)
+                        yield piece
+                    finish = choice.get("finish_reason") or finish
+        except httpx.TimeoutException as exc:
+            broken = f"timeout ({type(exc).__name__})"
+        except httpx.TransportError as exc:
+            broken = f"connection broke ({type(exc).__name__})"
+        finally:
+            response.close()
+        text = "".join(parts)
+        if broken and not text:
+            raise UpstreamError(
+                f"{self.display_name}'s stream broke before any output ({broken}); try again.", provider=self.name
+            )
+        usage = openai_usage(raw_usage)
+        metadata: dict[str, Any] = {"finish_reason": finish}
+        if usage is None:
+            usage = guessed_chat_usage(request, text)
+            metadata["usage_estimated"] = "stream ended without a usage chunk"
+        if broken:
+            metadata["stream_error"] = broken
+            metadata["incomplete"] = True
+        return ProviderResult(text=text, usage=usage, request_id=request_id, metadata=metadata)

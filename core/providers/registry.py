@@ -1,0 +1,117 @@
+"""The provider registry: names, classes and the factory that builds configured providers.
+
+Adding a provider is one class (a module with a `BaseProvider` subclass) and one line in `PROVIDER_CLASSES`.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+
+import httpx
+
+from core.config import Settings
+from core.errors import NotFoundError
+from core.providers.anthropic import AnthropicProvider
+from core.providers.base import DEFAULT_TIMEOUT, BaseProvider, Sleep
+from core.providers.huggingface import HuggingFaceProvider
+from core.providers.huggingface_endpoint import HuggingFaceEndpointProvider
+from core.providers.minimax import MiniMaxProvider
+from core.providers.openai import OpenAIProvider
+from core.providers.retry import RetryPolicy
+from core.providers.sandbox import SandboxProvider
+from core.providers.together_ai import TogetherAIProvider
+
+PROVIDER_CLASSES: tuple[type[BaseProvider], ...] = (
+    OpenAIProvider,
+    AnthropicProvider,
+    TogetherAIProvider,
+    HuggingFaceProvider,
+    HuggingFaceEndpointProvider,
+    MiniMaxProvider,
+    SandboxProvider,
+)
+
+# The names, as a StrEnum built from the classes so a new provider needs no second edit.
+ProviderName = StrEnum("ProviderName", [(cls.name.upper(), cls.name) for cls in PROVIDER_CLASSES])  # type: ignore[misc]
+_BY_NAME: dict[str, type[BaseProvider]] = {cls.name: cls for cls in PROVIDER_CLASSES}
+
+
+class UnknownProviderError(NotFoundError):
+    pass
+
+
+class AIProviderFactory:
+    """Builds providers from settings (key, base URL) around one shared `httpx.Client` (pooled connections).
+
+    Tests inject a client with a `MockTransport`, a `sleep` that records instead of waiting, and a retry policy.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: httpx.Client | None = None,
+        *,
+        sleep: Sleep = time.sleep,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self._client = client
+        self._owns_client = client is None
+        self.sleep = sleep
+        self.retry = retry
+        self._cache: dict[str, BaseProvider] = {}
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+        return self._client
+
+    @staticmethod
+    def get_available_providers() -> list[str]:
+        """Every provider the engine knows, configured or not."""
+        return [cls.name for cls in PROVIDER_CLASSES]
+
+    @staticmethod
+    def provider_class(name: str) -> type[BaseProvider]:
+        try:
+            return _BY_NAME[str(name)]
+        except KeyError:
+            choices = ", ".join(_BY_NAME)
+            raise UnknownProviderError(f"Unknown provider {name!r}; choose one of: {choices}.") from None
+
+    def get_provider(self, name: str) -> BaseProvider:
+        cls = self.provider_class(name)
+        if cls.name not in self._cache:
+            self._cache[cls.name] = cls(
+                client=None if cls.simulated else self.client,
+                api_key=self.settings.api_key(cls.name),
+                base_url=self.settings.base_url(cls.name),
+                settings=self.settings,
+                retry=self.retry,
+                sleep=self.sleep,
+            )
+        return self._cache[cls.name]
+
+    def is_configured(self, name: str) -> bool:
+        """True when calls can reach the real upstream (key set and no configuration problem)."""
+        return self.get_provider(name).configuration_problem() is None
+
+    def configured_providers(self) -> list[str]:
+        """The providers offered for real calls (the sandbox is always offered)."""
+        return [n for n in self.get_available_providers() if self.is_configured(n)]
+
+    def configuration_problems(self) -> dict[str, str]:
+        """Provider -> why it cannot make real calls (a missing key, a retired URL)."""
+        out = {}
+        for n in self.get_available_providers():
+            problem = self.get_provider(n).configuration_problem()
+            if problem:
+                out[n] = problem
+        return out
+
+    def close(self) -> None:
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None

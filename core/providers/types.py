@@ -1,0 +1,167 @@
+"""What a caller asks a provider for and what a provider gives back: frozen, keyword-only values."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from core.errors import InvalidInputError
+from core.usage import Usage
+
+
+class Category(StrEnum):
+    """What a model does; the same names as the catalog's `category` column."""
+
+    CHAT = "chat"
+    TTS = "tts"
+    SPEECH_TO_TEXT = "speech_to_text"
+    MUSIC = "music"
+    VOICE_CLONE = "voice_clone"
+    IMAGE = "image"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationRequest:
+    """One call's input. Which fields matter depends on the category:
+
+    - chat: `messages` (a list of {"role", "content"}) or `text` as a single user message; `system`; `max_tokens`
+    - tts: `text`, `voice`; music: `text` (the prompt) and `lyrics`
+    - speech_to_text: `audio` (bytes) with `audio_filename` / `audio_mime`
+    - image: `text` (the prompt), `size`, `quality`, `n`
+    - voice_clone: `audio` (the sample) and `voice` (the id to create), `text` (optional preview sentence)
+    - dedicated endpoints: `endpoint_url` (else the catalog's), `task` for a raw task POST, `scale_up_timeout` (s)
+    """
+
+    category: Category | str
+    text: str | None = None
+    messages: tuple[Mapping[str, Any], ...] | None = None
+    system: str | None = None
+    audio: bytes | None = field(default=None, repr=False)
+    audio_filename: str | None = None
+    audio_mime: str | None = None
+    voice: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    size: str | None = None
+    quality: str | None = None
+    n: int = 1
+    lyrics: str | None = None
+    stream: bool = False
+    endpoint_url: str | None = None
+    task: str | None = None
+    scale_up_timeout: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "category", Category(self.category))
+        except ValueError:
+            choices = ", ".join(c.value for c in Category)
+            raise InvalidInputError(f"Unknown category {self.category!r}; choose one of: {choices}.") from None
+        if self.messages is not None:
+            object.__setattr__(self, "messages", tuple(dict(m) for m in self.messages))
+        if self.max_tokens is not None and self.max_tokens <= 0:
+            raise InvalidInputError("max_tokens must be a positive whole number.")
+        if self.n < 1:
+            raise InvalidInputError("n (the number of images) must be at least 1.")
+
+    def chat_messages(self) -> list[dict[str, Any]]:
+        """The conversation as OpenAI-style messages (system first when given)."""
+        msgs: list[dict[str, Any]] = []
+        if self.system:
+            msgs.append({"role": "system", "content": self.system})
+        if self.messages:
+            msgs.extend(dict(m) for m in self.messages)
+        elif self.text is not None:
+            msgs.append({"role": "user", "content": self.text})
+        if not any(m.get("role") != "system" for m in msgs):
+            raise InvalidInputError("A chat call needs a message: give text or messages.")
+        return msgs
+
+    def prompt_text(self) -> str:
+        """All text the call sends (for estimates and the cache key)."""
+        if self.category == Category.CHAT:
+            return "\n".join(_content_text(m.get("content")) for m in self.chat_messages())
+        return self.text or ""
+
+    def require_text(self, what: str = "text") -> str:
+        if not self.text or not self.text.strip():
+            raise InvalidInputError(f"This {self.category} call needs {what}.")
+        return self.text
+
+    def require_audio(self) -> bytes:
+        if not self.audio:
+            raise InvalidInputError(f"This {self.category} call needs an audio file.")
+        return self.audio
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI/Anthropic content parts
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return "" if content is None else str(content)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderResult:
+    """What a provider returned: the output (text, or bytes with their MIME type, or a voice id) and its usage."""
+
+    usage: Usage
+    text: str | None = None
+    data: bytes | None = field(default=None, repr=False)
+    mime: str | None = None
+    voice_id: str | None = None
+    request_id: str | None = None
+    simulated: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class TextStream:
+    """An iterator of text chunks; once exhausted, `.result` holds the `ProviderResult` (usage included).
+
+    Built from a generator that yields the chunks and *returns* the result. Iterate it to the end (e.g. with
+    `st.write_stream`) before reading `.result`.
+    """
+
+    def __init__(self, chunks: Generator[str, None, ProviderResult]) -> None:
+        self._chunks = chunks
+        self._result: ProviderResult | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._chunks)
+        except StopIteration as stop:
+            if stop.value is not None:
+                self._result = stop.value
+            raise
+
+    @property
+    def done(self) -> bool:
+        return self._result is not None
+
+    @property
+    def result(self) -> ProviderResult:
+        if self._result is None:
+            raise RuntimeError("the stream has not finished: iterate it to the end first")
+        return self._result
+
+    def close(self) -> None:
+        """Stop early; the upstream connection is closed."""
+        self._chunks.close()
+
+
+def single_chunk_stream(result: ProviderResult) -> TextStream:
+    """A stream of one chunk (the whole text) for providers or categories that do not stream."""
+
+    def gen() -> Generator[str, None, ProviderResult]:
+        if result.text:
+            yield result.text
+        return result
+
+    return TextStream(gen())

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from core.billing.pricing import price_usage
+from core.providers import GenerationRequest, RateLimitError, UpstreamError
+from core.providers.anthropic import AnthropicProvider
+from tests.core.providers.fakes import breaking_response, json_response, make, model, sse_body, sse_response
+
+SONNET = model(
+    "anthropic",
+    "claude-sonnet-4-5",
+    "chat",
+    "token",
+    input_per_1m_usd=Decimal("3"),
+    cached_input_per_1m_usd=Decimal("0.30"),
+    output_per_1m_usd=Decimal("15"),
+    price_variants={"cache_write_per_1m_usd": "3.75"},
+)
+MESSAGE = {
+    "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-5-20250929",
+    "content": [{"type": "text", "text": "Hi! My name is Claude."}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {
+        "input_tokens": 50,
+        "cache_creation_input_tokens": 1000,
+        "cache_read_input_tokens": 2000,
+        "output_tokens": 503,
+    },
+}
+OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+
+
+def test_messages_request_and_cache_tokens_priced_separately() -> None:
+    p, up, _ = make(AnthropicProvider, [json_response(200, MESSAGE, {"request-id": "req_018EeWyXxfu5pfWkrYcMdjWG"})])
+    r = p.generate(SONNET, GenerationRequest(category="chat", text="Hello", system="You are Claude."))
+    req = up.last
+    assert str(req.url) == "https://api.anthropic.com/v1/messages"
+    assert req.headers["x-api-key"] == "test-key-123456"
+    assert req.headers["anthropic-version"] == "2023-06-01"
+    assert req.headers["content-type"] == "application/json"
+    assert "authorization" not in req.headers
+    assert up.body() == {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": "Hello"}],
+        "system": "You are Claude.",
+    }
+    assert r.text == "Hi! My name is Claude." and r.request_id == "req_018EeWyXxfu5pfWkrYcMdjWG"
+    u = r.usage
+    assert (u.input_tokens, u.cache_write_tokens, u.cached_tokens, u.output_tokens) == (3050, 1000, 2000, 503)
+    # 50 x $3 + 1000 x $3.75 + 2000 x $0.30 + 503 x $15, per 1M
+    assert price_usage(SONNET, u) == Decimal("0.012045000")
+
+
+def stream_events(deltas: list[int]) -> list[tuple[str, dict]]:
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY",
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": "claude-sonnet-4-5-20250929",
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": 25,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 100,
+                "output_tokens": 1,
+            },
+        },
+    }
+    events: list[tuple[str, dict]] = [
+        ("message_start", start),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+        ("ping", {"type": "ping"}),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}},
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    ]
+    for out in deltas:
+        events.append(
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": out},
+                },
+            )
+        )
+    events.append(("message_stop", {"type": "message_stop"}))
+    return events
+
+
+def test_stream_bills_input_from_message_start_and_output_from_the_last_message_delta() -> None:
+    p, up, _ = make(AnthropicProvider, [sse_response(stream_events([10, 15]))])
+    stream = p.stream(SONNET, GenerationRequest(category="chat", text="Hello"))
+    assert list(stream) == ["Hello", "!"]
+    assert up.body()["stream"] is True
+    u = stream.result.usage
+    assert u.input_tokens == 125 and u.cached_tokens == 100
+    assert u.output_tokens == 15  # cumulative: the last one, never 10 + 15
+    assert not u.estimated and stream.result.metadata["finish_reason"] == "end_turn"
+
+
+def test_stream_broken_before_message_delta_estimates_output() -> None:
+    raw = sse_body(stream_events([])[:5])
+    p, _, _ = make(AnthropicProvider, [breaking_response([raw])])
+    stream = p.stream(SONNET, GenerationRequest(category="chat", text="Hello"))
+    assert "".join(stream) == "Hello!"
+    u = stream.result.usage
+    assert u.input_tokens == 125 and u.estimated is True and u.output_tokens >= 1
+    assert stream.result.metadata["incomplete"] is True
+
+
+def test_stream_error_event_before_output_raises_with_the_upstream_message() -> None:
+    events = [("message_start", stream_events([])[0][1]), ("error", OVERLOADED)]
+    p, _, _ = make(AnthropicProvider, [sse_response(events)])
+    stream = p.stream(SONNET, GenerationRequest(category="chat", text="Hello"))
+    with pytest.raises(UpstreamError, match="Overloaded"):
+        list(stream)
+
+
+def test_529_overloaded_is_retried() -> None:
+    p, up, sleeps = make(AnthropicProvider, [json_response(529, OVERLOADED), json_response(200, MESSAGE)])
+    assert p.generate(SONNET, GenerationRequest(category="chat", text="Hello")).text.startswith("Hi!")
+    assert len(up.requests) == 2 and len(sleeps) == 1
+
+
+def test_429_message_from_anthropic_error_shape() -> None:
+    body = {
+        "type": "error",
+        "error": {
+            "type": "rate_limit_error",
+            "message": "Number of request tokens has exceeded your per-minute rate limit",
+        },
+    }
+    p, _, _ = make(AnthropicProvider, [json_response(429, body, {"retry-after": "45"})])
+    with pytest.raises(RateLimitError, match="rate_limit_error: Number of request tokens"):
+        p.generate(SONNET, GenerationRequest(category="chat", text="Hello"))

@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from core.billing.pricing import price_usage
+from core.config import Settings
+from core.errors import ConfigError as CoreConfigError
+from core.providers import AuthError, ConfigError, GenerationRequest, QuotaExceededError, UpstreamError
+from core.providers.huggingface import HuggingFaceProvider
+from tests.core.providers.fakes import flac_bytes, json_response, make, model, mp3_bytes, wav_bytes
+
+MMS = model(
+    "huggingface",
+    "facebook/mms-tts-eng",
+    "tts",
+    "second",
+    per_second_usd=Decimal("0.0001"),
+    deployment_type="inference_api",
+)
+BARK = model(
+    "huggingface", "suno/bark", "tts", "request", per_request_usd=Decimal("0.01"), deployment_type="inference_api"
+)
+WHISPER = model(
+    "huggingface",
+    "openai/whisper-large-v3",
+    "speech_to_text",
+    "second",
+    per_second_usd=Decimal("0.0001"),
+    deployment_type="inference_api",
+)
+LLAMA = model(
+    "huggingface",
+    "meta-llama/Llama-3.1-8B-Instruct",
+    "chat",
+    "token",
+    input_per_1m_usd=Decimal("0.02"),
+    output_per_1m_usd=Decimal("0.05"),
+    deployment_type="inference_api",
+)
+CHAT = {
+    "id": "chatcmpl-9f8e",
+    "object": "chat.completion",
+    "created": 1733000000,
+    "model": "meta-llama/Llama-3.1-8B-Instruct",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
+}
+RETIRED = {
+    "error": "https://api-inference.huggingface.co is no longer supported. Please use https://router.huggingface.co/hf-inference instead."  # noqa: E501
+}
+LOADING = {"error": "Model facebook/mms-tts-eng is currently loading", "estimated_time": 20.0}
+
+
+def test_chat_through_the_router_with_bill_to() -> None:
+    p, up, _ = make(HuggingFaceProvider, [json_response(200, CHAT)], settings=Settings(hf_bill_to="acme-org"))
+    r = p.generate(LLAMA, GenerationRequest(category="chat", text="Hi"))
+    req = up.last
+    assert str(req.url) == "https://router.huggingface.co/v1/chat/completions"
+    assert req.headers["authorization"] == "Bearer test-key-123456"
+    assert req.headers["x-hf-bill-to"] == "acme-org"
+    assert up.body()["model"] == "meta-llama/Llama-3.1-8B-Instruct" and up.body()["max_tokens"] == 1024
+    assert (r.usage.input_tokens, r.usage.output_tokens) == (20, 5)
+
+
+def test_no_bill_to_header_unless_configured() -> None:
+    p, up, _ = make(HuggingFaceProvider, [json_response(200, CHAT)])
+    p.generate(LLAMA, GenerationRequest(category="chat", text="Hi"))
+    assert "x-hf-bill-to" not in up.last.headers
+
+
+def test_tts_bills_the_seconds_measured_from_the_returned_flac() -> None:
+    audio = flac_bytes(16_000 * 4, rate=16_000)  # 4.000 s
+    p, up, _ = make(HuggingFaceProvider, [httpx.Response(200, content=audio, headers={"content-type": "audio/flac"})])
+    r = p.generate(MMS, GenerationRequest(category="tts", text="Hello world"))
+    req = up.last
+    assert str(req.url) == "https://router.huggingface.co/hf-inference/models/facebook/mms-tts-eng"
+    assert up.body() == {"inputs": "Hello world"} and req.headers["accept"] == "audio/*"
+    assert r.data == audio and r.mime == "audio/flac"
+    assert r.usage.seconds == Decimal("4.000") and not r.usage.estimated
+    assert price_usage(MMS, r.usage) == Decimal("0.0004")
+
+
+def test_tts_measures_mp3_and_wav_too() -> None:
+    p, _, _ = make(
+        HuggingFaceProvider,
+        [
+            httpx.Response(200, content=mp3_bytes(100), headers={"content-type": "audio/mpeg"}),
+            httpx.Response(200, content=wav_bytes(1.5), headers={"content-type": "audio/wav"}),
+        ],
+    )
+    assert abs(p.generate(MMS, GenerationRequest(category="tts", text="a")).usage.seconds - Decimal("2.612")) < Decimal(
+        "0.01"
+    )
+    assert p.generate(MMS, GenerationRequest(category="tts", text="b")).usage.seconds == Decimal("1.500")
+
+
+def test_per_request_model_bills_one_request() -> None:
+    p, _, _ = make(
+        HuggingFaceProvider, [httpx.Response(200, content=wav_bytes(2.0), headers={"content-type": "audio/wav"})]
+    )
+    r = p.generate(BARK, GenerationRequest(category="tts", text="Hello"))
+    assert price_usage(BARK, r.usage) == Decimal("0.01")
+
+
+def test_speech_recognition_sends_raw_audio_and_bills_input_seconds() -> None:
+    audio = wav_bytes(3.0)
+    p, up, _ = make(HuggingFaceProvider, [json_response(200, {"text": " Hello world."})])
+    r = p.generate(WHISPER, GenerationRequest(category="speech_to_text", audio=audio))
+    req = up.last
+    assert str(req.url) == "https://router.huggingface.co/hf-inference/models/openai/whisper-large-v3"
+    assert req.headers["content-type"] == "audio/wav" and req.content == audio
+    assert r.text == "Hello world." and r.usage.seconds == Decimal("3.000")
+
+
+def test_text_generation_task() -> None:
+    p, up, _ = make(
+        HuggingFaceProvider,
+        [json_response(200, [{"generated_text": " Paris."}], {"x-prompt-tokens": "6", "x-generated-tokens": "3"})],
+    )
+    r = p.generate(
+        LLAMA,
+        GenerationRequest(category="chat", text="The capital of France is", task="text-generation", max_tokens=20),
+    )
+    assert str(up.last.url) == "https://router.huggingface.co/hf-inference/models/meta-llama/Llama-3.1-8B-Instruct"
+    assert up.body() == {
+        "inputs": "The capital of France is",
+        "parameters": {"max_new_tokens": 20, "return_full_text": False},
+    }
+    assert r.text == " Paris." and (r.usage.input_tokens, r.usage.output_tokens, r.usage.estimated) == (6, 3, False)
+
+
+def test_retired_api_inference_url_is_a_config_error_before_any_call() -> None:
+    p, up, _ = make(HuggingFaceProvider, [], base_url="https://api-inference.huggingface.co/models")
+    with pytest.raises(ConfigError, match=r"router\.huggingface\.co") as err:
+        p.generate(MMS, GenerationRequest(category="tts", text="hi"))
+    assert isinstance(err.value, CoreConfigError)
+    assert up.requests == []
+
+
+def test_410_gone_is_a_config_error_with_the_upstream_message() -> None:
+    p, _, sleeps = make(HuggingFaceProvider, [json_response(410, RETIRED)])
+    with pytest.raises(ConfigError, match="no longer supported") as err:
+        p.generate(MMS, GenerationRequest(category="tts", text="hi"))
+    assert err.value.status_code == 410 and sleeps == []
+
+
+def test_503_model_loading_is_retried_after_the_estimated_time() -> None:
+    audio = flac_bytes(16_000, rate=16_000)
+    p, up, sleeps = make(
+        HuggingFaceProvider,
+        [json_response(503, LOADING), httpx.Response(200, content=audio, headers={"content-type": "audio/flac"})],
+    )
+    r = p.generate(MMS, GenerationRequest(category="tts", text="hi"))
+    assert r.usage.seconds == Decimal("1.000")
+    assert len(up.requests) == 2 and 20 <= sleeps[0] <= 21
+
+
+def test_503_loading_three_times_says_the_model_is_loading() -> None:
+    p, _, _ = make(
+        HuggingFaceProvider, [json_response(503, {"error": "Model is currently loading", "estimated_time": 1.0})] * 3
+    )
+    with pytest.raises(UpstreamError, match="still loading"):
+        p.generate(MMS, GenerationRequest(category="tts", text="hi"))
+
+
+def test_403_token_without_inference_permission() -> None:
+    p, _, _ = make(
+        HuggingFaceProvider,
+        [
+            json_response(
+                403,
+                {
+                    "error": "This authentication method does not have sufficient permissions to call Inference Providers on behalf of user x"  # noqa: E501
+                },
+            )
+        ],
+    )
+    with pytest.raises(AuthError, match="Inference Providers"):
+        p.generate(LLAMA, GenerationRequest(category="chat", text="Hi"))
+
+
+def test_402_credits_exhausted() -> None:
+    p, _, _ = make(
+        HuggingFaceProvider,
+        [json_response(402, {"error": "You have exceeded your monthly included credits for Inference Providers."})],
+    )
+    with pytest.raises(QuotaExceededError, match="monthly included credits"):
+        p.generate(LLAMA, GenerationRequest(category="chat", text="Hi"))
+
+
+def test_429_ietf_ratelimit_header_is_honoured() -> None:
+    headers = {"ratelimit": '"api";r=0;t=3', "ratelimit-policy": '"fixed window";"api";q=1000;w=300'}
+    p, _, sleeps = make(
+        HuggingFaceProvider, [json_response(429, {"error": "Too Many Requests"}, headers), json_response(200, CHAT)]
+    )
+    p.generate(LLAMA, GenerationRequest(category="chat", text="Hi"))
+    assert 3 <= sleeps[0] <= 3.3
+
+
+def test_unmeasurable_stt_audio_is_refused_before_the_call() -> None:
+    p, up, _ = make(HuggingFaceProvider, [])
+    with pytest.raises(Exception, match="Cannot measure"):
+        p.generate(WHISPER, GenerationRequest(category="speech_to_text", audio=b"not audio at all"))
+    assert up.requests == []

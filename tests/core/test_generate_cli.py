@@ -1,0 +1,158 @@
+"""`python -m core generate` end to end against a loopback server answering like OpenAI (fake key, overridden URL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.billing import BillingService
+from core.cli import main
+from core.config import load_settings
+from core.runtime import Runtime
+from core.users import add_user
+from tests.core.providers.fakes import wav_bytes
+from tests.support.loopback import LoopbackState, loopback_openai
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE_KEY = "sk-fake-cli-test-000000"
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, LoopbackState]]:
+    with loopback_openai() as s:
+        yield s
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: tuple[str, LoopbackState]) -> dict[str, str]:
+    values = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "ANALYTICS_PATH": str(tmp_path / "a.duckdb"),
+        "OPENAI_API_KEY": FAKE_KEY,
+        "OPENAI_BASE_URL": server[0],
+    }
+    for k in ("ANTHROPIC_API_KEY", "MINIMAX_API_KEY", "TOGETHER_API_KEY", "HUGGINGFACE_API_KEY", "HF_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    rt = Runtime(load_settings())
+    rt.init()
+    with rt.session() as s:
+        user = add_user(s, email="pm@example.com", name="PM", role="pm", markup_pct=Decimal(100))
+    BillingService(rt.session_factory, rt.settings).grant(user.id, 500, note="test")
+    rt.dispose()
+    return values
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["generate", "--user", "pm@example.com", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_chat_json_reports_usage_and_exact_cost(env: dict, server: tuple, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "Say hello", "--max-tokens", "64", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["output"] == "Hello from the loopback."
+    assert data["usage"] == {"input_tokens": 1200, "output_tokens": 300, "cached_tokens": 1024, "requests": 1}
+    # 176 x $0.15 + 1024 x $0.075 + 300 x $0.60, per 1M tokens
+    assert data["base_cost_usd"] == "0.000283200"
+    assert (data["base_credits"], data["markup_pct"], data["credits_charged"], data["balance_after"]) == (
+        1,
+        "100.0000",
+        2,
+        498,
+    )
+    assert data["provider"] == "openai" and data["model_id"] == "gpt-4o-mini"
+    assert isinstance(data["transaction_id"], int) and isinstance(data["latency_ms"], int)
+    assert data["cache_hit"] is False and data["sandbox"] is False
+    _, state = server
+    [req] = state.requests
+    assert req.path == "/v1/chat/completions"
+    assert req.headers["authorization"] == f"Bearer {FAKE_KEY}"
+    assert json.loads(req.body) == {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "max_completion_tokens": 64,
+    }
+
+
+def test_streamed_chat_prints_text_and_the_cost_line(
+    env: dict, server: tuple, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "hi", "--stream")
+    assert code == 0
+    assert out == "Hello from the loopback.\n"
+    assert "charged 2 credits" in err and "balance 498" in err
+    assert json.loads(server[1].requests[0].body)["stream_options"] == {"include_usage": True}
+
+
+def test_tts_writes_the_audio_file(env: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "hello.mp3"
+    code, out, _ = run(
+        capsys, "--model", "tts-1", "--text", "Hello world", "--voice", "nova", "--out", str(out_file), "--json"
+    )
+    data = json.loads(out)
+    assert code == 0 and data["output"] == str(out_file) and out_file.read_bytes()[:2] == b"\xff\xfb"
+    assert data["usage"]["characters"] == 11 and data["base_cost_usd"] == "0.000165000"
+
+
+def test_transcription_from_a_file(env: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    audio = tmp_path / "talk.wav"
+    audio.write_bytes(wav_bytes(0.3))
+    code, out, _ = run(capsys, "--model", "whisper-1", "--file", str(audio), "--json")
+    data = json.loads(out)
+    assert code == 0 and data["output"] == "Hello there." and data["usage"]["seconds"] == "42"
+    assert data["base_cost_usd"] == "0.004200000" and data["credits_charged"] == 2
+
+
+def test_upstream_401_is_one_line_and_exit_2(env: dict, server: tuple, capsys: pytest.CaptureFixture[str]) -> None:
+    server[1].status_override = 401
+    code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "hi")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: OpenAI refused the API key (401: Incorrect API key")
+
+
+def test_user_mistakes_are_one_line(env: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--model", "gpt-9", "--text", "hi")
+    assert code == 2 and "Unknown model 'gpt-9'" in err
+    code, _, err = run(capsys, "--model", "whisper-1", "--text", "hi")
+    assert code == 2 and "needs an audio file" in err
+    code, _, err = run(capsys, "--model", "claude-haiku-4-5", "--text", "hi")
+    assert code == 2 and "ANTHROPIC_API_KEY" in err
+
+
+def test_sandbox_as_a_real_process(env: dict) -> None:
+    """The whole command in its own process, as a person runs it."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "generate",
+            "--user",
+            "pm@example.com",
+            "--model",
+            "sandbox-chat",
+            "--text",
+            "Hello",
+            "--json",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["sandbox"] is True and data["credits_charged"] == 0 and data["balance_after"] == 500
+    assert Decimal(data["base_cost_usd"]) > 0 and "simulated" in data["output"]

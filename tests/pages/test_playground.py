@@ -1,0 +1,210 @@
+"""The Playground on the sandbox (no API keys): chat streams a reply and shows its cost card; speech, images,
+transcription and compare mode work; a refused call shows a message, never a traceback."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from core.billing import BillingService
+from core.db.models import AIUsageLog
+from core.providers.sandbox import LABEL
+from core.runtime import Runtime
+from core.users import add_user, get_user
+from tests.conftest import make_runtime
+from tests.core.providers.fakes import wav_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "pages" / "playground.py")
+KEY_VARS = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "MINIMAX_API_KEY",
+    "TOGETHER_API_KEY",
+    "HUGGINGFACE_API_KEY",
+    "HF_TOKEN",
+    "HUGGINGFACE_TOKEN",
+)
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    rt = make_runtime(url, tmp_path)
+    with rt.session() as s:
+        ana = add_user(s, email="ana@example.com", name="Ana", role="pm", markup_pct=Decimal(100))
+        add_user(s, email="ben@example.com", name="Ben", role="engineer", markup_pct=Decimal(50))
+    BillingService(rt.session_factory, rt.settings).grant(ana.id, 250, note="test")
+    for k in KEY_VARS:
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "a.duckdb"))
+    return rt
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def usage_rows(rt: Runtime) -> list[AIUsageLog]:
+    with rt.session() as s:
+        return list(s.scalars(select(AIUsageLog).order_by(AIUsageLog.id)))
+
+
+def test_without_keys_only_the_sandbox_is_offered(db: Runtime) -> None:
+    at = app()
+    assert at.selectbox(key="pg_provider_chat").options == ["sandbox (simulated)"]
+    assert any("Simulated" in i.value for i in at.info)
+    assert any("Not offered until their API key is set" in c.value for c in at.caption)
+    model_label = at.selectbox(key="pg_model_chat_sandbox").value
+    assert model_label is not None
+    assert metric(at, "Available credits") == "250"
+
+
+def test_chat_streams_a_reply_and_shows_the_cost_card(db: Runtime) -> None:
+    at = app()
+    at.chat_input[0].set_value("What does a credit cost?").run()
+    assert not at.exception, at.exception
+    texts = [m.value for m in at.markdown]
+    assert any(LABEL in t for t in texts) and any("What does a credit cost?" in t for t in texts)
+    assert metric(at, "Credits charged") == "0"
+    assert metric(at, "Markup") == "100%"
+    assert metric(at, "Balance after") == "250"
+    base = metric(at, "Provider cost (USD)")
+    assert base.startswith("$0.0000") and Decimal(base[1:]) > 0
+    assert any("Simulated by the sandbox: not charged" in c.value for c in at.caption)
+    [row] = usage_rows(db)
+    assert row.sandbox and row.cost_credits == 0 and row.base_cost_usd == Decimal(base[1:])
+    assert metric(at, "This session") == "0 credits"
+
+
+def test_conversation_keeps_history(db: Runtime) -> None:
+    at = app()
+    at.chat_input[0].set_value("first").run()
+    at.chat_input[0].set_value("second").run()
+    assert not at.exception
+    assert len(at.chat_message) == 4 and len(usage_rows(db)) == 2
+
+
+def test_text_to_speech_plays_and_costs(db: Runtime) -> None:
+    at = app()
+    at.selectbox(key="pg_category").set_value("tts").run()
+    at.text_area(key="pg_tts_text").set_value("Hello from the sandbox, this is a test.").run()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert at.get("audio"), "no audio player"
+    assert metric(at, "Credits charged") == "0"
+    [row] = usage_rows(db)
+    assert row.characters == len("Hello from the sandbox, this is a test.") and row.duration_seconds > 0
+
+
+def test_image_generation(db: Runtime) -> None:
+    at = app()
+    at.selectbox(key="pg_category").set_value("image").run()
+    at.text_area(key="pg_image_prompt").set_value("a lighthouse at dusk").run()
+    at.selectbox(key="pg_quality").set_value("hd").run()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert at.image, "no image"
+    assert metric(at, "Provider cost (USD)") == "$0.08"  # hd 1024x1024 on DALL-E 3, the mirrored model
+    assert metric(at, "Base credits") == "2"
+
+
+def test_speech_to_text_from_an_upload(db: Runtime) -> None:
+    at = app()
+    at.selectbox(key="pg_category").set_value("speech_to_text").run()
+    at.file_uploader(key="pg_stt_file").upload("talk.wav", wav_bytes(2.0), "audio/wav").run()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("2-second WAV" in t.value for t in at.text_area)
+    [row] = usage_rows(db)
+    assert row.duration_seconds == Decimal("2.000")
+
+
+def test_compare_mode(db: Runtime) -> None:
+    at = app()
+    at.segmented_control(key="pg_mode").set_value("Compare").run()
+    assert not at.exception
+    # only one chat model (the sandbox) without keys: compare needs two, so the button stays disabled
+    assert at.button[0].disabled
+
+
+def test_a_bad_upload_shows_a_message_not_a_traceback(db: Runtime) -> None:
+    at = app()
+    at.selectbox(key="pg_category").set_value("speech_to_text").run()
+    at.file_uploader(key="pg_stt_file").upload("talk.wav", b"this is not audio", "audio/wav").run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("Cannot measure this audio" in e.value for e in at.error)
+    assert usage_rows(db) == []
+
+
+def test_compare_two_models_with_a_configured_provider(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an OpenAI key (a fake one, against a loopback server) OpenAI is offered and compare mode bills each call."""
+    from tests.support.loopback import loopback_openai
+
+    with loopback_openai() as (base_url, state):
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-playground-0000")
+        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+        at = app()
+        assert "openai" in at.selectbox(key="pg_provider_chat").options
+        at.segmented_control(key="pg_mode").set_value("Compare").run()
+        at.multiselect(key="pg_compare_models").set_value(["openai/gpt-4o-mini", "sandbox/sandbox-chat"]).run()
+        at.text_area(key="pg_compare_prompt").set_value("Say hello").run()
+        at.button[0].click().run()
+        assert not at.exception, at.exception
+        assert [h.value for h in at.subheader] == ["GPT-4o mini", "Sandbox chat (simulated, priced like GPT-4o mini)"]
+        assert any("Hello from the loopback." in m.value for m in at.markdown)
+        charged = [m.value for m in at.metric if m.label == "Credits charged"]
+        assert charged == ["2", "0"]  # the real call is billed, the simulated one is not
+        assert len(state.requests) == 1 and state.requests[0].path == "/v1/chat/completions"
+    rows = usage_rows(db)
+    assert sorted((r.provider, r.cost_credits) for r in rows) == [("openai", 2), ("sandbox", 0)]
+
+
+def test_sidebar_totals_include_the_call_just_made(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.loopback import loopback_openai
+
+    with loopback_openai() as (base_url, _):
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-playground-0000")
+        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+        at = app()
+        at.selectbox(key="pg_category").set_value("tts").run()
+        at.selectbox(key="pg_provider_tts").set_value("openai").run()
+        at.text_area(key="pg_tts_text").set_value("Hello " * 1000).run()  # 6,000 chars of tts-1 = $0.09
+        at.button[0].click().run()
+        assert not at.exception, at.exception
+        assert metric(at, "Credits charged") == "6"  # 3 base credits at 100% markup
+        assert metric(at, "This session") == "6 credits"
+        assert metric(at, "Available credits") == "244" and metric(at, "Balance after") == "244"
+
+
+def test_an_admin_chooses_whose_credits_pay(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    with db.session() as s:
+        add_user(s, email="ada@example.com", name="Ada", role="admin", markup_pct=Decimal(100))
+    monkeypatch.setenv("LOCAL_USER_EMAIL", "ada@example.com")
+    at = app()
+    payer = at.selectbox(key="pg_payer")
+    assert payer.options == ["Ada <ada@example.com>", "Ana <ana@example.com>", "Ben <ben@example.com>"]  # herself first
+    assert metric(at, "Available credits") == "0"
+    with db.session() as s:
+        ana_id = get_user(s, "ana@example.com").id
+    payer.set_value(ana_id).run()
+    assert metric(at, "Available credits") == "250"
+
+
+def test_a_pm_sees_no_payer_choice(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_USER_EMAIL", "ana@example.com")
+    at = app()
+    assert not [s for s in at.selectbox if s.key == "pg_payer"]
