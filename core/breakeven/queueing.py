@@ -38,6 +38,8 @@ def wait_quantile(q: float, servers: int, arrival_rate: float, service_rate: flo
         return math.inf
     p_wait = erlang_c(servers, arrival_rate / service_rate)
     tail = 1.0 - q
+    if tail <= 0:
+        return math.inf if p_wait > 0 else 0.0
     if p_wait <= tail:
         return 0.0
     return math.log(p_wait / tail) / (servers * service_rate - arrival_rate)
@@ -59,8 +61,8 @@ def latency_quantile(
     when more than 1 - q of requests are cold the quantile lies among them, otherwise among the warm ones.
     """
     tail = 1.0 - q
-    if cold_fraction > 0 and cold_start_s > 0 and cold_fraction >= tail:
-        level = 1.0 - tail / cold_fraction
+    if cold_fraction > 0 and cold_start_s > 0 and cold_fraction >= tail - 1e-9:  # 1 in 20 cold is 5%, not 4.99..%
+        level = max(0.0, 1.0 - tail / cold_fraction)
         return service_time_s + cold_start_s + wait_quantile(level, servers, arrival_rate_per_s, service_rate_per_s)
     warm_tail = (tail - max(cold_fraction, 0.0)) / (1.0 - max(cold_fraction, 0.0)) if cold_start_s > 0 else tail
     return service_time_s + wait_quantile(1.0 - warm_tail, servers, arrival_rate_per_s, service_rate_per_s)
