@@ -13,12 +13,19 @@ def _recommendation(page) -> str:
     return page.locator('[data-testid="stAlertContainer"]').filter(has_text="Recommendation").first.text_content() or ""
 
 
+def _chart_marks(page, text: str) -> None:
+    """The cost chart (drawn asynchronously by plotly) shows `text`, or this times out."""
+    page.locator(".js-plotly-plot", has_text="Monthly cost against average traffic").filter(
+        has_text=text
+    ).first.wait_for(timeout=30_000)
+
+
 def test_changing_the_traffic_changes_the_recommendation_and_the_chart(app_url: str, page) -> None:
     page.goto(f"{app_url}/breakeven")
     wait_idle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert "Recommendation: serverless." in _recommendation(page)
-    assert "your traffic: 60.0/h" in (page.locator(".js-plotly-plot").first.text_content() or "")
+    _chart_marks(page, "your traffic: 60.0/h")
 
     box = page.get_by_label("Requests per hour (average)")
     box.fill("3000")
@@ -26,8 +33,7 @@ def test_changing_the_traffic_changes_the_recommendation_and_the_chart(app_url: 
     wait_idle(page)
     rec = _recommendation(page)
     assert "Recommendation: serverless" not in rec and "always-on" in rec and "$21,900.00" in rec
-    chart = page.locator(".js-plotly-plot").first
-    assert "your traffic: 3,000.0/h" in (chart.text_content() or "")
+    _chart_marks(page, "your traffic: 3,000.0/h")
     assert page.locator('[data-testid="stException"]').count() == 0
     page.locator('[data-testid="stAlertContainer"]').first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "breakeven-3000-per-hour.png"), full_page=True)
