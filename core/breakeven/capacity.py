@@ -7,6 +7,7 @@ endpoint follows the demand block by block.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,11 @@ def replicas_needed(
     return np.maximum(need, 0).astype(np.int64)
 
 
+def replicas_for_peak(peak_per_hour: float, throughput_per_hour: float, target_utilization: float) -> int:
+    """`replicas_needed` for one rate (plain floats: called hundreds of times by the sweep)."""
+    return max(math.ceil(peak_per_hour / (throughput_per_hour * target_utilization) - _EPS), 0)
+
+
 @dataclass(frozen=True)
 class AlwaysOnPlan:
     replicas: int  # what runs all the time: max(min replicas, what the peak needs), capped at max replicas
@@ -52,7 +58,7 @@ class AlwaysOnPlan:
 def always_on_plan(
     peak_per_hour: float, throughput_per_hour: float, target_utilization: float, min_replicas: int, max_replicas: int
 ) -> AlwaysOnPlan:
-    needed = int(replicas_needed(peak_per_hour, throughput_per_hour, target_utilization))
+    needed = replicas_for_peak(peak_per_hour, throughput_per_hour, target_utilization)
     replicas = min(max(min_replicas, needed), max_replicas)
     return AlwaysOnPlan(replicas=replicas, needed=needed, fits=needed <= max_replicas)
 
@@ -62,7 +68,7 @@ def autoscaled_replicas(
 ) -> np.ndarray:
     """Replicas per block while a scale-to-zero endpoint is up: at least one, at most the maximum."""
     need = replicas_needed(blocks.rates_per_hour, throughput_per_hour, target_utilization)
-    return np.clip(need, 1, max_replicas)
+    return np.minimum(np.maximum(need, 1), max_replicas)
 
 
 def memory_exclusion(model_memory_gb: float | None, gpu_id: str, gpu_memory_gb: float) -> str | None:

@@ -23,7 +23,7 @@ from core.breakeven.scenario import Scenario
 from core.breakeven.traffic import Traffic
 
 DEFAULT_POINTS = 200
-_CLIP = 50.0
+_CLIP = np.float32(50.0)
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class _ExpectedShape:
 
     The window before minute t + 1 ([t - T + 1, t]) is the idle-timeout window of minute t, so one exponential per
     minute gives both P(up) and P(quiet before); e^(-intensity) is looked up per distinct shape value (a handful for
-    flat, bursty or recorded traffic). Exponents are clipped at 50: e^-50 is zero for every purpose here, and
-    subnormal arithmetic is slow.
+    flat, bursty or recorded traffic). The exponentials run in float32 (about 7 significant digits, ample for a
+    chart, and three times faster here than float64), with exponents clipped at 50: e^-50 is zero for every purpose.
     """
 
     def __init__(self, shape: np.ndarray, idle_minutes: int) -> None:
@@ -65,29 +65,32 @@ class _ExpectedShape:
         cum = np.concatenate(([0.0], np.cumsum(shape)))
         idx = np.arange(n + 1)
         self.shape = shape
-        self.before = cum[np.minimum(idx, n)] - cum[np.maximum(idx - idle_minutes, 0)]  # n + 1 windows
+        self.total = float(shape.sum())
+        # expected arrivals at 1 request/hour in [t - T, t - 1], for t = 0..n (n + 1 windows)
+        self.before = (cum[np.minimum(idx, n)] - cum[np.maximum(idx - idle_minutes, 0)]).astype(np.float32)
         values, inverse = np.unique(shape, return_inverse=True)
-        self.values = values if values.size * 4 < n else None
+        self.values = values.astype(np.float32) if values.size * 4 < n else None
         self.inverse = inverse
+        self.shape32 = shape.astype(np.float32)
 
     def at(self, rate: float) -> Activity:
         n = self.shape.size
-        x = self.before * rate
-        small = x < _CLIP  # at high rates most windows are certainly busy: skip their exponentials
-        if small.all():
-            quiet = np.exp(-x)  # quiet[t]: no arrival in [t - T, t - 1]
-        else:
-            quiet = np.zeros(n + 1)
-            quiet[small] = np.exp(-x[small])
+        r = np.float32(rate)
+        x = self.before * r
+        np.minimum(x, _CLIP, out=x)
+        quiet = np.exp(-x, out=x)  # quiet[t]: no arrival in [t - T, t - 1]
         if self.values is not None:
-            busy = 1.0 - np.exp(-np.minimum(self.values * rate, _CLIP))[self.inverse]
+            lam = np.minimum(self.values * r, _CLIP)
+            busy = (1.0 - np.exp(-lam))[self.inverse]
         else:
-            busy = 1.0 - np.exp(-np.minimum(self.shape * rate, _CLIP))
+            lam = np.minimum(self.shape32 * r, _CLIP)
+            busy = 1.0 - np.exp(-lam)
+        head = quiet[:n]
         return Activity(
             up=1.0 - quiet[1:],
-            cold=busy * quiet[:n],
-            requests=float(self.shape.sum() * rate),
-            cold_requests=float((self.shape * quiet[:n]).sum()) * rate,  # not `@`: BLAS threads cost more
+            cold=busy * head,
+            requests=self.total * rate,
+            cold_requests=float((self.shape32 * head).sum(dtype=np.float64)) * rate,
         )
 
 
