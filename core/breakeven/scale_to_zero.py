@@ -32,8 +32,8 @@ _CLIP = 50.0
 
 @dataclass(frozen=True, eq=False)
 class Activity:
-    up: np.ndarray  # per minute: a replica runs (1/0 for a replayed trace; a probability in expectation)
-    cold: np.ndarray  # per minute: a cold start begins (1/0, or its probability)
+    up: np.ndarray  # per minute: a replica runs (bool for a replayed trace; a probability in expectation)
+    cold: np.ndarray  # per minute: a cold start begins (bool, or its probability)
     requests: float
     cold_requests: float  # requests that met a cold start
 
@@ -58,16 +58,10 @@ def replay(counts: np.ndarray, idle_minutes: int) -> Activity:
     last = np.where(active, idx, _NEVER)
     np.maximum.accumulate(last, out=last)  # the minute of the latest request at or before t
     up = (idx - last) < idle_minutes
-    previous = np.empty_like(last)
-    previous[0] = _NEVER
-    previous[1:] = last[:-1]
-    cold = active & ((idx - previous) > idle_minutes)  # nothing in [t - T, t - 1]: the endpoint was at zero
-    return Activity(
-        up=up.astype(np.float64),
-        cold=cold.astype(np.float64),
-        requests=float(counts.sum()),
-        cold_requests=float(counts[cold].sum()),
-    )
+    # A cold start is a minute that runs after one that did not: its request found nothing in [t - T, t - 1].
+    cold = up.copy()
+    cold[1:] &= ~up[:-1]
+    return Activity(up=up, cold=cold, requests=float(counts.sum()), cold_requests=float(counts[cold].sum()))
 
 
 def expected(intensity: np.ndarray, idle_minutes: int) -> Activity:
@@ -98,10 +92,10 @@ class BlockActivity:
 def per_block(activity: Activity, blocks: DemandBlocks) -> BlockActivity:
     first = blocks.starts[1:]
     return BlockActivity(
-        up=np.add.reduceat(activity.up, blocks.starts),
-        cold=np.add.reduceat(activity.cold, blocks.starts),
+        up=np.add.reduceat(activity.up, blocks.starts, dtype=np.float64),
+        cold=np.add.reduceat(activity.cold, blocks.starts, dtype=np.float64),
         # up before and after the boundary = up now and not a cold start now (a cold start is exactly "up after zero")
-        stays_up=activity.up[first] - activity.cold[first],
+        stays_up=activity.up[first].astype(np.float64) - activity.cold[first].astype(np.float64),
     )
 
 

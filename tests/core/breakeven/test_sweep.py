@@ -64,3 +64,15 @@ def test_an_option_that_cannot_keep_up_leaves_a_gap_in_its_curve() -> None:
     t4 = curves.costs["T4 always-on"]
     assert np.isfinite(t4[0]) and np.isnan(t4[-1])
     assert curves.cheapest()[-1] == "serverless"
+
+
+@pytest.mark.parametrize("rate", [0.5, 3.9, 4.0, 7.3, 60.0, 61.5, 900.0])
+def test_the_flat_shortcut_is_the_replay(rate: float) -> None:
+    from core.breakeven.scale_to_zero import replay
+    from core.breakeven.sweep import _even_activity
+    from core.breakeven.traffic import even_counts
+
+    counts = even_counts(rate, 3 * 1440)
+    fast, slow = _even_activity(counts, rate, 15), replay(counts, 15)
+    assert np.array_equal(fast.up, slow.up) and np.array_equal(fast.cold, slow.cold)
+    assert (fast.requests, fast.cold_requests) == (slow.requests, slow.cold_requests)
