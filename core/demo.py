@@ -8,6 +8,7 @@ and no balance ever goes below zero (grants and top-ups arrive before the spend 
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -221,6 +222,26 @@ def generate(
     progress: Progress | None = None,
 ) -> DemoReport:
     """Write `rows` usage events over `days` days ending at `end` (default: now), deterministic for `seed`."""
+    # Millions of short-lived tuples: the cyclic garbage collector only slows this down (nothing here is cyclic).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _generate(rt, rows=rows, days=days, seed=seed, end=end, replace=replace, progress=progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _generate(
+    rt: Runtime,
+    *,
+    rows: int = 200_000,
+    days: int = 90,
+    seed: int = 7,
+    end: datetime | None = None,
+    replace: bool = False,
+    progress: Progress | None = None,
+) -> DemoReport:
     import time
 
     if rows <= 0 or days <= 0:
@@ -350,80 +371,47 @@ def generate(
     provider = np.array([m.provider for m in mix_models], dtype=object)[model_idx]
     deployment = np.array([m.deployment_type for m in mix_models], dtype=object)[model_idx]
     model_name = np.array([m.model_id for m in mix_models], dtype=object)[model_idx]
-    usd_text = _nano_text(cost_n)
-    cost_usd_text = _nano_text(credits * credit_n)
+    # SQLite keeps NUMERIC as a double and SQLAlchemy reads it back rounded to the column's 9 places, so binding
+    # the nearest double of an exact nano-dollar amount stores what the ORM would (PostgreSQL parses it exactly).
+    usd_value = cost_n / NANO_PER_USD
+    cost_usd_value = (credits * credit_n) / NANO_PER_USD
     meta = np.full(rows, None, dtype=object)
     for v, (q, size, _p) in enumerate(IMAGE_VARIANTS):
         meta[variant == v] = json.dumps({"size": size, "quality": q})
     err_idx = rng.integers(0, len(ERRORS), rows)
     error = np.where(failed, np.array(ERRORS, dtype=object)[err_idx], None)
     status = np.where(failed, "failed", "success")
-    seconds_text = _ms_text(cols["ms"])
+    seconds_value = cols["ms"] / 1000
 
-    usage_columns = (
-        "id",
-        "created_at",
-        "user_id",
-        "ai_model_id",
-        "provider",
-        "category",
-        "deployment_type",
-        "endpoint_id",
-        "input_tokens",
-        "output_tokens",
-        "cached_tokens",
-        "cache_write_tokens",
-        "characters",
-        "duration_seconds",
-        "images",
-        "requests_count",
-        "base_cost_usd",
-        "markup_pct",
-        "cost_credits",
-        "cost_usd",
-        "status",
-        "error",
-        "latency_ms",
-        "cache_hit",
-        "sandbox",
-        "request_id",
-        "idempotency_key",
-        "transaction_id",
-        "metadata",
-    )
-    ts_txt = _ts_text(ts)
-    usage_data = [
-        us_ids.tolist(),
-        ts_txt.tolist(),
-        user_ids[user_idx].tolist(),
-        model_pk.tolist(),
-        provider.tolist(),
-        category.tolist(),
-        deployment.tolist(),
-        [None] * rows,
-        cols["input"].tolist(),
-        cols["output"].tolist(),
-        cols["cached"].tolist(),
-        cols["cache_write"].tolist(),
-        cols["chars"].tolist(),
-        seconds_text.tolist(),
-        cols["images"].tolist(),
-        [1] * rows,
-        usd_text.tolist(),
-        markup.tolist(),
-        credits.tolist(),
-        cost_usd_text.tolist(),
-        status.tolist(),
-        error.tolist(),
-        latency.tolist(),
-        cache_hit.tolist(),
-        is_sandbox.tolist(),
-        [None] * rows,
-        [None] * rows,
-        np.where(usage_tx > 0, usage_tx, 0).tolist(),
-        meta.tolist(),
-    ]
-    usage_data[27] = [t if t else None for t in usage_data[27]]
+    # Columns stay numpy arrays until the final, ordered tolist(); NULL-only columns are left out of the INSERT.
+    usage_columns: dict[str, np.ndarray] = {
+        "id": us_ids,
+        "created_at": _ts_text(ts),
+        "user_id": user_ids[user_idx],
+        "ai_model_id": model_pk,
+        "provider": provider,
+        "category": category,
+        "deployment_type": deployment,
+        "input_tokens": cols["input"],
+        "output_tokens": cols["output"],
+        "cached_tokens": cols["cached"],
+        "cache_write_tokens": cols["cache_write"],
+        "characters": cols["chars"],
+        "duration_seconds": seconds_value,
+        "images": cols["images"],
+        "requests_count": np.ones(rows, dtype=np.int64),
+        "base_cost_usd": usd_value,
+        "markup_pct": markup,
+        "cost_credits": credits,
+        "cost_usd": cost_usd_value,
+        "status": status,
+        "error": error,
+        "latency_ms": latency,
+        "cache_hit": cache_hit,
+        "sandbox": is_sandbox,
+        "transaction_id": np.where(usage_tx > 0, usage_tx, None),
+        "metadata": meta,
+    }
     tx_desc = np.concatenate(
         [
             np.full(n_users, "welcome grant", dtype=object),
@@ -431,112 +419,150 @@ def generate(
             np.char.add("usage ", model_name[debit_pos].astype(str)).astype(object),
         ]
     )
-    tx_type = np.array(["grant", "topup", "usage"], dtype=object)[tx_kind]
-    tx_columns = (
-        "id",
-        "created_at",
-        "user_id",
-        "amount",
-        "transaction_type",
-        "description",
-        "idempotency_key",
-        "balance_after",
-        "metadata",
-    )
-    tx_meta = [None] * tx_amt.size
-    tx_data = [
-        tx_ids.tolist(),
-        _ts_text(tx_ts).tolist(),
-        user_ids[tx_user].tolist(),
-        tx_amt.tolist(),
-        tx_type.tolist(),
-        tx_desc.tolist(),
-        [None] * tx_amt.size,
-        balance_after.tolist(),
-        tx_meta,
-    ]
-    # usage debits also carry the usage id they pay for
-    debit_meta_start = n_users + top_pos.size
-    for j, uid in enumerate(us_ids[debit_pos].tolist()):
-        tx_meta[debit_meta_start + j] = None if uid is None else f'{{"usage_id": {uid}}}'
+    tx_columns: dict[str, np.ndarray] = {
+        "id": tx_ids,
+        "created_at": _ts_text(tx_ts),
+        "user_id": user_ids[tx_user],
+        "amount": tx_amt,
+        "transaction_type": np.array(["grant", "topup", "usage"], dtype=object)[tx_kind],
+        "description": tx_desc,
+        "balance_after": balance_after,
+    }
 
-    _bulk_insert(rt, "credit_transactions", tx_columns, tx_data, tx_order, tick=None)
-    _bulk_insert(rt, "ai_usage_log", usage_columns, usage_data, us_order, tick=lambda k: tick(k, rows))
+    _bulk_load(
+        rt,
+        direct=("ai_usage_log", usage_columns, us_order),
+        staged=("credit_transactions", tx_columns, tx_order),
+        tick=lambda k: tick(k, rows),
+    )
     tick(rows, rows)
     return DemoReport(n_users, rows, int(tx_amt.size), time.perf_counter() - t0)
 
 
-def _nano_text(nano: np.ndarray) -> np.ndarray:
-    """Integer nano-dollars -> exact decimal strings with 9 places."""
-    whole = (nano // NANO_PER_USD).astype(str)
-    frac = np.char.zfill((nano % NANO_PER_USD).astype(str), 9)
-    return np.char.add(np.char.add(whole, "."), frac)
+Table = tuple[str, dict[str, np.ndarray], np.ndarray]
 
 
-def _ms_text(ms: np.ndarray) -> np.ndarray:
-    return np.char.add(np.char.add((ms // 1000).astype(str), "."), np.char.zfill((ms % 1000).astype(str), 3))
+def _ordered_batches(columns: dict[str, np.ndarray], order: np.ndarray, chunk: int = 100_000) -> Iterator[list[tuple]]:
+    """Rows in `order`: each column is put in order once (numpy take, then tolist) and zipped lazily in C."""
+    ordered = [col[order].tolist() for col in columns.values()]
+    rows = zip(*ordered, strict=True)
+    for _ in range(0, order.size, chunk):
+        yield list(islice(rows, chunk))
 
 
-def _bulk_insert(
-    rt: Runtime,
-    table: str,
-    names: tuple[str, ...],
-    columns: list[list[Any]],
-    order: np.ndarray,
-    tick: Callable[[int], None] | None,
-) -> None:
-    """Fast path on the bare DB-API connection: executemany on SQLite, COPY on PostgreSQL.
+def _insert_sql(table: str, names: tuple[str, ...] | list[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608
 
-    Columns are put in row order once (numpy take), then zipped lazily into tuples in C: no per-row Python code.
+
+def _write_staging(path: str, table: Table) -> None:
+    """Child process: write one table into a bare staging database (no indexes, no constraints)."""
+    import sqlite3
+
+    name, columns, order = table
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute(f"CREATE TABLE {name} ({', '.join(columns)})")
+    conn.execute("BEGIN")
+    for rows in _ordered_batches(columns, order):
+        conn.executemany(_insert_sql(name, list(columns)), rows)
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def _bulk_load(rt: Runtime, direct: Table, staged: Table, tick: Callable[[int], None]) -> None:
+    """Write both tables in one database transaction, as fast as the machine allows.
+
+    SQLite: `staged` is written by a forked child into a staging file while this process writes `direct`, using both
+    cores; the staging rows are then copied in with one INSERT ... SELECT, and secondary indexes are rebuilt once.
+    PostgreSQL: COPY.
     """
-    chunk = 100_000
-    ordered = [np.asarray(col, dtype=object)[order].tolist() for col in columns]
-    total = order.size
-
-    def batches() -> Iterator[list[tuple[Any, ...]]]:
-        rows = zip(*ordered, strict=True)
-        for _ in range(0, total, chunk):
-            yield list(islice(rows, chunk))
-
     raw = rt.engine.raw_connection()
     try:
         dbapi = raw.driver_connection
-        done = 0
         if rt.engine.dialect.name == "sqlite":
-            cur = dbapi.cursor()
-            # Secondary indexes are rebuilt once at the end: far faster than maintaining them row by row.
-            indexes = cur.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
-                (table,),
-            ).fetchall()
-            cur.execute("PRAGMA cache_size = -262144")
-            cur.execute("BEGIN IMMEDIATE")
-            for name, _sql in indexes:
-                cur.execute(f'DROP INDEX "{name}"')
-            sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608
-            for rows in batches():
-                cur.executemany(sql, rows)
-                done += len(rows)
-                if tick:
-                    tick(done)
-            for _name, index_sql in indexes:
-                cur.execute(index_sql)
-            cur.execute("COMMIT")
+            _sqlite_load(dbapi, rt.engine.url.database or "", direct, staged, tick)
         else:
             with dbapi.cursor() as cur:
-                with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as cp:
-                    for rows in batches():
-                        for row in rows:
-                            cp.write_row(row)
-                        done += len(rows)
-                        if tick:
-                            tick(done)
-                cur.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"  # noqa: S608
-                )
+                for table, columns, order in (staged, direct):
+                    done = 0
+                    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+                        for rows in _ordered_batches(columns, order):
+                            for row in rows:
+                                cp.write_row(row)
+                            done += len(rows)
+                            if table == direct[0]:
+                                tick(done)
+                    cur.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"  # noqa: S608
+                    )
             dbapi.commit()
     finally:
         raw.close()
+
+
+def _sqlite_load(dbapi: Any, db_path: str, direct: Table, staged: Table, tick: Callable[[int], None]) -> None:
+    import multiprocessing
+    import os
+
+    staging = f"{db_path}.staging-{os.getpid()}"
+    for suffix in ("", "-journal"):
+        if os.path.exists(staging + suffix):
+            os.remove(staging + suffix)
+    child = None
+    if "fork" in multiprocessing.get_all_start_methods() and db_path not in ("", ":memory:"):
+        child = multiprocessing.get_context("fork").Process(target=_write_staging, args=(staging, staged))
+        child.start()
+    cur = dbapi.cursor()
+    try:
+        tables = (direct[0], staged[0])
+        indexes = cur.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (?, ?)",
+            tables,
+        ).fetchall()
+        cur.execute("PRAGMA cache_size = -262144")
+        cur.execute("PRAGMA foreign_keys = OFF")  # references were built from rows just read; checked by tests
+        if child is not None:
+            cur.execute("ATTACH DATABASE ? AS staging", (staging,))
+        # Deferred BEGIN: locks only what it touches, so the child can keep writing the attached staging file.
+        cur.execute("BEGIN")
+        for name, _sql in indexes:  # rebuilt once at the end: far faster than maintaining them row by row
+            cur.execute(f'DROP INDEX "{name}"')
+        done = 0
+        for rows in _ordered_batches(direct[1], direct[2]):
+            cur.executemany(_insert_sql(direct[0], list(direct[1])), rows)
+            done += len(rows)
+            tick(done)
+        if child is None:
+            for rows in _ordered_batches(staged[1], staged[2]):
+                cur.executemany(_insert_sql(staged[0], list(staged[1])), rows)
+        else:
+            child.join()
+            if child.exitcode != 0:
+                raise RuntimeError(f"demo staging writer failed with exit code {child.exitcode}")
+            names = ", ".join(staged[1])
+            cur.execute(f"INSERT INTO main.{staged[0]} ({names}) SELECT {names} FROM staging.{staged[0]}")  # noqa: S608
+        for _name, index_sql in indexes:
+            cur.execute(index_sql)
+        cur.execute("COMMIT")
+    except BaseException:
+        if dbapi.in_transaction:
+            cur.execute("ROLLBACK")
+        raise
+    finally:
+        if child is not None:
+            if child.is_alive():
+                child.terminate()
+                child.join()
+            cur.execute("DETACH DATABASE staging") if _attached(cur) else None
+        cur.execute("PRAGMA foreign_keys = ON")
+        for suffix in ("", "-journal"):
+            if os.path.exists(staging + suffix):
+                os.remove(staging + suffix)
+
+
+def _attached(cur: Any) -> bool:
+    return any(row[1] == "staging" for row in cur.execute("PRAGMA database_list").fetchall())
 
 
 def _make_users(s: Session, rng: np.random.Generator, created: datetime) -> list[dict[str, Any]]:

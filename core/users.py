@@ -10,15 +10,15 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.billing.errors import UnknownUserError
 from core.billing.money import validate_markup
 from core.db.models import ROLES, User
-from core.errors import InvalidInputError, NotFoundError
+from core.errors import InvalidInputError
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class UnknownUserError(NotFoundError):
-    pass
+__all__ = ["UnknownUserError", "UserView", "add_user", "get_user", "list_users", "to_view"]
 
 
 @dataclass(frozen=True, kw_only=True)

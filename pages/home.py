@@ -7,18 +7,19 @@ import plotly.express as px
 import streamlit as st
 
 from core.overview import overview
-from pages.ui import money, runtime
+from pages.ui import guard, money, runtime
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_overview() -> object:
+def load_overview(database_url: str) -> object:
     rt = runtime()
     with rt.session() as s:
         return overview(s, credit_usd=rt.settings.credit_usd)
 
 
+guard("home")
 st.title("Overview")
-ov = load_overview()
+ov = load_overview(runtime().settings.database_url)
 st.caption(
     f"As of {ov.as_of:%Y-%m-%d %H:%M} UTC · revenue = credits charged × ${runtime().settings.credit_usd}; "
     "sandbox calls are excluded (nobody pays for them)."

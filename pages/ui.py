@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from decimal import Decimal
+
 import streamlit as st
 
+from core.access import Principal
 from core.config import load_settings
+from core.errors import NotFoundError
 from core.runtime import Runtime
+from core.users import get_user, list_users
+
+LOCAL_USER_KEY = "local_user_email"
 
 
 @st.cache_resource(show_spinner=False)
@@ -21,12 +29,61 @@ def runtime() -> Runtime:
     return _runtime(settings.database_url, str(settings.analytics_path))
 
 
+def auth_configured() -> bool:
+    """OpenID Connect sign-in is on when `.streamlit/secrets.toml` has an [auth] section."""
+    try:
+        return "auth" in st.secrets
+    except (FileNotFoundError, KeyError, st.errors.StreamlitSecretNotFoundError):
+        return runtime().settings.auth_configured
+
+
+def local_users() -> list[tuple[str, str]]:
+    with runtime().session() as s:
+        return [(u.email, u.role) for u in list_users(s)]
+
+
+def _default_local_email() -> str | None:
+    wanted = os.environ.get("LOCAL_USER_EMAIL")
+    if wanted:
+        return wanted.strip().lower()
+    users = local_users()
+    admins = [e for e, r in users if r == "admin"]
+    return (admins or [e for e, _ in users] or [None])[0]
+
+
+def current_principal() -> Principal | None:
+    """The signed-in person: the OIDC email when [auth] is configured, otherwise the local-mode pick."""
+    if auth_configured():
+        if not getattr(st.user, "is_logged_in", False):
+            return None
+        email = str(st.user.get("email") or "")
+    else:
+        email = st.session_state.get(LOCAL_USER_KEY) or _default_local_email() or ""
+    if not email:
+        return None
+    try:
+        with runtime().session() as s:
+            return Principal.of(get_user(s, email))
+    except NotFoundError:
+        return None
+
+
+def guard(page: str) -> Principal:
+    """Every page starts here: who is acting, and may they open this page? Stops the page otherwise."""
+    principal = current_principal()
+    if principal is None:
+        st.warning("Sign in first. If you are signed in, ask an admin to add your email to the users.")
+        st.stop()
+    if not principal.may_open(page):
+        st.error(f"Your role ({principal.role}) cannot open this page.")
+        st.stop()
+    return principal
+
+
 def coming_soon(what: str, issue: int) -> None:
     st.info(f"**Coming in this release.** {what} (tracked in issue #{issue}). Nothing on this page is simulated.")
 
 
 def money(usd: object) -> str:
-    from decimal import Decimal
-
     d = Decimal(str(usd))
     return f"${d:,.2f}" if abs(d) >= 1 else f"${d:,.4f}"

@@ -14,6 +14,9 @@ from core.errors import ConfigError
 
 SUPPORTED_SCHEMES = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution options of a connection whose transaction must hold the write lock from its first statement (the ledger):
+# on SQLite it begins with BEGIN IMMEDIATE; PostgreSQL ignores the option (it locks rows with SELECT ... FOR UPDATE).
+WRITE_LOCK = {"sqlite_begin": "IMMEDIATE"}
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -28,8 +31,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # pysqlite's own transaction handling is off; start a deferred transaction the way SQLAlchemy expects.
-    conn.exec_driver_sql("BEGIN")
+    # pysqlite's own transaction handling is off; start the transaction the way SQLAlchemy expects. A deferred BEGIN
+    # that reads and later writes can fail at once with "database is locked" (the busy timeout cannot help once its
+    # snapshot is stale), so read-then-write paths ask for BEGIN IMMEDIATE through the WRITE_LOCK execution option.
+    mode = conn.get_execution_options().get("sqlite_begin")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -26,14 +26,33 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
+def streamlit_server(
+    env: dict[str, str], extra_args: list[str] | None = None, port: int | None = None
+) -> Iterator[str]:
+    port = port or free_port()
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     log = open(ARTIFACTS / f"streamlit-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+            *(extra_args or []),
+        ],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -59,7 +78,7 @@ def streamlit_server(env: dict[str, str]) -> Iterator[str]:
         log.close()
 
 
-def wait_idle(page, timeout: float = 60_000) -> None:  # noqa: ANN001 - playwright Page
+def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until the Streamlit script has finished its run."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
     page.wait_for_timeout(300)

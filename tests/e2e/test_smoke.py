@@ -6,14 +6,21 @@ import pytest
 
 from tests.e2e.server import ARTIFACTS, wait_idle
 
-PAGES = {"": "Overview", "playground": "Playground", "spend": "Spend", "ledger": "Ledger",
-         "breakeven": "Break-even", "endpoints": "Endpoints", "models": "Models & pricing"}
+PAGES = {
+    "": "Overview",
+    "playground": "Playground",
+    "spend": "Spend",
+    "ledger": "Ledger",
+    "breakeven": "Break-even",
+    "endpoints": "Endpoints",
+    "models": "Models & pricing",
+}
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.mark.parametrize("path", list(PAGES))
-def test_page_opens_without_exception(app_url: str, page, path: str) -> None:  # noqa: ANN001
+def test_page_opens_without_exception(app_url: str, page, path: str) -> None:
     page.goto(f"{app_url}/{path}")
     wait_idle(page)
     page.wait_for_selector("h1")

@@ -1,0 +1,87 @@
+"""Checks on what callers hand the billing service: each bad value raises a typed error with a sentence to act on,
+before anything is written."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from core.billing.errors import InvalidAmountError
+from core.billing.money import MAX_MARKUP_PCT
+from core.errors import InvalidInputError
+
+MAX_KEY_LENGTH = 200  # the idempotency_key columns are String(200)
+MAX_CREDITS = 10**15  # far beyond any real balance; stops a typo from posting an absurd amount
+
+
+def credits(value: Any, what: str = "Credits", *, allow_zero: bool = False, allow_negative: bool = False) -> int:
+    """A whole number of credits."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+            value = int(value)
+        else:
+            raise InvalidAmountError(f"{what} must be a whole number of credits, got {value!r}.")
+    if value == 0 and not allow_zero:
+        raise InvalidAmountError(f"{what} must not be zero: there is nothing to post.")
+    if value < 0 and not allow_negative:
+        raise InvalidAmountError(f"{what} must be positive, got {value}.")
+    if abs(value) > MAX_CREDITS:
+        raise InvalidAmountError(f"{what} of {value:,} is beyond any real balance; check the amount.")
+    return value
+
+
+def usd(value: Any, what: str = "Cost", *, allow_zero: bool = False) -> Decimal:
+    """A finite, non-negative USD amount as a Decimal (floats are refused: they lose cents)."""
+    if isinstance(value, float | bool):
+        raise InvalidAmountError(f"{what} must be a Decimal (or a string such as '0.003'), not {type(value).__name__}.")
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        raise InvalidAmountError(f"{what} {value!r} is not a number.") from None
+    if not amount.is_finite():
+        raise InvalidAmountError(f"{what} must be a finite number of dollars, got {amount}.")
+    if amount < 0:
+        raise InvalidAmountError(f"{what} cannot be negative, got ${amount}; post a refund instead.")
+    if amount == 0 and not allow_zero:
+        raise InvalidAmountError(f"{what} is $0: there is nothing to charge.")
+    return amount
+
+
+def markup(value: Any) -> Decimal:
+    """A developer markup in percent, 0 to 1000."""
+    if isinstance(value, float | bool):
+        raise InvalidAmountError(f"Markup must be a Decimal or a string such as '100', not {type(value).__name__}.")
+    try:
+        pct = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        raise InvalidAmountError(f"Markup {value!r} is not a number.") from None
+    if not pct.is_finite() or pct < 0 or pct > MAX_MARKUP_PCT:
+        raise InvalidAmountError(f"Markup must be between 0% and {MAX_MARKUP_PCT}%, got {pct}%.")
+    return pct
+
+
+def idempotency_key(value: Any, *, required: bool) -> str | None:
+    if value is None:
+        if required:
+            raise InvalidInputError(
+                "An idempotency key is required: use one stable key per operation (e.g. the request id) so a retry "
+                "never charges twice."
+            )
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"The idempotency key must be a non-empty string, got {value!r}.")
+    if len(value) > MAX_KEY_LENGTH:
+        raise InvalidInputError(f"The idempotency key is {len(value)} characters; the limit is {MAX_KEY_LENGTH}.")
+    return value
+
+
+def text(value: Any, what: str, *, required: bool = True, limit: int = 2000) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InvalidInputError(f"{what} is required.")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be text, got {type(value).__name__}.")
+    if len(value) > limit:
+        raise InvalidInputError(f"{what} is {len(value)} characters; keep it under {limit}.")
+    return value.strip()

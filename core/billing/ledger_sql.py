@@ -1,0 +1,107 @@
+"""The ledger's SQL that is not on the hot path: Core statements built once (their compiled form is cached).
+
+The hot path (lock the account, read its state, append a ledger row, move the cached balance) is in accounts_sql.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select
+
+from core.billing.types import Hold, Transaction
+from core.db.engine import WRITE_LOCK
+from core.db.models import AIUsageLog, AuditLog, CreditHold, CreditTransaction, User
+
+users = User.__table__
+ledger = CreditTransaction.__table__
+holds = CreditHold.__table__
+usage_log = AIUsageLog.__table__
+audit = AuditLog.__table__
+
+_ACCOUNT_COLUMNS = (users.c.id, users.c.email, users.c.credit_balance, users.c.developer_markup_pct)
+READ_BY_ID = select(*_ACCOUNT_COLUMNS).where(users.c.id == bindparam("uid"))
+READ_BY_EMAIL = select(*_ACCOUNT_COLUMNS).where(users.c.email == bindparam("email"))
+HELD = (
+    select(func.coalesce(func.sum(holds.c.credits), 0))
+    .where(holds.c.user_id == bindparam("uid"), holds.c.status == "held", holds.c.expires_at > bindparam("now"))
+    .scalar_subquery()
+)
+HELD_ONLY = select(HELD.label("held"))
+TX_BY_ID = select(ledger).where(ledger.c.id == bindparam("tx_id"))
+
+INSERT_HOLD = insert(holds).returning(holds.c.id)
+HOLD_BY_ID = select(holds).where(holds.c.id == bindparam("hold_id"))
+HOLD_BY_KEY = select(holds).where(holds.c.user_id == bindparam("uid"), holds.c.idempotency_key == bindparam("key"))
+
+INSERT_USAGE = insert(usage_log).returning(usage_log.c.id)
+INSERT_AUDIT = insert(audit)
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same engine (and pool) whose transactions hold the write lock from their first statement."""
+    return engine.execution_options(**WRITE_LOCK)
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One database transaction on a `write_engine`: committed on success, rolled back (nothing written) on error."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def to_transaction(row: Any) -> Transaction:
+    m = row._mapping
+    return Transaction(
+        id=m["id"],
+        user_id=m["user_id"],
+        created_at=m["created_at"],
+        amount=m["amount"],
+        transaction_type=m["transaction_type"],
+        description=m["description"],
+        idempotency_key=m["idempotency_key"],
+        balance_after=m["balance_after"],
+        metadata=m["metadata"],
+    )
+
+
+def to_hold(row: Any) -> Hold:
+    m = row._mapping
+    return Hold(
+        id=m["id"],
+        user_id=m["user_id"],
+        credits=m["credits"],
+        idempotency_key=m["idempotency_key"],
+        status=m["status"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+    )
+
+
+def write_audit(conn: Connection, *, actor: str, action: str, target: str | None, details: dict[str, Any]) -> None:
+    from core.db.models import utcnow
+
+    conn.execute(INSERT_AUDIT, {"at": utcnow(), "actor": actor, "action": action, "target": target, "details": details})
+
+
+def json_safe(value: Any) -> Any:
+    """Metadata goes into a JSON column: Decimals become exact strings, tuples lists."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

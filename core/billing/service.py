@@ -1,0 +1,735 @@
+"""The credits ledger: grants, holds, settlement, charges and refunds, exact under concurrency.
+
+Every write is one database transaction that first takes the account's lock (SQLite: BEGIN IMMEDIATE, which
+serialises writers; PostgreSQL: SELECT ... FOR UPDATE on the user row), then reads the held credits and the
+idempotency key under that lock, then appends the ledger row and moves the cached balance. So two concurrent calls can
+never both spend the same credits, a retried key returns the first transaction, and a refused call writes nothing.
+
+Overage (a settle whose actual cost exceeds its hold) is the one exception to "no overdraft": the service was
+delivered and the provider has billed us, so the actual cost is posted even if it takes the balance below zero; the
+debit's metadata says `overage` (and `overdraft` when the balance went negative), and every new reserve or charge is
+refused until a top-up brings the available balance back above the amount. Endpoint uptime posted with
+`allow_overdraft=True` follows the same rule for the same reason. Everything else is refused when it would take the
+available balance below zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.billing import inputs
+from core.billing.accounts_sql import Account, AccountsSQL
+from core.billing.errors import HoldStateError, InsufficientCreditsError, InvalidAmountError, UnknownUserError
+from core.billing.ledger_sql import (
+    HELD_ONLY,
+    HOLD_BY_ID,
+    HOLD_BY_KEY,
+    INSERT_HOLD,
+    INSERT_USAGE,
+    READ_BY_EMAIL,
+    READ_BY_ID,
+    TX_BY_ID,
+    holds,
+    json_safe,
+    ledger,
+    read_transaction,
+    to_hold,
+    to_transaction,
+    usage_log,
+    write_audit,
+    write_engine,
+    write_transaction,
+)
+from core.billing.money import apply_markup, usd_to_credits
+from core.billing.types import (
+    Balance,
+    Hold,
+    ProviderUsage,
+    Settlement,
+    Transaction,
+    UsageRecord,
+    UsageTotals,
+)
+from core.catalog.lookup import UnknownModelError
+from core.config import Settings, load_settings
+from core.db.models import AIModel, utcnow
+from core.errors import ConfigError, InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:  # core.users imports core.billing.money: a runtime import here would be circular
+    from core.users import UserView
+
+UserRef: TypeAlias = "int | str | UserView"
+Actor: TypeAlias = "str | UserView | None"
+# The roles issue plugs permission checks in here: called as authorize(action, actor) before any write; raise
+# PermissionDeniedError to refuse. The default allows everything.
+Authorizer = Callable[[str, str], None]
+
+GRANT_KINDS = ("grant", "topup", "adjustment")
+CHARGE_KINDS = ("usage", "endpoint_uptime")
+REFUNDABLE_KINDS = ("usage", "endpoint_uptime", "adjustment")
+USAGE_STATUSES = ("success", "failed")
+SYSTEM_ACTOR = "system"
+
+T = TypeVar("T")
+
+
+class UnknownTransactionError(NotFoundError):
+    pass
+
+
+def _allow_all(action: str, actor: str) -> None:
+    return None
+
+
+def _engine_of(session_factory: sessionmaker[Session]) -> Engine:
+    bind = session_factory.kw.get("bind")
+    if not isinstance(bind, Engine):
+        raise ConfigError("BillingService needs a session factory bound to an engine (Runtime.session_factory).")
+    return bind
+
+
+def _is_user_view(obj: object) -> bool:
+    # A UserView (or anything shaped like one: an int id and an email), without importing core.users.
+    return isinstance(getattr(obj, "id", None), int) and isinstance(getattr(obj, "email", None), str)
+
+
+def _user_lookup(user: UserRef) -> tuple[str, dict[str, Any]]:
+    """('id' or 'email', bind parameters) for a user id, an email or a UserView."""
+    if _is_user_view(user):
+        return "id", {"uid": user.id}
+    if isinstance(user, bool):
+        raise InvalidInputError(f"{user!r} is not a user; pass a user id, an email or a UserView.")
+    if isinstance(user, int):
+        return "id", {"uid": user}
+    if isinstance(user, str) and user.strip():
+        s = user.strip()
+        return ("id", {"uid": int(s)}) if s.isdigit() else ("email", {"email": s.lower()})
+    raise InvalidInputError(f"{user!r} is not a user; pass a user id, an email or a UserView.")
+
+
+def _is_key_race(exc: IntegrityError) -> bool:
+    """A unique (user, idempotency key) violation, on PostgreSQL (constraint name) or SQLite (column names)."""
+    msg = str(exc.orig)
+    return any(
+        name in msg
+        for name in (
+            "uq_credit_transactions_user_key",
+            "uq_credit_holds_user_key",
+            "credit_transactions.idempotency_key",
+            "credit_holds.idempotency_key",
+        )
+    )
+
+
+def _no_such_user(user: UserRef) -> UnknownUserError:
+    return UnknownUserError(f"No user {user!r}; `python -m core users list` shows who exists.")
+
+
+def _actor_name(actor: Actor) -> str:
+    if actor is None:
+        return SYSTEM_ACTOR
+    if _is_user_view(actor):
+        return actor.email
+    name = inputs.text(actor, "The actor", limit=320)
+    return name or SYSTEM_ACTOR
+
+
+class BillingService:
+    """The ledger's one entry point for pages, the command line, providers and endpoint metering."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        settings: Settings | None = None,
+        *,
+        authorize: Authorizer | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.engine = _engine_of(session_factory)
+        self._write_engine = write_engine(self.engine)
+        self._sql = AccountsSQL(self.engine.dialect.name)
+        self.settings = settings if settings is not None else load_settings()
+        self.credit_usd = self.settings.credit_usd
+        self._authorize = authorize or _allow_all
+
+    # ---- plumbing ------------------------------------------------------------------------------------------------
+    def _write(self, op: Callable[[Connection, datetime], T], *, retry_on_key_race: bool = True) -> T:
+        """Run `op` in one write transaction. Under the account lock a duplicate key is found by the read; should
+        one slip through anyway (a caller not taking the lock), the unique index refuses it and a retry reads it."""
+        attempts = 3 if retry_on_key_race else 1
+        for attempt in range(attempts):
+            try:
+                with write_transaction(self._write_engine) as conn:
+                    return op(conn, utcnow())
+            except IntegrityError as exc:
+                if attempt == attempts - 1 or not _is_key_race(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _lock(self, conn: Connection, user: UserRef, key: str | None, now: datetime) -> Account:
+        """The account under the write lock, with its held credits and the transaction already under `key`."""
+        by, params = _user_lookup(user)
+        acct = self._sql.lock_account(conn, by, params, key, now)
+        if acct is None:
+            raise _no_such_user(user)
+        return acct
+
+    @staticmethod
+    def _read(conn: Connection, user: UserRef) -> Account:
+        """The account as last committed, without a lock (held credits not read)."""
+        by, params = _user_lookup(user)
+        row = conn.execute(READ_BY_ID if by == "id" else READ_BY_EMAIL, params).first()
+        if row is None:
+            raise _no_such_user(user)
+        return Account(row[0], row[1], int(row[2]), Decimal(row[3]), 0, None)
+
+    def _post(self, conn: Connection, **fields: Any) -> Transaction:
+        return self._sql.post(conn, **fields)
+
+    @staticmethod
+    def _tx(conn: Connection, tx_id: int) -> Transaction:
+        return to_transaction(conn.execute(TX_BY_ID, {"tx_id": tx_id}).one())
+
+    # ---- balances ------------------------------------------------------------------------------------------------
+    def balance(self, user: UserRef) -> Balance:
+        with read_transaction(self.engine) as conn:
+            acct = self._read(conn, user)
+            held = int(conn.execute(HELD_ONLY, {"uid": acct.id, "now": utcnow()}).scalar_one())
+        return Balance(total=acct.balance, held=held, available=acct.balance - held)
+
+    def calculate_cost_with_markup(
+        self, user: UserRef, base_cost: Decimal | str | int, developer_markup: Decimal | str | int | None = None
+    ) -> int:
+        """Final credits for a provider cost in USD: ceil(ceil(usd / credit) x (100 + markup) / 100)."""
+        cost = inputs.usd(base_cost, "The base cost", allow_zero=True)
+        with read_transaction(self.engine) as conn:
+            acct = self._read(conn, user)
+        pct = acct.markup if developer_markup is None else inputs.markup(developer_markup)
+        return apply_markup(usd_to_credits(cost, self.credit_usd), pct)
+
+    # ---- grants, top-ups, adjustments ----------------------------------------------------------------------------
+    def grant(
+        self,
+        user: UserRef,
+        credits: int,
+        kind: str = "grant",
+        note: str | None = None,
+        idempotency_key: str | None = None,
+        actor: Actor = None,
+    ) -> Transaction:
+        """Add credits (grant, top-up) or correct a balance (adjustment, which may be negative but never takes the
+        available balance below zero). Audited with the actor."""
+        if kind not in GRANT_KINDS:
+            raise InvalidInputError(f"Unknown kind {kind!r}; choose one of: {', '.join(GRANT_KINDS)}.")
+        amount = inputs.credits(credits, "The amount", allow_negative=kind == "adjustment")
+        note = inputs.text(note, "The note", required=False)
+        key = inputs.idempotency_key(idempotency_key, required=False)
+        who = _actor_name(actor)
+        self._authorize(f"credits.{kind}", who)
+
+        def op(conn: Connection, now: datetime) -> Transaction:
+            acct = self._lock(conn, user, key, now)
+            if acct.existing_tx_id is not None:
+                return self._tx(conn, acct.existing_tx_id)
+            if amount < 0 and acct.available + amount < 0:
+                raise InsufficientCreditsError(-amount, max(acct.available, 0), what="this adjustment")
+            tx = self._post(
+                conn,
+                user_id=acct.id,
+                amount=amount,
+                balance_after=acct.balance + amount,
+                kind=kind,
+                description=note or kind,
+                key=key,
+                now=now,
+                metadata={"actor": who},
+            )
+            write_audit(
+                conn,
+                actor=who,
+                action=f"credits.{kind}",
+                target=acct.email,
+                details={"credits": amount, "transaction_id": tx.id, "note": note, "balance_after": tx.balance_after},
+            )
+            return tx
+
+        return self._write(op)
+
+    # ---- holds ---------------------------------------------------------------------------------------------------
+    def reserve(self, user: UserRef, credits: int, idempotency_key: str, ttl_seconds: int | None = None) -> Hold:
+        """Hold `credits` of the available balance for a call about to be made. The same key returns the same hold.
+
+        A hold of 0 credits is allowed: it is how a call that costs nothing up front (a sandbox or dedicated-endpoint
+        request) still gets its usage row written by `settle`.
+        """
+        amount = inputs.credits(credits, "A hold", allow_zero=True)
+        key = inputs.idempotency_key(idempotency_key, required=True)
+        ttl = self.settings.hold_ttl_seconds if ttl_seconds is None else ttl_seconds
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
+            raise InvalidInputError(f"A hold's time to live must be a positive number of seconds, got {ttl!r}.")
+
+        def op(conn: Connection, now: datetime) -> Hold:
+            acct = self._lock(conn, user, None, now)
+            found = conn.execute(HOLD_BY_KEY, {"uid": acct.id, "key": key}).first()
+            if found is not None:
+                return to_hold(found)
+            if amount > acct.available:
+                raise InsufficientCreditsError(amount, max(acct.available, 0))
+            expires = now + timedelta(seconds=ttl)
+            hold_id = conn.execute(
+                INSERT_HOLD,
+                {
+                    "user_id": acct.id,
+                    "credits": amount,
+                    "idempotency_key": key,
+                    "status": "held",
+                    "created_at": now,
+                    "expires_at": expires,
+                },
+            ).scalar_one()
+            return Hold(
+                id=hold_id,
+                user_id=acct.id,
+                credits=amount,
+                idempotency_key=key,
+                status="held",
+                created_at=now,
+                expires_at=expires,
+            )
+
+        return self._write(op)
+
+    def settle(self, hold: Hold | int, record: UsageRecord) -> Settlement:
+        """Write the call's usage row and its debit in ONE database transaction and close the hold.
+
+        Sandbox, failed and zero-cost calls (dedicated endpoints are billed by uptime) write the usage row with 0
+        credits and no debit. A cost above the hold is posted anyway and flagged as overage (see the module doc).
+        """
+        hold_id = self._hold_id(hold)
+        self._check_record(record)
+        base_cost = inputs.usd(record.base_cost_usd, "The usage's base cost", allow_zero=True)
+
+        def op(conn: Connection, now: datetime) -> Settlement:
+            row = self._open_hold(conn, hold_id, now, doing="settle")
+            acct = self._lock(conn, row.user_id, row.idempotency_key, now)
+            row = self._open_hold(conn, hold_id, now, doing="settle")  # re-read under the account lock
+            self._check_model(conn, record)
+            if acct.existing_tx_id is not None:
+                raise HoldStateError(
+                    f"Hold {hold_id}'s key {row.idempotency_key!r} already has transaction {acct.existing_tx_id}; "
+                    "use a fresh idempotency key per call."
+                )
+            base_credits = usd_to_credits(base_cost, self.credit_usd)
+            full = apply_markup(base_credits, acct.markup)
+            free = record.sandbox or record.status != "success" or record.model.cost_unit == "uptime"
+            charged = 0 if free else full
+            overage = charged > row.credits
+            balance_after = acct.balance - charged
+            meta = self._usage_metadata(record)
+            if overage:
+                meta["overage"] = {"held": row.credits, "charged": charged}
+            usage_id = self._insert_usage(
+                conn,
+                acct,
+                record,
+                base_cost,
+                charged,
+                key=row.idempotency_key,
+                status=record.status,
+                now=now,
+                meta=meta,
+            )
+            tx: Transaction | None = None
+            if charged:
+                tx_meta: dict[str, Any] = {"usage_id": usage_id, "hold_id": hold_id}
+                if overage:
+                    tx_meta["overage"] = {"held": row.credits, "charged": charged}
+                if balance_after < 0:
+                    tx_meta["overdraft"] = True
+                tx = self._post(
+                    conn,
+                    user_id=acct.id,
+                    amount=-charged,
+                    balance_after=balance_after,
+                    kind="usage",
+                    description=f"usage {record.model.key}",
+                    key=row.idempotency_key,
+                    now=now,
+                    metadata=tx_meta,
+                )
+                conn.execute(update(usage_log).where(usage_log.c.id == usage_id).values(transaction_id=tx.id))
+            closed = conn.execute(
+                update(holds)
+                .where(holds.c.id == hold_id, holds.c.status == "held")
+                .values(status="settled", transaction_id=tx.id if tx else None)
+            )
+            if closed.rowcount != 1:
+                raise HoldStateError(f"Hold {hold_id} changed while it was being settled; nothing was written.")
+            return Settlement(
+                usage_id=usage_id,
+                transaction=tx,
+                base_cost_usd=base_cost,
+                base_credits=base_credits,
+                markup_pct=acct.markup,
+                credits_charged=charged,
+                balance_after=balance_after,
+                overage=overage,
+            )
+
+        return self._write(op, retry_on_key_race=False)
+
+    def release(self, hold: Hold | int, failure: UsageRecord | None = None) -> None:
+        """Give the held credits back; with `failure`, also write the failed call's usage row (0 credits) in the
+        same transaction. An expired hold may still be released (to record the failure); a settled or already
+        released hold may not."""
+        hold_id = self._hold_id(hold)
+        if failure is not None:
+            self._check_record(failure)
+            failed_cost = inputs.usd(failure.base_cost_usd, "The failed call's base cost", allow_zero=True)
+
+        def op(conn: Connection, now: datetime) -> None:
+            row = conn.execute(HOLD_BY_ID, {"hold_id": hold_id}).first()
+            if row is None:
+                raise HoldStateError(f"No hold {hold_id}; reserve credits before making the call.")
+            if row.status in ("settled", "released"):
+                raise HoldStateError(
+                    f"Hold {hold_id} is already {row.status}; it cannot be released again"
+                    + (" (refund its transaction instead)." if row.status == "settled" else ".")
+                )
+            done = conn.execute(
+                update(holds)
+                .where(holds.c.id == hold_id, holds.c.status.in_(("held", "expired")))
+                .values(status="released")
+            )
+            if done.rowcount != 1:
+                raise HoldStateError(f"Hold {hold_id} changed while it was being released; nothing was written.")
+            if failure is not None:
+                self._check_model(conn, failure)
+                acct = self._read(conn, row.user_id)
+                self._insert_usage(
+                    conn,
+                    acct,
+                    failure,
+                    failed_cost,
+                    0,
+                    key=row.idempotency_key,
+                    status="failed",
+                    now=now,
+                    meta=self._usage_metadata(failure),
+                )
+
+        self._write(op, retry_on_key_race=False)
+
+    def expire_holds(self, now: datetime | None = None) -> int:
+        """Mark every open hold past its expiry as expired; returns how many."""
+        when = now or utcnow()
+
+        def op(conn: Connection, _now: datetime) -> int:
+            res = conn.execute(
+                update(holds).where(holds.c.status == "held", holds.c.expires_at <= when).values(status="expired")
+            )
+            return int(res.rowcount or 0)
+
+        return self._write(op, retry_on_key_race=False)
+
+    # ---- direct charges and refunds -------------------------------------------------------------------------------
+    def charge(
+        self,
+        user: UserRef,
+        base_cost_usd: Decimal | str | int,
+        *,
+        markup_pct: Decimal | str | int | None = None,
+        idempotency_key: str,
+        description: str,
+        metadata: dict[str, Any] | None = None,
+        kind: str = "usage",
+        allow_overdraft: bool = False,
+    ) -> Transaction:
+        """Debit a provider cost (USD, marked up to credits) in one step. The same key returns the first transaction
+        and charges nothing. `allow_overdraft` is for service already delivered (endpoint uptime)."""
+        cost = inputs.usd(base_cost_usd, "The base cost")
+        pct_given = None if markup_pct is None else inputs.markup(markup_pct)
+        key = inputs.idempotency_key(idempotency_key, required=True)
+        desc = inputs.text(description, "A description")
+        if kind not in CHARGE_KINDS:
+            raise InvalidInputError(f"Unknown charge kind {kind!r}; choose one of: {', '.join(CHARGE_KINDS)}.")
+        extra = json_safe(metadata) if metadata else None
+        if extra is not None and not isinstance(extra, dict):
+            raise InvalidInputError("Charge metadata must be a dict.")
+        base_credits = usd_to_credits(cost, self.credit_usd)
+
+        def op(conn: Connection, now: datetime) -> Transaction:
+            acct = self._lock(conn, user, key, now)
+            if acct.existing_tx_id is not None:
+                return self._tx(conn, acct.existing_tx_id)
+            pct = acct.markup if pct_given is None else pct_given
+            amount = apply_markup(base_credits, pct)
+            available = acct.available
+            if amount > available and not allow_overdraft:
+                raise InsufficientCreditsError(amount, max(available, 0), what="this charge")
+            meta: dict[str, Any] = {"base_cost_usd": str(cost), "base_credits": base_credits, "markup_pct": str(pct)}
+            if extra:
+                meta.update(extra)
+            if amount > available:
+                meta["overdraft"] = True
+            return self._post(
+                conn,
+                user_id=acct.id,
+                amount=-amount,
+                balance_after=acct.balance - amount,
+                kind=kind,
+                description=desc,
+                key=key,
+                now=now,
+                metadata=meta,
+            )
+
+        return self._write(op)
+
+    def refund(
+        self, transaction: Transaction | int, reason: str, actor: Actor = None, *, credits: int | None = None
+    ) -> Transaction:
+        """Give back a debit (all of it, or `credits` of it), once per transaction. Audited with the actor."""
+        tx_id = transaction.id if isinstance(transaction, Transaction) else transaction
+        if isinstance(tx_id, bool) or not isinstance(tx_id, int):
+            raise InvalidInputError(f"{transaction!r} is not a transaction id.")
+        why = inputs.text(reason, "A reason for the refund", limit=500)
+        partial = None if credits is None else inputs.credits(credits, "The refund")
+        who = _actor_name(actor)
+        self._authorize("credits.refund", who)
+        key = f"refund:{tx_id}"
+
+        def op(conn: Connection, now: datetime) -> Transaction:
+            found = conn.execute(TX_BY_ID, {"tx_id": tx_id}).first()
+            if found is None:
+                raise UnknownTransactionError(
+                    f"No transaction {tx_id}; `python -m core credits history --user EMAIL` lists a user's."
+                )
+            orig = to_transaction(found)
+            if orig.amount >= 0 or orig.transaction_type not in REFUNDABLE_KINDS:
+                raise InvalidInputError(
+                    f"Transaction {tx_id} is a {orig.transaction_type} of {orig.amount:+,} credits; only debits "
+                    f"({', '.join(REFUNDABLE_KINDS)}) can be refunded."
+                )
+            acct = self._lock(conn, orig.user_id, key, now)
+            if acct.existing_tx_id is not None:
+                raise InvalidInputError(
+                    f"Transaction {tx_id} was already refunded by transaction {acct.existing_tx_id}; "
+                    "a debit is refunded once."
+                )
+            amount = -orig.amount if partial is None else partial
+            if amount > -orig.amount:
+                raise InvalidAmountError(
+                    f"A refund of {amount:,} credits is more than the {-orig.amount:,} transaction {tx_id} debited."
+                )
+            tx = self._post(
+                conn,
+                user_id=acct.id,
+                amount=amount,
+                balance_after=acct.balance + amount,
+                kind="refund",
+                description=f"refund of transaction {tx_id}: {why}",
+                key=key,
+                now=now,
+                metadata={"refund_of": tx_id, "reason": why, "actor": who},
+            )
+            write_audit(
+                conn,
+                actor=who,
+                action="credits.refund",
+                target=acct.email,
+                details={"credits": amount, "transaction_id": tx.id, "refund_of": tx_id, "reason": why},
+            )
+            return tx
+
+        return self._write(op, retry_on_key_race=False)
+
+    # ---- history and usage ---------------------------------------------------------------------------------------
+    def transactions(
+        self,
+        user: UserRef,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Transaction]:
+        """A user's ledger rows, oldest first; with `limit`, the most recent `limit` of them."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+            raise InvalidInputError(f"limit must be a positive whole number, got {limit!r}.")
+        with read_transaction(self.engine) as conn:
+            acct = self._read(conn, user)
+            stmt = select(ledger).where(ledger.c.user_id == acct.id)
+            if since is not None:
+                stmt = stmt.where(ledger.c.created_at >= since)
+            if until is not None:
+                stmt = stmt.where(ledger.c.created_at < until)
+            if limit is not None:
+                rows = list(conn.execute(stmt.order_by(ledger.c.id.desc()).limit(limit)))[::-1]
+            else:
+                rows = list(conn.execute(stmt.order_by(ledger.c.id)))
+        return [to_transaction(r) for r in rows]
+
+    def get_total_usage(self, user_id: UserRef, days: int = 30) -> UsageTotals:
+        """A user's usage over the last `days` days (all calls; credits and cost of the charged ones)."""
+        since = self._since(days)
+        with read_transaction(self.engine) as conn:
+            acct = self._read(conn, user_id)
+            row = conn.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(usage_log.c.cost_credits), 0),
+                    func.coalesce(func.sum(usage_log.c.base_cost_usd), 0),
+                    func.coalesce(func.sum(usage_log.c.cost_usd), 0),
+                    func.count().filter(usage_log.c.status != "success"),
+                ).where(usage_log.c.user_id == acct.id, usage_log.c.created_at >= since)
+            ).one()
+        return UsageTotals(
+            user_id=acct.id,
+            days=days,
+            requests=int(row[0]),
+            failed=int(row[4]),
+            credits=int(row[1]),
+            base_cost_usd=Decimal(row[2]),
+            cost_usd=Decimal(row[3]),
+        )
+
+    def get_usage_by_provider(self, user_id: UserRef, days: int = 30) -> list[ProviderUsage]:
+        """The same, per provider, most credits first."""
+        since = self._since(days)
+        with read_transaction(self.engine) as conn:
+            acct = self._read(conn, user_id)
+            credits_sum = func.coalesce(func.sum(usage_log.c.cost_credits), 0)
+            rows = conn.execute(
+                select(
+                    usage_log.c.provider,
+                    func.count(),
+                    credits_sum,
+                    func.coalesce(func.sum(usage_log.c.base_cost_usd), 0),
+                    func.coalesce(func.sum(usage_log.c.cost_usd), 0),
+                )
+                .where(usage_log.c.user_id == acct.id, usage_log.c.created_at >= since)
+                .group_by(usage_log.c.provider)
+                .order_by(credits_sum.desc(), usage_log.c.provider)
+            ).all()
+        return [
+            ProviderUsage(
+                provider=r[0],
+                requests=int(r[1]),
+                credits=int(r[2]),
+                base_cost_usd=Decimal(r[3]),
+                cost_usd=Decimal(r[4]),
+            )
+            for r in rows
+        ]
+
+    # ---- helpers -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _since(days: int) -> datetime:
+        if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+            raise InvalidInputError(f"days must be a positive whole number, got {days!r}.")
+        return utcnow() - timedelta(days=days)
+
+    @staticmethod
+    def _hold_id(hold: Hold | int) -> int:
+        hold_id = hold.id if isinstance(hold, Hold) else hold
+        if isinstance(hold_id, bool) or not isinstance(hold_id, int):
+            raise InvalidInputError(f"{hold!r} is not a hold; pass the Hold that reserve() returned.")
+        return hold_id
+
+    @staticmethod
+    def _open_hold(conn: Connection, hold_id: int, now: datetime, *, doing: str) -> Any:
+        row = conn.execute(HOLD_BY_ID, {"hold_id": hold_id}).first()
+        if row is None:
+            raise HoldStateError(f"No hold {hold_id}; reserve credits before making the call.")
+        if row.status != "held":
+            raise HoldStateError(
+                f"Hold {hold_id} is already {row.status}; it cannot {doing}. Each call reserves its own hold."
+            )
+        if row.expires_at <= now:
+            raise HoldStateError(
+                f"Hold {hold_id} expired at {row.expires_at:%Y-%m-%d %H:%M:%S} UTC, before it was settled; reserve "
+                "with a longer ttl_seconds for long calls."
+            )
+        return row
+
+    @staticmethod
+    def _check_record(record: UsageRecord) -> None:
+        if not isinstance(record, UsageRecord):
+            raise InvalidInputError(f"Expected a UsageRecord, got {type(record).__name__}.")
+        if record.model is None or record.model.id is None:
+            raise UnknownModelError("The usage record's model is not a catalog model; it cannot be billed.")
+        if record.status not in USAGE_STATUSES:
+            raise InvalidInputError(f"Usage status must be one of {', '.join(USAGE_STATUSES)}, got {record.status!r}.")
+
+    @staticmethod
+    def _check_model(conn: Connection, record: UsageRecord) -> None:
+        if conn.execute(select(AIModel.id).where(AIModel.id == record.model.id)).first() is None:
+            raise UnknownModelError(
+                f"Model {record.model.key} (id {record.model.id}) is not in the catalog; run `python -m core init`."
+            )
+
+    @staticmethod
+    def _usage_metadata(record: UsageRecord) -> dict[str, Any]:
+        meta: dict[str, Any] = json_safe(dict(record.metadata or {}))
+        u = record.usage
+        if u.image_size:
+            meta.setdefault("size", u.image_size)
+        if u.image_quality:
+            meta.setdefault("quality", u.image_quality)
+        if u.estimated:
+            meta["usage_estimated"] = True
+        return meta
+
+    def _insert_usage(
+        self,
+        conn: Connection,
+        acct: Account,
+        record: UsageRecord,
+        base_cost: Decimal,
+        credits: int,
+        *,
+        key: str,
+        status: str,
+        now: datetime,
+        meta: dict[str, Any],
+    ) -> int:
+        m, u = record.model, record.usage
+        return conn.execute(
+            INSERT_USAGE,
+            {
+                "created_at": now,
+                "user_id": acct.id,
+                "ai_model_id": m.id,
+                "provider": m.provider,
+                "category": m.category,
+                "deployment_type": m.deployment_type,
+                "endpoint_id": record.endpoint_id,
+                "input_tokens": u.input_tokens,
+                "output_tokens": u.output_tokens,
+                "cached_tokens": u.cached_tokens,
+                "cache_write_tokens": u.cache_write_tokens,
+                "characters": u.characters,
+                "duration_seconds": u.seconds,
+                "images": u.images,
+                "requests_count": u.requests,
+                "base_cost_usd": base_cost,
+                "markup_pct": acct.markup,
+                "cost_credits": credits,
+                "cost_usd": Decimal(credits) * self.credit_usd,
+                "status": status,
+                "error": record.error,
+                "latency_ms": record.latency_ms,
+                "cache_hit": record.cache_hit,
+                "sandbox": record.sandbox,
+                "request_id": record.request_id,
+                "idempotency_key": key,
+                "transaction_id": None,
+                "metadata": meta or None,
+            },
+        ).scalar_one()

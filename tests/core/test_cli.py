@@ -1,0 +1,120 @@
+"""The command line: help everywhere, JSON where it prints data, one clear line and exit 2 on mistakes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "a.duckdb"))
+    return url
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_command_has_help() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, p in sub.choices.items():
+        assert p.format_help(), name
+
+
+def test_init_users_models(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "init")
+    assert code == 0 and "27 models added" in out
+    code, out, _ = run(capsys, "init")
+    assert code == 0 and "unchanged" in out
+    code, out, _ = run(
+        capsys,
+        "users",
+        "add",
+        "--email",
+        "Ana@Example.com",
+        "--name",
+        "Ana",
+        "--role",
+        "pm",
+        "--markup",
+        "50",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["email"] == "ana@example.com"
+    code, out, _ = run(capsys, "users", "list", "--json")
+    (user,) = json.loads(out)
+    assert user["role"] == "pm" and user["developer_markup_pct"] == "50.0000" and user["credit_balance"] == 0
+    code, out, _ = run(capsys, "models", "list", "--category", "chat", "--provider", "openai", "--json")
+    models = json.loads(out)
+    assert {m["model_id"] for m in models} == {"gpt-4o", "gpt-4o-mini"}
+    assert models[0]["input_per_1m_usd"] == "2.500000000"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["users", "add", "--email", "x@y.io", "--name", "X", "--role", "wizard"], "Unknown role 'wizard'"),
+        (["users", "add", "--email", "not-an-email", "--name", "X", "--role", "pm"], "is not an email address"),
+        (
+            ["users", "add", "--email", "x@y.io", "--name", "X", "--role", "pm", "--markup", "2000"],
+            "between 0% and 1000%",
+        ),
+    ],
+)
+def test_mistakes_print_one_line(db: str, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    main(["init"])
+    capsys.readouterr()
+    code, _out, err = run(capsys, *args)
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_duplicate_email(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["init"])
+    main(["users", "add", "--email", "a@b.io", "--name", "A", "--role", "pm"])
+    capsys.readouterr()
+    code, _, err = run(capsys, "users", "add", "--email", "a@b.io", "--name", "A", "--role", "pm")
+    assert code == 2 and "already exists" in err
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_bad_database_url_and_numbers(tmp_path: Path) -> None:
+    r = cli("init", env={"DATABASE_URL": "mysql://x@localhost/db"})
+    assert r.returncode == 2 and "scheme 'mysql' is not supported" in r.stderr and "Traceback" not in r.stderr
+    r = cli("init", env={"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+    assert r.returncode == 2 and r.stderr.startswith("error: Cannot reach the database") and r.stderr.count("\n") == 1
+    r = cli("demo", "--rows", "ten", env={"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    assert r.returncode == 2 and "'ten' is not a whole number" in r.stderr
+
+
+def test_demo_command(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"}
+    r = cli("demo", "--rows", "2000", "--days", "10", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["usage_rows"] == 2000
+    r = cli("demo", "--rows", "2000", "--if-empty", env=env)
+    assert r.returncode == 0 and "already present" in r.stdout

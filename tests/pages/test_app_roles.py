@@ -1,0 +1,51 @@
+"""The router lands each role on its first allowed page; a page refuses a role that may not open it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.users import add_user
+from tests.conftest import make_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    tmp = tmp_path_factory.mktemp("roles")
+    url = f"sqlite:///{tmp / 'app.db'}"
+    rt = make_runtime(url, tmp)
+    with rt.session() as s:
+        add_user(s, email="ada@x.io", name="Ada", role="admin")
+        add_user(s, email="fin@x.io", name="Fin", role="finance")
+        add_user(s, email="eng@x.io", name="Eng", role="engineer")
+        add_user(s, email="pm@x.io", name="Pam", role="pm")
+    rt.dispose()
+    return url
+
+
+@pytest.mark.parametrize(
+    ("email", "landing"),
+    [("ada@x.io", "Overview"), ("fin@x.io", "Overview"), ("eng@x.io", "Playground"), ("pm@x.io", "Playground")],
+)
+def test_landing_page_per_role(db: str, monkeypatch: pytest.MonkeyPatch, email: str, landing: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", db)
+    monkeypatch.setenv("LOCAL_USER_EMAIL", email)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == landing
+    assert "Local mode" in at.sidebar.caption[0].value
+
+
+def test_page_refuses_a_role_that_may_not_open_it(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", db)
+    monkeypatch.setenv("LOCAL_USER_EMAIL", "pm@x.io")
+    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "cannot open this page" in at.error[0].value
+    assert not at.metric, "no figures leak before the guard stops the page"
