@@ -10,6 +10,7 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
+from core.access import Principal
 from core.breakeven.defaults import (
     DEFAULT_COLD_START_SECONDS,
     DEFAULT_HORIZON_HOURS,
@@ -31,7 +32,7 @@ from core.breakeven.service import (
 from core.catalog import list_models
 from core.errors import CoreError
 from pages.charts.breakeven_charts import cost_curves, replicas_over_time
-from pages.ui import money, runtime
+from pages.ui import guard, money, runtime
 
 NO_MODEL = "(no model: a generic chat model)"
 SYNTHETIC = ["flat", "diurnal", "poisson", "bursty"]
@@ -45,23 +46,24 @@ PRICE_MODES = ["the model's catalog price", "per request", "per second of comput
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def load_model_ids() -> list[str]:
+def load_model_ids(database_url: str) -> list[str]:
     with runtime().session() as s:
         return sorted({m.model_id for m in list_models(s) if m.provider != "sandbox"})
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def load_defaults(model_id: str | None) -> ScenarioDefaults:
+def load_defaults(database_url: str, model_id: str | None) -> ScenarioDefaults:
     with runtime().session() as s:
         return scenario_defaults(s, model_id)
 
 
 @st.cache_data(ttl=60, show_spinner="Simulating a month minute by minute…", max_entries=16)
-def run(inp: BreakevenInput) -> BreakevenResult:
+def run(database_url: str, inp: BreakevenInput, principal: Principal) -> BreakevenResult:
     with runtime().session() as s:
-        return simulate(s, inp)
+        return simulate(s, inp, principal=principal)
 
 
+principal = guard("breakeven")
 st.title("Break-even")
 st.caption(
     "Serverless against a dedicated T4, L4, A10G or A100 endpoint, always-on or scaled to zero. The traffic is "
@@ -70,7 +72,7 @@ st.caption(
 )
 
 # ---- the model and its traffic (outside the form: they change the form's defaults) ----
-model_ids = load_model_ids()
+model_ids = load_model_ids(runtime().settings.database_url)
 query = st.query_params
 wanted = query.get("model")
 if wanted and wanted not in model_ids:
@@ -89,7 +91,7 @@ use_history = top_right.toggle(
     help="replay its requests from the usage history, minute by minute",
     key="be_history",
 )
-defaults = load_defaults(model_id)
+defaults = load_defaults(runtime().settings.database_url, model_id)
 k = f"{model_id or 'none'}"  # widget keys per model, so a new model brings its own defaults
 
 # ---- the scenario form ----
@@ -203,7 +205,7 @@ inp = BreakevenInput(
     target_utilization=float(util),
 )
 try:
-    result = run(inp)
+    result = run(runtime().settings.database_url, inp, principal)
 except CoreError as exc:
     st.error(str(exc))
     st.stop()

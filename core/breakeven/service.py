@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from core.access import Capability, Principal, require
 from core.breakeven import serverless as serverless_price
 from core.breakeven.defaults import (
     DEFAULT_COLD_START_SECONDS,
@@ -240,8 +241,15 @@ def _traffic(session: Session, inp: BreakevenInput, now: datetime | None) -> tup
     return traffic, hist
 
 
-def simulate(session: Session, inp: BreakevenInput, *, now: datetime | None = None) -> BreakevenResult:
-    """Evaluate every option for `inp` and sweep cost against requests/hour."""
+def simulate(
+    session: Session, inp: BreakevenInput, *, principal: Principal | None = None, now: datetime | None = None
+) -> BreakevenResult:
+    """Evaluate every option for `inp` and sweep cost against requests/hour.
+
+    `principal` is the person asking (None: the system itself, e.g. the command line); running the simulator is an
+    engineer's or an admin's capability, since it reads every user's traffic of a model.
+    """
+    require(principal, Capability.RUN_BREAKEVEN)
     defaults = scenario_defaults(session, inp.model_id)
     model = get_model(session, inp.model_id) if inp.model_id else None
     traffic, hist = _traffic(session, inp, now)

@@ -104,3 +104,18 @@ def test_simulate_replays_a_models_history_with_its_memory_and_catalog_price(dem
     assert ev.option("T4 always-on").excluded_reason is not None  # an 18 GB model does not fit a T4
     assert "average request recorded in the history" in result.serverless_basis
     assert result.history and result.history["requests"] == ev.requests
+
+
+@pytest.mark.parametrize(("role", "allowed"), [("admin", True), ("engineer", True), ("finance", False), ("pm", False)])
+def test_only_engineers_and_admins_run_the_simulator(sqlite_runtime: Runtime, role: str, allowed: bool) -> None:
+    from core.access import Principal, Role
+    from core.errors import PermissionDeniedError
+
+    who = Principal(user_id=1, email=f"{role}@example.com", name=role, role=Role(role))
+    inp = BreakevenInput(requests_per_hour=60, hours=24)
+    with sqlite_runtime.session() as s:
+        if allowed:
+            assert simulate(s, inp, principal=who).evaluation.requests == 1440
+        else:
+            with pytest.raises(PermissionDeniedError, match="may not run the break-even simulator"):
+                simulate(s, inp, principal=who)
