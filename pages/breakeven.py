@@ -220,7 +220,9 @@ else:
 summary = result.summary()
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Average requests/hour", f"{ev.mean_requests_per_hour:,.1f}", help="over the simulated horizon")
-m2.metric("Busiest 15 minutes, req/h", f"{ev.peak_requests_per_hour:,.0f}", help="what replicas are sized for")
+m2.metric(
+    "Peak requests/hour", f"{ev.peak_requests_per_hour:,.0f}", help="busiest 15 minutes; replicas are sized for it"
+)
 m3.metric("Requests simulated", f"{ev.requests:,}", f"over {ev.horizon_hours:,.0f} hours", delta_color="off")
 price = summary["serverless_price_per_request_usd"]
 m4.metric("Serverless per request", money(price) if price else "n/a")
