@@ -7,7 +7,6 @@ endpoint follows the demand block by block.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +21,12 @@ class DemandBlocks:
     rates_per_hour: np.ndarray  # requests/hour in each block
 
     @property
-    def peak_per_hour(self) -> float:
-        return float(self.rates_per_hour.max()) if self.rates_per_hour.size else 0.0
+    def peak_per_hour(self) -> float | np.ndarray:
+        """The busiest block's rate (one per row when `rates_per_hour` stacks several traces)."""
+        if not self.rates_per_hour.size:
+            return 0.0
+        peak = self.rates_per_hour.max(axis=-1)
+        return float(peak) if peak.ndim == 0 else peak
 
 
 def demand_blocks(per_minute: np.ndarray, window_minutes: int) -> DemandBlocks:
@@ -43,24 +46,24 @@ def replicas_needed(
     return np.maximum(need, 0).astype(np.int64)
 
 
-def replicas_for_peak(peak_per_hour: float, throughput_per_hour: float, target_utilization: float) -> int:
-    """`replicas_needed` for one rate (plain floats: called hundreds of times by the sweep)."""
-    return max(math.ceil(peak_per_hour / (throughput_per_hour * target_utilization) - _EPS), 0)
-
-
 @dataclass(frozen=True)
 class AlwaysOnPlan:
+    """Replicas of an always-on endpoint (arrays when planning several peaks at once)."""
+
     replicas: int  # what runs all the time: max(min replicas, what the peak needs), capped at max replicas
     needed: int  # what the busiest block needs
-    fits: bool  # False when the peak needs more replicas than the maximum allowed
 
 
 def always_on_plan(
-    peak_per_hour: float, throughput_per_hour: float, target_utilization: float, min_replicas: int, max_replicas: int
+    peak_per_hour: float | np.ndarray,
+    throughput_per_hour: float,
+    target_utilization: float,
+    min_replicas: int,
+    max_replicas: int,
 ) -> AlwaysOnPlan:
-    needed = replicas_for_peak(peak_per_hour, throughput_per_hour, target_utilization)
-    replicas = min(max(min_replicas, needed), max_replicas)
-    return AlwaysOnPlan(replicas=replicas, needed=needed, fits=needed <= max_replicas)
+    needed = replicas_needed(peak_per_hour, throughput_per_hour, target_utilization)
+    replicas = np.minimum(np.maximum(needed, min_replicas), max_replicas)
+    return AlwaysOnPlan(replicas=replicas, needed=needed)
 
 
 def autoscaled_replicas(

@@ -35,10 +35,12 @@ def dedicated_usd(hourly_usd: Decimal, replica_minutes: float) -> Decimal:
 
 @dataclass(frozen=True, eq=False)
 class GpuFigures:
-    always_on_replicas: int
-    always_on_needed: int  # what the busiest block needs at the target utilization
-    peak_servers: int  # replicas serving the busiest block (always-on and scale-to-zero alike)
-    stable: bool  # False: even the maximum replicas cannot keep up with the busiest block
+    """One GPU's capacity and scale-to-zero billing; every field is an array (one per rate) for a stacked sweep."""
+
+    always_on_replicas: np.ndarray
+    always_on_needed: np.ndarray  # what the busiest block needs at the target utilization
+    peak_servers: np.ndarray  # replicas serving the busiest block (always-on and scale-to-zero alike)
+    stable: np.ndarray  # False: even the maximum replicas cannot keep up with the busiest block
     block_replicas: np.ndarray  # scale-to-zero: replicas per block while up
     billing: Billing  # scale-to-zero
 
@@ -46,17 +48,18 @@ class GpuFigures:
 def gpu_figures(
     gpu: Gpu, scenario: Scenario, blocks: DemandBlocks, activity: BlockActivity, cold_start_minutes: int
 ) -> GpuFigures:
+    """Figures of `gpu` for one trace, or for a stack of traces (blocks' rates and the activity with a leading axis)."""
     assert gpu.throughput_per_hour is not None
     thr = gpu.throughput_per_hour
     peak = blocks.peak_per_hour
     plan = always_on_plan(peak, thr, scenario.target_utilization, scenario.min_replicas, scenario.max_replicas)
     block_replicas = autoscaled_replicas(blocks, thr, scenario.target_utilization, scenario.max_replicas)
-    peak_servers = min(max(plan.needed, 1), scenario.max_replicas)
+    peak_servers = np.minimum(np.maximum(plan.needed, 1), scenario.max_replicas)
     return GpuFigures(
         always_on_replicas=plan.replicas,
         always_on_needed=plan.needed,
         peak_servers=peak_servers,
-        stable=peak < peak_servers * thr,
+        stable=np.asarray(peak) < peak_servers * thr,
         block_replicas=block_replicas,
         billing=bill(activity, block_replicas, cold_start_minutes),
     )

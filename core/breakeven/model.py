@@ -159,10 +159,11 @@ def evaluate(traffic: Traffic, scenario: Scenario) -> Evaluation:
             continue
         thr = float(gpu.throughput_per_hour)  # type: ignore[arg-type]
         fig = gpu_figures(gpu, scenario, blocks, block_activity, cold_minutes)
-        short = None if fig.stable else capacity_reason(gpu, scenario, peak, window)
+        stable, on_replicas, peak_servers = bool(fig.stable), int(fig.always_on_replicas), int(fig.peak_servers)
+        short = None if stable else capacity_reason(gpu, scenario, peak, window)
 
-        on_minutes = fig.always_on_replicas * minutes
-        p95_on = _p95(scenario, fig.always_on_replicas, peak, thr, 0.0) if fig.stable else None
+        on_minutes = on_replicas * minutes
+        p95_on = _p95(scenario, on_replicas, peak, thr, 0.0) if stable else None
         options.append(
             OptionResult(
                 option=option_name(gpu.id, False),
@@ -170,7 +171,7 @@ def evaluate(traffic: Traffic, scenario: Scenario) -> Evaluation:
                 scale_to_zero=False,
                 monthly_cost_usd=to_cents(dedicated_usd(gpu.hourly_usd, on_minutes) * to_month),
                 billed_hours=on_minutes / 60.0 * hours_to_month,
-                replicas=fig.always_on_replicas,
+                replicas=on_replicas,
                 utilization=requests / (on_minutes / 60.0 * thr),
                 cold_start_fraction=0.0,
                 p95_latency_s=p95_on,
@@ -180,17 +181,18 @@ def evaluate(traffic: Traffic, scenario: Scenario) -> Evaluation:
         )
 
         billing = fig.billing
+        replica_minutes = float(billing.replica_minutes)
         cold_fraction = activity.cold_start_fraction
-        p95_s2z = _p95(scenario, fig.peak_servers, peak, thr, cold_fraction) if fig.stable else None
-        running_hours = billing.running_replica_minutes / 60.0
+        p95_s2z = _p95(scenario, peak_servers, peak, thr, cold_fraction) if stable else None
+        running_hours = float(billing.running_replica_minutes) / 60.0
         options.append(
             OptionResult(
                 option=option_name(gpu.id, True),
                 hardware=gpu.id,
                 scale_to_zero=True,
-                monthly_cost_usd=to_cents(dedicated_usd(gpu.hourly_usd, billing.replica_minutes) * to_month),
-                billed_hours=billing.replica_minutes / 60.0 * hours_to_month,
-                replicas=int(fig.block_replicas.max()) if billing.replica_minutes else 0,
+                monthly_cost_usd=to_cents(dedicated_usd(gpu.hourly_usd, replica_minutes) * to_month),
+                billed_hours=replica_minutes / 60.0 * hours_to_month,
+                replicas=int(fig.block_replicas.max()) if replica_minutes else 0,
                 utilization=requests / (running_hours * thr) if running_hours else 0.0,
                 cold_start_fraction=cold_fraction,
                 p95_latency_s=p95_s2z,

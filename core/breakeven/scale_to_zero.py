@@ -90,17 +90,20 @@ class BlockActivity:
 
 
 def per_block(activity: Activity, blocks: DemandBlocks) -> BlockActivity:
+    """Sum an activity per demand block (along the last axis: a stack of activities, one per rate, works too)."""
     first = blocks.starts[1:]
     return BlockActivity(
-        up=np.add.reduceat(activity.up, blocks.starts, dtype=np.float64),
-        cold=np.add.reduceat(activity.cold, blocks.starts, dtype=np.float64),
+        up=np.add.reduceat(activity.up, blocks.starts, axis=-1, dtype=np.float64),
+        cold=np.add.reduceat(activity.cold, blocks.starts, axis=-1, dtype=np.float64),
         # up before and after the boundary = up now and not a cold start now (a cold start is exactly "up after zero")
-        stays_up=activity.up[first].astype(np.float64) - activity.cold[first].astype(np.float64),
+        stays_up=activity.up[..., first].astype(np.float64) - activity.cold[..., first].astype(np.float64),
     )
 
 
 @dataclass(frozen=True)
 class Billing:
+    """Replica-minutes over the horizon (arrays, one per rate, when billing a stack of activities)."""
+
     running_replica_minutes: float
     starting_replica_minutes: float  # replicas initializing (billed for the cold-start time each)
     replicas_started: float
@@ -112,10 +115,10 @@ class Billing:
 
 def bill(activity: BlockActivity, block_replicas: np.ndarray, cold_start_minutes: int) -> Billing:
     """Billed replica-minutes when the endpoint runs `block_replicas[b]` replicas while up in block b."""
-    # np.dot would go through BLAS, whose thread start-up costs more than these small products on a busy machine
-    running = float((activity.up * block_replicas).sum())
-    scale_ups = np.maximum(np.diff(block_replicas), 0)
-    started = float((activity.cold * block_replicas).sum() + (activity.stays_up * scale_ups).sum())
+    # not np.dot: BLAS threads cost more than these small products on a busy machine
+    running = (activity.up * block_replicas).sum(axis=-1)
+    scale_ups = np.maximum(np.diff(block_replicas, axis=-1), 0)
+    started = (activity.cold * block_replicas).sum(axis=-1) + (activity.stays_up * scale_ups).sum(axis=-1)
     return Billing(running, started * cold_start_minutes, started)
 
 

@@ -18,12 +18,11 @@ from core.breakeven.costs import gpu_figures
 from core.breakeven.defaults import MONTH_HOURS
 from core.breakeven.errors import InvalidRateError, positive
 from core.breakeven.model import SERVERLESS, option_name
-from core.breakeven.scale_to_zero import Activity, billed_cold_start_minutes, per_block, replay
+from core.breakeven.scale_to_zero import Activity, BlockActivity, billed_cold_start_minutes, per_block, replay
 from core.breakeven.scenario import Scenario
 from core.breakeven.traffic import Traffic
 
 DEFAULT_POINTS = 200
-_CLIP = np.float32(50.0)
 
 
 @dataclass(frozen=True)
@@ -52,20 +51,22 @@ class Sweep:
 
 
 class _ExpectedShape:
-    """`scale_to_zero.expected` for one shape at many rates, with the rate-independent work done once.
+    """`scale_to_zero.expected`, summed per demand block, for one shape at many rates at once (one row per rate).
 
-    The window before minute t + 1 ([t - T + 1, t]) is the idle-timeout window of minute t, so one exponential per
-    minute gives both P(up) and P(quiet before); e^(-intensity) is looked up per distinct shape value (a handful for
-    flat, bursty or recorded traffic). The exponentials run in float32 (about 7 significant digits, ample for a
-    chart, and three times faster here than float64), with exponents clipped at 50: e^-50 is zero for every purpose.
+    The rate-independent work is done once. The window before minute t + 1 ([t - T + 1, t]) is the idle-timeout
+    window of minute t, so one exponential per minute gives both P(down) = quiet[t + 1] and P(quiet before) =
+    quiet[t]; e^(-intensity) is looked up per distinct shape value when there are few (flat, bursty or recorded
+    traffic). The arithmetic is float32 (about 7 significant digits, ample for a chart; numpy's float32 exponential is
+    vectorised here and three times faster than float64's), and per-block sums come from the quiet probabilities
+    directly (up = block length - sum of P(down)), so no per-minute "up" array is ever built.
     """
 
-    def __init__(self, shape: np.ndarray, idle_minutes: int) -> None:
+    def __init__(self, shape: np.ndarray, idle_minutes: int, blocks: DemandBlocks) -> None:
         n = shape.size
         cum = np.concatenate(([0.0], np.cumsum(shape)))
         idx = np.arange(n + 1)
-        self.shape = shape
-        self.total = float(shape.sum())
+        self.n = n
+        self.blocks = blocks
         # expected arrivals at 1 request/hour in [t - T, t - 1], for t = 0..n (n + 1 windows)
         self.before = (cum[np.minimum(idx, n)] - cum[np.maximum(idx - idle_minutes, 0)]).astype(np.float32)
         values, inverse = np.unique(shape, return_inverse=True)
@@ -73,24 +74,23 @@ class _ExpectedShape:
         self.inverse = inverse
         self.shape32 = shape.astype(np.float32)
 
-    def at(self, rate: float) -> Activity:
-        n = self.shape.size
-        r = np.float32(rate)
-        x = self.before * r
-        np.minimum(x, _CLIP, out=x)
-        quiet = np.exp(-x, out=x)  # quiet[t]: no arrival in [t - T, t - 1]
+    def per_block(self, rates: np.ndarray) -> BlockActivity:
+        n, starts = self.n, self.blocks.starts
+        r = rates.astype(np.float32)[:, None]
+        quiet = self.before[None, :] * r
+        np.exp(-quiet, out=quiet)  # quiet[:, t]: no arrival in [t - T, t - 1] (large exponents just underflow)
+        down = quiet[:, 1:]  # P(no replica in minute t)
         if self.values is not None:
-            lam = np.minimum(self.values * r, _CLIP)
-            busy = (1.0 - np.exp(-lam))[self.inverse]
+            cold = (1.0 - np.exp(-self.values[None, :] * r))[:, self.inverse]
         else:
-            lam = np.minimum(self.shape32 * r, _CLIP)
-            busy = 1.0 - np.exp(-lam)
-        head = quiet[:n]
-        return Activity(
-            up=1.0 - quiet[1:],
-            cold=busy * head,
-            requests=self.total * rate,
-            cold_requests=float((self.shape32 * head).sum(dtype=np.float64)) * rate,
+            cold = 1.0 - np.exp(-self.shape32[None, :] * r)
+        np.multiply(cold, quiet[:, :n], out=cold)  # P(a request at t finds nothing in [t - T, t - 1])
+        up = self.blocks.lengths[None, :] - np.add.reduceat(down, starts, axis=1).astype(np.float64)
+        first = starts[1:]
+        return BlockActivity(
+            up=up,
+            cold=np.add.reduceat(cold, starts, axis=1).astype(np.float64),
+            stays_up=(1.0 - down[:, first] - cold[:, first]).astype(np.float64),
         )
 
 
@@ -106,6 +106,45 @@ def _even_activity(counts: np.ndarray, rate: float, idle_minutes: int) -> Activi
     cold = np.zeros(counts.size, dtype=bool)
     cold[first] = True
     return Activity(up=up, cold=cold, requests=float(counts.sum()), cold_requests=float(counts[first]))
+
+
+def _stacked_activity(
+    traffic: Traffic, rates: np.ndarray, scenario: Scenario
+) -> tuple[np.ndarray, DemandBlocks, BlockActivity]:
+    """Requests, demand blocks and per-block activity at every rate, stacked one row per rate.
+
+    Random profiles are computed in expectation a chunk of rates at a time (about two million minutes per chunk
+    keeps memory small); flat traffic is replayed rate by rate.
+    """
+    window = scenario.capacity_window_minutes
+    idle = scenario.idle_timeout_minutes
+    k = rates.size
+    if traffic.deterministic:
+        rows = []
+        for rate in rates:
+            counts = traffic.counts_at(float(rate))
+            at_rate = demand_blocks(counts, window)
+            one = per_block(_even_activity(counts, float(rate), idle), at_rate)
+            rows.append((float(counts.sum()), at_rate.rates_per_hour, one))
+        unit = demand_blocks(traffic.counts_at(float(rates[0])), window)
+        blocks = DemandBlocks(unit.starts, unit.lengths, np.vstack([r[1] for r in rows]))
+        activity = BlockActivity(
+            up=np.vstack([r[2].up for r in rows]),
+            cold=np.vstack([r[2].cold for r in rows]),
+            stays_up=np.vstack([r[2].stays_up for r in rows]),
+        )
+        return np.array([r[0] for r in rows]), blocks, activity
+    unit = demand_blocks(traffic.shape, window)
+    shape = _ExpectedShape(traffic.shape, idle, unit)
+    blocks = DemandBlocks(unit.starts, unit.lengths, unit.rates_per_hour[None, :] * rates[:, None])
+    chunk = max(1, 2_000_000 // max(traffic.minutes, 1))
+    parts = [shape.per_block(rates[i : i + chunk]) for i in range(0, k, chunk)]
+    activity = BlockActivity(
+        up=np.vstack([p.up for p in parts]),
+        cold=np.vstack([p.cold for p in parts]),
+        stays_up=np.vstack([p.stays_up for p in parts]),
+    )
+    return float(traffic.shape.sum()) * rates, blocks, activity
 
 
 def default_range(traffic: Traffic, break_even: dict[str, float | None]) -> tuple[float, float]:
@@ -129,7 +168,6 @@ def sweep(
         raise InvalidRateError("The sweep needs a highest rate above its lowest and at least two points.")
     rates = np.geomspace(low, high, points)
     minutes = traffic.minutes
-    window = scenario.capacity_window_minutes
     to_month = MONTH_HOURS * 60.0 / minutes
     cold_minutes = billed_cold_start_minutes(scenario.cold_start_s)
     gpus = [
@@ -145,26 +183,16 @@ def sweep(
         costs[option_name(g.id, True)] = np.full(points, np.nan)
 
     price = float(scenario.serverless.per_request_usd) if scenario.serverless else 0.0
-    expected = None if traffic.deterministic else _ExpectedShape(traffic.shape, scenario.idle_timeout_minutes)
-    unit_blocks = None if traffic.deterministic else demand_blocks(traffic.shape, window)
-    for j, rate in enumerate(rates):
-        if expected is not None and unit_blocks is not None:
-            activity = expected.at(rate)
-            blocks = DemandBlocks(unit_blocks.starts, unit_blocks.lengths, unit_blocks.rates_per_hour * rate)
-        else:
-            counts = traffic.counts_at(rate)
-            activity = _even_activity(counts, rate, scenario.idle_timeout_minutes)
-            blocks = demand_blocks(counts, window)
-        if scenario.serverless is not None:
-            costs[SERVERLESS][j] = activity.requests * price * to_month
-        block_activity = per_block(activity, blocks)
-        for g in gpus:
-            fig = gpu_figures(g, scenario, blocks, block_activity, cold_minutes)
-            if not fig.stable:
-                continue
-            hourly = float(g.hourly_usd)
-            costs[option_name(g.id, False)][j] = hourly * fig.always_on_replicas * minutes / 60.0 * to_month
-            costs[option_name(g.id, True)][j] = hourly * fig.billing.replica_minutes / 60.0 * to_month
+    requests, blocks, activity = _stacked_activity(traffic, rates, scenario)
+    if scenario.serverless is not None:
+        costs[SERVERLESS] = requests * price * to_month
+    for g in gpus:
+        fig = gpu_figures(g, scenario, blocks, activity, cold_minutes)
+        hourly = float(g.hourly_usd)
+        on = hourly * fig.always_on_replicas * minutes / 60.0 * to_month
+        costs[option_name(g.id, False)] = np.where(fig.stable, on, np.nan)
+        s2z = hourly * fig.billing.replica_minutes / 60.0 * to_month
+        costs[option_name(g.id, True)] = np.where(fig.stable, s2z, np.nan)
     return Sweep(rates=rates, costs=costs, crossovers=crossovers(rates, costs))
 
 

@@ -76,3 +76,23 @@ def test_the_flat_shortcut_is_the_replay(rate: float) -> None:
     fast, slow = _even_activity(counts, rate, 15), replay(counts, 15)
     assert np.array_equal(fast.up, slow.up) and np.array_equal(fast.cold, slow.cold)
     assert (fast.requests, fast.cold_requests) == (slow.requests, slow.cold_requests)
+
+
+@pytest.mark.parametrize("make", [poisson, diurnal])
+def test_the_stacked_expectation_is_scale_to_zero_expected_per_block(make: Callable[..., Traffic]) -> None:
+    from core.breakeven.capacity import demand_blocks
+    from core.breakeven.scale_to_zero import expected, per_block
+    from core.breakeven.sweep import _stacked_activity
+
+    traffic = make(30, 24 * 7, seed=2)
+    sc = scenario(idle_timeout_minutes=20)
+    rates = np.array([0.3, 30.0, 3000.0])
+    requests, blocks, stacked = _stacked_activity(traffic, rates, sc)
+    unit = demand_blocks(traffic.shape, sc.capacity_window_minutes)
+    for i, rate in enumerate(rates):
+        exact = per_block(expected(traffic.intensity(rate), 20), unit)
+        assert np.allclose(stacked.up[i], exact.up, rtol=1e-4, atol=1e-4)
+        assert np.allclose(stacked.cold[i], exact.cold, rtol=1e-4, atol=1e-5)
+        assert np.allclose(stacked.stays_up[i], exact.stays_up, rtol=1e-4, atol=1e-5)
+        assert requests[i] == pytest.approx(rate * traffic.hours)
+        assert np.allclose(blocks.rates_per_hour[i], unit.rates_per_hour * rate)
