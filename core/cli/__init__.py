@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "core.cli.endpoints_cmd",
     "core.cli.credits_cmd",
     "core.cli.generate_cmd",
+    "core.cli.breakeven_cmd",
 )
 
 

@@ -1,0 +1,72 @@
+"""Typed errors of the break-even simulator. Every message says what to change."""
+
+from __future__ import annotations
+
+import math
+
+from core.errors import InvalidInputError
+
+
+class BreakevenInputError(InvalidInputError):
+    """An input to the simulator is out of range or malformed."""
+
+
+class InvalidRateError(BreakevenInputError):
+    """A traffic rate, price, time or count is negative, zero where it must be positive, NaN or infinite."""
+
+
+class SloBelowServiceTimeError(BreakevenInputError):
+    """The p95 latency target is below the time one request takes: no option could meet it."""
+
+
+class EmptyHistoryError(BreakevenInputError):
+    """The model has no recorded requests in the chosen date range."""
+
+
+class NoServerlessPriceError(BreakevenInputError):
+    """Serverless cannot be priced: the model has no serverless price and none was given."""
+
+
+def positive(name: str, value: float, hint: str = "") -> float:
+    """`value` as a float, refusing NaN, infinities, zero and negatives with a sentence naming the input."""
+    v = _finite(name, value, hint)
+    if v <= 0:
+        raise InvalidRateError(f"{name} must be greater than zero, got {v:g}.{_hint(hint)}")
+    return v
+
+
+def non_negative(name: str, value: float, hint: str = "") -> float:
+    v = _finite(name, value, hint)
+    if v < 0:
+        raise InvalidRateError(f"{name} cannot be negative, got {v:g}.{_hint(hint)}")
+    return v
+
+
+def whole(name: str, value: int, minimum: int, hint: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            raise InvalidRateError(f"{name} must be a whole number, got {value!r}.{_hint(hint)}") from None
+        if not math.isfinite(f) or f != int(f):
+            raise InvalidRateError(f"{name} must be a whole number, got {value!r}.{_hint(hint)}")
+        value = int(f)
+    if value < minimum:
+        raise InvalidRateError(f"{name} must be at least {minimum}, got {value}.{_hint(hint)}")
+    return value
+
+
+def _finite(name: str, value: float, hint: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRateError(f"{name} must be a number, got {value!r}.{_hint(hint)}") from None
+    if math.isnan(v):
+        raise InvalidRateError(f"{name} is not a number (NaN).{_hint(hint)}")
+    if math.isinf(v):
+        raise InvalidRateError(f"{name} must be finite, got {v}.{_hint(hint)}")
+    return v
+
+
+def _hint(hint: str) -> str:
+    return f" {hint}" if hint else ""

@@ -1,0 +1,106 @@
+"""The recommendation: the cheapest option that meets the latency target, with one sentence saying why."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.breakeven.model import OptionResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recommendation:
+    option: str | None  # None when no option meets the target
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"option": self.option, "reason": self.reason}
+
+
+def _usd(d: Decimal | None) -> str:
+    return "n/a" if d is None else f"${d:,.2f}"
+
+
+def _rate(r: float) -> str:
+    return f"{r:,.0f}" if r >= 10 else f"{r:,.2g}"
+
+
+def recommend(
+    options: Sequence[OptionResult],
+    *,
+    slo_s: float,
+    requests_per_hour: float,
+    break_even: dict[str, float | None],
+) -> Recommendation:
+    priced = [o for o in options if o.available and o.monthly_cost_usd is not None]
+    eligible = [o for o in priced if o.meets_slo]
+    at = f"at {_rate(requests_per_hour)} requests/hour"
+    if not eligible:
+        timed = [o for o in priced if o.p95_latency_s is not None]
+        if not timed:
+            return Recommendation(
+                option=None, reason=f"No option can serve this traffic {at}; see each option's reason."
+            )
+        fastest = min(timed, key=lambda o: o.p95_latency_s or 0.0)
+        return Recommendation(
+            option=None,
+            reason=(
+                f"No option meets the {slo_s:g} s p95 target {at}: the fastest, {fastest.option}, has a p95 of "
+                f"{fastest.p95_latency_s:.1f} s; raise the target, shorten the cold start or allow more replicas."
+            ),
+        )
+    order = {o.option: i for i, o in enumerate(options)}
+    best = min(eligible, key=lambda o: (o.monthly_cost_usd, o.p95_latency_s or 0.0, order[o.option]))
+    cheaper_missing = [
+        o
+        for o in priced
+        if not o.meets_slo and o.monthly_cost_usd is not None and o.monthly_cost_usd < best.monthly_cost_usd
+    ]
+    caveat = ""
+    if cheaper_missing:
+        c = min(cheaper_missing, key=lambda o: o.monthly_cost_usd or Decimal(0))
+        p95 = "cannot keep up" if c.p95_latency_s is None else f"has a p95 of {c.p95_latency_s:.1f} s"
+        caveat = f"; {c.option} would cost less ({_usd(c.monthly_cost_usd)}) but {p95}"
+    if best.hardware is None:
+        runner_up = [o for o in eligible if o is not best]
+        if runner_up:
+            rival = min(runner_up, key=lambda o: o.monthly_cost_usd or Decimal(0))
+            than = "less than" if (rival.monthly_cost_usd or 0) > (best.monthly_cost_usd or 0) else "the same as"
+            alternative = (
+                f", {than} the cheapest dedicated option that meets the {slo_s:g} s p95 target "
+                f"({rival.option} at {_usd(rival.monthly_cost_usd)}), with no endpoint to run"
+            )
+        else:
+            alternative = f", and no dedicated option meets the {slo_s:g} s p95 target"
+        payoff = [(gpu, r) for gpu, r in break_even.items() if r is not None]
+        tail = ""
+        if payoff:
+            gpu, r = min(payoff, key=lambda x: x[1])
+            tail = f"; a dedicated {gpu} always-on breaks even with it at {_rate(r)} requests/hour"
+        return Recommendation(
+            option=best.option,
+            reason=f"Serverless costs {_usd(best.monthly_cost_usd)} a month {at}{alternative}{tail}{caveat}.",
+        )
+    serverless = next((o for o in priced if o.hardware is None), None)
+    versus = (
+        f", {_usd(serverless.monthly_cost_usd - best.monthly_cost_usd)} less than serverless "
+        f"({_usd(serverless.monthly_cost_usd)})"
+        if serverless is not None and serverless.monthly_cost_usd is not None
+        else ""
+    )
+    how = (
+        f"up {best.billed_hours:,.0f} replica-hours a month with {best.cold_start_fraction:.1%} of requests "
+        "meeting a cold start"
+        if best.scale_to_zero
+        else f"{best.replicas} replica(s) running all month"
+    )
+    return Recommendation(
+        option=best.option,
+        reason=(
+            f"{best.option} costs {_usd(best.monthly_cost_usd)} a month {at} ({how}){versus}, and its p95 of "
+            f"{best.p95_latency_s:.1f} s meets the {slo_s:g} s target{caveat}."
+        ),
+    )

@@ -1,0 +1,354 @@
+"""One call for the command line and the page: read the catalog (and history), build the traffic and the scenario,
+evaluate every option and sweep the rate. Defaults come from the chosen model's category and catalog entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from core.access import Capability, Principal, require
+from core.breakeven import serverless as serverless_price
+from core.breakeven.defaults import (
+    DEFAULT_COLD_START_SECONDS,
+    DEFAULT_HORIZON_HOURS,
+    DEFAULT_MAX_REPLICAS,
+    DEFAULT_MIN_REPLICAS,
+    DEFAULT_TARGET_UTILIZATION,
+    HF_DEFAULT_IDLE_MINUTES,
+    RequestSize,
+    category_defaults,
+)
+from core.breakeven.errors import InvalidRateError, NoServerlessPriceError
+from core.breakeven.history import HistoryCounts, catalog_gpus, default_range, load_history, observed_request_size
+from core.breakeven.model import Evaluation, evaluate
+from core.breakeven.scenario import Scenario
+from core.breakeven.serverless import ServerlessPrice
+from core.breakeven.sweep import DEFAULT_POINTS, Sweep, sweep
+from core.breakeven.sweep import default_range as sweep_range
+from core.breakeven.traffic import PROFILES, Traffic, from_counts, make_traffic
+from core.catalog.lookup import UnknownHardwareError, get_model, list_hardware
+from core.catalog.types import ModelPrice
+
+SPEC_PRICE_PER_REQUEST = Decimal("0.01")  # the specification's break-even example, when no model is chosen
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakevenInput:
+    """Everything a person can set. None means "the default for the chosen model"."""
+
+    requests_per_hour: float | None = None
+    profile: str = "flat"
+    model_id: str | None = None
+    since: date | None = None
+    until: date | None = None
+    resolution: str = "minute"
+    serverless_cost_per_request: Decimal | None = None
+    serverless_cost_per_second: Decimal | None = None
+    compute_seconds_per_request: float | None = None  # with a per-second price; default: the service time
+    scale_to_zero_minutes: int = HF_DEFAULT_IDLE_MINUTES
+    cold_start_seconds: float = DEFAULT_COLD_START_SECONDS
+    p95_slo_seconds: float | None = None
+    hours: float | None = None
+    seed: int = 0
+    list_prices: bool = False  # price GPUs at Hugging Face's list price instead of the product's rate
+    throughput_per_hour: tuple[tuple[str, float], ...] = ()  # (GPU id, requests/hour) overrides
+    service_time_seconds: float | None = None
+    memory_gb: float | None = None
+    min_replicas: int = DEFAULT_MIN_REPLICAS
+    max_replicas: int = DEFAULT_MAX_REPLICAS
+    target_utilization: float = DEFAULT_TARGET_UTILIZATION
+    sweep_points: int = DEFAULT_POINTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuDefaults:
+    id: str
+    memory_gb: int
+    hourly_usd: Decimal
+    list_hourly_usd: Decimal | None
+    throughput_per_hour: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScenarioDefaults:
+    """What the form starts from for a model (or for a generic chat model when none is chosen)."""
+
+    model: str | None  # provider/model_id
+    category: str
+    service_time_s: float
+    p95_slo_s: float
+    memory_gb: float | None
+    serverless_per_request_usd: Decimal | None
+    serverless_basis: str
+    request_size: RequestSize
+    gpus: tuple[GpuDefaults, ...]
+
+
+def scenario_defaults(session: Session, model_id: str | None = None) -> ScenarioDefaults:
+    model: ModelPrice | None = get_model(session, model_id) if model_id else None
+    cat_name = model.category if model else None
+    cat = category_defaults(cat_name)
+    size = cat.request_size
+    if model is None:
+        per_request, basis = SPEC_PRICE_PER_REQUEST, "$0.01 per request (the specification's example)"
+    else:
+        try:
+            price = serverless_price.from_catalog(model, size)
+            per_request, basis = price.per_request_usd, price.basis
+        except NoServerlessPriceError as exc:
+            per_request, basis = None, str(exc)
+    gpus = tuple(
+        GpuDefaults(
+            id=hw.id,
+            memory_gb=hw.gpu_memory_gb,
+            hourly_usd=hw.hourly_usd,
+            list_hourly_usd=hw.list_hourly_usd,
+            throughput_per_hour=cat.throughput_per_hour.get(hw.id),
+        )
+        for hw in list_hardware(session)
+    )
+    return ScenarioDefaults(
+        model=model.key if model else None,
+        category=cat_name or "chat",
+        service_time_s=cat.service_time_s,
+        p95_slo_s=cat.p95_slo_s,
+        memory_gb=float(model.memory_gb) if model and model.memory_gb is not None else None,
+        serverless_per_request_usd=per_request,
+        serverless_basis=basis,
+        request_size=size,
+        gpus=gpus,
+    )
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class BreakevenResult:
+    inputs: BreakevenInput
+    defaults: ScenarioDefaults
+    scenario: Scenario
+    traffic: Traffic
+    evaluation: Evaluation
+    sweep: Sweep
+    serverless_basis: str
+    history: dict[str, Any] | None = field(default=None)  # model, start, end, resolution, requests
+
+    def to_dict(self) -> dict[str, Any]:
+        """The command line's JSON shape: options, break_even_requests_per_hour, recommendation."""
+        return self.evaluation.to_dict()
+
+    def summary(self) -> dict[str, Any]:
+        ev = self.evaluation
+        return {
+            "profile": self.traffic.profile,
+            "model": self.defaults.model,
+            "mean_requests_per_hour": round(ev.mean_requests_per_hour, 3),
+            "peak_requests_per_hour": round(ev.peak_requests_per_hour, 3),
+            "requests": ev.requests,
+            "horizon_hours": round(ev.horizon_hours, 3),
+            "serverless_price_per_request_usd": (
+                None if self.scenario.serverless is None else str(self.scenario.serverless.per_request_usd)
+            ),
+            "serverless_basis": self.serverless_basis,
+            "history": self.history,
+        }
+
+    def export(self) -> dict[str, Any]:
+        """Everything needed to reproduce and read the result (the page's download)."""
+        inputs = asdict(self.inputs)
+        inputs["throughput_per_hour"] = dict(self.inputs.throughput_per_hour)
+        scenario = self.scenario
+        return {
+            **self.to_dict(),
+            "inputs": inputs,
+            "scenario": {
+                "service_time_s": scenario.service_time_s,
+                "p95_slo_s": scenario.p95_slo_s,
+                "idle_timeout_minutes": scenario.idle_timeout_minutes,
+                "cold_start_s": scenario.cold_start_s,
+                "target_utilization": scenario.target_utilization,
+                "min_replicas": scenario.min_replicas,
+                "max_replicas": scenario.max_replicas,
+                "model_memory_gb": scenario.model_memory_gb,
+                "gpus": [
+                    {
+                        "id": g.id,
+                        "hourly_usd": str(g.hourly_usd),
+                        "memory_gb": g.memory_gb,
+                        "throughput_per_hour": g.throughput_per_hour,
+                    }
+                    for g in scenario.gpus
+                ],
+            },
+            "traffic": self.summary(),
+            "crossovers": [
+                {
+                    "requests_per_hour": round(c.requests_per_hour, 2),
+                    "option": c.option,
+                    "other": c.other,
+                    "monthly_cost_usd": f"{c.monthly_cost_usd:.2f}",
+                }
+                for c in self.sweep.crossovers
+            ],
+        }
+
+
+def _serverless(inp: BreakevenInput, model: ModelPrice | None, size: RequestSize, service_s: float) -> ServerlessPrice:
+    if inp.serverless_cost_per_request is not None and inp.serverless_cost_per_second is not None:
+        raise InvalidRateError("Give the serverless price per request or per second of compute, not both.")
+    if inp.serverless_cost_per_request is not None:
+        return serverless_price.per_request(inp.serverless_cost_per_request)
+    if inp.serverless_cost_per_second is not None:
+        seconds = inp.compute_seconds_per_request if inp.compute_seconds_per_request is not None else service_s
+        return serverless_price.per_second(inp.serverless_cost_per_second, seconds)
+    if model is None:
+        return serverless_price.per_request(SPEC_PRICE_PER_REQUEST)
+    return serverless_price.from_catalog(model, size)
+
+
+def _traffic(session: Session, inp: BreakevenInput, now: datetime | None) -> tuple[Traffic, HistoryCounts | None]:
+    if inp.profile not in PROFILES:
+        raise InvalidRateError(f"Unknown traffic profile {inp.profile!r}; choose one of: {', '.join(PROFILES)}.")
+    if inp.profile != "history":
+        if inp.requests_per_hour is None:
+            raise InvalidRateError(
+                "Give the traffic in requests per hour (--requests-per-hour), or use --profile history with a model."
+            )
+        if inp.since or inp.until:
+            raise InvalidRateError("--since/--until pick recorded history: use them with --profile history.")
+        hours = inp.hours if inp.hours is not None else DEFAULT_HORIZON_HOURS
+        return make_traffic(inp.profile, inp.requests_per_hour, hours, inp.seed), None
+    if not inp.model_id:
+        raise InvalidRateError("The history profile replays a model's recorded traffic: choose a model (--model).")
+    if inp.hours is not None:
+        raise InvalidRateError("With --profile history the date range sets the horizon; leave out --hours.")
+    since, until = inp.since, inp.until
+    if since is None or until is None:
+        d_since, d_until = default_range(now)
+        since, until = since or d_since, until or d_until
+    hist = load_history(session, inp.model_id, since, until, resolution=inp.resolution, now=now)
+    traffic = from_counts(
+        hist.counts,
+        bucket_minutes=hist.bucket_minutes,
+        start=hist.start,
+        requests_per_hour=inp.requests_per_hour,
+        seed=inp.seed,
+    )
+    return traffic, hist
+
+
+def simulate(
+    session: Session, inp: BreakevenInput, *, principal: Principal | None = None, now: datetime | None = None
+) -> BreakevenResult:
+    """Evaluate every option for `inp` and sweep cost against requests/hour.
+
+    `principal` is the person asking (None: the system itself, e.g. the command line); running the simulator is an
+    engineer's or an admin's capability, since it reads every user's traffic of a model.
+    """
+    require(principal, Capability.RUN_BREAKEVEN)
+    defaults = scenario_defaults(session, inp.model_id)
+    model = get_model(session, inp.model_id) if inp.model_id else None
+    traffic, hist = _traffic(session, inp, now)
+    size = defaults.request_size
+    observed = None
+    if hist is not None and model is not None:
+        last_day = (hist.end - timedelta(minutes=1)).date()
+        observed = observed_request_size(session, model.model_id, hist.start.date(), last_day)
+        size = observed or size
+    service_s = inp.service_time_seconds if inp.service_time_seconds is not None else defaults.service_time_s
+    try:
+        price: ServerlessPrice | None = _serverless(inp, model, size, service_s)
+        basis = price.basis if price else ""
+    except NoServerlessPriceError as exc:
+        price, basis = None, str(exc)
+    sized = model is not None and model.cost_unit in ("token", "character", "second")
+    if observed is not None and price is not None and sized and model is not None and basis.startswith(model.key):
+        basis += ", the average request recorded in the history"
+    throughput = {g.id: g.throughput_per_hour for g in defaults.gpus if g.throughput_per_hour is not None}
+    throughput.update(dict(inp.throughput_per_hour))
+    unknown = sorted(set(dict(inp.throughput_per_hour)) - {g.id for g in defaults.gpus})
+    if unknown:
+        raise UnknownHardwareError(
+            f"Unknown hardware {', '.join(unknown)}; choose from: {', '.join(g.id for g in defaults.gpus)}."
+        )
+    scenario = Scenario(
+        serverless=price,
+        gpus=catalog_gpus(session, throughput, list_price=inp.list_prices),
+        service_time_s=service_s,
+        p95_slo_s=inp.p95_slo_seconds if inp.p95_slo_seconds is not None else max(defaults.p95_slo_s, service_s),
+        idle_timeout_minutes=inp.scale_to_zero_minutes,
+        cold_start_s=inp.cold_start_seconds,
+        target_utilization=inp.target_utilization,
+        min_replicas=inp.min_replicas,
+        max_replicas=inp.max_replicas,
+        model_memory_gb=inp.memory_gb if inp.memory_gb is not None else defaults.memory_gb,
+    )
+    evaluation = evaluate(traffic, scenario)
+    low, high = sweep_range(traffic, evaluation.break_even_requests_per_hour)
+    curves = sweep(traffic, scenario, low=low, high=high, points=inp.sweep_points)
+    history = None
+    if hist is not None:
+        history = {
+            "model": inp.model_id,
+            "start": hist.start.isoformat(sep=" "),
+            "end": hist.end.isoformat(sep=" "),
+            "resolution": inp.resolution,
+            "requests": hist.requests,
+        }
+    return BreakevenResult(
+        inputs=inp,
+        defaults=defaults,
+        scenario=scenario,
+        traffic=traffic,
+        evaluation=evaluation,
+        sweep=curves,
+        serverless_basis=basis,
+        history=history,
+    )
+
+
+def options_rows(result: BreakevenResult) -> list[dict[str, Any]]:
+    """The options table as rows (JSON-ready values): what the page shows and the CSV download holds."""
+    return [o.to_dict() for o in result.evaluation.options]
+
+
+def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """Two saved results (`BreakevenResult.export()`) side by side: each option's monthly cost and p95 in both, and
+    the difference B - A in dollars."""
+    rows = []
+    b_by_name = {o["option"]: o for o in b["options"]}
+    for oa in a["options"]:
+        ob = b_by_name.get(oa["option"], {})
+        ca, cb = oa.get("monthly_cost_usd"), ob.get("monthly_cost_usd")
+        rows.append(
+            {
+                "option": oa["option"],
+                "A monthly_cost_usd": ca,
+                "B monthly_cost_usd": cb,
+                "B - A usd": None if ca is None or cb is None else f"{Decimal(cb) - Decimal(ca):.2f}",
+                "A p95_latency_s": oa.get("p95_latency_s"),
+                "B p95_latency_s": ob.get("p95_latency_s"),
+                "A meets_slo": oa.get("meets_slo"),
+                "B meets_slo": ob.get("meets_slo"),
+            }
+        )
+    return rows
+
+
+def timeline(result: BreakevenResult, gpu_id: str, *, hours: int, bin_minutes: int = 1) -> dict[str, np.ndarray]:
+    """The first `hours` of the trace: requests and scale-to-zero replicas of `gpu_id`, per `bin_minutes` bin
+    (requests summed, replicas at their most within the bin)."""
+    counts = result.traffic.counts
+    replicas = result.evaluation.timelines.get(gpu_id)
+    if replicas is None:
+        raise InvalidRateError(f"{gpu_id} has no scale-to-zero timeline (it is excluded or unknown).")
+    n = min(hours * 60, counts.size)
+    n -= n % bin_minutes
+    n = max(n, bin_minutes)
+    c = counts[:n].reshape(-1, bin_minutes).sum(axis=1)
+    r = replicas[:n].reshape(-1, bin_minutes).max(axis=1)
+    return {"minute": np.arange(0, n, bin_minutes), "requests": c, "replicas": r}

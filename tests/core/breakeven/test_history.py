@@ -1,0 +1,121 @@
+"""The history adapter: a model's recorded requests per minute or hour, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from core.breakeven import EmptyHistoryError
+from core.breakeven.history import catalog_gpus, load_history, observed_request_size
+from core.breakeven.service import BreakevenInput, simulate
+from core.catalog import UnknownModelError
+from core.db.models import AIModel, AIUsageLog
+from core.demo import generate
+from core.runtime import Runtime
+
+END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+@pytest.fixture
+def demo(runtime: Runtime) -> Runtime:
+    generate(runtime, rows=4000, days=20, seed=5, end=END)
+    return runtime
+
+
+def _recorded(rt: Runtime, model_id: str, start: datetime, end: datetime) -> int:
+    with rt.session() as s:
+        pks = select(AIModel.id).where(AIModel.model_id == model_id)
+        return int(
+            s.scalar(
+                select(func.coalesce(func.sum(AIUsageLog.requests_count), 0)).where(
+                    AIUsageLog.ai_model_id.in_(pks),
+                    AIUsageLog.created_at >= start,
+                    AIUsageLog.created_at < end,
+                    AIUsageLog.cache_hit.is_(False),
+                )
+            )
+            or 0
+        )
+
+
+@pytest.mark.parametrize("resolution", ["minute", "hour"])
+def test_history_counts_every_recorded_request_in_its_bucket(demo: Runtime, resolution: str) -> None:
+    since, until = date(2026, 11, 5), date(2026, 11, 18)
+    with demo.session() as s:
+        hist = load_history(s, MODEL, since, until, resolution=resolution, now=END)
+    start, end = datetime(2026, 11, 5), datetime(2026, 11, 19)
+    assert hist.start == start and hist.end == end
+    assert hist.counts.size == 14 * 1440 // hist.bucket_minutes
+    assert hist.requests == _recorded(demo, MODEL, start, end) > 0
+
+
+def test_minute_buckets_land_in_the_right_minute(demo: Runtime) -> None:
+    with demo.session() as s:
+        hist = load_history(s, MODEL, date(2026, 11, 10), date(2026, 11, 10), now=END)
+        first = int(hist.counts.nonzero()[0][0])
+        at = datetime(2026, 11, 10) + timedelta(minutes=first)
+    assert _recorded(demo, MODEL, at, at + timedelta(minutes=1)) == hist.counts[first]
+    assert _recorded(demo, MODEL, datetime(2026, 11, 10), at) == 0
+
+
+def test_the_range_stops_at_now(demo: Runtime) -> None:
+    with demo.session() as s:
+        hist = load_history(s, MODEL, date(2026, 11, 20), date(2026, 11, 25), now=END)
+    assert hist.end == datetime(2026, 11, 20, 12, 1)
+    assert hist.counts.size == 12 * 60 + 1
+
+
+def test_empty_history_and_unknown_model_are_refused(demo: Runtime) -> None:
+    with demo.session() as s:
+        with pytest.raises(EmptyHistoryError, match="no recorded requests between 2025-01-01 and 2025-01-31"):
+            load_history(s, MODEL, date(2025, 1, 1), date(2025, 1, 31), now=END)
+        with pytest.raises(UnknownModelError, match="not in the catalog"):
+            load_history(s, "no/such-model", date(2026, 11, 1), date(2026, 11, 2), now=END)
+        with pytest.raises(EmptyHistoryError, match="future"):
+            load_history(s, MODEL, date(2026, 12, 1), date(2026, 12, 2), now=END)
+
+
+def test_observed_request_size_is_the_average_successful_request(demo: Runtime) -> None:
+    with demo.session() as s:
+        size = observed_request_size(s, MODEL, date(2026, 11, 1), date(2026, 11, 20))
+        none = observed_request_size(s, MODEL, date(2020, 1, 1), date(2020, 1, 2))
+    assert size is not None and size.input_tokens > 0 and size.output_tokens > 0
+    assert none is None
+
+
+def test_catalog_gpus_switch_between_the_products_rate_and_the_list_price(demo: Runtime) -> None:
+    with demo.session() as s:
+        spec = {g.id: str(g.hourly_usd) for g in catalog_gpus(s, {})}
+        listed = {g.id: str(g.hourly_usd) for g in catalog_gpus(s, {}, list_price=True)}
+    assert spec == {"T4": "0.600000000", "L4": "0.800000000", "A10G": "1.000000000", "A100": "4.000000000"}
+    assert listed["T4"] == "0.500000000" and listed["A100"] == "2.500000000"
+
+
+def test_simulate_replays_a_models_history_with_its_memory_and_catalog_price(demo: Runtime) -> None:
+    inp = BreakevenInput(profile="history", model_id=MODEL, since=date(2026, 11, 1), until=date(2026, 11, 19))
+    with demo.session() as s:
+        result = simulate(s, inp, now=END)
+    ev = result.evaluation
+    assert result.traffic.profile == "history"
+    assert ev.requests == _recorded(demo, MODEL, datetime(2026, 11, 1), datetime(2026, 11, 20))
+    assert ev.option("T4 always-on").excluded_reason is not None  # an 18 GB model does not fit a T4
+    assert "average request recorded in the history" in result.serverless_basis
+    assert result.history and result.history["requests"] == ev.requests
+
+
+@pytest.mark.parametrize(("role", "allowed"), [("admin", True), ("engineer", True), ("finance", False), ("pm", False)])
+def test_only_engineers_and_admins_run_the_simulator(sqlite_runtime: Runtime, role: str, allowed: bool) -> None:
+    from core.access import Principal, Role
+    from core.errors import PermissionDeniedError
+
+    who = Principal(user_id=1, email=f"{role}@example.com", name=role, role=Role(role))
+    inp = BreakevenInput(requests_per_hour=60, hours=24)
+    with sqlite_runtime.session() as s:
+        if allowed:
+            assert simulate(s, inp, principal=who).evaluation.requests == 1440
+        else:
+            with pytest.raises(PermissionDeniedError, match="may not run the break-even simulator"):
+                simulate(s, inp, principal=who)

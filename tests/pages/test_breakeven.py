@@ -1,0 +1,97 @@
+"""The Break-even page (AppTest): recommendation up front, options, charts, history from a link, scenarios."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.demo import generate
+from tests.conftest import make_runtime
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "breakeven.py")
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    tmp = tmp_path_factory.mktemp("breakeven_page")
+    url = f"sqlite:///{tmp / 'app.db'}"
+    rt = make_runtime(url, Path(tmp))
+    generate(rt, rows=3000, days=30, seed=4, end=datetime.now(UTC))
+    rt.dispose()
+    return url
+
+
+@pytest.fixture
+def app(demo_db: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("DATABASE_URL", demo_db)
+    return AppTest.from_file(PAGE, default_timeout=120)
+
+
+def _submit(at: AppTest) -> None:
+    at.button(key="FormSubmitter:be_form-Simulate").click().run()
+
+
+def test_defaults_reproduce_the_specifications_example(app: AppTest) -> None:
+    app.run()
+    assert not app.exception, app.exception
+    assert "Recommendation: serverless." in app.success[0].value
+    assert "breaks even with it at 60 requests/hour" in app.success[0].value
+    table = app.dataframe[0].value
+    assert table["option"].tolist()[:3] == ["serverless", "T4 always-on", "T4 scale-to-zero"]
+    assert table.loc[table.option == "T4 always-on", "monthly cost"].item() == "$438.00"
+    captions = " ".join(c.value for c in app.caption)
+    assert "**T4** 60.0" in captions and "**A100** 400.0" in captions
+
+
+def test_more_traffic_makes_a_dedicated_gpu_the_answer(app: AppTest) -> None:
+    app.run()
+    app.number_input(key="be_rph").set_value(3000)
+    _submit(app)
+    assert not app.exception, app.exception
+    rec = app.success[0].value
+    assert "Recommendation: serverless" not in rec and "always-on" in rec
+    assert "$21,900.00" in rec  # serverless: 3,000 x $0.01 x 730 hours
+
+
+def test_an_invalid_input_shows_the_reason(app: AppTest) -> None:
+    app.run()
+    app.number_input(key="be_rph").set_value(0)
+    _submit(app)
+    assert not app.exception
+    assert "Requests per hour must be greater than zero" in app.error[0].value
+
+
+def test_a_model_too_big_for_any_gpu_shows_why(app: AppTest) -> None:
+    app.run()
+    app.selectbox(key="be_model").set_value("meta-llama/Llama-3.3-70B-Instruct-Turbo").run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    dedicated = table[table.option != "serverless"]
+    assert dedicated["excluded because"].str.contains("140 GB").all()
+    assert "Recommendation: serverless." in app.success[0].value
+
+
+def test_the_endpoints_link_opens_a_models_real_traffic(app: AppTest) -> None:
+    app.query_params["model"] = "suno/bark"
+    app.query_params["profile"] = "history"
+    app.run()
+    assert not app.exception, app.exception
+    assert app.toggle(key="be_history").value is True
+    assert any("Real traffic of suno/bark" in c.value for c in app.caption)
+    assert app.success or app.warning
+
+
+def test_two_saved_scenarios_are_compared_side_by_side(app: AppTest) -> None:
+    app.run()
+    app.button(key="be_save_a").click().run()
+    app.number_input(key="be_rph").set_value(600)
+    _submit(app)
+    app.button(key="be_save_b").click().run()
+    assert not app.exception, app.exception
+    assert len(app.dataframe) == 2, [c.value for c in app.caption]
+    compare = app.dataframe[1].value
+    row = compare[compare.option == "serverless"].iloc[0]
+    assert (row["A monthly_cost_usd"], row["B monthly_cost_usd"], row["B - A usd"]) == ("438.00", "4380.00", "3942.00")
