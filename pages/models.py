@@ -9,14 +9,14 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
+from core.access import Capability
 from core.billing.quote import Quote, quote
 from core.catalog import PRICE_FIELDS, ModelPrice, list_models
 from core.catalog.edit import PriceChange, price_history
 from core.db.models import CATEGORIES
 from core.errors import CoreError
-from core.usage import Usage
-from core.access import Capability
 from core.scoped import update_prices_as
+from core.usage import Usage
 from pages.ui import acting_user, guard, money, runtime
 
 UNIT_LABELS = {
