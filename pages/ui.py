@@ -68,8 +68,20 @@ def current_principal() -> Principal | None:
         return None
 
 
+def _through_the_router() -> None:
+    """Streamlit starts in its legacy multipage mode when a `pages/` folder exists, and until app.py's st.navigation
+    has run once, a page URL opened directly runs that page file alone (no sign-in, every file listed). Leave that
+    mode and rerun, so app.py routes the request like any other."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def guard(page: str) -> Principal:
     """Every page starts here: who is acting, and may they open this page? Stops the page otherwise."""
+    _through_the_router()
     principal = current_principal()
     if principal is None:
         st.warning("Sign in first. If you are signed in, ask an admin to add your email to the users.")

@@ -1,0 +1,43 @@
+"""A page URL opened first thing on a fresh server still goes through the router: its navigation, its sign-in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.users import add_user
+from tests.conftest import make_runtime
+from tests.e2e.server import ARTIFACTS, streamlit_server, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def fresh_app(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("direct")
+    url = f"sqlite:///{tmp / 'app.db'}"
+    rt = make_runtime(url, Path(tmp))
+    with rt.session() as s:
+        add_user(s, email="pm@corp.example", name="Pat Product", role="pm")
+    rt.dispose()
+    env = {"DATABASE_URL": url, "ANALYTICS_PATH": str(tmp / "a.duckdb"), "LOCAL_USER_EMAIL": "pm@corp.example"}
+    with streamlit_server(env) as base:
+        yield base
+
+
+def test_first_request_to_a_page_url_is_routed(fresh_app: str, page) -> None:
+    page.goto(f"{fresh_app}/models")
+    wait_idle(page)
+    page.wait_for_selector("h1:has-text('Models & pricing')", timeout=30_000)
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "ui" not in nav.split() and "app" not in nav.split(), nav
+    assert "Models & pricing" in nav and "Overview" not in nav  # the PM's navigation, not the file list
+    page.screenshot(path=str(ARTIFACTS / "direct-url-models.png"), full_page=True)
+
+
+def test_a_page_outside_the_role_is_not_served(fresh_app: str, page) -> None:
+    page.goto(f"{fresh_app}/breakeven")
+    wait_idle(page)
+    assert page.locator("h1:has-text('Break-even')").count() == 0
