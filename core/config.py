@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ConfigError
+from core.redaction import mask, register
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
@@ -28,13 +29,13 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        register(value)  # so that any error message echoing it is redacted
 
     def get(self) -> str:
         return self._value
 
     def masked(self) -> str:
-        v = self._value
-        return f"{v[:3]}…{v[-2:]}" if len(v) > 8 else "•••"
+        return mask(self._value)
 
     def __repr__(self) -> str:
         return f"Secret({self.masked()!r})"

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from core.redaction import redact
+
 
 class CoreError(Exception):
-    """Base of every error the engine raises on purpose; the CLI prints its message without a traceback."""
+    """Base of every error the engine raises on purpose; the CLI prints its message without a traceback.
+
+    Its message never carries a configured secret: an upstream echoing a key back is redacted here, once for all.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(CoreError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.errors import ConfigError as CoreConfigError
 from core.errors import CoreError
+from core.redaction import redact
 
 
 class ProviderError(CoreError):
@@ -21,7 +22,7 @@ class ProviderError(CoreError):
         super().__init__(message)
         self.provider = provider
         self.status_code = status_code
-        self.upstream_message = upstream_message
+        self.upstream_message = redact(upstream_message) if upstream_message else upstream_message
         self.retry_after = retry_after
 
 
