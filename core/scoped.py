@@ -56,3 +56,24 @@ def update_prices_as(
 ) -> PriceChange:
     require(principal, Capability.EDIT_PRICES)
     return update_prices(session, model_pk, changes, principal.email if principal else "system", note)
+
+
+class _EndpointsAs:
+    """A dedicated-endpoints service whose actions need MANAGE_ENDPOINTS; reads pass through."""
+
+    ACTIONS = frozenset({"create_endpoint", "pause", "resume", "scale_to_zero", "delete", "refresh", "wait_until"})
+
+    def __init__(self, principal: Principal | None, service: Any) -> None:
+        self._principal = principal
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._service, name)
+        if name in self.ACTIONS:
+            require(self._principal, Capability.MANAGE_ENDPOINTS)
+        return attr
+
+
+def endpoints_for(principal: Principal | None, service: Any) -> Any:
+    """`service` (a HuggingFaceEndpointService) as `principal` may use it."""
+    return _EndpointsAs(principal, service)

@@ -21,6 +21,7 @@ from core.endpoints.demo import seed_endpoint_demo
 from core.endpoints.metering import meter_endpoints
 from core.endpoints.overview import EndpointsOverview, endpoints_overview
 from core.errors import CoreError
+from core.scoped import endpoints_for
 from core.users import list_users
 from pages.ui import guard, money, runtime
 
@@ -194,7 +195,7 @@ if live:
         f"[break-even with this model's traffic]({row.breakeven_link})"
     )
     b1, b2, b3, b4 = st.columns(4)
-    svc = service()
+    svc = endpoints_for(principal, service())
     if b1.button("Refresh", width="stretch", key="do_refresh"):
         run_action("Refreshed", svc.refresh, chosen)
     if b2.button("Pause", width="stretch", disabled=e.state == "paused", key="do_pause"):
@@ -288,7 +289,7 @@ else:
         submitted = st.form_submit_button("Create endpoint", type="primary", key="do_create")
     if submitted:
         try:
-            view = service().create_endpoint(
+            view = endpoints_for(principal, service()).create_endpoint(
                 name.strip(),
                 model,
                 labels[hardware],
