@@ -50,6 +50,56 @@ _POST_PG = (
     " UPDATE users SET credit_balance = :balance FROM tx WHERE users.id = :uid RETURNING tx.id"
 )
 
+# settle: the hold, its account (locked), the account's held credits, any transaction already under the hold's key, and
+# whether the usage's model is in the catalog. The held sum counts this hold too (it is still 'held').
+_HOLD_STATE = (
+    "h.credits, h.idempotency_key, h.status, h.expires_at, h.expires_at > :now,"
+    " (SELECT COALESCE(SUM(o.credits), 0) FROM credit_holds o"
+    "  WHERE o.user_id = h.user_id AND o.status = 'held' AND o.expires_at > :now),"
+    " (SELECT t.id FROM credit_transactions t WHERE t.user_id = h.user_id AND t.idempotency_key = h.idempotency_key),"
+    " EXISTS (SELECT 1 FROM ai_models m WHERE m.id = :model_id)"
+)
+# SQLite: BEGIN IMMEDIATE already holds the write lock, so the hold and the account are one read.
+_SETTLE_STATE_SQLITE = (
+    "SELECT u.id, u.email, u.credit_balance, u.developer_markup_pct, "  # noqa: S608 - constant SQL
+    + _HOLD_STATE
+    + " FROM credit_holds h JOIN users u ON u.id = h.user_id WHERE h.id = :hold_id"
+)
+# PostgreSQL: lock the hold's account, then (a second statement in the same pipeline, so it sees everything committed
+# before the lock was granted) read the hold and the account's state.
+_SETTLE_LOCK_PG = (
+    "SELECT id, email, credit_balance, developer_markup_pct FROM users"
+    " WHERE id = (SELECT user_id FROM credit_holds WHERE id = :hold_id) FOR UPDATE"
+)
+_SETTLE_STATE_PG = "SELECT " + _HOLD_STATE + " FROM credit_holds h WHERE h.id = :hold_id"  # noqa: S608
+_USAGE_COLUMNS = (
+    "created_at", "user_id", "ai_model_id", "provider", "category", "deployment_type", "endpoint_id", "input_tokens",
+    "output_tokens", "cached_tokens", "cache_write_tokens", "characters", "duration_seconds", "images",
+    "requests_count", "base_cost_usd", "markup_pct", "cost_credits", "cost_usd", "status", "error", "latency_ms",
+    "cache_hit", "sandbox", "request_id", "idempotency_key", "transaction_id", "metadata",
+)  # fmt: skip
+_INSERT_USAGE = (
+    "INSERT INTO ai_usage_log (" + ", ".join(_USAGE_COLUMNS) + ")"  # noqa: S608 - constant SQL
+    " VALUES (" + ", ".join(f":{c}" for c in _USAGE_COLUMNS) + ") RETURNING id"
+)
+_LINK_USAGE = "UPDATE ai_usage_log SET transaction_id = :tx_id WHERE id = :usage_id"
+_CLOSE_HOLD = (
+    "UPDATE credit_holds SET status = 'settled', transaction_id = :tx_id WHERE id = :hold_id AND status = 'held'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldState:
+    """A hold being settled, read with its account under the account's lock."""
+
+    account: Account
+    credits: int
+    idempotency_key: str
+    status: str
+    expires_at: datetime
+    open: bool  # not past its expiry
+    model_known: bool
+
 
 @dataclass(frozen=True, slots=True)
 class Account:
@@ -84,6 +134,12 @@ class AccountsSQL:
             "insert_tx": _INSERT_TX,
             "set_balance": _SET_BALANCE,
             "post_pg": _POST_PG,
+            "settle_state": _SETTLE_STATE_SQLITE,
+            "settle_lock": _SETTLE_LOCK_PG,
+            "settle_state_pg": _SETTLE_STATE_PG,
+            "insert_usage": _INSERT_USAGE,
+            "link_usage": _LINK_USAGE,
+            "close_hold": _CLOSE_HOLD,
         }
         # sqlite3 takes :name as it is; psycopg wants %(name)s.
         self.sql = sql if self.sqlite else {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
@@ -117,6 +173,56 @@ class AccountsSQL:
             return None
         held, existing = state.fetchone()
         return Account(row[0], row[1], int(row[2]), _markup(row[3]), int(held), existing)
+
+    def settle_state(self, conn: Connection, hold_id: int, model_id: int, now: datetime) -> HoldState | None:
+        """Lock the hold's account and read the hold, the account's state and whether the model exists: one
+        statement on SQLite, one pipeline (one round trip) on PostgreSQL. None when there is no such hold."""
+        db = conn.connection.driver_connection
+        params = {"hold_id": hold_id, "model_id": model_id, "now": self._time(now)}
+        if self.sqlite:
+            row = db.execute(self.sql["settle_state"], params).fetchone()
+            if row is None:
+                return None
+            acct_row, state = row[:4], row[4:]
+        else:
+            with db.pipeline():
+                locked = db.execute(self.sql["settle_lock"], params)
+                read = db.execute(self.sql["settle_state_pg"], params)
+            acct_row, state = locked.fetchone(), read.fetchone()
+            if acct_row is None or state is None:
+                return None
+        credits, key, status, expires, is_open, held, existing, model_known = state
+        if isinstance(expires, str):
+            expires = datetime.fromisoformat(expires)
+        acct = Account(acct_row[0], acct_row[1], int(acct_row[2]), _markup(acct_row[3]), int(held), existing)
+        return HoldState(acct, int(credits), key, status, expires, bool(is_open), bool(model_known))
+
+    def insert_usage(self, conn: Connection, values: dict[str, Any]) -> int:
+        """Insert one ai_usage_log row (every column of _USAGE_COLUMNS, as Python values) and return its id."""
+        params = dict(values)
+        params["created_at"] = self._time(params["created_at"])
+        meta = params["metadata"]
+        params["metadata"] = None if meta is None else json.dumps(meta)
+        if self.sqlite:  # SQLAlchemy stores Numeric on SQLite as REAL
+            for col in ("duration_seconds", "base_cost_usd", "markup_pct", "cost_usd"):
+                if params[col] is not None:
+                    params[col] = float(params[col])
+        return conn.connection.driver_connection.execute(self.sql["insert_usage"], params).fetchone()[0]
+
+    def close_settled(self, conn: Connection, hold_id: int, tx_id: int | None, usage_id: int) -> bool:
+        """Link the usage row to its debit (if any) and mark the hold settled; False if the hold was no longer held."""
+        db = conn.connection.driver_connection
+        params = {"hold_id": hold_id, "tx_id": tx_id, "usage_id": usage_id}
+        if self.sqlite:
+            if tx_id is not None:
+                db.execute(self.sql["link_usage"], params)
+            return db.execute(self.sql["close_hold"], params).rowcount == 1
+        with db.pipeline():
+            if tx_id is not None:
+                db.execute(self.sql["link_usage"], params)
+            cur = db.cursor()
+            cur.execute(self.sql["close_hold"], params)
+        return cur.rowcount == 1
 
     def post(
         self,
