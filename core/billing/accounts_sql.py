@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from core.billing.types import Transaction
+from core.billing.types import Hold, Transaction
 
 MARKUP_PLACES = Decimal("0.0001")  # users.developer_markup_pct is Numeric(9, 4)
 
@@ -87,6 +87,31 @@ _CLOSE_HOLD = (
     "UPDATE credit_holds SET status = 'settled', transaction_id = :tx_id WHERE id = :hold_id AND status = 'held'"
 )
 
+# reserve: the account, its held credits and the hold already under the key, if any (unique per user and key).
+_HELD_OF = (
+    "(SELECT COALESCE(SUM(o.credits), 0) FROM credit_holds o WHERE o.user_id = {uid} AND o.status = 'held'"
+    " AND o.expires_at > :now)"
+)
+_HOLD_COLUMNS = "h.id, h.credits, h.status, h.created_at, h.expires_at"
+_RESERVE_STATE_SQLITE = (
+    "SELECT u.id, u.email, u.credit_balance, u.developer_markup_pct, "  # noqa: S608 - constant SQL
+    + _HELD_OF.format(uid="u.id")
+    + ", "
+    + _HOLD_COLUMNS
+    + " FROM users u LEFT JOIN credit_holds h ON h.user_id = u.id AND h.idempotency_key = :key WHERE {where}"
+)
+_RESERVE_STATE_PG = (
+    "SELECT "  # noqa: S608 - constant SQL
+    + _HELD_OF
+    + ", "
+    + _HOLD_COLUMNS
+    + " FROM (SELECT 1) AS one LEFT JOIN credit_holds h ON h.user_id = {uid} AND h.idempotency_key = :key"
+)
+_INSERT_HOLD = (
+    "INSERT INTO credit_holds (user_id, credits, idempotency_key, status, created_at, expires_at)"
+    " VALUES (:user_id, :credits, :key, 'held', :created_at, :expires_at) RETURNING id"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class HoldState:
@@ -135,6 +160,11 @@ class AccountsSQL:
             "set_balance": _SET_BALANCE,
             "post_pg": _POST_PG,
             "settle_state": _SETTLE_STATE_SQLITE,
+            "reserve_state_id": _RESERVE_STATE_SQLITE.format(where="u.id = :uid"),
+            "reserve_state_email": _RESERVE_STATE_SQLITE.format(where="u.email = :email"),
+            "reserve_state_pg_id": _RESERVE_STATE_PG.format(uid=":uid"),
+            "reserve_state_pg_email": _RESERVE_STATE_PG.format(uid="(SELECT id FROM users WHERE email = :email)"),
+            "insert_hold": _INSERT_HOLD,
             "settle_lock": _SETTLE_LOCK_PG,
             "settle_state_pg": _SETTLE_STATE_PG,
             "insert_usage": _INSERT_USAGE,
@@ -174,6 +204,52 @@ class AccountsSQL:
         held, existing = state.fetchone()
         return Account(row[0], row[1], int(row[2]), _markup(row[3]), int(held), existing)
 
+    def reserve_state(
+        self, conn: Connection, by: str, params: dict[str, Any], key: str, now: datetime
+    ) -> tuple[Account, Hold | None] | None:
+        """Lock the account and read its held credits and the hold already under `key`: one statement on SQLite,
+        one pipeline on PostgreSQL. None when there is no such user."""
+        db = conn.connection.driver_connection
+        bind = {**params, "key": key, "now": self._time(now)}
+        if self.sqlite:
+            row = db.execute(self.sql[f"reserve_state_{by}"], bind).fetchone()
+            if row is None:
+                return None
+            acct_row, state = row[:4], row[4:]
+        else:
+            with db.pipeline():
+                locked = db.execute(self.sql[f"lock_{by}"], params)
+                read = db.execute(self.sql[f"reserve_state_pg_{by}"], bind)
+            acct_row, state = locked.fetchone(), read.fetchone()
+            if acct_row is None:
+                return None
+        held, hold_id, credits, status, created, expires = state
+        acct = Account(acct_row[0], acct_row[1], int(acct_row[2]), _markup(acct_row[3]), int(held), None)
+        if hold_id is None:
+            return acct, None
+        hold = Hold(
+            id=hold_id,
+            user_id=acct.id,
+            credits=int(credits),
+            idempotency_key=key,
+            status=status,
+            created_at=_datetime(created),
+            expires_at=_datetime(expires),
+        )
+        return acct, hold
+
+    def insert_hold(
+        self, conn: Connection, user_id: int, credits: int, key: str, created_at: datetime, expires_at: datetime
+    ) -> int:
+        params = {
+            "user_id": user_id,
+            "credits": credits,
+            "key": key,
+            "created_at": self._time(created_at),
+            "expires_at": self._time(expires_at),
+        }
+        return conn.connection.driver_connection.execute(self.sql["insert_hold"], params).fetchone()[0]
+
     def settle_state(self, conn: Connection, hold_id: int, model_id: int, now: datetime) -> HoldState | None:
         """Lock the hold's account and read the hold, the account's state and whether the model exists: one
         statement on SQLite, one pipeline (one round trip) on PostgreSQL. None when there is no such hold."""
@@ -192,10 +268,8 @@ class AccountsSQL:
             if acct_row is None or state is None:
                 return None
         credits, key, status, expires, is_open, held, existing, model_known = state
-        if isinstance(expires, str):
-            expires = datetime.fromisoformat(expires)
         acct = Account(acct_row[0], acct_row[1], int(acct_row[2]), _markup(acct_row[3]), int(held), existing)
-        return HoldState(acct, int(credits), key, status, expires, bool(is_open), bool(model_known))
+        return HoldState(acct, int(credits), key, status, _datetime(expires), bool(is_open), bool(model_known))
 
     def insert_usage(self, conn: Connection, values: dict[str, Any]) -> int:
         """Insert one ai_usage_log row (every column of _USAGE_COLUMNS, as Python values) and return its id."""
@@ -267,6 +341,11 @@ class AccountsSQL:
             balance_after=balance_after,
             metadata=metadata,
         )
+
+
+def _datetime(value: Any) -> datetime:
+    # SQLite hands back DateTime columns as their stored text.
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _markup(value: Any) -> Decimal:

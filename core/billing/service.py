@@ -30,8 +30,6 @@ from core.billing.errors import HoldStateError, InsufficientCreditsError, Invali
 from core.billing.ledger_sql import (
     HELD_ONLY,
     HOLD_BY_ID,
-    HOLD_BY_KEY,
-    INSERT_HOLD,
     READ_BY_EMAIL,
     READ_BY_ID,
     TX_BY_ID,
@@ -39,7 +37,6 @@ from core.billing.ledger_sql import (
     json_safe,
     ledger,
     read_transaction,
-    to_hold,
     to_transaction,
     write_audit,
     write_engine,
@@ -280,24 +277,17 @@ class BillingService:
             raise InvalidInputError(f"A hold's time to live must be a positive number of seconds, got {ttl!r}.")
 
         def op(conn: Connection, now: datetime) -> Hold:
-            acct = self._lock(conn, user, None, now)
-            found = conn.execute(HOLD_BY_KEY, {"uid": acct.id, "key": key}).first()
-            if found is not None:
-                return to_hold(found)
+            by, params = _user_lookup(user)
+            found = self._sql.reserve_state(conn, by, params, key, now)
+            if found is None:
+                raise _no_such_user(user)
+            acct, existing = found
+            if existing is not None:
+                return existing
             if amount > acct.available:
                 raise InsufficientCreditsError(amount, max(acct.available, 0))
             expires = now + timedelta(seconds=ttl)
-            hold_id = conn.execute(
-                INSERT_HOLD,
-                {
-                    "user_id": acct.id,
-                    "credits": amount,
-                    "idempotency_key": key,
-                    "status": "held",
-                    "created_at": now,
-                    "expires_at": expires,
-                },
-            ).scalar_one()
+            hold_id = self._sql.insert_hold(conn, acct.id, amount, key, now, expires)
             return Hold(
                 id=hold_id,
                 user_id=acct.id,
