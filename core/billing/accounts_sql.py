@@ -112,6 +112,23 @@ _INSERT_HOLD = (
     " VALUES (:user_id, :credits, :key, 'held', :created_at, :expires_at) RETURNING id"
 )
 
+# PostgreSQL charge without overdraft: after the lock, read the state and post only if the key is unused and the
+# available balance covers the amount, in one statement (its snapshot is taken after the lock was granted, so it sees
+# every hold committed before). :balance is the balance after the debit: held <= balance - amount.
+_CHARGE_IF_AVAILABLE_PG = (
+    "WITH s AS (SELECT"
+    " (SELECT COALESCE(SUM(credits), 0) FROM credit_holds"
+    "  WHERE user_id = :uid AND status = 'held' AND expires_at > :now) AS held,"
+    " (SELECT id FROM credit_transactions WHERE user_id = :uid AND idempotency_key = :key) AS existing),"
+    " tx AS (INSERT INTO credit_transactions"
+    " (created_at, user_id, amount, transaction_type, description, idempotency_key, balance_after, metadata)"
+    " SELECT CAST(:created_at AS timestamp), CAST(:uid AS integer), CAST(:amount AS bigint), CAST(:kind AS varchar),"
+    " CAST(:description AS text), CAST(:key AS varchar), CAST(:balance AS bigint), CAST(:metadata AS json)"
+    " FROM s WHERE s.existing IS NULL AND s.held <= CAST(:balance AS bigint) RETURNING id),"
+    " upd AS (UPDATE users SET credit_balance = :balance FROM tx WHERE users.id = :uid RETURNING tx.id)"
+    " SELECT (SELECT id FROM upd), s.held, s.existing FROM s"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class HoldState:
@@ -165,6 +182,7 @@ class AccountsSQL:
             "reserve_state_pg_id": _RESERVE_STATE_PG.format(uid=":uid"),
             "reserve_state_pg_email": _RESERVE_STATE_PG.format(uid="(SELECT id FROM users WHERE email = :email)"),
             "insert_hold": _INSERT_HOLD,
+            "charge_if_available_pg": _CHARGE_IF_AVAILABLE_PG,
             "settle_lock": _SETTLE_LOCK_PG,
             "settle_state_pg": _SETTLE_STATE_PG,
             "insert_usage": _INSERT_USAGE,
@@ -201,6 +219,58 @@ class AccountsSQL:
             return None
         held, existing = db.execute(self.sql[f"state_{by}"], {**params, "key": key, "now": now}).fetchone()
         return Account(row[0], row[1], int(row[2]), _markup(row[3]), int(held), existing)
+
+    def lock_only(self, conn: Connection, by: str, params: dict[str, Any]) -> Account | None:
+        """PostgreSQL: lock the account row and read it (held credits and key not read: see charge_if_available)."""
+        row = conn.connection.driver_connection.execute(self.sql[f"lock_{by}"], params).fetchone()
+        if row is None:
+            return None
+        return Account(row[0], row[1], int(row[2]), _markup(row[3]), 0, None)
+
+    def charge_if_available(
+        self,
+        conn: Connection,
+        acct: Account,
+        *,
+        amount: int,
+        kind: str,
+        description: str,
+        key: str,
+        now: datetime,
+        metadata: dict[str, Any],
+    ) -> tuple[Transaction | None, int, int | None]:
+        """PostgreSQL, on an account `lock_only` locked: debit `amount` unless the key already has a transaction or
+        the available balance does not cover it, in one statement. Returns (the debit or None, held credits, the
+        key's existing transaction id)."""
+        balance_after = acct.balance - amount
+        params = {
+            "created_at": now,
+            "uid": acct.id,
+            "amount": -amount,
+            "kind": kind,
+            "description": description,
+            "key": key,
+            "balance": balance_after,
+            "now": now,
+            "metadata": json.dumps(metadata),
+        }
+        tx_id, held, existing = conn.connection.driver_connection.execute(
+            self.sql["charge_if_available_pg"], params
+        ).fetchone()
+        tx = None
+        if tx_id is not None:
+            tx = Transaction(
+                id=tx_id,
+                user_id=acct.id,
+                created_at=now,
+                amount=-amount,
+                transaction_type=kind,
+                description=description,
+                idempotency_key=key,
+                balance_after=balance_after,
+                metadata=metadata,
+            )
+        return tx, int(held), existing
 
     def reserve_state(
         self, conn: Connection, by: str, params: dict[str, Any], key: str, now: datetime

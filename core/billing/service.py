@@ -462,6 +462,26 @@ class BillingService:
             raise InvalidInputError("Charge metadata must be a dict.")
         base_credits = usd_to_credits(cost, self.credit_usd)
 
+        def checked_op(conn: Connection, now: datetime) -> Transaction:
+            # PostgreSQL without overdraft: lock, then check and post in one statement (one round trip fewer).
+            by, params = _user_lookup(user)
+            acct = self._sql.lock_only(conn, by, params)
+            if acct is None:
+                raise _no_such_user(user)
+            pct = acct.markup if pct_given is None else pct_given
+            amount = apply_markup(base_credits, pct)
+            meta: dict[str, Any] = {"base_cost_usd": str(cost), "base_credits": base_credits, "markup_pct": str(pct)}
+            if extra:
+                meta.update(extra)
+            tx, held, existing = self._sql.charge_if_available(
+                conn, acct, amount=amount, kind=kind, description=desc, key=key, now=now, metadata=meta
+            )
+            if tx is not None:
+                return tx
+            if existing is not None:
+                return self._tx(conn, existing)
+            raise InsufficientCreditsError(amount, max(acct.balance - held, 0), what="this charge")
+
         def op(conn: Connection, now: datetime) -> Transaction:
             acct = self._lock(conn, user, key, now)
             if acct.existing_tx_id is not None:
@@ -488,7 +508,7 @@ class BillingService:
                 metadata=meta,
             )
 
-        return self._write(op)
+        return self._write(op if self._sql.sqlite or allow_overdraft else checked_op)
 
     def refund(
         self, transaction: Transaction | int, reason: str, actor: Actor = None, *, credits: int | None = None
