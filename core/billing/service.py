@@ -30,8 +30,6 @@ from core.billing.errors import HoldStateError, InsufficientCreditsError, Invali
 from core.billing.ledger_sql import (
     HELD_ONLY,
     HOLD_BY_ID,
-    HOLD_BY_KEY,
-    INSERT_HOLD,
     READ_BY_EMAIL,
     READ_BY_ID,
     TX_BY_ID,
@@ -39,9 +37,7 @@ from core.billing.ledger_sql import (
     json_safe,
     ledger,
     read_transaction,
-    to_hold,
     to_transaction,
-    usage_log,
     write_audit,
     write_engine,
     write_transaction,
@@ -56,7 +52,7 @@ from core.billing.types import (
     UsageRecord,
     UsageTotals,
 )
-from core.billing.usage_rows import check_model, check_record, insert_usage, usage_metadata
+from core.billing.usage_rows import check_model, check_record, insert_usage, unknown_model, usage_metadata, usage_values
 from core.billing.usage_totals import total_usage, usage_by_provider
 from core.config import Settings, load_settings
 from core.db.models import utcnow
@@ -281,24 +277,17 @@ class BillingService:
             raise InvalidInputError(f"A hold's time to live must be a positive number of seconds, got {ttl!r}.")
 
         def op(conn: Connection, now: datetime) -> Hold:
-            acct = self._lock(conn, user, None, now)
-            found = conn.execute(HOLD_BY_KEY, {"uid": acct.id, "key": key}).first()
-            if found is not None:
-                return to_hold(found)
+            by, params = _user_lookup(user)
+            found = self._sql.reserve_state(conn, by, params, key, now)
+            if found is None:
+                raise _no_such_user(user)
+            acct, existing = found
+            if existing is not None:
+                return existing
             if amount > acct.available:
                 raise InsufficientCreditsError(amount, max(acct.available, 0))
             expires = now + timedelta(seconds=ttl)
-            hold_id = conn.execute(
-                INSERT_HOLD,
-                {
-                    "user_id": acct.id,
-                    "credits": amount,
-                    "idempotency_key": key,
-                    "status": "held",
-                    "created_at": now,
-                    "expires_at": expires,
-                },
-            ).scalar_one()
+            hold_id = self._sql.insert_hold(conn, acct.id, amount, key, now, expires)
             return Hold(
                 id=hold_id,
                 user_id=acct.id,
@@ -322,41 +311,48 @@ class BillingService:
         base_cost = inputs.usd(record.base_cost_usd, "The usage's base cost", allow_zero=True)
 
         def op(conn: Connection, now: datetime) -> Settlement:
-            row = self._open_hold(conn, hold_id, now, doing="settle")
-            acct = self._lock(conn, row.user_id, row.idempotency_key, now)
-            row = self._open_hold(conn, hold_id, now, doing="settle")  # re-read under the account lock
-            check_model(conn, record)
+            # One read (SQLite) or one round trip (PostgreSQL): the hold, its account under the lock, the account's
+            # held credits and transaction under the hold's key, and whether the model is in the catalog.
+            state = self._sql.settle_state(conn, hold_id, record.model.id, now)
+            if state is None:
+                raise HoldStateError(f"No hold {hold_id}; reserve credits before making the call.")
+            self._check_open(hold_id, state.status, state.open, state.expires_at, doing="settle")
+            if not state.model_known:
+                raise unknown_model(record)
+            acct = state.account
             if acct.existing_tx_id is not None:
                 raise HoldStateError(
-                    f"Hold {hold_id}'s key {row.idempotency_key!r} already has transaction {acct.existing_tx_id}; "
+                    f"Hold {hold_id}'s key {state.idempotency_key!r} already has transaction {acct.existing_tx_id}; "
                     "use a fresh idempotency key per call."
                 )
             base_credits = usd_to_credits(base_cost, self.credit_usd)
             full = apply_markup(base_credits, acct.markup)
             free = record.sandbox or record.status != "success" or record.model.cost_unit == "uptime"
             charged = 0 if free else full
-            overage = charged > row.credits
+            overage = charged > state.credits
             balance_after = acct.balance - charged
             meta = usage_metadata(record)
             if overage:
-                meta["overage"] = {"held": row.credits, "charged": charged}
-            usage_id = insert_usage(
+                meta["overage"] = {"held": state.credits, "charged": charged}
+            usage_id = self._sql.insert_usage(
                 conn,
-                acct,
-                record,
-                base_cost=base_cost,
-                credits=charged,
-                credit_usd=self.credit_usd,
-                key=row.idempotency_key,
-                status=record.status,
-                now=now,
-                meta=meta,
+                usage_values(
+                    acct,
+                    record,
+                    base_cost=base_cost,
+                    credits=charged,
+                    credit_usd=self.credit_usd,
+                    key=state.idempotency_key,
+                    status=record.status,
+                    now=now,
+                    meta=meta,
+                ),
             )
             tx: Transaction | None = None
             if charged:
                 tx_meta: dict[str, Any] = {"usage_id": usage_id, "hold_id": hold_id}
                 if overage:
-                    tx_meta["overage"] = {"held": row.credits, "charged": charged}
+                    tx_meta["overage"] = {"held": state.credits, "charged": charged}
                 if balance_after < 0:
                     tx_meta["overdraft"] = True
                 tx = self._post(
@@ -366,17 +362,11 @@ class BillingService:
                     balance_after=balance_after,
                     kind="usage",
                     description=f"usage {record.model.key}",
-                    key=row.idempotency_key,
+                    key=state.idempotency_key,
                     now=now,
                     metadata=tx_meta,
                 )
-                conn.execute(update(usage_log).where(usage_log.c.id == usage_id).values(transaction_id=tx.id))
-            closed = conn.execute(
-                update(holds)
-                .where(holds.c.id == hold_id, holds.c.status == "held")
-                .values(status="settled", transaction_id=tx.id if tx else None)
-            )
-            if closed.rowcount != 1:
+            if not self._sql.close_settled(conn, hold_id, tx.id if tx else None, usage_id):
                 raise HoldStateError(f"Hold {hold_id} changed while it was being settled; nothing was written.")
             return Settlement(
                 usage_id=usage_id,
@@ -472,6 +462,26 @@ class BillingService:
             raise InvalidInputError("Charge metadata must be a dict.")
         base_credits = usd_to_credits(cost, self.credit_usd)
 
+        def checked_op(conn: Connection, now: datetime) -> Transaction:
+            # PostgreSQL without overdraft: lock, then check and post in one statement (one round trip fewer).
+            by, params = _user_lookup(user)
+            acct = self._sql.lock_only(conn, by, params)
+            if acct is None:
+                raise _no_such_user(user)
+            pct = acct.markup if pct_given is None else pct_given
+            amount = apply_markup(base_credits, pct)
+            meta: dict[str, Any] = {"base_cost_usd": str(cost), "base_credits": base_credits, "markup_pct": str(pct)}
+            if extra:
+                meta.update(extra)
+            tx, held, existing = self._sql.charge_if_available(
+                conn, acct, amount=amount, kind=kind, description=desc, key=key, now=now, metadata=meta
+            )
+            if tx is not None:
+                return tx
+            if existing is not None:
+                return self._tx(conn, existing)
+            raise InsufficientCreditsError(amount, max(acct.balance - held, 0), what="this charge")
+
         def op(conn: Connection, now: datetime) -> Transaction:
             acct = self._lock(conn, user, key, now)
             if acct.existing_tx_id is not None:
@@ -498,7 +508,7 @@ class BillingService:
                 metadata=meta,
             )
 
-        return self._write(op)
+        return self._write(op if self._sql.sqlite or allow_overdraft else checked_op)
 
     def refund(
         self, transaction: Transaction | int, reason: str, actor: Actor = None, *, credits: int | None = None
@@ -609,17 +619,13 @@ class BillingService:
         return hold_id
 
     @staticmethod
-    def _open_hold(conn: Connection, hold_id: int, now: datetime, *, doing: str) -> Any:
-        row = conn.execute(HOLD_BY_ID, {"hold_id": hold_id}).first()
-        if row is None:
-            raise HoldStateError(f"No hold {hold_id}; reserve credits before making the call.")
-        if row.status != "held":
+    def _check_open(hold_id: int, status: str, is_open: bool, expires_at: datetime, *, doing: str) -> None:
+        if status != "held":
             raise HoldStateError(
-                f"Hold {hold_id} is already {row.status}; it cannot {doing}. Each call reserves its own hold."
+                f"Hold {hold_id} is already {status}; it cannot {doing}. Each call reserves its own hold."
             )
-        if row.expires_at <= now:
+        if not is_open:
             raise HoldStateError(
-                f"Hold {hold_id} expired at {row.expires_at:%Y-%m-%d %H:%M:%S} UTC, before it was settled; reserve "
+                f"Hold {hold_id} expired at {expires_at:%Y-%m-%d %H:%M:%S} UTC, before it was settled; reserve "
                 "with a longer ttl_seconds for long calls."
             )
-        return row

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from core.billing.accounts_sql import Account
 from core.billing.ledger_sql import INSERT_USAGE, json_safe
@@ -28,11 +28,18 @@ def check_record(record: UsageRecord) -> None:
         raise InvalidInputError(f"Usage status must be one of {', '.join(USAGE_STATUSES)}, got {record.status!r}.")
 
 
+_MODEL_EXISTS = select(AIModel.id).where(AIModel.id == bindparam("model_id"))
+
+
+def unknown_model(record: UsageRecord) -> UnknownModelError:
+    return UnknownModelError(
+        f"Model {record.model.key} (id {record.model.id}) is not in the catalog; run `python -m core init`."
+    )
+
+
 def check_model(conn: Connection, record: UsageRecord) -> None:
-    if conn.execute(select(AIModel.id).where(AIModel.id == record.model.id)).first() is None:
-        raise UnknownModelError(
-            f"Model {record.model.key} (id {record.model.id}) is not in the catalog; run `python -m core init`."
-        )
+    if conn.execute(_MODEL_EXISTS, {"model_id": record.model.id}).first() is None:
+        raise unknown_model(record)
 
 
 def usage_metadata(record: UsageRecord) -> dict[str, Any]:
@@ -46,6 +53,52 @@ def usage_metadata(record: UsageRecord) -> dict[str, Any]:
     if u.estimated:
         meta["usage_estimated"] = True
     return meta
+
+
+def usage_values(
+    acct: Account,
+    record: UsageRecord,
+    *,
+    base_cost: Decimal,
+    credits: int,
+    credit_usd: Decimal,
+    key: str,
+    status: str,
+    now: datetime,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """Every column of the row (transaction_id None: the caller sets it once the debit exists)."""
+    m, u = record.model, record.usage
+    return {
+        "created_at": now,
+        "user_id": acct.id,
+        "ai_model_id": m.id,
+        "provider": m.provider,
+        "category": m.category,
+        "deployment_type": m.deployment_type,
+        "endpoint_id": record.endpoint_id,
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cached_tokens": u.cached_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+        "characters": u.characters,
+        "duration_seconds": u.seconds,
+        "images": u.images,
+        "requests_count": u.requests,
+        "base_cost_usd": base_cost,
+        "markup_pct": acct.markup,
+        "cost_credits": credits,
+        "cost_usd": Decimal(credits) * credit_usd,
+        "status": status,
+        "error": record.error,
+        "latency_ms": record.latency_ms,
+        "cache_hit": record.cache_hit,
+        "sandbox": record.sandbox,
+        "request_id": record.request_id,
+        "idempotency_key": key,
+        "transaction_id": None,
+        "metadata": meta or None,
+    }
 
 
 def insert_usage(
@@ -62,37 +115,15 @@ def insert_usage(
     meta: dict[str, Any],
 ) -> int:
     """Insert the row (transaction_id is set by the caller once the debit exists) and return its id."""
-    m, u = record.model, record.usage
-    return conn.execute(
-        INSERT_USAGE,
-        {
-            "created_at": now,
-            "user_id": acct.id,
-            "ai_model_id": m.id,
-            "provider": m.provider,
-            "category": m.category,
-            "deployment_type": m.deployment_type,
-            "endpoint_id": record.endpoint_id,
-            "input_tokens": u.input_tokens,
-            "output_tokens": u.output_tokens,
-            "cached_tokens": u.cached_tokens,
-            "cache_write_tokens": u.cache_write_tokens,
-            "characters": u.characters,
-            "duration_seconds": u.seconds,
-            "images": u.images,
-            "requests_count": u.requests,
-            "base_cost_usd": base_cost,
-            "markup_pct": acct.markup,
-            "cost_credits": credits,
-            "cost_usd": Decimal(credits) * credit_usd,
-            "status": status,
-            "error": record.error,
-            "latency_ms": record.latency_ms,
-            "cache_hit": record.cache_hit,
-            "sandbox": record.sandbox,
-            "request_id": record.request_id,
-            "idempotency_key": key,
-            "transaction_id": None,
-            "metadata": meta or None,
-        },
-    ).scalar_one()
+    values = usage_values(
+        acct,
+        record,
+        base_cost=base_cost,
+        credits=credits,
+        credit_usd=credit_usd,
+        key=key,
+        status=status,
+        now=now,
+        meta=meta,
+    )
+    return conn.execute(INSERT_USAGE, values).scalar_one()
