@@ -9,7 +9,7 @@ from core.analytics.filters import SpendFilter
 from core.analytics.queries import DIMENSIONS, GRAINS, Kpis, MonthForecast, SpendQueries, SpendResult, SpendTotals
 from core.analytics.service import STALE_AFTER_SECONDS, spend_queries, store_for, sync_store
 from core.analytics.store import AnalyticsStore, AnalyticsUnavailableError, StoreState
-from core.analytics.sync import SyncReport, sync
+from core.analytics.sync import SyncReport
 from core.analytics.usage import ProviderUsage, UserUsage, get_total_usage, get_usage_by_provider
 
 __all__ = [
@@ -32,6 +32,5 @@ __all__ = [
     "get_usage_by_provider",
     "spend_queries",
     "store_for",
-    "sync",
     "sync_store",
 ]

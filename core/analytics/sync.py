@@ -27,22 +27,25 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine, text
 
-from core.analytics.extract import Source
+from core.analytics.extract import Job, Source
 from core.analytics.filters import local_midnight_utc, zone
 from core.analytics.schema import DERIVE_REFUNDS, DERIVE_UPTIME, ROLLUP, SCHEMA_VERSION, TABLES_DDL
 from core.analytics.store import AnalyticsStore, StoreState
 
 LOOKBACK_IDS = 10_000
+INSERT_ROWS = 250_000  # rows gathered per INSERT into DuckDB
 WRITE_MEMORY_LIMIT = "3GB"
 
 USAGE_INSERT = """
 INSERT INTO ai_usage_log
 SELECT id, CAST(created_at AS TIMESTAMP), user_id, ai_model_id, provider, category, deployment_type, endpoint_id,
-       coalesce(requests_count, 1), CAST(base_cost_usd AS DECIMAL(18, 9)),
-       CAST(CAST(CAST(base_cost_usd AS DECIMAL(18, 9)) AS DECIMAL(38, 9)) * 1000000000 AS BIGINT),
-       coalesce(cost_credits, 0), status,
-       CAST(cache_hit AS BOOLEAN), CAST(sandbox AS BOOLEAN), transaction_id
-FROM chunk {where}
+       coalesce(requests_count, 1), usd, CAST(CAST(usd AS DECIMAL(38, 9)) * 1000000000 AS BIGINT),
+       coalesce(cost_credits, 0), status, CAST(cache_hit AS BOOLEAN), CAST(sandbox AS BOOLEAN), transaction_id
+FROM (
+    SELECT *, CASE WHEN base_cost_text <> '' THEN CAST(base_cost_text AS DECIMAL(18, 9))
+                   ELSE CAST(base_cost_real AS DECIMAL(18, 9)) END AS usd
+    FROM chunk
+) {where}
 """
 LEDGER_INSERT = """
 INSERT INTO credit_transactions
@@ -91,6 +94,10 @@ class _SourceProbe:
     def max_id(self, table: str) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar() or 0)  # noqa: S608
+
+    def count_above(self, table: str, lo: int) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM {table} WHERE id > :lo"), {"lo": lo}).scalar() or 0)  # noqa: S608
 
     def anchor(self, table: str, row_id: int) -> str | None:
         if row_id <= 0:
@@ -157,14 +164,29 @@ def sync(
         started = _utcnow()
         hi_usage = probe.max_id("ai_usage_log")
         hi_ledger = probe.max_id("credit_transactions")
-        nothing_new = state is not None and hi_usage <= state.usage_watermark and hi_ledger <= state.ledger_watermark
-        if reason is None and state is not None and nothing_new:
+        if reason is None and state is not None and _nothing_new(store, probe, state, hi_usage, hi_ledger):
             store.mark_checked(state.version, started)
             return _report("none", "no new rows", 0, 0, state, store, t0)
         rollup = (reporting_tz, credit_nano) if reason is not None or state is None else None
         return _write(
             store, source, probe, state if reason is None else None, reason, started, (hi_usage, hi_ledger), rollup, t0
         )
+
+
+def _nothing_new(store: AnalyticsStore, probe: _SourceProbe, state: StoreState, hi_usage: int, hi_ledger: int) -> bool:
+    """No id above the watermarks and the same number of rows in the lookback windows as the store holds."""
+    if hi_usage > state.usage_watermark or hi_ledger > state.ledger_watermark:
+        return False
+    con = store.connect()
+    try:
+        for table, wm in (("ai_usage_log", state.usage_watermark), ("credit_transactions", state.ledger_watermark)):
+            lo = max(0, wm - LOOKBACK_IDS)
+            held = con.execute(f"SELECT count(*) FROM {table} WHERE id > ?", [lo]).fetchall()[0][0]  # noqa: S608
+            if probe.count_above(table, lo) != held:
+                return False
+    finally:
+        con.close()
+    return True
 
 
 def _write(
@@ -199,8 +221,14 @@ def _write(
             con.unregister("small")
         usage_wm = state.usage_watermark if state else 0
         ledger_wm = state.ledger_watermark if state else 0
-        new_usage = _copy(con, source, source.usage_sql(), USAGE_INSERT, "ai_usage_log", usage_wm, hi_usage)
-        new_ledger = _copy(con, source, source.ledger_sql(), LEDGER_INSERT, "credit_transactions", ledger_wm, hi_ledger)
+        new_usage, new_ledger = _copy(
+            con,
+            source,
+            [
+                (source.usage_sql(), USAGE_INSERT, "ai_usage_log", usage_wm, hi_usage),
+                (source.ledger_sql(), LEDGER_INSERT, "credit_transactions", ledger_wm, hi_ledger),
+            ],
+        )
         lo_ledger = max(0, ledger_wm - LOOKBACK_IDS) if incremental else 0
         con.execute(DERIVE_UPTIME, [lo_ledger])
         con.execute(DERIVE_REFUNDS, [lo_ledger])
@@ -244,23 +272,44 @@ def _write(
     return _report(mode, reason or "new rows", new_usage, new_ledger, new_state, store, t0)
 
 
-def _copy(
-    con: duckdb.DuckDBPyConnection, source: Source, select_sql: str, insert_sql: str, table: str, wm: int, hi: int
-) -> int:
-    """Append source rows above the watermark; re-read the lookback window below it and add only absent ids."""
-    before = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]  # noqa: S608
-    if wm > 0:
-        lo = max(0, wm - LOOKBACK_IDS)
-        for chunk in source.chunks(select_sql, lo, wm, readers=1):
-            con.register("chunk", chunk)
-            where = f"WHERE id NOT IN (SELECT id FROM {table} WHERE id > {int(lo)})"  # noqa: S608 - constants
-            con.execute(insert_sql.format(where=where))
-            con.unregister("chunk")
-    for chunk in source.chunks(select_sql, wm, hi):
+def _copy(con: duckdb.DuckDBPyConnection, source: Source, states: list[tuple[str, str, str, int, int]]) -> list[int]:
+    """Append source rows above each table's watermark, and re-read the lookback window below it, adding only ids the
+    store lacks. `states`: (select SQL, insert SQL, table, watermark, source max id). Returns rows added per table."""
+    jobs: list[Job] = []
+    plan: list[tuple[int, str, str]] = []  # per job: (table index, insert SQL, where)
+    before = []
+    for t, (select_sql, insert_sql, table, wm, hi) in enumerate(states):
+        before.append(int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]))  # noqa: S608
+        if wm > 0:
+            lo = max(0, wm - LOOKBACK_IDS)
+            jobs.append(Job(select_sql, lo, wm, readers=1))
+            plan.append((t, insert_sql, f"WHERE id NOT IN (SELECT id FROM {table} WHERE id > {int(lo)})"))  # noqa: S608
+        jobs.append(Job(select_sql, wm, hi))
+        plan.append((t, insert_sql, ""))
+    pending: list[pa.Table] = []
+    pending_job = -1
+
+    def flush() -> None:
+        if not pending:
+            return
+        _t, insert_sql, where = plan[pending_job]
+        chunk = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
         con.register("chunk", chunk)
-        con.execute(insert_sql.format(where=""))
+        con.execute(insert_sql.format(where=where))
         con.unregister("chunk")
-    return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]) - int(before)  # noqa: S608
+        pending.clear()
+
+    for i, table in source.read(jobs):
+        if i != pending_job or sum(p.num_rows for p in pending) >= INSERT_ROWS:
+            flush()
+            pending_job = i
+        if table.num_rows:
+            pending.append(table)
+    flush()
+    return [
+        int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]) - before[t]  # noqa: S608
+        for t, (_s, _i, table, _w, _h) in enumerate(states)
+    ]
 
 
 def _roll_up(

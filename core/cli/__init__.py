@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "core.cli.demo_cmd",
     "core.cli.users_cmd",
     "core.cli.models_cmd",
+    "core.cli.spend_cmd",
 )
 
 
