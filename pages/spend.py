@@ -51,10 +51,18 @@ def load_page(version: int, since: date, until: date, filters: tuple, drill: str
 
 
 def downloads(name: str, frame: pd.DataFrame) -> None:
+    """CSV and Parquet of the exact table, written only when clicked (deferred), without rerunning the page."""
     a, b, _ = st.columns([1, 1, 6])
-    a.download_button("CSV", to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"csv-{name}")
+    a.download_button(
+        "CSV", lambda: to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"csv-{name}", on_click="ignore"
+    )
     b.download_button(
-        "Parquet", to_parquet_bytes(frame), f"{name}.parquet", "application/octet-stream", key=f"pq-{name}"
+        "Parquet",
+        lambda: to_parquet_bytes(frame),
+        f"{name}.parquet",
+        "application/octet-stream",
+        key=f"pq-{name}",
+        on_click="ignore",
     )
 
 

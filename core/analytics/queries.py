@@ -105,6 +105,19 @@ DIMENSIONS: dict[str, _Dim] = {
 
 
 @dataclass(frozen=True)
+class _Rows:
+    names: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def col(self, name: str) -> list[Any]:
+        i = self.names.index(name)
+        return [r[i] for r in self.rows]
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame.from_records(self.rows, columns=self.names)
+
+
+@dataclass(frozen=True)
 class _Meta:
     tz: str  # the daily rollup's time zone
     credit_nano: int  # and credit price
@@ -217,22 +230,25 @@ class SpendQueries:
         if Decimal(self.credit_nano) != self.credit_usd * NANO or self.credit_nano <= 0:
             raise InvalidInputError("credit_usd must be a positive whole number of nano-dollars.")
         self.tz = reporting_tz
+        self._state: dict[int, tuple[Any, ...]] = {}
 
     # ---- plumbing ------------------------------------------------------------------------------------------------
-    def _query(self, build: Callable[[_Meta], tuple[str, list[Any]]]) -> tuple[pd.DataFrame, datetime]:
+    def _query(self, build: Callable[[_Meta], tuple[str, list[Any]]]) -> tuple[_Rows, datetime]:
         """Read the published version's sync state, build the SQL for it, run it in the same cursor."""
         con, version = self.store.connect_versioned()
         try:
-            synced_at, rollup_tz, rollup_nano = con.execute(
-                "SELECT synced_at, rollup_tz, rollup_credit_nano FROM sync_state"
-            ).fetchall()[0]
+            state = self._state.get(version)
+            if state is None:  # a version never changes: read its sync state once
+                state = con.execute("SELECT synced_at, rollup_tz, rollup_credit_nano FROM sync_state").fetchall()[0]
+                self._state = {version: state}
+            synced_at, rollup_tz, rollup_nano = state
             sql, params = build(_Meta(rollup_tz, int(rollup_nano)))
             cur = con.execute(sql, params)
             names = [d[0] for d in cur.description]
             rows = cur.fetchall()
         finally:
             con.close()
-        return pd.DataFrame.from_records(rows, columns=names), self.store.as_of_version(version, synced_at)
+        return _Rows(names, rows), self.store.as_of_version(version, synced_at)
 
     def _source(self, f: SpendFilter, meta: _Meta, tz: str | None = None) -> tuple[str, str, list[Any], str]:
         """(table, condition, parameters, measures SQL): the daily rollup when it can answer exactly (its time zone
@@ -253,22 +269,38 @@ class SpendQueries:
         zone(name)
         return name
 
-    def _finish(self, df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-        """Add revenue, margin, effective markup and rounding uplift (exact Decimals) and order the columns."""
+    def _finish(self, rows: _Rows, keys: list[str], extra: dict[str, list[Any]] | None = None) -> pd.DataFrame:
+        """Key columns plus the measures, with revenue, margin, effective markup and rounding uplift (exact)."""
         c = self.credit_usd
-        for name in ("requests", "failed", "credits", "base_credits", "cache_hits"):
-            df[name] = df[name].fillna(0).astype("int64")
-        df["base_cost_usd"] = [_usd(v) for v in df["base_nano"]]
-        df["cache_saving_usd"] = [_usd(v) for v in df["cache_saving_nano"]]
-        revenue = [Decimal(int(x)) * c for x in df["credits"]]
-        base = list(df["base_cost_usd"])
-        df["revenue_usd"] = revenue
-        df["margin_usd"] = [r - b for r, b in zip(revenue, base, strict=True)]
-        df["markup_pct"] = [
-            ((r / b - 1) * 100).quantize(CENT) if b > 0 else None for r, b in zip(revenue, base, strict=True)
-        ]
-        df["rounding_uplift_usd"] = [Decimal(int(bc)) * c - b for bc, b in zip(df["base_credits"], base, strict=True)]
-        return df[[*keys, *OUTPUT_MEASURES]].reset_index(drop=True)
+        out: dict[str, list[Any]] = dict(extra or {})
+        for k in keys:
+            if k not in out:
+                out[k] = rows.col(k)
+        ints = {
+            n: [int(v or 0) for v in rows.col(n)]
+            for n in ("requests", "failed", "credits", "base_credits", "cache_hits")
+        }
+        base = [_usd(v) for v in rows.col("base_nano")]
+        revenue = [Decimal(x) * c for x in ints["credits"]]
+        out.update(
+            requests=ints["requests"],
+            failed=ints["failed"],
+            credits=ints["credits"],
+            base_cost_usd=base,
+            revenue_usd=revenue,
+            margin_usd=[r - b for r, b in zip(revenue, base, strict=True)],
+            markup_pct=[
+                ((r / b - 1) * 100).quantize(CENT) if b > 0 else None for r, b in zip(revenue, base, strict=True)
+            ],
+            rounding_uplift_usd=[Decimal(bc) * c - b for bc, b in zip(ints["base_credits"], base, strict=True)],
+            cache_hits=ints["cache_hits"],
+            cache_saving_usd=[_usd(v) for v in rows.col("cache_saving_nano")],
+        )
+        frame = pd.DataFrame(out, columns=[*keys, *OUTPUT_MEASURES])
+        for n in ints:
+            if n in frame.columns:
+                frame[n] = frame[n].astype("int64")
+        return frame
 
     def _totals(self, f: SpendFilter) -> tuple[SpendTotals, datetime]:
         def build(meta: _Meta) -> tuple[str, list[Any]]:
@@ -278,7 +310,7 @@ class SpendQueries:
             return sql, params
 
         df, as_of = self._query(build)
-        users = int(df["users"].fillna(0).iloc[0])
+        users = int(df.col("users")[0] or 0)
         row = self._finish(df, []).iloc[0]
         return (
             SpendTotals(
@@ -305,7 +337,7 @@ class SpendQueries:
         else:
             sql, params = "SELECT id FROM users WHERE lower(email) = ?", [str(user).strip().lower()]
         df, _ = self._query(lambda meta: (sql, params))
-        return None if df.empty else int(df.iloc[0, 0])
+        return int(df.rows[0][0]) if df.rows else None
 
     def options(self) -> FilterOptions:
         """What the filters can choose from: users and models with any spend row, providers, categories, the days
@@ -332,7 +364,8 @@ class SpendQueries:
                 [],
             )
 
-        df, as_of = self._query(build)
+        rows, as_of = self._query(build)
+        df = rows.frame()
         pick = {w: df[df["what"] == w] for w in df["what"].unique()}
 
         def values(w: str) -> tuple[str, ...]:
@@ -386,9 +419,8 @@ class SpendQueries:
             """  # noqa: S608 - this module's column names and placeholders; every value is bound
             return sql, [*params, *([top] if top else [])]
 
-        df, as_of = self._query(build)
-        df.insert(0, "key", df[keys[0]])
-        return SpendResult(self._finish(df, ["key", *keys]), as_of, self.tz)
+        rows, as_of = self._query(build)
+        return SpendResult(self._finish(rows, ["key", *keys], {"key": rows.col(keys[0])}), as_of, self.tz)
 
     def _outer(self, dims: list[str]) -> tuple[str, str, list[str]]:
         selects, joins, keys = [], [], []
@@ -444,9 +476,9 @@ class SpendQueries:
                 ) {final}"""  # noqa: S608
             return sql, [*params, tz]
 
-        df, as_of = self._query(build)
-        df["bucket"] = [d if isinstance(d, date) else pd.Timestamp(d).date() for d in df["bucket"]]
-        return SpendResult(self._finish(df, ["bucket", *keys]), as_of, tz)
+        rows, as_of = self._query(build)
+        buckets = [d if isinstance(d, date) else pd.Timestamp(d).date() for d in rows.col("bucket")]
+        return SpendResult(self._finish(rows, ["bucket", *keys], {"bucket": buckets}), as_of, tz)
 
     def transactions(self, f: SpendFilter | None = None, *, limit: int = 1000, tz: str | None = None) -> SpendResult:
         """The spend rows themselves (calls, endpoint uptime debits, refunds), newest first, with local times."""
@@ -463,7 +495,8 @@ class SpendQueries:
             ORDER BY s.ts DESC, s.kind, s.source_id DESC
             LIMIT ?
         """  # noqa: S608
-        df, as_of = self._query(lambda meta: (sql, [tz, *params, int(limit)]))
+        rows, as_of = self._query(lambda meta: (sql, [tz, *params, int(limit)]))
+        df = rows.frame()
         df["revenue_usd"] = [Decimal(int(x)) * self.credit_usd for x in df["credits"]]
         df["margin_usd"] = [r - b for r, b in zip(df["revenue_usd"], df["base_cost_usd"], strict=True)]
         return SpendResult(df, as_of, tz)
