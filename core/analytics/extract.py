@@ -240,12 +240,13 @@ def _child_main() -> None:
     source = Source(spec["dialect"], spec["uri"], "")
     out = sys.stdout.buffer
     for raw in spec["jobs"]:
-        writer = None
+        writer = schema = None
         for table in _chunks(source, Job(**raw)):
             if writer is None:
-                writer = pa.ipc.new_stream(out, table.schema)
-            elif table.schema != writer.schema:
-                table = table.cast(writer.schema)
+                schema = table.schema
+                writer = pa.ipc.new_stream(out, schema)
+            elif table.schema != schema:
+                table = table.cast(schema)
             for batch in table.to_batches(max_chunksize=262_144):
                 writer.write_batch(batch)
         if writer is None:  # no rows in the range: an empty stream keeps the parent in step

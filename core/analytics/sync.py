@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine, text
 
+from core.analytics import extract
 from core.analytics.extract import Job, Source
 from core.analytics.filters import local_midnight_utc, zone
 from core.analytics.schema import DERIVE_REFUNDS, DERIVE_UPTIME, ROLLUP, SCHEMA_VERSION, TABLES_DDL
@@ -282,9 +283,9 @@ def _copy(con: duckdb.DuckDBPyConnection, source: Source, states: list[tuple[str
         before.append(int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]))  # noqa: S608
         if wm > 0:
             lo = max(0, wm - LOOKBACK_IDS)
-            jobs.append(Job(select_sql, lo, wm, readers=1))
+            jobs.append(Job(select_sql, lo, wm, readers=1, chunk=extract.CHUNK_IDS))
             plan.append((t, insert_sql, f"WHERE id NOT IN (SELECT id FROM {table} WHERE id > {int(lo)})"))  # noqa: S608
-        jobs.append(Job(select_sql, wm, hi))
+        jobs.append(Job(select_sql, wm, hi, chunk=extract.CHUNK_IDS))
         plan.append((t, insert_sql, ""))
     pending: list[pa.Table] = []
     pending_job = -1
