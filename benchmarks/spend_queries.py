@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.spend_history import CACHE, add_delta, build_history, drop_delta  # noqa: E402
 from core.analytics import SpendFilter, SpendQueries, store_for, sync_store  # noqa: E402
 from core.analytics.forecast import forecast_month  # noqa: E402
-from core.analytics.page import spend_page  # noqa: E402
+from core.analytics.page import spend_page, user_drill  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 
@@ -189,8 +189,8 @@ def main() -> int:
     top_user_id = int(q.breakdown("user", d30, top=1).frame["user_id"].iloc[0])
     one = SpendFilter.dates(today - timedelta(days=29), today, user_ids=(top_user_id,))
 
-    def drill() -> tuple:
-        return q.breakdown("model", one), q.series("day", one, split="model"), q.transactions(one, limit=500)
+    def drill() -> Any:  # what the Spend page does for a selected user
+        return user_drill(q, one, str(top_user_id))
 
     questions: list[tuple[str, Callable[[], Any], Callable[[sqlite3.Connection], Any]]] = [
         ("top users, 30 days", lambda: q.breakdown("user", d30, top=10), lambda c: sqlite_top(c, "user_id", s30, e30)),
@@ -280,9 +280,8 @@ def _same(name: str, duck: Any, lite: Any) -> bool:
     if name == "month-end forecast":
         return abs(float(duck.revenue_forecast_usd) - lite) < 0.01
     if name.startswith("one user"):
-        return [int(x) for x in duck[0].frame["credits"]] == [int(r[2]) for r in lite[0]] and len(duck[2].frame) == len(
-            lite[2]
-        )
+        models = [int(x) for x in duck.models.frame["credits"]]
+        return models == [int(r[2]) for r in lite[0]] and len(duck.transactions.frame) == len(lite[2])
     frame = duck.frame
     if "bucket" in frame.columns:
         got = {

@@ -484,18 +484,42 @@ class SpendQueries:
         """The spend rows themselves (calls, endpoint uptime debits, refunds), newest first, with local times."""
         tz = self._tz(tz)
         f = f or SpendFilter()
-        where, params = f.where("s")
-        sql = f"""
-            SELECT timezone(?, s.ts AT TIME ZONE 'UTC') AS local_time, s.ts AS utc_time, s.kind,
-                   coalesce(u.email, '(user ' || CAST(s.user_id AS TEXT) || ')') AS user,
-                   s.provider, coalesce(m.model_id, '{UNKNOWN}') AS model, s.category, s.status, s.sandbox,
-                   s.cache_hit, s.requests, s.credits, s.base_cost_usd, s.source_id, s.transaction_id
-            FROM spend s LEFT JOIN users u ON u.id = s.user_id LEFT JOIN ai_models m ON m.id = s.ai_model_id
-            WHERE {where}
-            ORDER BY s.ts DESC, s.kind, s.source_id DESC
-            LIMIT ?
-        """  # noqa: S608
-        rows, as_of = self._query(lambda meta: (sql, [tz, *params, int(limit)]))
+        # the newest rows first (a top-N on the narrow view), then names and local times for those rows only
+        cols = (
+            "ts, kind, user_id, provider, ai_model_id, category, status, sandbox, cache_hit, requests, credits, "
+            "base_cost_usd, source_id, transaction_id"
+        )
+
+        def sql_for(g: SpendFilter) -> tuple[str, list[Any]]:
+            where, params = g.where("s")
+            sql = f"""
+                WITH t AS (
+                    SELECT {cols} FROM spend s WHERE {where}
+                    ORDER BY s.ts DESC, s.kind, s.source_id DESC
+                    LIMIT ?
+                )
+                SELECT timezone(?, t.ts AT TIME ZONE 'UTC') AS local_time, t.ts AS utc_time, t.kind,
+                       coalesce(u.email, '(user ' || CAST(t.user_id AS TEXT) || ')') AS user,
+                       t.provider, coalesce(m.model_id, '{UNKNOWN}') AS model, t.category, t.status, t.sandbox,
+                       t.cache_hit, t.requests, t.credits, t.base_cost_usd, t.source_id, t.transaction_id
+                FROM t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN ai_models m ON m.id = t.ai_model_id
+                ORDER BY t.ts DESC, t.kind, t.source_id DESC
+            """  # noqa: S608
+            return sql, [*params, int(limit), tz]
+
+        # Rows are stored in time order, so the last day or week of a range is read without touching older row
+        # groups; widen only when that window holds fewer than `limit` rows.
+        windows: list[SpendFilter] = []
+        if f.end is not None:
+            for back in (timedelta(days=1), timedelta(days=7)):
+                lo = f.end - back
+                if f.start is None or lo > f.start:
+                    windows.append(f.between(lo, f.end))
+        windows.append(f)
+        for g in windows:
+            rows, as_of = self._query(lambda meta, g=g: sql_for(g))
+            if len(rows.rows) >= limit:
+                break
         df = rows.frame()
         df["revenue_usd"] = [Decimal(int(x)) * self.credit_usd for x in df["credits"]]
         df["margin_usd"] = [r - b for r, b in zip(df["revenue_usd"], df["base_cost_usd"], strict=True)]
