@@ -29,12 +29,12 @@ def ensure_fresh(database_url: str) -> str:
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def load_options(version: int) -> object:
+def load_options(version: str) -> object:
     return _queries().options()
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def load_page(version: int, since: date, until: date, filters: tuple, drill: str | None) -> SpendPage:
+def load_page(version: str, since: date, until: date, filters: tuple, drill: str | None) -> SpendPage:
     users, models, providers, categories, statuses, sandbox = filters
     return spend_page(
         _queries(),
@@ -129,7 +129,7 @@ st.title("Spend")
 rt = runtime()
 ensure_fresh(rt.settings.database_url)
 store = store_for(rt)
-version = store.current_version()
+version = store.version_key()  # the cache key: a new sync (or another store) means new answers
 options = load_options(version)
 q = _queries()
 

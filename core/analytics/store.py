@@ -89,6 +89,14 @@ class AnalyticsStore:
         m = VERSION_RE.search(current.name) if current else None
         return int(m.group(1)) if m else 0
 
+    def version_key(self) -> str:
+        """A key that changes whenever the published data changes (for caches): the version file and its identity."""
+        current = self.current_file()
+        if current is None:
+            return ""
+        st = current.stat()
+        return f"{current}:{st.st_ino}:{st.st_mtime_ns}"
+
     def exists(self) -> bool:
         return self.current_file() is not None
 
