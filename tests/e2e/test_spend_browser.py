@@ -40,11 +40,20 @@ def test_filter_drill_and_csv_totals(app_url: str, page) -> None:
     page.locator('[data-testid="stSidebar"]').get_by_text("openai").first.wait_for()
 
     # drill into the first user listed in the drill-down box
-    box = page.locator(".st-key-drill_user")
-    box.locator("input").first.click()
-    first_user = page.locator('[role="option"]').filter(has_text="@").first.inner_text().strip()
-    page.keyboard.press("Escape")
-    _choose(page, "drill_user", first_user)
+    box = page.locator(".st-key-drill_user").locator("input").first
+    option = page.locator('[role="option"]').filter(has_text="@").first
+    for _attempt in range(3):  # the box may be re-rendered by the previous run: open it until the list shows
+        box.click()
+        box.fill("@")
+        try:
+            option.wait_for(timeout=10_000)
+            break
+        except Exception:
+            page.keyboard.press("Escape")
+            wait_idle(page)
+    first_user = option.inner_text().strip()
+    page.keyboard.press("Enter")
+    wait_idle(page)
     summary = page.get_by_text(re.compile(rf"{re.escape(first_user)} in these days, filters applied"))
     summary.wait_for()
     line = summary.inner_text()
