@@ -35,6 +35,7 @@ from core.config import REPO_ROOT
 from core.errors import ConfigError, CoreError
 
 CHUNK_IDS = 500_000
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 READERS = 2
 
 USAGE_COLUMNS = (
@@ -79,7 +80,13 @@ class Source:
         if self.dialect == "sqlite":
             import adbc_driver_sqlite.dbapi as sqlite_dbapi
 
-            return sqlite_dbapi.connect(self.uri)
+            con = sqlite_dbapi.connect(self.uri)
+            # wait for a writer (or another reader recovering the WAL index) instead of failing at once
+            cur = con.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cur.fetchall()
+            cur.close()
+            return con
         import adbc_driver_postgresql.dbapi as pg_dbapi
 
         return pg_dbapi.connect(self.uri)
@@ -180,8 +187,11 @@ class Job:
 
 
 def _last_line(data: bytes) -> str:
-    lines = [ln for ln in data.decode(errors="replace").splitlines() if ln.strip()]
-    return lines[-1] if lines else "the reader process exited without a message"
+    """The error the reader process died of (ADBC puts the query on a line after the reason: keep both)."""
+    lines = [ln.strip() for ln in data.decode(errors="replace").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "Error" in ln.split(":")[0] or ln.startswith(("adbc", "pyarrow", "OSError"))]
+    picked = errors[-1] if errors else (lines[-1] if lines else "the reader process exited without a message")
+    return picked[:500]
 
 
 def _chunks(source: Source, job: Job) -> Iterator[pa.Table]:
