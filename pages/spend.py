@@ -1,8 +1,315 @@
-"""Spend page."""
+"""Spend (finance): who and what costs most, how it trends, what margin it leaves. Reads the DuckDB analytics store."""
 
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
-from pages.ui import coming_soon
+from core.analytics import STALE_AFTER_SECONDS, SpendQueries, store_for, sync_store
+from core.analytics.export import chart_frame, to_csv_bytes, to_parquet_bytes
+from core.analytics.page import SpendPage, default_range, spend_page
+from pages.ui import money, runtime
+
+NONE = "(nobody)"
+
+
+def _queries() -> SpendQueries:
+    rt = runtime()
+    return SpendQueries(store_for(rt), credit_usd=rt.settings.credit_usd, reporting_tz=rt.settings.reporting_tz)
+
+
+@st.cache_data(ttl=60, show_spinner="Syncing the analytics store…")
+def ensure_fresh(database_url: str) -> str:
+    """Sync when the store is missing or older than five minutes; checked at most once a minute."""
+    report = sync_store(runtime(), max_age_seconds=STALE_AFTER_SECONDS)
+    return report.mode
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def load_options(version: str) -> object:
+    return _queries().options()
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def load_page(version: str, since: date, until: date, filters: tuple, drill: str | None) -> SpendPage:
+    users, models, providers, categories, statuses, sandbox = filters
+    return spend_page(
+        _queries(),
+        since=since,
+        until=until,
+        users=users,
+        models=models,
+        providers=providers,
+        categories=categories,
+        statuses=statuses,
+        include_sandbox=sandbox,
+        drill_user=drill,
+    )
+
+
+def downloads(name: str, frame: pd.DataFrame) -> None:
+    """CSV and Parquet of the exact table, written only when clicked (deferred), without rerunning the page."""
+    a, b, _ = st.columns([1, 1, 6])
+    a.download_button(
+        "CSV", lambda: to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"csv-{name}", on_click="ignore"
+    )
+    b.download_button(
+        "Parquet",
+        lambda: to_parquet_bytes(frame),
+        f"{name}.parquet",
+        "application/octet-stream",
+        key=f"pq-{name}",
+        on_click="ignore",
+    )
+
+
+MONEY = {
+    "revenue_usd": "revenue $",
+    "base_cost_usd": "provider cost $",
+    "margin_usd": "margin $",
+    "rounding_uplift_usd": "rounding uplift $",
+    "cache_saving_usd": "cache saving $",
+    "baseline_usd": "baseline $",
+    "excess_usd": "excess $",
+}
+SHOWN = {
+    "top_users": ["user", "requests", "credits", "revenue_usd", "base_cost_usd", "margin_usd", "markup_pct"],
+    "top_models": [
+        "model",
+        "model_provider",
+        "requests",
+        "credits",
+        "revenue_usd",
+        "base_cost_usd",
+        "margin_usd",
+        "markup_pct",
+        "cache_hits",
+        "cache_saving_usd",
+    ],
+    "user_models": [
+        "model",
+        "model_provider",
+        "requests",
+        "failed",
+        "credits",
+        "revenue_usd",
+        "base_cost_usd",
+        "margin_usd",
+        "rounding_uplift_usd",
+    ],
+    "user_transactions": [
+        "local_time",
+        "kind",
+        "model",
+        "provider",
+        "status",
+        "requests",
+        "credits",
+        "revenue_usd",
+        "base_cost_usd",
+        "transaction_id",
+    ],
+}
+
+
+def table(name: str, frame: pd.DataFrame) -> None:
+    """The table (a readable subset of its columns) and the download of all of them."""
+    config = {c: st.column_config.NumberColumn(label, format="%.4f") for c, label in MONEY.items()}
+    config["markup_pct"] = st.column_config.NumberColumn("markup %", format="%.1f")
+    st.dataframe(
+        chart_frame(frame), hide_index=True, width="stretch", column_order=SHOWN.get(name), column_config=config
+    )
+    downloads(name, frame)
+
 
 st.title("Spend")
-coming_soon("The Spend page", 5)
+rt = runtime()
+ensure_fresh(rt.settings.database_url)
+store = store_for(rt)
+version = store.version_key()  # the cache key: a new sync (or another store) means new answers
+options = load_options(version)
+q = _queries()
+
+with st.sidebar:
+    st.subheader("Filters")
+    first, last = default_range(q)
+    picked = st.date_input(
+        f"Days ({rt.settings.reporting_tz})",
+        value=(first, last),
+        min_value=min(first, options.first_day or first),
+        max_value=max(last, options.last_day or last),
+        key="days",
+    )
+    since, until = picked if isinstance(picked, tuple) and len(picked) == 2 else (first, last)
+    users = st.multiselect("Users", [u for u, _ in options.users], key="users")
+    models = st.multiselect("Models", sorted({m for m, _ in options.models}), key="models")
+    providers = st.multiselect("Providers", list(options.providers), key="providers")
+    categories = st.multiselect("Categories", list(options.categories), key="categories")
+    statuses = st.multiselect("Status", list(options.statuses), key="statuses")
+    sandbox = st.toggle("Include sandbox calls (would-be cost, 0 credits)", value=False, key="sandbox")
+    if st.button("Refresh data", icon=":material/refresh:", help="sync new usage and ledger rows now"):
+        report = sync_store(rt)
+        st.cache_data.clear()
+        st.toast(f"{report.mode} sync: +{report.usage_rows:,} usage rows")
+        st.rerun()
+
+filters = (tuple(users), tuple(models), tuple(providers), tuple(categories), tuple(statuses), sandbox)
+drill = st.session_state.get("drill_user")
+drill = None if drill in (None, NONE) else drill
+page = load_page(version, since, until, filters, drill)
+k = page.kpis
+st.caption(
+    f"As of {page.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store) · days in {page.tz} · "
+    f"revenue = credits × ${rt.settings.credit_usd} · sandbox calls {'included' if sandbox else 'excluded'} · "
+    "the KPIs cover this month whatever the day range; everything else covers the days picked."
+)
+
+c1, c2, c3, c4, c5 = st.columns(5)
+mtd = k.month_to_date
+c1.metric(
+    f"Spend in {k.month:%b}",
+    money(mtd.revenue_usd),
+    f"{mtd.credits:,} credits",
+    delta_color="off",
+    delta_arrow="off",
+    help="Revenue this month to date (credits charged x the credit price, refunds netted).",
+)
+fc = k.forecast
+c2.metric(
+    "Forecast",
+    money(fc.revenue_forecast_usd),
+    f"{money(fc.revenue_low_usd)} – {money(fc.revenue_high_usd)}",
+    delta_color="off",
+    delta_arrow="off",
+    help=f"Month-end revenue forecast, {fc.band}: {fc.method}.",
+)
+margin_pct = f"{mtd.margin_usd / mtd.revenue_usd:.1%} of revenue" if mtd.revenue_usd else None
+c3.metric(
+    "Margin",
+    money(mtd.margin_usd),
+    margin_pct,
+    delta_color="off",
+    delta_arrow="off",
+    help=f"Margin this month to date: revenue minus provider cost; {money(mtd.rounding_uplift_usd)} of it from "
+    "rounding up to whole credits.",
+)
+c4.metric("Active users", f"{k.active_users:,}", "this month", delta_color="off", delta_arrow="off")
+vs = k.vs_last_month_pct
+c5.metric(
+    "vs last month",
+    "—" if vs is None else f"{vs:+.0f}%",
+    f"{money(k.last_month_same_point.revenue_usd)} then",
+    delta_color="off",
+    delta_arrow="off",
+    help=f"This month to date against last month up to the same day and hour; last month in full: "
+    f"{money(k.last_month.revenue_usd)}.",
+)
+
+daily = chart_frame(page.daily_by_provider.frame)
+if daily.empty:
+    st.info("No spend in these days with these filters.")
+else:
+    fig = px.bar(
+        daily,
+        x="bucket",
+        y="revenue_usd",
+        color="provider",
+        title="Daily spend by provider (revenue, USD)",
+        labels={"bucket": "", "revenue_usd": "USD"},
+    )
+    st.plotly_chart(fig, width="stretch")
+    downloads("daily_by_provider", page.daily_by_provider.frame)
+
+left, right = st.columns(2)
+with left:
+    top_users = chart_frame(page.top_users.frame)
+    fig = px.bar(
+        top_users.iloc[::-1],
+        x="revenue_usd",
+        y="user",
+        orientation="h",
+        title="Top users (click to drill in)",
+        labels={"revenue_usd": "USD", "user": ""},
+    )
+    event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="top_users_chart")
+    points = getattr(getattr(event, "selection", None), "points", None) or []
+    if points and points[0].get("y") and points[0]["y"] != st.session_state.get("drill_user"):
+        st.session_state["drill_user"] = points[0]["y"]
+        st.rerun()
+    table("top_users", page.top_users.frame)
+with right:
+    top_models = chart_frame(page.top_models.frame)
+    fig = px.bar(
+        top_models.iloc[::-1],
+        x="revenue_usd",
+        y="model",
+        orientation="h",
+        color="model_provider",
+        title="Top models",
+        labels={"revenue_usd": "USD", "model": "", "model_provider": "provider"},
+    )
+    st.plotly_chart(fig, width="stretch")
+    table("top_models", page.top_models.frame)
+
+tree = chart_frame(page.provider_models.frame)
+tree = tree[tree["revenue_usd"] > 0]
+if not tree.empty:
+    fig = px.treemap(tree, path=["provider", "model"], values="revenue_usd", title="Provider → model (revenue, USD)")
+    st.plotly_chart(fig, width="stretch")
+    downloads("provider_models", page.provider_models.frame)
+
+totals = chart_frame(page.daily_totals.frame)
+if not totals.empty:
+    names = {"margin_usd": "margin", "rounding_uplift_usd": "rounding uplift", "base_cost_usd": "provider cost"}
+    long = totals.rename(columns=names).melt(
+        id_vars="bucket", value_vars=list(names.values()), var_name="series", value_name="usd"
+    )
+    fig = px.line(
+        long,
+        x="bucket",
+        y="usd",
+        color="series",
+        title="Margin, rounding uplift and provider cost per day",
+        labels={"bucket": "", "usd": "USD"},
+    )
+    st.plotly_chart(fig, width="stretch")
+    st.caption(
+        "Rounding uplift: what rounding each call up to whole credits earns before the markup (part of the margin)."
+    )
+    downloads("daily_totals", page.daily_totals.frame)
+
+st.subheader("Anomalies")
+st.caption("Days far above a user's or a model's own 28-day baseline (robust: median and MAD), largest first.")
+if page.anomalies.frame.empty:
+    st.write("None in these days.")
+else:
+    table("anomalies", page.anomalies.frame)
+
+st.subheader("Drill into a user")
+choices = [NONE, *(u for u, _ in options.users)]
+st.selectbox("User", choices, key="drill_user", help="or click a bar in Top users")
+if page.drill is not None:
+    d = page.drill
+    t = d.totals
+    st.markdown(
+        f"**{d.user}** in these days, filters applied: {t.requests:,} requests · {t.credits:,} credits · "
+        f"revenue {money(t.revenue_usd)} · provider cost {money(t.base_cost_usd)} · margin {money(t.margin_usd)}"
+    )
+    table("user_models", d.models.frame)
+    series = chart_frame(d.daily.frame)
+    if not series.empty:
+        fig = px.bar(
+            series,
+            x="bucket",
+            y="revenue_usd",
+            color="model",
+            title=f"{d.user}: daily spend by model",
+            labels={"bucket": "", "revenue_usd": "USD"},
+        )
+        st.plotly_chart(fig, width="stretch")
+    downloads("user_daily", d.daily.frame)
+    st.markdown(f"Transactions (newest first, up to {len(d.transactions.frame):,} shown)")
+    table("user_transactions", d.transactions.frame)

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "core.cli.credits_cmd",
     "core.cli.generate_cmd",
     "core.cli.breakeven_cmd",
+    "core.cli.spend_cmd",
 )
 
 

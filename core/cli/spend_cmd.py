@@ -1,0 +1,201 @@
+"""`python -m core spend`: spend by user, model, provider, category or over time; `spend forecast`, `spend anomalies`,
+`spend sync`. Answers come from the analytics store, synced first when it is older than five minutes (`--no-sync`
+answers from it as it is)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from core.cli.args import iso_date, positive_int
+from core.cli.output import print_json, print_table
+from core.runtime import Runtime
+
+BY = ("user", "model", "provider", "category", "deployment_type", "day", "week", "month")
+TIME = ("day", "week", "month")
+
+
+def _filters(p: argparse.ArgumentParser, *, dates: bool = True) -> None:
+    if dates:
+        p.add_argument("--since", type=iso_date, help="first day (YYYY-MM-DD, in the reporting time zone)")
+        p.add_argument("--until", type=iso_date, help="last day, included")
+    p.add_argument("--user", action="append", default=[], metavar="EMAIL", help="only this user (repeatable)")
+    p.add_argument("--model", action="append", default=[], metavar="MODEL_ID", help="only this model (repeatable)")
+    p.add_argument("--provider", action="append", default=[], help="only this provider (repeatable)")
+    p.add_argument("--category", action="append", default=[], help="only this category (repeatable)")
+    p.add_argument("--status", choices=("success", "failed"), help="only successful or failed calls")
+    sandbox = p.add_mutually_exclusive_group()
+    sandbox.add_argument(
+        "--exclude-sandbox", dest="include_sandbox", action="store_false", help="leave sandbox calls out (default)"
+    )
+    sandbox.add_argument(
+        "--include-sandbox", dest="include_sandbox", action="store_true", help="count sandbox calls' would-be cost"
+    )
+    p.set_defaults(include_sandbox=False)
+    p.add_argument("--tz", help="reporting time zone for days (default: REPORTING_TZ, else UTC)")
+    p.add_argument("--no-sync", action="store_true", help="answer from the store as it is, without syncing")
+    p.add_argument("--json", action="store_true")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "spend",
+        help="spend analytics: by user, model, provider, category or over time; forecast; anomalies; sync",
+        description="Spend from the analytics store (DuckDB). Money excludes sandbox calls unless --include-sandbox.",
+    )
+    p.add_argument("--by", choices=BY, default="user", help="group by (default: user)")
+    p.add_argument("--top", type=positive_int, help="only the first N groups (non-time groupings)")
+    _filters(p)
+    p.set_defaults(func=run_by)
+    s = p.add_subparsers(dest="spend_command", metavar="ACTION")
+    fc = s.add_parser("forecast", help="this month to date and the month-end forecast with its band")
+    _filters(fc, dates=False)
+    fc.set_defaults(func=run_forecast)
+    an = s.add_parser("anomalies", help="days far above a user's or a model's own baseline")
+    _filters(an)
+    an.add_argument("--days", type=positive_int, default=30, help="days to check without --since (default 30)")
+    an.set_defaults(func=run_anomalies)
+    sy = s.add_parser("sync", help="sync the analytics store from the database (new rows only)")
+    sy.add_argument("--full", action="store_true", help="rebuild the store from scratch")
+    sy.add_argument("--json", action="store_true")
+    sy.set_defaults(func=run_sync)
+
+
+def _setup(args: argparse.Namespace, rt: Runtime) -> tuple[Any, Any, str]:
+    from core.analytics import SpendFilter, spend_queries
+    from core.analytics.filters import zone
+
+    tz = args.tz or rt.settings.reporting_tz
+    zone(tz)
+    q = spend_queries(rt, sync_if_older_than=None if args.no_sync else 300.0)
+    kw = {
+        "users": tuple(args.user),
+        "models": tuple(args.model),
+        "providers": tuple(args.provider),
+        "categories": tuple(args.category),
+        "statuses": (args.status,) if args.status else (),
+        "include_sandbox": args.include_sandbox,
+    }
+    f = SpendFilter.dates(getattr(args, "since", None), getattr(args, "until", None), tz=tz, **kw)
+    return q, f, tz
+
+
+def _as_of_line(as_of: datetime, tz: str) -> str:
+    return f"as of {as_of:%Y-%m-%d %H:%M:%S} UTC (last sync); days in {tz}"
+
+
+def run_by(args: argparse.Namespace, rt: Runtime) -> int:
+    q, f, tz = _setup(args, rt)
+    if args.by in TIME:
+        result = q.series(args.by, f, tz=tz)
+        key = [b.isoformat() for b in result.frame["bucket"]]
+    else:
+        result = q.breakdown(args.by, f, top=args.top)
+        key = list(result.frame["key"])
+    frame = result.frame
+    if args.json:
+        print_json(
+            [
+                {
+                    "key": k,
+                    "requests": int(r["requests"]),
+                    "base_cost_usd": r["base_cost_usd"],
+                    "credits": int(r["credits"]),
+                    "revenue_usd": r["revenue_usd"],
+                    "margin_usd": r["margin_usd"],
+                    "as_of": result.as_of,
+                }
+                for k, r in zip(key, frame.to_dict("records"), strict=True)
+            ]
+        )
+        return 0
+    print_table(
+        [
+            {
+                args.by: k,
+                "requests": int(r["requests"]),
+                "credits": int(r["credits"]),
+                "base cost $": _usd(r["base_cost_usd"]),
+                "revenue $": _usd(r["revenue_usd"]),
+                "margin $": _usd(r["margin_usd"]),
+                "markup %": "" if r["markup_pct"] is None else f"{r['markup_pct']:,.1f}",
+                "rounding uplift $": _usd(r["rounding_uplift_usd"]),
+            }
+            for k, r in zip(key, frame.to_dict("records"), strict=True)
+        ]
+    )
+    print(_as_of_line(result.as_of, tz) + "; sandbox " + ("included" if args.include_sandbox else "excluded"))
+    return 0
+
+
+def _usd(v: Decimal) -> str:
+    return f"{v:,.2f}"
+
+
+def run_forecast(args: argparse.Namespace, rt: Runtime) -> int:
+    q, f, tz = _setup(args, rt)
+    fc = q.forecast(f, tz=tz)
+    if args.json:
+        print_json(
+            {
+                "month": fc.month,
+                "as_of": fc.as_of,
+                "tz": fc.tz,
+                "revenue_to_date_usd": fc.revenue_to_date_usd,
+                "revenue_forecast_usd": fc.revenue_forecast_usd,
+                "revenue_low_usd": fc.revenue_low_usd,
+                "revenue_high_usd": fc.revenue_high_usd,
+                "base_cost_to_date_usd": fc.base_cost_to_date_usd,
+                "base_cost_forecast_usd": fc.base_cost_forecast_usd,
+                "margin_forecast_usd": fc.margin_forecast_usd,
+                "method": fc.method,
+                "band": fc.band,
+            }
+        )
+        return 0
+    print(f"{fc.month:%B %Y} ({fc.tz})")
+    print(f"  revenue to date     ${_usd(fc.revenue_to_date_usd)}")
+    print(
+        f"  month-end forecast  ${fc.revenue_forecast_usd:,}  "
+        f"({fc.band}: ${fc.revenue_low_usd:,} .. ${fc.revenue_high_usd:,})"
+    )
+    print(f"  provider cost       ${_usd(fc.base_cost_to_date_usd)} to date, ${fc.base_cost_forecast_usd:,} forecast")
+    print(f"  margin forecast     ${fc.margin_forecast_usd:,}")
+    print(f"  method: {fc.method}")
+    print(_as_of_line(fc.as_of, tz))
+    return 0
+
+
+def run_anomalies(args: argparse.Namespace, rt: Runtime) -> int:
+    q, f, tz = _setup(args, rt)
+    result = q.anomalies(f, days=args.days, tz=tz)
+    if args.json:
+        print_json({"as_of": result.as_of, "tz": tz, "anomalies": result.records()})
+        return 0
+    if result.frame.empty:
+        print("no anomalies: no day is far above its user's or model's own baseline")
+    else:
+        print_table(result.records())
+    print(_as_of_line(result.as_of, tz))
+    return 0
+
+
+def run_sync(args: argparse.Namespace, rt: Runtime) -> int:
+    from core.analytics import sync_store
+
+    report = sync_store(rt, full=args.full)
+    if args.json:
+        print_json(report)
+        return 0
+    if report.mode == "none":
+        print(f"analytics store up to date ({report.reason}); {report.total_usage_rows:,} usage rows")
+    else:
+        print(
+            f"{report.mode} sync ({report.reason}): +{report.usage_rows:,} usage rows, +{report.ledger_rows:,} "
+            f"ledger rows in {report.seconds:.1f} s; store holds {report.total_usage_rows:,} usage rows "
+            f"(version {report.version})"
+        )
+    print(f"as of {report.as_of:%Y-%m-%d %H:%M:%S} UTC -> {rt.settings.analytics_path}")
+    return 0

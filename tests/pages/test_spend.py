@@ -1,0 +1,103 @@
+"""The Spend page: KPIs, charts and tables from the analytics store; filters and the drill-down change them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.analytics import SpendFilter, SpendQueries
+from core.analytics.page import default_range
+from core.demo import generate
+from tests.conftest import make_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    tmp = tmp_path_factory.mktemp("spend")
+    url = f"sqlite:///{tmp / 'app.db'}"
+    rt = make_runtime(url, Path(tmp))
+    generate(rt, rows=4000, days=45, seed=5, end=datetime.now(UTC))
+    rt.dispose()
+    return url, tmp / "analytics.duckdb"
+
+
+@pytest.fixture
+def app(demo: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    url, analytics = demo
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ANALYTICS_PATH", str(analytics))
+    at = AppTest.from_file(str(ROOT / "pages" / "spend.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _queries(analytics: Path) -> SpendQueries:
+    from core.analytics import AnalyticsStore
+
+    return SpendQueries(AnalyticsStore(analytics), credit_usd=Decimal("0.04"))
+
+
+def _usd(text: str) -> Decimal:
+    return Decimal(text.replace("$", "").replace(",", ""))
+
+
+def test_page_shows_kpis_as_of_and_every_table(app: AppTest, demo: tuple[str, Path]) -> None:
+    labels = [m.label for m in app.metric]
+    assert any(label.startswith("Spend in ") for label in labels)
+    assert {"Forecast", "Margin", "Active users", "vs last month"} <= set(labels)
+    assert any("As of" in c.value and "UTC" in c.value for c in app.caption)
+    q = _queries(demo[1])
+    mtd = q.kpis().month_to_date
+    spend = next(m for m in app.metric if m.label.startswith("Spend in "))
+    assert _usd(spend.value) == mtd.revenue_usd.quantize(Decimal("0.01"))
+    assert len(app.dataframe) >= 2  # top users, top models (and anomalies when there are any)
+    # the top users table equals the engine's answer for the default 30 days
+    since, until = default_range(q)
+    want = q.breakdown("user", SpendFilter.dates(since, until), top=10).frame
+    got = app.dataframe[0].value
+    assert list(got["user"]) == list(want["user"])
+    assert [round(x, 6) for x in got["revenue_usd"]] == [round(float(x), 6) for x in want["revenue_usd"]]
+
+
+def test_a_provider_filter_changes_every_table(app: AppTest, demo: tuple[str, Path]) -> None:
+    app.sidebar.multiselect(key="providers").set_value(["anthropic"]).run()
+    assert not app.exception, app.exception
+    models = app.dataframe[1].value
+    assert set(models["model_provider"]) == {"anthropic"}
+    q = _queries(demo[1])
+    since, until = default_range(q)
+    want = q.breakdown("user", SpendFilter.dates(since, until, providers=("anthropic",)), top=10).frame
+    assert list(app.dataframe[0].value["user"]) == list(want["user"])
+
+
+def test_drilling_into_a_user_shows_their_models_daily_series_and_transactions(app: AppTest) -> None:
+    top_user = app.dataframe[0].value["user"].iloc[0]
+    app.selectbox(key="drill_user").set_value(top_user).run()
+    assert not app.exception, app.exception
+    assert any(top_user in md.value for md in app.markdown)
+    frames = [d.value for d in app.dataframe]
+    tx = next(f for f in frames if "transaction_id" in f.columns)
+    assert set(tx["user"]) == {top_user}
+    user_models = next(
+        f
+        for f in frames
+        if "model" in f.columns and "user" not in f.columns and len(f) and "key" in f.columns and f is not frames[1]
+    )
+    assert user_models["credits"].sum() > 0
+
+
+def test_sandbox_toggle_adds_would_be_cost_but_no_credits(app: AppTest) -> None:
+    app.sidebar.multiselect(key="providers").set_value(["sandbox"]).run()
+    assert app.dataframe[1].value.empty  # excluded by default
+    app.sidebar.toggle(key="sandbox").set_value(True).run()
+    assert not app.exception, app.exception
+    models = app.dataframe[1].value
+    assert set(models["model_provider"]) == {"sandbox"}
+    assert (models["credits"] == 0).all() and (models["base_cost_usd"] > 0).all()
