@@ -77,3 +77,24 @@ class _EndpointsAs:
 def endpoints_for(principal: Principal | None, service: Any) -> Any:
     """`service` (a HuggingFaceEndpointService) as `principal` may use it."""
     return _EndpointsAs(principal, service)
+
+
+def spend_page_for(principal: Principal | None, queries: Any, **kwargs: Any) -> Any:
+    """The Spend page's data as `principal` may see it: PMs and engineers get only their own spend."""
+    from core.analytics.page import spend_page
+
+    if principal is not None and not principal.can(Capability.VIEW_ALL_SPEND):
+        asked = set(kwargs.get("users") or ()) | ({kwargs["drill_user"]} if kwargs.get("drill_user") else set())
+        if asked - {principal.email}:
+            require(principal, Capability.VIEW_ALL_SPEND)
+        kwargs["users"] = (principal.email,)
+    return spend_page(queries, **kwargs)
+
+
+def spend_queries_for(principal: Principal | None, queries: Any, user_email: str | None) -> str | None:
+    """The user a spend question (CLI, usage totals) may cover: one's own unless the role sees everyone's."""
+    if principal is None or principal.can(Capability.VIEW_ALL_SPEND):
+        return user_email
+    if user_email not in (None, principal.email):
+        require(principal, Capability.VIEW_ALL_SPEND)
+    return principal.email

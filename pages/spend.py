@@ -8,10 +8,12 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core.access import Capability, Principal
 from core.analytics import STALE_AFTER_SECONDS, SpendQueries, store_for, sync_store
 from core.analytics.export import chart_frame, to_csv_bytes, to_parquet_bytes
-from core.analytics.page import SpendPage, default_range, spend_page
-from pages.ui import money, runtime
+from core.analytics.page import SpendPage, default_range
+from core.scoped import spend_page_for
+from pages.ui import guard, money, runtime
 
 NONE = "(nobody)"
 
@@ -34,9 +36,12 @@ def load_options(version: str) -> object:
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def load_page(version: str, since: date, until: date, filters: tuple, drill: str | None) -> SpendPage:
+def load_page(
+    _who: Principal, who_key: str, version: str, since: date, until: date, filters: tuple, drill: str | None
+) -> SpendPage:
     users, models, providers, categories, statuses, sandbox = filters
-    return spend_page(
+    return spend_page_for(
+        _who,
         _queries(),
         since=since,
         until=until,
@@ -125,12 +130,18 @@ def table(name: str, frame: pd.DataFrame) -> None:
     downloads(name, frame)
 
 
+principal = guard("spend")
 st.title("Spend")
 rt = runtime()
+if not principal.can(Capability.VIEW_ALL_SPEND):
+    st.info("You see your own spend. Finance and admins see everyone's.")
 ensure_fresh(rt.settings.database_url)
 store = store_for(rt)
 version = store.version_key()  # the cache key: a new sync (or another store) means new answers
 options = load_options(version)
+sees_all = principal.can(Capability.VIEW_ALL_SPEND)
+visible_users = [u for u, _ in options.users] if sees_all else [principal.email]
+who_key = f"{principal.email}|{principal.role}"
 q = _queries()
 
 with st.sidebar:
@@ -144,7 +155,7 @@ with st.sidebar:
         key="days",
     )
     since, until = picked if isinstance(picked, tuple) and len(picked) == 2 else (first, last)
-    users = st.multiselect("Users", [u for u, _ in options.users], key="users")
+    users = st.multiselect("Users", visible_users, key="users") if sees_all else [principal.email]
     models = st.multiselect("Models", sorted({m for m, _ in options.models}), key="models")
     providers = st.multiselect("Providers", list(options.providers), key="providers")
     categories = st.multiselect("Categories", list(options.categories), key="categories")
@@ -159,7 +170,7 @@ with st.sidebar:
 filters = (tuple(users), tuple(models), tuple(providers), tuple(categories), tuple(statuses), sandbox)
 drill = st.session_state.get("drill_user")
 drill = None if drill in (None, NONE) else drill
-page = load_page(version, since, until, filters, drill)
+page = load_page(principal, who_key, version, since, until, filters, drill)
 k = page.kpis
 st.caption(
     f"As of {page.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store) · days in {page.tz} · "
@@ -289,7 +300,7 @@ else:
     table("anomalies", page.anomalies.frame)
 
 st.subheader("Drill into a user")
-choices = [NONE, *(u for u, _ in options.users)]
+choices = [NONE, *visible_users]
 st.selectbox("User", choices, key="drill_user", help="or click a bar in Top users")
 if page.drill is not None:
     d = page.drill

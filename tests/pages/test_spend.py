@@ -101,3 +101,29 @@ def test_sandbox_toggle_adds_would_be_cost_but_no_credits(app: AppTest) -> None:
     models = app.dataframe[1].value
     assert set(models["model_provider"]) == {"sandbox"}
     assert (models["credits"] == 0).all() and (models["base_cost_usd"] > 0).all()
+
+
+def test_a_pm_sees_only_their_own_spend(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from datetime import UTC, datetime
+
+    from core.demo import generate
+    from core.users import list_users
+    from tests.conftest import make_runtime
+
+    url = f"sqlite:///{tmp_path / 'pm.db'}"
+    rt = make_runtime(url, tmp_path)
+    generate(rt, rows=3000, days=20, seed=9, end=datetime.now(UTC))
+    with rt.session() as s:
+        pm = next(u for u in list_users(s, role="pm") if u.credit_balance >= 0)
+    rt.dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "pm.duckdb"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "pages" / "spend.py"), default_timeout=120)
+    at.session_state["local_user_email"] = pm.email
+    at.run()
+    assert not at.exception, at.exception
+    assert any("your own spend" in i.value for i in at.info)
+    assert at.selectbox(key="drill_user").options == ["(nobody)", pm.email]
+    for frame in at.dataframe:
+        if "user" in frame.value.columns:
+            assert set(frame.value["user"]) <= {pm.email}
