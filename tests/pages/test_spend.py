@@ -103,7 +103,7 @@ def test_sandbox_toggle_adds_would_be_cost_but_no_credits(app: AppTest) -> None:
     assert (models["credits"] == 0).all() and (models["base_cost_usd"] > 0).all()
 
 
-def test_a_pm_sees_only_their_own_spend(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_a_pm_sees_only_their_own_spend(tmp_path, monkeypatch) -> None:
     from datetime import UTC, datetime
 
     from core.demo import generate
