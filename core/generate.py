@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -41,7 +41,7 @@ from core.errors import InvalidInputError
 from core.providers.base import BaseProvider
 from core.providers.openai_compat import guessed_chat_usage
 from core.providers.registry import AIProviderFactory
-from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
+from core.providers.types import Category, GenerationRequest, ProviderResult, ResultStream, TextStream
 from core.runtime import Runtime
 from core.usage import Usage
 from core.users import UnknownUserError, UserView, to_view
@@ -401,35 +401,12 @@ def generate(
     return result
 
 
-class GenerationStream:
+class GenerationStream(ResultStream[GenerationResult]):
     """Text chunks as they arrive; once exhausted, `.result` is the billed `GenerationResult`.
 
     Stopping early (`close()`, or the page being left mid-stream) settles what was received, flagged as estimated:
     the upstream has produced, and billed, those tokens.
     """
-
-    def __init__(self, chunks: Generator[str, None, GenerationResult]) -> None:
-        self._chunks = chunks
-        self._result: GenerationResult | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        try:
-            return next(self._chunks)
-        except StopIteration as stop:
-            self._result = stop.value
-            raise
-
-    @property
-    def result(self) -> GenerationResult:
-        if self._result is None:
-            raise RuntimeError("the stream has not finished: iterate it to the end first")
-        return self._result
-
-    def close(self) -> None:
-        self._chunks.close()
 
 
 def generate_stream(

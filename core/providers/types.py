@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from core.errors import InvalidInputError
 from core.usage import Usage
@@ -119,16 +119,16 @@ class ProviderResult:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class TextStream:
-    """An iterator of text chunks; once exhausted, `.result` holds the `ProviderResult` (usage included).
+R = TypeVar("R")
 
-    Built from a generator that yields the chunks and *returns* the result. Iterate it to the end (e.g. with
-    `st.write_stream`) before reading `.result`.
-    """
 
-    def __init__(self, chunks: Generator[str, None, ProviderResult]) -> None:
+class ResultStream(Generic[R]):
+    """An iterator of text chunks built from a generator that yields the chunks and *returns* a result; once
+    exhausted, `.result` holds it. Iterate it to the end (e.g. with `st.write_stream`) before reading `.result`."""
+
+    def __init__(self, chunks: Generator[str, None, R]) -> None:
         self._chunks = chunks
-        self._result: ProviderResult | None = None
+        self._result: R | None = None
 
     def __iter__(self) -> Iterator[str]:
         return self
@@ -146,14 +146,18 @@ class TextStream:
         return self._result is not None
 
     @property
-    def result(self) -> ProviderResult:
+    def result(self) -> R:
         if self._result is None:
             raise RuntimeError("the stream has not finished: iterate it to the end first")
         return self._result
 
     def close(self) -> None:
-        """Stop early; the upstream connection is closed."""
+        """Stop early; the generator's cleanup runs (the upstream connection is closed)."""
         self._chunks.close()
+
+
+class TextStream(ResultStream[ProviderResult]):
+    """A provider's text chunks; `.result` is the `ProviderResult` (usage included)."""
 
 
 def single_chunk_stream(result: ProviderResult) -> TextStream:
