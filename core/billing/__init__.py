@@ -10,7 +10,7 @@ from core.billing.errors import (
 from core.billing.money import CREDIT_USD, apply_markup, credits_to_usd, usd_to_credits
 from core.billing.pricing import price_uptime, price_usage
 from core.billing.service import BillingService
-from core.billing.types import Balance, Hold, ProviderUsage, Settlement, Transaction, UsageRecord, UsageTotals
+from core.billing.types import Balance, Hold, Settlement, Transaction, UsageRecord
 
 __all__ = [
     "CREDIT_USD",
@@ -20,13 +20,11 @@ __all__ = [
     "HoldStateError",
     "InsufficientCreditsError",
     "InvalidAmountError",
-    "ProviderUsage",
     "Settlement",
     "Transaction",
     "UnknownUserError",
     "UnpricedModelError",
     "UsageRecord",
-    "UsageTotals",
     "apply_markup",
     "credits_to_usd",
     "price_uptime",

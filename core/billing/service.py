@@ -24,6 +24,10 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.analytics import usage as analytics_usage
+from core.analytics.queries import SpendQueries
+from core.analytics.service import queries_for_database
+from core.analytics.usage import ProviderUsage, UserUsage
 from core.billing import inputs
 from core.billing.accounts_sql import Account, AccountsSQL
 from core.billing.errors import HoldStateError, InsufficientCreditsError, InvalidAmountError, UnknownUserError
@@ -43,17 +47,8 @@ from core.billing.ledger_sql import (
     write_transaction,
 )
 from core.billing.money import apply_markup, usd_to_credits
-from core.billing.types import (
-    Balance,
-    Hold,
-    ProviderUsage,
-    Settlement,
-    Transaction,
-    UsageRecord,
-    UsageTotals,
-)
+from core.billing.types import Balance, Hold, Settlement, Transaction, UsageRecord
 from core.billing.usage_rows import check_model, check_record, insert_usage, unknown_model, usage_metadata, usage_values
-from core.billing.usage_totals import total_usage, usage_by_provider
 from core.config import Settings, load_settings
 from core.db.models import utcnow
 from core.errors import ConfigError, InvalidInputError, NotFoundError
@@ -592,25 +587,29 @@ class BillingService:
                 rows = list(conn.execute(stmt.order_by(ledger.c.id)))
         return [to_transaction(r) for r in rows]
 
-    def get_total_usage(self, user_id: UserRef, days: int = 30) -> UsageTotals:
-        """A user's usage over the last `days` days (all calls; credits and cost of the charged ones)."""
-        since = self._since(days)
-        with read_transaction(self.engine) as conn:
-            return total_usage(conn, self._read(conn, user_id).id, days, since)
+    def get_total_usage(self, user_id: UserRef, days: int = 30, *, include_sandbox: bool = False) -> UserUsage:
+        """A user's usage over the last `days` days, answered by the analytics engine (`core.analytics`): calls,
+        failed calls, credits (endpoint uptime and refunds included), provider cost and what the user paid.
 
-    def get_usage_by_provider(self, user_id: UserRef, days: int = 30) -> list[ProviderUsage]:
+        The analytics store is synced first whenever the database holds rows it lacks, so the answer includes every
+        call committed before this one; sandbox calls are left out unless `include_sandbox`."""
+        uid, q = self._usage_source(user_id)
+        return analytics_usage.get_total_usage(q, uid, days, now=utcnow(), include_sandbox=include_sandbox)
+
+    def get_usage_by_provider(
+        self, user_id: UserRef, days: int = 30, *, include_sandbox: bool = False
+    ) -> list[ProviderUsage]:
         """The same, per provider, most credits first."""
-        since = self._since(days)
+        uid, q = self._usage_source(user_id)
+        return analytics_usage.get_usage_by_provider(q, uid, days, now=utcnow(), include_sandbox=include_sandbox)
+
+    def _usage_source(self, user: UserRef) -> tuple[int, SpendQueries]:
+        """The user's id (an unknown user is refused here, before any sync) and the synced analytics queries."""
         with read_transaction(self.engine) as conn:
-            return usage_by_provider(conn, self._read(conn, user_id).id, since)
+            uid = self._read(conn, user).id
+        return uid, queries_for_database(self.engine, self.settings, sync_if_older_than=0)
 
     # ---- helpers -------------------------------------------------------------------------------------------------
-    @staticmethod
-    def _since(days: int) -> datetime:
-        if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
-            raise InvalidInputError(f"days must be a positive whole number, got {days!r}.")
-        return utcnow() - timedelta(days=days)
-
     @staticmethod
     def _hold_id(hold: Hold | int) -> int:
         hold_id = hold.id if isinstance(hold, Hold) else hold

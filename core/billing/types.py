@@ -71,25 +71,3 @@ class Settlement:
     credits_charged: int
     balance_after: int
     overage: bool  # the actual cost exceeded the hold; posted anyway because the service was delivered
-
-
-@dataclass(frozen=True, kw_only=True)
-class UsageTotals:
-    """One user's usage over a window of days: every call counted, credits and costs of the charged ones."""
-
-    user_id: int
-    days: int
-    requests: int
-    failed: int
-    credits: int
-    base_cost_usd: Decimal  # what the providers cost us
-    cost_usd: Decimal  # what the user paid (credits x credit price)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ProviderUsage:
-    provider: str
-    requests: int
-    credits: int
-    base_cost_usd: Decimal
-    cost_usd: Decimal

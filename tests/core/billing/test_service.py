@@ -339,6 +339,41 @@ def test_usage_totals_and_by_provider(billing: BillingService, user: UserView, r
     assert sum(p.credits for p in by.values()) == totals.credits
 
 
+def test_usage_totals_come_from_the_analytics_engine(billing: BillingService, user: UserView, runtime: Runtime) -> None:
+    """The specification's two questions are answered by core.analytics: a store appears, it follows every new
+    call, and endpoint uptime and refunds count as spend the way the Spend page counts them."""
+    from core.analytics import store_for
+
+    billing.grant(user, 1000)
+    gpt = catalog_model(runtime, "gpt-4o")
+    billing.settle(billing.reserve(user, 10, "a"), record_for(gpt, Usage(input_tokens=1000, output_tokens=500)))
+    first = billing.get_total_usage(user.email)
+    store = store_for(runtime)
+    assert store.exists() and first.requests == 1
+    version = store.current_version()
+
+    uptime = billing.charge(
+        user,
+        Decimal("0.80"),
+        idempotency_key="up-1",
+        description="uptime",
+        kind="endpoint_uptime",
+        metadata={"ai_model_id": gpt.id},
+    )
+    debit = billing.settle(billing.reserve(user, 10, "b"), record_for(gpt, Usage(input_tokens=10, output_tokens=5)))
+    assert debit.transaction is not None
+    billing.refund(debit.transaction, "bad answer", credits=1)
+    again = billing.get_total_usage(user.id)
+    assert store.current_version() > version  # synced for the new rows
+    assert again.requests == 2
+    assert again.credits == first.credits + (-uptime.amount) + debit.credits_charged - 1
+    assert again.credits == 1000 - billing.balance(user).total
+    by = billing.get_usage_by_provider(user.id)
+    assert {p.provider for p in by} == {"openai", "huggingface_endpoint"}
+    assert billing.get_total_usage(user.id).as_of >= again.as_of  # nothing new: no new version, same answer
+    assert store.current_version() == version + 1
+
+
 # ---- bad input: typed errors, nothing written --------------------------------------------------------------------
 BAD_USD = [Decimal("-0.01"), Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal(0), 0.5, "abc"]
 
