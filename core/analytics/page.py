@@ -6,18 +6,16 @@ CSV and Parquet downloads contain.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
-
-import pandas as pd
 
 from core.analytics.filters import SpendFilter
-from core.analytics.queries import CENT, OUTPUT_MEASURES, Kpis, SpendQueries, SpendResult, SpendTotals
+from core.analytics.queries import Kpis, SpendQueries, SpendResult, SpendTotals
 
 TOP_N = 10
 TRANSACTIONS_SHOWN = 500
+_drill_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spend-drill")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,57 +46,13 @@ class SpendPage:
 def user_drill(q: SpendQueries, f: SpendFilter, user: str) -> UserDrill:
     """One user's models, daily spend per model and newest transactions under filter `f` (which names the user).
 
-    Two queries: the per-day, per-model series is summed here into the models table and the totals (exactly the
-    breakdown by model and the totals the engine would give, one query each, saved)."""
-    daily = q.series("day", f, split="model")
-    frame = daily.frame
-    keys = ["model", "model_name", "model_provider"]
-    sums = [
-        "requests",
-        "failed",
-        "credits",
-        "base_cost_usd",
-        "revenue_usd",
-        "margin_usd",
-        "rounding_uplift_usd",
-        "cache_hits",
-        "cache_saving_usd",
-    ]
-    groups: dict[tuple, list[Any]] = {}
-    key_cols = list(zip(*(frame[c].tolist() for c in keys), strict=True))
-    sum_cols = list(zip(*(frame[c].tolist() for c in sums), strict=True))
-    for k, values in zip(key_cols, sum_cols, strict=True):
-        acc = groups.get(k)
-        if acc is None:
-            groups[k] = list(values)
-        else:
-            for i, v in enumerate(values):
-                acc[i] += v
-    rows = []
-    for k, values in groups.items():
-        acc = dict(zip(sums, values, strict=True))
-        base, revenue = Decimal(acc["base_cost_usd"]), Decimal(acc["revenue_usd"])
-        markup = ((revenue / base - 1) * 100).quantize(CENT) if base > 0 else None
-        rows.append({"key": k[0], **dict(zip(keys, k, strict=True)), **acc, "markup_pct": markup})
-    rows.sort(key=lambda r: (-r["credits"], r["model"]))
-    columns = ["key", *keys, *OUTPUT_MEASURES]
-    models = pd.DataFrame(rows, columns=columns)
-    for c in ("base_cost_usd", "revenue_usd", "margin_usd", "rounding_uplift_usd", "cache_saving_usd"):
-        models[c] = [Decimal(v) for v in models[c]]
-    total = {c: sum((r[c] for r in rows), Decimal(0) if c.endswith("_usd") else 0) for c in sums}
-    base, revenue = total["base_cost_usd"], total["revenue_usd"]
-    totals = SpendTotals(
-        **total,
-        markup_pct=((revenue / base - 1) * 100).quantize(CENT) if base > 0 else None,
-        users=1 if rows else 0,
-    )
-    return UserDrill(
-        user=user,
-        totals=totals,
-        models=SpendResult(models, daily.as_of, daily.tz),
-        daily=daily,
-        transactions=q.transactions(f, limit=TRANSACTIONS_SHOWN),
-    )
+    Two queries, run side by side: the per-day, per-model series (summed here into the models table and the totals,
+    exactly what the breakdown by model and the totals would give) and the newest transactions."""
+    newest = _drill_pool.submit(q.transactions, f, limit=TRANSACTIONS_SHOWN)
+    daily, models, totals = q.split_series("day", f, "model")
+    transactions = newest.result()
+    totals = replace(totals, users=1 if len(models.frame) else 0)
+    return UserDrill(user=user, totals=totals, models=models, daily=daily, transactions=transactions)
 
 
 def default_range(q: SpendQueries, now: datetime | None = None, days: int = 30) -> tuple[date, date]:

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from core.analytics.anomalies import THRESHOLD, find_anomalies
@@ -108,6 +109,7 @@ DIMENSIONS: dict[str, _Dim] = {
 class _Rows:
     names: list[str]
     rows: list[tuple[Any, ...]]
+    meta: _Meta  # of the store version the rows were read from
 
     def col(self, name: str) -> list[Any]:
         i = self.names.index(name)
@@ -121,6 +123,38 @@ class _Rows:
 class _Meta:
     tz: str  # the daily rollup's time zone
     credit_nano: int  # and credit price
+    user_ids: dict[str, int]  # lower-case email -> user id
+    users: dict[int, tuple[str, str | None]]  # id -> (email, name)
+    models: dict[int, tuple[str, str | None, str]]  # id -> (model id, name, provider)
+
+    def labels(self, dim: str, keys: list[Any]) -> dict[str, list[Any]]:
+        """A dimension's output columns (DIMENSIONS[dim].select names) for raw key values, named in Python: the
+        same text the SQL joins give, without a join in the query."""
+        if dim == "user":
+            found = [self.users.get(k) for k in keys]
+            return {
+                "user": [u[0] if u else f"(user {k})" for u, k in zip(found, keys, strict=True)],
+                "user_name": [u[1] if u else None for u in found],
+                "user_id": list(keys),
+            }
+        if dim == "model":
+            found_m = [self.models.get(k) if k is not None else None for k in keys]
+            return {
+                "model": [m[0] if m else UNKNOWN for m in found_m],
+                "model_name": [m[1] if m else None for m in found_m],
+                "model_provider": [m[2] if m else None for m in found_m],
+            }
+        return {DIMENSIONS[dim].select[0][0]: list(keys)}
+
+    def resolve(self, f: SpendFilter) -> SpendFilter:
+        """The filter with its emails turned into user ids (a constant list lets the scans skip row groups); an
+        email nobody has keeps nothing."""
+        if not f.users:
+            return f
+        ids = {self.user_ids[e] for u in f.users if (e := u.strip().lower()) in self.user_ids}
+        if f.user_ids:
+            ids &= set(f.user_ids)
+        return replace(f, users=(), user_ids=tuple(sorted(ids)) or (-1,))
 
 
 @dataclass(frozen=True)
@@ -207,6 +241,11 @@ def _usd(nano: Any) -> Decimal:
     return Decimal(int(nano)).scaleb(-9)
 
 
+def _nulls_first(v: Any) -> tuple[bool, Any]:
+    """A sort key putting None first, as `NULLS FIRST` does."""
+    return (v is not None, v if v is not None else 0)
+
+
 def _plain(v: Any) -> Any:
     if v is None or isinstance(v, Decimal | int | str | bool | date):
         return v
@@ -230,29 +269,43 @@ class SpendQueries:
         if Decimal(self.credit_nano) != self.credit_usd * NANO or self.credit_nano <= 0:
             raise InvalidInputError("credit_usd must be a positive whole number of nano-dollars.")
         self.tz = reporting_tz
-        self._state: dict[int, tuple[Any, ...]] = {}
 
     # ---- plumbing ------------------------------------------------------------------------------------------------
     def _query(self, build: Callable[[_Meta], tuple[str, list[Any]]]) -> tuple[_Rows, datetime]:
         """Read the published version's sync state, build the SQL for it, run it in the same cursor."""
-        con, version = self.store.connect_versioned()
+        con, version, memo = self.store.connect_versioned()
         try:
-            state = self._state.get(version)
-            if state is None:  # a version never changes: read its sync state once
-                state = con.execute("SELECT synced_at, rollup_tz, rollup_credit_nano FROM sync_state").fetchall()[0]
-                self._state = {version: state}
-            synced_at, rollup_tz, rollup_nano = state
-            sql, params = build(_Meta(rollup_tz, int(rollup_nano)))
+            state = memo.get("state")
+            if state is None:  # a version never changes: read its sync state and users once per process
+                synced_at, rollup_tz, rollup_nano = con.execute(
+                    "SELECT synced_at, rollup_tz, rollup_credit_nano FROM sync_state"
+                ).fetchall()[0]
+                users = con.execute("SELECT id, email, name FROM users").fetchall()
+                models = con.execute("SELECT id, model_id, model_name, provider FROM ai_models").fetchall()
+                state = (
+                    synced_at,
+                    _Meta(
+                        rollup_tz,
+                        int(rollup_nano),
+                        {e.lower(): i for i, e, _n in users},
+                        {i: (e, n) for i, e, n in users},
+                        {i: (m, n, p) for i, m, n, p in models},
+                    ),
+                )
+                memo["state"] = state
+            synced_at, meta = state
+            sql, params = build(meta)
             cur = con.execute(sql, params)
             names = [d[0] for d in cur.description]
             rows = cur.fetchall()
         finally:
             con.close()
-        return _Rows(names, rows), self.store.as_of_version(version, synced_at)
+        return _Rows(names, rows, meta), self.store.as_of_version(version, synced_at)
 
     def _source(self, f: SpendFilter, meta: _Meta, tz: str | None = None) -> tuple[str, str, list[Any], str]:
         """(table, condition, parameters, measures SQL): the daily rollup when it can answer exactly (its time zone
         and credit price, whole local days), else the rows."""
+        f = meta.resolve(f)
         if meta.credit_nano == self.credit_nano and (tz is None or tz == meta.tz):
             days = f.day_range(meta.tz)
             if days is not None:
@@ -276,16 +329,17 @@ class SpendQueries:
         for k in keys:
             if k not in out:
                 out[k] = rows.col(k)
+        cols = dict(zip(rows.names, zip(*rows.rows, strict=True), strict=True)) if rows.rows else {}
         ints = {
-            n: [int(v or 0) for v in rows.col(n)]
+            n: [int(v or 0) for v in cols.get(n, ())]
             for n in ("requests", "failed", "credits", "base_credits", "cache_hits")
         }
-        base = [_usd(v) for v in rows.col("base_nano")]
+        base = [_usd(v) for v in cols.get("base_nano", ())]
         revenue = [Decimal(x) * c for x in ints["credits"]]
         out.update(
-            requests=ints["requests"],
-            failed=ints["failed"],
-            credits=ints["credits"],
+            requests=np.array(ints["requests"], dtype=np.int64),
+            failed=np.array(ints["failed"], dtype=np.int64),
+            credits=np.array(ints["credits"], dtype=np.int64),
             base_cost_usd=base,
             revenue_usd=revenue,
             margin_usd=[r - b for r, b in zip(revenue, base, strict=True)],
@@ -293,13 +347,10 @@ class SpendQueries:
                 ((r / b - 1) * 100).quantize(CENT) if b > 0 else None for r, b in zip(revenue, base, strict=True)
             ],
             rounding_uplift_usd=[Decimal(bc) * c - b for bc, b in zip(ints["base_credits"], base, strict=True)],
-            cache_hits=ints["cache_hits"],
-            cache_saving_usd=[_usd(v) for v in rows.col("cache_saving_nano")],
+            cache_hits=np.array(ints["cache_hits"], dtype=np.int64),
+            cache_saving_usd=[_usd(v) for v in cols.get("cache_saving_nano", ())],
         )
         frame = pd.DataFrame(out, columns=[*keys, *OUTPUT_MEASURES])
-        for n in ints:
-            if n in frame.columns:
-                frame[n] = frame[n].astype("int64")
         return frame
 
     def _totals(self, f: SpendFilter) -> tuple[SpendTotals, datetime]:
@@ -310,23 +361,22 @@ class SpendQueries:
             return sql, params
 
         df, as_of = self._query(build)
-        users = int(df.col("users")[0] or 0)
-        row = self._finish(df, []).iloc[0]
-        return (
-            SpendTotals(
-                requests=int(row["requests"]),
-                failed=int(row["failed"]),
-                credits=int(row["credits"]),
-                base_cost_usd=row["base_cost_usd"],
-                revenue_usd=row["revenue_usd"],
-                margin_usd=row["margin_usd"],
-                markup_pct=row["markup_pct"],
-                rounding_uplift_usd=row["rounding_uplift_usd"],
-                cache_hits=int(row["cache_hits"]),
-                cache_saving_usd=row["cache_saving_usd"],
-                users=users,
-            ),
-            as_of,
+        return self._as_totals(df, users=int(df.col("users")[0] or 0)), as_of
+
+    def _as_totals(self, one_row: _Rows, *, users: int) -> SpendTotals:
+        row = self._finish(one_row, []).iloc[0]
+        return SpendTotals(
+            requests=int(row["requests"]),
+            failed=int(row["failed"]),
+            credits=int(row["credits"]),
+            base_cost_usd=row["base_cost_usd"],
+            revenue_usd=row["revenue_usd"],
+            margin_usd=row["margin_usd"],
+            markup_pct=row["markup_pct"],
+            rounding_uplift_usd=row["rounding_uplift_usd"],
+            cache_hits=int(row["cache_hits"]),
+            cache_saving_usd=row["cache_saving_usd"],
+            users=users,
         )
 
     # ---- lookups -------------------------------------------------------------------------------------------------
@@ -407,7 +457,10 @@ class SpendQueries:
         f = f or SpendFilter()
         inner = ", ".join(f"{DIMENSIONS[d].column} AS k{i}" for i, d in enumerate(dims))
         outer, joins, keys = self._outer(dims)
-        order = ", ".join(f"{DIMENSIONS[d].select[0][0]}" for d in dims)
+        # ties on credits go by label, then by the raw key (two models can share an id under different providers)
+        order = ", ".join(
+            [*(DIMENSIONS[d].select[0][0] for d in dims), *(f"g.k{i} NULLS FIRST" for i in range(len(dims)))]
+        )
 
         def build(meta: _Meta) -> tuple[str, list[Any]]:
             table, where, params, measures = self._source(f, meta)
@@ -442,6 +495,46 @@ class SpendQueries:
         tz: str | None = None,
     ) -> SpendResult:
         """Spend per local day, ISO week (Monday) or month, optionally split by a dimension; oldest first."""
+        return self._series_result(*self._series_rows(grain, f, split, tz))
+
+    def split_series(
+        self, grain: str, f: SpendFilter | None, split: str, *, tz: str | None = None
+    ) -> tuple[SpendResult, SpendResult, SpendTotals]:
+        """From one query: the series split by `split`, the same rows summed per key (what `breakdown(split, f)`
+        gives) and their totals (whose `users` is 0: a split other than by user cannot count users)."""
+        if split not in DIMENSIONS:
+            raise InvalidInputError(f"Cannot split spend by {split!r}; choose from {', '.join(DIMENSIONS)}.")
+        rows, labels, as_of, tz = self._series_rows(grain, f, split, tz)
+        at = [rows.names.index(m) for m in MEASURE_NAMES]
+        k0 = rows.names.index("k0")
+        groups: dict[Any, list[int]] = {}  # raw key -> measure sums
+        label_of: dict[Any, tuple[Any, ...]] = {}
+        for label, row in zip(zip(*labels.values(), strict=True), rows.rows, strict=True):
+            acc = groups.get(row[k0])
+            if acc is None:
+                acc = groups[row[k0]] = [0] * len(at)
+                label_of[row[k0]] = label
+            for j, i in enumerate(at):
+                acc[j] += int(row[i] or 0)
+        credits = MEASURE_NAMES.index("credits")
+        ordered = sorted(groups, key=lambda k: (-groups[k][credits], str(label_of[k][0]), _nulls_first(k)))
+        names = list(labels)
+        key_cols = {n: [label_of[k][j] for k in ordered] for j, n in enumerate(names)}
+        sums = _Rows(list(MEASURE_NAMES), [tuple(groups[k]) for k in ordered], rows.meta)
+        by_key = self._finish(sums, ["key", *names], {"key": key_cols[names[0]], **key_cols})
+        total = _Rows(
+            list(MEASURE_NAMES), [tuple(sum(v[j] for v in groups.values()) for j in range(len(at)))], rows.meta
+        )
+        return (
+            self._series_result(rows, labels, as_of, tz),
+            SpendResult(by_key, as_of, tz),
+            self._as_totals(total, users=0),
+        )
+
+    def _series_rows(
+        self, grain: str, f: SpendFilter | None, split: str | None, tz: str | None
+    ) -> tuple[_Rows, dict[str, list[Any]], datetime, str]:
+        """The series' measure rows in order, the split's label columns in the same order, the as-of, the zone."""
         if grain not in GRAINS:
             raise InvalidInputError(f"Unknown time bucket {grain!r}; choose from {', '.join(GRAINS)}.")
         if split is not None and split not in DIMENSIONS:
@@ -450,35 +543,39 @@ class SpendQueries:
         f = f or SpendFilter()
         k = f", {DIMENSIONS[split].column} AS k0" if split else ""
         kb = ", k0" if split else ""
-        outer, joins, keys = self._outer([split]) if split else ("", "", [])
-        final = f"""
-            SELECT g.bucket{", " + outer if outer else ""}, {", ".join("g." + m for m in MEASURE_NAMES)}
-            FROM g {joins}
-            ORDER BY g.bucket, credits DESC{", " + keys[0] if keys else ""}
-        """  # noqa: S608
+        bucket = "day" if grain == "day" else f"CAST(date_trunc('{grain}', day) AS DATE)"
 
         def build(meta: _Meta) -> tuple[str, list[Any]]:
             table, where, params, measures = self._source(f, meta, tz)
             if table == "daily_spend":
-                sql = f"""
-                    WITH g AS (
-                        SELECT CAST(date_trunc('{grain}', day) AS DATE) AS bucket{k}, {measures}
-                        FROM daily_spend WHERE {where} GROUP BY ALL
-                    ) {final}"""  # noqa: S608
+                sql = f"SELECT {bucket} AS bucket{k}, {measures} FROM daily_spend WHERE {where} GROUP BY ALL"  # noqa: S608
                 return sql, params
             sql = f"""
                 WITH q AS (
                     SELECT epoch_us(ts) // 900000000 AS q{k}, {measures} FROM spend WHERE {where} GROUP BY ALL
-                ), g AS (
-                    SELECT CAST(date_trunc('{grain}', timezone(?, make_timestamp(q * 900000000) AT TIME ZONE 'UTC'))
-                                AS DATE) AS bucket{kb}, {RESUM_SQL}
-                    FROM q GROUP BY ALL
-                ) {final}"""  # noqa: S608
+                )
+                SELECT CAST(date_trunc('{grain}', timezone(?, make_timestamp(q * 900000000) AT TIME ZONE 'UTC'))
+                            AS DATE) AS bucket{kb}, {RESUM_SQL}
+                FROM q GROUP BY ALL"""  # noqa: S608
             return sql, [*params, tz]
 
-        rows, as_of = self._query(build)
+        raw, as_of = self._query(build)
+        # names and order (bucket, most credits first, then the label) are applied here rather than by a join and an
+        # ORDER BY in the query: the groups are few, and the query plans in half the time without them
+        labels = raw.meta.labels(split, raw.col("k0")) if split else {}
+        first = labels[next(iter(labels))] if labels else [""] * len(raw.rows)
+        credits = raw.col("credits")
+        raw_keys = raw.col("k0") if split else [None] * len(raw.rows)
+        order = sorted(
+            range(len(raw.rows)),
+            key=lambda i: (raw.rows[i][0], -int(credits[i] or 0), str(first[i]), _nulls_first(raw_keys[i])),
+        )
+        rows = _Rows(raw.names, [raw.rows[i] for i in order], raw.meta)
+        return rows, {n: [v[i] for i in order] for n, v in labels.items()}, as_of, tz
+
+    def _series_result(self, rows: _Rows, labels: dict[str, list[Any]], as_of: datetime, tz: str) -> SpendResult:
         buckets = [d if isinstance(d, date) else pd.Timestamp(d).date() for d in rows.col("bucket")]
-        return SpendResult(self._finish(rows, ["bucket", *keys], {"bucket": buckets}), as_of, tz)
+        return SpendResult(self._finish(rows, ["bucket", *labels], {"bucket": buckets, **labels}), as_of, tz)
 
     def transactions(self, f: SpendFilter | None = None, *, limit: int = 1000, tz: str | None = None) -> SpendResult:
         """The spend rows themselves (calls, endpoint uptime debits, refunds), newest first, with local times."""
@@ -491,39 +588,67 @@ class SpendQueries:
         )
 
         def sql_for(g: SpendFilter) -> tuple[str, list[Any]]:
-            where, params = g.where("s")
-            sql = f"""
-                WITH t AS (
-                    SELECT {cols} FROM spend s WHERE {where}
-                    ORDER BY s.ts DESC, s.kind, s.source_id DESC
-                    LIMIT ?
-                )
-                SELECT timezone(?, t.ts AT TIME ZONE 'UTC') AS local_time, t.ts AS utc_time, t.kind,
-                       coalesce(u.email, '(user ' || CAST(t.user_id AS TEXT) || ')') AS user,
-                       t.provider, coalesce(m.model_id, '{UNKNOWN}') AS model, t.category, t.status, t.sandbox,
-                       t.cache_hit, t.requests, t.credits, t.base_cost_usd, t.source_id, t.transaction_id
-                FROM t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN ai_models m ON m.id = t.ai_model_id
-                ORDER BY t.ts DESC, t.kind, t.source_id DESC
-            """  # noqa: S608
-            return sql, [*params, int(limit), tz]
+            where, params = g.where()
+            sql = f"SELECT {cols} FROM spend WHERE {where} ORDER BY ts DESC, kind, source_id DESC LIMIT ?"  # noqa: S608
+            return sql, [*params, int(limit)]
 
-        # Rows are stored in time order, so the last day or week of a range is read without touching older row
-        # groups; widen only when that window holds fewer than `limit` rows.
-        windows: list[SpendFilter] = []
-        if f.end is not None:
-            for back in (timedelta(days=1), timedelta(days=7)):
-                lo = f.end - back
-                if f.start is None or lo > f.start:
-                    windows.append(f.between(lo, f.end))
-        windows.append(f)
-        for g in windows:
-            rows, as_of = self._query(lambda meta, g=g: sql_for(g))
-            if len(rows.rows) >= limit:
-                break
-        df = rows.frame()
-        df["revenue_usd"] = [Decimal(int(x)) * self.credit_usd for x in df["credits"]]
-        df["margin_usd"] = [r - b for r, b in zip(df["revenue_usd"], df["base_cost_usd"], strict=True)]
-        return SpendResult(df, as_of, tz)
+        # Rows are stored in time order, so a recent window is read without touching older row groups. The daily
+        # rollup's row counts say how many recent days hold `limit` rows; only those are read (all of the range when
+        # that window turns out short, e.g. when the range ends inside a day).
+        start = self._newest_rows_start(f, limit)
+        narrow = f if start is None else f.between(max(start, f.start or start), f.end)
+        raw, as_of = self._query(lambda meta: sql_for(meta.resolve(narrow)))
+        if start is not None and len(raw.rows) < limit:
+            raw, as_of = self._query(lambda meta: sql_for(meta.resolve(f)))
+        # names and local times for these rows only, here rather than by joins in the query (see `series`)
+        col = {n: list(v) for n, v in zip(raw.names, zip(*raw.rows, strict=True), strict=True)} if raw.rows else {}
+        col = {n: col.get(n, []) for n in raw.names}
+        utc = pd.DatetimeIndex(col["ts"], dtype="datetime64[us]")
+        revenue = [Decimal(x) * self.credit_usd for x in col["credits"]]
+        out = pd.DataFrame(
+            {
+                "local_time": utc.tz_localize("UTC").tz_convert(zone(tz)).tz_localize(None),
+                "utc_time": utc,
+                "kind": col["kind"],
+                "user": raw.meta.labels("user", col["user_id"])["user"],
+                "provider": col["provider"],
+                "model": raw.meta.labels("model", col["ai_model_id"])["model"],
+                **{
+                    c: col[c]
+                    for c in ("category", "status", "sandbox", "cache_hit", "requests", "credits", "base_cost_usd")
+                },
+                "source_id": col["source_id"],
+                "transaction_id": col["transaction_id"],
+                "revenue_usd": revenue,
+                "margin_usd": [r - b for r, b in zip(revenue, col["base_cost_usd"], strict=True)],
+            }
+        )
+        return SpendResult(out, as_of, tz)
+
+    def _newest_rows_start(self, f: SpendFilter, limit: int) -> datetime | None:
+        """The latest local midnight (rollup time zone, naive UTC) after which the rollup counts at least `limit` rows
+        the filter keeps, or None when the whole range is needed."""
+        rollup_tz: list[str] = []
+
+        def build(meta: _Meta) -> tuple[str, list[Any]]:
+            g = meta.resolve(f)
+            first = g.start.replace(tzinfo=UTC).astimezone(zone(meta.tz)).date() if g.start else None
+            after = None  # the local day after the last one the range touches
+            if g.end is not None:
+                local_end = g.end.replace(tzinfo=UTC).astimezone(zone(meta.tz))
+                after = local_end.date() + timedelta(days=0 if local_end.time() == time(0) else 1)
+            where, params = g.where(days=(first, after))
+            sql = f"SELECT day, sum(rows) AS n FROM daily_spend WHERE {where} GROUP BY day ORDER BY day DESC"  # noqa: S608
+            rollup_tz.append(meta.tz)
+            return sql, params
+
+        rows, _ = self._query(build)
+        seen = 0
+        for day, n in rows.rows:
+            seen += int(n)
+            if seen >= limit:
+                return local_midnight_utc(day, rollup_tz[0])
+        return None
 
     # ---- month to date and forecast ------------------------------------------------------------------------------
     def _now_local(self, now: datetime | None, tz: str, as_of: datetime) -> tuple[datetime, datetime]:

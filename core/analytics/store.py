@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -66,7 +67,8 @@ class StoreState:
 
 
 _readers_lock = threading.Lock()
-_readers: dict[str, tuple[str, duckdb.DuckDBPyConnection]] = {}  # store path -> (version file, connection)
+# store path -> (version file, its read-only connection, a memo of facts about that version for callers to fill)
+_readers: dict[str, tuple[str, duckdb.DuckDBPyConnection, dict[str, Any]]] = {}
 
 
 class AnalyticsStore:
@@ -154,8 +156,9 @@ class AnalyticsStore:
         """A read-only cursor on the published version (cheap: one connection per version per process)."""
         return self.connect_versioned()[0]
 
-    def connect_versioned(self) -> tuple[duckdb.DuckDBPyConnection, int]:
-        """A read-only cursor on the published version, and that version's number."""
+    def connect_versioned(self) -> tuple[duckdb.DuckDBPyConnection, int, dict[str, Any]]:
+        """A read-only cursor on the published version, that version's number, and a memo dict that lives as long as
+        this process reads that version file (facts computed from an immutable version can be kept in it)."""
         key = str(self.path)
         for _attempt in range(5):
             current = self.current_file()
@@ -167,7 +170,7 @@ class AnalyticsStore:
             with _readers_lock:
                 cached = _readers.get(key)
                 if cached is not None and cached[0] == str(current):
-                    return cached[1].cursor(), version
+                    return cached[1].cursor(), version, cached[2]
                 try:
                     con = duckdb.connect(str(current), read_only=True, config={"memory_limit": READ_MEMORY_LIMIT})
                 except duckdb.IOException:
@@ -175,8 +178,9 @@ class AnalyticsStore:
                     time.sleep(0.02)
                     continue
                 # the previous version's connection is dropped, not closed: cursors other threads hold stay valid
-                _readers[key] = (str(current), con)
-                return con.cursor(), version
+                memo: dict[str, Any] = {}
+                _readers[key] = (str(current), con, memo)
+                return con.cursor(), version, memo
         raise AnalyticsUnavailableError(f"Could not open the analytics store {self.path}; retry in a moment.")
 
     def state(self) -> StoreState | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -192,12 +193,14 @@ def test_series_matches_reference_in_every_zone(synced, grain: str) -> None:
 
 
 def test_totals_and_transactions_match_reference(synced) -> None:
+    """Totals and every transaction; and with a small limit (a recent window sized by the rollup's row counts) exactly
+    the newest rows of the whole range, in every zone, for partial days and for windows that turn out short."""
     rt, q, ref = synced
     opts = _options(ref, rt)
 
     @SLOW
-    @given(case=filters(opts))
-    def check(case: tuple[SpendFilter, str]) -> None:
+    @given(case=filters(opts), limit=st.sampled_from([1, 7, 40, 300]))
+    def check(case: tuple[SpendFilter, str], limit: int) -> None:
         f, tz = case
         rows = apply(ref, f, rt)
         t, _as_of = q.totals(f)
@@ -210,6 +213,27 @@ def test_totals_and_transactions_match_reference(synced) -> None:
         assert int(tx["credits"].sum()) == want["credits"]
         assert sum(tx["base_cost_usd"], Decimal(0)) == want["base_cost_usd"]
         assert list(tx["utc_time"]) == sorted(tx["utc_time"], reverse=True)
+        newest = q.transactions(f, limit=limit, tz=tz).frame
+        cols = ["utc_time", "kind", "source_id", "credits", "user", "model"]
+        pd.testing.assert_frame_equal(newest[cols], tx[cols].head(limit))
+
+    check()
+
+
+@pytest.mark.parametrize("split", ["user", "model", "provider", "category"])
+def test_split_series_equals_series_breakdown_and_totals(synced, split: str) -> None:
+    rt, q, ref = synced
+    opts = _options(ref, rt)
+
+    @SLOW
+    @given(case=filters(opts))
+    def check(case: tuple[SpendFilter, str]) -> None:
+        f, tz = case
+        series, by_key, totals = q.split_series("day", f, split, tz=tz)
+        pd.testing.assert_frame_equal(series.frame, q.series("day", f, split=split, tz=tz).frame)
+        pd.testing.assert_frame_equal(by_key.frame, q.breakdown(split, f).frame)
+        want, _ = q.totals(f)
+        assert totals == replace(want, users=0)
 
     check()
 
