@@ -68,6 +68,9 @@ def append_window(target: Path, rows: int, days: int, seed: int, end: datetime) 
             con.execute("PRAGMA cache_size=-262144")
             con.execute("ATTACH DATABASE ? AS c", (str(chunk),))
             con.execute("BEGIN IMMEDIATE")
+            # the people (the first window's; every window numbers its users the same way), so names resolve and the
+            # Spend page has someone signed in
+            con.execute("INSERT OR IGNORE INTO main.users SELECT * FROM c.users")
             uoff = con.execute("SELECT coalesce(max(id), 0) FROM main.ai_usage_log").fetchone()[0]
             toff = con.execute("SELECT coalesce(max(id), 0) FROM main.credit_transactions").fetchone()[0]
             con.execute(
@@ -103,6 +106,7 @@ def build_history(rows: int, *, seed: int = 7, end: datetime | None = None) -> H
         m = json.loads(manifest.read_text())
         h = History(path, rows, datetime.fromisoformat(m["end"]), m["base_max_id"], m["base_max_tx_id"])
         drop_delta(h)
+        _ensure_users(h)
         return h
     for p in CACHE.glob(f"spend-{rows}-{seed}.db*"):
         p.unlink()
@@ -141,6 +145,26 @@ def build_history(rows: int, *, seed: int = 7, end: datetime | None = None) -> H
         )
     )
     return History(path, rows, end, base_max, base_tx)
+
+
+def _ensure_users(h: History) -> None:
+    """Caches built before the history carried its users get them from a small window of the first seed."""
+    con = sqlite3.connect(h.path, isolation_level=None)
+    try:
+        if con.execute("SELECT count(*) FROM users").fetchone()[0]:
+            return
+    finally:
+        con.close()
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        chunk = _scratch(1_000, 3, 7, h.end, Path(tmp))
+        con = sqlite3.connect(h.path, isolation_level=None)
+        try:
+            con.execute("ATTACH DATABASE ? AS c", (str(chunk),))
+            con.execute("INSERT OR IGNORE INTO main.users SELECT * FROM c.users")
+            con.execute("DETACH DATABASE c")
+        finally:
+            con.close()
+    _log("added the users to a history cached without them")
 
 
 def add_delta(h: History, rows: int, *, seed: int = 1_000) -> float:

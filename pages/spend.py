@@ -9,7 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.access import Capability, Principal
-from core.analytics import STALE_AFTER_SECONDS, SpendQueries, store_for, sync_store
+from core.analytics import STALE_AFTER_SECONDS, SpendQueries, SyncReport, store_for, sync_store
 from core.analytics.export import chart_frame, to_csv_bytes, to_parquet_bytes
 from core.analytics.page import SpendPage, default_range
 from core.scoped import spend_page_for
@@ -23,11 +23,21 @@ def _queries() -> SpendQueries:
     return SpendQueries(store_for(rt), credit_usd=rt.settings.credit_usd, reporting_tz=rt.settings.reporting_tz)
 
 
-@st.cache_data(ttl=60, show_spinner="Syncing the analytics store…")
-def ensure_fresh(database_url: str) -> str:
-    """Sync when the store is missing or older than five minutes; checked at most once a minute."""
-    report = sync_store(runtime(), max_age_seconds=STALE_AFTER_SECONDS)
-    return report.mode
+def sync_with_progress(max_age_seconds: float | None) -> SyncReport:
+    """Sync the store (at once when it is fresh enough), with a progress bar while rows are copied."""
+    bar: list = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(st.progress(0.0))
+        bar[0].progress(
+            done / total if total else 1.0, text=f"Syncing the analytics store: {done:,} of about {total:,} rows"
+        )
+
+    report = sync_store(runtime(), max_age_seconds=max_age_seconds, progress=progress)
+    if bar:
+        bar[0].empty()
+    return report
 
 
 @st.cache_data(ttl=600, show_spinner=False)
@@ -135,7 +145,7 @@ st.title("Spend")
 rt = runtime()
 if not principal.can(Capability.VIEW_ALL_SPEND):
     st.info("You see your own spend. Finance and admins see everyone's.")
-ensure_fresh(rt.settings.database_url)
+sync_with_progress(STALE_AFTER_SECONDS)  # when missing or older than five minutes
 store = store_for(rt)
 version = store.version_key()  # the cache key: a new sync (or another store) means new answers
 options = load_options(version)
@@ -162,7 +172,7 @@ with st.sidebar:
     statuses = st.multiselect("Status", list(options.statuses), key="statuses")
     sandbox = st.toggle("Include sandbox calls (would-be cost, 0 credits)", value=False, key="sandbox")
     if st.button("Refresh data", icon=":material/refresh:", help="sync new usage and ledger rows now"):
-        report = sync_store(rt)
+        report = sync_with_progress(None)
         st.cache_data.clear()
         st.toast(f"{report.mode} sync: +{report.usage_rows:,} usage rows")
         st.rerun()

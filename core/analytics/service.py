@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from core.analytics.queries import SpendQueries
 from core.analytics.store import AnalyticsStore
-from core.analytics.sync import SyncReport, sync
+from core.analytics.sync import Progress, SyncReport, sync
 from core.config import Settings
 from core.runtime import Runtime
 
@@ -22,7 +22,12 @@ def store_at(settings: Settings) -> AnalyticsStore:
 
 
 def sync_database(
-    engine: Engine, settings: Settings, *, full: bool = False, max_age_seconds: float | None = None
+    engine: Engine,
+    settings: Settings,
+    *,
+    full: bool = False,
+    max_age_seconds: float | None = None,
+    progress: Progress | None = None,
 ) -> SyncReport:
     """Sync the store named by `settings` from `engine` (see `core.analytics.sync`)."""
     return sync(
@@ -32,6 +37,7 @@ def sync_database(
         max_age_seconds=max_age_seconds,
         reporting_tz=settings.reporting_tz,
         credit_usd=settings.credit_usd,
+        progress=progress,
     )
 
 
@@ -49,9 +55,11 @@ def store_for(rt: Runtime) -> AnalyticsStore:
     return store_at(rt.settings)
 
 
-def sync_store(rt: Runtime, *, full: bool = False, max_age_seconds: float | None = None) -> SyncReport:
+def sync_store(
+    rt: Runtime, *, full: bool = False, max_age_seconds: float | None = None, progress: Progress | None = None
+) -> SyncReport:
     """Sync the runtime's analytics store from its database."""
-    return sync_database(rt.engine, rt.settings, full=full, max_age_seconds=max_age_seconds)
+    return sync_database(rt.engine, rt.settings, full=full, max_age_seconds=max_age_seconds, progress=progress)
 
 
 def spend_queries(rt: Runtime, *, sync_if_older_than: float | None = STALE_AFTER_SECONDS) -> SpendQueries:

@@ -17,6 +17,7 @@ up by a full rebuild (`python -m core spend sync --full`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +37,10 @@ from core.analytics.store import AnalyticsStore, StoreState
 LOOKBACK_IDS = 10_000
 INSERT_ROWS = 250_000  # rows gathered per INSERT into DuckDB
 WRITE_MEMORY_LIMIT = "3GB"
+
+# progress(done, total): source rows copied so far, of about `total` (ids above the watermarks; gaps make it an
+# upper bound). Called after every chunk of a sync that copies rows, and once with done == total at the end.
+Progress = Callable[[int, int], None]
 
 USAGE_INSERT = """
 INSERT INTO ai_usage_log
@@ -141,10 +146,12 @@ def sync(
     max_age_seconds: float | None = None,
     reporting_tz: str = "UTC",
     credit_usd: Decimal = Decimal("0.04"),
+    progress: Progress | None = None,
 ) -> SyncReport:
     """Bring the store up to date with the source. With `max_age_seconds`, do nothing when the store is that fresh.
 
-    A full rebuild sums `daily_spend` in `reporting_tz` at `credit_usd`; an incremental sync keeps the store's."""
+    A full rebuild sums `daily_spend` in `reporting_tz` at `credit_usd`; an incremental sync keeps the store's.
+    `progress` hears how many rows have been copied (see `Progress`)."""
     t0 = time.perf_counter()
     zone(reporting_tz)
     credit_nano = int(Decimal(credit_usd) * 10**9)
@@ -170,7 +177,16 @@ def sync(
             return _report("none", "no new rows", 0, 0, state, store, t0)
         rollup = (reporting_tz, credit_nano) if reason is not None or state is None else None
         return _write(
-            store, source, probe, state if reason is None else None, reason, started, (hi_usage, hi_ledger), rollup, t0
+            store,
+            source,
+            probe,
+            state if reason is None else None,
+            reason,
+            started,
+            (hi_usage, hi_ledger),
+            rollup,
+            t0,
+            progress,
         )
 
 
@@ -200,6 +216,7 @@ def _write(
     hi: tuple[int, int],
     rollup: tuple[str, int] | None,
     t0: float,
+    progress: Progress | None = None,
 ) -> SyncReport:
     incremental = state is not None
     hi_usage, hi_ledger = hi
@@ -229,6 +246,7 @@ def _write(
                 (source.usage_sql(), USAGE_INSERT, "ai_usage_log", usage_wm, hi_usage),
                 (source.ledger_sql(), LEDGER_INSERT, "credit_transactions", ledger_wm, hi_ledger),
             ],
+            progress,
         )
         lo_ledger = max(0, ledger_wm - LOOKBACK_IDS) if incremental else 0
         con.execute(DERIVE_UPTIME, [lo_ledger])
@@ -273,7 +291,12 @@ def _write(
     return _report(mode, reason or "new rows", new_usage, new_ledger, new_state, store, t0)
 
 
-def _copy(con: duckdb.DuckDBPyConnection, source: Source, states: list[tuple[str, str, str, int, int]]) -> list[int]:
+def _copy(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    states: list[tuple[str, str, str, int, int]],
+    progress: Progress | None = None,
+) -> list[int]:
     """Append source rows above each table's watermark, and re-read the lookback window below it, adding only ids the
     store lacks. `states`: (select SQL, insert SQL, table, watermark, source max id). Returns rows added per table."""
     jobs: list[Job] = []
@@ -289,6 +312,8 @@ def _copy(con: duckdb.DuckDBPyConnection, source: Source, states: list[tuple[str
         plan.append((t, insert_sql, ""))
     pending: list[pa.Table] = []
     pending_job = -1
+    total = sum(max(0, hi - wm) for _s, _i, _t, wm, hi in states)
+    done = 0
 
     def flush() -> None:
         if not pending:
@@ -306,7 +331,13 @@ def _copy(con: duckdb.DuckDBPyConnection, source: Source, states: list[tuple[str
             pending_job = i
         if table.num_rows:
             pending.append(table)
+            if not plan[i][2]:  # a job above a watermark (the lookback re-reads are not counted)
+                done += table.num_rows
+                if progress is not None:
+                    progress(min(done, total), total)
     flush()
+    if progress is not None:
+        progress(total, total)
     return [
         int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]) - before[t]  # noqa: S608
         for t, (_s, _i, table, _w, _h) in enumerate(states)

@@ -5,6 +5,7 @@ answers from it as it is)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -185,7 +186,15 @@ def run_anomalies(args: argparse.Namespace, rt: Runtime) -> int:
 def run_sync(args: argparse.Namespace, rt: Runtime) -> int:
     from core.analytics import sync_store
 
-    report = sync_store(rt, full=args.full)
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:  # a line per tenth, on stderr (stdout stays the answer)
+        tenth = done * 10 // total if total else 10
+        if tenth > shown[0]:
+            shown[0] = tenth
+            print(f"syncing: {done:,} of about {total:,} rows copied", file=sys.stderr, flush=True)
+
+    report = sync_store(rt, full=args.full, progress=progress)
     if args.json:
         print_json(report)
         return 0

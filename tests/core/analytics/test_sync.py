@@ -266,3 +266,21 @@ def test_many_small_chunks_arrive_in_order(rt: Runtime, monkeypatch: pytest.Monk
     ids = [r[0] for r in con.execute("SELECT id FROM ai_usage_log").fetchall()]
     assert ids == sorted(ids) == list(range(1, 401))
     assert_matches_source(rt)
+
+
+def test_progress_counts_the_copied_rows_up_to_the_total(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.analytics.extract as extract
+
+    monkeypatch.setattr(extract, "CHUNK_IDS", 50)
+    write_history(rt, seed=15, rows=300, start=T0, end=T0 + timedelta(days=3))
+    seen: list[tuple[int, int]] = []
+    report = sync_store(rt, progress=lambda done, total: seen.append((done, total)))
+    total = report.total_usage_rows + report.total_ledger_rows
+    assert len(seen) > 3 and {t for _d, t in seen} == {total}
+    assert [d for d, _t in seen] == sorted(d for d, _t in seen) and seen[-1] == (total, total)
+
+    seen.clear()
+    assert sync_store(rt, progress=lambda d, t: seen.append((d, t))).mode == "none" and seen == []
+    write_history(rt, seed=16, rows=20, start=T0 + timedelta(days=3), end=T0 + timedelta(days=4))
+    later = sync_store(rt, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1][0] == seen[-1][1] >= later.usage_rows + later.ledger_rows
