@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.demo import generate
-from tests.conftest import make_runtime
+from tests.pages.apptest import demo_database
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "breakeven.py")
 
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    tmp = tmp_path_factory.mktemp("breakeven_page")
-    url = f"sqlite:///{tmp / 'app.db'}"
-    rt = make_runtime(url, Path(tmp))
-    generate(rt, rows=3000, days=30, seed=4, end=datetime.now(UTC))
-    rt.dispose()
-    return url
+    return demo_database(tmp_path_factory.mktemp("breakeven_page"), rows=3000, days=30, seed=4)
 
 
 @pytest.fixture

@@ -3,37 +3,15 @@ click posts once), CSV exports and the audit log."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from core.billing import BillingService
 from core.db.models import AuditLog, CreditTransaction, User
-from core.demo import generate
 from core.runtime import Runtime
-from tests.conftest import make_runtime
+from tests.pages.apptest import open_page, page_path
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "ledger.py")
-
-
-@pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    rt = make_runtime(url, tmp_path)
-    generate(rt, rows=1500, days=20, seed=4, end=datetime.now(UTC))
-    monkeypatch.setenv("DATABASE_URL", url)
-    yield rt
-    rt.dispose()
-
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+PAGE = page_path("ledger")
 
 
 def button(at: AppTest, label: str):
@@ -41,7 +19,7 @@ def button(at: AppTest, label: str):
 
 
 def test_balances_table_and_filters(demo: Runtime) -> None:
-    at = open_page()
+    at = open_page("ledger")
     with demo.session() as s:
         users = s.scalar(select(func.count()).select_from(User))
         admins = s.scalar(select(func.count()).select_from(User).where(User.role == "admin"))
@@ -56,7 +34,7 @@ def test_balances_table_and_filters(demo: Runtime) -> None:
 
 def test_history_shows_the_running_balance(demo: Runtime) -> None:
     billing = BillingService(demo.session_factory, demo.settings)
-    at = open_page()
+    at = open_page("ledger")
     who = at.selectbox(key="hist_user").value
     txs = billing.transactions(who)
     assert at.metric[0].value == f"{txs[-1].balance_after:,} credits"
@@ -68,7 +46,7 @@ def test_history_shows_the_running_balance(demo: Runtime) -> None:
 
 def test_grant_needs_confirmation_and_posts_once(demo: Runtime) -> None:
     billing = BillingService(demo.session_factory, demo.settings)
-    at = open_page()
+    at = open_page("ledger")
     actor = "admin@demo.example"  # local mode acts as the first admin
     target = at.selectbox(key="grant_user").options[3]
     before = billing.balance(target).total
@@ -101,7 +79,7 @@ def test_grant_needs_confirmation_and_posts_once(demo: Runtime) -> None:
 
 
 def test_bad_grant_shows_the_error_and_writes_nothing(demo: Runtime) -> None:
-    at = open_page()
+    at = open_page("ledger")
     with demo.session() as s:
         n = s.scalar(select(func.count()).select_from(CreditTransaction))
     at.number_input(key="grant_credits").set_value(-5)

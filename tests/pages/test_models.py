@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from core.billing.quote import quote
 from core.catalog import get_model, list_models
 from core.db.models import AIModelPriceHistory, AIUsageLog, AuditLog
-from core.demo import generate
 from core.runtime import Runtime
 from core.usage import Usage
-from tests.conftest import make_runtime
+from tests.pages.apptest import open_page, page_path
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "models.py")
-
-
-@pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    rt = make_runtime(url, tmp_path)
-    generate(rt, rows=1500, days=20, seed=4, end=datetime.now(UTC))
-    monkeypatch.setenv("DATABASE_URL", url)
-    yield rt
-    rt.dispose()
-
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+PAGE = page_path("models")
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -43,7 +22,7 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 
 def test_catalog_lists_every_model_with_source_and_date(demo: Runtime) -> None:
-    at = open_page()
+    at = open_page("models")
     with demo.session() as s:
         models = list_models(s, include_inactive=True)
     table = at.dataframe[0].value
@@ -56,7 +35,7 @@ def test_catalog_lists_every_model_with_source_and_date(demo: Runtime) -> None:
 
 
 def test_calculator_shows_the_breakdown(demo: Runtime) -> None:
-    at = open_page()
+    at = open_page("models")
     at.number_input(key="calc_in").set_value(100_000)
     at.number_input(key="calc_out").set_value(10_000)
     at.number_input(key="calc_markup").set_value(50.0)
@@ -74,7 +53,7 @@ def test_calculator_shows_the_breakdown(demo: Runtime) -> None:
 
 
 def test_calculator_refuses_impossible_usage(demo: Runtime) -> None:
-    at = open_page()
+    at = open_page("models")
     at.number_input(key="calc_in").set_value(100)
     at.number_input(key="calc_cached").set_value(500)
     at.run()
@@ -86,7 +65,7 @@ def test_admin_price_change_applies_to_new_usage_and_is_kept(demo: Runtime) -> N
     with demo.session() as s:
         mini = get_model(s, "gpt-4o-mini")
         billed_before = s.scalar(select(func.sum(AIUsageLog.base_cost_usd)).where(AIUsageLog.ai_model_id == mini.id))
-    at = open_page()
+    at = open_page("models")
     admin = "admin@demo.example"  # local mode acts as the first admin
     assert admin.startswith("admin")
     at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.demo import generate
-from tests.conftest import make_runtime
+from tests.pages.apptest import demo_database
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["home", "playground", "spend", "ledger", "models", "breakeven", "endpoints"]
@@ -17,12 +15,7 @@ PAGES = ["home", "playground", "spend", "ledger", "models", "breakeven", "endpoi
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    tmp = tmp_path_factory.mktemp("pages")
-    url = f"sqlite:///{tmp / 'app.db'}"
-    rt = make_runtime(url, Path(tmp))
-    generate(rt, rows=3000, days=40, seed=3, end=datetime.now(UTC))
-    rt.dispose()
-    return url
+    return demo_database(tmp_path_factory.mktemp("pages"), rows=3000, days=40, seed=3)
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,8 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.analytics import SpendFilter, SpendQueries
 from core.analytics.page import default_range
-from core.demo import generate
-from tests.conftest import make_runtime
+from tests.pages.apptest import demo_database, demo_runtime, page_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,11 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     tmp = tmp_path_factory.mktemp("spend")
-    url = f"sqlite:///{tmp / 'app.db'}"
-    rt = make_runtime(url, Path(tmp))
-    generate(rt, rows=4000, days=45, seed=5, end=datetime.now(UTC))
-    rt.dispose()
-    return url, tmp / "analytics.duckdb"
+    return demo_database(tmp, rows=4000, days=45, seed=5), tmp / "analytics.duckdb"
 
 
 @pytest.fixture
@@ -104,21 +98,15 @@ def test_sandbox_toggle_adds_would_be_cost_but_no_credits(app: AppTest) -> None:
 
 
 def test_a_pm_sees_only_their_own_spend(tmp_path, monkeypatch) -> None:
-    from datetime import UTC, datetime
-
-    from core.demo import generate
     from core.users import list_users
-    from tests.conftest import make_runtime
 
-    url = f"sqlite:///{tmp_path / 'pm.db'}"
-    rt = make_runtime(url, tmp_path)
-    generate(rt, rows=3000, days=20, seed=9, end=datetime.now(UTC))
+    rt = demo_runtime(tmp_path, rows=3000, days=20, seed=9)
     with rt.session() as s:
         pm = next(u for u in list_users(s, role="pm") if u.credit_balance >= 0)
     rt.dispose()
-    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DATABASE_URL", rt.settings.database_url)
     monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "pm.duckdb"))
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "pages" / "spend.py"), default_timeout=120)
+    at = AppTest.from_file(page_path("spend"), default_timeout=120)
     at.session_state["local_user_email"] = pm.email
     at.run()
     assert not at.exception, at.exception

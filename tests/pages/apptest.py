@@ -1,0 +1,41 @@
+"""Shared by the page tests: a demo database to point a page at, and a page run through AppTest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core.demo import generate
+from core.runtime import Runtime
+from tests.conftest import make_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def page_path(name: str) -> str:
+    return str(ROOT / "pages" / f"{name}.py")
+
+
+def demo_runtime(folder: Path, *, rows: int, days: int, seed: int) -> Runtime:
+    """A migrated SQLite database in `folder` with `rows` demo events over the last `days` days (the caller disposes
+    of the runtime)."""
+    rt = make_runtime(f"sqlite:///{folder / 'app.db'}", folder)
+    generate(rt, rows=rows, days=days, seed=seed, end=datetime.now(UTC))
+    return rt
+
+
+def demo_database(folder: Path, *, rows: int, days: int, seed: int) -> str:
+    """The same, closed: its database URL."""
+    rt = demo_runtime(folder, rows=rows, days=days, seed=seed)
+    rt.dispose()
+    return rt.settings.database_url
+
+
+def open_page(name: str, *, timeout: float = 60) -> AppTest:
+    """Run pages/<name>.py once (DATABASE_URL must already point at a database) and insist it raised nothing."""
+    at = AppTest.from_file(page_path(name), default_timeout=timeout)
+    at.run()
+    assert not at.exception, at.exception
+    return at
