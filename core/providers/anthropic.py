@@ -17,7 +17,7 @@ from core.providers.base import BaseProvider, find_message
 from core.providers.errors import UpstreamError
 from core.providers.estimate import approx_tokens, output_token_limit
 from core.providers.openai_compat import guessed_chat_usage
-from core.providers.sse import iter_sse
+from core.providers.sse import JsonEvents
 from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
 from core.usage import Usage
 
@@ -99,16 +99,10 @@ class AnthropicProvider(BaseProvider):
         start_usage: Any = None
         last_output_tokens: int | None = None  # cumulative: the last message_delta wins
         stop_reason: str | None = None
-        broken: str | None = None
         request_id = response.headers.get("request-id")
-        try:
-            for event in iter_sse(response.iter_lines()):
-                try:
-                    payload = json.loads(event.data)
-                except json.JSONDecodeError:
-                    broken = f"malformed event {event.data[:80]!r}"
-                    break
-                kind = payload.get("type", event.event) if isinstance(payload, dict) else event.event
+        with JsonEvents(response) as events:
+            for name, payload in events:
+                kind = payload.get("type", name) if isinstance(payload, dict) else name
                 if kind == "message_start":
                     message = payload.get("message") or {}
                     request_id = request_id or message.get("id")
@@ -124,22 +118,12 @@ class AnthropicProvider(BaseProvider):
                         last_output_tokens = int(usage["output_tokens"])
                     stop_reason = (payload.get("delta") or {}).get("stop_reason") or stop_reason
                 elif kind == "message_stop":
-                    break
+                    events.stop()
                 elif kind == "error":
-                    broken = find_message(payload) or "error event"
-                    break
+                    events.stop(find_message(payload) or "error event")
                 # ping, content_block_start, content_block_stop: nothing to bill or show
-        except httpx.TimeoutException as exc:
-            broken = f"timeout ({type(exc).__name__})"
-        except httpx.TransportError as exc:
-            broken = f"connection broke ({type(exc).__name__})"
-        finally:
-            response.close()
         text = "".join(parts)
-        if broken and not text:
-            raise UpstreamError(
-                f"Anthropic's stream broke before any output ({broken}); try again.", provider=self.name
-            )
+        events.raise_if_empty(text, display_name=self.display_name, provider=self.name)
         metadata: dict[str, Any] = {"finish_reason": stop_reason}
         usage = anthropic_usage(start_usage, last_output_tokens)
         if usage is None:
@@ -155,9 +139,7 @@ class AnthropicProvider(BaseProvider):
                 estimated=True,
             )
             metadata["usage_estimated"] = "stream ended before message_delta"
-        if broken:
-            metadata["stream_error"] = broken
-            metadata["incomplete"] = True
+        events.mark(metadata)
         return ProviderResult(text=text, usage=usage, request_id=request_id, metadata=metadata)
 
     def upstream_message(self, response: httpx.Response) -> str:

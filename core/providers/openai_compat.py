@@ -6,7 +6,6 @@ that breaks, or ends without that chunk, is billed from a token estimate and fla
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator
 from typing import Any, ClassVar
 
@@ -16,7 +15,7 @@ from core.catalog.types import ModelPrice
 from core.providers.base import BaseProvider, find_message
 from core.providers.errors import UpstreamError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
-from core.providers.sse import iter_sse
+from core.providers.sse import JsonEvents
 from core.providers.types import GenerationRequest, ProviderResult, TextStream
 from core.usage import Usage
 
@@ -119,22 +118,14 @@ class OpenAICompatibleChat(BaseProvider):
         parts: list[str] = []
         raw_usage: Any = None
         finish: str | None = None
-        broken: str | None = None
         request_id = response.headers.get(self.request_id_header)
-        try:
-            for event in iter_sse(response.iter_lines()):
-                if event.data.strip() == "[DONE]":
-                    break
-                try:
-                    chunk = json.loads(event.data)
-                except json.JSONDecodeError:
-                    broken = f"malformed stream chunk {event.data[:80]!r}"
-                    break
+        with JsonEvents(response, done="[DONE]") as events:
+            for _name, chunk in events:
                 if not isinstance(chunk, dict):
                     continue
                 if chunk.get("error"):
-                    broken = find_message(chunk) or "error event"
-                    break
+                    events.stop(find_message(chunk) or "error event")
+                    continue
                 request_id = request_id or chunk.get("id")
                 if chunk.get("usage"):
                     raw_usage = chunk["usage"]
@@ -144,23 +135,12 @@ class OpenAICompatibleChat(BaseProvider):
                         parts.append(piece)
                         yield piece
                     finish = choice.get("finish_reason") or finish
-        except httpx.TimeoutException as exc:
-            broken = f"timeout ({type(exc).__name__})"
-        except httpx.TransportError as exc:
-            broken = f"connection broke ({type(exc).__name__})"
-        finally:
-            response.close()
         text = "".join(parts)
-        if broken and not text:
-            raise UpstreamError(
-                f"{self.display_name}'s stream broke before any output ({broken}); try again.", provider=self.name
-            )
+        events.raise_if_empty(text, display_name=self.display_name, provider=self.name)
         usage = openai_usage(raw_usage)
         metadata: dict[str, Any] = {"finish_reason": finish}
         if usage is None:
             usage = guessed_chat_usage(request, text)
             metadata["usage_estimated"] = "stream ended without a usage chunk"
-        if broken:
-            metadata["stream_error"] = broken
-            metadata["incomplete"] = True
+        events.mark(metadata)
         return ProviderResult(text=text, usage=usage, request_id=request_id, metadata=metadata)
