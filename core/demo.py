@@ -8,6 +8,7 @@ and no balance ever goes below zero (grants and top-ups arrive before the spend 
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import delete, func, select, text
@@ -26,6 +27,8 @@ from core.catalog.types import ModelPrice
 from core.db.models import AIUsageLog, AuditLog, CreditHold, CreditTransaction, User
 from core.errors import InvalidInputError
 from core.runtime import Runtime
+
+T = TypeVar("T")
 
 Progress = Callable[[int, int], None]
 NANO_PER_USD = 10**9
@@ -211,6 +214,24 @@ def _ts_text(ts: np.ndarray) -> np.ndarray:
     return np.char.replace(np.datetime_as_string(ts, unit="us"), "T", " ")
 
 
+def _gc_paused(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run `fn` with the cyclic garbage collector off: millions of short-lived tuples, none of them cyclic, and the
+    collector would only slow the work down."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return wrapper
+
+
+@_gc_paused
 def generate(
     rt: Runtime,
     *,
@@ -222,26 +243,6 @@ def generate(
     progress: Progress | None = None,
 ) -> DemoReport:
     """Write `rows` usage events over `days` days ending at `end` (default: now), deterministic for `seed`."""
-    # Millions of short-lived tuples: the cyclic garbage collector only slows this down (nothing here is cyclic).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _generate(rt, rows=rows, days=days, seed=seed, end=end, replace=replace, progress=progress)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _generate(
-    rt: Runtime,
-    *,
-    rows: int = 200_000,
-    days: int = 90,
-    seed: int = 7,
-    end: datetime | None = None,
-    replace: bool = False,
-    progress: Progress | None = None,
-) -> DemoReport:
     import time
 
     if rows <= 0 or days <= 0:

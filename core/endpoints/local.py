@@ -140,10 +140,7 @@ class LocalEndpointsTransport(httpx.BaseTransport):
         with `replicas` sets how many replicas the load needs (clamped to the scaling range). Returns the state."""
         now = self.clock()
         with self.file.transaction() as state:
-            rec = self._record(state, namespace, name)
-            if rec is None:
-                raise KeyError(f"no endpoint {name!r} in namespace {namespace!r} on the local stand-in")
-            self._advance(rec, now)
+            rec = self._existing(state, namespace, name, now)
             rec["requests"] = int(rec.get("requests", 0)) + requests
             rec["lastRequestAt"] = _iso(now)
             scaling = rec["body"]["compute"]["scaling"]
@@ -160,10 +157,7 @@ class LocalEndpointsTransport(httpx.BaseTransport):
         """Put the endpoint in `failed`, as a crashing container or a capacity shortage does upstream."""
         now = self.clock()
         with self.file.transaction() as state:
-            rec = self._record(state, namespace, name)
-            if rec is None:
-                raise KeyError(f"no endpoint {name!r} in namespace {namespace!r} on the local stand-in")
-            self._advance(rec, now)
+            rec = self._existing(state, namespace, name, now)
             self._enter(rec, "failed", now, target=0, ready=0, message=message)
 
     # ---- httpx transport ------------------------------------------------------------------------------------------
@@ -427,3 +421,11 @@ class LocalEndpointsTransport(httpx.BaseTransport):
     @staticmethod
     def _record(state: dict[str, Any], namespace: str, name: str) -> dict[str, Any] | None:
         return state["namespaces"].get(namespace, {}).get(name)
+
+    def _existing(self, state: dict[str, Any], namespace: str, name: str, now: datetime) -> dict[str, Any]:
+        """The endpoint's record brought up to `now` (for the test hooks: a missing one is a KeyError)."""
+        rec = self._record(state, namespace, name)
+        if rec is None:
+            raise KeyError(f"no endpoint {name!r} in namespace {namespace!r} on the local stand-in")
+        self._advance(rec, now)
+        return rec
