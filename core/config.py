@@ -148,6 +148,13 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"REPORTING_TZ={tz!r} is not a known time zone; use a name such as Europe/Paris.") from exc
 
+    hold_ttl = get("HOLD_TTL_SECONDS", "600")
+    if not hold_ttl.isdigit() or not 1 <= int(hold_ttl) <= 86_400:
+        raise ConfigError(
+            f"HOLD_TTL_SECONDS={hold_ttl!r} must be a whole number of seconds from 1 to 86400 (default 600): how long "
+            "a call's credit hold lasts before it stops counting."
+        )
+
     analytics = get("ANALYTICS_PATH")
     return Settings(
         database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -156,6 +163,7 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         default_markup_pct=decimal_setting("DEFAULT_MARKUP_PCT", "100"),
         reporting_tz=tz,
         charge_cache_hits=get("CHARGE_CACHE_HITS", "true").lower() not in {"0", "false", "no"},
+        hold_ttl_seconds=int(hold_ttl),
         hf_endpoints_api_url=get("HF_ENDPOINTS_API_URL", "https://api.endpoints.huggingface.cloud/v2").rstrip("/"),
         hf_namespace=get("HF_NAMESPACE"),
         hf_bill_to=get("HF_BILL_TO"),

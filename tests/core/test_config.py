@@ -1,0 +1,48 @@
+"""Settings from the environment: defaults, and a clear error for a value that cannot be used."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.config import load_settings
+from core.errors import ConfigError
+
+
+def settings(tmp_path: Path, **env: str):
+    return load_settings(env, secrets_path=tmp_path / "none.toml")
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    assert (s.credit_usd, s.default_markup_pct, s.reporting_tz, s.hold_ttl_seconds) == (
+        Decimal("0.04"),
+        Decimal("100"),
+        "UTC",
+        600,
+    )
+    assert s.charge_cache_hits is True
+
+
+def test_values_are_read(tmp_path: Path) -> None:
+    s = settings(tmp_path, HOLD_TTL_SECONDS="90", CHARGE_CACHE_HITS="false", REPORTING_TZ="Europe/Paris")
+    assert (s.hold_ttl_seconds, s.charge_cache_hits, s.reporting_tz) == (90, False, "Europe/Paris")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HOLD_TTL_SECONDS", "0"),
+        ("HOLD_TTL_SECONDS", "-5"),
+        ("HOLD_TTL_SECONDS", "1.5"),
+        ("HOLD_TTL_SECONDS", "999999"),
+        ("CREDIT_USD", "0"),
+        ("CREDIT_USD", "abc"),
+        ("REPORTING_TZ", "Mars/Olympus"),
+    ],
+)
+def test_bad_values_name_the_setting(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        settings(tmp_path, **{name: value})
