@@ -35,6 +35,9 @@ from core.config import REPO_ROOT
 from core.errors import ConfigError, CoreError
 
 CHUNK_IDS = 500_000
+# A SQLite read of at most this many ids is done in this process with the standard library's sqlite3 (the same SQLite
+# copy SQLAlchemy uses): starting the child costs about a second, more than such a read takes.
+SMALL_READ_IDS = 50_000
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READERS = 2
 
@@ -128,7 +131,9 @@ class Source:
         SQLite is read in a child process: the ADBC driver links its own copy of SQLite, and two copies of SQLite in
         one process lose each other's POSIX locks when either closes the file (sqlite.org/howtocorrupt.html, 2.2),
         which corrupts reads of a WAL database the app is writing. The child streams Arrow IPC back on a pipe, so
-        reading (child) and inserting into DuckDB (parent) also run on both cores at once."""
+        reading (child) and inserting into DuckDB (parent) also run on both cores at once. A small read (at most
+        SMALL_READ_IDS ids, e.g. the few rows written since the last sync) is done here with the standard library
+        instead, which has no second SQLite and no child to start."""
         todo = [(i, j) for i, j in enumerate(jobs) if j.hi > j.lo]
         if not todo:
             return
@@ -137,7 +142,25 @@ class Source:
                 for table in _chunks(self, job):
                     yield i, table
             return
+        if sum(j.hi - j.lo for _, j in todo) <= SMALL_READ_IDS:
+            yield from self._read_here(todo)
+            return
         yield from self._read_in_child(todo)
+
+    def _read_here(self, todo: list[tuple[int, Job]]) -> Iterator[tuple[int, pa.Table]]:
+        import sqlite3
+
+        con = sqlite3.connect(self.uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            for i, job in todo:
+                for lo in range(job.lo, job.hi, job.chunk):
+                    cur = con.execute(job.sql, (lo, min(lo + job.chunk, job.hi)))
+                    names = [d[0] for d in cur.description]
+                    rows = cur.fetchall()
+                    if rows:
+                        yield i, pa.table({n: [r[k] for r in rows] for k, n in enumerate(names)})
+        finally:
+            con.close()
 
     def _read_in_child(self, todo: list[tuple[int, Job]]) -> Iterator[tuple[int, pa.Table]]:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}

@@ -319,7 +319,8 @@ def _copy(
         if not pending:
             return
         _t, insert_sql, where = plan[pending_job]
-        chunk = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+        # an all-NULL column of one chunk is typed null: promote it to the type the other chunks give it
+        chunk = pa.concat_tables(pending, promote_options="default") if len(pending) > 1 else pending[0]
         con.register("chunk", chunk)
         con.execute(insert_sql.format(where=where))
         con.unregister("chunk")

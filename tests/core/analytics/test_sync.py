@@ -42,6 +42,15 @@ def assert_matches_source(rt: Runtime) -> None:
     assert int(by_user["credits"].sum()) == reference_measures(ref[~ref["sandbox"]])["credits"]
 
 
+@pytest.fixture(autouse=True, params=["child process", "in process"])
+def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every sync test runs on both SQLite read paths: the ADBC child (big reads) and the standard library (small)."""
+    import core.analytics.extract as extract
+
+    monkeypatch.setattr(extract, "SMALL_READ_IDS", 0 if request.param == "child process" else 10**9)
+    return request.param
+
+
 @pytest.fixture
 def rt(tmp_path: Path) -> Runtime:
     r = make_runtime(f"sqlite:///{tmp_path / 'app.db'}", tmp_path)
