@@ -15,9 +15,9 @@ from core.access import Capability, Principal
 from core.billing.money import credits_to_usd
 from core.catalog.lookup import list_models
 from core.catalog.types import ModelPrice
-from core.errors import CoreError
+from core.errors import CoreError, InvalidInputError
 from core.generate import GenerationResult, generate, services_for
-from core.providers.types import Category, GenerationRequest
+from core.providers.types import GenerationRequest
 from core.runtime import Runtime
 from core.usage import Usage
 from core.users import UserView, get_user, list_users
@@ -178,19 +178,43 @@ class CompareEntry:
     error: str | None
 
 
+COMPARE_CATEGORIES = ("chat", "tts", "image", "speech_to_text")  # one input, sent to every model
+
+
 def compare(
     runtime: Runtime,
     user: UserView,
     models: Sequence[ModelPrice],
-    prompt: str,
+    prompt: str | None = None,
     *,
+    category: str = "chat",
+    audio: bytes | None = None,
+    audio_filename: str | None = None,
+    audio_mime: str | None = None,
     max_tokens: int | None = None,
     principal: Principal | None = None,
 ) -> list[CompareEntry]:
-    """The same chat prompt on 2-3 models at once; each call is billed on its own; a failure stops no other."""
+    """The same input on 2-3 models of one category at once: a chat prompt, a text to speak, an image prompt, or an
+    audio file to transcribe. Each call is billed on its own; a failure stops no other."""
+    if category not in COMPARE_CATEGORIES:
+        raise InvalidInputError(f"Compare mode takes {', '.join(COMPARE_CATEGORIES)} models, not {category!r}.")
     if not 2 <= len(models) <= MAX_COMPARE:
-        raise CoreError(f"Compare two or three models (got {len(models)}).")
-    request = GenerationRequest(category=Category.CHAT, text=prompt, max_tokens=max_tokens)
+        raise InvalidInputError(f"Compare two or three models (got {len(models)}).")
+    other = [f"{m.provider}/{m.model_id}" for m in models if m.category != category]
+    if other:
+        raise InvalidInputError(f"{', '.join(other)} is not a {category} model; compare models of one category.")
+    if category == "speech_to_text":
+        if not audio:
+            raise InvalidInputError("Upload an audio file to transcribe with each model.")
+        request = GenerationRequest(
+            category=category, audio=audio, audio_filename=audio_filename, audio_mime=audio_mime
+        )
+    else:
+        if not (prompt or "").strip():
+            raise InvalidInputError("Write the prompt to send to each model.")
+        request = GenerationRequest(
+            category=category, text=prompt, max_tokens=max_tokens if category == "chat" else None
+        )
     services = services_for(runtime)
 
     def one(model: ModelPrice) -> CompareEntry:

@@ -12,6 +12,7 @@ from core.errors import CoreError
 from core.generate import GenerationResult, generate, generate_stream
 from core.playground import (
     CATEGORY_LABELS,
+    COMPARE_CATEGORIES,
     MAX_COMPARE,
     PlaygroundCatalog,
     available_credits,
@@ -160,21 +161,46 @@ def pick_model(category: str) -> tuple[str, str, ModelPrice]:
 
 
 if mode == "Compare":
-    chat_models = {m.key: m for m in catalog.models.get("chat", [])}
-    keys = st.multiselect(
-        f"Chat models to compare (2 to {MAX_COMPARE})",
-        list(chat_models),
-        default=list(chat_models)[:2],
-        max_selections=MAX_COMPARE,
-        format_func=lambda k: f"{k} — {chat_models[k].price_label()}",
-        key="pg_compare_models",
+    offered = [c for c in COMPARE_CATEGORIES if catalog.models.get(c)]
+    compare_category = st.selectbox(
+        "Category", offered, format_func=lambda c: CATEGORY_LABELS[c], key="pg_compare_category"
     )
-    chosen = [chat_models[k] for k in keys]
-    prompt = st.text_area("Prompt", key="pg_compare_prompt", placeholder="One prompt, sent to every model")
-    if st.button("Compare", type="primary", disabled=len(chosen) < 2 or not prompt.strip()):
+    pool = {m.key: m for m in catalog.models.get(compare_category, [])}
+    keys = st.multiselect(
+        f"{CATEGORY_LABELS[compare_category]} models to compare (2 to {MAX_COMPARE})",
+        list(pool),
+        default=list(pool)[:2],
+        max_selections=MAX_COMPARE,
+        format_func=lambda k: f"{k} — {pool[k].price_label()}",
+        key="pg_compare_models" if compare_category == "chat" else f"pg_compare_models_{compare_category}",
+    )
+    if len(pool) < 2:
+        st.caption("Compare needs two models of this category: set another provider's API key to offer its models.")
+    chosen = [pool[k] for k in keys]
+    prompt, upload = "", None
+    if compare_category == "speech_to_text":
+        upload = st.file_uploader(
+            "Audio file", type=["wav", "mp3", "flac", "ogg", "m4a", "webm"], key="pg_compare_audio"
+        )
+        ready = upload is not None
+    else:
+        label = {"chat": "Prompt", "tts": "Text to speak", "image": "Image prompt"}[compare_category]
+        prompt = st.text_area(label, key="pg_compare_prompt", placeholder="One input, sent to every model")
+        ready = bool(prompt.strip())
+    if st.button("Compare", type="primary", disabled=len(chosen) < 2 or not ready):
         try:
             with st.spinner("Calling the models…"):
-                entries = compare(rt, user, chosen, prompt, principal=principal)
+                entries = compare(
+                    rt,
+                    user,
+                    chosen,
+                    prompt,
+                    category=compare_category,
+                    audio=upload.getvalue() if upload is not None else None,
+                    audio_filename=upload.name if upload is not None else None,
+                    audio_mime=upload.type if upload is not None else None,
+                    principal=principal,
+                )
         except Exception as exc:
             show_error(exc)
             entries = []
@@ -184,11 +210,17 @@ if mode == "Compare":
                 if entry.result is None:
                     st.error(entry.error)
                     continue
-                remember(entry.result)
-                if entry.result.sandbox:
+                result = entry.result
+                remember(result)
+                if result.sandbox:
                     st.caption("Simulated (sandbox)")
-                st.markdown(entry.result.text or "")
-                card = cost_card(entry.result, credit_usd)
+                if compare_category == "tts":
+                    st.audio(result.data, format=result.mime or "audio/wav")
+                elif compare_category == "image":
+                    st.image(result.data)
+                else:
+                    st.markdown(result.text or "")
+                card = cost_card(result, credit_usd)
                 st.metric("Latency", f"{card.latency_ms:,} ms")
                 st.metric(
                     "Credits charged",

@@ -81,3 +81,79 @@ def test_only_configured_providers_and_the_sandbox_are_offered(sqlite_runtime: R
     assert "openai" in catalog.unconfigured and "anthropic" not in catalog.unconfigured
     assert all(m.deployment_type != "dedicated" for ms in catalog.models.values() for m in ms)
     assert catalog.categories() == ["chat", "tts", "speech_to_text", "image", "music", "voice_clone"]
+
+
+def _models(rt: Runtime, *keys: str):
+    from core.catalog import get_model
+
+    with rt.session() as s:
+        return [get_model(s, model_id, provider=provider) for provider, model_id in (k.split("/", 1) for k in keys)]
+
+
+def test_compare_takes_one_input_to_models_of_one_category(sqlite_runtime: Runtime) -> None:
+    """Chat, speech, images and transcripts: each model gets the same input and is billed on its own; the sandbox
+    twin is logged at its would-be cost and charged nothing."""
+    import base64
+
+    import httpx
+
+    from core.playground import compare
+    from tests.core.providers.fakes import json_response, wav_bytes
+    from tests.core.test_generate import Env, funded_user
+
+    rt = sqlite_runtime
+    user = funded_user(rt)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(20)
+    mp3 = b"\xff\xfb\x90\x00" + bytes(413)
+    cases = [
+        ("tts", "Hello there", None, httpx.Response(200, content=mp3, headers={"content-type": "audio/mpeg"})),
+        (
+            "image",
+            "A cat",
+            None,
+            json_response(200, {"created": 1, "data": [{"b64_json": base64.b64encode(png).decode()}]}),
+        ),
+        (
+            "speech_to_text",
+            None,
+            wav_bytes(1.0),
+            json_response(200, {"text": "Hi.", "usage": {"type": "duration", "seconds": 1}}),
+        ),
+    ]
+    openai_model = {"tts": "openai/tts-1", "image": "openai/dall-e-3", "speech_to_text": "openai/whisper-1"}
+    sandbox_model = {
+        "tts": "sandbox/sandbox-tts",
+        "image": "sandbox/sandbox-image",
+        "speech_to_text": "sandbox/sandbox-stt",
+    }
+    for category, prompt, audio, reply in cases:
+        env = Env(rt, [reply])
+        models = _models(rt, openai_model[category], sandbox_model[category])
+        entries = compare(env.services, user, models, prompt, category=category, audio=audio, audio_filename="a.wav")
+        assert [e.error for e in entries] == [None, None], entries
+        real, simulated = (e.result for e in entries)
+        assert real.category == simulated.category == category
+        assert real.credits_charged > 0 and simulated.sandbox and simulated.credits_charged == 0
+        assert (real.text or real.data) and (simulated.text or simulated.data)
+        assert len(env.upstream.requests) == 1  # the sandbox made no upstream call
+
+
+def test_compare_refuses_what_it_cannot_do(sqlite_runtime: Runtime) -> None:
+    import pytest
+
+    from core.errors import InvalidInputError
+    from core.playground import compare
+    from tests.core.test_generate import funded_user
+
+    rt = sqlite_runtime
+    user = funded_user(rt)
+    chat, tts = _models(rt, "sandbox/sandbox-chat", "sandbox/sandbox-tts")
+    for kwargs, message in [
+        ({"models": [chat, tts], "prompt": "hi"}, "not a chat model"),
+        ({"models": [chat], "prompt": "hi"}, "two or three"),
+        ({"models": [chat, chat], "prompt": "  "}, "Write the prompt"),
+        ({"models": [tts, tts], "prompt": None, "category": "speech_to_text"}, "not a speech_to_text model"),
+        ({"models": [chat, chat], "prompt": "hi", "category": "music"}, "Compare mode takes"),
+    ]:
+        with pytest.raises(InvalidInputError, match=message):
+            compare(rt, user, **kwargs)

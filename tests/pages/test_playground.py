@@ -3,8 +3,11 @@ transcription and compare mode work; a refused call shows a message, never a tra
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -60,6 +63,17 @@ def metric(at: AppTest, label: str) -> str:
 def usage_rows(rt: Runtime) -> list[AIUsageLog]:
     with rt.session() as s:
         return list(s.scalars(select(AIUsageLog).order_by(AIUsageLog.id)))
+
+
+@contextmanager
+def openai_configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AppTest, Any]]:
+    """The page with an OpenAI key (a fake one) pointed at a loopback server that answers like OpenAI."""
+    from tests.support.loopback import loopback_openai
+
+    with loopback_openai() as (base_url, state):
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-playground-0000")
+        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+        yield app(), state
 
 
 def test_without_keys_only_the_sandbox_is_offered(db: Runtime) -> None:
@@ -152,12 +166,7 @@ def test_a_bad_upload_shows_a_message_not_a_traceback(db: Runtime) -> None:
 
 def test_compare_two_models_with_a_configured_provider(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     """With an OpenAI key (a fake one, against a loopback server) OpenAI is offered and compare mode bills each call."""
-    from tests.support.loopback import loopback_openai
-
-    with loopback_openai() as (base_url, state):
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-playground-0000")
-        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
-        at = app()
+    with openai_configured(monkeypatch) as (at, state):
         assert "openai" in at.selectbox(key="pg_provider_chat").options
         at.segmented_control(key="pg_mode").set_value("Compare").run()
         at.multiselect(key="pg_compare_models").set_value(["openai/gpt-4o-mini", "sandbox/sandbox-chat"]).run()
@@ -173,13 +182,24 @@ def test_compare_two_models_with_a_configured_provider(db: Runtime, monkeypatch:
     assert sorted((r.provider, r.cost_credits) for r in rows) == [("openai", 2), ("sandbox", 0)]
 
 
-def test_sidebar_totals_include_the_call_just_made(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.support.loopback import loopback_openai
+def test_compare_speech_from_two_models(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compare mode beyond chat: one text spoken by OpenAI's tts-1 and the sandbox, each with its player and cost."""
+    with openai_configured(monkeypatch) as (at, state):
+        at.segmented_control(key="pg_mode").set_value("Compare").run()
+        at.selectbox(key="pg_compare_category").set_value("tts").run()
+        at.multiselect(key="pg_compare_models_tts").set_value(["openai/tts-1", "sandbox/sandbox-tts"]).run()
+        at.text_area(key="pg_compare_prompt").set_value("Welcome aboard!").run()
+        next(b for b in at.button if b.label == "Compare").click().run()
+        assert not at.exception, at.exception
+        assert len(at.get("audio")) == 2
+        charged = [m.value for m in at.metric if m.label == "Credits charged"]
+        assert charged[1] == "0" and int(charged[0]) > 0
+        assert [r.path for r in state.requests] == ["/v1/audio/speech"]
+    assert sorted(r.provider for r in usage_rows(db)) == ["openai", "sandbox"]
 
-    with loopback_openai() as (base_url, _):
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-playground-0000")
-        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
-        at = app()
+
+def test_sidebar_totals_include_the_call_just_made(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    with openai_configured(monkeypatch) as (at, _):
         at.selectbox(key="pg_category").set_value("tts").run()
         at.selectbox(key="pg_provider_tts").set_value("openai").run()
         at.text_area(key="pg_tts_text").set_value("Hello " * 1000).run()  # 6,000 chars of tts-1 = $0.09
