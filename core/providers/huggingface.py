@@ -17,46 +17,14 @@ import httpx
 from core.catalog.types import ModelPrice
 from core.providers.audio import AudioFormatError, audio_seconds, mime_for
 from core.providers.errors import AuthError, ConfigError, ProviderError, UpstreamError
-from core.providers.estimate import approx_tokens, estimate_max_usage, output_token_limit
+from core.providers.estimate import estimate_max_usage
 from core.providers.openai_compat import OpenAICompatibleChat, guessed_chat_usage
-from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream, single_chunk_stream
+from core.providers.tgi import read_task_stream, task_body, task_result, tgi_header_usage
+from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
 from core.usage import Usage
 
 RETIRED_HOST = "api-inference.huggingface.co"
 ROUTER_URL = "https://router.huggingface.co"
-
-
-def tgi_header_usage(headers: httpx.Headers) -> Usage | None:
-    """Usage from TGI's response headers (x-prompt-tokens, x-generated-tokens, x-compute-time), when present."""
-    prompt, generated = headers.get("x-prompt-tokens"), headers.get("x-generated-tokens")
-    if prompt is None and generated is None:
-        return None
-    extra: dict[str, Any] = {}
-    seconds = "0"
-    if headers.get("x-compute-time"):
-        seconds = headers["x-compute-time"]
-        extra["compute_seconds"] = seconds
-    for name in ("x-compute-type", "x-total-time", "x-queue-time", "x-inference-time"):
-        if headers.get(name):
-            extra[name.removeprefix("x-").replace("-", "_")] = headers[name]
-    try:
-        return Usage(
-            input_tokens=int(prompt or 0),
-            output_tokens=int(generated or 0),
-            seconds=seconds,
-            extra=extra,
-        )
-    except (ValueError, ArithmeticError):
-        return None
-
-
-def generated_text(data: Any) -> str | None:
-    """text-generation answers `[{"generated_text": ...}]` or `{"generated_text": ...}`."""
-    if isinstance(data, list) and data and isinstance(data[0], dict):
-        data = data[0]
-    if isinstance(data, dict) and isinstance(data.get("generated_text"), str):
-        return data["generated_text"]
-    return None
 
 
 class HuggingFaceProvider(OpenAICompatibleChat):
@@ -92,25 +60,22 @@ class HuggingFaceProvider(OpenAICompatibleChat):
 
     def chat_stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
         if request.task == "text-generation":
-            return single_chunk_stream(self.text_generation(model, request))
+            prompt = request.prompt_text()
+            response = self.send(
+                "POST",
+                self.task_url(model, request),
+                json_body=task_body(prompt, request, stream=True),
+                headers={"Accept": "text/event-stream"},
+                stream=True,
+            )
+            return TextStream(read_task_stream(response, prompt, display_name=self.display_name, provider=self.name))
         return super().chat_stream(model, request)
 
     def text_generation(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         prompt = request.prompt_text()
-        parameters: dict[str, Any] = {"max_new_tokens": output_token_limit(request), "return_full_text": False}
-        if request.temperature is not None:
-            parameters["temperature"] = request.temperature
-        response = self.send(
-            "POST", self.task_url(model, request), json_body={"inputs": prompt, "parameters": parameters}
-        )
-        data = self.parse_json(response)
-        text = generated_text(data)
-        if text is None:
-            raise UpstreamError(f"{self.display_name} answered without generated_text; try again.", provider=self.name)
-        usage = tgi_header_usage(response.headers) or Usage(
-            input_tokens=approx_tokens(prompt), output_tokens=approx_tokens(text), estimated=True
-        )
-        return ProviderResult(text=text, usage=usage, request_id=response.headers.get("x-request-id"))
+        response = self.send("POST", self.task_url(model, request), json_body=task_body(prompt, request))
+        missing = f"{self.display_name} answered without generated_text; try again."
+        return task_result(response, self.parse_json(response), prompt, missing=missing, provider=self.name)
 
     def usage_fallback(self, response: httpx.Response, request: GenerationRequest, text: str) -> Usage:
         return tgi_header_usage(response.headers) or guessed_chat_usage(request, text)

@@ -18,10 +18,9 @@ import httpx
 from core.catalog.types import ModelPrice
 from core.providers.audio import AudioFormatError, audio_seconds, mime_for
 from core.providers.errors import ConfigError, ProviderError, UpstreamError
-from core.providers.estimate import approx_tokens, output_token_limit
-from core.providers.huggingface import generated_text, tgi_header_usage
 from core.providers.openai_compat import OpenAICompatibleChat, guessed_chat_usage
-from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream, single_chunk_stream
+from core.providers.tgi import read_task_stream, task_body, task_result, tgi_header_usage
+from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
 from core.usage import Usage
 
 
@@ -70,23 +69,27 @@ class HuggingFaceEndpointProvider(OpenAICompatibleChat):
 
     def chat_stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
         if request.task:
-            return single_chunk_stream(self.raw_text_task(model, request))
+            prompt = request.prompt_text()
+            response = self.send(
+                "POST",
+                self.endpoint_url(model, request),
+                json_body=task_body(prompt, request, stream=True),
+                headers={"Accept": "text/event-stream", **self.scale_headers(request)},
+                stream=True,
+            )
+            return TextStream(read_task_stream(response, prompt, display_name=self.display_name, provider=self.name))
         return super().chat_stream(model, request)
 
     def raw_text_task(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         prompt = request.prompt_text()
-        body = {"inputs": prompt, "parameters": {"max_new_tokens": output_token_limit(request)}}
         response = self.send(
-            "POST", self.endpoint_url(model, request), json_body=body, headers=self.scale_headers(request)
+            "POST",
+            self.endpoint_url(model, request),
+            json_body=task_body(prompt, request),
+            headers=self.scale_headers(request),
         )
-        data = self.parse_json(response)
-        text = generated_text(data)
-        if text is None:
-            raise UpstreamError("The endpoint answered without generated_text; check its task.", provider=self.name)
-        usage = tgi_header_usage(response.headers) or Usage(
-            input_tokens=approx_tokens(prompt), output_tokens=approx_tokens(text), estimated=True
-        )
-        return ProviderResult(text=text, usage=usage, request_id=response.headers.get("x-request-id"))
+        missing = "The endpoint answered without generated_text; check its task."
+        return task_result(response, self.parse_json(response), prompt, missing=missing, provider=self.name)
 
     def text_to_speech(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         text = request.require_text("text to speak")

@@ -10,7 +10,17 @@ from core.config import Settings
 from core.errors import ConfigError as CoreConfigError
 from core.providers import AuthError, ConfigError, GenerationRequest, QuotaExceededError, UpstreamError
 from core.providers.huggingface import HuggingFaceProvider
-from tests.core.providers.fakes import flac_bytes, json_response, make, model, mp3_bytes, wav_bytes
+from tests.core.providers.fakes import (
+    breaking_response,
+    flac_bytes,
+    json_response,
+    make,
+    model,
+    mp3_bytes,
+    sse_body,
+    sse_response,
+    wav_bytes,
+)
 
 MMS = model(
     "huggingface",
@@ -130,6 +140,51 @@ def test_text_generation_task() -> None:
         "parameters": {"max_new_tokens": 20, "return_full_text": False},
     }
     assert r.text == " Paris." and (r.usage.input_tokens, r.usage.output_tokens, r.usage.estimated) == (6, 3, False)
+
+
+def tgi_events(*tokens: str, generated: int | None = None) -> list[tuple[None, dict]]:
+    """TGI's stream: one event per token, the last with generated_text and details."""
+    events = [
+        (None, {"index": i, "token": {"id": i, "text": t, "logprob": -0.1, "special": False}, "generated_text": None})
+        for i, t in enumerate(tokens, 1)
+    ]
+    events.append(
+        (
+            None,
+            {
+                "index": len(tokens) + 1,
+                "token": {"id": 2, "text": "</s>", "logprob": 0.0, "special": True},
+                "generated_text": "".join(tokens),
+                "details": {"finish_reason": "eos_token", "generated_tokens": generated or len(tokens) + 1},
+            },
+        )
+    )
+    return events
+
+
+def test_text_generation_task_streams_its_tokens() -> None:
+    p, up, _ = make(HuggingFaceProvider, [sse_response(tgi_events(" Par", "is", "."))])
+    s = p.stream(LLAMA, GenerationRequest(category="chat", text="The capital of France is", task="text-generation"))
+    assert list(s) == [" Par", "is", "."]  # the special end token is not shown
+    assert up.body()["stream"] is True and up.last.headers["accept"] == "text/event-stream"
+    r = s.result
+    assert r.text == " Paris." and r.metadata["finish_reason"] == "eos_token"
+    assert r.usage.output_tokens == 4 and r.usage.estimated  # generated tokens counted; the prompt estimated
+
+
+def test_a_text_generation_stream_that_breaks_keeps_what_arrived() -> None:
+    first = sse_body(tgi_events(" Par")[:1])
+    p, _, _ = make(HuggingFaceProvider, [breaking_response([first])])
+    s = p.stream(LLAMA, GenerationRequest(category="chat", text="Capital?", task="text-generation"))
+    assert list(s) == [" Par"]
+    assert s.result.metadata["incomplete"] is True and "connection broke" in s.result.metadata["stream_error"]
+
+    p, _, _ = make(
+        HuggingFaceProvider, [sse_response([(None, {"error": "Input validation error", "error_type": "validation"})])]
+    )
+    s = p.stream(LLAMA, GenerationRequest(category="chat", text="Capital?", task="text-generation"))
+    with pytest.raises(UpstreamError, match="Input validation error"):
+        list(s)
 
 
 def test_retired_api_inference_url_is_a_config_error_before_any_call() -> None:

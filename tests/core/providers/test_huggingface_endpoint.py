@@ -73,8 +73,23 @@ def test_raw_task_call_with_scale_up_timeout_and_request_url() -> None:
     )
     assert str(up.last.url) == other
     assert up.last.headers["x-scale-up-timeout"] == "600"
-    assert up.body() == {"inputs": "Capital of France?", "parameters": {"max_new_tokens": 16}}
+    assert up.body() == {
+        "inputs": "Capital of France?",
+        "parameters": {"max_new_tokens": 16, "return_full_text": False},
+    }
     assert r.text == "Paris" and r.usage.output_tokens == 7
+
+
+def test_raw_task_streams_with_tgi_headers_for_usage() -> None:
+    from tests.core.providers.test_huggingface import tgi_events
+
+    p, up, _ = make(HuggingFaceEndpointProvider, [sse_response(tgi_events("Par", "is"), TGI_HEADERS)])
+    s = p.stream(
+        LLAMA, GenerationRequest(category="chat", text="Capital?", task="text-generation", scale_up_timeout=60)
+    )
+    assert list(s) == ["Par", "is"]
+    assert up.body()["stream"] is True and up.last.headers["x-scale-up-timeout"] == "60"
+    assert s.result.text == "Paris" and s.result.usage.output_tokens == 7 and not s.result.usage.estimated
 
 
 def test_streamed_chat_sends_scale_up_timeout() -> None:
