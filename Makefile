@@ -25,6 +25,7 @@ demo run: export HF_ENDPOINTS_API_URL ?= local
 
 demo: init
 	$(PY) -m core demo --rows $(DEMO_ROWS) --if-empty $(if $(filter local,$(HF_ENDPOINTS_API_URL)),--with-endpoints)
+	-$(PY) -m core spend sync  # so the Spend page opens without a first sync (a failure here does not stop the app)
 
 run: demo
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
