@@ -20,6 +20,13 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+@pytest.fixture(autouse=True)
+def _scratch_analytics_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the checkout's data/analytics.duckdb: a page or command run against a test database syncs a
+    scratch store unless the test names one (a test that sets ANALYTICS_PATH itself overrides this)."""
+    monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path_factory.mktemp("analytics") / "analytics.duckdb"))
+
+
 def _pg_available() -> bool:
     if not PG_URL:
         return False
