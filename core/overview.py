@@ -26,17 +26,32 @@ class PeriodSpend:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DaySpend:
+    day: date  # UTC
+    credits: int
+    revenue_usd: Decimal
+    base_cost_usd: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
 class Overview:
     as_of: datetime
     this_month: PeriodSpend
     last_month: PeriodSpend
     last_month_same_point: PeriodSpend
     credits_outstanding: int
+    credits_outstanding_usd: Decimal  # what the outstanding credits were bought for
     active_users_30d: int
     users: int
     top_model: str | None
     top_model_credits: int
-    daily: list[tuple[date, int, Decimal]]  # day (UTC), credits, base cost USD
+    daily: list[DaySpend]
+
+    @property
+    def vs_last_month(self) -> Decimal | None:
+        """This month's revenue against last month's up to the same point, as a fraction (None without one)."""
+        prev = self.last_month_same_point.revenue_usd
+        return (self.this_month.revenue_usd - prev) / prev if prev else None
 
 
 def day_of(session: Session, column: ColumnElement) -> ColumnElement[str]:
@@ -114,9 +129,18 @@ def overview(session: Session, *, credit_usd: Decimal, now: datetime | None = No
         last_month=last_month,
         last_month_same_point=last_same,
         credits_outstanding=outstanding,
+        credits_outstanding_usd=Decimal(outstanding) * credit_usd,
         active_users_30d=active,
         users=users,
         top_model=f"{top[0]}/{top[1]}" if top else None,
         top_model_credits=int(top[2]) if top else 0,
-        daily=[(date.fromisoformat(d), int(c or 0), Decimal(str(u or 0))) for d, c, u in daily_rows],
+        daily=[
+            DaySpend(
+                day=date.fromisoformat(d),
+                credits=int(c or 0),
+                revenue_usd=Decimal(int(c or 0)) * credit_usd,
+                base_cost_usd=Decimal(str(u or 0)),
+            )
+            for d, c, u in daily_rows
+        ],
     )

@@ -26,8 +26,7 @@ st.caption(
 )
 
 c1, c2, c3, c4 = st.columns(4)
-prev = ov.last_month_same_point.revenue_usd
-delta = None if not prev else f"{(ov.this_month.revenue_usd - prev) / prev:+.1%} vs same point last month"
+delta = None if ov.vs_last_month is None else f"{ov.vs_last_month:+.1%} vs same point last month"
 c1.metric("Revenue this month", money(ov.this_month.revenue_usd), delta)
 c2.metric(
     "Revenue last month",
@@ -38,7 +37,7 @@ c2.metric(
 c3.metric(
     "Credits outstanding",
     f"{ov.credits_outstanding:,}",
-    f"{money(ov.credits_outstanding * runtime().settings.credit_usd)} prepaid",
+    f"{money(ov.credits_outstanding_usd)} prepaid",
     delta_color="off",
 )
 c4.metric("Active users (30 days)", f"{ov.active_users_30d} of {ov.users}")
@@ -46,10 +45,13 @@ if ov.top_model:
     st.markdown(f"**Top model this month:** `{ov.top_model}` · {ov.top_model_credits:,} credits")
 
 if ov.daily:
-    df = pd.DataFrame(ov.daily, columns=["day", "credits", "base_cost_usd"])
-    credit = float(runtime().settings.credit_usd)
-    df["revenue_usd"] = df["credits"] * credit
-    df["provider_cost_usd"] = df["base_cost_usd"].astype(float)
+    df = pd.DataFrame(
+        {
+            "day": [d.day for d in ov.daily],
+            "revenue_usd": [float(d.revenue_usd) for d in ov.daily],  # floats for the chart only
+            "provider_cost_usd": [float(d.base_cost_usd) for d in ov.daily],
+        }
+    )
     long = df.melt(id_vars="day", value_vars=["revenue_usd", "provider_cost_usd"], var_name="series", value_name="usd")
     fig = px.line(
         long,
@@ -59,6 +61,6 @@ if ov.daily:
         title="Daily revenue and provider cost (UTC days)",
         labels={"usd": "USD", "day": ""},
     )
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
 else:
     st.info("No usage yet. `python -m core demo` writes a demo history; the Playground makes real calls.")
