@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from core.providers.base import find_message
 from core.providers.errors import UpstreamError
 from core.providers.estimate import approx_tokens, output_token_limit
 from core.providers.sse import JsonEvents
@@ -85,8 +86,7 @@ def read_task_stream(
             if not isinstance(payload, dict):
                 continue
             if payload.get("error"):
-                message = payload["error"] if isinstance(payload["error"], str) else "error event"
-                events.stop(message)
+                events.stop(find_message(payload) or "error event")
                 continue
             token = payload.get("token")
             if isinstance(token, dict) and token.get("text") and not token.get("special"):
