@@ -33,12 +33,14 @@ c2.metric(
     money(ov.last_month.revenue_usd),
     f"margin {money(ov.last_month.margin_usd)}",
     delta_color="off",
+    delta_arrow="off",
 )
 c3.metric(
     "Credits outstanding",
     f"{ov.credits_outstanding:,}",
     f"{money(ov.credits_outstanding_usd)} prepaid",
     delta_color="off",
+    delta_arrow="off",
 )
 c4.metric("Active users (30 days)", f"{ov.active_users_30d} of {ov.users}")
 if ov.top_model:
@@ -48,11 +50,11 @@ if ov.daily:
     df = pd.DataFrame(
         {
             "day": [d.day for d in ov.daily],
-            "revenue_usd": [float(d.revenue_usd) for d in ov.daily],  # floats for the chart only
-            "provider_cost_usd": [float(d.base_cost_usd) for d in ov.daily],
+            "revenue": [float(d.revenue_usd) for d in ov.daily],  # floats for the chart only
+            "provider cost": [float(d.base_cost_usd) for d in ov.daily],
         }
     )
-    long = df.melt(id_vars="day", value_vars=["revenue_usd", "provider_cost_usd"], var_name="series", value_name="usd")
+    long = df.melt(id_vars="day", value_vars=["revenue", "provider cost"], var_name="series", value_name="usd")
     fig = px.line(
         long,
         x="day",
