@@ -41,8 +41,8 @@ from sqlalchemy import create_engine, func, select, text
 from core.billing import BillingService
 from core.billing.ledger_check import check_ledger
 from core.config import Settings
+from core.db import Database
 from core.db.models import CreditTransaction
-from core.runtime import Runtime
 from core.users import add_user
 
 COST = Decimal("0.003")  # the specification's example: 1 base credit, 2 at the default 100% markup
@@ -61,14 +61,14 @@ class Result:
     debits_ok: bool
 
 
-class Database:
+class ScratchDatabase:
     """A fresh, migrated database per run: a temp SQLite file, or a throwaway PostgreSQL schema."""
 
     def __init__(self, backend: str, pg_url: str, tmp: Path, pg_options: str = "") -> None:
         self.backend, self.pg_url, self.tmp, self.pg_options = backend, pg_url, tmp, pg_options
         self.schema = ""
 
-    def __enter__(self) -> Runtime:
+    def __enter__(self) -> Database:
         if self.backend == "sqlite":
             url = f"sqlite:///{self.tmp / f'bench-{uuid.uuid4().hex[:8]}.db'}"
         else:
@@ -77,7 +77,7 @@ class Database:
                 c.execute(text(f'CREATE SCHEMA "{self.schema}"'))
             sep = "&" if "?" in self.pg_url else "?"
             url = f"{self.pg_url}{sep}options=" + quote(f"-csearch_path={self.schema} {self.pg_options}".strip())
-        self.rt = Runtime(Settings(database_url=url, analytics_path=self.tmp / "a.duckdb"))
+        self.rt = Database(Settings(database_url=url, analytics_path=self.tmp / "a.duckdb"))
         self.rt.init()
         return self.rt
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     medians: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, backend, options, n, accounts in plan:
-            db = Database(backend, args.pg_url or "", Path(tmp), options)
+            db = ScratchDatabase(backend, args.pg_url or "", Path(tmp), options)
             runs = [run_once(db, n, accounts, charges, label) for _ in range(repeats)]
             rate = statistics.median(r.charges_per_s for r in runs)
             best = min(runs, key=lambda r: abs(r.charges_per_s - rate))

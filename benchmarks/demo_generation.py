@@ -19,17 +19,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import Settings
-from core.demo import generate
-from core.runtime import Runtime
+from core.db import Database
+from core.demo import write_demo_history
 
 
 def run_once(rows: int, url: str | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         db = url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        rt = Runtime(Settings(database_url=db, analytics_path=Path(tmp) / "a.duckdb"))
+        rt = Database(Settings(database_url=db, analytics_path=Path(tmp) / "a.duckdb"))
         rt.init()
         t0 = time.perf_counter()
-        report = generate(rt, rows=rows, days=90, seed=7, end=datetime.now(UTC), replace=url is not None)
+        report = write_demo_history(rt, rows=rows, days=90, seed=7, end=datetime.now(UTC), replace=url is not None)
         seconds = time.perf_counter() - t0
         rt.dispose()
     return {"seconds": seconds, "rows_per_s": rows / seconds, "ledger_rows": report.transactions}

@@ -37,11 +37,11 @@ from sqlalchemy import create_engine, func, select, text
 from core.billing import BillingService
 from core.catalog.lookup import get_hardware
 from core.config import Settings
+from core.db import Database
 from core.db.models import CreditTransaction, EndpointEvent, EndpointUptimeBucket, InferenceEndpoint
 from core.endpoints.costs import endpoint_costs
 from core.endpoints.metering import UptimeMeter
 from core.endpoints.uptime import StateChange, hourly_buckets
-from core.runtime import Runtime
 from core.users import add_user
 
 START = datetime(2026, 11, 1)
@@ -62,7 +62,7 @@ class Result:
     consistent: bool
 
 
-def seed(rt: Runtime, endpoints: int, days: int, rng: random.Random) -> tuple[int, dict[int, list[StateChange]]]:
+def seed(rt: Database, endpoints: int, days: int, rng: random.Random) -> tuple[int, dict[int, list[StateChange]]]:
     end = START + timedelta(days=days)
     histories: dict[int, list[StateChange]] = {}
     with rt.session() as s:
@@ -95,7 +95,7 @@ def seed(rt: Runtime, endpoints: int, days: int, rng: random.Random) -> tuple[in
 
 
 def run(backend: str, url: str, tmp: Path, endpoints: int, days: int) -> Result:
-    rt = Runtime(Settings(database_url=url, analytics_path=tmp / "a.duckdb"))
+    rt = Database(Settings(database_url=url, analytics_path=tmp / "a.duckdb"))
     rt.init()
     try:
         events, histories = seed(rt, endpoints, days, random.Random(7))

@@ -1,4 +1,5 @@
-"""Gateway overhead: what `core.generate()` adds to an upstream call (catalog lookup, pricing, credit hold, settle).
+"""Gateway overhead: what the services door (`services.generation.generate`: the access rule, then `core.generate`)
+adds to an upstream call (catalog lookup, pricing, credit hold, settle).
 
 Starts a loopback server (in its own process) that answers like OpenAI's chat completions, then makes the same request
 N times through `generate()` (SQLite ledger) and N times with bare httpx, interleaved, and prints the latency
@@ -29,11 +30,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.access import SYSTEM  # noqa: E402
 from core.billing import BillingService  # noqa: E402
 from core.config import Secret, Settings  # noqa: E402
-from core.generate import GenerationServices, generate  # noqa: E402
+from core.db import Database  # noqa: E402
 from core.providers import AIProviderFactory, GenerationRequest  # noqa: E402
-from core.runtime import Runtime  # noqa: E402
+from core.services import Services  # noqa: E402
 from core.users import add_user  # noqa: E402
 from tests.support.loopback import loopback_openai_process  # noqa: E402
 
@@ -86,7 +88,7 @@ def run(n: int, warmup: int, database_url: str | None) -> dict[str, Any]:
             api_keys={"openai": Secret("sk-benchmark-fake-key")},
             base_urls={"openai": base_url},
         )
-        rt = Runtime(settings)
+        rt = Database(settings)
         rt.init()
         email = f"bench-{int(time.time() * 1000)}@example.com"
         with rt.session() as s:
@@ -94,12 +96,9 @@ def run(n: int, warmup: int, database_url: str | None) -> dict[str, Any]:
         billing = TimedBilling(rt.session_factory, settings)
         billing.grant(user.id, 10_000_000, note="benchmark")
         engine_client = httpx.Client()
-        services = GenerationServices(
-            settings=settings,
-            session_factory=rt.session_factory,
-            billing=billing,
-            providers=AIProviderFactory(settings, engine_client),
-        )
+        services = Services(rt, providers=AIProviderFactory(settings, engine_client))
+        services.flow.billing = billing  # the same ledger, timing its two writes
+        generate = services.generation.generate
         bare = httpx.Client()
         request = GenerationRequest(category="chat", text=PROMPT, max_tokens=256)
         body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}], "max_completion_tokens": 256}
@@ -117,7 +116,7 @@ def run(n: int, warmup: int, database_url: str | None) -> dict[str, Any]:
 
         def engine_call() -> float:
             t, c = time.perf_counter(), time.thread_time()
-            generate(services, user, "gpt-4o-mini", request)
+            generate(SYSTEM, user, "gpt-4o-mini", request)
             cpu["engine"] += time.thread_time() - c
             return (time.perf_counter() - t) * 1000
 

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from core.config import Settings
-from core.demo import generate
-from core.runtime import Runtime
+from core.db import Database
+from core.demo import write_demo_history
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 CHUNK_ROWS = 1_000_000
@@ -51,9 +51,9 @@ def _scratch(rows: int, days: int, seed: int, end: datetime, workdir: Path) -> P
     path = workdir / f"chunk-{seed}.db"
     for p in workdir.glob(f"chunk-{seed}.db*"):
         p.unlink()
-    rt = Runtime(Settings(database_url=f"sqlite:///{path}", analytics_path=workdir / "unused.duckdb"))
+    rt = Database(Settings(database_url=f"sqlite:///{path}", analytics_path=workdir / "unused.duckdb"))
     rt.init()
-    generate(rt, rows=rows, days=days, seed=seed, end=end)
+    write_demo_history(rt, rows=rows, days=days, seed=seed, end=end)
     rt.dispose()
     return path
 
@@ -92,7 +92,7 @@ def append_window(target: Path, rows: int, days: int, seed: int, end: datetime) 
 
 
 def _create_base(path: Path) -> None:
-    rt = Runtime(Settings(database_url=f"sqlite:///{path}", analytics_path=path.with_suffix(".unused.duckdb")))
+    rt = Database(Settings(database_url=f"sqlite:///{path}", analytics_path=path.with_suffix(".unused.duckdb")))
     rt.init()
     rt.dispose()
 

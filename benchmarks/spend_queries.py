@@ -36,11 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.spend_history import CACHE, add_delta, build_history, drop_delta  # noqa: E402
-from core.analytics import SpendFilter, SpendQueries, store_for, sync_store  # noqa: E402
+from core.analytics import SpendFilter, SpendQueries  # noqa: E402
 from core.analytics.forecast import forecast_month  # noqa: E402
-from core.analytics.page import spend_page, user_drill  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.runtime import Runtime  # noqa: E402
+from core.db import Database  # noqa: E402
+from core.services.spend import PageQuery, spend_page, user_drill  # noqa: E402
+from tests.support.analytics import store_for, sync_store  # noqa: E402
 
 CREDIT_NANO = 40_000_000
 
@@ -176,7 +177,7 @@ def main() -> int:
     store_path = CACHE / f"spend-{rows}.analytics" / "analytics.duckdb"
     shutil.rmtree(store_path.parent, ignore_errors=True)
     store_path.parent.mkdir(parents=True)
-    rt = Runtime(Settings(database_url=f"sqlite:///{h.path}", analytics_path=store_path, reporting_tz="UTC"))
+    rt = Database(Settings(database_url=f"sqlite:///{h.path}", analytics_path=store_path, reporting_tz="UTC"))
 
     log("initial sync ...")
     t0 = time.perf_counter()
@@ -238,7 +239,7 @@ def main() -> int:
         )
     con.close()
 
-    page_ms, _ = p50(lambda: spend_page(q, since=today - timedelta(days=29), until=today, now=now), runs)
+    page_ms, _ = p50(lambda: spend_page(q, PageQuery(since=today - timedelta(days=29), until=today), now=now), runs)
     log(f"  Spend page data (every query the page makes)  {page_ms:8.1f} ms")
     script_ms = empty_ms = None
     if not args.no_page:

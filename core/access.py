@@ -1,17 +1,24 @@
-"""Who may see and do what. The engine enforces it; the app's navigation only mirrors it.
+"""Who may see and do what: the one access mechanism of the engine. The app's navigation only mirrors it.
 
-A `Principal` (the signed-in person and their role) is passed to the services. A product manager's (and an engineer's)
-spend, ledger and generate calls are scoped to their own user whatever the caller asks; forbidden actions raise
-`PermissionDeniedError`.
+Every call into `core.services` names its caller: a `Principal` (a signed-in person and their role) or a `SystemCaller`
+(the command line, scheduled jobs, the app establishing who is signed in). There is no "no caller": `None` is refused.
+Service methods declare their rule with `@guarded(...)`, which enforces it before the method runs and records it for
+the access test (`tests/core/services/test_access_matrix.py` walks every public service method with every role).
+Reads that cover many people (balances, spend) are scoped inside the service with `sees_everyone`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, TypeAlias, TypeVar
 
 from core.errors import PermissionDeniedError
-from core.users import UserView
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Role(StrEnum):
@@ -47,17 +54,36 @@ PAGES: dict[Role, tuple[str, ...]] = {
     Role.PM: ("playground", "spend", "ledger", "models"),
 }
 
+ACTION_NAMES = {
+    Capability.VIEW_ALL_SPEND: "see other people's spend and balances",
+    Capability.GRANT_CREDITS: "grant, top up, adjust or refund credits",
+    Capability.EDIT_PRICES: "edit catalog prices",
+    Capability.MANAGE_ENDPOINTS: "create, pause, resume, delete or meter dedicated endpoints",
+    Capability.RUN_BREAKEVEN: "run the break-even simulator",
+    Capability.USE_PLAYGROUND: "use the Playground",
+    Capability.GENERATE_FOR_OTHERS: "bill a call to another user's credits",
+    Capability.MANAGE_USERS: "add users or change their markup",
+}
+
 
 @dataclass(frozen=True, kw_only=True)
 class Principal:
+    """A signed-in person acting through a page, the command line's `--as`, or (soon) an API key."""
+
     user_id: int
     email: str
     name: str
     role: Role
 
     @classmethod
-    def of(cls, user: UserView) -> Principal:
+    def of(cls, user: Any) -> Principal:
+        """The principal of a user row or view (anything with id, email, name and role)."""
         return cls(user_id=user.id, email=user.email, name=user.name, role=Role(user.role))
+
+    @property
+    def actor(self) -> str:
+        """The name the audit log records."""
+        return self.email
 
     def can(self, capability: Capability) -> bool:
         return capability in PERMISSIONS[self.role]
@@ -66,40 +92,142 @@ class Principal:
         return page in PAGES[self.role]
 
 
-ACTION_NAMES = {
-    Capability.VIEW_ALL_SPEND: "see other people's spend and balances",
-    Capability.GRANT_CREDITS: "grant, top up, adjust or refund credits",
-    Capability.EDIT_PRICES: "edit catalog prices",
-    Capability.MANAGE_ENDPOINTS: "create, pause, resume or delete dedicated endpoints",
-    Capability.RUN_BREAKEVEN: "run the break-even simulator",
-    Capability.USE_PLAYGROUND: "use the Playground",
-    Capability.GENERATE_FOR_OTHERS: "bill a call to another user's credits",
-    Capability.MANAGE_USERS: "add users or change their markup",
-}
+@dataclass(frozen=True)
+class SystemCaller:
+    """The system itself: the command line (as `cli:<login>`), scheduled jobs, the app before anyone signs in.
+    It may do everything; what it does is audited under its name."""
+
+    name: str = "system"
+
+    @property
+    def actor(self) -> str:
+        return self.name
+
+    def can(self, capability: Capability) -> bool:
+        return True
 
 
-def require(principal: Principal | None, capability: Capability) -> None:
-    """Raise PermissionDeniedError unless `principal` holds `capability`. None means the system itself (CLI)."""
-    if principal is None or principal.can(capability):
-        return
-    raise PermissionDeniedError(
-        f"Your role ({principal.role}) may not {ACTION_NAMES[capability]}; ask an admin if you need to."
+SYSTEM = SystemCaller()
+Caller: TypeAlias = Principal | SystemCaller
+
+
+def check_caller(caller: object) -> Caller:
+    """The caller itself, or a TypeError for anything else (a forgotten caller must never mean "allowed")."""
+    if isinstance(caller, Principal | SystemCaller):
+        return caller
+    raise TypeError(
+        f"A service call needs its caller (a Principal, or core.access.SYSTEM for the system itself), got {caller!r}."
     )
 
 
-def scope_user_ids(principal: Principal | None, requested: list[int] | None) -> list[int] | None:
-    """The user ids a spend or ledger query may cover: a PM or engineer only ever sees their own."""
-    if principal is None or principal.can(Capability.VIEW_ALL_SPEND):
-        return requested
-    if requested and any(uid != principal.user_id for uid in requested):
-        raise PermissionDeniedError(
-            f"Your role ({principal.role}) may see only your own usage and credits; ask finance for others'."
-        )
-    return [principal.user_id]
+def denied(caller: Principal, capability: Capability) -> PermissionDeniedError:
+    return PermissionDeniedError(
+        f"Your role ({caller.role}) may not {ACTION_NAMES[capability]}; ask an admin if you need to."
+    )
 
 
-def require_self_or(principal: Principal | None, user_id: int, capability: Capability) -> None:
+def require(caller: Caller, capability: Capability) -> None:
+    """Raise PermissionDeniedError unless `caller` holds `capability`."""
+    check_caller(caller)
+    if not caller.can(capability):
+        raise denied(caller, capability)  # type: ignore[arg-type]
+
+
+def is_self(caller: Caller, user: object) -> bool:
+    """Whether `user` (an id, a digit string, an email, or a view with `id`) names the caller's own account."""
+    if not isinstance(caller, Principal) or user is None or isinstance(user, bool):
+        return False
+    uid = getattr(user, "id", None)
+    if isinstance(uid, int):
+        return uid == caller.user_id
+    if isinstance(user, int):
+        return user == caller.user_id
+    if isinstance(user, str):
+        ref = user.strip()
+        return int(ref) == caller.user_id if ref.isdigit() else ref.lower() == caller.email
+    return False
+
+
+def require_self_or(caller: Caller, user: object, capability: Capability) -> None:
     """Acting on one's own account is always allowed; on someone else's it needs `capability`."""
-    if principal is None or principal.user_id == user_id:
-        return
-    require(principal, capability)
+    check_caller(caller)
+    if not is_self(caller, user):
+        require(caller, capability)
+
+
+def sees_everyone(caller: Caller) -> bool:
+    """Whether a read covering many people (balances, spend, endpoints' owners) may show everyone's rows."""
+    return check_caller(caller).can(Capability.VIEW_ALL_SPEND)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A service method's access rule: the capability it needs (None: any caller), and the name of the argument that
+    names a user when acting on one's own account needs no capability."""
+
+    capability: Capability | None
+    own: str | None = None
+    always: Capability | None = None  # needed whoever the call is for (e.g. the Playground for any generation)
+    scoped: tuple[Capability, ...] = ()  # open to anyone, but narrowed to one's own unless holding one of these
+    system_only: bool = False  # the system itself only (e.g. establishing who is signed in)
+
+    def describe(self) -> str:
+        if self.system_only:
+            return "the system only"
+        parts = [str(self.always)] if self.always else []
+        if self.capability is not None:
+            parts.append(f"{self.capability}" + (f" unless their own {self.own}" if self.own else ""))
+        if self.scoped:
+            parts.append(f"anyone; only their own without {' or '.join(self.scoped)}")
+        return " and ".join(parts) or "anyone"
+
+
+def guarded(
+    capability: Capability | None,
+    *,
+    own: str | None = None,
+    always: Capability | None = None,
+    scoped: tuple[Capability, ...] = (),
+    system_only: bool = False,
+) -> Callable[[F], F]:
+    """Declare and enforce who may call a service method `(self, caller, ...)`.
+
+    `capability`: what the caller needs (None: any caller).
+    `own`: the argument naming a user; when it names the caller's own account the capability is not needed.
+    `always`: a capability needed in every case (checked first).
+    `scoped`: declares that the method narrows what it returns to the caller's own unless they hold one of these (the
+    method does the narrowing, with `sees_everyone` or the caller's capabilities).
+    `system_only`: only the system itself may call it."""
+    rule = Rule(capability, own, always, scoped, system_only)
+
+    def decorate(method: F) -> F:
+        signature = inspect.signature(method)
+        params = list(signature.parameters)
+        if len(params) < 2 or params[1] != "caller":
+            raise TypeError(f"{method.__qualname__}: a guarded method takes (self, caller, ...)")
+        if own is not None and own not in params:
+            raise TypeError(f"{method.__qualname__} has no argument {own!r} to check ownership on")
+
+        @functools.wraps(method)
+        def wrapper(self: Any, caller: Any, *args: Any, **kwargs: Any) -> Any:
+            check_caller(caller)
+            if system_only and not isinstance(caller, SystemCaller):
+                raise PermissionDeniedError(f"Only the system itself may {method.__name__.replace('_', ' ')}.")
+            if always is not None:
+                require(caller, always)
+            if capability is not None:
+                if own is not None:
+                    bound = signature.bind_partial(self, caller, *args, **kwargs)
+                    require_self_or(caller, bound.arguments.get(own), capability)
+                else:
+                    require(caller, capability)
+            return method(self, caller, *args, **kwargs)
+
+        wrapper.__rule__ = rule  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def rule_of(method: Callable[..., Any]) -> Rule | None:
+    return getattr(method, "__rule__", None)

@@ -8,8 +8,10 @@
 
 Sandbox models are priced like the model they mirror and logged with that would-be cost, but never debited.
 
-`generate()` returns a `GenerationResult`. `generate_stream()` returns a `GenerationStream`: iterate it for the text
-chunks (hand it to `st.write_stream`), then read its `.result` (a `GenerationResult`).
+`core.services` builds one `GenerationFlow` per process (settings, the database, the ledger, the providers with one
+shared HTTP client) and calls it for pages, the command line and the gateway after checking who may bill whom.
+`GenerationFlow.generate()` returns a `GenerationResult`; `GenerationFlow.stream()` returns a `GenerationStream`:
+iterate it for the text chunks (hand it to `st.write_stream`), then read its `.result` (a `GenerationResult`).
 """
 
 from __future__ import annotations
@@ -22,57 +24,40 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import httpx
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import response_cache
-from core.access import Capability, Principal, require, require_self_or
 from core.billing.errors import HoldStateError
-from core.billing.money import apply_markup, usd_to_credits
+from core.billing.ledger import BillingService
 from core.billing.pricing import price_usage
-from core.billing.service import BillingService
 from core.billing.types import Hold, Settlement, UsageRecord
 from core.catalog.lookup import UnknownModelError, to_model_price
 from core.catalog.types import ModelPrice
 from core.config import Settings
-from core.db.models import AIModel, User
+from core.db.models import AIModel
 from core.errors import InvalidInputError
+from core.money import apply_markup, usd_to_credits
+from core.providers import response_cache
 from core.providers.base import BaseProvider
 from core.providers.openai_compat import guessed_chat_usage
 from core.providers.registry import AIProviderFactory
 from core.providers.types import Category, GenerationRequest, ProviderResult, ResultStream, TextStream
-from core.runtime import Runtime
 from core.usage import Usage
-from core.users import UnknownUserError, UserView, to_view
+from core.users import UserView, get_user
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 500
 
 
 @dataclass
-class GenerationServices:
-    """What a generation needs: settings, the database, the ledger and the providers (one shared HTTP client)."""
+class GenerationFlow:
+    """What a generation needs: settings, the database, the ledger and the providers (one shared HTTP client).
+    Built once per process by `core.services`; its two entry points are `generate` and `stream`."""
 
     settings: Settings
     session_factory: sessionmaker[Session]
     billing: BillingService
     providers: AIProviderFactory
-
-    @classmethod
-    def build(
-        cls,
-        runtime: Runtime,
-        *,
-        client: httpx.Client | None = None,
-        providers: AIProviderFactory | None = None,
-    ) -> GenerationServices:
-        return cls(
-            settings=runtime.settings,
-            session_factory=runtime.session_factory,
-            billing=BillingService(runtime.session_factory, runtime.settings),
-            providers=providers or AIProviderFactory(runtime.settings, client),
-        )
 
     @property
     def engine(self) -> Engine:
@@ -81,19 +66,36 @@ class GenerationServices:
     def close(self) -> None:
         self.providers.close()
 
+    def generate(
+        self,
+        user: UserView | int | str,
+        model_id: str,
+        request: GenerationRequest,
+        *,
+        provider: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> GenerationResult:
+        """Make one billed call of `model_id` for `user` (an id, an email or a UserView). With `request.stream` the
+        upstream is called in streaming mode (and read to the end here)."""
+        if request.stream:
+            stream = self.stream(user, model_id, request, provider=provider, idempotency_key=idempotency_key)
+            for _ in stream:
+                pass
+            return stream.result
+        return _generate(self, user, model_id, request, provider, idempotency_key)
 
-_SERVICES_ATTR = "_generation_services"
-
-
-def services_for(runtime_or_services: Runtime | GenerationServices) -> GenerationServices:
-    """The services of a runtime, built once per runtime and kept on it."""
-    if isinstance(runtime_or_services, GenerationServices):
-        return runtime_or_services
-    cached = runtime_or_services.__dict__.get(_SERVICES_ATTR)
-    if cached is None:
-        cached = GenerationServices.build(runtime_or_services)
-        runtime_or_services.__dict__[_SERVICES_ATTR] = cached
-    return cached
+    def stream(
+        self,
+        user: UserView | int | str,
+        model_id: str,
+        request: GenerationRequest,
+        *,
+        provider: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> GenerationStream:
+        """Like `generate`, streaming the text. Errors before the first chunk (an unknown model, not enough credits,
+        a refused key) raise here; later ones raise while iterating. Non-chat categories yield their text at once."""
+        return _generate_stream(self, user, model_id, request, provider, idempotency_key)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,27 +165,17 @@ class _Plan:
         return self.provider.simulated
 
 
-# The hot path reads the catalog and the user with prebuilt Core selects (a third of the ORM's cost per call); the rows
-# carry the same attribute names, so the catalog's and users' own converters build the frozen views.
+# The hot path reads the catalog with prebuilt Core selects (a third of the ORM's cost per call); the rows carry the
+# model's attribute names, so the catalog's own converter builds the frozen view.
 _MODEL_BY_ID = select(*AIModel.__table__.columns).where(AIModel.model_id == bindparam("model_id")).order_by(AIModel.id)
 _MODEL_BY_ID_AND_PROVIDER = _MODEL_BY_ID.where(AIModel.provider == bindparam("provider"))
-_USER_BY_ID = select(*User.__table__.columns).where(User.id == bindparam("ref"))
-_USER_BY_EMAIL = select(*User.__table__.columns).where(User.email == bindparam("ref"))
 
 
 def _lookup(
-    svc: GenerationServices, user: UserView | int | str, model_id: str, provider: str | None
+    svc: GenerationFlow, user: UserView | int | str, model_id: str, provider: str | None
 ) -> tuple[UserView, ModelPrice]:
     with svc.engine.connect() as conn:
-        if isinstance(user, UserView):
-            who = user
-        else:
-            ref = str(user).strip()
-            stmt = _USER_BY_ID if ref.isdigit() else _USER_BY_EMAIL
-            found = conn.execute(stmt, {"ref": int(ref) if ref.isdigit() else ref.lower()}).first()
-            if found is None:
-                raise UnknownUserError(f"No user {user!r}; `python -m core users list` shows who exists.")
-            who = to_view(found)  # type: ignore[arg-type]
+        who = get_user(conn, user)
         if provider:
             rows = list(conn.execute(_MODEL_BY_ID_AND_PROVIDER, {"model_id": model_id, "provider": provider}))
         else:
@@ -200,18 +192,14 @@ def _lookup(
 
 
 def _prepare(
-    svc: GenerationServices,
+    svc: GenerationFlow,
     user: UserView | int | str,
     model_id: str,
     request: GenerationRequest,
     provider: str | None,
-    principal: Principal | None,
 ) -> _Plan:
     """Everything checked before any credit is held or any upstream called."""
     who, model = _lookup(svc, user, model_id, provider)
-    if principal is not None:
-        require(principal, Capability.USE_PLAYGROUND)
-        require_self_or(principal, who.id, Capability.GENERATE_FOR_OTHERS)
     if model.status != "active":
         raise InvalidInputError(f"{model.key} is {model.status}; choose an active model.")
     if Category(request.category) != model.category:
@@ -233,7 +221,7 @@ def _error_text(exc: BaseException) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
-def _reserve(svc: GenerationServices, plan: _Plan, idempotency_key: str | None) -> Hold:
+def _reserve(svc: GenerationFlow, plan: _Plan, idempotency_key: str | None) -> Hold:
     key = idempotency_key or f"gen-{uuid.uuid4().hex}"
     hold = svc.billing.reserve(plan.user.id, plan.hold_credits, key)
     if hold.status != "held":
@@ -243,7 +231,7 @@ def _reserve(svc: GenerationServices, plan: _Plan, idempotency_key: str | None) 
     return hold
 
 
-def _release(svc: GenerationServices, plan: _Plan, hold: Hold, exc: BaseException, latency_ms: int) -> None:
+def _release(svc: GenerationFlow, plan: _Plan, hold: Hold, exc: BaseException, latency_ms: int) -> None:
     """Give the held credits back and record the failed call (0 credits). Never hides the original error."""
     failure = UsageRecord(
         model=plan.model,
@@ -262,7 +250,7 @@ def _release(svc: GenerationServices, plan: _Plan, hold: Hold, exc: BaseExceptio
 
 
 def _settle(
-    svc: GenerationServices,
+    svc: GenerationFlow,
     plan: _Plan,
     hold: Hold,
     result: ProviderResult,
@@ -332,7 +320,7 @@ def _elapsed_ms(t0: float) -> int:
     return int((time.perf_counter() - t0) * 1000)
 
 
-def _from_cache(svc: GenerationServices, plan: _Plan, idempotency_key: str | None) -> GenerationResult | None:
+def _from_cache(svc: GenerationFlow, plan: _Plan, idempotency_key: str | None) -> GenerationResult | None:
     if plan.cache_key is None:
         return None
     t0 = time.perf_counter()
@@ -347,7 +335,7 @@ def _from_cache(svc: GenerationServices, plan: _Plan, idempotency_key: str | Non
     return _settle(svc, plan, hold, out, _elapsed_ms(t0), cache_hit=True)
 
 
-def _maybe_store(svc: GenerationServices, plan: _Plan, result: ProviderResult) -> None:
+def _maybe_store(svc: GenerationFlow, plan: _Plan, result: ProviderResult) -> None:
     if plan.cache_key is None:
         return
     try:
@@ -356,36 +344,15 @@ def _maybe_store(svc: GenerationServices, plan: _Plan, result: ProviderResult) -
         log.exception("could not store a response in the cache")  # the call itself succeeded and is billed
 
 
-def generate(
-    runtime_or_services: Runtime | GenerationServices,
+def _generate(
+    svc: GenerationFlow,
     user: UserView | int | str,
     model_id: str,
     request: GenerationRequest,
-    *,
-    provider: str | None = None,
-    idempotency_key: str | None = None,
-    principal: Principal | None = None,
+    provider: str | None,
+    idempotency_key: str | None,
 ) -> GenerationResult:
-    """Make one billed call of `model_id` for `user` (an id, an email or a UserView).
-
-    `principal` is the signed-in person (None: the system itself, e.g. the command line); billing someone else's
-    credits needs the generate-for-others capability. With `request.stream` the upstream is called in streaming mode
-    (and read to the end here)."""
-    if request.stream:
-        stream = generate_stream(
-            runtime_or_services,
-            user,
-            model_id,
-            request,
-            provider=provider,
-            idempotency_key=idempotency_key,
-            principal=principal,
-        )
-        for _ in stream:
-            pass
-        return stream.result
-    svc = services_for(runtime_or_services)
-    plan = _prepare(svc, user, model_id, request, provider, principal)
+    plan = _prepare(svc, user, model_id, request, provider)
     cached = _from_cache(svc, plan, idempotency_key)
     if cached is not None:
         return cached
@@ -409,20 +376,15 @@ class GenerationStream(ResultStream[GenerationResult]):
     """
 
 
-def generate_stream(
-    runtime_or_services: Runtime | GenerationServices,
+def _generate_stream(
+    svc: GenerationFlow,
     user: UserView | int | str,
     model_id: str,
     request: GenerationRequest,
-    *,
-    provider: str | None = None,
-    idempotency_key: str | None = None,
-    principal: Principal | None = None,
+    provider: str | None,
+    idempotency_key: str | None,
 ) -> GenerationStream:
-    """Like `generate`, streaming the text. Errors before the first chunk (an unknown model, not enough credits,
-    a refused key) raise here; later ones raise while iterating. Non-chat categories yield their text at once."""
-    svc = services_for(runtime_or_services)
-    plan = _prepare(svc, user, model_id, request, provider, principal)
+    plan = _prepare(svc, user, model_id, request, provider)
     cached = _from_cache(svc, plan, idempotency_key)
     if cached is not None:
         return GenerationStream(_replay(cached))
@@ -443,7 +405,7 @@ def _replay(result: GenerationResult) -> Generator[str, None, GenerationResult]:
 
 
 def _drive(
-    svc: GenerationServices, plan: _Plan, hold: Hold, upstream: TextStream, setup_s: float
+    svc: GenerationFlow, plan: _Plan, hold: Hold, upstream: TextStream, setup_s: float
 ) -> Generator[str, None, GenerationResult]:
     # Latency is the upstream's time (sending the request, then waiting for each chunk): the time the reader takes
     # before and between chunks (e.g. drawing them) is not counted.
@@ -474,7 +436,7 @@ def _drive(
     return result
 
 
-def _settle_cancelled(svc: GenerationServices, plan: _Plan, hold: Hold, text: str, latency_ms: int) -> None:
+def _settle_cancelled(svc: GenerationFlow, plan: _Plan, hold: Hold, text: str, latency_ms: int) -> None:
     """The reader stopped mid-stream: bill the text received so far (estimated), or release if there was none."""
     try:
         if not text or Category(plan.request.category) != Category.CHAT:

@@ -10,8 +10,9 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from core.access import Principal
-from core.breakeven.defaults import (
+from core.errors import CoreError
+from core.services import Principal
+from core.services.breakeven import (
     DEFAULT_COLD_START_SECONDS,
     DEFAULT_HORIZON_HOURS,
     DEFAULT_MAX_REPLICAS,
@@ -19,20 +20,14 @@ from core.breakeven.defaults import (
     DEFAULT_TARGET_UTILIZATION,
     HF_DEFAULT_IDLE_MINUTES,
     MONTH_HOURS,
-)
-from core.breakeven.service import (
     BreakevenInput,
     BreakevenResult,
     ScenarioDefaults,
     compare,
     options_rows,
-    scenario_defaults,
-    simulate,
 )
-from core.catalog import list_models
-from core.errors import CoreError
 from pages.charts.breakeven_charts import cost_curves, replicas_over_time
-from pages.ui import guard, money, runtime
+from pages.ui import guard, money, services
 
 NO_MODEL = "(no model: a generic chat model)"
 SYNTHETIC = ["flat", "diurnal", "poisson", "bursty"]
@@ -46,21 +41,18 @@ PRICE_MODES = ["the model's catalog price", "per request", "per second of comput
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def load_model_ids(database_url: str) -> list[str]:
-    with runtime().session() as s:
-        return sorted({m.model_id for m in list_models(s) if m.provider != "sandbox"})
+def load_model_ids(_who: Principal, database_url: str) -> list[str]:
+    return services().breakeven.model_ids(_who)
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def load_defaults(database_url: str, model_id: str | None) -> ScenarioDefaults:
-    with runtime().session() as s:
-        return scenario_defaults(s, model_id)
+def load_defaults(_who: Principal, database_url: str, model_id: str | None) -> ScenarioDefaults:
+    return services().breakeven.defaults(_who, model_id)
 
 
 @st.cache_data(ttl=60, show_spinner="Simulating a month minute by minute…", max_entries=16)
 def run(database_url: str, inp: BreakevenInput, principal: Principal) -> BreakevenResult:
-    with runtime().session() as s:
-        return simulate(s, inp, principal=principal)
+    return services().breakeven.simulate(principal, inp)
 
 
 principal = guard("breakeven")
@@ -72,7 +64,7 @@ st.caption(
 )
 
 # ---- the model and its traffic (outside the form: they change the form's defaults) ----
-model_ids = load_model_ids(runtime().settings.database_url)
+model_ids = load_model_ids(principal, services().settings.database_url)
 query = st.query_params
 wanted = query.get("model")
 if wanted and wanted not in model_ids:
@@ -91,7 +83,7 @@ use_history = top_right.toggle(
     help="replay its requests from the usage history, minute by minute",
     key="be_history",
 )
-defaults = load_defaults(runtime().settings.database_url, model_id)
+defaults = load_defaults(principal, services().settings.database_url, model_id)
 k = f"{model_id or 'none'}"  # widget keys per model, so a new model brings its own defaults
 
 # ---- the scenario form ----
@@ -205,7 +197,7 @@ inp = BreakevenInput(
     target_utilization=float(util),
 )
 try:
-    result = run(runtime().settings.database_url, inp, principal)
+    result = run(services().settings.database_url, inp, principal)
 except CoreError as exc:
     st.error(str(exc))
     st.stop()

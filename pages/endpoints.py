@@ -9,21 +9,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.endpoints import (
-    EndpointView,
-    HardwareOption,
-    HuggingFaceEndpointService,
-    configuration_problem,
-    is_local,
-    make_service,
-)
-from core.endpoints.demo import seed_endpoint_demo
-from core.endpoints.metering import meter_endpoints
-from core.endpoints.overview import EndpointsOverview, endpoints_overview
 from core.errors import CoreError
-from core.scoped import endpoints_for
-from core.users import list_users
-from pages.ui import guard, money, runtime
+from core.services import Principal
+from core.services.endpoints import EndpointsOverview, EndpointView, HardwareOption
+from pages.ui import guard, money, services
 
 STATE_COLORS = {
     "running": "#2e7d32",
@@ -38,9 +27,10 @@ STATE_COLORS = {
 
 principal = guard("endpoints")
 st.title("Endpoints")
-rt = runtime()
-settings = rt.settings
-problem = configuration_problem(settings)
+svc = services()
+settings = svc.settings
+endpoints = svc.endpoints
+problem = endpoints.configuration_problem(principal)
 if problem:
     st.info(
         "**Dedicated endpoints are not configured.** To manage Hugging Face Inference Endpoints, set `HF_TOKEN` "
@@ -52,29 +42,19 @@ if problem:
     st.stop()
 
 
-@st.cache_resource(show_spinner=False)
-def _service(database_url: str, api_url: str, namespace: str) -> HuggingFaceEndpointService:
-    return make_service(runtime())
-
-
-def service() -> HuggingFaceEndpointService:
-    return _service(settings.database_url, settings.hf_endpoints_api_url, settings.hf_namespace)
-
-
 @st.cache_data(ttl=15, show_spinner="Asking the management API for each endpoint's state…")
-def load_overview(database_url: str) -> EndpointsOverview:
-    return endpoints_overview(service(), tz=settings.tz)
+def load_overview(_who: Principal, who_key: str) -> EndpointsOverview:
+    return services().endpoints.overview(_who)
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def load_hardware(database_url: str) -> tuple[list[HardwareOption], str | None]:
-    return service().hardware_options()
+def load_hardware(_who: Principal, database_url: str) -> tuple[list[HardwareOption], str | None]:
+    return services().endpoints.hardware_options(_who)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_owners(database_url: str) -> list[str]:
-    with rt.session() as s:
-        return [u.email for u in list_users(s)]
+def load_owners(_who: Principal, who_key: str) -> list[str]:
+    return services().endpoints.owners(_who)
 
 
 def per_hour(usd: Decimal) -> str:
@@ -87,16 +67,17 @@ def done(message: str) -> None:
     st.rerun()
 
 
-def run_action(label: str, call: Callable[[str], EndpointView], name: str) -> None:
+def run_action(label: str, call: Callable[[Principal, str], EndpointView], name: str) -> None:
     try:
-        view = call(name)
+        view = call(principal, name)
     except CoreError as exc:
         st.error(str(exc))
         return
     done(f"{label} {name}: now {view.state}.")
 
 
-if is_local(settings):
+who_key = f"{settings.database_url}|{principal.email}|{principal.role}"
+if endpoints.is_local(principal):
     st.caption(
         "Connected to the **local stand-in** of the management API (`HF_ENDPOINTS_API_URL=local`): same routes, "
         "payloads and states as Hugging Face, with brisk transitions; no GPU runs and Hugging Face bills nothing. "
@@ -109,7 +90,7 @@ if flash := st.session_state.pop("endpoints_flash", None):
     st.success(flash)
 
 try:
-    ov = load_overview(settings.database_url)
+    ov = load_overview(principal, who_key)
 except CoreError as exc:
     st.error(str(exc))
     st.stop()
@@ -164,14 +145,14 @@ if ov.all_rows:
     )
 else:
     st.info("No endpoints yet. Create one below; its uptime is charged to its owner's credits.")
-    if is_local(settings) and st.button(
+    if endpoints.is_local(principal) and st.button(
         "Load a 3-day demo on the stand-in",
         key="do_demo",
         help="Creates demo-tts (T4, scales to zero) and demo-chat (L4, paused at night) with three days of use, "
         "run through the stand-in with its clock wound back, and meters them into the first engineer's credits.",
     ):
         try:
-            demo = seed_endpoint_demo(rt, days=3)
+            demo = endpoints.demo(principal, days=3)
         except CoreError as exc:
             st.error(str(exc))
         else:
@@ -195,16 +176,15 @@ if live:
         f"[break-even with this model's traffic]({row.breakeven_link})"
     )
     b1, b2, b3, b4 = st.columns(4)
-    svc = endpoints_for(principal, service())
     if b1.button("Refresh", width="stretch", key="do_refresh"):
-        run_action("Refreshed", svc.refresh, chosen)
+        run_action("Refreshed", endpoints.refresh, chosen)
     if b2.button("Pause", width="stretch", disabled=e.state == "paused", key="do_pause"):
-        run_action("Paused", svc.pause, chosen)
+        run_action("Paused", endpoints.pause, chosen)
     if b3.button("Resume", width="stretch", disabled=e.state == "running", key="do_resume"):
-        run_action("Resumed", svc.resume, chosen)
+        run_action("Resumed", endpoints.resume, chosen)
     scaled = e.state in ("scaledToZero", "paused")
     if b4.button("Scale to zero", width="stretch", disabled=scaled, key="do_scale_to_zero"):
-        run_action("Scaled to zero", svc.scale_to_zero, chosen)
+        run_action("Scaled to zero", endpoints.scale_to_zero, chosen)
     with st.expander(f"Delete {chosen}"):
         st.write(
             "Deleting cannot be undone: the endpoint and its URL are gone. Uptime up to the deletion is still "
@@ -212,7 +192,7 @@ if live:
         )
         typed = st.text_input("Type the endpoint's name to confirm", key=f"confirm_{chosen}")
         if st.button("Delete endpoint", type="primary", disabled=typed.strip() != chosen, key="do_delete"):
-            run_action("Deleted", lambda n: svc.delete(n, actor=principal.email), chosen)
+            run_action("Deleted", endpoints.delete, chosen)
 
 if ov.segments:
     st.subheader("States this month")
@@ -247,7 +227,7 @@ with st.expander("Post complete hours to the ledger"):
     )
     if st.button("Meter now", key="do_meter"):
         try:
-            report = meter_endpoints(rt)
+            report = endpoints.meter(principal)
         except CoreError as exc:
             st.error(str(exc))
         else:
@@ -258,8 +238,8 @@ with st.expander("Post complete hours to the ledger"):
             )
 
 st.subheader("Create an endpoint")
-options, live_problem = load_hardware(settings.database_url)
-owners = load_owners(settings.database_url)
+options, live_problem = load_hardware(principal, settings.database_url)
+owners = load_owners(principal, who_key)
 if live_problem:
     st.caption(f"Live prices unavailable: {live_problem}")
 if not owners:
@@ -289,16 +269,16 @@ else:
         submitted = st.form_submit_button("Create endpoint", type="primary", key="do_create")
     if submitted:
         try:
-            view = endpoints_for(principal, service()).create_endpoint(
+            view = endpoints.create(
+                principal,
                 name.strip(),
                 model,
                 labels[hardware],
+                owner=owner,
                 auto_scale=auto_scale,
                 min_replicas=int(min_r),
                 max_replicas=int(max_r),
                 scale_to_zero_minutes=int(idle),
-                owner=owner,
-                actor=principal.email,
             )
         except CoreError as exc:
             st.error(str(exc))

@@ -6,27 +6,28 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.overview import overview
-from pages.ui import guard, money, runtime
+from core.services import Principal
+from core.services.overview import Overview
+from pages.ui import guard, money, services
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_overview(database_url: str) -> object:
-    rt = runtime()
-    with rt.session() as s:
-        return overview(s, credit_usd=rt.settings.credit_usd)
+def load_overview(_who: Principal, database_url: str) -> Overview:
+    return services().overview.overview(_who)
 
 
-guard("home")
+principal = guard("home")
 st.title("Overview")
-ov = load_overview(runtime().settings.database_url)
+ov = load_overview(principal, services().settings.database_url)
 st.caption(
-    f"As of {ov.as_of:%Y-%m-%d %H:%M} UTC · revenue = credits charged × ${runtime().settings.credit_usd}; "
-    "sandbox calls are excluded (nobody pays for them)."
+    f"As of {ov.as_of:%Y-%m-%d %H:%M} UTC (last sync of the analytics store) · months and days in {ov.tz} · "
+    f"revenue = credits charged × ${services().settings.credit_usd}, endpoint uptime included and refunds netted, "
+    "the same figures as the Spend page; sandbox calls are excluded (nobody pays for them)."
 )
 
 c1, c2, c3, c4 = st.columns(4)
-delta = None if ov.vs_last_month is None else f"{ov.vs_last_month:+.1%} vs same point last month"
+vs = ov.vs_last_month_pct
+delta = None if vs is None else f"{vs:+.1f}% vs same point last month"
 c1.metric("Revenue this month", money(ov.this_month.revenue_usd), delta)
 c2.metric(
     "Revenue last month",
@@ -42,7 +43,7 @@ c3.metric(
     delta_color="off",
     delta_arrow="off",
 )
-c4.metric("Active users (30 days)", f"{ov.active_users_30d} of {ov.users}")
+c4.metric("Active users this month", f"{ov.active_users} of {ov.users}")
 if ov.top_model:
     st.markdown(f"**Top model this month:** `{ov.top_model}` · {ov.top_model_credits:,} credits")
 
@@ -60,7 +61,7 @@ if ov.daily:
         x="day",
         y="usd",
         color="series",
-        title="Daily revenue and provider cost (UTC days)",
+        title=f"Daily revenue and provider cost ({ov.tz} days)",
         labels={"usd": "USD", "day": ""},
     )
     st.plotly_chart(fig, width="stretch")

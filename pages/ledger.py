@@ -10,21 +10,13 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.access import Capability, Principal
-from core.billing import BillingService, Transaction, credits_to_usd
-from core.billing.accounts import AccountBalance, AuditEntry
-from core.billing.service import GRANT_KINDS
-from core.db.models import ROLES
 from core.errors import CoreError
-from core.scoped import audit_for, balances_for, billing_for, transactions_for
-from pages.ui import guard, money, runtime
+from core.services import Capability, Principal
+from core.services.ledger import GRANT_KINDS, AccountBalance, AuditEntry, History
+from core.services.users import ROLES
+from pages.ui import guard, money, services
 
 principal = guard("ledger")
-
-
-def billing() -> BillingService:
-    rt = runtime()
-    return billing_for(principal, rt.session_factory, rt.settings)
 
 
 # Cached per principal and database: one person's view never serves another's.
@@ -32,20 +24,19 @@ def billing() -> BillingService:
 def load_balances(
     _who: Principal, who_key: str, role: str | None, search: str, min_available: int | None, max_available: int | None
 ) -> list[AccountBalance]:
-    with runtime().session() as s:
-        return balances_for(_who, s, role=role, search=search, min_available=min_available, max_available=max_available)
+    return services().ledger.balances(
+        _who, role=role, search=search, min_available=min_available, max_available=max_available
+    )
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def load_history(_who: Principal, who_key: str, email: str) -> list[Transaction]:
-    with runtime().session() as s:
-        return transactions_for(_who, billing(), s, email)
+def load_history(_who: Principal, who_key: str, email: str) -> History:
+    return services().ledger.history(_who, email)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def load_audit(_who: Principal, who_key: str, prefix: str | None) -> list[AuditEntry]:
-    with runtime().session() as s:
-        return audit_for(_who, s, action_prefix=prefix)
+    return services().ledger.audit(_who, action_prefix=prefix)
 
 
 def refresh() -> None:
@@ -55,13 +46,13 @@ def refresh() -> None:
 
 
 st.title("Ledger")
-credit_usd = runtime().settings.credit_usd
+credit_usd = services().settings.credit_usd
 st.caption(
     "Every balance is the sum of its transactions (`python -m core ledger check` proves it). "
     f"1 credit = ${credit_usd}. Held credits are reserved by calls in flight; available = balance − held."
 )
 actor = principal
-who_key = f"{runtime().settings.database_url}|{principal.email}|{principal.role}"
+who_key = f"{services().settings.database_url}|{principal.email}|{principal.role}"
 sees_all = principal.can(Capability.VIEW_ALL_SPEND)
 can_grant = principal.can(Capability.GRANT_CREDITS)
 everyone = load_balances(principal, who_key, None, "", None, None)
@@ -120,7 +111,8 @@ with tab_balances:
 # ---- one user's history ------------------------------------------------------------------------------------------
 with tab_history:
     who = st.selectbox("User", emails, key="hist_user")
-    txs = load_history(principal, who_key, who)
+    history = load_history(principal, who_key, who)
+    txs = history.transactions
     if not txs:
         st.info(f"{who} has no transactions yet.")
     else:
@@ -138,9 +130,8 @@ with tab_history:
                 for t in txs
             ]
         )
-        last = txs[-1]
-        prepaid = money(credits_to_usd(last.balance_after, credit_usd))
-        st.metric("Balance", f"{last.balance_after:,} credits", f"{prepaid} prepaid", delta_color="off")
+        prepaid = money(history.balance_usd)
+        st.metric("Balance", f"{history.balance:,} credits", f"{prepaid} prepaid", delta_color="off")
         fig = px.line(
             hist,
             x="at (UTC)",
@@ -196,13 +187,13 @@ if can_grant:
                 b1, b2 = st.columns(2)
                 if b1.button("Confirm", type="primary", key="grant_confirm"):
                     try:
-                        tx = billing().grant(
+                        tx = services().ledger.grant(
+                            actor,
                             pending["user"],
                             pending["credits"],
                             kind=pending["kind"],
                             note=pending["note"],
                             idempotency_key=pending["key"],
-                            actor=actor.email,
                         )
                     except CoreError as exc:
                         st.error(str(exc))

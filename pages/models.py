@@ -9,15 +9,10 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from core.access import Capability
-from core.billing.quote import Quote, quote
-from core.catalog import PRICE_FIELDS, ModelPrice, list_models
-from core.catalog.edit import PriceChange, price_history
-from core.db.models import CATEGORIES
 from core.errors import CoreError
-from core.scoped import update_prices_as
-from core.usage import Usage
-from pages.ui import acting_user, guard, money, runtime
+from core.services import Capability, Principal
+from core.services.models import CATEGORIES, PRICE_FIELDS, ModelPrice, PriceChange, Quote, Usage
+from pages.ui import acting_user, guard, money, services
 
 UNIT_LABELS = {
     "input_per_1m_usd": "input / 1M tokens",
@@ -31,15 +26,13 @@ UNIT_LABELS = {
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_catalog() -> list[ModelPrice]:
-    with runtime().session() as s:
-        return list_models(s, include_inactive=True)
+def load_catalog(_who: Principal) -> list[ModelPrice]:
+    return services().models.list(_who, include_inactive=True)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_history(model_pk: int | None) -> list[PriceChange]:
-    with runtime().session() as s:
-        return price_history(s, model_pk)
+def load_history(_who: Principal, model_pk: int | None) -> list[PriceChange]:
+    return services().models.price_history(_who, model_pk)
 
 
 def price_text(value: Decimal | None) -> str:
@@ -47,10 +40,10 @@ def price_text(value: Decimal | None) -> str:
 
 
 st.title("Models & pricing")
-settings = runtime().settings
+settings = services().settings
 principal = guard("models")
 actor = acting_user()
-models = load_catalog()
+models = load_catalog(principal)
 by_key = {m.key: m for m in models}
 tab_catalog, tab_calc, tab_edit = st.tabs(["Catalog", "Calculator", "Price changes"])
 
@@ -146,7 +139,7 @@ with tab_calc:
     )
     if usage is not None:
         try:
-            q: Quote = quote(model, usage, Decimal(str(markup)), settings.credit_usd)
+            q: Quote = services().models.quote(principal, model, usage, Decimal(str(markup)))
         except CoreError as exc:
             st.error(str(exc))
         else:
@@ -202,8 +195,7 @@ with tab_edit:
                     parsed = json.loads(variants_text or "{}")
                     if parsed != target.price_variants:
                         changes["price_variants"] = parsed
-                with runtime().session() as s:
-                    change = update_prices_as(principal, s, target.id, changes, note or None)
+                change = services().models.update_prices(principal, target.id, changes, note or None)
             except json.JSONDecodeError as exc:
                 st.error(f"Other prices are not valid JSON ({exc.msg}, line {exc.lineno}); fix them and save again.")
             except CoreError as exc:
@@ -217,7 +209,7 @@ with tab_edit:
     else:
         st.info("Only admins can change prices. The history of every change is below.")
     scope = st.selectbox("History of", ["all models", *[m.key for m in models]], key="hist_scope")
-    changes_seen = load_history(None if scope == "all models" else by_key[scope].id)
+    changes_seen = load_history(principal, None if scope == "all models" else by_key[scope].id)
     if not changes_seen:
         st.caption("No price has been changed since the catalog was loaded.")
     else:

@@ -6,44 +6,39 @@ import logging
 
 import streamlit as st
 
-from core.access import Principal
-from core.catalog.types import ModelPrice
 from core.errors import CoreError
-from core.generate import GenerationResult, generate, generate_stream
-from core.playground import (
+from core.services import Principal
+from core.services.generation import GenerationRequest, GenerationResult
+from core.services.models import ModelPrice
+from core.services.playground import (
     CATEGORY_LABELS,
     COMPARE_CATEGORIES,
     MAX_COMPARE,
     PlaygroundCatalog,
-    available_credits,
-    compare,
     cost_card,
-    payers,
-    playground_catalog,
     session_totals,
 )
-from core.providers.types import GenerationRequest
-from core.users import UserView
-from pages.ui import guard, money, runtime
+from core.services.users import UserView
+from pages.ui import guard, money, services
 
 log = logging.getLogger(__name__)
-rt = runtime()
-credit_usd = rt.settings.credit_usd
+svc = services()
+credit_usd = svc.settings.credit_usd
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_catalog(database_url: str) -> PlaygroundCatalog:
-    return playground_catalog(runtime())
+def load_catalog(_who: Principal, database_url: str) -> PlaygroundCatalog:
+    return services().playground.catalog(_who)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def load_payers(database_url: str, principal: Principal) -> list[UserView]:
-    return payers(runtime(), principal)
+    return services().playground.payers(principal)
 
 
 def paying_user(principal: Principal) -> UserView:
     """Whose credits pay: the signed-in person's; a role that may generate for others picks whom to bill."""
-    users = {u.id: u for u in load_payers(rt.settings.database_url, principal)}
+    users = {u.id: u for u in load_payers(svc.settings.database_url, principal)}
     if len(users) == 1:
         return next(iter(users.values()))
     chosen = st.sidebar.selectbox(
@@ -94,7 +89,7 @@ def remember(result: GenerationResult) -> None:
 def run_call(user: UserView, model_id: str, provider: str, request: GenerationRequest) -> GenerationResult | None:
     try:
         with st.spinner("Calling the model…"):
-            result = generate(rt, user, model_id, request, provider=provider, principal=principal)
+            result = svc.generation.generate(principal, user, model_id, request, provider=provider)
     except Exception as exc:  # every failure is shown as a message, never a traceback
         show_error(exc)
         return None
@@ -105,7 +100,7 @@ def run_call(user: UserView, model_id: str, provider: str, request: GenerationRe
 principal = guard("playground")
 st.title("Playground")
 user = paying_user(principal)
-catalog = load_catalog(rt.settings.database_url)
+catalog = load_catalog(principal, svc.settings.database_url)
 
 # Filled at the end of the run, so they include the call this run made.
 balance_slot = st.sidebar.empty()
@@ -113,7 +108,7 @@ session_slot = st.sidebar.empty()
 
 
 def draw_sidebar_figures() -> None:
-    balance_slot.metric("Available credits", f"{available_credits(rt, user.id):,}")
+    balance_slot.metric("Available credits", f"{svc.playground.available_credits(principal, user.id):,}")
     totals = session_totals(st.session_state.get("pg_calls", []), credit_usd)
     session_slot.metric(
         "This session",
@@ -190,8 +185,8 @@ if mode == "Compare":
     if st.button("Compare", type="primary", disabled=len(chosen) < 2 or not ready):
         try:
             with st.spinner("Calling the models…"):
-                entries = compare(
-                    rt,
+                entries = svc.playground.compare(
+                    principal,
                     user,
                     chosen,
                     prompt,
@@ -199,7 +194,6 @@ if mode == "Compare":
                     audio=upload.getvalue() if upload is not None else None,
                     audio_filename=upload.name if upload is not None else None,
                     audio_mime=upload.type if upload is not None else None,
-                    principal=principal,
                 )
         except Exception as exc:
             show_error(exc)
@@ -257,7 +251,7 @@ if category == "chat":
         request = GenerationRequest(category="chat", messages=convo, max_tokens=int(max_tokens), stream=True)
         with st.chat_message("assistant"):
             try:
-                stream = generate_stream(rt, user, model_id, request, provider=provider, principal=principal)
+                stream = svc.generation.stream(principal, user, model_id, request, provider=provider)
                 reply = st.write_stream(stream)
                 result = stream.result
             except Exception as exc:

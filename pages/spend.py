@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.access import Capability, Principal
-from core.analytics import STALE_AFTER_SECONDS, SpendQueries, SyncReport, store_for, sync_store
-from core.analytics.export import chart_frame, to_csv_bytes, to_parquet_bytes
-from core.analytics.page import SpendPage, default_range
-from core.scoped import spend_page_for
-from pages.ui import guard, money, runtime
+from core.services import Capability, Principal
+from core.services.spend import (
+    STALE_AFTER_SECONDS,
+    FilterOptions,
+    PageQuery,
+    SpendPage,
+    SyncReport,
+    chart_frame,
+    to_csv_bytes,
+    to_parquet_bytes,
+)
+from pages.ui import guard, money, services
 
 NONE = "(nobody)"
 
 
-def _queries() -> SpendQueries:
-    rt = runtime()
-    return SpendQueries(store_for(rt), credit_usd=rt.settings.credit_usd, reporting_tz=rt.settings.reporting_tz)
-
-
-def sync_with_progress(max_age_seconds: float | None) -> SyncReport:
+def sync_with_progress(who: Principal, max_age_seconds: float | None) -> SyncReport:
     """Sync the store (at once when it is fresh enough), with a progress bar while rows are copied."""
     bar: list = []
 
@@ -34,35 +33,20 @@ def sync_with_progress(max_age_seconds: float | None) -> SyncReport:
             done / total if total else 1.0, text=f"Syncing the analytics store: {done:,} of about {total:,} rows"
         )
 
-    report = sync_store(runtime(), max_age_seconds=max_age_seconds, progress=progress)
+    report = services().spend.sync(who, max_age_seconds=max_age_seconds, progress=progress)
     if bar:
         bar[0].empty()
     return report
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def load_options(version: str) -> object:
-    return _queries().options()
+def load_options(_who: Principal, who_key: str, version: str) -> FilterOptions:
+    return services().spend.options(_who)
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def load_page(
-    _who: Principal, who_key: str, version: str, since: date, until: date, filters: tuple, drill: str | None
-) -> SpendPage:
-    users, models, providers, categories, statuses, sandbox = filters
-    return spend_page_for(
-        _who,
-        _queries(),
-        since=since,
-        until=until,
-        users=users,
-        models=models,
-        providers=providers,
-        categories=categories,
-        statuses=statuses,
-        include_sandbox=sandbox,
-        drill_user=drill,
-    )
+def load_page(_who: Principal, who_key: str, version: str, query: PageQuery) -> SpendPage:
+    return services().spend.page(_who, query)
 
 
 def downloads(name: str, frame: pd.DataFrame) -> None:
@@ -142,23 +126,21 @@ def table(name: str, frame: pd.DataFrame) -> None:
 
 principal = guard("spend")
 st.title("Spend")
-rt = runtime()
+svc = services()
 if not principal.can(Capability.VIEW_ALL_SPEND):
     st.info("You see your own spend. Finance and admins see everyone's.")
-sync_with_progress(STALE_AFTER_SECONDS)  # when missing or older than five minutes
-store = store_for(rt)
-version = store.version_key()  # the cache key: a new sync (or another store) means new answers
-options = load_options(version)
+sync_with_progress(principal, STALE_AFTER_SECONDS)  # when missing or older than five minutes
+version = svc.spend.store_version(principal)  # the cache key: a new sync (or another store) means new answers
+who_key = f"{principal.email}|{principal.role}"
+options = load_options(principal, who_key, version)
 sees_all = principal.can(Capability.VIEW_ALL_SPEND)
 visible_users = [u for u, _ in options.users] if sees_all else [principal.email]
-who_key = f"{principal.email}|{principal.role}"
-q = _queries()
 
 with st.sidebar:
     st.subheader("Filters")
-    first, last = default_range(q)
+    first, last = svc.spend.default_range(principal)
     picked = st.date_input(
-        f"Days ({rt.settings.reporting_tz})",
+        f"Days ({svc.settings.reporting_tz})",
         value=(first, last),
         min_value=min(first, options.first_day or first),
         max_value=max(last, options.last_day or last),
@@ -172,19 +154,28 @@ with st.sidebar:
     statuses = st.multiselect("Status", list(options.statuses), key="statuses")
     sandbox = st.toggle("Include sandbox calls (would-be cost, 0 credits)", value=False, key="sandbox")
     if st.button("Refresh data", icon=":material/refresh:", help="sync new usage and ledger rows now"):
-        report = sync_with_progress(None)
+        report = sync_with_progress(principal, None)
         st.cache_data.clear()
         st.toast(f"{report.mode} sync: +{report.usage_rows:,} usage rows")
         st.rerun()
 
-filters = (tuple(users), tuple(models), tuple(providers), tuple(categories), tuple(statuses), sandbox)
 drill = st.session_state.get("drill_user")
-drill = None if drill in (None, NONE) else drill
-page = load_page(principal, who_key, version, since, until, filters, drill)
+query = PageQuery(
+    since=since,
+    until=until,
+    users=tuple(users),
+    models=tuple(models),
+    providers=tuple(providers),
+    categories=tuple(categories),
+    statuses=tuple(statuses),
+    include_sandbox=sandbox,
+    drill_user=None if drill in (None, NONE) else drill,
+)
+page = load_page(principal, who_key, version, query)
 k = page.kpis
 st.caption(
     f"As of {page.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store) · days in {page.tz} · "
-    f"revenue = credits × ${rt.settings.credit_usd} · sandbox calls {'included' if sandbox else 'excluded'} · "
+    f"revenue = credits × ${svc.settings.credit_usd} · sandbox calls {'included' if sandbox else 'excluded'} · "
     "the KPIs cover this month whatever the day range; everything else covers the days picked."
 )
 

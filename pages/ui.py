@@ -1,4 +1,5 @@
-"""Shared page plumbing: the cached engine runtime and the signed-in person. No SQL, HTTP or money math here."""
+"""Shared page plumbing: the process's services (built once, shared by every session) and the signed-in person.
+No SQL, HTTP or money math here."""
 
 from __future__ import annotations
 
@@ -7,26 +8,24 @@ from decimal import Decimal
 
 import streamlit as st
 
-from core.access import Principal
 from core.config import load_settings
-from core.errors import NotFoundError
-from core.runtime import Runtime
-from core.users import UserView, get_user, list_users
+from core.services import SYSTEM, Principal, Services
+from core.services.users import UserView
 
 LOCAL_USER_KEY = "local_user_email"
 
 
 @st.cache_resource(show_spinner=False)
-def _runtime(database_url: str, analytics_path: str) -> Runtime:
-    rt = Runtime(load_settings())
-    rt.init()
-    return rt
+def _services(database_url: str, analytics_path: str) -> Services:
+    built = Services(settings=load_settings())
+    built.init()
+    return built
 
 
-def runtime() -> Runtime:
-    """The engine for the configured database (one per database URL, shared by every session)."""
+def services() -> Services:
+    """The engine's one door for the configured database (one per database URL, shared by every session)."""
     settings = load_settings()
-    return _runtime(settings.database_url, str(settings.analytics_path))
+    return _services(settings.database_url, str(settings.analytics_path))
 
 
 def auth_configured() -> bool:
@@ -34,12 +33,12 @@ def auth_configured() -> bool:
     try:
         return "auth" in st.secrets
     except (FileNotFoundError, KeyError, st.errors.StreamlitSecretNotFoundError):
-        return runtime().settings.auth_configured
+        return services().settings.auth_configured
 
 
 def local_users() -> list[tuple[str, str]]:
-    with runtime().session() as s:
-        return [(u.email, u.role) for u in list_users(s)]
+    """(email, role) of every user: local mode's "acting as" choices (nobody is signed in; the system lists them)."""
+    return [(u.email, u.role) for u in services().users.list(SYSTEM)]
 
 
 def _default_local_email() -> str | None:
@@ -61,11 +60,7 @@ def current_principal() -> Principal | None:
         email = st.session_state.get(LOCAL_USER_KEY) or _default_local_email() or ""
     if not email:
         return None
-    try:
-        with runtime().session() as s:
-            return Principal.of(get_user(s, email))
-    except NotFoundError:
-        return None
+    return services().users.identify(SYSTEM, email)
 
 
 def _through_the_router() -> None:
@@ -92,10 +87,6 @@ def guard(page: str) -> Principal:
     return principal
 
 
-def coming_soon(what: str, issue: int) -> None:
-    st.info(f"**Coming in this release.** {what} (tracked in issue #{issue}). Nothing on this page is simulated.")
-
-
 def money(usd: object) -> str:
     d = Decimal(str(usd))
     return f"${d:,.2f}" if abs(d) >= 1 else f"${d:,.4f}"
@@ -106,5 +97,4 @@ def acting_user() -> UserView | None:
     principal = current_principal()
     if principal is None:
         return None
-    with runtime().session() as s:
-        return get_user(s, principal.user_id)
+    return services().users.get(principal, principal.user_id)

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from core.config import Settings
-from core.runtime import Runtime
+from core.db import Database
+from core.services import Services
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -49,21 +50,26 @@ def pg_available() -> bool:
     return _pg_available()
 
 
-def make_runtime(url: str, tmp_path: Path, **settings: object) -> Runtime:
-    rt = Runtime(Settings(database_url=url, analytics_path=tmp_path / "analytics.duckdb", **settings))
+def make_runtime(url: str, tmp_path: Path, **settings: object) -> Database:
+    rt = Database(Settings(database_url=url, analytics_path=tmp_path / "analytics.duckdb", **settings))
     rt.init()
     return rt
 
 
+def services_of(db: Database, **kwargs: object) -> Services:
+    """The services container over a test database (as a page, the CLI or the gateway builds it)."""
+    return Services(db, **kwargs)  # type: ignore[arg-type]
+
+
 @pytest.fixture
-def sqlite_runtime(tmp_path: Path) -> Iterator[Runtime]:
+def sqlite_runtime(tmp_path: Path) -> Iterator[Database]:
     rt = make_runtime(f"sqlite:///{tmp_path / 'app.db'}", tmp_path)
     yield rt
     rt.dispose()
 
 
 @pytest.fixture
-def pg_runtime(tmp_path: Path, pg_available: bool) -> Iterator[Runtime]:
+def pg_runtime(tmp_path: Path, pg_available: bool) -> Iterator[Database]:
     if not pg_available:
         pytest.skip("PostgreSQL not configured (set TEST_DATABASE_URL)")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -80,7 +86,7 @@ def pg_runtime(tmp_path: Path, pg_available: bool) -> Iterator[Runtime]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def runtime(request: pytest.FixtureRequest) -> Runtime:
+def runtime(request: pytest.FixtureRequest) -> Database:
     """The same test on both databases."""
     name = "sqlite_runtime" if request.param == "sqlite" else "pg_runtime"
     return request.getfixturevalue(name)

@@ -7,10 +7,10 @@ from core.billing.errors import (
     UnknownUserError,
     UnpricedModelError,
 )
-from core.billing.money import CREDIT_USD, apply_markup, credits_to_usd, usd_to_credits
+from core.billing.ledger import BillingService
 from core.billing.pricing import price_uptime, price_usage
-from core.billing.service import BillingService
 from core.billing.types import Balance, Hold, Settlement, Transaction, UsageRecord
+from core.money import CREDIT_USD, apply_markup, credits_to_usd, usd_to_credits
 
 __all__ = [
     "CREDIT_USD",

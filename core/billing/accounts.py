@@ -105,3 +105,11 @@ def audit_entries(session: Session, *, action_prefix: str | None = None, limit: 
         AuditEntry(id=a.id, at=a.at, actor=a.actor, action=a.action, target=a.target, details=a.details)
         for a in session.scalars(stmt)
     ]
+
+
+def credits_outstanding(session: Session) -> tuple[int, int]:
+    """(credits on every account together, number of accounts): what the users have prepaid and not yet spent."""
+    total, users = session.execute(
+        select(func.coalesce(func.sum(User.credit_balance), 0), func.count()).select_from(User)
+    ).one()
+    return int(total or 0), int(users or 0)

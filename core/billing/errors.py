@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from core.errors import CoreError, InvalidInputError, NotFoundError
+from core.errors import CoreError, InvalidInputError
+from core.users import UnknownUserError
+
+__all__ = ["HoldStateError", "InsufficientCreditsError", "InvalidAmountError", "UnknownUserError", "UnpricedModelError"]
 
 
 class UnpricedModelError(CoreError):
@@ -20,10 +23,6 @@ class InsufficientCreditsError(CoreError):
 
 class HoldStateError(CoreError):
     """A hold was settled twice, or settled after it was released or expired."""
-
-
-class UnknownUserError(NotFoundError):
-    pass
 
 
 class InvalidAmountError(InvalidInputError):

@@ -7,8 +7,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.billing.errors import InvalidAmountError
-from core.billing.money import MAX_MARKUP_PCT
 from core.errors import InvalidInputError
+from core.money import MAX_MARKUP_PCT
 
 MAX_KEY_LENGTH = 200  # the idempotency_key columns are String(200)
 MAX_CREDITS = 10**15  # far beyond any real balance; stops a typo from posting an absurd amount

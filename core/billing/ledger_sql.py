@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 
-from core.billing.types import Hold, Transaction
+from core.billing.types import Transaction
 from core.db.engine import WRITE_LOCK
 from core.db.models import AIUsageLog, AuditLog, CreditHold, CreditTransaction, User, utcnow
 
@@ -34,9 +34,7 @@ HELD = (
 HELD_ONLY = select(HELD.label("held"))
 TX_BY_ID = select(ledger).where(ledger.c.id == bindparam("tx_id"))
 
-INSERT_HOLD = insert(holds).returning(holds.c.id)
 HOLD_BY_ID = select(holds).where(holds.c.id == bindparam("hold_id"))
-HOLD_BY_KEY = select(holds).where(holds.c.user_id == bindparam("uid"), holds.c.idempotency_key == bindparam("key"))
 
 INSERT_USAGE = insert(usage_log).returning(usage_log.c.id)
 INSERT_AUDIT = insert(audit)
@@ -72,19 +70,6 @@ def to_transaction(row: Any) -> Transaction:
         idempotency_key=m["idempotency_key"],
         balance_after=m["balance_after"],
         metadata=m["metadata"],
-    )
-
-
-def to_hold(row: Any) -> Hold:
-    m = row._mapping
-    return Hold(
-        id=m["id"],
-        user_id=m["user_id"],
-        credits=m["credits"],
-        idempotency_key=m["idempotency_key"],
-        status=m["status"],
-        created_at=m["created_at"],
-        expires_at=m["expires_at"],
     )
 
 

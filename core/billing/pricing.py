@@ -6,8 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 from core.billing.errors import UnpricedModelError
-from core.billing.money import quantize_usd
 from core.catalog.types import ModelPrice
+from core.money import quantize_usd
 from core.usage import Usage
 
 MILLION = Decimal(1_000_000)

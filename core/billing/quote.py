@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.billing.money import CREDIT_USD, apply_markup, credits_to_usd, rounding_uplift_usd, usd_to_credits
 from core.billing.pricing import price_usage
 from core.catalog.types import ModelPrice
+from core.money import CREDIT_USD, apply_markup, credits_to_usd, rounding_uplift_usd, usd_to_credits
 from core.usage import Usage
 
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from core.breakeven.defaults import (
+from core.cli import Context
+from core.cli.args import decimal_arg, iso_date, positive_int
+from core.cli.output import print_json, print_table
+from core.services.breakeven import (
     DEFAULT_COLD_START_SECONDS,
     DEFAULT_MAX_REPLICAS,
     DEFAULT_MIN_REPLICAS,
     DEFAULT_TARGET_UTILIZATION,
     HF_DEFAULT_IDLE_MINUTES,
+    PROFILES,
+    RESOLUTIONS,
+    BreakevenInput,
+    BreakevenResult,
 )
-from core.breakeven.history import RESOLUTIONS
-from core.breakeven.service import BreakevenInput, BreakevenResult, simulate
-from core.breakeven.traffic import PROFILES
-from core.cli.args import decimal_arg, iso_date, positive_int
-from core.cli.output import print_json, print_table
-from core.runtime import Runtime
 
 
 def _number(text: str) -> float:
@@ -107,10 +108,9 @@ def to_input(args: argparse.Namespace) -> BreakevenInput:
     )
 
 
-def run(args: argparse.Namespace, rt: Runtime) -> int:
-    rt.init()
-    with rt.session() as s:
-        result = simulate(s, to_input(args))
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    ctx.services.init()
+    result = ctx.services.breakeven.simulate(ctx.caller, to_input(args))
     if args.json:
         print_json(result.to_dict())
     else:

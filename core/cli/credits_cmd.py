@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 
-from core.billing import BillingService
-from core.billing.ledger_check import check_ledger
-from core.billing.service import GRANT_KINDS
+from core.cli import Context
 from core.cli.args import positive_int
 from core.cli.output import print_json, print_table
-from core.runtime import Runtime
+from core.services.ledger import GRANT_KINDS
 
 
 def _whole_number(text: str) -> int:
@@ -18,14 +15,6 @@ def _whole_number(text: str) -> int:
         return int(text.replace("_", "").replace(",", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of credits") from None
-
-
-def _cli_actor() -> str:
-    """Who is acting from the command line (the roles issue may replace this with a signed-in principal)."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,19 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_check)
 
 
-def _service(rt: Runtime) -> BillingService:
-    return BillingService(rt.session_factory, rt.settings)
-
-
-def run_grant(args: argparse.Namespace, rt: Runtime) -> int:
-    billing = _service(rt)
-    tx = billing.grant(
-        args.user,
-        args.credits,
-        kind=args.kind,
-        note=args.note,
-        idempotency_key=args.idempotency_key,
-        actor=_cli_actor(),
+def run_grant(args: argparse.Namespace, ctx: Context) -> int:
+    tx = ctx.services.ledger.grant(
+        ctx.caller, args.user, args.credits, kind=args.kind, note=args.note, idempotency_key=args.idempotency_key
     )
     if args.json:
         print_json(tx)
@@ -89,8 +68,8 @@ def run_grant(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_balance(args: argparse.Namespace, rt: Runtime) -> int:
-    bal = _service(rt).balance(args.user)
+def run_balance(args: argparse.Namespace, ctx: Context) -> int:
+    bal = ctx.services.ledger.balance(ctx.caller, args.user)
     if args.json:
         print_json({"total": bal.total, "held": bal.held, "available": bal.available})
     else:
@@ -98,8 +77,8 @@ def run_balance(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_history(args: argparse.Namespace, rt: Runtime) -> int:
-    txs = _service(rt).transactions(args.user, limit=args.limit)
+def run_history(args: argparse.Namespace, ctx: Context) -> int:
+    txs = ctx.services.ledger.history(ctx.caller, args.user, limit=args.limit).transactions
     if args.json:
         print_json(txs)
     else:
@@ -119,8 +98,8 @@ def run_history(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_refund(args: argparse.Namespace, rt: Runtime) -> int:
-    tx = _service(rt).refund(args.transaction, args.reason, actor=_cli_actor(), credits=args.credits)
+def run_refund(args: argparse.Namespace, ctx: Context) -> int:
+    tx = ctx.services.ledger.refund(ctx.caller, args.transaction, args.reason, credits=args.credits)
     if args.json:
         print_json(tx)
     else:
@@ -128,8 +107,8 @@ def run_refund(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_check(args: argparse.Namespace, rt: Runtime) -> int:
-    violations = check_ledger(rt.session_factory)
+def run_check(args: argparse.Namespace, ctx: Context) -> int:
+    violations = ctx.services.ledger.check(ctx.caller)
     if args.json:
         print_json({"ok": not violations, "violations": violations})
     elif violations:

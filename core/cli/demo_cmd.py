@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from core.cli import Context
 from core.cli.args import positive_int
 from core.cli.output import ProgressBar, print_json
-from core.runtime import Runtime
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,27 +25,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, rt: Runtime) -> int:
-    from core.demo import generate
-
-    rt.init()
-    if args.if_empty and rt.usage_count():
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    services, caller = ctx.services, ctx.caller
+    services.init()
+    if args.if_empty and services.demo.has_usage(caller):
         if not args.json:
             print("demo history already present; nothing to do")
         return 0
-    report = generate(
-        rt,
+    report = services.demo.write_history(
+        caller,
         rows=args.rows,
         days=args.days,
         seed=args.seed,
         replace=args.replace,
         progress=ProgressBar("demo", enabled=not args.json and None),
     )
-    endpoints = None
-    if args.with_endpoints:
-        from core.endpoints.demo import seed_endpoint_demo
-
-        endpoints = seed_endpoint_demo(rt)
+    endpoints = services.endpoints.demo(caller) if args.with_endpoints else None
     if args.json:
         print_json({**report.__dict__, "endpoints": endpoints})
     else:

@@ -12,16 +12,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from core.cli import Context
 from core.cli.args import non_negative_int, positive_int
 from core.cli.output import print_json, print_table
-from core.endpoints.costs import endpoint_costs, month_start_utc
-from core.endpoints.factory import make_service
-from core.endpoints.metering import meter_endpoints
-from core.endpoints.overview import endpoints_overview
-from core.endpoints.types import STATES
-from core.endpoints.views import EndpointView
 from core.errors import InvalidInputError
-from core.runtime import Runtime
+from core.services.endpoints import STATES, EndpointView
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -118,9 +113,8 @@ def _row(v: EndpointView, month_usd: Decimal | None = None, *, text: bool = Fals
     }
 
 
-def run_list(args: argparse.Namespace, rt: Runtime) -> int:
-    service = make_service(rt)
-    ov = endpoints_overview(service, tz=rt.settings.tz, refresh=not args.no_refresh)
+def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    ov = ctx.services.endpoints.overview(ctx.caller, refresh=not args.no_refresh)
     rows = ov.all_rows if args.all else ov.rows
     data = [_row(r.endpoint, r.month_to_date_usd, text=not args.json) for r in rows]
     if args.json:
@@ -144,14 +138,9 @@ def run_list(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_show(args: argparse.Namespace, rt: Runtime) -> int:
-    service = make_service(rt)
-    view = service.refresh(args.name) if service.get(args.name).deleted_at is None else service.get(args.name)
-    now = service.clock()
-    start = month_start_utc(now, rt.settings.tz)
-    with rt.session() as s:
-        cost = endpoint_costs(s, start, now).get(view.id)
-    events = service.events(args.name)
+def run_show(args: argparse.Namespace, ctx: Context) -> int:
+    detail = ctx.services.endpoints.detail(ctx.caller, args.name)
+    view, cost, events = detail.endpoint, detail.month_cost, detail.events
     if args.json:
         print_json({"endpoint": view, "month_cost": cost, "events": events})
         return 0
@@ -171,21 +160,20 @@ def run_show(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_create(args: argparse.Namespace, rt: Runtime) -> int:
-    service = make_service(rt)
-    view = service.create_endpoint(
+def run_create(args: argparse.Namespace, ctx: Context) -> int:
+    view = ctx.services.endpoints.create(
+        ctx.caller,
         args.name,
         args.model,
         args.hardware,
+        owner=args.owner,
         auto_scale=not args.no_autoscale,
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
         scale_to_zero_minutes=args.scale_to_zero_minutes,
-        owner=args.owner,
         task=args.task,
+        wait=args.wait,
     )
-    if args.wait:
-        view = service.wait_until(view.name, "running")
     if args.json:
         print_json(view)
     else:
@@ -196,15 +184,15 @@ def run_create(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_action(args: argparse.Namespace, rt: Runtime) -> int:
-    service = make_service(rt)
+def run_action(args: argparse.Namespace, ctx: Context) -> int:
+    endpoints = ctx.services.endpoints
     call = {
-        "pause": service.pause,
-        "resume": service.resume,
-        "scale-to-zero": service.scale_to_zero,
-        "refresh": service.refresh,
+        "pause": endpoints.pause,
+        "resume": endpoints.resume,
+        "scale-to-zero": endpoints.scale_to_zero,
+        "refresh": endpoints.refresh,
     }[args.action]
-    view = call(args.name)
+    view = call(ctx.caller, args.name)
     if args.json:
         print_json(view)
     else:
@@ -212,7 +200,7 @@ def run_action(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_delete(args: argparse.Namespace, rt: Runtime) -> int:
+def run_delete(args: argparse.Namespace, ctx: Context) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise InvalidInputError(f"Deleting {args.name} cannot be undone: add --yes to confirm.")
@@ -220,7 +208,7 @@ def run_delete(args: argparse.Namespace, rt: Runtime) -> int:
         if typed.strip() != args.name:
             print("not deleted", file=sys.stderr)
             return 1
-    view = make_service(rt).delete(args.name)
+    view = ctx.services.endpoints.delete(ctx.caller, args.name)
     if args.json:
         print_json(view)
     else:
@@ -228,8 +216,8 @@ def run_delete(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_wait(args: argparse.Namespace, rt: Runtime) -> int:
-    view = make_service(rt).wait_until(args.name, args.state, timeout=args.timeout)
+def run_wait(args: argparse.Namespace, ctx: Context) -> int:
+    view = ctx.services.endpoints.wait_until(ctx.caller, args.name, args.state, timeout=args.timeout)
     if args.json:
         print_json(view)
     else:
@@ -237,8 +225,8 @@ def run_wait(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_meter(args: argparse.Namespace, rt: Runtime) -> int:
-    report = meter_endpoints(rt, args.until, refresh=not args.no_refresh)
+def run_meter(args: argparse.Namespace, ctx: Context) -> int:
+    report = ctx.services.endpoints.meter(ctx.caller, args.until, refresh=not args.no_refresh)
     if args.json:
         print_json(report.__dict__)
     else:
@@ -254,10 +242,8 @@ def run_meter(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_demo(args: argparse.Namespace, rt: Runtime) -> int:
-    from core.endpoints.demo import seed_endpoint_demo
-
-    report = seed_endpoint_demo(rt, days=args.days)
+def run_demo(args: argparse.Namespace, ctx: Context) -> int:
+    report = ctx.services.endpoints.demo(ctx.caller, days=args.days)
     if args.json:
         print_json({"endpoints": report.endpoints, "events": report.events, "metered": report.metered.__dict__})
     else:
@@ -269,8 +255,8 @@ def run_demo(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_hardware(args: argparse.Namespace, rt: Runtime) -> int:
-    options, problem = make_service(rt).hardware_options()
+def run_hardware(args: argparse.Namespace, ctx: Context) -> int:
+    options, problem = ctx.services.endpoints.hardware_options(ctx.caller)
     data = [
         {
             "id": o.id,

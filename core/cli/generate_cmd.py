@@ -5,16 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from core.catalog.lookup import get_model
+from core.cli import Context
 from core.cli.args import positive_int
 from core.cli.output import print_json
 from core.errors import InvalidInputError
-from core.runtime import Runtime
-
-if TYPE_CHECKING:
-    from core.generate import GenerationResult
+from core.services.generation import GenerationRequest, GenerationResult
 
 EXTENSIONS = {
     "audio/wav": ".wav",
@@ -67,13 +63,10 @@ def _read_input(args: argparse.Namespace, category: str) -> dict[str, object]:
         raise InvalidInputError(f"{path} is not UTF-8 text; a {category} model takes text.") from None
 
 
-def run(args: argparse.Namespace, rt: Runtime) -> int:
-    from core.generate import generate, generate_stream
-    from core.providers.types import GenerationRequest
-
-    rt.init()
-    with rt.session() as s:
-        model = get_model(s, args.model, args.provider)
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    services, caller = ctx.services, ctx.caller
+    services.init()
+    model = services.models.get(caller, args.model, args.provider)
     fields = _read_input(args, model.category)
     if model.category == "voice_clone" and not args.voice:
         raise InvalidInputError("Name the new voice with --voice (at least 8 letters and digits).")
@@ -90,7 +83,7 @@ def run(args: argparse.Namespace, rt: Runtime) -> int:
         **fields,  # type: ignore[arg-type]
     )
     if args.stream and model.category == "chat" and not args.json:
-        stream = generate_stream(rt, args.user, model.model_id, request, provider=model.provider)
+        stream = services.generation.stream(caller, args.user, model.model_id, request, provider=model.provider)
         for chunk in stream:
             sys.stdout.write(chunk)
             sys.stdout.flush()
@@ -98,7 +91,7 @@ def run(args: argparse.Namespace, rt: Runtime) -> int:
         result = stream.result
         output: object = None
     else:
-        result = generate(rt, args.user, model.model_id, request, provider=model.provider)
+        result = services.generation.generate(caller, args.user, model.model_id, request, provider=model.provider)
         output = None
         if result.data is not None:
             ext = EXTENSIONS.get(result.mime or "", ".bin")

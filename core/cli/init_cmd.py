@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from core.cli import Context
 from core.cli.output import print_json
-from core.runtime import Runtime
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, rt: Runtime) -> int:
-    report = rt.init()
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    report = ctx.services.init()
     if args.json:
         print_json(report)
     elif report.changed:

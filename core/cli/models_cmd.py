@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from core.catalog import PRICE_FIELDS, list_models
+from core.cli import Context
 from core.cli.output import print_json, print_table
-from core.db.models import CATEGORIES
-from core.runtime import Runtime
+from core.services.models import CATEGORIES, PRICE_FIELDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,9 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=run_list)
 
 
-def run_list(args: argparse.Namespace, rt: Runtime) -> int:
-    with rt.session() as s:
-        models = list_models(s, category=args.category, provider=args.provider)
+def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    models = ctx.services.models.list(ctx.caller, category=args.category, provider=args.provider)
     if args.json:
         print_json(
             [

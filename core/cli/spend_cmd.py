@@ -8,11 +8,11 @@ import argparse
 import sys
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
+from core.cli import Context
 from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
-from core.runtime import Runtime
+from core.services.spend import STALE_AFTER_SECONDS, SpendFilter, zone
 
 BY = ("user", "model", "provider", "category", "deployment_type", "day", "week", "month")
 TIME = ("day", "week", "month")
@@ -64,13 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sy.set_defaults(func=run_sync)
 
 
-def _setup(args: argparse.Namespace, rt: Runtime) -> tuple[Any, Any, str]:
-    from core.analytics import SpendFilter, spend_queries
-    from core.analytics.filters import zone
-
-    tz = args.tz or rt.settings.reporting_tz
+def _setup(args: argparse.Namespace, ctx: Context) -> tuple[SpendFilter, str, float | None]:
+    tz = args.tz or ctx.services.settings.reporting_tz
     zone(tz)
-    q = spend_queries(rt, sync_if_older_than=None if args.no_sync else 300.0)
     kw = {
         "users": tuple(args.user),
         "models": tuple(args.model),
@@ -80,20 +76,21 @@ def _setup(args: argparse.Namespace, rt: Runtime) -> tuple[Any, Any, str]:
         "include_sandbox": args.include_sandbox,
     }
     f = SpendFilter.dates(getattr(args, "since", None), getattr(args, "until", None), tz=tz, **kw)
-    return q, f, tz
+    return f, tz, None if args.no_sync else STALE_AFTER_SECONDS
 
 
 def _as_of_line(as_of: datetime, tz: str) -> str:
     return f"as of {as_of:%Y-%m-%d %H:%M:%S} UTC (last sync); days in {tz}"
 
 
-def run_by(args: argparse.Namespace, rt: Runtime) -> int:
-    q, f, tz = _setup(args, rt)
+def run_by(args: argparse.Namespace, ctx: Context) -> int:
+    f, tz, fresh = _setup(args, ctx)
+    spend = ctx.services.spend
     if args.by in TIME:
-        result = q.series(args.by, f, tz=tz)
+        result = spend.series(ctx.caller, args.by, f, tz=tz, sync_if_older_than=fresh)
         key = [b.isoformat() for b in result.frame["bucket"]]
     else:
-        result = q.breakdown(args.by, f, top=args.top)
+        result = spend.breakdown(ctx.caller, args.by, f, top=args.top, sync_if_older_than=fresh)
         key = list(result.frame["key"])
     frame = result.frame
     if args.json:
@@ -135,9 +132,9 @@ def _usd(v: Decimal) -> str:
     return f"{v:,.2f}"
 
 
-def run_forecast(args: argparse.Namespace, rt: Runtime) -> int:
-    q, f, tz = _setup(args, rt)
-    fc = q.forecast(f, tz=tz)
+def run_forecast(args: argparse.Namespace, ctx: Context) -> int:
+    f, tz, fresh = _setup(args, ctx)
+    fc = ctx.services.spend.forecast(ctx.caller, f, tz=tz, sync_if_older_than=fresh)
     if args.json:
         print_json(
             {
@@ -169,9 +166,9 @@ def run_forecast(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_anomalies(args: argparse.Namespace, rt: Runtime) -> int:
-    q, f, tz = _setup(args, rt)
-    result = q.anomalies(f, days=args.days, tz=tz)
+def run_anomalies(args: argparse.Namespace, ctx: Context) -> int:
+    f, tz, fresh = _setup(args, ctx)
+    result = ctx.services.spend.anomalies(ctx.caller, f, days=args.days, tz=tz, sync_if_older_than=fresh)
     if args.json:
         print_json({"as_of": result.as_of, "tz": tz, "anomalies": result.records()})
         return 0
@@ -183,9 +180,7 @@ def run_anomalies(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_sync(args: argparse.Namespace, rt: Runtime) -> int:
-    from core.analytics import sync_store
-
+def run_sync(args: argparse.Namespace, ctx: Context) -> int:
     shown = [-1]
 
     def progress(done: int, total: int) -> None:  # a line per tenth, on stderr (stdout stays the answer)
@@ -194,7 +189,7 @@ def run_sync(args: argparse.Namespace, rt: Runtime) -> int:
             shown[0] = tenth
             print(f"syncing: {done:,} of about {total:,} rows copied", file=sys.stderr, flush=True)
 
-    report = sync_store(rt, full=args.full, progress=progress)
+    report = ctx.services.spend.sync(ctx.caller, full=args.full, progress=progress)
     if args.json:
         print_json(report)
         return 0
@@ -206,5 +201,5 @@ def run_sync(args: argparse.Namespace, rt: Runtime) -> int:
             f"ledger rows in {report.seconds:.1f} s; store holds {report.total_usage_rows:,} usage rows "
             f"(version {report.version})"
         )
-    print(f"as of {report.as_of:%Y-%m-%d %H:%M:%S} UTC -> {rt.settings.analytics_path}")
+    print(f"as of {report.as_of:%Y-%m-%d %H:%M:%S} UTC -> {ctx.services.settings.analytics_path}")
     return 0

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from core.cli import Context
 from core.cli.args import decimal_arg
 from core.cli.output import print_json, print_table
-from core.db.models import ROLES
-from core.runtime import Runtime
-from core.users import add_user, list_users
+from core.services.users import ROLES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,10 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=run_list)
 
 
-def run_add(args: argparse.Namespace, rt: Runtime) -> int:
-    markup = args.markup if args.markup is not None else rt.settings.default_markup_pct
-    with rt.session() as s:
-        user = add_user(s, email=args.email, name=args.name, role=args.role, markup_pct=markup)
+def run_add(args: argparse.Namespace, ctx: Context) -> int:
+    user = ctx.services.users.add(ctx.caller, email=args.email, name=args.name, role=args.role, markup_pct=args.markup)
     if args.json:
         print_json(user)
     else:
@@ -38,9 +35,8 @@ def run_add(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
-def run_list(args: argparse.Namespace, rt: Runtime) -> int:
-    with rt.session() as s:
-        users = list_users(s, role=args.role)
+def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    users = ctx.services.users.list(ctx.caller, role=args.role)
     if args.json:
         print_json(users)
     else:

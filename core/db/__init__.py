@@ -1,5 +1,6 @@
 """Storage: typed models, the engine and session factory, migrations."""
 
+from core.db.database import Database
 from core.db.engine import check_connection, is_sqlite, make_engine, make_session_factory
 from core.db.migrate import upgrade
 from core.db.models import (
@@ -26,6 +27,7 @@ __all__ = [
     "Base",
     "CreditHold",
     "CreditTransaction",
+    "Database",
     "EndpointEvent",
     "Hardware",
     "InferenceEndpoint",

@@ -28,9 +28,6 @@ PRICE = Numeric(18, 9)
 ROLES = ("admin", "finance", "engineer", "pm")
 CATEGORIES = ("chat", "tts", "speech_to_text", "music", "voice_clone", "image")
 DEPLOYMENT_TYPES = ("api_proxy", "inference_api", "dedicated")
-TRANSACTION_TYPES = ("grant", "topup", "usage", "endpoint_uptime", "refund", "adjustment")
-HOLD_STATUSES = ("held", "settled", "released", "expired")
-ENDPOINT_STATES = ("pending", "initializing", "updating", "updateFailed", "running", "paused", "failed", "scaledToZero")
 
 
 def utcnow() -> datetime:

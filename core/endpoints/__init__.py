@@ -16,8 +16,8 @@ from core.endpoints.errors import (
     InvalidEndpointNameError,
 )
 from core.endpoints.factory import configuration_problem, is_local, local_state_path, make_client, make_service
+from core.endpoints.lifecycle import HuggingFaceEndpointService, UnknownEndpointError, validate_endpoint_name
 from core.endpoints.local import LocalEndpointsTransport, LocalTimings
-from core.endpoints.service import HuggingFaceEndpointService, UnknownEndpointError, validate_endpoint_name
 from core.endpoints.types import BILLABLE_STATES, STATES, ComputeOffer, RemoteEndpoint
 from core.endpoints.uptime import StateChange, UptimeBucket, hourly_buckets, replicas_per_minute, uptime_cost
 from core.endpoints.views import EndpointView, EventView, HardwareOption, RefreshReport

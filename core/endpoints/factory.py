@@ -6,14 +6,14 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import DATA_DIR, Settings
 from core.endpoints.client import HFEndpointsClient
 from core.endpoints.clock import Clock, system_clock
+from core.endpoints.lifecycle import HuggingFaceEndpointService
 from core.endpoints.local import LOCAL_BASE_URL, LocalEndpointsTransport
-from core.endpoints.service import HuggingFaceEndpointService
 from core.errors import ConfigError
-from core.runtime import Runtime
 
 LOCAL = "local"
 LOCAL_NAMESPACE = "local"
@@ -71,8 +71,12 @@ def make_client(
 
 
 def make_service(
-    runtime: Runtime, *, http: httpx.Client | None = None, clock: Clock = system_clock
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    http: httpx.Client | None = None,
+    clock: Clock = system_clock,
 ) -> HuggingFaceEndpointService:
-    """The lifecycle service on the runtime's database and the configured API (`ConfigError` when unconfigured)."""
-    client = make_client(runtime.settings, http=http, clock=clock)
-    return HuggingFaceEndpointService(runtime.session_factory, client, runtime.settings, clock=clock)
+    """The lifecycle service on a database and the configured API (`ConfigError` when unconfigured)."""
+    client = make_client(settings, http=http, clock=clock)
+    return HuggingFaceEndpointService(session_factory, client, settings, clock=clock)

@@ -35,11 +35,9 @@ from core.db.models import (
     EndpointUptimeBucket,
     InferenceEndpoint,
     User,
-    utcnow,
 )
 from core.endpoints.costs import changes_for
 from core.endpoints.uptime import HOUR, UptimeBucket, floor_hour, hourly_buckets
-from core.runtime import Runtime
 
 TRANSACTION_KIND = "endpoint_uptime"
 RECORD_EVERY = 48  # charged hours written per transaction (a crash redoes at most this many no-op charges)
@@ -218,22 +216,3 @@ class UptimeMeter:
             assert endpoint is not None
             if endpoint.metered_until is None or endpoint.metered_until < metered_until:
                 endpoint.metered_until = metered_until
-
-
-def meter_endpoints(runtime: Runtime, until: datetime | None = None, *, refresh: bool = True) -> MeterReport:
-    """What `python -m core endpoints meter` and the page's button run: refresh every endpoint from the API when it
-    is configured (so the history is known up to now), then meter up to `until` (default now)."""
-    from core.billing import BillingService
-    from core.endpoints.factory import configuration_problem, make_service
-
-    warnings: dict[str, str] = {}
-    if refresh:
-        problem = configuration_problem(runtime.settings)
-        if problem:
-            warnings["*"] = problem + " Metered the recorded history only."
-        else:
-            warnings.update(make_service(runtime).refresh_all().errors)
-    billing = BillingService(runtime.session_factory, runtime.settings)
-    report = UptimeMeter(runtime.session_factory, billing, runtime.settings).meter(until or utcnow())
-    report.warnings.update(warnings)
-    return report

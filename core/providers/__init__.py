@@ -5,7 +5,7 @@ from core.providers.base import BaseProvider
 from core.providers.errors import (
     AuthError,
     BadRequestError,
-    ConfigError,
+    ProviderConfigError,
     ProviderError,
     ProviderTimeout,
     QuotaExceededError,
@@ -24,8 +24,8 @@ __all__ = [
     "BadRequestError",
     "BaseProvider",
     "Category",
-    "ConfigError",
     "GenerationRequest",
+    "ProviderConfigError",
     "ProviderError",
     "ProviderName",
     "ProviderResult",

@@ -20,7 +20,7 @@ from core.config import Secret, Settings
 from core.providers.errors import (
     AuthError,
     BadRequestError,
-    ConfigError,
+    ProviderConfigError,
     ProviderError,
     ProviderTimeout,
     QuotaExceededError,
@@ -91,11 +91,11 @@ class BaseProvider:
     def check_configured(self) -> None:
         problem = self.configuration_problem()
         if problem:
-            raise ConfigError(problem, provider=self.name)
+            raise ProviderConfigError(problem, provider=self.name)
 
     def api_key(self) -> str:
         if not self._api_key:
-            raise ConfigError(
+            raise ProviderConfigError(
                 f"{self.display_name} is not configured: set {self.key_env} (environment or .streamlit/secrets.toml).",
                 provider=self.name,
             )
@@ -196,7 +196,7 @@ class BaseProvider:
         error for its status.
         """
         if self.client is None:
-            raise ConfigError(f"{self.display_name} has no HTTP client.", provider=self.name)
+            raise ProviderConfigError(f"{self.display_name} has no HTTP client.", provider=self.name)
         all_headers = {**self.auth_headers(), **(headers or {})}
         attempts = max(1, self.retry.max_attempts)
         for attempt in range(1, attempts + 1):

@@ -50,5 +50,5 @@ class ProviderTimeout(ProviderError):
     """The upstream did not answer in time."""
 
 
-class ConfigError(ProviderError, CoreConfigError):
+class ProviderConfigError(ProviderError, CoreConfigError):
     """The provider's configuration is wrong (a retired URL, a missing endpoint URL, no API key)."""

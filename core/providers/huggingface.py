@@ -16,7 +16,7 @@ import httpx
 
 from core.catalog.types import ModelPrice
 from core.providers.audio import AudioFormatError, audio_seconds, mime_for
-from core.providers.errors import AuthError, ConfigError, ProviderError, UpstreamError
+from core.providers.errors import AuthError, ProviderConfigError, ProviderError, UpstreamError
 from core.providers.estimate import estimate_max_usage
 from core.providers.openai_compat import OpenAICompatibleChat, guessed_chat_usage
 from core.providers.tgi import read_task_stream, task_body, task_result, tgi_header_usage
@@ -139,7 +139,7 @@ class HuggingFaceProvider(OpenAICompatibleChat):
     def error_for(self, response: httpx.Response) -> ProviderError:
         msg = self.upstream_message(response)
         if response.status_code == 410:
-            return ConfigError(
+            return ProviderConfigError(
                 f"Hugging Face says this URL is gone (410: {msg}). Serverless inference moved to {ROUTER_URL}; "
                 "set HUGGINGFACE_BASE_URL to it (or remove the variable).",
                 provider=self.name,

@@ -17,7 +17,7 @@ import httpx
 
 from core.catalog.types import ModelPrice
 from core.providers.audio import AudioFormatError, audio_seconds, mime_for
-from core.providers.errors import ConfigError, ProviderError, UpstreamError
+from core.providers.errors import ProviderConfigError, ProviderError, UpstreamError
 from core.providers.openai_compat import OpenAICompatibleChat, guessed_chat_usage
 from core.providers.tgi import read_task_stream, task_body, task_result, tgi_header_usage
 from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
@@ -38,13 +38,13 @@ class HuggingFaceEndpointProvider(OpenAICompatibleChat):
     def endpoint_url(self, model: ModelPrice, request: GenerationRequest) -> str:
         url = (request.endpoint_url or model.hf_endpoint_url or "").rstrip("/")
         if not url:
-            raise ConfigError(
+            raise ProviderConfigError(
                 f"{model.key} has no endpoint URL: create or resume its endpoint on the Endpoints page (which records "
                 "the URL in the catalog), or pass the endpoint URL with the request.",
                 provider=self.name,
             )
         if not url.startswith(("https://", "http://")):
-            raise ConfigError(f"The endpoint URL {url!r} is not an http(s) URL.", provider=self.name)
+            raise ProviderConfigError(f"The endpoint URL {url!r} is not an http(s) URL.", provider=self.name)
         return url
 
     def chat_url(self, model: ModelPrice, request: GenerationRequest) -> str:

@@ -1,4 +1,4 @@
-"""Charts of the Break-even page (drawing only: every figure comes from core.breakeven).
+"""Charts of the Break-even page (drawing only: every figure comes from core.services.breakeven).
 
 Kept out of the top level of pages/, where Streamlit would list it as a page of its own.
 """
@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.breakeven.service import BreakevenResult, timeline
+from core.services.breakeven import BreakevenResult, timeline
 
 PALETTE = {"T4": "#1f77b4", "L4": "#2ca02c", "A10G": "#9467bd", "A100": "#d62728"}
 

@@ -4,7 +4,7 @@ import pytest
 
 from core.catalog import CatalogFileError, list_hardware, list_models, load_catalogs, parse_models
 from core.config import DATA_DIR
-from core.runtime import Runtime
+from core.db import Database
 
 REQUIRED = {
     "openai": {"gpt-4o", "gpt-4o-mini", "whisper-1", "tts-1", "tts-1-hd", "dall-e-3"},
@@ -15,7 +15,7 @@ REQUIRED = {
 }
 
 
-def test_catalog_has_required_entries_with_sources(runtime: Runtime) -> None:
+def test_catalog_has_required_entries_with_sources(runtime: Database) -> None:
     with runtime.session() as s:
         models = list_models(s)
         hardware = {h.id: h for h in list_hardware(s)}
@@ -40,7 +40,7 @@ def test_catalog_has_required_entries_with_sources(runtime: Runtime) -> None:
     assert [hardware[k].gpu_memory_gb for k in ("T4", "L4", "A10G", "A100")] == [16, 24, 24, 80]
 
 
-def test_init_twice_changes_nothing(runtime: Runtime) -> None:
+def test_init_twice_changes_nothing(runtime: Database) -> None:
     report = runtime.init()
     assert not report.changed
     with runtime.session() as s:

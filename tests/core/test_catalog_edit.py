@@ -9,17 +9,17 @@ from sqlalchemy import func, select
 
 from core.catalog import UnknownModelError, get_model
 from core.catalog.edit import price_history, update_prices
+from core.db import Database
 from core.db.models import AIModelPriceHistory, AuditLog
 from core.errors import InvalidInputError
-from core.runtime import Runtime
 
 
-def pk(rt: Runtime, model_id: str) -> int:
+def pk(rt: Database, model_id: str) -> int:
     with rt.session() as s:
         return get_model(s, model_id).id
 
 
-def test_change_is_recorded_with_previous_prices(runtime: Runtime) -> None:
+def test_change_is_recorded_with_previous_prices(runtime: Database) -> None:
     mini = pk(runtime, "gpt-4o-mini")
     with runtime.session() as s:
         change = update_prices(
@@ -41,7 +41,7 @@ def test_change_is_recorded_with_previous_prices(runtime: Runtime) -> None:
     assert audit.action == "catalog.price_change" and audit.target == "openai/gpt-4o-mini"
 
 
-def test_reload_of_the_catalog_keeps_the_edited_price(runtime: Runtime) -> None:
+def test_reload_of_the_catalog_keeps_the_edited_price(runtime: Database) -> None:
     with runtime.session() as s:
         update_prices(s, pk(runtime, "gpt-4o"), {"input_per_1m_usd": "3"}, "root@example.com")
     runtime.init()
@@ -64,7 +64,7 @@ def test_reload_of_the_catalog_keeps_the_edited_price(runtime: Runtime) -> None:
         ({"price_variants": {"cache_write_per_1m_usd": "-3"}}, "non-negative"),
     ],
 )
-def test_bad_changes_are_refused_and_nothing_is_written(runtime: Runtime, changes: dict, message: str) -> None:
+def test_bad_changes_are_refused_and_nothing_is_written(runtime: Database, changes: dict, message: str) -> None:
     gpt = pk(runtime, "gpt-4o")
     with pytest.raises(InvalidInputError, match=message), runtime.session() as s:
         update_prices(s, gpt, changes, "root@example.com")
@@ -73,7 +73,7 @@ def test_bad_changes_are_refused_and_nothing_is_written(runtime: Runtime, change
         assert s.scalar(select(func.count()).select_from(AIModelPriceHistory)) == 0
 
 
-def test_unknown_model_and_missing_actor(runtime: Runtime) -> None:
+def test_unknown_model_and_missing_actor(runtime: Database) -> None:
     with pytest.raises(UnknownModelError), runtime.session() as s:
         update_prices(s, 99_999, {"input_per_1m_usd": "1"}, "root@example.com")
     with pytest.raises(InvalidInputError, match="who made it"), runtime.session() as s:

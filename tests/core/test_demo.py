@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from core.billing import apply_markup, price_usage, usd_to_credits
 from core.catalog import get_model_by_pk
+from core.db import Database
 from core.db.models import AIUsageLog, CreditTransaction, User
-from core.demo import generate
+from core.demo import write_demo_history
 from core.errors import InvalidInputError
-from core.runtime import Runtime
 from core.usage import Usage
 
 END = datetime(2026, 11, 15, 12, 0, 0)
@@ -35,8 +35,8 @@ def usage_of(row: AIUsageLog) -> Usage:
     )
 
 
-def test_demo_is_consistent(runtime: Runtime) -> None:
-    report = generate(runtime, rows=4000, days=30, seed=5, end=END)
+def test_demo_is_consistent(runtime: Database) -> None:
+    report = write_demo_history(runtime, rows=4000, days=30, seed=5, end=END)
     assert report.usage_rows == 4000 and report.users == 50
     with runtime.session() as s:
         users = {u.id: u for u in s.scalars(select(User))}
@@ -91,7 +91,7 @@ def test_demo_is_deterministic(tmp_path) -> None:
 
     def snapshot(name: str) -> list[tuple]:
         rt = make_runtime(f"sqlite:///{tmp_path / name}", tmp_path)
-        generate(rt, rows=1500, days=20, seed=42, end=END)
+        write_demo_history(rt, rows=1500, days=20, seed=42, end=END)
         with rt.session() as s:
             out = s.execute(
                 select(
@@ -104,9 +104,9 @@ def test_demo_is_deterministic(tmp_path) -> None:
     assert snapshot("a.db") == snapshot("b.db")
 
 
-def test_demo_refuses_to_mix_histories(sqlite_runtime: Runtime) -> None:
-    generate(sqlite_runtime, rows=500, days=10, seed=1, end=END)
+def test_demo_refuses_to_mix_histories(sqlite_runtime: Database) -> None:
+    write_demo_history(sqlite_runtime, rows=500, days=10, seed=1, end=END)
     with pytest.raises(InvalidInputError, match="--replace"):
-        generate(sqlite_runtime, rows=500, days=10, seed=1, end=END)
-    generate(sqlite_runtime, rows=700, days=10, seed=2, end=END, replace=True)
+        write_demo_history(sqlite_runtime, rows=500, days=10, seed=1, end=END)
+    write_demo_history(sqlite_runtime, rows=700, days=10, seed=2, end=END, replace=True)
     assert sqlite_runtime.usage_count() == 700

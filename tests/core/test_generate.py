@@ -10,15 +10,17 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from core.access import SYSTEM, Caller
 from core.billing import BillingService
 from core.billing.errors import HoldStateError, InsufficientCreditsError, UnpricedModelError
 from core.catalog import UnknownModelError
 from core.config import Secret, Settings
+from core.db import Database
 from core.db.models import AIModel, AIUsageLog, CreditHold, CreditTransaction, ResponseCache, User
 from core.errors import InvalidInputError
-from core.generate import GenerationServices, generate, generate_stream
+from core.generate import GenerationResult, GenerationStream
 from core.providers import AIProviderFactory, AuthError, GenerationRequest, RetryPolicy, UpstreamError
-from core.runtime import Runtime
+from core.services import Services
 from core.users import UserView, add_user
 from tests.core.providers.fakes import Upstream, breaking_response, json_response, sse_body, sse_response, wav_bytes
 
@@ -39,18 +41,22 @@ CHAT_OK = {
 
 
 class Env:
-    def __init__(self, rt: Runtime, replies: list, **settings: object) -> None:
+    def __init__(self, rt: Database, replies: list, **settings: object) -> None:
         self.settings = Settings(database_url=rt.settings.database_url, api_keys=KEYS, **settings)  # type: ignore[arg-type]
         self.upstream = Upstream(list(replies))
         self.client = httpx.Client(transport=httpx.MockTransport(self.upstream))
-        self.billing = BillingService(rt.session_factory, self.settings)
-        self.services = GenerationServices(
-            settings=self.settings,
-            session_factory=rt.session_factory,
-            billing=self.billing,
+        self.services = Services(
+            Database(self.settings),
             providers=AIProviderFactory(self.settings, self.client, sleep=lambda s: None, retry=RetryPolicy()),
         )
+        self.billing = self.services.billing
         self.rt = rt
+
+    def generate(self, *args: object, caller: Caller = SYSTEM, **kwargs: object) -> GenerationResult:
+        return self.services.generation.generate(caller, *args, **kwargs)  # type: ignore[arg-type]
+
+    def stream(self, *args: object, caller: Caller = SYSTEM, **kwargs: object) -> GenerationStream:
+        return self.services.generation.stream(caller, *args, **kwargs)  # type: ignore[arg-type]
 
     def usage_rows(self) -> list[AIUsageLog]:
         with self.rt.session() as s:
@@ -74,7 +80,7 @@ class Env:
         return self.billing.balance(user.id).total
 
 
-def funded_user(rt: Runtime, credits: int = 1000, markup: str = "100", email: str = "ana@example.com") -> UserView:
+def funded_user(rt: Database, credits: int = 1000, markup: str = "100", email: str = "ana@example.com") -> UserView:
     with rt.session() as s:
         user = add_user(s, email=email, name="Ana", role="pm", markup_pct=Decimal(markup))
     if credits:
@@ -82,10 +88,10 @@ def funded_user(rt: Runtime, credits: int = 1000, markup: str = "100", email: st
     return user
 
 
-def test_chat_records_usage_and_debits_exactly_once(runtime: Runtime) -> None:
+def test_chat_records_usage_and_debits_exactly_once(runtime: Database) -> None:
     env = Env(runtime, [json_response(200, CHAT_OK, {"x-request-id": "req_1"})])
     user = funded_user(runtime)
-    r = generate(env.services, user.email, "gpt-4o", GenerationRequest(category="chat", text="Capital of France?"))
+    r = env.generate(user.email, "gpt-4o", GenerationRequest(category="chat", text="Capital of France?"))
     # $0.005615 -> 1 base credit -> 2 credits at 100% markup
     assert r.text == "Paris." and r.base_cost_usd == Decimal("0.005615000")
     assert (r.base_credits, r.markup_pct, r.credits_charged, r.balance_after) == (1, Decimal(100), 2, 998)
@@ -101,16 +107,16 @@ def test_chat_records_usage_and_debits_exactly_once(runtime: Runtime) -> None:
     assert env.balance(user) == 998
 
 
-def test_the_hold_is_the_most_the_call_can_cost(runtime: Runtime) -> None:
+def test_the_hold_is_the_most_the_call_can_cost(runtime: Database) -> None:
     env = Env(runtime, [json_response(200, CHAT_OK)])
     user = funded_user(runtime, credits=3)
     # 8,000 output tokens of gpt-4o at $10/1M = $0.08, plus the prompt: just over 2 credits -> 3 -> 6 with markup
     with pytest.raises(InsufficientCreditsError, match="needs 6, you have 3"):
-        generate(env.services, user, "gpt-4o", GenerationRequest(category="chat", text="hi", max_tokens=8000))
+        env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi", max_tokens=8000))
     assert env.upstream.requests == [] and env.usage_rows() == [] and env.holds() == []
 
 
-def test_auth_failure_charges_nothing_releases_the_hold_and_logs_a_failed_row(runtime: Runtime) -> None:
+def test_auth_failure_charges_nothing_releases_the_hold_and_logs_a_failed_row(runtime: Database) -> None:
     body = {
         "error": {
             "message": "Incorrect API key provided: test-ope*****0000.",
@@ -121,7 +127,7 @@ def test_auth_failure_charges_nothing_releases_the_hold_and_logs_a_failed_row(ru
     env = Env(runtime, [json_response(401, body)])
     user = funded_user(runtime)
     with pytest.raises(AuthError, match="Incorrect API key"):
-        generate(env.services, user, "gpt-4o", GenerationRequest(category="chat", text="hi"))
+        env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"))
     [row] = env.usage_rows()
     assert row.status == "failed" and row.cost_credits == 0 and row.base_cost_usd == 0
     assert "AuthError" in row.error and "Incorrect API key" in row.error
@@ -131,17 +137,17 @@ def test_auth_failure_charges_nothing_releases_the_hold_and_logs_a_failed_row(ru
     assert env.balance(user) == 1000 and env.billing.balance(user.id).available == 1000
 
 
-def test_upstream_503_after_retries_is_a_failed_row(runtime: Runtime) -> None:
+def test_upstream_503_after_retries_is_a_failed_row(runtime: Database) -> None:
     overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     env = Env(runtime, [json_response(529, overloaded)] * 3)
     user = funded_user(runtime)
     with pytest.raises(UpstreamError, match="Overloaded"):
-        generate(env.services, user, "claude-haiku-4-5", GenerationRequest(category="chat", text="hi"))
+        env.generate(user, "claude-haiku-4-5", GenerationRequest(category="chat", text="hi"))
     assert len(env.upstream.requests) == 3
     assert [r.status for r in env.usage_rows()] == ["failed"] and env.balance(user) == 1000
 
 
-def test_anthropic_stream_bills_cache_tokens(runtime: Runtime) -> None:
+def test_anthropic_stream_bills_cache_tokens(runtime: Database) -> None:
     start = {
         "type": "message_start",
         "message": {
@@ -185,7 +191,7 @@ def test_anthropic_stream_bills_cache_tokens(runtime: Runtime) -> None:
     ]
     env = Env(runtime, [sse_response(events)])
     user = funded_user(runtime)
-    stream = generate_stream(env.services, user, "claude-sonnet-4-5", GenerationRequest(category="chat", text="Hi"))
+    stream = env.stream(user, "claude-sonnet-4-5", GenerationRequest(category="chat", text="Hi"))
     assert list(stream) == ["Bon", "jour"]
     r = stream.result
     # 1000 x $3 + 2000 x $3.75 + 10000 x $0.30 + 500 x $15 (per 1M) = $0.021 -> 1 credit -> 2
@@ -194,7 +200,7 @@ def test_anthropic_stream_bills_cache_tokens(runtime: Runtime) -> None:
     assert (row.input_tokens, row.cache_write_tokens, row.cached_tokens, row.output_tokens) == (13000, 2000, 10000, 500)
 
 
-def test_stream_broken_after_output_is_settled_with_an_estimate(runtime: Runtime) -> None:
+def test_stream_broken_after_output_is_settled_with_an_estimate(runtime: Database) -> None:
     chunk = {
         "id": "c",
         "object": "chat.completion.chunk",
@@ -203,27 +209,27 @@ def test_stream_broken_after_output_is_settled_with_an_estimate(runtime: Runtime
     }
     env = Env(runtime, [breaking_response([sse_body([(None, chunk)])])])
     user = funded_user(runtime)
-    stream = generate_stream(env.services, user, "gpt-4o-mini", GenerationRequest(category="chat", text="Capital?"))
+    stream = env.stream(user, "gpt-4o-mini", GenerationRequest(category="chat", text="Capital?"))
     assert "".join(stream) == "Par"
     assert stream.result.estimated
     [row] = env.usage_rows()
     assert row.status == "success" and row.meta["usage_estimated"] is True and row.meta["incomplete"] is True
 
 
-def test_stream_failing_before_output_releases(runtime: Runtime) -> None:
+def test_stream_failing_before_output_releases(runtime: Database) -> None:
     env = Env(runtime, [breaking_response([b": ping\n\n"])])
     user = funded_user(runtime)
-    stream = generate_stream(env.services, user, "gpt-4o-mini", GenerationRequest(category="chat", text="hi"))
+    stream = env.stream(user, "gpt-4o-mini", GenerationRequest(category="chat", text="hi"))
     with pytest.raises(UpstreamError, match="before any output"):
         list(stream)
     assert [r.status for r in env.usage_rows()] == ["failed"] and env.holds()[0].status == "released"
     assert env.balance(user) == 1000
 
 
-def test_reader_stopping_a_stream_early_bills_what_was_received(runtime: Runtime) -> None:
+def test_reader_stopping_a_stream_early_bills_what_was_received(runtime: Database) -> None:
     user = funded_user(runtime)
     env = Env(runtime, [])
-    stream = generate_stream(env.services, user, "sandbox-chat", GenerationRequest(category="chat", text="hello"))
+    stream = env.stream(user, "sandbox-chat", GenerationRequest(category="chat", text="hello"))
     first = next(stream)
     stream.close()
     [row] = env.usage_rows()
@@ -231,11 +237,10 @@ def test_reader_stopping_a_stream_early_bills_what_was_received(runtime: Runtime
     assert env.holds()[0].status == "settled"
 
 
-def test_sandbox_is_logged_at_its_would_be_cost_and_never_debited(runtime: Runtime) -> None:
+def test_sandbox_is_logged_at_its_would_be_cost_and_never_debited(runtime: Database) -> None:
     env = Env(runtime, [])
     user = funded_user(runtime, credits=0)  # nobody pays for simulated output: works with an empty balance
-    r = generate(
-        env.services,
+    r = env.generate(
         user,
         "sandbox-image",
         GenerationRequest(category="image", text="a fox", quality="hd", size="1024x1792"),
@@ -248,13 +253,13 @@ def test_sandbox_is_logged_at_its_would_be_cost_and_never_debited(runtime: Runti
     assert env.debits(user) == [] and env.upstream.requests == []
 
 
-def test_tts_cache_hit_makes_no_upstream_call_and_is_charged_at_catalog_price(runtime: Runtime) -> None:
+def test_tts_cache_hit_makes_no_upstream_call_and_is_charged_at_catalog_price(runtime: Database) -> None:
     mp3 = b"\xff\xfb\x90\x00" + bytes(413)
     env = Env(runtime, [httpx.Response(200, content=mp3, headers={"content-type": "audio/mpeg"})])
     user = funded_user(runtime)
     req = GenerationRequest(category="tts", text="Welcome aboard! " * 200, voice="nova")  # 3,200 chars = $0.048
-    first = generate(env.services, user, "tts-1", req)
-    second = generate(env.services, user, "tts-1", req)
+    first = env.generate(user, "tts-1", req)
+    second = env.generate(user, "tts-1", req)
     assert len(env.upstream.requests) == 1
     assert not first.cache_hit and second.cache_hit and second.data == mp3
     assert first.credits_charged == second.credits_charged == 4 and second.usage == first.usage
@@ -264,40 +269,40 @@ def test_tts_cache_hit_makes_no_upstream_call_and_is_charged_at_catalog_price(ru
         assert s.scalar(select(ResponseCache.hits)) == 1
 
 
-def test_cache_hits_free_when_the_setting_says_so(runtime: Runtime) -> None:
+def test_cache_hits_free_when_the_setting_says_so(runtime: Database) -> None:
     reply = {"text": "Hello there.", "usage": {"type": "duration", "seconds": 30}}
     env = Env(runtime, [json_response(200, reply)], charge_cache_hits=False)
     user = funded_user(runtime)
     req = GenerationRequest(category="speech_to_text", audio=wav_bytes(0.5), audio_filename="a.wav")
-    first = generate(env.services, user, "whisper-1", req)
-    hit = generate(env.services, user, "whisper-1", req)
+    first = env.generate(user, "whisper-1", req)
+    hit = env.generate(user, "whisper-1", req)
     assert len(env.upstream.requests) == 1 and hit.cache_hit and hit.text == "Hello there."
     assert first.credits_charged == 2 and hit.credits_charged == 0
     row = env.usage_rows()[-1]
     assert row.cache_hit and row.cost_credits == 0 and row.meta["catalog_cost_usd"] == "0.003000000"
 
 
-def test_different_text_is_not_a_cache_hit(runtime: Runtime) -> None:
+def test_different_text_is_not_a_cache_hit(runtime: Database) -> None:
     mp3 = b"\xff\xfb\x90\x00" + bytes(413)
     replies = [httpx.Response(200, content=mp3, headers={"content-type": "audio/mpeg"}) for _ in range(2)]
     env = Env(runtime, replies)
     user = funded_user(runtime)
-    generate(env.services, user, "tts-1", GenerationRequest(category="tts", text="one", voice="nova"))
-    generate(env.services, user, "tts-1", GenerationRequest(category="tts", text="one", voice="alloy"))
+    env.generate(user, "tts-1", GenerationRequest(category="tts", text="one", voice="nova"))
+    env.generate(user, "tts-1", GenerationRequest(category="tts", text="one", voice="alloy"))
     assert len(env.upstream.requests) == 2
 
 
-def test_minimax_http_200_error_is_a_failed_call(runtime: Runtime) -> None:
+def test_minimax_http_200_error_is_a_failed_call(runtime: Database) -> None:
     err = {"data": None, "trace_id": "t", "base_resp": {"status_code": 1008, "status_msg": "insufficient balance"}}
     env = Env(runtime, [json_response(200, err)])
     user = funded_user(runtime)
     with pytest.raises(Exception, match="insufficient balance"):
-        generate(env.services, user, "speech-02-hd", GenerationRequest(category="tts", text="hi"))
+        env.generate(user, "speech-02-hd", GenerationRequest(category="tts", text="hi"))
     [row] = env.usage_rows()
     assert row.status == "failed" and "QuotaExceededError" in row.error and env.balance(user) == 1000
 
 
-def test_dedicated_endpoint_requests_are_logged_with_zero_credits(runtime: Runtime) -> None:
+def test_dedicated_endpoint_requests_are_logged_with_zero_credits(runtime: Database) -> None:
     body = {"object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}
     env = Env(
         runtime,
@@ -305,7 +310,7 @@ def test_dedicated_endpoint_requests_are_logged_with_zero_credits(runtime: Runti
     )
     user = funded_user(runtime, credits=0)
     req = GenerationRequest(category="chat", text="hi", endpoint_url="https://x.endpoints.huggingface.cloud")
-    r = generate(env.services, user, "meta-llama/Llama-3.1-8B-Instruct", req, provider="huggingface_endpoint")
+    r = env.generate(user, "meta-llama/Llama-3.1-8B-Instruct", req, provider="huggingface_endpoint")
     assert r.credits_charged == 0 and r.base_cost_usd == 0
     assert str(env.upstream.last.url) == "https://x.endpoints.huggingface.cloud/v1/chat/completions"
     [row] = env.usage_rows()
@@ -317,11 +322,11 @@ def test_dedicated_endpoint_requests_are_logged_with_zero_credits(runtime: Runti
     )
 
 
-def test_unknown_and_unpriced_models_are_refused_before_any_call(runtime: Runtime) -> None:
+def test_unknown_and_unpriced_models_are_refused_before_any_call(runtime: Database) -> None:
     env = Env(runtime, [])
     user = funded_user(runtime)
     with pytest.raises(UnknownModelError):
-        generate(env.services, user, "gpt-9", GenerationRequest(category="chat", text="hi"))
+        env.generate(user, "gpt-9", GenerationRequest(category="chat", text="hi"))
     with runtime.session() as s:
         s.add(
             AIModel(
@@ -336,49 +341,49 @@ def test_unknown_and_unpriced_models_are_refused_before_any_call(runtime: Runtim
             )
         )
     with pytest.raises(UnpricedModelError, match="no input-token price"):
-        generate(env.services, user, "gpt-unpriced", GenerationRequest(category="chat", text="hi"))
+        env.generate(user, "gpt-unpriced", GenerationRequest(category="chat", text="hi"))
     with pytest.raises(InvalidInputError, match="is a tts model"):
-        generate(env.services, user, "tts-1", GenerationRequest(category="chat", text="hi"))
+        env.generate(user, "tts-1", GenerationRequest(category="chat", text="hi"))
     assert env.upstream.requests == [] and env.usage_rows() == [] and env.holds() == []
 
 
-def test_missing_key_is_refused_before_any_hold(runtime: Runtime) -> None:
+def test_missing_key_is_refused_before_any_hold(runtime: Database) -> None:
     env = Env(runtime, [])
-    env.services.providers = AIProviderFactory(Settings(), env.client)
+    env.services.flow.providers = AIProviderFactory(Settings(), env.client)
     user = funded_user(runtime)
     with pytest.raises(Exception, match="OPENAI_API_KEY"):
-        generate(env.services, user, "gpt-4o", GenerationRequest(category="chat", text="hi"))
+        env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"))
     assert env.holds() == []
 
 
-def test_a_reused_idempotency_key_is_refused_before_the_call(runtime: Runtime) -> None:
+def test_a_reused_idempotency_key_is_refused_before_the_call(runtime: Database) -> None:
     env = Env(runtime, [json_response(200, CHAT_OK)])
     user = funded_user(runtime)
-    generate(env.services, user, "gpt-4o", GenerationRequest(category="chat", text="hi"), idempotency_key="call-1")
+    env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"), idempotency_key="call-1")
     with pytest.raises(HoldStateError, match="already settled"):
-        generate(env.services, user, "gpt-4o", GenerationRequest(category="chat", text="hi"), idempotency_key="call-1")
+        env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"), idempotency_key="call-1")
     assert len(env.upstream.requests) == 1 and len(env.debits(user)) == 1
 
 
-def test_markup_of_the_user_applies(runtime: Runtime) -> None:
+def test_markup_of_the_user_applies(runtime: Database) -> None:
     env = Env(runtime, [json_response(200, CHAT_OK)])
     user = funded_user(runtime, markup="50")
-    r = generate(env.services, user.id, "gpt-4o", GenerationRequest(category="chat", text="hi"))
+    r = env.generate(user.id, "gpt-4o", GenerationRequest(category="chat", text="hi"))
     assert (r.base_credits, r.markup_pct, r.credits_charged) == (1, Decimal(50), 2)  # ceil(1 x 1.5)
     with runtime.session() as s:
         assert s.get(User, user.id).credit_balance == 998
     assert json.loads(env.upstream.last.content)["max_completion_tokens"] == 1024
 
 
-def test_input_the_upstream_would_refuse_is_refused_before_any_hold(runtime: Runtime) -> None:
+def test_input_the_upstream_would_refuse_is_refused_before_any_hold(runtime: Database) -> None:
     env = Env(runtime, [])
     user = funded_user(runtime)
     with pytest.raises(Exception, match="needs lyrics"):
-        generate(env.services, user, "music-2.0", GenerationRequest(category="music", text="lofi"))
+        env.generate(user, "music-2.0", GenerationRequest(category="music", text="lofi"))
     assert env.holds() == [] and env.usage_rows() == [] and env.upstream.requests == []
 
 
-def test_generate_with_stream_true_streams_upstream_and_returns_the_result(runtime: Runtime) -> None:
+def test_generate_with_stream_true_streams_upstream_and_returns_the_result(runtime: Database) -> None:
     chunk = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}
     usage = {
         "id": "c",
@@ -388,12 +393,12 @@ def test_generate_with_stream_true_streams_upstream_and_returns_the_result(runti
     }
     env = Env(runtime, [sse_response([(None, chunk), (None, usage), (None, "[DONE]")])])
     user = funded_user(runtime)
-    r = generate(env.services, user, "gpt-4o-mini", GenerationRequest(category="chat", text="hi", stream=True))
+    r = env.generate(user, "gpt-4o-mini", GenerationRequest(category="chat", text="hi", stream=True))
     assert r.text == "Hi" and (r.usage.input_tokens, r.usage.output_tokens) == (8, 1)
     assert json.loads(env.upstream.last.content)["stream"] is True and len(env.usage_rows()) == 1
 
 
-def test_a_pm_may_bill_only_their_own_credits(runtime: Runtime) -> None:
+def test_a_pm_may_bill_only_their_own_credits(runtime: Database) -> None:
     from core.access import Principal
     from core.errors import PermissionDeniedError
 
@@ -403,10 +408,10 @@ def test_a_pm_may_bill_only_their_own_credits(runtime: Runtime) -> None:
         boss = add_user(s, email="boss@example.com", name="Boss", role="admin")
     pm = Principal.of(ana)
     with pytest.raises(PermissionDeniedError, match="bill a call to another user's credits"):
-        generate(env.services, boss, "sandbox-chat", GenerationRequest(category="chat", text="hi"), principal=pm)
+        env.generate(boss, "sandbox-chat", GenerationRequest(category="chat", text="hi"), caller=pm)
     assert env.holds() == [] and env.usage_rows() == []
-    own = generate(env.services, ana, "sandbox-chat", GenerationRequest(category="chat", text="hi"), principal=pm)
-    for_ana = generate(
-        env.services, ana, "sandbox-chat", GenerationRequest(category="chat", text="hi"), principal=Principal.of(boss)
+    own = env.generate(ana, "sandbox-chat", GenerationRequest(category="chat", text="hi"), caller=pm)
+    for_ana = env.generate(
+        ana, "sandbox-chat", GenerationRequest(category="chat", text="hi"), caller=Principal.of(boss)
     )
     assert own.sandbox and for_ana.sandbox and len(env.usage_rows()) == 2

@@ -15,7 +15,7 @@ import pytest
 from core.billing import BillingService
 from core.cli import main
 from core.config import load_settings
-from core.runtime import Runtime
+from core.db import Database
 from core.users import add_user
 from tests.core.providers.fakes import wav_bytes
 from tests.support.loopback import LoopbackState, loopback_openai
@@ -42,7 +42,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: tuple[str, Loop
         monkeypatch.delenv(k, raising=False)
     for k, v in values.items():
         monkeypatch.setenv(k, v)
-    rt = Runtime(load_settings())
+    rt = Database(load_settings())
     rt.init()
     with rt.session() as s:
         user = add_user(s, email="pm@example.com", name="PM", role="pm", markup_pct=Decimal(100))

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.billing.money import apply_markup, credits_to_usd, usd_to_credits
+from core.money import apply_markup, credits_to_usd, usd_to_credits
 
 
 def test_specification_example() -> None:

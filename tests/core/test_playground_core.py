@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from core.access import SYSTEM
 from core.config import Secret, Settings
-from core.generate import GenerationResult, GenerationServices
-from core.playground import cost_card, describe_usage, playground_catalog, session_totals
+from core.db import Database
+from core.generate import GenerationResult
 from core.providers import AIProviderFactory
-from core.runtime import Runtime
+from core.services import Services
+from core.services.playground import cost_card, describe_usage, session_totals
 from core.usage import Usage
 
 
@@ -68,14 +70,11 @@ def test_session_totals() -> None:
     assert (totals.calls, totals.credits, totals.usd, totals.would_be_credits) == (3, 7, Decimal("0.28"), 9)
 
 
-def test_only_configured_providers_and_the_sandbox_are_offered(sqlite_runtime: Runtime) -> None:
+def test_only_configured_providers_and_the_sandbox_are_offered(sqlite_runtime: Database) -> None:
     settings = Settings(
         database_url=sqlite_runtime.settings.database_url, api_keys={"anthropic": Secret("sk-ant-xxxxxxxx")}
     )
-    sqlite_runtime.__dict__["_generation_services"] = GenerationServices.build(
-        sqlite_runtime, providers=AIProviderFactory(settings)
-    )
-    catalog = playground_catalog(sqlite_runtime)
+    catalog = Services(sqlite_runtime, providers=AIProviderFactory(settings)).playground.catalog(SYSTEM)
     assert catalog.providers("chat") == ["anthropic", "sandbox"]
     assert catalog.providers("tts") == ["sandbox"]
     assert "openai" in catalog.unconfigured and "anthropic" not in catalog.unconfigured
@@ -83,21 +82,20 @@ def test_only_configured_providers_and_the_sandbox_are_offered(sqlite_runtime: R
     assert catalog.categories() == ["chat", "tts", "speech_to_text", "image", "music", "voice_clone"]
 
 
-def _models(rt: Runtime, *keys: str):
+def _models(rt: Database, *keys: str):
     from core.catalog import get_model
 
     with rt.session() as s:
         return [get_model(s, model_id, provider=provider) for provider, model_id in (k.split("/", 1) for k in keys)]
 
 
-def test_compare_takes_one_input_to_models_of_one_category(sqlite_runtime: Runtime) -> None:
+def test_compare_takes_one_input_to_models_of_one_category(sqlite_runtime: Database) -> None:
     """Chat, speech, images and transcripts: each model gets the same input and is billed on its own; the sandbox
     twin is logged at its would-be cost and charged nothing."""
     import base64
 
     import httpx
 
-    from core.playground import compare
     from tests.core.providers.fakes import json_response, wav_bytes
     from tests.core.test_generate import Env, funded_user
 
@@ -129,7 +127,9 @@ def test_compare_takes_one_input_to_models_of_one_category(sqlite_runtime: Runti
     for category, prompt, audio, reply in cases:
         env = Env(rt, [reply])
         models = _models(rt, openai_model[category], sandbox_model[category])
-        entries = compare(env.services, user, models, prompt, category=category, audio=audio, audio_filename="a.wav")
+        entries = env.services.playground.compare(
+            SYSTEM, user, models, prompt, category=category, audio=audio, audio_filename="a.wav"
+        )
         assert [e.error for e in entries] == [None, None], entries
         real, simulated = (e.result for e in entries)
         assert real.category == simulated.category == category
@@ -138,11 +138,10 @@ def test_compare_takes_one_input_to_models_of_one_category(sqlite_runtime: Runti
         assert len(env.upstream.requests) == 1  # the sandbox made no upstream call
 
 
-def test_compare_refuses_what_it_cannot_do(sqlite_runtime: Runtime) -> None:
+def test_compare_refuses_what_it_cannot_do(sqlite_runtime: Database) -> None:
     import pytest
 
     from core.errors import InvalidInputError
-    from core.playground import compare
     from tests.core.test_generate import funded_user
 
     rt = sqlite_runtime
@@ -156,4 +155,4 @@ def test_compare_refuses_what_it_cannot_do(sqlite_runtime: Runtime) -> None:
         ({"models": [chat, chat], "prompt": "hi", "category": "music"}, "Compare mode takes"),
     ]:
         with pytest.raises(InvalidInputError, match=message):
-            compare(rt, user, **kwargs)
+            Services(rt).playground.compare(SYSTEM, user, **kwargs)

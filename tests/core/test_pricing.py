@@ -5,16 +5,16 @@ import pytest
 
 from core.billing import UnpricedModelError, price_uptime, price_usage
 from core.catalog import ModelPrice, get_model
-from core.runtime import Runtime
+from core.db import Database
 from core.usage import Usage
 
 
-def model(rt: Runtime, model_id: str) -> ModelPrice:
+def model(rt: Database, model_id: str) -> ModelPrice:
     with rt.session() as s:
         return get_model(s, model_id)
 
 
-def test_openai_tokens_with_cached_input(sqlite_runtime: Runtime) -> None:
+def test_openai_tokens_with_cached_input(sqlite_runtime: Database) -> None:
     m = model(sqlite_runtime, "gpt-4o")
     # 1,000 prompt tokens of which 400 cached, 500 completion tokens
     cost = price_usage(m, Usage(input_tokens=1000, cached_tokens=400, output_tokens=500))
@@ -27,20 +27,20 @@ def test_openai_tokens_with_cached_input(sqlite_runtime: Runtime) -> None:
     assert cost == Decimal("0.007000000")
 
 
-def test_anthropic_cache_write_and_read(sqlite_runtime: Runtime) -> None:
+def test_anthropic_cache_write_and_read(sqlite_runtime: Database) -> None:
     m = model(sqlite_runtime, "claude-sonnet-4-5")
     usage = Usage(input_tokens=10_000, cache_write_tokens=2_000, cached_tokens=5_000, output_tokens=1_000)
     # 3,000 plain x $3 + 2,000 writes x $3.75 + 5,000 reads x $0.30 + 1,000 out x $15, per 1M
     assert price_usage(m, usage) == Decimal("0.009") + Decimal("0.0075") + Decimal("0.0015") + Decimal("0.015")
 
 
-def test_anthropic_long_context_applies_to_whole_request(sqlite_runtime: Runtime) -> None:
+def test_anthropic_long_context_applies_to_whole_request(sqlite_runtime: Database) -> None:
     m = model(sqlite_runtime, "claude-sonnet-4-5")
     usage = Usage(input_tokens=250_000, output_tokens=10_000)
     assert price_usage(m, usage) == Decimal("1.5") + Decimal("0.225")
 
 
-def test_seconds_characters_requests_images(sqlite_runtime: Runtime) -> None:
+def test_seconds_characters_requests_images(sqlite_runtime: Database) -> None:
     rt = sqlite_runtime
     assert price_usage(model(rt, "whisper-1"), Usage(seconds=Decimal(30))) == Decimal("0.003")
     assert price_usage(model(rt, "facebook/mms-tts-eng"), Usage(seconds=Decimal("12.5"))) == Decimal("0.00125")
@@ -58,7 +58,7 @@ def test_dedicated_uptime_by_the_minute() -> None:
     assert price_uptime(Decimal("0.80"), 1) == Decimal("0.013333334")  # rounded up to the nano-dollar
 
 
-def test_missing_price_is_refused_not_free(sqlite_runtime: Runtime) -> None:
+def test_missing_price_is_refused_not_free(sqlite_runtime: Database) -> None:
     m = model(sqlite_runtime, "gpt-4o")
     unpriced = ModelPrice(**{**m.__dict__, "output_per_1m_usd": None})
     with pytest.raises(UnpricedModelError, match="no output-token price"):
@@ -67,7 +67,7 @@ def test_missing_price_is_refused_not_free(sqlite_runtime: Runtime) -> None:
         price_usage(None, Usage())
 
 
-def test_sandbox_is_priced_like_its_mirror(sqlite_runtime: Runtime, tmp_path: Path) -> None:
+def test_sandbox_is_priced_like_its_mirror(sqlite_runtime: Database, tmp_path: Path) -> None:
     sb = model(sqlite_runtime, "sandbox-chat")
     real = model(sqlite_runtime, "gpt-4o-mini")
     u = Usage(input_tokens=1234, output_tokens=567)

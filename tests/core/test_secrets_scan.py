@@ -14,12 +14,12 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.billing import BillingService
+from core.access import SYSTEM
 from core.config import load_settings
-from core.generate import GenerationServices, generate
+from core.db import Database
 from core.providers import AIProviderFactory, GenerationRequest, RetryPolicy
 from core.providers.errors import AuthError
-from core.runtime import Runtime
+from core.services import Services
 from core.users import add_user
 from tests.conftest import make_runtime
 
@@ -56,7 +56,7 @@ def upstream(request: httpx.Request) -> httpx.Response:
 
 
 @pytest.fixture
-def secret_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+def secret_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
     for k, v in FAKE.items():
         monkeypatch.setenv(k, v)
     db = f"sqlite:///{tmp_path / 'app.db'}"
@@ -82,29 +82,24 @@ def scan(text: str | bytes, where: str) -> None:
 
 
 def test_keys_never_reach_database_logs_or_pages(
-    secret_env: Runtime, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    secret_env: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     rt = secret_env
     with rt.session() as s:
         user = add_user(s, email="pam@corp.example", name="Pam", role="pm", markup_pct=Decimal(100))
         add_user(s, email="ada@corp.example", name="Ada", role="admin")
-    billing = BillingService(rt.session_factory, rt.settings)
-    billing.grant(user.id, 500, note="start")
     client = httpx.Client(transport=httpx.MockTransport(upstream))
-    services = GenerationServices(
-        settings=rt.settings,
-        session_factory=rt.session_factory,
-        billing=billing,
-        providers=AIProviderFactory(rt.settings, client, sleep=lambda s: None, retry=RetryPolicy()),
-    )
-    result = generate(services, user.id, "gpt-4o-mini", GenerationRequest(category="chat", text="hi", max_tokens=20))
+    services = Services(rt, providers=AIProviderFactory(rt.settings, client, sleep=lambda s: None, retry=RetryPolicy()))
+    services.ledger.grant(SYSTEM, user.id, 500, note="start")
+    generate = services.generation.generate
+    result = generate(SYSTEM, user.id, "gpt-4o-mini", GenerationRequest(category="chat", text="hi", max_tokens=20))
     scan(repr(result), "a generation result")
     with pytest.raises(AuthError) as failure:
-        generate(services, user.id, "claude-haiku-4-5", GenerationRequest(category="chat", text="hi", max_tokens=20))
+        generate(SYSTEM, user.id, "claude-haiku-4-5", GenerationRequest(category="chat", text="hi", max_tokens=20))
     scan(str(failure.value), "the error shown to the user")
     scan(repr(rt.settings), "the settings' repr")
-    rt.dispose()
+    services.close()
 
     # the database files, byte for byte (WAL included)
     for f in tmp_path.glob("app.db*"):

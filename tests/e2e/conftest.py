@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.demo import generate
+from core.demo import write_demo_history
 from tests.conftest import IN_CI, make_runtime
 from tests.e2e.server import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, streamlit_server
 
@@ -32,7 +32,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Iterat
     tmp = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{tmp / 'app.db'}"
     rt = make_runtime(url, Path(tmp))
-    generate(rt, rows=5000, days=45, seed=11, end=datetime.now(UTC))
+    write_demo_history(rt, rows=5000, days=45, seed=11, end=datetime.now(UTC))
     rt.dispose()
     env = {"DATABASE_URL": url, "ANALYTICS_PATH": str(tmp / "analytics.duckdb"), "HF_ENDPOINTS_API_URL": "local"}
     with streamlit_server(env) as base:

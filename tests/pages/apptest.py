@@ -7,8 +7,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.demo import generate
-from core.runtime import Runtime
+from core.db import Database
+from core.demo import write_demo_history
 from tests.conftest import make_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,11 +18,11 @@ def page_path(name: str) -> str:
     return str(ROOT / "pages" / f"{name}.py")
 
 
-def demo_runtime(folder: Path, *, rows: int, days: int, seed: int) -> Runtime:
+def demo_runtime(folder: Path, *, rows: int, days: int, seed: int) -> Database:
     """A migrated SQLite database in `folder` with `rows` demo events over the last `days` days (the caller disposes
     of the runtime)."""
     rt = make_runtime(f"sqlite:///{folder / 'app.db'}", folder)
-    generate(rt, rows=rows, days=days, seed=seed, end=datetime.now(UTC))
+    write_demo_history(rt, rows=rows, days=days, seed=seed, end=datetime.now(UTC))
     return rt
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from core.runtime import Runtime
+from core.db import Database
 from tests.pages.apptest import demo_runtime
 
 
 @pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     """A small demo history (1,500 events over 20 days), open, with DATABASE_URL pointing at it."""
     rt = demo_runtime(tmp_path, rows=1500, days=20, seed=4)
     monkeypatch.setenv("DATABASE_URL", rt.settings.database_url)

@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from core.billing import BillingService
+from core.db import Database
 from core.db.models import AuditLog, CreditTransaction, User
-from core.runtime import Runtime
 from tests.pages.apptest import open_page, page_path
 
 PAGE = page_path("ledger")
@@ -18,7 +18,7 @@ def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
 
-def test_balances_table_and_filters(demo: Runtime) -> None:
+def test_balances_table_and_filters(demo: Database) -> None:
     at = open_page("ledger")
     with demo.session() as s:
         users = s.scalar(select(func.count()).select_from(User))
@@ -32,7 +32,7 @@ def test_balances_table_and_filters(demo: Runtime) -> None:
     assert any(d.label == "Download balances (CSV)" for d in at.download_button)
 
 
-def test_history_shows_the_running_balance(demo: Runtime) -> None:
+def test_history_shows_the_running_balance(demo: Database) -> None:
     billing = BillingService(demo.session_factory, demo.settings)
     at = open_page("ledger")
     who = at.selectbox(key="hist_user").value
@@ -44,7 +44,7 @@ def test_history_shows_the_running_balance(demo: Runtime) -> None:
     assert any(d.label == "Download history (CSV)" for d in at.download_button)
 
 
-def test_grant_needs_confirmation_and_posts_once(demo: Runtime) -> None:
+def test_grant_needs_confirmation_and_posts_once(demo: Database) -> None:
     billing = BillingService(demo.session_factory, demo.settings)
     at = open_page("ledger")
     actor = "admin@demo.example"  # local mode acts as the first admin
@@ -78,7 +78,7 @@ def test_grant_needs_confirmation_and_posts_once(demo: Runtime) -> None:
     assert "credits.topup" in set(audit_table["action"]) and actor in set(audit_table["actor"])
 
 
-def test_bad_grant_shows_the_error_and_writes_nothing(demo: Runtime) -> None:
+def test_bad_grant_shows_the_error_and_writes_nothing(demo: Database) -> None:
     at = open_page("ledger")
     with demo.session() as s:
         n = s.scalar(select(func.count()).select_from(CreditTransaction))
@@ -90,7 +90,7 @@ def test_bad_grant_shows_the_error_and_writes_nothing(demo: Runtime) -> None:
         assert s.scalar(select(func.count()).select_from(CreditTransaction)) == n
 
 
-def test_a_pm_sees_only_their_own_credits(demo: Runtime) -> None:
+def test_a_pm_sees_only_their_own_credits(demo: Database) -> None:
     from core.users import list_users
 
     with demo.session() as s:

@@ -9,8 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.billing.quote import quote
 from core.catalog import get_model, list_models
+from core.db import Database
 from core.db.models import AIModelPriceHistory, AIUsageLog, AuditLog
-from core.runtime import Runtime
 from core.usage import Usage
 from tests.pages.apptest import open_page, page_path
 
@@ -21,7 +21,7 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def test_catalog_lists_every_model_with_source_and_date(demo: Runtime) -> None:
+def test_catalog_lists_every_model_with_source_and_date(demo: Database) -> None:
     at = open_page("models")
     with demo.session() as s:
         models = list_models(s, include_inactive=True)
@@ -34,7 +34,7 @@ def test_catalog_lists_every_model_with_source_and_date(demo: Runtime) -> None:
     assert set(at.dataframe[0].value["category"]) == {"tts"}
 
 
-def test_calculator_shows_the_breakdown(demo: Runtime) -> None:
+def test_calculator_shows_the_breakdown(demo: Database) -> None:
     at = open_page("models")
     at.number_input(key="calc_in").set_value(100_000)
     at.number_input(key="calc_out").set_value(10_000)
@@ -52,7 +52,7 @@ def test_calculator_shows_the_breakdown(demo: Runtime) -> None:
     assert shown["Rounding uplift"] == "$0.0100" and shown["Markup"] == "+5 credits"
 
 
-def test_calculator_refuses_impossible_usage(demo: Runtime) -> None:
+def test_calculator_refuses_impossible_usage(demo: Database) -> None:
     at = open_page("models")
     at.number_input(key="calc_in").set_value(100)
     at.number_input(key="calc_cached").set_value(500)
@@ -61,7 +61,7 @@ def test_calculator_refuses_impossible_usage(demo: Runtime) -> None:
     assert "Final credits" not in metrics(at)
 
 
-def test_admin_price_change_applies_to_new_usage_and_is_kept(demo: Runtime) -> None:
+def test_admin_price_change_applies_to_new_usage_and_is_kept(demo: Database) -> None:
     with demo.session() as s:
         mini = get_model(s, "gpt-4o-mini")
         billed_before = s.scalar(select(func.sum(AIUsageLog.base_cost_usd)).where(AIUsageLog.ai_model_id == mini.id))
@@ -90,7 +90,7 @@ def test_admin_price_change_applies_to_new_usage_and_is_kept(demo: Runtime) -> N
     assert "openai/gpt-4o-mini" in set(history_table["model"]) and admin in set(history_table["who"])
 
 
-def test_non_admin_sees_no_edit_form(demo: Runtime) -> None:
+def test_non_admin_sees_no_edit_form(demo: Database) -> None:
     at = AppTest.from_file(PAGE, default_timeout=60)
     with demo.session() as s:
         from core.users import list_users

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core.billing import BillingService
+from core.db import Database
 from core.db.models import AIUsageLog
 from core.providers.sandbox import LABEL
-from core.runtime import Runtime
 from core.users import add_user, get_user
 from tests.conftest import make_runtime
 from tests.core.providers.fakes import wav_bytes
@@ -35,7 +35,7 @@ KEY_VARS = (
 
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
     url = f"sqlite:///{tmp_path / 'app.db'}"
     rt = make_runtime(url, tmp_path)
     with rt.session() as s:
@@ -60,7 +60,7 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def usage_rows(rt: Runtime) -> list[AIUsageLog]:
+def usage_rows(rt: Database) -> list[AIUsageLog]:
     with rt.session() as s:
         return list(s.scalars(select(AIUsageLog).order_by(AIUsageLog.id)))
 
@@ -76,7 +76,7 @@ def openai_configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AppTest
         yield app(), state
 
 
-def test_without_keys_only_the_sandbox_is_offered(db: Runtime) -> None:
+def test_without_keys_only_the_sandbox_is_offered(db: Database) -> None:
     at = app()
     assert at.selectbox(key="pg_provider_chat").options == ["sandbox (simulated)"]
     assert any("Simulated" in i.value for i in at.info)
@@ -86,7 +86,7 @@ def test_without_keys_only_the_sandbox_is_offered(db: Runtime) -> None:
     assert metric(at, "Available credits") == "250"
 
 
-def test_chat_streams_a_reply_and_shows_the_cost_card(db: Runtime) -> None:
+def test_chat_streams_a_reply_and_shows_the_cost_card(db: Database) -> None:
     at = app()
     at.chat_input[0].set_value("What does a credit cost?").run()
     assert not at.exception, at.exception
@@ -103,7 +103,7 @@ def test_chat_streams_a_reply_and_shows_the_cost_card(db: Runtime) -> None:
     assert metric(at, "This session") == "0 credits"
 
 
-def test_conversation_keeps_history(db: Runtime) -> None:
+def test_conversation_keeps_history(db: Database) -> None:
     at = app()
     at.chat_input[0].set_value("first").run()
     at.chat_input[0].set_value("second").run()
@@ -111,7 +111,7 @@ def test_conversation_keeps_history(db: Runtime) -> None:
     assert len(at.chat_message) == 4 and len(usage_rows(db)) == 2
 
 
-def test_text_to_speech_plays_and_costs(db: Runtime) -> None:
+def test_text_to_speech_plays_and_costs(db: Database) -> None:
     at = app()
     at.selectbox(key="pg_category").set_value("tts").run()
     at.text_area(key="pg_tts_text").set_value("Hello from the sandbox, this is a test.").run()
@@ -123,7 +123,7 @@ def test_text_to_speech_plays_and_costs(db: Runtime) -> None:
     assert row.characters == len("Hello from the sandbox, this is a test.") and row.duration_seconds > 0
 
 
-def test_image_generation(db: Runtime) -> None:
+def test_image_generation(db: Database) -> None:
     at = app()
     at.selectbox(key="pg_category").set_value("image").run()
     at.text_area(key="pg_image_prompt").set_value("a lighthouse at dusk").run()
@@ -135,7 +135,7 @@ def test_image_generation(db: Runtime) -> None:
     assert metric(at, "Base credits") == "2"
 
 
-def test_speech_to_text_from_an_upload(db: Runtime) -> None:
+def test_speech_to_text_from_an_upload(db: Database) -> None:
     at = app()
     at.selectbox(key="pg_category").set_value("speech_to_text").run()
     at.file_uploader(key="pg_stt_file").upload("talk.wav", wav_bytes(2.0), "audio/wav").run()
@@ -146,7 +146,7 @@ def test_speech_to_text_from_an_upload(db: Runtime) -> None:
     assert row.duration_seconds == Decimal("2.000")
 
 
-def test_compare_mode(db: Runtime) -> None:
+def test_compare_mode(db: Database) -> None:
     at = app()
     at.segmented_control(key="pg_mode").set_value("Compare").run()
     assert not at.exception
@@ -154,7 +154,7 @@ def test_compare_mode(db: Runtime) -> None:
     assert at.button[0].disabled
 
 
-def test_a_bad_upload_shows_a_message_not_a_traceback(db: Runtime) -> None:
+def test_a_bad_upload_shows_a_message_not_a_traceback(db: Database) -> None:
     at = app()
     at.selectbox(key="pg_category").set_value("speech_to_text").run()
     at.file_uploader(key="pg_stt_file").upload("talk.wav", b"this is not audio", "audio/wav").run()
@@ -164,7 +164,7 @@ def test_a_bad_upload_shows_a_message_not_a_traceback(db: Runtime) -> None:
     assert usage_rows(db) == []
 
 
-def test_compare_two_models_with_a_configured_provider(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compare_two_models_with_a_configured_provider(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """With an OpenAI key (a fake one, against a loopback server) OpenAI is offered and compare mode bills each call."""
     with openai_configured(monkeypatch) as (at, state):
         assert "openai" in at.selectbox(key="pg_provider_chat").options
@@ -182,7 +182,7 @@ def test_compare_two_models_with_a_configured_provider(db: Runtime, monkeypatch:
     assert sorted((r.provider, r.cost_credits) for r in rows) == [("openai", 2), ("sandbox", 0)]
 
 
-def test_compare_speech_from_two_models(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compare_speech_from_two_models(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """Compare mode beyond chat: one text spoken by OpenAI's tts-1 and the sandbox, each with its player and cost."""
     with openai_configured(monkeypatch) as (at, state):
         at.segmented_control(key="pg_mode").set_value("Compare").run()
@@ -198,7 +198,7 @@ def test_compare_speech_from_two_models(db: Runtime, monkeypatch: pytest.MonkeyP
     assert sorted(r.provider for r in usage_rows(db)) == ["openai", "sandbox"]
 
 
-def test_sidebar_totals_include_the_call_just_made(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sidebar_totals_include_the_call_just_made(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     with openai_configured(monkeypatch) as (at, _):
         at.selectbox(key="pg_category").set_value("tts").run()
         at.selectbox(key="pg_provider_tts").set_value("openai").run()
@@ -210,7 +210,7 @@ def test_sidebar_totals_include_the_call_just_made(db: Runtime, monkeypatch: pyt
         assert metric(at, "Available credits") == "244" and metric(at, "Balance after") == "244"
 
 
-def test_an_admin_chooses_whose_credits_pay(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_admin_chooses_whose_credits_pay(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     with db.session() as s:
         add_user(s, email="ada@example.com", name="Ada", role="admin", markup_pct=Decimal(100))
     monkeypatch.setenv("LOCAL_USER_EMAIL", "ada@example.com")
@@ -224,7 +224,7 @@ def test_an_admin_chooses_whose_credits_pay(db: Runtime, monkeypatch: pytest.Mon
     assert metric(at, "Available credits") == "250"
 
 
-def test_a_pm_sees_no_payer_choice(db: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pm_sees_no_payer_choice(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCAL_USER_EMAIL", "ana@example.com")
     at = app()
     assert not [s for s in at.selectbox if s.key == "pg_payer"]

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.analytics import SpendFilter, SpendQueries
-from core.analytics.page import default_range
+from core.services.spend import default_range
 from tests.pages.apptest import demo_database, demo_runtime, page_path
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.analytics import SpendQueries, store_for, sync_store
+from core.analytics import SpendQueries
 from core.config import Settings
-from core.runtime import Runtime
+from core.db import Database
 from tests.conftest import make_runtime
 from tests.core.analytics.history import reference_spend, write_history
+from tests.support.analytics import store_for, sync_store
 
 START = datetime(2025, 2, 20)
 END = datetime(2025, 4, 10)  # spans the 2025 DST changes of America/New_York (Mar 9) and Europe/Paris (Mar 30)
@@ -20,7 +21,7 @@ ROLLUP_TZ = "Europe/Paris"
 
 
 @pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, SpendQueries, pd.DataFrame]]:
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, SpendQueries, pd.DataFrame]]:
     """A SQLite history of ~3,000 random rows, synced (daily rollup in Europe/Paris), and its pandas reference."""
     tmp = Path(tmp_path_factory.mktemp("analytics"))
     rt = make_runtime(f"sqlite:///{tmp / 'app.db'}", tmp, reporting_tz=ROLLUP_TZ)
@@ -31,7 +32,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, 
     rt.dispose()
 
 
-def runtime_at(tmp_path: Path, **settings: object) -> Runtime:
-    return Runtime(
+def runtime_at(tmp_path: Path, **settings: object) -> Database:
+    return Database(
         Settings(database_url=f"sqlite:///{tmp_path / 'app.db'}", analytics_path=tmp_path / "a.duckdb", **settings)
     )

@@ -19,8 +19,8 @@ from decimal import Decimal
 import pandas as pd
 from sqlalchemy import func, insert, select
 
+from core.db import Database
 from core.db.models import AIModel, AIUsageLog, CreditTransaction, Hardware, InferenceEndpoint, User
-from core.runtime import Runtime
 
 NANO = Decimal("0.000000001")
 CREDIT = Decimal("0.04")
@@ -32,7 +32,7 @@ class Written:
     ledger: int
 
 
-def _users(rt: Runtime, n: int) -> list[int]:
+def _users(rt: Database, n: int) -> list[int]:
     with rt.session() as s:
         have = list(s.scalars(select(User.id).order_by(User.id)))
         for i in range(len(have), n):
@@ -43,7 +43,7 @@ def _users(rt: Runtime, n: int) -> list[int]:
     return have[:n]
 
 
-def _endpoints(rt: Runtime, owners: list[int]) -> list[tuple[int, int | None, str]]:
+def _endpoints(rt: Database, owners: list[int]) -> list[tuple[int, int | None, str]]:
     with rt.session() as s:
         existing = list(s.execute(select(InferenceEndpoint.id, InferenceEndpoint.ai_model_id, InferenceEndpoint.name)))
         if existing:
@@ -66,7 +66,7 @@ def _endpoints(rt: Runtime, owners: list[int]) -> list[tuple[int, int | None, st
 
 
 def write_history(
-    rt: Runtime,
+    rt: Database,
     *,
     seed: int,
     rows: int,
@@ -181,13 +181,13 @@ def write_history(
 
 
 # ---- the reference ------------------------------------------------------------------------------------------------
-def _frame(rt: Runtime, stmt: object) -> pd.DataFrame:
+def _frame(rt: Database, stmt: object) -> pd.DataFrame:
     with rt.session() as s:
         result = s.execute(stmt)  # type: ignore[call-overload]
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
-def reference_spend(rt: Runtime) -> pd.DataFrame:
+def reference_spend(rt: Database) -> pd.DataFrame:
     """The spend rows, from the source tables, with pandas. Money as Decimal quantized to 9 places."""
     u = _frame(rt, select(AIUsageLog.__table__))
     t = _frame(rt, select(CreditTransaction.__table__))

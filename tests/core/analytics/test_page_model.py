@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 
 from core.analytics import SpendFilter
-from core.analytics.page import spend_page, user_drill
+from core.services.spend import PageQuery, spend_page, user_drill
 from tests.core.analytics.conftest import END, ROLLUP_TZ
 
 
@@ -28,7 +28,7 @@ def test_user_drill_equals_the_engine_breakdown_and_totals(synced) -> None:
 def test_spend_page_data_has_every_table(synced) -> None:
     _rt, q, _ref = synced
     email = q.options().users[0][0]
-    page = spend_page(q, since=date(2025, 3, 1), until=date(2025, 3, 31), drill_user=email, now=END)
+    page = spend_page(q, PageQuery(since=date(2025, 3, 1), until=date(2025, 3, 31), drill_user=email), now=END)
     assert page.drill is not None and page.drill.user == email
     assert not page.top_users.frame.empty and not page.daily_by_provider.frame.empty
     assert page.as_of <= q.as_of()

@@ -16,21 +16,22 @@ import pytest
 from sqlalchemy import delete, text
 
 import core.analytics.sync as sync_module
-from core.analytics import SpendFilter, SpendQueries, store_for, sync_store
+from core.analytics import SpendFilter, SpendQueries
+from core.db import Database
 from core.db.models import AIUsageLog, CreditTransaction
-from core.runtime import Runtime
 from tests.conftest import make_runtime
 from tests.core.analytics.history import reference_measures, reference_spend, write_history
+from tests.support.analytics import store_for, sync_store
 
 ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2025, 5, 1)
 
 
-def queries(rt: Runtime) -> SpendQueries:
+def queries(rt: Database) -> SpendQueries:
     return SpendQueries(store_for(rt), credit_usd=rt.settings.credit_usd, reporting_tz=rt.settings.reporting_tz)
 
 
-def assert_matches_source(rt: Runtime) -> None:
+def assert_matches_source(rt: Database) -> None:
     ref = reference_spend(rt)
     q = queries(rt)
     for include in (False, True):
@@ -52,13 +53,13 @@ def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.fixture
-def rt(tmp_path: Path) -> Runtime:
+def rt(tmp_path: Path) -> Database:
     r = make_runtime(f"sqlite:///{tmp_path / 'app.db'}", tmp_path)
     yield r
     r.dispose()
 
 
-def test_incremental_sync_picks_up_new_rows_and_never_double_counts(rt: Runtime) -> None:
+def test_incremental_sync_picks_up_new_rows_and_never_double_counts(rt: Database) -> None:
     write_history(rt, seed=1, rows=400, start=T0, end=T0 + timedelta(days=10))
     first = sync_store(rt)
     assert first.mode == "full" and first.usage_rows == 400
@@ -83,7 +84,7 @@ def test_incremental_sync_picks_up_new_rows_and_never_double_counts(rt: Runtime)
     )
 
 
-def test_a_row_committed_late_below_the_watermark_is_picked_up_once(rt: Runtime) -> None:
+def test_a_row_committed_late_below_the_watermark_is_picked_up_once(rt: Database) -> None:
     write_history(rt, seed=3, rows=300, start=T0, end=T0 + timedelta(days=5), extras=False)
     with rt.session() as s:
         late = s.get(AIUsageLog, 250)
@@ -100,7 +101,7 @@ def test_a_row_committed_late_below_the_watermark_is_picked_up_once(rt: Runtime)
     assert_matches_source(rt)
 
 
-def test_a_rewritten_history_or_a_new_schema_rebuilds_in_full(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rewritten_history_or_a_new_schema_rebuilds_in_full(rt: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     write_history(rt, seed=5, rows=200, start=T0, end=T0 + timedelta(days=5))
     sync_store(rt)
     with rt.session() as s:  # what `python -m core demo --replace` does: wipe, then write ids from 1 again
@@ -123,7 +124,7 @@ def test_a_rewritten_history_or_a_new_schema_rebuilds_in_full(rt: Runtime, monke
     assert os.readlink(rt.settings.analytics_path) == versions[-1]
 
 
-def test_the_store_follows_the_database_it_was_built_from(rt: Runtime, tmp_path: Path) -> None:
+def test_the_store_follows_the_database_it_was_built_from(rt: Database, tmp_path: Path) -> None:
     write_history(rt, seed=7, rows=50, start=T0, end=T0 + timedelta(days=2), extras=False)
     sync_store(rt)
     other = make_runtime(f"sqlite:///{tmp_path / 'other.db'}", tmp_path)
@@ -151,7 +152,7 @@ print(json.dumps(seen[1:]))
 """
 
 
-def test_reader_and_writer_processes_run_at_the_same_time(rt: Runtime) -> None:
+def test_reader_and_writer_processes_run_at_the_same_time(rt: Database) -> None:
     """A reader process queries continuously while this process and a CLI process sync new rows into the store:
     no lock error, no torn read, and every read sees a whole number of batches."""
     write_history(rt, seed=9, rows=300, start=T0, end=T0 + timedelta(days=3), extras=False)
@@ -200,7 +201,7 @@ def test_reader_and_writer_processes_run_at_the_same_time(rt: Runtime) -> None:
     assert seen[-1] == 300 + 25 * rounds
 
 
-def test_a_sync_waits_for_another_and_then_finds_nothing_new(rt: Runtime) -> None:
+def test_a_sync_waits_for_another_and_then_finds_nothing_new(rt: Database) -> None:
     write_history(rt, seed=11, rows=100, start=T0, end=T0 + timedelta(days=2), extras=False)
     store = store_for(rt)
     env = {
@@ -230,7 +231,7 @@ def test_a_sync_waits_for_another_and_then_finds_nothing_new(rt: Runtime) -> Non
     holder.wait(10)
 
 
-def test_money_is_exact_decimal_from_sqlite_reals(rt: Runtime) -> None:
+def test_money_is_exact_decimal_from_sqlite_reals(rt: Database) -> None:
     """SQLite keeps Numeric(18,9) as REAL; the store holds DECIMAL(18,9) rounded to 9 places, exactly, also where
     SQLite's own REAL-to-text would keep only 15 significant digits."""
     write_history(rt, seed=12, rows=50, start=T0, end=T0 + timedelta(days=1), extras=False)
@@ -252,7 +253,7 @@ def test_money_is_exact_decimal_from_sqlite_reals(rt: Runtime) -> None:
     ]
 
 
-def test_a_value_that_is_not_a_number_stops_the_sync_with_its_text(rt: Runtime) -> None:
+def test_a_value_that_is_not_a_number_stops_the_sync_with_its_text(rt: Database) -> None:
     write_history(rt, seed=13, rows=20, start=T0, end=T0 + timedelta(days=1), extras=False)
     with rt.session() as s:
         s.execute(text("UPDATE ai_usage_log SET base_cost_usd = '12,5' WHERE id = 4"))
@@ -261,7 +262,7 @@ def test_a_value_that_is_not_a_number_stops_the_sync_with_its_text(rt: Runtime) 
     assert not store_for(rt).exists()  # nothing half-built was published
 
 
-def test_many_small_chunks_arrive_in_order(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_small_chunks_arrive_in_order(rt: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunked, parallel reads (here 37 ids a chunk) keep id order and lose nothing, even when a chunk's columns are
     all NULL (the driver then infers another type for them)."""
     import core.analytics.extract as extract
@@ -277,7 +278,7 @@ def test_many_small_chunks_arrive_in_order(rt: Runtime, monkeypatch: pytest.Monk
     assert_matches_source(rt)
 
 
-def test_progress_counts_the_copied_rows_up_to_the_total(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_counts_the_copied_rows_up_to_the_total(rt: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     import core.analytics.extract as extract
 
     monkeypatch.setattr(extract, "CHUNK_IDS", 50)

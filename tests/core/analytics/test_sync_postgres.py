@@ -8,15 +8,16 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from core.analytics import SpendFilter, store_for, sync_store
-from core.runtime import Runtime
+from core.analytics import SpendFilter
+from core.db import Database
 from tests.core.analytics.history import reference_measures, reference_spend, write_history
 from tests.core.analytics.test_sync import T0, assert_matches_source, queries
+from tests.support.analytics import store_for, sync_store
 
 pytestmark = pytest.mark.postgres
 
 
-def test_sync_from_postgresql_full_then_incremental(pg_runtime: Runtime) -> None:
+def test_sync_from_postgresql_full_then_incremental(pg_runtime: Database) -> None:
     rt = pg_runtime
     write_history(rt, seed=21, rows=500, start=T0, end=T0 + timedelta(days=8))
     first = sync_store(rt)
@@ -37,7 +38,7 @@ def test_sync_from_postgresql_full_then_incremental(pg_runtime: Runtime) -> None
         assert by_provider.loc[provider, "base_cost_usd"] == want["base_cost_usd"]
 
 
-def test_postgresql_numeric_arrives_exact(pg_runtime: Runtime) -> None:
+def test_postgresql_numeric_arrives_exact(pg_runtime: Database) -> None:
     rt = pg_runtime
     write_history(rt, seed=23, rows=20, start=T0, end=T0 + timedelta(days=1), extras=False)
     with rt.session() as s:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from core.analytics import SpendFilter, SpendQueries, store_for, sync_store
+from core.analytics import SpendFilter, SpendQueries
 from core.db.models import AIModel, AIUsageLog, User
 from tests.conftest import make_runtime
+from tests.support.analytics import store_for, sync_store
 
 # (UTC instant, credits). New York springs forward on 2025-03-09 (UTC-5 -> UTC-4) and falls back on 2025-11-02.
 ROWS = [

@@ -9,27 +9,28 @@ import pytest
 
 from core.billing import BillingService, UsageRecord, price_usage
 from core.catalog import ModelPrice, get_model
-from core.runtime import Runtime
+from core.db import Database
 from core.usage import Usage
 from core.users import UserView, add_user
+from tests.conftest import services_of
 
 
 @pytest.fixture
-def billing(runtime: Runtime) -> BillingService:
-    return BillingService(runtime.session_factory, runtime.settings)
+def billing(runtime: Database) -> BillingService:
+    return services_of(runtime).billing
 
 
-def make_user(rt: Runtime, email: str = "ana@example.com", markup: str = "100") -> UserView:
+def make_user(rt: Database, email: str = "ana@example.com", markup: str = "100") -> UserView:
     with rt.session() as s:
         return add_user(s, email=email, name=email.split("@")[0], role="pm", markup_pct=Decimal(markup))
 
 
 @pytest.fixture
-def user(runtime: Runtime) -> UserView:
+def user(runtime: Database) -> UserView:
     return make_user(runtime)
 
 
-def catalog_model(rt: Runtime, model_id: str, provider: str | None = None) -> ModelPrice:
+def catalog_model(rt: Database, model_id: str, provider: str | None = None) -> ModelPrice:
     with rt.session() as s:
         return get_model(s, model_id, provider)
 
@@ -39,5 +40,5 @@ def record_for(model: ModelPrice, usage: Usage, **kw: object) -> UsageRecord:
 
 
 @pytest.fixture
-def gpt4o(runtime: Runtime) -> ModelPrice:
+def gpt4o(runtime: Database) -> ModelPrice:
     return catalog_model(runtime, "gpt-4o")

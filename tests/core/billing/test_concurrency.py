@@ -16,8 +16,8 @@ from core.billing import BillingService, InsufficientCreditsError
 from core.billing.accounts_sql import AccountsSQL
 from core.billing.ledger_check import check_ledger
 from core.config import Settings
+from core.db import Database
 from core.db.models import AIUsageLog, CreditHold, CreditTransaction
-from core.runtime import Runtime
 from core.usage import Usage
 from core.users import UserView
 from tests.core.billing.conftest import make_user, record_for
@@ -41,7 +41,7 @@ def charge_many(billing: BillingService, user_id: int, prefix: str, n: int) -> t
     return ok, refused
 
 
-def assert_exact(rt: Runtime, billing: BillingService, user: UserView, succeeded: int) -> None:
+def assert_exact(rt: Database, billing: BillingService, user: UserView, succeeded: int) -> None:
     assert succeeded == BALANCE // COST_CREDITS
     bal = billing.balance(user)
     assert bal.total == BALANCE - succeeded * COST_CREDITS == BALANCE % COST_CREDITS
@@ -53,7 +53,7 @@ def assert_exact(rt: Runtime, billing: BillingService, user: UserView, succeeded
     assert check_ledger(rt.session_factory) == []
 
 
-def test_16_threads_never_overdraw(runtime: Runtime, billing: BillingService) -> None:
+def test_16_threads_never_overdraw(runtime: Database, billing: BillingService) -> None:
     user = make_user(runtime)
     billing.grant(user, BALANCE)
     lowest_available: list[int] = []
@@ -77,14 +77,14 @@ def test_16_threads_never_overdraw(runtime: Runtime, billing: BillingService) ->
 
 
 def _process_worker(url: str, user_id: int, prefix: str, n: int) -> tuple[int, int]:
-    rt = Runtime(Settings(database_url=url))
+    rt = Database(Settings(database_url=url))
     try:
         return charge_many(BillingService(rt.session_factory, rt.settings), user_id, prefix, n)
     finally:
         rt.dispose()
 
 
-def test_4_processes_never_overdraw(runtime: Runtime, billing: BillingService) -> None:
+def test_4_processes_never_overdraw(runtime: Database, billing: BillingService) -> None:
     user = make_user(runtime)
     billing.grant(user, BALANCE)
     ctx = multiprocessing.get_context("spawn")
@@ -95,7 +95,7 @@ def test_4_processes_never_overdraw(runtime: Runtime, billing: BillingService) -
     assert_exact(runtime, billing, user, sum(r for r, _ in results))
 
 
-def test_one_key_from_8_threads_posts_once(runtime: Runtime, billing: BillingService) -> None:
+def test_one_key_from_8_threads_posts_once(runtime: Database, billing: BillingService) -> None:
     user = make_user(runtime)
     billing.grant(user, BALANCE)
     start = threading.Barrier(8)
@@ -118,7 +118,7 @@ def test_one_key_from_8_threads_posts_once(runtime: Runtime, billing: BillingSer
         assert s.scalar(select(func.count()).select_from(CreditHold)) == 1
 
 
-def test_concurrent_settles_and_charges_stay_exact(runtime: Runtime, billing: BillingService) -> None:
+def test_concurrent_settles_and_charges_stay_exact(runtime: Database, billing: BillingService) -> None:
     """Holds, settles, releases and direct charges interleaved from 8 threads on one account."""
     from tests.core.billing.conftest import catalog_model
 
@@ -149,7 +149,7 @@ def test_concurrent_settles_and_charges_stay_exact(runtime: Runtime, billing: Bi
 
 @pytest.mark.parametrize("fail_after_debit", [False, True], ids=["before-debit", "after-debit"])
 def test_failure_inside_settle_leaves_neither_write(
-    runtime: Runtime, billing: BillingService, monkeypatch: pytest.MonkeyPatch, fail_after_debit: bool
+    runtime: Database, billing: BillingService, monkeypatch: pytest.MonkeyPatch, fail_after_debit: bool
 ) -> None:
     from tests.core.billing.conftest import catalog_model
 
@@ -179,7 +179,7 @@ def test_failure_inside_settle_leaves_neither_write(
     assert check_ledger(runtime.session_factory) == []
 
 
-def test_sqlite_writes_take_the_write_lock_at_begin(sqlite_runtime: Runtime) -> None:
+def test_sqlite_writes_take_the_write_lock_at_begin(sqlite_runtime: Database) -> None:
     """A ledger transaction holds SQLite's write lock from BEGIN, before its first write; a read does not."""
     import sqlite3
 

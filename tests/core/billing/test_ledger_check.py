@@ -10,20 +10,20 @@ from sqlalchemy import select, update
 
 from core.billing import BillingService, UsageRecord
 from core.billing.ledger_check import check_ledger
+from core.db import Database
 from core.db.models import AIUsageLog, CreditHold, CreditTransaction, User, utcnow
-from core.demo import generate
-from core.runtime import Runtime
+from core.demo import write_demo_history
 from core.usage import Usage
 from tests.core.billing.conftest import catalog_model, make_user, record_for
 
 
-def test_demo_history_passes(runtime: Runtime) -> None:
-    generate(runtime, rows=3000, days=20, seed=5, end=datetime.now(UTC))
+def test_demo_history_passes(runtime: Database) -> None:
+    write_demo_history(runtime, rows=3000, days=20, seed=5, end=datetime.now(UTC))
     assert check_ledger(runtime.session_factory) == []
 
 
 @pytest.fixture
-def small_ledger(runtime: Runtime) -> tuple[Runtime, BillingService, dict[str, int]]:
+def small_ledger(runtime: Database) -> tuple[Database, BillingService, dict[str, int]]:
     """A user with a grant, a settled call, a failed call and a direct charge: a clean ledger to corrupt."""
     billing = BillingService(runtime.session_factory, runtime.settings)
     user = make_user(runtime)
@@ -42,11 +42,11 @@ def small_ledger(runtime: Runtime) -> tuple[Runtime, BillingService, dict[str, i
     return runtime, billing, ids
 
 
-def checks(rt: Runtime) -> set[str]:
+def checks(rt: Database) -> set[str]:
     return {v.check for v in check_ledger(rt.session_factory)}
 
 
-def test_cached_balance_drift_is_caught(small_ledger: tuple[Runtime, BillingService, dict[str, int]]) -> None:
+def test_cached_balance_drift_is_caught(small_ledger: tuple[Database, BillingService, dict[str, int]]) -> None:
     rt, _b, ids = small_ledger
     with rt.session() as s:
         s.get(User, ids["user"]).credit_balance += 1
@@ -54,14 +54,14 @@ def test_cached_balance_drift_is_caught(small_ledger: tuple[Runtime, BillingServ
     assert v.check == "balance" and v.user_id == ids["user"] and "cached balance 97" in v.message
 
 
-def test_broken_running_balance_is_caught(small_ledger: tuple[Runtime, BillingService, dict[str, int]]) -> None:
+def test_broken_running_balance_is_caught(small_ledger: tuple[Database, BillingService, dict[str, int]]) -> None:
     rt, _b, ids = small_ledger
     with rt.session() as s:
         s.get(CreditTransaction, ids["debit"]).balance_after += 5
     assert "running_balance" in checks(rt)
 
 
-def test_usage_row_without_its_debit_is_caught(small_ledger: tuple[Runtime, BillingService, dict[str, int]]) -> None:
+def test_usage_row_without_its_debit_is_caught(small_ledger: tuple[Database, BillingService, dict[str, int]]) -> None:
     rt, _b, ids = small_ledger
     with rt.session() as s:
         s.get(AIUsageLog, ids["usage"]).transaction_id = None
@@ -73,21 +73,21 @@ def test_usage_row_without_its_debit_is_caught(small_ledger: tuple[Runtime, Bill
     assert checks(rt) == {"usage_debit"}
 
 
-def test_charged_failed_call_is_caught(small_ledger: tuple[Runtime, BillingService, dict[str, int]]) -> None:
+def test_charged_failed_call_is_caught(small_ledger: tuple[Database, BillingService, dict[str, int]]) -> None:
     rt, _b, ids = small_ledger
     with rt.session() as s:
         s.get(AIUsageLog, ids["failed"]).cost_credits = 4
     assert checks(rt) == {"free_call_charged"}
 
 
-def test_debit_paying_two_rows_is_caught(small_ledger: tuple[Runtime, BillingService, dict[str, int]]) -> None:
+def test_debit_paying_two_rows_is_caught(small_ledger: tuple[Database, BillingService, dict[str, int]]) -> None:
     rt, _b, ids = small_ledger
     with rt.session() as s:
         s.execute(update(AIUsageLog).where(AIUsageLog.id == ids["failed"]).values(transaction_id=ids["debit"]))
     assert "debit_reused" in checks(rt)
 
 
-def test_hold_both_held_and_settled_is_caught(small_ledger: tuple[Runtime, BillingService, dict[str, int]]) -> None:
+def test_hold_both_held_and_settled_is_caught(small_ledger: tuple[Database, BillingService, dict[str, int]]) -> None:
     rt, _b, _ids = small_ledger
     with rt.session() as s:
         hold = s.scalars(select(CreditHold).where(CreditHold.idempotency_key == "ok")).one()
@@ -100,7 +100,7 @@ def test_hold_both_held_and_settled_is_caught(small_ledger: tuple[Runtime, Billi
 
 
 def test_unflagged_overdraft_and_wrong_sign_are_caught(
-    small_ledger: tuple[Runtime, BillingService, dict[str, int]],
+    small_ledger: tuple[Database, BillingService, dict[str, int]],
 ) -> None:
     rt, _b, ids = small_ledger
     with rt.session() as s:
@@ -116,7 +116,7 @@ def test_unflagged_overdraft_and_wrong_sign_are_caught(
     assert {"overdraft", "amount_sign"} <= found and "balance" not in found
 
 
-def test_refund_above_its_debit_is_caught(small_ledger: tuple[Runtime, BillingService, dict[str, int]]) -> None:
+def test_refund_above_its_debit_is_caught(small_ledger: tuple[Database, BillingService, dict[str, int]]) -> None:
     rt, billing, ids = small_ledger
     billing.refund(ids["charge"], "ok")
     assert check_ledger(rt.session_factory) == []

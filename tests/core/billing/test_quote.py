@@ -7,9 +7,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.billing.money import apply_markup, usd_to_credits
 from core.billing.quote import quote
 from core.catalog import ModelPrice
+from core.money import apply_markup, usd_to_credits
 from core.usage import Usage
 
 CHAT = ModelPrice(

@@ -18,30 +18,30 @@ from core.billing import (
 )
 from core.billing.ledger_check import check_ledger
 from core.catalog import ModelPrice
+from core.db import Database
 from core.db.models import AIUsageLog, AuditLog, CreditHold, CreditTransaction, User, utcnow
-from core.errors import InvalidInputError
-from core.runtime import Runtime
+from core.errors import ConfigError, InvalidInputError
 from core.usage import Usage
 from core.users import UserView
 from tests.core.billing.conftest import catalog_model, make_user, record_for
 
 
-def usage_rows(rt: Runtime) -> list[AIUsageLog]:
+def usage_rows(rt: Database) -> list[AIUsageLog]:
     with rt.session() as s:
         return list(s.scalars(select(AIUsageLog).order_by(AIUsageLog.id)))
 
 
-def ledger_rows(rt: Runtime) -> list[CreditTransaction]:
+def ledger_rows(rt: Database) -> list[CreditTransaction]:
     with rt.session() as s:
         return list(s.scalars(select(CreditTransaction).order_by(CreditTransaction.id)))
 
 
-def assert_consistent(rt: Runtime) -> None:
+def assert_consistent(rt: Database) -> None:
     assert check_ledger(rt.session_factory) == []
 
 
 # ---- grants and balances -----------------------------------------------------------------------------------------
-def test_grant_then_balance_by_id_email_and_view(runtime: Runtime, billing: BillingService, user: UserView) -> None:
+def test_grant_then_balance_by_id_email_and_view(runtime: Database, billing: BillingService, user: UserView) -> None:
     tx = billing.grant(user, 500, note="welcome", actor="boss@example.com")
     assert tx.amount == 500 and tx.balance_after == 500 and tx.transaction_type == "grant"
     for ref in (user, user.id, user.email, user.email.upper(), str(user.id)):
@@ -53,7 +53,7 @@ def test_grant_then_balance_by_id_email_and_view(runtime: Runtime, billing: Bill
     assert_consistent(runtime)
 
 
-def test_grant_idempotency_key_posts_once(runtime: Runtime, billing: BillingService, user: UserView) -> None:
+def test_grant_idempotency_key_posts_once(runtime: Database, billing: BillingService, user: UserView) -> None:
     first = billing.grant(user, 100, kind="topup", idempotency_key="form-1")
     again = billing.grant(user, 100, kind="topup", idempotency_key="form-1")
     assert again == first
@@ -63,7 +63,7 @@ def test_grant_idempotency_key_posts_once(runtime: Runtime, billing: BillingServ
 
 
 def test_adjustment_may_be_negative_but_not_below_available(
-    runtime: Runtime, billing: BillingService, user: UserView
+    runtime: Database, billing: BillingService, user: UserView
 ) -> None:
     billing.grant(user, 100)
     billing.reserve(user, 30, "call-1")
@@ -97,7 +97,7 @@ def test_reserve_lowers_available_and_same_key_returns_same_hold(billing: Billin
 
 
 def test_settle_writes_usage_row_and_debit_together(
-    runtime: Runtime, billing: BillingService, user: UserView, gpt4o: ModelPrice
+    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice
 ) -> None:
     billing.grant(user, 100)
     hold = billing.reserve(user, 10, "req-1")
@@ -127,7 +127,7 @@ def test_settle_writes_usage_row_and_debit_together(
 
 
 def test_settle_twice_or_after_release_raises_and_writes_nothing(
-    runtime: Runtime, billing: BillingService, user: UserView, gpt4o: ModelPrice
+    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice
 ) -> None:
     billing.grant(user, 100)
     rec = record_for(gpt4o, Usage(input_tokens=10, output_tokens=10))
@@ -149,7 +149,7 @@ def test_settle_twice_or_after_release_raises_and_writes_nothing(
 
 
 def test_release_with_failure_writes_failed_row_without_charge(
-    runtime: Runtime, billing: BillingService, user: UserView, gpt4o: ModelPrice
+    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice
 ) -> None:
     billing.grant(user, 100)
     hold = billing.reserve(user, 50, "req-1")
@@ -166,7 +166,7 @@ def test_release_with_failure_writes_failed_row_without_charge(
 
 
 def test_sandbox_and_dedicated_rows_are_logged_but_never_debited(
-    runtime: Runtime, billing: BillingService, user: UserView, gpt4o: ModelPrice
+    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice
 ) -> None:
     billing.grant(user, 100)
     sandbox = catalog_model(runtime, "sandbox-chat")
@@ -190,7 +190,7 @@ def test_sandbox_and_dedicated_rows_are_logged_but_never_debited(
 
 
 def test_overage_is_posted_and_flagged_even_below_zero(
-    runtime: Runtime, billing: BillingService, user: UserView, gpt4o: ModelPrice
+    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice
 ) -> None:
     billing.grant(user, 3)
     hold = billing.reserve(user, 2, "req-1")
@@ -208,7 +208,7 @@ def test_overage_is_posted_and_flagged_even_below_zero(
 
 
 def test_expired_hold_frees_credits_and_cannot_be_settled(
-    runtime: Runtime, billing: BillingService, user: UserView, gpt4o: ModelPrice
+    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice
 ) -> None:
     billing.grant(user, 100)
     hold = billing.reserve(user, 60, "req-1", ttl_seconds=1)
@@ -225,7 +225,7 @@ def test_expired_hold_frees_credits_and_cannot_be_settled(
 
 
 def test_hold_past_expiry_is_not_counted_before_the_sweep(
-    runtime: Runtime, billing: BillingService, user: UserView, gpt4o: ModelPrice
+    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice
 ) -> None:
     billing.grant(user, 100)
     hold = billing.reserve(user, 60, "req-1", ttl_seconds=1)
@@ -238,7 +238,7 @@ def test_hold_past_expiry_is_not_counted_before_the_sweep(
 
 # ---- direct charges ----------------------------------------------------------------------------------------------
 def test_charge_uses_the_users_markup_and_key_returns_first(
-    runtime: Runtime, billing: BillingService, user: UserView
+    runtime: Database, billing: BillingService, user: UserView
 ) -> None:
     billing.grant(user, 10)
     tx = billing.charge(user, Decimal("0.003"), idempotency_key="c-1", description="spec example")
@@ -250,7 +250,7 @@ def test_charge_uses_the_users_markup_and_key_returns_first(
     assert_consistent(runtime)
 
 
-def test_charge_refuses_overdraft_unless_allowed(runtime: Runtime, billing: BillingService, user: UserView) -> None:
+def test_charge_refuses_overdraft_unless_allowed(runtime: Database, billing: BillingService, user: UserView) -> None:
     billing.grant(user, 3)
     with pytest.raises(InsufficientCreditsError) as err:
         billing.charge(user, Decimal("0.08"), idempotency_key="c-1", description="x")  # 2 -> 4 credits
@@ -269,7 +269,7 @@ def test_charge_refuses_overdraft_unless_allowed(runtime: Runtime, billing: Bill
     assert_consistent(runtime)
 
 
-def test_calculate_cost_with_markup(billing: BillingService, runtime: Runtime) -> None:
+def test_calculate_cost_with_markup(billing: BillingService, runtime: Database) -> None:
     u = make_user(runtime, "ben@example.com", markup="50")
     assert billing.calculate_cost_with_markup(u, Decimal("0.003")) == 2  # 1 x 1.5 -> 2
     assert billing.calculate_cost_with_markup(u, Decimal("0.003"), Decimal(100)) == 2
@@ -280,7 +280,7 @@ def test_calculate_cost_with_markup(billing: BillingService, runtime: Runtime) -
 
 
 # ---- refunds -----------------------------------------------------------------------------------------------------
-def test_refund_once_and_at_most_the_debit(runtime: Runtime, billing: BillingService, user: UserView) -> None:
+def test_refund_once_and_at_most_the_debit(runtime: Database, billing: BillingService, user: UserView) -> None:
     grant = billing.grant(user, 100)
     debit = billing.charge(user, Decimal("0.4"), idempotency_key="c-1", description="x")  # 10 -> 20 credits
     with pytest.raises(InvalidAmountError, match="more than the 20"):
@@ -320,7 +320,7 @@ def test_transactions_in_order_with_limit_and_window(billing: BillingService, us
     assert billing.transactions(user, until=txs[1].created_at) == txs[:1]
 
 
-def test_usage_totals_and_by_provider(billing: BillingService, user: UserView, runtime: Runtime) -> None:
+def test_usage_totals_and_by_provider(billing: BillingService, user: UserView, runtime: Database) -> None:
     billing.grant(user, 1000)
     gpt = catalog_model(runtime, "gpt-4o")
     claude = catalog_model(runtime, "claude-sonnet-4-5")
@@ -339,10 +339,12 @@ def test_usage_totals_and_by_provider(billing: BillingService, user: UserView, r
     assert sum(p.credits for p in by.values()) == totals.credits
 
 
-def test_usage_totals_come_from_the_analytics_engine(billing: BillingService, user: UserView, runtime: Runtime) -> None:
+def test_usage_totals_come_from_the_analytics_engine(
+    billing: BillingService, user: UserView, runtime: Database
+) -> None:
     """The specification's two questions are answered by core.analytics: a store appears, it follows every new
     call, and endpoint uptime and refunds count as spend the way the Spend page counts them."""
-    from core.analytics import store_for
+    from tests.support.analytics import store_for
 
     billing.grant(user, 1000)
     gpt = catalog_model(runtime, "gpt-4o")
@@ -374,12 +376,19 @@ def test_usage_totals_come_from_the_analytics_engine(billing: BillingService, us
     assert store.current_version() == version + 1
 
 
+def test_usage_questions_need_the_analytics_engine_plugged_in(runtime: Database, user: UserView) -> None:
+    """Billing ends at the ledger: a BillingService built without the analytics engine says where to get one."""
+    bare = BillingService(runtime.session_factory, runtime.settings)
+    with pytest.raises(ConfigError, match=r"core\.services"):
+        bare.get_total_usage(user.id)
+
+
 # ---- bad input: typed errors, nothing written --------------------------------------------------------------------
 BAD_USD = [Decimal("-0.01"), Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal(0), 0.5, "abc"]
 
 
 @pytest.mark.parametrize("bad", BAD_USD, ids=str)
-def test_charge_refuses_bad_amounts(runtime: Runtime, billing: BillingService, user: UserView, bad: object) -> None:
+def test_charge_refuses_bad_amounts(runtime: Database, billing: BillingService, user: UserView, bad: object) -> None:
     billing.grant(user, 100)
     with pytest.raises(InvalidAmountError) as err:
         billing.charge(user, bad, idempotency_key="k", description="x")  # type: ignore[arg-type]
@@ -388,21 +397,23 @@ def test_charge_refuses_bad_amounts(runtime: Runtime, billing: BillingService, u
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, Decimal("NaN"), True, "10", None])
-def test_grant_refuses_bad_credits(runtime: Runtime, billing: BillingService, user: UserView, bad: object) -> None:
+def test_grant_refuses_bad_credits(runtime: Database, billing: BillingService, user: UserView, bad: object) -> None:
     with pytest.raises(InvalidAmountError):
         billing.grant(user, bad)  # type: ignore[arg-type]
     assert ledger_rows(runtime) == []
 
 
 @pytest.mark.parametrize("bad", [Decimal("-1"), Decimal("1000.01"), Decimal("NaN"), Decimal("Infinity"), "x"])
-def test_markup_out_of_range_is_refused(runtime: Runtime, billing: BillingService, user: UserView, bad: object) -> None:
+def test_markup_out_of_range_is_refused(
+    runtime: Database, billing: BillingService, user: UserView, bad: object
+) -> None:
     billing.grant(user, 100)
     with pytest.raises(InvalidAmountError, match="Markup"):
         billing.charge(user, Decimal("0.04"), markup_pct=bad, idempotency_key="k", description="x")  # type: ignore[arg-type]
     assert len(ledger_rows(runtime)) == 1
 
 
-def test_unknown_user_is_refused_everywhere(runtime: Runtime, billing: BillingService) -> None:
+def test_unknown_user_is_refused_everywhere(runtime: Database, billing: BillingService) -> None:
     for call in (
         lambda: billing.grant("nobody@example.com", 5),
         lambda: billing.balance(999),
@@ -416,7 +427,9 @@ def test_unknown_user_is_refused_everywhere(runtime: Runtime, billing: BillingSe
     assert ledger_rows(runtime) == []
 
 
-def test_unknown_model_is_refused(runtime: Runtime, billing: BillingService, user: UserView, gpt4o: ModelPrice) -> None:
+def test_unknown_model_is_refused(
+    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice
+) -> None:
     from dataclasses import replace
 
     from core.catalog import UnknownModelError
@@ -453,7 +466,7 @@ def test_bad_keys_holds_and_kinds(billing: BillingService, user: UserView, gpt4o
 
 
 def test_negative_usage_cost_in_record_is_refused(
-    runtime: Runtime, billing: BillingService, user: UserView, gpt4o: ModelPrice
+    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice
 ) -> None:
     billing.grant(user, 100)
     hold = billing.reserve(user, 5, "k")

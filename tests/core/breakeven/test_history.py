@@ -9,23 +9,24 @@ from sqlalchemy import func, select
 
 from core.breakeven import EmptyHistoryError
 from core.breakeven.history import catalog_gpus, load_history, observed_request_size
-from core.breakeven.service import BreakevenInput, simulate
 from core.catalog import UnknownModelError
+from core.db import Database
 from core.db.models import AIModel, AIUsageLog
-from core.demo import generate
-from core.runtime import Runtime
+from core.demo import write_demo_history
+from core.services.breakeven import BreakevenInput, simulate
+from tests.conftest import services_of
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 
 
 @pytest.fixture
-def demo(runtime: Runtime) -> Runtime:
-    generate(runtime, rows=4000, days=20, seed=5, end=END)
+def demo(runtime: Database) -> Database:
+    write_demo_history(runtime, rows=4000, days=20, seed=5, end=END)
     return runtime
 
 
-def _recorded(rt: Runtime, model_id: str, start: datetime, end: datetime) -> int:
+def _recorded(rt: Database, model_id: str, start: datetime, end: datetime) -> int:
     with rt.session() as s:
         pks = select(AIModel.id).where(AIModel.model_id == model_id)
         return int(
@@ -42,7 +43,7 @@ def _recorded(rt: Runtime, model_id: str, start: datetime, end: datetime) -> int
 
 
 @pytest.mark.parametrize("resolution", ["minute", "hour"])
-def test_history_counts_every_recorded_request_in_its_bucket(demo: Runtime, resolution: str) -> None:
+def test_history_counts_every_recorded_request_in_its_bucket(demo: Database, resolution: str) -> None:
     since, until = date(2026, 11, 5), date(2026, 11, 18)
     with demo.session() as s:
         hist = load_history(s, MODEL, since, until, resolution=resolution, now=END)
@@ -52,7 +53,7 @@ def test_history_counts_every_recorded_request_in_its_bucket(demo: Runtime, reso
     assert hist.requests == _recorded(demo, MODEL, start, end) > 0
 
 
-def test_minute_buckets_land_in_the_right_minute(demo: Runtime) -> None:
+def test_minute_buckets_land_in_the_right_minute(demo: Database) -> None:
     with demo.session() as s:
         hist = load_history(s, MODEL, date(2026, 11, 10), date(2026, 11, 10), now=END)
         first = int(hist.counts.nonzero()[0][0])
@@ -61,14 +62,14 @@ def test_minute_buckets_land_in_the_right_minute(demo: Runtime) -> None:
     assert _recorded(demo, MODEL, datetime(2026, 11, 10), at) == 0
 
 
-def test_the_range_stops_at_now(demo: Runtime) -> None:
+def test_the_range_stops_at_now(demo: Database) -> None:
     with demo.session() as s:
         hist = load_history(s, MODEL, date(2026, 11, 20), date(2026, 11, 25), now=END)
     assert hist.end == datetime(2026, 11, 20, 12, 1)
     assert hist.counts.size == 12 * 60 + 1
 
 
-def test_empty_history_and_unknown_model_are_refused(demo: Runtime) -> None:
+def test_empty_history_and_unknown_model_are_refused(demo: Database) -> None:
     with demo.session() as s:
         with pytest.raises(EmptyHistoryError, match="no recorded requests between 2025-01-01 and 2025-01-31"):
             load_history(s, MODEL, date(2025, 1, 1), date(2025, 1, 31), now=END)
@@ -78,7 +79,7 @@ def test_empty_history_and_unknown_model_are_refused(demo: Runtime) -> None:
             load_history(s, MODEL, date(2026, 12, 1), date(2026, 12, 2), now=END)
 
 
-def test_observed_request_size_is_the_average_successful_request(demo: Runtime) -> None:
+def test_observed_request_size_is_the_average_successful_request(demo: Database) -> None:
     with demo.session() as s:
         size = observed_request_size(s, MODEL, date(2026, 11, 1), date(2026, 11, 20))
         none = observed_request_size(s, MODEL, date(2020, 1, 1), date(2020, 1, 2))
@@ -86,7 +87,7 @@ def test_observed_request_size_is_the_average_successful_request(demo: Runtime) 
     assert none is None
 
 
-def test_catalog_gpus_switch_between_the_products_rate_and_the_list_price(demo: Runtime) -> None:
+def test_catalog_gpus_switch_between_the_products_rate_and_the_list_price(demo: Database) -> None:
     with demo.session() as s:
         spec = {g.id: str(g.hourly_usd) for g in catalog_gpus(s, {})}
         listed = {g.id: str(g.hourly_usd) for g in catalog_gpus(s, {}, list_price=True)}
@@ -94,7 +95,7 @@ def test_catalog_gpus_switch_between_the_products_rate_and_the_list_price(demo: 
     assert listed["T4"] == "0.500000000" and listed["A100"] == "2.500000000"
 
 
-def test_simulate_replays_a_models_history_with_its_memory_and_catalog_price(demo: Runtime) -> None:
+def test_simulate_replays_a_models_history_with_its_memory_and_catalog_price(demo: Database) -> None:
     inp = BreakevenInput(profile="history", model_id=MODEL, since=date(2026, 11, 1), until=date(2026, 11, 19))
     with demo.session() as s:
         result = simulate(s, inp, now=END)
@@ -107,15 +108,15 @@ def test_simulate_replays_a_models_history_with_its_memory_and_catalog_price(dem
 
 
 @pytest.mark.parametrize(("role", "allowed"), [("admin", True), ("engineer", True), ("finance", False), ("pm", False)])
-def test_only_engineers_and_admins_run_the_simulator(sqlite_runtime: Runtime, role: str, allowed: bool) -> None:
+def test_only_engineers_and_admins_run_the_simulator(sqlite_runtime: Database, role: str, allowed: bool) -> None:
     from core.access import Principal, Role
     from core.errors import PermissionDeniedError
 
     who = Principal(user_id=1, email=f"{role}@example.com", name=role, role=Role(role))
     inp = BreakevenInput(requests_per_hour=60, hours=24)
-    with sqlite_runtime.session() as s:
-        if allowed:
-            assert simulate(s, inp, principal=who).evaluation.requests == 1440
-        else:
-            with pytest.raises(PermissionDeniedError, match="may not run the break-even simulator"):
-                simulate(s, inp, principal=who)
+    breakeven = services_of(sqlite_runtime).breakeven
+    if allowed:
+        assert breakeven.simulate(who, inp).evaluation.requests == 1440
+    else:
+        with pytest.raises(PermissionDeniedError, match="may not run the break-even simulator"):
+            breakeven.simulate(who, inp)

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import httpx
 
+from core.db import Database
 from core.endpoints import HFEndpointsClient, HuggingFaceEndpointService, LocalEndpointsTransport, ManualClock
 from core.endpoints.local import LOCAL_BASE_URL
-from core.runtime import Runtime
 from core.users import add_user
 from tests.core.endpoints.conftest import TIMINGS
 
@@ -29,13 +29,13 @@ class Switchboard(httpx.BaseTransport):
         return response
 
 
-def build(rt: Runtime, tmp_path: Path, clock: ManualClock) -> tuple[HuggingFaceEndpointService, Switchboard]:
+def build(rt: Database, tmp_path: Path, clock: ManualClock) -> tuple[HuggingFaceEndpointService, Switchboard]:
     board = Switchboard(LocalEndpointsTransport(tmp_path / "endpoints_local.json", clock, timings=TIMINGS))
     client = HFEndpointsClient(httpx.Client(transport=board), LOCAL_BASE_URL, "acme", None)
     service = HuggingFaceEndpointService(rt.session_factory, client, rt.settings, clock=clock, sleep=clock.sleep)
     return service, board
 
 
-def add_engineer(rt: Runtime, email: str = "eng@example.com", markup: str = "100") -> int:
+def add_engineer(rt: Database, email: str = "eng@example.com", markup: str = "100") -> int:
     with rt.session() as s:
         return add_user(s, email=email, name="Eng", role="engineer", markup_pct=markup).id

@@ -8,18 +8,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from core.access import SYSTEM
+from core.db import Database
 from core.db.models import CreditTransaction, EndpointUptimeBucket
-from core.endpoints.demo import seed_endpoint_demo
 from core.errors import ConfigError, InvalidInputError
-from core.runtime import Runtime
 from core.users import add_user
-from tests.conftest import make_runtime
+from tests.conftest import make_runtime, services_of
 
 NOW = datetime(2026, 12, 4, 16, 30)
 
 
 @pytest.fixture
-def local_rt(tmp_path: Path) -> Runtime:
+def local_rt(tmp_path: Path) -> Database:
     rt = make_runtime(f"sqlite:///{tmp_path / 'app.db'}", tmp_path, hf_endpoints_api_url="local")
     with rt.session() as s:
         add_user(s, email="eng@example.com", name="Eng", role="engineer")
@@ -27,8 +27,8 @@ def local_rt(tmp_path: Path) -> Runtime:
     rt.dispose()
 
 
-def test_demo_history_is_consistent_and_metered(local_rt: Runtime) -> None:
-    report = seed_endpoint_demo(local_rt, days=2, now=NOW)
+def test_demo_history_is_consistent_and_metered(local_rt: Database) -> None:
+    report = services_of(local_rt).endpoints.demo(SYSTEM, days=2, now=NOW)
     assert report.endpoints == ["demo-chat", "demo-tts"]
     assert report.metered.hours_charged > 0 and report.metered.credits > 0
     with local_rt.session() as s:
@@ -45,9 +45,9 @@ def test_demo_history_is_consistent_and_metered(local_rt: Runtime) -> None:
     tts = [b for b in buckets if b.idempotency_key.startswith("uptime:2:")]
     assert tts and all(b.replica_minutes < 60 for b in tts if b.bucket_start.hour != 8)  # scales to zero between calls
     with pytest.raises(InvalidInputError, match="already there"):
-        seed_endpoint_demo(local_rt, days=2, now=NOW)
+        services_of(local_rt).endpoints.demo(SYSTEM, days=2, now=NOW)
 
 
-def test_demo_refuses_a_real_account(sqlite_runtime: Runtime) -> None:
+def test_demo_refuses_a_real_account(sqlite_runtime: Database) -> None:
     with pytest.raises(ConfigError, match="HF_ENDPOINTS_API_URL=local"):
-        seed_endpoint_demo(sqlite_runtime)
+        services_of(sqlite_runtime).endpoints.demo(SYSTEM)

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from core.billing import BillingService
-from core.billing.money import apply_markup, usd_to_credits
+from core.db import Database
 from core.db.models import CreditTransaction, EndpointEvent, EndpointUptimeBucket, InferenceEndpoint
 from core.endpoints import ManualClock, metering
 from core.endpoints.costs import EndpointCost, endpoint_costs
 from core.endpoints.metering import MeterReport, UptimeMeter, idempotency_key
-from core.runtime import Runtime
+from core.money import apply_markup, usd_to_credits
 from tests.core.endpoints.helpers import add_engineer, build
 
 H0 = datetime(2026, 12, 1, 10, 0)
@@ -26,7 +26,7 @@ def at(minutes: float) -> datetime:
 
 
 def seed_endpoint(
-    rt: Runtime,
+    rt: Database,
     owner_id: int,
     events: list[tuple[float, str, int]],
     *,
@@ -58,11 +58,11 @@ def seed_endpoint(
         return row.id
 
 
-def meter(rt: Runtime, until: datetime) -> MeterReport:
+def meter(rt: Database, until: datetime) -> MeterReport:
     return UptimeMeter(rt.session_factory, BillingService(rt.session_factory, rt.settings), rt.settings).meter(until)
 
 
-def debits(rt: Runtime) -> list[CreditTransaction]:
+def debits(rt: Database) -> list[CreditTransaction]:
     with rt.session() as s:
         return list(
             s.scalars(
@@ -73,7 +73,7 @@ def debits(rt: Runtime) -> list[CreditTransaction]:
         )
 
 
-def balance(rt: Runtime, user_id: int) -> int:
+def balance(rt: Database, user_id: int) -> int:
     return BillingService(rt.session_factory, rt.settings).balance(user_id).total
 
 
@@ -81,7 +81,7 @@ def credits_for(usd: str, markup: str = "100") -> int:
     return apply_markup(usd_to_credits(Decimal(usd)), Decimal(markup))
 
 
-def test_per_minute_and_replicas_become_hourly_debits_with_markup(runtime: Runtime) -> None:
+def test_per_minute_and_replicas_become_hourly_debits_with_markup(runtime: Database) -> None:
     owner = add_engineer(runtime, markup="50")
     # 10:00-10:30 one replica, 10:30-11:15 three replicas, then paused
     endpoint_id = seed_endpoint(runtime, owner, [(0, "running", 1), (30, "running", 3), (75, "paused", 0)])
@@ -107,7 +107,7 @@ def test_per_minute_and_replicas_become_hourly_debits_with_markup(runtime: Runti
     assert balance(runtime, owner) == -63  # delivered uptime is charged even when it overdraws
 
 
-def test_metering_twice_never_charges_twice(runtime: Runtime) -> None:
+def test_metering_twice_never_charges_twice(runtime: Database) -> None:
     owner = add_engineer(runtime)
     seed_endpoint(runtime, owner, [(0, "running", 2), (200, "paused", 0)])
     meter(runtime, at(240))
@@ -119,7 +119,9 @@ def test_metering_twice_never_charges_twice(runtime: Runtime) -> None:
     assert len(first) == 4  # 10, 11, 12 (2 replicas) and 13:00-13:20
 
 
-def test_an_interrupted_meter_resumes_without_charging_twice(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_meter_resumes_without_charging_twice(
+    runtime: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     owner = add_engineer(runtime)
     seed_endpoint(runtime, owner, [(0, "running", 1)], observed=150)
     meter_ = UptimeMeter(runtime.session_factory, BillingService(runtime.session_factory, runtime.settings))
@@ -148,7 +150,7 @@ def test_an_interrupted_meter_resumes_without_charging_twice(runtime: Runtime, m
     assert balance(runtime, owner) == -2 * credits_for("0.60")
 
 
-def test_only_observed_complete_hours_are_metered(runtime: Runtime) -> None:
+def test_only_observed_complete_hours_are_metered(runtime: Database) -> None:
     owner = add_engineer(runtime)
     endpoint_id = seed_endpoint(runtime, owner, [(0, "running", 1)], observed=130)
     meter(runtime, at(600))  # known only up to 12:10: the hour 12 is not complete as far as we know
@@ -157,7 +159,7 @@ def test_only_observed_complete_hours_are_metered(runtime: Runtime) -> None:
         assert s.get(InferenceEndpoint, endpoint_id).metered_until == at(120)
 
 
-def test_deleted_endpoint_is_closed_by_its_deletion_hour(runtime: Runtime) -> None:
+def test_deleted_endpoint_is_closed_by_its_deletion_hour(runtime: Database) -> None:
     owner = add_engineer(runtime)
     seed_endpoint(runtime, owner, [(0, "running", 1), (70, "deleted", 0)], observed=70, deleted=70)
     meter(runtime, at(60 * 24))
@@ -165,7 +167,7 @@ def test_deleted_endpoint_is_closed_by_its_deletion_hour(runtime: Runtime) -> No
     assert meter(runtime, at(60 * 48)).endpoints == 0  # nothing left to look at
 
 
-def test_pause_resume_and_scale_to_zero_on_the_stand_in(runtime: Runtime, tmp_path: Path) -> None:
+def test_pause_resume_and_scale_to_zero_on_the_stand_in(runtime: Database, tmp_path: Path) -> None:
     clock = ManualClock(H0)
     add_engineer(runtime)
     service, board = build(runtime, tmp_path, clock)
@@ -206,7 +208,7 @@ def test_pause_resume_and_scale_to_zero_on_the_stand_in(runtime: Runtime, tmp_pa
     assert [-t.amount for t in debits(runtime)] == [credits_for("0.22"), credits_for("0.40")]
 
 
-def test_month_to_date_adds_metered_and_accrued(runtime: Runtime) -> None:
+def test_month_to_date_adds_metered_and_accrued(runtime: Database) -> None:
     owner = add_engineer(runtime)
     endpoint_id = seed_endpoint(runtime, owner, [(0, "running", 1), (150, "paused", 0)], observed=160)
     before = endpoint_costs_of(runtime, endpoint_id)
@@ -217,6 +219,6 @@ def test_month_to_date_adds_metered_and_accrued(runtime: Runtime) -> None:
     assert after.metered_credits == 2 * credits_for("0.60")
 
 
-def endpoint_costs_of(rt: Runtime, endpoint_id: int) -> EndpointCost:
+def endpoint_costs_of(rt: Database, endpoint_id: int) -> EndpointCost:
     with rt.session() as s:
         return endpoint_costs(s, datetime(2026, 12, 1), at(160))[endpoint_id]

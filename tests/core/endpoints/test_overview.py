@@ -7,10 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from core.db import Database
 from core.endpoints import ManualClock
 from core.endpoints.costs import month_start_utc
-from core.endpoints.overview import endpoints_overview
-from core.runtime import Runtime
+from core.services.endpoints import endpoints_overview
 from tests.core.endpoints.helpers import add_engineer, build
 
 UTC = ZoneInfo("UTC")
@@ -23,7 +23,7 @@ def test_month_boundary_in_the_reporting_time_zone() -> None:
     assert month_start_utc(datetime(2026, 11, 30, 23, 30), ZoneInfo("Europe/Paris")) == datetime(2026, 11, 30, 23)
 
 
-def test_overview_prices_the_month_and_draws_the_timeline(runtime: Runtime, tmp_path: Path) -> None:
+def test_overview_prices_the_month_and_draws_the_timeline(runtime: Database, tmp_path: Path) -> None:
     clock = ManualClock(datetime(2026, 11, 30, 23, 0))  # running across the month boundary
     add_engineer(runtime)
     service, _ = build(runtime, tmp_path, clock)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from core.db import Database
 from core.db.models import AuditLog, EndpointEvent, InferenceEndpoint
 from core.endpoints import (
     EndpointConflictError,
@@ -23,12 +24,11 @@ from core.endpoints import (
     UnknownEndpointError,
 )
 from core.errors import InvalidInputError, NotFoundError
-from core.runtime import Runtime
 from tests.core.endpoints.conftest import START, TIMINGS
 from tests.core.endpoints.helpers import add_engineer, build
 
 
-def count(rt: Runtime, model: type) -> int:
+def count(rt: Database, model: type) -> int:
     with rt.session() as s:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
@@ -48,7 +48,7 @@ def create(service: HuggingFaceEndpointService, name: str = "my-audio-model", **
 
 
 def test_create_records_endpoint_price_first_event_and_audit(
-    runtime: Runtime, tmp_path: Path, clock: ManualClock
+    runtime: Database, tmp_path: Path, clock: ManualClock
 ) -> None:
     add_engineer(runtime)
     service, _ = build(runtime, tmp_path, clock)
@@ -66,7 +66,7 @@ def test_create_records_endpoint_price_first_event_and_audit(
     assert row.ai_model_id is not None  # matched to the catalog's dedicated entry for the repo
 
 
-def test_refresh_records_each_change_with_the_api_time(runtime: Runtime, tmp_path: Path, clock: ManualClock) -> None:
+def test_refresh_records_each_change_with_the_api_time(runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
     add_engineer(runtime)
     service, _ = build(runtime, tmp_path, clock)
     create(service)
@@ -82,7 +82,7 @@ def test_refresh_records_each_change_with_the_api_time(runtime: Runtime, tmp_pat
     assert view.observed_at == clock()
 
 
-def test_pause_resume_scale_to_zero_and_wait(runtime: Runtime, tmp_path: Path, clock: ManualClock) -> None:
+def test_pause_resume_scale_to_zero_and_wait(runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
     add_engineer(runtime)
     service, board = build(runtime, tmp_path, clock)
     create(service)
@@ -107,7 +107,7 @@ def test_pause_resume_scale_to_zero_and_wait(runtime: Runtime, tmp_path: Path, c
     ]
 
 
-def test_wait_until_times_out_and_reports_failure(runtime: Runtime, tmp_path: Path, clock: ManualClock) -> None:
+def test_wait_until_times_out_and_reports_failure(runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
     add_engineer(runtime)
     service, board = build(runtime, tmp_path, clock)
     create(service)
@@ -135,7 +135,7 @@ def test_wait_until_times_out_and_reports_failure(runtime: Runtime, tmp_path: Pa
     ],
 )
 def test_invalid_input_is_refused_before_calling_the_api(
-    sqlite_runtime: Runtime, tmp_path: Path, clock: ManualClock, kw: dict, error: type, phrase: str
+    sqlite_runtime: Database, tmp_path: Path, clock: ManualClock, kw: dict, error: type, phrase: str
 ) -> None:
     add_engineer(sqlite_runtime)
     service, board = build(sqlite_runtime, tmp_path, clock)
@@ -148,14 +148,14 @@ def test_invalid_input_is_refused_before_calling_the_api(
     assert count(sqlite_runtime, InferenceEndpoint) == 0
 
 
-def test_fixed_size_when_not_autoscaled(sqlite_runtime: Runtime, tmp_path: Path, clock: ManualClock) -> None:
+def test_fixed_size_when_not_autoscaled(sqlite_runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
     add_engineer(sqlite_runtime)
     service, _ = build(sqlite_runtime, tmp_path, clock)
     view = create(service, auto_scale=False, max_replicas=2)
     assert (view.min_replicas, view.max_replicas, view.scale_to_zero_minutes) == (2, 2, None)
 
 
-def test_api_refusal_leaves_nothing_locally(runtime: Runtime, tmp_path: Path, clock: ManualClock) -> None:
+def test_api_refusal_leaves_nothing_locally(runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
     add_engineer(runtime)
     service, _ = build(runtime, tmp_path, clock)
     # someone took the name on Hugging Face directly
@@ -166,7 +166,7 @@ def test_api_refusal_leaves_nothing_locally(runtime: Runtime, tmp_path: Path, cl
     assert count(runtime, EndpointEvent) == 0
 
 
-def test_network_failure_on_create_leaves_nothing(runtime: Runtime, tmp_path: Path, clock: ManualClock) -> None:
+def test_network_failure_on_create_leaves_nothing(runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
     add_engineer(runtime)
     service, board = build(runtime, tmp_path, clock)
 
@@ -180,7 +180,7 @@ def test_network_failure_on_create_leaves_nothing(runtime: Runtime, tmp_path: Pa
 
 
 def test_database_failure_after_create_deletes_the_upstream_endpoint(
-    sqlite_runtime: Runtime, tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    sqlite_runtime: Database, tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_engineer(sqlite_runtime)
     service, _ = build(sqlite_runtime, tmp_path, clock)
@@ -196,7 +196,7 @@ def test_database_failure_after_create_deletes_the_upstream_endpoint(
 
 
 def test_failed_pause_leaves_local_state_as_the_api_has_it(
-    runtime: Runtime, tmp_path: Path, clock: ManualClock
+    runtime: Database, tmp_path: Path, clock: ManualClock
 ) -> None:
     add_engineer(runtime)
     service, board = build(runtime, tmp_path, clock)
@@ -223,7 +223,7 @@ def test_failed_pause_leaves_local_state_as_the_api_has_it(
     assert service.get("my-audio-model").state == "paused" == service.client.get("my-audio-model").state
 
 
-def test_delete_records_it_and_the_name_can_be_reused(runtime: Runtime, tmp_path: Path, clock: ManualClock) -> None:
+def test_delete_records_it_and_the_name_can_be_reused(runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
     add_engineer(runtime)
     service, _ = build(runtime, tmp_path, clock)
     first = create(service)
@@ -242,7 +242,7 @@ def test_delete_records_it_and_the_name_can_be_reused(runtime: Runtime, tmp_path
     assert [e.state for e in service.events() if e.endpoint_id == first.id][-1] == "deleted"
 
 
-def test_delete_of_an_endpoint_already_gone_upstream(runtime: Runtime, tmp_path: Path, clock: ManualClock) -> None:
+def test_delete_of_an_endpoint_already_gone_upstream(runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
     add_engineer(runtime)
     service, _ = build(runtime, tmp_path, clock)
     create(service)
@@ -252,14 +252,14 @@ def test_delete_of_an_endpoint_already_gone_upstream(runtime: Runtime, tmp_path:
     assert service.delete("my-audio-model").state == "deleted"
 
 
-def test_unknown_endpoint_names(sqlite_runtime: Runtime, tmp_path: Path, clock: ManualClock) -> None:
+def test_unknown_endpoint_names(sqlite_runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
     service, _ = build(sqlite_runtime, tmp_path, clock)
     with pytest.raises(UnknownEndpointError, match="endpoints list"):
         service.refresh("nope")
 
 
 def test_hardware_options_merge_catalog_and_live_prices(
-    sqlite_runtime: Runtime, tmp_path: Path, clock: ManualClock
+    sqlite_runtime: Database, tmp_path: Path, clock: ManualClock
 ) -> None:
     service, board = build(sqlite_runtime, tmp_path, clock)
     options, problem = service.hardware_options()

@@ -8,7 +8,7 @@ import pytest
 from core.billing.pricing import price_usage
 from core.config import Settings
 from core.errors import ConfigError as CoreConfigError
-from core.providers import AuthError, ConfigError, GenerationRequest, QuotaExceededError, UpstreamError
+from core.providers import AuthError, GenerationRequest, ProviderConfigError, QuotaExceededError, UpstreamError
 from core.providers.huggingface import HuggingFaceProvider
 from tests.core.providers.fakes import (
     breaking_response,
@@ -189,7 +189,7 @@ def test_a_text_generation_stream_that_breaks_keeps_what_arrived() -> None:
 
 def test_retired_api_inference_url_is_a_config_error_before_any_call() -> None:
     p, up, _ = make(HuggingFaceProvider, [], base_url="https://api-inference.huggingface.co/models")
-    with pytest.raises(ConfigError, match=r"router\.huggingface\.co") as err:
+    with pytest.raises(ProviderConfigError, match=r"router\.huggingface\.co") as err:
         p.generate(MMS, GenerationRequest(category="tts", text="hi"))
     assert isinstance(err.value, CoreConfigError)
     assert up.requests == []
@@ -197,7 +197,7 @@ def test_retired_api_inference_url_is_a_config_error_before_any_call() -> None:
 
 def test_410_gone_is_a_config_error_with_the_upstream_message() -> None:
     p, _, sleeps = make(HuggingFaceProvider, [json_response(410, RETIRED)])
-    with pytest.raises(ConfigError, match="no longer supported") as err:
+    with pytest.raises(ProviderConfigError, match="no longer supported") as err:
         p.generate(MMS, GenerationRequest(category="tts", text="hi"))
     assert err.value.status_code == 410 and sleeps == []
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from core.billing.pricing import price_usage
-from core.providers import ConfigError, GenerationRequest, UpstreamError
+from core.providers import GenerationRequest, ProviderConfigError, UpstreamError
 from core.providers.huggingface_endpoint import HuggingFaceEndpointProvider
 from tests.core.providers.fakes import json_response, make, model, sse_response, wav_bytes
 
@@ -121,7 +121,7 @@ def test_scaled_to_zero_503_says_what_to_do() -> None:
 def test_missing_endpoint_url_is_a_config_error() -> None:
     no_url = model("huggingface_endpoint", "x/y", "chat", "uptime", deployment_type="dedicated")
     p, up, _ = make(HuggingFaceEndpointProvider, [])
-    with pytest.raises(ConfigError, match="Endpoints page"):
+    with pytest.raises(ProviderConfigError, match="Endpoints page"):
         p.generate(no_url, GenerationRequest(category="chat", text="Hello"))
     assert up.requests == []
 

@@ -49,7 +49,9 @@ TASK_BY_CATEGORY = {
 
 
 class UnknownEndpointError(NotFoundError):
-    pass
+    @classmethod
+    def named(cls, name: str) -> UnknownEndpointError:
+        return cls(f"No endpoint named {name!r} is managed here; `python -m core endpoints list` shows them.")
 
 
 def validate_endpoint_name(name: str) -> str:
@@ -393,9 +395,7 @@ class HuggingFaceEndpointService:
     def _row(s: Session, name: str) -> InferenceEndpoint:
         row = s.scalar(select(InferenceEndpoint).where(InferenceEndpoint.name == name))
         if row is None:
-            raise UnknownEndpointError(
-                f"No endpoint named {name!r} is managed here; `python -m core endpoints list` shows them."
-            )
+            raise UnknownEndpointError.named(name)
         return row
 
     @classmethod

@@ -1,5 +1,8 @@
-"""One call for the command line and the page: read the catalog (and history), build the traffic and the scenario,
-evaluate every option and sweep the rate. Defaults come from the chosen model's category and catalog entry.
+"""Break-even: one call for the command line and the page: read the catalog (and history), build the traffic and the
+scenario, evaluate every option and sweep the rate. Defaults come from the chosen model's category and catalog entry.
+
+Running the simulator is an engineer's or an admin's capability: the history profile reads every user's traffic of a
+model.
 """
 
 from __future__ import annotations
@@ -7,12 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from core.access import Capability, Principal, require
+from core.access import Caller, Capability, guarded
 from core.breakeven import serverless as serverless_price
 from core.breakeven.defaults import (
     DEFAULT_COLD_START_SECONDS,
@@ -21,19 +24,49 @@ from core.breakeven.defaults import (
     DEFAULT_MIN_REPLICAS,
     DEFAULT_TARGET_UTILIZATION,
     HF_DEFAULT_IDLE_MINUTES,
+    MONTH_HOURS,
     RequestSize,
     category_defaults,
 )
 from core.breakeven.errors import InvalidRateError, NoServerlessPriceError
-from core.breakeven.history import HistoryCounts, catalog_gpus, default_range, load_history, observed_request_size
+from core.breakeven.history import (
+    RESOLUTIONS,
+    HistoryCounts,
+    catalog_gpus,
+    default_range,
+    load_history,
+    observed_request_size,
+)
 from core.breakeven.model import Evaluation, evaluate
 from core.breakeven.scenario import Scenario
 from core.breakeven.serverless import ServerlessPrice
 from core.breakeven.sweep import DEFAULT_POINTS, Sweep, sweep
 from core.breakeven.sweep import default_range as sweep_range
 from core.breakeven.traffic import PROFILES, Traffic, from_counts, make_traffic
-from core.catalog.lookup import UnknownHardwareError, get_model, list_hardware
+from core.catalog.lookup import UnknownHardwareError, get_model, list_hardware, list_models
 from core.catalog.types import ModelPrice
+
+if TYPE_CHECKING:
+    from core.services.container import Services
+
+__all__ = [
+    "DEFAULT_COLD_START_SECONDS",
+    "DEFAULT_HORIZON_HOURS",
+    "DEFAULT_MAX_REPLICAS",
+    "DEFAULT_MIN_REPLICAS",
+    "DEFAULT_TARGET_UTILIZATION",
+    "HF_DEFAULT_IDLE_MINUTES",
+    "MONTH_HOURS",
+    "PROFILES",
+    "RESOLUTIONS",
+    "BreakevenInput",
+    "BreakevenResult",
+    "BreakevenService",
+    "ScenarioDefaults",
+    "compare",
+    "options_rows",
+    "timeline",
+]
 
 SPEC_PRICE_PER_REQUEST = Decimal("0.01")  # the specification's break-even example, when no model is chosen
 
@@ -241,15 +274,8 @@ def _traffic(session: Session, inp: BreakevenInput, now: datetime | None) -> tup
     return traffic, hist
 
 
-def simulate(
-    session: Session, inp: BreakevenInput, *, principal: Principal | None = None, now: datetime | None = None
-) -> BreakevenResult:
-    """Evaluate every option for `inp` and sweep cost against requests/hour.
-
-    `principal` is the person asking (None: the system itself, e.g. the command line); running the simulator is an
-    engineer's or an admin's capability, since it reads every user's traffic of a model.
-    """
-    require(principal, Capability.RUN_BREAKEVEN)
+def simulate(session: Session, inp: BreakevenInput, *, now: datetime | None = None) -> BreakevenResult:
+    """Evaluate every option for `inp` and sweep cost against requests/hour."""
     defaults = scenario_defaults(session, inp.model_id)
     model = get_model(session, inp.model_id) if inp.model_id else None
     traffic, hist = _traffic(session, inp, now)
@@ -352,3 +378,26 @@ def timeline(result: BreakevenResult, gpu_id: str, *, hours: int, bin_minutes: i
     c = counts[:n].reshape(-1, bin_minutes).sum(axis=1)
     r = replicas[:n].reshape(-1, bin_minutes).max(axis=1)
     return {"minute": np.arange(0, n, bin_minutes), "requests": c, "replicas": r}
+
+
+class BreakevenService:
+    def __init__(self, services: Services) -> None:
+        self._s = services
+
+    @guarded(Capability.RUN_BREAKEVEN)
+    def model_ids(self, caller: Caller) -> list[str]:
+        """The catalog's models a scenario may be built on (the sandbox's are not real models)."""
+        with self._s.db.session() as s:
+            return sorted({m.model_id for m in list_models(s) if m.provider != "sandbox"})
+
+    @guarded(Capability.RUN_BREAKEVEN)
+    def defaults(self, caller: Caller, model_id: str | None = None) -> ScenarioDefaults:
+        """What the form starts from for a model (or a generic chat model)."""
+        with self._s.db.session() as s:
+            return scenario_defaults(s, model_id)
+
+    @guarded(Capability.RUN_BREAKEVEN)
+    def simulate(self, caller: Caller, inp: BreakevenInput, *, now: datetime | None = None) -> BreakevenResult:
+        """Evaluate every option for `inp` and sweep cost against requests/hour."""
+        with self._s.db.session() as s:
+            return simulate(s, inp, now=now)

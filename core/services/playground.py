@@ -1,7 +1,8 @@
-"""What the Playground page shows, computed here so the page only reads widgets and draws.
+"""Playground: what the page shows, computed here so the page only reads widgets and draws.
 
 The models offered, by category: those of providers whose key is configured, plus the sandbox (always offered, so the
-app works out of the box). The cost card of a call, the session's totals, and compare mode (one prompt on 2-3 models).
+app works out of the box); whose credits a call may use; the cost card of a call, the session's totals, and compare
+mode (one input on 2-3 models). The calls themselves go through the generation service, which checks who pays.
 """
 
 from __future__ import annotations
@@ -10,17 +11,20 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from core.access import Capability, Principal
-from core.billing.money import credits_to_usd
+from core.access import Caller, Capability, guarded
 from core.catalog.lookup import list_models
 from core.catalog.types import ModelPrice
 from core.errors import CoreError, InvalidInputError
-from core.generate import GenerationResult, generate, services_for
+from core.generate import GenerationResult
+from core.money import credits_to_usd
 from core.providers.types import GenerationRequest
-from core.runtime import Runtime
 from core.usage import Usage
 from core.users import UserView, get_user, list_users
+
+if TYPE_CHECKING:
+    from core.services.container import Services
 
 CATEGORY_LABELS = {
     "chat": "Chat",
@@ -50,36 +54,6 @@ class PlaygroundCatalog:
 
     def categories(self) -> list[str]:
         return [c for c in CATEGORY_LABELS if self.models.get(c)]
-
-
-def playground_catalog(runtime: Runtime) -> PlaygroundCatalog:
-    factory = services_for(runtime).providers
-    problems = factory.configuration_problems()
-    with runtime.session() as s:
-        models = list_models(s)
-    offered: dict[str, list[ModelPrice]] = {}
-    for m in models:
-        if m.provider in problems:
-            continue
-        if m.deployment_type == "dedicated" and not m.hf_endpoint_url:
-            continue  # a dedicated model is callable once its endpoint exists (the Endpoints page records the URL)
-        offered.setdefault(m.category, []).append(m)
-    for items in offered.values():
-        items.sort(key=lambda m: (m.provider == "sandbox", m.provider, m.model_name))
-    return PlaygroundCatalog(models=offered, unconfigured=problems)
-
-
-def payers(runtime: Runtime, principal: Principal) -> list[UserView]:
-    """Whose credits a call may use: one's own, or anyone's for a role that may generate for others."""
-    with runtime.session() as s:
-        if principal.can(Capability.GENERATE_FOR_OTHERS):
-            users = list_users(s)
-            return sorted(users, key=lambda u: u.id != principal.user_id)  # oneself first
-        return [get_user(s, principal.user_id)]
-
-
-def available_credits(runtime: Runtime, user_id: int) -> int:
-    return services_for(runtime).billing.balance(user_id).available
 
 
 def describe_usage(usage: Usage, category: str = "") -> str:
@@ -181,48 +155,95 @@ class CompareEntry:
 COMPARE_CATEGORIES = ("chat", "tts", "image", "speech_to_text")  # one input, sent to every model
 
 
-def compare(
-    runtime: Runtime,
-    user: UserView,
-    models: Sequence[ModelPrice],
-    prompt: str | None = None,
+def compare_request(
+    category: str,
+    prompt: str | None,
     *,
-    category: str = "chat",
     audio: bytes | None = None,
     audio_filename: str | None = None,
     audio_mime: str | None = None,
     max_tokens: int | None = None,
-    principal: Principal | None = None,
-) -> list[CompareEntry]:
-    """The same input on 2-3 models of one category at once: a chat prompt, a text to speak, an image prompt, or an
-    audio file to transcribe. Each call is billed on its own; a failure stops no other."""
-    if category not in COMPARE_CATEGORIES:
-        raise InvalidInputError(f"Compare mode takes {', '.join(COMPARE_CATEGORIES)} models, not {category!r}.")
-    if not 2 <= len(models) <= MAX_COMPARE:
-        raise InvalidInputError(f"Compare two or three models (got {len(models)}).")
-    other = [f"{m.provider}/{m.model_id}" for m in models if m.category != category]
-    if other:
-        raise InvalidInputError(f"{', '.join(other)} is not a {category} model; compare models of one category.")
+) -> GenerationRequest:
+    """The one request every compared model gets."""
     if category == "speech_to_text":
         if not audio:
             raise InvalidInputError("Upload an audio file to transcribe with each model.")
-        request = GenerationRequest(
-            category=category, audio=audio, audio_filename=audio_filename, audio_mime=audio_mime
-        )
-    else:
-        if not (prompt or "").strip():
-            raise InvalidInputError("Write the prompt to send to each model.")
-        request = GenerationRequest(
-            category=category, text=prompt, max_tokens=max_tokens if category == "chat" else None
-        )
-    services = services_for(runtime)
+        return GenerationRequest(category=category, audio=audio, audio_filename=audio_filename, audio_mime=audio_mime)
+    if not (prompt or "").strip():
+        raise InvalidInputError("Write the prompt to send to each model.")
+    return GenerationRequest(category=category, text=prompt, max_tokens=max_tokens if category == "chat" else None)
 
-    def one(model: ModelPrice) -> CompareEntry:
-        try:
-            result = generate(services, user, model.model_id, request, provider=model.provider, principal=principal)
-            return CompareEntry(model=model, result=result, error=None)
-        except CoreError as exc:
-            return CompareEntry(model=model, result=None, error=str(exc))
 
-    with ThreadPoolExecutor(max_workers=len(models)) as pool:
-        return list(pool.map(one, models))
+class PlaygroundService:
+    def __init__(self, services: Services) -> None:
+        self._s = services
+
+    @guarded(Capability.USE_PLAYGROUND)
+    def catalog(self, caller: Caller) -> PlaygroundCatalog:
+        """The models offered, by category (real providers first, the sandbox last), and why others are not."""
+        problems = self._s.providers.configuration_problems()
+        with self._s.db.session() as s:
+            models = list_models(s)
+        offered: dict[str, list[ModelPrice]] = {}
+        for m in models:
+            if m.provider in problems:
+                continue
+            if m.deployment_type == "dedicated" and not m.hf_endpoint_url:
+                continue  # a dedicated model is callable once its endpoint exists (the Endpoints page records the URL)
+            offered.setdefault(m.category, []).append(m)
+        for items in offered.values():
+            items.sort(key=lambda m: (m.provider == "sandbox", m.provider, m.model_name))
+        return PlaygroundCatalog(models=offered, unconfigured=problems)
+
+    @guarded(None, always=Capability.USE_PLAYGROUND, scoped=(Capability.GENERATE_FOR_OTHERS,))
+    def payers(self, caller: Caller) -> list[UserView]:
+        """Whose credits a call may use: one's own, or anyone's (oneself first) for a role that may bill others."""
+        with self._s.db.session() as s:
+            if caller.can(Capability.GENERATE_FOR_OTHERS):
+                users = list_users(s)
+                own = getattr(caller, "user_id", None)
+                return sorted(users, key=lambda u: u.id != own)
+            return [get_user(s, caller.user_id)]  # type: ignore[union-attr]
+
+    @guarded(Capability.VIEW_ALL_SPEND, own="user")
+    def available_credits(self, caller: Caller, user: int | str) -> int:
+        """What a new call billed to `user` may spend now (balance minus credits held by calls in flight)."""
+        return self._s.billing.balance(user).available
+
+    @guarded(Capability.GENERATE_FOR_OTHERS, own="user", always=Capability.USE_PLAYGROUND)
+    def compare(
+        self,
+        caller: Caller,
+        user: UserView | int | str,
+        models: Sequence[ModelPrice],
+        prompt: str | None = None,
+        *,
+        category: str = "chat",
+        audio: bytes | None = None,
+        audio_filename: str | None = None,
+        audio_mime: str | None = None,
+        max_tokens: int | None = None,
+    ) -> list[CompareEntry]:
+        """The same input on 2-3 models of one category at once: a chat prompt, a text to speak, an image prompt, or
+        an audio file to transcribe. Each call is billed on its own; a failure stops no other."""
+        if category not in COMPARE_CATEGORIES:
+            raise InvalidInputError(f"Compare mode takes {', '.join(COMPARE_CATEGORIES)} models, not {category!r}.")
+        if not 2 <= len(models) <= MAX_COMPARE:
+            raise InvalidInputError(f"Compare two or three models (got {len(models)}).")
+        other = [f"{m.provider}/{m.model_id}" for m in models if m.category != category]
+        if other:
+            raise InvalidInputError(f"{', '.join(other)} is not a {category} model; compare models of one category.")
+        request = compare_request(
+            category, prompt, audio=audio, audio_filename=audio_filename, audio_mime=audio_mime, max_tokens=max_tokens
+        )
+        generation = self._s.generation
+
+        def one(model: ModelPrice) -> CompareEntry:
+            try:
+                result = generation.generate(caller, user, model.model_id, request, provider=model.provider)
+                return CompareEntry(model=model, result=result, error=None)
+            except CoreError as exc:
+                return CompareEntry(model=model, result=None, error=str(exc))
+
+        with ThreadPoolExecutor(max_workers=len(models)) as pool:
+            return list(pool.map(one, models))

@@ -1,4 +1,7 @@
-"""The product's money rules: USD -> whole credits -> markup. Decimal only; credits are integers."""
+"""The product's money rules: USD -> whole credits -> markup. Decimal only; credits are integers.
+
+Depends on nothing else in core: every layer (users, billing, analytics, pages through the services) uses these rules.
+"""
 
 from __future__ import annotations
 

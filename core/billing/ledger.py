@@ -18,19 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.analytics import usage as analytics_usage
-from core.analytics.queries import SpendQueries
-from core.analytics.service import queries_for_database
-from core.analytics.usage import ProviderUsage, UserUsage
 from core.billing import inputs
 from core.billing.accounts_sql import Account, AccountsSQL
-from core.billing.errors import HoldStateError, InsufficientCreditsError, InvalidAmountError, UnknownUserError
+from core.billing.errors import HoldStateError, InsufficientCreditsError, InvalidAmountError
 from core.billing.ledger_sql import (
     HELD_ONLY,
     HOLD_BY_ID,
@@ -46,21 +42,26 @@ from core.billing.ledger_sql import (
     write_engine,
     write_transaction,
 )
-from core.billing.money import apply_markup, usd_to_credits
 from core.billing.types import Balance, Hold, Settlement, Transaction, UsageRecord
 from core.billing.usage_rows import check_model, check_record, insert_usage, unknown_model, usage_metadata, usage_values
 from core.config import Settings, load_settings
 from core.db.models import utcnow
 from core.errors import ConfigError, InvalidInputError, NotFoundError
-
-if TYPE_CHECKING:  # core.users imports core.billing.money: a runtime import here would be circular
-    from core.users import UserView
+from core.money import apply_markup, usd_to_credits
+from core.users import UserView, no_such_user, user_key
 
 UserRef: TypeAlias = "int | str | UserView"
 Actor: TypeAlias = "str | UserView | None"
-# The roles issue plugs permission checks in here: called as authorize(action, actor) before any write; raise
-# PermissionDeniedError to refuse. The default allows everything.
-Authorizer = Callable[[str, str], None]
+
+
+class UsageQuestions(Protocol):
+    """Who answers the specification's usage questions (`get_total_usage`, `get_usage_by_provider`): the analytics
+    engine, plugged in by `core.services`. Billing ends at the ledger and does not import analytics."""
+
+    def total_usage(self, user_id: int, days: int, *, include_sandbox: bool) -> Any: ...
+
+    def usage_by_provider(self, user_id: int, days: int, *, include_sandbox: bool) -> list[Any]: ...
+
 
 GRANT_KINDS = ("grant", "topup", "adjustment")
 CHARGE_KINDS = ("usage", "endpoint_uptime")
@@ -74,34 +75,11 @@ class UnknownTransactionError(NotFoundError):
     pass
 
 
-def _allow_all(action: str, actor: str) -> None:
-    return None
-
-
 def _engine_of(session_factory: sessionmaker[Session]) -> Engine:
     bind = session_factory.kw.get("bind")
     if not isinstance(bind, Engine):
         raise ConfigError("BillingService needs a session factory bound to an engine (Runtime.session_factory).")
     return bind
-
-
-def _is_user_view(obj: object) -> bool:
-    # A UserView (or anything shaped like one: an int id and an email), without importing core.users.
-    return isinstance(getattr(obj, "id", None), int) and isinstance(getattr(obj, "email", None), str)
-
-
-def _user_lookup(user: UserRef) -> tuple[str, dict[str, Any]]:
-    """('id' or 'email', bind parameters) for a user id, an email or a UserView."""
-    if _is_user_view(user):
-        return "id", {"uid": user.id}
-    if isinstance(user, bool):
-        raise InvalidInputError(f"{user!r} is not a user; pass a user id, an email or a UserView.")
-    if isinstance(user, int):
-        return "id", {"uid": user}
-    if isinstance(user, str) and user.strip():
-        s = user.strip()
-        return ("id", {"uid": int(s)}) if s.isdigit() else ("email", {"email": s.lower()})
-    raise InvalidInputError(f"{user!r} is not a user; pass a user id, an email or a UserView.")
 
 
 def _is_key_race(exc: IntegrityError) -> bool:
@@ -118,14 +96,10 @@ def _is_key_race(exc: IntegrityError) -> bool:
     )
 
 
-def _no_such_user(user: UserRef) -> UnknownUserError:
-    return UnknownUserError(f"No user {user!r}; `python -m core users list` shows who exists.")
-
-
 def _actor_name(actor: Actor) -> str:
     if actor is None:
         return SYSTEM_ACTOR
-    if _is_user_view(actor):
+    if isinstance(actor, UserView):
         return actor.email
     name = inputs.text(actor, "The actor", limit=320)
     return name or SYSTEM_ACTOR
@@ -139,7 +113,7 @@ class BillingService:
         session_factory: sessionmaker[Session],
         settings: Settings | None = None,
         *,
-        authorize: Authorizer | None = None,
+        usage: UsageQuestions | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.engine = _engine_of(session_factory)
@@ -147,7 +121,7 @@ class BillingService:
         self._sql = AccountsSQL(self.engine.dialect.name)
         self.settings = settings if settings is not None else load_settings()
         self.credit_usd = self.settings.credit_usd
-        self._authorize = authorize or _allow_all
+        self._usage = usage
 
     # ---- plumbing ------------------------------------------------------------------------------------------------
     def _write(self, op: Callable[[Connection, datetime], T], *, retry_on_key_race: bool = True) -> T:
@@ -165,19 +139,19 @@ class BillingService:
 
     def _lock(self, conn: Connection, user: UserRef, key: str | None, now: datetime) -> Account:
         """The account under the write lock, with its held credits and the transaction already under `key`."""
-        by, params = _user_lookup(user)
+        by, params = user_key(user)
         acct = self._sql.lock_account(conn, by, params, key, now)
         if acct is None:
-            raise _no_such_user(user)
+            raise no_such_user(user)
         return acct
 
     @staticmethod
     def _read(conn: Connection, user: UserRef) -> Account:
         """The account as last committed, without a lock (held credits not read)."""
-        by, params = _user_lookup(user)
+        by, params = user_key(user)
         row = conn.execute(READ_BY_ID if by == "id" else READ_BY_EMAIL, params).first()
         if row is None:
-            raise _no_such_user(user)
+            raise no_such_user(user)
         return Account(row[0], row[1], int(row[2]), Decimal(row[3]), 0, None)
 
     def _post(self, conn: Connection, **fields: Any) -> Transaction:
@@ -226,7 +200,6 @@ class BillingService:
         note = inputs.text(note, "The note", required=False)
         key = inputs.idempotency_key(idempotency_key, required=False)
         who = _actor_name(actor)
-        self._authorize(f"credits.{kind}", who)
 
         def op(conn: Connection, now: datetime) -> Transaction:
             acct = self._lock(conn, user, key, now)
@@ -272,10 +245,10 @@ class BillingService:
             raise InvalidInputError(f"A hold's time to live must be a positive number of seconds, got {ttl!r}.")
 
         def op(conn: Connection, now: datetime) -> Hold:
-            by, params = _user_lookup(user)
+            by, params = user_key(user)
             found = self._sql.reserve_state(conn, by, params, key, now)
             if found is None:
-                raise _no_such_user(user)
+                raise no_such_user(user)
             acct, existing = found
             if existing is not None:
                 return existing
@@ -459,10 +432,10 @@ class BillingService:
 
         def checked_op(conn: Connection, now: datetime) -> Transaction:
             # PostgreSQL without overdraft: lock, then check and post in one statement (one round trip fewer).
-            by, params = _user_lookup(user)
+            by, params = user_key(user)
             acct = self._sql.lock_only(conn, by, params)
             if acct is None:
-                raise _no_such_user(user)
+                raise no_such_user(user)
             pct = acct.markup if pct_given is None else pct_given
             amount = apply_markup(base_credits, pct)
             meta: dict[str, Any] = {"base_cost_usd": str(cost), "base_credits": base_credits, "markup_pct": str(pct)}
@@ -515,7 +488,6 @@ class BillingService:
         why = inputs.text(reason, "A reason for the refund", limit=500)
         partial = None if credits is None else inputs.credits(credits, "The refund")
         who = _actor_name(actor)
-        self._authorize("credits.refund", who)
         key = f"refund:{tx_id}"
 
         def op(conn: Connection, now: datetime) -> Transaction:
@@ -587,27 +559,29 @@ class BillingService:
                 rows = list(conn.execute(stmt.order_by(ledger.c.id)))
         return [to_transaction(r) for r in rows]
 
-    def get_total_usage(self, user_id: UserRef, days: int = 30, *, include_sandbox: bool = False) -> UserUsage:
-        """A user's usage over the last `days` days, answered by the analytics engine (`core.analytics`): calls,
-        failed calls, credits (endpoint uptime and refunds included), provider cost and what the user paid.
+    def get_total_usage(self, user_id: UserRef, days: int = 30, *, include_sandbox: bool = False) -> Any:
+        """A user's usage over the last `days` days (calls, failed calls, credits with endpoint uptime and refunds,
+        provider cost, what the user paid), answered by the analytics engine that `core.services` plugs in, synced
+        to the last committed call first; sandbox calls are left out unless `include_sandbox`."""
+        return self._usage_questions().total_usage(self._user_id(user_id), days, include_sandbox=include_sandbox)
 
-        The analytics store is synced first whenever the database holds rows it lacks, so the answer includes every
-        call committed before this one; sandbox calls are left out unless `include_sandbox`."""
-        uid, q = self._usage_source(user_id)
-        return analytics_usage.get_total_usage(q, uid, days, now=utcnow(), include_sandbox=include_sandbox)
-
-    def get_usage_by_provider(
-        self, user_id: UserRef, days: int = 30, *, include_sandbox: bool = False
-    ) -> list[ProviderUsage]:
+    def get_usage_by_provider(self, user_id: UserRef, days: int = 30, *, include_sandbox: bool = False) -> list[Any]:
         """The same, per provider, most credits first."""
-        uid, q = self._usage_source(user_id)
-        return analytics_usage.get_usage_by_provider(q, uid, days, now=utcnow(), include_sandbox=include_sandbox)
+        uid = self._user_id(user_id)
+        return self._usage_questions().usage_by_provider(uid, days, include_sandbox=include_sandbox)
 
-    def _usage_source(self, user: UserRef) -> tuple[int, SpendQueries]:
-        """The user's id (an unknown user is refused here, before any sync) and the synced analytics queries."""
+    def _usage_questions(self) -> UsageQuestions:
+        if self._usage is None:
+            raise ConfigError(
+                "Usage questions are answered by the analytics engine: use the BillingService of core.services "
+                "(Services(...).billing), which has it plugged in."
+            )
+        return self._usage
+
+    def _user_id(self, user: UserRef) -> int:
+        """The user's id; an unknown user is refused here, before any analytics work."""
         with read_transaction(self.engine) as conn:
-            uid = self._read(conn, user).id
-        return uid, queries_for_database(self.engine, self.settings, sync_if_older_than=0)
+            return self._read(conn, user).id
 
     # ---- helpers -------------------------------------------------------------------------------------------------
     @staticmethod

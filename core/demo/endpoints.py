@@ -12,17 +12,18 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.billing import BillingService
+from core.config import Settings
 from core.db.models import InferenceEndpoint, User, utcnow
 from core.endpoints.client import HFEndpointsClient
 from core.endpoints.clock import ManualClock
 from core.endpoints.factory import LOCAL_NAMESPACE, is_local, local_state_path
+from core.endpoints.lifecycle import HuggingFaceEndpointService
 from core.endpoints.local import LOCAL_BASE_URL, LocalEndpointsTransport
 from core.endpoints.metering import MeterReport, UptimeMeter
-from core.endpoints.service import HuggingFaceEndpointService
 from core.errors import ConfigError, InvalidInputError
-from core.runtime import Runtime
 
 TTS = "demo-tts"
 CHAT = "demo-chat"
@@ -36,17 +37,23 @@ class DemoReport:
     metered: MeterReport
 
 
-def seed_endpoint_demo(runtime: Runtime, *, days: int = 3, now: datetime | None = None) -> DemoReport:
+def seed_endpoint_demo(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    billing: BillingService,
+    *,
+    days: int = 3,
+    now: datetime | None = None,
+) -> DemoReport:
     """Create `demo-tts` (T4, scales to zero when idle) and `demo-chat` (L4, one replica, paused at night, two at
     the midday peak) with `days` days of use, then meter them. Refuses if they exist or the API is not local."""
-    settings = runtime.settings
     if not is_local(settings):
         raise ConfigError("The endpoints demo runs only on the local stand-in: set HF_ENDPOINTS_API_URL=local.")
     if not 1 <= days <= 31:
         raise InvalidInputError(f"--days must be between 1 and 31, got {days}.")
     end = now or utcnow()
     start = (end - timedelta(days=days)).replace(hour=WORK_START - 1, minute=0, second=0, microsecond=0)
-    with runtime.session() as s:
+    with session_factory.begin() as s:
         if s.scalar(select(InferenceEndpoint.id).where(InferenceEndpoint.name.in_((TTS, CHAT)))):
             raise InvalidInputError("The endpoints demo is already there (demo-tts, demo-chat).")
         owner = s.scalar(select(User).where(User.role == "engineer").order_by(User.id)) or s.scalar(
@@ -60,7 +67,7 @@ def seed_endpoint_demo(runtime: Runtime, *, days: int = 3, now: datetime | None 
     stand_in = LocalEndpointsTransport(local_state_path(settings), clock)
     namespace = settings.hf_namespace or LOCAL_NAMESPACE
     client = HFEndpointsClient(httpx.Client(transport=stand_in), LOCAL_BASE_URL, namespace, None)
-    service = HuggingFaceEndpointService(runtime.session_factory, client, settings, clock=clock, sleep=clock.sleep)
+    service = HuggingFaceEndpointService(session_factory, client, settings, clock=clock, sleep=clock.sleep)
 
     service.create_endpoint(CHAT, "meta-llama/Llama-3.1-8B-Instruct", "L4", True, 1, 2, None, owner_email)
     service.create_endpoint(TTS, "facebook/mms-tts-eng", "T4", True, 0, 1, 15, owner_email)
@@ -97,8 +104,7 @@ def seed_endpoint_demo(runtime: Runtime, *, days: int = 3, now: datetime | None 
         day += timedelta(days=1)
     step_to(end)
 
-    billing = BillingService(runtime.session_factory, settings)
-    report = UptimeMeter(runtime.session_factory, billing, settings).meter(end)
+    report = UptimeMeter(session_factory, billing, settings).meter(end)
     ids = {service.get(CHAT).id, service.get(TTS).id}
     events = sum(1 for e in service.events() if e.endpoint_id in ids)
     return DemoReport(endpoints=[CHAT, TTS], events=events, metered=report)

@@ -1,7 +1,7 @@
-"""The engine's wiring: settings -> database engine -> session factory -> services.
+"""The system of record for one process: settings -> engine -> session factory, and bringing it up to date.
 
-Pages build one `Runtime` (cached at the page edge) and the command line builds one per run; tests build their own
-against a temporary database.
+`core.services.Services` owns one `Database` and hands its session factory to the engine's parts; pages and the
+command line never open a session themselves. Tests build their own against a temporary database.
 """
 
 from __future__ import annotations
@@ -10,19 +10,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.catalog.loader import LoadReport, load_catalogs
 from core.config import Settings, load_settings
 from core.db.engine import check_connection, make_engine, make_session_factory
 from core.db.migrate import upgrade
 from core.db.models import AIUsageLog
 
+if TYPE_CHECKING:
+    from core.catalog.loader import LoadReport
+
 
 @dataclass
-class Runtime:
+class Database:
     settings: Settings = field(default_factory=load_settings)
 
     @cached_property
@@ -40,7 +43,9 @@ class Runtime:
             yield s
 
     def init(self) -> LoadReport:
-        """Migrate the schema and load the catalogs; running it twice changes nothing."""
+        """Migrate the schema and load the catalogs into it; running it twice changes nothing."""
+        from core.catalog.loader import load_catalogs  # the catalog sits on the database, not under it
+
         check_connection(self.engine)
         upgrade(self.engine)
         with self.session() as s:

@@ -1,0 +1,11 @@
+"""The one door into the engine for pages, the command line and the HTTP gateway.
+
+Build one `Services` per process; every call names its caller (a `Principal`, or `SYSTEM` for the system itself) and
+returns frozen views. One module per product word: users, ledger, spend, overview, generation, playground, models,
+endpoints, breakeven. Access is enforced here, by each method's `@guarded` rule (`core.access`).
+"""
+
+from core.access import SYSTEM, Caller, Capability, Principal, Role, SystemCaller
+from core.services.container import Services
+
+__all__ = ["SYSTEM", "Caller", "Capability", "Principal", "Role", "Services", "SystemCaller"]

@@ -1,0 +1,92 @@
+"""The container: everything the product's interfaces use, built once per process.
+
+`Services(db)` owns the database handle, the analytics copy, the one `BillingService` (with the analytics engine
+plugged in for the specification's usage questions), the providers with their shared HTTP client, the generation flow
+and, on first use, the dedicated-endpoints manager; and it exposes one service per product word. Pages (cached with
+`st.cache_resource`), the command line (one per run), the gateway (one per worker) and tests each build one; nothing
+else constructs an engine part.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+
+from core.analytics.copy import AnalyticsCopy
+from core.billing.ledger import BillingService
+from core.catalog.loader import LoadReport
+from core.config import Settings, load_settings
+from core.db.database import Database
+from core.endpoints.clock import Clock, system_clock
+from core.endpoints.factory import make_service
+from core.endpoints.lifecycle import HuggingFaceEndpointService
+from core.generate import GenerationFlow
+from core.providers.registry import AIProviderFactory
+
+
+class Services:
+    def __init__(
+        self,
+        db: Database | None = None,
+        *,
+        settings: Settings | None = None,
+        http: httpx.Client | None = None,
+        providers: AIProviderFactory | None = None,
+        endpoints_http: httpx.Client | None = None,
+        clock: Clock = system_clock,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        from core.services.breakeven import BreakevenService
+        from core.services.demo import DemoService
+        from core.services.endpoints import EndpointService
+        from core.services.generation import GenerationService
+        from core.services.ledger import LedgerService
+        from core.services.models import ModelService
+        from core.services.overview import OverviewService
+        from core.services.playground import PlaygroundService
+        from core.services.spend import SpendService
+        from core.services.users import UserService
+
+        self.db = db if db is not None else Database(settings or load_settings())
+        self.settings = self.db.settings
+        self.analytics = AnalyticsCopy(self.db.engine, self.settings)
+        self.billing = BillingService(self.db.session_factory, self.settings, usage=self.analytics)
+        self.providers = providers or AIProviderFactory(self.settings, http)
+        self.flow = GenerationFlow(self.settings, self.db.session_factory, self.billing, self.providers)
+        self.clock = clock
+        self.sleep = sleep
+        self._endpoints_http = endpoints_http
+        self._endpoint_manager: HuggingFaceEndpointService | None = None
+        self._lock = threading.Lock()
+
+        self.users = UserService(self)
+        self.ledger = LedgerService(self)
+        self.spend = SpendService(self)
+        self.overview = OverviewService(self)
+        self.generation = GenerationService(self)
+        self.playground = PlaygroundService(self)
+        self.models = ModelService(self)
+        self.endpoints = EndpointService(self)
+        self.breakeven = BreakevenService(self)
+        self.demo = DemoService(self)
+
+    def init(self) -> LoadReport:
+        """Migrate the schema and load the catalogs (idempotent)."""
+        return self.db.init()
+
+    def endpoint_manager(self) -> HuggingFaceEndpointService:
+        """The dedicated-endpoints manager on the configured API (`ConfigError`, saying how to configure, when none)."""
+        with self._lock:
+            if self._endpoint_manager is None:
+                self._endpoint_manager = make_service(
+                    self.db.session_factory, self.settings, http=self._endpoints_http, clock=self.clock
+                )
+                self._endpoint_manager.sleep = self.sleep
+            return self._endpoint_manager
+
+    def close(self) -> None:
+        self.providers.close()
+        self.db.dispose()

@@ -1,0 +1,278 @@
+"""Spend: who and what costs most, how it trends, what margin it leaves; the Spend page in one call, and the questions
+the command line asks. Answered by the analytics copy (DuckDB).
+
+Finance and admins see everyone's spend; everybody else sees only their own: their filter is narrowed to themselves,
+and asking for someone else's is refused. Every table here is exact (Decimal money) and is what the page's CSV and
+Parquet downloads contain.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from core.access import Caller, Capability, guarded, require, sees_everyone
+from core.analytics.copy import STALE_AFTER_SECONDS
+from core.analytics.export import chart_frame, to_csv_bytes, to_parquet_bytes
+from core.analytics.filters import SpendFilter, zone
+from core.analytics.queries import FilterOptions, Kpis, MonthForecast, SpendQueries, SpendResult, SpendTotals
+from core.analytics.sync import Progress, SyncReport
+from core.analytics.usage import ProviderUsage, UserUsage
+
+if TYPE_CHECKING:
+    from core.services.container import Services
+
+__all__ = [
+    "STALE_AFTER_SECONDS",
+    "FilterOptions",
+    "Kpis",
+    "MonthForecast",
+    "PageQuery",
+    "ProviderUsage",
+    "SpendFilter",
+    "SpendPage",
+    "SpendResult",
+    "SpendService",
+    "SpendTotals",
+    "SyncReport",
+    "UserDrill",
+    "UserUsage",
+    "chart_frame",
+    "to_csv_bytes",
+    "to_parquet_bytes",
+    "zone",
+]
+
+TOP_N = 10
+TRANSACTIONS_SHOWN = 500
+_drill_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spend-drill")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserDrill:
+    user: str
+    totals: SpendTotals  # of everything the filters keep for this user (the models table sums to it)
+    models: SpendResult
+    daily: SpendResult
+    transactions: SpendResult  # newest first, at most TRANSACTIONS_SHOWN
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpendPage:
+    as_of: datetime  # naive UTC: the oldest as-of of the answers below (they come from one store version or later)
+    tz: str
+    since: date
+    until: date
+    kpis: Kpis
+    daily_by_provider: SpendResult
+    top_users: SpendResult
+    top_models: SpendResult
+    provider_models: SpendResult
+    daily_totals: SpendResult  # margin and rounding uplift over time
+    anomalies: SpendResult
+    drill: UserDrill | None
+
+
+def user_drill(q: SpendQueries, f: SpendFilter, user: str) -> UserDrill:
+    """One user's models, daily spend per model and newest transactions under filter `f` (which names the user).
+
+    Two queries, run side by side: the per-day, per-model series (summed here into the models table and the totals,
+    exactly what the breakdown by model and the totals would give) and the newest transactions."""
+    newest = _drill_pool.submit(q.transactions, f, limit=TRANSACTIONS_SHOWN)
+    daily, models, totals = q.split_series("day", f, "model")
+    transactions = newest.result()
+    totals = replace(totals, users=1 if len(models.frame) else 0)
+    return UserDrill(user=user, totals=totals, models=models, daily=daily, transactions=transactions)
+
+
+def default_range(q: SpendQueries, now: datetime | None = None, days: int = 30) -> tuple[date, date]:
+    """The last `days` local days up to today (the store's as-of day in the reporting time zone)."""
+    at = now or q.as_of()
+    today = at.replace(tzinfo=UTC).astimezone(zone(q.tz)).date()
+    return today - timedelta(days=days - 1), today
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageQuery:
+    """What the Spend page asks: local days `since`..`until` (reporting time zone), the filters, whose drill-down."""
+
+    since: date
+    until: date
+    users: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    include_sandbox: bool = False
+    drill_user: str | None = None
+
+    def filter(self, tz: str) -> SpendFilter:
+        return SpendFilter.dates(
+            self.since,
+            self.until,
+            tz=tz,
+            users=self.users,
+            models=self.models,
+            providers=self.providers,
+            categories=self.categories,
+            statuses=self.statuses,
+            include_sandbox=self.include_sandbox,
+        )
+
+
+def spend_page(q: SpendQueries, query: PageQuery, *, now: datetime | None = None) -> SpendPage:
+    """The Spend page's data for `query`."""
+    f = query.filter(q.tz)
+    kpis = q.kpis(f, now=now)
+    results = {
+        "daily_by_provider": q.series("day", f, split="provider"),
+        "top_users": q.breakdown("user", f, top=TOP_N),
+        "top_models": q.breakdown("model", f, top=TOP_N),
+        "provider_models": q.breakdown(["provider", "model"], f),
+        "daily_totals": q.series("day", f),
+        "anomalies": q.anomalies(f, now=now),
+    }
+    who = query.drill_user
+    drill = user_drill(q, replace(f, users=(who,)), who) if who else None
+    stamps = [kpis.as_of, *(r.as_of for r in results.values())]
+    return SpendPage(
+        as_of=min(stamps), tz=q.tz, since=query.since, until=query.until, kpis=kpis, drill=drill, **results
+    )
+
+
+class SpendService:
+    def __init__(self, services: Services) -> None:
+        self._s = services
+
+    # ---- scoping -----------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _scoped(caller: Caller, f: SpendFilter, *also: str | None) -> SpendFilter:
+        """`f` as `caller` may ask it: everyone's for finance and admins; otherwise narrowed to the caller, and a
+        question naming anybody else is refused."""
+        if sees_everyone(caller):
+            return f
+        me = caller.email, caller.user_id  # type: ignore[union-attr]
+        asked = {u.strip().lower() for u in (*f.users, *(a for a in also if a))} - {me[0]}
+        if asked or set(f.user_ids) - {me[1]}:
+            require(caller, Capability.VIEW_ALL_SPEND)
+        return replace(f, users=(me[0],), user_ids=())
+
+    def _queries(self, sync_if_older_than: float | None) -> SpendQueries:
+        return self._s.analytics.queries(sync_if_older_than=sync_if_older_than)
+
+    # ---- the store ---------------------------------------------------------------------------------------------------
+    @guarded(None)
+    def sync(
+        self,
+        caller: Caller,
+        *,
+        full: bool = False,
+        max_age_seconds: float | None = None,
+        progress: Progress | None = None,
+    ) -> SyncReport:
+        """Copy new usage and ledger rows into the analytics store (only when older than `max_age_seconds`, if
+        given); discloses nobody's spend, so anyone may ask for fresh figures."""
+        return self._s.analytics.sync(full=full, max_age_seconds=max_age_seconds, progress=progress)
+
+    @guarded(None)
+    def store_version(self, caller: Caller) -> str:
+        """Identifies the store's current contents: a cache key for pages (a new sync means new answers)."""
+        return self._s.analytics.store.version_key()
+
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def options(self, caller: Caller) -> FilterOptions:
+        """What the filters offer; the user list is the caller alone unless they may see everyone's spend."""
+        opts = self._queries(None).options()
+        if sees_everyone(caller):
+            return opts
+        mine = tuple(u for u in opts.users if u[0] == caller.email)  # type: ignore[union-attr]
+        return replace(opts, users=mine)
+
+    @guarded(None)
+    def default_range(self, caller: Caller, days: int = 30) -> tuple[date, date]:
+        return default_range(self._queries(None), days=days)
+
+    # ---- the page ----------------------------------------------------------------------------------------------------
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def page(
+        self,
+        caller: Caller,
+        query: PageQuery,
+        *,
+        sync_if_older_than: float | None = None,
+        now: datetime | None = None,
+    ) -> SpendPage:
+        """Everything the Spend page shows for `query`: KPIs, the charts' tables, anomalies and, with a drill user,
+        that user's drill-down."""
+        scoped = self._scoped(caller, SpendFilter(users=query.users), query.drill_user)
+        return spend_page(self._queries(sync_if_older_than), replace(query, users=scoped.users), now=now)
+
+    # ---- the command line's questions --------------------------------------------------------------------------------
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def breakdown(
+        self,
+        caller: Caller,
+        by: str | list[str],
+        f: SpendFilter,
+        *,
+        top: int | None = None,
+        sync_if_older_than: float | None = STALE_AFTER_SECONDS,
+    ) -> SpendResult:
+        return self._queries(sync_if_older_than).breakdown(by, self._scoped(caller, f), top=top)
+
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def series(
+        self,
+        caller: Caller,
+        grain: str,
+        f: SpendFilter,
+        *,
+        split: str | None = None,
+        tz: str | None = None,
+        sync_if_older_than: float | None = STALE_AFTER_SECONDS,
+    ) -> SpendResult:
+        return self._queries(sync_if_older_than).series(grain, self._scoped(caller, f), split=split, tz=tz)
+
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def kpis(
+        self, caller: Caller, f: SpendFilter, *, tz: str | None = None, sync_if_older_than: float | None = None
+    ) -> Kpis:
+        return self._queries(sync_if_older_than).kpis(self._scoped(caller, f), tz=tz)
+
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def forecast(
+        self,
+        caller: Caller,
+        f: SpendFilter,
+        *,
+        tz: str | None = None,
+        sync_if_older_than: float | None = STALE_AFTER_SECONDS,
+    ) -> MonthForecast:
+        return self._queries(sync_if_older_than).forecast(self._scoped(caller, f), tz=tz)
+
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def anomalies(
+        self,
+        caller: Caller,
+        f: SpendFilter,
+        *,
+        days: int = 30,
+        tz: str | None = None,
+        sync_if_older_than: float | None = STALE_AFTER_SECONDS,
+    ) -> SpendResult:
+        return self._queries(sync_if_older_than).anomalies(self._scoped(caller, f), days=days, tz=tz)
+
+    # ---- the specification's per-user questions ----------------------------------------------------------------------
+    @guarded(Capability.VIEW_ALL_SPEND, own="user")
+    def total_usage(
+        self, caller: Caller, user: int | str, days: int = 30, *, include_sandbox: bool = False
+    ) -> UserUsage:
+        return self._s.billing.get_total_usage(user, days, include_sandbox=include_sandbox)
+
+    @guarded(Capability.VIEW_ALL_SPEND, own="user")
+    def usage_by_provider(
+        self, caller: Caller, user: int | str, days: int = 30, *, include_sandbox: bool = False
+    ) -> list[ProviderUsage]:
+        return self._s.billing.get_usage_by_provider(user, days, include_sandbox=include_sandbox)
