@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from core.billing.types import Hold, Transaction
+from core.db.models import AIUsageLog
 
 MARKUP_PLACES = Decimal("0.0001")  # users.developer_markup_pct is Numeric(9, 4)
 
@@ -72,12 +73,9 @@ _SETTLE_LOCK_PG = (
     " WHERE id = (SELECT user_id FROM credit_holds WHERE id = :hold_id) FOR UPDATE"
 )
 _SETTLE_STATE_PG = "SELECT " + _HOLD_STATE + " FROM credit_holds h WHERE h.id = :hold_id"  # noqa: S608
-_USAGE_COLUMNS = (
-    "created_at", "user_id", "ai_model_id", "provider", "category", "deployment_type", "endpoint_id", "input_tokens",
-    "output_tokens", "cached_tokens", "cache_write_tokens", "characters", "duration_seconds", "images",
-    "requests_count", "base_cost_usd", "markup_pct", "cost_credits", "cost_usd", "status", "error", "latency_ms",
-    "cache_hit", "sandbox", "request_id", "idempotency_key", "transaction_id", "metadata",
-)  # fmt: skip
+# Every column of ai_usage_log but its id, from the ORM model: a new column is written here (and `usage_values` must
+# give it) without anyone editing this file.
+_USAGE_COLUMNS = tuple(c.name for c in AIUsageLog.__table__.columns if not c.primary_key)
 _INSERT_USAGE = (
     "INSERT INTO ai_usage_log (" + ", ".join(_USAGE_COLUMNS) + ")"  # noqa: S608 - constant SQL
     " VALUES (" + ", ".join(f":{c}" for c in _USAGE_COLUMNS) + ") RETURNING id"

@@ -34,10 +34,13 @@ def test_grant_credits_and_see_the_balance_change(app_url: str, page) -> None:
     credits.press("Tab")
     page.get_by_label("Note (shown in the history and the audit log)").fill("browser top-up")
     page.get_by_role("button", name="Review").click()
+    # wait for what the click brings (on a busy machine the rerun can start after a first idle check)
+    page.get_by_text("Confirm: topup of +250 credits").wait_for(timeout=60_000)
     wait_idle(page)
     assert page.get_by_text("Confirm: topup of +250 credits").count() == 1
     page.screenshot(path=str(ARTIFACTS / "ledger-grant-review.png"), full_page=True)
     page.get_by_role("button", name="Confirm").click()
+    page.get_by_text(f"balance is now {before + 250:,}").wait_for(timeout=60_000)
     wait_idle(page)
     page.get_by_role("tab", name="Grant / top-up").click()
     assert page.get_by_text(f"balance is now {before + 250:,}").count() == 1
