@@ -25,14 +25,21 @@ from core.breakeven.defaults import (
     category_defaults,
 )
 from core.breakeven.errors import InvalidRateError, NoServerlessPriceError
-from core.breakeven.history import HistoryCounts, catalog_gpus, default_range, load_history, observed_request_size
+from core.breakeven.history import (
+    HistoryCounts,
+    catalog_gpus,
+    default_range,
+    load_history,
+    observed_request_size,
+    throughput_by_gpu,
+)
 from core.breakeven.model import Evaluation, evaluate
 from core.breakeven.scenario import Scenario
 from core.breakeven.serverless import ServerlessPrice
 from core.breakeven.sweep import DEFAULT_POINTS, Sweep, sweep
 from core.breakeven.sweep import default_range as sweep_range
 from core.breakeven.traffic import PROFILES, Traffic, from_counts, make_traffic
-from core.catalog.lookup import UnknownHardwareError, get_model, list_hardware
+from core.catalog.lookup import get_model, list_hardware
 from core.catalog.types import ModelPrice
 
 SPEC_PRICE_PER_REQUEST = Decimal("0.01")  # the specification's break-even example, when no model is chosen
@@ -269,12 +276,7 @@ def simulate(
     if observed is not None and price is not None and sized and model is not None and basis.startswith(model.key):
         basis += ", the average request recorded in the history"
     throughput = {g.id: g.throughput_per_hour for g in defaults.gpus if g.throughput_per_hour is not None}
-    throughput.update(dict(inp.throughput_per_hour))
-    unknown = sorted(set(dict(inp.throughput_per_hour)) - {g.id for g in defaults.gpus})
-    if unknown:
-        raise UnknownHardwareError(
-            f"Unknown hardware {', '.join(unknown)}; choose from: {', '.join(g.id for g in defaults.gpus)}."
-        )
+    throughput.update(throughput_by_gpu(session, inp.throughput_per_hour))
     scenario = Scenario(
         serverless=price,
         gpus=catalog_gpus(session, throughput, list_price=inp.list_prices),

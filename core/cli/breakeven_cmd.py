@@ -29,8 +29,8 @@ def _number(text: str) -> float:
 def _throughput(text: str) -> tuple[str, float]:
     gpu, sep, rate = text.partition("=")
     if not sep or not gpu:
-        raise argparse.ArgumentTypeError(f"{text!r} is not GPU=REQUESTS_PER_HOUR, e.g. T4=1800")
-    return gpu.strip().upper(), _number(rate)
+        raise argparse.ArgumentTypeError(f"{text!r} is not GPU=REQUESTS_PER_HOUR, e.g. T4=1800 or nvidia-t4=1800")
+    return gpu.strip(), _number(rate)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="GPU=RPH",
-        help="requests/hour one replica serves at the latency target, e.g. T4=1800 (repeatable)",
+        help="requests/hour one replica serves at the latency target, e.g. T4=1800 or nvidia-t4=1800 (repeatable)",
     )
     p.add_argument("--service-time-seconds", type=_number, metavar="S", help="one request's latency on an idle GPU")
     p.add_argument("--memory-gb", type=_number, help="GPU memory the model needs (default from the catalog)")

@@ -36,6 +36,8 @@ def run_list(args: argparse.Namespace, rt: Runtime) -> int:
                     **{f: getattr(m, f) for f in PRICE_FIELDS},
                     "price_variants": m.price_variants or None,
                     "mirrors": m.mirrors,
+                    "hardware_type": m.hardware_type,
+                    "hardware_instance_type": m.hardware_instance_type,
                     "price_source": m.price_source,
                     "price_as_of": m.price_as_of,
                 }
@@ -51,6 +53,7 @@ def run_list(args: argparse.Namespace, rt: Runtime) -> int:
                     "category": m.category,
                     "deployment": m.deployment_type,
                     "price": m.price_label(),
+                    "hardware": m.hardware_label,
                     "as of": m.price_as_of,
                 }
                 for m in models

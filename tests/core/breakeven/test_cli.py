@@ -76,6 +76,18 @@ def test_a_model_brings_its_price_memory_and_defaults(db: None, capsys: pytest.C
     assert out["recommendation"]["option"] == "serverless"
 
 
+def test_throughput_names_a_gpu_by_its_id_or_hugging_faces_instance_type(
+    db: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ("--requests-per-hour", "2000", "--serverless-cost-per-request", "0.01")
+    by_id = _json(capsys, *base, "--throughput", "T4=900", "--throughput", "A100=5000")
+    by_hf_name = _json(capsys, *base, "--throughput", "nvidia-t4=900", "--throughput", "NVIDIA-A100=5000")
+    assert by_hf_name == by_id
+    t4 = next(o for o in by_id["options"] if o["option"] == "T4 always-on")
+    assert t4["replicas"] == 4  # ceil(2,000 / (900 x 0.7)): the entered throughput, not the default 1,800
+    assert by_id != _json(capsys, *base)
+
+
 def test_every_profile_runs_and_seeds_reproduce(db: None, capsys: pytest.CaptureFixture[str]) -> None:
     for profile in ("flat", "diurnal", "poisson", "bursty"):
         args = ("--requests-per-hour", "200", "--profile", profile, "--hours", "168", "--seed", "4")
@@ -98,7 +110,7 @@ def test_text_output(db: None, capsys: pytest.CaptureFixture[str]) -> None:
         (["--requests-per-hour", "10", "--p95-slo-seconds", "1"], "below the service time"),
         (["--profile", "history"], "choose a model"),
         (["--requests-per-hour", "10", "--model", "no/such-model"], "not in the catalog"),
-        (["--requests-per-hour", "10", "--throughput", "H100=900"], "Unknown hardware H100"),
+        (["--requests-per-hour", "10", "--throughput", "H100=900"], "'H100'; choose from: T4 (nvidia-t4)"),
         (["--requests-per-hour", "10", "--serverless-cost-per-request", "0"], "greater than zero"),
         (["--requests-per-hour", "10", "--since", "2026-01-01"], "--profile history"),
         (
