@@ -27,6 +27,7 @@ PRICE = Numeric(18, 9)
 
 ROLES = ("admin", "finance", "engineer", "pm")
 CATEGORIES = ("chat", "tts", "speech_to_text", "music", "voice_clone", "image")
+AUDIO_CATEGORIES = ("tts", "speech_to_text", "music", "voice_clone")  # audio_models, audio_model_usage (0004)
 DEPLOYMENT_TYPES = ("api_proxy", "inference_api", "dedicated")
 TRANSACTION_TYPES = ("grant", "topup", "usage", "endpoint_uptime", "refund", "adjustment")
 HOLD_STATUSES = ("held", "settled", "released", "expired")
