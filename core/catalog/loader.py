@@ -104,6 +104,13 @@ class _Ctx:
             raise self.fail(field, f"{value!r} must be a non-negative number")
         return d
 
+    def share(self, field: str) -> Decimal | None:
+        """A fraction from 0 to 1 (a share of requests), written like a price."""
+        value = self.price(field)
+        if value is not None and value > 1:
+            raise self.fail(field, f"{value} is a share of requests: write it as a fraction from 0 to 1 (0.05 = 5%)")
+        return value
+
 
 def _validate_variant_prices(ctx: _Ctx, variants: dict[str, Any]) -> None:
     def walk(obj: Any) -> None:
@@ -155,6 +162,8 @@ def parse_models(path: Path, hardware: list[dict[str, Any]] | None = None) -> li
             "api_method": ctx.text("api_method", required=False) or "POST",
             "status": ctx.text("status", required=False) or "active",
             "memory_gb": ctx.price("memory_gb"),
+            "serverless_cold_start_s": ctx.price("serverless_cold_start_s"),
+            "serverless_cold_start_share": ctx.share("serverless_cold_start_share"),
         }
         if known is not None and row["hardware_type"]:
             found = match_hardware(row["hardware_type"], known)

@@ -37,6 +37,8 @@ class ModelPrice:
     price_variants: dict[str, Any] = field(default_factory=dict)
     mirrors: str | None = None
     memory_gb: Decimal | None = None
+    serverless_cold_start_s: Decimal | None = None  # how long a cold start takes on shared serverless infrastructure
+    serverless_cold_start_share: Decimal | None = None  # the share of requests that meet one (0-1)
     hardware_type: str | None = None  # the catalog's hardware id (T4) a dedicated model is set up on
     hardware_instance_type: str | None = None  # its Hugging Face name (nvidia-t4); filled by `list_models`
     hf_endpoint_url: str | None = None

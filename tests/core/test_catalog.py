@@ -1,3 +1,4 @@
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,16 @@ def test_a_models_hardware_must_be_in_the_hardware_catalog(tmp_path: Path) -> No
         parse_models(write(tmp_path, broken), hardware)
     by_id = {(r["provider"], r["model_id"]): r for r in parse_models(write(tmp_path, good), hardware)}
     assert by_id[("huggingface_endpoint", "facebook/mms-tts-eng")]["hardware_type"] == "T4"
+
+
+def test_serverless_cold_starts_are_catalog_figures(runtime: Runtime, tmp_path: Path) -> None:
+    with runtime.session() as s:
+        models = {m.key: m for m in list_models(s)}
+    tts = models["huggingface/facebook/mms-tts-eng"]
+    assert (tts.serverless_cold_start_s, tts.serverless_cold_start_share) == (Decimal("5"), Decimal("0.05"))
+    assert models["openai/tts-1"].serverless_cold_start_s is None  # an API proxy: no cold starts
+    good = (DATA_DIR / "models.yaml").read_text()
+    broken = good.replace('serverless_cold_start_share: "0.05"', 'serverless_cold_start_share: "5"', 1)
+    line = next(i for i, t in enumerate(broken.splitlines(), 1) if 'serverless_cold_start_share: "5"' in t)
+    with pytest.raises(CatalogFileError, match=rf"line {line}, field 'serverless_cold_start_share'.*0\.05 = 5%"):
+        parse_models(write(tmp_path, broken))

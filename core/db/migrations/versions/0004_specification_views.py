@@ -1,4 +1,4 @@
-"""the specification's audio_models and audio_model_usage, as views
+"""the specification's audio_models and audio_model_usage, as views; serverless cold starts in the catalog
 
 Revision ID: 0004
 Revises: 0003
@@ -21,12 +21,16 @@ over them, restricted to the audio categories, with the specification's column n
 On PostgreSQL `created_at` is a timestamptz (the stored naive UTC read as UTC), so `NOW() - INTERVAL` compares
 correctly whatever the session's time zone; SQLite gets NOW() and INTERVAL from core.db.sqlite_pg_time.
 
+`ai_models` also gains `serverless_cold_start_s` and `serverless_cold_start_share`: the specification says serverless
+models "may have cold starts (2-5 s)", and the break-even model takes each model's figures from the catalog.
+
 A later migration that rebuilds ai_models, ai_usage_log or hardware (a SQLite batch "move and copy", or a column
 type change on PostgreSQL) must drop these views first and create them again after.
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = '0004'
@@ -44,6 +48,10 @@ def _created_at(column: str) -> str:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('ai_models', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('serverless_cold_start_s', sa.Numeric(precision=9, scale=3), nullable=True))
+        batch_op.add_column(sa.Column('serverless_cold_start_share', sa.Numeric(precision=5, scale=4), nullable=True))
+
     op.execute(f"""
 CREATE VIEW audio_models AS
 SELECT m.id, m.model_id, m.model_name, m.provider, m.deployment_type, m.category,
@@ -72,3 +80,6 @@ WHERE u.category IN {AUDIO_CATEGORIES} AND u.status = 'success' AND NOT u.sandbo
 def downgrade() -> None:
     op.execute("DROP VIEW audio_model_usage")
     op.execute("DROP VIEW audio_models")
+    with op.batch_alter_table('ai_models', schema=None) as batch_op:
+        batch_op.drop_column('serverless_cold_start_share')
+        batch_op.drop_column('serverless_cold_start_s')
