@@ -24,6 +24,7 @@ from core.errors import InvalidInputError
 from core.providers.registry import AIProviderFactory
 from core.runtime import Runtime
 from core.usage import Usage
+from core.users import add_user
 from tests.core.endpoints.conftest import START, TIMINGS
 from tests.core.endpoints.helpers import add_engineer, build
 from tests.support.audio_history import write_audio_history
@@ -63,8 +64,6 @@ def test_the_tts_example(runtime: Runtime) -> None:
     assert base_cost_credits == 1
 
     with runtime.session() as s:
-        from core.users import add_user
-
         user = add_user(s, email="spec@example.com", name="Spec", role="pm", markup_pct=Decimal(100))
     billing_service = BillingService(runtime.session_factory, runtime.settings)
     final_cost = billing_service.calculate_cost_with_markup(
