@@ -97,7 +97,7 @@ def test_the_30_day_window_is_exact_in_any_session_time_zone(runtime: Runtime, s
             s.execute(update(AIUsageLog).where(AIUsageLog.id == usage_id).values(created_at=now - age))
     with runtime.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(text(f"SET TIME ZONE '{session_tz}'"))
+            conn.execute(text(f"SET LOCAL TIME ZONE '{session_tz}'"))  # this transaction only
         window = "SELECT id FROM audio_model_usage WHERE created_at > NOW() - INTERVAL '30 days'"
         inside = {r.id for r in conn.execute(text(window))}
     assert ids[0] in inside and ids[1] not in inside
