@@ -135,6 +135,24 @@ with st.form("be_form"):
             key=f"be_psec_{k}",
         )
         st.caption(f"Catalog: {defaults.serverless_basis}")
+        s1, s2 = st.columns(2)
+        sl_cold = s1.number_input(
+            "Cold start (s)",
+            min_value=0.0,
+            value=defaults.serverless_cold_start_s,
+            step=1.0,
+            key=f"be_sl_cold_{k}",
+            help="shared infrastructure loads a model that is not warm (the catalog's figure for this model)",
+        )
+        sl_share = s2.number_input(
+            "Requests meeting one (%)",
+            min_value=0.0,
+            max_value=100.0,
+            value=round(defaults.serverless_cold_start_share * 100, 4),
+            step=1.0,
+            key=f"be_sl_share_{k}",
+            help="from 5% on, the serverless p95 includes the cold start",
+        )
     with c3:
         st.markdown("**Dedicated**")
         list_prices = st.radio("GPU price", ["product rate", "Hugging Face list price"], key="be_hw") != "product rate"
@@ -185,6 +203,8 @@ inp = BreakevenInput(
     serverless_cost_per_second=Decimal(str(per_sec)) if mode == "per second of compute" else None,
     scale_to_zero_minutes=int(idle),
     cold_start_seconds=float(cold),
+    serverless_cold_start_seconds=float(sl_cold),
+    serverless_cold_start_share=float(sl_share) / 100,
     p95_slo_seconds=float(slo),
     hours=float(hours) if hours is not None else None,
     seed=int(seed),

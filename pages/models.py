@@ -67,6 +67,7 @@ with tab_catalog:
                     "deployment": m.deployment_type,
                     "billed per": m.cost_unit,
                     "price": m.price_label(),
+                    "hardware": m.hardware_label,
                     **{UNIT_LABELS[f]: price_text(getattr(m, f)) for f in PRICE_FIELDS},
                     "other prices": json.dumps(m.price_variants, sort_keys=True) if m.price_variants else "",
                     "source": m.price_source,

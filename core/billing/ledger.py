@@ -78,7 +78,9 @@ class UnknownTransactionError(NotFoundError):
 def _engine_of(session_factory: sessionmaker[Session]) -> Engine:
     bind = session_factory.kw.get("bind")
     if not isinstance(bind, Engine):
-        raise ConfigError("BillingService needs a session factory bound to an engine (Runtime.session_factory).")
+        raise ConfigError(
+            "BillingService needs a session factory bound to an engine (the services container builds it)."
+        )
     return bind
 
 
@@ -103,6 +105,17 @@ def _actor_name(actor: Actor) -> str:
         return actor.email
     name = inputs.text(actor, "The actor", limit=320)
     return name or SYSTEM_ACTOR
+
+
+def _base_credits(base_cost: object) -> int:
+    """The credits form's `base_cost`: whole base credits, refusing anything that could be read as dollars."""
+    if isinstance(base_cost, bool) or not isinstance(base_cost, int):
+        raise InvalidAmountError(
+            f"calculate_cost_with_markup takes base_cost in whole credits, as the specification does (base_cost=1 "
+            f"is 1 credit), got {base_cost!r}. For a cost in USD call calculate_cost_with_markup_from_usd(user, "
+            "base_cost_usd); to convert USD yourself use usd_to_credits, which rounds up ($0.003 is 1 credit)."
+        )
+    return inputs.credits(base_cost, "The base cost in credits", allow_zero=True)
 
 
 class BillingService:
@@ -169,14 +182,26 @@ class BillingService:
         return Balance(total=acct.balance, held=held, available=acct.balance - held)
 
     def calculate_cost_with_markup(
-        self, user: UserRef, base_cost: Decimal | str | int, developer_markup: Decimal | str | int | None = None
+        self, user_id: UserRef, base_cost: int, developer_markup: Decimal | str | int | None = None
     ) -> int:
-        """Final credits for a provider cost in USD: ceil(ceil(usd / credit) x (100 + markup) / 100)."""
-        cost = inputs.usd(base_cost, "The base cost", allow_zero=True)
+        """The specification's call: final credits for `base_cost` **base credits** (a whole number, the provider's
+        USD cost already rounded up to credits), ceil(base x (100 + markup) / 100), at the user's markup unless
+        `developer_markup` is given. `base_cost=1` at 100% is 2 credits, as the specification writes.
+
+        Only an `int` is accepted: a Decimal or a string could be dollars or credits, and reading one as the other
+        is off by a factor of 25, so it is refused with a sentence naming `calculate_cost_with_markup_from_usd`."""
+        base = _base_credits(base_cost)
         with read_transaction(self.engine) as conn:
-            acct = self._read(conn, user)
+            acct = self._read(conn, user_id)
         pct = acct.markup if developer_markup is None else inputs.markup(developer_markup)
-        return apply_markup(usd_to_credits(cost, self.credit_usd), pct)
+        return apply_markup(base, pct)
+
+    def calculate_cost_with_markup_from_usd(
+        self, user_id: UserRef, base_cost_usd: Decimal | str | int, developer_markup: Decimal | str | int | None = None
+    ) -> int:
+        """Final credits for a provider cost in USD: ceil(ceil(usd / credit price) x (100 + markup) / 100)."""
+        cost = inputs.usd(base_cost_usd, "The base cost in USD", allow_zero=True)
+        return self.calculate_cost_with_markup(user_id, usd_to_credits(cost, self.credit_usd), developer_markup)
 
     # ---- grants, top-ups, adjustments ----------------------------------------------------------------------------
     def grant(

@@ -7,6 +7,7 @@ Times are UTC, as stored.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -17,7 +18,8 @@ from sqlalchemy.orm import Session
 from core.breakeven.defaults import RequestSize
 from core.breakeven.errors import EmptyHistoryError, InvalidRateError
 from core.breakeven.scenario import Gpu
-from core.catalog.lookup import UnknownModelError, list_hardware
+from core.catalog.hardware_names import hardware_choices, match_hardware
+from core.catalog.lookup import UnknownHardwareError, UnknownModelError, list_hardware
 from core.db.models import AIModel, AIUsageLog
 
 RESOLUTIONS = {"minute": 1, "hour": 60}
@@ -141,6 +143,19 @@ def observed_request_size(session: Session, model_id: str, since: date, until: d
         characters=round(float(row[3] or 0)),
         seconds=round(float(row[4] or 0), 3),
     )
+
+
+def throughput_by_gpu(session: Session, given: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Throughput a person entered per GPU, keyed by the catalog's id whether they named the GPU by its id (T4) or by
+    Hugging Face's instance type (nvidia-t4); an unknown name is refused with the choices."""
+    catalog = list_hardware(session)
+    out: dict[str, float] = {}
+    for name, rate in given:
+        hw = match_hardware(name, catalog)
+        if hw is None:
+            raise UnknownHardwareError(f"Unknown hardware {name!r}; choose from: {hardware_choices(catalog)}.")
+        out[hw.id] = rate
+    return out
 
 
 def catalog_gpus(

@@ -133,6 +133,7 @@ def evaluate(traffic: Traffic, scenario: Scenario) -> Evaluation:
         options.append(_excluded(SERVERLESS, None, False, "no serverless price: enter a price per request"))
     else:
         cost = Decimal(requests) * scenario.serverless.per_request_usd * to_month
+        p95_serverless = serverless_p95(scenario)
         options.append(
             OptionResult(
                 option=SERVERLESS,
@@ -142,9 +143,9 @@ def evaluate(traffic: Traffic, scenario: Scenario) -> Evaluation:
                 billed_hours=None,
                 replicas=None,
                 utilization=None,
-                cold_start_fraction=0.0,
-                p95_latency_s=scenario.service_time_s,
-                meets_slo=scenario.service_time_s <= slo,
+                cold_start_fraction=serverless_cold_fraction(scenario),
+                p95_latency_s=p95_serverless,
+                meets_slo=p95_serverless <= slo,
             )
         )
 
@@ -208,12 +209,36 @@ def evaluate(traffic: Traffic, scenario: Scenario) -> Evaluation:
     return Evaluation(
         options=options,
         break_even_requests_per_hour=break_even,
-        recommendation=recommend(options, slo_s=slo, requests_per_hour=mean_rph, break_even=break_even),
+        recommendation=recommend(
+            options,
+            slo_s=slo,
+            requests_per_hour=mean_rph,
+            break_even=break_even,
+            serverless_cold_start_s=scenario.serverless_cold_start_s,
+        ),
         requests=requests,
         horizon_hours=traffic.hours,
         mean_requests_per_hour=mean_rph,
         peak_requests_per_hour=peak,
         timelines=timelines,
+    )
+
+
+def serverless_cold_fraction(scenario: Scenario) -> float:
+    """The share of serverless requests that meet a cold start (none when a cold start takes no time)."""
+    return scenario.serverless_cold_start_share if scenario.serverless_cold_start_s > 0 else 0.0
+
+
+def serverless_p95(scenario: Scenario) -> float:
+    """Serverless p95: the service time, plus the cold start once at least 1 request in 20 meets one. The provider
+    scales its shared capacity, so no queueing wait is modelled."""
+    return latency_quantile(
+        service_time_s=scenario.service_time_s,
+        servers=1,
+        arrival_rate_per_s=0.0,
+        service_rate_per_s=1.0,
+        cold_fraction=serverless_cold_fraction(scenario),
+        cold_start_s=scenario.serverless_cold_start_s,
     )
 
 

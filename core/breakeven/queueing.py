@@ -45,6 +45,12 @@ def wait_quantile(q: float, servers: int, arrival_rate: float, service_rate: flo
     return math.log(p_wait / tail) / (servers * service_rate - arrival_rate)
 
 
+def cold_starts_in_quantile(cold_fraction: float, q: float = P95) -> bool:
+    """Whether the q-quantile of latency lies among the cold requests: more than 1 - q of them are cold (1 in 20 cold is
+    5%, not 4.99..%, hence the tolerance)."""
+    return cold_fraction > 0 and cold_fraction >= (1.0 - q) - 1e-9
+
+
 def latency_quantile(
     *,
     service_time_s: float,
@@ -61,7 +67,7 @@ def latency_quantile(
     when more than 1 - q of requests are cold the quantile lies among them, otherwise among the warm ones.
     """
     tail = 1.0 - q
-    if cold_fraction > 0 and cold_start_s > 0 and cold_fraction >= tail - 1e-9:  # 1 in 20 cold is 5%, not 4.99..%
+    if cold_start_s > 0 and cold_starts_in_quantile(cold_fraction, q):
         level = max(0.0, 1.0 - tail / cold_fraction)
         return service_time_s + cold_start_s + wait_quantile(level, servers, arrival_rate_per_s, service_rate_per_s)
     warm_tail = (tail - max(cold_fraction, 0.0)) / (1.0 - max(cold_fraction, 0.0)) if cold_start_s > 0 else tail

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from core.breakeven.queueing import cold_starts_in_quantile
+
 if TYPE_CHECKING:
     from core.breakeven.model import OptionResult
 
@@ -28,13 +30,25 @@ def _rate(r: float) -> str:
     return f"{r:,.0f}" if r >= 10 else f"{r:,.2g}"
 
 
+def _serverless_cold(o: OptionResult, cold_start_s: float) -> str:
+    """Why a serverless p95 is what it is, when its cold starts are part of it; empty otherwise."""
+    share = o.cold_start_fraction or 0.0
+    if o.hardware is not None or cold_start_s <= 0 or not cold_starts_in_quantile(share):
+        return ""
+    return f"a {cold_start_s:g} s cold start for {share:.0%} of its requests"
+
+
 def recommend(
     options: Sequence[OptionResult],
     *,
     slo_s: float,
     requests_per_hour: float,
     break_even: dict[str, float | None],
+    serverless_cold_start_s: float = 0.0,
 ) -> Recommendation:
+    """The cheapest option meeting `slo_s`, and one sentence of why. Serverless cold starts are named wherever they
+    decide the outcome: serverless recommended with them in its p95, cheaper but too slow because of them, or the
+    fastest option still too slow."""
     priced = [o for o in options if o.available and o.monthly_cost_usd is not None]
     eligible = [o for o in priced if o.meets_slo]
     at = f"at {_rate(requests_per_hour)} requests/hour"
@@ -45,11 +59,14 @@ def recommend(
                 option=None, reason=f"No option can serve this traffic {at}; see each option's reason."
             )
         fastest = min(timed, key=lambda o: o.p95_latency_s or 0.0)
+        p95 = f"{fastest.p95_latency_s:.1f} s"
+        if cold := _serverless_cold(fastest, serverless_cold_start_s):
+            p95 += f" ({cold})"
         return Recommendation(
             option=None,
             reason=(
-                f"No option meets the {slo_s:g} s p95 target {at}: the fastest, {fastest.option}, has a p95 of "
-                f"{fastest.p95_latency_s:.1f} s; raise the target, shorten the cold start or allow more replicas."
+                f"No option meets the {slo_s:g} s p95 target {at}: the fastest, {fastest.option}, has a p95 of {p95}; "
+                "raise the target, shorten the cold start or allow more replicas."
             ),
         )
     order = {o.option: i for i, o in enumerate(options)}
@@ -63,6 +80,8 @@ def recommend(
     if cheaper_missing:
         c = min(cheaper_missing, key=lambda o: o.monthly_cost_usd or Decimal(0))
         p95 = "cannot keep up" if c.p95_latency_s is None else f"has a p95 of {c.p95_latency_s:.1f} s"
+        if cold := _serverless_cold(c, serverless_cold_start_s):
+            p95 += f", {cold} included"
         caveat = f"; {c.option} would cost less ({_usd(c.monthly_cost_usd)}) but {p95}"
     if best.hardware is None:
         runner_up = [o for o in eligible if o is not best]
@@ -80,15 +99,19 @@ def recommend(
         if payoff:
             gpu, r = min(payoff, key=lambda x: x[1])
             tail = f"; a dedicated {gpu} always-on breaks even with it at {_rate(r)} requests/hour"
+        cold = _serverless_cold(best, serverless_cold_start_s)
+        latency = f"; its p95 of {best.p95_latency_s:.1f} s includes {cold}" if cold else ""
         return Recommendation(
             option=best.option,
-            reason=f"Serverless costs {_usd(best.monthly_cost_usd)} a month {at}{alternative}{tail}{caveat}.",
+            reason=f"Serverless costs {_usd(best.monthly_cost_usd)} a month {at}{alternative}{tail}{latency}{caveat}.",
         )
     serverless = next((o for o in priced if o.hardware is None), None)
     versus = (
         f", {_usd(serverless.monthly_cost_usd - best.monthly_cost_usd)} less than serverless "
         f"({_usd(serverless.monthly_cost_usd)})"
-        if serverless is not None and serverless.monthly_cost_usd is not None
+        if serverless is not None
+        and serverless.monthly_cost_usd is not None
+        and serverless.monthly_cost_usd >= best.monthly_cost_usd  # a cheaper serverless is the caveat's to name
         else ""
     )
     how = (

@@ -54,6 +54,9 @@ class Scenario:
     max_replicas: int = DEFAULT_MAX_REPLICAS
     model_memory_gb: float | None = None
     capacity_window_minutes: int = CAPACITY_WINDOW_MINUTES
+    # Serverless is shared infrastructure: a share of its requests meets a cold start (the model is loaded first).
+    serverless_cold_start_s: float = 0.0
+    serverless_cold_start_share: float = 0.0
 
     def __post_init__(self) -> None:
         service = positive("The service time (seconds)", self.service_time_s, "Enter how long one request takes.")
@@ -75,6 +78,12 @@ class Scenario:
         if self.model_memory_gb is not None:
             positive("The model's GPU memory (GB)", self.model_memory_gb)
         whole("The capacity window (minutes)", self.capacity_window_minutes, 1)
+        non_negative("The serverless cold start (seconds)", self.serverless_cold_start_s)
+        share = non_negative("The share of serverless requests meeting a cold start", self.serverless_cold_start_share)
+        if share > 1:
+            raise InvalidRateError(
+                f"The share of serverless requests meeting a cold start is a fraction from 0 to 1, got {share:g}."
+            )
         if not self.gpus and self.serverless is None:
             raise InvalidRateError("Nothing to compare: give a serverless price or at least one GPU.")
         ids = [g.id for g in self.gpus]

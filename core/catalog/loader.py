@@ -14,7 +14,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.catalog.types import COST_UNITS, PRICE_FIELDS
+from core.catalog.hardware_names import hardware_choices, match_hardware
+from core.catalog.types import COST_UNITS, PRICE_FIELDS, HardwarePrice
 from core.config import DATA_DIR
 from core.db.models import CATEGORIES, DEPLOYMENT_TYPES, AIModel, Hardware
 from core.errors import CoreError
@@ -103,6 +104,13 @@ class _Ctx:
             raise self.fail(field, f"{value!r} must be a non-negative number")
         return d
 
+    def share(self, field: str) -> Decimal | None:
+        """A fraction from 0 to 1 (a share of requests), written like a price."""
+        value = self.price(field)
+        if value is not None and value > 1:
+            raise self.fail(field, f"{value} is a share of requests: write it as a fraction from 0 to 1 (0.05 = 5%)")
+        return value
+
 
 def _validate_variant_prices(ctx: _Ctx, variants: dict[str, Any]) -> None:
     def walk(obj: Any) -> None:
@@ -126,8 +134,12 @@ def _validate_variant_prices(ctx: _Ctx, variants: dict[str, Any]) -> None:
     walk(variants)
 
 
-def parse_models(path: Path) -> list[dict[str, Any]]:
-    """Validate the model catalog and return rows ready for the database (sandbox rows take their mirror's prices)."""
+def parse_models(path: Path, hardware: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Validate the model catalog and return rows ready for the database (sandbox rows take their mirror's prices).
+
+    With `hardware` (the parsed hardware catalog), a model's `hardware_type` must name one of its entries, by id (T4)
+    or by Hugging Face's instance type (nvidia-t4), and is stored as the id."""
+    known = [HardwarePrice(**h) for h in hardware] if hardware is not None else None
     rows: list[dict[str, Any]] = []
     seen: dict[tuple[str, str], int] = {}
     for entry in _read(path, "models"):
@@ -150,7 +162,17 @@ def parse_models(path: Path) -> list[dict[str, Any]]:
             "api_method": ctx.text("api_method", required=False) or "POST",
             "status": ctx.text("status", required=False) or "active",
             "memory_gb": ctx.price("memory_gb"),
+            "serverless_cold_start_s": ctx.price("serverless_cold_start_s"),
+            "serverless_cold_start_share": ctx.share("serverless_cold_start_share"),
         }
+        if known is not None and row["hardware_type"]:
+            found = match_hardware(row["hardware_type"], known)
+            if found is None:
+                raise ctx.fail(
+                    "hardware_type",
+                    f"{row['hardware_type']!r} is not in hardware.yaml; choose one of {hardware_choices(known)}",
+                )
+            row["hardware_type"] = found.id
         for f in PRICE_FIELDS:
             row[f] = ctx.price(f)
         variants = entry.get("price_variants")
@@ -231,8 +253,8 @@ def load_catalogs(session: Session, data_dir: Path = DATA_DIR) -> LoadReport:
     refreshed: its prices are owned by the price history (edited on the Models & pricing page), so a reload never
     silently reprices it.
     """
-    models = parse_models(data_dir / "models.yaml")
     hardware = parse_hardware(data_dir / "hardware.yaml")
+    models = parse_models(data_dir / "models.yaml", hardware)
     existing = {(m.provider, m.model_id): m for m in session.scalars(select(AIModel))}
     added = updated = 0
     for row in models:

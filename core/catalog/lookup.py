@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.catalog.hardware_names import hardware_choices, match_hardware
 from core.catalog.types import PRICE_FIELDS, HardwarePrice, ModelPrice
 from core.db.models import AIModel, Hardware
 from core.errors import NotFoundError
@@ -18,7 +19,7 @@ class UnknownHardwareError(NotFoundError):
     pass
 
 
-def to_model_price(row: AIModel) -> ModelPrice:
+def to_model_price(row: AIModel, hardware_instance_type: str | None = None) -> ModelPrice:
     return ModelPrice(
         id=row.id,
         provider=row.provider,
@@ -30,7 +31,10 @@ def to_model_price(row: AIModel) -> ModelPrice:
         price_variants=dict(row.price_variants or {}),
         mirrors=row.mirrors,
         memory_gb=row.memory_gb,
+        serverless_cold_start_s=row.serverless_cold_start_s,
+        serverless_cold_start_share=row.serverless_cold_start_share,
         hardware_type=row.hardware_type,
+        hardware_instance_type=hardware_instance_type,
         hf_endpoint_url=row.hf_endpoint_url,
         status=row.status,
         price_source=row.price_source,
@@ -67,14 +71,18 @@ def get_model_by_pk(session: Session, pk: int) -> ModelPrice:
 def list_models(
     session: Session, *, category: str | None = None, provider: str | None = None, include_inactive: bool = False
 ) -> list[ModelPrice]:
-    stmt = select(AIModel).order_by(AIModel.provider, AIModel.model_id)
+    stmt = (
+        select(AIModel, Hardware.instance_type)
+        .outerjoin(Hardware, Hardware.id == AIModel.hardware_type)
+        .order_by(AIModel.provider, AIModel.model_id)
+    )
     if category:
         stmt = stmt.where(AIModel.category == category)
     if provider:
         stmt = stmt.where(AIModel.provider == provider)
     if not include_inactive:
         stmt = stmt.where(AIModel.status == "active")
-    return [to_model_price(r) for r in session.scalars(stmt)]
+    return [to_model_price(row, instance_type) for row, instance_type in session.execute(stmt)]
 
 
 def to_hardware_price(row: Hardware) -> HardwarePrice:
@@ -94,9 +102,13 @@ def list_hardware(session: Session) -> list[HardwarePrice]:
     return [to_hardware_price(r) for r in rows]
 
 
-def get_hardware(session: Session, hardware_id: str) -> HardwarePrice:
-    row = session.get(Hardware, hardware_id.upper()) or session.get(Hardware, hardware_id)
-    if row is None:
-        choices = ", ".join(h.id for h in list_hardware(session))
-        raise UnknownHardwareError(f"Unknown hardware {hardware_id!r}; choose one of: {choices}.")
-    return to_hardware_price(row)
+def get_hardware(session: Session, hardware: str) -> HardwarePrice:
+    """The catalog's hardware named by its id (`T4`) or its Hugging Face instance type (`nvidia-t4`)."""
+    row = session.get(Hardware, hardware) if isinstance(hardware, str) else None
+    if row is not None:  # the stored id (every endpoint row names its hardware so): one primary-key read
+        return to_hardware_price(row)
+    catalog = list_hardware(session)
+    found = match_hardware(hardware, catalog)
+    if found is None:
+        raise UnknownHardwareError(f"Unknown hardware {hardware!r}; choose one of: {hardware_choices(catalog)}.")
+    return found

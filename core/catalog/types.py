@@ -37,7 +37,10 @@ class ModelPrice:
     price_variants: dict[str, Any] = field(default_factory=dict)
     mirrors: str | None = None
     memory_gb: Decimal | None = None
-    hardware_type: str | None = None
+    serverless_cold_start_s: Decimal | None = None  # how long a cold start takes on shared serverless infrastructure
+    serverless_cold_start_share: Decimal | None = None  # the share of requests that meet one (0-1)
+    hardware_type: str | None = None  # the catalog's hardware id (T4) a dedicated model is set up on
+    hardware_instance_type: str | None = None  # its Hugging Face name (nvidia-t4); filled by `list_models`
     hf_endpoint_url: str | None = None
     status: str = "active"
     price_source: str = ""
@@ -46,6 +49,17 @@ class ModelPrice:
     @property
     def key(self) -> str:
         return f"{self.provider}/{self.model_id}"
+
+    @property
+    def hardware_label(self) -> str:
+        """The hardware with both of its names, "T4 (nvidia-t4)"; empty for a model with none."""
+        if not self.hardware_type:
+            return ""
+        return (
+            f"{self.hardware_type} ({self.hardware_instance_type})"
+            if self.hardware_instance_type
+            else self.hardware_type
+        )
 
     def price_label(self) -> str:
         """A short human description of the price, e.g. "$2.50 in / $10.00 out per 1M tokens"."""

@@ -30,8 +30,8 @@ def _number(text: str) -> float:
 def _throughput(text: str) -> tuple[str, float]:
     gpu, sep, rate = text.partition("=")
     if not sep or not gpu:
-        raise argparse.ArgumentTypeError(f"{text!r} is not GPU=REQUESTS_PER_HOUR, e.g. T4=1800")
-    return gpu.strip().upper(), _number(rate)
+        raise argparse.ArgumentTypeError(f"{text!r} is not GPU=REQUESTS_PER_HOUR, e.g. T4=1800 or nvidia-t4=1800")
+    return gpu.strip(), _number(rate)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,6 +54,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--serverless-cost-per-second", type=decimal_arg, metavar="USD", help="price per compute second")
     p.add_argument("--compute-seconds-per-request", type=_number, metavar="S", help="with a per-second price")
     p.add_argument(
+        "--serverless-cold-start-seconds",
+        type=_number,
+        metavar="S",
+        help="how long a serverless cold start takes (default: the model's catalog figure, else none)",
+    )
+    p.add_argument(
+        "--serverless-cold-start-share",
+        type=_number,
+        metavar="F",
+        help="share of serverless requests that meet one, 0-1 (default: the model's catalog figure, else none)",
+    )
+    p.add_argument(
         "--scale-to-zero-minutes",
         type=positive_int,
         default=HF_DEFAULT_IDLE_MINUTES,
@@ -71,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="GPU=RPH",
-        help="requests/hour one replica serves at the latency target, e.g. T4=1800 (repeatable)",
+        help="requests/hour one replica serves at the latency target, e.g. T4=1800 or nvidia-t4=1800 (repeatable)",
     )
     p.add_argument("--service-time-seconds", type=_number, metavar="S", help="one request's latency on an idle GPU")
     p.add_argument("--memory-gb", type=_number, help="GPU memory the model needs (default from the catalog)")
@@ -93,6 +105,8 @@ def to_input(args: argparse.Namespace) -> BreakevenInput:
         serverless_cost_per_request=args.serverless_cost_per_request,
         serverless_cost_per_second=args.serverless_cost_per_second,
         compute_seconds_per_request=args.compute_seconds_per_request,
+        serverless_cold_start_seconds=args.serverless_cold_start_seconds,
+        serverless_cold_start_share=args.serverless_cold_start_share,
         scale_to_zero_minutes=args.scale_to_zero_minutes,
         cold_start_seconds=args.cold_start_seconds,
         p95_slo_seconds=args.p95_slo_seconds,
@@ -128,6 +142,10 @@ def print_text(result: BreakevenResult) -> None:
         f"{t['requests']:,} requests over {t['horizon_hours']:,.0f} hours"
     )
     print(f"serverless price: {result.serverless_basis}")
+    sc = result.scenario
+    if sc.serverless_cold_start_s > 0 and sc.serverless_cold_start_share > 0:
+        share = sc.serverless_cold_start_share
+        print(f"serverless cold starts: {sc.serverless_cold_start_s:g} s for {share:.1%} of requests")
     print("figures per month of 730 hours; money in USD rounded to cents\n")
     rows = []
     for o in ev.options:

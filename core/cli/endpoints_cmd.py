@@ -37,7 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = s.add_parser("create", help="create an endpoint (its uptime is charged to the owner's credits)")
     c.add_argument("--name", required=True, help="1-32 lowercase letters, digits and hyphens")
     c.add_argument("--model", required=True, help="Hub repository, e.g. facebook/mms-tts-eng")
-    c.add_argument("--hardware", required=True, help="T4, L4, A10G or A100 (see `endpoints hardware`)")
+    c.add_argument(
+        "--hardware",
+        required=True,
+        help="T4, L4, A10G or A100, or Hugging Face's nvidia-t4, nvidia-l4, ... (see `endpoints hardware`)",
+    )
     c.add_argument("--min-replicas", type=non_negative_int, default=0)
     c.add_argument("--max-replicas", type=positive_int, default=1)
     c.add_argument("--scale-to-zero-minutes", type=positive_int, default=15)

@@ -34,6 +34,8 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
                     **{f: getattr(m, f) for f in PRICE_FIELDS},
                     "price_variants": m.price_variants or None,
                     "mirrors": m.mirrors,
+                    "hardware_type": m.hardware_type,
+                    "hardware_instance_type": m.hardware_instance_type,
                     "price_source": m.price_source,
                     "price_as_of": m.price_as_of,
                 }
@@ -49,6 +51,7 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
                     "category": m.category,
                     "deployment": m.deployment_type,
                     "price": m.price_label(),
+                    "hardware": m.hardware_label,
                     "as of": m.price_as_of,
                 }
                 for m in models

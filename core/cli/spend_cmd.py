@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from core.cli import Context
 from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
+from core.errors import InvalidInputError
 from core.services.spend import STALE_AFTER_SECONDS, SpendFilter, zone
 
 BY = ("user", "model", "provider", "category", "deployment_type", "day", "week", "month")
+KINDS = ("usage", "endpoint_uptime", "refund")
 TIME = ("day", "week", "month")
 
 
@@ -27,6 +29,13 @@ def _filters(p: argparse.ArgumentParser, *, dates: bool = True) -> None:
     p.add_argument("--provider", action="append", default=[], help="only this provider (repeatable)")
     p.add_argument("--category", action="append", default=[], help="only this category (repeatable)")
     p.add_argument("--status", choices=("success", "failed"), help="only successful or failed calls")
+    p.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        choices=KINDS,
+        help="only calls (usage), endpoint uptime debits or refunds (repeatable; default all three)",
+    )
     sandbox = p.add_mutually_exclusive_group()
     sandbox.add_argument(
         "--exclude-sandbox", dest="include_sandbox", action="store_false", help="leave sandbox calls out (default)"
@@ -48,6 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--by", choices=BY, default="user", help="group by (default: user)")
     p.add_argument("--top", type=positive_int, help="only the first N groups (non-time groupings)")
+    p.add_argument(
+        "--last-days",
+        type=positive_int,
+        metavar="N",
+        help="a rolling window: the N x 24 hours up to now (the specification's NOW() - INTERVAL 'N days')",
+    )
     _filters(p)
     p.set_defaults(func=run_by)
     s = p.add_subparsers(dest="spend_command", metavar="ACTION")
@@ -73,10 +88,18 @@ def _setup(args: argparse.Namespace, ctx: Context) -> tuple[SpendFilter, str, fl
         "providers": tuple(args.provider),
         "categories": tuple(args.category),
         "statuses": (args.status,) if args.status else (),
+        "kinds": tuple(args.kind),
         "include_sandbox": args.include_sandbox,
     }
-    f = SpendFilter.dates(getattr(args, "since", None), getattr(args, "until", None), tz=tz, **kw)
-    return f, tz, None if args.no_sync else STALE_AFTER_SECONDS
+    fresh = None if args.no_sync else STALE_AFTER_SECONDS
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    last_days = getattr(args, "last_days", None)
+    if last_days is not None:
+        if since or until:
+            raise InvalidInputError("--last-days is a window ending now: leave out --since and --until.")
+        now = datetime.now(UTC).replace(tzinfo=None)
+        return SpendFilter(start=now - timedelta(days=last_days), **kw), tz, fresh
+    return SpendFilter.dates(since, until, tz=tz, **kw), tz, fresh
 
 
 def _as_of_line(as_of: datetime, tz: str) -> str:
@@ -124,7 +147,8 @@ def run_by(args: argparse.Namespace, ctx: Context) -> int:
             for k, r in zip(key, frame.to_dict("records"), strict=True)
         ]
     )
-    print(_as_of_line(result.as_of, tz) + "; sandbox " + ("included" if args.include_sandbox else "excluded"))
+    window = f"; since {f.start:%Y-%m-%d %H:%M} UTC" if args.last_days else ""
+    print(_as_of_line(result.as_of, tz) + window + "; sandbox " + ("included" if args.include_sandbox else "excluded"))
     return 0
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.db.sqlite_pg_time import before_cursor_execute, register_now
 from core.errors import ConfigError
 
 SUPPORTED_SCHEMES = ("sqlite", "postgresql")
@@ -29,6 +30,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+    register_now(dbapi_conn)
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -77,6 +79,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        # PostgreSQL's NOW() - INTERVAL '30 days' (the specification's spend SQL) runs on SQLite too.
+        event.listen(engine, "before_cursor_execute", before_cursor_execute, retval=True)
     return engine
 
 

@@ -27,6 +27,7 @@ PRICE = Numeric(18, 9)
 
 ROLES = ("admin", "finance", "engineer", "pm")
 CATEGORIES = ("chat", "tts", "speech_to_text", "music", "voice_clone", "image")
+AUDIO_CATEGORIES = ("tts", "speech_to_text", "music", "voice_clone")  # audio_models, audio_model_usage (0004)
 DEPLOYMENT_TYPES = ("api_proxy", "inference_api", "dedicated")
 
 
@@ -72,6 +73,9 @@ class AIModel(Base):
     cost_unit: Mapped[str] = mapped_column(String(20))
     mirrors: Mapped[str | None] = mapped_column(String(250))  # sandbox twin: "provider/model_id" it is priced like
     memory_gb: Mapped[Decimal | None] = mapped_column(Numeric(9, 2))  # GPU memory the model needs (break-even)
+    # Serverless cold starts (break-even): how long one takes and what share of requests meets one; None = none
+    serverless_cold_start_s: Mapped[Decimal | None] = mapped_column(Numeric(9, 3))
+    serverless_cold_start_share: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
     hf_endpoint_url: Mapped[str | None] = mapped_column(String(500))
     hardware_type: Mapped[str | None] = mapped_column(String(20))
     api_endpoint: Mapped[str | None] = mapped_column(String(500))

@@ -65,7 +65,11 @@ def validate_endpoint_name(name: str) -> str:
 
 
 class HuggingFaceEndpointService:
-    """Create, observe, pause, resume, scale to zero and delete dedicated endpoints; record every state change."""
+    """Create, observe, pause, resume, scale to zero and delete dedicated endpoints; record every state change.
+
+    `default_owner` (a user's email or id) owns the endpoints `create_endpoint` makes without an explicit `owner`:
+    whoever builds the service on a person's behalf (`acting_for(person)`) lets the specification's call, which names
+    no owner, charge that person's credits."""
 
     def __init__(
         self,
@@ -75,12 +79,20 @@ class HuggingFaceEndpointService:
         *,
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
+        default_owner: str | int | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.client = client
         self.settings = settings or Settings()
         self.clock = clock
         self.sleep = sleep
+        self.default_owner = default_owner
+
+    def acting_for(self, owner: str | int) -> HuggingFaceEndpointService:
+        """The same service (database, API client, clock) with `owner` as the default owner of new endpoints."""
+        return HuggingFaceEndpointService(
+            self.session_factory, self.client, self.settings, clock=self.clock, sleep=self.sleep, default_owner=owner
+        )
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -155,13 +167,21 @@ class HuggingFaceEndpointService:
         task: str | None = None,
         actor: str | None = None,
     ) -> EndpointView:
-        """Create the endpoint on the API, then record it (owner, hardware price, first state) locally."""
+        """Create the endpoint on the API, then record it (owner, hardware price, first state) locally.
+
+        `hardware_type` is the catalog's id (T4) or Hugging Face's instance type (nvidia-t4); `owner` defaults to the
+        service's `default_owner`."""
         name = validate_endpoint_name(endpoint_name)
         repo = (model_repo or "").strip()
         if not REPO_RE.match(repo):
             raise InvalidInputError(f"{model_repo!r} is not a Hub model repository; use the form owner/name.")
         if owner is None:
-            raise InvalidInputError("An endpoint needs an owner: its uptime is charged to that user's credits.")
+            owner = self.default_owner
+        if owner is None:
+            raise InvalidInputError(
+                "An endpoint needs an owner: its uptime is charged to that user's credits. Pass owner=EMAIL, or use "
+                "a service acting for the person creating it (HuggingFaceEndpointService.acting_for)."
+            )
         if not auto_scale:
             min_replicas = max_replicas  # a fixed size: no autoscaling and no scale-to-zero
         if not 1 <= max_replicas <= MAX_REPLICAS:

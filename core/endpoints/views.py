@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from core.endpoints.types import BILLABLE_STATES
 
+CENT = Decimal("0.01")
+
 
 @dataclass(frozen=True, kw_only=True)
 class EndpointView:
@@ -35,6 +37,26 @@ class EndpointView:
     @property
     def billing_now(self) -> bool:
         return self.state in BILLABLE_STATES
+
+    # The specification's names for the same fields (`endpoint.endpoint_name`, `.status`, `.endpoint_url`,
+    # `.hourly_cost_usd`), so code written from it reads this view unchanged.
+    @property
+    def endpoint_name(self) -> str:
+        return self.name
+
+    @property
+    def status(self) -> str:
+        return self.state
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.url
+
+    @property
+    def hourly_cost_usd(self) -> Decimal:
+        """The hourly rate per replica in dollars and cents, more digits only when the rate has them: 0.60, 0.033."""
+        cents = self.hourly_usd.quantize(CENT)
+        return cents if cents == self.hourly_usd else self.hourly_usd.normalize()
 
     @property
     def cost_per_hour_now_usd(self) -> Decimal:
@@ -64,7 +86,8 @@ class HardwareOption:
     @property
     def label(self) -> str:
         live = f", HF live ${self.live_hourly_usd:.2f}/h" if self.live_hourly_usd is not None else ""
-        return f"{self.id} ({self.gpu_memory_gb} GB) - ${self.hourly_usd:.2f}/h per replica{live}"
+        names = f"{self.id} · {self.instance_type}"
+        return f"{names} ({self.gpu_memory_gb} GB) - ${self.hourly_usd:.2f}/h per replica{live}"
 
 
 @dataclass(frozen=True, kw_only=True)

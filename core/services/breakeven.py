@@ -36,6 +36,7 @@ from core.breakeven.history import (
     default_range,
     load_history,
     observed_request_size,
+    throughput_by_gpu,
 )
 from core.breakeven.model import Evaluation, evaluate
 from core.breakeven.scenario import Scenario
@@ -43,7 +44,7 @@ from core.breakeven.serverless import ServerlessPrice
 from core.breakeven.sweep import DEFAULT_POINTS, Sweep, sweep
 from core.breakeven.sweep import default_range as sweep_range
 from core.breakeven.traffic import PROFILES, Traffic, from_counts, make_traffic
-from core.catalog.lookup import UnknownHardwareError, get_model, list_hardware, list_models
+from core.catalog.lookup import get_model, list_hardware, list_models
 from core.catalog.types import ModelPrice
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ class BreakevenInput:
     serverless_cost_per_request: Decimal | None = None
     serverless_cost_per_second: Decimal | None = None
     compute_seconds_per_request: float | None = None  # with a per-second price; default: the service time
+    serverless_cold_start_seconds: float | None = None  # default: the model's catalog figure (none without a model)
+    serverless_cold_start_share: float | None = None  # share of serverless requests meeting one (0-1), likewise
     scale_to_zero_minutes: int = HF_DEFAULT_IDLE_MINUTES
     cold_start_seconds: float = DEFAULT_COLD_START_SECONDS
     p95_slo_seconds: float | None = None
@@ -119,6 +122,8 @@ class ScenarioDefaults:
     memory_gb: float | None
     serverless_per_request_usd: Decimal | None
     serverless_basis: str
+    serverless_cold_start_s: float  # from the model's catalog entry; 0 when it has none (or no model is chosen)
+    serverless_cold_start_share: float
     request_size: RequestSize
     gpus: tuple[GpuDefaults, ...]
 
@@ -154,6 +159,8 @@ def scenario_defaults(session: Session, model_id: str | None = None) -> Scenario
         memory_gb=float(model.memory_gb) if model and model.memory_gb is not None else None,
         serverless_per_request_usd=per_request,
         serverless_basis=basis,
+        serverless_cold_start_s=float(model.serverless_cold_start_s or 0) if model else 0.0,
+        serverless_cold_start_share=float(model.serverless_cold_start_share or 0) if model else 0.0,
         request_size=size,
         gpus=gpus,
     )
@@ -203,6 +210,8 @@ class BreakevenResult:
                 "p95_slo_s": scenario.p95_slo_s,
                 "idle_timeout_minutes": scenario.idle_timeout_minutes,
                 "cold_start_s": scenario.cold_start_s,
+                "serverless_cold_start_s": scenario.serverless_cold_start_s,
+                "serverless_cold_start_share": scenario.serverless_cold_start_share,
                 "target_utilization": scenario.target_utilization,
                 "min_replicas": scenario.min_replicas,
                 "max_replicas": scenario.max_replicas,
@@ -228,6 +237,10 @@ class BreakevenResult:
                 for c in self.sweep.crossovers
             ],
         }
+
+
+def _given(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _serverless(inp: BreakevenInput, model: ModelPrice | None, size: RequestSize, service_s: float) -> ServerlessPrice:
@@ -295,12 +308,7 @@ def simulate(session: Session, inp: BreakevenInput, *, now: datetime | None = No
     if observed is not None and price is not None and sized and model is not None and basis.startswith(model.key):
         basis += ", the average request recorded in the history"
     throughput = {g.id: g.throughput_per_hour for g in defaults.gpus if g.throughput_per_hour is not None}
-    throughput.update(dict(inp.throughput_per_hour))
-    unknown = sorted(set(dict(inp.throughput_per_hour)) - {g.id for g in defaults.gpus})
-    if unknown:
-        raise UnknownHardwareError(
-            f"Unknown hardware {', '.join(unknown)}; choose from: {', '.join(g.id for g in defaults.gpus)}."
-        )
+    throughput.update(throughput_by_gpu(session, inp.throughput_per_hour))
     scenario = Scenario(
         serverless=price,
         gpus=catalog_gpus(session, throughput, list_price=inp.list_prices),
@@ -312,6 +320,8 @@ def simulate(session: Session, inp: BreakevenInput, *, now: datetime | None = No
         min_replicas=inp.min_replicas,
         max_replicas=inp.max_replicas,
         model_memory_gb=inp.memory_gb if inp.memory_gb is not None else defaults.memory_gb,
+        serverless_cold_start_s=_given(inp.serverless_cold_start_seconds, defaults.serverless_cold_start_s),
+        serverless_cold_start_share=_given(inp.serverless_cold_start_share, defaults.serverless_cold_start_share),
     )
     evaluation = evaluate(traffic, scenario)
     low, high = sweep_range(traffic, evaluation.break_even_requests_per_hour)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from core.access import Caller, Capability, guarded
+from core.access import Caller, Capability, Principal, guarded
 from core.db.models import utcnow
 from core.demo.endpoints import DemoReport, seed_endpoint_demo
 from core.endpoints.costs import EndpointCost, changes_for, endpoint_costs, month_start_utc
@@ -242,7 +242,7 @@ class EndpointService:
         model_repo: str,
         hardware: str,
         *,
-        owner: str | int,
+        owner: str | int | None = None,
         auto_scale: bool = True,
         min_replicas: int = 0,
         max_replicas: int = 1,
@@ -250,8 +250,13 @@ class EndpointService:
         task: str | None = None,
         wait: bool = False,
     ) -> EndpointView:
-        """Create an endpoint whose uptime is charged to `owner`'s credits (with `wait`, until it runs)."""
-        view = self._manager().create_endpoint(
+        """Create an endpoint whose uptime is charged to `owner`'s credits (by default the caller's own; the system
+        must name one); with `wait`, until it runs. `hardware` is T4, L4, A10G or A100, or Hugging Face's instance type
+        (nvidia-t4, ...)."""
+        manager = self._manager()
+        if isinstance(caller, Principal):
+            manager = manager.acting_for(caller.email)
+        view = manager.create_endpoint(
             name,
             model_repo,
             hardware,
@@ -263,7 +268,7 @@ class EndpointService:
             task=task,
             actor=caller.actor,
         )
-        return self._manager().wait_until(view.name, "running") if wait else view
+        return manager.wait_until(view.name, "running") if wait else view
 
     @guarded(Capability.MANAGE_ENDPOINTS)
     def pause(self, caller: Caller, name: str) -> EndpointView:

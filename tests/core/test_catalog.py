@@ -1,8 +1,18 @@
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from core.catalog import CatalogFileError, list_hardware, list_models, load_catalogs, parse_models
+from core.catalog import (
+    CatalogFileError,
+    UnknownHardwareError,
+    get_hardware,
+    list_hardware,
+    list_models,
+    load_catalogs,
+    parse_hardware,
+    parse_models,
+)
 from core.config import DATA_DIR
 from core.db import Database
 
@@ -97,3 +107,46 @@ def test_float_prices_are_refused(tmp_path: Path) -> None:
 def test_invalid_yaml(tmp_path: Path) -> None:
     with pytest.raises(CatalogFileError, match="line 2"):
         parse_models(write(tmp_path, "models:\n  - provider: [unclosed\n"))
+
+
+def test_hardware_answers_to_its_id_and_hugging_faces_instance_type(runtime: Database) -> None:
+    with runtime.session() as s:
+        for name, hw_id in [
+            ("T4", "T4"),
+            ("a10g", "A10G"),
+            ("nvidia-t4", "T4"),
+            (" NVIDIA-L4 ", "L4"),
+            ("nvidia-a10g", "A10G"),
+            ("nvidia-a100", "A100"),
+        ]:
+            assert get_hardware(s, name).id == hw_id
+        with pytest.raises(UnknownHardwareError, match=r"'nvidia-h100'; choose one of: T4 \(nvidia-t4\), L4"):
+            get_hardware(s, "nvidia-h100")
+        dedicated = {m.model_id: m for m in list_models(s, provider="huggingface_endpoint")}
+    tts = dedicated["facebook/mms-tts-eng"]  # models.yaml writes hardware_type: nvidia-t4, as the specification does
+    assert (tts.hardware_type, tts.hardware_instance_type, tts.hardware_label) == ("T4", "nvidia-t4", "T4 (nvidia-t4)")
+    assert dedicated["meta-llama/Llama-3.1-8B-Instruct"].hardware_label == "L4 (nvidia-l4)"
+
+
+def test_a_models_hardware_must_be_in_the_hardware_catalog(tmp_path: Path) -> None:
+    hardware = parse_hardware(DATA_DIR / "hardware.yaml")
+    good = (DATA_DIR / "models.yaml").read_text()
+    broken = good.replace("hardware_type: nvidia-t4", "hardware_type: nvidia-h100", 1)
+    line = next(i for i, t in enumerate(broken.splitlines(), 1) if "nvidia-h100" in t)
+    with pytest.raises(CatalogFileError, match=rf"line {line}, field 'hardware_type'.*T4 \(nvidia-t4\)"):
+        parse_models(write(tmp_path, broken), hardware)
+    by_id = {(r["provider"], r["model_id"]): r for r in parse_models(write(tmp_path, good), hardware)}
+    assert by_id[("huggingface_endpoint", "facebook/mms-tts-eng")]["hardware_type"] == "T4"
+
+
+def test_serverless_cold_starts_are_catalog_figures(runtime: Database, tmp_path: Path) -> None:
+    with runtime.session() as s:
+        models = {m.key: m for m in list_models(s)}
+    tts = models["huggingface/facebook/mms-tts-eng"]
+    assert (tts.serverless_cold_start_s, tts.serverless_cold_start_share) == (Decimal("5"), Decimal("0.05"))
+    assert models["openai/tts-1"].serverless_cold_start_s is None  # an API proxy: no cold starts
+    good = (DATA_DIR / "models.yaml").read_text()
+    broken = good.replace('serverless_cold_start_share: "0.05"', 'serverless_cold_start_share: "5"', 1)
+    line = next(i for i, t in enumerate(broken.splitlines(), 1) if 'serverless_cold_start_share: "5"' in t)
+    with pytest.raises(CatalogFileError, match=rf"line {line}, field 'serverless_cold_start_share'.*0\.05 = 5%"):
+        parse_models(write(tmp_path, broken))

@@ -63,6 +63,11 @@ def test_init_users_models(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     models = json.loads(out)
     assert {m["model_id"] for m in models} == {"gpt-4o", "gpt-4o-mini"}
     assert models[0]["input_per_1m_usd"] == "2.500000000"
+    code, out, _ = run(capsys, "models", "list", "--provider", "huggingface_endpoint", "--json")
+    hardware = {m["model_id"]: (m["hardware_type"], m["hardware_instance_type"]) for m in json.loads(out)}
+    assert hardware["facebook/mms-tts-eng"] == ("T4", "nvidia-t4")
+    code, out, _ = run(capsys, "models", "list", "--provider", "huggingface_endpoint")
+    assert "T4 (nvidia-t4)" in out and "L4 (nvidia-l4)" in out
 
 
 @pytest.mark.parametrize(

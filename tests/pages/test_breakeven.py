@@ -88,3 +88,22 @@ def test_two_saved_scenarios_are_compared_side_by_side(app: AppTest) -> None:
     compare = app.dataframe[1].value
     row = compare[compare.option == "serverless"].iloc[0]
     assert (row["A monthly_cost_usd"], row["B monthly_cost_usd"], row["B - A usd"]) == ("438.00", "4380.00", "3942.00")
+
+
+def test_a_serverless_models_cold_start_is_a_setting_from_the_catalog(app: AppTest) -> None:
+    app.run()
+    app.selectbox(key="be_model").set_value("facebook/mms-tts-eng").run()
+    assert not app.exception, app.exception
+    k = "facebook/mms-tts-eng"
+    cold, share = app.number_input(key=f"be_sl_cold_{k}"), app.number_input(key=f"be_sl_share_{k}")
+    assert (cold.value, share.value) == (5.0, 5.0)  # seconds, % of requests: the catalog's figures
+    table = app.dataframe[0].value
+    serverless = table[table.option == "serverless"].iloc[0]
+    assert (serverless["cold starts %"], serverless["p95 (s)"], serverless["meets target"]) == (5.0, 6.5, False)
+    assert "serverless would cost less" in app.success[0].value
+    assert "a 5 s cold start for 5% of its requests included" in app.success[0].value
+
+    share.set_value(0.0)
+    _submit(app)
+    assert not app.exception, app.exception
+    assert "Recommendation: serverless." in app.success[0].value

@@ -44,7 +44,8 @@ def test_create_pause_and_see_cost_on_the_local_stand_in(db: Path, monkeypatch: 
     assert not at.exception
     assert any("No endpoints yet" in i.value for i in at.info)
     hardware_labels = at.selectbox(key="new_hardware").options
-    assert any(label.startswith("T4 (16 GB) - $0.60/h per replica, HF live $0.50/h") for label in hardware_labels)
+    t4 = "T4 · nvidia-t4 (16 GB) - $0.60/h per replica, HF live $0.50/h"
+    assert any(label.startswith(t4) for label in hardware_labels)
 
     at.text_input(key="new_name").input("page-audio")
     at.selectbox(key="new_hardware").select(next(x for x in hardware_labels if x.startswith("L4")))

@@ -269,14 +269,38 @@ def test_charge_refuses_overdraft_unless_allowed(runtime: Database, billing: Bil
     assert_consistent(runtime)
 
 
-def test_calculate_cost_with_markup(billing: BillingService, runtime: Database) -> None:
+def test_calculate_cost_with_markup_takes_base_credits(billing: BillingService, runtime: Database) -> None:
     u = make_user(runtime, "ben@example.com", markup="50")
-    assert billing.calculate_cost_with_markup(u, Decimal("0.003")) == 2  # 1 x 1.5 -> 2
-    assert billing.calculate_cost_with_markup(u, Decimal("0.003"), Decimal(100)) == 2
-    assert billing.calculate_cost_with_markup(u, Decimal("1")) == 38  # 25 x 1.5 = 37.5 -> 38
-    assert billing.calculate_cost_with_markup(u, Decimal("0")) == 0
+    assert billing.calculate_cost_with_markup(u, 1) == 2  # 1 x 1.5 -> 2
+    assert billing.calculate_cost_with_markup(u.id, 1, Decimal(100)) == 2
+    assert billing.calculate_cost_with_markup(u, 25) == 38  # 25 x 1.5 = 37.5 -> 38
+    assert billing.calculate_cost_with_markup(user_id=u.id, base_cost=3, developer_markup="0") == 3
+    assert billing.calculate_cost_with_markup(u, 0) == 0
     with pytest.raises(InvalidAmountError):
-        billing.calculate_cost_with_markup(u, Decimal("1"), Decimal("1000.5"))
+        billing.calculate_cost_with_markup(u, 1, Decimal("1000.5"))
+    with pytest.raises(InvalidAmountError, match="must be positive"):
+        billing.calculate_cost_with_markup(u, -1)
+
+
+@pytest.mark.parametrize("ambiguous", [Decimal("0.003"), Decimal("1"), "1", 0.5, True, None])
+def test_calculate_cost_with_markup_refuses_what_could_be_dollars(
+    billing: BillingService, runtime: Database, ambiguous: object
+) -> None:
+    u = make_user(runtime, "ben@example.com")
+    with pytest.raises(InvalidAmountError, match=r"whole credits.*calculate_cost_with_markup_from_usd"):
+        billing.calculate_cost_with_markup(u, ambiguous)  # type: ignore[arg-type]
+
+
+def test_calculate_cost_with_markup_from_usd(billing: BillingService, runtime: Database) -> None:
+    u = make_user(runtime, "ben@example.com", markup="50")
+    assert billing.calculate_cost_with_markup_from_usd(u, Decimal("0.003")) == 2  # 1 credit x 1.5 -> 2
+    assert billing.calculate_cost_with_markup_from_usd(u, Decimal("0.003"), Decimal(100)) == 2
+    assert billing.calculate_cost_with_markup_from_usd(u, Decimal("1")) == 38  # 25 x 1.5 = 37.5 -> 38
+    assert billing.calculate_cost_with_markup_from_usd(u, "0") == 0
+    with pytest.raises(InvalidAmountError, match="not float"):
+        billing.calculate_cost_with_markup_from_usd(u, 0.003)  # type: ignore[arg-type]
+    with pytest.raises(InvalidAmountError, match="negative"):
+        billing.calculate_cost_with_markup_from_usd(u, Decimal("-0.01"))
 
 
 # ---- refunds -----------------------------------------------------------------------------------------------------
@@ -420,7 +444,8 @@ def test_unknown_user_is_refused_everywhere(runtime: Database, billing: BillingS
         lambda: billing.reserve("nobody@example.com", 5, "k"),
         lambda: billing.charge(999, Decimal("0.04"), idempotency_key="k", description="x"),
         lambda: billing.transactions("nobody@example.com"),
-        lambda: billing.calculate_cost_with_markup(999, Decimal(1)),
+        lambda: billing.calculate_cost_with_markup(999, 1),
+        lambda: billing.calculate_cost_with_markup_from_usd(999, Decimal(1)),
     ):
         with pytest.raises(UnknownUserError, match="users list"):
             call()

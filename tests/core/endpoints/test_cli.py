@@ -32,11 +32,12 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_create_list_show_pause_delete(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys, "endpoints", "create", "--name", "my-audio-model", "--model", "facebook/mms-tts-eng",
-        "--hardware", "T4", "--min-replicas", "0", "--max-replicas", "1", "--scale-to-zero-minutes", "15",
+        "--hardware", "nvidia-t4", "--min-replicas", "0", "--max-replicas", "1", "--scale-to-zero-minutes", "15",
         "--owner", "eng@example.com", "--json",
     )  # fmt: skip
     assert code == 0
     created = json.loads(out)
+    # --hardware nvidia-t4 (Hugging Face's name) is the catalog's T4
     assert (created["state"], created["hardware_id"], created["hourly_usd"]) == ("pending", "T4", "0.600000000")
     assert (env / "endpoints_local.json").exists()  # the stand-in's state sits beside the database
 

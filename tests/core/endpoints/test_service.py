@@ -66,6 +66,44 @@ def test_create_records_endpoint_price_first_event_and_audit(
     assert row.ai_model_id is not None  # matched to the catalog's dedicated entry for the repo
 
 
+def test_hardware_by_hugging_faces_instance_type(runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
+    add_engineer(runtime)
+    service, _ = build(runtime, tmp_path, clock)
+    view = create(service, hardware_type="nvidia-l4")
+    assert (view.hardware_id, view.instance_type, view.hourly_usd) == ("L4", "nvidia-l4", Decimal("0.80"))
+    assert service.client.get("my-audio-model").instance_type == "nvidia-l4"
+
+
+def test_the_owner_defaults_to_the_person_the_service_acts_for(
+    runtime: Database, tmp_path: Path, clock: ManualClock
+) -> None:
+    add_engineer(runtime)
+    add_engineer(runtime, "other@example.com")
+    service, _ = build(runtime, tmp_path, clock)
+    mine = service.acting_for("eng@example.com")
+    assert mine.default_owner == "eng@example.com" and service.default_owner is None
+    assert (mine.session_factory, mine.client, mine.clock) == (service.session_factory, service.client, service.clock)
+    view = mine.create_endpoint(endpoint_name="mine", model_repo="facebook/mms-tts-eng", hardware_type="T4")
+    assert view.owner_email == "eng@example.com"
+    explicit = mine.create_endpoint("theirs", "facebook/mms-tts-eng", "T4", owner="other@example.com")
+    assert explicit.owner_email == "other@example.com"  # an explicit owner still wins
+    with pytest.raises(InvalidInputError, match="acting_for"):
+        service.create_endpoint("nobodys", "facebook/mms-tts-eng", "T4")
+    assert [v.name for v in service.list_endpoints()] == ["mine", "theirs"]
+
+
+def test_the_view_answers_to_the_specifications_names(runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
+    add_engineer(runtime)
+    service, _ = build(runtime, tmp_path, clock)
+    create(service)
+    clock.advance(seconds=TIMINGS.pending_seconds + TIMINGS.initializing_seconds + 30)
+    view = service.refresh("my-audio-model")
+    assert (view.endpoint_name, view.status, view.endpoint_url) == (view.name, "running", view.url)
+    assert view.endpoint_url and view.endpoint_url.startswith("https://")
+    assert view.hourly_cost_usd == view.hourly_usd == Decimal("0.6")
+    assert f"${view.hourly_cost_usd}/hr" == "$0.60/hr"  # dollars and cents, as the specification prints it
+
+
 def test_refresh_records_each_change_with_the_api_time(runtime: Database, tmp_path: Path, clock: ManualClock) -> None:
     add_engineer(runtime)
     service, _ = build(runtime, tmp_path, clock)
