@@ -19,6 +19,7 @@ from tests.core.providers.fakes import (
     mp3_bytes,
     sse_body,
     sse_response,
+    streamed_flac_bytes,
     wav_bytes,
 )
 
@@ -91,6 +92,15 @@ def test_tts_bills_the_seconds_measured_from_the_returned_flac() -> None:
     assert r.data == audio and r.mime == "audio/flac"
     assert r.usage.seconds == Decimal("4.000") and not r.usage.estimated
     assert price_usage(MMS, r.usage) == Decimal("0.0004")
+
+
+def test_tts_bills_a_streamed_flac_by_its_decoded_length_not_the_estimate() -> None:
+    # What hf-inference returns for facebook/mms-tts-eng: a 16 kHz FLAC whose header states total_samples = 0.
+    audio = streamed_flac_bytes("1.045")
+    p, _, _ = make(HuggingFaceProvider, [httpx.Response(200, content=audio, headers={"content-type": "audio/flac"})])
+    r = p.generate(MMS, GenerationRequest(category="tts", text="Hello world"))
+    assert r.usage.seconds == Decimal("1.045") and not r.usage.estimated and not r.metadata
+    assert price_usage(MMS, r.usage) == Decimal("0.0001045")  # the 4 s estimate billed $0.0004: 3.8x too much
 
 
 def test_tts_measures_mp3_and_wav_too() -> None:
