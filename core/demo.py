@@ -404,7 +404,7 @@ def generate(
         "base_cost_usd": usd_value,
         "markup_pct": markup,
         "cost_credits": credits,
-        "cost_usd": cost_usd_value,
+        "charged_usd": cost_usd_value,
         "status": status,
         "error": error,
         "latency_ms": latency,

@@ -74,9 +74,10 @@ _SETTLE_LOCK_PG = (
 _SETTLE_STATE_PG = "SELECT " + _HOLD_STATE + " FROM credit_holds h WHERE h.id = :hold_id"  # noqa: S608
 _USAGE_COLUMNS = (
     "created_at", "user_id", "ai_model_id", "provider", "category", "deployment_type", "endpoint_id", "input_tokens",
-    "output_tokens", "cached_tokens", "cache_write_tokens", "characters", "duration_seconds", "images",
-    "requests_count", "base_cost_usd", "markup_pct", "cost_credits", "cost_usd", "status", "error", "latency_ms",
-    "cache_hit", "sandbox", "request_id", "idempotency_key", "transaction_id", "metadata",
+    "output_tokens", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "characters", "duration_seconds",
+    "images", "requests_count", "base_cost_usd", "markup_pct", "cost_credits", "charged_usd", "status", "error",
+    "latency_ms", "cache_hit", "sandbox", "usage_disputed", "request_id", "idempotency_key", "transaction_id",
+    "metadata",
 )  # fmt: skip
 _INSERT_USAGE = (
     "INSERT INTO ai_usage_log (" + ", ".join(_USAGE_COLUMNS) + ")"  # noqa: S608 - constant SQL
@@ -344,7 +345,7 @@ class AccountsSQL:
         meta = params["metadata"]
         params["metadata"] = None if meta is None else json.dumps(meta)
         if self.sqlite:  # SQLAlchemy stores Numeric on SQLite as REAL
-            for col in ("duration_seconds", "base_cost_usd", "markup_pct", "cost_usd"):
+            for col in ("duration_seconds", "base_cost_usd", "markup_pct", "charged_usd"):
                 if params[col] is not None:
                     params[col] = float(params[col])
         return conn.connection.driver_connection.execute(self.sql["insert_usage"], params).fetchone()[0]

@@ -113,7 +113,7 @@ def test_settle_writes_usage_row_and_debit_together(
     assert row.id == st.usage_id and row.transaction_id == st.transaction.id
     assert (row.input_tokens, row.cached_tokens, row.output_tokens) == (1000, 400, 500)
     assert row.base_cost_usd == Decimal("0.007") and row.markup_pct == 100
-    assert row.cost_credits == 2 and row.cost_usd == Decimal("0.08")
+    assert row.cost_credits == 2 and row.charged_usd == Decimal("0.08")
     assert row.status == "success" and row.latency_ms == 812 and row.request_id == "upstream-abc"
     assert row.idempotency_key == "req-1" and row.provider == "openai" and row.ai_model_id == gpt4o.id
     assert row.meta == {"temperature": "0.2"}
