@@ -51,7 +51,7 @@ def usage_metadata(record: UsageRecord) -> dict[str, Any]:
     if u.image_quality:
         meta.setdefault("quality", u.image_quality)
     if u.estimated:
-        meta["usage_estimated"] = True
+        meta.setdefault("usage_estimated", True)  # a reason given by the provider or the check is kept
     return meta
 
 

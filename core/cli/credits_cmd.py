@@ -1,16 +1,19 @@
-"""`python -m core credits grant|balance|history|refund` and `python -m core ledger check`."""
+"""`python -m core credits grant|balance|history|refund` and `python -m core ledger check|disputed`."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+from datetime import datetime, time
 
 from core.billing import BillingService
+from core.billing.disputes import DEFAULT_LIMIT, disputed_calls
 from core.billing.ledger_check import check_ledger
 from core.billing.service import GRANT_KINDS
-from core.cli.args import positive_int
+from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
 from core.runtime import Runtime
+from core.users import get_user
 
 
 def _whole_number(text: str) -> int:
@@ -64,6 +67,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = ls.add_parser("check", help="prove every balance from its transactions; exit 1 on any violation")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_check)
+
+    d = ls.add_parser("disputed", help="calls whose upstream reported more usage than the request allowed (capped)")
+    d.add_argument("--user", help="only this user's calls (email or id)")
+    d.add_argument("--since", type=iso_date, help="from this UTC day (YYYY-MM-DD)")
+    d.add_argument("--limit", type=positive_int, default=DEFAULT_LIMIT)
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=run_disputed)
 
 
 def _service(rt: Runtime) -> BillingService:
@@ -139,3 +149,30 @@ def run_check(args: argparse.Namespace, rt: Runtime) -> int:
     else:
         print("ledger OK: every balance equals its transactions; every charge has exactly one debit")
     return 1 if violations else 0
+
+
+def run_disputed(args: argparse.Namespace, rt: Runtime) -> int:
+    user_id = None
+    if args.user:
+        with rt.session() as s:
+            user_id = get_user(s, args.user).id
+    since = datetime.combine(args.since, time()) if args.since else None
+    calls = disputed_calls(rt.engine, since=since, user_id=user_id, limit=args.limit)
+    if args.json:
+        print_json([c.to_dict() for c in calls])
+        return 0
+    print_table(
+        [
+            {
+                "usage": c.usage_id,
+                "at (UTC)": c.at,
+                "user": c.email,
+                "model": f"{c.provider}/{c.model_id}",
+                "reported -> billed": "; ".join(f"{k} {v['reported']} -> {v['billed']}" for k, v in c.figures.items()),
+                "credits": c.credits_charged,
+                "request id": c.request_id,
+            }
+            for c in calls
+        ]
+    )
+    return 0

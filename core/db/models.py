@@ -169,7 +169,7 @@ class AIUsageLog(Base):
         Index(
             "ix_ai_usage_log_disputed",
             "created_at",
-            sqlite_where=text("usage_disputed"),
+            sqlite_where=text("usage_disputed = 1"),  # the form SQLite's planner matches
             postgresql_where=text("usage_disputed"),
         ),
     )

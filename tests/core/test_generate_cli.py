@@ -58,7 +58,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_chat_json_reports_usage_and_exact_cost(env: dict, server: tuple, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "Say hello", "--max-tokens", "64", "--json")
+    code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "Say hello", "--max-tokens", "400", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["output"] == "Hello from the loopback."
@@ -81,7 +81,7 @@ def test_chat_json_reports_usage_and_exact_cost(env: dict, server: tuple, capsys
     assert json.loads(req.body) == {
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": "Say hello"}],
-        "max_completion_tokens": 64,
+        "max_completion_tokens": 400,
     }
 
 
@@ -107,7 +107,7 @@ def test_tts_writes_the_audio_file(env: dict, tmp_path: Path, capsys: pytest.Cap
 
 def test_transcription_from_a_file(env: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     audio = tmp_path / "talk.wav"
-    audio.write_bytes(wav_bytes(0.3))
+    audio.write_bytes(wav_bytes(42, rate=8000))  # the loopback answers usage {type: duration, seconds: 42}
     code, out, _ = run(capsys, "--model", "whisper-1", "--file", str(audio), "--json")
     data = json.loads(out)
     assert code == 0 and data["output"] == "Hello there." and data["usage"]["seconds"] == "42"

@@ -57,7 +57,7 @@ def upgrade() -> None:
     op.add_column('ai_usage_log', sa.Column('usage_disputed', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_index(
         'ix_ai_usage_log_disputed', 'ai_usage_log', ['created_at'],
-        sqlite_where=sa.text('usage_disputed'), postgresql_where=sa.text('usage_disputed'),
+        sqlite_where=sa.text('usage_disputed = 1'), postgresql_where=sa.text('usage_disputed'),
     )  # fmt: skip
     op.create_index(
         'ix_credit_holds_open_expiry', 'credit_holds', ['expires_at'],
