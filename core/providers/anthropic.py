@@ -132,7 +132,8 @@ class AnthropicProvider(BaseProvider):
                     events.stop(find_message(payload) or "error event")
                 # ping, content_block_start, content_block_stop: nothing to bill or show
         text = "".join(parts)
-        events.raise_if_empty(text, display_name=self.display_name, provider=self.name)
+        stated = start_usage is not None and last_delta is not None
+        events.raise_if_empty(text, display_name=self.display_name, provider=self.name, usage_stated=stated)
         metadata: dict[str, Any] = {"finish_reason": stop_reason}
         usage = anthropic_usage(start_usage, last_delta)
         if usage is None:
