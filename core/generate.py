@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import response_cache
 from core.access import Capability, Principal, require, require_self_or
 from core.billing.errors import HoldStateError
+from core.billing.hold_keeper import HoldKeeper
 from core.billing.money import apply_markup, usd_to_credits
 from core.billing.pricing import price_usage
 from core.billing.reconcile import reconcile_usage
@@ -460,7 +461,11 @@ def _drive(
     svc: GenerationServices, plan: _Plan, hold: Hold, upstream: TextStream, setup_s: float
 ) -> Generator[str, None, GenerationResult]:
     # Latency is the upstream's time (sending the request, then waiting for each chunk): the time the reader takes
-    # before and between chunks (e.g. drawing them) is not counted.
+    # before and between chunks (e.g. drawing them) is not counted. The hold lives as long as the stream does, up to
+    # MAX_CALL_SECONDS; a stream still running then is stopped and billed for what it delivered.
+    keeper = HoldKeeper(
+        svc.billing, hold, ttl_seconds=svc.settings.hold_ttl_seconds, max_call_seconds=svc.settings.max_call_seconds
+    )
     received: list[str] = []
     upstream_s = setup_s
     t = time.perf_counter()
@@ -474,7 +479,12 @@ def _drive(
                 break
             upstream_s += time.perf_counter() - t
             received.append(chunk)
+            keeper.tick()
             yield chunk
+            if keeper.out_of_time():
+                upstream.close()
+                limit = f"stopped at the call's time limit (MAX_CALL_SECONDS={svc.settings.max_call_seconds})"
+                return _settle_cancelled(svc, plan, hold, "".join(received), int(upstream_s * 1000), reason=limit)
     except GeneratorExit:
         upstream.close()
         _settle_cancelled(svc, plan, hold, "".join(received), int(upstream_s * 1000))
@@ -488,14 +498,23 @@ def _drive(
     return result
 
 
-def _settle_cancelled(svc: GenerationServices, plan: _Plan, hold: Hold, text: str, latency_ms: int) -> None:
-    """The reader stopped mid-stream: bill the text received so far (estimated), or release if there was none."""
+def _settle_cancelled(
+    svc: GenerationServices,
+    plan: _Plan,
+    hold: Hold,
+    text: str,
+    latency_ms: int,
+    *,
+    reason: str = "stopped by reader",
+) -> GenerationResult | None:
+    """The stream was stopped mid-way: bill the text received so far (estimated), or release if there was none."""
     try:
         if not text or Category(plan.request.category) != Category.CHAT:
             _release(svc, plan, hold, RuntimeError("the stream was stopped before any output"), latency_ms)
-            return
+            return None
         usage = guessed_chat_usage(plan.request, text)
-        out = ProviderResult(text=text, usage=usage, metadata={"incomplete": True, "stream_error": "stopped by reader"})
-        _settle(svc, plan, hold, _checked(plan, out), latency_ms)
+        out = ProviderResult(text=text, usage=usage, metadata={"incomplete": True, "stream_error": reason})
+        return _settle(svc, plan, hold, _checked(plan, out), latency_ms)
     except Exception:
-        log.exception("could not settle hold %s after the reader stopped a stream", hold.id)
+        log.exception("could not settle hold %s after a stream was stopped (%s)", hold.id, reason)
+        return None

@@ -8,6 +8,7 @@ from decimal import Decimal
 import streamlit as st
 
 from core.access import Principal
+from core.billing import BillingService
 from core.config import load_settings
 from core.errors import NotFoundError
 from core.runtime import Runtime
@@ -20,6 +21,7 @@ LOCAL_USER_KEY = "local_user_email"
 def _runtime(database_url: str, analytics_path: str) -> Runtime:
     rt = Runtime(load_settings())
     rt.init()
+    BillingService(rt.session_factory, rt.settings).expire_holds()  # app start: holds left by a stopped process
     return rt
 
 

@@ -85,7 +85,12 @@ _INSERT_USAGE = (
 )
 _LINK_USAGE = "UPDATE ai_usage_log SET transaction_id = :tx_id WHERE id = :usage_id"
 _CLOSE_HOLD = (
-    "UPDATE credit_holds SET status = 'settled', transaction_id = :tx_id WHERE id = :hold_id AND status = 'held'"
+    "UPDATE credit_holds SET status = 'settled', transaction_id = :tx_id"
+    " WHERE id = :hold_id AND status IN ('held', 'expired')"
+)
+# Expired holds of one account are marked so on every reserve (they already stopped counting as held).
+_EXPIRE_USER_HOLDS = (
+    "UPDATE credit_holds SET status = 'expired' WHERE user_id = :uid AND status = 'held' AND expires_at <= :now"
 )
 
 # reserve: the account, its held credits and the hold already under the key, if any (unique per user and key).
@@ -189,6 +194,7 @@ class AccountsSQL:
             "insert_usage": _INSERT_USAGE,
             "link_usage": _LINK_USAGE,
             "close_hold": _CLOSE_HOLD,
+            "expire_user_holds": _EXPIRE_USER_HOLDS,
         }
         # sqlite3 takes :name as it is; psycopg wants %(name)s.
         self.sql = sql if self.sqlite else {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
@@ -305,6 +311,11 @@ class AccountsSQL:
         )
         return acct, hold
 
+    def expire_user_holds(self, conn: Connection, user_id: int, now: datetime) -> None:
+        """Mark the account's holds past their expiry as expired (in the caller's transaction, under its lock)."""
+        params = {"uid": user_id, "now": self._time(now)}
+        conn.connection.driver_connection.execute(self.sql["expire_user_holds"], params)
+
     def insert_hold(
         self, conn: Connection, user_id: int, credits: int, key: str, created_at: datetime, expires_at: datetime
     ) -> int:
@@ -351,7 +362,8 @@ class AccountsSQL:
         return conn.connection.driver_connection.execute(self.sql["insert_usage"], params).fetchone()[0]
 
     def close_settled(self, conn: Connection, hold_id: int, tx_id: int | None, usage_id: int) -> bool:
-        """Link the usage row to its debit (if any) and mark the hold settled; False if the hold was no longer held."""
+        """Link the usage row to its debit (if any) and mark the hold settled; False if it was settled or released
+        meanwhile (an expired hold is settled: its call delivered)."""
         db = conn.connection.driver_connection
         params = {"hold_id": hold_id, "tx_id": tx_id, "usage_id": usage_id}
         if tx_id is not None:

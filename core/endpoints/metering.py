@@ -234,6 +234,7 @@ def meter_endpoints(runtime: Runtime, until: datetime | None = None, *, refresh:
         else:
             warnings.update(make_service(runtime).refresh_all().errors)
     billing = BillingService(runtime.session_factory, runtime.settings)
+    billing.expire_holds()  # an hourly job: stored hold statuses stay true even for users who make no new call
     report = UptimeMeter(runtime.session_factory, billing, runtime.settings).meter(until or utcnow())
     report.warnings.update(warnings)
     return report

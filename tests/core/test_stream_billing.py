@@ -1,17 +1,22 @@
-"""Streams are billed for what they delivered, on both databases: an empty stream is a failed call that charges
-nothing, a stream cut off before its end marker is billed for what arrived and flagged incomplete."""
+"""Calls are billed for what they delivered, on both databases: an empty stream is a failed call that charges
+nothing, a stream cut off before its end marker is billed for what arrived and flagged incomplete, and a hold lives as
+long as its call (extended while a stream runs, up to MAX_CALL_SECONDS; a call that outlived it is still billed)."""
 
 from __future__ import annotations
+
+import time
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from core.billing.ledger_check import check_ledger
-from core.generate import generate_stream
+from core.db.models import utcnow
+from core.generate import generate, generate_stream
 from core.providers import GenerationRequest, UpstreamError
 from core.runtime import Runtime
-from tests.core.providers.fakes import sse_body
-from tests.core.test_generate import Env, funded_user
+from tests.core.providers.fakes import json_response, sse_body
+from tests.core.test_generate import CHAT_OK, Env, funded_user
 
 CHUNK = {
     "id": "chatcmpl-1",
@@ -65,3 +70,57 @@ def test_a_complete_stream_is_not_flagged(runtime: Runtime) -> None:
     assert "".join(stream) == "Paris"
     [row] = env.usage_rows()
     assert "incomplete" not in row.meta and "stream_error" not in row.meta
+
+
+# ---- holds live as long as their call ------------------------------------------------------------------------------
+class SlowStream(httpx.SyncByteStream):
+    """An upstream that sends one SSE event every `pause` seconds."""
+
+    def __init__(self, events: list[bytes], pause: float) -> None:
+        self.events, self.pause = events, pause
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for event in self.events:
+            time.sleep(self.pause)
+            yield event
+
+
+def slow_reply(chunks: int, pause: float) -> httpx.Response:
+    events = [sse_body([(None, CHUNK)]) for _ in range(chunks)] + [sse_body([(None, USAGE_CHUNK), (None, "[DONE]")])]
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=SlowStream(events, pause))
+
+
+def test_a_call_that_outlives_its_hold_is_delivered_and_billed(runtime: Runtime) -> None:
+    def late(request: httpx.Request) -> httpx.Response:
+        env.billing.expire_holds(now=utcnow() + timedelta(hours=1))  # the call takes longer than HOLD_TTL_SECONDS
+        return json_response(200, CHAT_OK)
+
+    env = Env(runtime, [late])
+    user = funded_user(runtime)
+    r = generate(env.services, user, "gpt-4o", GenerationRequest(category="chat", text="Capital of France?"))
+    # before: the settle was refused, a failed row written and the answer lost
+    assert r.text == "Paris." and r.credits_charged == 2 and env.balance(user) == 998
+    [row] = env.usage_rows()
+    assert row.status == "success" and row.meta["hold_expired"] is True
+    assert check_ledger(runtime.session_factory) == []
+
+
+def test_a_stream_keeps_its_hold_alive_while_it_runs(runtime: Runtime) -> None:
+    env = Env(runtime, [slow_reply(chunks=3, pause=0.6)], hold_ttl_seconds=1)
+    user = funded_user(runtime)
+    stream = generate_stream(env.services, user, "gpt-4o-mini", GenerationRequest(category="chat", text="Hi"))
+    assert "".join(stream) == "Paris" * 3
+    [hold] = env.holds()
+    assert hold.status == "settled" and hold.expires_at > hold.created_at + timedelta(seconds=1)  # it was extended
+    [row] = env.usage_rows()
+    assert row.status == "success" and "hold_expired" not in row.meta and row.cost_credits == 2
+
+
+def test_a_stream_is_stopped_at_the_call_limit_and_billed_for_what_it_delivered(runtime: Runtime) -> None:
+    env = Env(runtime, [slow_reply(chunks=6, pause=0.6)], max_call_seconds=1)
+    user = funded_user(runtime)
+    stream = generate_stream(env.services, user, "gpt-4o-mini", GenerationRequest(category="chat", text="Hi"))
+    text = "".join(stream)
+    assert text and len(text) < len("Paris" * 6) and stream.result.credits_charged > 0
+    [row] = env.usage_rows()
+    assert row.meta["incomplete"] is True and "MAX_CALL_SECONDS=1" in row.meta["stream_error"]
