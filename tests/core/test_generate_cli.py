@@ -109,7 +109,7 @@ def test_a_bad_out_path_is_refused_before_the_call_and_charges_nothing(
     env: dict, server: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "no-such-folder" / "hello.mp3"
-    code, out, err = run(capsys, "--model", "tts-1", "--text", "Hello world", "--out", str(missing))
+    code, _out, err = run(capsys, "--model", "tts-1", "--text", "Hello world", "--out", str(missing))
     # before: the call was made and billed, then writing failed and the audio was lost
     assert code == 2 and "does not exist" in err and server[1].requests == []
     assert main(["credits", "balance", "--user", "pm@example.com", "--json"]) == 0
