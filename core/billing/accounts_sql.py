@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from core.billing.types import Hold, Transaction
+from core.redaction import redact_value
 
 MARKUP_PLACES = Decimal("0.0001")  # users.developer_markup_pct is Numeric(9, 4)
 
@@ -255,11 +256,11 @@ class AccountsSQL:
             "uid": acct.id,
             "amount": -amount,
             "kind": kind,
-            "description": description,
+            "description": redact_value(description),
             "key": key,
             "balance": balance_after,
             "now": now,
-            "metadata": json.dumps(metadata),
+            "metadata": json.dumps(redact_value(metadata)),
         }
         tx_id, held, existing = conn.connection.driver_connection.execute(
             self.sql["charge_if_available_pg"], params
@@ -391,11 +392,11 @@ class AccountsSQL:
             "uid": user_id,
             "amount": amount,
             "kind": kind,
-            "description": description,
+            "description": redact_value(description),
             "key": key,
             "balance_after": balance_after,
             "balance": balance_after,
-            "metadata": None if metadata is None else json.dumps(metadata),
+            "metadata": None if metadata is None else json.dumps(redact_value(metadata)),
         }
         if self.sqlite:
             tx_id = db.execute(self.sql["insert_tx"], params).fetchone()[0]

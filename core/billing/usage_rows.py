@@ -14,6 +14,7 @@ from core.billing.types import UsageRecord
 from core.catalog.lookup import UnknownModelError
 from core.db.models import AIModel
 from core.errors import InvalidInputError
+from core.redaction import redact_value
 
 USAGE_STATUSES = ("success", "failed")
 
@@ -91,15 +92,15 @@ def usage_values(
         "cost_credits": credits,
         "charged_usd": Decimal(credits) * credit_usd,
         "status": status,
-        "error": record.error,
+        "error": redact_value(record.error),
         "latency_ms": record.latency_ms,
         "cache_hit": record.cache_hit,
         "sandbox": record.sandbox,
         "usage_disputed": bool(record.metadata.get("usage_disputed")),
-        "request_id": record.request_id,
+        "request_id": redact_value(record.request_id),
         "idempotency_key": key,
         "transaction_id": None,
-        "metadata": meta or None,
+        "metadata": redact_value(meta) or None,
     }
 
 

@@ -4,11 +4,13 @@ long as its call (extended while a stream runs, up to MAX_CALL_SECONDS; a call t
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from core.billing.ledger_check import check_ledger
 from core.db.models import utcnow
@@ -16,7 +18,7 @@ from core.generate import generate, generate_stream
 from core.providers import GenerationRequest, UpstreamError
 from core.runtime import Runtime
 from tests.core.providers.fakes import json_response, sse_body
-from tests.core.test_generate import CHAT_OK, Env, funded_user
+from tests.core.test_generate import CHAT_OK, KEYS, Env, funded_user
 
 CHUNK = {
     "id": "chatcmpl-1",
@@ -124,3 +126,23 @@ def test_a_stream_is_stopped_at_the_call_limit_and_billed_for_what_it_delivered(
     assert text and len(text) < len("Paris" * 6) and stream.result.credits_charged > 0
     [row] = env.usage_rows()
     assert row.meta["incomplete"] is True and "MAX_CALL_SECONDS=1" in row.meta["stream_error"]
+
+
+def test_a_key_echoed_inside_a_stream_never_reaches_the_database(runtime: Runtime) -> None:
+    key = KEYS["openai"].get()
+    echo = {
+        **CHUNK,
+        "id": f"chatcmpl-{key}",
+        "choices": [{"index": 0, "delta": {"content": "Par"}, "finish_reason": key}],
+    }
+    error = {"error": {"message": f"Internal error for key {key}", "type": "server_error"}}
+    env = Env(runtime, [sse(sse_body([(None, echo), (None, error)]))])
+    user = funded_user(runtime)
+    stream = generate_stream(env.services, user, "gpt-4o-mini", GenerationRequest(category="chat", text="Hi"))
+    assert "".join(stream) == "Par"
+    [row] = env.usage_rows()
+    stored = json.dumps({"request_id": row.request_id, "error": row.error, "metadata": row.meta})
+    assert key not in stored and "Internal error for key" in stored  # before: stored in full
+    with runtime.engine.connect() as conn:
+        ledger = json.dumps([list(map(str, r)) for r in conn.execute(text("SELECT * FROM credit_transactions"))])
+    assert key not in ledger
