@@ -33,7 +33,7 @@ def test_uptime_debits_are_dated_by_the_hour_they_cover(sqlite_runtime: Runtime)
                 "from": start.isoformat(),
                 "to": (start + timedelta(hours=1)).isoformat(),
                 "base_cost_usd": "0.60",
-            },  # fmt: skip
+            },
             kind="endpoint_uptime",
             allow_overdraft=True,
         )
