@@ -80,6 +80,7 @@ class Settings:
     reporting_tz: str = "UTC"
     charge_cache_hits: bool = True
     hold_ttl_seconds: int = 600
+    max_call_seconds: int = 3600
     hf_endpoints_api_url: str = "https://api.endpoints.huggingface.cloud/v2"
     hf_namespace: str = ""
     hf_bill_to: str = ""
@@ -155,6 +156,14 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
             "a call's credit hold lasts before it stops counting."
         )
 
+    max_call = get("MAX_CALL_SECONDS", "3600")
+    if not max_call.isdigit() or not 1 <= int(max_call) <= 86_400:
+        raise ConfigError(
+            f"MAX_CALL_SECONDS={max_call!r} must be a whole number of seconds from 1 to 86400 (default 3600): the "
+            "longest a streamed call may run (its hold is extended until then; it is then stopped and billed for what "
+            "it delivered)."
+        )
+
     analytics = get("ANALYTICS_PATH")
     return Settings(
         database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -164,6 +173,7 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         reporting_tz=tz,
         charge_cache_hits=get("CHARGE_CACHE_HITS", "true").lower() not in {"0", "false", "no"},
         hold_ttl_seconds=int(hold_ttl),
+        max_call_seconds=int(max_call),
         hf_endpoints_api_url=get("HF_ENDPOINTS_API_URL", "https://api.endpoints.huggingface.cloud/v2").rstrip("/"),
         hf_namespace=get("HF_NAMESPACE"),
         hf_bill_to=get("HF_BILL_TO"),

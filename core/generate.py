@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -28,8 +28,10 @@ from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.billing.errors import HoldStateError
+from core.billing.hold_keeper import HoldKeeper
 from core.billing.ledger import BillingService
 from core.billing.pricing import price_usage
+from core.billing.reconcile import reconcile_usage
 from core.billing.types import Hold, Settlement, UsageRecord
 from core.catalog.lookup import UnknownModelError, to_model_price
 from core.catalog.types import ModelPrice
@@ -159,6 +161,7 @@ class _Plan:
     request: GenerationRequest
     hold_credits: int
     cache_key: str | None
+    bound: Usage  # the most the request can consume: the hold's basis and the limit of what is billed
 
     @property
     def sandbox(self) -> bool:
@@ -213,7 +216,7 @@ def _prepare(
         if prov.simulated
         else apply_markup(usd_to_credits(most_usd, svc.settings.credit_usd), who.developer_markup_pct)
     )
-    return _Plan(who, model, prov, request, hold, response_cache.cache_key(model, request))
+    return _Plan(who, model, prov, request, hold, response_cache.cache_key(model, request), estimate)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -259,7 +262,11 @@ def _settle(
     cache_hit: bool = False,
 ) -> GenerationResult:
     model = plan.model
-    base_cost = price_usage(model, result.usage)
+    try:
+        base_cost = price_usage(model, result.usage)
+    except BaseException as exc:  # e.g. a rate the catalog lacks: refused, the hold released, never a $0 success
+        _release(svc, plan, hold, exc, latency_ms)
+        raise
     metadata: dict[str, Any] = {k: v for k, v in result.metadata.items() if _jsonable(v)}
     charged_cost = base_cost
     if cache_hit and not svc.settings.charge_cache_hits:
@@ -283,6 +290,14 @@ def _settle(
         _release(svc, plan, hold, exc, latency_ms)
         raise
     return _result(plan, result, settlement, latency_ms, cache_hit)
+
+
+def _checked(plan: _Plan, out: ProviderResult) -> ProviderResult:
+    """The provider's result with its usage checked against what the request allowed (core.billing.reconcile)."""
+    checked = reconcile_usage(plan.model, out.usage, plan.bound)
+    if checked.usage is out.usage:
+        return out
+    return replace(out, usage=checked.usage, metadata={**out.metadata, **checked.metadata()})
 
 
 def _jsonable(value: Any) -> bool:
@@ -330,7 +345,7 @@ def _from_cache(svc: GenerationFlow, plan: _Plan, idempotency_key: str | None) -
     out = ProviderResult(usage=cached.usage, text=cached.text, data=cached.data, mime=cached.mime)
     cost = price_usage(plan.model, cached.usage) if svc.settings.charge_cache_hits else Decimal(0)
     exact = apply_markup(usd_to_credits(cost, svc.settings.credit_usd), plan.user.developer_markup_pct)
-    hold = _reserve(svc, _Plan(plan.user, plan.model, plan.provider, plan.request, exact, None), idempotency_key)
+    hold = _reserve(svc, replace(plan, hold_credits=exact, cache_key=None), idempotency_key)
     response_cache.record_hit(svc.session_factory, plan.cache_key)
     return _settle(svc, plan, hold, out, _elapsed_ms(t0), cache_hit=True)
 
@@ -359,7 +374,7 @@ def _generate(
     hold = _reserve(svc, plan, idempotency_key)
     t0 = time.perf_counter()
     try:
-        out = plan.provider.generate(plan.model, request)
+        out = _checked(plan, plan.provider.generate(plan.model, request))
     except BaseException as exc:
         _release(svc, plan, hold, exc, _elapsed_ms(t0))
         raise
@@ -408,7 +423,11 @@ def _drive(
     svc: GenerationFlow, plan: _Plan, hold: Hold, upstream: TextStream, setup_s: float
 ) -> Generator[str, None, GenerationResult]:
     # Latency is the upstream's time (sending the request, then waiting for each chunk): the time the reader takes
-    # before and between chunks (e.g. drawing them) is not counted.
+    # before and between chunks (e.g. drawing them) is not counted. The hold lives as long as the stream does, up to
+    # MAX_CALL_SECONDS; a stream still running then is stopped and billed for what it delivered.
+    keeper = HoldKeeper(
+        svc.billing, hold, ttl_seconds=svc.settings.hold_ttl_seconds, max_call_seconds=svc.settings.max_call_seconds
+    )
     received: list[str] = []
     upstream_s = setup_s
     t = time.perf_counter()
@@ -422,7 +441,12 @@ def _drive(
                 break
             upstream_s += time.perf_counter() - t
             received.append(chunk)
+            keeper.tick()
             yield chunk
+            if keeper.out_of_time():
+                upstream.close()
+                limit = f"stopped at the call's time limit (MAX_CALL_SECONDS={svc.settings.max_call_seconds})"
+                return _settle_cancelled(svc, plan, hold, "".join(received), int(upstream_s * 1000), reason=limit)
     except GeneratorExit:
         upstream.close()
         _settle_cancelled(svc, plan, hold, "".join(received), int(upstream_s * 1000))
@@ -430,20 +454,29 @@ def _drive(
     except BaseException as exc:
         _release(svc, plan, hold, exc, int((upstream_s + time.perf_counter() - t) * 1000))
         raise
-    out = upstream.result
+    out = _checked(plan, upstream.result)
     result = _settle(svc, plan, hold, out, int(upstream_s * 1000))
     _maybe_store(svc, plan, out)
     return result
 
 
-def _settle_cancelled(svc: GenerationFlow, plan: _Plan, hold: Hold, text: str, latency_ms: int) -> None:
-    """The reader stopped mid-stream: bill the text received so far (estimated), or release if there was none."""
+def _settle_cancelled(
+    svc: GenerationFlow,
+    plan: _Plan,
+    hold: Hold,
+    text: str,
+    latency_ms: int,
+    *,
+    reason: str = "stopped by reader",
+) -> GenerationResult | None:
+    """The stream was stopped mid-way: bill the text received so far (estimated), or release if there was none."""
     try:
         if not text or Category(plan.request.category) != Category.CHAT:
             _release(svc, plan, hold, RuntimeError("the stream was stopped before any output"), latency_ms)
-            return
+            return None
         usage = guessed_chat_usage(plan.request, text)
-        out = ProviderResult(text=text, usage=usage, metadata={"incomplete": True, "stream_error": "stopped by reader"})
-        _settle(svc, plan, hold, out, latency_ms)
+        out = ProviderResult(text=text, usage=usage, metadata={"incomplete": True, "stream_error": reason})
+        return _settle(svc, plan, hold, _checked(plan, out), latency_ms)
     except Exception:
-        log.exception("could not settle hold %s after the reader stopped a stream", hold.id)
+        log.exception("could not settle hold %s after a stream was stopped (%s)", hold.id, reason)
+        return None

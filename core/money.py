@@ -61,3 +61,20 @@ def quantize_usd(usd: Decimal) -> Decimal:
 def rounding_uplift_usd(base_cost_usd: Decimal, base_credits: int, credit_usd: Decimal = CREDIT_USD) -> Decimal:
     """What rounding up to whole credits earns, before markup."""
     return credits_to_usd(base_credits, credit_usd) - base_cost_usd
+
+
+def money_text(usd: Decimal | None) -> str | None:
+    """A USD amount as people read money: at least cents, every significant digit, never an exponent; zero is "0".
+    ("0.60", not "0.600000000"; "0.005615"; "0", not "0E-9")."""
+    if usd is None:
+        return None
+    if usd == 0:
+        return "0"
+    text = format(usd.normalize(), "f")
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+def decimal_text(value: Decimal) -> str:
+    """An exact decimal without exponent (zero stored at 9 places, 0E-9, prints "0")."""
+    return "0" if value == 0 else format(value, "f")

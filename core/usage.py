@@ -10,12 +10,14 @@ from typing import Any
 @dataclass(frozen=True, kw_only=True)
 class Usage:
     """Quantities of one call. `input_tokens` counts every input token, cached or not (OpenAI's convention):
-    `cached_tokens` (cache reads) and `cache_write_tokens` are the parts of it priced at their own rates."""
+    `cached_tokens` (cache reads) and `cache_write_tokens` are the parts of it priced at their own rates, and
+    `cache_write_1h_tokens` is the part of the cache writes kept for an hour (Anthropic prices those higher)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
     characters: int = 0
     seconds: Decimal = Decimal(0)
     images: int = 0
@@ -31,6 +33,7 @@ class Usage:
             "output_tokens",
             "cached_tokens",
             "cache_write_tokens",
+            "cache_write_1h_tokens",
             "characters",
             "images",
             "requests",
@@ -43,6 +46,8 @@ class Usage:
             raise ValueError("Usage.seconds must be a finite, non-negative number")
         if self.cached_tokens + self.cache_write_tokens > self.input_tokens:
             raise ValueError("cached and cache-write tokens are part of input_tokens and cannot exceed it")
+        if self.cache_write_1h_tokens > self.cache_write_tokens:
+            raise ValueError("1-hour cache writes are part of cache_write_tokens and cannot exceed it")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

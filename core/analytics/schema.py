@@ -9,6 +9,8 @@ What counts as spend (the `spend` view), documented once here:
 - every `endpoint_uptime` ledger debit, as spend of its owner (the ledger row's user) and of the endpoint's model
   (metadata `ai_model_id`, else the endpoint's model, else a catalog model named by metadata `model_id`/`model`/
   `model_repo`), provider `huggingface_endpoint`, deployment `dedicated`; its base cost is metadata `base_cost_usd`;
+  it is dated by the hour it covers (metadata `from`), not by when `meter` posted it: three days of uptime metered at
+  once are spend on those three days;
 - every `refund` ledger credit that gives back a usage or endpoint uptime debit (metadata `refund_of`), as negative
   credits on the refund's own day, attributed to the refunded call's model, provider, category and status; its base
   cost is 0 (the provider is not refunded, so a refund lowers revenue and margin). Refunds of an adjustment are not
@@ -23,7 +25,7 @@ then day (new days are appended in that order), so a question about one user rea
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 TABLES_DDL = """
 CREATE TABLE sync_state (
@@ -145,7 +147,8 @@ UNKNOWN = "(unknown)"  # the label of a missing model, provider or category (als
 DERIVE_UPTIME = """
 INSERT INTO ledger_spend
 WITH t AS (
-    SELECT id, created_at, user_id, amount,
+    SELECT id, coalesce(TRY_CAST(json_extract_string(metadata, '$.from') AS TIMESTAMP), created_at) AS created_at,
+           user_id, amount,
            TRY_CAST(json_extract_string(metadata, '$.endpoint_id') AS INTEGER) AS endpoint_id,
            TRY_CAST(json_extract_string(metadata, '$.ai_model_id') AS INTEGER) AS meta_model,
            coalesce(json_extract_string(metadata, '$.model_id'), json_extract_string(metadata, '$.model'),

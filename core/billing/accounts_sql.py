@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from core.billing.types import Hold, Transaction
 from core.db.models import AIUsageLog
+from core.redaction import redact_value
 
 MARKUP_PLACES = Decimal("0.0001")  # users.developer_markup_pct is Numeric(9, 4)
 
@@ -82,7 +83,12 @@ _INSERT_USAGE = (
 )
 _LINK_USAGE = "UPDATE ai_usage_log SET transaction_id = :tx_id WHERE id = :usage_id"
 _CLOSE_HOLD = (
-    "UPDATE credit_holds SET status = 'settled', transaction_id = :tx_id WHERE id = :hold_id AND status = 'held'"
+    "UPDATE credit_holds SET status = 'settled', transaction_id = :tx_id"
+    " WHERE id = :hold_id AND status IN ('held', 'expired')"
+)
+# Expired holds of one account are marked so on every reserve (they already stopped counting as held).
+_EXPIRE_USER_HOLDS = (
+    "UPDATE credit_holds SET status = 'expired' WHERE user_id = :uid AND status = 'held' AND expires_at <= :now"
 )
 
 # reserve: the account, its held credits and the hold already under the key, if any (unique per user and key).
@@ -186,6 +192,7 @@ class AccountsSQL:
             "insert_usage": _INSERT_USAGE,
             "link_usage": _LINK_USAGE,
             "close_hold": _CLOSE_HOLD,
+            "expire_user_holds": _EXPIRE_USER_HOLDS,
         }
         # sqlite3 takes :name as it is; psycopg wants %(name)s.
         self.sql = sql if self.sqlite else {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
@@ -246,11 +253,11 @@ class AccountsSQL:
             "uid": acct.id,
             "amount": -amount,
             "kind": kind,
-            "description": description,
+            "description": redact_value(description),
             "key": key,
             "balance": balance_after,
             "now": now,
-            "metadata": json.dumps(metadata),
+            "metadata": json.dumps(redact_value(metadata)),
         }
         tx_id, held, existing = conn.connection.driver_connection.execute(
             self.sql["charge_if_available_pg"], params
@@ -302,6 +309,11 @@ class AccountsSQL:
         )
         return acct, hold
 
+    def expire_user_holds(self, conn: Connection, user_id: int, now: datetime) -> None:
+        """Mark the account's holds past their expiry as expired (in the caller's transaction, under its lock)."""
+        params = {"uid": user_id, "now": self._time(now)}
+        conn.connection.driver_connection.execute(self.sql["expire_user_holds"], params)
+
     def insert_hold(
         self, conn: Connection, user_id: int, credits: int, key: str, created_at: datetime, expires_at: datetime
     ) -> int:
@@ -342,13 +354,14 @@ class AccountsSQL:
         meta = params["metadata"]
         params["metadata"] = None if meta is None else json.dumps(meta)
         if self.sqlite:  # SQLAlchemy stores Numeric on SQLite as REAL
-            for col in ("duration_seconds", "base_cost_usd", "markup_pct", "cost_usd"):
+            for col in ("duration_seconds", "base_cost_usd", "markup_pct", "charged_usd"):
                 if params[col] is not None:
                     params[col] = float(params[col])
         return conn.connection.driver_connection.execute(self.sql["insert_usage"], params).fetchone()[0]
 
     def close_settled(self, conn: Connection, hold_id: int, tx_id: int | None, usage_id: int) -> bool:
-        """Link the usage row to its debit (if any) and mark the hold settled; False if the hold was no longer held."""
+        """Link the usage row to its debit (if any) and mark the hold settled; False if it was settled or released
+        meanwhile (an expired hold is settled: its call delivered)."""
         db = conn.connection.driver_connection
         params = {"hold_id": hold_id, "tx_id": tx_id, "usage_id": usage_id}
         if tx_id is not None:
@@ -376,11 +389,11 @@ class AccountsSQL:
             "uid": user_id,
             "amount": amount,
             "kind": kind,
-            "description": description,
+            "description": redact_value(description),
             "key": key,
             "balance_after": balance_after,
             "balance": balance_after,
-            "metadata": None if metadata is None else json.dumps(metadata),
+            "metadata": None if metadata is None else json.dumps(redact_value(metadata)),
         }
         if self.sqlite:
             tx_id = db.execute(self.sql["insert_tx"], params).fetchone()[0]

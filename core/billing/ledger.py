@@ -277,6 +277,7 @@ class BillingService:
             acct, existing = found
             if existing is not None:
                 return existing
+            self._sql.expire_user_holds(conn, acct.id, now)  # stored statuses stay true (they no longer count)
             if amount > acct.available:
                 raise InsufficientCreditsError(amount, max(acct.available, 0))
             expires = now + timedelta(seconds=ttl)
@@ -298,6 +299,8 @@ class BillingService:
 
         Sandbox, failed and zero-cost calls (dedicated endpoints are billed by uptime) write the usage row with 0
         credits and no debit. A cost above the hold is posted anyway and flagged as overage (see the module doc).
+        A hold that expired before its call ended is settled all the same, flagged `hold_expired`: the call was
+        delivered, so its output is billed, never lost (overdraft rules as for overage).
         """
         hold_id = self._hold_id(hold)
         check_record(record)
@@ -309,7 +312,8 @@ class BillingService:
             state = self._sql.settle_state(conn, hold_id, record.model.id, now)
             if state is None:
                 raise HoldStateError(f"No hold {hold_id}; reserve credits before making the call.")
-            self._check_open(hold_id, state.status, state.open, state.expires_at, doing="settle")
+            self._check_not_closed(hold_id, state.status, doing="settle")
+            expired = state.status == "expired" or not state.open
             if not state.model_known:
                 raise unknown_model(record)
             acct = state.account
@@ -327,6 +331,8 @@ class BillingService:
             meta = usage_metadata(record)
             if overage:
                 meta["overage"] = {"held": state.credits, "charged": charged}
+            if expired:
+                meta["hold_expired"] = True
             usage_id = self._sql.insert_usage(
                 conn,
                 usage_values(
@@ -346,6 +352,8 @@ class BillingService:
                 tx_meta: dict[str, Any] = {"usage_id": usage_id, "hold_id": hold_id}
                 if overage:
                     tx_meta["overage"] = {"held": state.credits, "charged": charged}
+                if expired:
+                    tx_meta["hold_expired"] = True
                 if balance_after < 0:
                     tx_meta["overdraft"] = True
                 tx = self._post(
@@ -416,6 +424,21 @@ class BillingService:
                 )
 
         self._write(op, retry_on_key_race=False)
+
+    def extend_hold(self, hold: Hold | int, *, until: datetime) -> bool:
+        """Keep an open hold counting until `until` (naive UTC) while its call runs; False when it is no longer open
+        (settled, released, or already expired: an expired hold is not revived, its credits may have been spent)."""
+        hold_id = self._hold_id(hold)
+
+        def op(conn: Connection, now: datetime) -> bool:
+            done = conn.execute(
+                update(holds)
+                .where(holds.c.id == hold_id, holds.c.status == "held", holds.c.expires_at > now)
+                .values(expires_at=max(until, now))
+            )
+            return done.rowcount == 1
+
+        return self._write(op, retry_on_key_race=False)
 
     def expire_holds(self, now: datetime | None = None) -> int:
         """Mark every open hold past its expiry as expired; returns how many."""
@@ -617,13 +640,8 @@ class BillingService:
         return hold_id
 
     @staticmethod
-    def _check_open(hold_id: int, status: str, is_open: bool, expires_at: datetime, *, doing: str) -> None:
-        if status != "held":
+    def _check_not_closed(hold_id: int, status: str, *, doing: str) -> None:
+        if status not in ("held", "expired"):
             raise HoldStateError(
                 f"Hold {hold_id} is already {status}; it cannot {doing}. Each call reserves its own hold."
-            )
-        if not is_open:
-            raise HoldStateError(
-                f"Hold {hold_id} expired at {expires_at:%Y-%m-%d %H:%M:%S} UTC, before it was settled; reserve "
-                "with a longer ttl_seconds for long calls."
             )

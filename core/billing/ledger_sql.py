@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 from core.billing.types import Transaction
 from core.db.engine import WRITE_LOCK
 from core.db.models import AIUsageLog, AuditLog, CreditHold, CreditTransaction, User, utcnow
+from core.redaction import redact_value
 
 users = User.__table__
 ledger = CreditTransaction.__table__
@@ -74,7 +75,8 @@ def to_transaction(row: Any) -> Transaction:
 
 
 def write_audit(conn: Connection, *, actor: str, action: str, target: str | None, details: dict[str, Any]) -> None:
-    conn.execute(INSERT_AUDIT, {"at": utcnow(), "actor": actor, "action": action, "target": target, "details": details})
+    row = {"at": utcnow(), "actor": actor, "action": action, "target": target, "details": details}
+    conn.execute(INSERT_AUDIT, redact_value(row))
 
 
 def json_safe(value: Any) -> Any:

@@ -29,6 +29,7 @@ def _token_cost(model: ModelPrice, usage: Usage) -> Decimal:
         "output": model.output_per_1m_usd,
         "cached": model.cached_input_per_1m_usd,
         "cache_write": model.price_variants.get("cache_write_per_1m_usd"),
+        "cache_write_1h": model.price_variants.get("cache_write_1h_per_1m_usd"),
     }
     long_ctx = model.price_variants.get("long_context")
     if long_ctx and usage.input_tokens > int(long_ctx["threshold_tokens"]):
@@ -38,6 +39,7 @@ def _token_cost(model: ModelPrice, usage: Usage) -> Decimal:
             "output": long_ctx.get("output_per_1m_usd"),
             "cached": long_ctx.get("cached_input_per_1m_usd"),
             "cache_write": long_ctx.get("cache_write_per_1m_usd"),
+            "cache_write_1h": long_ctx.get("cache_write_1h_per_1m_usd"),
         }
     input_rate = _need(rates["input"], model, "input-token")
     uncached = usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens
@@ -48,8 +50,12 @@ def _token_cost(model: ModelPrice, usage: Usage) -> Decimal:
         # Providers without a separate cached rate bill cached tokens as ordinary input.
         cached_rate = rates["cached"] if rates["cached"] is not None else input_rate
         cost += Decimal(usage.cached_tokens) * Decimal(str(cached_rate))
-    if usage.cache_write_tokens:
-        cost += Decimal(usage.cache_write_tokens) * _need(rates["cache_write"], model, "cache-write")
+    # Cache writes kept 5 minutes and kept 1 hour have their own rates; neither is ever priced at the other's.
+    five_minute_writes = usage.cache_write_tokens - usage.cache_write_1h_tokens
+    if five_minute_writes:
+        cost += Decimal(five_minute_writes) * _need(rates["cache_write"], model, "5-minute cache-write")
+    if usage.cache_write_1h_tokens:
+        cost += Decimal(usage.cache_write_1h_tokens) * _need(rates["cache_write_1h"], model, "1-hour cache-write")
     return cost / MILLION
 
 

@@ -14,6 +14,7 @@ from core.billing.types import UsageRecord
 from core.catalog.lookup import UnknownModelError
 from core.db.models import AIModel
 from core.errors import InvalidInputError
+from core.redaction import redact_value
 
 USAGE_STATUSES = ("success", "failed")
 
@@ -51,7 +52,7 @@ def usage_metadata(record: UsageRecord) -> dict[str, Any]:
     if u.image_quality:
         meta.setdefault("quality", u.image_quality)
     if u.estimated:
-        meta["usage_estimated"] = True
+        meta.setdefault("usage_estimated", True)  # a reason given by the provider or the check is kept
     return meta
 
 
@@ -81,6 +82,7 @@ def usage_values(
         "output_tokens": u.output_tokens,
         "cached_tokens": u.cached_tokens,
         "cache_write_tokens": u.cache_write_tokens,
+        "cache_write_1h_tokens": u.cache_write_1h_tokens,
         "characters": u.characters,
         "duration_seconds": u.seconds,
         "images": u.images,
@@ -88,16 +90,17 @@ def usage_values(
         "base_cost_usd": base_cost,
         "markup_pct": acct.markup,
         "cost_credits": credits,
-        "cost_usd": Decimal(credits) * credit_usd,
+        "charged_usd": Decimal(credits) * credit_usd,
         "status": status,
-        "error": record.error,
+        "error": redact_value(record.error),
         "latency_ms": record.latency_ms,
         "cache_hit": record.cache_hit,
         "sandbox": record.sandbox,
-        "request_id": record.request_id,
+        "usage_disputed": bool(record.metadata.get("usage_disputed")),
+        "request_id": redact_value(record.request_id),
         "idempotency_key": key,
         "transaction_id": None,
-        "metadata": meta or None,
+        "metadata": redact_value(meta) or None,
     }
 
 

@@ -1,13 +1,14 @@
-"""`python -m core credits grant|balance|history|refund` and `python -m core ledger check`."""
+"""`python -m core credits grant|balance|history|refund` and `python -m core ledger check|disputed`."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, time
 
 from core.cli import Context
-from core.cli.args import positive_int
+from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
-from core.services.ledger import GRANT_KINDS
+from core.services.ledger import DISPUTES_SHOWN, GRANT_KINDS
 
 
 def _whole_number(text: str) -> int:
@@ -53,6 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = ls.add_parser("check", help="prove every balance from its transactions; exit 1 on any violation")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_check)
+
+    d = ls.add_parser("disputed", help="calls whose upstream reported more usage than the request allowed (capped)")
+    d.add_argument("--user", help="only this user's calls (email or id)")
+    d.add_argument("--since", type=iso_date, help="from this UTC day (YYYY-MM-DD)")
+    d.add_argument("--limit", type=positive_int, default=DISPUTES_SHOWN)
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=run_disputed)
 
 
 def run_grant(args: argparse.Namespace, ctx: Context) -> int:
@@ -118,3 +126,26 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print("ledger OK: every balance equals its transactions; every charge has exactly one debit")
     return 1 if violations else 0
+
+
+def run_disputed(args: argparse.Namespace, ctx: Context) -> int:
+    since = datetime.combine(args.since, time()) if args.since else None
+    calls = ctx.services.ledger.disputed(ctx.caller, args.user, since=since, limit=args.limit)
+    if args.json:
+        print_json([c.to_dict() for c in calls])
+        return 0
+    print_table(
+        [
+            {
+                "usage": c.usage_id,
+                "at (UTC)": c.at,
+                "user": c.email,
+                "model": f"{c.provider}/{c.model_id}",
+                "reported -> billed": "; ".join(f"{k} {v['reported']} -> {v['billed']}" for k, v in c.figures.items()),
+                "credits": c.credits_charged,
+                "request id": c.request_id,
+            }
+            for c in calls
+        ]
+    )
+    return 0

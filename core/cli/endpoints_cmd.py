@@ -7,6 +7,7 @@ app); otherwise HF_TOKEN and HF_NAMESPACE select the real Hugging Face account.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from datetime import datetime
 from decimal import Decimal
@@ -16,6 +17,7 @@ from core.cli import Context
 from core.cli.args import non_negative_int, positive_int
 from core.cli.output import print_json, print_table
 from core.errors import InvalidInputError
+from core.services import money_text
 from core.services.endpoints import STATES, EndpointView
 
 
@@ -110,7 +112,7 @@ def _row(v: EndpointView, month_usd: Decimal | None = None, *, text: bool = Fals
         "hardware": v.hardware_id,
         "state": v.state,
         "replicas": v.replicas,
-        "usd_per_hour": f"${v.hourly_usd:.2f}" if text else v.hourly_usd,
+        "usd_per_hour": f"${v.hourly_usd:.2f}" if text else money_text(v.hourly_usd),
         "month_to_date_usd": f"${month_usd or 0:.4f}" if text else month_usd,
         "owner": v.owner_email,
         "url": v.url,
@@ -179,10 +181,11 @@ def run_create(args: argparse.Namespace, ctx: Context) -> int:
         wait=args.wait,
     )
     if args.json:
-        print_json(view)
+        print_json({**dataclasses.asdict(view), "hourly_usd": money_text(view.hourly_usd)})
     else:
         print(
-            f"created {view.name} ({view.model_repo} on {view.hardware_id}, ${view.hourly_usd}/h per replica, "
+            f"created {view.name} ({view.model_repo} on {view.hardware_id}, "
+            f"${money_text(view.hourly_usd)}/h per replica, "
             f"owner {view.owner_email}): {view.state}"
         )
     return 0
@@ -266,9 +269,9 @@ def run_hardware(args: argparse.Namespace, ctx: Context) -> int:
             "id": o.id,
             "instance_type": o.instance_type,
             "gpu_memory_gb": o.gpu_memory_gb,
-            "usd_per_hour": o.hourly_usd,
-            "hf_list_usd_per_hour": o.list_hourly_usd,
-            "hf_live_usd_per_hour": o.live_hourly_usd,
+            "usd_per_hour": money_text(o.hourly_usd),
+            "hf_list_usd_per_hour": money_text(o.list_hourly_usd),
+            "hf_live_usd_per_hour": money_text(o.live_hourly_usd),
             "available": o.available,
         }
         for o in options

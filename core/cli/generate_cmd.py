@@ -9,6 +9,7 @@ from pathlib import Path
 from core.cli import Context
 from core.cli.args import positive_int
 from core.cli.output import print_json
+from core.cli.output_file import check_writable, deliver
 from core.errors import InvalidInputError
 from core.services.generation import GenerationRequest, GenerationResult
 
@@ -68,6 +69,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     services.init()
     model = services.models.get(caller, args.model, args.provider)
     fields = _read_input(args, model.category)
+    if model.category in ("tts", "music", "image"):
+        check_writable(args.out)  # before the call: a bad path must not cost credits
     if model.category == "voice_clone" and not args.voice:
         raise InvalidInputError("Name the new voice with --voice (at least 8 letters and digits).")
     request = GenerationRequest(
@@ -95,9 +98,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         output = None
         if result.data is not None:
             ext = EXTENSIONS.get(result.mime or "", ".bin")
-            out: Path = args.out or Path(f"generation-{result.usage_id}{ext}")
-            out.write_bytes(result.data)
+            out, problem = deliver(result.data, args.out or Path(f"generation-{result.usage_id}{ext}"), ext)
             output = str(out)
+            if problem:
+                print(f"warning: {problem} (billed as transaction {result.transaction_id})", file=sys.stderr)
         elif result.voice_id is not None and result.text is None:
             output = result.voice_id
     if args.json:

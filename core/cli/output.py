@@ -10,10 +10,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from core.services import decimal_text
+
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, Decimal):
-        return str(obj)
+        return decimal_text(obj)
     if isinstance(obj, datetime | date):
         return obj.isoformat()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -137,6 +138,12 @@ class CreditHold(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key", name="uq_credit_holds_user_key"),
         Index("ix_credit_holds_user_status", "user_id", "status"),
+        Index(
+            "ix_credit_holds_open_expiry",
+            "expires_at",
+            sqlite_where=text("status = 'held'"),
+            postgresql_where=text("status = 'held'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -150,13 +157,22 @@ class CreditHold(Base):
 
 
 class AIUsageLog(Base):
-    """One row per provider call, successful or failed."""
+    """One row per provider call, successful or failed.
+
+    Two money figures, never to be confused: `base_cost_usd` is the provider's cost (what the upstream bills us) and
+    `charged_usd` is what the user was charged (`cost_credits` x the credit price: revenue, markup included)."""
 
     __tablename__ = "ai_usage_log"
     __table_args__ = (
         Index("ix_ai_usage_log_user_created", "user_id", "created_at"),
         Index("ix_ai_usage_log_model_created", "ai_model_id", "created_at"),
         Index("ix_ai_usage_log_created", "created_at"),
+        Index(
+            "ix_ai_usage_log_disputed",
+            "created_at",
+            sqlite_where=text("usage_disputed = 1"),  # the form SQLite's planner matches
+            postgresql_where=text("usage_disputed"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -171,19 +187,23 @@ class AIUsageLog(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cache_write_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_1h_tokens: Mapped[int] = mapped_column(BigInteger, default=0)  # part of cache_write_tokens
     characters: Mapped[int] = mapped_column(BigInteger, default=0)
     duration_seconds: Mapped[Decimal] = mapped_column(Numeric(18, 3), default=Decimal(0))
     images: Mapped[int] = mapped_column(Integer, default=0)
     requests_count: Mapped[int] = mapped_column(Integer, default=1)
-    base_cost_usd: Mapped[Decimal] = mapped_column(USD, default=Decimal(0))
+    base_cost_usd: Mapped[Decimal] = mapped_column(USD, default=Decimal(0), comment="provider cost of the call in USD")
     markup_pct: Mapped[Decimal] = mapped_column(Numeric(9, 4), default=Decimal(0))
-    cost_credits: Mapped[int] = mapped_column(BigInteger, default=0)
-    cost_usd: Mapped[Decimal] = mapped_column(USD, default=Decimal(0))
+    cost_credits: Mapped[int] = mapped_column(BigInteger, default=0, comment="credits debited for the call")
+    charged_usd: Mapped[Decimal] = mapped_column(
+        USD, default=Decimal(0), comment="what the user was charged in USD: cost_credits x the credit price"
+    )
     status: Mapped[str] = mapped_column(String(10))
     error: Mapped[str | None] = mapped_column(Text)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
     sandbox: Mapped[bool] = mapped_column(Boolean, default=False)
+    usage_disputed: Mapped[bool] = mapped_column(Boolean, default=False)  # upstream claimed more than allowed: capped
     request_id: Mapped[str | None] = mapped_column(String(200))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     transaction_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -31,9 +31,10 @@ from core.errors import InvalidInputError
 T = TypeVar("T")
 
 Progress = Callable[[int, int], None]
-# Columns the demo leaves NULL (so out of its INSERTs): every other column of the two tables is written.
-# tests/core/test_schema_contract.py holds these lists to the ORM models.
-USAGE_LEFT_NULL = frozenset({"endpoint_id", "request_id", "idempotency_key"})
+# Columns the demo leaves out of its INSERTs (NULL, or the column's server default: no demo call wrote a 1-hour cache
+# or was disputed); every other column of the two tables is written. tests/core/test_schema_contract.py holds these
+# lists to the ORM models.
+USAGE_LEFT_NULL = frozenset({"endpoint_id", "request_id", "idempotency_key", "cache_write_1h_tokens", "usage_disputed"})
 LEDGER_LEFT_NULL = frozenset({"idempotency_key", "metadata"})
 NANO_PER_USD = 10**9
 
@@ -408,7 +409,7 @@ def write_demo_history(
         "base_cost_usd": usd_value,
         "markup_pct": markup,
         "cost_credits": credits,
-        "cost_usd": cost_usd_value,
+        "charged_usd": cost_usd_value,
         "status": status,
         "error": error,
         "latency_ms": latency,

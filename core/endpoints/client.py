@@ -29,6 +29,17 @@ USER_AGENT = "ai-credits-endpoints/1"
 GET_ATTEMPTS = 2  # a GET changes nothing, so one retry after a network blip is safe; writes are never retried
 
 
+# Where this service creates endpoints (EndpointSpec's defaults); live hardware prices are read for the same place.
+CREATE_VENDOR = "aws"
+CREATE_REGION = "us-east-1"
+
+
+def live_offers(offers: list[ComputeOffer], vendor: str, region: str) -> dict[str, ComputeOffer]:
+    """Single-GPU offers by instance type in the vendor and region where endpoints are created: the same GPU costs
+    something else elsewhere (AWS L4 $0.80/h, GCP L4 $0.70/h), so the first one listed is not the price."""
+    return {o.instance_type: o for o in offers if o.instance_size == "x1" and (o.vendor, o.region) == (vendor, region)}
+
+
 @dataclass(frozen=True, kw_only=True)
 class EndpointSpec:
     """Everything `POST /endpoint/{namespace}` needs, in the product's words."""
@@ -45,8 +56,8 @@ class EndpointSpec:
     task: str | None = None
     revision: str | None = None
     image: dict[str, Any] = field(default_factory=lambda: {"huggingface": {}})
-    vendor: str = "aws"
-    region: str = "us-east-1"
+    vendor: str = CREATE_VENDOR
+    region: str = CREATE_REGION
     type: str = "authenticated"
 
     def to_body(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.catalog.lookup import get_hardware, list_hardware
 from core.config import Settings
 from core.db.models import AIModel, AuditLog, EndpointEvent, InferenceEndpoint, User
-from core.endpoints.client import EndpointSpec, HFEndpointsClient
+from core.endpoints.client import CREATE_REGION, CREATE_VENDOR, EndpointSpec, HFEndpointsClient, live_offers
 from core.endpoints.clock import Clock, system_clock
 from core.endpoints.errors import (
     EndpointConflictError,
@@ -129,9 +129,7 @@ class HuggingFaceEndpointService:
         live: dict[str, Any] = {}
         problem: str | None = None
         try:
-            for offer in self.client.hardware():
-                if offer.instance_size == "x1" and offer.instance_type not in live:
-                    live[offer.instance_type] = offer
+            live = live_offers(self.client.hardware(), CREATE_VENDOR, CREATE_REGION)
         except EndpointError as exc:
             problem = str(exc)
         with self._session() as s:

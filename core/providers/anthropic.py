@@ -1,7 +1,9 @@
-"""Anthropic: the Messages API, plain and streamed. Cache writes and cache reads are priced at their own rates.
+"""Anthropic: the Messages API, plain and streamed. Cache reads, 5-minute cache writes and 1-hour cache writes
+(`usage.cache_creation.ephemeral_1h_input_tokens`) are each priced at their own rate.
 
-Streaming bills input (and cache) tokens from `message_start` and output tokens from the LAST `message_delta`, whose
-`usage.output_tokens` is cumulative: message_delta figures are never added together.
+Streaming starts from the usage in `message_start` and takes every figure the LAST `message_delta` states, as
+Anthropic's SDK does: its usage is cumulative (output tokens, and input and cache counts when present), so
+message_delta figures are never added together.
 """
 
 from __future__ import annotations
@@ -24,19 +26,26 @@ from core.usage import Usage
 ANTHROPIC_VERSION = "2023-06-01"
 
 
-def anthropic_usage(raw: Any, output_tokens: int | None = None) -> Usage | None:
-    """Usage from Anthropic's `usage`: total input = input + cache creation + cache read tokens."""
+def anthropic_usage(raw: Any, delta: Any = None) -> Usage | None:
+    """Usage from Anthropic's `usage`: total input = input + cache creation + cache read tokens. `delta` is the last
+    message_delta's cumulative usage, whose stated figures replace the ones in `raw`."""
     if not isinstance(raw, dict) or "input_tokens" not in raw:
         return None
-    uncached = int(raw.get("input_tokens") or 0)
-    cache_write = int(raw.get("cache_creation_input_tokens") or 0)
-    cache_read = int(raw.get("cache_read_input_tokens") or 0)
-    out = int(raw.get("output_tokens") or 0) if output_tokens is None else output_tokens
+    merged = dict(raw)
+    if isinstance(delta, dict):
+        merged.update({k: v for k, v in delta.items() if v is not None})
+    uncached = int(merged.get("input_tokens") or 0)
+    cache_write = int(merged.get("cache_creation_input_tokens") or 0)
+    cache_read = int(merged.get("cache_read_input_tokens") or 0)
+    split = merged.get("cache_creation") if isinstance(merged.get("cache_creation"), dict) else {}
+    one_hour = int(split.get("ephemeral_1h_input_tokens") or 0)
+    cache_write = max(cache_write, one_hour + int(split.get("ephemeral_5m_input_tokens") or 0))
     return Usage(
         input_tokens=uncached + cache_write + cache_read,
-        output_tokens=out,
+        output_tokens=int(merged.get("output_tokens") or 0),
         cached_tokens=cache_read,
         cache_write_tokens=cache_write,
+        cache_write_1h_tokens=one_hour,
     )
 
 
@@ -97,7 +106,7 @@ class AnthropicProvider(BaseProvider):
     ) -> Generator[str, None, ProviderResult]:
         parts: list[str] = []
         start_usage: Any = None
-        last_output_tokens: int | None = None  # cumulative: the last message_delta wins
+        last_delta: dict[str, Any] | None = None  # cumulative: the last message_delta wins
         stop_reason: str | None = None
         request_id = response.headers.get("request-id")
         with JsonEvents(response) as events:
@@ -113,9 +122,9 @@ class AnthropicProvider(BaseProvider):
                         parts.append(delta["text"])
                         yield delta["text"]
                 elif kind == "message_delta":
-                    usage = payload.get("usage") or {}
-                    if usage.get("output_tokens") is not None:
-                        last_output_tokens = int(usage["output_tokens"])
+                    usage = payload.get("usage")
+                    if isinstance(usage, dict) and usage.get("output_tokens") is not None:
+                        last_delta = usage
                     stop_reason = (payload.get("delta") or {}).get("stop_reason") or stop_reason
                 elif kind == "message_stop":
                     events.stop()
@@ -123,19 +132,21 @@ class AnthropicProvider(BaseProvider):
                     events.stop(find_message(payload) or "error event")
                 # ping, content_block_start, content_block_stop: nothing to bill or show
         text = "".join(parts)
-        events.raise_if_empty(text, display_name=self.display_name, provider=self.name)
+        stated = start_usage is not None and last_delta is not None
+        events.raise_if_empty(text, display_name=self.display_name, provider=self.name, usage_stated=stated)
         metadata: dict[str, Any] = {"finish_reason": stop_reason}
-        usage = anthropic_usage(start_usage, last_output_tokens)
+        usage = anthropic_usage(start_usage, last_delta)
         if usage is None:
             usage = guessed_chat_usage(request, text)
             metadata["usage_estimated"] = "stream ended without message_start usage"
-        elif last_output_tokens is None:
+        elif last_delta is None:
             # No message_delta arrived: output is unknown, estimate it from the text received.
             usage = Usage(
                 input_tokens=usage.input_tokens,
                 output_tokens=max(approx_tokens(text), int((start_usage or {}).get("output_tokens") or 0)),
                 cached_tokens=usage.cached_tokens,
                 cache_write_tokens=usage.cache_write_tokens,
+                cache_write_1h_tokens=usage.cache_write_1h_tokens,
                 estimated=True,
             )
             metadata["usage_estimated"] = "stream ended before message_delta"

@@ -1,7 +1,12 @@
-"""Measure the length of audio from its bytes (WAV with the stdlib `wave`, FLAC/MP3/OGG with mutagen).
+"""Measure the length of audio from its bytes (WAV with the stdlib `wave`, FLAC/MP3/OGG with mutagen, and by
+decoding with libsndfile through `soundfile` when the header does not state it).
 
 Providers bill audio by the second: a transcription by the seconds of the uploaded file, a Hugging Face
 text-to-speech by the seconds of the returned file. Seconds are rounded up to whole milliseconds (never under-bill).
+
+A header is not always the truth: an encoder writing to a pipe cannot go back to fill in FLAC's STREAMINFO sample
+count, so it leaves `total_samples = 0` (Hugging Face's text-to-speech replies are written that way). Such a file is
+decoded to the end and its samples counted.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import wave
 from decimal import ROUND_CEILING, Decimal
 
 import mutagen
+import numpy as np
+import soundfile
 
 from core.errors import InvalidInputError
 
@@ -24,6 +31,7 @@ MIME_BY_FORMAT = {
     "m4a": "audio/mp4",
     "webm": "audio/webm",
 }
+DECODE_BLOCK_FRAMES = 65_536
 
 
 class AudioFormatError(InvalidInputError):
@@ -98,10 +106,42 @@ def audio_seconds(data: bytes) -> Decimal:
         return wav_seconds(data)
     try:
         parsed = mutagen.File(io.BytesIO(data))
-    except mutagen.MutagenError as exc:
-        raise AudioFormatError(f"The {fmt or 'audio'} file cannot be read ({exc}).") from exc
-    if parsed is None or not getattr(parsed.info, "length", None):
-        raise AudioFormatError(
-            "Cannot measure this audio: send WAV, FLAC, MP3 or OGG (the first bytes are not a known audio format)."
-        )
-    return _ms(parsed.info.length)
+    except mutagen.MutagenError:
+        parsed = None
+    length = getattr(getattr(parsed, "info", None), "length", None)
+    if length:
+        return _ms(length)
+    # The header does not state the length (or cannot be read): decode the audio and count its samples.
+    return decoded_seconds(data, fmt)
+
+
+class _ForwardOnly(soundfile.SoundFile):
+    """Read front to back without seeking: soundfile seeks after every read, which libsndfile refuses on a FLAC
+    stream whose header gives no sample count."""
+
+    def seekable(self) -> bool:
+        return False
+
+
+def decoded_seconds(data: bytes, fmt: str | None = None) -> Decimal:
+    """Seconds of audio counted by decoding every sample (FLAC, MP3, OGG Vorbis/Opus, WAV variants)."""
+    what = fmt.upper() if fmt else "audio"
+    try:
+        with _ForwardOnly(io.BytesIO(data)) as f:
+            rate = f.samplerate
+            block = np.empty((DECODE_BLOCK_FRAMES, f.channels), dtype="int16")
+            frames = 0
+            while True:
+                got = len(f.read(DECODE_BLOCK_FRAMES, dtype="int16", out=block))
+                if not got:
+                    break
+                frames += got
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
+        if fmt is None:
+            raise AudioFormatError(
+                "Cannot measure this audio: send WAV, FLAC, MP3 or OGG (the first bytes are not a known audio format)."
+            ) from exc
+        raise AudioFormatError(f"The {what} file cannot be decoded ({exc}); it may be damaged.") from exc
+    if rate <= 0 or frames == 0:
+        raise AudioFormatError(f"The {what} file holds no audio samples.")
+    return _ms(Decimal(frames) / Decimal(rate))

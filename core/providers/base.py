@@ -110,7 +110,17 @@ class BaseProvider:
 
     def estimate_max_usage(self, model: ModelPrice, request: GenerationRequest) -> Usage:
         """The most `request` can consume, in the model's billing unit (for the credit hold)."""
-        return estimate_max_usage(model, request, must_measure_audio=not self.upstream_states_audio_seconds)
+        return estimate_max_usage(
+            model,
+            request,
+            must_measure_audio=not self.upstream_states_audio_seconds,
+            count_characters=self.billed_characters,
+        )
+
+    @staticmethod
+    def billed_characters(text: str) -> int:
+        """How the provider counts the characters it bills (one per character unless a provider says otherwise)."""
+        return len(text)
 
     def validate(self, model: ModelPrice, request: GenerationRequest) -> None:
         """Refuse a request the upstream would refuse, before any credit is held (category, key, input limits)."""

@@ -1,11 +1,20 @@
 """Usage estimates: the most a call can consume (for the credit hold) and a best guess when a stream broke.
 
-The hold is an upper bound so a user cannot start a call they cannot pay for; the charge is always the actual usage.
+The hold is an upper bound of what the provider can bill for the request, by the provider's own counting rule, so a
+user cannot start a call they cannot pay for; the charge is the actual usage, checked against the same limits
+(`core.billing.reconcile`). The bounds:
+- prompt tokens: every byte-level BPE token covers at least one byte of UTF-8, so a text prompt has at most as many
+  tokens as bytes, plus the chat template's tokens per message and per request;
+- a prompt that marks content for caching (`cache_control`) may be written to the cache in full, at the dearest
+  cache-write rate the model has;
+- output tokens: max_tokens (always sent upstream);
+- characters: `billed_characters` (one per character; providers that count some characters double override it).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal
 
 from core.catalog.types import ModelPrice
@@ -14,15 +23,27 @@ from core.providers.types import Category, GenerationRequest
 from core.usage import Usage
 
 DEFAULT_MAX_TOKENS = 1024  # sent upstream when the caller gives none, so the hold's bound is real
-MESSAGE_OVERHEAD_TOKENS = 4  # role markers and separators per message
-REQUEST_OVERHEAD_TOKENS = 8
+MESSAGE_OVERHEAD_TOKENS = 4  # role markers and separators per message (a best guess)
+BOUND_MESSAGE_OVERHEAD_TOKENS = 8  # the most a chat template adds per message (Llama 3's header and end tokens: 5)
+BOUND_REQUEST_OVERHEAD_TOKENS = 64  # and per request (Llama 3.1's template adds a dated system preamble)
 SPEECH_CHARS_PER_SECOND_MIN = 8  # slow speech; real voices speak 12-18 characters a second
 LOW_BITRATE_BYTES_PER_SECOND = 1000  # 8 kbit/s: no real recording is smaller per second
 
 
 def max_tokens_for_text(text: str, messages: int = 1) -> int:
-    """An upper bound on the tokens of `text`: BPE tokens cover at least a byte, most cover 3-4; count 2."""
-    return math.ceil(len(text.encode("utf-8")) / 2) + MESSAGE_OVERHEAD_TOKENS * messages + REQUEST_OVERHEAD_TOKENS
+    """An upper bound on the tokens of `text`: a byte-level BPE token covers at least one byte."""
+    return len(text.encode("utf-8")) + BOUND_MESSAGE_OVERHEAD_TOKENS * messages + BOUND_REQUEST_OVERHEAD_TOKENS
+
+
+def billed_characters(text: str) -> int:
+    """Characters as most providers bill them: one per character."""
+    return len(text)
+
+
+def asks_for_cache_writes(request: GenerationRequest) -> bool:
+    """The request marks content for the provider's prompt cache (Anthropic's `cache_control`)."""
+    parts = [request.system, *(request.messages or ())]
+    return any("cache_control" in repr(p) for p in parts if p)
 
 
 def approx_tokens(text: str) -> int:
@@ -50,23 +71,34 @@ def input_audio_seconds(request: GenerationRequest, *, must_measure: bool) -> De
         return Decimal(math.ceil(len(audio) / LOW_BITRATE_BYTES_PER_SECOND))
 
 
-def estimate_max_usage(model: ModelPrice, request: GenerationRequest, *, must_measure_audio: bool = False) -> Usage:
+def estimate_max_usage(
+    model: ModelPrice,
+    request: GenerationRequest,
+    *,
+    must_measure_audio: bool = False,
+    count_characters: Callable[[str], int] = billed_characters,
+) -> Usage:
     """The most `request` can consume on `model`, in the unit the model is billed in."""
     unit = model.cost_unit
     category = Category(request.category)
     if unit == "token":
         if category == Category.CHAT:
-            msgs = request.chat_messages()
-            prompt = request.prompt_text()
-            return Usage(
-                input_tokens=max_tokens_for_text(prompt, len(msgs)),
-                output_tokens=output_token_limit(request),
-                estimated=True,
-            )
-        text = request.text or ""
-        return Usage(input_tokens=max_tokens_for_text(text), output_tokens=output_token_limit(request), estimated=True)
+            prompt = max_tokens_for_text(request.prompt_text(), len(request.chat_messages()))
+        else:
+            prompt = max_tokens_for_text(request.text or "")
+        writes = writes_1h = 0
+        if asks_for_cache_writes(request) and model.price_variants.get("cache_write_per_1m_usd") is not None:
+            writes = prompt
+            writes_1h = prompt if model.price_variants.get("cache_write_1h_per_1m_usd") is not None else 0
+        return Usage(
+            input_tokens=prompt,
+            output_tokens=output_token_limit(request),
+            cache_write_tokens=writes,
+            cache_write_1h_tokens=writes_1h,
+            estimated=True,
+        )
     if unit == "character":
-        return Usage(characters=len(request.text or ""), estimated=True)
+        return Usage(characters=count_characters(request.text or ""), estimated=True)
     if unit == "second":
         if category in (Category.SPEECH_TO_TEXT, Category.VOICE_CLONE):
             return Usage(seconds=input_audio_seconds(request, must_measure=must_measure_audio), estimated=True)

@@ -1,11 +1,14 @@
 """MiniMax: t2a_v2 text-to-speech, music generation and voice cloning.
 
 MiniMax reports most errors with HTTP 200 and `base_resp.status_code != 0`; they are mapped to the same typed errors
-as HTTP failures. Audio comes hex-encoded. Text-to-speech is billed by `extra_info.usage_characters`.
+as HTTP failures. Audio comes hex-encoded. Text-to-speech is billed by `extra_info.usage_characters`, in which MiniMax
+counts a CJK character as 2: the hold counts the same way (every East Asian wide or fullwidth character as 2), so it
+is an upper bound of what MiniMax bills for Chinese, Japanese or Korean text too.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -93,6 +96,11 @@ class MiniMaxProvider(BaseProvider):
                 "MiniMax returned audio that is not valid hex; try again.", provider="minimax"
             ) from None
 
+    @staticmethod
+    def billed_characters(text: str) -> int:
+        """MiniMax's count: CJK characters (East Asian wide or fullwidth) count 2, every other character 1."""
+        return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
     def validate(self, model: ModelPrice, request: GenerationRequest) -> None:
         super().validate(model, request)
         category = Category(request.category)
@@ -137,8 +145,9 @@ class MiniMaxProvider(BaseProvider):
         if info.get("usage_characters") is not None:
             usage = Usage(characters=int(info["usage_characters"]), seconds=_ms_to_seconds(info.get("audio_length")))
         else:
-            usage = Usage(characters=len(text), seconds=_ms_to_seconds(info.get("audio_length")), estimated=True)
-            metadata["usage_estimated"] = "MiniMax stated no usage_characters; billed the characters sent"
+            seconds = _ms_to_seconds(info.get("audio_length"))
+            usage = Usage(characters=self.billed_characters(text), seconds=seconds, estimated=True)
+            metadata["usage_estimated"] = "MiniMax stated no usage_characters; billed the text sent, counted its way"
         return ProviderResult(
             data=audio,
             mime=AUDIO_MIME.get(str(info.get("audio_format") or fmt), mime_for(audio)),

@@ -56,11 +56,20 @@ class OpenAIProvider(OpenAICompatibleChat):
         if isinstance(raw, dict) and raw.get("type") == "duration" and raw.get("seconds") is not None:
             return Usage(seconds=Decimal(str(raw["seconds"])))
         if isinstance(raw, dict) and raw.get("type") == "tokens":
+            # gpt-4o-transcribe models state tokens. A model priced per second (whisper-1 answered this way) is billed
+            # the uploaded audio's measured seconds; when they cannot be measured, billing uses the hold's bound.
             details = raw.get("input_token_details") or {}
+            extra: dict[str, Any] = {"input_audio_tokens": int(details.get("audio_tokens") or 0)} if details else {}
+            try:
+                seconds = audio_seconds(audio)
+                extra["seconds_source"] = "measured from the uploaded audio"
+            except AudioFormatError:
+                seconds = Decimal(0)
             return Usage(
                 input_tokens=int(raw.get("input_tokens") or 0),
                 output_tokens=int(raw.get("output_tokens") or 0),
-                extra={"input_audio_tokens": int(details.get("audio_tokens") or 0)} if details else {},
+                seconds=seconds,
+                extra=extra,
             )
         # Older answers state no usage: the billable quantity is the audio's length, measured from the bytes.
         try:

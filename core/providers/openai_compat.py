@@ -136,8 +136,8 @@ class OpenAICompatibleChat(BaseProvider):
                         yield piece
                     finish = choice.get("finish_reason") or finish
         text = "".join(parts)
-        events.raise_if_empty(text, display_name=self.display_name, provider=self.name)
         usage = openai_usage(raw_usage)
+        events.raise_if_empty(text, display_name=self.display_name, provider=self.name, usage_stated=usage is not None)
         metadata: dict[str, Any] = {"finish_reason": finish}
         if usage is None:
             usage = guessed_chat_usage(request, text)

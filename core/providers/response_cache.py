@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.catalog.types import ModelPrice
 from core.db.models import ResponseCache
 from core.providers.types import Category, GenerationRequest, ProviderResult
+from core.redaction import redact_value
 from core.usage import Usage
 
 CACHEABLE = frozenset({Category.TTS, Category.SPEECH_TO_TEXT})
@@ -88,8 +89,8 @@ def store(session_factory: sessionmaker[Session], key: str, model: ModelPrice, r
                     key=key,
                     provider=model.provider,
                     model_id=model.model_id,
-                    usage=result.usage.to_dict(),
-                    output_text=result.text,
+                    usage=redact_value(result.usage.to_dict()),
+                    output_text=redact_value(result.text),
                     output_bytes=result.data,
                     output_mime=result.mime,
                     hits=0,

@@ -45,15 +45,18 @@ class JsonEvents:
     """A streaming response read as (event name, JSON payload) pairs, closed when the iteration ends.
 
     A stream that breaks ends the iteration quietly and `broken` says why: a timeout, a dropped connection, a payload
-    that is not JSON, or a reason the reader gave `stop()` (an error event). `done` is a data line that ends the stream
-    normally (OpenAI's `[DONE]`). Whoever reads decides what a break means: `raise_if_empty` and `mark` below. Use it
-    in a `with` block, so the response is closed however the reading ends (a caller may stop reading mid-stream).
+    that is not JSON, a reason the reader gave `stop()` (an error event), or a stream that simply ended without its
+    end marker: `done`, a data line that ends the stream normally (OpenAI's `[DONE]`), or the reader's own `stop()` on
+    the event that ends it (Anthropic's `message_stop`, TGI's last event). Whoever reads decides what a break means:
+    `raise_if_empty` and `mark` below. Use it in a `with` block, so the response is closed however the reading ends
+    (a caller may stop reading mid-stream).
     """
 
     def __init__(self, response: httpx.Response, *, done: str | None = None) -> None:
         self.response = response
         self.done = done
         self.broken: str | None = None
+        self.ended = False  # the end marker arrived
         self._stopped = False
 
     def __enter__(self) -> JsonEvents:
@@ -66,6 +69,7 @@ class JsonEvents:
         try:
             for event in iter_sse(self.response.iter_lines()):
                 if self.done is not None and event.data.strip() == self.done:
+                    self.ended = True
                     return
                 try:
                     payload = json.loads(event.data)
@@ -75,6 +79,8 @@ class JsonEvents:
                 yield event.event, payload
                 if self._stopped:
                     return
+            if not self.ended:
+                self.broken = self.broken or "the stream ended without its end marker"
         except httpx.TimeoutException as exc:
             self.broken = f"timeout ({type(exc).__name__})"
         except httpx.TransportError as exc:
@@ -86,12 +92,21 @@ class JsonEvents:
         """End the stream after the current event: normally, or as broken for the reason given."""
         self._stopped = True
         self.broken = broken or self.broken
+        self.ended = self.ended or broken is None
 
-    def raise_if_empty(self, text: str, *, display_name: str, provider: str) -> None:
-        """A stream that broke before any text is an error: nothing was delivered."""
-        if self.broken and not text:
+    def raise_if_empty(self, text: str, *, display_name: str, provider: str, usage_stated: bool = False) -> None:
+        """No output is an error (nothing delivered, nothing charged): a stream that broke before any text, or one
+        that ended without text and without the upstream stating any usage (e.g. HTTP 200, then closed at once)."""
+        if text:
+            return
+        if self.broken:
             raise UpstreamError(
                 f"{display_name}'s stream broke before any output ({self.broken}); try again.", provider=provider
+            )
+        if not usage_stated:
+            raise UpstreamError(
+                f"{display_name}'s stream ended without any output or usage; nothing was charged, try again.",
+                provider=provider,
             )
 
     def mark(self, metadata: dict[str, Any]) -> None:

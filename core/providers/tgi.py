@@ -1,9 +1,11 @@
 """Text generation as a task call (`{"inputs", "parameters"}`), the way Text Generation Inference serves it on Hugging
 Face's serverless hf-inference and on dedicated endpoints: the body, the one-shot answer, and the streamed answer.
 
-Streaming sends `"stream": true` and reads SSE events `{"token": {"text", "special"}, "generated_text", "details"}`;
-the last event carries `details.generated_tokens`. Usage comes from TGI's headers when present (x-prompt-tokens,
-x-generated-tokens, x-compute-time), else from the stream's token count with the prompt estimated.
+Every request asks for `parameters.details = true`, so TGI states its exact counts: the one-shot answer's `details`
+has `generated_tokens` (and `prefill` when the prompt's tokens are returned), and the stream's last event (the one
+with `generated_text`, which ends the stream) has `details.generated_tokens` and `details.input_length`. Usage comes
+from TGI's headers when present (x-prompt-tokens, x-generated-tokens, x-compute-time), else from those details; only
+a figure neither states is estimated (and flagged).
 """
 
 from __future__ import annotations
@@ -55,7 +57,11 @@ def generated_text(data: Any) -> str | None:
 
 
 def task_body(prompt: str, request: GenerationRequest, *, stream: bool = False) -> dict[str, Any]:
-    parameters: dict[str, Any] = {"max_new_tokens": output_token_limit(request), "return_full_text": False}
+    parameters: dict[str, Any] = {
+        "max_new_tokens": output_token_limit(request),
+        "return_full_text": False,
+        "details": True,  # TGI then states the exact generated (and, streaming, input) token counts
+    }
     if request.temperature is not None:
         parameters["temperature"] = request.temperature
     body: dict[str, Any] = {"inputs": prompt, "parameters": parameters}
@@ -69,10 +75,27 @@ def task_result(response: httpx.Response, data: Any, prompt: str, *, missing: st
     text = generated_text(data)
     if text is None:
         raise UpstreamError(missing, provider=provider)
-    usage = tgi_header_usage(response.headers) or Usage(
-        input_tokens=approx_tokens(prompt), output_tokens=approx_tokens(text), estimated=True
+    first = data[0] if isinstance(data, list) and data else data
+    details = first.get("details") if isinstance(first, dict) and isinstance(first.get("details"), dict) else {}
+    prefill = details.get("prefill")
+    metadata: dict[str, Any] = {"finish_reason": details["finish_reason"]} if details.get("finish_reason") else {}
+    usage = tgi_header_usage(response.headers) or details_usage(
+        details, prompt, text, input_tokens=len(prefill) if isinstance(prefill, list) and prefill else None
     )
-    return ProviderResult(text=text, usage=usage, request_id=response.headers.get("x-request-id"))
+    if usage.estimated:
+        metadata["usage_estimated"] = "TGI stated no token counts for part of this call; that part is estimated"
+    return ProviderResult(text=text, usage=usage, request_id=response.headers.get("x-request-id"), metadata=metadata)
+
+
+def details_usage(details: dict[str, Any], prompt: str, text: str, *, input_tokens: int | None) -> Usage:
+    """Usage from TGI's `details` (exact where stated); a count it does not state is estimated and flagged."""
+    generated = details.get("generated_tokens")
+    exact_out = isinstance(generated, int) and not isinstance(generated, bool)
+    return Usage(
+        input_tokens=input_tokens if input_tokens is not None else approx_tokens(prompt),
+        output_tokens=int(generated) if exact_out else approx_tokens(text),
+        estimated=input_tokens is None or not exact_out,
+    )
 
 
 def read_task_stream(
@@ -94,19 +117,18 @@ def read_task_stream(
                 yield token["text"]
             if isinstance(payload.get("details"), dict):
                 details = payload["details"]
+            if payload.get("generated_text") is not None:
+                events.stop()  # the last event: the stream ended normally
     text = "".join(parts)
-    events.raise_if_empty(text, display_name=display_name, provider=provider)
+    events.raise_if_empty(text, display_name=display_name, provider=provider, usage_stated=bool(details))
     metadata: dict[str, Any] = {}
     if details.get("finish_reason"):
         metadata["finish_reason"] = details["finish_reason"]
     usage = tgi_header_usage(response.headers)
     if usage is None:
-        generated = details.get("generated_tokens")
-        usage = Usage(
-            input_tokens=approx_tokens(prompt),
-            output_tokens=int(generated) if isinstance(generated, int) else approx_tokens(text),
-            estimated=True,
-        )
-        metadata["usage_estimated"] = "the prompt's tokens are estimated (the stream reports only the generated ones)"
+        length = details.get("input_length")
+        usage = details_usage(details, prompt, text, input_tokens=length if isinstance(length, int) else None)
+        if usage.estimated:
+            metadata["usage_estimated"] = "TGI's stream stated no token counts for part of this call; it is estimated"
     events.mark(metadata)
     return ProviderResult(text=text, usage=usage, request_id=response.headers.get("x-request-id"), metadata=metadata)

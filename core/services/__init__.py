@@ -2,10 +2,22 @@
 
 Build one `Services` per process; every call names its caller (a `Principal`, or `SYSTEM` for the system itself) and
 returns frozen views. One module per product word: users, ledger, spend, overview, generation, playground, models,
-endpoints, breakeven. Access is enforced here, by each method's `@guarded` rule (`core.access`).
+endpoints, breakeven, demo. Access is enforced here, by each method's `@guarded` rule (`core.access`).
+`money_text` and `decimal_text` print money the one way every interface shows it.
 """
 
 from core.access import SYSTEM, Caller, Capability, Principal, Role, SystemCaller
+from core.money import decimal_text, money_text
 from core.services.container import Services
 
-__all__ = ["SYSTEM", "Caller", "Capability", "Principal", "Role", "Services", "SystemCaller"]
+__all__ = [
+    "SYSTEM",
+    "Caller",
+    "Capability",
+    "Principal",
+    "Role",
+    "Services",
+    "SystemCaller",
+    "decimal_text",
+    "money_text",
+]

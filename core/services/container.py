@@ -74,8 +74,11 @@ class Services:
         self.demo = DemoService(self)
 
     def init(self) -> LoadReport:
-        """Migrate the schema and load the catalogs (idempotent)."""
-        return self.db.init()
+        """Migrate the schema, load the catalogs (idempotent) and mark holds a stopped process left open as expired,
+        so stored hold statuses are true from the start."""
+        report = self.db.init()
+        self.billing.expire_holds()
+        return report
 
     def endpoint_manager(self) -> HuggingFaceEndpointService:
         """The dedicated-endpoints manager on the configured API (`ConfigError`, saying how to configure, when none)."""

@@ -306,6 +306,7 @@ class EndpointService:
                 warnings["*"] = problem + " Metered the recorded history only."
             else:
                 warnings.update(self._manager().refresh_all().errors)
+        self._s.billing.expire_holds()  # an hourly job: stored hold statuses stay true even for idle users
         meter = UptimeMeter(self._s.db.session_factory, self._s.billing, self._s.settings)
         report = meter.meter(until or utcnow())
         report.warnings.update(warnings)

@@ -13,19 +13,24 @@ from typing import TYPE_CHECKING
 
 from core.access import Caller, Capability, guarded, sees_everyone
 from core.billing.accounts import AccountBalance, AuditEntry, account_balances, audit_entries
+from core.billing.disputes import DEFAULT_LIMIT as DISPUTES_SHOWN
+from core.billing.disputes import DisputedCall, disputed_calls
 from core.billing.ledger import GRANT_KINDS
 from core.billing.ledger_check import Violation, check_ledger
 from core.billing.types import Balance, Transaction
 from core.money import credits_to_usd
+from core.users import get_user
 
 if TYPE_CHECKING:
     from core.services.container import Services
 
 __all__ = [
+    "DISPUTES_SHOWN",
     "GRANT_KINDS",
     "AccountBalance",
     "AuditEntry",
     "Balance",
+    "DisputedCall",
     "History",
     "LedgerService",
     "Transaction",
@@ -112,6 +117,23 @@ class LedgerService:
         """Grants, refunds, price edits and endpoint actions, newest first."""
         with self._s.db.session() as s:
             return audit_entries(s, action_prefix=action_prefix)
+
+    @guarded(Capability.VIEW_ALL_SPEND, own="user")
+    def disputed(
+        self,
+        caller: Caller,
+        user: int | str | None = None,
+        *,
+        since: datetime | None = None,
+        limit: int = DISPUTES_SHOWN,
+    ) -> list[DisputedCall]:
+        """Calls whose upstream reported more usage than the request allowed (billed at the cap), newest first: one
+        user's (their own for anyone), or everyone's for those who see all spend."""
+        user_id = None
+        if user is not None:
+            with self._s.db.session() as s:
+                user_id = get_user(s, user).id
+        return disputed_calls(self._s.db.engine, since=since, user_id=user_id, limit=limit)
 
     @guarded(Capability.VIEW_ALL_SPEND)
     def check(self, caller: Caller) -> list[Violation]:

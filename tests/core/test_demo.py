@@ -77,7 +77,7 @@ def test_demo_is_consistent(runtime: Database) -> None:
                 continue
             credits = apply_markup(usd_to_credits(cost), r.markup_pct)
             assert r.cost_credits == credits
-            assert r.cost_usd == Decimal(credits) * Decimal("0.04")
+            assert r.charged_usd == Decimal(credits) * Decimal("0.04")
             tx = txs[r.transaction_id]
             assert tx.amount == -credits and tx.user_id == r.user_id and tx.created_at == r.created_at
             debited.add(tx.id)

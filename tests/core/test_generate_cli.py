@@ -58,7 +58,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_chat_json_reports_usage_and_exact_cost(env: dict, server: tuple, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "Say hello", "--max-tokens", "64", "--json")
+    code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "Say hello", "--max-tokens", "400", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["output"] == "Hello from the loopback."
@@ -81,7 +81,7 @@ def test_chat_json_reports_usage_and_exact_cost(env: dict, server: tuple, capsys
     assert json.loads(req.body) == {
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": "Say hello"}],
-        "max_completion_tokens": 64,
+        "max_completion_tokens": 400,
     }
 
 
@@ -105,9 +105,37 @@ def test_tts_writes_the_audio_file(env: dict, tmp_path: Path, capsys: pytest.Cap
     assert data["usage"]["characters"] == 11 and data["base_cost_usd"] == "0.000165000"
 
 
+def test_a_bad_out_path_is_refused_before_the_call_and_charges_nothing(
+    env: dict, server: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-folder" / "hello.mp3"
+    code, _out, err = run(capsys, "--model", "tts-1", "--text", "Hello world", "--out", str(missing))
+    # before: the call was made and billed, then writing failed and the audio was lost
+    assert code == 2 and "does not exist" in err and server[1].requests == []
+    assert main(["credits", "balance", "--user", "pm@example.com", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 500
+
+
+def test_output_that_cannot_be_written_after_billing_is_saved_elsewhere(
+    env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "hello.mp3"
+
+    def disk_full(self: Path, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    code, out, err = run(capsys, "--model", "tts-1", "--text", "Hello world", "--out", str(out_file), "--json")
+    monkeypatch.undo()
+    saved = Path(json.loads(out)["output"])
+    assert code == 0 and saved != out_file and saved.read_bytes()[:2] == b"\xff\xfb"
+    assert "No space left on device" in err and str(saved) in err
+    saved.unlink()
+
+
 def test_transcription_from_a_file(env: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     audio = tmp_path / "talk.wav"
-    audio.write_bytes(wav_bytes(0.3))
+    audio.write_bytes(wav_bytes(42, rate=8000))  # the loopback answers usage {type: duration, seconds: 42}
     code, out, _ = run(capsys, "--model", "whisper-1", "--file", str(audio), "--json")
     data = json.loads(out)
     assert code == 0 and data["output"] == "Hello there." and data["usage"]["seconds"] == "42"

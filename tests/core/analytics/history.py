@@ -141,7 +141,7 @@ def write_history(
                 "base_cost_usd": base,
                 "markup_pct": Decimal(markup),
                 "cost_credits": credits,
-                "cost_usd": Decimal(credits) * CREDIT,
+                "charged_usd": Decimal(credits) * CREDIT,
                 "status": "failed" if failed else "success",
                 "error": "upstream 503" if failed else None,
                 "cache_hit": cache_hit,

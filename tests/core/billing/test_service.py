@@ -17,6 +17,7 @@ from core.billing import (
     UsageRecord,
 )
 from core.billing.ledger_check import check_ledger
+from core.billing.types import Hold
 from core.catalog import ModelPrice
 from core.db import Database
 from core.db.models import AIUsageLog, AuditLog, CreditHold, CreditTransaction, User, utcnow
@@ -113,7 +114,7 @@ def test_settle_writes_usage_row_and_debit_together(
     assert row.id == st.usage_id and row.transaction_id == st.transaction.id
     assert (row.input_tokens, row.cached_tokens, row.output_tokens) == (1000, 400, 500)
     assert row.base_cost_usd == Decimal("0.007") and row.markup_pct == 100
-    assert row.cost_credits == 2 and row.cost_usd == Decimal("0.08")
+    assert row.cost_credits == 2 and row.charged_usd == Decimal("0.08")
     assert row.status == "success" and row.latency_ms == 812 and row.request_id == "upstream-abc"
     assert row.idempotency_key == "req-1" and row.provider == "openai" and row.ai_model_id == gpt4o.id
     assert row.meta == {"temperature": "0.2"}
@@ -207,33 +208,58 @@ def test_overage_is_posted_and_flagged_even_below_zero(
     assert_consistent(runtime)  # a flagged overdraft is not a violation
 
 
-def test_expired_hold_frees_credits_and_cannot_be_settled(
-    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice
-) -> None:
+@pytest.fixture
+def hold(billing: BillingService, user: UserView) -> Hold:
+    """60 of the user's 100 credits held for a call, for one second."""
     billing.grant(user, 100)
-    hold = billing.reserve(user, 60, "req-1", ttl_seconds=1)
+    return billing.reserve(user, 60, "req-1", ttl_seconds=1)
+
+
+def test_expired_hold_frees_credits_and_its_delivered_call_is_still_settled(
+    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice, hold: Hold
+) -> None:
     assert billing.balance(user).held == 60
     assert billing.expire_holds(now=utcnow() + timedelta(seconds=5)) == 1
     assert billing.balance(user).held == 0
-    with pytest.raises(HoldStateError, match="expired"):
-        billing.settle(hold, record_for(gpt4o, Usage(input_tokens=10)))
-    # an expired hold may still be released to record the call's failure, once
-    billing.release(hold, UsageRecord(model=gpt4o, usage=Usage(), base_cost_usd=Decimal(0), status="failed"))
-    assert len(usage_rows(runtime)) == 1
+    assert not billing.extend_hold(hold, until=utcnow() + timedelta(hours=1))  # an expired hold is not revived
+    # the call outlived its hold but delivered: billed, flagged (it used to be refused and the output lost)
+    st = billing.settle(hold, record_for(gpt4o, Usage(input_tokens=10)))
+    assert st.credits_charged == 2 and st.transaction is not None and st.transaction.metadata["hold_expired"] is True
+    [row] = usage_rows(runtime)
+    assert row.meta["hold_expired"] is True and row.cost_credits == 2
+    with pytest.raises(HoldStateError, match="already settled"):
+        billing.release(hold)
     assert billing.expire_holds() == 0
     assert_consistent(runtime)
 
 
-def test_hold_past_expiry_is_not_counted_before_the_sweep(
-    runtime: Database, billing: BillingService, user: UserView, gpt4o: ModelPrice
+def test_an_expired_hold_may_be_released_to_record_a_failure(
+    runtime: Database, billing: BillingService, gpt4o: ModelPrice, hold: Hold
 ) -> None:
+    billing.expire_holds(now=utcnow() + timedelta(seconds=5))
+    billing.release(hold, UsageRecord(model=gpt4o, usage=Usage(), base_cost_usd=Decimal(0), status="failed"))
+    assert len(usage_rows(runtime)) == 1
+    assert_consistent(runtime)
+
+
+def test_reserve_sweeps_the_accounts_expired_holds(
+    runtime: Database, billing: BillingService, user: UserView, hold: Hold
+) -> None:
+    old = hold
+    with runtime.session() as s:  # time passes
+        s.get(CreditHold, old.id).expires_at = utcnow() - timedelta(seconds=1)
+    assert billing.balance(user).available == 100  # no longer counted, even before any sweep
+    billing.reserve(user, 80, "req-2")
+    with runtime.session() as s:
+        assert s.get(CreditHold, old.id).status == "expired"  # the stored status is true again
+
+
+def test_a_live_hold_is_extended_and_stays_counted(runtime: Database, billing: BillingService, user: UserView) -> None:
     billing.grant(user, 100)
     hold = billing.reserve(user, 60, "req-1", ttl_seconds=1)
-    with runtime.session() as s:  # time passes
-        s.get(CreditHold, hold.id).expires_at = utcnow() - timedelta(seconds=1)
-    assert billing.balance(user).available == 100
-    with pytest.raises(HoldStateError, match="expired"):
-        billing.settle(hold, record_for(gpt4o, Usage(input_tokens=10)))
+    later = utcnow() + timedelta(minutes=10)
+    assert billing.extend_hold(hold, until=later)
+    assert billing.expire_holds(now=utcnow() + timedelta(seconds=5)) == 0 and billing.balance(user).held == 60
 
 
 # ---- direct charges ----------------------------------------------------------------------------------------------

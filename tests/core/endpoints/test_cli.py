@@ -37,14 +37,13 @@ def test_create_list_show_pause_delete(env: Path, capsys: pytest.CaptureFixture[
     )  # fmt: skip
     assert code == 0
     created = json.loads(out)
-    # --hardware nvidia-t4 (Hugging Face's name) is the catalog's T4
-    assert (created["state"], created["hardware_id"], created["hourly_usd"]) == ("pending", "T4", "0.600000000")
+    assert (created["state"], created["hardware_id"], created["hourly_usd"]) == ("pending", "T4", "0.60")
     assert (env / "endpoints_local.json").exists()  # the stand-in's state sits beside the database
 
     code, out, _ = run(capsys, "endpoints", "list", "--json")
     listed = json.loads(out)
     assert [e["name"] for e in listed["endpoints"]] == ["my-audio-model"]
-    assert listed["endpoints"][0]["usd_per_hour"] == "0.600000000"
+    assert listed["endpoints"][0]["usd_per_hour"] == "0.60"  # money, not "0.600000000"
 
     code, out, _ = run(capsys, "endpoints", "pause", "my-audio-model", "--json")
     assert code == 0 and json.loads(out)["state"] == "paused"
@@ -77,7 +76,7 @@ def test_hardware_shows_our_price_and_the_live_one(env: Path, capsys: pytest.Cap
     code, out, _ = run(capsys, "endpoints", "hardware", "--json")
     assert code == 0
     rows = {r["id"]: r for r in json.loads(out)["hardware"]}
-    assert (rows["A100"]["usd_per_hour"], rows["A100"]["hf_live_usd_per_hour"]) == ("4.000000000", "2.5")
+    assert (rows["A100"]["usd_per_hour"], rows["A100"]["hf_live_usd_per_hour"]) == ("4.00", "2.50")
 
 
 def test_unconfigured_explains_how_to_configure(

@@ -20,6 +20,7 @@ from core.endpoints import (
     EndpointUnavailableError,
     HFEndpointsClient,
 )
+from core.endpoints.client import CREATE_REGION, CREATE_VENDOR, live_offers
 from tests.core.endpoints.hf_shapes import endpoint_json, provider_json
 
 BASE = "https://api.endpoints.huggingface.cloud/v2"
@@ -241,3 +242,14 @@ def test_timeout_on_a_write_says_it_may_have_applied() -> None:
 def test_repr_and_errors_never_show_the_token() -> None:
     client, _ = client_with(lambda r: httpx.Response(401, json={"error": "bad token"}))
     assert TOKEN not in repr(client)
+
+
+def test_live_prices_are_those_of_the_region_where_endpoints_are_created() -> None:
+    listing = provider_json()
+    listing["vendors"].reverse()  # GCP's L4 ($0.70/h) is now listed before AWS's ($0.80/h)
+
+    client, _ = client_with(lambda request: httpx.Response(200, json=listing))
+    live = live_offers(client.hardware(), CREATE_VENDOR, CREATE_REGION)
+    # before: the first L4 listed won, whatever its cloud: $0.70 shown for an endpoint that bills $0.80
+    assert live["nvidia-l4"].price_per_hour == Decimal("0.8") and live["nvidia-l4"].vendor == "aws"
+    assert set(live) == {"nvidia-t4", "nvidia-l4", "nvidia-a10g"}

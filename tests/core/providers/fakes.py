@@ -157,3 +157,20 @@ def mp3_bytes(frames: int) -> bytes:
 
 
 MP3_FRAME_SECONDS = Decimal(1152) / Decimal(44_100)
+
+
+def streamed_flac_bytes(seconds: str, rate: int = 16_000) -> bytes:
+    """A real FLAC file (a tone encoded by libsndfile) as an encoder writing to a pipe leaves it, and as Hugging Face's
+    text-to-speech returns it: STREAMINFO's 36-bit total_samples is 0 because it could not be filled in afterwards."""
+    import numpy as np
+    import soundfile
+
+    frames = int(Decimal(seconds) * rate)
+    tone = (np.sin(2 * np.pi * 440 * np.arange(frames) / rate) * 8000).astype("int16")
+    buf = io.BytesIO()
+    soundfile.write(buf, tone, rate, format="FLAC")
+    data = bytearray(buf.getvalue())
+    # 'fLaC' (4) + block header (4) + min/max block (4) + min/max frame (6): then rate, channels, bps, total_samples
+    fields = int.from_bytes(data[18:26], "big") & ~((1 << 36) - 1)
+    data[18:26] = fields.to_bytes(8, "big")
+    return bytes(data)

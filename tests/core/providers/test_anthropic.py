@@ -17,7 +17,7 @@ SONNET = model(
     input_per_1m_usd=Decimal("3"),
     cached_input_per_1m_usd=Decimal("0.30"),
     output_per_1m_usd=Decimal("15"),
-    price_variants={"cache_write_per_1m_usd": "3.75"},
+    price_variants={"cache_write_per_1m_usd": "3.75", "cache_write_1h_per_1m_usd": "6"},
 )
 MESSAGE = {
     "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
@@ -57,6 +57,41 @@ def test_messages_request_and_cache_tokens_priced_separately() -> None:
     assert (u.input_tokens, u.cache_write_tokens, u.cached_tokens, u.output_tokens) == (3050, 1000, 2000, 503)
     # 50 x $3 + 1000 x $3.75 + 2000 x $0.30 + 503 x $15, per 1M
     assert price_usage(SONNET, u) == Decimal("0.012045000")
+
+
+# A Messages API reply with a 1-hour cache breakpoint (`cache_control: {"type": "ephemeral", "ttl": "1h"}`): the
+# `cache_creation` object splits the written tokens by how long they are kept (API reference, Usage object).
+MESSAGE_1H = {
+    **MESSAGE,
+    "usage": {
+        "input_tokens": 21,
+        "cache_creation_input_tokens": 188086,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 188086},
+        "output_tokens": 393,
+        "service_tier": "standard",
+    },
+}
+
+
+def test_one_hour_cache_writes_are_priced_at_their_own_rate() -> None:
+    p, _, _ = make(AnthropicProvider, [json_response(200, MESSAGE_1H)])
+    u = p.generate(SONNET, GenerationRequest(category="chat", text="Hello")).usage
+    assert (u.input_tokens, u.cache_write_tokens, u.cache_write_1h_tokens) == (188107, 188086, 188086)
+    # 21 x $3 + 188,086 x $6 (1-hour writes) + 393 x $15, per 1M; billed at the 5-minute rate it was $0.7112805
+    assert price_usage(SONNET, u) == Decimal("1.134474000")
+
+
+def test_a_model_without_a_one_hour_rate_is_refused_not_billed_at_the_five_minute_rate() -> None:
+    from dataclasses import replace
+
+    from core.billing.errors import UnpricedModelError
+
+    five_minute_only = replace(SONNET, price_variants={"cache_write_per_1m_usd": "3.75"})
+    p, _, _ = make(AnthropicProvider, [json_response(200, MESSAGE_1H)])
+    u = p.generate(five_minute_only, GenerationRequest(category="chat", text="Hello")).usage
+    with pytest.raises(UnpricedModelError, match="1-hour cache-write"):
+        price_usage(five_minute_only, u)
 
 
 def stream_events(deltas: list[int]) -> list[tuple[str, dict]]:
@@ -119,6 +154,37 @@ def test_stream_bills_input_from_message_start_and_output_from_the_last_message_
     assert u.input_tokens == 125 and u.cached_tokens == 100
     assert u.output_tokens == 15  # cumulative: the last one, never 10 + 15
     assert not u.estimated and stream.result.metadata["finish_reason"] == "end_turn"
+
+
+def test_stream_takes_the_cumulative_usage_of_the_last_message_delta() -> None:
+    # Since 2025 message_delta may restate input and cache counts (cumulative, with server tools or context
+    # management); the SDK's accumulator takes every figure it states, so do we.
+    events = stream_events([])
+    start = events[0][1]["message"]["usage"]
+    start.update(
+        {
+            "input_tokens": 3,
+            "cache_creation_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        }
+    )
+    final = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {
+            "input_tokens": 2400,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 1500,
+            "output_tokens": 812,
+            "server_tool_use": {"web_search_requests": 1},
+        },
+    }
+    events[-1:-1] = [("message_delta", {**final, "usage": {"output_tokens": 40}}), ("message_delta", final)]
+    p, _, _ = make(AnthropicProvider, [sse_response(events)])
+    stream = p.stream(SONNET, GenerationRequest(category="chat", text="Hello"))
+    "".join(stream)
+    u = stream.result.usage
+    assert (u.input_tokens, u.cached_tokens, u.output_tokens) == (3900, 1500, 812) and not u.estimated
 
 
 def test_stream_broken_before_message_delta_estimates_output() -> None:

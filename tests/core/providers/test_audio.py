@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from core.providers.audio import AudioFormatError, audio_seconds, mime_for, sniff_format
-from tests.core.providers.fakes import MP3_FRAME_SECONDS, flac_bytes, mp3_bytes, wav_bytes
+from tests.core.providers.fakes import MP3_FRAME_SECONDS, flac_bytes, mp3_bytes, streamed_flac_bytes, wav_bytes
 
 
 def test_wav_length_from_frames() -> None:
@@ -18,6 +18,19 @@ def test_flac_length_from_streaminfo() -> None:
     assert audio_seconds(flac_bytes(22_050 * 3)) == Decimal("3.000")
     # 1 sample over 3 s rounds up to the next millisecond: never under-bill
     assert audio_seconds(flac_bytes(22_050 * 3 + 1)) == Decimal("3.001")
+
+
+def test_flac_without_a_sample_count_is_decoded_and_counted() -> None:
+    # Hugging Face's FLAC replies state total_samples = 0: the header cannot say, the decoder counts the samples.
+    data = streamed_flac_bytes("1.045")
+    assert int.from_bytes(data[18:26], "big") & ((1 << 36) - 1) == 0
+    assert audio_seconds(data) == Decimal("1.045")
+
+
+def test_a_damaged_flac_is_named_as_flac_not_as_an_unknown_format() -> None:
+    with pytest.raises(AudioFormatError, match="FLAC") as caught:
+        audio_seconds(streamed_flac_bytes("0.5")[:60] + b"\x00" * 40)
+    assert "not a known audio format" not in str(caught.value)
 
 
 def test_mp3_length_from_frames() -> None:

@@ -19,6 +19,7 @@ from tests.core.providers.fakes import (
     mp3_bytes,
     sse_body,
     sse_response,
+    streamed_flac_bytes,
     wav_bytes,
 )
 
@@ -93,6 +94,15 @@ def test_tts_bills_the_seconds_measured_from_the_returned_flac() -> None:
     assert price_usage(MMS, r.usage) == Decimal("0.0004")
 
 
+def test_tts_bills_a_streamed_flac_by_its_decoded_length_not_the_estimate() -> None:
+    # What hf-inference returns for facebook/mms-tts-eng: a 16 kHz FLAC whose header states total_samples = 0.
+    audio = streamed_flac_bytes("1.045")
+    p, _, _ = make(HuggingFaceProvider, [httpx.Response(200, content=audio, headers={"content-type": "audio/flac"})])
+    r = p.generate(MMS, GenerationRequest(category="tts", text="Hello world"))
+    assert r.usage.seconds == Decimal("1.045") and not r.usage.estimated and not r.metadata
+    assert price_usage(MMS, r.usage) == Decimal("0.0001045")  # the 4 s estimate billed $0.0004: 3.8x too much
+
+
 def test_tts_measures_mp3_and_wav_too() -> None:
     p, _, _ = make(
         HuggingFaceProvider,
@@ -137,13 +147,28 @@ def test_text_generation_task() -> None:
     assert str(up.last.url) == "https://router.huggingface.co/hf-inference/models/meta-llama/Llama-3.1-8B-Instruct"
     assert up.body() == {
         "inputs": "The capital of France is",
-        "parameters": {"max_new_tokens": 20, "return_full_text": False},
+        "parameters": {"max_new_tokens": 20, "return_full_text": False, "details": True},
     }
     assert r.text == " Paris." and (r.usage.input_tokens, r.usage.output_tokens, r.usage.estimated) == (6, 3, False)
 
 
-def tgi_events(*tokens: str, generated: int | None = None) -> list[tuple[None, dict]]:
-    """TGI's stream: one event per token, the last with generated_text and details."""
+def test_text_generation_without_headers_bills_the_details_it_asked_for() -> None:
+    # TGI's one-shot answer with details (its OpenAPI `Details`): exact generated tokens, and the prompt's tokens
+    # only when they are returned (`prefill`); here they are not, so the prompt alone is estimated.
+    reply = [
+        {
+            "generated_text": " Paris.",
+            "details": {"finish_reason": "eos_token", "generated_tokens": 3, "seed": None, "prefill": [], "tokens": []},
+        }
+    ]
+    p, _, _ = make(HuggingFaceProvider, [json_response(200, reply)])
+    r = p.generate(LLAMA, GenerationRequest(category="chat", text="The capital of France is", task="text-generation"))
+    assert r.usage.output_tokens == 3 and r.usage.estimated and r.metadata["finish_reason"] == "eos_token"
+
+
+def tgi_events(*tokens: str, generated: int | None = None, input_length: int | None = 7) -> list[tuple[None, dict]]:
+    """TGI's stream with details: one event per token, the last with generated_text and details (StreamDetails:
+    finish_reason, generated_tokens, seed, input_length)."""
     events = [
         (None, {"index": i, "token": {"id": i, "text": t, "logprob": -0.1, "special": False}, "generated_text": None})
         for i, t in enumerate(tokens, 1)
@@ -155,7 +180,12 @@ def tgi_events(*tokens: str, generated: int | None = None) -> list[tuple[None, d
                 "index": len(tokens) + 1,
                 "token": {"id": 2, "text": "</s>", "logprob": 0.0, "special": True},
                 "generated_text": "".join(tokens),
-                "details": {"finish_reason": "eos_token", "generated_tokens": generated or len(tokens) + 1},
+                "details": {
+                    "finish_reason": "eos_token",
+                    "generated_tokens": generated or len(tokens) + 1,
+                    "seed": None,
+                    **({"input_length": input_length} if input_length is not None else {}),
+                },
             },
         )
     )
@@ -167,9 +197,19 @@ def test_text_generation_task_streams_its_tokens() -> None:
     s = p.stream(LLAMA, GenerationRequest(category="chat", text="The capital of France is", task="text-generation"))
     assert list(s) == [" Par", "is", "."]  # the special end token is not shown
     assert up.body()["stream"] is True and up.last.headers["accept"] == "text/event-stream"
+    assert up.body()["parameters"]["details"] is True
     r = s.result
     assert r.text == " Paris." and r.metadata["finish_reason"] == "eos_token"
-    assert r.usage.output_tokens == 4 and r.usage.estimated  # generated tokens counted; the prompt estimated
+    # exact: TGI's input_length and generated_tokens (before, the prompt was estimated and the call flagged)
+    assert (r.usage.input_tokens, r.usage.output_tokens, r.usage.estimated) == (7, 4, False)
+    assert "incomplete" not in r.metadata and "usage_estimated" not in r.metadata
+
+
+def test_a_tgi_stream_without_input_length_estimates_only_the_prompt() -> None:
+    p, _, _ = make(HuggingFaceProvider, [sse_response(tgi_events(" Par", "is", input_length=None))])
+    s = p.stream(LLAMA, GenerationRequest(category="chat", text="The capital of France is", task="text-generation"))
+    "".join(s)
+    assert s.result.usage.output_tokens == 3 and s.result.usage.estimated
 
 
 def test_a_text_generation_stream_that_breaks_keeps_what_arrived() -> None:

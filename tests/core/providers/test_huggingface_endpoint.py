@@ -75,7 +75,7 @@ def test_raw_task_call_with_scale_up_timeout_and_request_url() -> None:
     assert up.last.headers["x-scale-up-timeout"] == "600"
     assert up.body() == {
         "inputs": "Capital of France?",
-        "parameters": {"max_new_tokens": 16, "return_full_text": False},
+        "parameters": {"max_new_tokens": 16, "return_full_text": False, "details": True},
     }
     assert r.text == "Paris" and r.usage.output_tokens == 7
 
