@@ -51,6 +51,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     developer_markup_pct: Mapped[Decimal] = mapped_column(Numeric(9, 4), default=Decimal("100"))
     credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Accrual rounding: nano-credits paid for but not yet consumed (0 <= r < 10^9); see migration 0007.
+    credit_remainder_nano: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -187,6 +189,8 @@ class AIUsageLog(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     transaction_id: Mapped[int | None] = mapped_column(BigInteger)
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))  # identical requests share it
+    accrued_nano: Mapped[int | None] = mapped_column(BigInteger)  # accrual rounding: exact nano-credits consumed
 
 
 class InferenceEndpoint(Base):
