@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +38,7 @@ from core.catalog.types import ModelPrice
 from core.config import Settings
 from core.db.models import AIModel, User
 from core.errors import InvalidInputError
+from core.fingerprint import request_fingerprint
 from core.providers.base import BaseProvider
 from core.providers.openai_compat import guessed_chat_usage
 from core.providers.registry import AIProviderFactory
@@ -157,6 +158,7 @@ class _Plan:
     request: GenerationRequest
     hold_credits: int
     cache_key: str | None
+    fingerprint: str  # core.fingerprint: logged on the usage row, so repeated requests can be found later
 
     @property
     def sandbox(self) -> bool:
@@ -225,7 +227,9 @@ def _prepare(
         if prov.simulated
         else apply_markup(usd_to_credits(most_usd, svc.settings.credit_usd), who.developer_markup_pct)
     )
-    return _Plan(who, model, prov, request, hold, response_cache.cache_key(model, request))
+    fingerprint = request_fingerprint(model, request)
+    cache_key = fingerprint if response_cache.cacheable(model, request) else None
+    return _Plan(who, model, prov, request, hold, cache_key, fingerprint)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -253,6 +257,7 @@ def _release(svc: GenerationServices, plan: _Plan, hold: Hold, exc: BaseExceptio
         error=_error_text(exc),
         latency_ms=latency_ms,
         sandbox=plan.sandbox,
+        request_fingerprint=plan.fingerprint,
         metadata={"error_type": type(exc).__name__},
     )
     try:
@@ -287,6 +292,7 @@ def _settle(
         cache_hit=cache_hit,
         sandbox=plan.sandbox,
         request_id=result.request_id,
+        request_fingerprint=plan.fingerprint,
         metadata=metadata,
     )
     try:
@@ -342,7 +348,7 @@ def _from_cache(svc: GenerationServices, plan: _Plan, idempotency_key: str | Non
     out = ProviderResult(usage=cached.usage, text=cached.text, data=cached.data, mime=cached.mime)
     cost = price_usage(plan.model, cached.usage) if svc.settings.charge_cache_hits else Decimal(0)
     exact = apply_markup(usd_to_credits(cost, svc.settings.credit_usd), plan.user.developer_markup_pct)
-    hold = _reserve(svc, _Plan(plan.user, plan.model, plan.provider, plan.request, exact, None), idempotency_key)
+    hold = _reserve(svc, replace(plan, hold_credits=exact, cache_key=None), idempotency_key)
     response_cache.record_hit(svc.session_factory, plan.cache_key)
     return _settle(svc, plan, hold, out, _elapsed_ms(t0), cache_hit=True)
 
