@@ -30,6 +30,7 @@ from core.analytics.service import queries_for_database
 from core.analytics.usage import ProviderUsage, UserUsage
 from core.billing import inputs
 from core.billing.accounts_sql import Account, AccountsSQL
+from core.billing.accrual import accrue
 from core.billing.errors import HoldStateError, InsufficientCreditsError, InvalidAmountError, UnknownUserError
 from core.billing.ledger_sql import (
     HELD_ONLY,
@@ -324,6 +325,10 @@ class BillingService:
             full = apply_markup(base_credits, acct.markup)
             free = record.sandbox or record.status != "success" or record.model.cost_unit == "uptime"
             charged = 0 if free else full
+            accrual = None
+            if not free and self.settings.rounding_policy == "accrual":
+                accrual = accrue(base_cost, acct.markup, self.credit_usd, self._sql.remainder(conn, acct.id))
+                charged = accrual.credits
             overage = charged > state.credits
             balance_after = acct.balance - charged
             meta = usage_metadata(record)
@@ -341,8 +346,11 @@ class BillingService:
                     status=record.status,
                     now=now,
                     meta=meta,
+                    accrued_nano=accrual.accrued_nano if accrual else None,
                 ),
             )
+            if accrual is not None:
+                self._sql.set_remainder(conn, acct.id, accrual.remainder_nano)
             tx: Transaction | None = None
             if charged:
                 tx_meta: dict[str, Any] = {"usage_id": usage_id, "hold_id": hold_id}
