@@ -55,8 +55,8 @@ class Period:
 
     @classmethod
     def of_days(cls, since: date | None, until: date | None, *, tz: str, as_of: datetime) -> Period:
-        """Local days `since`..`until` (both included; by default the last 30 days up to the as-of day), cut at the
-        store's as-of minute."""
+        """Local days `since`..`until` (both included; by default the last 30 days up to the as-of day), cut after
+        the minute of the store's as-of time."""
         zone(tz)
         if until is None:
             until = as_of.replace(tzinfo=zone("UTC")).astimezone(zone(tz)).date()
@@ -65,7 +65,8 @@ class Period:
         if until < since:
             raise InvalidInputError(f"--until {until} is before --since {since}.")
         start = local_midnight_utc(since, tz)
-        end = min(local_midnight_utc(until + timedelta(days=1), tz), as_of.replace(second=0, microsecond=0))
+        current = as_of.replace(second=0, microsecond=0) + timedelta(minutes=1)  # the minute of the sync counts
+        end = min(local_midnight_utc(until + timedelta(days=1), tz), current)
         if end <= start:
             raise InvalidInputError(
                 f"The period starting {since} begins after the last sync ({as_of:%Y-%m-%d %H:%M} UTC): choose earlier "
