@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "core.cli.generate_cmd",
     "core.cli.breakeven_cmd",
     "core.cli.spend_cmd",
+    "core.cli.optimize_cmd",
+    "core.cli.pricing_cmd",
 )
 
 

@@ -171,8 +171,8 @@ def _endpoint_opportunity(
         return Opportunity(
             kind=Kind.ENDPOINT,
             subject=e.name,
-            action=f"pause or delete {e.name}: it served no request in {m.hours:,} metered hours and costs about "
-            f"{usd(monthly)}/month",
+            action=f"pause or delete {e.name}: no request to it is in the usage log for its {m.hours:,} metered hours, "
+            f"and it costs about {usd(monthly)}/month",
             monthly_saving_usd=monthly,
             evidence={**evidence, "requests": 0},
         )

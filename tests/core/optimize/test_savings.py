@@ -100,7 +100,9 @@ def test_an_endpoint_that_served_nothing_is_named(sqlite_runtime: Runtime) -> No
     rt = sqlite_runtime
     endpoint(rt, user(rt), repo="facebook/mms-tts-eng", hardware="T4", min_replicas=1, idle=None, hourly="0.60")
     [opp] = savings(rt).opportunities
-    assert opp.monthly_saving_usd == Decimal("438.00") and opp.action.startswith("pause or delete tts-prod")
+    assert opp.monthly_saving_usd == Decimal("438.00") and opp.action.startswith(
+        "pause or delete tts-prod: no request to it is in the usage log"
+    )
 
 
 def _fp(n: int) -> str:
