@@ -41,11 +41,13 @@ PERMISSIONS: dict[Role, frozenset[Capability]] = {
 
 # The pages each role may open (the router lists exactly these; each page checks again).
 PAGES: dict[Role, tuple[str, ...]] = {
-    Role.ADMIN: ("home", "playground", "spend", "ledger", "breakeven", "endpoints", "models"),
-    Role.FINANCE: ("home", "spend", "ledger", "models", "playground"),
-    Role.ENGINEER: ("playground", "spend", "ledger", "breakeven", "endpoints", "models"),
+    Role.ADMIN: (
+        "home", "playground", "spend", "ledger", "breakeven", "endpoints", "models", "savings", "pricing_lab",
+    ),
+    Role.FINANCE: ("home", "spend", "ledger", "models", "playground", "savings", "pricing_lab"),
+    Role.ENGINEER: ("playground", "spend", "ledger", "breakeven", "endpoints", "models", "savings"),
     Role.PM: ("playground", "spend", "ledger", "models"),
-}
+}  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

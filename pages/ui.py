@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 
 import streamlit as st
 
 from core.access import Principal
+from core.analytics import STALE_AFTER_SECONDS, SpendQueries, store_for, sync_store
 from core.config import load_settings
 from core.errors import NotFoundError
 from core.runtime import Runtime
@@ -27,6 +29,21 @@ def runtime() -> Runtime:
     """The engine for the configured database (one per database URL, shared by every session)."""
     settings = load_settings()
     return _runtime(settings.database_url, str(settings.analytics_path))
+
+
+def analytics_queries() -> SpendQueries:
+    """The spend queries over the configured analytics store (as it is: see `sync_when_stale`)."""
+    rt = runtime()
+    return SpendQueries(store_for(rt), credit_usd=rt.settings.credit_usd, reporting_tz=rt.settings.reporting_tz)
+
+
+def sync_when_stale() -> str:
+    """Sync the analytics store when it is missing or older than five minutes, and return its version key: a new
+    sync means new answers, so page caches key on it."""
+    rt = runtime()
+    with st.spinner("Syncing the analytics store…"):
+        sync_store(rt, max_age_seconds=STALE_AFTER_SECONDS)
+    return store_for(rt).version_key()
 
 
 def auth_configured() -> bool:
@@ -94,6 +111,12 @@ def guard(page: str) -> Principal:
 
 def coming_soon(what: str, issue: int) -> None:
     st.info(f"**Coming in this release.** {what} (tracked in issue #{issue}). Nothing on this page is simulated.")
+
+
+def plain(text: str) -> str:
+    """Text from the data (model ids, emails, names, sentences with dollar amounts) shown as itself where Streamlit
+    reads Markdown (and $...$ as LaTeX): every Markdown character escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
 
 
 def money(usd: object) -> str:

@@ -39,9 +39,9 @@ def model(rt: Runtime, model_id: str, provider: str | None = None) -> Model:
         return Model(m.id, m.provider, m.category, m.deployment_type)
 
 
-def user(rt: Runtime, email: str = "ana@example.com", markup: str = "100") -> UserView:
+def user(rt: Runtime, email: str = "ana@example.com", markup: str = "100", role: str = "engineer") -> UserView:
     with rt.session() as s:
-        return add_user(s, email=email, name=email.split("@")[0], role="engineer", markup_pct=Decimal(markup))
+        return add_user(s, email=email, name=email.split("@")[0], role=role, markup_pct=Decimal(markup))
 
 
 def write_usage(rt: Runtime, who: UserView, m: Model, times: Iterable[datetime], cost: str, **cols: Any) -> int:
