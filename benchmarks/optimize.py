@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.spend_history import CACHE, build_history  # noqa: E402
+from benchmarks.spend_queries import p50  # noqa: E402
 from core.analytics import SpendFilter, SpendQueries, store_for, sync_store  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.optimize import find_savings  # noqa: E402
@@ -36,16 +35,6 @@ from core.optimize.pricing import PricingScenario, what_if  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 
 GOAL_S = 2.0
-
-
-def p50(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
-    result = fn()  # warm-up (and the answer)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
 
 
 def main() -> int:
@@ -75,9 +64,9 @@ def main() -> int:
         with rt.session() as s:
             return find_savings(q, s, since=since, until=until)
 
-    savings_s, found = p50(savings, args.runs)
+    savings_ms, found = p50(savings, args.runs)
     parts = {k: round(v * 1000, 1) for k, v in found.seconds.items()}
-    log(f"  savings list, 30 days: p50 {savings_s * 1000:,.0f} ms ({len(found.opportunities)} opportunities); {parts}")
+    log(f"  savings list, 30 days: p50 {savings_ms:,.0f} ms ({len(found.opportunities)} opportunities); {parts}")
     for o in found.opportunities[:5]:
         log(f"    ${o.monthly_saving_usd:>10,.2f}/month  {o.kind.value:12s} {o.action[:100]}")
 
@@ -89,16 +78,16 @@ def main() -> int:
     }
     whatifs = []
     for name, scenario in scenarios.items():
-        secs, result = p50(lambda scenario=scenario: what_if(q, scenario, since=since, until=until), args.runs)
+        ms, result = p50(lambda scenario=scenario: what_if(q, scenario, since=since, until=until), args.runs)
         whatifs.append(
             {
                 "scenario": name,
-                "p50_ms": round(secs * 1000, 1),
+                "p50_ms": round(ms, 1),
                 "billed_revenue_usd": f"{result.billed.revenue_usd:.2f}",
                 "what_if_revenue_usd": f"{result.what_if.revenue_usd:.2f}",
             }
         )
-        log(f"  what-if, 30 days, {name:18s} p50 {secs * 1000:7.1f} ms   revenue ${result.what_if.revenue_usd:,.2f}")
+        log(f"  what-if, 30 days, {name:18s} p50 {ms:7.1f} ms   revenue ${result.what_if.revenue_usd:,.2f}")
         if name == "as billed":
             spend = q.totals(SpendFilter.dates(since, until))[0]
             exact = result.what_if.revenue_usd == result.billed.revenue_usd == spend.revenue_usd
@@ -109,7 +98,7 @@ def main() -> int:
     out = {
         "rows": rows,
         "period": {"since": since.isoformat(), "until": until.isoformat()},
-        "savings_p50_ms": round(savings_s * 1000, 1),
+        "savings_p50_ms": round(savings_ms, 1),
         "savings_parts_ms": parts,
         "opportunities": len(found.opportunities),
         "what_if": whatifs,
@@ -119,7 +108,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"savings list {savings_s * 1000:,.0f} ms (goal {GOAL_S * 1000:,.0f} ms); {out['machine']}")
+        print(f"savings list {savings_ms:,.0f} ms (goal {GOAL_S * 1000:,.0f} ms); {out['machine']}")
     return 0
 
 
