@@ -23,16 +23,21 @@ from core.providers.types import Category
 from core.response_cache import CACHEABLE
 
 # Per model: groups of identical requests seen more than once, the requests in them, and the provider cost of the
-# repeats that missed the cache. Parameters: start, end.
+# repeats that missed the cache. Two passes: the fingerprints seen twice or more (one cheap count over every row), then
+# the details of those groups only (most requests are asked once, and their groups would cost the most to detail).
+# A fingerprint covers the provider and the model, so it alone identifies a group. Parameters: start, end (twice).
 REPEATS_SQL = """
-WITH g AS (
-    SELECT ai_model_id, request_fp, count(*) AS n, count(*) FILTER (WHERE cache_hit) AS hits,
-           coalesce(sum(base_nano) FILTER (WHERE NOT cache_hit), 0) AS miss_nano,
-           arg_min(base_nano, id) AS first_nano, arg_min(cache_hit, id) AS first_hit
-    FROM ai_usage_log
+WITH repeated AS (
+    SELECT request_fp FROM ai_usage_log
     WHERE created_at >= ? AND created_at < ? AND status = 'success' AND NOT sandbox AND request_fp IS NOT NULL
-    GROUP BY ALL
-    HAVING count(*) > 1
+    GROUP BY request_fp HAVING count(*) > 1
+), g AS (
+    SELECT any_value(l.ai_model_id) AS ai_model_id, count(*) AS n, count(*) FILTER (WHERE l.cache_hit) AS hits,
+           coalesce(sum(l.base_nano) FILTER (WHERE NOT l.cache_hit), 0) AS miss_nano,
+           arg_min(l.base_nano, l.id) AS first_nano, arg_min(l.cache_hit, l.id) AS first_hit
+    FROM ai_usage_log l SEMI JOIN repeated r ON r.request_fp = l.request_fp
+    WHERE l.created_at >= ? AND l.created_at < ? AND l.status = 'success' AND NOT l.sandbox
+    GROUP BY l.request_fp
 )
 SELECT ai_model_id, count(*)::BIGINT AS groups, sum(n)::BIGINT AS requests, sum(n - 1)::BIGINT AS repeats,
        sum(hits)::BIGINT AS hits,
@@ -48,7 +53,7 @@ def cache_opportunities(
     by_pk = {m.id: m for m in models}
     out = []
     for pk, groups, requests, repeats, hits, missed, missed_nano in con.execute(
-        REPEATS_SQL, [period.start, period.end]
+        REPEATS_SQL, [period.start, period.end] * 2
     ).fetchall():
         model = by_pk.get(pk)
         cost = Decimal(int(missed_nano or 0)).scaleb(-9)

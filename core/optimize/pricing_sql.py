@@ -17,6 +17,9 @@ from __future__ import annotations
 
 NANO = 1_000_000_000
 MILLION = 1_000_000
+# Calls below $800 (nearly all) are priced in 64-bit integers: cost in nano-dollars x (10^6 + markup) fits below 2^63
+# for a markup up to 1,000%; dearer ones take the (slower) 128-bit path.
+SMALL_CALL = 800 * NANO
 
 
 def overrides_sql(count: int) -> str:
@@ -30,6 +33,13 @@ def overrides_sql(count: int) -> str:
 def per_call(base: str, markup: str, credit: str = "$credit") -> str:
     """Credits of one call rounded per call (the specification's rule), as SQL over integer columns."""
     return f"((({base} + {credit} - 1) // {credit}) * ({MILLION} + {markup}) + {MILLION - 1}) // {MILLION}"
+
+
+def exact_nano(marked: str) -> str:
+    """A call's exact price in nano-credits, ceil(marked x 1000 / $credit), for `marked` = cost in nano-dollars x
+    (10^6 + markup): split as (marked // c) x 1000 + ceil((marked % c) x 1000 / c), which stays within 64 bits (an
+    exact 128-bit division costs six times as much at millions of rows)."""
+    return f"(({marked}) // $credit) * 1000 + ((({marked}) % $credit) * 1000 + $credit - 1) // $credit"
 
 
 def usage_sql(overrides: int, accrual: str) -> str:
@@ -57,6 +67,8 @@ def usage_sql(overrides: int, accrual: str) -> str:
         else ""
     )
     replayed = "CASE WHEN p.accrue THEN d.debit ELSE p.per_call END" if replay_accrual else "p.per_call"
+    exact_small = exact_nano(f"base_nano * ({MILLION} + m)")
+    exact_big = exact_nano(f"CAST(base_nano AS HUGEINT) * ({MILLION} + m)")
     join = "LEFT JOIN debits d ON d.id = p.id" if replay_accrual else ""
     return f"""
 WITH o AS ({overrides_sql(overrides)}),
@@ -69,11 +81,13 @@ calls AS (
 ), priced AS (
     SELECT *,
            CASE WHEN billable THEN {per_call("base_nano", "m")} ELSE 0 END AS per_call,
-           CASE WHEN billable
-                THEN CAST((CAST(base_nano AS HUGEINT) * ({MILLION} + m) * 1000 + $credit - 1) // $credit AS BIGINT)
-                ELSE 0 END AS exact_nano,
-           CASE WHEN billable THEN CAST(base_nano AS HUGEINT) * ({MILLION} + m0) ELSE 0 END AS marked0,
-           CASE WHEN billable THEN CAST(base_nano AS HUGEINT) * ({MILLION} + m) ELSE 0 END AS marked1
+           CASE WHEN NOT (billable AND accrue) THEN 0
+                WHEN base_nano < {SMALL_CALL} THEN {exact_small}
+                ELSE CAST({exact_big} AS BIGINT) END AS exact_nano,
+           CASE WHEN NOT billable THEN 0 WHEN base_nano < {SMALL_CALL} THEN base_nano * ({MILLION} + m0)
+                ELSE CAST(base_nano AS HUGEINT) * ({MILLION} + m0) END AS marked0,
+           CASE WHEN NOT billable THEN 0 WHEN base_nano < {SMALL_CALL} THEN base_nano * ({MILLION} + m)
+                ELSE CAST(base_nano AS HUGEINT) * ({MILLION} + m) END AS marked1
     FROM calls
 ){steps}
 SELECT p.user_id, p.ai_model_id, 'usage' AS kind, sum(p.requests)::BIGINT AS requests,

@@ -161,3 +161,15 @@ def test_bad_scenarios_are_refused_with_a_sentence(scenario: object, message: st
 def test_an_unknown_person_is_refused(thousand_calls: Runtime) -> None:
     with pytest.raises(InvalidInputError, match=r"No user 'nobody@example\.com'"):
         what_if(synced(thousand_calls), PricingScenario(user_markups=(("nobody@example.com", Decimal(1)),)))
+
+
+def test_a_very_dear_call_is_replayed_exactly_too(sqlite_runtime: Runtime) -> None:
+    rt = sqlite_runtime
+    b, ana = billing(rt), make_user(rt, "ana@example.com", markup="100")
+    b.grant(ana, 100_000)
+    call(b, ana, catalog_model(rt, "suno/bark"), "1000.000000003", "dear")  # past the 64-bit fast path ($800)
+    q = synced(rt)
+    assert what_if(q, PricingScenario(), since=TODAY, until=TODAY).what_if.credits == 50_002  # 25,001 base x 2
+    accrual = what_if(q, PricingScenario(rounding="accrual"), since=TODAY, until=TODAY)
+    assert accrual.what_if.credits == 50_001  # ceil(50,000.00000015)
+    assert accrual.what_if.marked_up_cost_usd == Decimal("2000.000000006")
