@@ -301,6 +301,8 @@ class BillingService:
 
         Sandbox, failed and zero-cost calls (dedicated endpoints are billed by uptime) write the usage row with 0
         credits and no debit. A cost above the hold is posted anyway and flagged as overage (see the module doc).
+        Under `ROUNDING_POLICY=accrual` the call debits only the whole credits its exact cost runs past the account's
+        remainder, and the remainder moves in the same transaction (core/billing/accrual.py).
         """
         hold_id = self._hold_id(hold)
         check_record(record)

@@ -7,6 +7,7 @@ business. Money is `Decimal`; monthly figures are the period's scaled to 730 hou
 
 from core.optimize.opportunity import EndpointForm, Kind, Opportunity
 from core.optimize.period import Period
+from core.optimize.pricing import PricingScenario, WhatIf, what_if
 from core.optimize.savings import SavingsReport, find_savings
 
 __all__ = [
@@ -14,6 +15,9 @@ __all__ = [
     "Kind",
     "Opportunity",
     "Period",
+    "PricingScenario",
     "SavingsReport",
+    "WhatIf",
     "find_savings",
+    "what_if",
 ]
