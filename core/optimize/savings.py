@@ -70,7 +70,7 @@ def find_savings(
             Kind.DEDICATED: lambda: dedicated_opportunities(con, period, models, hardware),
             Kind.ENDPOINT: lambda: endpoint_opportunities(con, session, period, models, hardware),
             Kind.CACHE: lambda: cache_opportunities(con, period, models),
-            Kind.SUBSTITUTION: lambda: substitution_hints(con, period, models),
+            Kind.SUBSTITUTION: lambda: substitution_hints(queries, period, models),
         }
         for kind, run in parts.items():
             if kind in kinds:

@@ -45,25 +45,19 @@ def minute_counts(
     """Counts per minute and cost for each value of `key_sql` among the rows `where_sql` keeps in `period`.
 
     `key_sql` and `where_sql` are this package's own SQL over `ai_usage_log`; values come in `params` (bound)."""
-    start = epoch_us(period.start)
     where = f"created_at >= ? AND created_at < ? AND {TRAFFIC} AND ({where_sql})"
-    bounds = [period.start, period.end, *params]
-    per_minute = con.execute(
-        f"SELECT {key_sql} AS k, (epoch_us(created_at) - ?) // 60000000 AS m, sum(requests_count)::BIGINT AS n "  # noqa: S608 - own SQL, bound values
+    got = con.execute(
+        f"SELECT {key_sql} AS k, (epoch_us(created_at) - ?) // 60000000 AS m, sum(requests_count)::BIGINT AS n, "  # noqa: S608 - own SQL, bound values
+        f"coalesce(sum(base_nano) FILTER (WHERE status = 'success'), 0)::BIGINT AS cost "
         f"FROM ai_usage_log WHERE {where} GROUP BY ALL",
-        [start, *bounds],
+        [epoch_us(period.start), period.start, period.end, *params],
     ).fetchnumpy()
-    costs = con.execute(
-        f"SELECT {key_sql} AS k, sum(base_nano)::BIGINT FROM ai_usage_log WHERE {where} AND status = 'success' "  # noqa: S608
-        "GROUP BY ALL",
-        bounds,
-    ).fetchall()
-    cost = {k: Decimal(int(v or 0)).scaleb(-9) for k, v in costs}
-    keys = per_minute["k"]
+    keys = got["k"]
     out: dict[Any, Counts] = {}
     for key in dict.fromkeys(keys.tolist()):
         sel = keys == key
         arr = np.zeros(period.minutes, dtype=np.int64)
-        np.add.at(arr, per_minute["m"][sel].astype(np.int64), per_minute["n"][sel].astype(np.int64))
-        out[key] = Counts(arr, cost.get(key, Decimal(0)))
+        arr[got["m"][sel].astype(np.int64)] = got["n"][sel]  # one row per (key, minute): no minute repeats
+        cost = int(got["cost"][sel].astype(np.int64).sum())
+        out[key] = Counts(arr, Decimal(cost).scaleb(-9))
     return out
