@@ -4,13 +4,14 @@ credit price or rounding policy, beside what was billed. Thin: the controls in,
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import plotly.express as px
 import streamlit as st
 
 from core.analytics.export import to_csv_bytes
+from core.analytics.page import default_range
 from core.errors import CoreError
 from core.optimize.views import PricingDefaults, PricingLabView, pricing_defaults, pricing_lab_view
 from pages.ui import analytics_queries, guard, money, plain, runtime, sync_when_stale
@@ -58,12 +59,12 @@ st.caption(
 rt = runtime()
 version = sync_when_stale()
 defaults = load_defaults(version)
-today = analytics_queries().as_of().date()
+first, last = default_range(analytics_queries())  # the last 30 local days up to the last sync
 
 with st.sidebar:
     st.subheader("Period")
-    picked = st.date_input(f"Days ({rt.settings.reporting_tz})", value=(today - timedelta(days=29), today), key="days")
-    since, until = picked if isinstance(picked, tuple) and len(picked) == 2 else (today - timedelta(days=29), today)
+    picked = st.date_input(f"Days ({rt.settings.reporting_tz})", value=(first, last), key="days")
+    since, until = picked if isinstance(picked, tuple) and len(picked) == 2 else (first, last)
 
 c1, c2, c3 = st.columns(3)
 change_markup = c1.toggle("Change everyone's markup", key="change_markup")

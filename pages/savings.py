@@ -3,13 +3,15 @@ monthly saving. Thin: the dates and kinds in, `core.optimize.views.savings_view`
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import streamlit as st
 
 from core.access import Capability
 from core.analytics.export import to_csv_bytes
+from core.analytics.page import default_range
 from core.errors import CoreError
+from core.optimize.opportunity import Kind
 from core.optimize.views import KIND_LABELS, SavingsView, savings_view
 from pages.ui import analytics_queries, guard, money, plain, runtime, sync_when_stale
 
@@ -33,17 +35,19 @@ st.caption(
 )
 rt = runtime()
 version = sync_when_stale()
-today = analytics_queries().as_of().date()
+first, last = default_range(analytics_queries())  # the last 30 local days up to the last sync
 
 with st.sidebar:
     st.subheader("Period")
-    picked = st.date_input(f"Days ({rt.settings.reporting_tz})", value=(today - timedelta(days=29), today), key="days")
-    since, until = picked if isinstance(picked, tuple) and len(picked) == 2 else (today - timedelta(days=29), today)
-    labels = {v: k.value for k, v in KIND_LABELS.items()}
+    picked = st.date_input(f"Days ({rt.settings.reporting_tz})", value=(first, last), key="days")
+    since, until = picked if isinstance(picked, tuple) and len(picked) == 2 else (first, last)
+    # substitution hints name people and what they spend: only for those who may see everyone's spend
+    shown = [k for k in KIND_LABELS if k != Kind.SUBSTITUTION or principal.can(Capability.VIEW_ALL_SPEND)]
+    labels = {KIND_LABELS[k]: k.value for k in shown}
     kinds = st.multiselect("Kinds", list(labels), key="kinds", placeholder="all kinds")
 
 try:
-    view = load(version, since, until, tuple(labels[k] for k in kinds))
+    view = load(version, since, until, tuple(labels[k] for k in kinds) or tuple(labels.values()))
 except CoreError as exc:  # a sentence to act on, never a stack trace
     st.error(str(exc))
     st.stop()

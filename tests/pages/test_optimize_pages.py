@@ -122,3 +122,20 @@ def test_pricing_lab_replays_as_billed_then_under_accrual(
 def test_an_engineer_cannot_open_the_pricing_lab(billed_today: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     at = _open("pricing_lab", billed_today, monkeypatch, "bo@example.com")
     assert "cannot open this page" in at.error[0].value and not at.metric
+
+
+def test_hints_naming_people_are_only_for_those_who_see_everyones_spend(
+    steady_bark: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = steady_bark
+    bo = user(rt, "bo@example.com", role="pm")
+    write_usage(rt, bo, model(rt, "gpt-4o-mini"), steady(1, minutes=80 * 60), "0.001")
+    write_usage(rt, bo, model(rt, "gpt-4o"), steady(1, minutes=20 * 60), "0.10")
+    days = (START.date(), START.date() + timedelta(days=DAYS - 1))
+    kinds = {}
+    for email in ("ana@example.com", "fin@example.com"):  # an engineer, then finance
+        at = _open("savings", rt, monkeypatch, email)
+        at.date_input(key="days").set_value(days).run()
+        kinds[email] = list(at.dataframe[0].value["kind"])
+    assert kinds["ana@example.com"] == ["Dedicated GPU"]
+    assert kinds["fin@example.com"] == ["Dedicated GPU", "Cheaper model (hint)"]
