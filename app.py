@@ -17,6 +17,8 @@ ALL_PAGES = {
     "breakeven": ("Engineering", st.Page("pages/breakeven.py", title="Break-even", icon=":material/balance:")),
     "endpoints": ("Engineering", st.Page("pages/endpoints.py", title="Endpoints", icon=":material/dns:")),
     "models": ("Catalog", st.Page("pages/models.py", title="Models & pricing", icon=":material/sell:")),
+    "savings": ("Optimize", st.Page("pages/savings.py", title="Savings", icon=":material/savings:")),
+    "pricing_lab": ("Optimize", st.Page("pages/pricing_lab.py", title="Pricing lab", icon=":material/tune:")),
 }
 
 

@@ -29,7 +29,7 @@ USAGE_COLS = (
     "id, created_at, user_id, ai_model_id, provider, category, deployment_type, endpoint_id, input_tokens, "
     "output_tokens, cached_tokens, cache_write_tokens, characters, duration_seconds, images, requests_count, "
     "base_cost_usd, markup_pct, cost_credits, charged_usd, status, error, latency_ms, cache_hit, sandbox, request_id, "
-    "idempotency_key, transaction_id, metadata"
+    "idempotency_key, transaction_id, metadata, request_fingerprint, accrued_nano"
 )
 TX_COLS = "id, created_at, user_id, amount, transaction_type, description, idempotency_key, balance_after, metadata"
 

@@ -37,22 +37,29 @@ class Capability(StrEnum):
     USE_PLAYGROUND = "use_playground"
     GENERATE_FOR_OTHERS = "generate_for_others"  # bill a call to someone else's credits
     MANAGE_USERS = "manage_users"
+    FIND_SAVINGS = "find_savings"  # the Savings list: where money is lost in everyone's traffic
 
 
 PERMISSIONS: dict[Role, frozenset[Capability]] = {
     Role.ADMIN: frozenset(Capability),
-    Role.FINANCE: frozenset({Capability.VIEW_ALL_SPEND, Capability.GRANT_CREDITS, Capability.USE_PLAYGROUND}),
-    Role.ENGINEER: frozenset({Capability.MANAGE_ENDPOINTS, Capability.RUN_BREAKEVEN, Capability.USE_PLAYGROUND}),
+    Role.FINANCE: frozenset(
+        {Capability.VIEW_ALL_SPEND, Capability.GRANT_CREDITS, Capability.USE_PLAYGROUND, Capability.FIND_SAVINGS}
+    ),
+    Role.ENGINEER: frozenset(
+        {Capability.MANAGE_ENDPOINTS, Capability.RUN_BREAKEVEN, Capability.USE_PLAYGROUND, Capability.FIND_SAVINGS}
+    ),
     Role.PM: frozenset({Capability.USE_PLAYGROUND}),
 }
 
 # The pages each role may open (the router lists exactly these; each page checks again).
 PAGES: dict[Role, tuple[str, ...]] = {
-    Role.ADMIN: ("home", "playground", "spend", "ledger", "breakeven", "endpoints", "models"),
-    Role.FINANCE: ("home", "spend", "ledger", "models", "playground"),
-    Role.ENGINEER: ("playground", "spend", "ledger", "breakeven", "endpoints", "models"),
+    Role.ADMIN: (
+        "home", "playground", "spend", "ledger", "breakeven", "endpoints", "models", "savings", "pricing_lab",
+    ),
+    Role.FINANCE: ("home", "spend", "ledger", "models", "playground", "savings", "pricing_lab"),
+    Role.ENGINEER: ("playground", "spend", "ledger", "breakeven", "endpoints", "models", "savings"),
     Role.PM: ("playground", "spend", "ledger", "models"),
-}
+}  # fmt: skip
 
 ACTION_NAMES = {
     Capability.VIEW_ALL_SPEND: "see other people's spend and balances",
@@ -63,6 +70,7 @@ ACTION_NAMES = {
     Capability.USE_PLAYGROUND: "use the Playground",
     Capability.GENERATE_FOR_OTHERS: "bill a call to another user's credits",
     Capability.MANAGE_USERS: "add users or change their markup",
+    Capability.FIND_SAVINGS: "see the savings found in everyone's traffic",
 }
 
 

@@ -20,6 +20,9 @@ from core.redaction import mask, register
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
 DEFAULT_DATABASE_URL = "sqlite:///data/app.db"
+# How usage calls are rounded to whole credits: each call up (the specification's rule), or accrued per account
+# (core/billing/accrual.py).
+ROUNDING_POLICIES = ("per_call", "accrual")
 
 
 class Secret:
@@ -79,6 +82,7 @@ class Settings:
     default_markup_pct: Decimal = Decimal("100")
     reporting_tz: str = "UTC"
     charge_cache_hits: bool = True
+    rounding_policy: str = "per_call"
     hold_ttl_seconds: int = 600
     max_call_seconds: int = 3600
     hf_endpoints_api_url: str = "https://api.endpoints.huggingface.cloud/v2"
@@ -164,6 +168,13 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
             "it delivered)."
         )
 
+    rounding = get("ROUNDING_POLICY", "per_call").strip().lower().replace("-", "_")
+    if rounding not in ROUNDING_POLICIES:
+        raise ConfigError(
+            f"ROUNDING_POLICY={rounding!r} is not a rounding policy; use per_call (each call rounded up to whole "
+            "credits, the default) or accrual (fractions of a credit kept per account)."
+        )
+
     analytics = get("ANALYTICS_PATH")
     return Settings(
         database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -172,6 +183,7 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         default_markup_pct=decimal_setting("DEFAULT_MARKUP_PCT", "100"),
         reporting_tz=tz,
         charge_cache_hits=get("CHARGE_CACHE_HITS", "true").lower() not in {"0", "false", "no"},
+        rounding_policy=rounding,
         hold_ttl_seconds=int(hold_ttl),
         max_call_seconds=int(max_call),
         hf_endpoints_api_url=get("HF_ENDPOINTS_API_URL", "https://api.endpoints.huggingface.cloud/v2").rstrip("/"),

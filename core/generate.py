@@ -41,6 +41,7 @@ from core.errors import InvalidInputError
 from core.money import apply_markup, usd_to_credits
 from core.providers import response_cache
 from core.providers.base import BaseProvider
+from core.providers.fingerprint import request_fingerprint
 from core.providers.openai_compat import guessed_chat_usage
 from core.providers.registry import AIProviderFactory
 from core.providers.types import Category, GenerationRequest, ProviderResult, ResultStream, TextStream
@@ -162,6 +163,7 @@ class _Plan:
     hold_credits: int
     cache_key: str | None
     bound: Usage  # the most the request can consume: the hold's basis and the limit of what is billed
+    fingerprint: str  # core.providers.fingerprint: logged on the usage row, so repeated requests can be found later
 
     @property
     def sandbox(self) -> bool:
@@ -216,7 +218,9 @@ def _prepare(
         if prov.simulated
         else apply_markup(usd_to_credits(most_usd, svc.settings.credit_usd), who.developer_markup_pct)
     )
-    return _Plan(who, model, prov, request, hold, response_cache.cache_key(model, request), estimate)
+    fingerprint = request_fingerprint(model, request)
+    cache_key = fingerprint if response_cache.cacheable(model, request) else None
+    return _Plan(who, model, prov, request, hold, cache_key, estimate, fingerprint)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -244,6 +248,7 @@ def _release(svc: GenerationFlow, plan: _Plan, hold: Hold, exc: BaseException, l
         error=_error_text(exc),
         latency_ms=latency_ms,
         sandbox=plan.sandbox,
+        request_fingerprint=plan.fingerprint,
         metadata={"error_type": type(exc).__name__},
     )
     try:
@@ -282,6 +287,7 @@ def _settle(
         cache_hit=cache_hit,
         sandbox=plan.sandbox,
         request_id=result.request_id,
+        request_fingerprint=plan.fingerprint,
         metadata=metadata,
     )
     try:

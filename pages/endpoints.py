@@ -237,6 +237,31 @@ with st.expander("Post complete hours to the ledger"):
                 + (f" Overdrawn by uptime: {', '.join(report.overdrawn)}." if report.overdrawn else "")
             )
 
+
+def prefill_create_form(options: list) -> bool:
+    """A link from the Savings page (`?create_model=...&create_hardware=T4&create_min=0&create_max=1&create_idle=15`
+    and `create_name`) fills the create form once per link. Values that do not fit the form are left out."""
+    q = st.query_params
+    wanted = {k: q[k] for k in q if k.startswith("create_")}
+    if "create_model" not in wanted or st.session_state.get("prefilled_from") == wanted:
+        return "create_model" in wanted
+    st.session_state["prefilled_from"] = wanted
+    st.session_state["new_model"] = wanted["create_model"]
+    st.session_state["new_name"] = wanted.get("create_name", "")
+    label = next((o.label for o in options if o.id == wanted.get("create_hardware")), None)
+    if label is not None:
+        st.session_state["new_hardware"] = label
+    st.session_state["new_autoscale"] = True
+    for key, field, lo, hi in (("new_min", "create_min", 0, 10), ("new_max", "create_max", 1, 10)):
+        text = wanted.get(field, "")
+        if text.isdigit() and lo <= int(text) <= hi:
+            st.session_state[key] = int(text)
+    idle = wanted.get("create_idle", "")
+    if idle.isdigit() and 1 <= int(idle) <= 10080:
+        st.session_state["new_idle"] = int(idle)
+    return True
+
+
 st.subheader("Create an endpoint")
 options, live_problem = load_hardware(principal, settings.database_url)
 owners = load_owners(principal, who_key)
@@ -245,6 +270,8 @@ if live_problem:
 if not owners:
     st.info("Add a user first (`python -m core users add ...`): an endpoint's uptime is charged to its owner.")
 else:
+    if prefill_create_form(options):
+        st.info("Filled in from the Savings page: check the name and the owner, then create.")
     with st.form("create_endpoint"):
         f1, f2 = st.columns(2)
         name = f1.text_input(

@@ -4,12 +4,14 @@ No SQL, HTTP or money math here."""
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 
 import streamlit as st
 
 from core.config import load_settings
 from core.services import SYSTEM, Principal, Services
+from core.services.spend import STALE_AFTER_SECONDS
 from core.services.users import UserView
 
 LOCAL_USER_KEY = "local_user_email"
@@ -26,6 +28,14 @@ def services() -> Services:
     """The engine's one door for the configured database (one per database URL, shared by every session)."""
     settings = load_settings()
     return _services(settings.database_url, str(settings.analytics_path))
+
+
+def sync_when_stale(who: Principal) -> str:
+    """Sync the analytics store when it is missing or older than five minutes, and return its version key: a new
+    sync means new answers, so page caches key on it."""
+    with st.spinner("Syncing the analytics store…"):
+        services().spend.sync(who, max_age_seconds=STALE_AFTER_SECONDS)
+    return services().spend.store_version(who)
 
 
 def auth_configured() -> bool:
@@ -85,6 +95,12 @@ def guard(page: str) -> Principal:
         st.error(f"Your role ({principal.role}) cannot open this page.")
         st.stop()
     return principal
+
+
+def plain(text: str) -> str:
+    """Text from the data (model ids, emails, names, sentences with dollar amounts) shown as itself where Streamlit
+    reads Markdown (and $...$ as LaTeX): every Markdown character escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
 
 
 def money(usd: object) -> str:

@@ -7,8 +7,8 @@ analytics store keeps rows in time order (DuckDB's min/max zone maps then skip w
 Values are normalised on the way out so every chunk has the same Arrow types whatever the driver infers: money as a
 double plus a text column (SQLite keeps Numeric as REAL, INTEGER or TEXT; PostgreSQL's numeric comes as text; DuckDB
 turns either into DECIMAL(18,9), rounding to 9 places), timestamps as text on SQLite ('YYYY-MM-DD HH:MM:SS.ffffff',
-naive UTC), nullable text as '' (ADBC's SQLite driver fixes a column's type from its first batch, which may be all
-NULL).
+naive UTC), nullable text as '' and a nullable count as -1 (ADBC's SQLite driver fixes a column's type from its first
+batch, which may be all NULL); markups as whole 1/10,000 percents, and a request fingerprint's first 16 hex digits.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ READERS = 2
 USAGE_COLUMNS = (
     "id, created_at, user_id, ai_model_id, provider, category, deployment_type, endpoint_id, requests_count, "
     "{base_real} AS base_cost_real, {base_text} AS base_cost_text, cost_credits, status, {cache_hit} AS cache_hit, "
-    "{sandbox} AS sandbox, transaction_id"
+    "{sandbox} AS sandbox, transaction_id, {markup_bp} AS markup_bp, "
+    "coalesce(substr(request_fingerprint, 1, 16), '') AS request_fp, coalesce(accrued_nano, -1) AS accrued_nano"
 )
 LEDGER_COLUMNS = (
     "id, created_at, user_id, amount, transaction_type, "
@@ -107,6 +108,7 @@ class Source:
                 base_text="CASE WHEN typeof(base_cost_usd) = 'text' THEN base_cost_usd ELSE '' END",
                 cache_hit="cache_hit",
                 sandbox="sandbox",
+                markup_bp="CAST(round(coalesce(markup_pct, 0) * 10000) AS INTEGER)",
             )
         else:
             cols = USAGE_COLUMNS.format(
@@ -114,6 +116,7 @@ class Source:
                 base_text="base_cost_usd::text",
                 cache_hit="cache_hit::int",
                 sandbox="sandbox::int",
+                markup_bp="round(coalesce(markup_pct, 0) * 10000)::bigint",
             )
         return self._range_sql("ai_usage_log", cols)
 

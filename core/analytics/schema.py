@@ -79,7 +79,10 @@ CREATE TABLE ai_usage_log (
     status TEXT NOT NULL,
     cache_hit BOOLEAN NOT NULL,
     sandbox BOOLEAN NOT NULL,
-    transaction_id BIGINT
+    transaction_id BIGINT,
+    markup_bp BIGINT NOT NULL,       -- the markup the call was billed at, in 1/10,000 of a percent (Numeric(9, 4))
+    request_fp UBIGINT,              -- the first 64 bits of its request fingerprint (identical requests share it)
+    accrued_nano BIGINT              -- accrual rounding: the exact nano-credits it consumed (NULL: rounded per call)
 );
 CREATE TABLE credit_transactions (
     id BIGINT NOT NULL,
@@ -108,7 +111,8 @@ CREATE TABLE ledger_spend (          -- endpoint uptime debits and refunds, attr
     base_nano BIGINT NOT NULL,
     source_id BIGINT NOT NULL,       -- the ledger row
     transaction_id BIGINT NOT NULL,
-    endpoint_id INTEGER
+    endpoint_id INTEGER,
+    markup_bp BIGINT                 -- uptime debits: the owner's markup (metadata markup_pct) x 10,000
 );
 CREATE TABLE daily_spend (          -- the spend view summed per local day and every filterable column
     day DATE NOT NULL,
@@ -153,7 +157,9 @@ WITH t AS (
            TRY_CAST(json_extract_string(metadata, '$.ai_model_id') AS INTEGER) AS meta_model,
            coalesce(json_extract_string(metadata, '$.model_id'), json_extract_string(metadata, '$.model'),
                     json_extract_string(metadata, '$.model_repo')) AS meta_model_name,
-           coalesce(TRY_CAST(json_extract_string(metadata, '$.base_cost_usd') AS DECIMAL(18, 9)), 0) AS base_cost
+           coalesce(TRY_CAST(json_extract_string(metadata, '$.base_cost_usd') AS DECIMAL(18, 9)), 0) AS base_cost,
+           CAST(TRY_CAST(json_extract_string(metadata, '$.markup_pct') AS DECIMAL(18, 4)) * 10000 AS BIGINT)
+               AS markup_bp
     FROM credit_transactions
     WHERE id > $1 AND transaction_type = 'endpoint_uptime'
       AND id NOT IN (SELECT source_id FROM ledger_spend WHERE source_id > $1)
@@ -169,7 +175,7 @@ WITH t AS (
 )
 SELECT r.created_at, r.user_id, r.model, 'huggingface_endpoint', coalesce(m.category, '(unknown)'), 'dedicated',
        'success', false, false, 'endpoint_uptime', 0, -r.amount, r.base_cost,
-       CAST(CAST(r.base_cost AS DECIMAL(38, 9)) * 1000000000 AS BIGINT), r.id, r.id, r.endpoint_id
+       CAST(CAST(r.base_cost AS DECIMAL(38, 9)) * 1000000000 AS BIGINT), r.id, r.id, r.endpoint_id, r.markup_bp
 FROM resolved r LEFT JOIN ai_models m ON m.id = r.model
 ORDER BY r.id
 """
@@ -194,7 +200,7 @@ SELECT o.created_at, o.user_id,
        coalesce(u.status, s.status, 'success'),
        coalesce(u.sandbox, s.sandbox, false),
        false, 'refund', 0, -o.amount, 0, 0, o.id, o.id,
-       coalesce(u.endpoint_id, s.endpoint_id)
+       coalesce(u.endpoint_id, s.endpoint_id), NULL
 FROM o
 LEFT JOIN ai_usage_log u ON o.orig_type = 'usage' AND u.transaction_id = o.refund_of
 LEFT JOIN ledger_spend s

@@ -46,7 +46,8 @@ USAGE_INSERT = """
 INSERT INTO ai_usage_log
 SELECT id, CAST(created_at AS TIMESTAMP), user_id, ai_model_id, provider, category, deployment_type, endpoint_id,
        coalesce(requests_count, 1), usd, CAST(CAST(usd AS DECIMAL(38, 9)) * 1000000000 AS BIGINT),
-       coalesce(cost_credits, 0), status, CAST(cache_hit AS BOOLEAN), CAST(sandbox AS BOOLEAN), transaction_id
+       coalesce(cost_credits, 0), status, CAST(cache_hit AS BOOLEAN), CAST(sandbox AS BOOLEAN), transaction_id,
+       markup_bp, TRY_CAST('0x' || NULLIF(request_fp, '') AS UBIGINT), NULLIF(accrued_nano, -1)
 FROM (
     SELECT *, CASE WHEN base_cost_text <> '' THEN CAST(base_cost_text AS DECIMAL(18, 9))
                    ELSE CAST(base_cost_real AS DECIMAL(18, 9)) END AS usd

@@ -46,6 +46,9 @@ _INSERT_TX = (
     " VALUES (:created_at, :user_id, :amount, :kind, :description, :key, :balance_after, :metadata) RETURNING id"
 )
 _SET_BALANCE = "UPDATE users SET credit_balance = :balance WHERE id = :uid"
+# Accrual rounding only (read and written under the account's lock, in the settle transaction).
+_REMAINDER = "SELECT credit_remainder_nano FROM users WHERE id = :uid"
+_SET_REMAINDER = "UPDATE users SET credit_remainder_nano = :remainder WHERE id = :uid"
 # PostgreSQL: the ledger row and the cached balance in one statement (one round trip instead of two).
 _POST_PG = (
     "WITH tx AS (" + _INSERT_TX + ")"  # noqa: S608 - constant SQL, values are bound parameters
@@ -193,6 +196,8 @@ class AccountsSQL:
             "link_usage": _LINK_USAGE,
             "close_hold": _CLOSE_HOLD,
             "expire_user_holds": _EXPIRE_USER_HOLDS,
+            "remainder": _REMAINDER,
+            "set_remainder": _SET_REMAINDER,
         }
         # sqlite3 takes :name as it is; psycopg wants %(name)s.
         self.sql = sql if self.sqlite else {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
@@ -358,6 +363,16 @@ class AccountsSQL:
                 if params[col] is not None:
                     params[col] = float(params[col])
         return conn.connection.driver_connection.execute(self.sql["insert_usage"], params).fetchone()[0]
+
+    def remainder(self, conn: Connection, user_id: int) -> int:
+        """The account's accrual remainder (nano-credits); call it under the account's lock."""
+        row = conn.connection.driver_connection.execute(self.sql["remainder"], {"uid": user_id}).fetchone()
+        return int(row[0] or 0)
+
+    def set_remainder(self, conn: Connection, user_id: int, remainder_nano: int) -> None:
+        conn.connection.driver_connection.execute(
+            self.sql["set_remainder"], {"uid": user_id, "remainder": remainder_nano}
+        )
 
     def close_settled(self, conn: Connection, hold_id: int, tx_id: int | None, usage_id: int) -> bool:
         """Link the usage row to its debit (if any) and mark the hold settled; False if it was settled or released

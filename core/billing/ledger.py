@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.billing import inputs
 from core.billing.accounts_sql import Account, AccountsSQL
+from core.billing.accrual import accrue
 from core.billing.errors import HoldStateError, InsufficientCreditsError, InvalidAmountError
 from core.billing.ledger_sql import (
     HELD_ONLY,
@@ -301,6 +302,8 @@ class BillingService:
         credits and no debit. A cost above the hold is posted anyway and flagged as overage (see the module doc).
         A hold that expired before its call ended is settled all the same, flagged `hold_expired`: the call was
         delivered, so its output is billed, never lost (overdraft rules as for overage).
+        Under `ROUNDING_POLICY=accrual` the call debits only the whole credits its exact cost runs past the account's
+        remainder, and the remainder moves in the same transaction (core/billing/accrual.py).
         """
         hold_id = self._hold_id(hold)
         check_record(record)
@@ -326,6 +329,10 @@ class BillingService:
             full = apply_markup(base_credits, acct.markup)
             free = record.sandbox or record.status != "success" or record.model.cost_unit == "uptime"
             charged = 0 if free else full
+            accrual = None
+            if not free and self.settings.rounding_policy == "accrual":
+                accrual = accrue(base_cost, acct.markup, self.credit_usd, self._sql.remainder(conn, acct.id))
+                charged = accrual.credits
             overage = charged > state.credits
             balance_after = acct.balance - charged
             meta = usage_metadata(record)
@@ -345,8 +352,11 @@ class BillingService:
                     status=record.status,
                     now=now,
                     meta=meta,
+                    accrued_nano=accrual.accrued_nano if accrual else None,
                 ),
             )
+            if accrual is not None:
+                self._sql.set_remainder(conn, acct.id, accrual.remainder_nano)
             tx: Transaction | None = None
             if charged:
                 tx_meta: dict[str, Any] = {"usage_id": usage_id, "hold_id": hold_id}

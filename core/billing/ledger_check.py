@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from core.billing.accrual import NANO_PER_CREDIT
 from core.db.models import AIUsageLog, CreditHold, CreditTransaction, User
 
 CREDITS_IN = ("grant", "topup", "refund")
@@ -23,7 +24,7 @@ MAX_PER_CHECK = 1000  # a broken ledger can have millions of bad rows; the first
 @dataclass(frozen=True, kw_only=True)
 class Violation:
     check: str  # balance | running_balance | usage_debit | free_call_charged | debit_reused | hold | idempotency
-    # | overdraft | amount_sign | refund
+    # | overdraft | amount_sign | refund | remainder | accrual
     user_id: int | None
     message: str
     row_id: int | None = None
@@ -48,6 +49,8 @@ def check_ledger(session_factory: sessionmaker[Session]) -> list[Violation]:
             _idempotency,
             _overdrafts,
             _refunds,
+            _remainders,
+            _accrual_steps,
         ):
             found.extend(check(s))
         return found
@@ -288,6 +291,73 @@ def _refunds(s: Session) -> Iterator[Violation]:
                 row_id=tx_id,
                 message=f"transaction {ref} debited {-orig[2]:,} but was refunded {amount:,} by {tx_id} and others",
             )
+
+
+def _remainders(s: Session) -> Iterator[Violation]:
+    """Accrual rounding: an account's remainder is what its accrual calls debited minus what they consumed, and lies in
+    [0, 1 credit) (core/billing/accrual.py)."""
+    paid_ahead = U.cost_credits * NANO_PER_CREDIT - U.accrued_nano
+    sums = (
+        select(U.user_id, func.sum(paid_ahead).label("paid_ahead"))
+        .where(U.accrued_nano.is_not(None))
+        .group_by(U.user_id)
+        .subquery()
+    )
+    rows = s.execute(
+        select(User.id, User.email, User.credit_remainder_nano, sums.c.paid_ahead)
+        .outerjoin(sums, sums.c.user_id == User.id)
+        .order_by(User.id)
+    )
+    for uid, email, cached, derived in rows:
+        derived = int(derived or 0)
+        if cached != derived:
+            yield Violation(
+                check="remainder",
+                user_id=uid,
+                message=f"{email}: cached accrual remainder {cached:,} nano-credits but its accrual calls leave "
+                f"{derived:,}",
+            )
+        elif not 0 <= cached < NANO_PER_CREDIT:
+            yield Violation(
+                check="remainder",
+                user_id=uid,
+                message=f"{email}: accrual remainder {cached:,} nano-credits is outside [0, 1 credit)",
+            )
+
+
+def _accrual_steps(s: Session) -> Iterator[Violation]:
+    """After every accrual call the remainder stays in [0, 1 credit): no call consumed more than was paid (a free call)
+    and none debited a whole credit it did not need; a paid call always consumes something."""
+    after = (
+        func.sum(U.cost_credits * NANO_PER_CREDIT - U.accrued_nano)
+        .over(partition_by=U.user_id, order_by=U.id)
+        .label("after")
+    )
+    steps = (
+        select(U.id, U.user_id, U.accrued_nano, U.cost_credits, U.base_cost_usd, after)
+        .where(U.accrued_nano.is_not(None))
+        .subquery()
+    )
+    rows = s.execute(
+        select(steps)
+        .where(
+            or_(
+                steps.c.after < 0,
+                steps.c.after >= NANO_PER_CREDIT,
+                and_(steps.c.accrued_nano <= 0, steps.c.base_cost_usd > 0),
+            )
+        )
+        .order_by(steps.c.id)
+        .limit(MAX_PER_CHECK)
+    )
+    for usage_id, uid, accrued, credits, _cost, left in rows:
+        if left < 0:
+            problem = f"consumed {accrued:,} nano-credits but {-left:,} of them were never paid for (a free call)"
+        elif left >= NANO_PER_CREDIT:
+            problem = f"debited {credits:,} credits and left {left:,} nano-credits unused, a whole credit or more"
+        else:
+            problem = "has a cost but consumed no credits"
+        yield Violation(check="accrual", user_id=uid, row_id=usage_id, message=f"usage row {usage_id} {problem}")
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

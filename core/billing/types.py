@@ -56,6 +56,7 @@ class UsageRecord:
     sandbox: bool = False  # simulated output: logged with its would-be cost, never debited
     request_id: str | None = None
     endpoint_id: int | None = None
+    request_fingerprint: str | None = None  # core.providers.fingerprint: identical requests share it
     metadata: dict[str, Any] = field(default_factory=dict)
 
 

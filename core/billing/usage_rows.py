@@ -67,8 +67,10 @@ def usage_values(
     status: str,
     now: datetime,
     meta: dict[str, Any],
+    accrued_nano: int | None = None,
 ) -> dict[str, Any]:
-    """Every column of the row (transaction_id None: the caller sets it once the debit exists)."""
+    """Every column of the row (transaction_id None: the caller sets it once the debit exists). `accrued_nano`: the
+    exact nano-credits the call consumed under accrual rounding (None when it was rounded per call)."""
     m, u = record.model, record.usage
     return {
         "created_at": now,
@@ -101,6 +103,8 @@ def usage_values(
         "idempotency_key": key,
         "transaction_id": None,
         "metadata": redact_value(meta) or None,
+        "request_fingerprint": record.request_fingerprint,
+        "accrued_nano": accrued_nano,
     }
 
 

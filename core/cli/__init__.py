@@ -32,6 +32,8 @@ COMMAND_MODULES = (
     "core.cli.breakeven_cmd",
     "core.cli.spend_cmd",
     "core.cli.access_cmd",
+    "core.cli.optimize_cmd",
+    "core.cli.pricing_cmd",
 )
 
 

@@ -124,7 +124,10 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
             print(v)
         print(f"{len(violations)} violation(s)")
     else:
-        print("ledger OK: every balance equals its transactions; every charge has exactly one debit")
+        print(
+            "ledger OK: every balance equals its transactions; every charge has exactly one debit; every accrual "
+            "remainder equals what its calls paid ahead"
+        )
     return 1 if violations else 0
 
 

@@ -50,6 +50,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     developer_markup_pct: Mapped[Decimal] = mapped_column(Numeric(9, 4), default=Decimal("100"))
     credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Accrual rounding: nano-credits paid for but not yet consumed (0 <= r < 10^9); see migration 0007.
+    credit_remainder_nano: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -192,22 +194,42 @@ class AIUsageLog(Base):
     duration_seconds: Mapped[Decimal] = mapped_column(Numeric(18, 3), default=Decimal(0))
     images: Mapped[int] = mapped_column(Integer, default=0)
     requests_count: Mapped[int] = mapped_column(Integer, default=1)
-    base_cost_usd: Mapped[Decimal] = mapped_column(USD, default=Decimal(0), comment="provider cost of the call in USD")
-    markup_pct: Mapped[Decimal] = mapped_column(Numeric(9, 4), default=Decimal(0))
-    cost_credits: Mapped[int] = mapped_column(BigInteger, default=0, comment="credits debited for the call")
+    # The comments are the columns' documentation in the database too (migration 0008 writes them on PostgreSQL;
+    # tests/core/test_migrations.py holds the two to each other).
+    base_cost_usd: Mapped[Decimal] = mapped_column(
+        USD,
+        default=Decimal(0),
+        comment="provider cost of the call in USD (what the upstream bills us; for sandbox rows the would-be cost)",
+    )
+    markup_pct: Mapped[Decimal] = mapped_column(
+        Numeric(9, 4), default=Decimal(0), comment="the user's markup in percent when the call was billed"
+    )
+    cost_credits: Mapped[int] = mapped_column(
+        BigInteger,
+        default=0,
+        comment="credits debited for the call (0 for failed, sandbox and dedicated-endpoint calls)",
+    )
     charged_usd: Mapped[Decimal] = mapped_column(
-        USD, default=Decimal(0), comment="what the user was charged in USD: cost_credits x the credit price"
+        USD,
+        default=Decimal(0),
+        comment="what the user was charged in USD: cost_credits x the credit price (revenue, markup included)",
     )
     status: Mapped[str] = mapped_column(String(10))
     error: Mapped[str | None] = mapped_column(Text)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
     sandbox: Mapped[bool] = mapped_column(Boolean, default=False)
-    usage_disputed: Mapped[bool] = mapped_column(Boolean, default=False)  # upstream claimed more than allowed: capped
+    usage_disputed: Mapped[bool] = mapped_column(
+        Boolean,
+        default=False,
+        comment="the upstream reported more usage than the request allowed; billed usage was capped",
+    )
     request_id: Mapped[str | None] = mapped_column(String(200))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     transaction_id: Mapped[int | None] = mapped_column(BigInteger)
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))  # identical requests share it
+    accrued_nano: Mapped[int | None] = mapped_column(BigInteger)  # accrual rounding: exact nano-credits consumed
 
 
 class InferenceEndpoint(Base):

@@ -31,10 +31,12 @@ from core.errors import InvalidInputError
 T = TypeVar("T")
 
 Progress = Callable[[int, int], None]
-# Columns the demo leaves out of its INSERTs (NULL, or the column's server default: no demo call wrote a 1-hour cache
-# or was disputed); every other column of the two tables is written. tests/core/test_schema_contract.py holds these
+# Columns the demo leaves out of its INSERTs (NULL, or the column's server default: no demo call wrote a 1-hour cache,
+# was disputed or was billed by accrual); every other column of the two tables is written. tests/core/test_schema_contract.py holds these
 # lists to the ORM models.
-USAGE_LEFT_NULL = frozenset({"endpoint_id", "request_id", "idempotency_key", "cache_write_1h_tokens", "usage_disputed"})
+USAGE_LEFT_NULL = frozenset(
+    {"endpoint_id", "request_id", "idempotency_key", "cache_write_1h_tokens", "usage_disputed", "accrued_nano"}
+)
 LEDGER_LEFT_NULL = frozenset({"idempotency_key", "metadata"})
 NANO_PER_USD = 10**9
 
@@ -219,6 +221,32 @@ def _ts_text(ts: np.ndarray) -> np.ndarray:
     return np.char.replace(np.datetime_as_string(ts, unit="us"), "T", " ")
 
 
+# Repeated identical requests: cache hits repeat an earlier text-to-speech or transcription request, and so do 1% of
+# the others (sent with no_cache); 8% of chat, image and music requests repeat a popular request (the cache is off for
+# them). Each model has REPEAT_POOL popular requests.
+REPEAT_POOL = 400
+REPEAT_SHARE = {"cached": 0.01, "uncached": 0.08}
+_MASK64 = (1 << 64) - 1
+
+
+def _fingerprints(
+    rng: np.random.Generator, model_idx: np.ndarray, category: np.ndarray, cache_hit: np.ndarray, seed: int
+) -> np.ndarray:
+    """A request fingerprint per row: 16 hex digits of a 64-bit hash (real calls carry a full sha256, whose first 16
+    digits are what the analytics store keeps), shared by the rows that repeat one of their model's popular requests."""
+    n = model_idx.size
+    cacheable = np.isin(category, ["tts", "speech_to_text"])
+    share = np.where(cacheable, REPEAT_SHARE["cached"], REPEAT_SHARE["uncached"])
+    repeat = cache_hit | (rng.random(n) < share)
+    popular = model_idx.astype(np.uint64) * np.uint64(REPEAT_POOL) + rng.integers(0, REPEAT_POOL, n).astype(np.uint64)
+    keys = np.where(repeat, popular, np.uint64(1 << 40) + np.arange(n, dtype=np.uint64))
+    z = keys + np.uint64((seed * 0x9E3779B97F4A7C15) & _MASK64)  # splitmix64: distinct per seed (history window)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return np.array([f"{x:016x}" for x in z.tolist()], dtype=object)
+
+
 def _gc_paused(fn: Callable[..., T]) -> Callable[..., T]:
     """Run `fn` with the cyclic garbage collector off: millions of short-lived tuples, none of them cyclic, and the
     collector would only slow the work down."""
@@ -315,6 +343,7 @@ def write_demo_history(
     for k in ("output", "cached", "cache_write", "ms", "images"):  # a failed call produced nothing
         cols[k] = np.where(failed, 0, cols[k])
     cache_hit = ~failed & np.isin(category, ["tts", "speech_to_text"]) & (rng.random(rows) < 0.06)
+    fingerprint = _fingerprints(np.random.default_rng([seed, 18]), model_idx, category, cache_hit, seed)
     lat_median = {"chat": 1400, "tts": 900, "speech_to_text": 2500, "image": 9000, "music": 30000, "voice_clone": 6000}
     latency = np.array([lat_median[c] for c in category]) * rng.lognormal(0, 0.45, rows)
     latency = np.where(cache_hit, rng.integers(2, 15, rows), latency).astype(np.int64)
@@ -417,6 +446,7 @@ def write_demo_history(
         "sandbox": is_sandbox,
         "transaction_id": np.where(usage_tx > 0, usage_tx, None),
         "metadata": meta,
+        "request_fingerprint": fingerprint,
     }
     tx_desc = np.concatenate(
         [

@@ -6,10 +6,7 @@ settings, and a transcription of the same audio by the same model. A hit is logg
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.catalog.types import ModelPrice
 from core.db.models import ResponseCache
+from core.providers.fingerprint import request_fingerprint
 from core.providers.types import Category, GenerationRequest, ProviderResult
 from core.redaction import redact_value
 from core.usage import Usage
@@ -34,25 +32,16 @@ class CachedResponse:
     mime: str | None
 
 
+def cacheable(model: ModelPrice, request: GenerationRequest) -> bool:
+    """Whether the cache may answer this request (a deterministic category, a real provider, no `no_cache`)."""
+    return (
+        Category(request.category) in CACHEABLE and model.provider != "sandbox" and not request.options.get("no_cache")
+    )
+
+
 def cache_key(model: ModelPrice, request: GenerationRequest) -> str | None:
-    """The key of a cacheable request, or None when the request must reach the upstream."""
-    category = Category(request.category)
-    if category not in CACHEABLE or model.provider == "sandbox" or request.options.get("no_cache"):
-        return None
-    parts: dict[str, Any] = {
-        "provider": model.provider,
-        "model": model.model_id,
-        "category": category.value,
-        "voice": request.voice,
-        "options": {k: v for k, v in sorted(request.options.items()) if k != "no_cache"},
-        "endpoint": request.endpoint_url or model.hf_endpoint_url,
-    }
-    if category == Category.TTS:
-        parts["text"] = request.text
-    else:
-        parts["audio_sha256"] = hashlib.sha256(request.audio or b"").hexdigest()
-    blob = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    """The key of a cacheable request (its request fingerprint), or None when the request must reach the upstream."""
+    return request_fingerprint(model, request) if cacheable(model, request) else None
 
 
 def lookup(session_factory: sessionmaker[Session], key: str) -> CachedResponse | None:

@@ -45,6 +45,7 @@ class Services:
         from core.services.generation import GenerationService
         from core.services.ledger import LedgerService
         from core.services.models import ModelService
+        from core.services.optimize import OptimizeService
         from core.services.overview import OverviewService
         from core.services.playground import PlaygroundService
         from core.services.spend import SpendService
@@ -72,6 +73,7 @@ class Services:
         self.endpoints = EndpointService(self)
         self.breakeven = BreakevenService(self)
         self.demo = DemoService(self)
+        self.optimize = OptimizeService(self)
 
     def init(self) -> LoadReport:
         """Migrate the schema, load the catalogs (idempotent) and mark holds a stopped process left open as expired,

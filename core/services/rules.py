@@ -23,6 +23,7 @@ def service_classes() -> dict[str, type]:
     from core.services.generation import GenerationService
     from core.services.ledger import LedgerService
     from core.services.models import ModelService
+    from core.services.optimize import OptimizeService
     from core.services.overview import OverviewService
     from core.services.playground import PlaygroundService
     from core.services.spend import SpendService
@@ -39,6 +40,7 @@ def service_classes() -> dict[str, type]:
         "endpoints": EndpointService,
         "breakeven": BreakevenService,
         "demo": DemoService,
+        "optimize": OptimizeService,
     }
 
 

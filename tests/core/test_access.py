@@ -24,8 +24,18 @@ from tests.conftest import services_of
 
 ALLOWED = {
     Role.ADMIN: set(Capability),
-    Role.FINANCE: {Capability.VIEW_ALL_SPEND, Capability.GRANT_CREDITS, Capability.USE_PLAYGROUND},
-    Role.ENGINEER: {Capability.MANAGE_ENDPOINTS, Capability.RUN_BREAKEVEN, Capability.USE_PLAYGROUND},
+    Role.FINANCE: {
+        Capability.VIEW_ALL_SPEND,
+        Capability.GRANT_CREDITS,
+        Capability.USE_PLAYGROUND,
+        Capability.FIND_SAVINGS,
+    },
+    Role.ENGINEER: {
+        Capability.MANAGE_ENDPOINTS,
+        Capability.RUN_BREAKEVEN,
+        Capability.USE_PLAYGROUND,
+        Capability.FIND_SAVINGS,
+    },
     Role.PM: {Capability.USE_PLAYGROUND},
 }
 

@@ -46,3 +46,10 @@ def test_values_are_read(tmp_path: Path) -> None:
 def test_bad_values_name_the_setting(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         settings(tmp_path, **{name: value})
+
+
+def test_rounding_policy(tmp_path: Path) -> None:
+    assert settings(tmp_path).rounding_policy == "per_call"
+    assert settings(tmp_path, ROUNDING_POLICY="Accrual").rounding_policy == "accrual"
+    with pytest.raises(ConfigError, match="ROUNDING_POLICY='monthly' is not a rounding policy; use per_call"):
+        settings(tmp_path, ROUNDING_POLICY="monthly")

@@ -14,6 +14,8 @@ PAGES = {
     "breakeven": "Break-even",
     "endpoints": "Endpoints",
     "models": "Models & pricing",
+    "savings": "Savings",
+    "pricing_lab": "Pricing lab",
 }
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.access import SYSTEM
 from core.db import Database
-from core.db.models import CreditTransaction, EndpointUptimeBucket
+from core.db.models import AIUsageLog, CreditTransaction, EndpointUptimeBucket
 from core.errors import ConfigError, InvalidInputError
 from core.users import add_user
 from tests.conftest import make_runtime, services_of
@@ -44,6 +44,10 @@ def test_demo_history_is_consistent_and_metered(local_rt: Database) -> None:
     assert all(8 <= b.bucket_start.hour < 20 for b in chat)  # created at 08:00 on day one, resumed at 09:00 after
     tts = [b for b in buckets if b.idempotency_key.startswith("uptime:2:")]
     assert tts and all(b.replica_minutes < 60 for b in tts if b.bucket_start.hour != 8)  # scales to zero between calls
+    with local_rt.session() as s:  # what they served is in the usage log, as dedicated calls are logged (0 credits)
+        served = list(s.scalars(select(AIUsageLog)))
+    assert served and {u.endpoint_id for u in served} == {1, 2} and all(u.cost_credits == 0 for u in served)
+    assert all(u.deployment_type == "dedicated" and 9 <= u.created_at.hour < 18 for u in served)
     with pytest.raises(InvalidInputError, match="already there"):
         services_of(local_rt).endpoints.demo(SYSTEM, days=2, now=NOW)
 

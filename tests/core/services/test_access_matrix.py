@@ -24,6 +24,7 @@ from core.errors import InvalidInputError, PermissionDeniedError
 from core.providers.types import GenerationRequest
 from core.services import Services
 from core.services.breakeven import BreakevenInput
+from core.services.optimize import PricingScenario
 from core.services.rules import ROLES, matrix, public_methods
 from core.services.spend import PageQuery
 from core.usage import Usage
@@ -87,6 +88,11 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "breakeven.defaults": ("yes", "no", "yes", "no"),
     "breakeven.model_ids": ("yes", "no", "yes", "no"),
     "breakeven.simulate": ("yes", "no", "yes", "no"),
+    "optimize.pricing_defaults": ("yes", "yes", "no", "no"),
+    "optimize.pricing_lab": ("yes", "yes", "no", "no"),
+    "optimize.savings": ("yes", "yes", "yes", "no"),
+    "optimize.savings_report": ("yes", "yes", "yes", "no"),
+    "optimize.what_if": ("yes", "yes", "no", "no"),
     "demo.has_usage": ("yes", "no", "no", "no"),
     "demo.write_history": ("yes", "no", "no", "no"),
 }
@@ -252,6 +258,11 @@ CALLS: dict[str, Call] = {
     "breakeven.simulate": lambda w, c, t: w.services.breakeven.simulate(
         c, BreakevenInput(requests_per_hour=60, hours=24)
     ),
+    "optimize.pricing_defaults": lambda w, c, t: w.services.optimize.pricing_defaults(c),
+    "optimize.pricing_lab": lambda w, c, t: w.services.optimize.pricing_lab(c, markup_pct=Decimal(80)),
+    "optimize.savings": lambda w, c, t: w.services.optimize.savings(c, sync_if_older_than=0),
+    "optimize.savings_report": lambda w, c, t: w.services.optimize.savings_report(c),
+    "optimize.what_if": lambda w, c, t: w.services.optimize.what_if(c, PricingScenario(markup_pct=Decimal(80))),
     "demo.has_usage": lambda w, c, t: w.services.demo.has_usage(c),
     "demo.write_history": lambda w, c, t: w.services.demo.write_history(c, rows=200, days=3, seed=1, replace=True),
 }

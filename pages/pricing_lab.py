@@ -1,0 +1,159 @@
+"""Pricing lab (finance, admin): replay a period's real usage under another markup (for everyone or per person),
+credit price or rounding policy, beside what was billed. Thin: the controls in,
+`services.optimize.pricing_lab` out, drawn."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import plotly.express as px
+import streamlit as st
+
+from core.errors import CoreError
+from core.services import Principal
+from core.services.optimize import PricingDefaults, PricingLabView
+from core.services.spend import to_csv_bytes
+from pages.ui import guard, money, plain, services, sync_when_stale
+
+ROUNDING_LABELS = {
+    "as_billed": "as billed (each call's own policy)",
+    "per_call": "per call: each call rounded up to whole credits",
+    "accrual": "accrual: fractions of a credit kept per person",
+}
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def load_defaults(_who: Principal, version: str) -> PricingDefaults:
+    return services().optimize.pricing_defaults(_who)
+
+
+@st.cache_data(ttl=300, show_spinner="Replaying the period's usage…", max_entries=32)
+def load(
+    _who: Principal,
+    version: str,
+    markup: Decimal | None,
+    user_markups: tuple[tuple[str, Decimal], ...],
+    credit: Decimal | None,
+    rounding: str,
+    since: date,
+    until: date,
+) -> PricingLabView:
+    return services().optimize.pricing_lab(
+        _who,
+        markup_pct=markup,
+        user_markups=user_markups,
+        credit_usd=credit,
+        rounding=rounding,
+        since=since,
+        until=until,
+    )
+
+
+principal = guard("pricing_lab")
+st.title("Pricing lab")
+st.caption(
+    "What the same usage would have earned under another markup, credit price or rounding policy, beside what was "
+    "billed. With nothing changed the replay gives back the billed revenue exactly. Rounding uplift = revenue from "
+    "charges − the provider cost with the markup and no rounding: what rounding to whole credits earns."
+)
+svc = services()
+version = sync_when_stale(principal)
+defaults = load_defaults(principal, version)
+first, last = svc.spend.default_range(principal)  # the last 30 local days up to the last sync
+
+with st.sidebar:
+    st.subheader("Period")
+    picked = st.date_input(f"Days ({svc.settings.reporting_tz})", value=(first, last), key="days")
+    since, until = picked if isinstance(picked, tuple) and len(picked) == 2 else (first, last)
+
+c1, c2, c3 = st.columns(3)
+change_markup = c1.toggle("Change everyone's markup", key="change_markup")
+markup = c1.slider(
+    "Markup (%)",
+    0,
+    300,
+    int(defaults.default_markup_pct),
+    step=5,
+    disabled=not change_markup,
+    key="markup",
+    help="Off: each call keeps the markup it was billed at.",
+)
+credit = c2.number_input(
+    "Credit price ($)",
+    min_value=0.001,
+    max_value=1.0,
+    value=float(defaults.credit_usd),
+    step=0.005,
+    format="%.3f",
+    key="credit",
+    help=f"Now ${defaults.credit_usd} (CREDIT_USD).",
+)
+rounding = c3.radio(
+    "Rounding",
+    list(defaults.rounding_choices),
+    format_func=lambda r: ROUNDING_LABELS.get(r, r),
+    key="rounding",
+    help=f"The ledger rounds by the {defaults.rounding_policy.replace('_', ' ')} policy now (ROUNDING_POLICY).",
+)
+with st.expander("Per-person markups"):
+    people = st.multiselect("People", list(defaults.users), key="people")
+    overrides = tuple(
+        (email, Decimal(st.number_input(email, 0, 1000, 100, step=5, key=f"m-{email}"))) for email in people
+    )
+
+credit_usd = Decimal(str(credit)).quantize(Decimal("0.000001"))
+try:
+    view = load(
+        principal,
+        version,
+        Decimal(markup) if change_markup else None,
+        overrides,
+        None if credit_usd == defaults.credit_usd else credit_usd,
+        rounding,
+        since,
+        until,
+    )
+except CoreError as exc:  # a sentence to act on, never a stack trace
+    st.error(str(exc))
+    st.stop()
+
+r = view.result
+st.caption(f"Period {view.period} · as of {view.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store)")
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Revenue billed", money(r.billed.revenue_usd), f"{r.billed.credits:,} credits", delta_color="off")
+m2.metric(
+    "Revenue what-if",
+    money(r.what_if.revenue_usd),
+    f"{r.difference_usd:+,.2f} $",
+    help="Credits replayed x the credit price",
+)
+m3.metric("Margin what-if", money(r.what_if.margin_usd), f"{r.what_if.margin_usd - r.billed.margin_usd:+,.2f} $")
+m4.metric("People paying more / less", f"{r.pays_more()} / {r.pays_less()}")
+
+left, right = st.columns(2)
+left.plotly_chart(
+    px.bar(view.chart, x="measure", y="usd", color="side", barmode="group", labels={"usd": "$", "measure": ""}),
+    width="stretch",
+)
+if len(view.user_differences):
+    right.plotly_chart(
+        px.bar(
+            view.user_differences,
+            x="difference_usd",
+            y="user",
+            orientation="h",
+            labels={"difference_usd": "what-if − billed ($)", "user": ""},
+        ),
+        width="stretch",
+    )
+else:
+    right.info("Nobody pays a different amount under these settings.")
+
+st.dataframe(view.comparison, hide_index=True, width="stretch")
+for title, name, frame in (("By person", "by_person", r.by_user), ("By model", "by_model", r.by_model)):
+    st.subheader(title)
+    st.dataframe(frame, hide_index=True, width="stretch")
+    st.download_button("CSV", lambda f=frame: to_csv_bytes(f), f"{name}.csv", "text/csv", key=name, on_click="ignore")
+if r.uptime_debits_kept:
+    st.caption(plain(f"{r.uptime_debits_kept} endpoint uptime debits carry no markup and are kept as billed."))

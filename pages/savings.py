@@ -1,0 +1,100 @@
+"""Savings (admin, engineer, finance): where money is being lost in real traffic, and what to change, ranked by
+monthly saving. Thin: the dates and kinds in, `services.optimize.savings` out, drawn."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from core.errors import CoreError
+from core.services import Capability, Principal
+from core.services.optimize import KIND_LABELS, Kind, SavingsView
+from core.services.spend import to_csv_bytes
+from pages.ui import guard, money, plain, services, sync_when_stale
+
+SHOWN = 25  # opportunities with their evidence; the table and the CSV hold all
+
+
+@st.cache_data(ttl=300, show_spinner="Replaying every model's traffic through the break-even model…")
+def load(_who: Principal, who_key: str, version: str, since: date, until: date, kinds: tuple[str, ...]) -> SavingsView:
+    return services().optimize.savings(_who, since=since, until=until, kinds=kinds)
+
+
+principal = guard("savings")
+st.title("Savings")
+st.caption(
+    "Found in real traffic: serverless models cheaper on a dedicated GPU, endpoints cheaper serverless, on smaller "
+    "hardware or with a shorter idle timeout, repeated requests the response cache would have served, and cheaper "
+    "models already carrying most of someone's traffic (hints: quality is not measured). Monthly figures are the "
+    "period's scaled to 730 hours; the break-even model's estimates (throughput, service time, a 300 s cold start) "
+    "are the Break-even page's defaults."
+)
+svc = services()
+version = sync_when_stale(principal)
+first, last = svc.spend.default_range(principal)  # the last 30 local days up to the last sync
+
+with st.sidebar:
+    st.subheader("Period")
+    picked = st.date_input(f"Days ({svc.settings.reporting_tz})", value=(first, last), key="days")
+    since, until = picked if isinstance(picked, tuple) and len(picked) == 2 else (first, last)
+    # substitution hints name people and what they spend: only for those who may see everyone's spend
+    shown = [k for k in KIND_LABELS if k != Kind.SUBSTITUTION or principal.can(Capability.VIEW_ALL_SPEND)]
+    labels = {KIND_LABELS[k]: k.value for k in shown}
+    kinds = st.multiselect("Kinds", list(labels), key="kinds", placeholder="all kinds")
+
+try:
+    view = load(
+        principal,
+        f"{principal.email}|{principal.role}",
+        version,
+        since,
+        until,
+        tuple(labels[k] for k in kinds) or tuple(labels.values()),
+    )
+except CoreError as exc:  # a sentence to act on, never a stack trace
+    st.error(str(exc))
+    st.stop()
+
+st.caption(f"Period {view.period} · as of {view.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store)")
+c1, c2, c3 = st.columns(3)
+c1.metric("Savings a month", money(view.monthly_saving_usd), help="Without the hints; opportunities can overlap.")
+c2.metric("Opportunities", f"{len(view.rows):,}")
+c3.metric("Hints", f"{sum(r.hint for r in view.rows):,}")
+if view.by_kind:
+    st.bar_chart(
+        {"kind": list(view.by_kind), "saving a month ($)": [float(v) for v in view.by_kind.values()]},
+        x="kind",
+        y="saving a month ($)",
+        horizontal=True,
+        height=180,
+    )
+
+if not view.rows:
+    st.info("No saving of $1 a month or more in this period's traffic.")
+    st.stop()
+
+st.dataframe(
+    view.table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "saving_per_month_usd": st.column_config.NumberColumn("saving $/month", format="%.2f"),
+        "action": st.column_config.TextColumn("action", width="large"),
+    },
+)
+st.download_button("CSV", lambda: to_csv_bytes(view.table), "savings.csv", "text/csv", on_click="ignore")
+
+may_create = principal.can(Capability.MANAGE_ENDPOINTS)
+for row in view.rows[:SHOWN]:
+    hint = " (hint)" if row.hint else ""
+    title = f"#{row.rank} · {money(row.monthly_saving_usd)}/month · {row.kind_label}{hint} · {row.subject}"
+    with st.expander(plain(title)):
+        st.markdown(plain(row.action))
+        st.dataframe(
+            {"figure": [k for k, _ in row.evidence], "value": [v for _, v in row.evidence]},
+            hide_index=True,
+            width="stretch",
+        )
+        if row.create_link is not None and may_create:
+            st.markdown(f":material/add_circle: [Open the Endpoints create form, filled in]({row.create_link})")
