@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from core.billing.budget_sql import COVERS_USER
 from core.billing.types import Hold, Transaction
 
 MARKUP_PLACES = Decimal("0.0001")  # users.developer_markup_pct is Numeric(9, 4)
@@ -92,12 +93,16 @@ _HELD_OF = (
     "(SELECT COALESCE(SUM(o.credits), 0) FROM credit_holds o WHERE o.user_id = {uid} AND o.status = 'held'"
     " AND o.expires_at > :now)"
 )
-_HOLD_COLUMNS = "h.id, h.credits, h.status, h.created_at, h.expires_at"
+# ... and whether any budget covers the call (then reserve checks them: budget_sql.py).
+_HOLD_COLUMNS = "h.id, h.credits, h.status, h.created_at, h.expires_at, h.api_key_id"
+_BUDGETED = "EXISTS (SELECT 1 FROM budgets b WHERE " + COVERS_USER + ")"  # noqa: S608 - constant SQL
 _RESERVE_STATE_SQLITE = (
     "SELECT u.id, u.email, u.credit_balance, u.developer_markup_pct, "  # noqa: S608 - constant SQL
     + _HELD_OF.format(uid="u.id")
     + ", "
     + _HOLD_COLUMNS
+    + ", "
+    + _BUDGETED.format(uid="u.id")
     + " FROM users u LEFT JOIN credit_holds h ON h.user_id = u.id AND h.idempotency_key = :key WHERE {where}"
 )
 _RESERVE_STATE_PG = (
@@ -105,11 +110,13 @@ _RESERVE_STATE_PG = (
     + _HELD_OF
     + ", "
     + _HOLD_COLUMNS
+    + ", "
+    + _BUDGETED
     + " FROM (SELECT 1) AS one LEFT JOIN credit_holds h ON h.user_id = {uid} AND h.idempotency_key = :key"
 )
 _INSERT_HOLD = (
-    "INSERT INTO credit_holds (user_id, credits, idempotency_key, status, created_at, expires_at)"
-    " VALUES (:user_id, :credits, :key, 'held', :created_at, :expires_at) RETURNING id"
+    "INSERT INTO credit_holds (user_id, credits, idempotency_key, status, created_at, expires_at, api_key_id)"
+    " VALUES (:user_id, :credits, :key, 'held', :created_at, :expires_at, :api_key_id) RETURNING id"
 )
 
 # PostgreSQL charge without overdraft: after the lock, read the state and post only if the key is unused and the
@@ -273,12 +280,12 @@ class AccountsSQL:
         return tx, int(held), existing
 
     def reserve_state(
-        self, conn: Connection, by: str, params: dict[str, Any], key: str, now: datetime
-    ) -> tuple[Account, Hold | None] | None:
-        """Lock the account and read its held credits and the hold already under `key`: one statement on SQLite,
-        two on PostgreSQL (lock, then read). None when there is no such user."""
+        self, conn: Connection, by: str, params: dict[str, Any], key: str, now: datetime, api_key_id: int | None = None
+    ) -> tuple[Account, Hold | None, bool] | None:
+        """Lock the account and read its held credits, the hold already under `key` and whether any budget covers
+        the call: one statement on SQLite, two on PostgreSQL (lock, then read). None when there is no such user."""
         db = conn.connection.driver_connection
-        bind = {**params, "key": key, "now": self._time(now)}
+        bind = {**params, "key": key, "now": self._time(now), "api_key_id": api_key_id}
         if self.sqlite:
             row = db.execute(self.sql[f"reserve_state_{by}"], bind).fetchone()
             if row is None:
@@ -289,10 +296,10 @@ class AccountsSQL:
             if acct_row is None:
                 return None
             state = db.execute(self.sql[f"reserve_state_pg_{by}"], bind).fetchone()
-        held, hold_id, credits, status, created, expires = state
+        held, hold_id, credits, status, created, expires, hold_key_id, budgeted = state
         acct = Account(acct_row[0], acct_row[1], int(acct_row[2]), _markup(acct_row[3]), int(held), None)
         if hold_id is None:
-            return acct, None
+            return acct, None, bool(budgeted)
         hold = Hold(
             id=hold_id,
             user_id=acct.id,
@@ -301,11 +308,19 @@ class AccountsSQL:
             status=status,
             created_at=_datetime(created),
             expires_at=_datetime(expires),
+            api_key_id=hold_key_id,
         )
-        return acct, hold
+        return acct, hold, bool(budgeted)
 
     def insert_hold(
-        self, conn: Connection, user_id: int, credits: int, key: str, created_at: datetime, expires_at: datetime
+        self,
+        conn: Connection,
+        user_id: int,
+        credits: int,
+        key: str,
+        created_at: datetime,
+        expires_at: datetime,
+        api_key_id: int | None = None,
     ) -> int:
         params = {
             "user_id": user_id,
@@ -313,6 +328,7 @@ class AccountsSQL:
             "key": key,
             "created_at": self._time(created_at),
             "expires_at": self._time(expires_at),
+            "api_key_id": api_key_id,
         }
         return conn.connection.driver_connection.execute(self.sql["insert_hold"], params).fetchone()[0]
 
