@@ -66,9 +66,9 @@ _LOCK_PG = (
     " WHERE " + COVERS + " AND p.period_start <= :now AND p.period_end > :now ORDER BY p.budget_id FOR UPDATE OF p"
 )
 
-# A scope's spend in [start, end) by the triggers' rules. {refund_of}: the refunded transaction's id, per dialect.
-_SPENT = """
-SELECT COALESCE(SUM(-t.amount), 0)
+# The ledger rows a budget counts, in [start, end), by the triggers' rules: -t.amount is the spend of each (a refund's
+# negative). {refund_of}: the refunded transaction's id, per dialect; h: the hold a debit settled (its API key).
+_COUNTED = """
 FROM credit_transactions t
 LEFT JOIN credit_transactions o ON t.transaction_type = 'refund' AND o.id = {refund_of}
 LEFT JOIN credit_holds h ON h.user_id = t.user_id AND h.idempotency_key = COALESCE(o.idempotency_key, t.idempotency_key)
@@ -77,6 +77,15 @@ WHERE t.created_at >= :start AND t.created_at < :end
        OR (t.transaction_type = 'refund' AND o.transaction_type IN ('usage', 'endpoint_uptime')))
   AND {scope}
 """
+_SPENT = "SELECT COALESCE(SUM(-t.amount), 0) " + _COUNTED
+# The same per user and UTC quarter hour (every time zone's offset is a whole number of quarter hours), so callers can
+# sum it into local days: budget burn-down charts and the burn rate of the low-balance alert.
+_SERIES = "SELECT t.user_id, {quarter} AS quarter, SUM(-t.amount) " + _COUNTED + " GROUP BY t.user_id, {quarter}"
+_QUARTER = {
+    "sqlite": "substr(t.created_at, 1, 14) || printf('%02d', CAST(substr(t.created_at, 15, 2) AS INTEGER) / 15 * 15)",
+    "postgresql": "date_trunc('hour', t.created_at)"
+    " + floor(extract(minute FROM t.created_at) / 15) * interval '15 minutes'",
+}
 _REFUND_OF = {
     "sqlite": "CAST(json_extract(t.metadata, '$.refund_of') AS INTEGER)",
     "postgresql": "CAST(t.metadata ->> 'refund_of' AS BIGINT)",
@@ -85,6 +94,7 @@ _SCOPE = {
     "user": "t.user_id = :scope_id",
     "team": "t.user_id IN (SELECT user_id FROM team_members WHERE team_id = :scope_id)",
     "api_key": "h.api_key_id = :scope_id",
+    "all": ":scope_id IS NULL",  # every user (series only)
 }
 # Every budget's counter for the period containing :now (if made) and its holds in flight: what a budget list shows.
 _STATUS = (
@@ -147,6 +157,12 @@ class BudgetSQL:
             scope: text(_SPENT.format(refund_of=_REFUND_OF[dialect], scope=cond)).bindparams(*_SPENT_BINDS)
             for scope, cond in _SCOPE.items()
         }
+        self.series_sql = {
+            scope: text(
+                _SERIES.format(refund_of=_REFUND_OF[dialect], scope=cond, quarter=_QUARTER[dialect])
+            ).bindparams(*_SPENT_BINDS)
+            for scope, cond in _SCOPE.items()
+        }
 
     def states(self, conn: Connection, user_id: int, api_key_id: int | None, now: datetime) -> list[BudgetState]:
         """The budgets covering a call, locked (PostgreSQL; SQLite's writer already holds the database lock)."""
@@ -177,6 +193,16 @@ class BudgetSQL:
         """A scope's spend in `window`, read from the ledger (what a new counter starts from)."""
         params = {"start": window.start, "end": window.end, "scope_id": scope_id}
         return int(conn.execute(self.spent_sql[scope], params).scalar_one())
+
+    def series(
+        self, conn: Connection, scope: str, scope_id: int | None, start: datetime, end: datetime
+    ) -> list[tuple[int, datetime, int]]:
+        """(user id, UTC quarter hour, credits spent) in [start, end) for a scope, or every user (scope "all")."""
+        params = {"start": start, "end": end, "scope_id": scope_id}
+        return [
+            (int(uid), _datetime(quarter), int(credits))
+            for uid, quarter, credits in conn.execute(self.series_sql[scope], params)
+        ]
 
     def status(self, conn: Connection, now: datetime) -> dict[int, Any]:
         """Budget id -> its current counter (counter_id, spent, period_start, period_end, alerted_pct; None when not

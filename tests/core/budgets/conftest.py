@@ -19,7 +19,16 @@ from core.users import UserView, add_user
 from tests.core.billing.conftest import catalog_model, record_for
 
 ONE_CREDIT = Usage(input_tokens=1000, output_tokens=500)  # gpt-4o: $0.0075 -> 1 credit at 0% markup
-CLOCKED_MODULES = ("core.billing.service", "core.budgets.budgets", "core.budgets.teams", "core.billing.ledger_check")
+CLOCKED_MODULES = (
+    "core.billing.service",
+    "core.budgets.budgets",
+    "core.budgets.teams",
+    "core.billing.ledger_check",
+    "core.alerts.hook",
+    "core.alerts.runner",
+    "core.alerts.records",
+    "core.alerts.delivery",
+)
 
 
 @pytest.fixture
