@@ -83,7 +83,7 @@ class AlertRunner:
                     found.extend(threshold_alerts(facts, self.settings.tz))
                     marks.append((facts.counter_id, max(crossed)))
         found.extend(self._low_balances(now))
-        found.extend(self._anomalies(notes))
+        found.extend(self._anomalies(now, notes))
         with write_transaction(write_engine(self.engine)) as conn:
             for counter_id, pct in marks:
                 mark_alerted(conn, counter_id, pct)
@@ -134,7 +134,7 @@ class AlertRunner:
                     )
         return found
 
-    def _anomalies(self, notes: list[str]) -> list[NewAlert]:
+    def _anomalies(self, now: datetime, notes: list[str]) -> list[NewAlert]:
         if self.spend_queries is None:
             notes.append("spend anomalies not checked: no analytics store given")
             return []
