@@ -27,12 +27,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.alerts.email import SmtpConfig, build_message, send_email
 from core.alerts.records import AttemptResult, alerts, attempts, notifications, teams, users, webhooks
-from core.alerts.webhooks import post_signed
+from core.alerts.webhooks import post_signed, register_url
 from core.billing.ledger_sql import read_transaction, write_engine, write_transaction
 from core.config import Settings
 from core.db.models import utcnow
 from core.providers.retry import RetryPolicy
-from core.redaction import register
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +150,7 @@ class AlertDelivery:
             hook = None
             if note.webhook_id is not None:
                 hook = conn.execute(select(webhooks).where(webhooks.c.id == note.webhook_id)).one()
-                register(hook.secret)
-                register(hook.url)
+                register_url(hook.secret, hook.url)
         return note, alert, hook
 
     def _send(self, note: Any, alert: Any, hook: Any, number: int) -> AttemptResult:

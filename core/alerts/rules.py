@@ -149,7 +149,7 @@ def runway_alert(
 
 
 def anomaly_alert(
-    *, dimension: str, entity: str, day: str, revenue_usd: float, median_usd: float, ratio: float | None
+    *, dimension: str, entity: str, day: str, revenue_usd: Decimal, median_usd: Decimal, ratio: float | None
 ) -> NewAlert:
     """A day of spend far above a user's or a model's own baseline (core.analytics.anomalies): for finance."""
     times = f", {ratio:.1f}x the 28-day median of ${median_usd:,.2f}" if ratio else ""
@@ -158,5 +158,5 @@ def anomaly_alert(
         kind="anomaly",
         severity="warning",
         message=f"Spend anomaly: {dimension} {entity} spent ${revenue_usd:,.2f} on {day}{times}.",
-        details={"dimension": dimension, "entity": entity, "day": day, "revenue_usd": round(revenue_usd, 2)},
+        details={"dimension": dimension, "entity": entity, "day": day, "revenue_usd": str(revenue_usd)},
     )

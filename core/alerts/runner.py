@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -115,7 +116,8 @@ class AlertRunner:
                 .outerjoin(held, held.c.user_id == users.c.id)
                 .where(users.c.id.in_(list(burns)))
             ).all()
-            for uid, email, available in rows:
+            for uid, email, left in rows:
+                available = int(left)  # PostgreSQL sums bigints as numeric
                 burn = burns[uid]
                 low = mark > 0 and available < mark
                 short = days > 0 and burn > 0 and available < burn * float(days)
@@ -149,9 +151,9 @@ class AlertRunner:
                 dimension=str(r["dimension"]),
                 entity=str(r["entity"]),
                 day=str(r["day"]),
-                revenue_usd=float(r["value"]),
-                median_usd=float(r["baseline_median"]),
-                ratio=None if r["ratio"] != r["ratio"] else float(r["ratio"]),  # NaN: no median to compare with
+                revenue_usd=Decimal(r["revenue_usd"]),
+                median_usd=Decimal(r["baseline_usd"]),
+                ratio=None if r["ratio"] is None else float(r["ratio"]),  # None: no median to compare with
             )
             for r in result.frame.to_dict("records")
         ]

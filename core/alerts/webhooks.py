@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import Engine, insert, select, update
@@ -84,8 +85,7 @@ class WebhookRegistry:
         key = secret or new_secret()
         if len(key) < 16:
             raise InvalidInputError("A webhook secret has at least 16 characters; leave it out to get a random one.")
-        register(key)
-        register(url)
+        register_url(key, url)
         with write_transaction(write_engine(self.engine)) as conn:
             if conn.execute(select(webhooks.c.id).where(webhooks.c.name == clean)).first():
                 raise InvalidInputError(f"A webhook named {clean!r} exists; remove it first or pick another name.")
@@ -113,6 +113,13 @@ class WebhookRegistry:
     def _get(self, hook_id: int) -> WebhookView:
         with read_transaction(self.engine) as conn:
             return _view(conn.execute(select(webhooks).where(webhooks.c.id == hook_id)).one())
+
+
+def register_url(secret: str, url: str) -> None:
+    """Mask a webhook's secret, URL and URL path (where chat services put their token) wherever text is redacted."""
+    register(secret)
+    register(url)
+    register(urlsplit(url).path)
 
 
 def _view(r: Any) -> WebhookView:
