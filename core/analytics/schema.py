@@ -23,7 +23,7 @@ then day (new days are appended in that order), so a question about one user rea
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 TABLES_DDL = """
 CREATE TABLE sync_state (
@@ -43,7 +43,13 @@ CREATE TABLE users (
     id INTEGER PRIMARY KEY,
     email TEXT NOT NULL,
     name TEXT,
-    role TEXT
+    role TEXT,
+    team_id INTEGER                  -- the user's team now (spend by team groups every row by its user's team now)
+);
+CREATE TABLE teams (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner_id INTEGER
 );
 CREATE TABLE ai_models (
     id INTEGER PRIMARY KEY,

@@ -22,6 +22,9 @@ COMMAND_MODULES = (
     "core.cli.generate_cmd",
     "core.cli.breakeven_cmd",
     "core.cli.spend_cmd",
+    "core.cli.teams_cmd",
+    "core.cli.budgets_cmd",
+    "core.cli.alerts_cmd",
 )
 
 

@@ -1,6 +1,6 @@
-"""`python -m core spend`: spend by user, model, provider, category or over time; `spend forecast`, `spend anomalies`,
-`spend sync`. Answers come from the analytics store, synced first when it is older than five minutes (`--no-sync`
-answers from it as it is)."""
+"""`python -m core spend`: spend by user, team, model, provider, category or over time; `spend forecast`,
+`spend anomalies`, `spend sync`. Answers come from the analytics store, synced first when it is older than five
+minutes (`--no-sync` answers from it as it is)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
 from core.runtime import Runtime
 
-BY = ("user", "model", "provider", "category", "deployment_type", "day", "week", "month")
+BY = ("user", "team", "model", "provider", "category", "deployment_type", "day", "week", "month")
 TIME = ("day", "week", "month")
 
 

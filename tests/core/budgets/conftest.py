@@ -58,9 +58,9 @@ def gpt4o(runtime: Runtime) -> ModelPrice:
     return catalog_model(runtime, "gpt-4o")
 
 
-def spend_one(billing: BillingService, model: ModelPrice, user: UserView, key: str, **kw: object) -> Settlement:
-    """Reserve one credit and settle a call that costs exactly one."""
-    hold: Hold = billing.reserve(user.id, 1, key, **kw)  # type: ignore[arg-type]
+def spend_one(billing: BillingService, model: ModelPrice, user: UserView | int, key: str, **kw: object) -> Settlement:
+    """Reserve one credit and settle a call that costs exactly one (for a user at 0% markup)."""
+    hold: Hold = billing.reserve(user if isinstance(user, int) else user.id, 1, key, **kw)  # type: ignore[arg-type]
     return billing.settle(hold, record_for(model, ONE_CREDIT))
 
 
