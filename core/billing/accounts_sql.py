@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from core.billing.budget_sql import COVERS_USER
+from core.billing.budget_sql import COVERS_USER, LOCK_COUNTERS_PG
 from core.billing.types import Hold, Transaction
 
 MARKUP_PLACES = Decimal("0.0001")  # users.developer_markup_pct is Numeric(9, 4)
@@ -114,6 +114,12 @@ _RESERVE_STATE_PG = (
     + _BUDGETED
     + " FROM (SELECT 1) AS one LEFT JOIN credit_holds h ON h.user_id = {uid} AND h.idempotency_key = :key"
 )
+# PostgreSQL reserve: lock the account and then the budget counters covering the call (in budget order, as the
+# ledger's triggers do) in one round trip; the next statement reads the state they protect.
+_LOCK_FOR_RESERVE_PG = (
+    "WITH acct AS (" + _ACCOUNT + " FOR UPDATE), counters AS (" + LOCK_COUNTERS_PG + ")"  # noqa: S608 - constant
+    " SELECT acct.*, (SELECT count(*) FROM counters) FROM acct"
+)
 _INSERT_HOLD = (
     "INSERT INTO credit_holds (user_id, credits, idempotency_key, status, created_at, expires_at, api_key_id)"
     " VALUES (:user_id, :credits, :key, 'held', :created_at, :expires_at, :api_key_id) RETURNING id"
@@ -188,6 +194,10 @@ class AccountsSQL:
             "reserve_state_email": _RESERVE_STATE_SQLITE.format(where="u.email = :email"),
             "reserve_state_pg_id": _RESERVE_STATE_PG.format(uid=":uid"),
             "reserve_state_pg_email": _RESERVE_STATE_PG.format(uid="(SELECT id FROM users WHERE email = :email)"),
+            "lock_reserve_id": _LOCK_FOR_RESERVE_PG.format(where="id = :uid", uid=":uid"),
+            "lock_reserve_email": _LOCK_FOR_RESERVE_PG.format(
+                where="email = :email", uid="(SELECT id FROM users WHERE email = :email)"
+            ),
             "insert_hold": _INSERT_HOLD,
             "charge_if_available_pg": _CHARGE_IF_AVAILABLE_PG,
             "settle_lock": _SETTLE_LOCK_PG,
@@ -281,9 +291,10 @@ class AccountsSQL:
 
     def reserve_state(
         self, conn: Connection, by: str, params: dict[str, Any], key: str, now: datetime, api_key_id: int | None = None
-    ) -> tuple[Account, Hold | None, bool] | None:
+    ) -> tuple[Account, Hold | None, bool, int | None] | None:
         """Lock the account and read its held credits, the hold already under `key` and whether any budget covers
-        the call: one statement on SQLite, two on PostgreSQL (lock, then read). None when there is no such user."""
+        the call: one statement on SQLite, two on PostgreSQL (lock the account and the covering budget counters,
+        then read; the fourth value says how many counters were locked). None when there is no such user."""
         db = conn.connection.driver_connection
         bind = {**params, "key": key, "now": self._time(now), "api_key_id": api_key_id}
         if self.sqlite:
@@ -292,14 +303,15 @@ class AccountsSQL:
                 return None
             acct_row, state = row[:4], row[4:]
         else:
-            acct_row = db.execute(self.sql[f"lock_{by}"], params).fetchone()
+            acct_row = db.execute(self.sql[f"lock_reserve_{by}"], bind).fetchone()
             if acct_row is None:
                 return None
             state = db.execute(self.sql[f"reserve_state_pg_{by}"], bind).fetchone()
         held, hold_id, credits, status, created, expires, hold_key_id, budgeted = state
         acct = Account(acct_row[0], acct_row[1], int(acct_row[2]), _markup(acct_row[3]), int(held), None)
+        locked = None if self.sqlite else int(acct_row[4])
         if hold_id is None:
-            return acct, None, bool(budgeted)
+            return acct, None, bool(budgeted), locked
         hold = Hold(
             id=hold_id,
             user_id=acct.id,
@@ -310,7 +322,7 @@ class AccountsSQL:
             expires_at=_datetime(expires),
             api_key_id=hold_key_id,
         )
-        return acct, hold, bool(budgeted)
+        return acct, hold, bool(budgeted), locked
 
     def insert_hold(
         self,

@@ -59,11 +59,12 @@ _STATE = (
     " p.id, p.spent, p.period_start, p.period_end, " + _IN_FLIGHT + " FROM budgets b LEFT JOIN budget_periods p"
     " ON p.budget_id = b.id AND p.period_start <= :now AND p.period_end > :now WHERE " + COVERS + " ORDER BY b.id"
 )
-# PostgreSQL: lock the covering counters first, in budget order (the triggers lock in the same order), then read
-# (a second statement, so the holds it sums include every hold committed before the locks were granted).
-_LOCK_PG = (
+# PostgreSQL: the covering counters are locked in budget order (the triggers lock in the same order) by the statement
+# that locks the account (accounts_sql.py), then read by a later statement, so the holds it sums include every hold
+# committed before the locks were granted. {uid}: the user's id or a subquery giving it.
+LOCK_COUNTERS_PG = (
     "SELECT p.id FROM budget_periods p JOIN budgets b ON b.id = p.budget_id"  # noqa: S608 - constant SQL
-    " WHERE " + COVERS + " AND p.period_start <= :now AND p.period_end > :now ORDER BY p.budget_id FOR UPDATE OF p"
+    " WHERE " + COVERS_USER + " AND p.period_start <= :now AND p.period_end > :now ORDER BY p.budget_id FOR UPDATE OF p"
 )
 
 # The ledger rows a budget counts, in [start, end), by the triggers' rules: -t.amount is the spend of each (a refund's
@@ -151,7 +152,7 @@ class BudgetSQL:
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self.sqlite = dialect == "sqlite"
-        sql = {"state": _STATE, "lock": _LOCK_PG}
+        sql = {"state": _STATE, "lock": LOCK_COUNTERS_PG.format(uid=":uid")}
         self.sql = sql if self.sqlite else {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
         self.spent_sql = {
             scope: text(_SPENT.format(refund_of=_REFUND_OF[dialect], scope=cond)).bindparams(*_SPENT_BINDS)
@@ -164,13 +165,24 @@ class BudgetSQL:
             for scope, cond in _SCOPE.items()
         }
 
-    def states(self, conn: Connection, user_id: int, api_key_id: int | None, now: datetime) -> list[BudgetState]:
-        """The budgets covering a call, locked (PostgreSQL; SQLite's writer already holds the database lock)."""
+    def states(
+        self, conn: Connection, user_id: int, api_key_id: int | None, now: datetime, *, locked: int | None = None
+    ) -> list[BudgetState]:
+        """The budgets covering a call, read in the transaction that locked their counters (on PostgreSQL the
+        statement that locked the account locked `locked` counters; on SQLite the writer holds the database lock).
+
+        A counter made after that statement's snapshot was not locked by it: it is locked here, and the state read
+        again, so two calls can never both read a counter unlocked (this happens only at a period's first calls)."""
         db = conn.connection.driver_connection
         stamp = now.isoformat(sep=" ", timespec="microseconds") if self.sqlite else now
         params = {"uid": user_id, "api_key_id": api_key_id, "now": stamp}
-        if not self.sqlite:
+        found = self._read_states(db, params)
+        if not self.sqlite and sum(s.counter_id is not None for s in found) > (locked or 0):
             db.execute(self.sql["lock"], params)
+            found = self._read_states(db, params)
+        return found
+
+    def _read_states(self, db: Any, params: dict[str, Any]) -> list[BudgetState]:
         return [
             BudgetState(
                 budget_id=r[0],

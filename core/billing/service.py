@@ -293,13 +293,14 @@ class BillingService:
             found = self._sql.reserve_state(conn, by, params, key, now, api_key_id)
             if found is None:
                 raise _no_such_user(user)
-            acct, existing, budgeted = found
+            acct, existing, budgeted, locked = found
             if existing is not None:
                 return existing
             if amount > acct.available:
                 raise InsufficientCreditsError(amount, max(acct.available, 0))
             if budgeted:
-                enforce(self._budget_sql.states(conn, acct.id, api_key_id, now), amount, self.settings.tz, now)
+                states = self._budget_sql.states(conn, acct.id, api_key_id, now, locked=locked)
+                enforce(states, amount, self.settings.tz, now)
             expires = now + timedelta(seconds=ttl)
             hold_id = self._sql.insert_hold(conn, acct.id, amount, key, now, expires, api_key_id)
             return Hold(
