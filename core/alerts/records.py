@@ -190,8 +190,13 @@ class AlertLog:
         stmt = self._select().order_by(alerts.c.id.desc()).limit(limit)
         if kinds:
             stmt = stmt.where(alerts.c.kind.in_(kinds))
-        if user_id is not None or team_id is not None:
-            stmt = stmt.where(or_(alerts.c.user_id == user_id, alerts.c.team_id == team_id))
+        about = []  # (a None must not become "IS NULL": that would match every alert about nobody)
+        if user_id is not None:
+            about.append(alerts.c.user_id == user_id)
+        if team_id is not None:
+            about.append(alerts.c.team_id == team_id)
+        if about:
+            stmt = stmt.where(or_(*about))
         if since is not None:
             stmt = stmt.where(alerts.c.created_at >= since)
         with read_transaction(self.engine) as conn:
