@@ -41,10 +41,10 @@ PERMISSIONS: dict[Role, frozenset[Capability]] = {
 
 # The pages each role may open (the router lists exactly these; each page checks again).
 PAGES: dict[Role, tuple[str, ...]] = {
-    Role.ADMIN: ("home", "playground", "spend", "ledger", "breakeven", "endpoints", "models"),
-    Role.FINANCE: ("home", "spend", "ledger", "models", "playground"),
-    Role.ENGINEER: ("playground", "spend", "ledger", "breakeven", "endpoints", "models"),
-    Role.PM: ("playground", "spend", "ledger", "models"),
+    Role.ADMIN: ("home", "playground", "spend", "ledger", "budgets", "breakeven", "endpoints", "models"),
+    Role.FINANCE: ("home", "spend", "ledger", "budgets", "models", "playground"),
+    Role.ENGINEER: ("playground", "spend", "ledger", "budgets", "breakeven", "endpoints", "models"),
+    Role.PM: ("playground", "spend", "ledger", "budgets", "models"),
 }
 
 
