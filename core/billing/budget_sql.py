@@ -36,11 +36,11 @@ from core.db.models import Budget, BudgetPeriod
 budgets = Budget.__table__
 periods = BudgetPeriod.__table__
 
-# The budgets that cover a call of user {uid} (through key :api_key_id, or NULL): the user's own, their team's, the
-# key's. accounts_sql.py asks whether any exists in the statement that reads the account, so a call no budget covers
-# pays nothing more.
+# The budgets in force at :now that cover a call of user {uid} (through key :api_key_id, or NULL): the user's own,
+# their team's, the key's (a one-off budget is in force from its start). accounts_sql.py asks whether any exists in
+# the statement that reads the account, so a call no budget covers pays nothing more.
 COVERS_USER = (
-    "b.removed_at IS NULL AND (b.user_id = {uid}"
+    "b.removed_at IS NULL AND (b.period = 'monthly' OR b.starts_at <= :now) AND (b.user_id = {uid}"
     " OR b.team_id = (SELECT m.team_id FROM team_members m WHERE m.user_id = {uid})"
     " OR b.api_key_id = :api_key_id)"
 )

@@ -233,3 +233,22 @@ def test_api_key_id_must_be_a_number(runtime: Runtime, billing: BillingService) 
     ana = funded(runtime, billing, "ana@example.com")
     with pytest.raises(InvalidInputError, match="api_key_id"):
         billing.reserve(ana.id, 1, "x", api_key_id="7")  # type: ignore[arg-type]
+
+
+def test_a_one_off_budget_starts_counting_at_its_start(
+    runtime: Runtime,
+    billing: BillingService,
+    book: BudgetBook,
+    gpt4o: ModelPrice,
+    set_clock: Callable[[datetime], None],
+) -> None:
+    set_clock(datetime(2026, 12, 10, 12, 0))
+    ana = funded(runtime, billing, "ana@example.com")
+    spend_one(billing, gpt4o, ana, "before")
+    book.set(user=ana.id, credits=1, period="once", starts_at=datetime(2026, 12, 11))
+    spend_one(billing, gpt4o, ana, "not-yet")  # the budget is not in force yet
+    set_clock(datetime(2026, 12, 11, 9, 0))
+    spend_one(billing, gpt4o, ana, "first")  # spend from its start on: 1 of 1
+    with pytest.raises(BudgetExceededError, match="it is a one-off budget: ask finance to raise it"):
+        billing.reserve(ana.id, 1, "second")
+    assert book.list_budgets()[0].spent == 1
