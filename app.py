@@ -14,6 +14,7 @@ ALL_PAGES = {
     "playground": ("Build", st.Page("pages/playground.py", title="Playground", icon=":material/science:")),
     "spend": ("Finance", st.Page("pages/spend.py", title="Spend", icon=":material/monitoring:")),
     "ledger": ("Finance", st.Page("pages/ledger.py", title="Ledger", icon=":material/account_balance:")),
+    "budgets": ("Finance", st.Page("pages/budgets.py", title="Budgets & alerts", icon=":material/savings:")),
     "breakeven": ("Engineering", st.Page("pages/breakeven.py", title="Break-even", icon=":material/balance:")),
     "endpoints": ("Engineering", st.Page("pages/endpoints.py", title="Endpoints", icon=":material/dns:")),
     "models": ("Catalog", st.Page("pages/models.py", title="Models & pricing", icon=":material/sell:")),

@@ -1,4 +1,5 @@
-"""Charges per second through `BillingService.charge` on SQLite and PostgreSQL at 1, 8 and 32 threads.
+"""Charges per second through `BillingService.charge` on SQLite and PostgreSQL at 1, 8 and 32 threads, and what
+budgets add to `BillingService.reserve` (p50, p95) and what the alert check after a settle costs.
 
 Each run starts from a fresh database, funds the accounts, fires the charges from N threads, then runs the full
 `check_ledger` (every invariant) and counts the debits: a run with a violation or a lost charge is reported as such.
@@ -12,6 +13,10 @@ Two workloads:
     python benchmarks/billing.py --quick    # 1 and 8 threads, one repeat, fewer charges
     python benchmarks/billing.py --json     # the figures as JSON
 PostgreSQL is used when --pg-url, BENCH_DATABASE_URL or TEST_DATABASE_URL names one (each run in its own schema).
+
+Reserve latency: one thread reserves (and, untimed, releases) a credit `--reserves` times for a user no budget
+covers, then for a user whom three budgets cover (their own, their team's and the API key's, given as api_key_id).
+The hook that runs after each settle (`AlertHook.after_settle`, nothing due) is timed on the budgeted user.
 
 PostgreSQL commits are durable (synchronous_commit=on): each waits for its WAL flush, which on a slow disk bounds
 the rate far more than the code does. The full run adds one informative line with synchronous_commit=off (set per
@@ -38,8 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, func, select, text
 
+from core.alerts import AlertHook
 from core.billing import BillingService
 from core.billing.ledger_check import check_ledger
+from core.budgets import BudgetBook, TeamDirectory
 from core.config import Settings
 from core.db import Database
 from core.db.models import CreditTransaction
@@ -125,6 +132,71 @@ def run_once(db: Database, threads: int, accounts: int, charges: int, label: str
     )
 
 
+@dataclass
+class ReserveLatency:
+    backend: str
+    budgets: int  # budgets covering each call
+    reserves: int
+    p50_ms: float
+    p95_ms: float
+    cpu_ms: float  # CPU per reserve
+    hook_p50_ms: float | None = None  # the after-settle alert check (nothing due), budgeted user only
+    hook_p95_ms: float | None = None
+
+
+def _quantiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return (
+        round(ordered[len(ordered) // 2] * 1000, 3),
+        round(ordered[int(len(ordered) * 0.95)] * 1000, 3),
+    )
+
+
+def reserve_latency(db: Database, reserves: int) -> list[ReserveLatency]:
+    """reserve p50/p95 for a user no budget covers and for one three budgets cover (user, team, API key)."""
+    out = []
+    with db as rt:
+        with rt.session() as s:
+            plain = add_user(s, email="plain@bench.io", name="plain", role="pm").id
+            budgeted = add_user(s, email="budgeted@bench.io", name="budgeted", role="pm").id
+        billing = BillingService(rt.session_factory, rt.settings)
+        for uid in (plain, budgeted):
+            billing.grant(uid, reserves * 10)
+        teams = TeamDirectory(rt.session_factory)
+        teams.add("bench")
+        teams.add_member("bench", budgeted)
+        book = BudgetBook(rt.session_factory, rt.settings)
+        book.set(user=budgeted, credits=10**9)
+        book.set(team="bench", credits=10**9)
+        book.set(api_key_id=1, credits=10**9)
+        hook = AlertHook(rt.session_factory, rt.settings)
+        for label, uid, key, covering in (("none", plain, None, 0), ("three", budgeted, 1, 3)):
+            for i in range(100):  # warm the pool and the statement caches
+                billing.release(billing.reserve(uid, 1, f"warm-{label}-{i}", api_key_id=key))
+            samples: list[float] = []
+            cpu = 0.0
+            for i in range(reserves):
+                c0, t0 = time.process_time(), time.perf_counter()
+                hold = billing.reserve(uid, 1, f"{label}-{i}", api_key_id=key)
+                samples.append(time.perf_counter() - t0)
+                cpu += time.process_time() - c0
+                billing.release(hold)
+            p50, p95 = _quantiles(samples)
+            result = ReserveLatency(
+                backend=db.backend, budgets=covering, reserves=reserves, p50_ms=p50, p95_ms=p95,
+                cpu_ms=round(cpu * 1000 / reserves, 3),
+            )  # fmt: skip
+            if covering:
+                hook_samples = []
+                for _ in range(reserves):
+                    t0 = time.perf_counter()
+                    hook.after_settle(uid, charged=1, balance_after=10**6, api_key_id=key)
+                    hook_samples.append(time.perf_counter() - t0)
+                result.hook_p50_ms, result.hook_p95_ms = _quantiles(hook_samples)
+            out.append(result)
+    return out
+
+
 def pg_reachable(url: str) -> bool:
     if not url:
         return False
@@ -145,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL"))
     ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     ap.add_argument("--accounts", type=int, default=64, help="accounts in the many-accounts workload (default 64)")
+    ap.add_argument("--reserves", type=int, help="reserves timed per case (default 3000; 1000 with --quick)")
+    ap.add_argument("--only", choices=["charges", "reserve"], help="run one part only")
     args = ap.parse_args(argv)
 
     threads = [1, 8] if args.quick else [1, 8, 32]
@@ -161,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         plan.append(("postgresql (synchronous_commit=off)", "postgresql", "-csynchronous_commit=off", 8, args.accounts))
 
     medians: list[Result] = []
+    latencies: list[ReserveLatency] = []
+    reserves = args.reserves or (1000 if args.quick else 3000)
     with tempfile.TemporaryDirectory() as tmp:
-        for label, backend, options, n, accounts in plan:
+        for label, backend, options, n, accounts in plan if args.only != "reserve" else []:
             db = ScratchDatabase(backend, args.pg_url or "", Path(tmp), options)
             runs = [run_once(db, n, accounts, charges, label) for _ in range(repeats)]
             rate = statistics.median(r.charges_per_s for r in runs)
@@ -179,8 +255,32 @@ def main(argv: list[str] | None = None) -> int:
                     f"violations={best.violations} debits_ok={best.debits_ok}",
                     flush=True,
                 )
+        for backend in backends if args.only != "charges" else []:
+            for lat in reserve_latency(ScratchDatabase(backend, args.pg_url or "", Path(tmp)), reserves):
+                latencies.append(lat)
+                if not args.json:
+                    hook = (
+                        f"; after-settle alert check p50 {lat.hook_p50_ms:.3f} ms, p95 {lat.hook_p95_ms:.3f} ms"
+                        if lat.hook_p50_ms is not None
+                        else ""
+                    )
+                    print(
+                        f"{lat.backend:<11} reserve with {lat.budgets} budgets covering the call: "
+                        f"p50 {lat.p50_ms:.3f} ms, p95 {lat.p95_ms:.3f} ms, {lat.cpu_ms:.3f} ms CPU "
+                        f"({lat.reserves:,} reserves){hook}",
+                        flush=True,
+                    )
     if args.json:
-        print(json.dumps({"results": [asdict(r) for r in medians], "notes": notes}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "results": [asdict(r) for r in medians],
+                    "reserve": [asdict(r) for r in latencies],
+                    "notes": notes,
+                },
+                indent=2,
+            )
+        )
     else:
         for n in notes:
             print(n)

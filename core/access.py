@@ -38,12 +38,19 @@ class Capability(StrEnum):
     GENERATE_FOR_OTHERS = "generate_for_others"  # bill a call to someone else's credits
     MANAGE_USERS = "manage_users"
     FIND_SAVINGS = "find_savings"  # the Savings list: where money is lost in everyone's traffic
+    MANAGE_BUDGETS = "manage_budgets"  # budgets, teams, alert webhooks, running the alerts
 
 
 PERMISSIONS: dict[Role, frozenset[Capability]] = {
     Role.ADMIN: frozenset(Capability),
     Role.FINANCE: frozenset(
-        {Capability.VIEW_ALL_SPEND, Capability.GRANT_CREDITS, Capability.USE_PLAYGROUND, Capability.FIND_SAVINGS}
+        {
+            Capability.VIEW_ALL_SPEND,
+            Capability.GRANT_CREDITS,
+            Capability.USE_PLAYGROUND,
+            Capability.FIND_SAVINGS,
+            Capability.MANAGE_BUDGETS,
+        }
     ),
     Role.ENGINEER: frozenset(
         {Capability.MANAGE_ENDPOINTS, Capability.RUN_BREAKEVEN, Capability.USE_PLAYGROUND, Capability.FIND_SAVINGS}
@@ -54,11 +61,12 @@ PERMISSIONS: dict[Role, frozenset[Capability]] = {
 # The pages each role may open (the router lists exactly these; each page checks again).
 PAGES: dict[Role, tuple[str, ...]] = {
     Role.ADMIN: (
-        "home", "playground", "spend", "ledger", "breakeven", "endpoints", "models", "savings", "pricing_lab",
+        "home", "playground", "spend", "ledger", "budgets", "breakeven", "endpoints", "models", "savings",
+        "pricing_lab",
     ),
-    Role.FINANCE: ("home", "spend", "ledger", "models", "playground", "savings", "pricing_lab"),
-    Role.ENGINEER: ("playground", "spend", "ledger", "breakeven", "endpoints", "models", "savings"),
-    Role.PM: ("playground", "spend", "ledger", "models"),
+    Role.FINANCE: ("home", "spend", "ledger", "budgets", "models", "playground", "savings", "pricing_lab"),
+    Role.ENGINEER: ("playground", "spend", "ledger", "budgets", "breakeven", "endpoints", "models", "savings"),
+    Role.PM: ("playground", "spend", "ledger", "budgets", "models"),
 }  # fmt: skip
 
 ACTION_NAMES = {
@@ -71,6 +79,7 @@ ACTION_NAMES = {
     Capability.GENERATE_FOR_OTHERS: "bill a call to another user's credits",
     Capability.MANAGE_USERS: "add users or change their markup",
     Capability.FIND_SAVINGS: "see the savings found in everyone's traffic",
+    Capability.MANAGE_BUDGETS: "set budgets, manage teams and alert webhooks, or run the alerts",
 }
 
 

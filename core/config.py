@@ -90,6 +90,12 @@ class Settings:
     hf_bill_to: str = ""
     minimax_group_id: str = ""
     auth_configured: bool = False
+    # Alerts (core/alerts): email over SMTP when smtp_url is set; low-balance thresholds (0 turns each off).
+    smtp_url: Secret | None = field(default=None, repr=False)
+    alert_email_from: str = "ai-credits@localhost"
+    alert_email_to: tuple[str, ...] = ()  # finance's addresses: every alert is mailed to them too
+    low_balance_credits: int = 100
+    low_balance_days: Decimal = Decimal("3")
     api_keys: dict[str, Secret] = field(default_factory=dict, repr=False)
     base_urls: dict[str, str] = field(default_factory=dict)
 
@@ -175,6 +181,22 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
             "credits, the default) or accrual (fractions of a credit kept per account)."
         )
 
+    low_credits = get("LOW_BALANCE_CREDITS", "100")
+    if not low_credits.isdigit():
+        raise ConfigError(
+            f"LOW_BALANCE_CREDITS={low_credits!r} must be a whole number of credits (0 turns the alert off); "
+            "a user under it gets a low-balance alert."
+        )
+    emails = tuple(e.strip() for e in get("ALERT_EMAIL_TO").split(",") if e.strip())
+    bad = [e for e in (*emails, get("ALERT_EMAIL_FROM", "ai-credits@localhost")) if "@" not in e]
+    if bad:
+        raise ConfigError(f"{bad[0]!r} is not an email address; ALERT_EMAIL_TO is a comma-separated list of them.")
+    smtp = get("SMTP_URL")
+    if smtp and not smtp.startswith(("smtp://", "smtps://")):
+        raise ConfigError(
+            "SMTP_URL must look like smtp://user:password@host:587?starttls=true or smtps://user:password@host:465."
+        )
+
     analytics = get("ANALYTICS_PATH")
     return Settings(
         database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -191,6 +213,11 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         hf_bill_to=get("HF_BILL_TO"),
         minimax_group_id=get("MINIMAX_GROUP_ID"),
         auth_configured=isinstance(secrets.get("auth"), dict),
+        smtp_url=Secret(smtp) if smtp else None,
+        alert_email_from=get("ALERT_EMAIL_FROM", "ai-credits@localhost"),
+        alert_email_to=emails,
+        low_balance_credits=int(low_credits),
+        low_balance_days=decimal_setting("LOW_BALANCE_DAYS", "3"),
         api_keys=keys,
         base_urls=urls,
     )

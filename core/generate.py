@@ -27,7 +27,8 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.billing.errors import HoldStateError
+from core.alerts.hook import AlertHook
+from core.billing.errors import BudgetExceededError, HoldStateError
 from core.billing.hold_keeper import HoldKeeper
 from core.billing.ledger import BillingService
 from core.billing.pricing import price_usage
@@ -61,6 +62,9 @@ class GenerationFlow:
     session_factory: sessionmaker[Session]
     billing: BillingService
     providers: AIProviderFactory
+    # Budget and low-balance alerts checked after each settle and on a budget's refusal (records them; delivery is
+    # `alerts run`'s, or a BackgroundDelivery given to the hook as on_new). None: no checks.
+    alerts: AlertHook | None = None
 
     @property
     def engine(self) -> Engine:
@@ -230,7 +234,12 @@ def _error_text(exc: BaseException) -> str:
 
 def _reserve(svc: GenerationFlow, plan: _Plan, idempotency_key: str | None) -> Hold:
     key = idempotency_key or f"gen-{uuid.uuid4().hex}"
-    hold = svc.billing.reserve(plan.user.id, plan.hold_credits, key)
+    try:
+        hold = svc.billing.reserve(plan.user.id, plan.hold_credits, key)
+    except BudgetExceededError as exc:
+        if svc.alerts is not None:
+            svc.alerts.after_refusal(exc, plan.user.id)
+        raise
     if hold.status != "held":
         raise HoldStateError(
             f"The idempotency key {key!r} belongs to a call that is already {hold.status}; use a new key per call."
@@ -295,6 +304,10 @@ def _settle(
     except BaseException as exc:
         _release(svc, plan, hold, exc, latency_ms)
         raise
+    if svc.alerts is not None:
+        svc.alerts.after_settle(
+            plan.user.id, charged=settlement.credits_charged, balance_after=settlement.balance_after
+        )
     return _result(plan, result, settlement, latency_ms, cache_hit)
 
 

@@ -3,6 +3,7 @@ No SQL, HTTP or money math here."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from decimal import Decimal
@@ -15,6 +16,7 @@ from core.services.spend import STALE_AFTER_SECONDS
 from core.services.users import UserView
 
 LOCAL_USER_KEY = "local_user_email"
+log = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner=False)
@@ -94,13 +96,25 @@ def guard(page: str) -> Principal:
     if not principal.may_open(page):
         st.error(f"Your role ({principal.role}) cannot open this page.")
         st.stop()
+    for banner in _banners(principal, f"{principal.email}|{principal.role}"):
+        st.warning(plain(banner.message), icon=":material/warning:")
     return principal
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _banners(_who: Principal, who_key: str) -> list:
+    """The signed-in person's budget and low-balance alerts, shown on every page until dismissed."""
+    try:
+        return services().budgets.banners(_who)
+    except Exception:  # a banner must never stop a page
+        log.exception("could not read the alert banners")
+        return []
 
 
 def plain(text: str) -> str:
     """Text from the data (model ids, emails, names, sentences with dollar amounts) shown as itself where Streamlit
-    reads Markdown (and $...$ as LaTeX): every Markdown character escaped."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
+    reads Markdown (and $...$ as LaTeX, :name: as an icon, :red[...] as colour): every such character escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
 
 
 def money(usd: object) -> str:

@@ -97,6 +97,12 @@ DIMENSIONS: dict[str, _Dim] = {
         ),
         "LEFT JOIN ai_models a{i} ON a{i}.id = g.k{i}",
     ),
+    # a row's team is its user's team now (users.team_id): moving someone moves their history with them
+    "team": _Dim(
+        "(SELECT tu.team_id FROM users tu WHERE tu.id = user_id)",
+        (("team", "coalesce(a{i}.name, '(no team)')"), ("team_id", "g.k{i}")),
+        "LEFT JOIN teams a{i} ON a{i}.id = g.k{i}",
+    ),
     "provider": _Dim("provider", (("provider", "g.k{i}"),)),
     "category": _Dim("category", (("category", "g.k{i}"),)),
     "deployment_type": _Dim("deployment_type", (("deployment_type", "g.k{i}"),)),
@@ -126,6 +132,7 @@ class _Meta:
     user_ids: dict[str, int]  # lower-case email -> user id
     users: dict[int, tuple[str, str | None]]  # id -> (email, name)
     models: dict[int, tuple[str, str | None, str]]  # id -> (model id, name, provider)
+    teams: dict[int, str] = field(default_factory=dict)  # id -> name
 
     def labels(self, dim: str, keys: list[Any]) -> dict[str, list[Any]]:
         """A dimension's output columns (DIMENSIONS[dim].select names) for raw key values, named in Python: the
@@ -144,6 +151,8 @@ class _Meta:
                 "model_name": [m[1] if m else None for m in found_m],
                 "model_provider": [m[2] if m else None for m in found_m],
             }
+        if dim == "team":
+            return {"team": [self.teams.get(k, "(no team)") for k in keys], "team_id": list(keys)}
         return {DIMENSIONS[dim].select[0][0]: list(keys)}
 
     def resolve(self, f: SpendFilter) -> SpendFilter:
@@ -282,6 +291,7 @@ class SpendQueries:
                 ).fetchall()[0]
                 users = con.execute("SELECT id, email, name FROM users").fetchall()
                 models = con.execute("SELECT id, model_id, model_name, provider FROM ai_models").fetchall()
+                teams = con.execute("SELECT id, name FROM teams").fetchall()
                 state = (
                     synced_at,
                     _Meta(
@@ -290,6 +300,7 @@ class SpendQueries:
                         {e.lower(): i for i, e, _n in users},
                         {i: (e, n) for i, e, n in users},
                         {i: (m, n, p) for i, m, n, p in models},
+                        dict(teams),
                     ),
                 )
                 memo["state"] = state

@@ -45,7 +45,13 @@ CREATE TABLE users (
     id INTEGER PRIMARY KEY,
     email TEXT NOT NULL,
     name TEXT,
-    role TEXT
+    role TEXT,
+    team_id INTEGER                  -- the user's team now (spend by team groups every row by its user's team now)
+);
+CREATE TABLE teams (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner_id INTEGER
 );
 CREATE TABLE ai_models (
     id INTEGER PRIMARY KEY,

@@ -4,7 +4,7 @@ A sync is a full rebuild when asked, when nothing is published, when the store w
 version or from another database, or when the source no longer holds the row the watermark points at with the same
 timestamp (the history was wiped and rewritten, e.g. `python -m core demo --replace`). Otherwise it is incremental:
 
-- the small tables (users, ai_models, inference_endpoints) are copied whole;
+- the small tables (users with their team, teams, ai_models, inference_endpoints) are copied whole;
 - `ai_usage_log` and `credit_transactions` rows with an id above the watermark are appended, and the last
   LOOKBACK_IDS ids below it are read again and inserted only when absent (on PostgreSQL a transaction that took a lower
   id may commit after a higher one; the anti-join means a row is never counted twice);
@@ -61,7 +61,10 @@ SELECT id, CAST(created_at AS TIMESTAMP), user_id, amount, transaction_type, NUL
 FROM chunk {where}
 """
 SMALL_TABLES = {
-    "users": "SELECT id, email, name, role FROM users",
+    "users": (
+        "SELECT u.id, u.email, u.name, u.role, m.team_id FROM users u LEFT JOIN team_members m ON m.user_id = u.id"
+    ),
+    "teams": "SELECT id, name, owner_id FROM teams",
     "ai_models": "SELECT id, provider, model_id, model_name, deployment_type, category FROM ai_models",
     "inference_endpoints": "SELECT id, name, owner_id, model_repo, ai_model_id, hardware_id FROM inference_endpoints",
 }

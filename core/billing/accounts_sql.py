@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from core.billing.budget_sql import COVERS_USER, LOCK_COUNTERS_PG
 from core.billing.types import Hold, Transaction
 from core.db.models import AIUsageLog
 from core.redaction import redact_value
@@ -99,12 +100,16 @@ _HELD_OF = (
     "(SELECT COALESCE(SUM(o.credits), 0) FROM credit_holds o WHERE o.user_id = {uid} AND o.status = 'held'"
     " AND o.expires_at > :now)"
 )
-_HOLD_COLUMNS = "h.id, h.credits, h.status, h.created_at, h.expires_at"
+# ... and whether any budget covers the call (then reserve checks them: budget_sql.py).
+_HOLD_COLUMNS = "h.id, h.credits, h.status, h.created_at, h.expires_at, h.api_key_id"
+_BUDGETED = "EXISTS (SELECT 1 FROM budgets b WHERE " + COVERS_USER + ")"  # noqa: S608 - constant SQL
 _RESERVE_STATE_SQLITE = (
     "SELECT u.id, u.email, u.credit_balance, u.developer_markup_pct, "  # noqa: S608 - constant SQL
     + _HELD_OF.format(uid="u.id")
     + ", "
     + _HOLD_COLUMNS
+    + ", "
+    + _BUDGETED.format(uid="u.id")
     + " FROM users u LEFT JOIN credit_holds h ON h.user_id = u.id AND h.idempotency_key = :key WHERE {where}"
 )
 _RESERVE_STATE_PG = (
@@ -112,11 +117,19 @@ _RESERVE_STATE_PG = (
     + _HELD_OF
     + ", "
     + _HOLD_COLUMNS
+    + ", "
+    + _BUDGETED
     + " FROM (SELECT 1) AS one LEFT JOIN credit_holds h ON h.user_id = {uid} AND h.idempotency_key = :key"
 )
+# PostgreSQL reserve: lock the account and then the budget counters covering the call (in budget order, as the
+# ledger's triggers do) in one round trip; the next statement reads the state they protect.
+_LOCK_FOR_RESERVE_PG = (
+    "WITH acct AS (" + _ACCOUNT + " FOR UPDATE), counters AS (" + LOCK_COUNTERS_PG + ")"  # noqa: S608 - constant
+    " SELECT acct.*, (SELECT count(*) FROM counters) FROM acct"
+)
 _INSERT_HOLD = (
-    "INSERT INTO credit_holds (user_id, credits, idempotency_key, status, created_at, expires_at)"
-    " VALUES (:user_id, :credits, :key, 'held', :created_at, :expires_at) RETURNING id"
+    "INSERT INTO credit_holds (user_id, credits, idempotency_key, status, created_at, expires_at, api_key_id)"
+    " VALUES (:user_id, :credits, :key, 'held', :created_at, :expires_at, :api_key_id) RETURNING id"
 )
 
 # PostgreSQL charge without overdraft: after the lock, read the state and post only if the key is unused and the
@@ -188,6 +201,10 @@ class AccountsSQL:
             "reserve_state_email": _RESERVE_STATE_SQLITE.format(where="u.email = :email"),
             "reserve_state_pg_id": _RESERVE_STATE_PG.format(uid=":uid"),
             "reserve_state_pg_email": _RESERVE_STATE_PG.format(uid="(SELECT id FROM users WHERE email = :email)"),
+            "lock_reserve_id": _LOCK_FOR_RESERVE_PG.format(where="id = :uid", uid=":uid"),
+            "lock_reserve_email": _LOCK_FOR_RESERVE_PG.format(
+                where="email = :email", uid="(SELECT id FROM users WHERE email = :email)"
+            ),
             "insert_hold": _INSERT_HOLD,
             "charge_if_available_pg": _CHARGE_IF_AVAILABLE_PG,
             "settle_lock": _SETTLE_LOCK_PG,
@@ -283,26 +300,28 @@ class AccountsSQL:
         return tx, int(held), existing
 
     def reserve_state(
-        self, conn: Connection, by: str, params: dict[str, Any], key: str, now: datetime
-    ) -> tuple[Account, Hold | None] | None:
-        """Lock the account and read its held credits and the hold already under `key`: one statement on SQLite,
-        two on PostgreSQL (lock, then read). None when there is no such user."""
+        self, conn: Connection, by: str, params: dict[str, Any], key: str, now: datetime, api_key_id: int | None = None
+    ) -> tuple[Account, Hold | None, bool, int | None] | None:
+        """Lock the account and read its held credits, the hold already under `key` and whether any budget covers
+        the call: one statement on SQLite, two on PostgreSQL (lock the account and the covering budget counters,
+        then read; the fourth value says how many counters were locked). None when there is no such user."""
         db = conn.connection.driver_connection
-        bind = {**params, "key": key, "now": self._time(now)}
+        bind = {**params, "key": key, "now": self._time(now), "api_key_id": api_key_id}
         if self.sqlite:
             row = db.execute(self.sql[f"reserve_state_{by}"], bind).fetchone()
             if row is None:
                 return None
             acct_row, state = row[:4], row[4:]
         else:
-            acct_row = db.execute(self.sql[f"lock_{by}"], params).fetchone()
+            acct_row = db.execute(self.sql[f"lock_reserve_{by}"], bind).fetchone()
             if acct_row is None:
                 return None
             state = db.execute(self.sql[f"reserve_state_pg_{by}"], bind).fetchone()
-        held, hold_id, credits, status, created, expires = state
+        held, hold_id, credits, status, created, expires, hold_key_id, budgeted = state
         acct = Account(acct_row[0], acct_row[1], int(acct_row[2]), _markup(acct_row[3]), int(held), None)
+        locked = None if self.sqlite else int(acct_row[4])
         if hold_id is None:
-            return acct, None
+            return acct, None, bool(budgeted), locked
         hold = Hold(
             id=hold_id,
             user_id=acct.id,
@@ -311,8 +330,9 @@ class AccountsSQL:
             status=status,
             created_at=_datetime(created),
             expires_at=_datetime(expires),
+            api_key_id=hold_key_id,
         )
-        return acct, hold
+        return acct, hold, bool(budgeted), locked
 
     def expire_user_holds(self, conn: Connection, user_id: int, now: datetime) -> None:
         """Mark the account's holds past their expiry as expired (in the caller's transaction, under its lock)."""
@@ -320,7 +340,14 @@ class AccountsSQL:
         conn.connection.driver_connection.execute(self.sql["expire_user_holds"], params)
 
     def insert_hold(
-        self, conn: Connection, user_id: int, credits: int, key: str, created_at: datetime, expires_at: datetime
+        self,
+        conn: Connection,
+        user_id: int,
+        credits: int,
+        key: str,
+        created_at: datetime,
+        expires_at: datetime,
+        api_key_id: int | None = None,
     ) -> int:
         params = {
             "user_id": user_id,
@@ -328,6 +355,7 @@ class AccountsSQL:
             "key": key,
             "created_at": self._time(created_at),
             "expires_at": self._time(expires_at),
+            "api_key_id": api_key_id,
         }
         return conn.connection.driver_connection.execute(self.sql["insert_hold"], params).fetchone()[0]
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from core.errors import CoreError, InvalidInputError
 from core.users import UnknownUserError
 
-__all__ = ["HoldStateError", "InsufficientCreditsError", "InvalidAmountError", "UnknownUserError", "UnpricedModelError"]
+__all__ = [
+    "BudgetExceededError",
+    "HoldStateError",
+    "InsufficientCreditsError",
+    "InvalidAmountError",
+    "UnknownUserError",
+    "UnpricedModelError",
+]
 
 
 class UnpricedModelError(CoreError):
@@ -19,6 +28,40 @@ class InsufficientCreditsError(CoreError):
         super().__init__(
             f"Not enough credits: {what} needs {needed}, you have {available} available. Ask an admin for a top-up."
         )
+
+
+class BudgetExceededError(CoreError):
+    """A hard budget covering the call has too little left for it: the call is refused before any upstream call."""
+
+    def __init__(
+        self,
+        *,
+        budget_id: int,
+        budget: str,
+        limit: int,
+        left: int,
+        needed: int,
+        resets_on: date | None,
+        period_start: datetime,
+        period_end: datetime,
+    ) -> None:
+        self.budget_id = budget_id
+        self.budget = budget
+        self.limit = limit
+        self.left = left
+        self.needed = needed
+        self.resets_on = resets_on
+        self.period_start = period_start
+        self.period_end = period_end
+        when = f"it resets on {resets_on:%Y-%m-%d}" if resets_on else "it is a one-off budget: ask finance to raise it"
+        if left <= 0:
+            text = f"Budget '{budget}' is used up: 0 of {limit:,} credits left; {when}."
+        else:
+            text = (
+                f"Budget '{budget}' has {left:,} of {limit:,} credits left and this call may cost up to {needed:,}; "
+                f"{when}."
+            )
+        super().__init__(text)
 
 
 class HoldStateError(CoreError):

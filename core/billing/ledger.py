@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.billing import inputs
 from core.billing.accounts_sql import Account, AccountsSQL
 from core.billing.accrual import accrue
+from core.billing.budget_sql import BudgetSQL, MissingBudgetPeriods, enforce
 from core.billing.errors import HoldStateError, InsufficientCreditsError, InvalidAmountError
 from core.billing.ledger_sql import (
     HELD_ONLY,
@@ -133,6 +134,7 @@ class BillingService:
         self.engine = _engine_of(session_factory)
         self._write_engine = write_engine(self.engine)
         self._sql = AccountsSQL(self.engine.dialect.name)
+        self._budget_sql = BudgetSQL(self.engine.dialect.name)
         self.settings = settings if settings is not None else load_settings()
         self.credit_usd = self.settings.credit_usd
         self._usage = usage
@@ -256,10 +258,23 @@ class BillingService:
         return self._write(op)
 
     # ---- holds ---------------------------------------------------------------------------------------------------
-    def reserve(self, user: UserRef, credits: int, idempotency_key: str, ttl_seconds: int | None = None) -> Hold:
+    def reserve(
+        self,
+        user: UserRef,
+        credits: int,
+        idempotency_key: str,
+        ttl_seconds: int | None = None,
+        *,
+        api_key_id: int | None = None,
+    ) -> Hold:
         """Hold `credits` of the available balance for a call about to be made. The same key returns the same hold,
         as first reserved (its status as stored: a hold past its expiry reads "held" until `expire_holds` runs, but
         it no longer counts as held and can no longer be settled).
+
+        The hold counts against every budget that covers the call (the user's, their team's and, with `api_key_id`,
+        the API key's), in the same transaction: a hard budget with too little left for it (its spend this period
+        plus the holds in flight) refuses it with a `BudgetExceededError` that names the budget, what is left and
+        when it resets (budget_sql.py).
 
         A hold of 0 credits is allowed: it is how a call that costs nothing up front (a sandbox or dedicated-endpoint
         request) still gets its usage row written by `settle`.
@@ -269,20 +284,25 @@ class BillingService:
         ttl = self.settings.hold_ttl_seconds if ttl_seconds is None else ttl_seconds
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
             raise InvalidInputError(f"A hold's time to live must be a positive number of seconds, got {ttl!r}.")
+        if api_key_id is not None and (isinstance(api_key_id, bool) or not isinstance(api_key_id, int)):
+            raise InvalidInputError(f"api_key_id must be an API key's id (a whole number), got {api_key_id!r}.")
 
         def op(conn: Connection, now: datetime) -> Hold:
             by, params = user_key(user)
-            found = self._sql.reserve_state(conn, by, params, key, now)
+            found = self._sql.reserve_state(conn, by, params, key, now, api_key_id)
             if found is None:
                 raise no_such_user(user)
-            acct, existing = found
+            acct, existing, budgeted, locked = found
             if existing is not None:
                 return existing
             self._sql.expire_user_holds(conn, acct.id, now)  # stored statuses stay true (they no longer count)
             if amount > acct.available:
                 raise InsufficientCreditsError(amount, max(acct.available, 0))
+            if budgeted:
+                states = self._budget_sql.states(conn, acct.id, api_key_id, now, locked=locked)
+                enforce(states, amount, self.settings.tz, now)
             expires = now + timedelta(seconds=ttl)
-            hold_id = self._sql.insert_hold(conn, acct.id, amount, key, now, expires)
+            hold_id = self._sql.insert_hold(conn, acct.id, amount, key, now, expires, api_key_id)
             return Hold(
                 id=hold_id,
                 user_id=acct.id,
@@ -291,9 +311,20 @@ class BillingService:
                 status="held",
                 created_at=now,
                 expires_at=expires,
+                api_key_id=api_key_id,
             )
 
+        for _ in range(3):
+            try:
+                return self._write(op)
+            except MissingBudgetPeriods as missing:  # a budget's first call this period: make its counter, retry
+                self.ensure_budget_periods(missing.budget_ids)
         return self._write(op)
+
+    def ensure_budget_periods(self, budget_ids: list[int]) -> int:
+        """Make the counters of these budgets' current (and next) period, if missing; returns how many were made."""
+        tz = self.settings.tz
+        return self._write(lambda conn, now: self._budget_sql.ensure_periods(conn, budget_ids, now, tz))
 
     def settle(self, hold: Hold | int, record: UsageRecord) -> Settlement:
         """Write the call's usage row and its debit in ONE database transaction and close the hold.

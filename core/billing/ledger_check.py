@@ -13,7 +13,9 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.billing.accrual import NANO_PER_CREDIT
-from core.db.models import AIUsageLog, CreditHold, CreditTransaction, User
+from core.billing.budget_periods import Window
+from core.billing.budget_sql import BudgetSQL
+from core.db.models import AIUsageLog, Budget, BudgetPeriod, CreditHold, CreditTransaction, User, utcnow
 
 CREDITS_IN = ("grant", "topup", "refund")
 CREDITS_OUT = ("usage", "endpoint_uptime")
@@ -24,7 +26,7 @@ MAX_PER_CHECK = 1000  # a broken ledger can have millions of bad rows; the first
 @dataclass(frozen=True, kw_only=True)
 class Violation:
     check: str  # balance | running_balance | usage_debit | free_call_charged | debit_reused | hold | idempotency
-    # | overdraft | amount_sign | refund | remainder | accrual
+    # | overdraft | amount_sign | refund | remainder | accrual | budget_counter
     user_id: int | None
     message: str
     row_id: int | None = None
@@ -51,6 +53,7 @@ def check_ledger(session_factory: sessionmaker[Session]) -> list[Violation]:
             _refunds,
             _remainders,
             _accrual_steps,
+            _budget_counters,
         ):
             found.extend(check(s))
         return found
@@ -358,6 +361,29 @@ def _accrual_steps(s: Session) -> Iterator[Violation]:
         else:
             problem = "has a cost but consumed no credits"
         yield Violation(check="accrual", user_id=uid, row_id=usage_id, message=f"usage row {usage_id} {problem}")
+
+
+def _budget_counters(s: Session) -> Iterator[Violation]:
+    """Each open budget period's counter (kept by the ledger's triggers) equals the ledger's spend in it, counted
+    by the same rules (core/billing/budget_sql.py). Closed periods keep the spend of the members a team had then."""
+    sql = BudgetSQL(s.get_bind().dialect.name)
+    conn = s.connection()
+    rows = s.execute(
+        select(BudgetPeriod, Budget)
+        .join(Budget, Budget.id == BudgetPeriod.budget_id)
+        .where(BudgetPeriod.period_end > utcnow(), Budget.removed_at.is_(None))
+    )
+    for period, budget in rows:
+        scope_id = {"user": budget.user_id, "team": budget.team_id, "api_key": budget.api_key_id}[budget.scope]
+        counted = sql.spent(conn, budget.scope, scope_id, Window(period.period_start, period.period_end))
+        if counted != period.spent:
+            yield Violation(
+                check="budget_counter",
+                user_id=budget.user_id,
+                row_id=period.id,
+                message=f"budget {budget.id} ({budget.name}) counts {period.spent:,} credits spent from "
+                f"{period.period_start:%Y-%m-%d %H:%M} UTC but the ledger says {counted:,}",
+            )
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

@@ -27,6 +27,7 @@ class Hold:
     status: str  # held | settled | released | expired
     created_at: datetime
     expires_at: datetime
+    api_key_id: int | None = None  # the API key the call came through: that key's budgets count this hold
 
 
 @dataclass(frozen=True, kw_only=True)

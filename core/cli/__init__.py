@@ -34,6 +34,9 @@ COMMAND_MODULES = (
     "core.cli.access_cmd",
     "core.cli.optimize_cmd",
     "core.cli.pricing_cmd",
+    "core.cli.teams_cmd",
+    "core.cli.budgets_cmd",
+    "core.cli.alerts_cmd",
 )
 
 

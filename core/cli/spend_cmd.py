@@ -1,6 +1,6 @@
-"""`python -m core spend`: spend by user, model, provider, category or over time; `spend forecast`, `spend anomalies`,
-`spend sync`. Answers come from the analytics store, synced first when it is older than five minutes (`--no-sync`
-answers from it as it is)."""
+"""`python -m core spend`: spend by user, team, model, provider, category or over time; `spend forecast`,
+`spend anomalies`, `spend sync`. Answers come from the analytics store, synced first when it is older than five
+minutes (`--no-sync` answers from it as it is)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from core.cli.output import print_json, print_table
 from core.errors import InvalidInputError
 from core.services.spend import STALE_AFTER_SECONDS, SpendFilter, zone
 
-BY = ("user", "model", "provider", "category", "deployment_type", "day", "week", "month")
+BY = ("user", "team", "model", "provider", "category", "deployment_type", "day", "week", "month")
 KINDS = ("usage", "endpoint_uptime", "refund")
 TIME = ("day", "week", "month")
 

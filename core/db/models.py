@@ -30,6 +30,10 @@ ROLES = ("admin", "finance", "engineer", "pm")
 CATEGORIES = ("chat", "tts", "speech_to_text", "music", "voice_clone", "image")
 AUDIO_CATEGORIES = ("tts", "speech_to_text", "music", "voice_clone")  # audio_models, audio_model_usage (0004)
 DEPLOYMENT_TYPES = ("api_proxy", "inference_api", "dedicated")
+BUDGET_SCOPES = ("user", "team", "api_key")
+BUDGET_PERIODS = ("monthly", "once")
+BUDGET_ENFORCEMENTS = ("hard", "soft")
+ALERT_KINDS = ("threshold", "hard_limit", "low_balance", "anomaly")
 
 
 def utcnow() -> datetime:
@@ -146,6 +150,13 @@ class CreditHold(Base):
             sqlite_where=text("status = 'held'"),
             postgresql_where=text("status = 'held'"),
         ),
+        Index(
+            "ix_credit_holds_key_status",
+            "api_key_id",
+            "status",
+            sqlite_where=text("api_key_id IS NOT NULL"),
+            postgresql_where=text("api_key_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -156,6 +167,8 @@ class CreditHold(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The API key the call came through (the api_keys table arrives with the gateway): its budgets count this hold.
+    api_key_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class AIUsageLog(Base):
@@ -322,3 +335,155 @@ class ResponseCache(Base):
     output_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
     output_mime: Mapped[str | None] = mapped_column(String(60))
     hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Team(Base):
+    """A group of users whose spend is reported, budgeted and alerted on together; its owner sees the team's spend."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class TeamMember(Base):
+    """A user's team: one row per user (the primary key), so a user belongs to at most one team."""
+
+    __tablename__ = "team_members"
+    __table_args__ = (Index("ix_team_members_team", "team_id"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Budget(Base):
+    """A limit in credits on one user's, one team's or one API key's spend, per calendar month in the reporting time
+    zone or once (from `starts_at` on). Exactly one of user_id, team_id, api_key_id is set, as `scope` says.
+    A hard budget refuses a call that would pass it (inside `reserve`); a soft one only alerts."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (
+        Index("ix_budgets_user", "user_id"),
+        Index("ix_budgets_team", "team_id"),
+        Index("ix_budgets_api_key", "api_key_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(10))  # user | team | api_key
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    api_key_id: Mapped[int | None] = mapped_column(Integer)  # api_keys arrives with the gateway: no foreign key yet
+    credits: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[str] = mapped_column(String(10))  # monthly | once
+    enforcement: Mapped[str] = mapped_column(String(10))  # hard | soft
+    thresholds: Mapped[list[int]] = mapped_column(JSON)  # percent, ascending, e.g. [50, 80, 100]
+    starts_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)  # a one-off budget counts spend from here
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    removed_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class BudgetPeriod(Base):
+    """One budget's spend in one period (a month, or the whole of a one-off budget): the counter `reserve` checks.
+
+    `spent` is kept by database triggers on `credit_transactions` (migration 0005): every usage or endpoint-uptime
+    debit, and every refund of one, moves the counters of the budgets covering it, in the ledger row's own
+    transaction. `alerted_pct` is the highest threshold already alerted on in this period."""
+
+    __tablename__ = "budget_periods"
+    __table_args__ = (
+        UniqueConstraint("budget_id", "period_start", name="uq_budget_periods_budget_start"),
+        Index("ix_budget_periods_budget_end", "budget_id", "period_end"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    budget_id: Mapped[int] = mapped_column(ForeignKey("budgets.id"))
+    period_start: Mapped[datetime] = mapped_column(DateTime)  # naive UTC, included
+    period_end: Mapped[datetime] = mapped_column(DateTime)  # naive UTC, excluded
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    alerted_pct: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Alert(Base):
+    """Something finance or a person should hear about, recorded once: `key` says which budget, period and threshold
+    (or user and day...) it is about, and a second attempt to record the same key does nothing."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_user_created", "user_id", "created_at"),
+        Index("ix_alerts_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # threshold | hard_limit | low_balance | anomaly
+    severity: Mapped[str] = mapped_column(String(10))  # info | warning | critical
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    message: Mapped[str] = mapped_column(Text)  # why, as a sentence
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the person concerned (their banner)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    budget_id: Mapped[int | None] = mapped_column(ForeignKey("budgets.id"))
+    threshold_pct: Mapped[int | None] = mapped_column(Integer)
+    period_start: Mapped[datetime | None] = mapped_column(DateTime)
+    period_end: Mapped[datetime | None] = mapped_column(DateTime)  # the banner shows until then (or dismissal)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    dismissed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    dismissed_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class AlertWebhook(Base):
+    """Where alerts are POSTed, signed with the webhook's own secret (HMAC-SHA256 of the body)."""
+
+    __tablename__ = "alert_webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(String(1000))
+    secret: Mapped[str] = mapped_column(String(200))
+    kinds: Mapped[list[str] | None] = mapped_column(JSON)  # alert kinds to send; None: every kind
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AlertNotification(Base):
+    """One alert to one destination (a webhook or an email address): the outbox a delivery run works through."""
+
+    __tablename__ = "alert_notifications"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "target", name="uq_alert_notifications_alert_target"),
+        Index("ix_alert_notifications_status_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"))
+    channel: Mapped[str] = mapped_column(String(10))  # webhook | email
+    target: Mapped[str] = mapped_column(String(400))  # "webhook:<id>" or "email:<address>"
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("alert_webhooks.id"))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime)  # a delivery run is sending it until then
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertDeliveryAttempt(Base):
+    """Every attempt to deliver a notification, successful or not: the delivery log."""
+
+    __tablename__ = "alert_delivery_attempts"
+    __table_args__ = (Index("ix_alert_delivery_attempts_notification", "notification_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("alert_notifications.id"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)  # HTTP status, or the SMTP reply code
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)

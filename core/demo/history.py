@@ -31,9 +31,9 @@ from core.errors import InvalidInputError
 T = TypeVar("T")
 
 Progress = Callable[[int, int], None]
-# Columns the demo leaves out of its INSERTs (NULL, or the column's server default: no demo call wrote a 1-hour cache,
-# was disputed or was billed by accrual); every other column of the two tables is written. tests/core/test_schema_contract.py holds these
-# lists to the ORM models.
+# Columns the demo leaves out of its INSERTs (NULL, or the column's server default: no demo call wrote a 1-hour
+# cache, was disputed or was billed by accrual); every other column of the two tables is written.
+# tests/core/test_schema_contract.py holds these lists to the ORM models.
 USAGE_LEFT_NULL = frozenset(
     {"endpoint_id", "request_id", "idempotency_key", "cache_write_1h_tokens", "usage_disputed", "accrued_nano"}
 )

@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import httpx
 
+from core.alerts.delivery import AlertDelivery, BackgroundDelivery
+from core.alerts.hook import AlertHook
 from core.analytics.copy import AnalyticsCopy
 from core.billing.ledger import BillingService
 from core.catalog.loader import LoadReport
@@ -40,6 +42,7 @@ class Services:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         from core.services.breakeven import BreakevenService
+        from core.services.budgets import BudgetService
         from core.services.demo import DemoService
         from core.services.endpoints import EndpointService
         from core.services.generation import GenerationService
@@ -56,7 +59,10 @@ class Services:
         self.analytics = AnalyticsCopy(self.db.engine, self.settings)
         self.billing = BillingService(self.db.session_factory, self.settings, usage=self.analytics)
         self.providers = providers or AIProviderFactory(self.settings, http)
-        self.flow = GenerationFlow(self.settings, self.db.session_factory, self.billing, self.providers)
+        # budget and low-balance alerts checked after each settle; new ones delivered on a background thread
+        delivery = BackgroundDelivery(AlertDelivery(self.db.session_factory, self.settings))
+        alerts = AlertHook(self.db.session_factory, self.settings, on_new=delivery)
+        self.flow = GenerationFlow(self.settings, self.db.session_factory, self.billing, self.providers, alerts)
         self.clock = clock
         self.sleep = sleep
         self._endpoints_http = endpoints_http
@@ -74,6 +80,7 @@ class Services:
         self.breakeven = BreakevenService(self)
         self.demo = DemoService(self)
         self.optimize = OptimizeService(self)
+        self.budgets = BudgetService(self)
 
     def init(self) -> LoadReport:
         """Migrate the schema, load the catalogs (idempotent) and mark holds a stopped process left open as expired,

@@ -18,6 +18,7 @@ ROLES = (*Role, "system")
 def service_classes() -> dict[str, type]:
     """The product words and their service classes, as the container exposes them."""
     from core.services.breakeven import BreakevenService
+    from core.services.budgets import BudgetService
     from core.services.demo import DemoService
     from core.services.endpoints import EndpointService
     from core.services.generation import GenerationService
@@ -41,6 +42,7 @@ def service_classes() -> dict[str, type]:
         "breakeven": BreakevenService,
         "demo": DemoService,
         "optimize": OptimizeService,
+        "budgets": BudgetService,
     }
 
 

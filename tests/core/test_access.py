@@ -29,6 +29,7 @@ ALLOWED = {
         Capability.GRANT_CREDITS,
         Capability.USE_PLAYGROUND,
         Capability.FIND_SAVINGS,
+        Capability.MANAGE_BUDGETS,
     },
     Role.ENGINEER: {
         Capability.MANAGE_ENDPOINTS,

@@ -10,7 +10,18 @@ from streamlit.testing.v1 import AppTest
 from tests.pages.apptest import demo_database
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["home", "playground", "spend", "ledger", "models", "breakeven", "endpoints", "savings", "pricing_lab"]
+PAGES = [
+    "home",
+    "playground",
+    "spend",
+    "ledger",
+    "budgets",
+    "models",
+    "breakeven",
+    "endpoints",
+    "savings",
+    "pricing_lab",
+]
 
 
 @pytest.fixture(scope="module")

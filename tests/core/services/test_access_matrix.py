@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from core.access import SYSTEM, Caller, Principal, Role
+from core.alerts.records import AlertLog, NewAlert
 from core.analytics.filters import SpendFilter
 from core.endpoints.clock import ManualClock
 from core.errors import InvalidInputError, PermissionDeniedError
@@ -93,6 +94,22 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "optimize.savings": ("yes", "yes", "yes", "no"),
     "optimize.savings_report": ("yes", "yes", "yes", "no"),
     "optimize.what_if": ("yes", "yes", "no", "no"),
+    "budgets.add_team": ("yes", "yes", "no", "no"),
+    "budgets.add_webhook": ("yes", "yes", "no", "no"),
+    "budgets.alerts": ("yes", "yes", "own", "own"),
+    "budgets.banners": ("yes", "yes", "yes", "yes"),
+    "budgets.budgets": ("yes", "yes", "own", "own"),
+    "budgets.change_team": ("yes", "yes", "no", "no"),
+    "budgets.deliveries": ("yes", "yes", "no", "no"),
+    "budgets.dismiss": ("yes", "yes", "own", "own"),
+    "budgets.members": ("yes", "yes", "own", "own"),
+    "budgets.page": ("yes", "yes", "own", "own"),
+    "budgets.remove_budget": ("yes", "yes", "no", "no"),
+    "budgets.remove_webhook": ("yes", "yes", "no", "no"),
+    "budgets.run_alerts": ("yes", "yes", "no", "no"),
+    "budgets.set_budget": ("yes", "yes", "no", "no"),
+    "budgets.teams": ("yes", "yes", "own", "own"),
+    "budgets.webhooks": ("yes", "yes", "no", "no"),
     "demo.has_usage": ("yes", "no", "no", "no"),
     "demo.write_history": ("yes", "no", "no", "no"),
 }
@@ -113,6 +130,23 @@ class World:
 
     def fresh(self, prefix: str) -> str:
         return f"{prefix}-{next(self.names)}"
+
+    def team_owned_by(self, owner: UserView) -> int:
+        """A team `owner` owns (made once, with nobody in it)."""
+        budgets = self.services.budgets
+        for team in budgets.teams(SYSTEM):
+            if team.owner_id == owner.id:
+                return team.id
+        return budgets.add_team(SYSTEM, self.fresh("team"), owner=owner.id).id
+
+    def alert_about(self, user: UserView) -> int:
+        """A new, undismissed alert about `user` (their banner)."""
+        log = AlertLog(self.services.db.session_factory, self.services.settings)
+        key = self.fresh("matrix-alert")
+        [alert_id] = log.record(
+            [NewAlert(key=key, kind="threshold", severity="info", message="matrix test", user_id=user.id)]
+        )
+        return alert_id
 
     def endpoint(self, owner: UserView) -> str:
         name = self.fresh("ep")
@@ -136,7 +170,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     chat = GenerationRequest(category="chat", text="hello")
     for u in users.values():
         services.generation.generate(SYSTEM, u.id, "sandbox-chat", chat)
-    yield World(services, users, itertools.count())
+    # the other pm has a budget, a team of their own and an alert about them
+    services.budgets.set_budget(SYSTEM, user=users["other"].id, credits=500)
+    services.budgets.add_team(SYSTEM, "others", owner=users["other"].id, members=[users["other"].id])
+    world = World(services, users, itertools.count())
+    world.alert_about(users["other"])
+    yield world
     services.close()
 
 
@@ -263,11 +302,41 @@ CALLS: dict[str, Call] = {
     "optimize.savings": lambda w, c, t: w.services.optimize.savings(c, sync_if_older_than=0),
     "optimize.savings_report": lambda w, c, t: w.services.optimize.savings_report(c),
     "optimize.what_if": lambda w, c, t: w.services.optimize.what_if(c, PricingScenario(markup_pct=Decimal(80))),
+    "budgets.add_team": lambda w, c, t: w.services.budgets.add_team(c, w.fresh("team")),
+    "budgets.add_webhook": lambda w, c, t: w.services.budgets.add_webhook(c, w.fresh("hook"), "https://hooks.x.io/a"),
+    "budgets.alerts": lambda w, c, t: {a.user_email for a in w.services.budgets.alerts(c)},
+    "budgets.banners": lambda w, c, t: w.services.budgets.banners(c),
+    "budgets.budgets": lambda w, c, t: {b.user_email for b in w.services.budgets.budgets(c)},
+    "budgets.change_team": lambda w, c, t: w.services.budgets.change_team(c, w.team_owned_by(t), owner=t.email),
+    "budgets.deliveries": lambda w, c, t: w.services.budgets.deliveries(c),
+    "budgets.dismiss": lambda w, c, t: w.services.budgets.dismiss(c, w.alert_about(t)),
+    "budgets.members": lambda w, c, t: w.services.budgets.members(c, w.team_owned_by(t)),
+    "budgets.page": lambda w, c, t: {b.user_email for b in w.services.budgets.page(c).budgets},
+    "budgets.remove_budget": lambda w, c, t: w.services.budgets.remove_budget(
+        c, w.services.budgets.set_budget(SYSTEM, team=w.team_owned_by(t), credits=10).id
+    ),
+    "budgets.remove_webhook": lambda w, c, t: w.services.budgets.remove_webhook(
+        c, w.services.budgets.add_webhook(SYSTEM, w.fresh("hook"), "https://hooks.x.io/b")[0].id
+    ),
+    "budgets.run_alerts": lambda w, c, t: w.services.budgets.run_alerts(c, deliver=False, anomalies=False),
+    "budgets.set_budget": lambda w, c, t: w.services.budgets.set_budget(c, user=t.id, credits=1000),
+    "budgets.teams": lambda w, c, t: {tm.owner_email for tm in w.services.budgets.teams(c)},
+    "budgets.webhooks": lambda w, c, t: w.services.budgets.webhooks(c),
     "demo.has_usage": lambda w, c, t: w.services.demo.has_usage(c),
     "demo.write_history": lambda w, c, t: w.services.demo.write_history(c, rows=200, days=3, seed=1, replace=True),
 }
 # Methods whose "own" means "shows only the caller's own": the call returns the accounts it shows.
-SHOWS = {"users.list", "ledger.balances", "spend.options", "playground.payers", "endpoints.overview"}
+SHOWS = {
+    "users.list",
+    "ledger.balances",
+    "spend.options",
+    "playground.payers",
+    "endpoints.overview",
+    "budgets.alerts",
+    "budgets.budgets",
+    "budgets.page",
+    "budgets.teams",
+}
 
 
 def test_every_public_service_method_is_guarded_and_in_the_table() -> None:

@@ -1,0 +1,73 @@
+"""`python -m core teams add|list|members`: teams, their owner and their members (one team per user)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from core.cli import Context
+from core.cli.output import print_json, print_table
+from core.services.budgets import MemberView, TeamView
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("teams", help="teams: add, list, members")
+    s = p.add_subparsers(dest="teams_command", metavar="ACTION", required=True)
+    add = s.add_parser("add", help="add a team")
+    add.add_argument("name")
+    add.add_argument("--owner", metavar="EMAIL", help="who sees the team's spend")
+    add.add_argument("--member", action="append", default=[], metavar="EMAIL", help="a member (repeatable)")
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(func=run_add)
+    ls = s.add_parser("list", help="every team with its owner and member count")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=run_list)
+    m = s.add_parser("members", help="a team's members; --add or --remove people, --owner to change its owner")
+    m.add_argument("name")
+    m.add_argument("--add", action="append", default=[], metavar="EMAIL", help="move someone into the team")
+    m.add_argument("--remove", action="append", default=[], metavar="EMAIL", help="take someone out of it")
+    m.add_argument("--owner", metavar="EMAIL", help="make this user the owner")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=run_members)
+
+
+def _team_row(t: TeamView) -> dict[str, Any]:
+    return {"id": t.id, "name": t.name, "owner": t.owner_email, "members": t.members, "created_at": t.created_at}
+
+
+def _member_row(m: MemberView) -> dict[str, Any]:
+    return {"user_id": m.user_id, "email": m.email, "name": m.name, "role": m.role, "added_at": m.added_at}
+
+
+def run_add(args: argparse.Namespace, ctx: Context) -> int:
+    team = ctx.services.budgets.add_team(ctx.caller, args.name, owner=args.owner, members=args.member)
+    if args.json:
+        print_json(_team_row(team))
+    else:
+        print(
+            f"added team {team.name!r} ({team.members} members, owner {team.owner_email or 'none'}) as team {team.id}"
+        )
+    return 0
+
+
+def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    rows = [_team_row(t) for t in ctx.services.budgets.teams(ctx.caller)]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows)
+    return 0
+
+
+def run_members(args: argparse.Namespace, ctx: Context) -> int:
+    budgets = ctx.services.budgets
+    if args.add or args.remove or args.owner:
+        budgets.change_team(ctx.caller, args.name, add=args.add, remove=args.remove, owner=args.owner)
+    rows = [_member_row(m) for m in budgets.members(ctx.caller, args.name)]
+    if args.json:
+        print_json(rows)
+    else:
+        team = next(t for t in budgets.teams(ctx.caller) if args.name in (t.name, str(t.id)))
+        print(f"team {team.name!r}, owner {team.owner_email or 'none'}:")
+        print_table(rows)
+    return 0

@@ -1,0 +1,244 @@
+"""Budgets & alerts: teams, spending limits per person, team and API key, and the alerts that warn before spend
+surprises anyone.
+
+Finance and admins (the manage-budgets capability) set and remove budgets, manage teams and webhooks, and run the
+alerts; everyone sees the budgets that cover them (and those of the teams they own) and the alerts about them or
+their team. Budgets are enforced by the ledger itself, inside `reserve` (core/billing), whoever makes the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING
+
+from core.access import Caller, Capability, Principal, guarded, sees_everyone
+from core.alerts.delivery import AlertDelivery
+from core.alerts.records import AlertLog, AlertView, DeliveryView
+from core.alerts.runner import AlertRunner, RunReport
+from core.alerts.webhooks import WebhookRegistry, WebhookView
+from core.budgets.budgets import BudgetBook, BudgetView
+from core.budgets.teams import MemberView, TeamDirectory, TeamView
+from core.budgets.view import BudgetsPage, budgets_page
+from core.db.models import ALERT_KINDS, BUDGET_ENFORCEMENTS, BUDGET_PERIODS
+from core.errors import PermissionDeniedError
+from core.users import get_user
+
+if TYPE_CHECKING:
+    from core.services.container import Services
+
+__all__ = [
+    "ALERT_KINDS",
+    "BUDGET_ENFORCEMENTS",
+    "BUDGET_PERIODS",
+    "AlertView",
+    "BudgetService",
+    "BudgetView",
+    "BudgetsPage",
+    "DeliveryView",
+    "MemberView",
+    "RunReport",
+    "TeamView",
+    "WebhookView",
+]
+
+
+class BudgetService:
+    def __init__(self, services: Services) -> None:
+        self._s = services
+        sf, settings = services.db.session_factory, services.settings
+        self._book = BudgetBook(sf, settings)
+        self._teams = TeamDirectory(sf)
+        self._log = AlertLog(sf, settings)
+        self._webhooks = WebhookRegistry(sf)
+
+    def _user_id(self, user: int | str) -> int:
+        with self._s.db.session() as s:
+            return get_user(s, user).id
+
+    # ---- teams -------------------------------------------------------------------------------------------------------
+    @guarded(Capability.MANAGE_BUDGETS)
+    def add_team(
+        self, caller: Caller, name: str, *, owner: int | str | None = None, members: Iterable[int | str] = ()
+    ) -> TeamView:
+        team = self._teams.add(name, owner=owner, actor=caller.actor)
+        for member in members:
+            self._teams.add_member(team.id, member, actor=caller.actor)
+        return self._teams.get(team.id)
+
+    @guarded(Capability.MANAGE_BUDGETS)
+    def change_team(
+        self,
+        caller: Caller,
+        team: int | str,
+        *,
+        add: Iterable[int | str] = (),
+        remove: Iterable[int | str] = (),
+        owner: int | str | None = None,
+    ) -> TeamView:
+        """Add or remove members (a person belongs to one team at most) and change the owner."""
+        for member in add:
+            self._teams.add_member(team, member, actor=caller.actor)
+        for member in remove:
+            self._teams.remove_member(team, member, actor=caller.actor)
+        if owner is not None:
+            self._teams.set_owner(team, owner, actor=caller.actor)
+        return self._teams.get(team)
+
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def teams(self, caller: Caller) -> list[TeamView]:
+        """Every team; without the view-all capability, one's own team and the teams one owns."""
+        found = self._teams.list_teams()
+        if sees_everyone(caller):
+            return found
+        mine = self._teams.team_of(caller.user_id)  # type: ignore[union-attr]
+        return [t for t in found if (mine and t.id == mine.id) or t.owner_id == caller.user_id]  # type: ignore[union-attr]
+
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def members(self, caller: Caller, team: int | str) -> list[MemberView]:
+        """A team's members: for finance and admins, and for the team's owner."""
+        if not sees_everyone(caller) and self._teams.get(team).owner_id != caller.user_id:  # type: ignore[union-attr]
+            raise PermissionDeniedError("Only the team's owner, finance and admins see who is in a team.")
+        return self._teams.members(team)
+
+    # ---- budgets -----------------------------------------------------------------------------------------------------
+    @guarded(Capability.MANAGE_BUDGETS)
+    def set_budget(
+        self,
+        caller: Caller,
+        *,
+        credits: int,
+        user: int | str | None = None,
+        team: int | str | None = None,
+        api_key_id: int | None = None,
+        period: str = "monthly",
+        enforcement: str = "hard",
+        thresholds: Iterable[int] | None = None,
+        name: str | None = None,
+        starts_on: date | None = None,
+    ) -> BudgetView:
+        """A limit in credits on one user, team or API key: per calendar month in the reporting time zone, or a one-off
+        total (from `starts_on`); hard (refuse past it) or soft (allow, alert); alerts at the thresholds (percent)."""
+        starts_at = None
+        if starts_on is not None:
+            local = datetime.combine(starts_on, time(0), tzinfo=self._s.settings.tz)
+            starts_at = local.astimezone(UTC).replace(tzinfo=None)
+        return self._book.set(
+            user=user,
+            team=team,
+            api_key_id=api_key_id,
+            credits=credits,
+            period=period,
+            enforcement=enforcement,
+            thresholds=thresholds,
+            name=name,
+            starts_at=starts_at,
+            actor=caller.actor,
+        )
+
+    @guarded(Capability.MANAGE_BUDGETS)
+    def remove_budget(self, caller: Caller, budget_id: int) -> BudgetView:
+        """Stop a budget; its history stays."""
+        return self._book.remove(budget_id, actor=caller.actor)
+
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def budgets(
+        self,
+        caller: Caller,
+        *,
+        user: int | str | None = None,
+        team: int | str | None = None,
+        include_removed: bool = False,
+    ) -> list[BudgetView]:
+        """Budgets with their spend this period, holds in flight and what is left. Without the view-all capability:
+        the budgets covering the caller and those of the teams they own."""
+        if sees_everyone(caller):
+            return self._book.list_budgets(include_removed=include_removed, covering_user=user, team=team)
+        me = caller.user_id  # type: ignore[union-attr]
+        own = {b.id: b for b in self._book.list_budgets(include_removed=include_removed, covering_user=me)}
+        for t in self._teams.owned_by(me):
+            own.update({b.id: b for b in self._book.list_budgets(include_removed=include_removed, team=t.id)})
+        return sorted(own.values(), key=lambda b: b.id)
+
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def page(self, caller: Caller) -> BudgetsPage:
+        """Everything the Budgets & alerts page draws: budgets and their burn-down, alerts, the caller's banners, teams
+        and, for finance and admins, the webhooks and the delivery log."""
+        me = caller.user_id if isinstance(caller, Principal) else None
+        return budgets_page(
+            self._s.db.session_factory,
+            self._s.settings,
+            viewer_id=me,
+            only_user=None if sees_everyone(caller) else me,
+        )
+
+    # ---- alerts ------------------------------------------------------------------------------------------------------
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def alerts(
+        self, caller: Caller, *, kinds: tuple[str, ...] = (), user: int | str | None = None, limit: int = 500
+    ) -> list[AlertView]:
+        """Newest first: every alert, or those about one person (and their team). Without the view-all capability,
+        only those about the caller."""
+        if not sees_everyone(caller):
+            user = caller.user_id  # type: ignore[union-attr]
+        user_id = team_id = None
+        if user is not None:
+            user_id = self._user_id(user)
+            team = self._teams.team_of(user_id)
+            team_id = team.id if team else None
+        return self._log.list_alerts(kinds=kinds, user_id=user_id, team_id=team_id, limit=limit)
+
+    @guarded(None)
+    def banners(self, caller: Caller) -> list[AlertView]:
+        """The caller's active alerts (shown as banners until dismissed); none for the system."""
+        return self._log.banners(caller.user_id) if isinstance(caller, Principal) else []
+
+    @guarded(None, scoped=(Capability.MANAGE_BUDGETS,))
+    def dismiss(self, caller: Caller, alert_id: int) -> None:
+        """Hide a banner: one's own, or any for those who manage budgets."""
+        if not caller.can(Capability.MANAGE_BUDGETS):
+            me = caller.user_id  # type: ignore[union-attr]
+            team = self._teams.team_of(me)
+            mine = {a.id for a in self._log.list_alerts(user_id=me, team_id=team.id if team else None)}
+            if alert_id not in mine:
+                raise PermissionDeniedError("You may dismiss only the alerts about you or your team.")
+        self._log.dismiss(alert_id, caller.actor)
+
+    @guarded(Capability.MANAGE_BUDGETS)
+    def run_alerts(self, caller: Caller, *, deliver: bool = True, anomalies: bool = True) -> RunReport:
+        """Evaluate every budget threshold, low balance and spend anomaly, record what is new (once per period and
+        threshold) and deliver it: what `python -m core alerts run` does from cron; safe to repeat."""
+        notes: list[str] = []
+        queries = None
+        if anomalies:
+            try:
+                queries = self._s.analytics.queries()
+            except Exception as exc:
+                notes.append(f"warning: spend anomalies not checked: {exc}")
+        delivery = AlertDelivery(self._s.db.session_factory, self._s.settings) if deliver else None
+        runner = AlertRunner(
+            self._s.db.session_factory, self._s.settings, self._s.billing, delivery=delivery, spend_queries=queries
+        )
+        report = runner.run()
+        report.notes[:0] = notes
+        return report
+
+    @guarded(Capability.VIEW_ALL_SPEND)
+    def deliveries(self, caller: Caller, *, limit: int = 200) -> list[DeliveryView]:
+        """Every attempt to send an alert (webhook host only, secrets masked), newest first."""
+        return self._log.deliveries(limit=limit)
+
+    @guarded(Capability.MANAGE_BUDGETS)
+    def add_webhook(
+        self, caller: Caller, name: str, url: str, *, secret: str | None = None, kinds: tuple[str, ...] = ()
+    ) -> tuple[WebhookView, str]:
+        """A webhook alerts are POSTed to, signed with HMAC-SHA256; returns it and its secret, shown this once."""
+        return self._webhooks.add(name, url, secret=secret, kinds=kinds)
+
+    @guarded(Capability.VIEW_ALL_SPEND)
+    def webhooks(self, caller: Caller) -> list[WebhookView]:
+        return self._webhooks.list_webhooks()
+
+    @guarded(Capability.MANAGE_BUDGETS)
+    def remove_webhook(self, caller: Caller, webhook: int | str) -> None:
+        self._webhooks.remove(webhook)

@@ -1,0 +1,185 @@
+"""Budgets & alerts: finance and admins set and edit budgets and see every alert and webhook delivery; everyone else
+sees their own budgets, their team's, and the alerts about them. A burn-down per budget shows spend to date, the
+forecast to the period's end and the limit."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.errors import CoreError
+from core.services import Capability, Principal
+from core.services.budgets import BudgetsPage
+from pages.ui import guard, plain, services
+
+principal = guard("budgets")
+sees_all = principal.can(Capability.VIEW_ALL_SPEND)
+can_manage = principal.can(Capability.MANAGE_BUDGETS)
+who_key = f"{services().settings.database_url}|{principal.email}|{principal.role}"
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def load(_who: Principal, who_key: str) -> BudgetsPage:
+    return services().budgets.page(_who)
+
+
+def saved(message: str) -> None:
+    """After a change: fresh data, and the message shown once at the top of the rerun."""
+    load.clear()
+    st.session_state["budgets_flash"] = message
+    st.rerun()
+
+
+page = load(principal, who_key)
+if "budgets_flash" in st.session_state:
+    st.success(plain(st.session_state.pop("budgets_flash")))
+st.title("Budgets & alerts")
+st.caption(
+    f"Monthly budgets follow the calendar in {page.tz}. A hard budget refuses a call that would pass it; a soft one "
+    "only alerts. Spend counts usage and endpoint uptime, less refunds, and calls in flight hold their credits."
+)
+if not sees_all:
+    st.info("You see your own budgets and your team's. Finance and admins see and set every budget.")
+
+names = ["Budgets", "Alerts"] + (["Webhook deliveries"] if sees_all else [])
+tabs = dict(zip(names, st.tabs(names), strict=True))
+
+with tabs["Budgets"]:
+    if not page.budgets:
+        st.write("No budget covers anyone yet." if sees_all else "No budget covers your calls.")
+    else:
+        table = pd.DataFrame(
+            [
+                {
+                    "id": b.id,
+                    "budget": b.name,
+                    "covers": b.target,
+                    "kind": f"{b.enforcement} {b.period}",
+                    "limit": b.credits,
+                    "spent": b.spent,
+                    "in flight": b.in_flight,
+                    "left": b.left,
+                    "used %": round(b.used_pct, 1),
+                    "period": b.period_label,
+                    "resets on": b.resets_on,
+                }
+                for b in page.budgets
+            ]
+        )
+        st.dataframe(table, hide_index=True, width="stretch")
+        chosen = st.selectbox(
+            "Burn-down of",
+            [b.id for b in page.budgets],
+            format_func=lambda i: next(f"{b.name} ({b.target})" for b in page.budgets if b.id == i),
+            key="burn_budget",
+        )
+        chart = page.burn_downs[chosen]
+        d = chart.daily
+        fig = go.Figure()
+        fig.add_scatter(x=d["day"], y=d["cumulative"], name="spent to date", mode="lines+markers")
+        fig.add_scatter(x=d["day"], y=d["high"], line={"width": 0}, showlegend=False, hoverinfo="skip")
+        fig.add_scatter(
+            x=d["day"], y=d["low"], fill="tonexty", line={"width": 0}, name="forecast band (90%)", hoverinfo="skip"
+        )
+        fig.add_scatter(x=d["day"], y=d["forecast"], name="forecast", line={"dash": "dash"})
+        fig.add_scatter(x=d["day"], y=d["limit"], name="limit", line={"color": "red"})
+        fig.update_layout(height=360, margin={"t": 10, "b": 10}, yaxis_title="credits")
+        st.plotly_chart(fig, width="stretch")
+        over = f"; it passes the limit on {chart.over_on:%Y-%m-%d}" if chart.over_on else ""
+        st.caption(f"Forecast {chart.forecast_total:,.0f} credits by the period's end{over}. {chart.method}.")
+
+    if can_manage:
+        st.subheader("Set a budget")
+        with st.form("set_budget"):
+            scope = st.radio("Covers", ["user", "team", "api_key"], horizontal=True, key="set_scope")
+            target = st.text_input("User email, team name or API key id", key="set_target")
+            credits = st.number_input("Limit (credits)", min_value=1, value=1000, step=100, key="set_credits")
+            period = st.radio("Period", ["monthly", "once"], horizontal=True, key="set_period")
+            enforcement = st.radio("Kind", ["hard", "soft"], horizontal=True, key="set_kind")
+            thresholds = st.text_input("Alert thresholds (%)", value="50, 80, 100", key="set_thresholds")
+            submitted = st.form_submit_button("Save budget")
+        if submitted:
+            try:
+                levels = [int(t) for t in thresholds.replace(" ", "").split(",") if t]
+                ref = target.strip()
+                budget = services().budgets.set_budget(
+                    principal,
+                    user=ref if scope == "user" else None,
+                    team=ref if scope == "team" else None,
+                    api_key_id=int(ref) if scope == "api_key" and ref.isdigit() else None,
+                    credits=int(credits),
+                    period=period,
+                    enforcement=enforcement,
+                    thresholds=levels,
+                )
+            except (CoreError, ValueError) as exc:
+                st.error(plain(str(exc)))
+            else:
+                saved(f"Saved budget {budget.id} on {budget.target}: {budget.left:,} credits left.")
+        if page.budgets:
+            with st.form("remove_budget"):
+                gone = st.selectbox("Remove budget", [b.id for b in page.budgets], key="remove_id")
+                if st.form_submit_button("Remove"):
+                    try:
+                        services().budgets.remove_budget(principal, gone)
+                    except CoreError as exc:
+                        st.error(plain(str(exc)))
+                    else:
+                        saved(f"Removed budget {gone}.")
+
+with tabs["Alerts"]:
+    if not page.alerts:
+        st.write("No alerts yet.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "at (UTC)": a.created_at,
+                        "kind": a.kind,
+                        "severity": a.severity,
+                        "about": a.user_email or (f"team {a.team_name}" if a.team_name else ""),
+                        "message": a.message,
+                    }
+                    for a in page.alerts
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+
+if sees_all:
+    with tabs["Webhook deliveries"]:
+        st.caption(
+            "Webhooks get a signed JSON POST (`X-AI-Credits-Signature: sha256=...`, HMAC of the body); failures are "
+            f"retried with backoff. Email: {'on' if page.email_configured else 'off (set SMTP_URL)'}. "
+            "`python -m core alerts run` (cron) sends what is queued."
+        )
+        st.dataframe(
+            pd.DataFrame(
+                [{"name": w.name, "host": w.host, "kinds": ", ".join(w.kinds) or "all", "active": w.active}
+                 for w in page.webhooks]
+            ),
+            hide_index=True,
+        )  # fmt: skip
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "at (UTC)": d.at,
+                        "alert": d.alert_id,
+                        "to": f"{d.channel}: {d.destination}",
+                        "attempt": d.attempt,
+                        "ok": d.ok,
+                        "code": d.status_code,
+                        "error": d.error,
+                        "ms": d.duration_ms,
+                        "state": d.status,
+                    }
+                    for d in page.deliveries
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
