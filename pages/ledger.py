@@ -12,7 +12,7 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.services import Capability, Principal
-from core.services.ledger import GRANT_KINDS, AccountBalance, AuditEntry, History
+from core.services.ledger import GRANT_KINDS, AccountBalance, AuditEntry, DisputedCall, History
 from core.services.users import ROLES
 from pages.ui import guard, money, services
 
@@ -32,6 +32,11 @@ def load_balances(
 @st.cache_data(ttl=30, show_spinner=False)
 def load_history(_who: Principal, who_key: str, email: str) -> History:
     return services().ledger.history(_who, email)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def load_disputed(_who: Principal, who_key: str) -> list[DisputedCall]:
+    return services().ledger.disputed(_who)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -63,7 +68,11 @@ emails = [a.email for a in sorted(everyone, key=lambda a: a.email)]
 
 if not sees_all:
     st.info("You see your own credits. Finance and admins see every account.")
-names = ["Balances", "History"] + (["Grant / top-up"] if can_grant else []) + (["Audit log"] if sees_all else [])
+names = (
+    ["Balances", "History"]
+    + (["Grant / top-up"] if can_grant else [])
+    + (["Audit log", "Disputed calls"] if sees_all else [])
+)
 tabs = dict(zip(names, st.tabs(names), strict=True))
 tab_balances, tab_history = tabs["Balances"], tabs["History"]
 
@@ -237,4 +246,41 @@ if sees_all:
                 file_name="audit-log.csv",
                 mime="text/csv",
                 key="dl_audit",
+            )
+
+# ---- disputed calls ----------------------------------------------------------------------------------------------
+if sees_all:
+    with tabs["Disputed calls"]:
+        st.caption(
+            "Calls whose upstream reported more usage than the request allowed (output above max_tokens, more "
+            "characters or images than were sent, more seconds than the upload). Each was billed at what the request "
+            "allowed; the figures show what the provider claimed. Take them up with the provider."
+        )
+        disputed = load_disputed(principal, who_key)
+        if not disputed:
+            st.info("No disputed calls: every provider's reported usage was within what its request allowed.")
+        else:
+            table = pd.DataFrame(
+                [
+                    {
+                        "at (UTC)": c.at,
+                        "user": c.email,
+                        "model": f"{c.provider}/{c.model_id}",
+                        "reported -> billed": "; ".join(
+                            f"{k} {v['reported']} -> {v['billed']}" for k, v in c.figures.items()
+                        ),
+                        "credits charged": c.credits_charged,
+                        "request id": c.request_id or "",
+                        "usage id": c.usage_id,
+                    }
+                    for c in disputed
+                ]
+            )
+            st.dataframe(table, hide_index=True, width="stretch")
+            st.download_button(
+                "Download disputed calls (CSV)",
+                table.to_csv(index=False).encode(),
+                file_name="disputed-calls.csv",
+                mime="text/csv",
+                key="dl_disputed",
             )

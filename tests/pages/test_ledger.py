@@ -104,3 +104,30 @@ def test_a_pm_sees_only_their_own_credits(demo: Database) -> None:
     assert list(balances["email"]) == [pm.email]
     assert at.selectbox(key="hist_user").options == [pm.email]
     assert not [b for b in at.button if b.label in ("Review", "Confirm")]
+
+
+def test_finance_sees_the_disputed_calls(demo: Database, monkeypatch) -> None:
+    """A call whose upstream claimed 50M output tokens for max_tokens 5 is billed at 5 and listed for finance, with the
+    figures as reported and as billed; a PM's Ledger has no such tab."""
+    from core.providers.types import GenerationRequest
+    from core.services import SYSTEM
+    from tests.core.providers.fakes import json_response
+    from tests.core.test_generate import Env
+    from tests.core.test_usage_limits import INFLATED
+
+    env = Env(demo, [json_response(200, INFLATED, {"x-request-id": "req_inflated"})])
+    with demo.session() as s:
+        pm = s.scalar(select(User).where(User.role == "pm").order_by(User.id))
+        pm_email = pm.email
+    env.services.generation.generate(
+        SYSTEM, pm_email, "gpt-4o-mini", GenerationRequest(category="chat", text="Hi", max_tokens=5)
+    )
+    at = open_page("ledger")
+    tab = next(t for t in at.tabs if t.label == "Disputed calls")
+    [table] = [d.value for d in tab.dataframe]
+    assert list(table["user"]) == [pm_email] and list(table["request id"]) == ["req_inflated"]
+    assert "output_tokens 50000000 -> 5" in table["reported -> billed"][0]
+
+    monkeypatch.setenv("LOCAL_USER_EMAIL", pm_email)
+    at = open_page("ledger")
+    assert "Disputed calls" not in [t.label for t in at.tabs]
