@@ -37,6 +37,7 @@ class Capability(StrEnum):
     USE_PLAYGROUND = "use_playground"
     GENERATE_FOR_OTHERS = "generate_for_others"  # bill a call to someone else's credits
     MANAGE_USERS = "manage_users"
+    MANAGE_API_KEYS = "manage_api_keys"  # create, list and revoke other people's API keys (one's own: everyone)
 
 
 PERMISSIONS: dict[Role, frozenset[Capability]] = {
@@ -48,10 +49,10 @@ PERMISSIONS: dict[Role, frozenset[Capability]] = {
 
 # The pages each role may open (the router lists exactly these; each page checks again).
 PAGES: dict[Role, tuple[str, ...]] = {
-    Role.ADMIN: ("home", "playground", "spend", "ledger", "breakeven", "endpoints", "models"),
-    Role.FINANCE: ("home", "spend", "ledger", "models", "playground"),
-    Role.ENGINEER: ("playground", "spend", "ledger", "breakeven", "endpoints", "models"),
-    Role.PM: ("playground", "spend", "ledger", "models"),
+    Role.ADMIN: ("home", "playground", "spend", "ledger", "breakeven", "endpoints", "models", "keys"),
+    Role.FINANCE: ("home", "spend", "ledger", "models", "playground", "keys"),
+    Role.ENGINEER: ("playground", "spend", "ledger", "breakeven", "endpoints", "models", "keys"),
+    Role.PM: ("playground", "spend", "ledger", "models", "keys"),
 }
 
 ACTION_NAMES = {
@@ -63,17 +64,21 @@ ACTION_NAMES = {
     Capability.USE_PLAYGROUND: "use the Playground",
     Capability.GENERATE_FOR_OTHERS: "bill a call to another user's credits",
     Capability.MANAGE_USERS: "add users or change their markup",
+    Capability.MANAGE_API_KEYS: "manage another user's API keys",
 }
 
 
 @dataclass(frozen=True, kw_only=True)
 class Principal:
-    """A signed-in person acting through a page, the command line's `--as`, or (soon) an API key."""
+    """A signed-in person acting through a page, the command line's `--as`, or an API key of theirs (then
+    `api_key_id` names the key and `api_key_models` lists the models it may use; None: every model)."""
 
     user_id: int
     email: str
     name: str
     role: Role
+    api_key_id: int | None = None
+    api_key_models: tuple[str, ...] | None = None
 
     @classmethod
     def of(cls, user: Any) -> Principal:

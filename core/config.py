@@ -85,6 +85,7 @@ class Settings:
     hf_bill_to: str = ""
     minimax_group_id: str = ""
     auth_configured: bool = False
+    redis_url: str = ""  # the gateway's rate limits are shared through it when set (else kept per process)
     api_keys: dict[str, Secret] = field(default_factory=dict, repr=False)
     base_urls: dict[str, str] = field(default_factory=dict)
 
@@ -169,6 +170,7 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         hf_bill_to=get("HF_BILL_TO"),
         minimax_group_id=get("MINIMAX_GROUP_ID"),
         auth_configured=isinstance(secrets.get("auth"), dict),
+        redis_url=get("REDIS_URL"),
         api_keys=keys,
         base_urls=urls,
     )

@@ -3,7 +3,7 @@
     interfaces   pages/, app.py, core/cli, core/gateway      -> only core.services (+ access, errors, config)
     services     core/services                               the one door: access, frozen views
     generate     core/generate.py                            the one flow of a generation
-    middle       providers, billing, analytics, endpoints, breakeven, demo
+    middle       providers, billing, analytics, endpoints, breakeven, demo, keys
     bottom       config, errors, redaction, money, usage, users, access, db, catalog
 
 Also: core never imports streamlit; billing never imports analytics; interfaces never open a database session; each
@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = {
     **dict.fromkeys(("config", "errors", "redaction", "money", "usage", "users", "access", "db", "catalog"), 0),
-    **dict.fromkeys(("providers", "billing", "analytics", "endpoints", "breakeven", "demo"), 1),
+    **dict.fromkeys(("providers", "billing", "analytics", "endpoints", "breakeven", "demo", "keys"), 1),
     "generate": 2,
     "services": 3,
     **dict.fromkeys(("cli", "gateway", "__main__"), 4),

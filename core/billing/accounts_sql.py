@@ -90,7 +90,7 @@ _HELD_OF = (
     "(SELECT COALESCE(SUM(o.credits), 0) FROM credit_holds o WHERE o.user_id = {uid} AND o.status = 'held'"
     " AND o.expires_at > :now)"
 )
-_HOLD_COLUMNS = "h.id, h.credits, h.status, h.created_at, h.expires_at"
+_HOLD_COLUMNS = "h.id, h.credits, h.status, h.created_at, h.expires_at, h.api_key_id"
 _RESERVE_STATE_SQLITE = (
     "SELECT u.id, u.email, u.credit_balance, u.developer_markup_pct, "  # noqa: S608 - constant SQL
     + _HELD_OF.format(uid="u.id")
@@ -106,8 +106,8 @@ _RESERVE_STATE_PG = (
     + " FROM (SELECT 1) AS one LEFT JOIN credit_holds h ON h.user_id = {uid} AND h.idempotency_key = :key"
 )
 _INSERT_HOLD = (
-    "INSERT INTO credit_holds (user_id, credits, idempotency_key, status, created_at, expires_at)"
-    " VALUES (:user_id, :credits, :key, 'held', :created_at, :expires_at) RETURNING id"
+    "INSERT INTO credit_holds (user_id, credits, idempotency_key, status, created_at, expires_at, api_key_id)"
+    " VALUES (:user_id, :credits, :key, 'held', :created_at, :expires_at, :api_key_id) RETURNING id"
 )
 
 # PostgreSQL charge without overdraft: after the lock, read the state and post only if the key is unused and the
@@ -287,7 +287,7 @@ class AccountsSQL:
             if acct_row is None:
                 return None
             state = db.execute(self.sql[f"reserve_state_pg_{by}"], bind).fetchone()
-        held, hold_id, credits, status, created, expires = state
+        held, hold_id, credits, status, created, expires, hold_key_id = state
         acct = Account(acct_row[0], acct_row[1], int(acct_row[2]), _markup(acct_row[3]), int(held), None)
         if hold_id is None:
             return acct, None
@@ -299,11 +299,20 @@ class AccountsSQL:
             status=status,
             created_at=_datetime(created),
             expires_at=_datetime(expires),
+            api_key_id=hold_key_id,
+            reused=True,
         )
         return acct, hold
 
     def insert_hold(
-        self, conn: Connection, user_id: int, credits: int, key: str, created_at: datetime, expires_at: datetime
+        self,
+        conn: Connection,
+        user_id: int,
+        credits: int,
+        key: str,
+        created_at: datetime,
+        expires_at: datetime,
+        api_key_id: int | None = None,
     ) -> int:
         params = {
             "user_id": user_id,
@@ -311,6 +320,7 @@ class AccountsSQL:
             "key": key,
             "created_at": self._time(created_at),
             "expires_at": self._time(expires_at),
+            "api_key_id": api_key_id,
         }
         return conn.connection.driver_connection.execute(self.sql["insert_hold"], params).fetchone()[0]
 

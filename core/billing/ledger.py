@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.billing import inputs
 from core.billing.accounts_sql import Account, AccountsSQL
 from core.billing.errors import HoldStateError, InsufficientCreditsError, InvalidAmountError
+from core.billing.key_limits import check_key_month
 from core.billing.ledger_sql import (
     HELD_ONLY,
     HOLD_BY_ID,
@@ -230,10 +231,21 @@ class BillingService:
         return self._write(op)
 
     # ---- holds ---------------------------------------------------------------------------------------------------
-    def reserve(self, user: UserRef, credits: int, idempotency_key: str, ttl_seconds: int | None = None) -> Hold:
+    def reserve(
+        self,
+        user: UserRef,
+        credits: int,
+        idempotency_key: str,
+        ttl_seconds: int | None = None,
+        *,
+        api_key_id: int | None = None,
+    ) -> Hold:
         """Hold `credits` of the available balance for a call about to be made. The same key returns the same hold,
         as first reserved (its status as stored: a hold past its expiry reads "held" until `expire_holds` runs, but
-        it no longer counts as held and can no longer be settled).
+        it no longer counts as held and can no longer be settled), with `reused` set.
+
+        With `api_key_id` (a call through the gateway) the hold is the key's too: a key with a monthly credit limit
+        refuses a hold that would take it past the limit (`KeyLimitError`, key_limits.py), in the same transaction.
 
         A hold of 0 credits is allowed: it is how a call that costs nothing up front (a sandbox or dedicated-endpoint
         request) still gets its usage row written by `settle`.
@@ -243,6 +255,8 @@ class BillingService:
         ttl = self.settings.hold_ttl_seconds if ttl_seconds is None else ttl_seconds
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
             raise InvalidInputError(f"A hold's time to live must be a positive number of seconds, got {ttl!r}.")
+        if api_key_id is not None and (isinstance(api_key_id, bool) or not isinstance(api_key_id, int)):
+            raise InvalidInputError(f"api_key_id must be an API key's id (a whole number), got {api_key_id!r}.")
 
         def op(conn: Connection, now: datetime) -> Hold:
             by, params = user_key(user)
@@ -254,8 +268,10 @@ class BillingService:
                 return existing
             if amount > acct.available:
                 raise InsufficientCreditsError(amount, max(acct.available, 0))
+            if api_key_id is not None:
+                check_key_month(conn, acct.id, api_key_id, amount, now, self.settings.tz)
             expires = now + timedelta(seconds=ttl)
-            hold_id = self._sql.insert_hold(conn, acct.id, amount, key, now, expires)
+            hold_id = self._sql.insert_hold(conn, acct.id, amount, key, now, expires, api_key_id)
             return Hold(
                 id=hold_id,
                 user_id=acct.id,
@@ -264,6 +280,7 @@ class BillingService:
                 status="held",
                 created_at=now,
                 expires_at=expires,
+                api_key_id=api_key_id,
             )
 
         return self._write(op)

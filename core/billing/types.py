@@ -27,6 +27,8 @@ class Hold:
     status: str  # held | settled | released | expired
     created_at: datetime
     expires_at: datetime
+    api_key_id: int | None = None  # the API key the call came through: that key's limits count this hold
+    reused: bool = field(default=False, compare=False)  # the key already had this hold: a retried call, not a new one
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +58,8 @@ class UsageRecord:
     sandbox: bool = False  # simulated output: logged with its would-be cost, never debited
     request_id: str | None = None
     endpoint_id: int | None = None
+    api_key_id: int | None = None  # the API key the call came through (gateway calls)
+    source: str | None = None  # where the call came from: playground | cli | api
     metadata: dict[str, Any] = field(default_factory=dict)
 
 

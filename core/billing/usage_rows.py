@@ -98,6 +98,8 @@ def usage_values(
         "idempotency_key": key,
         "transaction_id": None,
         "metadata": meta or None,
+        "api_key_id": record.api_key_id,
+        "source": record.source,
     }
 
 

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "core.cli.breakeven_cmd",
     "core.cli.spend_cmd",
     "core.cli.access_cmd",
+    "core.cli.keys_cmd",
 )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -27,6 +28,7 @@ PRICE = Numeric(18, 9)
 
 ROLES = ("admin", "finance", "engineer", "pm")
 CATEGORIES = ("chat", "tts", "speech_to_text", "music", "voice_clone", "image")
+USAGE_SOURCES = ("playground", "cli", "api")  # where a call came from (ai_usage_log.source)
 DEPLOYMENT_TYPES = ("api_proxy", "inference_api", "dedicated")
 
 
@@ -133,6 +135,13 @@ class CreditHold(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key", name="uq_credit_holds_user_key"),
         Index("ix_credit_holds_user_status", "user_id", "status"),
+        Index(
+            "ix_credit_holds_key_status",
+            "api_key_id",
+            "status",
+            sqlite_where=text("api_key_id IS NOT NULL"),
+            postgresql_where=text("api_key_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -143,6 +152,8 @@ class CreditHold(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The API key the call came through: its monthly limit (and its budgets) count this hold while it is open.
+    api_key_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class AIUsageLog(Base):
@@ -153,6 +164,7 @@ class AIUsageLog(Base):
         Index("ix_ai_usage_log_user_created", "user_id", "created_at"),
         Index("ix_ai_usage_log_model_created", "ai_model_id", "created_at"),
         Index("ix_ai_usage_log_created", "created_at"),
+        Index("ix_ai_usage_log_key_created", "api_key_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -184,6 +196,47 @@ class AIUsageLog(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     transaction_id: Mapped[int | None] = mapped_column(BigInteger)
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    api_key_id: Mapped[int | None] = mapped_column(Integer)  # the API key a call came through (api_keys.id)
+    source: Mapped[str | None] = mapped_column(String(20))  # playground | cli | api (None: written before 0006)
+
+
+class ApiKey(Base):
+    """A user's key for the HTTP gateway. The key itself is shown once at creation and never stored: only its
+    SHA-256 (to find it) and a short prefix (to recognise it in a list)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # the owner, whose credits pay
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(20))  # the first characters of the key, shown in lists
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the whole key
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(320))
+    monthly_credits: Mapped[int | None] = mapped_column(BigInteger)  # most credits per month (reporting time zone)
+    rpm: Mapped[int | None] = mapped_column(Integer)  # most requests per minute
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON)  # catalog model ids; None: every model
+
+
+class IdempotentReply(Base):
+    """What a call made with a caller's idempotency key answered, so that a retry with the same key gets the same
+    answer (and the same charge) instead of a second upstream call."""
+
+    __tablename__ = "idempotent_replies"
+    __table_args__ = (UniqueConstraint("user_id", "idempotency_key", name="uq_idempotent_replies_user_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the request: a reused key must match it
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the result's figures and text
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)  # audio or image bytes, if any
 
 
 class InferenceEndpoint(Base):

@@ -33,7 +33,7 @@ T = TypeVar("T")
 Progress = Callable[[int, int], None]
 # Columns the demo leaves NULL (so out of its INSERTs): every other column of the two tables is written.
 # tests/core/test_schema_contract.py holds these lists to the ORM models.
-USAGE_LEFT_NULL = frozenset({"endpoint_id", "request_id", "idempotency_key"})
+USAGE_LEFT_NULL = frozenset({"endpoint_id", "request_id", "idempotency_key", "api_key_id"})
 LEDGER_LEFT_NULL = frozenset({"idempotency_key", "metadata"})
 NANO_PER_USD = 10**9
 
@@ -416,6 +416,8 @@ def write_demo_history(
         "sandbox": is_sandbox,
         "transaction_id": np.where(usage_tx > 0, usage_tx, None),
         "metadata": meta,
+        # the demo's calls came from the Playground, one in seven from the command line (no API keys yet)
+        "source": np.where(np.arange(rows) % 7 == 3, "cli", "playground").astype(object),
     }
     tx_desc = np.concatenate(
         [

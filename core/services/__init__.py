@@ -2,7 +2,8 @@
 
 Build one `Services` per process; every call names its caller (a `Principal`, or `SYSTEM` for the system itself) and
 returns frozen views. One module per product word: users, ledger, spend, overview, generation, playground, models,
-endpoints, breakeven. Access is enforced here, by each method's `@guarded` rule (`core.access`).
+endpoints, breakeven, demo, keys; `core.services.errors` names the typed errors interfaces map to their answers.
+Access is enforced here, by each method's `@guarded` rule (`core.access`).
 """
 
 from core.access import SYSTEM, Caller, Capability, Principal, Role, SystemCaller

@@ -21,6 +21,7 @@ def service_classes() -> dict[str, type]:
     from core.services.demo import DemoService
     from core.services.endpoints import EndpointService
     from core.services.generation import GenerationService
+    from core.services.keys import KeyService
     from core.services.ledger import LedgerService
     from core.services.models import ModelService
     from core.services.overview import OverviewService
@@ -39,6 +40,7 @@ def service_classes() -> dict[str, type]:
         "endpoints": EndpointService,
         "breakeven": BreakevenService,
         "demo": DemoService,
+        "keys": KeyService,
     }
 
 

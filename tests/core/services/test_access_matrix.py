@@ -88,6 +88,11 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "breakeven.simulate": ("yes", "no", "yes", "no"),
     "demo.has_usage": ("yes", "no", "no", "no"),
     "demo.write_history": ("yes", "no", "no", "no"),
+    "keys.admit": ("no", "no", "no", "no"),
+    "keys.create": ("yes", "own", "own", "own"),
+    "keys.list": ("yes", "own", "own", "own"),
+    "keys.models": ("yes", "yes", "yes", "yes"),
+    "keys.revoke": ("yes", "own", "own", "own"),
 }
 CALLERS = ("admin", "finance", "engineer", "pm", "system")
 
@@ -129,6 +134,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     chat = GenerationRequest(category="chat", text="hello")
     for u in users.values():
         services.generation.generate(SYSTEM, u.id, "sandbox-chat", chat)
+        services.keys.create(SYSTEM, u.id, f"{u.role} key")
     yield World(services, users, itertools.count())
     services.close()
 
@@ -252,9 +258,14 @@ CALLS: dict[str, Call] = {
     ),
     "demo.has_usage": lambda w, c, t: w.services.demo.has_usage(c),
     "demo.write_history": lambda w, c, t: w.services.demo.write_history(c, rows=200, days=3, seed=1, replace=True),
+    "keys.admit": lambda w, c, t: w.services.keys.admit(c, w.services.keys.create(SYSTEM, t.id, "k").secret),
+    "keys.create": lambda w, c, t: w.services.keys.create(c, t.id, w.fresh("key")),
+    "keys.list": lambda w, c, t: {k.owner_email for k in w.services.keys.list(c)},
+    "keys.models": lambda w, c, t: w.services.keys.models(c),
+    "keys.revoke": lambda w, c, t: w.services.keys.revoke(c, t.id, w.services.keys.create(SYSTEM, t.id, "k").key.id),
 }
 # Methods whose "own" means "shows only the caller's own": the call returns the accounts it shows.
-SHOWS = {"users.list", "ledger.balances", "spend.options", "playground.payers", "endpoints.overview"}
+SHOWS = {"users.list", "ledger.balances", "spend.options", "playground.payers", "endpoints.overview", "keys.list"}
 
 
 def test_every_public_service_method_is_guarded_and_in_the_table() -> None:
