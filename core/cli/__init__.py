@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "core.cli.spend_cmd",
     "core.cli.access_cmd",
     "core.cli.keys_cmd",
+    "core.cli.serve_cmd",
 )
 
 

@@ -8,10 +8,11 @@ itself is `core.generate`'s flow.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from core.access import Caller, Capability, Principal, guarded
-from core.errors import PermissionDeniedError
+from core.errors import InvalidInputError, PermissionDeniedError
 from core.generate import GenerationResult, GenerationStream, Origin
 from core.providers.types import Category, GenerationRequest
 from core.users import UserView
@@ -19,7 +20,19 @@ from core.users import UserView
 if TYPE_CHECKING:
     from core.services.container import Services
 
+MAX_IDEMPOTENCY_KEY = 255
+
 __all__ = ["Category", "GenerationRequest", "GenerationResult", "GenerationService", "GenerationStream"]
+
+
+def _ledger_key(caller: Caller, key: str | None) -> str | None:
+    """A caller's idempotency key as the ledger keeps it: an API key's are its own (two keys of one person may send
+    the same Idempotency-Key for different calls), hashed so that any header value fits."""
+    if key is None or not (isinstance(caller, Principal) and caller.api_key_id is not None):
+        return key
+    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInputError(f"An Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters.")
+    return f"api:{caller.api_key_id}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
 
 def _origin(caller: Caller, model_id: str, source: str) -> Origin:
@@ -55,9 +68,8 @@ class GenerationService:
         call comes from (playground or cli; a call through an API key is always api). With `idempotency_key`, the
         same key again returns the first call's result and charge."""
         origin = _origin(caller, model_id, source)
-        return self._s.flow.generate(
-            user, model_id, request, provider=provider, idempotency_key=idempotency_key, origin=origin
-        )
+        key = _ledger_key(caller, idempotency_key)
+        return self._s.flow.generate(user, model_id, request, provider=provider, idempotency_key=key, origin=origin)
 
     @guarded(Capability.GENERATE_FOR_OTHERS, own="user", always=Capability.USE_PLAYGROUND)
     def stream(
@@ -74,6 +86,5 @@ class GenerationService:
         """Like `generate`, streaming the text: iterate the result, then read its `.result`. Closing the stream early
         bills what was received so far and releases the rest of the hold."""
         origin = _origin(caller, model_id, source)
-        return self._s.flow.stream(
-            user, model_id, request, provider=provider, idempotency_key=idempotency_key, origin=origin
-        )
+        key = _ledger_key(caller, idempotency_key)
+        return self._s.flow.stream(user, model_id, request, provider=provider, idempotency_key=key, origin=origin)
