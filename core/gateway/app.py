@@ -4,13 +4,15 @@ on every answer and bounded bodies. `create_app()` is what `python -m core serve
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.gateway import anthropic_routes, minimax_routes, openai_routes
 from core.gateway.errors import engine_error, http_error, unexpected_error, validation_error
@@ -53,12 +55,30 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)
 
-    @app.middleware("http")
-    async def request_ids(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request.state.request_id = "req_" + uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers.setdefault("x-request-id", request.state.request_id)
-        return response
-
     app.add_middleware(BodyLimit)
+    app.add_middleware(RequestIds)
     return app
+
+
+class RequestIds:
+    """A request id for every request (`request.state.request_id`), sent back as `x-request-id`. Plain ASGI, not
+    Starlette's BaseHTTPMiddleware, which would keep a streamed response running after its client hung up."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = "req_" + uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "x-request-id" not in headers:
+                    headers.append("x-request-id", rid)
+            await send(message)
+
+        await self.app(scope, receive, with_id)

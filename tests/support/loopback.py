@@ -117,6 +117,7 @@ class LoopbackState:
     record: bool = True
     slow_stream_words: int = 0  # > 0: streamed chat sends this many words, one every `word_delay` seconds
     word_delay: float = 0.02
+    reply_delay: float = 0.0  # seconds to wait before answering a chat completion (plain)
     streams_done: int = 0  # streams sent to the end
     streams_cut: int = 0  # streams whose reader hung up before the end
 
@@ -164,6 +165,7 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
                     self._send(200, sse.encode(), "text/event-stream")
                     state.streams_done += 1
                 else:
+                    time.sleep(state.reply_delay)
                     self._send(200, json.dumps(CHAT_COMPLETION).encode(), "application/json")
             elif self.path.endswith("/v1/messages"):
                 if json.loads(body).get("stream"):
@@ -209,11 +211,18 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up is expected here (the disconnect tests do it on purpose): nothing to print."""
+
+
 @contextmanager
 def loopback_openai() -> Iterator[tuple[str, LoopbackState]]:
     """Yields (base URL ending in /v1, state) for a server on 127.0.0.1 on a free port; stopped on exit."""
     state = LoopbackState()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server = _Server(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="loopback-openai", daemon=True)
     thread.start()
@@ -227,7 +236,7 @@ def loopback_openai() -> Iterator[tuple[str, LoopbackState]]:
 
 def _serve_forever(port_out: Any) -> None:  # runs in the child process
     state = LoopbackState(record=False)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server = _Server(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
     port_out.put(server.server_address[1])
     server.serve_forever()
