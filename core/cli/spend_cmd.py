@@ -1,6 +1,6 @@
-"""`python -m core spend`: spend by user, model, provider, category or over time; `spend forecast`, `spend anomalies`,
-`spend sync`. Answers come from the analytics store, synced first when it is older than five minutes (`--no-sync`
-answers from it as it is)."""
+"""`python -m core spend`: spend by user, model, provider, category, API key, source or over time; `spend forecast`,
+`spend anomalies`, `spend sync`. Answers come from the analytics store, synced first when it is older than five
+minutes (`--no-sync` answers from it as it is)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
 from core.services.spend import STALE_AFTER_SECONDS, SpendFilter, zone
 
-BY = ("user", "model", "provider", "category", "deployment_type", "day", "week", "month")
+BY = ("user", "model", "provider", "category", "deployment_type", "api_key", "source", "day", "week", "month")
 TIME = ("day", "week", "month")
 
 
@@ -27,6 +27,12 @@ def _filters(p: argparse.ArgumentParser, *, dates: bool = True) -> None:
     p.add_argument("--provider", action="append", default=[], help="only this provider (repeatable)")
     p.add_argument("--category", action="append", default=[], help="only this category (repeatable)")
     p.add_argument("--status", choices=("success", "failed"), help="only successful or failed calls")
+    p.add_argument(
+        "--api-key", action="append", default=[], type=positive_int, metavar="ID", help="only this API key (repeatable)"
+    )
+    p.add_argument(
+        "--source", action="append", default=[], choices=("playground", "cli", "api"), help="only calls from"
+    )
     sandbox = p.add_mutually_exclusive_group()
     sandbox.add_argument(
         "--exclude-sandbox", dest="include_sandbox", action="store_false", help="leave sandbox calls out (default)"
@@ -74,6 +80,8 @@ def _setup(args: argparse.Namespace, ctx: Context) -> tuple[SpendFilter, str, fl
         "categories": tuple(args.category),
         "statuses": (args.status,) if args.status else (),
         "include_sandbox": args.include_sandbox,
+        "api_keys": tuple(args.api_key),
+        "sources": tuple(args.source),
     }
     f = SpendFilter.dates(getattr(args, "since", None), getattr(args, "until", None), tz=tz, **kw)
     return f, tz, None if args.no_sync else STALE_AFTER_SECONDS
