@@ -17,6 +17,7 @@ ALL_PAGES = {
     "breakeven": ("Engineering", st.Page("pages/breakeven.py", title="Break-even", icon=":material/balance:")),
     "endpoints": ("Engineering", st.Page("pages/endpoints.py", title="Endpoints", icon=":material/dns:")),
     "models": ("Catalog", st.Page("pages/models.py", title="Models & pricing", icon=":material/sell:")),
+    "keys": ("Build", st.Page("pages/keys.py", title="API keys", icon=":material/key:")),
 }
 
 

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from tests.pages.apptest import demo_database
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["home", "playground", "spend", "ledger", "models", "breakeven", "endpoints"]
+PAGES = ["home", "playground", "spend", "ledger", "models", "breakeven", "endpoints", "keys"]
 
 
 @pytest.fixture(scope="module")
