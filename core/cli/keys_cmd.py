@@ -9,6 +9,7 @@ from typing import Any
 from core.cli import Context
 from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
+from core.errors import NotFoundError
 from core.services.keys import ApiKeyView
 
 
@@ -33,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     revoke.add_argument("--user", required=True, metavar="EMAIL", help="the key's owner")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(func=run_revoke)
+    demo = s.add_parser("demo", help="a fresh key for trying the gateway (`make run` prints it); revokes the last one")
+    demo.add_argument("--user", metavar="EMAIL", help="its owner (default: the first admin)")
+    demo.set_defaults(func=run_demo)
 
 
 def _row(k: ApiKeyView) -> dict[str, Any]:
@@ -80,6 +84,25 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
         print_json(rows)
     else:
         print_table(rows)
+    return 0
+
+
+DEMO_KEY_NAME = "demo key (make run)"
+
+
+def run_demo(args: argparse.Namespace, ctx: Context) -> int:
+    keys = ctx.services.keys
+    owner = args.user
+    if owner is None:
+        admins = ctx.services.users.list(ctx.caller, role="admin")
+        if not admins:
+            raise NotFoundError("No admin to own the demo key; pass --user EMAIL (or run `python -m core demo`).")
+        owner = admins[0].email
+    for old in keys.list(ctx.caller, owner):
+        if old.name == DEMO_KEY_NAME and old.status() == "active":
+            keys.revoke(ctx.caller, owner, old.id)
+    made = keys.create(ctx.caller, owner, DEMO_KEY_NAME)
+    print(f"demo API key for {made.key.owner_email} (shown once; the previous demo key is revoked): {made.secret}")
     return 0
 
 

@@ -45,3 +45,19 @@ def test_mistakes_print_one_line(db: str, capsys: pytest.CaptureFixture[str]) ->
     assert capsys.readouterr().err.startswith("error: Unknown model 'gpt-17'")
     assert main(["keys", "revoke", "sk-ac-nothing", "--user", "ana@example.com"]) == 2
     assert "No API key" in capsys.readouterr().err
+
+
+def test_demo_key_replaces_the_previous_one(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["users", "add", "--email", "boss@example.com", "--name", "Boss", "--role", "admin"]) == 0
+    capsys.readouterr()
+    assert main(["keys", "demo"]) == 0
+    first = capsys.readouterr().out.split()[-1]
+    assert main(["keys", "demo"]) == 0
+    second = capsys.readouterr().out.split()[-1]
+    assert first != second and second.startswith("sk-ac-")
+    assert main(["keys", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["owner"], r["status"]) for r in rows] == [
+        ("boss@example.com", "active"),
+        ("boss@example.com", "revoked"),
+    ]
