@@ -127,7 +127,8 @@ class KeyService:
                 "keys page."
             )
         if key.limits.rpm:
-            wait = self._s.rate_limiter.acquire(f"key:{key.id}", key.limits.rpm)
+            # by the hash: unique to the key whatever database it lives in (several may share one Redis)
+            wait = self._s.rate_limiter.acquire(f"key:{digest[:32]}", key.limits.rpm)
             if wait is not None:
                 raise RateLimitedError(
                     f"API key {key.prefix}… is limited to {key.limits.rpm} requests per minute; try again in "
