@@ -1,6 +1,6 @@
 """Gateway load: async clients against `python -m core serve` with a loopback OpenAI-shaped upstream (its own
-process), non-streaming and streaming chat, at 1, 16 and 64 concurrent clients, on SQLite (one worker) and on
-PostgreSQL (two workers, when TEST_DATABASE_URL or --pg-url is set).
+process), non-streaming and streaming chat, at 1, 16 and 64 concurrent clients (spread over 16 users, each with a key),
+on SQLite (one worker) and on PostgreSQL (two workers, when TEST_DATABASE_URL or --pg-url is set).
 
 For each run it prints requests/s through the gateway, the latency the gateway adds at p50 and p95 (the same requests
 sent straight to the upstream at the same concurrency are the baseline), for streams the time to first token added,
@@ -47,6 +47,7 @@ LEVELS = (1, 16, 64)
 GOALS = {"rps_at_64": 400.0, "added_p50_ms_at_16": 3.0, "added_p95_ms_at_16": 10.0, "ttft_added_ms": 5.0}
 PROMPT = "Summarise the benefits of prepaid credits in one sentence."
 UPSTREAM_KEY = "sk-benchmark-upstream-key"
+USERS = 16
 
 
 def pct(values: list[float], q: float) -> float:
@@ -76,36 +77,42 @@ async def _one(client: httpx.AsyncClient, url: str, headers: dict[str, str], str
     first = None
     async with client.stream("POST", url, json=body, headers=headers) as r:
         async for line in r.aiter_lines():
-            if first is None and '"content":"' in line and '"content":""' not in line:
+            if first is None and line.startswith("data: {") and _has_text(line[6:]):
                 first = time.perf_counter() - t
         ok = r.status_code == 200
     return Sample(time.perf_counter() - t, first, ok and first is not None)
 
 
+def _has_text(data: str) -> bool:
+    choices = json.loads(data).get("choices") or [{}]
+    return bool((choices[0].get("delta") or {}).get("content"))
+
+
 async def _load(
-    url: str, headers: dict[str, str], clients: int, total: int, stream: bool
+    url: str, keys: list[dict[str, str]], clients: int, total: int, stream: bool
 ) -> tuple[list[Sample], float]:
     samples: list[Sample] = []
     left = total
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
 
-        async def worker() -> None:
+        async def worker(headers: dict[str, str]) -> None:
             nonlocal left
             while left > 0:
                 left -= 1
                 samples.append(await _one(client, url, headers, stream))
 
-        for _ in range(min(clients, 8)):  # warm the connections up
-            await _one(client, url, headers, stream)
+        for i in range(min(clients, 8)):  # warm the connections up
+            await _one(client, url, keys[i % len(keys)], stream)
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        await asyncio.gather(*(worker(keys[i % len(keys)]) for i in range(clients)))
         wall = time.perf_counter() - started
     return samples, wall
 
 
-def load(url: str, headers: dict[str, str], clients: int, total: int, stream: bool) -> tuple[list[Sample], float]:
-    return asyncio.run(_load(url, headers, clients, total, stream))
+def load(url: str, keys: list[dict[str, str]], clients: int, total: int, stream: bool) -> tuple[list[Sample], float]:
+    """`total` requests from `clients` concurrent clients, client i sending the headers keys[i % len(keys)]."""
+    return asyncio.run(_load(url, keys, clients, total, stream))
 
 
 def _database(kind: str, pg_url: str | None, tmp: Path) -> tuple[str, str | None]:
@@ -129,10 +136,12 @@ def run_database(kind: str, workers: int, per_run: int, upstream: str, pg_url: s
             db = Database(settings)
             db.init()
             services = Services(db)
-            with db.session() as s:
-                user = add_user(s, email="bench@example.com", name="Bench", role="engineer")
-            services.ledger.grant(SYSTEM, user.id, 100_000_000)
-            key = services.keys.create(SYSTEM, user.id, "benchmark").secret
+            keys = []
+            for i in range(USERS):  # clients spread over several users, as a gateway's traffic is
+                with db.session() as s:
+                    user = add_user(s, email=f"bench{i}@example.com", name="Bench", role="engineer")
+                services.ledger.grant(SYSTEM, user.id, 100_000_000)
+                keys.append({"Authorization": f"Bearer {services.keys.create(SYSTEM, user.id, 'benchmark').secret}"})
             env = {
                 "DATABASE_URL": url,
                 "ANALYTICS_PATH": str(tmp / "a.duckdb"),
@@ -147,14 +156,12 @@ def run_database(kind: str, workers: int, per_run: int, upstream: str, pg_url: s
                         total = per_run if clients > 1 else max(per_run // 4, 50)
                         direct, _ = load(
                             f"{upstream}/chat/completions",
-                            {"Authorization": f"Bearer {UPSTREAM_KEY}"},
+                            [{"Authorization": f"Bearer {UPSTREAM_KEY}"}],
                             clients,
                             total,
                             stream,
                         )
-                        via, wall = load(
-                            f"{gateway}/v1/chat/completions", {"Authorization": f"Bearer {key}"}, clients, total, stream
-                        )
+                        via, wall = load(f"{gateway}/v1/chat/completions", keys, clients, total, stream)
                         violations = services.ledger.check(SYSTEM)
                         results.append(_summary(kind, workers, stream, clients, direct, via, wall, len(violations)))
                         _print_row(results[-1])

@@ -3,6 +3,7 @@ on every answer and bounded bodies. `create_app()` is what `python -m core serve
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,7 +36,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        anyio.to_thread.current_default_thread_limiter().total_tokens = int(os.environ.get("GATEWAY_THREADS", THREADS))
         owned = services is None
         app.state.services = Services() if owned else services
         try:

@@ -213,6 +213,7 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # 64 clients connecting at once would overflow the default backlog of 5
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up is expected here (the disconnect tests do it on purpose): nothing to print."""
