@@ -48,6 +48,7 @@ GOALS = {"rps_at_64": 400.0, "added_p50_ms_at_16": 3.0, "added_p95_ms_at_16": 10
 PROMPT = "Summarise the benefits of prepaid credits in one sentence."
 UPSTREAM_KEY = "sk-benchmark-upstream-key"
 USERS = 16
+JSON_OUT = "--json" in sys.argv  # rows go to stderr then, so stdout is the JSON alone
 
 
 def pct(values: list[float], q: float) -> float:
@@ -206,6 +207,7 @@ def _print_row(r: dict[str, Any]) -> None:
         f"  {r['database']:<10} {r['workers']}w {r['mode']:<6} {r['clients']:>3} clients  {r['rps']:7.1f} req/s  "
         f"added p50 {r['added_ms']['p50']:6.2f} ms  p95 {r['added_ms']['p95']:6.2f} ms{extra}  "
         f"failed {r['failed']}  violations {r['ledger_violations']}",
+        file=sys.stderr if JSON_OUT else sys.stdout,
         flush=True,
     )
 
