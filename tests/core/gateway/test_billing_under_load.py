@@ -18,7 +18,6 @@ from core.db.models import AIUsageLog, CreditHold, CreditTransaction
 from core.services import Services
 from core.users import add_user
 from tests.core.gateway.conftest import GatewayWorld, upstream_settings
-from tests.core.keys.test_rate_limit import redis_url  # noqa: F401 - the fixture
 from tests.support.gateway import gateway_processes
 from tests.support.loopback import loopback_openai
 
@@ -104,7 +103,7 @@ def test_the_same_idempotency_key_from_8_clients_bills_once(world: GatewayWorld)
 def test_two_gateway_processes_on_postgresql_share_balances_and_rate_limits(
     pg_runtime: Database,
     tmp_path: Path,
-    redis_url: str,  # noqa: F811
+    redis_url: str,
 ) -> None:
     with loopback_openai() as (base, state):
         settings = upstream_settings(base)

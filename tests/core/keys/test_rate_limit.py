@@ -3,28 +3,11 @@ gateway processes share it). With CI=true an unreachable Redis fails instead of 
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
 from core.keys.rate_limit import InProcessRateLimiter, RateLimiterUnavailable, RedisRateLimiter
-
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-@pytest.fixture
-def redis_url() -> str:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        if IN_CI:
-            raise
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    return REDIS_URL
 
 
 def test_in_process_allows_exactly_the_limit_then_says_when() -> None:
