@@ -1,8 +1,9 @@
-# Two commands: `make run` (venv, database, demo history, app) and `make test` (the whole suite).
+# Two commands: `make run` (venv, database, demo history, app and gateway) and `make test` (the whole suite).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+GATEWAY_PORT ?= 8000
 DEMO_ROWS ?= 200000
 
 .PHONY: run test lint format init demo bench clean
@@ -27,8 +28,13 @@ demo: init
 	$(PY) -m core demo --rows $(DEMO_ROWS) --if-empty $(if $(filter local,$(HF_ENDPOINTS_API_URL)),--with-endpoints)
 	-$(PY) -m core spend sync  # so the Spend page opens without a first sync (a failure here does not stop the app)
 
+# The app and the HTTP gateway side by side; when either stops (or on Ctrl-C) the other is stopped too.
 run: demo
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	@$(PY) -m core keys demo
+	@bash -c '$(PY) -m core serve --port $(GATEWAY_PORT) & gw=$$!; \
+	  GATEWAY_URL=http://127.0.0.1:$(GATEWAY_PORT)/v1 $(PY) -m streamlit run app.py --server.port $(PORT) \
+	    --server.headless true --browser.gatherUsageStats false & app=$$!; \
+	  trap "kill $$gw $$app 2>/dev/null" EXIT INT TERM; wait -n $$gw $$app'
 
 test: $(VENV)/.dev
 	$(PY) -m ruff check .

@@ -20,6 +20,7 @@ ALL_PAGES = {
     "models": ("Catalog", st.Page("pages/models.py", title="Models & pricing", icon=":material/sell:")),
     "savings": ("Optimize", st.Page("pages/savings.py", title="Savings", icon=":material/savings:")),
     "pricing_lab": ("Optimize", st.Page("pages/pricing_lab.py", title="Pricing lab", icon=":material/tune:")),
+    "keys": ("Build", st.Page("pages/keys.py", title="API keys", icon=":material/key:")),
 }
 
 

@@ -39,6 +39,7 @@ class Capability(StrEnum):
     MANAGE_USERS = "manage_users"
     FIND_SAVINGS = "find_savings"  # the Savings list: where money is lost in everyone's traffic
     MANAGE_BUDGETS = "manage_budgets"  # budgets, teams, alert webhooks, running the alerts
+    MANAGE_API_KEYS = "manage_api_keys"  # create, list and revoke other people's API keys (one's own: everyone)
 
 
 PERMISSIONS: dict[Role, frozenset[Capability]] = {
@@ -62,11 +63,11 @@ PERMISSIONS: dict[Role, frozenset[Capability]] = {
 PAGES: dict[Role, tuple[str, ...]] = {
     Role.ADMIN: (
         "home", "playground", "spend", "ledger", "budgets", "breakeven", "endpoints", "models", "savings",
-        "pricing_lab",
+        "pricing_lab", "keys",
     ),
-    Role.FINANCE: ("home", "spend", "ledger", "budgets", "models", "playground", "savings", "pricing_lab"),
-    Role.ENGINEER: ("playground", "spend", "ledger", "budgets", "breakeven", "endpoints", "models", "savings"),
-    Role.PM: ("playground", "spend", "ledger", "budgets", "models"),
+    Role.FINANCE: ("home", "spend", "ledger", "budgets", "models", "playground", "savings", "pricing_lab", "keys"),
+    Role.ENGINEER: ("playground", "spend", "ledger", "budgets", "breakeven", "endpoints", "models", "savings", "keys"),
+    Role.PM: ("playground", "spend", "ledger", "budgets", "models", "keys"),
 }  # fmt: skip
 
 ACTION_NAMES = {
@@ -80,17 +81,21 @@ ACTION_NAMES = {
     Capability.MANAGE_USERS: "add users or change their markup",
     Capability.FIND_SAVINGS: "see the savings found in everyone's traffic",
     Capability.MANAGE_BUDGETS: "set budgets, manage teams and alert webhooks, or run the alerts",
+    Capability.MANAGE_API_KEYS: "manage another user's API keys",
 }
 
 
 @dataclass(frozen=True, kw_only=True)
 class Principal:
-    """A signed-in person acting through a page, the command line's `--as`, or (soon) an API key."""
+    """A signed-in person acting through a page, the command line's `--as`, or an API key of theirs (then
+    `api_key_id` names the key and `api_key_models` lists the models it may use; None: every model)."""
 
     user_id: int
     email: str
     name: str
     role: Role
+    api_key_id: int | None = None
+    api_key_models: tuple[str, ...] | None = None
 
     @classmethod
     def of(cls, user: Any) -> Principal:

@@ -96,6 +96,7 @@ class Settings:
     alert_email_to: tuple[str, ...] = ()  # finance's addresses: every alert is mailed to them too
     low_balance_credits: int = 100
     low_balance_days: Decimal = Decimal("3")
+    redis_url: str = ""  # the gateway's rate limits are shared through it when set (else kept per process)
     api_keys: dict[str, Secret] = field(default_factory=dict, repr=False)
     base_urls: dict[str, str] = field(default_factory=dict)
 
@@ -218,6 +219,7 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         alert_email_to=emails,
         low_balance_credits=int(low_credits),
         low_balance_days=decimal_setting("LOW_BALANCE_DAYS", "3"),
+        redis_url=get("REDIS_URL"),
         api_keys=keys,
         base_urls=urls,
     )

@@ -29,3 +29,15 @@ class InvalidInputError(CoreError, ValueError):
 
 class PermissionDeniedError(CoreError):
     """The signed-in person's role does not allow this action."""
+
+
+class UnauthenticatedError(CoreError):
+    """No API key, or one that is unknown, revoked or expired."""
+
+
+class RateLimitedError(CoreError):
+    """Too many requests for a limit (an API key's requests per minute); `retry_after` says when to try again."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -8,6 +8,12 @@
 
 Sandbox models are priced like the model they mirror and logged with that would-be cost, but never debited.
 
+A caller's idempotency key makes a call happen once: the first request with the key holds the credits and calls the
+upstream; the same key sent again (a retry, or the same request from several clients at once) gets the first call's
+result and charge back (`GenerationResult.replayed`), waiting for it if the first call is still running
+(`core.billing.replays`). Each usage row records where the call came from (`source`) and the API key it came
+through, and the key's own limits count its hold.
+
 `core.services` builds one `GenerationFlow` per process (settings, the database, the ledger, the providers with one
 shared HTTP client) and calls it for pages, the command line and the gateway after checking who may bill whom.
 `GenerationFlow.generate()` returns a `GenerationResult`; `GenerationFlow.stream()` returns a `GenerationStream`:
@@ -28,7 +34,8 @@ from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.alerts.hook import AlertHook
-from core.billing.errors import BudgetExceededError, HoldStateError
+from core.billing import replays
+from core.billing.errors import BudgetExceededError
 from core.billing.hold_keeper import HoldKeeper
 from core.billing.ledger import BillingService
 from core.billing.pricing import price_usage
@@ -37,7 +44,7 @@ from core.billing.types import Hold, Settlement, UsageRecord
 from core.catalog.lookup import UnknownModelError, to_model_price
 from core.catalog.types import ModelPrice
 from core.config import Settings
-from core.db.models import AIModel
+from core.db.models import USAGE_SOURCES, AIModel, utcnow
 from core.errors import InvalidInputError
 from core.money import apply_markup, usd_to_credits
 from core.providers import response_cache
@@ -81,15 +88,18 @@ class GenerationFlow:
         *,
         provider: str | None = None,
         idempotency_key: str | None = None,
+        origin: Origin | None = None,
     ) -> GenerationResult:
         """Make one billed call of `model_id` for `user` (an id, an email or a UserView). With `request.stream` the
         upstream is called in streaming mode (and read to the end here)."""
         if request.stream:
-            stream = self.stream(user, model_id, request, provider=provider, idempotency_key=idempotency_key)
+            stream = self.stream(
+                user, model_id, request, provider=provider, idempotency_key=idempotency_key, origin=origin
+            )
             for _ in stream:
                 pass
             return stream.result
-        return _generate(self, user, model_id, request, provider, idempotency_key)
+        return _generate(self, user, model_id, request, provider, idempotency_key, origin or Origin())
 
     def stream(
         self,
@@ -99,10 +109,23 @@ class GenerationFlow:
         *,
         provider: str | None = None,
         idempotency_key: str | None = None,
+        origin: Origin | None = None,
     ) -> GenerationStream:
         """Like `generate`, streaming the text. Errors before the first chunk (an unknown model, not enough credits,
         a refused key) raise here; later ones raise while iterating. Non-chat categories yield their text at once."""
-        return _generate_stream(self, user, model_id, request, provider, idempotency_key)
+        return _generate_stream(self, user, model_id, request, provider, idempotency_key, origin or Origin())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Origin:
+    """Where a call comes from: its source (recorded on the usage row) and the API key it came through, if any."""
+
+    source: str = "playground"
+    api_key_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in USAGE_SOURCES:
+            raise InvalidInputError(f"Unknown source {self.source!r}; choose one of: {', '.join(USAGE_SOURCES)}.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,10 +154,45 @@ class GenerationResult:
     sandbox: bool
     request_id: str | None
     metadata: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False  # the answer of an earlier call with the same idempotency key (charged once, then)
 
     @property
     def estimated(self) -> bool:
         return self.usage.estimated
+
+    def to_reply(self) -> dict[str, Any]:
+        """Everything but the bytes, as JSON (kept for a retry with the same idempotency key)."""
+        return {
+            "text": self.text,
+            "mime": self.mime,
+            "voice_id": self.voice_id,
+            "usage": {**self.usage.to_dict(), "seconds": str(self.usage.seconds)},
+            "provider": self.provider,
+            "model_id": self.model_id,
+            "model_name": self.model_name,
+            "category": self.category,
+            "base_cost_usd": str(self.base_cost_usd),
+            "base_credits": self.base_credits,
+            "markup_pct": str(self.markup_pct),
+            "credits_charged": self.credits_charged,
+            "would_be_credits": self.would_be_credits,
+            "balance_after": self.balance_after,
+            "transaction_id": self.transaction_id,
+            "usage_id": self.usage_id,
+            "latency_ms": self.latency_ms,
+            "cache_hit": self.cache_hit,
+            "sandbox": self.sandbox,
+            "request_id": self.request_id,
+            "metadata": {k: v for k, v in self.metadata.items() if _jsonable(v)},
+        }
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any], data: bytes | None) -> GenerationResult:
+        fields = dict(reply)
+        fields["usage"] = Usage.from_dict(fields["usage"])
+        fields["base_cost_usd"] = Decimal(fields["base_cost_usd"])
+        fields["markup_pct"] = Decimal(fields["markup_pct"])
+        return cls(data=data, replayed=True, **fields)
 
     def to_dict(self, output: Any = None) -> dict[str, Any]:
         """The result as the command line prints it (`output` replaces the text, e.g. with a file path)."""
@@ -168,6 +226,7 @@ class _Plan:
     cache_key: str | None
     bound: Usage  # the most the request can consume: the hold's basis and the limit of what is billed
     fingerprint: str  # core.providers.fingerprint: logged on the usage row, so repeated requests can be found later
+    origin: Origin
 
     @property
     def sandbox(self) -> bool:
@@ -206,6 +265,7 @@ def _prepare(
     model_id: str,
     request: GenerationRequest,
     provider: str | None,
+    origin: Origin,
 ) -> _Plan:
     """Everything checked before any credit is held or any upstream called."""
     who, model = _lookup(svc, user, model_id, provider)
@@ -224,7 +284,7 @@ def _prepare(
     )
     fingerprint = request_fingerprint(model, request)
     cache_key = fingerprint if response_cache.cacheable(model, request) else None
-    return _Plan(who, model, prov, request, hold, cache_key, estimate, fingerprint)
+    return _Plan(who, model, prov, request, hold, cache_key, estimate, fingerprint, origin)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -233,18 +293,46 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _reserve(svc: GenerationFlow, plan: _Plan, idempotency_key: str | None) -> Hold:
+    """The call's hold; `reused` when the caller's idempotency key already has one (the call was made, or is being
+    made, by an earlier request: its result is replayed instead of calling again)."""
     key = idempotency_key or f"gen-{uuid.uuid4().hex}"
     try:
-        hold = svc.billing.reserve(plan.user.id, plan.hold_credits, key)
+        return svc.billing.reserve(plan.user.id, plan.hold_credits, key, api_key_id=plan.origin.api_key_id)
     except BudgetExceededError as exc:
         if svc.alerts is not None:
             svc.alerts.after_refusal(exc, plan.user.id)
         raise
-    if hold.status != "held":
-        raise HoldStateError(
-            f"The idempotency key {key!r} belongs to a call that is already {hold.status}; use a new key per call."
+
+
+def _replayed(svc: GenerationFlow, plan: _Plan, hold: Hold) -> GenerationResult:
+    """The result of the earlier call that holds this idempotency key (waiting for it while it runs)."""
+    left = (hold.expires_at - utcnow()).total_seconds()
+    reply = replays.wait_for_reply(
+        svc.engine,
+        hold_id=hold.id,
+        user_id=plan.user.id,
+        key=hold.idempotency_key,
+        fingerprint=plan.fingerprint,
+        timeout=max(left, 0.0),
+    )
+    return GenerationResult.from_reply(reply.result, reply.data)
+
+
+def _keep_reply(svc: GenerationFlow, plan: _Plan, hold: Hold, result: GenerationResult, caller_key: str | None) -> None:
+    """Keep the answer of a call made with the caller's idempotency key, for a retry with the same key."""
+    if caller_key is None:
+        return
+    try:
+        replays.store(
+            svc.engine,
+            user_id=plan.user.id,
+            key=hold.idempotency_key,
+            fingerprint=plan.fingerprint,
+            result=result.to_reply(),
+            data=result.data,
         )
-    return hold
+    except Exception:
+        log.exception("could not keep the reply of hold %s for its idempotency key", hold.id)
 
 
 def _release(svc: GenerationFlow, plan: _Plan, hold: Hold, exc: BaseException, latency_ms: int) -> None:
@@ -258,6 +346,8 @@ def _release(svc: GenerationFlow, plan: _Plan, hold: Hold, exc: BaseException, l
         latency_ms=latency_ms,
         sandbox=plan.sandbox,
         request_fingerprint=plan.fingerprint,
+        api_key_id=plan.origin.api_key_id,
+        source=plan.origin.source,
         metadata={"error_type": type(exc).__name__},
     )
     try:
@@ -297,6 +387,8 @@ def _settle(
         sandbox=plan.sandbox,
         request_id=result.request_id,
         request_fingerprint=plan.fingerprint,
+        api_key_id=plan.origin.api_key_id,
+        source=plan.origin.source,
         metadata=metadata,
     )
     try:
@@ -365,8 +457,12 @@ def _from_cache(svc: GenerationFlow, plan: _Plan, idempotency_key: str | None) -
     cost = price_usage(plan.model, cached.usage) if svc.settings.charge_cache_hits else Decimal(0)
     exact = apply_markup(usd_to_credits(cost, svc.settings.credit_usd), plan.user.developer_markup_pct)
     hold = _reserve(svc, replace(plan, hold_credits=exact, cache_key=None), idempotency_key)
+    if hold.reused:
+        return _replayed(svc, plan, hold)
     response_cache.record_hit(svc.session_factory, plan.cache_key)
-    return _settle(svc, plan, hold, out, _elapsed_ms(t0), cache_hit=True)
+    result = _settle(svc, plan, hold, out, _elapsed_ms(t0), cache_hit=True)
+    _keep_reply(svc, plan, hold, result, idempotency_key)
+    return result
 
 
 def _maybe_store(svc: GenerationFlow, plan: _Plan, result: ProviderResult) -> None:
@@ -385,12 +481,15 @@ def _generate(
     request: GenerationRequest,
     provider: str | None,
     idempotency_key: str | None,
+    origin: Origin,
 ) -> GenerationResult:
-    plan = _prepare(svc, user, model_id, request, provider)
+    plan = _prepare(svc, user, model_id, request, provider, origin)
     cached = _from_cache(svc, plan, idempotency_key)
     if cached is not None:
         return cached
     hold = _reserve(svc, plan, idempotency_key)
+    if hold.reused:
+        return _replayed(svc, plan, hold)
     t0 = time.perf_counter()
     try:
         out = _checked(plan, plan.provider.generate(plan.model, request))
@@ -398,6 +497,7 @@ def _generate(
         _release(svc, plan, hold, exc, _elapsed_ms(t0))
         raise
     result = _settle(svc, plan, hold, out, _elapsed_ms(t0))
+    _keep_reply(svc, plan, hold, result, idempotency_key)
     _maybe_store(svc, plan, out)
     return result
 
@@ -417,19 +517,22 @@ def _generate_stream(
     request: GenerationRequest,
     provider: str | None,
     idempotency_key: str | None,
+    origin: Origin,
 ) -> GenerationStream:
-    plan = _prepare(svc, user, model_id, request, provider)
+    plan = _prepare(svc, user, model_id, request, provider, origin)
     cached = _from_cache(svc, plan, idempotency_key)
     if cached is not None:
         return GenerationStream(_replay(cached))
     hold = _reserve(svc, plan, idempotency_key)
+    if hold.reused:
+        return GenerationStream(_replay(_replayed(svc, plan, hold)))
     t0 = time.perf_counter()
     try:
         upstream = plan.provider.stream(plan.model, request)
     except BaseException as exc:
         _release(svc, plan, hold, exc, _elapsed_ms(t0))
         raise
-    return GenerationStream(_drive(svc, plan, hold, upstream, time.perf_counter() - t0))
+    return GenerationStream(_drive(svc, plan, hold, upstream, time.perf_counter() - t0, idempotency_key))
 
 
 def _replay(result: GenerationResult) -> Generator[str, None, GenerationResult]:
@@ -439,7 +542,7 @@ def _replay(result: GenerationResult) -> Generator[str, None, GenerationResult]:
 
 
 def _drive(
-    svc: GenerationFlow, plan: _Plan, hold: Hold, upstream: TextStream, setup_s: float
+    svc: GenerationFlow, plan: _Plan, hold: Hold, upstream: TextStream, setup_s: float, caller_key: str | None
 ) -> Generator[str, None, GenerationResult]:
     # Latency is the upstream's time (sending the request, then waiting for each chunk): the time the reader takes
     # before and between chunks (e.g. drawing them) is not counted. The hold lives as long as the stream does, up to
@@ -475,6 +578,7 @@ def _drive(
         raise
     out = _checked(plan, upstream.result)
     result = _settle(svc, plan, hold, out, int(upstream_s * 1000))
+    _keep_reply(svc, plan, hold, result, caller_key)
     _maybe_store(svc, plan, out)
     return result
 

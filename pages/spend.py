@@ -91,6 +91,7 @@ SHOWN = {
         "cache_hits",
         "cache_saving_usd",
     ],
+    "top_keys": ["api_key", "requests", "failed", "credits", "revenue_usd", "base_cost_usd", "margin_usd"],
     "user_models": [
         "model",
         "model_provider",
@@ -164,6 +165,11 @@ with st.sidebar:
     providers = st.multiselect("Providers", list(options.providers), key="providers")
     categories = st.multiselect("Categories", list(options.categories), key="categories")
     statuses = st.multiselect("Status", list(options.statuses), key="statuses")
+    key_labels = {i: f"{label} ({owner})" if sees_all else label for i, label, owner in options.api_keys}
+    api_keys = st.multiselect(
+        "API keys", list(key_labels), format_func=lambda i: key_labels[i], key="api_keys", help="calls through the API"
+    )
+    sources = st.multiselect("Sources", list(options.sources), key="sources", help="playground, cli or api")
     sandbox = st.toggle("Include sandbox calls (would-be cost, 0 credits)", value=False, key="sandbox")
     if st.button("Refresh data", icon=":material/refresh:", help="sync new usage and ledger rows now"):
         report = sync_with_progress(principal, None)
@@ -185,6 +191,8 @@ query = PageQuery(
     categories=tuple(categories),
     statuses=tuple(statuses),
     include_sandbox=sandbox,
+    api_keys=tuple(api_keys),
+    sources=tuple(sources),
     drill_user=drill if drill in visible_users else None,
 )
 page = load_page(principal, who_key, version, query, None if team is None else team.id)
@@ -281,6 +289,10 @@ with right:
     )
     st.plotly_chart(fig, width="stretch")
     table("top_models", page.top_models.frame)
+
+st.subheader("By API key")
+st.caption("Calls through the HTTP gateway, per key; “(no key)” is the Playground and the command line.")
+table("top_keys", page.top_keys.frame)
 
 if sees_all and team is None and teams:
     st.subheader("Spend by team")

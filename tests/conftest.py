@@ -19,6 +19,7 @@ from core.services import Services
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +49,21 @@ def pg_available() -> bool:
     if IN_CI and not PG_URL:
         pytest.fail("CI=true but TEST_DATABASE_URL is not set: the ledger tests must run on PostgreSQL too.")
     return _pg_available()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis the gateway's rate limits are shared through (REDIS_URL, else the local one); skipped when it does
+    not answer, except with CI=true, where that fails."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        if IN_CI:
+            raise
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    return REDIS_URL
 
 
 def make_runtime(url: str, tmp_path: Path, **settings: object) -> Database:

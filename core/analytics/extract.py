@@ -45,7 +45,8 @@ USAGE_COLUMNS = (
     "id, created_at, user_id, ai_model_id, provider, category, deployment_type, endpoint_id, requests_count, "
     "{base_real} AS base_cost_real, {base_text} AS base_cost_text, cost_credits, status, {cache_hit} AS cache_hit, "
     "{sandbox} AS sandbox, transaction_id, {markup_bp} AS markup_bp, "
-    "coalesce(substr(request_fingerprint, 1, 16), '') AS request_fp, coalesce(accrued_nano, -1) AS accrued_nano"
+    "coalesce(substr(request_fingerprint, 1, 16), '') AS request_fp, coalesce(accrued_nano, -1) AS accrued_nano, "
+    "api_key_id, coalesce(source, '') AS source"
 )
 LEDGER_COLUMNS = (
     "id, created_at, user_id, amount, transaction_type, "

@@ -53,9 +53,22 @@ class SpendFilter:
     statuses: tuple[str, ...] = ()
     include_sandbox: bool = False
     kinds: tuple[str, ...] = field(default=())  # usage | endpoint_uptime | refund
+    api_keys: tuple[int, ...] = ()  # API key ids
+    sources: tuple[str, ...] = ()  # playground | cli | api
 
     def __post_init__(self) -> None:
-        for name in ("users", "user_ids", "models", "providers", "categories", "deployment_types", "statuses", "kinds"):
+        for name in (
+            "users",
+            "user_ids",
+            "models",
+            "providers",
+            "categories",
+            "deployment_types",
+            "statuses",
+            "kinds",
+            "api_keys",
+            "sources",
+        ):
             object.__setattr__(self, name, _tuple(getattr(self, name)))
         bad = [s for s in self.statuses if s not in STATUSES]
         if bad:
@@ -133,4 +146,8 @@ class SpendFilter:
             isin(f"{p}status", self.statuses)
         if self.kinds:
             isin(f"{p}kind", self.kinds)
+        if self.api_keys:
+            isin(f"{p}api_key_id", self.api_keys)
+        if self.sources:
+            isin(f"{p}source", self.sources)
         return (" AND ".join(conds) if conds else "TRUE"), params

@@ -108,6 +108,19 @@ DIMENSIONS: dict[str, _Dim] = {
     "deployment_type": _Dim("deployment_type", (("deployment_type", "g.k{i}"),)),
     "kind": _Dim("kind", (("kind", "g.k{i}"),)),
     "status": _Dim("status", (("status", "g.k{i}"),)),
+    "api_key": _Dim(
+        "api_key_id",
+        (
+            (
+                "api_key",
+                "CASE WHEN g.k{i} IS NULL THEN '(no key)' ELSE coalesce(a{i}.prefix || '… ' || a{i}.name, "
+                "'(key ' || CAST(g.k{i} AS TEXT) || ')') END",
+            ),
+            ("api_key_id", "g.k{i}"),
+        ),
+        "LEFT JOIN api_keys a{i} ON a{i}.id = g.k{i}",
+    ),
+    "source": _Dim("source", (("source", f"coalesce(g.k{{i}}, '{UNKNOWN}')"),)),
 }
 
 
@@ -133,6 +146,7 @@ class _Meta:
     users: dict[int, tuple[str, str | None]]  # id -> (email, name)
     models: dict[int, tuple[str, str | None, str]]  # id -> (model id, name, provider)
     teams: dict[int, str] = field(default_factory=dict)  # id -> name
+    keys: dict[int, str] = field(default_factory=dict)  # API key id -> "prefix… name"
 
     def labels(self, dim: str, keys: list[Any]) -> dict[str, list[Any]]:
         """A dimension's output columns (DIMENSIONS[dim].select names) for raw key values, named in Python: the
@@ -153,6 +167,16 @@ class _Meta:
             }
         if dim == "team":
             return {"team": [self.teams.get(k, "(no team)") for k in keys], "team_id": list(keys)}
+        if dim == "api_key":
+            return {
+                "api_key": [
+                    "(no key)" if k is None else self.keys.get(k, f"(key {k})")
+                    for k in keys  # as the SQL names them
+                ],
+                "api_key_id": list(keys),
+            }
+        if dim == "source":
+            return {"source": [UNKNOWN if k is None else k for k in keys]}
         return {DIMENSIONS[dim].select[0][0]: list(keys)}
 
     def resolve(self, f: SpendFilter) -> SpendFilter:
@@ -187,6 +211,8 @@ class FilterOptions:
     categories: tuple[str, ...]
     deployment_types: tuple[str, ...]
     statuses: tuple[str, ...]
+    api_keys: tuple[tuple[int, str, str], ...]  # (id, "prefix… name", owner email) of keys with spend
+    sources: tuple[str, ...]
     first_day: date | None  # in the rollup's time zone
     last_day: date | None
     as_of: datetime
@@ -292,6 +318,7 @@ class SpendQueries:
                 users = con.execute("SELECT id, email, name FROM users").fetchall()
                 models = con.execute("SELECT id, model_id, model_name, provider FROM ai_models").fetchall()
                 teams = con.execute("SELECT id, name FROM teams").fetchall()
+                keys = con.execute("SELECT id, prefix || '… ' || name FROM api_keys").fetchall()
                 state = (
                     synced_at,
                     _Meta(
@@ -301,6 +328,7 @@ class SpendQueries:
                         {i: (e, n) for i, e, n in users},
                         {i: (m, n, p) for i, m, n, p in models},
                         dict(teams),
+                        {i: label for i, label in keys},
                     ),
                 )
                 memo["state"] = state
@@ -407,8 +435,8 @@ class SpendQueries:
         def build(meta: _Meta) -> tuple[str, list[Any]]:
             return (
                 """
-                WITH d AS (SELECT user_id, ai_model_id, provider, category, deployment_type, status, min(day) AS lo,
-                                  max(day) AS hi
+                WITH d AS (SELECT user_id, ai_model_id, provider, category, deployment_type, status, api_key_id,
+                                  source, min(day) AS lo, max(day) AS hi
                            FROM daily_spend GROUP BY ALL)
                 SELECT 'user' AS what, u.email AS value, u.name AS label FROM users u
                     WHERE u.id IN (SELECT user_id FROM d)
@@ -418,6 +446,10 @@ class SpendQueries:
                 UNION ALL SELECT DISTINCT 'category', category, NULL FROM d
                 UNION ALL SELECT DISTINCT 'deployment_type', deployment_type, NULL FROM d
                 UNION ALL SELECT DISTINCT 'status', status, NULL FROM d
+                UNION ALL SELECT DISTINCT 'source', source, NULL FROM d WHERE source IS NOT NULL
+                UNION ALL SELECT 'api_key', CAST(k.id AS TEXT),
+                                 k.prefix || '… ' || k.name || '|' || coalesce(u.email, '')
+                    FROM api_keys k LEFT JOIN users u ON u.id = k.owner_id WHERE k.id IN (SELECT api_key_id FROM d)
                 UNION ALL SELECT 'first_day', CAST(min(lo) AS TEXT), NULL FROM d
                 UNION ALL SELECT 'last_day', CAST(max(hi) AS TEXT), NULL FROM d
                 ORDER BY 1, 2
@@ -438,6 +470,7 @@ class SpendQueries:
 
         users = pick.get("user", df.iloc[0:0])
         models = pick.get("model", df.iloc[0:0])
+        keys = pick.get("api_key", df.iloc[0:0])
         return FilterOptions(
             users=tuple(zip(users["value"], users["label"], strict=True)),
             models=tuple(zip(models["value"], models["label"], strict=True)),
@@ -445,6 +478,10 @@ class SpendQueries:
             categories=values("category"),
             deployment_types=values("deployment_type"),
             statuses=values("status"),
+            api_keys=tuple(
+                (int(i), *label.rsplit("|", 1)) for i, label in zip(keys["value"], keys["label"], strict=True)
+            ),
+            sources=values("source"),
             first_day=day("first_day"),
             last_day=day("last_day"),
             as_of=as_of,

@@ -5,7 +5,8 @@ another version is rebuilt in full on the next sync.
 
 What counts as spend (the `spend` view), documented once here:
 - every `ai_usage_log` row (successful, failed and sandbox calls; failed and sandbox rows carry 0 credits, sandbox rows
-  the would-be base cost, so they are filtered out of money totals by default);
+  the would-be base cost, so they are filtered out of money totals by default), with the API key it came through and
+  its source (playground, cli, api);
 - every `endpoint_uptime` ledger debit, as spend of its owner (the ledger row's user) and of the endpoint's model
   (metadata `ai_model_id`, else the endpoint's model, else a catalog model named by metadata `model_id`/`model`/
   `model_repo`), provider `huggingface_endpoint`, deployment `dedicated`; its base cost is metadata `base_cost_usd`;
@@ -25,7 +26,7 @@ then day (new days are appended in that order), so a question about one user rea
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 TABLES_DDL = """
 CREATE TABLE sync_state (
@@ -61,6 +62,12 @@ CREATE TABLE ai_models (
     deployment_type TEXT,
     category TEXT
 );
+CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY,
+    owner_id INTEGER,
+    name TEXT,
+    prefix TEXT
+);
 CREATE TABLE inference_endpoints (
     id INTEGER PRIMARY KEY,
     name TEXT,
@@ -88,7 +95,9 @@ CREATE TABLE ai_usage_log (
     transaction_id BIGINT,
     markup_bp BIGINT NOT NULL,       -- the markup the call was billed at, in 1/10,000 of a percent (Numeric(9, 4))
     request_fp UBIGINT,              -- the first 64 bits of its request fingerprint (identical requests share it)
-    accrued_nano BIGINT              -- accrual rounding: the exact nano-credits it consumed (NULL: rounded per call)
+    accrued_nano BIGINT,             -- accrual rounding: the exact nano-credits it consumed (NULL: rounded per call)
+    api_key_id INTEGER,              -- the API key a gateway call came through
+    source TEXT                      -- playground | cli | api (NULL: written before the gateway)
 );
 CREATE TABLE credit_transactions (
     id BIGINT NOT NULL,
@@ -118,7 +127,9 @@ CREATE TABLE ledger_spend (          -- endpoint uptime debits and refunds, attr
     source_id BIGINT NOT NULL,       -- the ledger row
     transaction_id BIGINT NOT NULL,
     endpoint_id INTEGER,
-    markup_bp BIGINT                 -- uptime debits: the owner's markup (metadata markup_pct) x 10,000
+    markup_bp BIGINT,                -- uptime debits: the owner's markup (metadata markup_pct) x 10,000
+    api_key_id INTEGER,              -- refunds: the refunded call's key and source; uptime: none
+    source TEXT
 );
 CREATE TABLE daily_spend (          -- the spend view summed per local day and every filterable column
     day DATE NOT NULL,
@@ -131,6 +142,8 @@ CREATE TABLE daily_spend (          -- the spend view summed per local day and e
     sandbox BOOLEAN NOT NULL,
     cache_hit BOOLEAN NOT NULL,
     kind TEXT NOT NULL,
+    api_key_id INTEGER,
+    source TEXT,
     rows BIGINT NOT NULL,            -- spend rows summed here (to size a "newest N rows" scan)
     requests BIGINT NOT NULL,
     failed BIGINT NOT NULL,
@@ -143,11 +156,11 @@ CREATE TABLE daily_spend (          -- the spend view summed per local day and e
 CREATE VIEW spend AS
 SELECT created_at AS ts, user_id, ai_model_id, provider, category, deployment_type, status, sandbox, cache_hit,
        'usage' AS kind, requests_count AS requests, cost_credits AS credits, base_cost_usd, base_nano,
-       id AS source_id, transaction_id, endpoint_id
+       id AS source_id, transaction_id, endpoint_id, api_key_id, source
 FROM ai_usage_log
 UNION ALL
 SELECT ts, user_id, ai_model_id, provider, category, deployment_type, status, sandbox, cache_hit, kind, requests,
-       credits, base_cost_usd, base_nano, source_id, transaction_id, endpoint_id
+       credits, base_cost_usd, base_nano, source_id, transaction_id, endpoint_id, api_key_id, source
 FROM ledger_spend;
 """
 
@@ -181,7 +194,8 @@ WITH t AS (
 )
 SELECT r.created_at, r.user_id, r.model, 'huggingface_endpoint', coalesce(m.category, '(unknown)'), 'dedicated',
        'success', false, false, 'endpoint_uptime', 0, -r.amount, r.base_cost,
-       CAST(CAST(r.base_cost AS DECIMAL(38, 9)) * 1000000000 AS BIGINT), r.id, r.id, r.endpoint_id, r.markup_bp
+       CAST(CAST(r.base_cost AS DECIMAL(38, 9)) * 1000000000 AS BIGINT), r.id, r.id, r.endpoint_id, r.markup_bp,
+       NULL, NULL
 FROM resolved r LEFT JOIN ai_models m ON m.id = r.model
 ORDER BY r.id
 """
@@ -206,7 +220,7 @@ SELECT o.created_at, o.user_id,
        coalesce(u.status, s.status, 'success'),
        coalesce(u.sandbox, s.sandbox, false),
        false, 'refund', 0, -o.amount, 0, 0, o.id, o.id,
-       coalesce(u.endpoint_id, s.endpoint_id), NULL
+       coalesce(u.endpoint_id, s.endpoint_id), NULL, u.api_key_id, u.source
 FROM o
 LEFT JOIN ai_usage_log u ON o.orig_type = 'usage' AND u.transaction_id = o.refund_of
 LEFT JOIN ledger_spend s
@@ -220,7 +234,7 @@ ORDER BY o.id
 ROLLUP = """
 INSERT INTO daily_spend
 SELECT CAST(timezone($1, ts AT TIME ZONE 'UTC') AS DATE) AS day, user_id, ai_model_id, provider, category,
-       deployment_type, status, sandbox, cache_hit, kind, count(*),
+       deployment_type, status, sandbox, cache_hit, kind, api_key_id, source, count(*),
        sum(requests), count(*) FILTER (WHERE status = 'failed' AND kind = 'usage'), sum(credits), sum(base_nano),
        sum((base_nano + $2 - 1) // $2), count(*) FILTER (WHERE cache_hit),
        coalesce(sum(base_nano) FILTER (WHERE cache_hit), 0)

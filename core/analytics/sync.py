@@ -4,7 +4,7 @@ A sync is a full rebuild when asked, when nothing is published, when the store w
 version or from another database, or when the source no longer holds the row the watermark points at with the same
 timestamp (the history was wiped and rewritten, e.g. `python -m core demo --replace`). Otherwise it is incremental:
 
-- the small tables (users with their team, teams, ai_models, inference_endpoints) are copied whole;
+- the small tables (users with their team, teams, ai_models, inference_endpoints, api_keys) are copied whole;
 - `ai_usage_log` and `credit_transactions` rows with an id above the watermark are appended, and the last
   LOOKBACK_IDS ids below it are read again and inserted only when absent (on PostgreSQL a transaction that took a lower
   id may commit after a higher one; the anti-join means a row is never counted twice);
@@ -47,7 +47,8 @@ INSERT INTO ai_usage_log
 SELECT id, CAST(created_at AS TIMESTAMP), user_id, ai_model_id, provider, category, deployment_type, endpoint_id,
        coalesce(requests_count, 1), usd, CAST(CAST(usd AS DECIMAL(38, 9)) * 1000000000 AS BIGINT),
        coalesce(cost_credits, 0), status, CAST(cache_hit AS BOOLEAN), CAST(sandbox AS BOOLEAN), transaction_id,
-       markup_bp, TRY_CAST('0x' || NULLIF(request_fp, '') AS UBIGINT), NULLIF(accrued_nano, -1)
+       markup_bp, TRY_CAST('0x' || NULLIF(request_fp, '') AS UBIGINT), NULLIF(accrued_nano, -1),
+       CAST(api_key_id AS INTEGER), NULLIF(source, '')
 FROM (
     SELECT *, CASE WHEN base_cost_text <> '' THEN CAST(base_cost_text AS DECIMAL(18, 9))
                    ELSE CAST(base_cost_real AS DECIMAL(18, 9)) END AS usd
@@ -67,6 +68,7 @@ SMALL_TABLES = {
     "teams": "SELECT id, name, owner_id FROM teams",
     "ai_models": "SELECT id, provider, model_id, model_name, deployment_type, category FROM ai_models",
     "inference_endpoints": "SELECT id, name, owner_id, model_repo, ai_model_id, hardware_id FROM inference_endpoints",
+    "api_keys": "SELECT id, user_id AS owner_id, name, prefix FROM api_keys",
 }
 
 

@@ -331,6 +331,7 @@ class AccountsSQL:
             created_at=_datetime(created),
             expires_at=_datetime(expires),
             api_key_id=hold_key_id,
+            reused=True,
         )
         return acct, hold, bool(budgeted), locked
 

@@ -29,6 +29,7 @@ from core.billing.accounts_sql import Account, AccountsSQL
 from core.billing.accrual import accrue
 from core.billing.budget_sql import BudgetSQL, MissingBudgetPeriods, enforce
 from core.billing.errors import HoldStateError, InsufficientCreditsError, InvalidAmountError
+from core.billing.key_limits import check_key_month
 from core.billing.ledger_sql import (
     HELD_ONLY,
     HOLD_BY_ID,
@@ -269,7 +270,10 @@ class BillingService:
     ) -> Hold:
         """Hold `credits` of the available balance for a call about to be made. The same key returns the same hold,
         as first reserved (its status as stored: a hold past its expiry reads "held" until `expire_holds` runs, but
-        it no longer counts as held and can no longer be settled).
+        it no longer counts as held and can no longer be settled), with `reused` set.
+
+        With `api_key_id` (a call through the gateway) the hold is the key's too: a key with a monthly credit limit
+        refuses a hold that would take it past the limit (`KeyLimitError`, key_limits.py), in the same transaction.
 
         The hold counts against every budget that covers the call (the user's, their team's and, with `api_key_id`,
         the API key's), in the same transaction: a hard budget with too little left for it (its spend this period
@@ -301,6 +305,8 @@ class BillingService:
             if budgeted:
                 states = self._budget_sql.states(conn, acct.id, api_key_id, now, locked=locked)
                 enforce(states, amount, self.settings.tz, now)
+            if api_key_id is not None:
+                check_key_month(conn, acct.id, api_key_id, amount, now, self.settings.tz)
             expires = now + timedelta(seconds=ttl)
             hold_id = self._sql.insert_hold(conn, acct.id, amount, key, now, expires, api_key_id)
             return Hold(

@@ -27,7 +27,8 @@ class Hold:
     status: str  # held | settled | released | expired
     created_at: datetime
     expires_at: datetime
-    api_key_id: int | None = None  # the API key the call came through: that key's budgets count this hold
+    api_key_id: int | None = None  # the API key the call came through: that key's limits count this hold
+    reused: bool = field(default=False, compare=False)  # the key already had this hold: a retried call, not a new one
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +59,8 @@ class UsageRecord:
     request_id: str | None = None
     endpoint_id: int | None = None
     request_fingerprint: str | None = None  # core.providers.fingerprint: identical requests share it
+    api_key_id: int | None = None  # the API key the call came through (gateway calls)
+    source: str | None = None  # where the call came from: playground | cli | api
     metadata: dict[str, Any] = field(default_factory=dict)
 
 

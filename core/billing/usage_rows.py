@@ -105,6 +105,8 @@ def usage_values(
         "metadata": redact_value(meta) or None,
         "request_fingerprint": record.request_fingerprint,
         "accrued_nano": accrued_nano,
+        "api_key_id": record.api_key_id,
+        "source": record.source,
     }
 
 

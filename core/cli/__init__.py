@@ -37,6 +37,8 @@ COMMAND_MODULES = (
     "core.cli.teams_cmd",
     "core.cli.budgets_cmd",
     "core.cli.alerts_cmd",
+    "core.cli.keys_cmd",
+    "core.cli.serve_cmd",
 )
 
 

@@ -86,7 +86,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         **fields,  # type: ignore[arg-type]
     )
     if args.stream and model.category == "chat" and not args.json:
-        stream = services.generation.stream(caller, args.user, model.model_id, request, provider=model.provider)
+        stream = services.generation.stream(
+            caller, args.user, model.model_id, request, provider=model.provider, source="cli"
+        )
         for chunk in stream:
             sys.stdout.write(chunk)
             sys.stdout.flush()
@@ -94,7 +96,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         result = stream.result
         output: object = None
     else:
-        result = services.generation.generate(caller, args.user, model.model_id, request, provider=model.provider)
+        result = services.generation.generate(
+            caller, args.user, model.model_id, request, provider=model.provider, source="cli"
+        )
         output = None
         if result.data is not None:
             ext = EXTENSIONS.get(result.mime or "", ".bin")

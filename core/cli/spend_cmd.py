@@ -1,4 +1,5 @@
-"""`python -m core spend`: spend by user, team, model, provider, category or over time; `spend forecast`,
+"""`python -m core spend`: spend by user, team, model, provider, category, API key, source or over time;
+`spend forecast`,
 `spend anomalies`, `spend sync`. Answers come from the analytics store, synced first when it is older than five
 minutes (`--no-sync` answers from it as it is)."""
 
@@ -15,7 +16,7 @@ from core.cli.output import print_json, print_table
 from core.errors import InvalidInputError
 from core.services.spend import STALE_AFTER_SECONDS, SpendFilter, zone
 
-BY = ("user", "team", "model", "provider", "category", "deployment_type", "day", "week", "month")
+BY = ("user", "team", "model", "provider", "category", "deployment_type", "api_key", "source", "day", "week", "month")
 KINDS = ("usage", "endpoint_uptime", "refund")
 TIME = ("day", "week", "month")
 
@@ -35,6 +36,12 @@ def _filters(p: argparse.ArgumentParser, *, dates: bool = True) -> None:
         default=[],
         choices=KINDS,
         help="only calls (usage), endpoint uptime debits or refunds (repeatable; default all three)",
+    )
+    p.add_argument(
+        "--api-key", action="append", default=[], type=positive_int, metavar="ID", help="only this API key (repeatable)"
+    )
+    p.add_argument(
+        "--source", action="append", default=[], choices=("playground", "cli", "api"), help="only calls from"
     )
     sandbox = p.add_mutually_exclusive_group()
     sandbox.add_argument(
@@ -90,6 +97,8 @@ def _setup(args: argparse.Namespace, ctx: Context) -> tuple[SpendFilter, str, fl
         "statuses": (args.status,) if args.status else (),
         "kinds": tuple(args.kind),
         "include_sandbox": args.include_sandbox,
+        "api_keys": tuple(args.api_key),
+        "sources": tuple(args.source),
     }
     fresh = None if args.no_sync else STALE_AFTER_SECONDS
     since, until = getattr(args, "since", None), getattr(args, "until", None)

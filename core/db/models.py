@@ -29,6 +29,7 @@ PRICE = Numeric(18, 9)
 ROLES = ("admin", "finance", "engineer", "pm")
 CATEGORIES = ("chat", "tts", "speech_to_text", "music", "voice_clone", "image")
 AUDIO_CATEGORIES = ("tts", "speech_to_text", "music", "voice_clone")  # audio_models, audio_model_usage (0004)
+USAGE_SOURCES = ("playground", "cli", "api")  # where a call came from (ai_usage_log.source)
 DEPLOYMENT_TYPES = ("api_proxy", "inference_api", "dedicated")
 BUDGET_SCOPES = ("user", "team", "api_key")
 BUDGET_PERIODS = ("monthly", "once")
@@ -167,7 +168,7 @@ class CreditHold(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     transaction_id: Mapped[int | None] = mapped_column(BigInteger)
-    # The API key the call came through (the api_keys table arrives with the gateway): its budgets count this hold.
+    # The API key the call came through: its monthly limit (and its budgets) count this hold while it is open.
     api_key_id: Mapped[int | None] = mapped_column(Integer)
 
 
@@ -188,6 +189,7 @@ class AIUsageLog(Base):
             sqlite_where=text("usage_disputed = 1"),  # the form SQLite's planner matches
             postgresql_where=text("usage_disputed"),
         ),
+        Index("ix_ai_usage_log_key_created", "api_key_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -243,6 +245,47 @@ class AIUsageLog(Base):
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))  # identical requests share it
     accrued_nano: Mapped[int | None] = mapped_column(BigInteger)  # accrual rounding: exact nano-credits consumed
+    api_key_id: Mapped[int | None] = mapped_column(Integer)  # the API key a call came through (api_keys.id)
+    source: Mapped[str | None] = mapped_column(String(20))  # playground | cli | api (None: written before 0006)
+
+
+class ApiKey(Base):
+    """A user's key for the HTTP gateway. The key itself is shown once at creation and never stored: only its
+    SHA-256 (to find it) and a short prefix (to recognise it in a list)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # the owner, whose credits pay
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(20))  # the first characters of the key, shown in lists
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the whole key
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(320))
+    monthly_credits: Mapped[int | None] = mapped_column(BigInteger)  # most credits per month (reporting time zone)
+    rpm: Mapped[int | None] = mapped_column(Integer)  # most requests per minute
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON)  # catalog model ids; None: every model
+
+
+class IdempotentReply(Base):
+    """What a call made with a caller's idempotency key answered, so that a retry with the same key gets the same
+    answer (and the same charge) instead of a second upstream call."""
+
+    __tablename__ = "idempotent_replies"
+    __table_args__ = (UniqueConstraint("user_id", "idempotency_key", name="uq_idempotent_replies_user_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the request: a reused key must match it
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the result's figures and text
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)  # audio or image bytes, if any
 
 
 class InferenceEndpoint(Base):

@@ -46,7 +46,15 @@ Progress = Callable[[int, int], None]
 # cache, was disputed or was billed by accrual); every other column of the two tables is written.
 # tests/core/test_schema_contract.py holds these lists to the ORM models.
 USAGE_LEFT_NULL = frozenset(
-    {"endpoint_id", "request_id", "idempotency_key", "cache_write_1h_tokens", "usage_disputed", "accrued_nano"}
+    {
+        "endpoint_id",
+        "request_id",
+        "idempotency_key",
+        "cache_write_1h_tokens",
+        "usage_disputed",
+        "accrued_nano",
+        "api_key_id",
+    }
 )
 LEDGER_LEFT_NULL = frozenset({"idempotency_key", "metadata"})
 NANO_PER_USD = 10**9
@@ -460,6 +468,8 @@ def write_demo_history(
         "transaction_id": np.where(usage_tx > 0, usage_tx, None),
         "metadata": meta,
         "request_fingerprint": fingerprint,
+        # the demo's calls came from the Playground, one in seven from the command line (no API keys yet)
+        "source": np.where(np.arange(rows) % 7 == 3, "cli", "playground").astype(object),
     }
     tx_desc = np.concatenate(
         [

@@ -37,6 +37,11 @@ ProviderName = StrEnum("ProviderName", [(cls.name.upper(), cls.name) for cls in 
 _BY_NAME: dict[str, type[BaseProvider]] = {cls.name: cls for cls in PROVIDER_CLASSES}
 
 
+# The gateway has many calls in flight at once: keep that many connections to the upstreams open (httpx keeps 20 by
+# default, so past 20 concurrent calls each one opened a new connection, and a new TLS handshake on a real upstream).
+UPSTREAM_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=128, keepalive_expiry=30.0)
+
+
 class UnknownProviderError(NotFoundError):
     pass
 
@@ -65,7 +70,7 @@ class AIProviderFactory:
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+            self._client = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, limits=UPSTREAM_LIMITS)
         return self._client
 
     @staticmethod

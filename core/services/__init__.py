@@ -2,8 +2,9 @@
 
 Build one `Services` per process; every call names its caller (a `Principal`, or `SYSTEM` for the system itself) and
 returns frozen views. One module per product word: users, ledger, spend, overview, generation, playground, models,
-endpoints, breakeven, demo. Access is enforced here, by each method's `@guarded` rule (`core.access`).
-`money_text` and `decimal_text` print money the one way every interface shows it.
+endpoints, breakeven, optimize, budgets, demo, keys; `core.services.errors` names the typed errors interfaces map to
+their answers. Access is enforced here, by each method's `@guarded` rule (`core.access`). `money_text` and
+`decimal_text` print money the one way every interface shows it.
 """
 
 from core.access import SYSTEM, Caller, Capability, Principal, Role, SystemCaller

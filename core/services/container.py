@@ -1,8 +1,9 @@
 """The container: everything the product's interfaces use, built once per process.
 
 `Services(db)` owns the database handle, the analytics copy, the one `BillingService` (with the analytics engine
-plugged in for the specification's usage questions), the providers with their shared HTTP client, the generation flow
-and, on first use, the dedicated-endpoints manager; and it exposes one service per product word. Pages (cached with
+plugged in for the specification's usage questions), the providers with their shared HTTP client, the generation flow,
+the API keys' rate limiter (Redis when REDIS_URL is set) and, on first use, the dedicated-endpoints manager; and it
+exposes one service per product word. Pages (cached with
 `st.cache_resource`), the command line (one per run), the gateway (one per worker) and tests each build one; nothing
 else constructs an engine part.
 """
@@ -26,6 +27,7 @@ from core.endpoints.clock import Clock, system_clock
 from core.endpoints.factory import make_service
 from core.endpoints.lifecycle import HuggingFaceEndpointService
 from core.generate import GenerationFlow
+from core.keys import make_rate_limiter
 from core.providers.registry import AIProviderFactory
 
 
@@ -46,6 +48,7 @@ class Services:
         from core.services.demo import DemoService
         from core.services.endpoints import EndpointService
         from core.services.generation import GenerationService
+        from core.services.keys import KeyService
         from core.services.ledger import LedgerService
         from core.services.models import ModelService
         from core.services.optimize import OptimizeService
@@ -63,6 +66,7 @@ class Services:
         delivery = BackgroundDelivery(AlertDelivery(self.db.session_factory, self.settings))
         alerts = AlertHook(self.db.session_factory, self.settings, on_new=delivery)
         self.flow = GenerationFlow(self.settings, self.db.session_factory, self.billing, self.providers, alerts)
+        self.rate_limiter = make_rate_limiter(self.settings.redis_url)
         self.clock = clock
         self.sleep = sleep
         self._endpoints_http = endpoints_http
@@ -81,6 +85,7 @@ class Services:
         self.demo = DemoService(self)
         self.optimize = OptimizeService(self)
         self.budgets = BudgetService(self)
+        self.keys = KeyService(self)
 
     def init(self) -> LoadReport:
         """Migrate the schema, load the catalogs (idempotent) and mark holds a stopped process left open as expired,
@@ -101,4 +106,5 @@ class Services:
 
     def close(self) -> None:
         self.providers.close()
+        self.rate_limiter.close()
         self.db.dispose()

@@ -22,6 +22,7 @@ def service_classes() -> dict[str, type]:
     from core.services.demo import DemoService
     from core.services.endpoints import EndpointService
     from core.services.generation import GenerationService
+    from core.services.keys import KeyService
     from core.services.ledger import LedgerService
     from core.services.models import ModelService
     from core.services.optimize import OptimizeService
@@ -43,6 +44,7 @@ def service_classes() -> dict[str, type]:
         "demo": DemoService,
         "optimize": OptimizeService,
         "budgets": BudgetService,
+        "keys": KeyService,
     }
 
 

@@ -78,6 +78,7 @@ class SpendPage:
     top_users: SpendResult
     top_models: SpendResult
     top_teams: SpendResult  # spend grouped by each user's team now ("(no team)" for the rest)
+    top_keys: SpendResult  # spend per API key ("(no key)": the Playground and the command line)
     provider_models: SpendResult
     daily_totals: SpendResult  # margin and rounding uplift over time
     anomalies: SpendResult
@@ -116,6 +117,8 @@ class PageQuery:
     categories: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     include_sandbox: bool = False
+    api_keys: tuple[int, ...] = ()
+    sources: tuple[str, ...] = ()
     drill_user: str | None = None
 
     def filter(self, tz: str) -> SpendFilter:
@@ -130,6 +133,8 @@ class PageQuery:
             categories=self.categories,
             statuses=self.statuses,
             include_sandbox=self.include_sandbox,
+            api_keys=self.api_keys,
+            sources=self.sources,
         )
 
 
@@ -142,6 +147,7 @@ def spend_page(q: SpendQueries, query: PageQuery, *, now: datetime | None = None
         "top_users": q.breakdown("user", f, top=TOP_N),
         "top_models": q.breakdown("model", f, top=TOP_N),
         "top_teams": q.breakdown("team", f, top=TOP_N),
+        "top_keys": q.breakdown("api_key", f, top=TOP_N),
         "provider_models": q.breakdown(["provider", "model"], f),
         "daily_totals": q.series("day", f),
         "anomalies": q.anomalies(f, now=now),
@@ -210,8 +216,9 @@ class SpendService:
         opts = self._queries(None).options()
         if sees_everyone(caller):
             return opts
-        mine = tuple(u for u in opts.users if u[0] == caller.email)  # type: ignore[union-attr]
-        return replace(opts, users=mine)
+        me = caller.email  # type: ignore[union-attr]
+        mine = tuple(u for u in opts.users if u[0] == me)
+        return replace(opts, users=mine, api_keys=tuple(k for k in opts.api_keys if k[2] == me))
 
     @guarded(None)
     def default_range(self, caller: Caller, days: int = 30) -> tuple[date, date]:

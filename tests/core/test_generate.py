@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from core.access import SYSTEM, Caller
 from core.billing import BillingService
-from core.billing.errors import HoldStateError, InsufficientCreditsError, UnpricedModelError
+from core.billing.errors import InsufficientCreditsError, UnpricedModelError
+from core.billing.replays import IdempotencyConflictError
 from core.catalog import UnknownModelError
 from core.config import Secret, Settings
 from core.db import Database
@@ -357,13 +358,41 @@ def test_missing_key_is_refused_before_any_hold(runtime: Database) -> None:
     assert env.holds() == []
 
 
-def test_a_reused_idempotency_key_is_refused_before_the_call(runtime: Database) -> None:
+def test_a_reused_idempotency_key_replays_the_first_result_without_a_second_call(runtime: Database) -> None:
     env = Env(runtime, [json_response(200, CHAT_OK)])
     user = funded_user(runtime)
-    env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"), idempotency_key="call-1")
-    with pytest.raises(HoldStateError, match="already settled"):
-        env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"), idempotency_key="call-1")
+    first = env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"), idempotency_key="call-1")
+    again = env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"), idempotency_key="call-1")
+    assert again.replayed and not first.replayed
+    assert (again.text, again.credits_charged, again.usage_id, again.usage) == (
+        first.text,
+        first.credits_charged,
+        first.usage_id,
+        first.usage,
+    )
     assert len(env.upstream.requests) == 1 and len(env.debits(user)) == 1
+    with pytest.raises(IdempotencyConflictError, match="different request"):
+        env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="bye"), idempotency_key="call-1")
+
+
+def test_a_reused_key_after_a_failure_is_refused_and_charges_nothing(runtime: Database) -> None:
+    env = Env(runtime, [json_response(500, {"error": {"message": "boom"}})] * 3)
+    user = funded_user(runtime)
+    with pytest.raises(UpstreamError):
+        env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"), idempotency_key="call-2")
+    with pytest.raises(IdempotencyConflictError, match="failed"):
+        env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"), idempotency_key="call-2")
+    assert env.debits(user) == []
+
+
+def test_usage_rows_record_their_source(runtime: Database) -> None:
+    env = Env(runtime, [json_response(200, CHAT_OK), json_response(200, CHAT_OK)])
+    user = funded_user(runtime)
+    env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"))
+    env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"), source="cli")
+    assert [(r.source, r.api_key_id) for r in env.usage_rows()] == [("playground", None), ("cli", None)]
+    with pytest.raises(InvalidInputError, match="Unknown source"):
+        env.generate(user, "gpt-4o", GenerationRequest(category="chat", text="hi"), source="fax")
 
 
 def test_markup_of_the_user_applies(runtime: Database) -> None:

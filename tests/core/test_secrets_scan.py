@@ -1,7 +1,8 @@
-"""Keys never reach the database, the logs, the command line's output or a rendered page.
+"""Keys never reach the database, the logs, the command line's output, a gateway answer or a rendered page.
 
 The main flows run with recognisable fake keys, including an upstream that echoes the key back in its error message
-(OpenAI's 401 does, partly masked), then everything they wrote is scanned for the keys.
+(OpenAI's 401 does, partly masked), then everything they wrote is scanned for the keys; the same goes for a user's
+API key, used through the HTTP gateway (it is stored only as a hash).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from core.providers.errors import AuthError
 from core.services import Services
 from core.users import add_user
 from tests.conftest import make_runtime
+from tests.support.gateway import gateway_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = {
@@ -75,9 +77,13 @@ def protos(node: object) -> list[str]:
     return out
 
 
+API_KEYS: dict[str, str] = {}  # the users' gateway keys made by the test
+KEY_NAME = "a user's API key"
+
+
 def scan(text: str | bytes, where: str) -> None:
     blob = text if isinstance(text, bytes) else text.encode()
-    for name, key in FAKE.items():
+    for name, key in {**FAKE, **API_KEYS}.items():
         assert key.encode() not in blob, f"{name} leaked into {where}"
 
 
@@ -99,6 +105,17 @@ def test_keys_never_reach_database_logs_or_pages(
         generate(SYSTEM, user.id, "claude-haiku-4-5", GenerationRequest(category="chat", text="hi", max_tokens=20))
     scan(str(failure.value), "the error shown to the user")
     scan(repr(rt.settings), "the settings' repr")
+    API_KEYS[KEY_NAME] = services.keys.create(SYSTEM, user.id, "scanned").secret
+    with gateway_in_thread(services) as url:
+        headers = {"Authorization": f"Bearer {API_KEYS[KEY_NAME]}"}
+        for model in ("gpt-4o-mini", "claude-haiku-4-5"):  # answered, and refused upstream with the key echoed
+            answer = httpx.post(
+                f"{url}/v1/chat/completions",
+                json={"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20},
+                headers=headers,
+            )
+            assert answer.status_code in (200, 502)
+            scan(answer.text + str(answer.headers), f"the gateway's answer for {model}")
     services.close()
 
     # the database files, byte for byte (WAL included)
@@ -108,7 +125,7 @@ def test_keys_never_reach_database_logs_or_pages(
     scan("\n".join(f"{r.name} {r.getMessage()} {r.args}" for r in caplog.records), "the logs")
 
     # the pages, rendered
-    for page in ("playground", "ledger", "models", "home"):
+    for page in ("playground", "ledger", "models", "home", "keys"):
         at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=60)
         at.session_state["local_user_email"] = "pam@corp.example" if page != "home" else "ada@corp.example"
         at.run()

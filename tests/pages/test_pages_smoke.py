@@ -21,6 +21,7 @@ PAGES = [
     "endpoints",
     "savings",
     "pricing_lab",
+    "keys",
 ]
 
 

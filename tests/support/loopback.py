@@ -1,11 +1,15 @@
-"""A loopback HTTP server that answers like OpenAI (chat, streamed chat, speech, transcriptions), for end-to-end
-tests of the command line and for the gateway benchmark. It records every request it receives."""
+"""A loopback HTTP server that answers like OpenAI (chat, streamed chat, speech, transcriptions, images) and like
+Anthropic (messages, plain and streamed), for end-to-end tests of the command line and the gateway and for the gateway
+benchmarks. It records every request it receives; a slow stream (`slow_stream_words`) lets a test hang up mid-stream
+and see the upstream read stop (`streams_cut`)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,6 +56,52 @@ STREAM_EVENTS = [
 ]
 
 
+MESSAGE = {
+    "id": "msg_loopback",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-haiku-4-5-20251001",
+    "content": [{"type": "text", "text": "Hello from the Anthropic loopback."}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 20, "output_tokens": 9, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+}
+
+
+def _anthropic_events(words: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    start = {**MESSAGE, "content": [], "stop_reason": None, "usage": {**MESSAGE["usage"], "output_tokens": 1}}
+    return [
+        ("message_start", {"type": "message_start", "message": start}),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+        ("ping", {"type": "ping"}),
+        *(
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}},
+            )
+            for w in words
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 9},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+
+
+PNG_1PX = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
 @dataclass
 class Recorded:
     method: str
@@ -65,6 +115,11 @@ class LoopbackState:
     requests: list[Recorded] = field(default_factory=list)
     status_override: int | None = None  # reply this status with an OpenAI error body to every request
     record: bool = True
+    slow_stream_words: int = 0  # > 0: streamed chat sends this many words, one every `word_delay` seconds
+    word_delay: float = 0.02
+    reply_delay: float = 0.0  # seconds to wait before answering a chat completion (plain)
+    streams_done: int = 0  # streams sent to the end
+    streams_cut: int = 0  # streams whose reader hung up before the end
 
 
 def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
@@ -103,11 +158,25 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
                 return
             if self.path.endswith("/chat/completions"):
                 payload = json.loads(body)
-                if payload.get("stream"):
+                if payload.get("stream") and state.slow_stream_words:
+                    self._slow_stream()
+                elif payload.get("stream"):
                     sse = "".join(f"data: {json.dumps(e)}\n\n" for e in STREAM_EVENTS) + "data: [DONE]\n\n"
                     self._send(200, sse.encode(), "text/event-stream")
+                    state.streams_done += 1
                 else:
+                    time.sleep(state.reply_delay)
                     self._send(200, json.dumps(CHAT_COMPLETION).encode(), "application/json")
+            elif self.path.endswith("/v1/messages"):
+                if json.loads(body).get("stream"):
+                    words = ["Hello ", "from ", "the ", "Anthropic ", "loopback."]
+                    sse = "".join(f"event: {n}\ndata: {json.dumps(d)}\n\n" for n, d in _anthropic_events(words))
+                    self._send(200, sse.encode(), "text/event-stream", {"request-id": "req_anthropic_loopback"})
+                else:
+                    self._send(200, json.dumps(MESSAGE).encode(), "application/json")
+            elif self.path.endswith("/images/generations"):
+                reply = {"created": 1741569952, "data": [{"b64_json": base64.b64encode(PNG_1PX).decode()}]}
+                self._send(200, json.dumps(reply).encode(), "application/json")
             elif self.path.endswith("/audio/speech"):
                 self._send(200, b"\xff\xfb\x90\x00" + bytes(413), "audio/mpeg")
             elif self.path.endswith("/audio/transcriptions"):
@@ -116,14 +185,45 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b'{"error": {"message": "Unknown path"}}', "application/json")
 
+        def _slow_stream(self) -> None:
+            """Chunked SSE, one word at a time; a reader that hangs up is counted in `streams_cut`."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            events = [_chunk({"role": "assistant", "content": ""})]
+            events += [_chunk({"content": f"word{i} "}) for i in range(state.slow_stream_words)]
+            events += [_chunk({}, "stop"), STREAM_EVENTS[-1]]
+            try:
+                for event in events:
+                    data = f"data: {json.dumps(event)}\n\n".encode()
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+                    time.sleep(state.word_delay)
+                done = b"data: [DONE]\n\n"
+                self.wfile.write(f"{len(done):x}\r\n".encode() + done + b"\r\n0\r\n\r\n")
+                self.wfile.flush()
+                state.streams_done += 1
+            except OSError:
+                state.streams_cut += 1
+                self.close_connection = True
+
     return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # 64 clients connecting at once would overflow the default backlog of 5
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up is expected here (the disconnect tests do it on purpose): nothing to print."""
 
 
 @contextmanager
 def loopback_openai() -> Iterator[tuple[str, LoopbackState]]:
     """Yields (base URL ending in /v1, state) for a server on 127.0.0.1 on a free port; stopped on exit."""
     state = LoopbackState()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server = _Server(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="loopback-openai", daemon=True)
     thread.start()
@@ -137,7 +237,7 @@ def loopback_openai() -> Iterator[tuple[str, LoopbackState]]:
 
 def _serve_forever(port_out: Any) -> None:  # runs in the child process
     state = LoopbackState(record=False)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server = _Server(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
     port_out.put(server.server_address[1])
     server.serve_forever()

@@ -73,3 +73,10 @@ def set_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
             monkeypatch.setattr(f"{module}.utcnow", lambda: when)
 
     return set_to
+
+
+def api_key_of(rt: Database, user: UserView, name: str = "test key") -> int:
+    """A real API key of `user` (a key's calls are paid by its owner): its id."""
+    from core.keys.store import KeyLimits, create
+
+    return create(rt.engine, user_id=user.id, name=name, limits=KeyLimits(), expires_at=None, actor="test").key.id

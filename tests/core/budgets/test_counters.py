@@ -15,7 +15,7 @@ from core.budgets import BudgetBook, TeamDirectory
 from core.catalog import ModelPrice
 from core.db import Database
 from core.db.models import BudgetPeriod
-from tests.core.budgets.conftest import funded, spend_one
+from tests.core.budgets.conftest import api_key_of, funded, spend_one
 
 
 def test_counters_follow_the_ledger_through_a_random_mix(
@@ -32,13 +32,15 @@ def test_counters_follow_the_ledger_through_a_random_mix(
         book.set(user=p.id, credits=10**9, enforcement="soft")
     book.set(team="red", credits=10**9)
     book.set(team="blue", credits=10**9)
-    book.set(api_key_id=1, credits=10**9)
+    # person 0's two API keys (a key's calls are its owner's); a budget on the first
+    own_keys = [api_key_of(runtime, people[0], "first"), api_key_of(runtime, people[0], "second")]
+    book.set(api_key_id=own_keys[0], credits=10**9)
     # (person index, api key or None, credits) of every credit that counts, refunds negative
     spent: list[tuple[int, int | None, int]] = []
     debits: list[tuple[Transaction, int, int | None]] = []
     for n in range(120):
         who = rng.randrange(4)
-        key = rng.choice([None, None, 1, 2])
+        key = rng.choice([None, None, *own_keys]) if who == 0 else None
         action = rng.choice(["call", "call", "release", "charge", "uptime", "refund", "adjust"])
         if action == "call":
             st = spend_one(billing, gpt4o, people[who], f"call-{n}", api_key_id=key)
@@ -72,7 +74,7 @@ def test_counters_follow_the_ledger_through_a_random_mix(
     expected = {("user", p.id): sum(c for w, _k, c in spent if w == i) for i, p in enumerate(people)}
     for name in ("red", "blue"):
         expected[("team", name)] = sum(c for w, _k, c in spent if team_of.get(w) == name)
-    expected[("api_key", 1)] = sum(c for _w, k, c in spent if k == 1)
+    expected[("api_key", own_keys[0])] = sum(c for _w, k, c in spent if k == own_keys[0])
     found = {}
     for b in book.list_budgets():
         key = {"user": ("user", b.user_id), "team": ("team", b.team_name), "api_key": ("api_key", b.api_key_id)}

@@ -16,7 +16,7 @@ from core.catalog import ModelPrice
 from core.db import Database
 from core.errors import InvalidInputError
 from tests.conftest import make_runtime
-from tests.core.budgets.conftest import funded, spend_one
+from tests.core.budgets.conftest import api_key_of, funded, spend_one
 
 
 def test_a_hard_user_budget_refuses_the_call_that_would_pass_it(
@@ -99,15 +99,16 @@ def test_an_api_key_budget_counts_only_calls_through_that_key(
     runtime: Database, billing: BillingService, book: BudgetBook, gpt4o: ModelPrice
 ) -> None:
     ana = funded(runtime, billing, "ana@example.com")
-    book.set(api_key_id=7, credits=2)
-    spend_one(billing, gpt4o, ana, "k1", api_key_id=7)
-    spend_one(billing, gpt4o, ana, "k2", api_key_id=7)
-    with pytest.raises(BudgetExceededError, match="Budget 'API key 7, "):
-        billing.reserve(ana.id, 1, "k3", api_key_id=7)
+    key, other = api_key_of(runtime, ana, "app"), api_key_of(runtime, ana, "other app")
+    book.set(api_key_id=key, credits=2)
+    spend_one(billing, gpt4o, ana, "k1", api_key_id=key)
+    spend_one(billing, gpt4o, ana, "k2", api_key_id=key)
+    with pytest.raises(BudgetExceededError, match=f"Budget 'API key {key}, "):
+        billing.reserve(ana.id, 1, "k3", api_key_id=key)
     spend_one(billing, gpt4o, ana, "no-key")  # the same user without the key: not covered
-    spend_one(billing, gpt4o, ana, "other-key", api_key_id=8)
+    spend_one(billing, gpt4o, ana, "other-key", api_key_id=other)
     assert book.list_budgets()[0].spent == 2
-    assert billing.reserve(ana.id, 1, "k3b", api_key_id=8).api_key_id == 8
+    assert billing.reserve(ana.id, 1, "k3b", api_key_id=other).api_key_id == other
 
 
 def test_refunds_give_budget_back_and_uptime_debits_count(

@@ -114,6 +114,11 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "budgets.webhooks": ("yes", "yes", "no", "no"),
     "demo.has_usage": ("yes", "no", "no", "no"),
     "demo.write_history": ("yes", "no", "no", "no"),
+    "keys.admit": ("no", "no", "no", "no"),
+    "keys.create": ("yes", "own", "own", "own"),
+    "keys.list": ("yes", "own", "own", "own"),
+    "keys.models": ("yes", "yes", "yes", "yes"),
+    "keys.revoke": ("yes", "own", "own", "own"),
 }
 CALLERS = ("admin", "finance", "engineer", "pm", "system")
 
@@ -172,6 +177,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     chat = GenerationRequest(category="chat", text="hello")
     for u in users.values():
         services.generation.generate(SYSTEM, u.id, "sandbox-chat", chat)
+        services.keys.create(SYSTEM, u.id, f"{u.role} key")
     # the other pm has a budget, a team of their own and an alert about them
     services.budgets.set_budget(SYSTEM, user=users["other"].id, credits=500)
     services.budgets.add_team(SYSTEM, "others", owner=users["other"].id, members=[users["other"].id])
@@ -330,6 +336,11 @@ CALLS: dict[str, Call] = {
     "budgets.webhooks": lambda w, c, t: w.services.budgets.webhooks(c),
     "demo.has_usage": lambda w, c, t: w.services.demo.has_usage(c),
     "demo.write_history": lambda w, c, t: w.services.demo.write_history(c, rows=200, days=3, seed=1, replace=True),
+    "keys.admit": lambda w, c, t: w.services.keys.admit(c, w.services.keys.create(SYSTEM, t.id, "k").secret),
+    "keys.create": lambda w, c, t: w.services.keys.create(c, t.id, w.fresh("key")),
+    "keys.list": lambda w, c, t: {k.owner_email for k in w.services.keys.list(c)},
+    "keys.models": lambda w, c, t: w.services.keys.models(c),
+    "keys.revoke": lambda w, c, t: w.services.keys.revoke(c, t.id, w.services.keys.create(SYSTEM, t.id, "k").key.id),
 }
 # Methods whose "own" means "shows only the caller's own": the call returns the accounts it shows.
 SHOWS = {
@@ -343,6 +354,7 @@ SHOWS = {
     "budgets.budgets",
     "budgets.page",
     "budgets.teams",
+    "keys.list",
 }
 
 

@@ -1,0 +1,260 @@
+"""Gateway load: async clients against `python -m core serve` with a loopback OpenAI-shaped upstream (its own
+process), non-streaming and streaming chat, at 1, 16 and 64 concurrent clients (spread over 16 users, each with a key),
+on SQLite (one worker) and on PostgreSQL (two workers, when TEST_DATABASE_URL or --pg-url is set).
+
+For each run it prints requests/s through the gateway, the latency the gateway adds at p50 and p95 (the same requests
+sent straight to the upstream at the same concurrency are the baseline), for streams the time to first token added,
+and the ledger check afterwards (every balance proven from its transactions; zero violations expected).
+Goal on the 2-core machine: >= 400 requests/s at 64 clients; added p50 <= 3 ms and p95 <= 10 ms at 16 clients;
+time to first token added <= 5 ms; zero violations. The clients, the gateway and the upstream share the two cores,
+so the figures include the clients' own CPU.
+
+    python benchmarks/gateway_load.py               # 2,000 requests per run
+    python benchmarks/gateway_load.py --quick       # 300 per run
+    python benchmarks/gateway_load.py --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.access import SYSTEM  # noqa: E402
+from core.config import Settings  # noqa: E402
+from core.db import Database  # noqa: E402
+from core.services import Services  # noqa: E402
+from core.users import add_user  # noqa: E402
+from tests.support.gateway import gateway_processes  # noqa: E402
+from tests.support.loopback import loopback_openai_process  # noqa: E402
+
+CACHE = ROOT / "benchmarks" / ".cache"
+LEVELS = (1, 16, 64)
+GOALS = {"rps_at_64": 400.0, "added_p50_ms_at_16": 3.0, "added_p95_ms_at_16": 10.0, "ttft_added_ms": 5.0}
+PROMPT = "Summarise the benefits of prepaid credits in one sentence."
+UPSTREAM_KEY = "sk-benchmark-upstream-key"
+USERS = 16
+JSON_OUT = "--json" in sys.argv  # rows go to stderr then, so stdout is the JSON alone
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+@dataclass
+class Sample:
+    seconds: float  # whole request
+    ttft: float | None  # first content chunk (streams)
+    ok: bool
+
+
+async def _one(client: httpx.AsyncClient, url: str, headers: dict[str, str], stream: bool) -> Sample:
+    body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64}
+    t = time.perf_counter()
+    if not stream:
+        r = await client.post(url, json=body, headers=headers)
+        r.json()
+        return Sample(time.perf_counter() - t, None, r.status_code == 200)
+    body |= {"stream": True, "stream_options": {"include_usage": True}}
+    first = None
+    async with client.stream("POST", url, json=body, headers=headers) as r:
+        async for line in r.aiter_lines():
+            if first is None and line.startswith("data: {") and _has_text(line[6:]):
+                first = time.perf_counter() - t
+        ok = r.status_code == 200
+    return Sample(time.perf_counter() - t, first, ok and first is not None)
+
+
+def _has_text(data: str) -> bool:
+    choices = json.loads(data).get("choices") or [{}]
+    return bool((choices[0].get("delta") or {}).get("content"))
+
+
+async def _load(
+    url: str, keys: list[dict[str, str]], clients: int, total: int, stream: bool
+) -> tuple[list[Sample], float]:
+    samples: list[Sample] = []
+    left = total
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def worker(headers: dict[str, str]) -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                t = time.perf_counter()
+                try:
+                    samples.append(await _one(client, url, headers, stream))
+                except httpx.TransportError:  # counted as failed, and the run goes on
+                    samples.append(Sample(time.perf_counter() - t, None, False))
+
+        for i in range(min(clients, 8)):  # warm the connections up
+            await _one(client, url, keys[i % len(keys)], stream)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(keys[i % len(keys)]) for i in range(clients)))
+        wall = time.perf_counter() - started
+    return samples, wall
+
+
+def load(url: str, keys: list[dict[str, str]], clients: int, total: int, stream: bool) -> tuple[list[Sample], float]:
+    """`total` requests from `clients` concurrent clients, client i sending the headers keys[i % len(keys)]."""
+    return asyncio.run(_load(url, keys, clients, total, stream))
+
+
+def _database(kind: str, pg_url: str | None, tmp: Path) -> tuple[str, str | None]:
+    """(database URL, PostgreSQL schema to drop afterwards)."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / 'gateway.db'}", None
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with create_engine(pg_url, isolation_level="AUTOCOMMIT").connect() as conn:  # type: ignore[arg-type]
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in pg_url else "?"  # type: ignore[operator]
+    return f"{pg_url}{sep}options=-csearch_path%3D{schema}", schema
+
+
+def run_database(kind: str, workers: int, per_run: int, upstream: str, pg_url: str | None) -> list[dict[str, Any]]:
+    results = []
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp_name:
+        tmp = Path(tmp_name)
+        url, schema = _database(kind, pg_url, tmp)
+        try:
+            settings = Settings(database_url=url, analytics_path=tmp / "a.duckdb")
+            db = Database(settings)
+            db.init()
+            services = Services(db)
+            keys = []
+            for i in range(USERS):  # clients spread over several users, as a gateway's traffic is
+                with db.session() as s:
+                    user = add_user(s, email=f"bench{i}@example.com", name="Bench", role="engineer")
+                services.ledger.grant(SYSTEM, user.id, 100_000_000)
+                keys.append({"Authorization": f"Bearer {services.keys.create(SYSTEM, user.id, 'benchmark').secret}"})
+            env = {
+                "DATABASE_URL": url,
+                "ANALYTICS_PATH": str(tmp / "a.duckdb"),
+                "OPENAI_API_KEY": UPSTREAM_KEY,
+                "OPENAI_BASE_URL": upstream,
+            }
+            if os.environ.get("REDIS_URL"):
+                env["REDIS_URL"] = os.environ["REDIS_URL"]
+            with gateway_processes(env, count=1, workers=workers) as (gateway,):
+                for stream in (False, True):
+                    for clients in LEVELS:
+                        total = per_run if clients > 1 else max(per_run // 4, 50)
+                        direct, _ = load(
+                            f"{upstream}/chat/completions",
+                            [{"Authorization": f"Bearer {UPSTREAM_KEY}"}],
+                            clients,
+                            total,
+                            stream,
+                        )
+                        via, wall = load(f"{gateway}/v1/chat/completions", keys, clients, total, stream)
+                        violations = services.ledger.check(SYSTEM)
+                        results.append(_summary(kind, workers, stream, clients, direct, via, wall, len(violations)))
+                        _print_row(results[-1])
+            services.close()
+            db.dispose()
+        finally:
+            if schema:
+                with create_engine(pg_url, isolation_level="AUTOCOMMIT").connect() as conn:  # type: ignore[arg-type]
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    return results
+
+
+def _summary(
+    kind: str, workers: int, stream: bool, clients: int, direct: list[Sample], via: list[Sample], wall: float, bad: int
+) -> dict[str, Any]:
+    d = [s.seconds * 1000 for s in direct if s.ok]
+    v = [s.seconds * 1000 for s in via if s.ok]
+    out: dict[str, Any] = {
+        "database": kind,
+        "workers": workers,
+        "mode": "stream" if stream else "plain",
+        "clients": clients,
+        "requests": len(via),
+        "failed": sum(not s.ok for s in via),
+        "rps": len(via) / wall,
+        "direct_ms": {"p50": pct(d, 0.5), "p95": pct(d, 0.95)},
+        "gateway_ms": {"p50": pct(v, 0.5), "p95": pct(v, 0.95)},
+        "added_ms": {"p50": pct(v, 0.5) - pct(d, 0.5), "p95": pct(v, 0.95) - pct(d, 0.95)},
+        "ledger_violations": bad,
+    }
+    if stream:
+        dt = [s.ttft * 1000 for s in direct if s.ttft is not None]
+        vt = [s.ttft * 1000 for s in via if s.ttft is not None]
+        out["ttft_added_ms"] = {"p50": pct(vt, 0.5) - pct(dt, 0.5), "p95": pct(vt, 0.95) - pct(dt, 0.95)}
+    return out
+
+
+def _print_row(r: dict[str, Any]) -> None:
+    ttft = r.get("ttft_added_ms")
+    extra = f"  TTFT added p50 {ttft['p50']:6.2f} ms" if ttft else ""
+    print(
+        f"  {r['database']:<10} {r['workers']}w {r['mode']:<6} {r['clients']:>3} clients  {r['rps']:7.1f} req/s  "
+        f"added p50 {r['added_ms']['p50']:6.2f} ms  p95 {r['added_ms']['p95']:6.2f} ms{extra}  "
+        f"failed {r['failed']}  violations {r['ledger_violations']}",
+        file=sys.stderr if JSON_OUT else sys.stdout,
+        flush=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="300 requests per run instead of 2,000")
+    parser.add_argument("--requests", type=int, help="requests per run (overrides --quick)")
+    parser.add_argument(
+        "--pg-url", default=os.environ.get("TEST_DATABASE_URL"), help="PostgreSQL for the 2-worker runs"
+    )
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="one database only")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    per_run = args.requests or (300 if args.quick else 2000)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = []
+    with loopback_openai_process() as upstream:
+        if args.only in (None, "sqlite"):
+            results += run_database("sqlite", 1, per_run, upstream, None)
+        if args.only in (None, "postgresql") and args.pg_url:
+            results += run_database("postgresql", 2, per_run, upstream, args.pg_url)
+    at16 = [r for r in results if r["clients"] == 16 and r["mode"] == "plain"]
+    at64 = [r for r in results if r["clients"] == 64 and r["mode"] == "plain"]
+    streams = [r for r in results if r["mode"] == "stream" and r["clients"] == 16]
+    verdict = {
+        "rps_at_64": max((r["rps"] for r in at64), default=0.0),
+        "added_p50_ms_at_16": min((r["added_ms"]["p50"] for r in at16), default=float("nan")),
+        "added_p95_ms_at_16": min((r["added_ms"]["p95"] for r in at16), default=float("nan")),
+        "ttft_added_ms": min((r["ttft_added_ms"]["p50"] for r in streams), default=float("nan")),
+        "violations": sum(r["ledger_violations"] for r in results),
+    }
+    if args.json:
+        print(json.dumps({"runs": results, "summary": verdict, "goals": GOALS}, indent=2))
+    else:
+        print(
+            f"best: {verdict['rps_at_64']:.0f} req/s at 64 clients (goal >= {GOALS['rps_at_64']:.0f}); "
+            f"added p50 {verdict['added_p50_ms_at_16']:.2f} ms, p95 {verdict['added_p95_ms_at_16']:.2f} ms at 16 "
+            f"(goal <= 3 / <= 10); TTFT added {verdict['ttft_added_ms']:.2f} ms (goal <= 5); "
+            f"{verdict['violations']} ledger violations"
+        )
+    return 0 if verdict["violations"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

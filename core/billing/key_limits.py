@@ -1,0 +1,62 @@
+"""An API key's monthly credit limit, checked inside `reserve` under the account's lock.
+
+A key belongs to one account, so the account lock that every reserve and settle takes also serialises every call of
+the key: what the key spent this month (its usage rows) plus its holds in flight plus the new hold is compared with
+the limit in the same transaction, and concurrent calls cannot together pass it. Months are calendar months in the
+reporting time zone. Only keys with a limit pay for the read (one statement, on an index of the key and the time).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, DateTime, bindparam, text
+
+from core.errors import CoreError
+
+_KEY_MONTH = text(
+    "SELECT k.monthly_credits,"
+    " (SELECT COALESCE(SUM(u.cost_credits), 0) FROM ai_usage_log u"
+    "  WHERE u.api_key_id = k.id AND u.created_at >= :month_start),"
+    " (SELECT COALESCE(SUM(h.credits), 0) FROM credit_holds h"
+    "  WHERE h.api_key_id = k.id AND h.status = 'held' AND h.expires_at > :now),"
+    " k.prefix"
+    " FROM api_keys k WHERE k.id = :key_id AND k.user_id = :user_id"
+).bindparams(bindparam("month_start", type_=DateTime), bindparam("now", type_=DateTime))
+
+
+class KeyLimitError(CoreError):
+    """A call would take an API key past its monthly credit limit (or names a key of another account)."""
+
+    def __init__(self, message: str, *, needed: int = 0, left: int = 0) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.left = left
+
+
+def month_start(now: datetime, tz: ZoneInfo) -> datetime:
+    """The start (naive UTC) of the calendar month `now` (naive UTC) falls in, in time zone `tz`."""
+    local = now.replace(tzinfo=UTC).astimezone(tz)
+    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return first.astimezone(UTC).replace(tzinfo=None)
+
+
+def check_key_month(conn: Connection, user_id: int, key_id: int, credits: int, now: datetime, tz: ZoneInfo) -> None:
+    """Refuse a hold of `credits` that would take key `key_id` past its monthly limit (spent + held + credits)."""
+    row = conn.execute(
+        _KEY_MONTH, {"key_id": key_id, "user_id": user_id, "month_start": month_start(now, tz), "now": now}
+    ).first()
+    if row is None:
+        raise KeyLimitError(f"API key {key_id} does not belong to this account; a call is paid by its key's owner.")
+    limit, spent, held, prefix = row
+    if limit is None:
+        return
+    left = int(limit) - int(spent) - int(held)
+    if credits > left:
+        raise KeyLimitError(
+            f"API key {prefix}… has {max(left, 0):,} of its {int(limit):,} monthly credits left and this call may "
+            f"need {credits:,}; raise the key's monthly limit or wait for next month.",
+            needed=credits,
+            left=max(left, 0),
+        )

@@ -1,0 +1,48 @@
+"""`python -m core serve`: the OpenAI- and Anthropic-compatible HTTP gateway on uvicorn (one `Services` per worker).
+Binds to 127.0.0.1 unless told otherwise; with several workers (or several instances), set REDIS_URL so that every
+one enforces the same per-key rate limits (balances are enforced by the shared database)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.cli import Context
+from core.cli.args import positive_int
+
+APP = "core.gateway.app:create_app"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the HTTP gateway (OpenAI- and Anthropic-compatible API)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=positive_int, default=8000)
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--access-log", action="store_true", help="log one line per request (method, path, status)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    import uvicorn
+
+    limiter = "Redis" if ctx.services.settings.redis_url else "this process (set REDIS_URL to share them)"
+    print(
+        f"gateway on http://{args.host}:{args.port}/v1 (docs: /docs), {args.workers} worker(s); rate limits in "
+        f"{limiter}",
+        file=sys.stderr,
+        flush=True,
+    )
+    ctx.services.close()  # each worker builds its own
+    uvicorn.run(
+        APP,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        http="httptools",
+        loop="uvloop",
+        access_log=args.access_log,
+        log_level="info" if args.access_log else "warning",
+        timeout_graceful_shutdown=10,
+    )
+    return 0

@@ -1,0 +1,116 @@
+"""Engine results in Anthropic's Messages API shapes (a message, its streamed events, the models list)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.gateway.schemas import MessagesRequest, text_of
+from core.services.generation import GenerationRequest, GenerationResult
+
+STOP = {"length": "max_tokens", "max_tokens": "max_tokens", "stop": "end_turn", "end_turn": "end_turn"}
+
+
+def messages_request(body: MessagesRequest) -> GenerationRequest:
+    return GenerationRequest(
+        category="chat",
+        messages=tuple({"role": m.role, "content": text_of(m.content)} for m in body.messages),
+        system=text_of(body.system) or None,
+        max_tokens=body.max_tokens,
+        temperature=body.temperature,
+        stream=body.stream,
+    )
+
+
+def message_id(rid: str) -> str:
+    return "msg_" + rid.removeprefix("req_")
+
+
+def stop_reason(result: GenerationResult) -> str:
+    return STOP.get(str(result.metadata.get("finish_reason") or "end_turn"), "end_turn")
+
+
+def usage(result: GenerationResult) -> dict[str, int]:
+    u = result.usage
+    return {
+        "input_tokens": u.input_tokens - u.cached_tokens - u.cache_write_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_read_input_tokens": u.cached_tokens,
+    }
+
+
+def message(result: GenerationResult, rid: str) -> dict[str, Any]:
+    return {
+        "id": message_id(rid),
+        "type": "message",
+        "role": "assistant",
+        "model": result.model_id,
+        "content": [{"type": "text", "text": result.text or ""}],
+        "stop_reason": stop_reason(result),
+        "stop_sequence": None,
+        "usage": usage(result),
+    }
+
+
+def stream_start(rid: str, model: str) -> list[tuple[str, dict[str, Any]]]:
+    """message_start (usage is only known at the end: it comes in message_delta), the text block, a ping."""
+    return [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": message_id(rid),
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 0, "output_tokens": 0},
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+        ("ping", {"type": "ping"}),
+    ]
+
+
+def stream_delta(text: str) -> tuple[str, dict[str, Any]]:
+    return "content_block_delta", {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": text},
+    }
+
+
+def stream_end(result: GenerationResult) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason(result), "stop_sequence": None},
+                "usage": usage(result),
+                "credits": {"charged": result.credits_charged, "remaining": result.balance_after},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+
+
+def models(entries: list[Any]) -> dict[str, Any]:
+    data = [
+        {"type": "model", "id": m.model_id, "display_name": m.model_name, "created_at": "1970-01-01T00:00:00Z"}
+        for m in entries
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }

@@ -1,0 +1,48 @@
+"""The Anthropic-compatible route: POST /v1/messages, plain and streamed, for the catalog's Anthropic models (the
+official `anthropic` SDK works against it unchanged). Billed like every other call, with Anthropic's error envelope."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from core.gateway import anthropic_format
+from core.gateway.deps import ApiKey, IdempotencyKey, admit, billing_headers, request_id, services_of
+from core.gateway.errors import problem_of
+from core.gateway.schemas import MessagesRequest
+from core.gateway.streaming import relay, sse
+from core.services.errors import InvalidInputError
+
+router = APIRouter(prefix="/v1", tags=["Anthropic-compatible"])
+
+
+@router.post("/messages", summary="Create a message (Anthropic models)")
+def messages(body: MessagesRequest, request: Request, secret: ApiKey, key: IdempotencyKey = None) -> Response:
+    who = admit(request, secret)
+    services = services_of(request)
+    model = services.models.get(who, body.model)
+    if model.provider not in ("anthropic", "sandbox"):
+        raise InvalidInputError(
+            f"{body.model} is a {model.provider} model; /v1/messages serves Anthropic models (use "
+            "/v1/chat/completions for every chat model)."
+        )
+    gen = anthropic_format.messages_request(body)
+    rid = request_id(request)
+    if not body.stream:
+        result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
+        return JSONResponse(anthropic_format.message(result, rid), headers=billing_headers(request, result))
+    stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
+
+    def fault(exc: BaseException) -> bytes:
+        p = problem_of(exc)
+        error = {"type": p.anthropic_type if p else "api_error", "message": p.message if p else f"request {rid} failed"}
+        return sse({"type": "error", "error": error}, "error")
+
+    events = relay(
+        stream,
+        start=lambda: [sse(d, e) for e, d in anthropic_format.stream_start(rid, body.model)],
+        chunk=lambda text: sse(*reversed(anthropic_format.stream_delta(text))),
+        finish=lambda s: [sse(d, e) for e, d in anthropic_format.stream_end(s.result)],
+        fault=fault,
+    )
+    return StreamingResponse(events, media_type="text/event-stream", headers={"x-request-id": rid})

@@ -1,0 +1,85 @@
+"""The gateway's FastAPI application: one `Services` per worker process, the routes, the error envelopes, a request id
+on every answer and bounded bodies. `create_app()` is what `python -m core serve` runs (uvicorn's factory)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.gateway import anthropic_routes, minimax_routes, openai_routes
+from core.gateway.errors import engine_error, http_error, unexpected_error, validation_error
+from core.gateway.limits import BodyLimit
+from core.services import Services
+from core.services.errors import CoreError
+
+# Routes run in worker threads (the engine is synchronous): enough for many concurrent streams per process.
+THREADS = 128
+
+DESCRIPTION = """OpenAI- and Anthropic-compatible API over the company's AI catalog, billed as prepaid credits.
+Authenticate with a key from the API keys page or `python -m core keys create`: `Authorization: Bearer sk-ac-...`
+(OpenAI SDK) or `x-api-key: sk-ac-...` (Anthropic SDK). Every call holds the most it can cost before the upstream call
+and settles what it used; answers carry `x-request-id`, `x-credits-charged` and `x-credits-remaining`."""
+
+
+def create_app(services: Services | None = None) -> FastAPI:
+    """The application; it builds its own `Services` (from the environment) unless given one, and closes what it
+    built when it stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = int(os.environ.get("GATEWAY_THREADS", THREADS))
+        owned = services is None
+        app.state.services = Services() if owned else services
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.services.close()
+
+    app = FastAPI(title="AI credits gateway", description=DESCRIPTION, version="1", lifespan=lifespan)
+    if services is not None:
+        app.state.services = services
+    app.include_router(openai_routes.router)
+    app.include_router(anthropic_routes.router)
+    app.include_router(minimax_routes.router)
+    app.add_exception_handler(CoreError, engine_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+    app.add_middleware(BodyLimit)
+    app.add_middleware(RequestIds)
+    return app
+
+
+class RequestIds:
+    """A request id for every request (`request.state.request_id`), sent back as `x-request-id`. Plain ASGI, not
+    Starlette's BaseHTTPMiddleware, which would keep a streamed response running after its client hung up."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = "req_" + uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "x-request-id" not in headers:
+                    headers.append("x-request-id", rid)
+            await send(message)
+
+        await self.app(scope, receive, with_id)

@@ -1,0 +1,131 @@
+"""Errors as the official SDKs expect them: the status code each SDK turns into its own typed exception, and the
+error envelope of the API the route imitates (OpenAI's `{"error": {message, type, param, code}}` on /v1/...,
+Anthropic's `{"type": "error", "error": {type, message}}` on /v1/messages). Never a stack trace: anything unexpected
+is logged with its request id and answered 500 with that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from core.services import errors as e
+
+log = logging.getLogger("core.gateway")
+
+
+@dataclass(frozen=True)
+class Problem:
+    status: int
+    openai_type: str
+    code: str | None
+    anthropic_type: str
+    message: str
+    retry_after: float | None = None
+
+
+# (error class, status, OpenAI type, OpenAI code, Anthropic type): the first matching class wins.
+_MAP: tuple[tuple[type[BaseException], int, str, str | None, str], ...] = (
+    (e.UnauthenticatedError, 401, "invalid_request_error", "invalid_api_key", "authentication_error"),
+    (e.PermissionDeniedError, 403, "permission_error", "permission_denied", "permission_error"),
+    (e.RateLimitedError, 429, "requests", "rate_limit_exceeded", "rate_limit_error"),
+    (e.InsufficientCreditsError, 402, "insufficient_quota", "insufficient_quota", "billing_error"),
+    (e.KeyLimitError, 402, "insufficient_quota", "insufficient_quota", "billing_error"),
+    (e.IdempotencyConflictError, 409, "invalid_request_error", "idempotency_conflict", "invalid_request_error"),
+    (e.HoldStateError, 409, "invalid_request_error", "conflict", "invalid_request_error"),
+    (e.UnknownModelError, 404, "invalid_request_error", "model_not_found", "not_found_error"),
+    (e.UnpricedModelError, 400, "invalid_request_error", "model_not_priced", "invalid_request_error"),
+    # the upstream's faults, in the terms of the caller (who can do nothing about our provider keys)
+    (e.ProviderConfigError, 503, "server_error", "provider_not_configured", "api_error"),
+    (e.AuthError, 502, "server_error", "upstream_auth_failed", "api_error"),
+    (e.RateLimitError, 429, "requests", "upstream_rate_limited", "rate_limit_error"),
+    (e.QuotaExceededError, 503, "server_error", "upstream_quota_exhausted", "api_error"),
+    (e.BadRequestError, 400, "invalid_request_error", "upstream_refused", "invalid_request_error"),
+    (e.ProviderTimeout, 504, "server_error", "upstream_timeout", "api_error"),
+    (e.UpstreamError, 502, "server_error", "upstream_error", "api_error"),
+    (e.NotFoundError, 404, "invalid_request_error", "not_found", "not_found_error"),
+    (e.InvalidInputError, 400, "invalid_request_error", "invalid_request", "invalid_request_error"),
+    (e.ConfigError, 503, "server_error", "not_configured", "api_error"),
+)
+
+_BY_STATUS = {
+    400: ("invalid_request_error", "invalid_request_error"),
+    401: ("invalid_request_error", "authentication_error"),
+    403: ("permission_error", "permission_error"),
+    404: ("invalid_request_error", "not_found_error"),
+    405: ("invalid_request_error", "invalid_request_error"),
+    413: ("invalid_request_error", "request_too_large"),
+    415: ("invalid_request_error", "invalid_request_error"),
+    429: ("requests", "rate_limit_error"),
+}
+
+
+def problem_of(exc: BaseException) -> Problem | None:
+    """The answer for an engine error, or None for an unexpected one."""
+    for cls, status, openai_type, code, anthropic_type in _MAP:
+        if isinstance(exc, cls):
+            retry = getattr(exc, "retry_after", None)
+            return Problem(status, openai_type, code, anthropic_type, str(exc), retry)
+    return None
+
+
+def is_anthropic(request: Request) -> bool:
+    return request.url.path.startswith("/v1/messages")
+
+
+def render(request: Request, p: Problem) -> JSONResponse:
+    """The problem in the envelope of the API the request's route imitates, with Retry-After when known."""
+    if is_anthropic(request):
+        body: dict[str, object] = {"type": "error", "error": {"type": p.anthropic_type, "message": p.message}}
+    else:
+        body = {"error": {"message": p.message, "type": p.openai_type, "param": None, "code": p.code}}
+    headers = {"x-request-id": request_id(request)}
+    if p.retry_after is not None:
+        headers["retry-after"] = str(max(1, math.ceil(p.retry_after)))
+        headers["retry-after-ms"] = str(max(1, math.ceil(p.retry_after * 1000)))
+    return JSONResponse(body, status_code=p.status, headers=headers)
+
+
+def request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", "") or ""
+
+
+async def engine_error(request: Request, exc: Exception) -> JSONResponse:
+    found = problem_of(exc)
+    if found is None:
+        return await unexpected_error(request, exc)
+    return render(request, found)
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{where}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
+    message = "Invalid request: " + "; ".join(parts) + "."
+    return render(request, Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message))
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    openai_type, anthropic_type = _BY_STATUS.get(exc.status_code, ("invalid_request_error", "invalid_request_error"))
+    message = str(exc.detail) if exc.detail else "Request refused."
+    if exc.status_code == 404:
+        message = f"Unknown route {request.method} {request.url.path}; /docs lists the routes."
+    return render(request, Problem(exc.status_code, openai_type, None, anthropic_type, message))
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    rid = request_id(request)
+    log.error("request %s failed: %s", rid, type(exc).__name__, exc_info=exc)
+    message = (
+        f"The gateway failed on its side (request {rid}); try again, and give an admin the request id if it repeats."
+    )
+    return render(request, Problem(500, "server_error", "internal_error", "api_error", message))

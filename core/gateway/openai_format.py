@@ -1,0 +1,132 @@
+"""Engine results in OpenAI's response shapes (chat completions plain and streamed, transcriptions, images, models)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from core.gateway.schemas import ChatCompletionRequest, text_of
+from core.services.generation import GenerationRequest, GenerationResult
+
+FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "length": "length", "stop": "stop"}
+
+
+def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
+    messages = tuple(
+        {"role": "system" if m.role == "developer" else m.role, "content": text_of(m.content)} for m in body.messages
+    )
+    return GenerationRequest(
+        category="chat",
+        messages=messages,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+        stream=body.stream,
+    )
+
+
+def finish_reason(result: GenerationResult) -> str:
+    return FINISH.get(str(result.metadata.get("finish_reason") or "stop"), "stop")
+
+
+def usage(result: GenerationResult) -> dict[str, Any]:
+    u = result.usage
+    return {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
+    }
+
+
+def completion_id(rid: str) -> str:
+    return "chatcmpl-" + rid.removeprefix("req_")
+
+
+def chat_completion(result: GenerationResult, rid: str) -> dict[str, Any]:
+    return {
+        "id": completion_id(rid),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": result.model_id,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result.text or "", "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason(result),
+            }
+        ],
+        "usage": usage(result),
+    }
+
+
+class ChunkWriter:
+    """The chunks of one streamed completion (OpenAI's `chat.completion.chunk`)."""
+
+    def __init__(self, rid: str, model: str, include_usage: bool) -> None:
+        self.base = {
+            "id": completion_id(rid),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+        self.include_usage = include_usage
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            **self.base,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **extra,
+        }
+        if self.include_usage and "usage" not in out:
+            out["usage"] = None
+        return out
+
+    def final(self, result: GenerationResult) -> list[dict[str, Any]]:
+        """The chunk with the finish reason and, when asked, the usage chunk (no choices) that also carries what the
+        call was charged (the headers were sent before the charge was known)."""
+        out = [self.chunk({}, finish_reason(result))]
+        if self.include_usage:
+            out.append(
+                {
+                    **self.base,
+                    "choices": [],
+                    "usage": usage(result),
+                    "credits": {"charged": result.credits_charged, "remaining": result.balance_after},
+                }
+            )
+        return out
+
+
+def transcription(result: GenerationResult, response_format: str) -> dict[str, Any] | str:
+    if response_format == "text":
+        return result.text or ""
+    out: dict[str, Any] = {"text": result.text or ""}
+    if result.usage.seconds:
+        out["usage"] = {"type": "duration", "seconds": float(result.usage.seconds)}
+    elif result.usage.input_tokens or result.usage.output_tokens:
+        out["usage"] = {
+            "type": "tokens",
+            "input_tokens": result.usage.input_tokens,
+            "output_tokens": result.usage.output_tokens,
+            "total_tokens": result.usage.input_tokens + result.usage.output_tokens,
+        }
+    return out
+
+
+def image(result: GenerationResult, response_format: str) -> dict[str, Any]:
+    encoded = base64.b64encode(result.data or b"").decode()
+    item: dict[str, Any] = {"b64_json": encoded}
+    if response_format == "url":  # nothing is hosted here: the image itself, as a data URL
+        item = {"url": f"data:{result.mime or 'image/png'};base64,{encoded}"}
+    if result.metadata.get("revised_prompt"):
+        item["revised_prompt"] = result.metadata["revised_prompt"]
+    return {"created": int(time.time()), "data": [item]}
+
+
+def models(entries: list[Any]) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [{"id": m.model_id, "object": "model", "created": 0, "owned_by": m.provider} for m in entries],
+    }

@@ -1,0 +1,109 @@
+"""OpenAI-compatible routes: chat completions (plain and streamed, honouring stream_options.include_usage), speech,
+transcriptions (multipart), image generations and the models the key may call. Every chat model of every provider is
+reachable here (the engine translates to Anthropic's shape and back); every text-to-speech and speech-to-text model
+through the audio routes. Each call is billed through `services.generation` to the key's owner."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from core.gateway import anthropic_format, openai_format
+from core.gateway.deps import ApiKey, IdempotencyKey, admit, billing_headers, request_id, services_of
+from core.gateway.errors import problem_of
+from core.gateway.schemas import ChatCompletionRequest, ImageRequest, SpeechRequest
+from core.gateway.streaming import relay, sse
+from core.services.generation import GenerationRequest
+
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+ModelName = Annotated[str, Form(min_length=1, max_length=200)]
+
+
+@router.post("/chat/completions", summary="Create a chat completion (any chat model of the catalog)")
+def chat_completions(
+    body: ChatCompletionRequest, request: Request, secret: ApiKey, key: IdempotencyKey = None
+) -> Response:
+    who = admit(request, secret)
+    services = services_of(request)
+    gen = openai_format.chat_request(body)
+    rid = request_id(request)
+    if not body.stream:
+        result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
+        return JSONResponse(openai_format.chat_completion(result, rid), headers=billing_headers(request, result))
+    stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    writer = openai_format.ChunkWriter(rid, body.model, include_usage)
+
+    def fault(exc: BaseException) -> bytes:
+        p = problem_of(exc)
+        message = p.message if p else f"The stream failed on the gateway's side (request {rid})."
+        return sse({"error": {"message": message, "type": p.openai_type if p else "server_error", "code": None}})
+
+    events = relay(
+        stream,
+        start=lambda: [sse(writer.chunk({"role": "assistant", "content": ""}))],
+        chunk=lambda text: sse(writer.chunk({"content": text})),
+        finish=lambda s: [*(sse(c) for c in writer.final(s.result)), sse("[DONE]")],
+        fault=fault,
+    )
+    return StreamingResponse(events, media_type="text/event-stream", headers={"x-request-id": rid})
+
+
+@router.post(
+    "/audio/speech",
+    summary="Text to speech (any text-to-speech model: OpenAI, Hugging Face, MiniMax, bark)",
+    response_class=Response,
+    responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}, "audio/flac": {}}}},
+)
+def speech(body: SpeechRequest, request: Request, secret: ApiKey, key: IdempotencyKey = None) -> Response:
+    who = admit(request, secret)
+    options: dict[str, Any] = {"format": body.response_format}
+    if body.speed is not None:
+        options["speed"] = body.speed
+    gen = GenerationRequest(category="tts", text=body.input, voice=body.voice, options=options)
+    result = services_of(request).generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
+    return Response(result.data or b"", media_type=result.mime, headers=billing_headers(request, result))
+
+
+@router.post("/audio/transcriptions", summary="Speech to text (any speech-to-text model; multipart upload)")
+def transcriptions(
+    request: Request,
+    secret: ApiKey,
+    file: Annotated[UploadFile, File(description="the audio: WAV, FLAC, MP3, ... (at most 25 MB)")],
+    model: ModelName,
+    response_format: Annotated[Literal["json", "text", "verbose_json"], Form()] = "json",
+    language: Annotated[str | None, Form(max_length=20)] = None,
+    prompt: Annotated[str | None, Form(max_length=10_000)] = None,
+    key: IdempotencyKey = None,
+) -> Response:
+    who = admit(request, secret)
+    audio = file.file.read()
+    gen = GenerationRequest(
+        category="speech_to_text", audio=audio, audio_filename=file.filename or "audio", audio_mime=file.content_type
+    )
+    result = services_of(request).generation.generate(who, who.user_id, model, gen, idempotency_key=key)
+    body = openai_format.transcription(result, response_format)
+    headers = billing_headers(request, result)
+    if isinstance(body, str):
+        return PlainTextResponse(body, headers=headers)
+    return JSONResponse(body, headers=headers)
+
+
+@router.post("/images/generations", summary="Generate an image (any image model)")
+def images(body: ImageRequest, request: Request, secret: ApiKey, key: IdempotencyKey = None) -> Response:
+    who = admit(request, secret)
+    gen = GenerationRequest(category="image", text=body.prompt, size=body.size, quality=body.quality, n=body.n)
+    result = services_of(request).generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
+    return JSONResponse(openai_format.image(result, body.response_format), headers=billing_headers(request, result))
+
+
+@router.get("/models", summary="The models this key may call (Anthropic's shape when anthropic-version is sent)")
+def models(request: Request, secret: ApiKey) -> Response:
+    who = admit(request, secret)
+    entries = services_of(request).keys.models(who)
+    headers = {"x-request-id": request_id(request)}
+    if "anthropic-version" in request.headers:
+        return JSONResponse(anthropic_format.models(entries), headers=headers)
+    return JSONResponse(openai_format.models(entries), headers=headers)

@@ -1,0 +1,119 @@
+"""API keys (everyone): create, list and revoke one's own keys for the HTTP gateway (admins: everyone's). A new key is
+shown once, right after it is made; the engine keeps only its hash. Thin: every action is one `services.keys` call."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import CoreError
+from core.services import Capability
+from core.services.keys import ApiKeyView
+from pages.ui import guard, services
+
+NEW_KEY = "keys_new_secret"  # the key just created: shown until dismissed, never again
+
+principal = guard("keys")
+svc = services()
+manages_all = principal.can(Capability.MANAGE_API_KEYS)
+gateway = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000/v1")
+
+st.title("API keys")
+st.caption(
+    f"Call the catalog from your own apps through the gateway at `{gateway}` with the official OpenAI or Anthropic "
+    "SDK. Calls are billed to the key's owner like Playground calls, and show on the Spend page per key."
+)
+if not manages_all:
+    st.info("You manage your own keys. Admins manage everyone's.")
+
+# ---- a key just created: shown once ---------------------------------------------------------------------------------
+fresh = st.session_state.get(NEW_KEY)
+if fresh:
+    st.success(f"Key **{fresh['name']}** created for {fresh['owner']}. Copy it now: it is not shown again.")
+    st.code(fresh["secret"], language=None)
+    st.code(
+        f'from openai import OpenAI\nclient = OpenAI(base_url="{gateway}", api_key="{fresh["secret"]}")\n'
+        'client.chat.completions.create(model="sandbox-chat", messages=[{"role": "user", "content": "Hello"}])',
+        language="python",
+    )
+    if st.button("I have stored it", type="primary"):
+        del st.session_state[NEW_KEY]
+        st.rerun()
+
+# ---- create ---------------------------------------------------------------------------------------------------------
+owners = [u.email for u in svc.users.list(principal)] if manages_all else [principal.email]
+models = sorted({m.model_id for m in svc.models.list(principal)})
+with st.form("create_key", clear_on_submit=True):
+    st.subheader("Create a key")
+    c1, c2 = st.columns(2)
+    owner = c1.selectbox(
+        "Owner (whose credits pay)",
+        owners,
+        index=owners.index(principal.email) if principal.email in owners else 0,
+        key="key_owner",
+    )
+    name = c2.text_input("Name (what it is for)", max_chars=100, key="key_name")
+    c3, c4, c5 = st.columns(3)
+    monthly = c3.number_input("Monthly credits (empty: no limit)", min_value=1, value=None, step=100, key="key_monthly")
+    rpm = c4.number_input("Requests per minute (empty: no limit)", min_value=1, value=None, step=10, key="key_rpm")
+    expires = c5.date_input("Expires (empty: never)", value=None, key="key_expires")
+    allowed = st.multiselect("Models it may call (empty: every model)", models, key="key_models")
+    if st.form_submit_button("Create key", type="primary"):
+        try:
+            made = svc.keys.create(
+                principal,
+                owner,
+                name,
+                monthly_credits=int(monthly) if monthly else None,
+                rpm=int(rpm) if rpm else None,
+                models=allowed or None,
+                expires=expires,
+            )
+        except CoreError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[NEW_KEY] = {"secret": made.secret, "name": made.key.name, "owner": made.key.owner_email}
+            st.rerun()
+
+# ---- the keys -------------------------------------------------------------------------------------------------------
+keys = svc.keys.list(principal)
+st.subheader("Keys")
+if not keys:
+    st.write("No keys yet.")
+    st.stop()
+
+
+def row(k: ApiKeyView) -> dict[str, object]:
+    return {
+        "id": k.id,
+        "key": f"{k.prefix}…",
+        "name": k.name,
+        "owner": k.owner_email,
+        "status": k.status(),
+        "created": k.created_at,
+        "last used": k.last_used_at,
+        "expires": k.expires_at,
+        "monthly credits": k.limits.monthly_credits,
+        "rpm": k.limits.rpm,
+        "models": ", ".join(k.limits.models) if k.limits.models is not None else "all",
+    }
+
+
+st.dataframe(pd.DataFrame([row(k) for k in keys]), hide_index=True, width="stretch")
+
+active = [k for k in keys if k.status() == "active"]
+if active:
+    with st.form("revoke_key"):
+        st.subheader("Revoke a key")
+        labels = {k.id: f"{k.prefix}… {k.name} ({k.owner_email})" for k in active}
+        picked = st.selectbox("Key", list(labels), format_func=lambda i: labels[i], key="revoke_pick")
+        sure = st.checkbox("Calls with this key will be refused from now on", key="revoke_sure")
+        if st.form_submit_button("Revoke"):
+            if not sure:
+                st.warning("Tick the box to confirm.")
+            else:
+                target = next(k for k in active if k.id == picked)
+                svc.keys.revoke(principal, target.owner_email, target.id)
+                st.rerun()

@@ -1,0 +1,134 @@
+"""Refusals as the official `openai` SDK expects them: 401 unknown/revoked/expired keys, 403 a model the key may not
+use, 429 over the key's requests per minute (with Retry-After), 402 insufficient_quota before any upstream call,
+404 an unknown model, 400 a malformed request, 413 an oversized upload, upstream faults as 5xx; never a stack trace."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import openai
+import pytest
+
+from core.access import SYSTEM
+from core.db.models import utcnow
+from tests.core.gateway.conftest import GatewayWorld
+
+ASK = [{"role": "user", "content": "Say hello."}]
+
+
+def chat(client: openai.OpenAI, model: str = "gpt-4o-mini") -> object:
+    return client.chat.completions.create(model=model, messages=ASK, max_tokens=300)
+
+
+def test_unknown_revoked_and_expired_keys_are_401(world: GatewayWorld) -> None:
+    with pytest.raises(openai.AuthenticationError) as err:
+        chat(world.openai("sk-ac-nope"))
+    assert err.value.code == "invalid_api_key"
+    user = world.user()
+    made = world.services.keys.create(SYSTEM, user.id, "to revoke")
+    world.services.keys.revoke(SYSTEM, user.id, made.key.id)
+    with pytest.raises(openai.AuthenticationError, match="revoked"):
+        chat(world.openai(made.secret))
+    soon = world.services.keys.create(SYSTEM, user.id, "expiring", expires=utcnow() + timedelta(milliseconds=30))
+    import time
+
+    time.sleep(0.05)
+    with pytest.raises(openai.AuthenticationError, match="expired"):
+        chat(world.openai(soon.secret))
+    missing = httpx.post(f"{world.url}/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": ASK})
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_a_model_the_key_may_not_use_is_403(world: GatewayWorld) -> None:
+    client = world.openai(world.key(world.user(), models=["sandbox-chat"]))
+    calls = world.upstream_calls()
+    with pytest.raises(openai.PermissionDeniedError, match="may not call 'gpt-4o-mini'"):
+        chat(client)
+    assert world.upstream_calls() == calls
+
+
+def test_over_the_keys_rpm_is_429_with_retry_after(world: GatewayWorld) -> None:
+    client = world.openai(world.key(world.user(), rpm=2))
+    chat(client)
+    chat(client)
+    with pytest.raises(openai.RateLimitError) as err:
+        chat(client)
+    assert err.value.code == "rate_limit_exceeded"
+    assert 1 <= int(err.value.response.headers["retry-after"]) <= 30
+
+
+def test_not_enough_credits_is_402_insufficient_quota_without_calling_upstream(world: GatewayWorld) -> None:
+    user = world.user(credits=1)
+    client = world.openai(world.key(user))
+    calls = world.upstream_calls()
+    with pytest.raises(openai.APIStatusError) as err:
+        chat(client)
+    assert err.value.status_code == 402 and err.value.code == "insufficient_quota"
+    assert err.value.body["type"] == "insufficient_quota"  # type: ignore[index]
+    assert "Not enough credits" in err.value.message
+    assert world.upstream_calls() == calls and world.balance(user) == 1
+
+
+def test_over_the_keys_monthly_credits_is_402(world: GatewayWorld) -> None:
+    user = world.user()
+    client = world.openai(world.key(user, monthly_credits=3))
+    chat(client)  # 2 credits
+    with pytest.raises(openai.APIStatusError, match="monthly credits") as err:
+        chat(client)
+    assert err.value.status_code == 402 and err.value.code == "insufficient_quota"
+
+
+def test_unknown_model_and_malformed_requests(world: GatewayWorld) -> None:
+    key = world.key(world.user())
+    with pytest.raises(openai.NotFoundError) as err:
+        chat(world.openai(key), "gpt-17")
+    assert err.value.code == "model_not_found"
+    headers = {"Authorization": f"Bearer {key}"}
+    for body in (
+        {"model": "gpt-4o-mini"},
+        {"model": "gpt-4o-mini", "messages": []},
+        {"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]},
+        {"model": "gpt-4o-mini", "messages": ASK, "max_tokens": -1},
+        {"model": "gpt-4o-mini", "messages": ASK, "tools": [{"type": "function"}]},
+        {"model": "gpt-4o-mini", "messages": ASK, "n": 3},
+    ):
+        r = httpx.post(f"{world.url}/v1/chat/completions", json=body, headers=headers)
+        assert r.status_code == 400, (body, r.text)
+        assert r.json()["error"]["type"] == "invalid_request_error"
+    r = httpx.post(f"{world.url}/v1/chat/completions", content=b"{not json", headers=headers)
+    assert r.status_code == 400
+    r = httpx.get(f"{world.url}/v1/nothing", headers=headers)
+    assert r.status_code == 404 and "error" in r.json()
+
+
+def test_bodies_are_bounded(world: GatewayWorld) -> None:
+    key = world.key(world.user())
+    big = b"\0" * (26 * 1024 * 1024)
+    r = httpx.post(
+        f"{world.url}/v1/audio/transcriptions",
+        data={"model": "whisper-1"},
+        files={"file": ("big.wav", big, "audio/wav")},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+    with pytest.raises(openai.APIStatusError) as err:
+        world.openai(key).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * 17_000_000}]
+        )
+    assert err.value.status_code == 413
+
+
+def test_upstream_faults_are_5xx_in_the_envelope(world: GatewayWorld) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    world.upstream.status_override = 401  # our provider key is refused upstream: not the caller's fault
+    try:
+        with pytest.raises(openai.InternalServerError) as err:
+            chat(client)
+    finally:
+        world.upstream.status_override = None
+    assert err.value.status_code == 502 and err.value.code == "upstream_auth_failed"
+    assert "Traceback" not in err.value.response.text and "sk-upstream" not in err.value.response.text
+    assert world.balance(user) == 10_000

@@ -1,0 +1,81 @@
+"""The API keys page: a key is created for oneself and shown once (the database keeps only its hash), listed by its
+prefix, revoked after a confirmation; a PM sees only their own keys, an admin everyone's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from core.access import SYSTEM
+from core.db import Database
+from core.db.models import ApiKey, AuditLog
+from core.services import Services
+from core.users import add_user
+from tests.conftest import make_runtime
+from tests.pages.apptest import page_path
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    rt = make_runtime(f"sqlite:///{tmp_path / 'app.db'}", tmp_path)
+    with rt.session() as s:
+        add_user(s, email="admin@x.io", name="Admin", role="admin")
+        add_user(s, email="pm@x.io", name="Pm", role="pm")
+        add_user(s, email="other@x.io", name="Other", role="pm")
+    monkeypatch.setenv("DATABASE_URL", rt.settings.database_url)
+    yield rt
+    rt.dispose()
+
+
+def run_as(email: str) -> AppTest:
+    at = AppTest.from_file(page_path("keys"), default_timeout=60)
+    at.session_state["local_user_email"] = email
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_pm_creates_a_key_sees_it_once_and_revokes_it(db: Database) -> None:
+    Services(db).keys.create(SYSTEM, "other@x.io", "someone else's")
+    at = run_as("pm@x.io")
+    assert at.selectbox(key="key_owner").options == ["pm@x.io"]
+    at.text_input(key="key_name").input("my script")
+    at.number_input(key="key_rpm").set_value(30)
+    next(b for b in at.button if b.label == "Create key").click().run()
+    assert not at.exception, at.exception
+    secret = at.code[0].value
+    assert secret.startswith("sk-ac-") and secret in at.code[1].value  # the key, and an SDK example with it
+    with db.session() as s:
+        stored = s.scalars(select(ApiKey).where(ApiKey.name == "my script")).one()
+        audit = s.scalars(select(AuditLog).where(AuditLog.action == "api_key.create")).all()
+    assert stored.key_hash != secret and secret[:12] == stored.prefix and stored.rpm == 30
+    assert all(secret not in str(a.details) for a in audit)
+    table = at.dataframe[0].value
+    assert list(table["name"]) == ["my script"] and list(table["owner"]) == ["pm@x.io"]  # not other@x.io's
+    next(b for b in at.button if b.label == "I have stored it").click().run()
+    assert not at.code  # shown once
+    at.checkbox(key="revoke_sure").check()
+    next(b for b in at.button if b.label == "Revoke").click().run()
+    assert not at.exception, at.exception
+    assert list(at.dataframe[0].value["status"]) == ["revoked"]
+
+
+def test_an_admin_sees_and_makes_everyones_keys(db: Database) -> None:
+    Services(db).keys.create(SYSTEM, "pm@x.io", "pm's")
+    at = run_as("admin@x.io")
+    assert set(at.selectbox(key="key_owner").options) == {"admin@x.io", "pm@x.io", "other@x.io"}
+    at.selectbox(key="key_owner").set_value("other@x.io")
+    at.text_input(key="key_name").input("for other")
+    next(b for b in at.button if b.label == "Create key").click().run()
+    assert not at.exception, at.exception
+    assert set(at.dataframe[0].value["owner"]) == {"pm@x.io", "other@x.io"}
+
+
+def test_mistakes_are_sentences(db: Database) -> None:
+    at = run_as("pm@x.io")
+    next(b for b in at.button if b.label == "Create key").click().run()  # no name
+    assert at.error and "needs a name" in at.error[0].value
