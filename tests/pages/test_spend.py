@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.analytics import SpendFilter, SpendQueries
 from core.services.spend import default_range
-from tests.pages.apptest import demo_database, demo_runtime, page_path
+from tests.pages.apptest import demo_database, demo_runtime, open_page
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,15 +97,6 @@ def test_sandbox_toggle_adds_would_be_cost_but_no_credits(app: AppTest) -> None:
     assert (models["credits"] == 0).all() and (models["base_cost_usd"] > 0).all()
 
 
-def _opened_as(email: str) -> AppTest:
-    """The page as `email` sees it in local mode (DATABASE_URL and ANALYTICS_PATH already set)."""
-    at = AppTest.from_file(page_path("spend"), default_timeout=120)
-    at.session_state["local_user_email"] = email
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 def test_a_pm_sees_only_their_own_spend(tmp_path, monkeypatch) -> None:
     from core.users import list_users
 
@@ -115,7 +106,7 @@ def test_a_pm_sees_only_their_own_spend(tmp_path, monkeypatch) -> None:
     rt.dispose()
     monkeypatch.setenv("DATABASE_URL", rt.settings.database_url)
     monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "pm.duckdb"))
-    at = _opened_as(pm.email)
+    at = open_page("spend", timeout=120, acting_as=pm.email)
     assert any("your own spend" in i.value for i in at.info)
     assert at.selectbox(key="drill_user").options == ["(nobody)", pm.email]
     for frame in at.dataframe:
@@ -139,7 +130,7 @@ def test_a_team_owner_sees_the_team_and_finance_sees_spend_by_team(tmp_path, mon
     monkeypatch.setenv("DATABASE_URL", rt.settings.database_url)
     monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "team.duckdb"))
 
-    at = _opened_as(owner.email)
+    at = open_page("spend", timeout=120, acting_as=owner.email)
     assert at.selectbox(key="team").options == ["(your own spend)", "research"]
     at.selectbox(key="team").set_value("research").run()
     assert not at.exception, at.exception
@@ -152,7 +143,7 @@ def test_a_team_owner_sees_the_team_and_finance_sees_spend_by_team(tmp_path, mon
     assert list(got["user"]) == list(want["user"]) and set(got["user"]) <= set(members)
     assert list(got["credits"]) == list(want["credits"])
 
-    at = _opened_as(finance.email)
+    at = open_page("spend", timeout=120, acting_as=finance.email)
     assert any(h.value == "Spend by team" for h in at.subheader)
     by_team = next(d.value for d in at.dataframe if "team" in d.value.columns)
     want_teams = q.breakdown("team", SpendFilter.dates(since, until), top=10).frame
