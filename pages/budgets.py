@@ -11,12 +11,12 @@ import streamlit as st
 from core.errors import CoreError
 from core.services import Capability, Principal
 from core.services.budgets import BudgetsPage
-from pages.ui import guard, plain, services
+from pages.ui import billed_calls, guard, plain, services
 
 principal = guard("budgets")
 sees_all = principal.can(Capability.VIEW_ALL_SPEND)
 can_manage = principal.can(Capability.MANAGE_BUDGETS)
-who_key = f"{services().settings.database_url}|{principal.email}|{principal.role}"
+who_key = f"{services().settings.database_url}|{principal.email}|{principal.role}|{billed_calls()}"
 
 
 @st.cache_data(ttl=30, show_spinner=False)

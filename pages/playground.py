@@ -19,7 +19,7 @@ from core.services.playground import (
     session_totals,
 )
 from core.services.users import UserView
-from pages.ui import guard, money, services
+from pages.ui import call_billed, guard, money, services
 
 log = logging.getLogger(__name__)
 svc = services()
@@ -84,6 +84,8 @@ def draw_cost_card(result: GenerationResult) -> None:
 
 def remember(result: GenerationResult) -> None:
     st.session_state.setdefault("pg_calls", []).append(result)
+    if result.credits_charged:
+        call_billed()  # it may have passed a budget threshold: its banner and budgets show it on the next run
 
 
 def run_call(user: UserView, model_id: str, provider: str, request: GenerationRequest) -> GenerationResult | None:

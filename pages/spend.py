@@ -17,7 +17,7 @@ from core.services.spend import (
     to_csv_bytes,
     to_parquet_bytes,
 )
-from pages.ui import guard, money, services
+from pages.ui import guard, money, plain, services
 
 NONE = "(nobody)"
 
@@ -45,7 +45,9 @@ def load_options(_who: Principal, who_key: str, version: str) -> FilterOptions:
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def load_page(_who: Principal, who_key: str, version: str, query: PageQuery) -> SpendPage:
+def load_page(_who: Principal, who_key: str, version: str, query: PageQuery, team: int | None = None) -> SpendPage:
+    if team is not None:
+        return services().spend.team_page(_who, team, query)
     return services().spend.page(_who, query)
 
 
@@ -76,6 +78,7 @@ MONEY = {
 }
 SHOWN = {
     "top_users": ["user", "requests", "credits", "revenue_usd", "base_cost_usd", "margin_usd", "markup_pct"],
+    "top_teams": ["team", "requests", "credits", "revenue_usd", "base_cost_usd", "margin_usd", "markup_pct"],
     "top_models": [
         "model",
         "model_provider",
@@ -128,17 +131,23 @@ def table(name: str, frame: pd.DataFrame) -> None:
 principal = guard("spend")
 st.title("Spend")
 svc = services()
-if not principal.can(Capability.VIEW_ALL_SPEND):
-    st.info("You see your own spend. Finance and admins see everyone's.")
 sync_with_progress(principal, STALE_AFTER_SECONDS)  # when missing or older than five minutes
 version = svc.spend.store_version(principal)  # the cache key: a new sync (or another store) means new answers
 who_key = f"{principal.email}|{principal.role}"
 options = load_options(principal, who_key, version)
 sees_all = principal.can(Capability.VIEW_ALL_SPEND)
 visible_users = [u for u, _ in options.users] if sees_all else [principal.email]
+teams = {t.name: t for t in svc.spend.teams(principal)}  # every team for finance; the teams one owns otherwise
 
 with st.sidebar:
     st.subheader("Filters")
+    team = None
+    if teams:
+        everyone = "(everyone)" if sees_all else "(your own spend)"
+        picked_team = st.selectbox("Team", [everyone, *teams], key="team", help="a team's spend: its members'")
+        team = teams.get(picked_team)
+        if team is not None:
+            visible_users = list(team.members)
     first, last = svc.spend.default_range(principal)
     picked = st.date_input(
         f"Days ({svc.settings.reporting_tz})",
@@ -148,7 +157,10 @@ with st.sidebar:
         key="days",
     )
     since, until = picked if isinstance(picked, tuple) and len(picked) == 2 else (first, last)
-    users = st.multiselect("Users", visible_users, key="users") if sees_all else [principal.email]
+    if team is not None:
+        users = st.multiselect("Users", visible_users, key=f"users-team-{team.id}")
+    else:
+        users = st.multiselect("Users", visible_users, key="users") if sees_all else [principal.email]
     models = st.multiselect("Models", sorted({m for m, _ in options.models}), key="models")
     providers = st.multiselect("Providers", list(options.providers), key="providers")
     categories = st.multiselect("Categories", list(options.categories), key="categories")
@@ -164,6 +176,10 @@ with st.sidebar:
         st.cache_data.clear()
         st.toast(f"{report.mode} sync: +{report.usage_rows:,} usage rows")
         st.rerun()
+if team is not None:
+    st.info(f"Team {plain(team.name)}: the spend of its {len(team.members)} members now.")
+elif not sees_all:
+    st.info("You see your own spend. Finance and admins see everyone's.")
 
 drill = st.session_state.get("drill_user")
 query = PageQuery(
@@ -177,9 +193,9 @@ query = PageQuery(
     include_sandbox=sandbox,
     api_keys=tuple(api_keys),
     sources=tuple(sources),
-    drill_user=None if drill in (None, NONE) else drill,
+    drill_user=drill if drill in visible_users else None,
 )
-page = load_page(principal, who_key, version, query)
+page = load_page(principal, who_key, version, query, None if team is None else team.id)
 k = page.kpis
 st.caption(
     f"As of {page.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store) · days in {page.tz} · "
@@ -277,6 +293,11 @@ with right:
 st.subheader("By API key")
 st.caption("Calls through the HTTP gateway, per key; “(no key)” is the Playground and the command line.")
 table("top_keys", page.top_keys.frame)
+
+if sees_all and team is None and teams:
+    st.subheader("Spend by team")
+    st.caption("Each person's spend counts for their team now (moving someone moves their history with them).")
+    table("top_teams", page.top_teams.frame)
 
 tree = chart_frame(page.provider_models.frame)
 tree = tree[tree["revenue_usd"] > 0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from decimal import Decimal
 
 import streamlit as st
@@ -96,9 +97,36 @@ def guard(page: str) -> Principal:
     if not principal.may_open(page):
         st.error(f"Your role ({principal.role}) cannot open this page.")
         st.stop()
-    for banner in _banners(principal, f"{principal.email}|{principal.role}"):
+    for banner in _banners(principal, f"{principal.email}|{principal.role}|{billed_calls()}"):
         st.warning(plain(banner.message), icon=":material/warning:")
     return principal
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def bump(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+@st.cache_resource(show_spinner=False)
+def _billed() -> _Counter:
+    return _Counter()
+
+
+def call_billed() -> None:
+    """A page billed a call: the banners and budget figures it may have moved are read afresh on the next run (by
+    every session of this process), so someone who just passed a budget threshold sees it at once."""
+    _billed().bump()
+
+
+def billed_calls() -> int:
+    """How many calls this process's pages have billed: part of the cache key of anything a call changes (banners,
+    budgets); calls made elsewhere (the command line, the gateway) show when those caches expire."""
+    return _billed().value
 
 
 @st.cache_data(ttl=30, show_spinner=False)

@@ -1,4 +1,4 @@
-"""`python -m core demo`: write a deterministic synthetic history (users, usage, ledger)."""
+"""`python -m core demo`: write a deterministic synthetic history (users, usage, ledger, teams and budgets)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print(
             f"wrote {report.usage_rows:,} usage events and {report.transactions:,} ledger rows for "
-            f"{report.users} users in {report.seconds:.1f} s"
+            f"{report.users} users, {report.teams} teams and {report.budgets} budgets in {report.seconds:.1f} s"
         )
         if endpoints is not None:
             print("wrote 3 days of dedicated-endpoint history on the local stand-in (demo-tts, demo-chat)")

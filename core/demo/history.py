@@ -25,7 +25,18 @@ from sqlalchemy.orm import Session
 from core.catalog.lookup import list_models
 from core.catalog.types import ModelPrice
 from core.db import Database
-from core.db.models import AIUsageLog, AuditLog, CreditHold, CreditTransaction, User
+from core.db.models import (
+    AIUsageLog,
+    Alert,
+    AlertDeliveryAttempt,
+    AlertNotification,
+    AuditLog,
+    BudgetPeriod,
+    CreditHold,
+    CreditTransaction,
+    User,
+)
+from core.demo.budgets import recount_budget_counters
 from core.errors import InvalidInputError
 
 T = TypeVar("T")
@@ -145,6 +156,8 @@ class DemoReport:
     usage_rows: int
     transactions: int
     seconds: float
+    teams: int = 0  # written by `write_demo_budgets` (the services' demo writes both)
+    budgets: int = 0
 
 
 def _nano(value: Decimal | None, scale: int, what: str) -> int:
@@ -481,6 +494,8 @@ def write_demo_history(
         staged=("credit_transactions", tx_columns, tx_order),
         tick=lambda k: tick(k, rows),
     )
+    if replace:  # budgets in force count the new history from now on
+        recount_budget_counters(rt)
     tick(rows, rows)
     return DemoReport(n_users, rows, int(tx_amt.size), time.perf_counter() - t0)
 
@@ -655,8 +670,11 @@ def _make_users(s: Session, rng: np.random.Generator, created: datetime) -> list
 
 
 def _wipe(s: Session) -> None:
-    """Remove every usage event, ledger row and hold (demo databases only: the CLI asks for --replace)."""
-    for model in (AIUsageLog, CreditHold, CreditTransaction):
+    """Remove every usage event, ledger row and hold (demo databases only: the CLI asks for --replace), and what was
+    derived from them: budget counters (made again from the new ledger when the history is written) and alerts
+    (about spend that is gone; left, they would also stop the same thresholds alerting on the new history)."""
+    for model in (AIUsageLog, CreditHold, CreditTransaction, BudgetPeriod):
         s.execute(delete(model))
-    s.execute(delete(AuditLog))
+    for model in (AlertDeliveryAttempt, AlertNotification, Alert, AuditLog):
+        s.execute(delete(model))
     s.execute(text("UPDATE users SET credit_balance = 0"))

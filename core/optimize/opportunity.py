@@ -2,7 +2,8 @@
 
 Kinds: `dedicated` (a serverless model onto a dedicated GPU), `endpoint` (a dedicated endpoint onto serverless,
 smaller hardware or a shorter idle timeout), `cache` (repeated identical requests) and `substitution` (a cheaper model
-of the same category already carrying most of someone's traffic: a hint, since quality is not measured here).
+of the same category already carrying most of someone's or a team's traffic: a hint, since quality is not measured
+here).
 """
 
 from __future__ import annotations

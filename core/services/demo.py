@@ -1,11 +1,15 @@
-"""Demo data: a deterministic history of usage and credits, so every page has something true to show on a fresh
-machine (the endpoints' demo is `EndpointService.demo`). Writing it is the system's or an admin's business."""
+"""Demo data: a deterministic history of usage and credits, with teams and budgets over it, so every page has
+something true to show on a fresh machine (the endpoints' demo is `EndpointService.demo`). Writing it is the system's
+or an admin's business."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace as with_fields
 from typing import TYPE_CHECKING
 
 from core.access import Caller, Capability, guarded
+from core.demo.budgets import write_demo_budgets
 from core.demo.history import DemoReport, Progress, write_demo_history
 
 if TYPE_CHECKING:
@@ -33,5 +37,10 @@ class DemoService:
         replace: bool = False,
         progress: Progress | None = None,
     ) -> DemoReport:
-        """Users, usage events and the matching ledger, the same for the same seed (`replace` wipes usage first)."""
-        return write_demo_history(self._s.db, rows=rows, days=days, seed=seed, replace=replace, progress=progress)
+        """Users, usage events and the matching ledger, then two teams and four budgets over them (the Budgets & alerts
+        page's demo); the same for the same seed (`replace` wipes usage first)."""
+        report = write_demo_history(self._s.db, rows=rows, days=days, seed=seed, replace=replace, progress=progress)
+        t0 = time.perf_counter()
+        made = write_demo_budgets(self._s.db)
+        seconds = report.seconds + time.perf_counter() - t0
+        return with_fields(report, teams=made.teams, budgets=made.budgets, seconds=seconds)

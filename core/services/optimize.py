@@ -2,8 +2,9 @@
 would have made of it (the Pricing lab). What each page draws comes in one call: frozen views with exact money and
 chart-ready frames; the command line gets the reports themselves.
 
-Savings is for admins, engineers and finance; its substitution hints name people and what they spend, so they are
-left out for anyone who may not see everyone's spend. The Pricing lab replays everyone's history: finance and admins.
+Savings is for admins, engineers and finance; its substitution hints name people and teams and what they spend, so
+they are left out for anyone who may not see everyone's spend. The Pricing lab replays everyone's history: finance
+and admins.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ EVIDENCE_LABELS = {
     "model": "model",
     "endpoint": "endpoint",
     "user": "person",
+    "team": "team",
     "category": "category",
     "requests": "requests in the period",
     "serverless_cost_usd": "serverless provider cost in the period ($)",

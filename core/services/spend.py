@@ -2,8 +2,10 @@
 the command line asks. Answered by the analytics copy (DuckDB).
 
 Finance and admins see everyone's spend; everybody else sees only their own: their filter is narrowed to themselves,
-and asking for someone else's is refused. Every table here is exact (Decimal money) and is what the page's CSV and
-Parquet downloads contain.
+and asking for someone else's is refused. A team's owner also sees the team's spend (`team_page`): its current members'
+(issue 15: "a team has an owner who sees the team's spend"), read from the system of record at each call, so someone
+who leaves the team leaves the owner's view at once. Every table here is exact (Decimal money) and is what the page's
+CSV and Parquet downloads contain.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from core.access import Caller, Capability, guarded, require, sees_everyone
+from core.access import Caller, Capability, SystemCaller, guarded, require, sees_everyone
 from core.analytics.copy import STALE_AFTER_SECONDS
 from core.analytics.export import chart_frame, to_csv_bytes, to_parquet_bytes
 from core.analytics.filters import SpendFilter, zone
 from core.analytics.queries import FilterOptions, Kpis, MonthForecast, SpendQueries, SpendResult, SpendTotals
 from core.analytics.sync import Progress, SyncReport
 from core.analytics.usage import ProviderUsage, UserUsage
+from core.budgets.teams import TeamDirectory
+from core.errors import PermissionDeniedError
 
 if TYPE_CHECKING:
     from core.services.container import Services
@@ -37,6 +41,7 @@ __all__ = [
     "SpendService",
     "SpendTotals",
     "SyncReport",
+    "TeamScope",
     "UserDrill",
     "UserUsage",
     "chart_frame",
@@ -47,6 +52,9 @@ __all__ = [
 
 TOP_N = 10
 TRANSACTIONS_SHOWN = 500
+# A user filter that keeps nobody (no user has id -1), as `SpendFilter` resolves an email nobody has: the filter of a
+# team without members, whose spend is nothing (an empty filter would mean everyone).
+NOBODY = (-1,)
 _drill_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spend-drill")
 
 
@@ -69,6 +77,7 @@ class SpendPage:
     daily_by_provider: SpendResult
     top_users: SpendResult
     top_models: SpendResult
+    top_teams: SpendResult  # spend grouped by each user's team now ("(no team)" for the rest)
     top_keys: SpendResult  # spend per API key ("(no key)": the Playground and the command line)
     provider_models: SpendResult
     daily_totals: SpendResult  # margin and rounding uplift over time
@@ -102,6 +111,7 @@ class PageQuery:
     since: date
     until: date
     users: tuple[str, ...] = ()
+    user_ids: tuple[int, ...] = ()  # also restricts to these users (a team's members); empty: no restriction
     models: tuple[str, ...] = ()
     providers: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
@@ -117,6 +127,7 @@ class PageQuery:
             self.until,
             tz=tz,
             users=self.users,
+            user_ids=self.user_ids,
             models=self.models,
             providers=self.providers,
             categories=self.categories,
@@ -135,6 +146,7 @@ def spend_page(q: SpendQueries, query: PageQuery, *, now: datetime | None = None
         "daily_by_provider": q.series("day", f, split="provider"),
         "top_users": q.breakdown("user", f, top=TOP_N),
         "top_models": q.breakdown("model", f, top=TOP_N),
+        "top_teams": q.breakdown("team", f, top=TOP_N),
         "top_keys": q.breakdown("api_key", f, top=TOP_N),
         "provider_models": q.breakdown(["provider", "model"], f),
         "daily_totals": q.series("day", f),
@@ -148,9 +160,20 @@ def spend_page(q: SpendQueries, query: PageQuery, *, now: datetime | None = None
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class TeamScope:
+    """A team whose spend the caller may see, with its members now (the emails its spend view covers)."""
+
+    id: int
+    name: str
+    owner_email: str | None
+    members: tuple[str, ...]  # emails, sorted
+
+
 class SpendService:
     def __init__(self, services: Services) -> None:
         self._s = services
+        self._teams = TeamDirectory(services.db.session_factory)
 
     # ---- scoping -----------------------------------------------------------------------------------------------------
     @staticmethod
@@ -213,8 +236,58 @@ class SpendService:
     ) -> SpendPage:
         """Everything the Spend page shows for `query`: KPIs, the charts' tables, anomalies and, with a drill user,
         that user's drill-down."""
-        scoped = self._scoped(caller, SpendFilter(users=query.users), query.drill_user)
-        return spend_page(self._queries(sync_if_older_than), replace(query, users=scoped.users), now=now)
+        scoped = self._scoped(caller, SpendFilter(users=query.users, user_ids=query.user_ids), query.drill_user)
+        narrowed = replace(query, users=scoped.users, user_ids=scoped.user_ids)
+        return spend_page(self._queries(sync_if_older_than), narrowed, now=now)
+
+    # ---- teams -------------------------------------------------------------------------------------------------------
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def teams(self, caller: Caller) -> list[TeamScope]:
+        """The teams whose spend the caller may see: every team for finance and admins, the teams one owns for
+        everybody else (none for most people)."""
+        everyone = sees_everyone(caller)
+        return [
+            TeamScope(
+                id=t.id,
+                name=t.name,
+                owner_email=t.owner_email,
+                members=tuple(m.email for m in self._teams.members(t.id)),
+            )
+            for t in self._teams.list_teams()
+            if everyone or t.owner_id == caller.user_id  # type: ignore[union-attr]
+        ]
+
+    @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
+    def team_page(
+        self,
+        caller: Caller,
+        team: int | str,
+        query: PageQuery,
+        *,
+        sync_if_older_than: float | None = None,
+        now: datetime | None = None,
+    ) -> SpendPage:
+        """The Spend page over one team: its current members' spend, within the query's own filters. For finance and
+        admins, and for the team's owner, who may name (filter on, drill into) only the team's members."""
+        found = self._teams.get(team)
+        owner = not isinstance(caller, SystemCaller) and found.owner_id == caller.user_id
+        if not sees_everyone(caller) and not owner:
+            raise PermissionDeniedError(
+                f"Only team {found.name}'s owner, finance and admins see its spend; ask an admin if you need to."
+            )
+        members = self._teams.members(found.id)
+        emails = {m.email for m in members}
+        if not sees_everyone(caller):
+            outside = {u.strip().lower() for u in (*query.users, query.drill_user or "") if u} - emails
+            if outside:
+                raise PermissionDeniedError(
+                    f"{sorted(outside)[0]} is not in team {found.name}: as its owner you see only its members' spend."
+                )
+        ids = {m.user_id for m in members}
+        if query.user_ids:
+            ids &= set(query.user_ids)
+        narrowed = replace(query, user_ids=tuple(sorted(ids)) or NOBODY)
+        return spend_page(self._queries(sync_if_older_than), narrowed, now=now)
 
     # ---- the command line's questions --------------------------------------------------------------------------------
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))

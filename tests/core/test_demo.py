@@ -110,3 +110,78 @@ def test_demo_refuses_to_mix_histories(sqlite_runtime: Database) -> None:
         write_demo_history(sqlite_runtime, rows=500, days=10, seed=1, end=END)
     write_demo_history(sqlite_runtime, rows=700, days=10, seed=2, end=END, replace=True)
     assert sqlite_runtime.usage_count() == 700
+
+
+def _teams_and_budgets(services) -> tuple[dict[str, tuple], list[tuple]]:
+    from core.services import SYSTEM
+
+    teams = {
+        t.name: (t.owner_email, tuple(m.email for m in services.budgets.members(SYSTEM, t.id)))
+        for t in services.budgets.teams(SYSTEM)
+    }
+    budgets = [(b.target, b.period, b.enforcement, b.credits) for b in services.budgets.budgets(SYSTEM)]
+    return teams, budgets
+
+
+def test_the_demo_writes_two_teams_and_four_budgets_and_the_ledger_check_holds(runtime: Database) -> None:
+    """What `python -m core demo` writes: the Budgets & alerts page has teams and budgets of each kind to show, the
+    budget counters equal the ledger's spend (the ledger check counts them), and `--replace` recounts them."""
+    from core.services import SYSTEM, Services
+
+    services = Services(runtime)
+    try:
+        report = services.demo.write_history(SYSTEM, rows=4000, days=40, seed=5)
+        assert (report.teams, report.budgets) == (2, 4)
+        teams, budgets = _teams_and_budgets(services)
+        assert set(teams) == {"product", "research"}
+        owner, members = teams["product"]
+        assert len(members) == 10 and owner in members and owner.endswith("@demo.example")
+        assert len(teams["research"][1]) == 7
+        assert {(t.split(" ")[0] == "team", e) for t, _p, e, _c in budgets} == {
+            (True, "hard"),
+            (True, "soft"),
+            (False, "hard"),
+            (False, "soft"),
+        }
+        assert all(p == "monthly" and c >= 100 for _t, p, _e, c in budgets)
+        covered = {t for t, *_ in budgets if "@" in t}
+        assert covered <= set(teams["product"][1]) | set(teams["research"][1])
+        assert services.ledger.check(SYSTEM) == []
+        spent = [b.spent for b in services.budgets.budgets(SYSTEM)]
+        assert sum(spent) > 0  # this month's spend is counted (the history ends now)
+
+        again = services.demo.write_history(SYSTEM, rows=3000, days=40, seed=6, replace=True)
+        assert (again.teams, again.budgets) == (2, 4)
+        assert len(services.budgets.budgets(SYSTEM)) == 4  # the same budgets, changed: not four more
+        assert services.ledger.check(SYSTEM) == []  # the counters were made again from the new ledger
+        assert [b.spent for b in services.budgets.budgets(SYSTEM)] != spent
+    finally:
+        services.close()
+
+
+def test_the_demos_teams_and_budgets_are_the_same_for_the_same_seed(tmp_path) -> None:
+    from core.demo import write_demo_budgets
+    from core.services import Services
+    from tests.conftest import make_runtime
+
+    def snapshot(name: str) -> tuple[dict[str, tuple], list[tuple]]:
+        rt = make_runtime(f"sqlite:///{tmp_path / name}", tmp_path)
+        write_demo_history(rt, rows=2000, days=40, seed=42, end=END)
+        write_demo_budgets(rt, end=END)
+        services = Services(rt)
+        try:
+            return _teams_and_budgets(services)
+        finally:
+            services.close()
+            rt.dispose()
+
+    first = snapshot("a.db")
+    assert first == snapshot("b.db")
+    assert sorted(c for *_rest, c in first[1]) != [100] * 4  # limits follow the history's spend, not a floor
+
+
+def test_round_up_gives_limits_a_person_would_type() -> None:
+    from core.demo.budgets import round_up
+
+    cases = {"0": 100, "99.2": 100, "101": 110, "1234": 1300, "12345": 13000, "13000": 13000, "13000.5": 14000}
+    assert {k: round_up(Decimal(k)) for k in cases} == cases

@@ -33,9 +33,12 @@ def demo_database(folder: Path, *, rows: int, days: int, seed: int) -> str:
     return rt.settings.database_url
 
 
-def open_page(name: str, *, timeout: float = 60) -> AppTest:
-    """Run pages/<name>.py once (DATABASE_URL must already point at a database) and insist it raised nothing."""
+def open_page(name: str, *, timeout: float = 60, acting_as: str | None = None) -> AppTest:
+    """Run pages/<name>.py once (DATABASE_URL must already point at a database) and insist it raised nothing;
+    `acting_as`: the email local mode acts as (the sidebar's pick)."""
     at = AppTest.from_file(page_path(name), default_timeout=timeout)
+    if acting_as is not None:
+        at.session_state["local_user_email"] = acting_as
     at.run()
     assert not at.exception, at.exception
     return at

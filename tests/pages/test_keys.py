@@ -16,7 +16,7 @@ from core.db.models import ApiKey, AuditLog
 from core.services import Services
 from core.users import add_user
 from tests.conftest import make_runtime
-from tests.pages.apptest import page_path
+from tests.pages.apptest import open_page
 
 
 @pytest.fixture
@@ -32,11 +32,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
 
 
 def run_as(email: str) -> AppTest:
-    at = AppTest.from_file(page_path("keys"), default_timeout=60)
-    at.session_state["local_user_email"] = email
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("keys", acting_as=email)
 
 
 def test_a_pm_creates_a_key_sees_it_once_and_revokes_it(db: Database) -> None:

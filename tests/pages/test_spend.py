@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.analytics import SpendFilter, SpendQueries
 from core.services.spend import default_range
-from tests.pages.apptest import demo_database, demo_runtime, page_path
+from tests.pages.apptest import demo_database, demo_runtime, open_page
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,12 +106,54 @@ def test_a_pm_sees_only_their_own_spend(tmp_path, monkeypatch) -> None:
     rt.dispose()
     monkeypatch.setenv("DATABASE_URL", rt.settings.database_url)
     monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "pm.duckdb"))
-    at = AppTest.from_file(page_path("spend"), default_timeout=120)
-    at.session_state["local_user_email"] = pm.email
-    at.run()
-    assert not at.exception, at.exception
+    at = open_page("spend", timeout=120, acting_as=pm.email)
     assert any("your own spend" in i.value for i in at.info)
     assert at.selectbox(key="drill_user").options == ["(nobody)", pm.email]
     for frame in at.dataframe:
         if "user" in frame.value.columns:
             assert set(frame.value["user"]) <= {pm.email}
+
+
+def test_a_team_owner_sees_the_team_and_finance_sees_spend_by_team(tmp_path, monkeypatch) -> None:
+    from core.services import SYSTEM, Services
+    from core.users import list_users
+
+    rt = demo_runtime(tmp_path, rows=3000, days=20, seed=9)
+    with rt.session() as s:
+        owner = list_users(s, role="pm")[0]
+        members = sorted(u.email for u in list_users(s, role="engineer")[:3])
+        finance = list_users(s, role="finance")[0]
+    services = Services(rt)
+    services.budgets.add_team(SYSTEM, "research", owner=owner.email, members=members)
+    services.close()
+    rt.dispose()
+    monkeypatch.setenv("DATABASE_URL", rt.settings.database_url)
+    monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "team.duckdb"))
+
+    at = open_page("spend", timeout=120, acting_as=owner.email)
+    assert at.selectbox(key="team").options == ["(your own spend)", "research"]
+    at.selectbox(key="team").set_value("research").run()
+    assert not at.exception, at.exception
+    assert any("Team research: the spend of its 3 members" in i.value for i in at.info)
+    assert at.selectbox(key="drill_user").options == ["(nobody)", *members]
+    q = _queries(tmp_path / "team.duckdb")
+    since, until = default_range(q)
+    want = q.breakdown("user", SpendFilter.dates(since, until, users=tuple(members)), top=10).frame
+    got = at.dataframe[0].value
+    assert list(got["user"]) == list(want["user"]) and set(got["user"]) <= set(members)
+    assert list(got["credits"]) == list(want["credits"])
+
+    at = open_page("spend", timeout=120, acting_as=finance.email)
+    assert any(h.value == "Spend by team" for h in at.subheader)
+    by_team = next(d.value for d in at.dataframe if "team" in d.value.columns)
+    want_teams = q.breakdown("team", SpendFilter.dates(since, until), top=10).frame
+    assert dict(zip(by_team["team"], by_team["credits"], strict=True)) == dict(
+        zip(want_teams["team"], want_teams["credits"], strict=True)
+    )
+    outsider = next(u for u in q.breakdown("user", SpendFilter.dates(since, until)).frame["user"] if u not in members)
+    at.selectbox(key="drill_user").set_value(outsider).run()
+    assert any(outsider in md.value for md in at.markdown)
+    at.selectbox(key="team").set_value("research").run()  # a drill-down outside the team is dropped, not an error
+    assert not at.exception, at.exception
+    assert set(at.dataframe[0].value["user"]) <= set(members)
+    assert not any(outsider in md.value for md in at.markdown)

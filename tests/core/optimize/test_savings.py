@@ -150,6 +150,72 @@ def test_substitution_is_a_hint_when_a_cheaper_model_carries_most_of_the_traffic
     assert "quality is not measured" in hint.action
 
 
+def _teams_with_one_hint(rt: Database) -> None:
+    """Nobody's own mix has a hint except Gus's, but team research's has: Ana sends 40 chat requests to gpt-4o-mini
+    ($0.001) and Bo 30 to gpt-4o-mini and 30 to gpt-4o ($0.10), so gpt-4o-mini carries 70 of the team's 100 and
+    moving its 30 on gpt-4o saves 30 x $0.099 a period. Team ops is half and half (no hint); team solo has one member
+    (Gus: his own hint says it); Dan is in no team. Everyone is an engineer."""
+    from core.budgets import TeamDirectory
+
+    mini, big = model(rt, "gpt-4o-mini"), model(rt, "gpt-4o")
+    people = {name: user(rt, f"{name}@example.com") for name in ("ana", "bo", "dan", "eve", "fay", "gus")}
+    hours = {
+        ("ana", mini): 40,
+        ("bo", mini): 30,
+        ("bo", big): 30,
+        ("dan", big): 100,
+        ("eve", mini): 10,
+        ("fay", big): 10,
+        ("gus", mini): 80,
+        ("gus", big): 20,
+    }
+    for (name, m), n in hours.items():
+        write_usage(rt, people[name], m, steady(1, minutes=n * 60), "0.001" if m == mini else "0.10")
+    teams = TeamDirectory(rt.session_factory)
+    for team, members in (("research", ("ana", "bo")), ("ops", ("eve", "fay")), ("solo", ("gus",))):
+        teams.add(team)
+        for name in members:
+            teams.add_member(team, people[name].id)
+
+
+def test_a_team_hint_when_a_cheaper_model_carries_most_of_a_teams_traffic(sqlite_runtime: Database) -> None:
+    rt = sqlite_runtime
+    _teams_with_one_hint(rt)
+    team_hint, gus_hint = savings(rt).opportunities
+    assert team_hint.kind == Kind.SUBSTITUTION and team_hint.hint and team_hint.subject == "team research"
+    assert team_hint.monthly_saving_usd == (30 * Decimal("0.099") * MONTH).quantize(CENT)
+    assert team_hint.evidence["team"] == "research" and "user" not in team_hint.evidence
+    assert team_hint.evidence["cheaper_share_of_requests"] == 0.7 and team_hint.evidence["requests"] == 30
+    assert team_hint.evidence["cost_per_request_usd"] == "0.100000"
+    assert team_hint.evidence["cheaper_cost_per_request_usd"] == "0.001000"
+    assert team_hint.action.startswith("hint: team research already sends 70% of its chat requests to gpt-4o-mini")
+    assert "quality is not measured" in team_hint.action
+    assert gus_hint.subject == "gus@example.com"  # and no "team solo" hint repeating it
+    assert gus_hint.monthly_saving_usd == (20 * Decimal("0.099") * MONTH).quantize(CENT)
+
+
+def test_team_hints_are_only_for_those_who_see_everyones_spend(sqlite_runtime: Database) -> None:
+    from core.access import Principal
+    from core.services import Services
+
+    rt = sqlite_runtime
+    _teams_with_one_hint(rt)
+    finance = Principal.of(user(rt, "fin@example.com", role="finance"))
+    engineer = Principal.of(user(rt, "eng@example.com", role="engineer"))
+    services = Services(rt)
+    try:
+        seen = {
+            who.role: services.optimize.savings(who, since=SINCE, until=UNTIL, sync_if_older_than=0)
+            for who in (finance, engineer)
+        }
+    finally:
+        services.close()
+    assert [r.subject for r in seen["finance"].rows] == ["team research", "gus@example.com"]
+    assert seen["finance"].rows[0].kind_label == "Cheaper model (hint)"
+    assert ("team", "research") in seen["finance"].rows[0].evidence
+    assert seen["engineer"].rows == ()  # an engineer finds savings, but hints name teams and people's spend
+
+
 def test_opportunities_are_ranked_by_monthly_saving(sqlite_runtime: Database) -> None:
     rt = sqlite_runtime
     ana = user(rt)

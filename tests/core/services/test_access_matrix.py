@@ -56,6 +56,8 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "spend.series": ("yes", "yes", "own", "own"),
     "spend.store_version": ("yes", "yes", "yes", "yes"),
     "spend.sync": ("yes", "yes", "yes", "yes"),
+    "spend.team_page": ("yes", "yes", "own", "own"),
+    "spend.teams": ("yes", "yes", "own", "own"),
     "spend.total_usage": ("yes", "yes", "own", "own"),
     "spend.usage_by_provider": ("yes", "yes", "own", "own"),
     "overview.overview": ("yes", "yes", "no", "no"),
@@ -262,6 +264,10 @@ CALLS: dict[str, Call] = {
     "spend.series": _spend("series"),
     "spend.store_version": lambda w, c, t: w.services.spend.store_version(c),
     "spend.sync": lambda w, c, t: w.services.spend.sync(c),
+    "spend.team_page": lambda w, c, t: w.services.spend.team_page(
+        c, w.team_owned_by(t), PageQuery(since=date(2026, 11, 1), until=date(2026, 12, 31))
+    ),
+    "spend.teams": lambda w, c, t: {tm.owner_email for tm in w.services.spend.teams(c)},
     "spend.total_usage": lambda w, c, t: w.services.spend.total_usage(c, t.id),
     "spend.usage_by_provider": lambda w, c, t: w.services.spend.usage_by_provider(c, t.email),
     "overview.overview": lambda w, c, t: w.services.overview.overview(c, sync_if_older_than=0),
@@ -341,6 +347,7 @@ SHOWS = {
     "users.list",
     "ledger.balances",
     "spend.options",
+    "spend.teams",
     "playground.payers",
     "endpoints.overview",
     "budgets.alerts",
