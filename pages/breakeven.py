@@ -27,7 +27,8 @@ from core.services.breakeven import (
     options_rows,
 )
 from pages.charts.breakeven_charts import cost_curves, replicas_over_time
-from pages.ui import guard, money, services
+from pages.fmt import price as price_text
+from pages.ui import guard, services
 
 NO_MODEL = "(no model: a generic chat model)"
 SYNTHETIC = ["flat", "diurnal", "poisson", "bursty"]
@@ -237,7 +238,7 @@ m2.metric(
 )
 m3.metric("Requests simulated", f"{ev.requests:,}", f"over {ev.horizon_hours:,.0f} hours", delta_color="off")
 price = summary["serverless_price_per_request_usd"]
-m4.metric("Serverless per request", money(price) if price else "n/a")
+m4.metric("Serverless per request", price_text(price) if price else "n/a")
 st.caption(f"Serverless price: {result.serverless_basis}.")
 if result.history:
     h = result.history

@@ -12,7 +12,8 @@ import streamlit as st
 from core.errors import CoreError
 from core.services import Principal
 from core.services.endpoints import EndpointsOverview, EndpointView, HardwareOption
-from pages.ui import guard, money, services
+from pages.fmt import money
+from pages.ui import guard, services
 
 STATE_COLORS = {
     "running": "#2e7d32",

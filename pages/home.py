@@ -8,7 +8,8 @@ import streamlit as st
 
 from core.services import Principal
 from core.services.overview import Overview
-from pages.ui import guard, money, services
+from pages.fmt import money
+from pages.ui import guard, services
 
 
 @st.cache_data(ttl=60, show_spinner=False)

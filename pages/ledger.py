@@ -14,7 +14,8 @@ from core.errors import CoreError
 from core.services import Capability, Principal
 from core.services.ledger import GRANT_KINDS, AccountBalance, AuditEntry, DisputedCall, History
 from core.services.users import ROLES
-from pages.ui import guard, money, services
+from pages.fmt import money
+from pages.ui import guard, services
 
 principal = guard("ledger")
 

@@ -12,7 +12,8 @@ import streamlit as st
 from core.errors import CoreError
 from core.services import Capability, Principal
 from core.services.models import CATEGORIES, PRICE_FIELDS, ModelPrice, PriceChange, Quote, Usage
-from pages.ui import acting_user, guard, money, services
+from pages.fmt import money, price
+from pages.ui import acting_user, guard, services
 
 UNIT_LABELS = {
     "input_per_1m_usd": "input / 1M tokens",
@@ -147,7 +148,7 @@ with tab_calc:
             m1, m2, m3, m4, m5 = st.columns(5)
             m1.metric("Provider cost", f"${q.base_cost_usd.normalize():f}")
             m2.metric("Base credits", f"{q.base_credits:,}", f"= {money(q.base_credits_usd)}", delta_color="off")
-            m3.metric("Rounding uplift", money(q.rounding_uplift_usd), "to whole credits", delta_color="off")
+            m3.metric("Rounding uplift", price(q.rounding_uplift_usd), "to whole credits", delta_color="off")
             m4.metric(
                 "Markup", f"+{q.markup_credits:,} credits", f"at {q.markup_pct.normalize():f}%", delta_color="off"
             )

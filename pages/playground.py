@@ -19,7 +19,8 @@ from core.services.playground import (
     session_totals,
 )
 from core.services.users import UserView
-from pages.ui import call_billed, guard, money, services
+from pages.fmt import money, price
+from pages.ui import call_billed, guard, services
 
 log = logging.getLogger(__name__)
 svc = services()
@@ -70,7 +71,7 @@ def draw_cost_card(result: GenerationResult) -> None:
         bottom[0].metric(
             "Credits charged",
             f"{card.credits_charged:,}",
-            money(card.charged_usd),
+            price(card.charged_usd),
             delta_color="off",
             delta_arrow="off",
         )
@@ -221,7 +222,7 @@ if mode == "Compare":
                 st.metric(
                     "Credits charged",
                     f"{card.credits_charged:,}",
-                    money(card.charged_usd),
+                    price(card.charged_usd),
                     delta_color="off",
                     delta_arrow="off",
                 )

@@ -14,7 +14,8 @@ from core.errors import CoreError
 from core.services import Principal
 from core.services.optimize import PricingDefaults, PricingLabView
 from core.services.spend import to_csv_bytes
-from pages.ui import guard, money, plain, services, sync_when_stale
+from pages.fmt import money
+from pages.ui import guard, plain, services, sync_when_stale
 
 ROUNDING_LABELS = {
     "as_billed": "as billed (each call's own policy)",

@@ -11,7 +11,8 @@ from core.errors import CoreError
 from core.services import Capability, Principal
 from core.services.optimize import KIND_LABELS, Kind, SavingsView
 from core.services.spend import to_csv_bytes
-from pages.ui import guard, money, plain, services, sync_when_stale
+from pages.fmt import money
+from pages.ui import guard, plain, services, sync_when_stale
 
 SHOWN = 25  # opportunities with their evidence; the table and the CSV hold all
 

@@ -17,7 +17,8 @@ from core.services.spend import (
     to_csv_bytes,
     to_parquet_bytes,
 )
-from pages.ui import guard, money, plain, services
+from pages.fmt import money
+from pages.ui import guard, plain, services
 
 NONE = "(nobody)"
 

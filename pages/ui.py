@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import threading
-from decimal import Decimal
 
 import streamlit as st
 
@@ -143,11 +142,6 @@ def plain(text: str) -> str:
     """Text from the data (model ids, emails, names, sentences with dollar amounts) shown as itself where Streamlit
     reads Markdown (and $...$ as LaTeX, :name: as an icon, :red[...] as colour): every such character escaped."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
-
-
-def money(usd: object) -> str:
-    d = Decimal(str(usd))
-    return f"${d:,.2f}" if abs(d) >= 1 else f"${d:,.4f}"
 
 
 def acting_user() -> UserView | None:

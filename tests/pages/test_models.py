@@ -49,7 +49,7 @@ def test_calculator_shows_the_breakdown(demo: Database) -> None:
     shown = metrics(at)
     assert shown["Provider cost"] == "$0.35"
     assert shown["Base credits"] == "9" and shown["Final credits"] == "14"
-    assert shown["Rounding uplift"] == "$0.0100" and shown["Markup"] == "+5 credits"
+    assert shown["Rounding uplift"] == "$0.01" and shown["Markup"] == "+5 credits"
 
 
 def test_calculator_refuses_impossible_usage(demo: Database) -> None:

@@ -1,0 +1,94 @@
+"""One formatting vocabulary for every page: money, prices, credits, counts and percentages as text, and the column
+kinds tables use (`pages/tables.py` turns them into Streamlit column configs and CSV headers). Pure Python, so the
+rules are unit-tested without a browser.
+
+- money: totals and balances, always cents with separators: `$2,145.60`, `-$3.10`.
+- price: unit prices and per-call costs, with enough significant digits to tell `$0.00046` from `$0.000028`.
+- credits / count: whole numbers with separators: `12,345 credits`, `1,204`.
+- pct: one decimal: `37.5%`.
+Missing values print as an em dash, never `None` or `nan`.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, InvalidOperation
+
+MISSING = "—"
+
+
+def _decimal(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return d if d.is_finite() else None
+
+
+def _signed(d: Decimal, body: str) -> str:
+    return f"-{body}" if d < 0 else body
+
+
+def money(usd: object) -> str:
+    """A total or balance in dollars and cents: `$2,145.60`; a non-zero amount under half a cent says so
+    (`<$0.01`) rather than showing `$0.00`."""
+    d = _decimal(usd)
+    if d is None:
+        return MISSING
+    if d != 0 and abs(d) < Decimal("0.005"):
+        return _signed(d, "<$0.01")
+    return _signed(d, f"${abs(d):,.2f}")
+
+
+def price(usd: object, digits: int = 2) -> str:
+    """A unit price or one call's cost: cents for amounts of a dollar or more, otherwise `digits` significant
+    digits (`$0.00046`, `$0.000028`, `$0.15`), never scientific notation."""
+    d = _decimal(usd)
+    if d is None:
+        return MISSING
+    a = abs(d)
+    if a == 0:
+        return "$0"
+    if a >= 1:
+        return _signed(d, f"${a:,.2f}")
+    places = max(2, -a.adjusted() + digits - 1)
+    text = f"{a:.{places}f}".rstrip("0")
+    if len(text.split(".")[1]) < 2:
+        text = f"{a:.2f}"
+    return _signed(d, f"${text}")
+
+
+def count(n: object) -> str:
+    """A whole count with thousands separators: `1,204`."""
+    d = _decimal(n)
+    return MISSING if d is None else f"{int(d):,}"
+
+
+def credits(n: object) -> str:
+    """Credits (whole numbers): `12,345 credits`, `1 credit`."""
+    d = _decimal(n)
+    if d is None:
+        return MISSING
+    return f"{int(d):,} credit" + ("" if abs(int(d)) == 1 else "s")
+
+
+def pct(value: object, places: int = 1) -> str:
+    """A percentage given in percent units: `pct(37.5)` is `37.5%`."""
+    d = _decimal(value)
+    return MISSING if d is None else f"{d:,.{places}f}%"
+
+
+# Column kinds for tables: how a column of that kind is drawn (a printf format or a Streamlit preset).
+COLUMN_FORMATS: dict[str, str] = {
+    "money": "dollar",  # $1,234.57
+    "price": "$%.6f",  # per-call and unit prices: six places tell $0.000460 from $0.000028
+    "credits": "localized",  # 12,345
+    "count": "localized",
+    "pct": "%.1f%%",
+    "seconds": "%.2f s",
+    "ms": "%.0f ms",
+}
