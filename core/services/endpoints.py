@@ -57,8 +57,24 @@ class EndpointRow:
         return self.cost.total_usd if self.cost else Decimal(0)
 
     @property
+    def breakeven_query(self) -> dict[str, str]:
+        """The Break-even page's query parameters for this endpoint: its model's real traffic and its own settings
+        (hardware, replicas, idle timeout; no timeout when it never scales to zero)."""
+        e = self.endpoint
+        query = {
+            "model": e.model_repo,
+            "profile": "history",
+            "hardware": e.hardware_id,
+            "min_replicas": str(e.min_replicas),
+            "max_replicas": str(e.max_replicas),
+        }
+        if e.scale_to_zero_minutes:
+            query["idle"] = str(e.scale_to_zero_minutes)
+        return query
+
+    @property
     def breakeven_link(self) -> str:
-        return "/breakeven?" + urlencode({"model": self.endpoint.model_repo, "profile": "history"})
+        return "/breakeven?" + urlencode(self.breakeven_query)
 
 
 @dataclass(frozen=True, kw_only=True)
