@@ -9,7 +9,6 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import CoreError
-from core.money import credits_to_usd
 from core.services import Principal
 from core.services.generation import GenerationRequest, GenerationResult
 from core.services.models import ModelPrice
@@ -202,7 +201,7 @@ def draw_compare(entries: list[CompareEntry], category: str) -> None:
             st.metric(
                 "Would cost (not charged)" if result.sandbox else "Credits charged",
                 count(row.credits),
-                price(credits_to_usd(row.credits, credit_usd)),
+                price(row.credits_usd),
                 delta_color="off",
                 delta_arrow="off",
             )
@@ -221,7 +220,7 @@ def draw_compare(entries: list[CompareEntry], category: str) -> None:
                 "priced_as": r.priced_as + (" (simulated)" if r.simulated else ""),
                 "cost": exact_usd(r.provider_cost_usd),
                 "credits": r.credits,
-                "credits_usd": price(credits_to_usd(r.credits, credit_usd)),
+                "credits_usd": price(r.credits_usd),
                 "latency": r.latency_ms,
             }
             for r in summary.rows

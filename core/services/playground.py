@@ -167,6 +167,7 @@ class CompareRow:
     simulated: bool
     provider_cost_usd: Decimal  # exact, before rounding to whole credits
     credits: int  # charged, or for a simulated call what the real call would charge
+    credits_usd: Decimal  # those credits in dollars
     credits_charged: int  # what this call actually took from the balance (0 for the sandbox)
     latency_ms: int
     cheapest: bool
@@ -205,6 +206,7 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
             simulated=r.sandbox,
             provider_cost_usd=r.base_cost_usd,
             credits=credits_of(r),
+            credits_usd=credits_to_usd(credits_of(r), credit_usd),
             credits_charged=r.credits_charged,
             latency_ms=r.latency_ms,
             cheapest=i == cheapest,

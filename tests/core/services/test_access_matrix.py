@@ -72,6 +72,7 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "models.list": ("yes", "yes", "yes", "yes"),
     "models.price_history": ("yes", "yes", "yes", "yes"),
     "models.quote": ("yes", "yes", "yes", "yes"),
+    "models.typical_costs": ("yes", "yes", "yes", "yes"),
     "models.update_prices": ("yes", "no", "no", "no"),
     "endpoints.configuration_problem": ("yes", "yes", "yes", "yes"),
     "endpoints.create": ("yes", "no", "own", "no"),
@@ -284,6 +285,7 @@ CALLS: dict[str, Call] = {
     "models.quote": lambda w, c, t: w.services.models.quote(
         c, w.services.models.get(SYSTEM, "gpt-4o"), Usage(input_tokens=1000), Decimal(100)
     ),
+    "models.typical_costs": lambda w, c, t: w.services.models.typical_costs(c, w.services.models.list(SYSTEM)),
     "models.update_prices": lambda w, c, t: w.services.models.update_prices(
         c, w.services.models.get(SYSTEM, "gpt-4o").id, {"input_per_1m_usd": f"2.{next(w.names):03d}"}
     ),
