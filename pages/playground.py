@@ -240,7 +240,7 @@ def draw_compare(entries: list[CompareEntry], category: str) -> None:
         help={"credits": "what the call charges (a simulated call: what the real call would charge)"},
         key="pg_compare_summary",
     )
-    for note in (summary.rounding_note, summary.simulated_note):
+    for note in (summary.rounding_note, summary.tie_note, summary.simulated_note):
         if note:
             st.caption(note)
 

@@ -179,6 +179,7 @@ class CompareSummary:
     rows: list[CompareRow]
     rounding_note: str | None  # set when whole credits hide a large difference in provider cost
     simulated_note: str | None  # set when any call was simulated: what its latency and credits mean
+    tie_note: str | None = None  # set when the calls took the same time, so none is marked the fastest
 
 
 ROUNDING_NOTE_RATIO = Decimal(2)  # provider costs at least this far apart yet the same credits: say why
@@ -198,7 +199,7 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
     cheapest = min(range(len(results)), key=lambda i: (credits_of(results[i]), results[i].base_cost_usd))
     fastest = min(range(len(results)), key=lambda i: results[i].latency_ms)
     if [r.latency_ms for r in results].count(results[fastest].latency_ms) > 1:
-        fastest = -1  # a tie: nobody is the fastest
+        fastest = -1  # a tie for the first place: nobody is the fastest
     rows = [
         CompareRow(
             model_name=e.model.model_name,
@@ -231,7 +232,10 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
             "Simulated calls ran in the sandbox: no model was called and nothing was charged. Their cost is what the "
             "real model would charge for the same usage; their latency is the sandbox's, not the real model's."
         )
-    return CompareSummary(rows=rows, rounding_note=note, simulated_note=simulated)
+    tie = None
+    if fastest == -1 and len(rows) > 1:
+        tie = f"The calls took the same time ({rows[0].latency_ms:,} ms): none is marked the fastest."
+    return CompareSummary(rows=rows, rounding_note=note, simulated_note=simulated, tie_note=tie)
 
 
 COMPARE_CATEGORIES = ("chat", "tts", "image", "speech_to_text")  # one input, sent to every model

@@ -236,3 +236,5 @@ def test_the_rounding_note_names_the_spread_and_the_shared_credits() -> None:
     assert [(r.cheapest, r.fastest) for r in summary.rows] == [(True, False), (False, True), (False, False)]
     differing = compare_summary([entry("a", "0.03", 1), entry("b", "0.05", 2)], Decimal("0.04"))
     assert differing.rounding_note is None  # 1.7x apart: not worth a sentence
+    tied = compare_summary([entry("a", "0.01", 3), entry("b", "0.02", 3)], Decimal("0.04"))
+    assert not any(r.fastest for r in tied.rows) and tied.tie_note is not None and "3 ms" in tied.tie_note
