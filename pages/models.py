@@ -68,13 +68,21 @@ tab_catalog, tab_calc, tab_edit = st.tabs(["Catalog", "Calculator", "Price chang
 
 # ---- the catalog -------------------------------------------------------------------------------------------------
 with tab_catalog:
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns([2, 2, 1])
     category = c1.selectbox("Category", ["all", *CATEGORIES], key="cat_category")
     provider = c2.selectbox("Provider", ["all", *sorted({m.provider for m in models})], key="cat_provider")
+    twins = c3.toggle(
+        "Sandbox twins",
+        value=provider == "sandbox",
+        key="cat_twins",
+        help="every model billed per use has a simulated twin in the Playground, priced as it and never charged",
+    )
     shown = [
         m
         for m in models
-        if (category == "all" or m.category == category) and (provider == "all" or m.provider == provider)
+        if (category == "all" or m.category == category)
+        and (provider == "all" or m.provider == provider)
+        and (twins or m.provider != "sandbox")
     ]
     markup = next((t.quote.markup_pct for t in typical.values()), settings.default_markup_pct)
     table(
