@@ -203,7 +203,7 @@ with tab_calc:
         else:
             quiet = {"delta_color": "off", "delta_arrow": "off"}  # the deltas are explanations, not changes
             m1, m2, m3 = st.columns(3)
-            m1.metric("Provider cost", price(q.base_cost_usd, digits=4))
+            m1.metric("Provider cost", price(q.base_cost_usd, digits=9))
             m2.metric("Base credits", count(q.base_credits), f"= {price(q.base_credits_usd)}", **quiet)
             m3.metric("Rounding uplift", price(q.rounding_uplift_usd), "to whole credits", **quiet)
             m4, m5, m6 = st.columns(3)
@@ -211,7 +211,7 @@ with tab_calc:
             m5.metric("Final credits", count(q.final_credits), f"= {price(q.final_usd)}", **quiet)
             m6.metric("Margin", price(q.margin_usd), "rounding uplift + markup", **quiet)
             st.caption(
-                f"base credits = ceil({price(q.base_cost_usd, digits=4)} / ${settings.credit_usd}) = "
+                f"base credits = ceil({price(q.base_cost_usd, digits=9)} / ${settings.credit_usd}) = "
                 f"{q.base_credits:,}; final = ceil({q.base_credits:,} × (100 + {q.markup_pct.normalize():f}) / 100) "
                 f"= {q.final_credits:,}."
             )

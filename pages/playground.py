@@ -65,8 +65,9 @@ def show_error(exc: Exception) -> None:
 
 
 def exact_usd(usd: Decimal) -> str:
-    """One call's provider cost with enough digits to be exact for any catalog price (fmt.price, 4 significant)."""
-    return price(usd, digits=4)
+    """One call's provider cost, exact below a dollar (costs are stored to 9 decimals; fmt.price drops trailing zeros),
+    in cents from a dollar up."""
+    return price(usd, digits=9)
 
 
 def draw_cost_card(result: GenerationResult) -> None:
