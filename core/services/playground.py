@@ -234,7 +234,8 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
         )
     tie = None
     if fastest == -1 and len(rows) > 1:
-        tie = f"The calls took the same time ({rows[0].latency_ms:,} ms): none is marked the fastest."
+        best = min(row.latency_ms for row in rows)
+        tie = f"Two or more calls tied for the fastest ({best:,} ms): none is marked the fastest."
     return CompareSummary(rows=rows, rounding_note=note, simulated_note=simulated, tie_note=tie)
 
 
