@@ -51,3 +51,17 @@ def test_create_run_pause_and_see_the_cost(app_url: str, page) -> None:
     assert f"${cost.group(1)}" in page.inner_text('[data-testid="stMetric"]:has-text("Uptime this month")')
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(ARTIFACTS / "endpoints-paused.png"), full_page=True)
+
+    # into Break-even: the same tab and session (so the same person), the endpoint's own settings filled in
+    acting = page.locator('[data-testid="stSidebar"]').inner_text()
+    page.get_by_text("Break-even with this endpoint's traffic and settings").click()
+    page.wait_for_selector("h1:has-text('Break-even')")
+    wait_idle(page)
+    assert len(page.context.pages) == 1 and "idle=15" in page.url and "hardware=T4" in page.url
+    idle = page.get_by_label("Scale-to-zero after (idle minutes)")
+    assert idle.input_value() == "15"  # the endpoint's timeout, not Hugging Face's default of 60
+    assert page.get_by_label("Max replicas").input_value() == "1"  # not the simulator's default of 8
+    assert (
+        page.locator('[data-testid="stSidebar"]').inner_text().split("Acting as")[-1][:60]
+        == (acting.split("Acting as")[-1][:60])
+    )
