@@ -40,6 +40,7 @@ class Capability(StrEnum):
     FIND_SAVINGS = "find_savings"  # the Savings list: where money is lost in everyone's traffic
     MANAGE_BUDGETS = "manage_budgets"  # budgets, teams, alert webhooks, running the alerts
     MANAGE_API_KEYS = "manage_api_keys"  # create, list and revoke other people's API keys (one's own: everyone)
+    BILL_ENDPOINTS_TO_OTHERS = "bill_endpoints_to_others"  # an endpoint whose uptime someone else pays
 
 
 PERMISSIONS: dict[Role, frozenset[Capability]] = {
@@ -82,6 +83,7 @@ ACTION_NAMES = {
     Capability.FIND_SAVINGS: "see the savings found in everyone's traffic",
     Capability.MANAGE_BUDGETS: "set budgets, manage teams and alert webhooks, or run the alerts",
     Capability.MANAGE_API_KEYS: "manage another user's API keys",
+    Capability.BILL_ENDPOINTS_TO_OTHERS: "create an endpoint whose uptime another user pays",
 }
 
 

@@ -68,6 +68,14 @@ st.caption(
 model_ids = load_model_ids(principal, services().settings.database_url)
 query = st.query_params
 wanted = query.get("model")
+
+
+def query_int(name: str, default: int) -> int:
+    """A whole number >= 1 from the link (the Endpoints page sends an endpoint's own settings), else the default."""
+    text = query.get(name, "")
+    return int(text) if text.isdigit() and int(text) >= 1 else default
+
+
 if wanted and wanted not in model_ids:
     st.warning(f"Model {wanted!r} from the link is not in the catalog; showing the generic defaults.")
     wanted = None
@@ -157,11 +165,15 @@ with st.form("be_form"):
     with c3:
         st.markdown("**Dedicated**")
         list_prices = st.radio("GPU price", ["product rate", "Hugging Face list price"], key="be_hw") != "product rate"
-        idle = st.number_input("Scale-to-zero after (idle minutes)", min_value=1, value=HF_DEFAULT_IDLE_MINUTES)
+        idle = st.number_input(
+            "Scale-to-zero after (idle minutes)", min_value=1, value=query_int("idle", HF_DEFAULT_IDLE_MINUTES)
+        )
         cold = st.number_input("Cold start (seconds)", min_value=0.0, value=DEFAULT_COLD_START_SECONDS, step=30.0)
         r1, r2 = st.columns(2)
-        min_rep = r1.number_input("Min replicas", min_value=1, value=DEFAULT_MIN_REPLICAS, help="always-on")
-        max_rep = r2.number_input("Max replicas", min_value=1, value=DEFAULT_MAX_REPLICAS)
+        min_rep = r1.number_input(
+            "Min replicas", min_value=1, value=query_int("min_replicas", DEFAULT_MIN_REPLICAS), help="always-on"
+        )
+        max_rep = r2.number_input("Max replicas", min_value=1, value=query_int("max_replicas", DEFAULT_MAX_REPLICAS))
         util = st.slider("Target utilization", 0.1, 1.0, DEFAULT_TARGET_UTILIZATION, 0.05)
     with c4:
         st.markdown("**Latency and fit**")
@@ -292,6 +304,7 @@ if ev.timelines:
     st.subheader("Scale-to-zero over time")
     gpus = list(ev.timelines)
     preferred = rec.option.split(" ")[0] if rec.option and rec.option.split(" ")[0] in gpus else gpus[0]
+    preferred = query.get("hardware") if query.get("hardware") in gpus else preferred  # an endpoint's own GPU
     gpu = st.selectbox("GPU", gpus, index=gpus.index(preferred), key="be_timeline_gpu")
     day, week = st.tabs(["24 hours", "7 days"])
     with day:

@@ -8,11 +8,13 @@ from decimal import Decimal
 import pandas as pd
 import plotly.express as px
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core.errors import CoreError
 from core.services import Principal
-from core.services.endpoints import EndpointsOverview, EndpointView, HardwareOption
-from pages.fmt import money
+from core.services.endpoints import EndpointRow, EndpointsOverview, EndpointView, HardwareOption
+from pages.fmt import count, credits, money
+from pages.tables import table
 from pages.ui import guard, services
 
 STATE_COLORS = {
@@ -59,7 +61,16 @@ def load_owners(_who: Principal, who_key: str) -> list[str]:
 
 
 def per_hour(usd: Decimal) -> str:
-    return f"${usd:,.2f}/h"
+    return f"{money(usd)}/h"
+
+
+def breakeven_link(row: EndpointRow) -> None:
+    """Break-even for this endpoint in the same tab and session (so as the same person), its settings filled in."""
+    label = "Break-even with this endpoint's traffic and settings"
+    try:
+        st.page_link("pages/breakeven.py", label=label, icon=":material/balance:", query_params=row.breakeven_query)
+    except StreamlitAPIException:  # the page run on its own (no navigation to link within): a plain link
+        st.markdown(f"[{label}]({row.breakeven_link})")
 
 
 def done(message: str) -> None:
@@ -97,7 +108,7 @@ except CoreError as exc:
     st.stop()
 
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Live endpoints", len(ov.rows), help="endpoints not deleted")
+c1.metric("Live endpoints", count(len(ov.rows)), help="endpoints not deleted")
 c2.metric("Billing now", per_hour(ov.cost_per_hour_now_usd), help="hourly rate x replicas billed right now")
 c3.metric(
     "Uptime this month",
@@ -105,7 +116,7 @@ c3.metric(
     help="At the hardware catalog's hourly rates, before credits and markup: hours already posted to the owners' "
     "ledgers plus uptime not yet metered.",
 )
-c4.metric("Credits charged (month)", f"{ov.month_credits:,}", help="endpoint uptime debits, owners' markup included")
+c4.metric("Credits charged (month)", credits(ov.month_credits), help="endpoint uptime debits, owners' markup included")
 st.caption(
     f"Uptime this month {money(ov.month_total_usd)} = {money(ov.month_metered_usd)} posted to the owners' ledgers "
     f"+ {money(ov.month_accrued_usd)} not yet metered (whole hours are posted by `python -m core endpoints meter`, "
@@ -118,31 +129,36 @@ for name, why in ov.refresh_errors.items():
     st.warning(f"{name}: {why}")
 
 if ov.all_rows:
-    table = pd.DataFrame(
-        [
-            {
-                "name": r.endpoint.name + (" (deleted)" if r.endpoint.deleted_at else ""),
-                "model": r.endpoint.model_repo,
-                "hardware": r.endpoint.hardware_id,
-                "state": r.endpoint.state,
-                "replicas": f"{r.endpoint.replicas} (min {r.endpoint.min_replicas}, max {r.endpoint.max_replicas})",
-                "$/h per replica": float(r.endpoint.hourly_usd),
-                "month to date": float(r.month_to_date_usd),
-                "owner": r.endpoint.owner_email,
-                "URL": r.endpoint.url,
-            }
-            for r in ov.all_rows
-        ]
-    )
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "$/h per replica": st.column_config.NumberColumn(format="$%.2f"),
-            "month to date": st.column_config.NumberColumn(format="$%.4f", help="posted + not yet metered"),
-            "URL": st.column_config.LinkColumn(),
+    table(
+        pd.DataFrame(
+            [
+                {
+                    "name": r.endpoint.name + (" (deleted)" if r.endpoint.deleted_at else ""),
+                    "model": r.endpoint.model_repo,
+                    "hardware": r.endpoint.hardware_id,
+                    "state": r.endpoint.state,
+                    "replicas": f"{r.endpoint.replicas} (min {r.endpoint.min_replicas}, max {r.endpoint.max_replicas})",
+                    "hourly_usd": float(r.endpoint.hourly_usd),
+                    "month_usd": float(r.month_to_date_usd),
+                    "owner": r.endpoint.owner_email,
+                    "url": r.endpoint.url or "",
+                }
+                for r in ov.all_rows
+            ]
+        ),
+        {
+            "name": ("Name", "text"),
+            "model": ("Model", "text"),
+            "hardware": ("Hardware", "text"),
+            "state": ("State", "text"),
+            "replicas": ("Replicas", "text"),
+            "hourly_usd": ("Per replica-hour", "money"),
+            "month_usd": ("Month to date", "money"),
+            "owner": ("Owner", "text"),
+            "url": ("URL", "link"),
         },
+        help={"month_usd": "posted + not yet metered", "url": "empty until the endpoint runs"},
+        key="endpoints_table",
     )
 else:
     st.info("No endpoints yet. Create one below; its uptime is charged to its owner's credits.")
@@ -173,9 +189,9 @@ if live:
         f"`{e.model_repo}` on **{e.hardware_id}** ({e.instance_type}, {e.vendor} {e.region}) · **{e.state}** with "
         f"{e.replicas} billed replica(s) · {per_hour(e.hourly_usd)} per replica, {per_hour(e.cost_per_hour_now_usd)} "
         f"now · scale to zero after {e.scale_to_zero_minutes or '-'} idle min · owner `{e.owner_email}` · "
-        f"this month {money(row.month_to_date_usd)} · "
-        f"[break-even with this model's traffic]({row.breakeven_link})"
+        f"this month {money(row.month_to_date_usd)}"
     )
+    breakeven_link(row)
     b1, b2, b3, b4 = st.columns(4)
     if b1.button("Refresh", width="stretch", key="do_refresh"):
         run_action("Refreshed", endpoints.refresh, chosen)
@@ -273,6 +289,8 @@ if not owners:
 else:
     if prefill_create_form(options):
         st.info("Filled in from the Savings page: check the name and the owner, then create.")
+    if st.session_state.pop("endpoints_clear_name", False):
+        st.session_state["new_name"] = ""  # set before the widget exists, so the browser's field empties too
     with st.form("create_endpoint"):
         f1, f2 = st.columns(2)
         name = f1.text_input(
@@ -286,8 +304,11 @@ else:
         owner = f2.selectbox(
             "Owner (pays the uptime)",
             owners,
-            index=owners.index(principal.email) if principal.email in owners else 0,
             key="new_owner",
+            disabled=len(owners) == 1,
+            help="You pay for the endpoints you create; only an admin may bill someone else."
+            if len(owners) == 1
+            else "Whose credits the uptime is charged to.",
         )
         g1, g2, g3, g4 = st.columns(4)
         auto_scale = g1.checkbox("Autoscale", value=True, help="off: max replicas always on", key="new_autoscale")
@@ -311,5 +332,5 @@ else:
         except CoreError as exc:
             st.error(str(exc))
         else:
-            st.session_state.pop("new_name", None)  # an empty form for the next one
+            st.session_state["endpoints_clear_name"] = True  # an empty Name for the next one
             done(f"Created {view.name} ({view.hardware_id}, {per_hour(view.hourly_usd)} per replica): {view.state}.")

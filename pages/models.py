@@ -11,10 +11,22 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.services import Capability, Principal
-from core.services.models import CATEGORIES, PRICE_FIELDS, ModelPrice, PriceChange, Quote, Usage
-from pages.fmt import money, price
+from core.services.models import (
+    CATEGORIES,
+    PRICE_FIELDS,
+    ModelPrice,
+    PriceChange,
+    Quote,
+    TypicalCost,
+    Usage,
+    pricing_page,
+    public_source,
+)
+from pages.fmt import MISSING, count, credits, pct, price
+from pages.tables import table
 from pages.ui import acting_user, guard, services
 
+MAX_CALC_TOKENS = 1_000_000_000  # a billion tokens: more than any call, few enough to print in full
 UNIT_LABELS = {
     "input_per_1m_usd": "input / 1M tokens",
     "output_per_1m_usd": "output / 1M tokens",
@@ -32,6 +44,11 @@ def load_catalog(_who: Principal) -> list[ModelPrice]:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
+def load_typical(_who: Principal, who_key: str) -> dict[str, TypicalCost]:
+    return services().models.typical_costs(_who, load_catalog(_who))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
 def load_history(_who: Principal, model_pk: int | None) -> list[PriceChange]:
     return services().models.price_history(_who, model_pk)
 
@@ -46,19 +63,29 @@ principal = guard("models")
 actor = acting_user()
 models = load_catalog(principal)
 by_key = {m.key: m for m in models}
+typical = load_typical(principal, f"{principal.email}|{principal.role}")
 tab_catalog, tab_calc, tab_edit = st.tabs(["Catalog", "Calculator", "Price changes"])
 
 # ---- the catalog -------------------------------------------------------------------------------------------------
 with tab_catalog:
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns([2, 2, 1])
     category = c1.selectbox("Category", ["all", *CATEGORIES], key="cat_category")
     provider = c2.selectbox("Provider", ["all", *sorted({m.provider for m in models})], key="cat_provider")
+    twins = c3.toggle(
+        "Sandbox twins",
+        value=provider == "sandbox",
+        key="cat_twins",
+        help="every model billed per use has a simulated twin in the Playground, priced as it and never charged",
+    )
     shown = [
         m
         for m in models
-        if (category == "all" or m.category == category) and (provider == "all" or m.provider == provider)
+        if (category == "all" or m.category == category)
+        and (provider == "all" or m.provider == provider)
+        and (twins or m.provider != "sandbox")
     ]
-    st.dataframe(
+    markup = next((t.quote.markup_pct for t in typical.values()), settings.default_markup_pct)
+    table(
         pd.DataFrame(
             [
                 {
@@ -66,24 +93,48 @@ with tab_catalog:
                     "model": m.model_id,
                     "category": m.category,
                     "deployment": m.deployment_type,
-                    "billed per": m.cost_unit,
+                    "unit": m.cost_unit,
                     "price": m.price_label(),
-                    "hardware": m.hardware_label,
-                    **{UNIT_LABELS[f]: price_text(getattr(m, f)) for f in PRICE_FIELDS},
-                    "other prices": json.dumps(m.price_variants, sort_keys=True) if m.price_variants else "",
-                    "source": m.price_source,
-                    "as of": m.price_as_of,
+                    "typical_credits": typical[m.key].quote.final_credits if m.key in typical else None,
+                    "typical_usd": price(typical[m.key].quote.final_usd) if m.key in typical else MISSING,
+                    "typical_call": typical[m.key].usage if m.key in typical else "billed by uptime",
+                    "hardware": m.hardware_label or MISSING,
+                    **{f: price(getattr(m, f), digits=4) for f in PRICE_FIELDS},
+                    "variants": json.dumps(m.price_variants, sort_keys=True) if m.price_variants else MISSING,
+                    "source": public_source(m.price_source),
+                    "pricing_page": pricing_page(m) or "",
+                    "as_of": m.price_as_of,
                     "status": m.status,
                 }
                 for m in shown
             ]
         ),
-        hide_index=True,
-        width="stretch",
+        {
+            "provider": ("Provider", "text"),
+            "model": ("Model", "text"),
+            "category": ("Category", "text"),
+            "deployment": ("Deployment", "text"),
+            "unit": ("Billed per", "text"),
+            "price": ("Price", "text"),
+            "typical_credits": ("Typical call (credits)", "credits"),
+            "typical_usd": ("Typical call (USD)", "text"),
+            "typical_call": ("Typical call is", "text"),
+            "hardware": ("Hardware", "text"),
+            **{f: (UNIT_LABELS[f], "text") for f in PRICE_FIELDS},
+            "variants": ("Other prices", "text"),
+            "source": ("Source", "text"),
+            "pricing_page": ("Provider's pricing page", "link"),
+            "as_of": ("As of", "text"),
+            "status": ("Status", "text"),
+        },
+        help={"typical_credits": f"about this many credits per typical call at your markup ({pct(markup, 0)})"},
+        key="models_catalog",
     )
     st.caption(
-        f"{len(shown)} models. Prices in USD as the providers bill them; sandbox models are priced like the model they "
-        "mirror and are never charged. Dedicated endpoints are billed by uptime (see Endpoints and Break-even)."
+        f"{count(len(shown))} models. Prices in USD as the providers bill them; **typical call** in credits at your "
+        f"markup ({pct(markup, 0)}): a chat turn of 1,000 input + 500 output tokens, a minute of audio, 1,000 "
+        "characters of speech, one request or one image. Sandbox models are priced like the model they mirror and "
+        "are never charged. Dedicated endpoints are billed by uptime (see Endpoints and Break-even)."
     )
 
 # ---- the calculator ----------------------------------------------------------------------------------------------
@@ -91,34 +142,39 @@ with tab_calc:
     priced = [m.key for m in models if m.status == "active"]
     key = st.selectbox("Model", priced, index=priced.index("openai/gpt-4o") if "openai/gpt-4o" in priced else 0)
     model = by_key[key]
-    st.caption(f"{model.model_name} · {model.price_label()} · source: {model.price_source} ({model.price_as_of})")
+    page_url = pricing_page(model)
+    st.caption(
+        f"{model.model_name} · {model.price_label()} · source: {public_source(model.price_source)}, as of "
+        f"{model.price_as_of}" + (f" · [provider's pricing page]({page_url})" if page_url else "")
+    )
     default_markup = float(actor.developer_markup_pct if actor else settings.default_markup_pct)
     usage: Usage | None = None
     try:
         if model.cost_unit == "token":
             c1, c2, c3, c4 = st.columns(4)
-            inp = c1.number_input("Input tokens (all)", min_value=0, value=1000, step=100, key="calc_in")
-            cached = c2.number_input("of which cached reads", min_value=0, value=0, step=100, key="calc_cached")
+            most = MAX_CALC_TOKENS
+            inp = c1.number_input("Input tokens (all)", 0, most, value=1000, step=100, key="calc_in")
+            cached = c2.number_input("of which cached reads", 0, most, value=0, step=100, key="calc_cached")
             writes = 0
             if model.price_variants.get("cache_write_per_1m_usd"):
-                writes = c3.number_input("of which cache writes", min_value=0, value=0, step=100, key="calc_cw")
-            out = c4.number_input("Output tokens", min_value=0, value=500, step=100, key="calc_out")
+                writes = c3.number_input("of which cache writes", 0, most, value=0, step=100, key="calc_cw")
+            out = c4.number_input("Output tokens", 0, most, value=500, step=100, key="calc_out")
             usage = Usage(
                 input_tokens=int(inp), cached_tokens=int(cached), cache_write_tokens=int(writes), output_tokens=int(out)
             )
         elif model.cost_unit == "second":
-            secs = st.number_input("Seconds of audio or compute", min_value=0.0, value=60.0, step=1.0, key="calc_s")
+            secs = st.number_input("Seconds of audio or compute", 0.0, 10_000_000.0, value=60.0, step=1.0, key="calc_s")
             usage = Usage(seconds=Decimal(str(secs)))
         elif model.cost_unit == "character":
-            chars = st.number_input("Characters", min_value=0, value=1000, step=100, key="calc_chars")
+            chars = st.number_input("Characters", 0, MAX_CALC_TOKENS, value=1000, step=100, key="calc_chars")
             usage = Usage(characters=int(chars))
         elif model.cost_unit == "request":
-            reqs = st.number_input("Requests", min_value=1, value=1, step=1, key="calc_req")
+            reqs = st.number_input("Requests", 1, 1_000_000, value=1, step=1, key="calc_req")
             usage = Usage(requests=int(reqs))
         elif model.cost_unit == "image":
             variants = sorted((model.price_variants.get("images") or {}).keys())
             c1, c2 = st.columns(2)
-            n = c1.number_input("Images", min_value=1, value=1, step=1, key="calc_img")
+            n = c1.number_input("Images", 1, 100_000, value=1, step=1, key="calc_img")
             variant = c2.selectbox("Quality / size", variants, key="calc_variant") if variants else None
             quality, _, size = (variant or "").rpartition("/")
             usage = Usage(images=int(n), image_size=size or None, image_quality=quality or None)
@@ -145,18 +201,19 @@ with tab_calc:
         except CoreError as exc:
             st.error(str(exc))
         else:
-            m1, m2, m3, m4, m5 = st.columns(5)
-            m1.metric("Provider cost", f"${q.base_cost_usd.normalize():f}")
-            m2.metric("Base credits", f"{q.base_credits:,}", f"= {money(q.base_credits_usd)}", delta_color="off")
-            m3.metric("Rounding uplift", price(q.rounding_uplift_usd), "to whole credits", delta_color="off")
-            m4.metric(
-                "Markup", f"+{q.markup_credits:,} credits", f"at {q.markup_pct.normalize():f}%", delta_color="off"
-            )
-            m5.metric("Final credits", f"{q.final_credits:,}", f"= {money(q.final_usd)}", delta_color="off")
+            quiet = {"delta_color": "off", "delta_arrow": "off"}  # the deltas are explanations, not changes
+            m1, m2, m3 = st.columns(3)
+            m1.metric("Provider cost", price(q.base_cost_usd, digits=9))
+            m2.metric("Base credits", count(q.base_credits), f"= {price(q.base_credits_usd)}", **quiet)
+            m3.metric("Rounding uplift", price(q.rounding_uplift_usd), "to whole credits", **quiet)
+            m4, m5, m6 = st.columns(3)
+            m4.metric("Markup", f"+{credits(q.markup_credits)}", f"at {pct(q.markup_pct, 0)}", **quiet)
+            m5.metric("Final credits", count(q.final_credits), f"= {price(q.final_usd)}", **quiet)
+            m6.metric("Margin", price(q.margin_usd), "rounding uplift + markup", **quiet)
             st.caption(
-                f"base credits = ceil(${q.base_cost_usd.normalize():f} / ${settings.credit_usd}) = {q.base_credits:,}; "
-                f"final = ceil({q.base_credits:,} × (100 + {q.markup_pct.normalize():f}) / 100) = {q.final_credits:,}. "
-                f"Margin over the provider cost: {money(q.margin_usd)}."
+                f"base credits = ceil({price(q.base_cost_usd, digits=9)} / ${settings.credit_usd}) = "
+                f"{q.base_credits:,}; final = ceil({q.base_credits:,} × (100 + {q.markup_pct.normalize():f}) / 100) "
+                f"= {q.final_credits:,}."
             )
 
 # ---- price changes: admin edit form and the history --------------------------------------------------------------
@@ -215,20 +272,27 @@ with tab_edit:
     if not changes_seen:
         st.caption("No price has been changed since the catalog was loaded.")
     else:
-        st.dataframe(
+        table(
             pd.DataFrame(
                 [
                     {
-                        "when (UTC)": c.changed_at,
+                        "when": c.changed_at,
                         "model": c.model_key,
                         "who": c.changed_by,
                         "changed": "; ".join(f"{k}: {a} → {b}" for k, (a, b) in c.changed_fields().items()),
-                        "note": c.note or "",
-                        "previous prices": json.dumps(c.previous, sort_keys=True),
+                        "note": c.note or MISSING,
+                        "previous": json.dumps(c.previous, sort_keys=True),
                     }
                     for c in changes_seen
                 ]
             ),
-            hide_index=True,
-            width="stretch",
+            {
+                "when": ("When (UTC)", "datetime"),
+                "model": ("Model", "text"),
+                "who": ("Who", "text"),
+                "changed": ("Changed", "text"),
+                "note": ("Note", "text"),
+                "previous": ("Previous prices", "text"),
+            },
+            key="models_history",
         )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
+import pandas as pd
 import streamlit as st
 
 from core.errors import CoreError
@@ -14,12 +16,15 @@ from core.services.playground import (
     CATEGORY_LABELS,
     COMPARE_CATEGORIES,
     MAX_COMPARE,
+    CompareEntry,
     PlaygroundCatalog,
+    compare_summary,
     cost_card,
     session_totals,
 )
 from core.services.users import UserView
-from pages.fmt import money, price
+from pages.fmt import count, money, pct, price
+from pages.tables import table
 from pages.ui import call_billed, guard, services
 
 log = logging.getLogger(__name__)
@@ -59,23 +64,33 @@ def show_error(exc: Exception) -> None:
         st.error(f"Something went wrong ({type(exc).__name__}): {exc}", icon=":material/error:")
 
 
+def exact_usd(usd: Decimal) -> str:
+    """One call's provider cost, exact below a dollar (costs are stored to 9 decimals; fmt.price drops trailing zeros),
+    in cents from a dollar up."""
+    return price(usd, digits=9)
+
+
 def draw_cost_card(result: GenerationResult) -> None:
     card = cost_card(result, credit_usd)
     with st.container(border=True):
-        st.markdown(f"**Cost of this call** · `{result.provider}/{result.model_id}` · usage: {card.usage}")
+        simulated = " · **simulated**, priced as `" + card.priced_as + "`" if result.sandbox else ""
+        st.markdown(f"**Cost of this call** · `{result.provider}/{result.model_id}`{simulated} · usage: {card.usage}")
         top = st.columns(3)
-        top[0].metric("Provider cost (USD)", f"${card.base_cost_usd.normalize():f}")
-        top[1].metric("Base credits", f"{card.base_credits:,}")
-        top[2].metric("Markup", f"{card.markup_pct.normalize():f}%")
+        top[0].metric("Provider cost (USD)", exact_usd(card.base_cost_usd))
+        top[1].metric("Base credits", count(card.base_credits))
+        top[2].metric("Markup", pct(card.markup_pct, 0))
         bottom = st.columns(3)
+        charged, charged_usd = (
+            (card.would_be_credits, card.would_be_usd) if result.sandbox else (card.credits_charged, card.charged_usd)
+        )
         bottom[0].metric(
-            "Credits charged",
-            f"{card.credits_charged:,}",
-            price(card.charged_usd),
+            "Would cost (not charged)" if result.sandbox else "Credits charged",
+            count(charged),
+            price(charged_usd),
             delta_color="off",
             delta_arrow="off",
         )
-        bottom[1].metric("Balance after", f"{card.balance_after:,}")
+        bottom[1].metric("Balance after", count(card.balance_after))
         bottom[2].metric("Latency", f"{card.latency_ms:,} ms")
         st.caption(
             f"Base credits = provider cost ÷ ${credit_usd} per credit, rounded up; credits charged = base × "
@@ -125,8 +140,8 @@ def draw_sidebar_figures() -> None:
 if catalog.unconfigured:
     names = ", ".join(sorted(p for p in catalog.unconfigured if p != "huggingface_endpoint"))
     st.caption(
-        f"Not offered until their API key is set: {names}. The **sandbox** simulates their models offline, priced "
-        "like the real thing and never charged."
+        f"Not offered until their API key is set: {names}. The **sandbox** simulates every model offline (its "
+        "*simulated* twin), priced like the real thing and never charged: Compare works without any key."
     )
 
 mode = st.segmented_control("Mode", ["Single model", "Compare"], default="Single model", required=True, key="pg_mode")
@@ -158,6 +173,79 @@ def pick_model(category: str) -> tuple[str, str, ModelPrice]:
     return provider, model.model_id, model
 
 
+def draw_compare(entries: list[CompareEntry], category: str) -> None:
+    """Each model's answer side by side, then the summary: the cheapest and the fastest marked, each call's exact
+    provider cost next to its whole credits, and why rounding can make very different costs equal."""
+    summary = compare_summary(entries, credit_usd)
+    rows = iter(summary.rows)
+    for col, entry in zip(st.columns(len(entries) or 1), entries, strict=False):
+        with col:
+            st.subheader(entry.model.model_name)
+            if entry.result is None:
+                st.error(entry.error)
+                continue
+            result, row = entry.result, next(rows)
+            remember(result)
+            marks = [m for m, on in (("Cheapest", row.cheapest), ("Fastest", row.fastest)) if on]
+            if marks:
+                st.badge(" · ".join(marks), icon=":material/star:", color="green")
+            if result.sandbox:
+                st.caption(f":material/science: Simulated: priced as `{row.priced_as}`, not charged")
+            if category == "tts":
+                st.audio(result.data, format=result.mime or "audio/wav")
+            elif category == "image":
+                st.image(result.data)
+            else:
+                st.markdown(result.text or "")
+            card = cost_card(result, credit_usd)
+            st.metric("Latency", f"{card.latency_ms:,} ms")
+            st.metric(
+                "Would cost (not charged)" if result.sandbox else "Credits charged",
+                count(row.credits),
+                price(row.credits_usd),
+                delta_color="off",
+                delta_arrow="off",
+            )
+            st.caption(
+                f"{card.usage} · provider cost {exact_usd(card.base_cost_usd)} · {card.base_credits} base "
+                f"credits · markup {pct(card.markup_pct, 0)} · balance after {card.balance_after:,}. {card.note}"
+            )
+    if not summary.rows:
+        return
+    st.subheader("Summary")
+    frame = pd.DataFrame(
+        [
+            {
+                "mark": " · ".join(m for m, on in (("cheapest", r.cheapest), ("fastest", r.fastest)) if on),
+                "model": r.model_name,
+                "priced_as": r.priced_as + (" (simulated)" if r.simulated else ""),
+                "cost": exact_usd(r.provider_cost_usd),
+                "credits": r.credits,
+                "credits_usd": price(r.credits_usd),
+                "latency": r.latency_ms,
+            }
+            for r in summary.rows
+        ]
+    )
+    table(
+        frame,
+        {
+            "mark": ("", "text"),
+            "model": ("Model", "text"),
+            "priced_as": ("Priced as", "text"),
+            "cost": ("Provider cost (exact USD)", "text"),
+            "credits": ("Credits", "credits"),
+            "credits_usd": ("Credits in USD", "text"),
+            "latency": ("Latency", "ms"),
+        },
+        help={"credits": "what the call charges (a simulated call: what the real call would charge)"},
+        key="pg_compare_summary",
+    )
+    for note in (summary.rounding_note, summary.tie_note, summary.simulated_note):
+        if note:
+            st.caption(note)
+
+
 if mode == "Compare":
     offered = [c for c in COMPARE_CATEGORIES if catalog.models.get(c)]
     compare_category = st.selectbox(
@@ -169,9 +257,14 @@ if mode == "Compare":
         list(pool),
         default=list(pool)[:2],
         max_selections=MAX_COMPARE,
-        format_func=lambda k: f"{k} — {pool[k].price_label()}",
+        format_func=lambda k: f"{pool[k].model_name} — {pool[k].price_label()}",
         key="pg_compare_models" if compare_category == "chat" else f"pg_compare_models_{compare_category}",
     )
+    if any(m.provider == "sandbox" for m in pool.values()):
+        st.caption(
+            "Models marked *(simulated)* run in the sandbox: no key needed, no model called, nothing charged. Each is "
+            "priced as its real model, so the summary shows what the real calls would cost."
+        )
     if len(pool) < 2:
         st.caption("Compare needs two models of this category: set another provider's API key to offer its models.")
     chosen = [pool[k] for k in keys]
@@ -201,36 +294,7 @@ if mode == "Compare":
         except Exception as exc:
             show_error(exc)
             entries = []
-        for col, entry in zip(st.columns(len(entries) or 1), entries, strict=False):
-            with col:
-                st.subheader(entry.model.model_name)
-                if entry.result is None:
-                    st.error(entry.error)
-                    continue
-                result = entry.result
-                remember(result)
-                if result.sandbox:
-                    st.caption("Simulated (sandbox)")
-                if compare_category == "tts":
-                    st.audio(result.data, format=result.mime or "audio/wav")
-                elif compare_category == "image":
-                    st.image(result.data)
-                else:
-                    st.markdown(result.text or "")
-                card = cost_card(result, credit_usd)
-                st.metric("Latency", f"{card.latency_ms:,} ms")
-                st.metric(
-                    "Credits charged",
-                    f"{card.credits_charged:,}",
-                    price(card.charged_usd),
-                    delta_color="off",
-                    delta_arrow="off",
-                )
-                st.caption(
-                    f"{card.usage} · provider cost ${card.base_cost_usd.normalize():f} · {card.base_credits} base "
-                    f"credits · markup {card.markup_pct.normalize():f}% · balance after {card.balance_after:,}. "
-                    f"{card.note}"
-                )
+        draw_compare(entries, compare_category)
     draw_sidebar_figures()
     st.stop()
 
@@ -327,18 +391,28 @@ elif category == "voice_clone":
 calls: list[GenerationResult] = st.session_state.get("pg_calls", [])
 if calls:
     with st.expander(f"This session's calls ({len(calls)})"):
-        st.dataframe(
-            [
-                {
-                    "model": f"{r.provider}/{r.model_id}",
-                    "usage": cost_card(r, credit_usd).usage,
-                    "provider cost (USD)": str(r.base_cost_usd.normalize()),
-                    "credits charged": r.credits_charged,
-                    "simulated": r.sandbox,
-                    "latency (ms)": r.latency_ms,
-                }
-                for r in calls
-            ],
-            hide_index=True,
+        table(
+            pd.DataFrame(
+                [
+                    {
+                        "model": f"{r.provider}/{r.model_id}",
+                        "usage": cost_card(r, credit_usd).usage,
+                        "cost": exact_usd(r.base_cost_usd),
+                        "credits": r.credits_charged,
+                        "simulated": "simulated, not charged" if r.sandbox else "",
+                        "latency": r.latency_ms,
+                    }
+                    for r in calls
+                ]
+            ),
+            {
+                "model": ("Model", "text"),
+                "usage": ("Usage", "text"),
+                "cost": ("Provider cost (exact USD)", "text"),
+                "credits": ("Credits charged", "credits"),
+                "simulated": ("Simulated", "text"),
+                "latency": ("Latency", "ms"),
+            },
+            key="pg_session_calls",
         )
 draw_sidebar_figures()

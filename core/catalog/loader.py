@@ -199,9 +199,50 @@ def parse_models(path: Path, hardware: list[dict[str, Any]] | None = None) -> li
             row["cost_unit"] = target["cost_unit"]
             for f in (*PRICE_FIELDS, "price_variants"):
                 row[f] = target[f]
+    rows += _sandbox_twins(rows)
     for row in rows:
-        row.pop("__line__")
+        row.pop("__line__", None)
     return rows
+
+
+SANDBOX_TWIN_PREFIX = "sandbox:"  # a colon never appears in a provider's model id or a Hub repository name
+
+
+def sandbox_twin_id(provider: str, model_id: str) -> str:
+    """The model id of the generated sandbox twin of `provider/model_id`: `sandbox:openai/gpt-4o`."""
+    return f"{SANDBOX_TWIN_PREFIX}{provider}/{model_id}"
+
+
+def _sandbox_twins(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A sandbox twin for every model billed per use that the file gives none, so every model can be tried (and
+    compared) offline: simulated output, the real model's prices, never charged. Dedicated models are billed by
+    uptime, so a simulated request of theirs would cost nothing and show nothing."""
+    mirrored = {r["mirrors"] for r in rows if r["mirrors"]}
+    twins = []
+    for r in rows:
+        key = f"{r['provider']}/{r['model_id']}"
+        if r["provider"] == "sandbox" or r["cost_unit"] == "uptime" or key in mirrored:
+            continue
+        twin = {field: None for field in r}
+        twin.update(
+            {
+                "provider": "sandbox",
+                "model_id": sandbox_twin_id(r["provider"], r["model_id"]),
+                "model_name": f"{r['model_name']} (simulated)",
+                "deployment_type": "api_proxy",
+                "category": r["category"],
+                "mirrors": key,
+                "cost_unit": r["cost_unit"],
+                "price_source": f"mirrors {key}",
+                "price_as_of": r["price_as_of"],
+                "api_method": "POST",
+                "status": r["status"],
+                "price_variants": r["price_variants"],
+                **{f: r[f] for f in PRICE_FIELDS},
+            }
+        )
+        twins.append(twin)
+    return twins
 
 
 def parse_hardware(path: Path) -> list[dict[str, Any]]:
@@ -260,6 +301,9 @@ def load_catalogs(session: Session, data_dir: Path = DATA_DIR) -> LoadReport:
     for row in models:
         current = existing.get((row["provider"], row["model_id"]))
         if current is None:
+            target = existing.get(tuple(row["mirrors"].split("/", 1))) if row["mirrors"] else None  # type: ignore[arg-type]
+            if target is not None:  # a new twin of a model already loaded: priced as it is now, not as first filed
+                row = {**row, **{f: getattr(target, f) for f in (*PRICE_FIELDS, "price_variants")}}
             session.add(AIModel(**row))
             added += 1
             continue

@@ -64,24 +64,30 @@ class ModelPrice:
     def price_label(self) -> str:
         """A short human description of the price, e.g. "$2.50 in / $10.00 out per 1M tokens"."""
         if self.cost_unit == "token" and self.input_per_1m_usd is not None:
-            out = (self.output_per_1m_usd or Decimal(0)).normalize()
-            return f"${self.input_per_1m_usd.normalize():f} in / ${out:f} out per 1M tokens"
+            out = self.output_per_1m_usd or Decimal(0)
+            return f"{_usd(self.input_per_1m_usd)} in / {_usd(out)} out per 1M tokens"
         if self.cost_unit == "second" and self.per_second_usd is not None:
-            return f"${self.per_second_usd.normalize():f} per second"
+            return f"{_usd(self.per_second_usd)} per second"
         if self.cost_unit == "character" and self.per_character_usd is not None:
-            return f"${(self.per_character_usd * 1_000_000).normalize():f} per 1M characters"
+            return f"{_usd(self.per_character_usd * 1_000_000)} per 1M characters"
         if self.cost_unit == "request" and self.per_request_usd is not None:
-            return f"${self.per_request_usd.normalize():f} per request"
+            return f"{_usd(self.per_request_usd)} per request"
         if self.cost_unit == "image":
             images = self.price_variants.get("images") or {}
             if images:
                 lo, hi = min(Decimal(v) for v in images.values()), max(Decimal(v) for v in images.values())
-                return f"${lo.normalize():f}-${hi.normalize():f} per image"
+                return f"{_usd(lo)}-{_usd(hi)} per image"
             if self.per_image_usd is not None:
-                return f"${self.per_image_usd.normalize():f} per image"
+                return f"{_usd(self.per_image_usd)} per image"
         if self.cost_unit == "uptime":
             return "billed by endpoint uptime"
         return "no price"
+
+
+def _usd(amount: Decimal) -> str:
+    """A unit price as written on price lists: at least cents ($2.50, $10.00), every further digit it has ($0.075)."""
+    exact = Decimal(amount).normalize()
+    return f"${amount:,.2f}" if exact == exact.quantize(Decimal("0.01")) else f"${exact:,f}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -172,7 +172,7 @@ def run_create(args: argparse.Namespace, ctx: Context) -> int:
         args.name,
         args.model,
         args.hardware,
-        owner=args.owner,
+        owner=args.owner or getattr(ctx.caller, "email", None),  # `--as PERSON`: their own endpoint
         auto_scale=not args.no_autoscale,
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,

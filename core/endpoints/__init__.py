@@ -14,11 +14,12 @@ from core.endpoints.errors import (
     EndpointTimeoutError,
     EndpointUnavailableError,
     InvalidEndpointNameError,
+    RepositoryNotFoundError,
 )
 from core.endpoints.factory import configuration_problem, is_local, local_state_path, make_client, make_service
 from core.endpoints.lifecycle import HuggingFaceEndpointService, UnknownEndpointError, validate_endpoint_name
 from core.endpoints.local import LocalEndpointsTransport, LocalTimings
-from core.endpoints.types import BILLABLE_STATES, STATES, ComputeOffer, RemoteEndpoint
+from core.endpoints.types import BILLABLE_STATES, STATES, ComputeOffer, HubModel, RemoteEndpoint
 from core.endpoints.uptime import StateChange, UptimeBucket, hourly_buckets, replicas_per_minute, uptime_cost
 from core.endpoints.views import EndpointView, EventView, HardwareOption, RefreshReport
 
@@ -41,6 +42,7 @@ __all__ = [
     "EventView",
     "HFEndpointsClient",
     "HardwareOption",
+    "HubModel",
     "HuggingFaceEndpointService",
     "InvalidEndpointNameError",
     "LocalEndpointsTransport",
@@ -48,6 +50,7 @@ __all__ = [
     "ManualClock",
     "RefreshReport",
     "RemoteEndpoint",
+    "RepositoryNotFoundError",
     "StateChange",
     "UnknownEndpointError",
     "UptimeBucket",

@@ -2,6 +2,7 @@
 
 Routes (reference/providers.md): `GET|POST /endpoint/{namespace}`, `GET|PUT|DELETE /endpoint/{namespace}/{name}`,
 `POST /endpoint/{namespace}/{name}/pause|resume|scale-to-zero`, `GET /provider/{namespace}`. Bearer token.
+Before a create, the Hub's model info (`GET https://huggingface.co/api/models/{repo}`) says the repository exists.
 The same code runs against the local stand-in (`core.endpoints.local`), which is just another transport.
 """
 
@@ -22,10 +23,12 @@ from core.endpoints.errors import (
     EndpointPermissionError,
     EndpointRequestError,
     EndpointUnavailableError,
+    RepositoryNotFoundError,
 )
-from core.endpoints.types import ComputeOffer, RemoteEndpoint
+from core.endpoints.types import ComputeOffer, HubModel, RemoteEndpoint
 
 USER_AGENT = "ai-credits-endpoints/1"
+HUB_URL = "https://huggingface.co"  # the Hub's model info: GET {HUB_URL}/api/models/{repo}
 GET_ATTEMPTS = 2  # a GET changes nothing, so one retry after a network blip is safe; writes are never retried
 
 
@@ -101,10 +104,19 @@ def _error_text(response: httpx.Response) -> str:
 class HFEndpointsClient:
     """Typed calls to the management API. Every failure is an `EndpointError` subclass with a usable message."""
 
-    def __init__(self, http: httpx.Client, base_url: str, namespace: str, token: str | Secret | None) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        base_url: str,
+        namespace: str,
+        token: str | Secret | None,
+        *,
+        hub_url: str = HUB_URL,
+    ) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.namespace = namespace
+        self.hub_url = hub_url.rstrip("/")
         self._token = token.get() if isinstance(token, Secret) else token
 
     def __repr__(self) -> str:  # never show the token
@@ -185,6 +197,45 @@ class HFEndpointsClient:
                         ComputeOffer.from_raw(compute, str(vendor.get("name", "")), str(region.get("name", "")))
                     )
         return offers
+
+    def model_info(self, repo: str) -> HubModel:
+        """The Hub's model info for `repo`; `RepositoryNotFoundError` when the Hub has none. The Hub answers 404 for a
+        missing repository, and 401 to an anonymous request for one that is missing, private or gated (as
+        huggingface_hub reads it, with the `X-Error-Code: RepoNotFound` header)."""
+        url = f"{self.hub_url}/api/models/{quote(repo, safe='/')}"
+        for attempt in range(1, GET_ATTEMPTS + 1):
+            try:
+                response = self.http.request("GET", url, headers=self._headers())
+            except httpx.TransportError as exc:
+                if attempt < GET_ATTEMPTS:
+                    continue
+                raise EndpointUnavailableError(
+                    f"Cannot reach the Hugging Face Hub at {self.hub_url} to check {repo!r} ({type(exc).__name__}); "
+                    "check the network and try again."
+                ) from exc
+            if response.status_code >= 500 and attempt < GET_ATTEMPTS:
+                continue
+            break
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                return HubModel.from_raw(response.json())
+            except (ValueError, AttributeError) as exc:
+                raise EndpointUnavailableError(
+                    f"The Hub answered {status} for {repo!r} with a body that is not model info; try again later."
+                ) from exc
+        text = _error_text(response)
+        if status in (401, 404) or response.headers.get("x-error-code") == "RepoNotFound":
+            raise RepositoryNotFoundError(
+                f"Hugging Face has no model repository {repo!r} ({text or status}); check the name on "
+                f"{HUB_URL}/{repo}. A private or gated repository needs HF_TOKEN of an account that may read it.",
+                status=status,
+            )
+        if status >= 500:
+            raise EndpointUnavailableError(
+                f"The Hugging Face Hub failed ({status}) checking {repo!r}; try again later.", status=status
+            )
+        raise EndpointRequestError(f"The Hugging Face Hub refused to describe {repo!r} ({status}: {text}).")
 
     # ---- plumbing -----------------------------------------------------------------------------------------------
     def _collection(self) -> str:

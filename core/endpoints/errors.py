@@ -47,3 +47,7 @@ class EndpointFailedError(EndpointError):
 
 class InvalidEndpointNameError(InvalidInputError):
     """The name breaks Hugging Face's rule: lowercase letters, digits and hyphens, at most 32 characters."""
+
+
+class RepositoryNotFoundError(EndpointError, NotFoundError):
+    """The Hub has no model repository of that name (or it is private and the token cannot see it)."""

@@ -12,7 +12,7 @@ from core.config import DATA_DIR, Settings
 from core.endpoints.client import HFEndpointsClient
 from core.endpoints.clock import Clock, system_clock
 from core.endpoints.lifecycle import HuggingFaceEndpointService
-from core.endpoints.local import LOCAL_BASE_URL, LocalEndpointsTransport
+from core.endpoints.local import LOCAL_BASE_URL, LOCAL_HUB_URL, LocalEndpointsTransport
 from core.errors import ConfigError
 
 LOCAL = "local"
@@ -61,6 +61,7 @@ def make_client(
             LOCAL_BASE_URL,
             settings.hf_namespace or LOCAL_NAMESPACE,
             None,  # the stand-in needs no token, and a real one is never sent anywhere it is not needed
+            hub_url=LOCAL_HUB_URL,
         )
     problem = configuration_problem(settings)
     if problem:

@@ -32,7 +32,7 @@ from core.endpoints.errors import (
     EndpointUnavailableError,
     InvalidEndpointNameError,
 )
-from core.endpoints.types import DELETED, STATES, RemoteEndpoint
+from core.endpoints.types import DELETED, STATES, TASK_BY_CATEGORY, RemoteEndpoint
 from core.endpoints.views import EndpointView, EventView, HardwareOption, RefreshReport
 from core.errors import InvalidInputError, NotFoundError
 from core.users import get_user
@@ -40,12 +40,6 @@ from core.users import get_user
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 MAX_REPLICAS = 10  # a guard against a typo that would bill dozens of GPUs; raise it deliberately if needed
-TASK_BY_CATEGORY = {
-    "chat": "text-generation",
-    "tts": "text-to-speech",
-    "speech_to_text": "automatic-speech-recognition",
-    "image": "text-to-image",
-}
 
 
 class UnknownEndpointError(NotFoundError):
@@ -195,6 +189,8 @@ class HuggingFaceEndpointService:
                     "With min replicas 0 the endpoint scales to zero when idle: give --scale-to-zero-minutes >= 1."
                 )
             timeout = int(scale_to_zero_minutes)
+        hub = self.client.model_info(repo)  # a repository the Hub does not know would only fail later, upstream
+        repo = hub.id or repo
 
         with self._session() as s:
             owner_view = get_user(s, owner)
@@ -208,7 +204,7 @@ class HuggingFaceEndpointService:
                 select(AIModel).where(AIModel.model_id == repo, AIModel.deployment_type == "dedicated")
             )
             model_id = catalog_model.id if catalog_model else None
-            task = task or (TASK_BY_CATEGORY.get(catalog_model.category) if catalog_model else None)
+            task = task or (TASK_BY_CATEGORY.get(catalog_model.category) if catalog_model else hub.pipeline_tag)
 
         spec = EndpointSpec(
             name=name,

@@ -34,15 +34,18 @@ from urllib.parse import unquote
 
 import httpx
 
-from core.catalog.loader import parse_hardware
+from core.catalog.loader import parse_hardware, parse_models
 from core.config import DATA_DIR
 from core.endpoints.clock import Clock, system_clock
-from core.endpoints.types import format_api_time
+from core.endpoints.types import TASK_BY_CATEGORY, format_api_time
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 ROUTE_RE = re.compile(r"^(?:/v2)?/(endpoint|provider)/([^/]+)(?:/([^/]+)(?:/(pause|resume|scale-to-zero))?)?/?$")
 DEFAULT_STATE_PATH = DATA_DIR / "endpoints_local.json"
 LOCAL_BASE_URL = "http://endpoints.local/v2"
+LOCAL_HUB_URL = "http://hub.local"  # the stand-in also answers the Hub's model info, from the catalog
+HUB_PREFIX = "/api/models/"
+HUB_PROVIDERS = ("huggingface", "huggingface_endpoint")
 STAND_IN_REGION = ("aws", "us-east-1")
 
 
@@ -133,6 +136,7 @@ class LocalEndpointsTransport(httpx.BaseTransport):
         self.timings = timings or LocalTimings()
         self.token = token  # when set, requests must carry `Authorization: Bearer <token>` (else 401), like HF
         self._computes: list[dict[str, Any]] | None = None
+        self._repos: dict[str, str] | None = None  # Hub repository -> pipeline tag, from the catalog
 
     # ---- hooks the real API has no route for ----------------------------------------------------------------------
     def record_traffic(self, namespace: str, name: str, *, requests: int = 1, replicas: int | None = None) -> str:
@@ -164,6 +168,8 @@ class LocalEndpointsTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.token is not None and request.headers.get("authorization") != f"Bearer {self.token}":
             return _error(401, "Invalid credentials in Authorization header")
+        if request.url.path.startswith(HUB_PREFIX) and request.method == "GET":
+            return self._model_info(unquote(request.url.path[len(HUB_PREFIX) :]).strip("/"))
         match = ROUTE_RE.match(request.url.path)
         if not match:
             return _error(404, f"No route for {request.method} {request.url.path}")
@@ -221,6 +227,39 @@ class LocalEndpointsTransport(httpx.BaseTransport):
             return _reply(200, self._view(rec, namespace))
 
     # ---- routes ---------------------------------------------------------------------------------------------------
+    def _model_info(self, repo: str) -> httpx.Response:
+        """The Hub's model info, simulated: the catalog's Hugging Face repositories exist, nothing else does."""
+        if self._repos is None:
+            rows = parse_models(DATA_DIR / "models.yaml")
+            self._repos = {
+                r["model_id"]: TASK_BY_CATEGORY.get(r["category"], "") for r in rows if r["provider"] in HUB_PROVIDERS
+            }
+        found = next((name for name in self._repos if name.lower() == repo.lower()), None)  # the Hub ignores case
+        if found is None:
+            response = _error(
+                404,
+                "Repository not found (simulated: the offline stand-in knows only the catalog's Hugging Face models)",
+            )
+            response.headers["X-Error-Code"] = "RepoNotFound"
+            return response
+        author = found.split("/", 1)[0]
+        return _reply(
+            200,
+            {
+                "_id": f"local-{found}",
+                "id": found,
+                "modelId": found,
+                "author": author,
+                "private": False,
+                "disabled": False,
+                "gated": False,
+                "pipeline_tag": self._repos[found] or None,
+                "library_name": "transformers",
+                "tags": ["simulated"],
+                "simulated": True,
+            },
+        )
+
     def _create(self, endpoints: dict[str, Any], namespace: str, body: dict[str, Any], now: datetime) -> httpx.Response:
         problem = self._validate_create(body)
         if problem:

@@ -143,3 +143,34 @@ class ComputeOffer:
             price_per_hour=hourly,
             status=str(raw.get("status", "")),
         )
+
+
+# The Hub's pipeline tag (an endpoint's task) of each catalog category.
+TASK_BY_CATEGORY = {
+    "chat": "text-generation",
+    "tts": "text-to-speech",
+    "speech_to_text": "automatic-speech-recognition",
+    "image": "text-to-image",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class HubModel:
+    """What the Hub's model info (`GET https://huggingface.co/api/models/{repo}`) says about a repository."""
+
+    id: str  # the canonical name, e.g. meta-llama/Llama-3.1-8B-Instruct
+    pipeline_tag: str | None  # text-generation, text-to-speech, ...
+    private: bool
+    gated: bool  # access must be requested on the Hub ("auto" or "manual"); false when open
+    simulated: bool = False  # answered by the offline stand-in, not the Hub
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> HubModel:
+        tag = raw.get("pipeline_tag")
+        return cls(
+            id=str(raw.get("id") or raw.get("modelId") or ""),
+            pipeline_tag=str(tag) if tag else None,
+            private=bool(raw.get("private", False)),
+            gated=raw.get("gated") not in (None, False, "false"),
+            simulated=bool(raw.get("simulated", False)),
+        )

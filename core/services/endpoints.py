@@ -57,8 +57,24 @@ class EndpointRow:
         return self.cost.total_usd if self.cost else Decimal(0)
 
     @property
+    def breakeven_query(self) -> dict[str, str]:
+        """The Break-even page's query parameters for this endpoint: its model's real traffic and its own settings
+        (hardware, replicas, idle timeout; no timeout when it never scales to zero)."""
+        e = self.endpoint
+        query = {
+            "model": e.model_repo,
+            "profile": "history",
+            "hardware": e.hardware_id,
+            "min_replicas": str(e.min_replicas),
+            "max_replicas": str(e.max_replicas),
+        }
+        if e.scale_to_zero_minutes:
+            query["idle"] = str(e.scale_to_zero_minutes)
+        return query
+
+    @property
     def breakeven_link(self) -> str:
-        return "/breakeven?" + urlencode({"model": self.endpoint.model_repo, "profile": "history"})
+        return "/breakeven?" + urlencode(self.breakeven_query)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,14 +243,19 @@ class EndpointService:
         """The catalog's hardware with what we bill, the live price from the API, and why that is missing."""
         return self._manager().hardware_options()
 
-    @guarded(Capability.MANAGE_ENDPOINTS)
+    @guarded(None, always=Capability.MANAGE_ENDPOINTS, scoped=(Capability.BILL_ENDPOINTS_TO_OTHERS,))
     def owners(self, caller: Caller) -> list[str]:
-        """Who an endpoint may be billed to (every user's email)."""
+        """Whom the caller may bill an endpoint's uptime to: themselves; an admin (or the system) anyone, themselves
+        first."""
         with self._s.db.session() as s:
-            return [u.email for u in list_users(s)]
+            emails = [u.email for u in list_users(s)]
+        own = getattr(caller, "email", None)
+        if not caller.can(Capability.BILL_ENDPOINTS_TO_OTHERS):
+            return [e for e in emails if e == own]
+        return sorted(emails, key=lambda e: e != own)
 
     # ---- lifecycle ---------------------------------------------------------------------------------------------------
-    @guarded(Capability.MANAGE_ENDPOINTS)
+    @guarded(Capability.BILL_ENDPOINTS_TO_OTHERS, own="owner", always=Capability.MANAGE_ENDPOINTS)
     def create(
         self,
         caller: Caller,
@@ -252,7 +273,8 @@ class EndpointService:
     ) -> EndpointView:
         """Create an endpoint whose uptime is charged to `owner`'s credits (by default the caller's own; the system
         must name one); with `wait`, until it runs. `hardware` is T4, L4, A10G or A100, or Hugging Face's instance type
-        (nvidia-t4, ...)."""
+        (nvidia-t4, ...). Only an admin may name someone else as the owner: an engineer's endpoints are billed to
+        themselves (a person names themselves; the command line does it for `--as` without `--owner`)."""
         manager = self._manager()
         if isinstance(caller, Principal):
             manager = manager.acting_for(caller.email)

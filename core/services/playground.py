@@ -90,6 +90,8 @@ class CostCard:
     credits_charged: int
     charged_usd: Decimal
     would_be_credits: int
+    would_be_usd: Decimal  # the would-be credits in dollars: what the real call would take from the balance
+    priced_as: str  # the model whose prices apply: the call's own, or the real model a sandbox twin mirrors
     balance_after: int
     latency_ms: int
     note: str  # why nothing, or something unusual, was charged
@@ -97,10 +99,11 @@ class CostCard:
 
 def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
     notes = []
+    priced_as = str(result.metadata.get("mirrors") or f"{result.provider}/{result.model_id}")
     if result.sandbox:
         notes.append(
-            f"Simulated by the sandbox: not charged. On the real model it would cost {result.would_be_credits:,} "
-            "credits."
+            f"Simulated by the sandbox: no model was called and nothing was charged. Priced as {priced_as}: the real "
+            f"call would cost {result.would_be_credits:,} credits."
         )
     elif result.cache_hit:
         notes.append("Served from the response cache: no upstream call was made.")
@@ -121,6 +124,8 @@ def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
         credits_charged=result.credits_charged,
         charged_usd=credits_to_usd(result.credits_charged, credit_usd),
         would_be_credits=result.would_be_credits,
+        would_be_usd=credits_to_usd(result.would_be_credits, credit_usd),
+        priced_as=priced_as,
         balance_after=result.balance_after,
         latency_ms=result.latency_ms,
         note=" ".join(notes),
@@ -150,6 +155,88 @@ class CompareEntry:
     model: ModelPrice
     result: GenerationResult | None
     error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareRow:
+    """One compared call as the summary shows it. For a sandbox twin the credits are what the real model would
+    charge (the call itself charged nothing): that is what a comparison is for."""
+
+    model_name: str
+    priced_as: str  # the real model whose prices apply: itself, or the one a sandbox twin mirrors
+    simulated: bool
+    provider_cost_usd: Decimal  # exact, before rounding to whole credits
+    credits: int  # charged, or for a simulated call what the real call would charge
+    credits_usd: Decimal  # those credits in dollars
+    credits_charged: int  # what this call actually took from the balance (0 for the sandbox)
+    latency_ms: int
+    cheapest: bool
+    fastest: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareSummary:
+    rows: list[CompareRow]
+    rounding_note: str | None  # set when whole credits hide a large difference in provider cost
+    simulated_note: str | None  # set when any call was simulated: what its latency and credits mean
+    tie_note: str | None = None  # set when the calls took the same time, so none is marked the fastest
+
+
+ROUNDING_NOTE_RATIO = Decimal(2)  # provider costs at least this far apart yet the same credits: say why
+
+
+def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> CompareSummary:
+    """The compared calls side by side: the cheapest (fewest credits, then the lowest exact cost) and the fastest
+    marked, and a sentence when rounding to whole credits made very different provider costs cost the same."""
+    done = [e for e in entries if e.result is not None]
+    if not done:
+        return CompareSummary(rows=[], rounding_note=None, simulated_note=None)
+
+    def credits_of(r: GenerationResult) -> int:
+        return r.would_be_credits if r.sandbox else r.credits_charged
+
+    results = [e.result for e in done if e.result is not None]
+    cheapest = min(range(len(results)), key=lambda i: (credits_of(results[i]), results[i].base_cost_usd))
+    fastest = min(range(len(results)), key=lambda i: results[i].latency_ms)
+    if [r.latency_ms for r in results].count(results[fastest].latency_ms) > 1:
+        fastest = -1  # a tie for the first place: nobody is the fastest
+    rows = [
+        CompareRow(
+            model_name=e.model.model_name,
+            priced_as=e.model.mirrors or e.model.key,
+            simulated=r.sandbox,
+            provider_cost_usd=r.base_cost_usd,
+            credits=credits_of(r),
+            credits_usd=credits_to_usd(credits_of(r), credit_usd),
+            credits_charged=r.credits_charged,
+            latency_ms=r.latency_ms,
+            cheapest=i == cheapest,
+            fastest=i == fastest and len(results) > 1,
+        )
+        for i, (e, r) in enumerate(zip(done, results, strict=True))
+    ]
+    note = None
+    same_credits = len({row.credits for row in rows}) == 1
+    costs = [row.provider_cost_usd for row in rows]
+    if len(rows) > 1 and same_credits and min(costs) > 0 and max(costs) / min(costs) >= ROUNDING_NOTE_RATIO:
+        ratio = max(costs) / min(costs)
+        count = {2: "Two", 3: "Three"}.get(len(rows), str(len(rows)))
+        note = (
+            f"{count} calls differing {ratio:.0f}x in provider cost all cost {rows[0].credits:,} credits: "
+            f"whole-credit rounding (1 credit = ${credit_usd.normalize():f}, and every call costs at least one "
+            "credit before the markup). At volume the difference is real: compare the exact costs."
+        )
+    simulated = None
+    if any(row.simulated for row in rows):
+        simulated = (
+            "Simulated calls ran in the sandbox: no model was called and nothing was charged. Their cost is what the "
+            "real model would charge for the same usage; their latency is the sandbox's, not the real model's."
+        )
+    tie = None
+    if fastest == -1 and len(rows) > 1:
+        best = min(row.latency_ms for row in rows)
+        tie = f"Two or more calls tied for the fastest ({best:,} ms): none is marked the fastest."
+    return CompareSummary(rows=rows, rounding_note=note, simulated_note=simulated, tie_note=tie)
 
 
 COMPARE_CATEGORIES = ("chat", "tts", "image", "speech_to_text")  # one input, sent to every model

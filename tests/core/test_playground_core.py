@@ -156,3 +156,85 @@ def test_compare_refuses_what_it_cannot_do(sqlite_runtime: Database) -> None:
     ]:
         with pytest.raises(InvalidInputError, match=message):
             Services(rt).playground.compare(SYSTEM, user, **kwargs)
+
+
+def test_every_model_billed_per_use_has_a_sandbox_twin_priced_as_it(sqlite_runtime: Database) -> None:
+    from core.catalog import list_models
+    from core.catalog.types import PRICE_FIELDS
+
+    with sqlite_runtime.session() as s:
+        models = list_models(s)
+    twins = {m.mirrors: m for m in models if m.provider == "sandbox"}
+    for m in models:
+        if m.provider == "sandbox" or m.cost_unit == "uptime":
+            continue
+        twin = twins[m.key]
+        assert twin.category == m.category and twin.cost_unit == m.cost_unit
+        assert [getattr(twin, f) for f in PRICE_FIELDS] == [getattr(m, f) for f in PRICE_FIELDS]
+        assert twin.price_variants == m.price_variants
+        assert "simulated" in twin.model_name
+    assert twins["openai/gpt-4o"].model_id == "sandbox:openai/gpt-4o"
+
+
+def test_compare_offline_prices_each_twin_as_its_real_model_and_charges_nothing(sqlite_runtime: Database) -> None:
+    """No provider key at all: GPT-4o, GPT-4o mini and Llama compared through their sandbox twins. Each call shows
+    what the real one would cost; no credit leaves the balance, and spend counts no revenue for them."""
+    from core.services.playground import compare_summary
+    from tests.core.test_generate import funded_user
+
+    rt = sqlite_runtime
+    settings = Settings(database_url=rt.settings.database_url, api_keys={})
+    services = Services(rt, providers=AIProviderFactory(settings))
+    user = funded_user(rt, credits=100)
+    catalog = services.playground.catalog(SYSTEM)
+    pool = {m.mirrors: m for m in catalog.models["chat"] if m.provider == "sandbox"}
+    assert catalog.providers("chat") == ["sandbox"]  # nothing real is callable without keys
+    chosen = [pool["openai/gpt-4o"], pool["openai/gpt-4o-mini"], pool["huggingface/meta-llama/Llama-3.1-8B-Instruct"]]
+
+    entries = services.playground.compare(SYSTEM, user, chosen, "Summarise the plot of Hamlet in two sentences.")
+    assert [e.error for e in entries] == [None, None, None]
+    results = [e.result for e in entries]
+    assert all(r.sandbox and r.credits_charged == 0 for r in results)
+    # priced as the real models: the same usage costs 2.50/10.00 vs 0.15/0.60 per 1M tokens
+    gpt4o, mini, llama = results
+    assert gpt4o.usage == mini.usage
+    assert gpt4o.base_cost_usd / mini.base_cost_usd == Decimal("2.50") / Decimal("0.15")
+    assert llama.base_cost_usd < mini.base_cost_usd  # $0.02 per 1M tokens on the Hugging Face router
+    assert all(r.would_be_credits >= 2 for r in results)  # at least 1 base credit, doubled by the 100% markup
+    card = cost_card(gpt4o, Decimal("0.04"))
+    assert card.priced_as == "openai/gpt-4o" and "nothing was charged" in card.note
+
+    # the billing rule: no money for no service
+    assert services.billing.balance(user.id).available == 100
+    usage = services.spend.total_usage(SYSTEM, user.id, include_sandbox=True)
+    assert (usage.requests, usage.credits, usage.cost_usd) == (3, 0, Decimal(0))
+
+    summary = compare_summary(entries, Decimal("0.04"))
+    marked = {r.model_name: (r.cheapest, r.fastest) for r in summary.rows}
+    assert [name for name, (cheap, _) in marked.items() if cheap] == ["Llama 3.1 8B Instruct (simulated)"]
+    assert sum(fast for _, fast in marked.values()) <= 1
+    assert summary.rounding_note is not None and "whole-credit rounding" in summary.rounding_note
+    assert summary.simulated_note is not None
+
+
+def test_the_rounding_note_names_the_spread_and_the_shared_credits() -> None:
+    from core.catalog.types import ModelPrice
+    from core.services.playground import CompareEntry, compare_summary
+
+    def entry(name: str, usd: str, latency: int) -> CompareEntry:
+        model = ModelPrice(
+            id=1, provider="openai", model_id=name, model_name=name, category="chat", deployment_type="api_proxy",
+            cost_unit="token",
+        )  # fmt: skip
+        return CompareEntry(model=model, result=result(base_cost_usd=Decimal(usd), latency_ms=latency), error=None)
+
+    summary = compare_summary(
+        [entry("a", "0.000170", 300), entry("b", "0.002890", 120), entry("c", "0.001000", 900)], Decimal("0.04")
+    )
+    assert summary.rounding_note is not None
+    assert summary.rounding_note.startswith("Three calls differing 17x in provider cost all cost 2 credits")
+    assert [(r.cheapest, r.fastest) for r in summary.rows] == [(True, False), (False, True), (False, False)]
+    differing = compare_summary([entry("a", "0.03", 1), entry("b", "0.05", 2)], Decimal("0.04"))
+    assert differing.rounding_note is None  # 1.7x apart: not worth a sentence
+    tied = compare_summary([entry("a", "0.01", 3), entry("b", "0.02", 3)], Decimal("0.04"))
+    assert not any(r.fastest for r in tied.rows) and tied.tie_note is not None and "3 ms" in tied.tie_note

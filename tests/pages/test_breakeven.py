@@ -77,6 +77,19 @@ def test_the_endpoints_link_opens_a_models_real_traffic(app: AppTest) -> None:
     assert app.success or app.warning
 
 
+def test_the_endpoints_link_brings_the_endpoints_own_settings(app: AppTest) -> None:
+    for key, value in {"model": "suno/bark", "profile": "history", "hardware": "L4", "idle": "30"}.items():
+        app.query_params[key] = value
+    app.query_params["min_replicas"] = "2"
+    app.query_params["max_replicas"] = "3"
+    app.run()
+    assert not app.exception, app.exception
+    inputs = {n.label: n.value for n in app.number_input}
+    assert inputs["Scale-to-zero after (idle minutes)"] == 30
+    assert (inputs["Min replicas"], inputs["Max replicas"]) == (2, 3)
+    assert app.selectbox(key="be_timeline_gpu").value == "L4"  # the endpoint's GPU shown over time
+
+
 def test_two_saved_scenarios_are_compared_side_by_side(app: AppTest) -> None:
     app.run()
     app.button(key="be_save_a").click().run()

@@ -54,15 +54,21 @@ def test_create_pause_and_see_cost_on_the_local_stand_in(db: Path, monkeypatch: 
     assert any("Created page-audio (L4, $0.80/h per replica): pending" in s.value for s in at.success)
     table = at.dataframe[0].value
     assert list(table["name"]) == ["page-audio"]
-    assert table["$/h per replica"][0] == pytest.approx(0.80)
+    assert table["hourly_usd"][0] == pytest.approx(0.80)
     assert (db / "endpoints_local.json").exists()
 
     at.button(key="do_pause").click().run()
     assert not at.exception, at.exception
     assert any("Paused page-audio: now paused" in s.value for s in at.success)
     assert at.dataframe[0].value["state"][0] == "paused"
-    assert "break-even with this model's traffic" in " ".join(m.value for m in at.markdown)
-    assert "/breakeven?model=facebook%2Fmms-tts-eng&profile=history" in " ".join(m.value for m in at.markdown)
+    links = " ".join(m.value for m in at.markdown)
+    assert "Break-even with this endpoint's traffic and settings" in links
+    # the endpoint's own settings travel with the model: hardware, replicas, idle timeout
+    assert (
+        "/breakeven?model=facebook%2Fmms-tts-eng&profile=history&hardware=L4&min_replicas=0&max_replicas=1&idle=15"
+        in links
+    )
+    assert at.text_input(key="new_name").value == ""  # the Name field cleared after the create
 
     at.button(key="do_meter").click().run()
     assert not at.exception, at.exception
@@ -88,5 +94,38 @@ def test_demo_button_fills_the_page_with_history(db: Path, monkeypatch: pytest.M
     assert hours > 24  # three days of a daytime chat endpoint and a scale-to-zero TTS endpoint
     table = at.dataframe[0].value
     assert sorted(table["name"]) == ["demo-chat", "demo-tts"]
-    assert (table["month to date"] >= 0).all()  # (the demo's days may fall in last month)
+    assert (table["month_usd"] >= 0).all()  # (the demo's days may fall in last month)
     assert at.get("plotly_chart")  # the state timeline
+
+
+def test_an_engineer_can_bill_only_themselves(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.pages.apptest import open_page
+
+    monkeypatch.setenv("HF_ENDPOINTS_API_URL", "local")
+    rt = make_runtime(f"sqlite:///{db / 'app.db'}", db)
+    with rt.session() as s:
+        add_user(s, email="boss@example.com", name="Boss", role="admin")
+        add_user(s, email="pm@example.com", name="Pm", role="pm")
+    rt.dispose()
+    eng = open_page("endpoints", acting_as="eng@example.com")
+    owner = eng.selectbox(key="new_owner")
+    assert owner.options == ["eng@example.com"] and owner.disabled
+    admin = open_page("endpoints", acting_as="boss@example.com")
+    owner = admin.selectbox(key="new_owner")
+    assert owner.options[0] == "boss@example.com" and set(owner.options) == {
+        "boss@example.com",
+        "eng@example.com",
+        "pm@example.com",
+    }
+    assert not owner.disabled
+
+
+def test_a_repository_the_hub_does_not_know_is_refused_on_the_page(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINTS_API_URL", "local")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.text_input(key="new_name").input("typo")
+    at.text_input(key="new_model").input("acme/no-such-model")
+    at.button(key="do_create").click().run()
+    assert not at.exception
+    assert any("not found (simulated" in e.value for e in at.error)
+    assert at.text_input(key="new_name").value == "typo"  # kept, to fix and retry

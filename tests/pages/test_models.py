@@ -26,10 +26,18 @@ def test_catalog_lists_every_model_with_source_and_date(demo: Database) -> None:
     with demo.session() as s:
         models = list_models(s, include_inactive=True)
     table = at.dataframe[0].value
-    assert len(table) == len(models)
-    assert {"price", "source", "as of", "input / 1M tokens"} <= set(table.columns)
+    assert len(table) == len([m for m in models if m.provider != "sandbox"])  # the twins behind a toggle
+    at.toggle(key="cat_twins").set_value(True).run()
+    assert len(at.dataframe[0].value) == len(models)
+    at.toggle(key="cat_twins").set_value(False).run()
+    table = at.dataframe[0].value
+    assert {"price", "source", "as_of", "input_per_1m_usd", "pricing_page"} <= set(table.columns)
     row = table[table["model"] == "gpt-4o"].iloc[0]
-    assert row["input / 1M tokens"] == "2.5" and row["as of"]
+    assert row["input_per_1m_usd"] == "$2.50" and row["as_of"]
+    assert row["pricing_page"] == "https://openai.com/api/pricing/"
+    # the price source never shows a file of the repository
+    assert not table["source"].str.contains(r"\.md|\.ya?ml|shared/", regex=True).any()
+    assert "None" not in table.astype(str).to_numpy().ravel().tolist()
     at.selectbox(key="cat_category").set_value("tts").run()
     assert set(at.dataframe[0].value["category"]) == {"tts"}
 
@@ -50,6 +58,34 @@ def test_calculator_shows_the_breakdown(demo: Database) -> None:
     assert shown["Provider cost"] == "$0.35"
     assert shown["Base credits"] == "9" and shown["Final credits"] == "14"
     assert shown["Rounding uplift"] == "$0.01" and shown["Markup"] == "+5 credits"
+
+
+def test_catalog_prices_a_typical_call_in_credits_at_the_viewers_markup(demo: Database) -> None:
+    """ "About N credits for a typical call": 1,000 input + 500 output tokens for chat, at the viewer's own markup."""
+    from core.users import get_user
+
+    at = open_page("models")
+    with demo.session() as s:
+        viewer = get_user(s, "admin@demo.example")
+        gpt4o = get_model(s, "gpt-4o")
+    expected = quote(gpt4o, Usage(input_tokens=1_000, output_tokens=500), viewer.developer_markup_pct, Decimal("0.04"))
+    table = at.dataframe[0].value
+    row = table[table["model"] == "gpt-4o"].iloc[0]
+    assert row["typical_credits"] == expected.final_credits
+    assert row["typical_call"] == "1,000 input + 500 output tokens"
+    uptime = table[table["unit"] == "uptime"]
+    assert uptime["typical_call"].eq("billed by uptime").all()
+
+
+def test_calculator_prints_huge_figures_whole(demo: Database) -> None:
+    at = open_page("models")
+    at.number_input(key="calc_in").set_value(1_000_000_000)
+    at.number_input(key="calc_out").set_value(500)
+    at.run()
+    assert not at.exception
+    shown = metrics(at)
+    assert shown["Provider cost"] == "$2,500.00"  # $2,500.005 in cents, never $2500.005000
+    assert shown["Final credits"].replace(",", "").isdigit() and "," in shown["Final credits"]
 
 
 def test_calculator_refuses_impossible_usage(demo: Database) -> None:

@@ -91,3 +91,25 @@ def provider_json() -> dict[str, Any]:
             {"name": "gcp", "regions": [{"name": "us-east4", "computes": [compute("nvidia-l4", 0.7, 24)]}]},
         ]
     }
+
+
+def hub_model_json(repo: str = "meta-llama/Llama-3.1-8B-Instruct") -> dict[str, Any]:
+    """`GET https://huggingface.co/api/models/{repo}` as the Hub answers it (huggingface_hub's ModelInfo fields)."""
+    return {
+        "_id": "66969b4e45bb9a4a2eb1c2a1",
+        "id": repo,
+        "modelId": repo,
+        "author": repo.split("/")[0],
+        "sha": "0e9e39f249a16976918f6564b8830bc894c89659",
+        "lastModified": "2024-09-25T17:00:57.000Z",
+        "private": False,
+        "disabled": False,
+        "gated": "manual",
+        "pipeline_tag": "text-generation",
+        "library_name": "transformers",
+        "tags": ["transformers", "safetensors", "llama", "text-generation", "conversational", "en"],
+        "downloads": 5_409_223,
+        "likes": 4_312,
+        "createdAt": "2024-07-18T08:56:00.000Z",
+        "siblings": [{"rfilename": "config.json"}, {"rfilename": "model-00001-of-00004.safetensors"}],
+    }

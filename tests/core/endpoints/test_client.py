@@ -253,3 +253,37 @@ def test_live_prices_are_those_of_the_region_where_endpoints_are_created() -> No
     # before: the first L4 listed won, whatever its cloud: $0.70 shown for an endpoint that bills $0.80
     assert live["nvidia-l4"].price_per_hour == Decimal("0.8") and live["nvidia-l4"].vendor == "aws"
     assert set(live) == {"nvidia-t4", "nvidia-l4", "nvidia-a10g"}
+
+
+def test_model_info_reads_the_hubs_answer() -> None:
+    from tests.core.endpoints.hf_shapes import hub_model_json
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.method == "GET"
+        assert str(request.url) == "https://huggingface.co/api/models/meta-llama/Llama-3.1-8B-Instruct"
+        assert_auth(request)  # a private repository is visible only with the token
+        return httpx.Response(200, json=hub_model_json())
+
+    client, seen = client_with(handler)
+    info = client.model_info("meta-llama/Llama-3.1-8B-Instruct")
+    assert (info.id, info.pipeline_tag, info.private, info.gated, info.simulated) == (
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "text-generation",
+        False,
+        True,
+        False,
+    )
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [(404, {"x-error-code": "RepoNotFound"}), (401, {"x-error-code": "RepoNotFound"}), (401, {})],
+)
+def test_a_repository_the_hub_does_not_know_is_refused(status: int, headers: dict[str, str]) -> None:
+    """404 with a token; 401 anonymously (missing, private and gated look alike), as huggingface_hub reads them."""
+    from core.endpoints import RepositoryNotFoundError
+
+    client, _ = client_with(lambda r: httpx.Response(status, json={"error": "Repository not found"}, headers=headers))
+    with pytest.raises(RepositoryNotFoundError, match=r"no model repository 'acme/nope'.*Repository not found"):
+        client.model_info("acme/nope")

@@ -206,3 +206,12 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     assert all(p.exitcode == 0 for p in procs)
     names = json.loads(path.read_text())["namespaces"]["acme"]
     assert len(names) == 50  # without the lock, interleaved read-modify-write cycles drop creations
+
+
+def test_the_stand_in_knows_the_catalogs_repositories_and_no_other(local_client) -> None:
+    from core.endpoints import RepositoryNotFoundError
+
+    info = local_client.model_info("facebook/MMS-TTS-eng")  # the Hub ignores case and answers the canonical name
+    assert (info.id, info.pipeline_tag, info.simulated) == ("facebook/mms-tts-eng", "text-to-speech", True)
+    with pytest.raises(RepositoryNotFoundError, match=r"not found \(simulated"):
+        local_client.model_info("acme/not-a-model")

@@ -313,3 +313,18 @@ def test_hardware_options_merge_catalog_and_live_prices(
     assert problem and "Cannot reach" in problem
     assert all(o.live_hourly_usd is None and o.available is None for o in options)
     assert [o.id for o in options] == ["T4", "L4", "A10G", "A100"]
+
+
+def test_a_repository_the_hub_does_not_know_creates_nothing(
+    runtime: Database, tmp_path: Path, clock: ManualClock
+) -> None:
+    from core.endpoints import RepositoryNotFoundError
+
+    add_engineer(runtime)
+    service, board = build(runtime, tmp_path, clock)
+    asked: list[str] = []
+    board.before = lambda request: asked.append(f"{request.method} {request.url.path}")
+    with pytest.raises(RepositoryNotFoundError, match=r"'acme/typo-model'.*not found \(simulated"):
+        create(service, model_repo="acme/typo-model")
+    assert asked == ["GET /api/models/acme/typo-model"]  # checked first: no create reached the management API
+    assert count(runtime, InferenceEndpoint) == 0 and service.client.list() == []

@@ -72,9 +72,10 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "models.list": ("yes", "yes", "yes", "yes"),
     "models.price_history": ("yes", "yes", "yes", "yes"),
     "models.quote": ("yes", "yes", "yes", "yes"),
+    "models.typical_costs": ("yes", "yes", "yes", "yes"),
     "models.update_prices": ("yes", "no", "no", "no"),
     "endpoints.configuration_problem": ("yes", "yes", "yes", "yes"),
-    "endpoints.create": ("yes", "no", "yes", "no"),
+    "endpoints.create": ("yes", "no", "own", "no"),
     "endpoints.delete": ("yes", "no", "yes", "no"),
     "endpoints.demo": ("yes", "no", "yes", "no"),
     "endpoints.detail": ("yes", "yes", "yes", "own"),
@@ -82,7 +83,7 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "endpoints.is_local": ("yes", "yes", "yes", "yes"),
     "endpoints.meter": ("yes", "no", "yes", "no"),
     "endpoints.overview": ("yes", "yes", "yes", "own"),
-    "endpoints.owners": ("yes", "no", "yes", "no"),
+    "endpoints.owners": ("yes", "no", "own", "no"),
     "endpoints.pause": ("yes", "no", "yes", "no"),
     "endpoints.refresh": ("yes", "no", "yes", "no"),
     "endpoints.resume": ("yes", "no", "yes", "no"),
@@ -284,6 +285,7 @@ CALLS: dict[str, Call] = {
     "models.quote": lambda w, c, t: w.services.models.quote(
         c, w.services.models.get(SYSTEM, "gpt-4o"), Usage(input_tokens=1000), Decimal(100)
     ),
+    "models.typical_costs": lambda w, c, t: w.services.models.typical_costs(c, w.services.models.list(SYSTEM)),
     "models.update_prices": lambda w, c, t: w.services.models.update_prices(
         c, w.services.models.get(SYSTEM, "gpt-4o").id, {"input_per_1m_usd": f"2.{next(w.names):03d}"}
     ),
@@ -298,7 +300,7 @@ CALLS: dict[str, Call] = {
     "endpoints.is_local": lambda w, c, t: w.services.endpoints.is_local(c),
     "endpoints.meter": lambda w, c, t: w.services.endpoints.meter(c, refresh=False),
     "endpoints.overview": lambda w, c, t: {r.endpoint.owner_email for r in w.services.endpoints.overview(c).rows},
-    "endpoints.owners": lambda w, c, t: w.services.endpoints.owners(c),
+    "endpoints.owners": lambda w, c, t: set(w.services.endpoints.owners(c)),
     "endpoints.pause": _endpoint_action("pause"),
     "endpoints.refresh": _endpoint_action("refresh"),
     "endpoints.resume": _endpoint_action("resume"),
@@ -350,6 +352,7 @@ SHOWS = {
     "spend.teams",
     "playground.payers",
     "endpoints.overview",
+    "endpoints.owners",
     "budgets.alerts",
     "budgets.budgets",
     "budgets.page",
@@ -414,3 +417,21 @@ def test_endpoint_owners_see_their_own(world: World) -> None:
 
 def test_role_enum_covers_the_table() -> None:
     assert [str(r) for r in Role] == ["admin", "finance", "engineer", "pm"]
+
+
+def test_an_engineer_bills_endpoints_only_to_themselves(world: World) -> None:
+    """The owner choice an engineer sees is themselves; naming someone else is refused by the service itself (a
+    forged form changes nothing); an admin may bill anyone, themselves listed first."""
+    eng = Principal.of(world.users["engineer"])
+    admin = Principal.of(world.users["admin"])
+    assert world.services.endpoints.owners(eng) == ["engineer@x.io"]
+    everyone = world.services.endpoints.owners(admin)
+    assert everyone[0] == "admin@x.io" and {"other@x.io", "engineer@x.io"} <= set(everyone)
+    with pytest.raises(PermissionDeniedError, match="another user pays"):
+        world.services.endpoints.create(eng, world.fresh("forged"), "facebook/mms-tts-eng", "T4", owner="other@x.io")
+    mine = world.services.endpoints.create(eng, world.fresh("mine"), "facebook/mms-tts-eng", "T4", owner=eng.email)
+    assert mine.owner_email == "engineer@x.io"
+    theirs = world.services.endpoints.create(
+        admin, world.fresh("for-pm"), "facebook/mms-tts-eng", "T4", owner="pm@x.io"
+    )
+    assert theirs.owner_email == "pm@x.io"
