@@ -300,7 +300,9 @@ class BillingService:
             if existing is not None:
                 return existing
             self._sql.expire_user_holds(conn, acct.id, now)  # stored statuses stay true (they no longer count)
-            if amount > acct.available:
+            # A hold of nothing (the free sandbox, a dedicated endpoint's request) passes whatever the balance, so an
+            # overdrawn user can still try things for free; any credit at all needs that much available.
+            if amount > 0 and amount > acct.available:
                 raise InsufficientCreditsError(amount, max(acct.available, 0))
             if budgeted:
                 states = self._budget_sql.states(conn, acct.id, api_key_id, now, locked=locked)
