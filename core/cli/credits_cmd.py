@@ -11,23 +11,25 @@ from core.cli.output import print_json, print_table
 from core.services.ledger import DISPUTES_SHOWN, GRANT_KINDS
 
 
-def _whole_number(text: str) -> int:
-    try:
-        return int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of credits") from None
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("credits", help="grant, inspect and refund credits")
     s = p.add_subparsers(dest="credits_command", metavar="ACTION", required=True)
 
     g = s.add_parser("grant", help="add credits to a user (grant, top-up) or correct a balance (adjustment)")
     g.add_argument("--user", required=True, help="the user's email (or id)")
-    g.add_argument("--credits", required=True, type=_whole_number, help="credits to add (negative: adjustment only)")
+    g.add_argument(
+        "--credits",
+        required=True,
+        help="whole credits to add, e.g. 1500 or 1,500 (negative: adjustment only); checked as the Ledger page checks",
+    )
     g.add_argument("--kind", choices=GRANT_KINDS, default="grant")
     g.add_argument("--note", help="why, shown in the history and the audit log")
     g.add_argument("--idempotency-key", help="a retried command with the same key posts once")
+    g.add_argument(
+        "--yes-large",
+        action="store_true",
+        help="confirm a grant above GRANT_CONFIRM_ABOVE_CREDITS (default 250,000 credits); refused without it",
+    )
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=run_grant)
 
@@ -65,7 +67,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_grant(args: argparse.Namespace, ctx: Context) -> int:
     tx = ctx.services.ledger.grant(
-        ctx.caller, args.user, args.credits, kind=args.kind, note=args.note, idempotency_key=args.idempotency_key
+        ctx.caller,
+        args.user,
+        args.credits,
+        kind=args.kind,
+        note=args.note,
+        idempotency_key=args.idempotency_key,
+        confirm_large=args.yes_large,
     )
     if args.json:
         print_json(tx)

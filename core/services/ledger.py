@@ -15,9 +15,12 @@ from core.access import Caller, Capability, guarded, sees_everyone
 from core.billing.accounts import AccountBalance, AuditEntry, account_balances, audit_entries
 from core.billing.disputes import DEFAULT_LIMIT as DISPUTES_SHOWN
 from core.billing.disputes import DisputedCall, disputed_calls
+from core.billing.errors import InsufficientCreditsError, InvalidAmountError
+from core.billing.inputs import typed_credits
 from core.billing.ledger import GRANT_KINDS
 from core.billing.ledger_check import Violation, check_ledger
 from core.billing.types import Balance, Transaction
+from core.errors import InvalidInputError
 from core.money import credits_to_usd
 from core.users import get_user
 
@@ -31,7 +34,9 @@ __all__ = [
     "AuditEntry",
     "Balance",
     "DisputedCall",
+    "GrantReview",
     "History",
+    "LargeGrantError",
     "LedgerService",
     "Transaction",
     "Violation",
@@ -43,6 +48,33 @@ class History:
     transactions: list[Transaction]  # oldest first
     balance: int  # after the last of them
     balance_usd: Decimal  # what that balance was bought for, at the credit price
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrantReview:
+    """A grant as it would be posted, for the confirmation step (the page's Review, the command line)."""
+
+    user: str  # email
+    kind: str
+    credits: int  # exactly what was typed, signed
+    usd: Decimal  # what those credits are worth at the credit price
+    balance: int  # now
+    available: int  # now
+    balance_after: int
+    large: bool  # above the confirmation limit: needs a second confirmation
+    confirm_above: int  # GRANT_CONFIRM_ABOVE_CREDITS
+
+
+class LargeGrantError(InvalidInputError):
+    """A grant above the confirmation limit was posted without its second confirmation."""
+
+    def __init__(self, review: GrantReview) -> None:
+        self.review = review
+        super().__init__(
+            f"{review.credits:+,} credits (${review.usd:,.2f}) is above the {review.confirm_above:,}-credit limit "
+            "that needs a second confirmation (GRANT_CONFIRM_ABOVE_CREDITS): confirm it again (on the command line, "
+            "add --yes-large)."
+        )
 
 
 class LedgerService:
@@ -92,19 +124,65 @@ class LedgerService:
         )
 
     @guarded(Capability.GRANT_CREDITS)
+    def review_grant(self, caller: Caller, user: int | str, credits: int | str, *, kind: str = "grant") -> GrantReview:
+        """What a grant would post, checked before anyone confirms it: the exact credits typed (refused, naming what
+        was typed, when not a whole number, zero, negative for a grant or top-up, or an adjustment that would take
+        the available balance below zero), their price, the balance before and after, and whether it is large
+        enough to need a second confirmation (GRANT_CONFIRM_ABOVE_CREDITS)."""
+        return self._review(user, credits, kind, check_available=True)
+
+    def _review(self, user: int | str, credits: int | str, kind: str, *, check_available: bool) -> GrantReview:
+        if kind not in GRANT_KINDS:
+            raise InvalidInputError(f"Unknown kind {kind!r}; choose one of: {', '.join(GRANT_KINDS)}.")
+        amount = typed_credits(credits, "Credits")
+        if amount == 0:
+            raise InvalidAmountError(
+                "Credits: 0 posts nothing; type how many credits to add (an adjustment may be negative)."
+            )
+        if amount < 0 and kind != "adjustment":
+            raise InvalidAmountError(
+                f"Credits: a {kind} adds credits and {amount:,} is negative; use kind 'adjustment' to take credits "
+                "away."
+            )
+        now = self._s.billing.balance(user)
+        if check_available and amount < 0 and now.available + amount < 0:
+            raise InsufficientCreditsError(-amount, max(now.available, 0), what="this adjustment")
+        limit = self._s.settings.grant_confirm_above_credits
+        with self._s.db.session() as s:
+            email = get_user(s, user).email
+        return GrantReview(
+            user=email,
+            kind=kind,
+            credits=amount,
+            usd=credits_to_usd(abs(amount), self._s.settings.credit_usd),
+            balance=now.total,
+            available=now.available,
+            balance_after=now.total + amount,
+            large=abs(amount) > limit,
+            confirm_above=limit,
+        )
+
+    @guarded(Capability.GRANT_CREDITS)
     def grant(
         self,
         caller: Caller,
         user: int | str,
-        credits: int,
+        credits: int | str,
         *,
         kind: str = "grant",
         note: str | None = None,
         idempotency_key: str | None = None,
+        confirm_large: bool = False,
     ) -> Transaction:
-        """A grant or top-up (adds credits) or an adjustment (either sign, never below zero available)."""
+        """A grant or top-up (adds credits) or an adjustment (either sign, never below zero available), checked as
+        `review_grant` checks it; above GRANT_CONFIRM_ABOVE_CREDITS only with `confirm_large` (a second yes)."""
+        # The available balance is checked again under the account's lock (and a retried key returns its first
+        # transaction even if the balance has moved since), so it is not checked here.
+        review = self._review(user, credits, kind, check_available=False)
+        if review.large and not confirm_large:
+            raise LargeGrantError(review)
         return self._s.billing.grant(
-            user, credits, kind=kind, note=note, idempotency_key=idempotency_key, actor=caller.actor
+            user, review.credits, kind=kind, note=note, idempotency_key=idempotency_key, actor=caller.actor
         )
 
     @guarded(Capability.GRANT_CREDITS)
