@@ -7,7 +7,7 @@ grant capability and are audited under the caller's name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,7 @@ from core.billing.disputes import DEFAULT_LIMIT as DISPUTES_SHOWN
 from core.billing.disputes import DisputedCall, disputed_calls
 from core.billing.errors import InsufficientCreditsError, InvalidAmountError
 from core.billing.inputs import typed_credits
-from core.billing.ledger import GRANT_KINDS
+from core.billing.ledger import GRANT_KINDS, MAX_PAGE, REFUNDABLE_KINDS, TRANSACTION_TYPES
 from core.billing.ledger_check import Violation, check_ledger
 from core.billing.types import Balance, Transaction
 from core.errors import InvalidInputError
@@ -30,12 +30,16 @@ if TYPE_CHECKING:
 __all__ = [
     "DISPUTES_SHOWN",
     "GRANT_KINDS",
+    "MAX_PAGE",
+    "PAGE_SIZE",
+    "TRANSACTION_TYPES",
     "AccountBalance",
     "AuditEntry",
     "Balance",
     "DisputedCall",
     "GrantReview",
     "History",
+    "HistoryPage",
     "LargeGrantError",
     "LedgerService",
     "Transaction",
@@ -43,11 +47,24 @@ __all__ = [
 ]
 
 
+PAGE_SIZE = 200  # transactions per page of a history (the Ledger page's "load more", `credits history`)
+
+
 @dataclass(frozen=True, kw_only=True)
 class History:
     transactions: list[Transaction]  # oldest first
     balance: int  # after the last of them
     balance_usd: Decimal  # what that balance was bought for, at the credit price
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryPage:
+    transactions: list[Transaction]  # newest first
+    next_before: int | None  # pass as `before` for the next (older) page; None: this is the last
+    matching: int  # transactions matching the filters, over all pages
+    balance: int  # the user's balance now
+    balance_usd: Decimal  # what that balance was bought for, at the credit price
+    refundable: frozenset[int]  # debits on this page with no refund yet (a debit is refunded once)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +138,40 @@ class LedgerService:
         balance = txs[-1].balance_after if txs else 0
         return History(
             transactions=txs, balance=balance, balance_usd=credits_to_usd(balance, self._s.settings.credit_usd)
+        )
+
+    @guarded(Capability.VIEW_ALL_SPEND, own="user")
+    def history_page(
+        self,
+        caller: Caller,
+        user: int | str,
+        *,
+        before: int | None = None,
+        size: int = PAGE_SIZE,
+        kinds: tuple[str, ...] = (),
+        since: date | None = None,
+        until: date | None = None,
+    ) -> HistoryPage:
+        """One page of a user's transactions, newest first: those older than transaction `before` (the previous
+        page's `next_before`), of the given types, from day `since` to day `until` (UTC, both included); with how
+        many match in all, the balance now, and which debits on the page can still be refunded."""
+        if since is not None and until is not None and until < since:
+            raise InvalidInputError(f"The range ends ({until}) before it starts ({since}); swap the dates.")
+        start = None if since is None else datetime.combine(since, time(0))
+        end = None if until is None else datetime.combine(until + timedelta(days=1), time(0))
+        billing = self._s.billing
+        txs, more = billing.transactions_page(user, before=before, size=size, kinds=kinds, since=start, until=end)
+        matching = billing.count_transactions(user, kinds=kinds, since=start, until=end)
+        debits = [t.id for t in txs if t.amount < 0 and t.transaction_type in REFUNDABLE_KINDS]
+        done = billing.refunded(user, debits)
+        total = billing.balance(user).total
+        return HistoryPage(
+            transactions=txs,
+            next_before=txs[-1].id if more else None,
+            matching=matching,
+            balance=total,
+            balance_usd=credits_to_usd(total, self._s.settings.credit_usd),
+            refundable=frozenset(i for i in debits if i not in done),
         )
 
     @guarded(Capability.GRANT_CREDITS)
