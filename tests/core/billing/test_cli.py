@@ -87,6 +87,22 @@ def test_a_grant_above_the_confirmation_limit_posts_only_with_yes_large(
     assert code == 0 and "balance 2,001" in out
 
 
+def test_history_pages_newest_first_with_filters(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for credits in ("100", "200", "300"):
+        assert main(["credits", "grant", "--user", "ana@example.com", "--credits", credits, "--kind", "topup"]) == 0
+    capsys.readouterr()
+    code, out, err = run(capsys, "credits", "history", "--user", "ana@example.com", "--page-size", "2", "--json")
+    assert code == 0 and [t["amount"] for t in json.loads(out)] == [300, 200]
+    assert err.strip() == "2 of 3 matching transactions, newest first; older: --before 2"
+    code, out, err = run(
+        capsys, "credits", "history", "--user", "ana@example.com", "--before", "2", "--type", "topup", "--json"
+    )
+    assert code == 0 and [t["amount"] for t in json.loads(out)] == [100]
+    assert err.strip() == "1 of 3 matching transactions, newest first"
+    code, _, err = run(capsys, "credits", "history", "--user", "ana@example.com", "--type", "grant")
+    assert code == 0 and err.strip() == "0 of 0 matching transactions, newest first"
+
+
 def test_ledger_check_reports_violations_and_exits_1(
     db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
