@@ -237,8 +237,10 @@ class LedgerService:
         )
 
     @guarded(Capability.GRANT_CREDITS)
-    def refund(self, caller: Caller, transaction: int, reason: str, *, credits: int | None = None) -> Transaction:
-        """Give back a debit (all of it, or `credits` of it), once."""
+    def refund(self, caller: Caller, transaction: int, reason: str, *, credits: int | str | None = None) -> Transaction:
+        """Give back a debit (all of it, or `credits` of it: a whole number, as typed; blank means all), once."""
+        if isinstance(credits, str):
+            credits = typed_credits(credits, "The refund") if credits.strip() else None
         return self._s.billing.refund(transaction, reason, actor=caller.actor, credits=credits)
 
     @guarded(Capability.VIEW_ALL_SPEND)

@@ -3,12 +3,16 @@ click posts once), CSV exports and the audit log."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+import streamlit as st
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from core.billing import BillingService
 from core.db import Database
 from core.db.models import AuditLog, CreditTransaction, User
+from pages.ui import plain
 from tests.pages.apptest import open_page, page_path
 
 PAGE = page_path("ledger")
@@ -39,9 +43,33 @@ def test_history_shows_the_running_balance(demo: Database) -> None:
     txs = billing.transactions(who)
     assert at.metric[0].value == f"{txs[-1].balance_after:,} credits"
     history = at.dataframe[1].value
-    assert len(history) == len(txs)
-    assert next(iter(history["balance after"])) == txs[-1].balance_after  # newest first
-    assert any(d.label == "Download history (CSV)" for d in at.download_button)
+    shown = min(len(txs), 200)  # a page at a time, newest first
+    assert list(history["id"]) == [t.id for t in reversed(txs)][:shown]
+    assert next(iter(history["balance_after"])) == txs[-1].balance_after
+    assert any(d.label == f"Download the {shown:,} shown (CSV)" for d in at.download_button)
+    assert not [m for m in at.metric if m.delta and "↑" in m.delta]
+
+
+def test_history_loads_a_page_at_a_time_and_filters_by_type(demo: Database) -> None:
+    billing = BillingService(demo.session_factory, demo.settings)
+    at = open_page("ledger")
+    who = at.selectbox(key="hist_user").value
+    billing.grant(who, 1000, kind="topup")
+    for i in range(250):
+        billing.charge(who, Decimal("0.04"), markup_pct=0, idempotency_key=f"page-{i}", description="x")
+    total = len(billing.transactions(who))
+    st.cache_data.clear()  # the page caches a history for 30 s
+    at.run()
+    assert [p.text for p in at.get("progress")] == [f"200 of {total:,} transactions shown, newest first"]
+    button(at, f"Load {min(200, total - 200):,} more").click().run()
+    ids = list(at.dataframe[1].value["id"])
+    assert ids == sorted(ids, reverse=True) and len(ids) == min(400, total) and len(set(ids)) == len(ids)
+    at.multiselect(key="hist_types").set_value(["topup"]).run()  # new filters start from the newest page again
+    history = at.dataframe[1].value
+    assert set(history["transaction_type"]) == {"topup"} and len(history) == len(
+        [t for t in billing.transactions(who) if t.transaction_type == "topup"]
+    )
+    assert not [b for b in at.button if b.label.startswith("Load ")]
 
 
 def test_grant_needs_confirmation_and_posts_once(demo: Database) -> None:
@@ -52,11 +80,11 @@ def test_grant_needs_confirmation_and_posts_once(demo: Database) -> None:
     before = billing.balance(target).total
     at.selectbox(key="grant_user").set_value(target)
     at.radio(key="grant_kind").set_value("topup")
-    at.number_input(key="grant_credits").set_value(250)
+    at.text_input(key="grant_credits").input("250")
     at.text_input(key="grant_note").input("quarterly top-up")
     button(at, "Review").click().run()
     assert billing.balance(target).total == before  # nothing posted before the confirmation
-    assert any("Confirm" in w.value and target in w.value for w in at.warning)
+    assert any("Confirm" in w.value and plain(target) in w.value and r"\$10\.00" in w.value for w in at.warning)
     pending = dict(at.session_state["grant_pending"])
     button(at, "Confirm").click().run()
     assert not at.exception, at.exception
@@ -78,16 +106,41 @@ def test_grant_needs_confirmation_and_posts_once(demo: Database) -> None:
     assert "credits.topup" in set(audit_table["action"]) and actor in set(audit_table["actor"])
 
 
-def test_bad_grant_shows_the_error_and_writes_nothing(demo: Database) -> None:
+def test_bad_grants_are_refused_at_review_naming_what_was_typed(demo: Database) -> None:
     at = open_page("ledger")
     with demo.session() as s:
         n = s.scalar(select(func.count()).select_from(CreditTransaction))
-    at.number_input(key="grant_credits").set_value(-5)
+    for typed, said in (
+        ("-5", "-5 is negative; use kind 'adjustment'"),
+        ("12.7", "12.7 is not a whole number"),
+        ("0", "0 posts nothing"),
+    ):
+        at.text_input(key="grant_credits").input(typed)
+        button(at, "Review").click().run()
+        [error] = at.error
+        assert error.value.startswith(plain("Not posted: Credits: ")) and plain(said) in error.value
+        assert at.text_input(key="grant_credits").value == typed  # the form keeps what was typed
+        assert not [b for b in at.button if b.label == "Confirm"]  # nothing to confirm
+    at.text_input(key="grant_credits").input("12")
     button(at, "Review").click().run()
-    button(at, "Confirm").click().run()
-    assert any("adjustment" in e.value for e in at.error)
+    assert not at.error and any("+12 credits" in w.value for w in at.warning)  # the new value, not a stale one
     with demo.session() as s:
         assert s.scalar(select(func.count()).select_from(CreditTransaction)) == n
+
+
+def test_a_large_grant_needs_the_second_confirmation(demo: Database) -> None:
+    billing = BillingService(demo.session_factory, demo.settings)
+    at = open_page("ledger")
+    target = at.selectbox(key="grant_user").value
+    before = billing.balance(target).total
+    at.text_input(key="grant_credits").input("2,000,000,000")
+    button(at, "Review").click().run()
+    assert any(r"\$80,000,000\.00" in w.value for w in at.warning)
+    assert button(at, "Confirm").disabled  # until the second yes
+    at.checkbox(key="grant_large_ok").check().run()
+    button(at, "Confirm").click().run()
+    assert not at.exception, at.exception
+    assert billing.balance(target).total == before + 2_000_000_000
 
 
 def test_a_pm_sees_only_their_own_credits(demo: Database) -> None:
