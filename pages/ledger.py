@@ -96,6 +96,7 @@ def refund_form(tx: Transaction, refundable: bool) -> None:
 
     def post() -> str:
         done = services().ledger.refund(actor, tx.id, pending["reason"], credits=pending["credits"])
+        st.session_state["hist_reset"] = True  # the rows move down one: the selection must not land on another
         return (
             f"Refunded {done.amount:+,} credits of transaction {tx.id} (transaction {done.id}); "
             f"balance is now {done.balance_after:,}."
@@ -236,6 +237,9 @@ with tab_history:
     if st.session_state.get("hist_filters") != filters:  # new filters start again from the newest page
         st.session_state["hist_filters"] = filters
         st.session_state["hist_pages"] = 1
+        st.session_state["hist_reset"] = True
+    if st.session_state.pop("hist_reset", False):  # a selected row is a position: other rows, no selection
+        st.session_state.pop("hist_table", None)
     pages: list[HistoryPage] = []
     try:
         with st.spinner(f"Reading {who}'s transactions…"):

@@ -72,6 +72,43 @@ def test_history_loads_a_page_at_a_time_and_filters_by_type(demo: Database) -> N
     assert not [b for b in at.button if b.label.startswith("Load ")]
 
 
+def select_history_row(at: AppTest, row: int) -> None:
+    """What clicking a row of the history table does (AppTest cannot click a grid's row)."""
+    at.session_state["hist_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+
+
+def test_finance_refunds_a_debit_from_its_row_after_a_confirmation(demo: Database) -> None:
+    billing = BillingService(demo.session_factory, demo.settings)
+    at = open_page("ledger")
+    who = at.selectbox(key="hist_user").value
+    history = at.dataframe[1].value
+    row = list(history["refund"]).index("refundable")
+    debit = billing.transactions(who)[::-1][row]
+    assert debit.amount < 0 and debit.transaction_type in ("usage", "endpoint_uptime", "adjustment")
+    before = billing.balance(who).total
+
+    select_history_row(at, row)
+    assert any(f"Refund transaction {debit.id}" in m.value for m in at.markdown)
+    at.text_input(key="refund_reason").input("the model answered in the wrong language")
+    button(at, "Review refund").click().run()
+    assert billing.balance(who).total == before  # nothing posted before the confirmation
+    assert any(plain(f"refund all {-debit.amount:,} credits of transaction {debit.id}") in w.value for w in at.warning)
+    button(at, "Confirm refund").click().run()
+    assert not at.exception, at.exception
+    assert billing.balance(who).total == before - debit.amount
+    assert any(f"Refunded {-debit.amount:+,} credits of transaction {debit.id}" in s.value for s in at.success)
+    newest = billing.transactions(who)[-1]
+    assert newest.transaction_type == "refund" and newest.metadata["refund_of"] == debit.id
+    history = at.dataframe[1].value  # the refunded debit no longer offers a refund
+    assert history.loc[history["id"] == debit.id, "refund"].item() == ""
+    assert not [m for m in at.markdown if "Refund transaction" in m.value]  # and no other row is selected instead
+
+    select_history_row(at, 0)  # the refund itself is no debit
+    assert any(f"Transaction {newest.id} is a refund" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.label == "Review refund"]
+
+
 def test_grant_needs_confirmation_and_posts_once(demo: Database) -> None:
     billing = BillingService(demo.session_factory, demo.settings)
     at = open_page("ledger")
