@@ -366,7 +366,7 @@ if can_grant:
                 large_ok = st.checkbox(
                     f"Yes, post {r.credits:+,} credits ({money(r.usd)}): above the {r.confirm_above:,}-credit limit "
                     "that needs a second confirmation",
-                    key="grant_large_ok",
+                    key=f"grant_large_ok_{pending['key']}",  # one tick per review: never carried to the next
                 )
 
             def post() -> str:

@@ -174,7 +174,8 @@ def test_a_large_grant_needs_the_second_confirmation(demo: Database) -> None:
     button(at, "Review").click().run()
     assert any(r"\$80,000,000\.00" in w.value for w in at.warning)
     assert button(at, "Confirm").disabled  # until the second yes
-    at.checkbox(key="grant_large_ok").check().run()
+    [second_yes] = [c for c in at.checkbox if c.label.startswith("Yes, post +2,000,000,000 credits")]
+    second_yes.check().run()
     button(at, "Confirm").click().run()
     assert not at.exception, at.exception
     assert billing.balance(target).total == before + 2_000_000_000
