@@ -242,7 +242,7 @@ with tab_history:
         st.session_state.pop("hist_table", None)
     pages: list[HistoryPage] = []
     try:
-        with st.spinner(f"Reading {who}'s transactions…"):
+        with st.spinner(plain(f"Reading {who}'s transactions…")):
             before: int | None = None
             for _ in range(st.session_state["hist_pages"]):
                 pages.append(load_page(principal, who_key, who, before, kinds, since, until))
@@ -266,9 +266,11 @@ with tab_history:
         if not txs:
             filtered = bool(kinds or since or until)
             st.info(
-                f"No transactions of {who} match these filters: clear the types or dates to see them all."
-                if filtered
-                else f"{who} has no transactions yet."
+                plain(
+                    f"No transactions of {who} match these filters: clear the types or dates to see them all."
+                    if filtered
+                    else f"{who} has no transactions yet."
+                )
             )
         else:
             st.progress(

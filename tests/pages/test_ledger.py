@@ -3,6 +3,7 @@ click posts once), CSV exports and the audit log."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 import streamlit as st
@@ -70,6 +71,11 @@ def test_history_loads_a_page_at_a_time_and_filters_by_type(demo: Database) -> N
         [t for t in billing.transactions(who) if t.transaction_type == "topup"]
     )
     assert not [b for b in at.button if b.label.startswith("Load ")]
+    at.date_input(key="hist_since").set_value(date.today() + timedelta(days=365)).run()  # no history yet
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert [i.value for i in at.info if "disputed" not in i.value] == [
+        plain(f"No transactions of {who} match these filters: clear the types or dates to see them all.")
+    ]
 
 
 def select_history_row(at: AppTest, row: int) -> None:
