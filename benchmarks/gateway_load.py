@@ -145,7 +145,7 @@ def run_database(kind: str, workers: int, per_run: int, upstream: str, pg_url: s
             for i in range(USERS):  # clients spread over several users, as a gateway's traffic is
                 with db.session() as s:
                     user = add_user(s, email=f"bench{i}@example.com", name="Bench", role="engineer")
-                services.ledger.grant(SYSTEM, user.id, 100_000_000)
+                services.ledger.grant(SYSTEM, user.id, 100_000_000, confirm_large=True)
                 keys.append({"Authorization": f"Bearer {services.keys.create(SYSTEM, user.id, 'benchmark').secret}"})
             env = {
                 "DATABASE_URL": url,

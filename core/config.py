@@ -95,6 +95,7 @@ class Settings:
     alert_email_from: str = "ai-credits@localhost"
     alert_email_to: tuple[str, ...] = ()  # finance's addresses: every alert is mailed to them too
     low_balance_credits: int = 100
+    grant_confirm_above_credits: int = 250_000  # a grant, top-up or adjustment past this needs a second confirmation
     low_balance_days: Decimal = Decimal("3")
     redis_url: str = ""  # the gateway's rate limits are shared through it when set (else kept per process)
     api_keys: dict[str, Secret] = field(default_factory=dict, repr=False)
@@ -188,6 +189,12 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
             f"LOW_BALANCE_CREDITS={low_credits!r} must be a whole number of credits (0 turns the alert off); "
             "a user under it gets a low-balance alert."
         )
+    confirm_above = get("GRANT_CONFIRM_ABOVE_CREDITS", "250000").replace("_", "").replace(",", "")
+    if not confirm_above.isdigit():
+        raise ConfigError(
+            f"GRANT_CONFIRM_ABOVE_CREDITS={confirm_above!r} must be a whole number of credits (default 250000, "
+            "$10,000 at $0.04): a grant past it needs a second confirmation (--yes-large on the command line)."
+        )
     emails = tuple(e.strip() for e in get("ALERT_EMAIL_TO").split(",") if e.strip())
     bad = [e for e in (*emails, get("ALERT_EMAIL_FROM", "ai-credits@localhost")) if "@" not in e]
     if bad:
@@ -218,6 +225,7 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         alert_email_from=get("ALERT_EMAIL_FROM", "ai-credits@localhost"),
         alert_email_to=emails,
         low_balance_credits=int(low_credits),
+        grant_confirm_above_credits=int(confirm_above),
         low_balance_days=decimal_setting("LOW_BALANCE_DAYS", "3"),
         redis_url=get("REDIS_URL"),
         api_keys=keys,

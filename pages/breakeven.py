@@ -27,7 +27,9 @@ from core.services.breakeven import (
     options_rows,
 )
 from pages.charts.breakeven_charts import cost_curves, replicas_over_time
+from pages.fmt import MISSING, count
 from pages.fmt import price as price_text
+from pages.tables import csv_bytes, table
 from pages.ui import guard, services
 
 NO_MODEL = "(no model: a generic chat model)"
@@ -105,7 +107,7 @@ with st.form("be_form"):
             since = st.date_input("From (UTC)", today - timedelta(days=29), key=f"be_since_{k}")
             until = st.date_input("To (UTC, inclusive)", today, key=f"be_until_{k}")
             rescale = st.number_input(
-                "Rescale to requests/hour (0 = as recorded)", min_value=0.0, value=0.0, step=10.0, key=f"be_rs_{k}"
+                "Rescale to requests/hour (0 = as recorded)", value=0.0, step=10.0, key=f"be_rs_{k}"
             )
             profile, rph, hours = "history", (rescale or None), None
         else:
@@ -117,17 +119,16 @@ with st.form("be_form"):
                 format_func=lambda p: p,
                 help="; ".join(f"{p}: {h}" for p, h in PROFILE_HELP.items()),
             )
-            rph = st.number_input("Requests per hour (average)", min_value=0.0, value=60.0, step=10.0, key="be_rph")
-            hours = st.number_input("Horizon (hours)", min_value=1.0, value=DEFAULT_HORIZON_HOURS, step=24.0)
+            rph = st.number_input("Requests per hour (average)", value=60.0, step=10.0, key="be_rph")
+            hours = st.number_input("Horizon (hours)", value=DEFAULT_HORIZON_HOURS, step=24.0, key="be_hours")
             since = until = None
-        seed = st.number_input("Seed", min_value=0, value=0, step=1, help="the same seed gives the same trace")
+        seed = st.number_input("Seed", value=0, step=1, help="the same seed gives the same trace", key="be_seed")
     with c2:
         st.markdown("**Serverless**")
         modes = PRICE_MODES if model_id and defaults.serverless_per_request_usd is not None else PRICE_MODES[1:]
         mode = st.radio("Price", modes, key=f"be_mode_{k}")
         per_req = st.number_input(
             "USD per request",
-            min_value=0.0,
             value=float(defaults.serverless_per_request_usd or Decimal("0.01")),
             step=0.001,
             format="%.6f",
@@ -136,7 +137,6 @@ with st.form("be_form"):
         )
         per_sec = st.number_input(
             "USD per second of compute",
-            min_value=0.0,
             value=0.0001,
             step=0.0001,
             format="%.6f",
@@ -147,7 +147,6 @@ with st.form("be_form"):
         s1, s2 = st.columns(2)
         sl_cold = s1.number_input(
             "Cold start (s)",
-            min_value=0.0,
             value=defaults.serverless_cold_start_s,
             step=1.0,
             key=f"be_sl_cold_{k}",
@@ -155,8 +154,6 @@ with st.form("be_form"):
         )
         sl_share = s2.number_input(
             "Requests meeting one (%)",
-            min_value=0.0,
-            max_value=100.0,
             value=round(defaults.serverless_cold_start_share * 100, 4),
             step=1.0,
             key=f"be_sl_share_{k}",
@@ -166,28 +163,28 @@ with st.form("be_form"):
         st.markdown("**Dedicated**")
         list_prices = st.radio("GPU price", ["product rate", "Hugging Face list price"], key="be_hw") != "product rate"
         idle = st.number_input(
-            "Scale-to-zero after (idle minutes)", min_value=1, value=query_int("idle", HF_DEFAULT_IDLE_MINUTES)
+            "Scale-to-zero after (idle minutes)", value=query_int("idle", HF_DEFAULT_IDLE_MINUTES), key="be_idle"
         )
-        cold = st.number_input("Cold start (seconds)", min_value=0.0, value=DEFAULT_COLD_START_SECONDS, step=30.0)
+        cold = st.number_input("Cold start (seconds)", value=DEFAULT_COLD_START_SECONDS, step=30.0, key="be_cold")
         r1, r2 = st.columns(2)
         min_rep = r1.number_input(
-            "Min replicas", min_value=1, value=query_int("min_replicas", DEFAULT_MIN_REPLICAS), help="always-on"
+            "Min replicas", value=query_int("min_replicas", DEFAULT_MIN_REPLICAS), help="always-on", key="be_min_rep"
         )
-        max_rep = r2.number_input("Max replicas", min_value=1, value=query_int("max_replicas", DEFAULT_MAX_REPLICAS))
+        max_rep = r2.number_input(
+            "Max replicas", value=query_int("max_replicas", DEFAULT_MAX_REPLICAS), key="be_max_rep"
+        )
         util = st.slider("Target utilization", 0.1, 1.0, DEFAULT_TARGET_UTILIZATION, 0.05)
     with c4:
         st.markdown("**Latency and fit**")
-        slo = st.number_input("p95 latency target (s)", min_value=0.1, value=defaults.p95_slo_s, key=f"be_slo_{k}")
+        slo = st.number_input("p95 latency target (s)", value=defaults.p95_slo_s, key=f"be_slo_{k}")
         service = st.number_input(
             "Service time (s)",
-            min_value=0.01,
             value=defaults.service_time_s,
             key=f"be_svc_{k}",
             help="one request on an idle replica (an estimate per category; measure yours)",
         )
         memory = st.number_input(
             "GPU memory the model needs (GB, 0 = unknown)",
-            min_value=0.0,
             value=float(defaults.memory_gb or 0.0),
             key=f"be_mem_{k}",
         )
@@ -197,12 +194,11 @@ with st.form("be_form"):
         for col, g in zip(cols, defaults.gpus, strict=False):
             value = col.number_input(
                 f"{g.id} ({g.memory_gb} GB, ${g.hourly_usd.normalize():f}/h)",
-                min_value=0.0,
                 value=float(g.throughput_per_hour or 0.0),
                 step=100.0,
                 key=f"be_thr_{g.id}_{k}",
             )
-            if value > 0:
+            if value != 0:  # 0 leaves the GPU out; anything else goes to the simulator, which names a bad value
                 throughput.append((g.id, value))
     st.form_submit_button("Simulate", type="primary")
 
@@ -224,7 +220,7 @@ inp = BreakevenInput(
     list_prices=list_prices,
     throughput_per_hour=tuple(throughput),
     service_time_seconds=float(service),
-    memory_gb=float(memory) if memory > 0 else None,
+    memory_gb=float(memory) if memory != 0 else None,
     min_replicas=int(min_rep),
     max_replicas=int(max_rep),
     target_utilization=float(util),
@@ -248,9 +244,15 @@ m1.metric("Average requests/hour", f"{ev.mean_requests_per_hour:,.1f}", help="ov
 m2.metric(
     "Peak requests/hour", f"{ev.peak_requests_per_hour:,.0f}", help="busiest 15 minutes; replicas are sized for it"
 )
-m3.metric("Requests simulated", f"{ev.requests:,}", f"over {ev.horizon_hours:,.0f} hours", delta_color="off")
+m3.metric(
+    "Requests simulated",
+    count(ev.requests),
+    f"over {ev.horizon_hours:,.0f} hours",
+    delta_color="off",
+    delta_arrow="off",
+)
 price = summary["serverless_price_per_request_usd"]
-m4.metric("Serverless per request", price_text(price) if price else "n/a")
+m4.metric("Serverless per request", price_text(price) if price else MISSING)
 st.caption(f"Serverless price: {result.serverless_basis}.")
 if result.history:
     h = result.history
@@ -270,32 +272,55 @@ st.caption(
 
 # ---- the options ----
 rows = options_rows(result)
-table = pd.DataFrame(
+
+
+def usd(value: object) -> float | None:
+    """A JSON-ready dollar figure (a string, exact) as a number for a money column; None stays a blank cell."""
+    return None if value is None else float(Decimal(str(value)))
+
+
+def yes_no(value: object) -> str:
+    return MISSING if value is None else ("yes" if value else "no")
+
+
+OPTIONS_SPEC = {
+    "option": ("option", "text"),
+    "monthly_cost": ("monthly cost", "money"),
+    "billed_hours": ("billed hours", "hours"),
+    "replicas": ("replicas", "count"),
+    "utilization": ("utilization", "pct"),
+    "cold_starts": ("cold starts", "pct"),
+    "p95": ("p95", "seconds"),
+    "meets_slo": ("meets target", "text"),
+    "excluded": ("excluded because", "text"),
+}
+table_rows = pd.DataFrame(
     [
         {
             "option": r["option"],
-            "monthly cost": "" if r["monthly_cost_usd"] is None else f"${Decimal(r['monthly_cost_usd']):,.2f}",
-            "billed hours": r["billed_hours"],
+            "monthly_cost": usd(r["monthly_cost_usd"]),
+            "billed_hours": r["billed_hours"],
             "replicas": r["replicas"],
             "utilization": None if r["utilization"] is None else r["utilization"] * 100,
-            "cold starts %": None if r["cold_start_fraction"] is None else r["cold_start_fraction"] * 100,
-            "p95 (s)": r["p95_latency_s"],
-            "meets target": r["meets_slo"],
-            "excluded because": r["excluded_reason"] or "",
+            "cold_starts": None if r["cold_start_fraction"] is None else r["cold_start_fraction"] * 100,
+            "p95": r["p95_latency_s"],
+            "meets_slo": yes_no(r["meets_slo"]),
+            "excluded": r["excluded_reason"] or "",
         }
         for r in rows
-    ]
+    ],
+    columns=list(OPTIONS_SPEC),
 )
 st.subheader("Options")
-st.dataframe(
-    table,
-    hide_index=True,
-    column_config={
-        "billed hours": st.column_config.NumberColumn(format="%.1f", help="replica-hours billed per month"),
-        "utilization": st.column_config.NumberColumn(format="%.1f%%", help="requests / (running hours x throughput)"),
-        "cold starts %": st.column_config.NumberColumn(format="%.2f%%", help="requests that meet a cold start"),
-        "p95 (s)": st.column_config.NumberColumn(format="%.2f", help="busiest 15 minutes, cold starts included"),
-        "excluded because": st.column_config.TextColumn(width="large"),
+table(
+    table_rows,
+    OPTIONS_SPEC,
+    key="be_options",
+    help={
+        "billed_hours": "replica-hours billed per month",
+        "utilization": "requests / (running hours x throughput)",
+        "cold_starts": "requests that meet a cold start",
+        "p95": "busiest 15 minutes, cold starts included",
     },
 )
 
@@ -313,6 +338,16 @@ if ev.timelines:
         st.plotly_chart(replicas_over_time(result, gpu, 24 * 7, 10), width="stretch", key="be_week")
 
 # ---- scenarios: save two and compare ----
+COMPARE_SPEC = {
+    "option": ("option", "text"),
+    "a_cost": ("A monthly cost", "money"),
+    "b_cost": ("B monthly cost", "money"),
+    "change": ("B - A", "money"),
+    "a_p95": ("A p95", "seconds"),
+    "b_p95": ("B p95", "seconds"),
+    "a_meets": ("A meets target", "text"),
+    "b_meets": ("B meets target", "text"),
+}
 st.subheader("Compare scenarios")
 export = result.export()
 label = f"{summary['profile']} {ev.mean_requests_per_hour:,.0f} req/h" + (f", {model_id}" if model_id else "")
@@ -329,7 +364,23 @@ if saved["A"] and saved["B"]:
     for col, name, res in ((ca, "A", a), (cb, "B", b)):
         r = res["recommendation"]
         col.markdown(f"**Scenario {name}: {saved[name]['label']}**  \n{r['option'] or 'no option'}: {r['reason']}")
-    st.dataframe(pd.DataFrame(compare(a, b)), hide_index=True, key="be_compare")
+    both = pd.DataFrame(
+        [
+            {
+                "option": c["option"],
+                "a_cost": usd(c["A monthly_cost_usd"]),
+                "b_cost": usd(c["B monthly_cost_usd"]),
+                "change": usd(c["B - A usd"]),
+                "a_p95": c["A p95_latency_s"],
+                "b_p95": c["B p95_latency_s"],
+                "a_meets": yes_no(c["A meets_slo"]),
+                "b_meets": yes_no(c["B meets_slo"]),
+            }
+            for c in compare(a, b)
+        ],
+        columns=list(COMPARE_SPEC),
+    )
+    table(both, COMPARE_SPEC, key="be_compare")
 
 # ---- download ----
 d1, d2 = st.columns(2)
@@ -340,5 +391,5 @@ d1.download_button(
     mime="application/json",
 )
 d2.download_button(
-    "Download options (CSV)", pd.DataFrame(rows).to_csv(index=False), file_name="breakeven.csv", mime="text/csv"
+    "Download options (CSV)", csv_bytes(table_rows, OPTIONS_SPEC), file_name="breakeven.csv", mime="text/csv"
 )

@@ -91,4 +91,5 @@ COLUMN_FORMATS: dict[str, str] = {
     "pct": "%.1f%%",
     "seconds": "%.2f s",
     "ms": "%.0f ms",
+    "hours": "%.1f h",
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from datetime import date
 
 import pandas as pd
 import plotly.express as px
@@ -12,10 +14,20 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.services import Capability, Principal
-from core.services.ledger import GRANT_KINDS, AccountBalance, AuditEntry, DisputedCall, History
+from core.services.ledger import (
+    GRANT_KINDS,
+    PAGE_SIZE,
+    TRANSACTION_TYPES,
+    AccountBalance,
+    AuditEntry,
+    DisputedCall,
+    HistoryPage,
+    Transaction,
+)
 from core.services.users import ROLES
-from pages.fmt import money
-from pages.ui import guard, services
+from pages.fmt import count, credits, money
+from pages.tables import csv_bytes, table
+from pages.ui import guard, plain, services
 
 principal = guard("ledger")
 
@@ -31,8 +43,16 @@ def load_balances(
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def load_history(_who: Principal, who_key: str, email: str) -> History:
-    return services().ledger.history(_who, email)
+def load_page(
+    _who: Principal,
+    who_key: str,
+    email: str,
+    before: int | None,
+    kinds: tuple[str, ...],
+    since: date | None,
+    until: date | None,
+) -> HistoryPage:
+    return services().ledger.history_page(_who, email, before=before, kinds=kinds, since=since, until=until)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -47,8 +67,61 @@ def load_audit(_who: Principal, who_key: str, prefix: str | None) -> list[AuditE
 
 def refresh() -> None:
     load_balances.clear()
-    load_history.clear()
+    load_page.clear()
     load_audit.clear()
+
+
+def refund_form(tx: Transaction, refundable: bool) -> None:
+    """Refund the selected debit: a reason and, optionally, part of it; reviewed, then confirmed."""
+    if not refundable:
+        st.caption(
+            f"Transaction {tx.id} is a {tx.transaction_type} of {tx.amount:+,} credits: only debits (usage, endpoint "
+            "uptime, a negative adjustment) not yet refunded can be refunded."
+        )
+        return
+    with st.form("refund_form"):
+        st.markdown(f"**Refund transaction {tx.id}**: {tx.transaction_type} of {tx.amount:+,} credits")
+        reason = st.text_input("Reason (shown in the history and the audit log)", key="refund_reason")
+        part = st.text_input("Credits to refund (blank: all of it)", key="refund_credits")
+        asked = st.form_submit_button("Review refund")
+    if asked:
+        st.session_state["refund_pending"] = {"tx": tx.id, "reason": reason, "credits": part}
+    pending = st.session_state.get("refund_pending")
+    if not pending or pending["tx"] != tx.id:
+        return
+    what = (
+        f"{pending['credits'].strip()} of the {-tx.amount:,}" if pending["credits"].strip() else f"all {-tx.amount:,}"
+    )
+    st.warning(plain(f"Confirm: refund {what} credits of transaction {tx.id}. Reason: {pending['reason'] or '(none)'}"))
+
+    def post() -> str:
+        done = services().ledger.refund(actor, tx.id, pending["reason"], credits=pending["credits"])
+        st.session_state["hist_reset"] = True  # the rows move down one: the selection must not land on another
+        return (
+            f"Refunded {done.amount:+,} credits of transaction {tx.id} (transaction {done.id}); "
+            f"balance is now {done.balance_after:,}."
+        )
+
+    confirm_buttons("refund", "Confirm refund", post, failed="Not refunded")
+
+
+def confirm_buttons(prefix: str, label: str, post: Callable[[], str], *, failed: str, disabled: bool = False) -> None:
+    """Confirm and Cancel under a reviewed posting (`{prefix}_pending`): Confirm runs `post`, whose sentence shows
+    after the rerun (`{prefix}_done`); an error shows here and posts nothing; Cancel drops the review."""
+    c1, c2 = st.columns(2)
+    if c1.button(label, type="primary", key=f"{prefix}_confirm", disabled=disabled):
+        try:
+            said = post()
+        except CoreError as exc:
+            st.error(plain(f"{failed}: {exc}"))
+        else:
+            st.session_state.pop(f"{prefix}_pending", None)
+            st.session_state[f"{prefix}_done"] = said
+            refresh()
+            st.rerun()
+    if c2.button("Cancel", key=f"{prefix}_cancel"):
+        st.session_state.pop(f"{prefix}_pending", None)
+        st.rerun()
 
 
 st.title("Ledger")
@@ -75,9 +148,23 @@ names = (
     + (["Audit log", "Disputed calls"] if sees_all else [])
 )
 tabs = dict(zip(names, st.tabs(names), strict=True))
+refunded = st.session_state.pop("refund_done", None)
+if refunded:
+    st.success(refunded)
 tab_balances, tab_history = tabs["Balances"], tabs["History"]
 
 # ---- balances of all users ---------------------------------------------------------------------------------------
+BALANCE_SPEC = {
+    "email": ("email", "text"),
+    "name": ("name", "text"),
+    "role": ("role", "text"),
+    "markup_pct": ("configured markup %", "pct"),
+    "balance": ("balance (credits)", "credits"),
+    "held": ("held", "credits"),
+    "available": ("available", "credits"),
+    "transactions": ("transactions", "count"),
+    "last_activity": ("last activity (UTC)", "datetime"),
+}
 with tab_balances:
     c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
     role = c1.selectbox("Role", ["all", *ROLES], key="bal_role")
@@ -98,67 +185,143 @@ with tab_balances:
                 "email": a.email,
                 "name": a.name,
                 "role": a.role,
-                "markup %": float(a.markup_pct),
+                "markup_pct": float(a.markup_pct),
                 "balance": a.total,
                 "held": a.held,
                 "available": a.available,
                 "transactions": a.transactions,
-                "last activity (UTC)": a.last_activity,
+                "last_activity": a.last_activity,
             }
             for a in rows
-        ]
+        ],
+        columns=list(BALANCE_SPEC),
     )
-    st.caption(f"{len(rows)} of {len(everyone)} accounts, lowest available first.")
-    st.dataframe(df, hide_index=True, width="stretch")
+    st.caption(f"{count(len(rows))} of {count(len(everyone))} accounts, lowest available first.")
+    table(
+        df,
+        BALANCE_SPEC,
+        help={"markup_pct": "the markup set on the account; Spend shows the effective markup after rounding"},
+    )
     st.download_button(
         "Download balances (CSV)",
-        df.to_csv(index=False).encode(),
+        csv_bytes(df, BALANCE_SPEC),
         file_name="balances.csv",
         mime="text/csv",
         key="dl_balances",
     )
 
-# ---- one user's history ------------------------------------------------------------------------------------------
+# ---- one user's history, a page at a time ------------------------------------------------------------------------
+HISTORY_SPEC = {
+    "id": ("id", "text"),
+    "created_at": ("at (UTC)", "datetime"),
+    "transaction_type": ("type", "text"),
+    "amount": ("amount (credits)", "credits"),
+    "balance_after": ("balance after", "credits"),
+    "description": ("description", "text"),
+    "refund": ("refund", "text"),
+    "idempotency_key": ("idempotency key", "text"),
+}
+
+
+def more_history() -> None:
+    st.session_state["hist_pages"] = st.session_state.get("hist_pages", 1) + 1
+
+
 with tab_history:
-    who = st.selectbox("User", emails, key="hist_user")
-    history = load_history(principal, who_key, who)
-    txs = history.transactions
-    if not txs:
-        st.info(f"{who} has no transactions yet.")
-    else:
-        hist = pd.DataFrame(
-            [
-                {
-                    "id": t.id,
-                    "at (UTC)": t.created_at,
-                    "type": t.transaction_type,
-                    "amount": t.amount,
-                    "balance after": t.balance_after,
-                    "description": t.description,
-                    "idempotency key": t.idempotency_key,
-                }
-                for t in txs
-            ]
+    f1, f2, f3, f4 = st.columns([2, 2, 1, 1])
+    who = f1.selectbox("User", emails, key="hist_user")
+    kinds = tuple(f2.multiselect("Types", TRANSACTION_TYPES, key="hist_types", placeholder="every type"))
+    since = f3.date_input("From (UTC)", value=None, key="hist_since")
+    until = f4.date_input("To (UTC, included)", value=None, key="hist_until")
+    filters = (who, kinds, since, until)
+    if st.session_state.get("hist_filters") != filters:  # new filters start again from the newest page
+        st.session_state["hist_filters"] = filters
+        st.session_state["hist_pages"] = 1
+        st.session_state["hist_reset"] = True
+    if st.session_state.pop("hist_reset", False):  # a selected row is a position: other rows, no selection
+        st.session_state.pop("hist_table", None)
+    pages: list[HistoryPage] = []
+    try:
+        with st.spinner(plain(f"Reading {who}'s transactions…")):
+            before: int | None = None
+            for _ in range(st.session_state["hist_pages"]):
+                pages.append(load_page(principal, who_key, who, before, kinds, since, until))
+                before = pages[-1].next_before
+                if before is None:
+                    break
+    except CoreError as exc:
+        st.error(plain(str(exc)))
+    if pages:
+        first = pages[0]
+        txs = [t for p in pages for t in p.transactions]
+        refundable = frozenset().union(*(p.refundable for p in pages))
+        st.metric(
+            "Balance",
+            credits(first.balance),
+            f"{money(first.balance_usd)} prepaid",
+            delta_color="off",
+            delta_arrow="off",
+            help=f"what the balance was bought for, at ${credit_usd} a credit",
         )
-        prepaid = money(history.balance_usd)
-        st.metric("Balance", f"{history.balance:,} credits", f"{prepaid} prepaid", delta_color="off")
-        fig = px.line(
-            hist,
-            x="at (UTC)",
-            y="balance after",
-            line_shape="hv",
-            title=f"Running balance of {who} (credits, after each transaction)",
-            hover_data=["id", "type", "amount", "description"],
-        )
-        st.plotly_chart(fig, width="stretch")
-        st.dataframe(hist.iloc[::-1], hide_index=True, width="stretch")
-        st.download_button(
-            "Download history (CSV)",
-            hist.to_csv(index=False).encode(),
-            file_name=f"history-{who}.csv",
-            mime="text/csv",
-            key="dl_history",
-        )
+        if not txs:
+            filtered = bool(kinds or since or until)
+            st.info(
+                plain(
+                    f"No transactions of {who} match these filters: clear the types or dates to see them all."
+                    if filtered
+                    else f"{who} has no transactions yet."
+                )
+            )
+        else:
+            st.progress(
+                len(txs) / max(first.matching, 1),
+                text=f"{count(len(txs))} of {count(first.matching)} transactions shown, newest first",
+            )
+            hist = pd.DataFrame(
+                [
+                    {
+                        "id": t.id,
+                        "created_at": t.created_at,
+                        "transaction_type": t.transaction_type,
+                        "amount": t.amount,
+                        "balance_after": t.balance_after,
+                        "description": t.description or "",
+                        "refund": "refundable" if t.id in refundable else "",
+                        "idempotency_key": t.idempotency_key or "",
+                    }
+                    for t in txs
+                ],
+                columns=list(HISTORY_SPEC),
+            )
+            fig = px.line(
+                hist,
+                x="created_at",
+                y="balance_after",
+                line_shape="hv",
+                title=f"Balance after each transaction shown ({count(len(txs))}, credits)",
+                labels={"created_at": "at (UTC)", "balance_after": "balance after (credits)"},
+                hover_data=["id", "transaction_type", "amount", "description"],
+            )
+            st.plotly_chart(fig, width="stretch")
+            if can_grant:
+                st.caption("Select a debit (usage, endpoint uptime, a negative adjustment) to refund it.")
+            picked = table(hist, HISTORY_SPEC, key="hist_table", select_row=can_grant)
+            b1, b2 = st.columns([1, 3])
+            if first.matching > len(txs):
+                b1.button(
+                    f"Load {count(min(PAGE_SIZE, first.matching - len(txs)))} more",
+                    key="hist_more",
+                    on_click=more_history,
+                )
+            b2.download_button(
+                f"Download the {count(len(txs))} shown (CSV)",
+                csv_bytes(hist, HISTORY_SPEC),
+                file_name=f"history-{who}.csv",
+                mime="text/csv",
+                key="dl_history",
+            )
+            if picked is not None:
+                refund_form(txs[picked], txs[picked].id in refundable)
 
 # ---- grant / top-up with a confirmation step ---------------------------------------------------------------------
 if can_grant:
@@ -166,65 +329,85 @@ if can_grant:
         done = st.session_state.pop("grant_done", None)
         if done:
             st.success(done)
-        if actor is None:
-            st.info("Add a user before granting credits.")
-        else:
-            with st.form("grant_form", clear_on_submit=False):
-                g_user = st.selectbox("User", emails, key="grant_user")
-                g_kind = st.radio("Kind", GRANT_KINDS, horizontal=True, key="grant_kind")
-                g_credits = st.number_input(
-                    "Credits", value=100, step=1, key="grant_credits", help="Negative only for an adjustment."
-                )
-                g_note = st.text_input("Note (shown in the history and the audit log)", key="grant_note")
-                review = st.form_submit_button("Review")
-            if review:
+        with st.form("grant_form", clear_on_submit=False):
+            g_user = st.selectbox("User", emails, key="grant_user")
+            g_kind = st.radio("Kind", GRANT_KINDS, horizontal=True, key="grant_kind")
+            g_credits = st.text_input(
+                "Credits",
+                value="100",
+                key="grant_credits",
+                help="A whole number (1,500 is fine). Negative only for an adjustment.",
+            )
+            g_note = st.text_input("Note (shown in the history and the audit log)", key="grant_note")
+            review = st.form_submit_button("Review")
+        if review:
+            st.session_state.pop("grant_pending", None)  # a new Review replaces the last one, even when it fails
+            try:
+                checked = services().ledger.review_grant(actor, g_user, g_credits, kind=g_kind)
+            except CoreError as exc:
+                st.error(plain(f"Not posted: {exc}"))
+            else:
                 # One idempotency key per reviewed submission: a double click on Confirm posts once.
                 st.session_state["grant_pending"] = {
-                    "user": g_user,
-                    "kind": g_kind,
-                    "credits": int(g_credits),
+                    "review": checked,
                     "note": g_note or None,
                     "key": f"ledger-form-{uuid.uuid4().hex}",
                 }
-            pending = st.session_state.get("grant_pending")
-            if pending:
-                current = next(a for a in everyone if a.email == pending["user"])
-                st.warning(
-                    f"Confirm: **{pending['kind']}** of **{pending['credits']:+,} credits** to **{pending['user']}** "
-                    f"(balance now {current.total:,}, available {current.available:,}), as {actor.email}."
+        pending = st.session_state.get("grant_pending")
+        if pending:
+            r = pending["review"]
+            st.warning(
+                plain(
+                    f"Confirm: {r.kind} of {r.credits:+,} credits ({money(r.usd)}) to {r.user}: balance "
+                    f"{r.balance:,} now, {r.balance_after:,} after (available now {r.available:,}), as {actor.email}."
                     + (f" Note: {pending['note']}" if pending["note"] else "")
                 )
-                b1, b2 = st.columns(2)
-                if b1.button("Confirm", type="primary", key="grant_confirm"):
-                    try:
-                        tx = services().ledger.grant(
-                            actor,
-                            pending["user"],
-                            pending["credits"],
-                            kind=pending["kind"],
-                            note=pending["note"],
-                            idempotency_key=pending["key"],
-                        )
-                    except CoreError as exc:
-                        st.error(str(exc))
-                    else:
-                        st.session_state.pop("grant_pending", None)
-                        st.session_state["grant_done"] = (
-                            f"Posted transaction {tx.id}: {tx.amount:+,} credits to {pending['user']}; "
-                            f"balance is now {tx.balance_after:,}."
-                        )
-                        refresh()
-                        st.rerun()
-                if b2.button("Cancel", key="grant_cancel"):
-                    st.session_state.pop("grant_pending", None)
-                    st.rerun()
+            )
+            large_ok = True
+            if r.large:
+                large_ok = st.checkbox(
+                    f"Yes, post {r.credits:+,} credits ({money(r.usd)}): above the {r.confirm_above:,}-credit limit "
+                    "that needs a second confirmation",
+                    key=f"grant_large_ok_{pending['key']}",  # one tick per review: never carried to the next
+                )
+
+            def post() -> str:
+                tx = services().ledger.grant(
+                    actor,
+                    r.user,
+                    r.credits,
+                    kind=r.kind,
+                    note=pending["note"],
+                    idempotency_key=pending["key"],
+                    confirm_large=large_ok,
+                )
+                after = f"balance is now {tx.balance_after:,}."
+                return f"Posted transaction {tx.id}: {tx.amount:+,} credits to {r.user}; {after}"
+
+            confirm_buttons("grant", "Confirm", post, failed="Not posted", disabled=not large_ok)
 
 # ---- audit log ---------------------------------------------------------------------------------------------------
+AUDIT_SPEC = {
+    "at (UTC)": ("at (UTC)", "datetime"),
+    "actor": ("actor", "text"),
+    "action": ("action", "text"),
+    "target": ("target", "text"),
+    "details": ("details", "text"),
+}
+DISPUTED_SPEC = {
+    "at (UTC)": ("at (UTC)", "datetime"),
+    "user": ("user", "text"),
+    "model": ("model", "text"),
+    "reported -> billed": ("reported -> billed", "text"),
+    "credits charged": ("credits charged", "credits"),
+    "request id": ("request id", "text"),
+    "usage id": ("usage id", "text"),
+}
 if sees_all:
     with tabs["Audit log"]:
-        kinds = {"everything": None, "credits": "credits.", "prices": "catalog.", "endpoints": "endpoint"}
-        what = st.selectbox("Show", list(kinds), key="audit_kind")
-        entries = load_audit(principal, who_key, kinds[what])
+        audit_kinds = {"everything": None, "credits": "credits.", "prices": "catalog.", "endpoints": "endpoint"}
+        what = st.selectbox("Show", list(audit_kinds), key="audit_kind")
+        entries = load_audit(principal, who_key, audit_kinds[what])
         if not entries:
             st.info("Nothing audited yet: grants, refunds and price changes appear here.")
         else:
@@ -240,10 +423,10 @@ if sees_all:
                     for e in entries
                 ]
             )
-            st.dataframe(audit, hide_index=True, width="stretch")
+            table(audit, AUDIT_SPEC, key="audit_table")
             st.download_button(
                 "Download audit log (CSV)",
-                audit.to_csv(index=False).encode(),
+                csv_bytes(audit, AUDIT_SPEC),
                 file_name="audit-log.csv",
                 mime="text/csv",
                 key="dl_audit",
@@ -261,7 +444,7 @@ if sees_all:
         if not disputed:
             st.info("No disputed calls: every provider's reported usage was within what its request allowed.")
         else:
-            table = pd.DataFrame(
+            calls = pd.DataFrame(
                 [
                     {
                         "at (UTC)": c.at,
@@ -277,10 +460,10 @@ if sees_all:
                     for c in disputed
                 ]
             )
-            st.dataframe(table, hide_index=True, width="stretch")
+            table(calls, DISPUTED_SPEC, key="disputed_table")
             st.download_button(
                 "Download disputed calls (CSV)",
-                table.to_csv(index=False).encode(),
+                csv_bytes(calls, DISPUTED_SPEC),
                 file_name="disputed-calls.csv",
                 mime="text/csv",
                 key="dl_disputed",

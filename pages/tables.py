@@ -37,9 +37,11 @@ def table(
     help: Mapping[str, str] | None = None,
     key: str | None = None,
     height: int | str = "auto",
-) -> None:
-    """Draw `frame` with the spec's labels and formats; missing values show as blank cells, never `None`."""
-    st.dataframe(
+    select_row: bool = False,
+) -> int | None:
+    """Draw `frame` with the spec's labels and formats; missing values show as blank cells, never `None`. With
+    `select_row` a person may pick one row (a `key` is then needed): its position in `frame`, or None."""
+    event = st.dataframe(
         frame,
         hide_index=True,
         width="stretch",
@@ -47,7 +49,13 @@ def table(
         column_order=order,
         column_config=column_config(spec, help),
         key=key,
+        on_select="rerun" if select_row else "ignore",
+        selection_mode="single-row",
     )
+    if not select_row:
+        return None
+    rows = event.selection.rows  # type: ignore[union-attr]
+    return rows[0] if rows else None
 
 
 def csv_frame(frame: pd.DataFrame, spec: Spec) -> pd.DataFrame:

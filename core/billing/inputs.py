@@ -30,6 +30,34 @@ def credits(value: Any, what: str = "Credits", *, allow_zero: bool = False, allo
     return value
 
 
+def typed_credits(value: Any, what: str = "Credits") -> int:
+    """Credits as a person typed them ("1,500", "12.7", "-50", " 0 "): the exact whole number, or a refusal that
+    names what was typed. Nothing is rounded or clamped: 12.7 is refused, never posted as 12."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return credits(value, what, allow_zero=True, allow_negative=True)
+    typed = str(value).strip() if value is not None else ""
+    if not typed:
+        raise InvalidAmountError(f"{what}: nothing was typed; type a whole number of credits such as 100.")
+    try:
+        amount = Decimal(typed.replace(",", "").replace("_", "").replace(" ", ""))
+    except InvalidOperation:
+        raise InvalidAmountError(
+            f"{what}: {typed!r} is not a number; type a whole number of credits such as 100."
+        ) from None
+    if not amount.is_finite():
+        raise InvalidAmountError(f"{what}: {typed!r} is not a number; type a whole number of credits such as 100.")
+    if amount != amount.to_integral_value():
+        low, high = (
+            int(amount.to_integral_value(rounding="ROUND_FLOOR")),
+            int(amount.to_integral_value(rounding="ROUND_CEILING")),
+        )
+        raise InvalidAmountError(
+            f"{what}: {typed} is not a whole number. Credits are whole (1 credit is the smallest amount): type "
+            f"{low:,} or {high:,}; nothing is rounded for you."
+        )
+    return credits(int(amount), what, allow_zero=True, allow_negative=True)
+
+
 def usd(value: Any, what: str = "Cost", *, allow_zero: bool = False) -> Decimal:
     """A finite, non-negative USD amount as a Decimal (floats are refused: they lose cents)."""
     if isinstance(value, float | bool):

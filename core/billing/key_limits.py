@@ -53,7 +53,7 @@ def check_key_month(conn: Connection, user_id: int, key_id: int, credits: int, n
     if limit is None:
         return
     left = int(limit) - int(spent) - int(held)
-    if credits > left:
+    if credits > 0 and credits > left:  # a hold of nothing passes, as it does the balance and the budgets
         raise KeyLimitError(
             f"API key {prefix}… has {max(left, 0):,} of its {int(limit):,} monthly credits left and this call may "
             f"need {credits:,}; raise the key's monthly limit or wait for next month.",

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeAlias, TypeVar
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,11 +67,23 @@ class UsageQuestions(Protocol):
 
 
 GRANT_KINDS = ("grant", "topup", "adjustment")
+TRANSACTION_TYPES = ("grant", "topup", "usage", "endpoint_uptime", "refund", "adjustment")
+MAX_PAGE = 1000  # transactions one page of a history may hold
 CHARGE_KINDS = ("usage", "endpoint_uptime")
 REFUNDABLE_KINDS = ("usage", "endpoint_uptime", "adjustment")
 SYSTEM_ACTOR = "system"
 
 T = TypeVar("T")
+
+
+def _filtered(stmt: Select[Any], kinds: tuple[str, ...], since: datetime | None, until: datetime | None) -> Select[Any]:
+    if kinds:
+        stmt = stmt.where(ledger.c.transaction_type.in_(kinds))
+    if since is not None:
+        stmt = stmt.where(ledger.c.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(ledger.c.created_at < until)
+    return stmt
 
 
 class UnknownTransactionError(NotFoundError):
@@ -300,7 +312,9 @@ class BillingService:
             if existing is not None:
                 return existing
             self._sql.expire_user_holds(conn, acct.id, now)  # stored statuses stay true (they no longer count)
-            if amount > acct.available:
+            # A hold of nothing (the free sandbox, a dedicated endpoint's request) passes whatever the balance, so an
+            # overdrawn user can still try things for free; any credit at all needs that much available.
+            if amount > 0 and amount > acct.available:
                 raise InsufficientCreditsError(amount, max(acct.available, 0))
             if budgeted:
                 states = self._budget_sql.states(conn, acct.id, api_key_id, now, locked=locked)
@@ -653,6 +667,66 @@ class BillingService:
             else:
                 rows = list(conn.execute(stmt.order_by(ledger.c.id)))
         return [to_transaction(r) for r in rows]
+
+    def transactions_page(
+        self,
+        user: UserRef,
+        *,
+        before: int | None = None,
+        size: int = 200,
+        kinds: tuple[str, ...] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> tuple[list[Transaction], bool]:
+        """One page of a user's ledger rows, newest first, and whether older ones match: those with an id below
+        `before` (the last id of the previous page: keyset paging, so page 100 costs what page 1 does, on the
+        (user_id, id) index), of the given kinds and in [since, until)."""
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE:
+            raise InvalidInputError(f"A page holds 1 to {MAX_PAGE} transactions, got {size!r}.")
+        if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
+            raise InvalidInputError(f"before must be a transaction id (a whole number), got {before!r}.")
+        unknown = [k for k in kinds if k not in TRANSACTION_TYPES]
+        if unknown:
+            raise InvalidInputError(
+                f"Unknown transaction type {unknown[0]!r}; choose from: {', '.join(TRANSACTION_TYPES)}."
+            )
+        with read_transaction(self.engine) as conn:
+            acct = self._read(conn, user)
+            stmt = select(ledger).where(ledger.c.user_id == acct.id)
+            if before is not None:
+                stmt = stmt.where(ledger.c.id < before)
+            stmt = _filtered(stmt, kinds, since, until)
+            rows = list(conn.execute(stmt.order_by(ledger.c.id.desc()).limit(size + 1)))
+        return [to_transaction(r) for r in rows[:size]], len(rows) > size
+
+    def count_transactions(
+        self,
+        user: UserRef,
+        *,
+        kinds: tuple[str, ...] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many of a user's ledger rows match these filters (for "200 of 22,000 shown")."""
+        with read_transaction(self.engine) as conn:
+            acct = self._read(conn, user)
+            stmt = select(func.count()).select_from(ledger).where(ledger.c.user_id == acct.id)
+            return int(conn.execute(_filtered(stmt, kinds, since, until)).scalar_one())
+
+    def refunded(self, user: UserRef, tx_ids: list[int]) -> set[int]:
+        """Which of these debits already have their refund (a debit is refunded once, under the key refund:<id>)."""
+        if not tx_ids:
+            return set()
+        keys = [f"refund:{i}" for i in tx_ids]
+        with read_transaction(self.engine) as conn:
+            acct = self._read(conn, user)
+            found = conn.execute(
+                select(ledger.c.idempotency_key).where(
+                    ledger.c.user_id == acct.id, ledger.c.idempotency_key.in_(bindparam("keys", expanding=True))
+                ),
+                {"keys": keys},
+            )
+            return {int(k.split(":", 1)[1]) for (k,) in found}
 
     def get_total_usage(self, user_id: UserRef, days: int = 30, *, include_sandbox: bool = False) -> Any:
         """A user's usage over the last `days` days (calls, failed calls, credits with endpoint uptime and refunds,

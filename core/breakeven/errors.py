@@ -42,6 +42,11 @@ def non_negative(name: str, value: float, hint: str = "") -> float:
     return v
 
 
+def finite(name: str, value: float, hint: str = "") -> float:
+    """`value` as a float, refusing NaN and infinities with a sentence naming the input (the caller checks range)."""
+    return _finite(name, value, hint)
+
+
 def whole(name: str, value: int, minimum: int, hint: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         try:

@@ -16,7 +16,14 @@ from core.breakeven.defaults import (
     DEFAULT_TARGET_UTILIZATION,
     HF_DEFAULT_IDLE_MINUTES,
 )
-from core.breakeven.errors import InvalidRateError, SloBelowServiceTimeError, non_negative, positive, whole
+from core.breakeven.errors import (
+    InvalidRateError,
+    SloBelowServiceTimeError,
+    finite,
+    non_negative,
+    positive,
+    whole,
+)
 from core.breakeven.serverless import ServerlessPrice
 
 
@@ -79,10 +86,11 @@ class Scenario:
             positive("The model's GPU memory (GB)", self.model_memory_gb)
         whole("The capacity window (minutes)", self.capacity_window_minutes, 1)
         non_negative("The serverless cold start (seconds)", self.serverless_cold_start_s)
-        share = non_negative("The share of serverless requests meeting a cold start", self.serverless_cold_start_share)
-        if share > 1:
+        share = finite("The share of serverless requests meeting a cold start", self.serverless_cold_start_share)
+        if not 0 <= share <= 1:  # said as a fraction (the command line's) and in percent (the page's)
             raise InvalidRateError(
-                f"The share of serverless requests meeting a cold start is a fraction from 0 to 1, got {share:g}."
+                "The share of serverless requests meeting a cold start is a fraction from 0 to 1 (0% to 100%), got "
+                f"{share:g} ({share * 100:g}%)."
             )
         if not self.gpus and self.serverless is None:
             raise InvalidRateError("Nothing to compare: give a serverless price or at least one GPU.")

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime, time
 
 from core.cli import Context
 from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
-from core.services.ledger import DISPUTES_SHOWN, GRANT_KINDS
-
-
-def _whole_number(text: str) -> int:
-    try:
-        return int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of credits") from None
+from core.services.ledger import DISPUTES_SHOWN, GRANT_KINDS, PAGE_SIZE, TRANSACTION_TYPES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,10 +18,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     g = s.add_parser("grant", help="add credits to a user (grant, top-up) or correct a balance (adjustment)")
     g.add_argument("--user", required=True, help="the user's email (or id)")
-    g.add_argument("--credits", required=True, type=_whole_number, help="credits to add (negative: adjustment only)")
+    g.add_argument(
+        "--credits",
+        required=True,
+        help="whole credits to add, e.g. 1500 or 1,500 (negative: adjustment only); checked as the Ledger page checks",
+    )
     g.add_argument("--kind", choices=GRANT_KINDS, default="grant")
     g.add_argument("--note", help="why, shown in the history and the audit log")
     g.add_argument("--idempotency-key", help="a retried command with the same key posts once")
+    g.add_argument(
+        "--yes-large",
+        action="store_true",
+        help="confirm a grant above GRANT_CONFIRM_ABOVE_CREDITS (default 250,000 credits); refused without it",
+    )
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=run_grant)
 
@@ -39,6 +42,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     h = s.add_parser("history", help="a user's transactions with the running balance")
     h.add_argument("--user", required=True)
     h.add_argument("--limit", type=positive_int, help="only the most recent N")
+    h.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        choices=TRANSACTION_TYPES,
+        help="only this type (repeat for several); pages newest first",
+    )
+    h.add_argument("--since", type=iso_date, help="from this UTC day (YYYY-MM-DD); pages newest first")
+    h.add_argument("--until", type=iso_date, help="to this UTC day, included (YYYY-MM-DD); pages newest first")
+    h.add_argument("--before", type=positive_int, metavar="ID", help="the page older than transaction ID")
+    h.add_argument("--page-size", type=positive_int, help=f"transactions per page, newest first (default {PAGE_SIZE})")
     h.add_argument("--json", action="store_true")
     h.set_defaults(func=run_history)
 
@@ -65,7 +79,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_grant(args: argparse.Namespace, ctx: Context) -> int:
     tx = ctx.services.ledger.grant(
-        ctx.caller, args.user, args.credits, kind=args.kind, note=args.note, idempotency_key=args.idempotency_key
+        ctx.caller,
+        args.user,
+        args.credits,
+        kind=args.kind,
+        note=args.note,
+        idempotency_key=args.idempotency_key,
+        confirm_large=args.yes_large,
     )
     if args.json:
         print_json(tx)
@@ -86,7 +106,22 @@ def run_balance(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_history(args: argparse.Namespace, ctx: Context) -> int:
-    txs = ctx.services.ledger.history(ctx.caller, args.user, limit=args.limit).transactions
+    paged = args.types or args.since or args.until or args.before or args.page_size
+    if paged:
+        page = ctx.services.ledger.history_page(
+            ctx.caller,
+            args.user,
+            before=args.before,
+            size=args.page_size or args.limit or PAGE_SIZE,
+            kinds=tuple(args.types or ()),
+            since=args.since,
+            until=args.until,
+        )
+        txs = page.transactions
+        more = f"; older: --before {page.next_before}" if page.next_before else ""
+        print(f"{len(txs):,} of {page.matching:,} matching transactions, newest first{more}", file=sys.stderr)
+    else:
+        txs = ctx.services.ledger.history(ctx.caller, args.user, limit=args.limit).transactions
     if args.json:
         print_json(txs)
     else:

@@ -127,6 +127,7 @@ class CreditTransaction(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key", name="uq_credit_transactions_user_key"),
         Index("ix_credit_transactions_user_created", "user_id", "created_at"),
+        Index("ix_credit_transactions_user_id", "user_id", "id"),  # a history's pages, newest first (keyset)
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

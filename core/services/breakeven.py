@@ -28,7 +28,7 @@ from core.breakeven.defaults import (
     RequestSize,
     category_defaults,
 )
-from core.breakeven.errors import InvalidRateError, NoServerlessPriceError
+from core.breakeven.errors import InvalidRateError, NoServerlessPriceError, whole
 from core.breakeven.history import (
     RESOLUTIONS,
     HistoryCounts,
@@ -259,6 +259,7 @@ def _serverless(inp: BreakevenInput, model: ModelPrice | None, size: RequestSize
 def _traffic(session: Session, inp: BreakevenInput, now: datetime | None) -> tuple[Traffic, HistoryCounts | None]:
     if inp.profile not in PROFILES:
         raise InvalidRateError(f"Unknown traffic profile {inp.profile!r}; choose one of: {', '.join(PROFILES)}.")
+    whole("The seed", inp.seed, 0, "Any whole number from 0 gives a repeatable trace.")
     if inp.profile != "history":
         if inp.requests_per_hour is None:
             raise InvalidRateError(

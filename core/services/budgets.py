@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from core.access import Caller, Capability, Principal, guarded, sees_everyone
@@ -20,8 +21,9 @@ from core.alerts.webhooks import WebhookRegistry, WebhookView
 from core.budgets.budgets import BudgetBook, BudgetView
 from core.budgets.teams import MemberView, TeamDirectory, TeamView
 from core.budgets.view import BudgetsPage, budgets_page
-from core.db.models import ALERT_KINDS, BUDGET_ENFORCEMENTS, BUDGET_PERIODS
+from core.db.models import ALERT_KINDS, BUDGET_ENFORCEMENTS, BUDGET_PERIODS, utcnow
 from core.errors import PermissionDeniedError
+from core.money import credits_to_usd
 from core.users import get_user
 
 if TYPE_CHECKING:
@@ -41,6 +43,34 @@ __all__ = [
     "TeamView",
     "WebhookView",
 ]
+
+
+def overdraft_banner(who: Principal, total: int, credit_usd: Decimal) -> AlertView:
+    """The banner of an account below zero (a delivered call or endpoint uptime cost more than was left): computed
+    from the balance on every page, never recorded, so there is nothing to dismiss and it ends with the top-up."""
+    owed = credits_to_usd(-total, credit_usd)
+    return AlertView(
+        id=0,
+        key=f"overdraft:user={who.user_id}",
+        kind="overdraft",
+        severity="critical",
+        created_at=utcnow(),
+        message=(
+            f"Your balance is {total:,} credits: overdrawn by {-total:,} credits (${owed:,.2f}). Calls that cost "
+            "credits are refused until a top-up brings it back above zero; the free sandbox models still work. "
+            f"Ask finance for a top-up of at least {-total:,} credits."
+        ),
+        user_id=who.user_id,
+        user_email=who.email,
+        team_id=None,
+        team_name=None,
+        budget_id=None,
+        threshold_pct=None,
+        period_start=None,
+        period_end=None,
+        details={"balance": total},
+        dismissed_at=None,
+    )
 
 
 class BudgetService:
@@ -190,8 +220,17 @@ class BudgetService:
 
     @guarded(None)
     def banners(self, caller: Caller) -> list[AlertView]:
-        """The caller's active alerts (shown as banners until dismissed); none for the system."""
-        return self._log.banners(caller.user_id) if isinstance(caller, Principal) else []
+        """The caller's active alerts (shown as banners until dismissed), led by an overdraft banner while their
+        balance is below zero (it replaces the low-balance one, and goes away with the top-up); none for the system."""
+        if not isinstance(caller, Principal):
+            return []
+        shown = self._log.banners(caller.user_id)
+        total = self._s.billing.balance(caller.user_id).total
+        if total >= 0:
+            return shown
+        return [overdraft_banner(caller, total, self._s.settings.credit_usd)] + [
+            a for a in shown if a.kind != "low_balance"
+        ]
 
     @guarded(None, scoped=(Capability.MANAGE_BUDGETS,))
     def dismiss(self, caller: Caller, alert_id: int) -> None:

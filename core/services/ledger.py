@@ -7,7 +7,7 @@ grant capability and are audited under the caller's name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -15,9 +15,12 @@ from core.access import Caller, Capability, guarded, sees_everyone
 from core.billing.accounts import AccountBalance, AuditEntry, account_balances, audit_entries
 from core.billing.disputes import DEFAULT_LIMIT as DISPUTES_SHOWN
 from core.billing.disputes import DisputedCall, disputed_calls
-from core.billing.ledger import GRANT_KINDS
+from core.billing.errors import InsufficientCreditsError, InvalidAmountError
+from core.billing.inputs import typed_credits
+from core.billing.ledger import GRANT_KINDS, MAX_PAGE, REFUNDABLE_KINDS, TRANSACTION_TYPES
 from core.billing.ledger_check import Violation, check_ledger
 from core.billing.types import Balance, Transaction
+from core.errors import InvalidInputError
 from core.money import credits_to_usd
 from core.users import get_user
 
@@ -27,15 +30,24 @@ if TYPE_CHECKING:
 __all__ = [
     "DISPUTES_SHOWN",
     "GRANT_KINDS",
+    "MAX_PAGE",
+    "PAGE_SIZE",
+    "TRANSACTION_TYPES",
     "AccountBalance",
     "AuditEntry",
     "Balance",
     "DisputedCall",
+    "GrantReview",
     "History",
+    "HistoryPage",
+    "LargeGrantError",
     "LedgerService",
     "Transaction",
     "Violation",
 ]
+
+
+PAGE_SIZE = 200  # transactions per page of a history (the Ledger page's "load more", `credits history`)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +55,43 @@ class History:
     transactions: list[Transaction]  # oldest first
     balance: int  # after the last of them
     balance_usd: Decimal  # what that balance was bought for, at the credit price
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryPage:
+    transactions: list[Transaction]  # newest first
+    next_before: int | None  # pass as `before` for the next (older) page; None: this is the last
+    matching: int  # transactions matching the filters, over all pages
+    balance: int  # the user's balance now
+    balance_usd: Decimal  # what that balance was bought for, at the credit price
+    refundable: frozenset[int]  # debits on this page with no refund yet (a debit is refunded once)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrantReview:
+    """A grant as it would be posted, for the confirmation step (the page's Review, the command line)."""
+
+    user: str  # email
+    kind: str
+    credits: int  # exactly what was typed, signed
+    usd: Decimal  # what those credits are worth at the credit price
+    balance: int  # now
+    available: int  # now
+    balance_after: int
+    large: bool  # above the confirmation limit: needs a second confirmation
+    confirm_above: int  # GRANT_CONFIRM_ABOVE_CREDITS
+
+
+class LargeGrantError(InvalidInputError):
+    """A grant above the confirmation limit was posted without its second confirmation."""
+
+    def __init__(self, review: GrantReview) -> None:
+        self.review = review
+        super().__init__(
+            f"{review.credits:+,} credits (${review.usd:,.2f}) is above the {review.confirm_above:,}-credit limit "
+            "that needs a second confirmation (GRANT_CONFIRM_ABOVE_CREDITS): confirm it again (on the command line, "
+            "add --yes-large)."
+        )
 
 
 class LedgerService:
@@ -91,25 +140,107 @@ class LedgerService:
             transactions=txs, balance=balance, balance_usd=credits_to_usd(balance, self._s.settings.credit_usd)
         )
 
+    @guarded(Capability.VIEW_ALL_SPEND, own="user")
+    def history_page(
+        self,
+        caller: Caller,
+        user: int | str,
+        *,
+        before: int | None = None,
+        size: int = PAGE_SIZE,
+        kinds: tuple[str, ...] = (),
+        since: date | None = None,
+        until: date | None = None,
+    ) -> HistoryPage:
+        """One page of a user's transactions, newest first: those older than transaction `before` (the previous
+        page's `next_before`), of the given types, from day `since` to day `until` (UTC, both included); with how
+        many match in all, the balance now, and which debits on the page can still be refunded."""
+        if since is not None and until is not None and until < since:
+            raise InvalidInputError(f"The range ends ({until}) before it starts ({since}); swap the dates.")
+        start = None if since is None else datetime.combine(since, time(0))
+        end = None if until is None else datetime.combine(until + timedelta(days=1), time(0))
+        billing = self._s.billing
+        txs, more = billing.transactions_page(user, before=before, size=size, kinds=kinds, since=start, until=end)
+        matching = billing.count_transactions(user, kinds=kinds, since=start, until=end)
+        debits = [t.id for t in txs if t.amount < 0 and t.transaction_type in REFUNDABLE_KINDS]
+        done = billing.refunded(user, debits)
+        total = billing.balance(user).total
+        return HistoryPage(
+            transactions=txs,
+            next_before=txs[-1].id if more else None,
+            matching=matching,
+            balance=total,
+            balance_usd=credits_to_usd(total, self._s.settings.credit_usd),
+            refundable=frozenset(i for i in debits if i not in done),
+        )
+
+    @guarded(Capability.GRANT_CREDITS)
+    def review_grant(self, caller: Caller, user: int | str, credits: int | str, *, kind: str = "grant") -> GrantReview:
+        """What a grant would post, checked before anyone confirms it: the exact credits typed (refused, naming what
+        was typed, when not a whole number, zero, negative for a grant or top-up, or an adjustment that would take
+        the available balance below zero), their price, the balance before and after, and whether it is large
+        enough to need a second confirmation (GRANT_CONFIRM_ABOVE_CREDITS)."""
+        return self._review(user, credits, kind, check_available=True)
+
+    def _review(self, user: int | str, credits: int | str, kind: str, *, check_available: bool) -> GrantReview:
+        if kind not in GRANT_KINDS:
+            raise InvalidInputError(f"Unknown kind {kind!r}; choose one of: {', '.join(GRANT_KINDS)}.")
+        amount = typed_credits(credits, "Credits")
+        if amount == 0:
+            raise InvalidAmountError(
+                "Credits: 0 posts nothing; type how many credits to add (an adjustment may be negative)."
+            )
+        if amount < 0 and kind != "adjustment":
+            raise InvalidAmountError(
+                f"Credits: a {kind} adds credits and {amount:,} is negative; use kind 'adjustment' to take credits "
+                "away."
+            )
+        now = self._s.billing.balance(user)
+        if check_available and amount < 0 and now.available + amount < 0:
+            raise InsufficientCreditsError(-amount, max(now.available, 0), what="this adjustment")
+        limit = self._s.settings.grant_confirm_above_credits
+        with self._s.db.session() as s:
+            email = get_user(s, user).email
+        return GrantReview(
+            user=email,
+            kind=kind,
+            credits=amount,
+            usd=credits_to_usd(abs(amount), self._s.settings.credit_usd),
+            balance=now.total,
+            available=now.available,
+            balance_after=now.total + amount,
+            large=abs(amount) > limit,
+            confirm_above=limit,
+        )
+
     @guarded(Capability.GRANT_CREDITS)
     def grant(
         self,
         caller: Caller,
         user: int | str,
-        credits: int,
+        credits: int | str,
         *,
         kind: str = "grant",
         note: str | None = None,
         idempotency_key: str | None = None,
+        confirm_large: bool = False,
     ) -> Transaction:
-        """A grant or top-up (adds credits) or an adjustment (either sign, never below zero available)."""
+        """A grant or top-up (adds credits) or an adjustment (either sign, never below zero available), checked as
+        `review_grant` checks it; above GRANT_CONFIRM_ABOVE_CREDITS only with `confirm_large` (a second yes)."""
+        # The available balance is checked again under the account's lock (and a retried key returns its first
+        # transaction even if the balance has moved since), so it is not checked here.
+        review = self._review(user, credits, kind, check_available=False)
+        if review.large and not confirm_large:
+            raise LargeGrantError(review)
         return self._s.billing.grant(
-            user, credits, kind=kind, note=note, idempotency_key=idempotency_key, actor=caller.actor
+            user, review.credits, kind=kind, note=note, idempotency_key=idempotency_key, actor=caller.actor
         )
 
     @guarded(Capability.GRANT_CREDITS)
-    def refund(self, caller: Caller, transaction: int, reason: str, *, credits: int | None = None) -> Transaction:
-        """Give back a debit (all of it, or `credits` of it), once."""
+    def refund(self, caller: Caller, transaction: int, reason: str, *, credits: int | str | None = None) -> Transaction:
+        """Give back a debit (all of it, or `credits` of it: a whole number, as typed; blank means all), once."""
+        if isinstance(credits, str):
+            credits = typed_credits(credits, "The refund") if credits.strip() else None
         return self._s.billing.refund(transaction, reason, actor=caller.actor, credits=credits)
 
     @guarded(Capability.VIEW_ALL_SPEND)

@@ -54,3 +54,33 @@ def test_grant_credits_and_see_the_balance_change(app_url: str, page) -> None:
     audit.wait_for()  # the grid draws on a canvas; the screenshot shows the credits.topup row
     page.screenshot(path=str(ARTIFACTS / "ledger-audit.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_bad_grant_is_refused_at_review_naming_it_then_the_good_one_posts(app_url: str, page) -> None:
+    page.goto(app_url)
+    wait_idle(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Ledger", exact=True).click()
+    page.get_by_role("heading", name="Ledger").wait_for(timeout=60_000)
+    wait_idle(page)
+    page.get_by_role("tab", name="Grant / top-up").click()
+    credits = page.get_by_label("Credits", exact=True).and_(page.locator("input"))
+    credits.fill("12.7")
+    page.get_by_role("button", name="Review").click()
+    refused = page.get_by_text("12.7 is not a whole number", exact=False)
+    refused.wait_for(timeout=60_000)
+    wait_idle(page)
+    assert "type 12 or 13" in refused.inner_text()
+    assert credits.input_value() == "12.7"  # the form keeps what was typed, not a previous or clamped value
+    assert page.get_by_role("button", name="Confirm").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "ledger-grant-refused.png"), full_page=True)
+
+    credits.fill("12")
+    page.get_by_role("button", name="Review").click()
+    page.get_by_text("Confirm: grant of +12 credits ($0.48)").wait_for(timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_text("is not a whole number", exact=False).count() == 0
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_text("+12 credits to", exact=False).wait_for(timeout=60_000)
+    wait_idle(page)
+    page.screenshot(path=str(ARTIFACTS / "ledger-grant-after-fix.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0

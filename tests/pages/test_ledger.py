@@ -3,12 +3,17 @@ click posts once), CSV exports and the audit log."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from decimal import Decimal
+
+import streamlit as st
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from core.billing import BillingService
 from core.db import Database
 from core.db.models import AuditLog, CreditTransaction, User
+from pages.ui import plain
 from tests.pages.apptest import open_page, page_path
 
 PAGE = page_path("ledger")
@@ -39,9 +44,75 @@ def test_history_shows_the_running_balance(demo: Database) -> None:
     txs = billing.transactions(who)
     assert at.metric[0].value == f"{txs[-1].balance_after:,} credits"
     history = at.dataframe[1].value
-    assert len(history) == len(txs)
-    assert next(iter(history["balance after"])) == txs[-1].balance_after  # newest first
-    assert any(d.label == "Download history (CSV)" for d in at.download_button)
+    shown = min(len(txs), 200)  # a page at a time, newest first
+    assert list(history["id"]) == [t.id for t in reversed(txs)][:shown]
+    assert next(iter(history["balance_after"])) == txs[-1].balance_after
+    assert any(d.label == f"Download the {shown:,} shown (CSV)" for d in at.download_button)
+    assert not [m for m in at.metric if m.delta and "↑" in m.delta]
+
+
+def test_history_loads_a_page_at_a_time_and_filters_by_type(demo: Database) -> None:
+    billing = BillingService(demo.session_factory, demo.settings)
+    at = open_page("ledger")
+    who = at.selectbox(key="hist_user").value
+    billing.grant(who, 1000, kind="topup")
+    for i in range(250):
+        billing.charge(who, Decimal("0.04"), markup_pct=0, idempotency_key=f"page-{i}", description="x")
+    total = len(billing.transactions(who))
+    st.cache_data.clear()  # the page caches a history for 30 s
+    at.run()
+    assert [p.text for p in at.get("progress")] == [f"200 of {total:,} transactions shown, newest first"]
+    button(at, f"Load {min(200, total - 200):,} more").click().run()
+    ids = list(at.dataframe[1].value["id"])
+    assert ids == sorted(ids, reverse=True) and len(ids) == min(400, total) and len(set(ids)) == len(ids)
+    at.multiselect(key="hist_types").set_value(["topup"]).run()  # new filters start from the newest page again
+    history = at.dataframe[1].value
+    assert set(history["transaction_type"]) == {"topup"} and len(history) == len(
+        [t for t in billing.transactions(who) if t.transaction_type == "topup"]
+    )
+    assert not [b for b in at.button if b.label.startswith("Load ")]
+    at.date_input(key="hist_since").set_value(date.today() + timedelta(days=365)).run()  # no history yet
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert [i.value for i in at.info if "disputed" not in i.value] == [
+        plain(f"No transactions of {who} match these filters: clear the types or dates to see them all.")
+    ]
+
+
+def select_history_row(at: AppTest, row: int) -> None:
+    """What clicking a row of the history table does (AppTest cannot click a grid's row)."""
+    at.session_state["hist_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+
+
+def test_finance_refunds_a_debit_from_its_row_after_a_confirmation(demo: Database) -> None:
+    billing = BillingService(demo.session_factory, demo.settings)
+    at = open_page("ledger")
+    who = at.selectbox(key="hist_user").value
+    history = at.dataframe[1].value
+    row = list(history["refund"]).index("refundable")
+    debit = billing.transactions(who)[::-1][row]
+    assert debit.amount < 0 and debit.transaction_type in ("usage", "endpoint_uptime", "adjustment")
+    before = billing.balance(who).total
+
+    select_history_row(at, row)
+    assert any(f"Refund transaction {debit.id}" in m.value for m in at.markdown)
+    at.text_input(key="refund_reason").input("the model answered in the wrong language")
+    button(at, "Review refund").click().run()
+    assert billing.balance(who).total == before  # nothing posted before the confirmation
+    assert any(plain(f"refund all {-debit.amount:,} credits of transaction {debit.id}") in w.value for w in at.warning)
+    button(at, "Confirm refund").click().run()
+    assert not at.exception, at.exception
+    assert billing.balance(who).total == before - debit.amount
+    assert any(f"Refunded {-debit.amount:+,} credits of transaction {debit.id}" in s.value for s in at.success)
+    newest = billing.transactions(who)[-1]
+    assert newest.transaction_type == "refund" and newest.metadata["refund_of"] == debit.id
+    history = at.dataframe[1].value  # the refunded debit no longer offers a refund
+    assert history.loc[history["id"] == debit.id, "refund"].item() == ""
+    assert not [m for m in at.markdown if "Refund transaction" in m.value]  # and no other row is selected instead
+
+    select_history_row(at, 0)  # the refund itself is no debit
+    assert any(f"Transaction {newest.id} is a refund" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.label == "Review refund"]
 
 
 def test_grant_needs_confirmation_and_posts_once(demo: Database) -> None:
@@ -52,11 +123,11 @@ def test_grant_needs_confirmation_and_posts_once(demo: Database) -> None:
     before = billing.balance(target).total
     at.selectbox(key="grant_user").set_value(target)
     at.radio(key="grant_kind").set_value("topup")
-    at.number_input(key="grant_credits").set_value(250)
+    at.text_input(key="grant_credits").input("250")
     at.text_input(key="grant_note").input("quarterly top-up")
     button(at, "Review").click().run()
     assert billing.balance(target).total == before  # nothing posted before the confirmation
-    assert any("Confirm" in w.value and target in w.value for w in at.warning)
+    assert any("Confirm" in w.value and plain(target) in w.value and r"\$10\.00" in w.value for w in at.warning)
     pending = dict(at.session_state["grant_pending"])
     button(at, "Confirm").click().run()
     assert not at.exception, at.exception
@@ -78,16 +149,42 @@ def test_grant_needs_confirmation_and_posts_once(demo: Database) -> None:
     assert "credits.topup" in set(audit_table["action"]) and actor in set(audit_table["actor"])
 
 
-def test_bad_grant_shows_the_error_and_writes_nothing(demo: Database) -> None:
+def test_bad_grants_are_refused_at_review_naming_what_was_typed(demo: Database) -> None:
     at = open_page("ledger")
     with demo.session() as s:
         n = s.scalar(select(func.count()).select_from(CreditTransaction))
-    at.number_input(key="grant_credits").set_value(-5)
+    for typed, said in (
+        ("-5", "-5 is negative; use kind 'adjustment'"),
+        ("12.7", "12.7 is not a whole number"),
+        ("0", "0 posts nothing"),
+    ):
+        at.text_input(key="grant_credits").input(typed)
+        button(at, "Review").click().run()
+        [error] = at.error
+        assert error.value.startswith(plain("Not posted: Credits: ")) and plain(said) in error.value
+        assert at.text_input(key="grant_credits").value == typed  # the form keeps what was typed
+        assert not [b for b in at.button if b.label == "Confirm"]  # nothing to confirm
+    at.text_input(key="grant_credits").input("12")
     button(at, "Review").click().run()
-    button(at, "Confirm").click().run()
-    assert any("adjustment" in e.value for e in at.error)
+    assert not at.error and any("+12 credits" in w.value for w in at.warning)  # the new value, not a stale one
     with demo.session() as s:
         assert s.scalar(select(func.count()).select_from(CreditTransaction)) == n
+
+
+def test_a_large_grant_needs_the_second_confirmation(demo: Database) -> None:
+    billing = BillingService(demo.session_factory, demo.settings)
+    at = open_page("ledger")
+    target = at.selectbox(key="grant_user").value
+    before = billing.balance(target).total
+    at.text_input(key="grant_credits").input("2,000,000,000")
+    button(at, "Review").click().run()
+    assert any(r"\$80,000,000\.00" in w.value for w in at.warning)
+    assert button(at, "Confirm").disabled  # until the second yes
+    [second_yes] = [c for c in at.checkbox if c.label.startswith("Yes, post +2,000,000,000 credits")]
+    second_yes.check().run()
+    button(at, "Confirm").click().run()
+    assert not at.exception, at.exception
+    assert billing.balance(target).total == before + 2_000_000_000
 
 
 def test_a_pm_sees_only_their_own_credits(demo: Database) -> None:

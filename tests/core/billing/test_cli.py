@@ -58,7 +58,10 @@ def test_grant_balance_history_refund(db: str, capsys: pytest.CaptureFixture[str
     [
         (["credits", "grant", "--user", "nobody@example.com", "--credits", "5"], "No user 'nobody@example.com'"),
         (["credits", "grant", "--user", "ana@example.com", "--credits", "-5"], "use kind 'adjustment'"),
-        (["credits", "grant", "--user", "ana@example.com", "--credits", "0"], "must not be zero"),
+        (["credits", "grant", "--user", "ana@example.com", "--credits", "0"], "0 posts nothing"),
+        (["credits", "grant", "--user", "ana@example.com", "--credits", "12.7"], "12.7 is not a whole number"),
+        (["credits", "grant", "--user", "ana@example.com", "--credits", "lots"], "'lots' is not a number"),
+        (["credits", "grant", "--user", "ana@example.com", "--credits", "2,000,000,000"], "add --yes-large"),
         (["credits", "refund", "--transaction", "99", "--reason", "x"], "No transaction 99"),
         (["credits", "balance", "--user", "nobody@example.com"], "users list"),
     ],
@@ -69,6 +72,35 @@ def test_user_mistakes_exit_2_with_one_line(
     capsys.readouterr()
     code, out, err = run(capsys, *argv)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_a_grant_above_the_confirmation_limit_posts_only_with_yes_large(
+    db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRANT_CONFIRM_ABOVE_CREDITS", "1000")
+    capsys.readouterr()
+    code, out, err = run(capsys, "credits", "grant", "--user", "ana@example.com", "--credits", "1001")
+    assert code == 2 and "+1,001 credits ($40.04) is above the 1,000-credit limit" in err and out == ""
+    code, out, _ = run(capsys, "credits", "grant", "--user", "ana@example.com", "--credits", "1000")
+    assert code == 0 and "balance 1,000" in out
+    code, out, _ = run(capsys, "credits", "grant", "--user", "ana@example.com", "--credits", "1001", "--yes-large")
+    assert code == 0 and "balance 2,001" in out
+
+
+def test_history_pages_newest_first_with_filters(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for credits in ("100", "200", "300"):
+        assert main(["credits", "grant", "--user", "ana@example.com", "--credits", credits, "--kind", "topup"]) == 0
+    capsys.readouterr()
+    code, out, err = run(capsys, "credits", "history", "--user", "ana@example.com", "--page-size", "2", "--json")
+    assert code == 0 and [t["amount"] for t in json.loads(out)] == [300, 200]
+    assert err.strip() == "2 of 3 matching transactions, newest first; older: --before 2"
+    code, out, err = run(
+        capsys, "credits", "history", "--user", "ana@example.com", "--before", "2", "--type", "topup", "--json"
+    )
+    assert code == 0 and [t["amount"] for t in json.loads(out)] == [100]
+    assert err.strip() == "1 of 3 matching transactions, newest first"
+    code, _, err = run(capsys, "credits", "history", "--user", "ana@example.com", "--type", "grant")
+    assert code == 0 and err.strip() == "0 of 0 matching transactions, newest first"
 
 
 def test_ledger_check_reports_violations_and_exits_1(

@@ -39,7 +39,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services,
         services = Services(db)
         with db.session() as s:
             user = add_user(s, email="fuzz@x.io", name="Fuzz", role="pm")
-        services.ledger.grant(SYSTEM, user.id, 1_000_000)
+        services.ledger.grant(SYSTEM, user.id, 1_000_000, confirm_large=True)
         key = services.keys.create(SYSTEM, user.id, "fuzz").secret
         with gateway_in_thread(services) as url:
             yield services, url, key
