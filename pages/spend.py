@@ -444,7 +444,7 @@ fig = lines(
     x="bucket",
     y="usd",
     series="series",
-    colors=series_colors(names.values()) | {"margin": "#12a594", "provider cost": "#8b8d98", "spent": "#3e63dd"},
+    colors=series_colors(names.values()),
     partial=page.partial_bucket,
     title=title,
 )

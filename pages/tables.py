@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import pandas as pd
 import streamlit as st
 
-from core.services.spend import to_csv_bytes, to_parquet_bytes
+from core.services.spend import chart_frame, to_csv_bytes, to_parquet_bytes
 from pages import fmt
 from pages.fmt import COLUMN_FORMATS
 
@@ -83,8 +83,9 @@ def table(
     key: str | None = None,
     height: int | str = "auto",
 ) -> None:
-    """Draw `frame` with the spec's labels and formats; missing values show as an em dash, never `None`."""
-    shown, kinds = displayable(frame, spec)
+    """Draw `frame` with the spec's labels and formats; missing values show as an em dash, never `None`; exact
+    Decimal money is drawn from floats (the downloads keep the exact values)."""
+    shown, kinds = displayable(chart_frame(frame), spec)
     st.dataframe(
         shown,
         hide_index=True,
