@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -175,3 +177,39 @@ def test_a_team_owner_sees_the_team_and_finance_sees_spend_by_team(tmp_path, mon
     assert not at.exception, at.exception
     assert set(users_table(at)["user"]) <= set(members)
     assert not any(outsider.replace(".", "\\.") in md.value for md in at.markdown)
+
+
+MONEY = re.compile(r"^-?(\$[\d,]+\.\d\d|<\$0\.01)$")
+
+
+def test_figures_are_money_notes_have_no_arrows_and_tables_say_what_they_hold(app: AppTest) -> None:
+    for m in app.metric:
+        if m.label.startswith(("Spend in ", "Forecast", "Margin")):
+            assert MONEY.match(m.value), (m.label, m.value)
+        assert m.proto.direction == m.proto.NONE, m.label  # a note such as "12,345 credits" is not a change
+    spend = next(m for m in app.metric if m.label.startswith("Spend in "))
+    assert re.fullmatch(r"[\d,]+ credits?", spend.proto.delta)
+    users = next(d for d in app.dataframe if "user_id" in d.value.columns)
+    config = json.loads(users.proto.columns)
+    assert config["markup_pct"]["label"] == "effective markup %"
+    assert "Ledger" in config["markup_pct"]["help"] and "whole credits" in config["markup_pct"]["help"]
+    assert config["revenue_usd"]["type_config"] == {"type": "number", "format": "dollar"}
+    for d in app.dataframe:  # no None or NaN in what a table shows (a blank reads as an em dash)
+        shown = list(d.proto.column_order) or list(d.value.columns)
+        assert not d.value[shown].isna().any().any(), shown
+    labels = [b.label for b in app.get("download_button")]
+    assert labels and set(labels) == {"Download CSV", "Download Parquet"}
+
+
+def test_presets_and_grouping_change_the_period_and_the_partial_bucket(app: AppTest) -> None:
+    assert any("The last bar (today) is partial" in c.value for c in app.caption)  # 30 days up to today
+    app.sidebar.segmented_control(key="grain").set_value("week").run()
+    assert not app.exception, app.exception
+    assert any("The last bar (this week) is partial" in c.value for c in app.caption)
+    app.sidebar.selectbox(key="preset").set_value("last month").run()
+    assert not app.exception, app.exception
+    assert not any("is partial" in c.value for c in app.caption)  # last month is complete
+    assert any(re.match(r"\w{3} 01 \w{3} \d{4} – \w{3} \d\d \w{3} \d{4}$", c.value) for c in app.sidebar.caption)
+    app.sidebar.selectbox(key="preset").set_value("custom").run()
+    assert not app.exception, app.exception
+    assert app.sidebar.date_input(key="days")
