@@ -94,7 +94,7 @@ SPENT = ("spent", "money")  # what "revenue" is called on one's own view: what o
 HELP = {
     "markup_pct": "The effective markup: what was charged over what the providers cost, (revenue ÷ provider cost − 1) "
     "× 100. It is higher than the markup set for a person on the Ledger, because each call is first rounded up to "
-    "whole credits: a $0.0004 call costs 1 credit ($0.04) before the markup, so a user set to 200% can pay 825%.",
+    "whole credits: a $0.013 call becomes 1 credit ($0.04), and 3 credits ($0.12) at a 200% markup: 823% effective.",
     "rounding_uplift_usd": "What rounding each call up to whole credits earns before the markup (part of the margin).",
     "revenue_usd": "Credits charged × the credit price, refunds netted.",
     "credits": "Credits charged, refunds netted; endpoint uptime included.",
