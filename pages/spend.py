@@ -15,6 +15,7 @@ from core.services.spend import (
     PageQuery,
     SpendPage,
     SyncReport,
+    bucket_start,
     chart_frame,
     preset_range,
 )
@@ -70,9 +71,9 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "dimension": ("of", "text"),
     "entity": ("who / what", "text"),
     "day": ("day", "text"),
+    "provider": ("provider", "text"),  # before model_provider: where both are, the row's own provider is "provider"
     "model": ("model", "text"),
     "model_provider": ("provider", "text"),
-    "provider": ("provider", "text"),
     "kind": ("kind", "text"),
     "status": ("status", "text"),
     "requests": ("requests", "count"),
@@ -385,8 +386,13 @@ fig = stacked_bars(
     title=f"{spent.capitalize()} {every} by provider (USD)",
 )
 st.plotly_chart(fig, width="stretch", key="by_provider_chart")
-if page.partial_bucket is not None:
-    st.caption(f"The last bar ({running}) is partial: spend so far, up to {page.as_of:%H:%M} UTC.")
+clipped = bucket_start(since, grain) != since  # a week or month the period starts inside of
+notes = [f"The last bar ({running}) is partial: spend so far, up to {page.as_of:%H:%M} UTC."] * (
+    page.partial_bucket is not None
+)
+notes += [f"The first bar counts only from {since:%a %d %b}, where the period starts."] * clipped
+if notes:
+    st.caption(" ".join(notes))
 download_all(f"{grain}_by_provider", page.series_by_provider.frame, finance=finance)
 
 if personal:

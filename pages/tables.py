@@ -98,8 +98,17 @@ def table(
 
 
 def csv_frame(frame: pd.DataFrame, spec: Spec) -> pd.DataFrame:
-    """The frame with the spec's labels as headers (the same words as on screen), other columns unchanged."""
-    return frame.rename(columns={c: label for c, (label, _) in spec.items() if c in frame.columns})
+    """The frame with the spec's labels as headers (the same words as on screen), other columns unchanged; a label
+    already taken by an earlier column leaves a later one its own name, so no two headers are alike."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for i, c in enumerate(frame.columns):
+        name = spec[c][0] if c in spec else c
+        if name in used:
+            name = c if c not in used else f"{c} ({i})"
+        names[c] = name
+        used.add(name)
+    return frame.rename(columns=names)
 
 
 def csv_bytes(frame: pd.DataFrame, spec: Spec) -> bytes:
