@@ -44,6 +44,14 @@ def signed(usd: Decimal) -> str:
     return ("+" if usd > 0 else "") + money(usd)
 
 
+def changed(where: object, label: str, usd: Decimal, difference: Decimal, help: str | None = None) -> None:
+    """A what-if figure with its change against what was billed (an arrow only when there is a change)."""
+    if difference == 0:
+        figure(where, label, money(usd), "no change", help=help)
+    else:
+        where.metric(label, money(usd), signed(difference), help=help)  # type: ignore[attr-defined]
+
+
 ROUNDING_LABELS = {
     "as_billed": "as billed (each call's own policy)",
     "per_call": "per call: each call rounded up to whole credits",
@@ -150,13 +158,14 @@ r = view.result
 st.caption(f"Period {view.period} · as of {view.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store)")
 m1, m2, m3, m4 = st.columns(4)
 figure(m1, "Revenue billed", money(r.billed.revenue_usd), credits(r.billed.credits))
-m2.metric(
+changed(
+    m2,
     "Revenue what-if",
-    money(r.what_if.revenue_usd),
-    signed(r.difference_usd),
+    r.what_if.revenue_usd,
+    r.difference_usd,
     help="Credits replayed × the credit price; the change against what was billed.",
 )
-m3.metric("Margin what-if", money(r.what_if.margin_usd), signed(r.what_if.margin_usd - r.billed.margin_usd))
+changed(m3, "Margin what-if", r.what_if.margin_usd, r.what_if.margin_usd - r.billed.margin_usd)
 figure(m4, "People paying more / less", f"{count(r.pays_more())} / {count(r.pays_less())}")
 
 left, right = st.columns(2)

@@ -67,6 +67,10 @@ except CoreError as exc:  # a sentence to act on, never a stack trace
     st.stop()
 
 st.caption(f"Period {view.period} · as of {view.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store)")
+if not view.rows:
+    st.info("No saving of $1 a month or more in this period's traffic. A longer period or other kinds may find some.")
+    st.stop()
+
 c1, c2, c3 = st.columns(3)
 c1.metric("Savings a month", money(view.monthly_saving_usd), help="Without the hints; opportunities can overlap.")
 c2.metric("Opportunities", count(len(view.rows)))
@@ -80,9 +84,6 @@ if view.by_kind:
         height=180,
     )
 
-if not view.rows:
-    st.info("No saving of $1 a month or more in this period's traffic.")
-    st.stop()
 
 table(view.table, COLUMNS)
 downloads("savings", view.table, COLUMNS, parquet=False)

@@ -129,8 +129,11 @@ def test_a_page_grouped_by_week_marks_the_running_week_partial(world) -> None:
 
 def test_every_user_and_model_not_a_top_ten(world) -> None:
     services, people = world
-    page = services.spend.page(as_(people, "fin"), PageQuery(since=FIRST.date(), until=NOW.date()), now=NOW)
+    query = PageQuery(since=FIRST.date(), until=NOW.date())
+    page = services.spend.page(as_(people, "fin"), query, now=NOW)
     assert sorted(page.top_users.frame["user"]) == ["ana@example.com", "ben@example.com"]
+    q = services.analytics.queries(sync_if_older_than=None)
+    assert page.totals == q.totals(query.filter(q.tz))[0]  # summed from every user's row, as the engine sums them
     assert page.finance and "markup_pct" in page.top_users.frame.columns
     credits = list(page.top_models.frame["credits"])
     assert credits == sorted(credits, reverse=True)  # most spend first
