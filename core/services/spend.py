@@ -137,7 +137,7 @@ class SpendPage:
     series_totals: SpendResult  # per bucket: margin, rounding uplift, provider cost (or credits, for one's own view)
     anomalies: SpendResult
     drill: UserDrill | None
-    transactions: SpendResult | None  # one's own newest calls, on one's own spend view (no drill-down into oneself)
+    transactions: SpendResult | None  # one's own newest calls on one's own view (no drill-down into oneself), else None
     balance: int | None  # one's own credit balance on one's own spend view
 
 
@@ -233,7 +233,7 @@ def spend_page(
     q: SpendQueries, query: PageQuery, *, now: datetime | None = None, finance: bool = True, balance: int | None = None
 ) -> SpendPage:
     """The Spend page's data for `query`; without `finance`, one's own (or one's team's) view: no margin, provider
-    cost or markup, and one's newest calls instead of a drill-down."""
+    cost or markup. With a `balance` (one's own view), one's newest calls too, in place of a drill-down."""
     if query.grain not in GRAINS:
         raise InvalidInputError(f"Unknown time bucket {query.grain!r}; choose from {', '.join(GRAINS)}.")
     f = query.filter(q.tz)
@@ -254,7 +254,7 @@ def spend_page(
         hidden = q.totals(replace(f, include_sandbox=True))[0].requests
     who = query.drill_user
     drill = user_drill(q, replace(f, users=(who,)), who, query.grain) if who else None
-    transactions = None if finance else q.transactions(f, limit=TRANSACTIONS_SHOWN)
+    transactions = None if finance or balance is None else q.transactions(f, limit=TRANSACTIONS_SHOWN)
     stamps = [kpis.as_of, *(r.as_of for r in results.values())]
     as_of = min(stamps)
     today = (now or as_of).replace(tzinfo=UTC).astimezone(zone(q.tz)).date()
