@@ -19,11 +19,11 @@ BUDGETS = {
     "budget": ("budget", "text"),
     "covers": ("covers", "text"),
     "kind": ("kind", "text"),
-    "limit": ("limit (credits)", "credits"),
+    "limit": ("limit", "credits"),
     "spent": ("spent", "credits"),
     "in flight": ("in flight", "credits"),
     "left": ("left", "credits"),
-    "used %": ("used", "pct"),
+    "used %": ("used %", "pct"),
     "period": ("period", "text"),
     "resets on": ("resets on", "text"),
 }
@@ -106,7 +106,7 @@ with tabs["Budgets"]:
                 for b in page.budgets
             ]
         )
-        table(rows, BUDGETS, key="budgets_table")
+        table(rows, BUDGETS, key="budgets_table", help={"limit": "credits", "spent": "credits", "left": "credits"})
         chosen = st.selectbox(
             "Burn-down of",
             [b.id for b in page.budgets],
