@@ -11,7 +11,46 @@ import streamlit as st
 from core.errors import CoreError
 from core.services import Capability, Principal
 from core.services.budgets import BudgetsPage
+from pages.tables import table
 from pages.ui import billed_calls, guard, plain, services
+
+BUDGETS = {
+    "id": ("id", "count"),
+    "budget": ("budget", "text"),
+    "covers": ("covers", "text"),
+    "kind": ("kind", "text"),
+    "limit": ("limit", "credits"),
+    "spent": ("spent", "credits"),
+    "in flight": ("in flight", "credits"),
+    "left": ("left", "credits"),
+    "used %": ("used %", "pct"),
+    "period": ("period", "text"),
+    "resets on": ("resets on", "text"),
+}
+ALERTS = {
+    "at (UTC)": ("at (UTC)", "datetime"),
+    "kind": ("kind", "text"),
+    "severity": ("severity", "text"),
+    "about": ("about", "text"),
+    "message": ("message", "text"),
+}
+WEBHOOKS = {
+    "name": ("name", "text"),
+    "host": ("host", "text"),
+    "kinds": ("kinds", "text"),
+    "active": ("active", "text"),
+}
+DELIVERIES = {
+    "at (UTC)": ("at (UTC)", "datetime"),
+    "alert": ("alert", "count"),
+    "to": ("to", "text"),
+    "attempt": ("attempt", "count"),
+    "ok": ("ok", "text"),
+    "code": ("HTTP status", "text"),
+    "error": ("error", "text"),
+    "ms": ("took", "ms"),
+    "state": ("state", "text"),
+}
 
 principal = guard("budgets")
 sees_all = principal.can(Capability.VIEW_ALL_SPEND)
@@ -49,7 +88,7 @@ with tabs["Budgets"]:
     if not page.budgets:
         st.write("No budget covers anyone yet." if sees_all else "No budget covers your calls.")
     else:
-        table = pd.DataFrame(
+        rows = pd.DataFrame(
             [
                 {
                     "id": b.id,
@@ -67,7 +106,7 @@ with tabs["Budgets"]:
                 for b in page.budgets
             ]
         )
-        st.dataframe(table, hide_index=True, width="stretch")
+        table(rows, BUDGETS, key="budgets_table", help={"limit": "credits", "spent": "credits", "left": "credits"})
         chosen = st.selectbox(
             "Burn-down of",
             [b.id for b in page.budgets],
@@ -132,7 +171,7 @@ with tabs["Alerts"]:
     if not page.alerts:
         st.write("No alerts yet.")
     else:
-        st.dataframe(
+        table(
             pd.DataFrame(
                 [
                     {
@@ -145,8 +184,8 @@ with tabs["Alerts"]:
                     for a in page.alerts
                 ]
             ),
-            hide_index=True,
-            width="stretch",
+            ALERTS,
+            key="alerts_table",
         )
 
 if sees_all:
@@ -156,14 +195,16 @@ if sees_all:
             f"retried with backoff. Email: {'on' if page.email_configured else 'off (set SMTP_URL)'}. "
             "`python -m core alerts run` (cron) sends what is queued."
         )
-        st.dataframe(
+        table(
             pd.DataFrame(
-                [{"name": w.name, "host": w.host, "kinds": ", ".join(w.kinds) or "all", "active": w.active}
-                 for w in page.webhooks]
+                [{"name": w.name, "host": w.host, "kinds": ", ".join(w.kinds) or "all",
+                  "active": "yes" if w.active else "no"} for w in page.webhooks],
+                columns=list(WEBHOOKS),
             ),
-            hide_index=True,
+            WEBHOOKS,
+            key="webhooks_table",
         )  # fmt: skip
-        st.dataframe(
+        table(
             pd.DataFrame(
                 [
                     {
@@ -171,8 +212,8 @@ if sees_all:
                         "alert": d.alert_id,
                         "to": f"{d.channel}: {d.destination}",
                         "attempt": d.attempt,
-                        "ok": d.ok,
-                        "code": d.status_code,
+                        "ok": "yes" if d.ok else "no",
+                        "code": None if d.status_code is None else str(d.status_code),
                         "error": d.error,
                         "ms": d.duration_ms,
                         "state": d.status,
@@ -180,6 +221,6 @@ if sees_all:
                     for d in page.deliveries
                 ]
             ),
-            hide_index=True,
-            width="stretch",
+            DELIVERIES,
+            key="deliveries_table",
         )

@@ -11,9 +11,23 @@ import streamlit as st
 from core.errors import CoreError
 from core.services import Capability
 from core.services.keys import ApiKeyView
+from pages.tables import table
 from pages.ui import guard, services
 
 NEW_KEY = "keys_new_secret"  # the key just created: shown until dismissed, never again
+COLUMNS = {
+    "id": ("id", "count"),
+    "key": ("key", "text"),
+    "name": ("name", "text"),
+    "owner": ("owner", "text"),
+    "status": ("status", "text"),
+    "created": ("created", "datetime"),
+    "last used": ("last used", "datetime"),
+    "expires": ("expires", "datetime"),
+    "monthly credits": ("monthly credits", "text"),
+    "rpm": ("requests/minute", "text"),
+    "models": ("models", "text"),
+}
 
 principal = guard("keys")
 svc = services()
@@ -95,13 +109,13 @@ def row(k: ApiKeyView) -> dict[str, object]:
         "created": k.created_at,
         "last used": k.last_used_at,
         "expires": k.expires_at,
-        "monthly credits": k.limits.monthly_credits,
-        "rpm": k.limits.rpm,
+        "monthly credits": "no limit" if k.limits.monthly_credits is None else f"{k.limits.monthly_credits:,}",
+        "rpm": "no limit" if k.limits.rpm is None else f"{k.limits.rpm:,}",
         "models": ", ".join(k.limits.models) if k.limits.models is not None else "all",
     }
 
 
-st.dataframe(pd.DataFrame([row(k) for k in keys]), hide_index=True, width="stretch")
+table(pd.DataFrame([row(k) for k in keys]), COLUMNS, key="keys_table")
 
 active = [k for k in keys if k.status() == "active"]
 if active:

@@ -13,9 +13,44 @@ import streamlit as st
 from core.errors import CoreError
 from core.services import Principal
 from core.services.optimize import PricingDefaults, PricingLabView
-from core.services.spend import to_csv_bytes
-from pages.fmt import money
+from pages.fmt import count, credits, money
+from pages.metrics import figure
+from pages.tables import downloads, table
 from pages.ui import guard, plain, services, sync_when_stale
+
+COMPARISON = {
+    "measure": ("measure", "text"),
+    "billed_usd": ("billed", "money"),
+    "what_if_usd": ("what-if", "money"),
+    "difference_usd": ("what-if − billed", "money"),
+}
+REPLAY = {
+    "user": ("person", "text"),
+    "model": ("model", "text"),
+    "requests": ("requests", "count"),
+    "base_cost_usd": ("provider cost", "money"),
+    "billed_credits": ("credits billed", "credits"),
+    "what_if_credits": ("credits what-if", "credits"),
+    "billed_revenue_usd": ("revenue billed", "money"),
+    "what_if_revenue_usd": ("revenue what-if", "money"),
+    "difference_usd": ("what-if − billed", "money"),
+    "billed_margin_usd": ("margin billed", "money"),
+    "what_if_margin_usd": ("margin what-if", "money"),
+}
+
+
+def signed(usd: Decimal) -> str:
+    """A difference in dollars: `+$12.50`, `-$3.10`, `$0.00`."""
+    return ("+" if usd > 0 else "") + money(usd)
+
+
+def changed(where: object, label: str, usd: Decimal, difference: Decimal, help: str | None = None) -> None:
+    """A what-if figure with its change against what was billed (an arrow only when there is a change)."""
+    if difference == 0:
+        figure(where, label, money(usd), "no change", help=help)
+    else:
+        where.metric(label, money(usd), signed(difference), help=help)  # type: ignore[attr-defined]
+
 
 ROUNDING_LABELS = {
     "as_billed": "as billed (each call's own policy)",
@@ -122,15 +157,16 @@ except CoreError as exc:  # a sentence to act on, never a stack trace
 r = view.result
 st.caption(f"Period {view.period} · as of {view.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store)")
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("Revenue billed", money(r.billed.revenue_usd), f"{r.billed.credits:,} credits", delta_color="off")
-m2.metric(
+figure(m1, "Revenue billed", money(r.billed.revenue_usd), credits(r.billed.credits))
+changed(
+    m2,
     "Revenue what-if",
-    money(r.what_if.revenue_usd),
-    f"{r.difference_usd:+,.2f} $",
-    help="Credits replayed x the credit price",
+    r.what_if.revenue_usd,
+    r.difference_usd,
+    help="Credits replayed × the credit price; the change against what was billed.",
 )
-m3.metric("Margin what-if", money(r.what_if.margin_usd), f"{r.what_if.margin_usd - r.billed.margin_usd:+,.2f} $")
-m4.metric("People paying more / less", f"{r.pays_more()} / {r.pays_less()}")
+changed(m3, "Margin what-if", r.what_if.margin_usd, r.what_if.margin_usd - r.billed.margin_usd)
+figure(m4, "People paying more / less", f"{count(r.pays_more())} / {count(r.pays_less())}")
 
 left, right = st.columns(2)
 left.plotly_chart(
@@ -151,10 +187,11 @@ if len(view.user_differences):
 else:
     right.info("Nobody pays a different amount under these settings.")
 
-st.dataframe(view.comparison, hide_index=True, width="stretch")
+table(view.comparison, COMPARISON, key="comparison")
 for title, name, frame in (("By person", "by_person", r.by_user), ("By model", "by_model", r.by_model)):
     st.subheader(title)
-    st.dataframe(frame, hide_index=True, width="stretch")
-    st.download_button("CSV", lambda f=frame: to_csv_bytes(f), f"{name}.csv", "text/csv", key=name, on_click="ignore")
+    spec = {c: REPLAY[c] for c in frame.columns if c in REPLAY}
+    table(frame, spec, key=name, height=460 if len(frame) > 12 else "auto")
+    downloads(name, frame, spec, parquet=False)
 if r.uptime_debits_kept:
     st.caption(plain(f"{r.uptime_debits_kept} endpoint uptime debits carry no markup and are kept as billed."))

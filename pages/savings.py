@@ -5,16 +5,25 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import streamlit as st
 
 from core.errors import CoreError
 from core.services import Capability, Principal
 from core.services.optimize import KIND_LABELS, Kind, SavingsView
-from core.services.spend import to_csv_bytes
-from pages.fmt import money
+from pages.fmt import count, money
+from pages.tables import downloads, table
 from pages.ui import guard, plain, services, sync_when_stale
 
 SHOWN = 25  # opportunities with their evidence; the table and the CSV hold all
+COLUMNS = {
+    "rank": ("#", "count"),
+    "saving_per_month_usd": ("saving a month", "money"),
+    "kind": ("kind", "text"),
+    "subject": ("about", "text"),
+    "action": ("what to do", "text"),
+}
+EVIDENCE = {"figure": ("figure", "text"), "value": ("value", "text")}
 
 
 @st.cache_data(ttl=300, show_spinner="Replaying every model's traffic through the break-even model…")
@@ -58,10 +67,14 @@ except CoreError as exc:  # a sentence to act on, never a stack trace
     st.stop()
 
 st.caption(f"Period {view.period} · as of {view.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store)")
+if not view.rows:
+    st.info("No saving of $1 a month or more in this period's traffic. A longer period or other kinds may find some.")
+    st.stop()
+
 c1, c2, c3 = st.columns(3)
 c1.metric("Savings a month", money(view.monthly_saving_usd), help="Without the hints; opportunities can overlap.")
-c2.metric("Opportunities", f"{len(view.rows):,}")
-c3.metric("Hints", f"{sum(r.hint for r in view.rows):,}")
+c2.metric("Opportunities", count(len(view.rows)))
+c3.metric("Hints", count(sum(r.hint for r in view.rows)))
 if view.by_kind:
     st.bar_chart(
         {"kind": list(view.by_kind), "saving a month ($)": [float(v) for v in view.by_kind.values()]},
@@ -71,20 +84,9 @@ if view.by_kind:
         height=180,
     )
 
-if not view.rows:
-    st.info("No saving of $1 a month or more in this period's traffic.")
-    st.stop()
 
-st.dataframe(
-    view.table,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "saving_per_month_usd": st.column_config.NumberColumn("saving $/month", format="%.2f"),
-        "action": st.column_config.TextColumn("action", width="large"),
-    },
-)
-st.download_button("CSV", lambda: to_csv_bytes(view.table), "savings.csv", "text/csv", on_click="ignore")
+table(view.table, COLUMNS)
+downloads("savings", view.table, COLUMNS, parquet=False)
 
 may_create = principal.can(Capability.MANAGE_ENDPOINTS)
 for row in view.rows[:SHOWN]:
@@ -92,10 +94,7 @@ for row in view.rows[:SHOWN]:
     title = f"#{row.rank} · {money(row.monthly_saving_usd)}/month · {row.kind_label}{hint} · {row.subject}"
     with st.expander(plain(title)):
         st.markdown(plain(row.action))
-        st.dataframe(
-            {"figure": [k for k, _ in row.evidence], "value": [v for _, v in row.evidence]},
-            hide_index=True,
-            width="stretch",
-        )
+        evidence = pd.DataFrame({"figure": [k for k, _ in row.evidence], "value": [v for _, v in row.evidence]})
+        table(evidence, EVIDENCE, key=f"evidence-{row.rank}")
         if row.create_link is not None and may_create:
             st.markdown(f":material/add_circle: [Open the Endpoints create form, filled in]({row.create_link})")

@@ -8,19 +8,26 @@ import streamlit as st
 
 from core.services import Capability, Principal
 from core.services.spend import (
+    GRAINS,
+    PRESETS,
     STALE_AFTER_SECONDS,
     FilterOptions,
     PageQuery,
     SpendPage,
     SyncReport,
+    bucket_start,
     chart_frame,
-    to_csv_bytes,
-    to_parquet_bytes,
+    preset_range,
 )
-from pages.fmt import money
+from pages.charts.colors import model_colors, provider_colors, series_colors
+from pages.charts.spend_charts import lines, ranked_bars, stacked_bars
+from pages.fmt import count, credits, money, pct
+from pages.metrics import figure
+from pages.tables import downloads, table
 from pages.ui import guard, plain, services
 
 NONE = "(nobody)"
+GRAIN_LABELS = {"day": "Day", "week": "Week", "month": "Month"}
 
 
 def sync_with_progress(who: Principal, max_age_seconds: float | None) -> SyncReport:
@@ -52,33 +59,59 @@ def load_page(_who: Principal, who_key: str, version: str, query: PageQuery, tea
     return services().spend.page(_who, query)
 
 
-def downloads(name: str, frame: pd.DataFrame) -> None:
-    """CSV and Parquet of the exact table, written only when clicked (deferred), without rerunning the page."""
-    a, b, _ = st.columns([1, 1, 6])
-    a.download_button(
-        "CSV", lambda: to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"csv-{name}", on_click="ignore"
-    )
-    b.download_button(
-        "Parquet",
-        lambda: to_parquet_bytes(frame),
-        f"{name}.parquet",
-        "application/octet-stream",
-        key=f"pq-{name}",
-        on_click="ignore",
-    )
-
-
-MONEY = {
-    "revenue_usd": "revenue $",
-    "base_cost_usd": "provider cost $",
-    "margin_usd": "margin $",
-    "rounding_uplift_usd": "rounding uplift $",
-    "cache_saving_usd": "cache saving $",
-    "baseline_usd": "baseline $",
-    "excess_usd": "excess $",
+# column -> (label, kind) of every spend table; a table shows the ones its frame has (one's own view has no finance
+# columns), in this order, and its CSV has the same labels
+COLUMNS: dict[str, tuple[str, str]] = {
+    "local_time": ("time", "datetime"),
+    "bucket": ("period from", "text"),
+    "user": ("user", "text"),
+    "user_name": ("name", "text"),
+    "team": ("team", "text"),
+    "api_key": ("API key", "text"),
+    "dimension": ("of", "text"),
+    "entity": ("who / what", "text"),
+    "day": ("day", "text"),
+    "provider": ("provider", "text"),  # before model_provider: where both are, the row's own provider is "provider"
+    "model": ("model", "text"),
+    "model_provider": ("provider", "text"),
+    "kind": ("kind", "text"),
+    "status": ("status", "text"),
+    "requests": ("requests", "count"),
+    "failed": ("failed", "count"),
+    "credits": ("credits", "credits"),
+    "revenue_usd": ("revenue", "money"),
+    "base_cost_usd": ("provider cost", "money"),
+    "margin_usd": ("margin", "money"),
+    "markup_pct": ("effective markup %", "pct"),
+    "rounding_uplift_usd": ("rounding uplift", "money"),
+    "cache_hits": ("cache hits", "count"),
+    "cache_saving_usd": ("cache saving", "money"),
+    "baseline_usd": ("baseline", "money"),
+    "excess_usd": ("excess", "money"),
+    "ratio": ("× baseline", "text"),
+    "transaction_id": ("transaction", "text"),
 }
+SPENT = ("spent", "money")  # what "revenue" is called on one's own view: what one paid
+HELP = {
+    "markup_pct": "The effective markup: what was charged over what the providers cost, (revenue ÷ provider cost − 1) "
+    "× 100. It is higher than the markup set for a person on the Ledger, because each call is first rounded up to "
+    "whole credits: a $0.013 call becomes 1 credit ($0.04), and 3 credits ($0.12) at a 200% markup: 823% effective.",
+    "rounding_uplift_usd": "What rounding each call up to whole credits earns before the markup (part of the margin).",
+    "revenue_usd": "Credits charged × the credit price, refunds netted.",
+    "credits": "Credits charged, refunds netted; endpoint uptime included.",
+}
+# the columns each table shows, in order (the download holds every column)
 SHOWN = {
-    "top_users": ["user", "requests", "credits", "revenue_usd", "base_cost_usd", "margin_usd", "markup_pct"],
+    "top_users": [
+        "user",
+        "user_name",
+        "requests",
+        "credits",
+        "revenue_usd",
+        "base_cost_usd",
+        "margin_usd",
+        "markup_pct",
+    ],
     "top_teams": ["team", "requests", "credits", "revenue_usd", "base_cost_usd", "margin_usd", "markup_pct"],
     "top_models": [
         "model",
@@ -104,8 +137,9 @@ SHOWN = {
         "margin_usd",
         "rounding_uplift_usd",
     ],
-    "user_transactions": [
+    "transactions": [
         "local_time",
+        "user",
         "kind",
         "model",
         "provider",
@@ -116,17 +150,120 @@ SHOWN = {
         "base_cost_usd",
         "transaction_id",
     ],
+    "anomalies": ["dimension", "entity", "day", "revenue_usd", "baseline_usd", "excess_usd", "ratio"],
 }
 
 
-def table(name: str, frame: pd.DataFrame) -> None:
-    """The table (a readable subset of its columns) and the download of all of them."""
-    config = {c: st.column_config.NumberColumn(label, format="%.4f") for c, label in MONEY.items()}
-    config["markup_pct"] = st.column_config.NumberColumn("markup %", format="%.1f")
-    st.dataframe(
-        chart_frame(frame), hide_index=True, width="stretch", column_order=SHOWN.get(name), column_config=config
+def spec_of(name: str, frame: pd.DataFrame, *, finance: bool) -> dict[str, tuple[str, str]]:
+    """The table's columns (those its frame has) with their labels and kinds; all of them for the download."""
+    wanted = SHOWN.get(name) or [c for c in COLUMNS if c in frame.columns]
+    spec = {c: COLUMNS[c] for c in wanted if c in frame.columns}
+    if not finance and "revenue_usd" in spec:
+        spec["revenue_usd"] = SPENT
+    return spec
+
+
+def spend_table(name: str, frame: pd.DataFrame, *, finance: bool, height: int | str = "auto") -> None:
+    """The table (every row; a readable subset of the columns) and downloads of all of it, with the same labels."""
+    spec = spec_of(name, frame, finance=finance)
+    table(chart_frame(frame), spec, order=list(spec), help=HELP, key=f"table-{name}", height=height)
+    downloads(name, frame, {**spec, **{c: COLUMNS[c] for c in frame.columns if c in COLUMNS and c not in spec}})
+
+
+def download_all(name: str, frame: pd.DataFrame, *, finance: bool) -> None:
+    """Downloads of a chart's table (every column, labelled as the tables label them)."""
+    downloads(name, frame, spec_of(name, frame, finance=finance))
+
+
+def scrolled(frame: pd.DataFrame) -> int | str:
+    """A long table scrolls inside about 12 rows rather than pushing the page down."""
+    return 460 if len(frame) > 12 else "auto"
+
+
+def models_section(page: SpendPage, title: str, heading: str) -> None:
+    """The top models by spend (coloured by provider) and the table of every model."""
+    top_models = chart_frame(page.top_models.frame)
+    chart = ranked_bars(
+        top_models, x="revenue_usd", y="model", color="model_provider", colors=provider_colors(), title=title
     )
-    downloads(name, frame)
+    st.plotly_chart(chart, width="stretch", key="top_models_chart")
+    st.markdown(heading)
+    spend_table("top_models", page.top_models.frame, finance=page.finance, height=scrolled(top_models))
+
+
+def kpis_finance(page: SpendPage) -> None:
+    """This month at a glance, for finance: spend, forecast, margin, active users, against last month."""
+    k = page.kpis
+    c1, c2, c3, c4, c5 = st.columns(5)
+    mtd = k.month_to_date
+    figure(
+        c1,
+        f"Spend in {k.month:%b}",
+        money(mtd.revenue_usd),
+        credits(mtd.credits),
+        help="Revenue this month to date (credits charged × the credit price, refunds netted).",
+    )
+    fc = k.forecast
+    figure(
+        c2,
+        "Forecast",
+        money(fc.revenue_forecast_usd),
+        f"{money(fc.revenue_low_usd)} – {money(fc.revenue_high_usd)}",
+        help=f"Month-end revenue forecast, {fc.band}: {fc.method}.",
+    )
+    figure(
+        c3,
+        "Margin",
+        money(mtd.margin_usd),
+        f"{pct(mtd.margin_usd / mtd.revenue_usd * 100)} of revenue" if mtd.revenue_usd else None,
+        help=f"Margin this month to date: revenue minus provider cost; {money(mtd.rounding_uplift_usd)} of it from "
+        "rounding up to whole credits.",
+    )
+    figure(c4, "Active users", count(k.active_users), "this month")
+    vs = k.vs_last_month_pct
+    figure(
+        c5,
+        "vs last month",
+        "—" if vs is None else f"{vs:+,.0f}%",
+        f"{money(k.last_month_same_point.revenue_usd)} then",
+        help=f"This month to date against last month up to the same day and hour; last month in full: "
+        f"{money(k.last_month.revenue_usd)}.",
+    )
+
+
+def kpis_own(page: SpendPage, period: str) -> None:
+    """One's own figures: credits left, what one spent in the period and this month, calls made."""
+    t = page.totals
+    mtd = page.kpis.month_to_date
+    c1, c2, c3, c4 = st.columns(4)
+    figure(c1, "Credits left", count(page.balance), help="Your balance now, from the ledger (not the analytics copy).")
+    figure(
+        c2,
+        f"Spent ({period})",
+        money(t.revenue_usd),
+        credits(t.credits),
+        help="Credits charged in the period × the credit price, refunds netted.",
+    )
+    figure(c3, f"Spent in {page.kpis.month:%b}", money(mtd.revenue_usd), credits(mtd.credits))
+    figure(c4, "Calls", count(t.requests), f"{count(t.failed)} failed")
+
+
+def empty_state(page: SpendPage, sandbox: bool) -> None:
+    """Nothing to chart: say why, and what to change, rather than $0.00 figures and empty axes."""
+    days = f"{page.since:%d %b %Y}" + ("" if page.since == page.until else f" – {page.until:%d %b %Y}")
+    if page.hidden_sandbox_requests:
+        st.info(
+            f"Nothing was billed in {days} with these filters: the {count(page.hidden_sandbox_requests)} sandbox "
+            "calls in it are hidden. Switch on **Include sandbox calls** in the sidebar to see their would-be cost.",
+            icon=":material/visibility_off:",
+        )
+    else:
+        also = ", sandbox calls included" if sandbox else ""
+        st.info(
+            f"No spend in {days} with these filters{also}. Pick a longer period (e.g. **30 days**) or clear a filter "
+            "in the sidebar.",
+            icon=":material/search_off:",
+        )
 
 
 principal = guard("spend")
@@ -139,6 +276,7 @@ options = load_options(principal, who_key, version)
 sees_all = principal.can(Capability.VIEW_ALL_SPEND)
 visible_users = [u for u, _ in options.users] if sees_all else [principal.email]
 teams = {t.name: t for t in svc.spend.teams(principal)}  # every team for finance; the teams one owns otherwise
+first, today = svc.spend.default_range(principal)  # the last 30 local days up to the store's last sync
 
 with st.sidebar:
     st.subheader("Filters")
@@ -149,15 +287,27 @@ with st.sidebar:
         team = teams.get(picked_team)
         if team is not None:
             visible_users = list(team.members)
-    first, last = svc.spend.default_range(principal)
-    picked = st.date_input(
-        f"Days ({svc.settings.reporting_tz})",
-        value=(first, last),
-        min_value=min(first, options.first_day or first),
-        max_value=max(last, options.last_day or last),
-        key="days",
+    preset = st.selectbox(
+        f"Period ({svc.settings.reporting_tz} days)", PRESETS, index=PRESETS.index("30 days"), key="preset"
     )
-    since, until = picked if isinstance(picked, tuple) and len(picked) == 2 else (first, last)
+    if preset == "custom":
+        picked = st.date_input(
+            "Days",
+            value=(first, today),
+            min_value=min(first, options.first_day or first),
+            max_value=max(today, options.last_day or today),
+            key="days",
+        )
+        since, until = picked if isinstance(picked, tuple) and len(picked) == 2 else (first, today)
+    else:
+        since, until = preset_range(preset, today)
+        st.caption(f"{since:%a %d %b %Y}" + ("" if since == until else f" – {until:%a %d %b %Y}"))
+    grain = (
+        st.segmented_control(
+            "Group by", GRAINS, format_func=GRAIN_LABELS.get, default="day", key="grain", required=True
+        )
+        or "day"
+    )
     if team is not None:
         users = st.multiselect("Users", visible_users, key=f"users-team-{team.id}")
     else:
@@ -177,10 +327,14 @@ with st.sidebar:
         st.cache_data.clear()
         st.toast(f"{report.mode} sync: +{report.usage_rows:,} usage rows")
         st.rerun()
+personal = not sees_all and team is None  # one's own spend: no ranking of users, no drill-down into oneself
 if team is not None:
     st.info(f"Team {plain(team.name)}: the spend of its {len(team.members)} members now.")
-elif not sees_all:
-    st.info("You see your own spend. Finance and admins see everyone's.")
+elif personal:
+    st.info(
+        "You see your own spend: your calls, your credits and what you spent per model. Finance and admins see "
+        "everyone's, with the provider cost and margin."
+    )
 
 drill = st.session_state.get("drill_user")
 query = PageQuery(
@@ -194,168 +348,160 @@ query = PageQuery(
     include_sandbox=sandbox,
     api_keys=tuple(api_keys),
     sources=tuple(sources),
-    drill_user=drill if drill in visible_users else None,
+    drill_user=drill if drill in visible_users and not personal else None,
+    grain=grain,
 )
 page = load_page(principal, who_key, version, query, None if team is None else team.id)
-k = page.kpis
+finance = page.finance
+spent = "revenue" if finance else "spent"
+period = preset if preset != "custom" else f"{since:%d %b} – {until:%d %b}"
 st.caption(
     f"As of {page.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store) · days in {page.tz} · "
-    f"revenue = credits × ${svc.settings.credit_usd} · sandbox calls {'included' if sandbox else 'excluded'} · "
-    "the KPIs cover this month whatever the day range; everything else covers the days picked."
+    f"{spent} = credits × ${svc.settings.credit_usd} · sandbox calls {'included' if sandbox else 'excluded'}"
+    + (" · the KPIs cover this month whatever the period; everything else covers the period picked." if finance else "")
 )
 
-c1, c2, c3, c4, c5 = st.columns(5)
-mtd = k.month_to_date
-c1.metric(
-    f"Spend in {k.month:%b}",
-    money(mtd.revenue_usd),
-    f"{mtd.credits:,} credits",
-    delta_color="off",
-    delta_arrow="off",
-    help="Revenue this month to date (credits charged x the credit price, refunds netted).",
-)
-fc = k.forecast
-c2.metric(
-    "Forecast",
-    money(fc.revenue_forecast_usd),
-    f"{money(fc.revenue_low_usd)} – {money(fc.revenue_high_usd)}",
-    delta_color="off",
-    delta_arrow="off",
-    help=f"Month-end revenue forecast, {fc.band}: {fc.method}.",
-)
-margin_pct = f"{mtd.margin_usd / mtd.revenue_usd:.1%} of revenue" if mtd.revenue_usd else None
-c3.metric(
-    "Margin",
-    money(mtd.margin_usd),
-    margin_pct,
-    delta_color="off",
-    delta_arrow="off",
-    help=f"Margin this month to date: revenue minus provider cost; {money(mtd.rounding_uplift_usd)} of it from "
-    "rounding up to whole credits.",
-)
-c4.metric("Active users", f"{k.active_users:,}", "this month", delta_color="off", delta_arrow="off")
-vs = k.vs_last_month_pct
-c5.metric(
-    "vs last month",
-    "—" if vs is None else f"{vs:+.0f}%",
-    f"{money(k.last_month_same_point.revenue_usd)} then",
-    delta_color="off",
-    delta_arrow="off",
-    help=f"This month to date against last month up to the same day and hour; last month in full: "
-    f"{money(k.last_month.revenue_usd)}.",
-)
-
-daily = chart_frame(page.daily_by_provider.frame)
-if daily.empty:
-    st.info("No spend in these days with these filters.")
+if finance:
+    k = page.kpis
+    if k.month_to_date.requests or k.month_to_date.credits or k.last_month.credits:
+        kpis_finance(page)
 else:
-    fig = px.bar(
-        daily,
-        x="bucket",
-        y="revenue_usd",
-        color="provider",
-        title="Daily spend by provider (revenue, USD)",
-        labels={"bucket": "", "revenue_usd": "USD"},
-    )
-    st.plotly_chart(fig, width="stretch")
-    downloads("daily_by_provider", page.daily_by_provider.frame)
+    kpis_own(page, period)
 
-left, right = st.columns(2)
-with left:
-    top_users = chart_frame(page.top_users.frame)
-    fig = px.bar(
-        top_users.iloc[::-1],
-        x="revenue_usd",
-        y="user",
-        orientation="h",
-        title="Top users (click to drill in)",
-        labels={"revenue_usd": "USD", "user": ""},
-    )
-    event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="top_users_chart")
-    points = getattr(getattr(event, "selection", None), "points", None) or []
-    if points and points[0].get("y") and points[0]["y"] != st.session_state.get("drill_user"):
-        st.session_state["drill_user"] = points[0]["y"]
-        st.rerun()
-    table("top_users", page.top_users.frame)
-with right:
-    top_models = chart_frame(page.top_models.frame)
-    fig = px.bar(
-        top_models.iloc[::-1],
-        x="revenue_usd",
-        y="model",
-        orientation="h",
-        color="model_provider",
-        title="Top models",
-        labels={"revenue_usd": "USD", "model": "", "model_provider": "provider"},
-    )
-    st.plotly_chart(fig, width="stretch")
-    table("top_models", page.top_models.frame)
+t = page.totals
+if not (t.requests or t.credits):
+    empty_state(page, sandbox)
+    st.stop()
+
+every = f"per {grain}"
+running = {"day": "today", "week": "this week", "month": "this month"}[grain]
+series = chart_frame(page.series_by_provider.frame)
+fig = stacked_bars(
+    series,
+    x="bucket",
+    y="revenue_usd",
+    color="provider",
+    colors=provider_colors(),
+    partial=page.partial_bucket,
+    title=f"{spent.capitalize()} {every} by provider (USD)",
+)
+st.plotly_chart(fig, width="stretch", key="by_provider_chart")
+clipped = bucket_start(since, grain) != since  # a week or month the period starts inside of
+notes = [f"The last bar ({running}) is partial: spend so far, up to {page.as_of:%H:%M} UTC."] * (
+    page.partial_bucket is not None
+)
+notes += [f"The first bar counts only from {since:%a %d %b}, where the period starts."] * clipped
+if notes:
+    st.caption(" ".join(notes))
+download_all(f"{grain}_by_provider", page.series_by_provider.frame, finance=finance)
+
+if personal:
+    models_section(page, "What you spent per model (top 10)", "Per model")
+else:
+    left, right = st.columns(2)
+    with left:
+        top_users = chart_frame(page.top_users.frame)
+        fig = ranked_bars(top_users, x="revenue_usd", y="user", title="Top 10 users (click one to drill in)")
+        event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="top_users_chart")
+        points = getattr(getattr(event, "selection", None), "points", None) or []
+        if points and points[0].get("y") and points[0]["y"] != st.session_state.get("drill_user"):
+            st.session_state["drill_user"] = points[0]["y"]
+            st.rerun()
+        st.markdown(f"**Every user** ({count(len(top_users))})")
+        spend_table("top_users", page.top_users.frame, finance=finance, height=scrolled(top_users))
+    with right:
+        models_section(page, "Top 10 models", f"**Every model** ({count(len(page.top_models.frame))})")
 
 st.subheader("By API key")
 st.caption("Calls through the HTTP gateway, per key; “(no key)” is the Playground and the command line.")
-table("top_keys", page.top_keys.frame)
+spend_table("top_keys", page.top_keys.frame, finance=finance)
 
 if sees_all and team is None and teams:
     st.subheader("Spend by team")
     st.caption("Each person's spend counts for their team now (moving someone moves their history with them).")
-    table("top_teams", page.top_teams.frame)
+    spend_table("top_teams", page.top_teams.frame, finance=finance)
 
 tree = chart_frame(page.provider_models.frame)
 tree = tree[tree["revenue_usd"] > 0]
-if not tree.empty:
-    fig = px.treemap(tree, path=["provider", "model"], values="revenue_usd", title="Provider → model (revenue, USD)")
-    st.plotly_chart(fig, width="stretch")
-    downloads("provider_models", page.provider_models.frame)
+if not tree.empty and len(tree) > 1:
+    fig = px.treemap(
+        tree,
+        path=["provider", "model"],
+        values="revenue_usd",
+        color="provider",
+        color_discrete_map={"(?)": "#ffffff", **provider_colors()},
+        title=f"Provider → model ({spent}, USD)",
+    )
+    st.plotly_chart(fig, width="stretch", key="treemap")
+    download_all("provider_models", page.provider_models.frame, finance=finance)
 
-totals = chart_frame(page.daily_totals.frame)
-if not totals.empty:
+over_time = chart_frame(page.series_totals.frame)
+if finance:
     names = {"margin_usd": "margin", "rounding_uplift_usd": "rounding uplift", "base_cost_usd": "provider cost"}
-    long = totals.rename(columns=names).melt(
-        id_vars="bucket", value_vars=list(names.values()), var_name="series", value_name="usd"
-    )
-    fig = px.line(
-        long,
-        x="bucket",
-        y="usd",
-        color="series",
-        title="Margin, rounding uplift and provider cost per day",
-        labels={"bucket": "", "usd": "USD"},
-    )
-    st.plotly_chart(fig, width="stretch")
+    title = f"Margin, rounding uplift and provider cost {every}"
+else:
+    names = {"revenue_usd": "spent"}
+    title = f"What you spent {every}" if personal else f"What the team spent {every}"
+long = over_time.rename(columns=names).melt(
+    id_vars="bucket", value_vars=list(names.values()), var_name="series", value_name="usd"
+)
+fig = lines(
+    long,
+    x="bucket",
+    y="usd",
+    series="series",
+    colors=series_colors(names.values()),
+    partial=page.partial_bucket,
+    title=title,
+)
+st.plotly_chart(fig, width="stretch", key="over_time_chart")
+if finance:
     st.caption(
         "Rounding uplift: what rounding each call up to whole credits earns before the markup (part of the margin)."
+        + (f" The dotted end is {running}, still running." if page.partial_bucket is not None else "")
     )
-    downloads("daily_totals", page.daily_totals.frame)
+elif page.partial_bucket is not None:
+    st.caption(f"The dotted end is {running}, still running.")
+download_all(f"{grain}_totals", page.series_totals.frame, finance=finance)
 
 st.subheader("Anomalies")
 st.caption("Days far above a user's or a model's own 28-day baseline (robust: median and MAD), largest first.")
 if page.anomalies.frame.empty:
     st.write("None in these days.")
 else:
-    table("anomalies", page.anomalies.frame)
+    spend_table("anomalies", page.anomalies.frame, finance=finance)
+
+if personal:
+    tx = page.transactions
+    if tx is not None:
+        st.subheader("Your newest calls")
+        st.caption(f"Newest first, up to {count(len(tx.frame))} shown.")
+        spend_table("transactions", tx.frame, finance=False, height=scrolled(tx.frame))
+    st.stop()
 
 st.subheader("Drill into a user")
 choices = [NONE, *visible_users]
 st.selectbox("User", choices, key="drill_user", help="or click a bar in Top users")
 if page.drill is not None:
     d = page.drill
-    t = d.totals
-    st.markdown(
-        f"**{d.user}** in these days, filters applied: {t.requests:,} requests · {t.credits:,} credits · "
-        f"revenue {money(t.revenue_usd)} · provider cost {money(t.base_cost_usd)} · margin {money(t.margin_usd)}"
-    )
-    table("user_models", d.models.frame)
-    series = chart_frame(d.daily.frame)
-    if not series.empty:
-        fig = px.bar(
-            series,
+    dt = d.totals
+    figures = [f"{count(dt.requests)} requests", credits(dt.credits), f"{spent} {money(dt.revenue_usd)}"]
+    if finance:
+        figures += [f"provider cost {money(dt.base_cost_usd)}", f"margin {money(dt.margin_usd)}"]
+    st.markdown(f"**{plain(d.user)}** in these days, filters applied: " + " · ".join(figures))
+    spend_table("user_models", d.models.frame, finance=finance)
+    per_model = chart_frame(d.daily.frame)
+    if not per_model.empty:
+        fig = stacked_bars(
+            per_model,
             x="bucket",
             y="revenue_usd",
             color="model",
-            title=f"{d.user}: daily spend by model",
-            labels={"bucket": "", "revenue_usd": "USD"},
+            colors=model_colors(per_model["model"].unique()),
+            partial=page.partial_bucket,
+            title=f"{d.user}: {spent} {every} by model",
         )
-        st.plotly_chart(fig, width="stretch")
-    downloads("user_daily", d.daily.frame)
-    st.markdown(f"Transactions (newest first, up to {len(d.transactions.frame):,} shown)")
-    table("user_transactions", d.transactions.frame)
+        st.plotly_chart(fig, width="stretch", key="drill_chart")
+    download_all(f"user_{grain}", d.daily.frame, finance=finance)
+    st.markdown(f"Transactions (newest first, up to {count(len(d.transactions.frame))} shown)")
+    spend_table("transactions", d.transactions.frame, finance=finance, height=scrolled(d.transactions.frame))

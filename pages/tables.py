@@ -8,6 +8,8 @@ from collections.abc import Mapping
 import pandas as pd
 import streamlit as st
 
+from core.services.spend import chart_frame, to_csv_bytes, to_parquet_bytes
+from pages import fmt
 from pages.fmt import COLUMN_FORMATS
 
 Spec = Mapping[str, tuple[str, str]]  # column -> (label, kind); kind "text" for anything not numeric
@@ -29,6 +31,49 @@ def column_config(spec: Spec, help: Mapping[str, str] | None = None) -> dict[str
     return config
 
 
+_TEXT_OF_KIND = {
+    "money": fmt.money,
+    "price": fmt.price,
+    "credits": fmt.count,
+    "count": fmt.count,
+    "pct": fmt.pct,
+    "seconds": lambda v: f"{float(v):.2f} s",  # type: ignore[arg-type]
+    "ms": lambda v: f"{float(v):.0f} ms",  # type: ignore[arg-type]
+}  # how a present value of a column with blanks is written (blanks: fmt.MISSING)
+
+
+def _missing(v: object) -> bool:
+    if v is None:
+        return True
+    try:
+        return bool(pd.isna(v))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return False
+
+
+def displayable(frame: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+    """The frame as drawn: Streamlit prints a missing cell as `None`, so a column of the spec with missing values
+    becomes text (numbers formatted as `pages.fmt` does, blanks as an em dash); returns the spec those columns now
+    have ("text")."""
+    out = frame
+    kinds = dict(spec)
+    for column, (label, kind) in spec.items():
+        if column not in frame.columns or kind == "link":
+            continue
+        values = frame[column]
+        if not any(_missing(v) for v in values):
+            continue
+        if out is frame:
+            out = frame.copy()
+        if kind == "datetime":
+            show = lambda v: pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+        else:
+            show = _TEXT_OF_KIND.get(kind, str)
+        out[column] = [fmt.MISSING if _missing(v) else show(v) for v in values]
+        kinds[column] = (label, "text")
+    return out, kinds
+
+
 def table(
     frame: pd.DataFrame,
     spec: Spec,
@@ -39,15 +84,17 @@ def table(
     height: int | str = "auto",
     select_row: bool = False,
 ) -> int | None:
-    """Draw `frame` with the spec's labels and formats; missing values show as blank cells, never `None`. With
-    `select_row` a person may pick one row (a `key` is then needed): its position in `frame`, or None."""
+    """Draw `frame` with the spec's labels and formats; missing values show as an em dash, never `None`; exact
+    Decimal money is drawn from floats (the downloads keep the exact values). With `select_row` a person may pick
+    one row (a `key` is then needed): its position in `frame`, or None."""
+    shown, kinds = displayable(chart_frame(frame), spec)
     event = st.dataframe(
-        frame,
+        shown,
         hide_index=True,
         width="stretch",
         height=height,
         column_order=order,
-        column_config=column_config(spec, help),
+        column_config=column_config(kinds, help),
         key=key,
         on_select="rerun" if select_row else "ignore",
         selection_mode="single-row",
@@ -59,9 +106,48 @@ def table(
 
 
 def csv_frame(frame: pd.DataFrame, spec: Spec) -> pd.DataFrame:
-    """The frame with the spec's labels as headers (the same words as on screen), other columns unchanged."""
-    return frame.rename(columns={c: label for c, (label, _) in spec.items() if c in frame.columns})
+    """The frame with the spec's labels as headers (the same words as on screen), other columns unchanged; a label
+    already taken by an earlier column leaves a later one its own name, so no two headers are alike."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for i, c in enumerate(frame.columns):
+        name = spec[c][0] if c in spec else c
+        if name in used:
+            name = c if c not in used else f"{c} ({i})"
+        names[c] = name
+        used.add(name)
+    return frame.rename(columns=names)
 
 
 def csv_bytes(frame: pd.DataFrame, spec: Spec) -> bytes:
-    return csv_frame(frame, spec).to_csv(index=False).encode()
+    """The CSV of `frame` with the on-screen labels as headers, the spec's columns first; money as exact decimal
+    strings (never `1.2E-7`)."""
+    first = [c for c in spec if c in frame.columns]
+    ordered = frame[first + [c for c in frame.columns if c not in first]]
+    return to_csv_bytes(csv_frame(ordered, spec))
+
+
+def downloads(name: str, frame: pd.DataFrame, spec: Spec, *, parquet: bool = True) -> None:
+    """Download buttons for the whole of `frame` (every row, not only those a chart shows), side by side with labels
+    that fit; written only when clicked, without rerunning the page. The Parquet file keeps the column names and
+    exact decimal128 money."""
+    row = st.container(horizontal=True)
+    row.download_button(
+        "Download CSV",
+        lambda: csv_bytes(frame, spec),
+        f"{name}.csv",
+        "text/csv",
+        key=f"csv-{name}",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    if parquet:
+        row.download_button(
+            "Download Parquet",
+            lambda: to_parquet_bytes(frame),
+            f"{name}.parquet",
+            "application/octet-stream",
+            key=f"pq-{name}",
+            on_click="ignore",
+            icon=":material/download:",
+        )

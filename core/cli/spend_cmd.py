@@ -135,6 +135,7 @@ def run_by(args: argparse.Namespace, ctx: Context) -> int:
                     "credits": int(r["credits"]),
                     "revenue_usd": r["revenue_usd"],
                     "margin_usd": r["margin_usd"],
+                    "effective_markup_pct": r["markup_pct"],
                     "as_of": result.as_of,
                 }
                 for k, r in zip(key, frame.to_dict("records"), strict=True)
@@ -150,7 +151,8 @@ def run_by(args: argparse.Namespace, ctx: Context) -> int:
                 "base cost $": _usd(r["base_cost_usd"]),
                 "revenue $": _usd(r["revenue_usd"]),
                 "margin $": _usd(r["margin_usd"]),
-                "markup %": "" if r["markup_pct"] is None else f"{r['markup_pct']:,.1f}",
+                # charged over provider cost, whole-credit rounding included: not the markup set per person
+                "effective markup %": "" if r["markup_pct"] is None else f"{r['markup_pct']:,.1f}",
                 "rounding uplift $": _usd(r["rounding_uplift_usd"]),
             }
             for k, r in zip(key, frame.to_dict("records"), strict=True)

@@ -126,13 +126,32 @@ class SavingsView:
 SHARES = frozenset({"utilization", "cold_start_fraction", "idle_share_of_billed_minutes", "cheaper_share_of_requests"})
 
 
+def _usd_text(key: str, value: Decimal) -> str:
+    """Money as the pages write it: totals in cents with separators, per-request prices with three significant
+    digits (`0.000460` and `0.000028` stay apart), never `1.2E-7`; the label says "($)"."""
+    d = value
+    if "per_request" in key and 0 < abs(d) < 1:
+        places = max(2, -d.adjusted() + 2)
+        return f"{d:.{places}f}"
+    return f"{d:,.2f}"
+
+
 def _text(key: str, value: Any) -> str:
     if value is None:
-        return "-"
+        return "—"
     if key in SHARES:
         return f"{value:.1%}"
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
         return f"{value:,}"
+    if key.endswith("_usd") and isinstance(value, Decimal | float | str):
+        try:
+            return _usd_text(key, Decimal(str(value)))
+        except ArithmeticError:  # not a number after all: as it is
+            return str(value)
+    if isinstance(value, float):
+        return f"{value:,.2f}"
     return str(value)
 
 

@@ -13,22 +13,36 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from core.access import Caller, Capability, SystemCaller, guarded, require, sees_everyone
 from core.analytics.copy import STALE_AFTER_SECONDS
 from core.analytics.export import chart_frame, to_csv_bytes, to_parquet_bytes
 from core.analytics.filters import SpendFilter, zone
-from core.analytics.queries import FilterOptions, Kpis, MonthForecast, SpendQueries, SpendResult, SpendTotals
+from core.analytics.queries import (
+    GRAINS,
+    FilterOptions,
+    Kpis,
+    MonthForecast,
+    SpendQueries,
+    SpendResult,
+    SpendTotals,
+)
 from core.analytics.sync import Progress, SyncReport
 from core.analytics.usage import ProviderUsage, UserUsage
 from core.budgets.teams import TeamDirectory
-from core.errors import PermissionDeniedError
+from core.errors import InvalidInputError, PermissionDeniedError
 
 if TYPE_CHECKING:
     from core.services.container import Services
 
 __all__ = [
+    "FINANCE_COLUMNS",
+    "GRAINS",
+    "PRESETS",
     "STALE_AFTER_SECONDS",
     "FilterOptions",
     "Kpis",
@@ -44,18 +58,50 @@ __all__ = [
     "TeamScope",
     "UserDrill",
     "UserUsage",
+    "bucket_start",
     "chart_frame",
+    "preset_range",
     "to_csv_bytes",
     "to_parquet_bytes",
     "zone",
 ]
 
-TOP_N = 10
 TRANSACTIONS_SHOWN = 500
 # A user filter that keeps nobody (no user has id -1), as `SpendFilter` resolves an email nobody has: the filter of a
 # team without members, whose spend is nothing (an empty filter would mean everyone).
 NOBODY = (-1,)
+# Finance's figures about a person's spend: what the providers cost, the margin and markup earned on them, the
+# rounding uplift, the provider cost the cache avoided. Someone who sees only their own spend (or their team's) gets
+# none of them: the tables lose these columns and the totals carry zero (None for the markup).
+FINANCE_COLUMNS = ("base_cost_usd", "margin_usd", "markup_pct", "rounding_uplift_usd", "cache_saving_usd")
+# The Spend page's date presets, in the order it offers them ("custom": the days picked by hand).
+PRESETS = ("today", "7 days", "30 days", "month to date", "last month", "custom")
 _drill_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spend-drill")
+
+
+def preset_range(preset: str, today: date) -> tuple[date, date]:
+    """The local days (first, last, both included) a preset covers when today is `today` ("custom" has none)."""
+    if preset == "today":
+        return today, today
+    if preset in ("7 days", "30 days"):
+        return today - timedelta(days=int(preset.split()[0]) - 1), today
+    if preset == "month to date":
+        return today.replace(day=1), today
+    if preset == "last month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1), last
+    raise InvalidInputError(f"Unknown date preset {preset!r}; choose from {', '.join(PRESETS[:-1])}.")
+
+
+def bucket_start(day: date, grain: str) -> date:
+    """The first day of the day, ISO week (Monday) or month holding `day`: the bucket `series` files it under."""
+    if grain == "day":
+        return day
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    raise InvalidInputError(f"Unknown time bucket {grain!r}; choose from {', '.join(GRAINS)}.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,25 +119,35 @@ class SpendPage:
     tz: str
     since: date
     until: date
+    grain: str  # the series' buckets: day, week (ISO, from Monday) or month, in the reporting time zone
+    # the last bucket when the period is still running in it (today's day, this week or month): not yet complete,
+    # so a chart must not draw it as a drop; None when every bucket shown is complete
+    partial_bucket: date | None
+    finance: bool  # whether the margin, provider cost and markup figures are in (finance and admins only)
     kpis: Kpis
-    daily_by_provider: SpendResult
-    top_users: SpendResult
-    top_models: SpendResult
+    totals: SpendTotals  # of everything the filters keep in the period (the tables sum to it)
+    # calls the filters keep but the sandbox switch hides, when the period shows nothing: the empty state says so
+    hidden_sandbox_requests: int
+    series_by_provider: SpendResult  # per bucket and provider
+    top_users: SpendResult  # every user with spend, most credits first
+    top_models: SpendResult  # every model with spend, most credits first
     top_teams: SpendResult  # spend grouped by each user's team now ("(no team)" for the rest)
     top_keys: SpendResult  # spend per API key ("(no key)": the Playground and the command line)
     provider_models: SpendResult
-    daily_totals: SpendResult  # margin and rounding uplift over time
+    series_totals: SpendResult  # per bucket: margin, rounding uplift, provider cost (or credits, for one's own view)
     anomalies: SpendResult
     drill: UserDrill | None
+    transactions: SpendResult | None  # one's own newest calls on one's own view (no drill-down into oneself), else None
+    balance: int | None  # one's own credit balance on one's own spend view
 
 
-def user_drill(q: SpendQueries, f: SpendFilter, user: str) -> UserDrill:
-    """One user's models, daily spend per model and newest transactions under filter `f` (which names the user).
+def user_drill(q: SpendQueries, f: SpendFilter, user: str, grain: str = "day") -> UserDrill:
+    """One user's models, spend per bucket and model, and newest transactions under filter `f` (which names the user).
 
-    Two queries, run side by side: the per-day, per-model series (summed here into the models table and the totals,
-    exactly what the breakdown by model and the totals would give) and the newest transactions."""
+    Two queries, run side by side: the per-bucket, per-model series (summed here into the models table and the
+    totals, exactly what the breakdown by model and the totals would give) and the newest transactions."""
     newest = _drill_pool.submit(q.transactions, f, limit=TRANSACTIONS_SHOWN)
-    daily, models, totals = q.split_series("day", f, "model")
+    daily, models, totals = q.split_series(grain, f, "model")
     transactions = newest.result()
     totals = replace(totals, users=1 if len(models.frame) else 0)
     return UserDrill(user=user, totals=totals, models=models, daily=daily, transactions=transactions)
@@ -120,6 +176,7 @@ class PageQuery:
     api_keys: tuple[int, ...] = ()
     sources: tuple[str, ...] = ()
     drill_user: str | None = None
+    grain: str = "day"  # the series' buckets: day, week or month
 
     def filter(self, tz: str) -> SpendFilter:
         return SpendFilter.dates(
@@ -138,25 +195,110 @@ class PageQuery:
         )
 
 
-def spend_page(q: SpendQueries, query: PageQuery, *, now: datetime | None = None) -> SpendPage:
-    """The Spend page's data for `query`."""
+def _summed(by_user: pd.DataFrame) -> SpendTotals:
+    """The totals of a breakdown by user (which partitions the rows the filter keeps)."""
+    base = sum(by_user["base_cost_usd"], Decimal(0))
+    revenue = sum(by_user["revenue_usd"], Decimal(0))
+    return SpendTotals(
+        requests=int(by_user["requests"].sum()),
+        failed=int(by_user["failed"].sum()),
+        credits=int(by_user["credits"].sum()),
+        base_cost_usd=base,
+        revenue_usd=revenue,
+        margin_usd=revenue - base,
+        markup_pct=((revenue / base - 1) * 100).quantize(Decimal("0.01")) if base > 0 else None,
+        rounding_uplift_usd=sum(by_user["rounding_uplift_usd"], Decimal(0)),
+        cache_hits=int(by_user["cache_hits"].sum()),
+        cache_saving_usd=sum(by_user["cache_saving_usd"], Decimal(0)),
+        users=len(by_user),
+    )
+
+
+def _withheld(t: SpendTotals) -> SpendTotals:
+    return replace(
+        t,
+        base_cost_usd=Decimal(0),
+        margin_usd=Decimal(0),
+        markup_pct=None,
+        rounding_uplift_usd=Decimal(0),
+        cache_saving_usd=Decimal(0),
+    )
+
+
+def _without_finance(r: SpendResult) -> SpendResult:
+    return replace(r, frame=r.frame.drop(columns=[c for c in FINANCE_COLUMNS if c in r.frame.columns]))
+
+
+def spend_page(
+    q: SpendQueries, query: PageQuery, *, now: datetime | None = None, finance: bool = True, balance: int | None = None
+) -> SpendPage:
+    """The Spend page's data for `query`; without `finance`, one's own (or one's team's) view: no margin, provider
+    cost or markup. With a `balance` (one's own view), one's newest calls too, in place of a drill-down."""
+    if query.grain not in GRAINS:
+        raise InvalidInputError(f"Unknown time bucket {query.grain!r}; choose from {', '.join(GRAINS)}.")
     f = query.filter(q.tz)
     kpis = q.kpis(f, now=now)
     results = {
-        "daily_by_provider": q.series("day", f, split="provider"),
-        "top_users": q.breakdown("user", f, top=TOP_N),
-        "top_models": q.breakdown("model", f, top=TOP_N),
-        "top_teams": q.breakdown("team", f, top=TOP_N),
-        "top_keys": q.breakdown("api_key", f, top=TOP_N),
+        "series_by_provider": q.series(query.grain, f, split="provider"),
+        "top_users": q.breakdown("user", f),
+        "top_models": q.breakdown("model", f),
+        "top_teams": q.breakdown("team", f),
+        "top_keys": q.breakdown("api_key", f),
         "provider_models": q.breakdown(["provider", "model"], f),
-        "daily_totals": q.series("day", f),
+        "series_totals": q.series(query.grain, f),
         "anomalies": q.anomalies(f, now=now),
     }
+    totals = _summed(results["top_users"].frame)  # every user's row: the period's totals, without another query
+    hidden = 0
+    if not query.include_sandbox and not totals.requests and not totals.credits:
+        hidden = q.totals(replace(f, include_sandbox=True))[0].requests
     who = query.drill_user
-    drill = user_drill(q, replace(f, users=(who,)), who) if who else None
+    drill = user_drill(q, replace(f, users=(who,)), who, query.grain) if who else None
+    transactions = None if finance or balance is None else q.transactions(f, limit=TRANSACTIONS_SHOWN)
     stamps = [kpis.as_of, *(r.as_of for r in results.values())]
+    as_of = min(stamps)
+    today = (now or as_of).replace(tzinfo=UTC).astimezone(zone(q.tz)).date()
+    running = bucket_start(today, query.grain)
+    partial = running if query.since <= today <= query.until else None
+    if not finance:
+        results = {k: _without_finance(r) for k, r in results.items()}
+        transactions = _without_finance(transactions) if transactions is not None else None
+        if drill is not None:
+            drill = replace(
+                drill,
+                totals=_withheld(drill.totals),
+                models=_without_finance(drill.models),
+                daily=_without_finance(drill.daily),
+                transactions=_without_finance(drill.transactions),
+            )
+        totals = _withheld(totals)
+        kpis = replace(
+            kpis,
+            month_to_date=_withheld(kpis.month_to_date),
+            last_month_same_point=_withheld(kpis.last_month_same_point),
+            last_month=_withheld(kpis.last_month),
+            forecast=replace(
+                kpis.forecast,
+                base_cost_to_date_usd=Decimal(0),
+                base_cost_forecast_usd=Decimal(0),
+                margin_forecast_usd=Decimal(0),
+            ),
+        )
     return SpendPage(
-        as_of=min(stamps), tz=q.tz, since=query.since, until=query.until, kpis=kpis, drill=drill, **results
+        as_of=as_of,
+        tz=q.tz,
+        since=query.since,
+        until=query.until,
+        grain=query.grain,
+        partial_bucket=partial,
+        finance=finance,
+        kpis=kpis,
+        totals=totals,
+        hidden_sandbox_requests=hidden,
+        drill=drill,
+        transactions=transactions,
+        balance=None if finance else balance,
+        **results,
     )
 
 
@@ -238,7 +380,11 @@ class SpendService:
         that user's drill-down."""
         scoped = self._scoped(caller, SpendFilter(users=query.users, user_ids=query.user_ids), query.drill_user)
         narrowed = replace(query, users=scoped.users, user_ids=scoped.user_ids)
-        return spend_page(self._queries(sync_if_older_than), narrowed, now=now)
+        if sees_everyone(caller):
+            return spend_page(self._queries(sync_if_older_than), narrowed, now=now)
+        mine = self._s.users.get(caller, caller.user_id)  # type: ignore[union-attr]
+        own = replace(narrowed, drill_user=None)
+        return spend_page(self._queries(sync_if_older_than), own, now=now, finance=False, balance=mine.credit_balance)
 
     # ---- teams -------------------------------------------------------------------------------------------------------
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
@@ -287,7 +433,9 @@ class SpendService:
         if query.user_ids:
             ids &= set(query.user_ids)
         narrowed = replace(query, user_ids=tuple(sorted(ids)) or NOBODY)
-        return spend_page(self._queries(sync_if_older_than), narrowed, now=now)
+        if sees_everyone(caller):
+            return spend_page(self._queries(sync_if_older_than), narrowed, now=now)
+        return spend_page(self._queries(sync_if_older_than), narrowed, now=now, finance=False)
 
     # ---- the command line's questions --------------------------------------------------------------------------------
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))

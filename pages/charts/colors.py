@@ -15,6 +15,14 @@ PROVIDER_COLORS: dict[str, str] = {
     "sandbox": "#8b8d98",
 }
 OTHER = "#6e56cf"
+# money measures drawn as series (the Overview's and the Spend page's lines): the same colour on every chart
+MEASURE_COLORS: dict[str, str] = {
+    "revenue": "#3e63dd",
+    "spent": "#3e63dd",
+    "provider cost": "#8b8d98",
+    "margin": "#12a594",
+    "rounding uplift": "#f76b15",
+}
 
 # A model's family: the first words of its id that name the family, and the family's colour.
 FAMILY_COLORS: tuple[tuple[str, str], ...] = (
@@ -65,9 +73,13 @@ def model_colors(models: Iterable[str]) -> dict[str, str]:
 
 
 def series_colors(names: Iterable[str]) -> dict[str, str]:
-    """Colours for a chart's series that may be providers, models or anything else (e.g. "other")."""
+    """Colours for a chart's series that may be providers, money measures, models or anything else ("other")."""
     out: dict[str, str] = {}
     for n in names:
         key = str(n)
-        out[key] = PROVIDER_COLORS.get(key) or (OTHER if key.lower() == "other" else model_color(key))
+        out[key] = (
+            PROVIDER_COLORS.get(key)
+            or MEASURE_COLORS.get(key)
+            or (OTHER if key.lower() == "other" else model_color(key))
+        )
     return out

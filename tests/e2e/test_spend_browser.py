@@ -63,12 +63,40 @@ def test_filter_drill_and_csv_totals(app_url: str, page) -> None:
         page.locator(".st-key-csv-user_models button").click()
     with open(dl.value.path(), encoding="utf-8") as fh:
         rows = list(csv.DictReader(io.StringIO(fh.read())))
-    assert rows and {r["model_provider"] for r in rows} == {"openai"}  # the filter applies to the drill-down
+    # the CSV's headers are the table's labels; the filter applies to the drill-down
+    assert rows and {r["provider"] for r in rows} == {"openai"}
     credits = sum(int(r["credits"]) for r in rows)
-    revenue = sum(Decimal(r["revenue_usd"]) for r in rows)
+    revenue = sum(Decimal(r["revenue"]) for r in rows)
     requests = sum(int(r["requests"]) for r in rows)
     shown = dict(re.findall(r"([\d,]+) (requests|credits)", line)[i][::-1] for i in range(2))
     assert int(shown["credits"].replace(",", "")) == credits
     assert int(shown["requests"].replace(",", "")) == requests
     shown_revenue = _money(re.search(r"revenue (\$[\d,.]+)", line).group(1))
     assert shown_revenue == revenue.quantize(shown_revenue)
+
+
+def test_grouping_empty_state_and_download_labels(app_url: str, page) -> None:
+    page.goto(f"{app_url}/spend")
+    wait_idle(page, timeout=120_000)
+    page.wait_for_selector("h1:has-text('Spend')")
+    # today is still running: its bar is marked partial, not drawn as a drop
+    page.get_by_text("The last bar (today) is partial").wait_for()
+    # the download buttons' labels fit (none cut to "CS…")
+    buttons = page.locator('[data-testid="stDownloadButton"] button')
+    buttons.nth(3).wait_for()
+    wait_idle(page)
+    for i in range(buttons.count()):
+        assert buttons.nth(i).evaluate("b => b.scrollWidth <= b.clientWidth + 1"), buttons.nth(i).inner_text()
+    page.locator('[data-testid="stSidebar"] button:has-text("Week")').click()
+    wait_idle(page)
+    page.get_by_text("The last bar (this week) is partial").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "spend-3-weeks.png"), full_page=True)
+
+    _choose(page, "providers", "sandbox")  # sandbox calls only: hidden by default
+    page.get_by_text(re.compile(r"sandbox calls in it are hidden")).wait_for()
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0  # no empty axes
+    page.screenshot(path=str(ARTIFACTS / "spend-4-empty.png"), full_page=True)
+    page.locator(".st-key-sandbox label").first.click()
+    wait_idle(page)
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -42,6 +44,19 @@ def _usd(text: str) -> Decimal:
     return Decimal(text.replace("$", "").replace(",", ""))
 
 
+def _frames(at: AppTest, has: str, lacks: str | None = None) -> list:
+    """The tables drawn whose frames have column `has` (and not `lacks`), in page order."""
+    return [d.value for d in at.dataframe if has in d.value.columns and (lacks is None or lacks not in d.value.columns)]
+
+
+def users_table(at: AppTest):
+    return _frames(at, "user_id", "model")[0]
+
+
+def models_table(at: AppTest):
+    return _frames(at, "model_name", "user")[0]
+
+
 def test_page_shows_kpis_as_of_and_every_table(app: AppTest, demo: tuple[str, Path]) -> None:
     labels = [m.label for m in app.metric]
     assert any(label.startswith("Spend in ") for label in labels)
@@ -54,45 +69,42 @@ def test_page_shows_kpis_as_of_and_every_table(app: AppTest, demo: tuple[str, Pa
     assert len(app.dataframe) >= 2  # top users, top models (and anomalies when there are any)
     # the top users table equals the engine's answer for the default 30 days
     since, until = default_range(q)
-    want = q.breakdown("user", SpendFilter.dates(since, until), top=10).frame
-    got = app.dataframe[0].value
-    assert list(got["user"]) == list(want["user"])
+    want = q.breakdown("user", SpendFilter.dates(since, until)).frame  # every user, not only the top 10
+    got = users_table(app)
+    assert len(want) > 10 and list(got["user"]) == list(want["user"])
     assert [round(x, 6) for x in got["revenue_usd"]] == [round(float(x), 6) for x in want["revenue_usd"]]
 
 
 def test_a_provider_filter_changes_every_table(app: AppTest, demo: tuple[str, Path]) -> None:
     app.sidebar.multiselect(key="providers").set_value(["anthropic"]).run()
     assert not app.exception, app.exception
-    models = app.dataframe[1].value
+    models = models_table(app)
     assert set(models["model_provider"]) == {"anthropic"}
     q = _queries(demo[1])
     since, until = default_range(q)
-    want = q.breakdown("user", SpendFilter.dates(since, until, providers=("anthropic",)), top=10).frame
-    assert list(app.dataframe[0].value["user"]) == list(want["user"])
+    want = q.breakdown("user", SpendFilter.dates(since, until, providers=("anthropic",))).frame
+    assert list(users_table(app)["user"]) == list(want["user"])
 
 
 def test_drilling_into_a_user_shows_their_models_daily_series_and_transactions(app: AppTest) -> None:
-    top_user = app.dataframe[0].value["user"].iloc[0]
+    top_user = users_table(app)["user"].iloc[0]
     app.selectbox(key="drill_user").set_value(top_user).run()
     assert not app.exception, app.exception
-    assert any(top_user in md.value for md in app.markdown)
-    frames = [d.value for d in app.dataframe]
-    tx = next(f for f in frames if "transaction_id" in f.columns)
+    assert any(top_user.replace(".", "\\.") in md.value for md in app.markdown)
+    tx = _frames(app, "transaction_id")[0]
     assert set(tx["user"]) == {top_user}
-    user_models = next(
-        f
-        for f in frames
-        if "model" in f.columns and "user" not in f.columns and len(f) and "key" in f.columns and f is not frames[1]
-    )
+    user_models = _frames(app, "model_name", "user")[-1]  # after the page's own models table
     assert user_models["credits"].sum() > 0
 
 
 def test_sandbox_toggle_adds_would_be_cost_but_no_credits(app: AppTest) -> None:
     app.sidebar.multiselect(key="providers").set_value(["sandbox"]).run()
-    assert app.dataframe[1].value.empty  # excluded by default
+    # excluded by default: an empty state that says how to see them, not $0.00 figures and empty charts
+    assert not app.dataframe
+    assert any("sandbox calls in it are hidden" in i.value and "Include sandbox calls" in i.value for i in app.info)
     app.sidebar.toggle(key="sandbox").set_value(True).run()
     assert not app.exception, app.exception
-    models = app.dataframe[1].value
+    models = models_table(app)
     assert set(models["model_provider"]) == {"sandbox"}
     assert (models["credits"] == 0).all() and (models["base_cost_usd"] > 0).all()
 
@@ -108,10 +120,18 @@ def test_a_pm_sees_only_their_own_spend(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "pm.duckdb"))
     at = open_page("spend", timeout=120, acting_as=pm.email)
     assert any("your own spend" in i.value for i in at.info)
-    assert at.selectbox(key="drill_user").options == ["(nobody)", pm.email]
+    # their usage, their credits, what they spent per model: no one-bar ranking of users, no drill-down into oneself
+    labels = [m.label for m in at.metric]
+    assert labels[0] == "Credits left" and at.metric[0].value == f"{pm.credit_balance:,}"
+    assert not [s for s in at.selectbox if s.key == "drill_user"]
+    assert not [f for f in at.dataframe if "user_id" in f.value.columns]  # the every-user table
+    assert any(h.value == "Your newest calls" for h in at.subheader)
     for frame in at.dataframe:
+        # not finance's margin on them: the service leaves those columns out
+        assert not {"margin_usd", "markup_pct", "base_cost_usd", "rounding_uplift_usd"} & set(frame.value.columns)
         if "user" in frame.value.columns:
             assert set(frame.value["user"]) <= {pm.email}
+    assert "Margin" not in labels
 
 
 def test_a_team_owner_sees_the_team_and_finance_sees_spend_by_team(tmp_path, monkeypatch) -> None:
@@ -138,22 +158,58 @@ def test_a_team_owner_sees_the_team_and_finance_sees_spend_by_team(tmp_path, mon
     assert at.selectbox(key="drill_user").options == ["(nobody)", *members]
     q = _queries(tmp_path / "team.duckdb")
     since, until = default_range(q)
-    want = q.breakdown("user", SpendFilter.dates(since, until, users=tuple(members)), top=10).frame
-    got = at.dataframe[0].value
+    want = q.breakdown("user", SpendFilter.dates(since, until, users=tuple(members))).frame
+    got = users_table(at)
     assert list(got["user"]) == list(want["user"]) and set(got["user"]) <= set(members)
     assert list(got["credits"]) == list(want["credits"])
 
     at = open_page("spend", timeout=120, acting_as=finance.email)
     assert any(h.value == "Spend by team" for h in at.subheader)
     by_team = next(d.value for d in at.dataframe if "team" in d.value.columns)
-    want_teams = q.breakdown("team", SpendFilter.dates(since, until), top=10).frame
+    want_teams = q.breakdown("team", SpendFilter.dates(since, until)).frame
     assert dict(zip(by_team["team"], by_team["credits"], strict=True)) == dict(
         zip(want_teams["team"], want_teams["credits"], strict=True)
     )
     outsider = next(u for u in q.breakdown("user", SpendFilter.dates(since, until)).frame["user"] if u not in members)
     at.selectbox(key="drill_user").set_value(outsider).run()
-    assert any(outsider in md.value for md in at.markdown)
+    assert any(outsider.replace(".", "\\.") in md.value for md in at.markdown)
     at.selectbox(key="team").set_value("research").run()  # a drill-down outside the team is dropped, not an error
     assert not at.exception, at.exception
-    assert set(at.dataframe[0].value["user"]) <= set(members)
-    assert not any(outsider in md.value for md in at.markdown)
+    assert set(users_table(at)["user"]) <= set(members)
+    assert not any(outsider.replace(".", "\\.") in md.value for md in at.markdown)
+
+
+MONEY = re.compile(r"^-?(\$[\d,]+\.\d\d|<\$0\.01)$")
+
+
+def test_figures_are_money_notes_have_no_arrows_and_tables_say_what_they_hold(app: AppTest) -> None:
+    for m in app.metric:
+        if m.label.startswith(("Spend in ", "Forecast", "Margin")):
+            assert MONEY.match(m.value), (m.label, m.value)
+        assert m.proto.direction == m.proto.NONE, m.label  # a note such as "12,345 credits" is not a change
+    spend = next(m for m in app.metric if m.label.startswith("Spend in "))
+    assert re.fullmatch(r"[\d,]+ credits?", spend.proto.delta)
+    users = next(d for d in app.dataframe if "user_id" in d.value.columns)
+    config = json.loads(users.proto.columns)
+    assert config["markup_pct"]["label"] == "effective markup %"
+    assert "Ledger" in config["markup_pct"]["help"] and "whole credits" in config["markup_pct"]["help"]
+    assert config["revenue_usd"]["type_config"] == {"type": "number", "format": "dollar"}
+    for d in app.dataframe:  # no None or NaN in what a table shows (a blank reads as an em dash)
+        shown = list(d.proto.column_order) or list(d.value.columns)
+        assert not d.value[shown].isna().any().any(), shown
+    labels = [b.label for b in app.get("download_button")]
+    assert labels and set(labels) == {"Download CSV", "Download Parquet"}
+
+
+def test_presets_and_grouping_change_the_period_and_the_partial_bucket(app: AppTest) -> None:
+    assert any("The last bar (today) is partial" in c.value for c in app.caption)  # 30 days up to today
+    app.sidebar.segmented_control(key="grain").set_value("week").run()
+    assert not app.exception, app.exception
+    assert any("The last bar (this week) is partial" in c.value for c in app.caption)
+    app.sidebar.selectbox(key="preset").set_value("last month").run()
+    assert not app.exception, app.exception
+    assert not any("is partial" in c.value for c in app.caption)  # last month is complete
+    assert any(re.match(r"\w{3} 01 \w{3} \d{4} – \w{3} \d\d \w{3} \d{4}$", c.value) for c in app.sidebar.caption)
+    app.sidebar.selectbox(key="preset").set_value("custom").run()
+    assert not app.exception, app.exception
+    assert app.sidebar.date_input(key="days")

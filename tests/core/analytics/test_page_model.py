@@ -30,6 +30,6 @@ def test_spend_page_data_has_every_table(synced) -> None:
     email = q.options().users[0][0]
     page = spend_page(q, PageQuery(since=date(2025, 3, 1), until=date(2025, 3, 31), drill_user=email), now=END)
     assert page.drill is not None and page.drill.user == email
-    assert not page.top_users.frame.empty and not page.daily_by_provider.frame.empty
+    assert not page.top_users.frame.empty and not page.series_by_provider.frame.empty
     assert page.as_of <= q.as_of()
     assert int(page.top_users.frame["credits"].iloc[0]) >= int(page.top_users.frame["credits"].iloc[-1])

@@ -82,6 +82,7 @@ def test_cli_spend_by_json(cli_env: Path, synced, capsys: pytest.CaptureFixture[
         "credits",
         "revenue_usd",
         "margin_usd",
+        "effective_markup_pct",
         "as_of",
     }
     assert [r["credits"] for r in rows] == sorted((r["credits"] for r in rows), reverse=True)
@@ -108,6 +109,7 @@ def test_cli_time_grouping_filters_and_errors(cli_env: Path, capsys: pytest.Capt
     assert main(["spend", "--by", "user", "--top", "2"]) == 0
     out = capsys.readouterr().out
     assert "as of" in out and "days in Europe/Paris" in out
+    assert "effective markup %" in out.splitlines()[0]  # the Spend page's name: not the markup set per person
 
 
 def test_cli_forecast_anomalies_and_sync(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:

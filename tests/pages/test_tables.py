@@ -1,0 +1,53 @@
+"""`pages/tables.py`: what a table draws for missing values, and CSVs that say what the table says."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+import pandas as pd
+
+from pages.tables import csv_bytes, displayable
+
+SPEC = {
+    "model": ("model", "text"),
+    "revenue_usd": ("revenue", "money"),
+    "markup_pct": ("effective markup %", "pct"),
+    "credits": ("credits", "credits"),
+}
+
+
+def test_a_column_with_blanks_is_drawn_as_text_with_an_em_dash_not_none() -> None:
+    frame = pd.DataFrame(
+        {
+            "model": ["gpt-4o", None],
+            "revenue_usd": [2145.6, 1.0],
+            "markup_pct": [825.0, None],
+            "credits": [12345, 3],
+        }
+    )
+    shown, kinds = displayable(frame, SPEC)
+    assert list(shown["model"]) == ["gpt-4o", "—"]
+    assert list(shown["markup_pct"]) == ["825.0%", "—"] and kinds["markup_pct"] == ("effective markup %", "text")
+    assert kinds["revenue_usd"] == ("revenue", "money") and shown["revenue_usd"].dtype == float  # untouched
+    assert frame["markup_pct"].isna().any()  # the caller's frame is not changed
+
+
+def test_the_csv_has_the_tables_labels_exact_money_and_no_two_headers_alike() -> None:
+    frame = pd.DataFrame(
+        {
+            "key": ["a"],
+            "provider": ["openai"],
+            "credits": [3],
+            "revenue_usd": [Decimal("0.000000120")],
+            "model_provider": ["openai"],
+            "model": ["gpt-4o"],
+        }
+    )
+    spec = {**SPEC, "provider": ("provider", "text"), "model_provider": ("provider", "text")}
+    rows = list(csv.reader(io.StringIO(csv_bytes(frame, spec).decode())))
+    header, row = rows[0], rows[1]
+    assert header[:4] == ["model", "revenue", "credits", "provider"]  # the spec's columns first, labelled
+    assert len(set(header)) == len(header)
+    assert row[header.index("revenue")] == "0.000000120"  # never 1.20E-7
