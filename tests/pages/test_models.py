@@ -71,7 +71,7 @@ def test_catalog_prices_a_typical_call_in_credits_at_the_viewers_markup(demo: Da
     expected = quote(gpt4o, Usage(input_tokens=1_000, output_tokens=500), viewer.developer_markup_pct, Decimal("0.04"))
     table = at.dataframe[0].value
     row = table[table["model"] == "gpt-4o"].iloc[0]
-    assert row["typical_credits"] == expected.final_credits
+    assert int(row["typical_credits"]) == expected.final_credits  # a column with blanks is drawn as text
     assert row["typical_call"] == "1,000 input + 500 output tokens"
     uptime = table[table["unit"] == "uptime"]
     assert uptime["typical_call"].eq("billed by uptime").all()
