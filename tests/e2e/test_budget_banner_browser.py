@@ -94,7 +94,8 @@ def test_finance_sets_a_budget_and_the_pm_sees_the_banner_past_80_percent(
     page.screenshot(path=str(ARTIFACTS / "budget-banner-1-set.png"), full_page=True)
 
     # the PM, in the same browser session: local mode's "Acting as"
-    choose(page, "local_user_email", "pat@")
+    choose(page, "acting_role", "PM")
+    choose(page, "acting_person_pm", "pat@")
     page.get_by_text("You see your own budgets and your team's.").wait_for(timeout=60_000)
     open_from_sidebar(page, "Playground")
     choose(page, "pg_provider_chat", "openai")
