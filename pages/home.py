@@ -9,7 +9,7 @@ import streamlit as st
 from core.services import Principal
 from core.services.overview import Overview
 from pages.fmt import money
-from pages.ui import guard, services
+from pages.ui import guard, plain, services
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -46,7 +46,7 @@ c3.metric(
 )
 c4.metric("Active users this month", f"{ov.active_users} of {ov.users}")
 if ov.top_model:
-    st.markdown(f"**Top model this month:** `{ov.top_model}` · {ov.top_model_credits:,} credits")
+    st.markdown(f"**Top model this month:** {plain(ov.top_model)} · {ov.top_model_credits:,} credits")
 
 if ov.daily:
     df = pd.DataFrame(

@@ -15,7 +15,7 @@ from core.services import Capability, Principal
 from core.services.ledger import GRANT_KINDS, AccountBalance, AuditEntry, DisputedCall, History
 from core.services.users import ROLES
 from pages.fmt import money
-from pages.ui import guard, services
+from pages.ui import guard, plain, services
 
 principal = guard("ledger")
 
@@ -124,7 +124,7 @@ with tab_history:
     history = load_history(principal, who_key, who)
     txs = history.transactions
     if not txs:
-        st.info(f"{who} has no transactions yet.")
+        st.info(f"{plain(who)} has no transactions yet.")
     else:
         hist = pd.DataFrame(
             [
@@ -165,7 +165,7 @@ if can_grant:
     with tabs["Grant / top-up"]:
         done = st.session_state.pop("grant_done", None)
         if done:
-            st.success(done)
+            st.success(plain(done))
         if actor is None:
             st.info("Add a user before granting credits.")
         else:
@@ -190,9 +190,9 @@ if can_grant:
             if pending:
                 current = next(a for a in everyone if a.email == pending["user"])
                 st.warning(
-                    f"Confirm: **{pending['kind']}** of **{pending['credits']:+,} credits** to **{pending['user']}** "
-                    f"(balance now {current.total:,}, available {current.available:,}), as {actor.email}."
-                    + (f" Note: {pending['note']}" if pending["note"] else "")
+                    f"Confirm: **{pending['kind']}** of **{pending['credits']:+,} credits** to "
+                    f"**{plain(pending['user'])}** (balance now {current.total:,}, available {current.available:,}), "
+                    f"as {plain(actor.email)}." + (f" Note: {plain(pending['note'])}" if pending["note"] else "")
                 )
                 b1, b2 = st.columns(2)
                 if b1.button("Confirm", type="primary", key="grant_confirm"):
@@ -206,7 +206,7 @@ if can_grant:
                             idempotency_key=pending["key"],
                         )
                     except CoreError as exc:
-                        st.error(str(exc))
+                        st.error(plain(str(exc)))
                     else:
                         st.session_state.pop("grant_pending", None)
                         st.session_state["grant_done"] = (

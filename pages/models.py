@@ -13,7 +13,7 @@ from core.errors import CoreError
 from core.services import Capability, Principal
 from core.services.models import CATEGORIES, PRICE_FIELDS, ModelPrice, PriceChange, Quote, Usage
 from pages.fmt import money, price
-from pages.ui import acting_user, guard, services
+from pages.ui import acting_user, guard, plain, services
 
 UNIT_LABELS = {
     "input_per_1m_usd": "input / 1M tokens",
@@ -91,7 +91,9 @@ with tab_calc:
     priced = [m.key for m in models if m.status == "active"]
     key = st.selectbox("Model", priced, index=priced.index("openai/gpt-4o") if "openai/gpt-4o" in priced else 0)
     model = by_key[key]
-    st.caption(f"{model.model_name} · {model.price_label()} · source: {model.price_source} ({model.price_as_of})")
+    st.caption(
+        plain(f"{model.model_name} · {model.price_label()} · source: {model.price_source} ({model.price_as_of})")
+    )
     default_markup = float(actor.developer_markup_pct if actor else settings.default_markup_pct)
     usage: Usage | None = None
     try:
@@ -128,7 +130,7 @@ with tab_calc:
                 "its hardware's hourly rate (see the Endpoints page)."
             )
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(str(exc)))
         usage = None
     markup = st.number_input(
         "Markup %",
@@ -143,7 +145,7 @@ with tab_calc:
         try:
             q: Quote = services().models.quote(principal, model, usage, Decimal(str(markup)))
         except CoreError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
         else:
             m1, m2, m3, m4, m5 = st.columns(5)
             m1.metric("Provider cost", f"${q.base_cost_usd.normalize():f}")
@@ -163,7 +165,7 @@ with tab_calc:
 with tab_edit:
     done = st.session_state.pop("price_done", None)
     if done:
-        st.success(done)
+        st.success(plain(done))
     if principal.can(Capability.EDIT_PRICES):
         edit_key = st.selectbox("Model to edit", [m.key for m in models], key="edit_model")
         target = by_key[edit_key]
@@ -201,7 +203,7 @@ with tab_edit:
             except json.JSONDecodeError as exc:
                 st.error(f"Other prices are not valid JSON ({exc.msg}, line {exc.lineno}); fix them and save again.")
             except CoreError as exc:
-                st.error(str(exc))
+                st.error(plain(str(exc)))
             else:
                 load_catalog.clear()
                 load_history.clear()

@@ -6,7 +6,6 @@ import logging
 
 import streamlit as st
 
-from core.errors import CoreError
 from core.services import Principal
 from core.services.generation import GenerationRequest, GenerationResult
 from core.services.models import ModelPrice
@@ -20,7 +19,7 @@ from core.services.playground import (
 )
 from core.services.users import UserView
 from pages.fmt import money, price
-from pages.ui import call_billed, guard, services
+from pages.ui import call_billed, guard, plain, services, show_error
 
 log = logging.getLogger(__name__)
 svc = services()
@@ -51,18 +50,10 @@ def paying_user(principal: Principal) -> UserView:
     return users[chosen]
 
 
-def show_error(exc: Exception) -> None:
-    if isinstance(exc, CoreError):
-        st.error(str(exc), icon=":material/error:")
-    else:
-        log.exception("unexpected error in the Playground")
-        st.error(f"Something went wrong ({type(exc).__name__}): {exc}", icon=":material/error:")
-
-
 def draw_cost_card(result: GenerationResult) -> None:
     card = cost_card(result, credit_usd)
     with st.container(border=True):
-        st.markdown(f"**Cost of this call** · `{result.provider}/{result.model_id}` · usage: {card.usage}")
+        st.markdown(f"**Cost of this call** · {plain(f'{result.provider}/{result.model_id}')} · usage: {card.usage}")
         top = st.columns(3)
         top[0].metric("Provider cost (USD)", f"${card.base_cost_usd.normalize():f}")
         top[1].metric("Base credits", f"{card.base_credits:,}")
@@ -152,7 +143,7 @@ def pick_model(category: str) -> tuple[str, str, ModelPrice]:
     if provider == "sandbox":
         st.info(
             f"**Simulated.** The sandbox calls no model; its output is generated offline. It is priced like "
-            f"`{model.mirrors}` so the cost card shows what the call would cost, and nothing is charged.",
+            f"{plain(model.mirrors or '')} so the cost card shows what the call would cost, and nothing is charged.",
             icon=":material/science:",
         )
     return provider, model.model_id, model

@@ -341,7 +341,7 @@ if page.drill is not None:
     d = page.drill
     t = d.totals
     st.markdown(
-        f"**{d.user}** in these days, filters applied: {t.requests:,} requests · {t.credits:,} credits · "
+        f"**{plain(d.user)}** in these days, filters applied: {t.requests:,} requests · {t.credits:,} credits · "
         f"revenue {money(t.revenue_usd)} · provider cost {money(t.base_cost_usd)} · margin {money(t.margin_usd)}"
     )
     table("user_models", d.models.frame)

@@ -209,17 +209,24 @@ def error_boundary() -> Iterator[None]:
     Exceptions, so they pass through untouched."""
     try:
         yield
-    except CoreError as exc:
-        log.warning("a page stopped on an engine error: %s", exc, exc_info=True)
+    except Exception as exc:
+        show_error(exc)
+
+
+def show_error(exc: Exception) -> None:
+    """A failed action as one line: the engine's own sentence for its typed errors, otherwise a short message with a
+    reference to the log entry that holds the exception and its trace (never shown: it may name internals)."""
+    if isinstance(exc, CoreError):
+        log.warning("an action stopped on an engine error: %s", exc, exc_info=True)
         st.error(plain(str(exc)), icon=":material/error:")
-    except Exception:
-        ref = secrets.token_hex(3)
-        log.exception("a page failed (ref %s)", ref)
-        st.error(
-            f"Something went wrong and it was logged (ref {ref}). Try again; if it keeps happening, give an admin "
-            "the reference.",
-            icon=":material/error:",
-        )
+        return
+    ref = secrets.token_hex(3)
+    log.error("an action failed (ref %s)", ref, exc_info=exc)
+    st.error(
+        f"Something went wrong and it was logged (ref {ref}). Try again; if it keeps happening, give an admin the "
+        "reference.",
+        icon=":material/error:",
+    )
 
 
 def acting_user() -> UserView | None:

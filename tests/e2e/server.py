@@ -27,18 +27,17 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(
-    env: dict[str, str], extra_args: list[str] | None = None, port: int | None = None
+    env: dict[str, str], extra_args: list[str] | None = None, port: int | None = None, *, warm: bool = False
 ) -> Iterator[str]:
+    """`warm`: start through serve_app.py, as `make run` does (services built before the first visitor)."""
     port = port or free_port()
+    start = [str(ROOT / "serve_app.py")] if warm else ["-m", "streamlit", "run", str(ROOT / "app.py")]
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     log = open(ARTIFACTS / f"streamlit-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
+            *start,
             "--server.port",
             str(port),
             "--server.headless",

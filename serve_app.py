@@ -1,0 +1,40 @@
+"""`streamlit run app.py`, started warm: the heavy imports, the engine's services (migrations checked, catalog loaded)
+and the analytics store are ready before the server accepts its first visitor, so the first page after a start
+draws as fast as any other (`make run` starts the app through this; arguments are streamlit's own)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from streamlit.web import cli
+
+ROOT = Path(__file__).resolve().parent
+
+
+def warm() -> None:
+    """Build what every first visit would otherwise wait for; a failure here only means a slower first page."""
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # "no ScriptRunContext" warnings: expected here
+    try:
+        import pandas  # noqa: F401
+        import plotly.express  # noqa: F401
+
+        from core.services import SYSTEM
+        from pages.ui import services
+
+        svc = services()  # the same st.cache_resource entry the pages use: built once per process
+        svc.users.list(SYSTEM)
+        svc.models.list(SYSTEM)
+        svc.spend.store_version(SYSTEM)
+    except Exception:
+        logging.getLogger(__name__).warning("warming the app failed; the first page will build it", exc_info=True)
+    finally:
+        logging.getLogger("streamlit").setLevel(logging.NOTSET)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    warm()
+    sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *sys.argv[1:]]
+    sys.exit(cli.main())
