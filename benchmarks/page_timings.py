@@ -99,9 +99,7 @@ def time_role(browser: Any, base: str, role: str, rounds: int) -> dict[str, Any]
         "role": role,
         "start_s": round(landing, 2),
         "landing": landing_title,
-        "pages": {
-            n: {"first_s": round(first[n], 2), "warm_s": round(statistics.median(warm[n]), 2)} for n in names
-        },
+        "pages": {n: {"first_s": round(first[n], 2), "warm_s": round(statistics.median(warm[n]), 2)} for n in names},
     }
 
 
