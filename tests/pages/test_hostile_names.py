@@ -99,6 +99,7 @@ def elements(at: AppTest) -> Iterator[Any]:
             yield node.type, MessageToDict(proto)
 
 
+DRAWN_AS_MARKDOWN = {"endpoints", "models"}  # elsewhere they sit in tables and option lists (not Markdown) too
 LIVE_LINK = re.compile(r"(?<!\\)\]\((?!/)[^)]*evil\.example")  # a link into the app itself ("](/page?...") is ours
 
 
@@ -116,4 +117,5 @@ def test_hostile_names_are_shown_as_text(env: dict[str, str], monkeypatch: pytes
             assert not LIVE_LINK.search(s), f"{name}: a live link in {kind}: {s[:300]}"
             assert "![" not in s, f"{name}: a live image in {kind}: {s[:300]}"
             assert not re.search(r"(?<!\\)<img", s, re.I), f"{name}: raw HTML in {kind}: {s[:300]}"
-    assert seen or name in ("breakeven",), f"{name}: no hostile text drawn at all: the test saw nothing to check"
+    if name in DRAWN_AS_MARKDOWN:  # the hostile rows reached these pages' Markdown: the checks above saw them
+        assert seen, f"{name}: no hostile text drawn: the test checked nothing"
