@@ -69,8 +69,10 @@ def _default_local_email() -> str | None:
     users = local_users()
     wanted = os.environ.get("LOCAL_USER_EMAIL", "").strip().lower()
     if wanted in LOCAL_ROLES:
-        return next((e for e, r in users if r == wanted), None)
-    if wanted:
+        first = next((e for e, r in users if r == wanted), None)
+        if first:
+            return first
+    elif wanted:
         return wanted
     for role in reversed(LOCAL_ROLES):
         for email, r in users:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import streamlit as st
 from google.protobuf.json_format import MessageToDict
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
@@ -69,6 +70,15 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         c.execute(text("UPDATE ai_usage_log SET error = :n WHERE status != 'success'"), {"n": hostile("error")})
     rt.dispose()
     yield env
+
+
+@pytest.fixture(autouse=True)
+def fresh_page_caches() -> Iterator[None]:
+    """The pages' st.cache_data entries live as long as the process: these hostile answers must not reach the next
+    test's pages (nor earlier tests' answers these)."""
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
 
 
 SKIP = {"data", "spec", "options", "default", "value", "rawValue", "codeText", "url", "id", "formId", "arrowData"}

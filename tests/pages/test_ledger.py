@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from core.billing import BillingService
 from core.db import Database
 from core.db.models import AuditLog, CreditTransaction, User
-from tests.pages.apptest import open_page, page_path
+from tests.pages.apptest import open_page, page_path, shown
 
 PAGE = page_path("ledger")
 
@@ -56,7 +56,7 @@ def test_grant_needs_confirmation_and_posts_once(demo: Database) -> None:
     at.text_input(key="grant_note").input("quarterly top-up")
     button(at, "Review").click().run()
     assert billing.balance(target).total == before  # nothing posted before the confirmation
-    assert any("Confirm" in w.value and target in w.value for w in at.warning)
+    assert any("Confirm" in w.value and target in shown(w.value) for w in at.warning)
     pending = dict(at.session_state["grant_pending"])
     button(at, "Confirm").click().run()
     assert not at.exception, at.exception

@@ -12,7 +12,7 @@ from core.catalog import get_model, list_models
 from core.db import Database
 from core.db.models import AIModelPriceHistory, AIUsageLog, AuditLog
 from core.usage import Usage
-from tests.pages.apptest import open_page, page_path
+from tests.pages.apptest import open_page, page_path, shown
 
 PAGE = page_path("models")
 
@@ -73,7 +73,7 @@ def test_admin_price_change_applies_to_new_usage_and_is_kept(demo: Database) -> 
     at.text_input(key="edit_openai/gpt-4o-mini_note").input("provider price rise")
     next(b for b in at.button if b.label == "Save new prices").click().run()
     assert not at.exception, at.exception
-    assert any("input_per_1m_usd: 0.15 → 0.2" in s.value for s in at.success)
+    assert any("input_per_1m_usd: 0.15 → 0.2" in shown(s.value) for s in at.success)
     with demo.session() as s:
         after = get_model(s, "gpt-4o-mini")
         twin = get_model(s, "sandbox-chat")
