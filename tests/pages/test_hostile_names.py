@@ -51,6 +51,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         svc.close()
     with rt.session() as s:
         model = s.execute(text("SELECT id FROM ai_models WHERE model_id = 'gpt-4o'")).scalar_one()
+    with rt.session() as s:
         update_prices(s, model, {"input_per_1m_usd": "2.75"}, hostile("actor"), hostile("price-note"))
     with rt.engine.begin() as c:
         for i, (uid,) in enumerate(c.execute(text("SELECT id FROM users WHERE role != 'admin'")).all()):
