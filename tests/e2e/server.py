@@ -81,3 +81,12 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until the Streamlit script has finished its run."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
     page.wait_for_timeout(300)
+
+
+def choose(page, key: str, text: str) -> None:
+    """Pick the option of selectbox `key` that typing `text` leaves first."""
+    box = page.locator(f".st-key-{key} input").first
+    box.click()
+    box.fill(text)
+    page.keyboard.press("Enter")
+    wait_idle(page)

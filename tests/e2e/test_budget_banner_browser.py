@@ -18,7 +18,7 @@ import pytest
 from core.billing import BillingService
 from core.users import add_user
 from tests.conftest import make_runtime
-from tests.e2e.server import ARTIFACTS, streamlit_server, wait_idle
+from tests.e2e.server import ARTIFACTS, choose, streamlit_server, wait_idle
 from tests.support.loopback import LoopbackState, loopback_openai
 
 pytestmark = pytest.mark.browser
@@ -53,15 +53,6 @@ def budget_app(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Ite
 def open_from_sidebar(page, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
     page.get_by_role("heading", name=title).wait_for(timeout=60_000)
-    wait_idle(page)
-
-
-def choose(page, key: str, text: str) -> None:
-    """Pick the option of selectbox `key` that typing `text` leaves first."""
-    box = page.locator(f".st-key-{key} input").first
-    box.click()
-    box.fill(text)
-    page.keyboard.press("Enter")
     wait_idle(page)
 
 
