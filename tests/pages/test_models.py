@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
@@ -101,3 +102,16 @@ def test_non_admin_sees_no_edit_form(demo: Database) -> None:
     assert not at.exception
     assert not [b for b in at.button if b.label == "Save new prices"]
     assert any("Only admins" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("typed", ["1e400", "-1", "abc", "NaN"])
+def test_a_bad_price_is_one_clean_message_and_changes_nothing(demo: Database, typed: str) -> None:
+    at = open_page("models")
+    at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
+    at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").input(typed)
+    next(b for b in at.button if b.label == "Save new prices").click().run()
+    assert not at.exception, at.exception
+    [error] = at.error
+    assert shown(error.value).startswith("input_per_1m_usd: ") and "Traceback" not in error.value
+    with demo.session() as s:
+        assert get_model(s, "gpt-4o-mini").input_per_1m_usd == Decimal("0.15")
