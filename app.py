@@ -15,7 +15,6 @@ from pages.ui import (
     local_users,
     plain,
     remember_local_choice,
-    services,
 )
 
 st.set_page_config(page_title="AI credits", page_icon=":material/payments:", layout="wide")
@@ -73,7 +72,6 @@ def acting_as(principal: Principal, users: list[tuple[str, str]]) -> None:
     st.query_params["as"] = principal.email  # the URL keeps who is acting, so a reload does too
 
 
-services()  # built before the first page (migrations checked, catalog loaded): the first visit does not pay for it
 if auth_configured():
     principal = current_principal()
     if principal is None:
