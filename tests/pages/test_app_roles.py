@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.users import add_user
@@ -96,3 +97,20 @@ def test_an_unknown_person_in_the_url_falls_back_to_the_default(local_mode: str)
     at.run()
     assert not at.exception, at.exception
     assert at.selectbox(key="acting_role").value == "pm"
+
+
+def test_a_page_that_fails_shows_one_line_through_the_router(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.services.overview import OverviewService
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk I/O error at /srv/data/analytics.duckdb")
+
+    monkeypatch.setenv("DATABASE_URL", db)
+    monkeypatch.setenv("LOCAL_USER_EMAIL", "ada@x.io")
+    monkeypatch.setattr(OverviewService, "overview", broken)
+    st.cache_data.clear()  # the Overview's figures may be cached from another test
+    at = app().run()
+    assert not at.exception, at.exception
+    [error] = at.error
+    assert "Something went wrong" in error.value and "/srv/data" not in error.value
+    assert at.title[0].value == "Overview"  # the page drew up to the failure; the sidebar and navigation stay
