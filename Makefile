@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# Local mode lets whoever opens the app act as anyone, so the app and the gateway listen on this machine only;
+# HOST=0.0.0.0 make run opens them to the network (configure [auth] first, see README).
+HOST ?= 127.0.0.1
 GATEWAY_PORT ?= 8000
 DEMO_ROWS ?= 200000
 
@@ -28,11 +31,12 @@ demo: init
 	$(PY) -m core demo --rows $(DEMO_ROWS) --if-empty $(if $(filter local,$(HF_ENDPOINTS_API_URL)),--with-endpoints)
 	-$(PY) -m core spend sync  # so the Spend page opens without a first sync (a failure here does not stop the app)
 
-# The app and the HTTP gateway side by side; when either stops (or on Ctrl-C) the other is stopped too.
+# The app and the HTTP gateway side by side; when either stops (or on Ctrl-C) the other is stopped too. serve_app.py
+# is `streamlit run app.py` with the engine built before the first visitor (so the first page is not slow).
 run: demo
 	@$(PY) -m core keys demo
-	@bash -c '$(PY) -m core serve --port $(GATEWAY_PORT) & gw=$$!; \
-	  GATEWAY_URL=http://127.0.0.1:$(GATEWAY_PORT)/v1 $(PY) -m streamlit run app.py --server.port $(PORT) \
+	@bash -c '$(PY) -m core serve --host $(HOST) --port $(GATEWAY_PORT) & gw=$$!; \
+	  GATEWAY_URL=http://127.0.0.1:$(GATEWAY_PORT)/v1 $(PY) serve_app.py --server.address $(HOST) --server.port $(PORT) \
 	    --server.headless true --browser.gatherUsageStats false & app=$$!; \
 	  trap "kill $$gw $$app 2>/dev/null" EXIT INT TERM; wait -n $$gw $$app'
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from core.access import PAGES
-from pages.ui import LOCAL_USER_KEY, auth_configured, current_principal, local_users
+from core.services import Principal
+from pages.ui import (
+    LOCAL_ROLES,
+    ROLE_LABELS,
+    auth_configured,
+    current_principal,
+    error_boundary,
+    local_users,
+    plain,
+    remember_local_choice,
+)
 
 st.set_page_config(page_title="AI credits", page_icon=":material/payments:", layout="wide")
 
@@ -32,8 +42,34 @@ def sign_in_page() -> None:
 
 def unknown_user_page() -> None:
     st.title("Not yet a user")
-    st.warning(f"{st.user.get('email', 'Your account')} is not in the users list. Ask an admin to add you.")
+    who = plain(str(st.user.get("email") or "Your account"))
+    st.warning(f"{who} is not in the users list. Ask an admin to add you.")
     st.button("Sign out", on_click=st.logout)
+
+
+def _pick_role(people: dict[str, list[str]]) -> None:
+    remember_local_choice(people[st.session_state["acting_role"]][0])
+
+
+def _pick_person(key: str) -> None:
+    remember_local_choice(st.session_state[key])
+
+
+def acting_as(principal: Principal, users: list[tuple[str, str]]) -> None:
+    """Local mode's "Acting as": a role first (most to least privileged), then a person of that role. The pick is
+    kept in the URL (?as=) and beside the data, so a reload or a new tab acts as the same person."""
+    people: dict[str, list[str]] = {}
+    for email, role in users:
+        people.setdefault(role, []).append(email)
+    roles = [r for r in LOCAL_ROLES if r in people]
+    st.session_state["acting_role"] = str(principal.role)
+    role = st.selectbox(
+        "Acting as", roles, format_func=ROLE_LABELS.get, key="acting_role", on_change=_pick_role, args=(people,)
+    )
+    key = f"acting_person_{role}"
+    st.session_state[key] = principal.email
+    st.selectbox("Person", people[role], key=key, on_change=_pick_person, args=(key,), label_visibility="collapsed")
+    st.query_params["as"] = principal.email  # the URL keeps who is acting, so a reload does too
 
 
 if auth_configured():
@@ -43,31 +79,23 @@ if auth_configured():
         st.navigation([st.Page(page, title="Sign in")]).run()
         st.stop()
     with st.sidebar:
-        st.caption(f"Signed in as **{principal.name}** · {principal.role}")
+        st.caption(f"Signed in as **{plain(principal.name)}** · {principal.role}")
         st.button("Sign out", on_click=st.logout)
 else:
-    users = local_users()
-    emails = [e for e, _ in users]
-    roles = dict(users)
     principal = current_principal()
     with st.sidebar:
-        st.caption("**Local mode** · no sign-in configured; pick who you act as (demo users).")
-        if emails:
-            current = principal.email if principal else emails[0]
-            st.selectbox(
-                "Acting as",
-                emails,
-                index=emails.index(current) if current in emails else 0,
-                format_func=lambda e: f"{e} ({roles[e]})",
-                key=LOCAL_USER_KEY,
-            )
-            principal = current_principal()
+        st.caption("**Local mode** · no sign-in configured; choose who you act as (demo users).")
+        if principal is not None:
+            acting_as(principal, local_users())
     if principal is None:
         st.navigation([st.Page(sign_in_page, title="Sign in")]).run()
         st.stop()
 
+# The same sections in the same order for every role; a role sees the pages it may open.
+allowed = set(PAGES[principal.role])
 sections: dict[str, list[st.Page]] = {}
-for name in PAGES[principal.role]:
-    section, page = ALL_PAGES[name]
-    sections.setdefault(section, []).append(page)
-st.navigation(sections).run()
+for name, (section, page) in ALL_PAGES.items():
+    if name in allowed:
+        sections.setdefault(section, []).append(page)
+with error_boundary():
+    st.navigation(sections).run()

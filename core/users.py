@@ -20,7 +20,10 @@ from core.db.models import ROLES, User
 from core.errors import InvalidInputError, NotFoundError
 from core.money import validate_markup
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# An address shown on every page: letters, digits and . _ % + ' - before the @, a dotted host name after it. Nothing
+# Markdown or HTML reads as markup ([ ] ( ) ! < > ` *) passes, so an email can never become a link or an image.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+EMAIL_RE = re.compile(rf"^[a-z0-9._%+'-]+@{_LABEL}(?:\.{_LABEL})*\.[a-z]{{2,}}$")
 
 __all__ = [
     "UnknownUserError",

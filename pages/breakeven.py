@@ -30,7 +30,7 @@ from pages.charts.breakeven_charts import cost_curves, replicas_over_time
 from pages.fmt import MISSING, count
 from pages.fmt import price as price_text
 from pages.tables import csv_bytes, table
-from pages.ui import guard, services
+from pages.ui import guard, plain, services
 
 NO_MODEL = "(no model: a generic chat model)"
 SYNTHETIC = ["flat", "diurnal", "poisson", "bursty"]
@@ -79,7 +79,7 @@ def query_int(name: str, default: int) -> int:
 
 
 if wanted and wanted not in model_ids:
-    st.warning(f"Model {wanted!r} from the link is not in the catalog; showing the generic defaults.")
+    st.warning(f"Model {plain(repr(wanted))} from the link is not in the catalog; showing the generic defaults.")
     wanted = None
 choices = [NO_MODEL, *model_ids]
 top_left, top_right = st.columns([3, 2])
@@ -228,7 +228,7 @@ inp = BreakevenInput(
 try:
     result = run(services().settings.database_url, inp, principal)
 except CoreError as exc:
-    st.error(str(exc))
+    st.error(plain(str(exc)))
     st.stop()
 
 ev = result.evaluation
@@ -257,7 +257,8 @@ st.caption(f"Serverless price: {result.serverless_basis}.")
 if result.history:
     h = result.history
     st.caption(
-        f"Real traffic of {h['model']} from {h['start']} to {h['end']} UTC ({h['requests']:,} requests recorded, "
+        f"Real traffic of {plain(str(h['model']))} from {h['start']} to {h['end']} UTC "
+        f"({h['requests']:,} requests recorded, "
         "cache hits excluded)." + (" Rescaled to the rate above, keeping its average week." if rph else "")
     )
 
@@ -357,13 +358,14 @@ if s1.button("Save as scenario A", key="be_save_a"):
 if s2.button("Save as scenario B", key="be_save_b"):
     st.session_state["be_scenario_B"] = {"label": label, "result": export}
 saved = {name: st.session_state.get(f"be_scenario_{name}") for name in ("A", "B")}
-s3.caption(" · ".join(f"{n}: {v['label']}" if v else f"{n}: (not saved)" for n, v in saved.items()))
+s3.caption(" · ".join(f"{n}: {plain(v['label'])}" if v else f"{n}: (not saved)" for n, v in saved.items()))
 if saved["A"] and saved["B"]:
     a, b = saved["A"]["result"], saved["B"]["result"]
     ca, cb = st.columns(2)
     for col, name, res in ((ca, "A", a), (cb, "B", b)):
         r = res["recommendation"]
-        col.markdown(f"**Scenario {name}: {saved[name]['label']}**  \n{r['option'] or 'no option'}: {r['reason']}")
+        head = f"**Scenario {name}: {plain(saved[name]['label'])}**"
+        col.markdown(f"{head}  \n{r['option'] or 'no option'}: {r['reason']}")
     both = pd.DataFrame(
         [
             {

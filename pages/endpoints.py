@@ -15,7 +15,7 @@ from core.services import Principal
 from core.services.endpoints import EndpointRow, EndpointsOverview, EndpointView, HardwareOption
 from pages.fmt import count, credits, money
 from pages.tables import table
-from pages.ui import guard, services
+from pages.ui import guard, plain, services
 
 STATE_COLORS = {
     "running": "#2e7d32",
@@ -83,7 +83,7 @@ def run_action(label: str, call: Callable[[Principal, str], EndpointView], name:
     try:
         view = call(principal, name)
     except CoreError as exc:
-        st.error(str(exc))
+        st.error(plain(str(exc)))
         return
     done(f"{label} {name}: now {view.state}.")
 
@@ -99,12 +99,12 @@ else:
     st.caption(f"Hugging Face namespace `{settings.hf_namespace}` at `{settings.hf_endpoints_api_url}`.")
 
 if flash := st.session_state.pop("endpoints_flash", None):
-    st.success(flash)
+    st.success(plain(flash))
 
 try:
     ov = load_overview(principal, who_key)
 except CoreError as exc:
-    st.error(str(exc))
+    st.error(plain(str(exc)))
     st.stop()
 
 c1, c2, c3, c4 = st.columns(4)
@@ -126,7 +126,7 @@ st.caption(
     f"({settings.reporting_tz})."
 )
 for name, why in ov.refresh_errors.items():
-    st.warning(f"{name}: {why}")
+    st.warning(plain(f"{name}: {why}"))
 
 if ov.all_rows:
     table(
@@ -171,7 +171,7 @@ else:
         try:
             demo = endpoints.demo(principal, days=3)
         except CoreError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
         else:
             done(
                 f"Demo loaded: {', '.join(demo.endpoints)} with {demo.events} state changes; "
@@ -186,9 +186,9 @@ if live:
     row = next(r for r in live if r.endpoint.name == chosen)
     e = row.endpoint
     st.markdown(
-        f"`{e.model_repo}` on **{e.hardware_id}** ({e.instance_type}, {e.vendor} {e.region}) · **{e.state}** with "
+        f"{plain(e.model_repo)} on **{e.hardware_id}** ({e.instance_type}, {e.vendor} {e.region}) · **{e.state}** with "
         f"{e.replicas} billed replica(s) · {per_hour(e.hourly_usd)} per replica, {per_hour(e.cost_per_hour_now_usd)} "
-        f"now · scale to zero after {e.scale_to_zero_minutes or '-'} idle min · owner `{e.owner_email}` · "
+        f"now · scale to zero after {e.scale_to_zero_minutes or '-'} idle min · owner {plain(e.owner_email)} · "
         f"this month {money(row.month_to_date_usd)}"
     )
     breakeven_link(row)
@@ -202,7 +202,7 @@ if live:
     scaled = e.state in ("scaledToZero", "paused")
     if b4.button("Scale to zero", width="stretch", disabled=scaled, key="do_scale_to_zero"):
         run_action("Scaled to zero", endpoints.scale_to_zero, chosen)
-    with st.expander(f"Delete {chosen}"):
+    with st.expander(f"Delete {plain(chosen)}"):
         st.write(
             "Deleting cannot be undone: the endpoint and its URL are gone. Uptime up to the deletion is still "
             "metered to the owner."
@@ -246,7 +246,7 @@ with st.expander("Post complete hours to the ledger"):
         try:
             report = endpoints.meter(principal)
         except CoreError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
         else:
             done(
                 f"Metered: {report.hours_charged} hour(s) charged, {report.credits:,} credits "
@@ -283,7 +283,7 @@ st.subheader("Create an endpoint")
 options, live_problem = load_hardware(principal, settings.database_url)
 owners = load_owners(principal, who_key)
 if live_problem:
-    st.caption(f"Live prices unavailable: {live_problem}")
+    st.caption(plain(f"Live prices unavailable: {live_problem}"))
 if not owners:
     st.info("Add a user first (`python -m core users add ...`): an endpoint's uptime is charged to its owner.")
 else:
@@ -330,7 +330,7 @@ else:
                 scale_to_zero_minutes=int(idle),
             )
         except CoreError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
         else:
             st.session_state["endpoints_clear_name"] = True  # an empty Name for the next one
             done(f"Created {view.name} ({view.hardware_id}, {per_hour(view.hourly_usd)} per replica): {view.state}.")

@@ -12,7 +12,7 @@ from core.errors import CoreError
 from core.services import Capability
 from core.services.keys import ApiKeyView
 from pages.tables import table
-from pages.ui import guard, services
+from pages.ui import guard, plain, services
 
 NEW_KEY = "keys_new_secret"  # the key just created: shown until dismissed, never again
 COLUMNS = {
@@ -45,7 +45,9 @@ if not manages_all:
 # ---- a key just created: shown once ---------------------------------------------------------------------------------
 fresh = st.session_state.get(NEW_KEY)
 if fresh:
-    st.success(f"Key **{fresh['name']}** created for {fresh['owner']}. Copy it now: it is not shown again.")
+    st.success(
+        f"Key **{plain(fresh['name'])}** created for {plain(fresh['owner'])}. Copy it now: it is not shown again."
+    )
     st.code(fresh["secret"], language=None)
     st.code(
         f'from openai import OpenAI\nclient = OpenAI(base_url="{gateway}", api_key="{fresh["secret"]}")\n'
@@ -86,7 +88,7 @@ with st.form("create_key", clear_on_submit=True):
                 expires=expires,
             )
         except CoreError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
         else:
             st.session_state[NEW_KEY] = {"secret": made.secret, "name": made.key.name, "owner": made.key.owner_email}
             st.rerun()

@@ -150,7 +150,7 @@ names = (
 tabs = dict(zip(names, st.tabs(names), strict=True))
 refunded = st.session_state.pop("refund_done", None)
 if refunded:
-    st.success(refunded)
+    st.success(plain(refunded))
 tab_balances, tab_history = tabs["Balances"], tabs["History"]
 
 # ---- balances of all users ---------------------------------------------------------------------------------------
@@ -328,7 +328,7 @@ if can_grant:
     with tabs["Grant / top-up"]:
         done = st.session_state.pop("grant_done", None)
         if done:
-            st.success(done)
+            st.success(plain(done))
         with st.form("grant_form", clear_on_submit=False):
             g_user = st.selectbox("User", emails, key="grant_user")
             g_kind = st.radio("Kind", GRANT_KINDS, horizontal=True, key="grant_kind")

@@ -24,7 +24,7 @@ from core.services.models import (
 )
 from pages.fmt import MISSING, count, credits, pct, price
 from pages.tables import table
-from pages.ui import acting_user, guard, services
+from pages.ui import acting_user, guard, plain, services
 
 MAX_CALC_TOKENS = 1_000_000_000  # a billion tokens: more than any call, few enough to print in full
 UNIT_LABELS = {
@@ -144,8 +144,9 @@ with tab_calc:
     model = by_key[key]
     page_url = pricing_page(model)
     st.caption(
-        f"{model.model_name} · {model.price_label()} · source: {public_source(model.price_source)}, as of "
-        f"{model.price_as_of}" + (f" · [provider's pricing page]({page_url})" if page_url else "")
+        plain(f"{model.model_name} · {model.price_label()} · source: {public_source(model.price_source)}, as of ")
+        + plain(str(model.price_as_of))
+        + (f" · [provider's pricing page]({page_url})" if page_url else "")
     )
     default_markup = float(actor.developer_markup_pct if actor else settings.default_markup_pct)
     usage: Usage | None = None
@@ -184,7 +185,7 @@ with tab_calc:
                 "its hardware's hourly rate (see the Endpoints page)."
             )
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(str(exc)))
         usage = None
     markup = st.number_input(
         "Markup %",
@@ -199,7 +200,7 @@ with tab_calc:
         try:
             q: Quote = services().models.quote(principal, model, usage, Decimal(str(markup)))
         except CoreError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
         else:
             quiet = {"delta_color": "off", "delta_arrow": "off"}  # the deltas are explanations, not changes
             m1, m2, m3 = st.columns(3)
@@ -220,7 +221,7 @@ with tab_calc:
 with tab_edit:
     done = st.session_state.pop("price_done", None)
     if done:
-        st.success(done)
+        st.success(plain(done))
     if principal.can(Capability.EDIT_PRICES):
         edit_key = st.selectbox("Model to edit", [m.key for m in models], key="edit_model")
         target = by_key[edit_key]
@@ -258,7 +259,7 @@ with tab_edit:
             except json.JSONDecodeError as exc:
                 st.error(f"Other prices are not valid JSON ({exc.msg}, line {exc.lineno}); fix them and save again.")
             except CoreError as exc:
-                st.error(str(exc))
+                st.error(plain(str(exc)))
             else:
                 load_catalog.clear()
                 load_history.clear()

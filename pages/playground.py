@@ -8,7 +8,6 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from core.errors import CoreError
 from core.services import Principal
 from core.services.generation import GenerationRequest, GenerationResult
 from core.services.models import ModelPrice
@@ -25,7 +24,7 @@ from core.services.playground import (
 from core.services.users import UserView
 from pages.fmt import count, money, pct, price
 from pages.tables import table
-from pages.ui import call_billed, guard, services
+from pages.ui import call_billed, guard, plain, services, show_error
 
 log = logging.getLogger(__name__)
 svc = services()
@@ -56,14 +55,6 @@ def paying_user(principal: Principal) -> UserView:
     return users[chosen]
 
 
-def show_error(exc: Exception) -> None:
-    if isinstance(exc, CoreError):
-        st.error(str(exc), icon=":material/error:")
-    else:
-        log.exception("unexpected error in the Playground")
-        st.error(f"Something went wrong ({type(exc).__name__}): {exc}", icon=":material/error:")
-
-
 def exact_usd(usd: Decimal) -> str:
     """One call's provider cost, exact below a dollar (costs are stored to 9 decimals; fmt.price drops trailing zeros),
     in cents from a dollar up."""
@@ -73,8 +64,9 @@ def exact_usd(usd: Decimal) -> str:
 def draw_cost_card(result: GenerationResult) -> None:
     card = cost_card(result, credit_usd)
     with st.container(border=True):
-        simulated = " · **simulated**, priced as `" + card.priced_as + "`" if result.sandbox else ""
-        st.markdown(f"**Cost of this call** · `{result.provider}/{result.model_id}`{simulated} · usage: {card.usage}")
+        simulated = " · **simulated**, priced as " + plain(card.priced_as) if result.sandbox else ""
+        called = plain(f"{result.provider}/{result.model_id}")
+        st.markdown(f"**Cost of this call** · {called}{simulated} · usage: {plain(card.usage)}")
         top = st.columns(3)
         top[0].metric("Provider cost (USD)", exact_usd(card.base_cost_usd))
         top[1].metric("Base credits", count(card.base_credits))
@@ -167,7 +159,7 @@ def pick_model(category: str) -> tuple[str, str, ModelPrice]:
     if provider == "sandbox":
         st.info(
             f"**Simulated.** The sandbox calls no model; its output is generated offline. It is priced like "
-            f"`{model.mirrors}` so the cost card shows what the call would cost, and nothing is charged.",
+            f"{plain(model.mirrors or '')} so the cost card shows what the call would cost, and nothing is charged.",
             icon=":material/science:",
         )
     return provider, model.model_id, model

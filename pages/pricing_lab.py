@@ -135,7 +135,7 @@ rounding = c3.radio(
 with st.expander("Per-person markups"):
     people = st.multiselect("People", list(defaults.users), key="people")
     overrides = tuple(
-        (email, Decimal(st.number_input(email, 0, 1000, 100, step=5, key=f"m-{email}"))) for email in people
+        (email, Decimal(st.number_input(plain(email), 0, 1000, 100, step=5, key=f"m-{email}"))) for email in people
     )
 
 credit_usd = Decimal(str(credit)).quantize(Decimal("0.000001"))
@@ -151,7 +151,7 @@ try:
         until,
     )
 except CoreError as exc:  # a sentence to act on, never a stack trace
-    st.error(str(exc))
+    st.error(plain(str(exc)))
     st.stop()
 
 r = view.result

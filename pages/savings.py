@@ -63,7 +63,7 @@ try:
         tuple(labels[k] for k in kinds) or tuple(labels.values()),
     )
 except CoreError as exc:  # a sentence to act on, never a stack trace
-    st.error(str(exc))
+    st.error(plain(str(exc)))
     st.stop()
 
 st.caption(f"Period {view.period} · as of {view.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store)")

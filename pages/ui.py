@@ -3,14 +3,20 @@ No SQL, HTTP or money math here."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
 from core.config import load_settings
+from core.errors import CoreError
 from core.services import SYSTEM, Principal, Services
 from core.services.spend import STALE_AFTER_SECONDS
 from core.services.users import UserView
@@ -53,13 +59,67 @@ def local_users() -> list[tuple[str, str]]:
     return [(u.email, u.role) for u in services().users.list(SYSTEM)]
 
 
+LOCAL_ROLES = ("admin", "finance", "engineer", "pm")  # most to least privileged: the order "Acting as" offers
+ROLE_LABELS = {"admin": "Admin", "finance": "Finance", "engineer": "Engineer", "pm": "PM"}
+
+
 def _default_local_email() -> str | None:
-    wanted = os.environ.get("LOCAL_USER_EMAIL")
-    if wanted:
-        return wanted.strip().lower()
+    """Who local mode acts as when nothing was chosen yet: LOCAL_USER_EMAIL (an email, or a role name for that role's
+    first person), else the least-privileged person (a PM): local mode must not hand out admin by default."""
     users = local_users()
-    admins = [e for e, r in users if r == "admin"]
-    return (admins or [e for e, _ in users] or [None])[0]
+    wanted = os.environ.get("LOCAL_USER_EMAIL", "").strip().lower()
+    if wanted in LOCAL_ROLES:
+        first = next((e for e, r in users if r == wanted), None)
+        if first:
+            return first
+    elif wanted:
+        return wanted
+    for role in reversed(LOCAL_ROLES):
+        for email, r in users:
+            if r == role:
+                return email
+    return None
+
+
+def _choice_file() -> Path:
+    return services().settings.analytics_path.parent / "local_user.json"
+
+
+def _saved_choice() -> str | None:
+    """The last "Acting as" pick on this database (so a new tab starts as the same person), if any."""
+    try:
+        return json.loads(_choice_file().read_text()).get(services().settings.database_url)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def remember_local_choice(email: str) -> None:
+    """Local mode only: keep the "Acting as" pick in the session, in the URL (?as=, so a reload keeps it) and in a
+    small file beside the analytics store (so a new tab does). Never called when sign-in is configured."""
+    st.session_state[LOCAL_USER_KEY] = email
+    st.query_params["as"] = email
+    path = _choice_file()
+    try:
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        saved = saved if isinstance(saved, dict) else {}
+        saved[services().settings.database_url] = email
+        path.write_text(json.dumps(saved, indent=1))
+    except (OSError, ValueError):
+        log.warning("could not remember the local-mode choice in %s", path, exc_info=True)
+
+
+def _local_email() -> str:
+    """Local mode's person for this session: this session's pick, else ?as= in the URL (a reload), else the last pick
+    on this database (a new tab), else the default; an email that is not a user is skipped."""
+    chosen = st.session_state.get(LOCAL_USER_KEY)
+    if chosen:
+        return chosen
+    known = {e for e, _ in local_users()}
+    for candidate in (st.query_params.get("as"), _saved_choice()):
+        if candidate and candidate.strip().lower() in known:
+            st.session_state[LOCAL_USER_KEY] = candidate.strip().lower()
+            return st.session_state[LOCAL_USER_KEY]
+    return _default_local_email() or ""
 
 
 def current_principal() -> Principal | None:
@@ -69,7 +129,7 @@ def current_principal() -> Principal | None:
             return None
         email = str(st.user.get("email") or "")
     else:
-        email = st.session_state.get(LOCAL_USER_KEY) or _default_local_email() or ""
+        email = _local_email()
     if not email:
         return None
     return services().users.identify(SYSTEM, email)
@@ -142,6 +202,33 @@ def plain(text: str) -> str:
     """Text from the data (model ids, emails, names, sentences with dollar amounts) shown as itself where Streamlit
     reads Markdown (and $...$ as LaTeX, :name: as an icon, :red[...] as colour): every such character escaped."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+
+
+@contextmanager
+def error_boundary() -> Iterator[None]:
+    """Every page runs inside this: an engine error shows as its own sentence, anything else as a short line with a
+    reference to the log, and never as a stack trace. Streamlit's st.stop and st.rerun are BaseExceptions, not
+    Exceptions, so they pass through untouched."""
+    try:
+        yield
+    except Exception as exc:
+        show_error(exc)
+
+
+def show_error(exc: Exception) -> None:
+    """A failed action as one line: the engine's own sentence for its typed errors, otherwise a short message with a
+    reference to the log entry that holds the exception and its trace (never shown: it may name internals)."""
+    if isinstance(exc, CoreError):
+        log.warning("an action stopped on an engine error: %s", exc, exc_info=True)
+        st.error(plain(str(exc)), icon=":material/error:")
+        return
+    ref = secrets.token_hex(3)
+    log.error("an action failed (ref %s)", ref, exc_info=exc)
+    st.error(
+        f"Something went wrong and it was logged (ref {ref}). Try again; if it keeps happening, give an admin the "
+        "reference.",
+        icon=":material/error:",
+    )
 
 
 def acting_user() -> UserView | None:

@@ -24,6 +24,7 @@ from core.errors import InvalidInputError
 
 EDITABLE = (*PRICE_FIELDS, "price_variants", "price_source")
 VARIANT_SETTINGS = ("default_size", "default_quality", "threshold_tokens")
+PRICE_LIMIT = Decimal(10) ** 9  # prices are Numeric(18, 9): below a billion dollars
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +69,8 @@ def _price(field: str, value: Any) -> Decimal | None:
         raise InvalidInputError(f"{field}: {value!r} is not a number.") from None
     if not d.is_finite() or d < 0:
         raise InvalidInputError(f"{field}: a price must be a finite, non-negative number, got {value!r}.")
+    if d >= PRICE_LIMIT:  # the column holds 9 digits before the point; checked first, as quantize would overflow
+        raise InvalidInputError(f"{field}: {value} is too large; a price must be below $1,000,000,000.")
     if d != d.quantize(Decimal("0.000000001")):
         raise InvalidInputError(f"{field}: {value} has more than 9 decimal places (the stored precision).")
     return d

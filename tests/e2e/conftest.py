@@ -34,7 +34,12 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Iterat
     rt = make_runtime(url, Path(tmp))
     write_demo_history(rt, rows=5000, days=45, seed=11, end=datetime.now(UTC))
     rt.dispose()
-    env = {"DATABASE_URL": url, "ANALYTICS_PATH": str(tmp / "analytics.duckdb"), "HF_ENDPOINTS_API_URL": "local"}
+    env = {
+        "DATABASE_URL": url,
+        "ANALYTICS_PATH": str(tmp / "analytics.duckdb"),
+        "HF_ENDPOINTS_API_URL": "local",
+        "LOCAL_USER_EMAIL": "admin",  # local mode starts as a PM otherwise; these tests walk the admin's pages
+    }
     with streamlit_server(env) as base:
         yield base
 

@@ -27,18 +27,17 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(
-    env: dict[str, str], extra_args: list[str] | None = None, port: int | None = None
+    env: dict[str, str], extra_args: list[str] | None = None, port: int | None = None, *, warm: bool = False
 ) -> Iterator[str]:
+    """`warm`: start through serve_app.py, as `make run` does (services built before the first visitor)."""
     port = port or free_port()
+    start = [str(ROOT / "serve_app.py")] if warm else ["-m", "streamlit", "run", str(ROOT / "app.py")]
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     log = open(ARTIFACTS / f"streamlit-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
+            *start,
             "--server.port",
             str(port),
             "--server.headless",
@@ -82,3 +81,12 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until the Streamlit script has finished its run."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
     page.wait_for_timeout(300)
+
+
+def choose(page, key: str, text: str) -> None:
+    """Pick the option of selectbox `key` that typing `text` leaves first."""
+    box = page.locator(f".st-key-{key} input").first
+    box.click()
+    box.fill(text)
+    page.keyboard.press("Enter")
+    wait_idle(page)

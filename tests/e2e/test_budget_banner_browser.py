@@ -18,7 +18,7 @@ import pytest
 from core.billing import BillingService
 from core.users import add_user
 from tests.conftest import make_runtime
-from tests.e2e.server import ARTIFACTS, streamlit_server, wait_idle
+from tests.e2e.server import ARTIFACTS, choose, streamlit_server, wait_idle
 from tests.support.loopback import LoopbackState, loopback_openai
 
 pytestmark = pytest.mark.browser
@@ -56,15 +56,6 @@ def open_from_sidebar(page, title: str) -> None:
     wait_idle(page)
 
 
-def choose(page, key: str, text: str) -> None:
-    """Pick the option of selectbox `key` that typing `text` leaves first."""
-    box = page.locator(f".st-key-{key} input").first
-    box.click()
-    box.fill(text)
-    page.keyboard.press("Enter")
-    wait_idle(page)
-
-
 def chat(page, message: str, cards: int) -> None:
     """Send `message` and wait until the conversation shows `cards` cost cards (the rerun after the call draws it)."""
     box = page.get_by_placeholder("Message the model")
@@ -94,7 +85,8 @@ def test_finance_sets_a_budget_and_the_pm_sees_the_banner_past_80_percent(
     page.screenshot(path=str(ARTIFACTS / "budget-banner-1-set.png"), full_page=True)
 
     # the PM, in the same browser session: local mode's "Acting as"
-    choose(page, "local_user_email", "pat@")
+    choose(page, "acting_role", "PM")
+    choose(page, "acting_person_pm", "pat@")
     page.get_by_text("You see your own budgets and your team's.").wait_for(timeout=60_000)
     open_from_sidebar(page, "Playground")
     choose(page, "pg_provider_chat", "openai")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,3 +43,9 @@ def open_page(name: str, *, timeout: float = 60, acting_as: str | None = None) -
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of an element's Markdown source: user text reaches pages escaped (ui.plain), so `page\\-x`
+    reads `page-x`."""
+    return re.sub(r"\\(.)", r"\1", markdown)

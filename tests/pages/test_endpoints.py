@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.users import add_user
 from tests.conftest import make_runtime
+from tests.pages.apptest import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "endpoints.py")
@@ -51,7 +52,7 @@ def test_create_pause_and_see_cost_on_the_local_stand_in(db: Path, monkeypatch: 
     at.selectbox(key="new_hardware").select(next(x for x in hardware_labels if x.startswith("L4")))
     at.button(key="do_create").click().run()
     assert not at.exception, at.exception
-    assert any("Created page-audio (L4, $0.80/h per replica): pending" in s.value for s in at.success)
+    assert any("Created page-audio (L4, $0.80/h per replica): pending" in shown(s.value) for s in at.success)
     table = at.dataframe[0].value
     assert list(table["name"]) == ["page-audio"]
     assert table["hourly_usd"][0] == pytest.approx(0.80)
@@ -59,7 +60,7 @@ def test_create_pause_and_see_cost_on_the_local_stand_in(db: Path, monkeypatch: 
 
     at.button(key="do_pause").click().run()
     assert not at.exception, at.exception
-    assert any("Paused page-audio: now paused" in s.value for s in at.success)
+    assert any("Paused page-audio: now paused" in shown(s.value) for s in at.success)
     assert at.dataframe[0].value["state"][0] == "paused"
     links = " ".join(m.value for m in at.markdown)
     assert "Break-even with this endpoint's traffic and settings" in links
@@ -72,7 +73,7 @@ def test_create_pause_and_see_cost_on_the_local_stand_in(db: Path, monkeypatch: 
 
     at.button(key="do_meter").click().run()
     assert not at.exception, at.exception
-    assert any(s.value.startswith("Metered: 0 hour(s) charged") for s in at.success)
+    assert any(shown(s.value).startswith("Metered: 0 hour(s) charged") for s in at.success)
 
 
 def test_invalid_name_shows_the_rule(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +90,7 @@ def test_demo_button_fills_the_page_with_history(db: Path, monkeypatch: pytest.M
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.button(key="do_demo").click().run()
     assert not at.exception, at.exception
-    message = next(s.value for s in at.success if s.value.startswith("Demo loaded: demo-chat, demo-tts"))
+    message = next(shown(s.value) for s in at.success if shown(s.value).startswith("Demo loaded: demo-chat, demo-tts"))
     hours = int(re.search(r"(\d+) hours metered", message).group(1))
     assert hours > 24  # three days of a daytime chat endpoint and a scale-to-zero TTS endpoint
     table = at.dataframe[0].value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
@@ -12,7 +13,7 @@ from core.catalog import get_model, list_models
 from core.db import Database
 from core.db.models import AIModelPriceHistory, AIUsageLog, AuditLog
 from core.usage import Usage
-from tests.pages.apptest import open_page, page_path
+from tests.pages.apptest import open_page, page_path, shown
 
 PAGE = page_path("models")
 
@@ -109,7 +110,7 @@ def test_admin_price_change_applies_to_new_usage_and_is_kept(demo: Database) -> 
     at.text_input(key="edit_openai/gpt-4o-mini_note").input("provider price rise")
     next(b for b in at.button if b.label == "Save new prices").click().run()
     assert not at.exception, at.exception
-    assert any("input_per_1m_usd: 0.15 → 0.2" in s.value for s in at.success)
+    assert any("input_per_1m_usd: 0.15 → 0.2" in shown(s.value) for s in at.success)
     with demo.session() as s:
         after = get_model(s, "gpt-4o-mini")
         twin = get_model(s, "sandbox-chat")
@@ -137,3 +138,16 @@ def test_non_admin_sees_no_edit_form(demo: Database) -> None:
     assert not at.exception
     assert not [b for b in at.button if b.label == "Save new prices"]
     assert any("Only admins" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("typed", ["1e400", "-1", "abc", "NaN"])
+def test_a_bad_price_is_one_clean_message_and_changes_nothing(demo: Database, typed: str) -> None:
+    at = open_page("models")
+    at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
+    at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").input(typed)
+    next(b for b in at.button if b.label == "Save new prices").click().run()
+    assert not at.exception, at.exception
+    [error] = at.error
+    assert shown(error.value).startswith("input_per_1m_usd: ") and "Traceback" not in error.value
+    with demo.session() as s:
+        assert get_model(s, "gpt-4o-mini").input_per_1m_usd == Decimal("0.15")
