@@ -103,7 +103,7 @@ def test_finance_refunds_a_debit_from_its_row_after_a_confirmation(demo: Databas
     button(at, "Confirm refund").click().run()
     assert not at.exception, at.exception
     assert billing.balance(who).total == before - debit.amount
-    assert any(f"Refunded {-debit.amount:+,} credits of transaction {debit.id}" in s.value for s in at.success)
+    assert any(f"Refunded {-debit.amount:+,} credits of transaction {debit.id}" in shown(s.value) for s in at.success)
     newest = billing.transactions(who)[-1]
     assert newest.transaction_type == "refund" and newest.metadata["refund_of"] == debit.id
     history = at.dataframe[1].value  # the refunded debit no longer offers a refund
