@@ -27,6 +27,7 @@ from core.services.breakeven import (
     options_rows,
 )
 from pages.charts.breakeven_charts import cost_curves, replicas_over_time
+from pages.charts.safe import show as show_chart
 from pages.fmt import MISSING, count
 from pages.fmt import price as price_text
 from pages.tables import csv_bytes, table
@@ -263,7 +264,7 @@ if result.history:
     )
 
 # ---- cost against traffic ----
-st.plotly_chart(cost_curves(result), width="stretch", key="be_curves")
+show_chart(cost_curves(result), width="stretch", key="be_curves")
 be = ev.break_even_requests_per_hour
 st.caption(
     "Always-on break-even against serverless (requests/hour): "
@@ -334,9 +335,9 @@ if ev.timelines:
     gpu = st.selectbox("GPU", gpus, index=gpus.index(preferred), key="be_timeline_gpu")
     day, week = st.tabs(["24 hours", "7 days"])
     with day:
-        st.plotly_chart(replicas_over_time(result, gpu, 24, 1), width="stretch", key="be_day")
+        show_chart(replicas_over_time(result, gpu, 24, 1), width="stretch", key="be_day")
     with week:
-        st.plotly_chart(replicas_over_time(result, gpu, 24 * 7, 10), width="stretch", key="be_week")
+        show_chart(replicas_over_time(result, gpu, 24 * 7, 10), width="stretch", key="be_week")
 
 # ---- scenarios: save two and compare ----
 COMPARE_SPEC = {

@@ -11,6 +11,7 @@ import streamlit as st
 from core.errors import CoreError
 from core.services import Capability, Principal
 from core.services.budgets import BudgetsPage
+from pages.charts.safe import show as show_chart
 from pages.tables import table
 from pages.ui import billed_calls, guard, plain, services
 
@@ -124,7 +125,7 @@ with tabs["Budgets"]:
         fig.add_scatter(x=d["day"], y=d["forecast"], name="forecast", line={"dash": "dash"})
         fig.add_scatter(x=d["day"], y=d["limit"], name="limit", line={"color": "red"})
         fig.update_layout(height=360, margin={"t": 10, "b": 10}, yaxis_title="credits")
-        st.plotly_chart(fig, width="stretch")
+        show_chart(fig, width="stretch")
         over = f"; it passes the limit on {chart.over_on:%Y-%m-%d}" if chart.over_on else ""
         st.caption(f"Forecast {chart.forecast_total:,.0f} credits by the period's end{over}. {chart.method}.")
 

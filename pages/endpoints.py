@@ -13,6 +13,7 @@ from streamlit.errors import StreamlitAPIException
 from core.errors import CoreError
 from core.services import Principal
 from core.services.endpoints import EndpointRow, EndpointsOverview, EndpointView, HardwareOption
+from pages.charts.safe import show as show_chart
 from pages.fmt import count, credits, money
 from pages.tables import table
 from pages.ui import guard, plain, services
@@ -234,7 +235,7 @@ if ov.segments:
         xaxis_title="UTC",
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "title": ""},
     )
-    st.plotly_chart(fig, width="stretch")
+    show_chart(fig, width="stretch")
 
 with st.expander("Post complete hours to the ledger"):
     st.write(

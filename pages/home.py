@@ -11,6 +11,7 @@ from core.services import Principal
 from core.services.overview import Overview
 from core.services.spend import zone
 from pages.charts.colors import series_colors
+from pages.charts.safe import show as show_chart
 from pages.charts.spend_charts import lines
 from pages.fmt import count, credits, money
 from pages.metrics import figure
@@ -86,7 +87,7 @@ if ov.daily:
         partial=today if ov.daily[-1].day == today else None,
         title=f"Daily revenue and provider cost ({ov.tz} days)",
     )
-    st.plotly_chart(fig, width="stretch")
+    show_chart(fig, width="stretch")
     if ov.daily[-1].day == today:
         st.caption("The dotted end is today, still running.")
 else:

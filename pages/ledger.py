@@ -25,6 +25,7 @@ from core.services.ledger import (
     Transaction,
 )
 from core.services.users import ROLES
+from pages.charts.safe import show as show_chart
 from pages.fmt import count, credits, money
 from pages.tables import csv_bytes, table
 from pages.ui import guard, plain, services
@@ -302,7 +303,7 @@ with tab_history:
                 labels={"created_at": "at (UTC)", "balance_after": "balance after (credits)"},
                 hover_data=["id", "transaction_type", "amount", "description"],
             )
-            st.plotly_chart(fig, width="stretch")
+            show_chart(fig, width="stretch")
             if can_grant:
                 st.caption("Select a debit (usage, endpoint uptime, a negative adjustment) to refund it.")
             picked = table(hist, HISTORY_SPEC, key="hist_table", select_row=can_grant)

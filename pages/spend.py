@@ -20,6 +20,7 @@ from core.services.spend import (
     preset_range,
 )
 from pages.charts.colors import model_colors, provider_colors, series_colors
+from pages.charts.safe import show as show_chart
 from pages.charts.spend_charts import lines, ranked_bars, stacked_bars
 from pages.fmt import count, credits, money, pct
 from pages.metrics import figure
@@ -186,7 +187,7 @@ def models_section(page: SpendPage, title: str, heading: str) -> None:
     chart = ranked_bars(
         top_models, x="revenue_usd", y="model", color="model_provider", colors=provider_colors(), title=title
     )
-    st.plotly_chart(chart, width="stretch", key="top_models_chart")
+    show_chart(chart, width="stretch", key="top_models_chart")
     st.markdown(heading)
     spend_table("top_models", page.top_models.frame, finance=page.finance, height=scrolled(top_models))
 
@@ -385,7 +386,7 @@ fig = stacked_bars(
     partial=page.partial_bucket,
     title=f"{spent.capitalize()} {every} by provider (USD)",
 )
-st.plotly_chart(fig, width="stretch", key="by_provider_chart")
+show_chart(fig, width="stretch", key="by_provider_chart")
 clipped = bucket_start(since, grain) != since  # a week or month the period starts inside of
 notes = [f"The last bar ({running}) is partial: spend so far, up to {page.as_of:%H:%M} UTC."] * (
     page.partial_bucket is not None
@@ -402,7 +403,7 @@ else:
     with left:
         top_users = chart_frame(page.top_users.frame)
         fig = ranked_bars(top_users, x="revenue_usd", y="user", title="Top 10 users (click one to drill in)")
-        event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="top_users_chart")
+        event = show_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="top_users_chart")
         points = getattr(getattr(event, "selection", None), "points", None) or []
         if points and points[0].get("y") and points[0]["y"] != st.session_state.get("drill_user"):
             st.session_state["drill_user"] = points[0]["y"]
@@ -432,7 +433,7 @@ if not tree.empty and len(tree) > 1:
         color_discrete_map={"(?)": "#ffffff", **provider_colors()},
         title=f"Provider → model ({spent}, USD)",
     )
-    st.plotly_chart(fig, width="stretch", key="treemap")
+    show_chart(fig, width="stretch", key="treemap")
     download_all("provider_models", page.provider_models.frame, finance=finance)
 
 over_time = chart_frame(page.series_totals.frame)
@@ -454,7 +455,7 @@ fig = lines(
     partial=page.partial_bucket,
     title=title,
 )
-st.plotly_chart(fig, width="stretch", key="over_time_chart")
+show_chart(fig, width="stretch", key="over_time_chart")
 if finance:
     st.caption(
         "Rounding uplift: what rounding each call up to whole credits earns before the markup (part of the margin)."
@@ -501,7 +502,7 @@ if page.drill is not None:
             partial=page.partial_bucket,
             title=f"{d.user}: {spent} {every} by model",
         )
-        st.plotly_chart(fig, width="stretch", key="drill_chart")
+        show_chart(fig, width="stretch", key="drill_chart")
     download_all(f"user_{grain}", d.daily.frame, finance=finance)
     st.markdown(f"Transactions (newest first, up to {count(len(d.transactions.frame))} shown)")
     spend_table("transactions", d.transactions.frame, finance=finance, height=scrolled(d.transactions.frame))

@@ -4,6 +4,7 @@ be) shows them as text. No element's Markdown carries a live link or image to th
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -23,7 +24,7 @@ from tests.pages.apptest import demo_runtime, page_path
 
 LINK = "[clickme](https://evil.example/{})"
 IMAGE = "![p](http://evil.example/px.png)"
-HTML = "<img src=http://evil.example/i.png>"
+HTML = '<img src=http://evil.example/i.png> <a href="https://evil.example/a">a</a>'
 
 
 def hostile(tag: object) -> str:
@@ -98,13 +99,36 @@ def strings(node: Any, key: str = "") -> Iterator[str]:
         yield node
 
 
-def elements(at: AppTest) -> Iterator[Any]:
+def nodes(at: AppTest) -> Iterator[Any]:
     stack: list[Any] = [at._tree]
     while stack:
         node = stack.pop()
         children = getattr(node, "children", None)
         if children:
             stack.extend(children.values())
+        yield node
+
+
+def chart_strings(at: AppTest) -> Iterator[str]:
+    """Every string of every plotly figure a page draws (plotly reads <a href>, <b>, <br> in them as HTML)."""
+    for node in nodes(at):
+        if getattr(node, "type", None) == "plotly_chart":
+            yield from every_string(json.loads(node.proto.spec))
+
+
+def every_string(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from every_string(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from every_string(v)
+    elif isinstance(node, str):
+        yield node
+
+
+def elements(at: AppTest) -> Iterator[Any]:
+    for node in nodes(at):
         proto = getattr(node, "proto", None)
         if proto is not None and node.type not in ("plotly_chart", "arrow_data_frame", "code", "text"):
             yield node.type, MessageToDict(proto)
@@ -128,5 +152,21 @@ def test_hostile_names_are_shown_as_text(env: dict[str, str], monkeypatch: pytes
             assert not LIVE_LINK.search(s), f"{name}: a live link in {kind}: {s[:300]}"
             assert "![" not in s, f"{name}: a live image in {kind}: {s[:300]}"
             assert not re.search(r"(?<!\\)<img", s, re.I), f"{name}: raw HTML in {kind}: {s[:300]}"
+    for s in chart_strings(at):
+        assert not re.search(r"<(a|img)\b", s, re.I), f"{name}: live HTML in a chart: {s[:300]}"
     if name in DRAWN_AS_MARKDOWN:  # the hostile rows reached these pages' Markdown: the checks above saw them
         assert seen, f"{name}: no hostile text drawn: the test checked nothing"
+
+
+def test_pages_draw_tables_and_charts_only_through_their_one_helper() -> None:
+    """Escaping and formatting live in one place each: no page calls st.dataframe or st.plotly_chart itself."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    allowed = {"pages/tables.py": "st.dataframe(", "pages/charts/safe.py": "st.plotly_chart("}
+    for path in [root / "app.py", *sorted((root / "pages").rglob("*.py"))]:
+        rel = path.relative_to(root).as_posix()
+        source = path.read_text()
+        for call in ("st.dataframe(", "st.plotly_chart("):
+            if allowed.get(rel) != call:
+                assert call not in source, f"{rel} calls {call}: use pages.tables.table / pages.charts.safe.show"
