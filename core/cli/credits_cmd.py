@@ -6,16 +6,12 @@ import argparse
 from datetime import datetime, time
 
 from core.cli import Context
-from core.cli.args import iso_date, positive_int
+from core.cli.args import bounded_int, iso_date, positive_int
 from core.cli.output import print_json, print_table
-from core.services.ledger import DISPUTES_SHOWN, GRANT_KINDS
+from core.services.ledger import DISPUTES_SHOWN, GRANT_KINDS, MAX_GRANT_CREDITS
 
-
-def _whole_number(text: str) -> int:
-    try:
-        return int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of credits") from None
+# the most one grant or adjustment may move (the billing service refuses more): balances stay inside BIGINT
+_grant_credits = bounded_int(-MAX_GRANT_CREDITS, MAX_GRANT_CREDITS, "credits")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     g = s.add_parser("grant", help="add credits to a user (grant, top-up) or correct a balance (adjustment)")
     g.add_argument("--user", required=True, help="the user's email (or id)")
-    g.add_argument("--credits", required=True, type=_whole_number, help="credits to add (negative: adjustment only)")
+    g.add_argument("--credits", required=True, type=_grant_credits, help="credits to add (negative: adjustment only)")
     g.add_argument("--kind", choices=GRANT_KINDS, default="grant")
     g.add_argument("--note", help="why, shown in the history and the audit log")
     g.add_argument("--idempotency-key", help="a retried command with the same key posts once")

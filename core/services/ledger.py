@@ -15,6 +15,7 @@ from core.access import Caller, Capability, guarded, sees_everyone
 from core.billing.accounts import AccountBalance, AuditEntry, account_balances, audit_entries
 from core.billing.disputes import DEFAULT_LIMIT as DISPUTES_SHOWN
 from core.billing.disputes import DisputedCall, disputed_calls
+from core.billing.inputs import MAX_CREDITS as MAX_GRANT_CREDITS
 from core.billing.ledger import GRANT_KINDS
 from core.billing.ledger_check import Violation, check_ledger
 from core.billing.types import Balance, Transaction
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DISPUTES_SHOWN",
     "GRANT_KINDS",
+    "MAX_GRANT_CREDITS",
     "AccountBalance",
     "AuditEntry",
     "Balance",
