@@ -47,6 +47,9 @@ COMMAND_MODULES = (
 )
 
 
+MAX_LINE = 400  # characters of an error line
+
+
 @dataclass(frozen=True)
 class Context:
     """What a command runs with: the services of this process and who is calling."""
@@ -129,19 +132,23 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check_encoding(argv: list[str]) -> None:
     """Invalid UTF-8 in an argument reaches Python as lone surrogates, which no database, file or terminal takes."""
-    for i, arg in enumerate(argv, start=1):
+    for i, arg in enumerate(argv):
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
             shown = arg.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+            prev = argv[i - 1] if i else ""
+            where = f"the value of {prev}" if prev.startswith("--") else f"argument {i + 1}"
             raise UsageError(
-                f"argument {i} ({shown[:60]}) is not valid UTF-8 text; retype it, or check the terminal's encoding"
+                f"{where} ({shown[:60]}) is not valid UTF-8 text; retype it, or check the terminal's encoding"
             ) from None
 
 
 def _fail(message: str) -> None:
     """One line on stderr, whatever the message holds (a newline from an upstream, an unprintable character)."""
     line = " ".join(message.split("\n")).strip()
+    if len(line) > MAX_LINE:  # an error that quotes a 10,000-character value back stays readable
+        line = line[: MAX_LINE // 2] + " … " + line[-MAX_LINE // 2 :]
     sys.stderr.write(line.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
 
 
