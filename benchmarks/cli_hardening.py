@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, text
 
-from tests.support.cli_cases import Outcome, cases, environment, seed, try_case
+from tests.support.cli_cases import Outcome, RowCounter, cases, environment, seed, try_case
 
 
 def run_on(url: str, folder: Path) -> tuple[list[Outcome], float]:
@@ -32,7 +32,8 @@ def run_on(url: str, folder: Path) -> tuple[list[Outcome], float]:
         engine = create_engine(url)
         t0 = time.perf_counter()
         try:
-            outcomes = [try_case(c, engine) for c in cases()]
+            counts = RowCounter(engine)
+            outcomes = [try_case(c, counts) for c in cases()]
         finally:
             engine.dispose()
         return outcomes, time.perf_counter() - t0

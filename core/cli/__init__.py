@@ -101,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_encoding(args_list)
         args = build_parser().parse_args(args_list)
-        return _run(args)
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside this handler, not in the interpreter's final flush
+        return code
     except (UsageError, CoreError) as exc:
         _fail(f"error: {exc}")
         return 2
