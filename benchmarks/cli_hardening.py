@@ -15,15 +15,14 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from tests.support.cli_cases import Outcome, RowCounter, cases, environment, seed, try_case
+from tests.support.pg_schema import scratch_schema
 
 
 def run_on(url: str, folder: Path) -> tuple[list[Outcome], float]:
@@ -50,19 +49,9 @@ def main() -> int:
         (folder / "sqlite").mkdir()
         results["SQLite"] = run_on(f"sqlite:///{folder / 'sqlite' / 'app.db'}", folder / "sqlite")
         if args.pg_url:
-            schema = f"cli_{uuid.uuid4().hex[:10]}"
-            admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            sep = "&" if "?" in args.pg_url else "?"
             (folder / "pg").mkdir()
-            try:
-                url = f"{args.pg_url}{sep}options=" + quote(f"-csearch_path={schema}")
+            with scratch_schema(args.pg_url, "cli") as url:
                 results["PostgreSQL"] = run_on(url, folder / "pg")
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
     if args.json:
         print(
             json.dumps(

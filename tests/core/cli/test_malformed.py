@@ -8,21 +8,21 @@ reader that closes the pipe) run as subprocesses below.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from core.cli import main
 from tests.conftest import PG_URL
 from tests.support.cli_cases import KNOWN, RowCounter, cases, environment, run_cli, seed, try_case
+from tests.support.pg_schema import scratch_schema
 
 ROOT = Path(__file__).resolve().parents[3]
 CASES = cases()
@@ -33,29 +33,18 @@ def cli_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_available: bool
 ) -> Iterator[tuple[RowCounter, Path]]:
     folder = tmp_path_factory.mktemp(f"cli-{request.param}")
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'app.db'}"
-    else:
-        if not pg_available:
-            pytest.skip("PostgreSQL not configured (set TEST_DATABASE_URL)")
-        schema = f"cli_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in PG_URL else "?"
-        url = f"{PG_URL}{sep}options=" + quote(f"-csearch_path={schema}")
-    engine = create_engine(url)
-    try:
-        with environment(url, folder):
-            seed()
-            yield RowCounter(engine), folder
-    finally:
-        engine.dispose()
-        if schema:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{folder / 'app.db'}"
+        else:
+            if not pg_available:
+                pytest.skip("PostgreSQL not configured (set TEST_DATABASE_URL)")
+            url = stack.enter_context(scratch_schema(PG_URL, "cli"))
+        engine = create_engine(url)
+        stack.callback(engine.dispose)
+        stack.enter_context(environment(url, folder))
+        seed()
+        yield RowCounter(engine), folder
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
