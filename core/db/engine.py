@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,16 @@ def database_problem(exc: DBAPIError, engine: Engine) -> str:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def write_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session in a transaction that holds the write lock from its first statement (SQLite: BEGIN IMMEDIATE, which
+    waits for a concurrent writer up to the busy timeout; a deferred BEGIN that read first fails at once instead).
+    Committed on success, rolled back on error. PostgreSQL ignores the option."""
+    engine = session_factory.kw["bind"]
+    with session_factory(bind=engine.execution_options(**WRITE_LOCK)) as s, s.begin():
+        yield s
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -69,5 +69,5 @@ class ModelService:
         self, caller: Caller, model_pk: int, changes: dict[str, Any], note: str | None = None
     ) -> PriceChange:
         """New prices for one model (new usage only; logged calls keep what they were billed), audited."""
-        with self._s.db.session() as s:
+        with self._s.db.write_session() as s:
             return update_prices(s, model_pk, changes, caller.actor, note)
