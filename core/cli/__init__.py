@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 from sqlalchemy.exc import DBAPIError
 
 from core.access import SYSTEM, Caller, SystemCaller
-from core.db.engine import database_problem
-from core.errors import CoreError, DatabaseError, NotFoundError
+from core.errors import CoreError, NotFoundError
 
 if TYPE_CHECKING:
     from core.services import Services
@@ -127,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args, Context(services, _caller(services, args.as_user))) or 0)
     except DBAPIError as exc:  # unreachable, locked past the busy timeout, or a value it refused
-        raise DatabaseError(database_problem(exc, services.db.engine)) from exc
+        raise services.database_error(exc) from exc
     finally:
         services.close()
 
