@@ -7,6 +7,7 @@ import argparse
 from core.cli import Context
 from core.cli.args import bounded_int, seed_int
 from core.cli.output import ProgressBar, print_json
+from core.errors import ConfigError
 from core.services.demo import DEMO_MAX_DAYS, DEMO_MAX_ROWS
 
 
@@ -38,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     services, caller = ctx.services, ctx.caller
+    if args.with_endpoints and not services.endpoints.is_local(caller):  # refused before any history is written
+        raise ConfigError("--with-endpoints runs only on the local stand-in: set HF_ENDPOINTS_API_URL=local.")
     services.init()
     if args.if_empty and services.demo.has_usage(caller):
         if not args.json:

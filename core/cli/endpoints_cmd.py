@@ -22,7 +22,7 @@ from core.services.endpoints import MAX_REPLICAS, STATES, EndpointView
 
 MAX_IDLE_MINUTES = 43_200  # 30 days: longer than any idle timeout the endpoints API takes
 MAX_WAIT_SECONDS = 86_400
-MAX_DEMO_DAYS = 90
+MAX_DEMO_DAYS = 31  # what the endpoints demo accepts
 
 
 def register(sub: argparse._SubParsersAction) -> None:

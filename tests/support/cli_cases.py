@@ -38,6 +38,7 @@ DATES = ("2026-02-30", "0001-01-01", "9999-12-31", "yesterday")
 class Case:
     label: str
     argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()  # settings this case changes (e.g. the endpoints API off the stand-in)
 
 
 def _ints(base: tuple[str, ...], option: str, values: tuple[str, ...] = INTS) -> list[Case]:
@@ -68,6 +69,13 @@ def cases() -> list[Case]:
     out += _ints(("demo",), "--rows", ("-1", "0", HUGE, "1000000000000", "abc"))
     out += _ints(("demo",), "--days", ("-1", "0", "10000000", HUGE))
     out += _ints(("demo",), "--seed", ("-1", HUGE, "abc"))
+    out += [
+        Case(
+            "demo with endpoints off the stand-in",
+            ("demo", "--rows", "10", "--with-endpoints"),
+            env=(("HF_ENDPOINTS_API_URL", "https://api.endpoints.huggingface.cloud/v2"),),
+        )
+    ]
     # users
     add = ("users", "add", "--role", "pm")
     out += [
@@ -140,7 +148,7 @@ def cases() -> list[Case]:
     out += _ints((*ep, "ok-name"), "--max-replicas", ("-1", "0", HUGE, "abc"))
     out += _ints((*ep, "ok-name"), "--min-replicas", ("-1", HUGE, "abc"))
     out += _ints(("endpoints", "wait", "no-such-endpoint"), "--timeout", ("-1", "0", HUGE))
-    out += _ints(("endpoints", "demo"), "--days", ("-1", "0", HUGE))
+    out += _ints(("endpoints", "demo"), "--days", ("-1", "0", "32", HUGE))
     out += [Case("endpoints meter bad until", ("endpoints", "meter", "--until", "2026-13-45"))]
     # breakeven
     out += _ints(("breakeven",), "--requests-per-hour", ("-1", "abc", "1e400", "nan", "inf"))
@@ -214,7 +222,7 @@ def cases() -> list[Case]:
     # serve: refused before any socket is opened
     out += _ints(("serve",), "--port", ("-1", "0", "65536", HUGE, "abc"))
     out += _ints(("serve",), "--workers", ("-1", "0", HUGE))
-    return [Case(c.label, tuple(a for a in c.argv if a != "")) for c in out]
+    return [Case(c.label, tuple(a for a in c.argv if a != ""), c.env) for c in out]
 
 
 @dataclass(frozen=True)
@@ -311,7 +319,16 @@ def seed() -> None:
 
 def try_case(case: Case, counts: RowCounter) -> Outcome:
     before = counts()
-    code, out, err = run_cli(case.argv)
+    saved = {name: os.environ.get(name) for name, _ in case.env}
+    os.environ.update(case.env)
+    try:
+        code, out, err = run_cli(case.argv)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     after = counts()
     changed = tuple(sorted(t for t in set(before) | set(after) if before.get(t) != after.get(t)))
     return Outcome(case, code, out, err, changed)
