@@ -82,6 +82,11 @@ class Settings:
     default_markup_pct: Decimal = Decimal("100")
     reporting_tz: str = "UTC"
     charge_cache_hits: bool = True
+    # The response cache: how long an entry is served, how much it holds (oldest dropped first; 0 turns it off), and
+    # whether one user's cached output may answer another's identical request (off: each user has their own entries).
+    response_cache_max_age_seconds: int = 7 * 86_400
+    response_cache_max_mb: int = 500
+    response_cache_shared: bool = False
     rounding_policy: str = "per_call"
     hold_ttl_seconds: int = 600
     max_call_seconds: int = 3600
@@ -205,6 +210,19 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
             "SMTP_URL must look like smtp://user:password@host:587?starttls=true or smtps://user:password@host:465."
         )
 
+    cache_age = get("RESPONSE_CACHE_MAX_AGE_SECONDS", str(7 * 86_400))
+    if not cache_age.isdigit() or not 1 <= int(cache_age) <= 366 * 86_400:
+        raise ConfigError(
+            f"RESPONSE_CACHE_MAX_AGE_SECONDS={cache_age!r} must be a whole number of seconds from 1 to 31622400 "
+            "(default 604800, a week): how long a cached text-to-speech or transcription answer is served again."
+        )
+    cache_mb = get("RESPONSE_CACHE_MAX_MB", "500")
+    if not cache_mb.isdigit() or int(cache_mb) > 1_000_000:
+        raise ConfigError(
+            f"RESPONSE_CACHE_MAX_MB={cache_mb!r} must be a whole number of megabytes up to 1000000 (default 500; "
+            "0 turns the response cache off): the oldest entries are dropped past it."
+        )
+
     analytics = get("ANALYTICS_PATH")
     return Settings(
         database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -213,6 +231,9 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         default_markup_pct=decimal_setting("DEFAULT_MARKUP_PCT", "100"),
         reporting_tz=tz,
         charge_cache_hits=get("CHARGE_CACHE_HITS", "true").lower() not in {"0", "false", "no"},
+        response_cache_max_age_seconds=int(cache_age),
+        response_cache_max_mb=int(cache_mb),
+        response_cache_shared=get("RESPONSE_CACHE_SHARED", "false").lower() in {"1", "true", "yes"},
         rounding_policy=rounding,
         hold_ttl_seconds=int(hold_ttl),
         max_call_seconds=int(max_call),

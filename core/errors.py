@@ -19,6 +19,10 @@ class ConfigError(CoreError):
     """The configuration (environment, secrets file, DATABASE_URL) is wrong or incomplete."""
 
 
+class DatabaseError(CoreError):
+    """The database could not be reached, stayed busy past the wait, or refused a value (said in one sentence)."""
+
+
 class NotFoundError(CoreError):
     """A user, model, endpoint or transaction named by the caller does not exist."""
 

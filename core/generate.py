@@ -283,7 +283,12 @@ def _prepare(
         else apply_markup(usd_to_credits(most_usd, svc.settings.credit_usd), who.developer_markup_pct)
     )
     fingerprint = request_fingerprint(model, request)
-    cache_key = fingerprint if response_cache.cacheable(model, request) else None
+    settings = svc.settings
+    cache_key = (  # per user unless the administrator shares entries (core.providers.response_cache)
+        response_cache.entry_key(fingerprint, who.id, shared=settings.response_cache_shared)
+        if response_cache.cacheable(model, request) and settings.response_cache_max_mb > 0
+        else None
+    )
     return _Plan(who, model, prov, request, hold, cache_key, estimate, fingerprint, origin)
 
 
@@ -450,7 +455,9 @@ def _from_cache(svc: GenerationFlow, plan: _Plan, idempotency_key: str | None) -
     if plan.cache_key is None:
         return None
     t0 = time.perf_counter()
-    cached = response_cache.lookup(svc.session_factory, plan.cache_key)
+    cached = response_cache.lookup(
+        svc.session_factory, plan.cache_key, max_age_seconds=svc.settings.response_cache_max_age_seconds
+    )
     if cached is None:
         return None
     out = ProviderResult(usage=cached.usage, text=cached.text, data=cached.data, mime=cached.mime)
@@ -469,7 +476,14 @@ def _maybe_store(svc: GenerationFlow, plan: _Plan, result: ProviderResult) -> No
     if plan.cache_key is None:
         return
     try:
-        response_cache.store(svc.session_factory, plan.cache_key, plan.model, result)
+        response_cache.store(
+            svc.session_factory,
+            plan.cache_key,
+            plan.model,
+            result,
+            max_bytes=svc.settings.response_cache_max_mb * response_cache.MB,
+            max_age_seconds=svc.settings.response_cache_max_age_seconds,
+        )
     except Exception:
         log.exception("could not store a response in the cache")  # the call itself succeeded and is billed
 

@@ -10,6 +10,9 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 CREDIT_USD = Decimal("0.04")
 NANO = Decimal("0.000000001")
 MAX_MARKUP_PCT = Decimal(1000)
+# A markup is stored as Numeric(9, 4) (tests/core/test_schema_contract.py holds the two together): a finer one would be
+# kept by SQLite and rounded to 0 by PostgreSQL, so it is refused the same way on both.
+MARKUP_PLACES = 4
 
 
 def _as_decimal(value: Decimal | int | str, what: str) -> Decimal:
@@ -36,6 +39,11 @@ def validate_markup(markup_pct: Decimal | int | str) -> Decimal:
     markup = _as_decimal(markup_pct, "Markup")
     if markup < 0 or markup > MAX_MARKUP_PCT:
         raise ValueError(f"Markup must be between 0% and {MAX_MARKUP_PCT}%, got {markup}%")
+    if markup != markup.quantize(Decimal(1).scaleb(-MARKUP_PLACES)):
+        raise ValueError(
+            f"Markup {markup:f}% has more than {MARKUP_PLACES} decimal places, the precision it is stored with; "
+            f"round it (e.g. {markup.quantize(Decimal(1).scaleb(-MARKUP_PLACES)):f}%)"
+        )
     return markup
 
 

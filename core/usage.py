@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+UNREADABLE = "usage_unreadable"  # Usage.extra key: why an upstream's usage report could not be read
+
 
 @dataclass(frozen=True, kw_only=True)
 class Usage:

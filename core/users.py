@@ -73,6 +73,9 @@ def to_view(u: Any) -> UserView:
     )
 
 
+MAX_USER_ID = 2**31 - 1  # users.id is INTEGER on both databases
+
+
 def no_such_user(ref: object) -> UnknownUserError:
     return UnknownUserError(f"No user {ref!r}; `python -m core users list` shows who exists.")
 
@@ -84,10 +87,12 @@ def user_key(ref: object) -> tuple[str, dict[str, Any]]:
     if isinstance(ref, bool):
         raise InvalidInputError(f"{ref!r} is not a user; pass a user id, an email or a UserView.")
     if isinstance(ref, int):
+        if not 0 < ref <= MAX_USER_ID:
+            raise no_such_user(ref)  # no row has it, and the database would refuse to compare it
         return "id", {"uid": ref}
     if isinstance(ref, str) and ref.strip():
         s = ref.strip()
-        return ("id", {"uid": int(s)}) if s.isdigit() else ("email", {"email": s.lower()})
+        return user_key(int(s)) if s.isascii() and s.isdigit() and len(s) < 20 else ("email", {"email": s.lower()})
     raise InvalidInputError(f"{ref!r} is not a user; pass a user id, an email or a UserView.")
 
 

@@ -7,10 +7,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.billing.errors import InvalidAmountError
+from core.db.limits import check_text, column_length
+from core.db.models import CreditTransaction
 from core.errors import InvalidInputError
 from core.money import MAX_MARKUP_PCT
 
-MAX_KEY_LENGTH = 200  # the idempotency_key columns are String(200)
+MAX_KEY_LENGTH = column_length(CreditTransaction.idempotency_key) or 200
 MAX_CREDITS = 10**15  # far beyond any real balance; stops a typo from posting an absurd amount
 
 
@@ -98,9 +100,7 @@ def idempotency_key(value: Any, *, required: bool) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"The idempotency key must be a non-empty string, got {value!r}.")
-    if len(value) > MAX_KEY_LENGTH:
-        raise InvalidInputError(f"The idempotency key is {len(value)} characters; the limit is {MAX_KEY_LENGTH}.")
-    return value
+    return check_text(value, "The idempotency key", limit=MAX_KEY_LENGTH)
 
 
 def text(value: Any, what: str, *, required: bool = True, limit: int = 2000) -> str | None:
@@ -110,6 +110,5 @@ def text(value: Any, what: str, *, required: bool = True, limit: int = 2000) -> 
         return None
     if not isinstance(value, str):
         raise InvalidInputError(f"{what} must be text, got {type(value).__name__}.")
-    if len(value) > limit:
-        raise InvalidInputError(f"{what} is {len(value)} characters; keep it under {limit}.")
-    return value.strip()
+    checked = check_text(value, what, limit=limit)
+    return checked.strip() if checked is not None else None

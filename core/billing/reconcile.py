@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.catalog.types import ModelPrice
-from core.usage import Usage
+from core.usage import UNREADABLE, Usage
 
 # The quantity each cost unit is billed in (uptime bills nothing per call; request defaults to 1).
 BILLED_QUANTITY = {"token": ("input_tokens", "output_tokens"), "second": ("seconds",), "character": ("characters",)}
@@ -78,6 +78,8 @@ def reconcile_usage(model: ModelPrice, reported: Usage, bound: Usage) -> Reconci
             + (f" (only {stated})" if stated else "")
             + "; billed the most the request could use"
         )
+        if reported.extra.get(UNREADABLE):
+            reason = f"{reported.extra[UNREADABLE]} ({reason})"
         usage = replace(usage, **{name: getattr(bound, name) for name in wanted}, estimated=True)
     return Reconciled(usage=usage, disputed=disputed, estimated_reason=reason)
 

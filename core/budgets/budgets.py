@@ -23,7 +23,7 @@ from core.billing.budget_sql import BudgetSQL, ledger_locked
 from core.billing.ledger_sql import read_transaction, write_audit
 from core.budgets.teams import members, team_row, teams, user_row, users
 from core.config import Settings
-from core.db.models import BUDGET_ENFORCEMENTS, BUDGET_SCOPES, Budget, utcnow
+from core.db.models import BUDGET_ENFORCEMENTS, BUDGET_SCOPES, ApiKey, Budget, utcnow
 from core.errors import InvalidInputError, NotFoundError
 
 budgets = Budget.__table__
@@ -203,6 +203,9 @@ class BudgetBook:
         if team is not None:
             tid, name = team_row(conn, team)
             return "team", budgets.c.team_id == tid, f"team {name}"
+        known = conn.execute(select(ApiKey.id).where(ApiKey.id == api_key_id)).first() if api_key_id < 2**31 else None
+        if known is None:
+            raise NotFoundError(f"No API key {api_key_id}; `python -m core keys list` shows the keys and their ids.")
         return "api_key", budgets.c.api_key_id == api_key_id, f"API key {api_key_id}"
 
     # ---- reads ---------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ while no ledger row can be written (`ledger_locked`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from core.billing.budget_sql import BudgetSQL, ledger_locked
 from core.billing.ledger_sql import read_transaction, write_audit
 from core.db.models import Budget, Team, TeamMember, User, utcnow
 from core.errors import InvalidInputError, NotFoundError
+from core.users import user_key
 
 teams = Team.__table__
 members = TeamMember.__table__
@@ -61,8 +63,8 @@ def _team_name(name: str) -> str:
 
 def user_row(conn: Connection, user: int | str) -> tuple[int, str]:
     """(id, email) of a user given by id or email."""
-    ref = str(user).strip()
-    cond = users.c.id == int(ref) if ref.isdigit() else users.c.email == ref.lower()
+    by, params = user_key(user)  # an id too large to exist is refused here, before the database compares it
+    cond = users.c.id == params["uid"] if by == "id" else users.c.email == params["email"]
     row = conn.execute(select(users.c.id, users.c.email).where(cond)).first()
     if row is None:
         raise NotFoundError(f"No user {user!r}; `python -m core users list` shows who exists.")
@@ -72,7 +74,8 @@ def user_row(conn: Connection, user: int | str) -> tuple[int, str]:
 def team_row(conn: Connection, team: int | str) -> tuple[int, str]:
     """(id, name) of a team given by id or name."""
     ref = str(team).strip()
-    cond = teams.c.id == int(ref) if ref.isdigit() else func.lower(teams.c.name) == " ".join(ref.split()).lower()
+    by_id = ref.isascii() and ref.isdigit() and len(ref) < 10  # team ids are INTEGER; a longer number is a name
+    cond = teams.c.id == int(ref) if by_id else func.lower(teams.c.name) == " ".join(ref.split()).lower()
     row = conn.execute(select(teams.c.id, teams.c.name).where(cond)).first()
     if row is None:
         raise UnknownTeamError(f"No team {team!r}; `python -m core teams list` shows the teams.")
@@ -86,7 +89,15 @@ class TeamDirectory:
         self.engine: Engine = session_factory.kw["bind"]
         self._budget_sql = BudgetSQL(self.engine.dialect.name)
 
-    def add(self, name: str, owner: int | str | None = None, *, actor: str = "system") -> TeamView:
+    def add(
+        self,
+        name: str,
+        owner: int | str | None = None,
+        *,
+        members: Iterable[int | str] = (),
+        actor: str = "system",
+    ) -> TeamView:
+        """A new team with its owner and first members, in one transaction: an unknown member writes nothing."""
         clean = _team_name(name)
         with ledger_locked(self.engine, self._budget_sql) as conn:
             if conn.execute(select(teams.c.id).where(func.lower(teams.c.name) == clean.lower())).first():
@@ -96,6 +107,8 @@ class TeamDirectory:
                 insert(teams).values(name=clean, owner_id=owner_id, created_at=utcnow()).returning(teams.c.id)
             ).scalar_one()
             write_audit(conn, actor=actor, action="teams.add", target=clean, details={"owner_id": owner_id})
+            for member in members:
+                self._add_member(conn, team_id, clean, member, actor)
         return self.get(team_id)
 
     def set_owner(self, team: int | str, owner: int | str, *, actor: str = "system") -> TeamView:
@@ -110,19 +123,20 @@ class TeamDirectory:
         """Put `user` in `team` (moving them out of their previous team, if any)."""
         with ledger_locked(self.engine, self._budget_sql) as conn:
             team_id, name = team_row(conn, team)
-            user_id, email = user_row(conn, user)
-            before = conn.execute(select(members.c.team_id).where(members.c.user_id == user_id)).scalar()
-            if before == team_id:
-                return self._member(conn, user_id)
-            if before is None:
-                conn.execute(insert(members).values(user_id=user_id, team_id=team_id, added_at=utcnow()))
-            else:
-                conn.execute(
-                    update(members).where(members.c.user_id == user_id).values(team_id=team_id, added_at=utcnow())
-                )
-            self._recount(conn, [t for t in (before, team_id) if t is not None])
-            write_audit(conn, actor=actor, action="teams.member_add", target=email, details={"team": name})
+            return self._add_member(conn, team_id, name, user, actor)
+
+    def _add_member(self, conn: Connection, team_id: int, name: str, user: int | str, actor: str) -> MemberView:
+        user_id, email = user_row(conn, user)
+        before = conn.execute(select(members.c.team_id).where(members.c.user_id == user_id)).scalar()
+        if before == team_id:
             return self._member(conn, user_id)
+        if before is None:
+            conn.execute(insert(members).values(user_id=user_id, team_id=team_id, added_at=utcnow()))
+        else:
+            conn.execute(update(members).where(members.c.user_id == user_id).values(team_id=team_id, added_at=utcnow()))
+        self._recount(conn, [t for t in (before, team_id) if t is not None])
+        write_audit(conn, actor=actor, action="teams.member_add", target=email, details={"team": name})
+        return self._member(conn, user_id)
 
     def remove_member(self, team: int | str, user: int | str, *, actor: str = "system") -> None:
         with ledger_locked(self.engine, self._budget_sql) as conn:

@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import importlib
+import io
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
+
+from sqlalchemy.exc import DBAPIError
 
 from core.access import SYSTEM, Caller, SystemCaller
 from core.errors import CoreError, NotFoundError
@@ -42,6 +46,9 @@ COMMAND_MODULES = (
 )
 
 
+MAX_LINE = 400  # characters of an error line
+
+
 @dataclass(frozen=True)
 class Context:
     """What a command runs with: the services of this process and who is calling."""
@@ -58,8 +65,19 @@ def cli_caller() -> SystemCaller:
         return SystemCaller("cli")
 
 
+class UsageError(Exception):
+    """A command line argparse refused; `main` prints it as one line and exits 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line on stderr (`--help` shows the usage) and never exits by itself."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m core",
         description="AI credits engine: catalog, billing, providers, spend analytics, break-even and endpoints.",
     )
@@ -76,22 +94,72 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command. Every mistake (a malformed argument, an unknown user, an unreachable database) is one line on
+    stderr and exit 2, with nothing written; output cut short by a closed pipe (`| head`) ends quietly."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        from core.services import Services
-
-        services = Services()
-        try:
-            return int(args.func(args, Context(services, _caller(services, args.as_user))) or 0)
-        finally:
-            services.close()
-    except CoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _check_encoding(args_list)
+        args = build_parser().parse_args(args_list)
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside this handler, not in the interpreter's final flush
+        return code
+    except (UsageError, CoreError) as exc:
+        _fail(f"error: {exc}")
         return 2
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _fail("interrupted")
         return 130
+    except Exception as exc:  # a bug: still one line, but exit 1 so it is never mistaken for a refused input
+        if os.environ.get("CORE_DEBUG"):
+            raise
+        _fail(f"error: unexpected {type(exc).__name__}: {exc} (a bug; rerun with CORE_DEBUG=1 for the traceback)")
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from core.services import Services
+
+    services = Services()
+    try:
+        return int(args.func(args, Context(services, _caller(services, args.as_user))) or 0)
+    except DBAPIError as exc:  # unreachable, locked past the busy timeout, or a value it refused
+        raise services.database_error(exc) from exc
+    finally:
+        services.close()
+
+
+def _check_encoding(argv: list[str]) -> None:
+    """Invalid UTF-8 in an argument reaches Python as lone surrogates, which no database, file or terminal takes."""
+    for i, arg in enumerate(argv):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+            prev = argv[i - 1] if i else ""
+            where = f"the value of {prev}" if prev.startswith("--") else f"argument {i + 1}"
+            raise UsageError(
+                f"{where} ({shown[:60]}) is not valid UTF-8 text; retype it, or check the terminal's encoding"
+            ) from None
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, whatever the message holds (a newline from an upstream, an unprintable character)."""
+    line = " ".join(message.split("\n")).strip()
+    if len(line) > MAX_LINE:  # an error that quotes a 10,000-character value back stays readable
+        line = line[: MAX_LINE // 2] + " … " + line[-MAX_LINE // 2 :]
+    sys.stderr.write(line.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
+
+
+def _quiet_stdout() -> None:
+    # The reader went away (`| head`): point stdout at /dev/null so the interpreter's final flush does not complain.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
 
 
 def _caller(services: Services, email: str | None) -> Caller:

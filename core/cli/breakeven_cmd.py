@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.cli import Context
-from core.cli.args import decimal_arg, iso_date, positive_int
+from core.cli.args import bounded_int, decimal_arg, iso_date, positive_int, seed_int
 from core.cli.output import print_json, print_table
 from core.services.breakeven import (
     DEFAULT_COLD_START_SECONDS,
@@ -18,6 +18,8 @@ from core.services.breakeven import (
     BreakevenInput,
     BreakevenResult,
 )
+
+REPLICAS = bounded_int(1, 1_000, "replicas")
 
 
 def _number(text: str) -> float:
@@ -75,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cold-start-seconds", type=_number, default=DEFAULT_COLD_START_SECONDS, metavar="C")
     p.add_argument("--p95-slo-seconds", type=_number, metavar="S", help="p95 latency target (default per category)")
     p.add_argument("--hours", type=_number, metavar="H", help="horizon for synthetic profiles (default 720)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same trace")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed: the same seed gives the same trace")
     p.add_argument("--list-prices", action="store_true", help="price GPUs at Hugging Face's list price")
     p.add_argument(
         "--throughput",
@@ -87,8 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--service-time-seconds", type=_number, metavar="S", help="one request's latency on an idle GPU")
     p.add_argument("--memory-gb", type=_number, help="GPU memory the model needs (default from the catalog)")
-    p.add_argument("--min-replicas", type=positive_int, default=DEFAULT_MIN_REPLICAS, help="always-on replicas")
-    p.add_argument("--max-replicas", type=positive_int, default=DEFAULT_MAX_REPLICAS)
+    p.add_argument("--min-replicas", type=REPLICAS, default=DEFAULT_MIN_REPLICAS, help="always-on replicas")
+    p.add_argument("--max-replicas", type=REPLICAS, default=DEFAULT_MAX_REPLICAS)
     p.add_argument("--utilization", type=_number, default=DEFAULT_TARGET_UTILIZATION, help="target, 0-1")
     p.add_argument("--json", action="store_true", help="print options, break-even and recommendation as JSON")
     p.set_defaults(func=run)

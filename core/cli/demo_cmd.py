@@ -5,15 +5,27 @@ from __future__ import annotations
 import argparse
 
 from core.cli import Context
-from core.cli.args import positive_int
+from core.cli.args import bounded_int, seed_int
 from core.cli.output import ProgressBar, print_json
+from core.errors import ConfigError
+from core.services.demo import DEMO_MAX_DAYS, DEMO_MAX_ROWS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="write a deterministic demo history of usage and credits")
-    p.add_argument("--rows", type=positive_int, default=200_000, help="usage events to write (default 200,000)")
-    p.add_argument("--days", type=positive_int, default=90, help="days of history ending now (default 90)")
-    p.add_argument("--seed", type=int, default=7, help="random seed: the same seed gives the same history")
+    p.add_argument(
+        "--rows",
+        type=bounded_int(1, DEMO_MAX_ROWS, "rows"),
+        default=200_000,
+        help=f"usage events to write (default 200,000; at most {DEMO_MAX_ROWS:,})",
+    )
+    p.add_argument(
+        "--days",
+        type=bounded_int(1, DEMO_MAX_DAYS, "days"),
+        default=90,
+        help=f"days of history ending now (default 90; at most {DEMO_MAX_DAYS:,})",
+    )
+    p.add_argument("--seed", type=seed_int, default=7, help="random seed: the same seed gives the same history")
     p.add_argument("--replace", action="store_true", help="wipe existing usage and ledger rows first")
     p.add_argument("--if-empty", action="store_true", help="do nothing when the database already has usage")
     p.add_argument(
@@ -27,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     services, caller = ctx.services, ctx.caller
+    if args.with_endpoints and not services.endpoints.is_local(caller):  # refused before any history is written
+        raise ConfigError("--with-endpoints runs only on the local stand-in: set HF_ENDPOINTS_API_URL=local.")
     services.init()
     if args.if_empty and services.demo.has_usage(caller):
         if not args.json:

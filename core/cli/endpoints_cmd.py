@@ -14,11 +14,15 @@ from decimal import Decimal
 from typing import Any
 
 from core.cli import Context
-from core.cli.args import non_negative_int, positive_int
+from core.cli.args import bounded_int
 from core.cli.output import print_json, print_table
 from core.errors import InvalidInputError
 from core.services import money_text
-from core.services.endpoints import STATES, EndpointView
+from core.services.endpoints import MAX_REPLICAS, STATES, EndpointView
+
+MAX_IDLE_MINUTES = 43_200  # 30 days: longer than any idle timeout the endpoints API takes
+MAX_WAIT_SECONDS = 86_400
+MAX_DEMO_DAYS = 31  # what the endpoints demo accepts
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,9 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="T4, L4, A10G or A100, or Hugging Face's nvidia-t4, nvidia-l4, ... (see `endpoints hardware`)",
     )
-    c.add_argument("--min-replicas", type=non_negative_int, default=0)
-    c.add_argument("--max-replicas", type=positive_int, default=1)
-    c.add_argument("--scale-to-zero-minutes", type=positive_int, default=15)
+    c.add_argument("--min-replicas", type=bounded_int(0, MAX_REPLICAS, "replicas"), default=0)
+    c.add_argument("--max-replicas", type=bounded_int(1, MAX_REPLICAS, "replicas"), default=1)
+    c.add_argument("--scale-to-zero-minutes", type=bounded_int(1, MAX_IDLE_MINUTES, "minutes"), default=15)
     c.add_argument("--no-autoscale", action="store_true", help="fixed size: max replicas always on")
     c.add_argument("--task", help="Hub task, e.g. text-to-speech (default: from the catalog)")
     c.add_argument("--owner", required=True, help="email (or id) of the user whose credits pay the uptime")
@@ -74,7 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     w = s.add_parser("wait", help="wait until an endpoint reaches a state")
     w.add_argument("name")
     w.add_argument("--state", default="running", choices=STATES)
-    w.add_argument("--timeout", type=positive_int, default=900, help="seconds (default 900)")
+    w.add_argument(
+        "--timeout",
+        type=bounded_int(1, MAX_WAIT_SECONDS, "seconds"),
+        default=900,
+        help="seconds (default 900; at most a day)",
+    )
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=run_wait)
 
@@ -85,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=run_meter)
 
     demo = s.add_parser("demo", help="a few days of history for two endpoints on the local stand-in (offline only)")
-    demo.add_argument("--days", type=positive_int, default=3)
+    demo.add_argument("--days", type=bounded_int(1, MAX_DEMO_DAYS, "days"), default=3)
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(func=run_demo)
 

@@ -7,7 +7,7 @@ import argparse
 from decimal import Decimal
 
 from core.cli import Context
-from core.cli.args import decimal_arg
+from core.cli.args import decimal_arg, positive_int
 from core.cli.optimize_cmd import period_args
 from core.cli.output import print_json, print_table
 from core.services.optimize import ROUNDING_POLICIES, PricingScenario
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     w.add_argument("--credit-usd", type=decimal_arg, metavar="USD", help="the price of one credit (now: CREDIT_USD)")
     w.add_argument("--rounding", choices=ROUNDING_POLICIES, help="default: each call as it was billed")
-    w.add_argument("--top", type=int, default=10, help="people and models shown (default 10; --json has all)")
+    w.add_argument("--top", type=positive_int, default=10, help="people and models shown (default 10; --json has all)")
     period_args(w)
     w.set_defaults(func=run_whatif)
 

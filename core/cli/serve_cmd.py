@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from core.cli import Context
-from core.cli.args import positive_int
+from core.cli.args import bounded_int, port_int
 
 APP = "core.gateway.app:create_app"
 
@@ -16,8 +16,8 @@ APP = "core.gateway.app:create_app"
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the HTTP gateway (OpenAI- and Anthropic-compatible API)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=positive_int, default=8000)
-    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--port", type=port_int, default=8000)
+    p.add_argument("--workers", type=bounded_int(1, 64, "workers"), default=1, help="worker processes (default 1)")
     p.add_argument("--access-log", action="store_true", help="log one line per request (method, path, status)")
     p.set_defaults(func=run)
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from core.cli import Context
-from core.cli.args import iso_date, positive_int
+from core.cli.args import bounded_int, iso_date, positive_int
 from core.cli.output import print_json, print_table
 from core.errors import InvalidInputError
 from core.services.spend import STALE_AFTER_SECONDS, SpendFilter, zone
@@ -19,6 +19,7 @@ from core.services.spend import STALE_AFTER_SECONDS, SpendFilter, zone
 BY = ("user", "team", "model", "provider", "category", "deployment_type", "api_key", "source", "day", "week", "month")
 KINDS = ("usage", "endpoint_uptime", "refund")
 TIME = ("day", "week", "month")
+DAYS = bounded_int(1, 36_500, "days")  # a century: far past any history, far inside date arithmetic
 
 
 def _filters(p: argparse.ArgumentParser, *, dates: bool = True) -> None:
@@ -66,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=positive_int, help="only the first N groups (non-time groupings)")
     p.add_argument(
         "--last-days",
-        type=positive_int,
+        type=DAYS,
         metavar="N",
         help="a rolling window: the N x 24 hours up to now (the specification's NOW() - INTERVAL 'N days')",
     )
@@ -78,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fc.set_defaults(func=run_forecast)
     an = s.add_parser("anomalies", help="days far above a user's or a model's own baseline")
     _filters(an)
-    an.add_argument("--days", type=positive_int, default=30, help="days to check without --since (default 30)")
+    an.add_argument("--days", type=DAYS, default=30, help="days to check without --since (default 30)")
     an.set_defaults(func=run_anomalies)
     sy = s.add_parser("sync", help="sync the analytics store from the database (new rows only)")
     sy.add_argument("--full", action="store_true", help="rebuild the store from scratch")

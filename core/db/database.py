@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings, load_settings
-from core.db.engine import check_connection, make_engine, make_session_factory
+from core.db.engine import check_connection, make_engine, make_session_factory, write_session
 from core.db.migrate import upgrade
 from core.db.models import AIUsageLog
 
@@ -40,6 +40,13 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on error."""
         with self.session_factory.begin() as s:
+            yield s
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session for a read-then-write: on SQLite its transaction takes the write lock first (BEGIN IMMEDIATE), so
+        a concurrent writer makes it wait (the busy timeout) instead of failing at once with "database is locked"."""
+        with write_session(self.session_factory) as s:
             yield s
 
     def init(self) -> LoadReport:

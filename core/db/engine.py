@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.sqlite_pg_time import before_cursor_execute, register_now
@@ -61,7 +63,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if backend == "sqlite":
         db = parsed.database
         if db and db != ":memory:":
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"DATABASE_URL {url!r}: cannot create the folder {Path(db).parent} ({exc.strerror or exc}); "
+                    "choose a path you can write."
+                ) from exc
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     else:
         # No pre-ping: it is a SELECT 1 round trip on every checkout (~10% of a ledger charge's CPU, measured with
@@ -90,14 +98,33 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise ConfigError(
-            f"Cannot reach the database at {engine.url.render_as_string(hide_password=True)}: {reason}"
-        ) from exc
+        raise ConfigError(database_problem(exc, engine)) from exc
+
+
+def database_problem(exc: DBAPIError, engine: Engine) -> str:
+    """One sentence for a database error: where the database is, what it said, what to do."""
+    reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip()
+    reason = reason.splitlines()[0] if reason else type(exc).__name__
+    where = engine.url.render_as_string(hide_password=True)
+    if "database is locked" in reason or "lock timeout" in reason:
+        return f"The database at {where} stayed busy (another command is writing); try again in a moment."
+    if isinstance(exc, OperationalError):
+        return f"Cannot reach the database at {where}: {reason}"
+    return f"The database at {where} refused the operation ({reason}); nothing was written."
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def write_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session in a transaction that holds the write lock from its first statement (SQLite: BEGIN IMMEDIATE, which
+    waits for a concurrent writer up to the busy timeout; a deferred BEGIN that read first fails at once instead).
+    Committed on success, rolled back on error. PostgreSQL ignores the option."""
+    engine = session_factory.kw["bind"]
+    with session_factory(bind=engine.execution_options(**WRITE_LOCK)) as s, s.begin():
+        yield s
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -19,9 +19,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from core.db.limits import check_row
 
 USD = Numeric(18, 9)  # whole nano-dollars
 PRICE = Numeric(18, 9)
@@ -531,3 +534,8 @@ class AlertDeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)  # HTTP status, or the SMTP reply code
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+# Every text column of every table is checked against its own length before a row is written (core.db.limits).
+event.listen(Base, "before_insert", check_row, propagate=True)
+event.listen(Base, "before_update", check_row, propagate=True)

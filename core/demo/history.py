@@ -285,6 +285,24 @@ def _gc_paused(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+# The demo builds its rows in memory as numpy columns: a trillion rows asked for 7 TiB after users were written.
+# Ten million rows is the largest history the spend benchmarks measure; ten years of days keeps every timestamp far
+# inside date arithmetic.
+DEMO_MAX_ROWS = 10_000_000
+DEMO_MAX_DAYS = 3_650
+DEMO_MAX_SEED = 2**32 - 1  # numpy's generators take seeds 0 .. 2**32 - 1
+
+
+def check_demo_size(*, rows: int, days: int, seed: int) -> None:
+    """Refuse, before anything is written, a demo this engine cannot build; the message says the limit."""
+    if not 1 <= rows <= DEMO_MAX_ROWS:
+        raise InvalidInputError(f"--rows {rows:,} is out of range: write 1 to {DEMO_MAX_ROWS:,} usage events.")
+    if not 1 <= days <= DEMO_MAX_DAYS:
+        raise InvalidInputError(f"--days {days:,} is out of range: write 1 to {DEMO_MAX_DAYS:,} days of history.")
+    if not 0 <= seed <= DEMO_MAX_SEED:
+        raise InvalidInputError(f"--seed {seed:,} is out of range: use 0 to {DEMO_MAX_SEED:,}.")
+
+
 @_gc_paused
 def write_demo_history(
     rt: Database,
@@ -299,8 +317,7 @@ def write_demo_history(
     """Write `rows` usage events over `days` days ending at `end` (default: now), deterministic for `seed`."""
     import time
 
-    if rows <= 0 or days <= 0:
-        raise InvalidInputError("--rows and --days must be greater than zero.")
+    check_demo_size(rows=rows, days=days, seed=seed)
     t0 = time.perf_counter()
     tick = progress or (lambda done, total: None)
     end = (end or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)

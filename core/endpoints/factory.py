@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import httpx
@@ -30,12 +31,18 @@ def is_local(settings: Settings) -> bool:
 
 
 def local_state_path(settings: Settings) -> Path:
-    """The stand-in's state file: beside a file-based SQLite database (so each database has its own endpoints;
-    `data/endpoints_local.json` for the default `data/app.db`), else `data/endpoints_local.json`."""
+    """The stand-in's state file, one per database: its endpoints belong to that database's rows, so a second database
+    in the same folder must not see (or collide with) the first one's endpoints.
+
+    Beside a file-based SQLite database, named after it (`data/reports.endpoints_local.json` for `data/reports.db`;
+    the default `data/app.db` keeps the name it always had, `data/endpoints_local.json`); for any other database,
+    `data/endpoints_local-<hash of its URL>.json`."""
     url = make_url(settings.resolved_database_url())
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database).parent / "endpoints_local.json"
-    return DATA_DIR / "endpoints_local.json"
+        db = Path(url.database)
+        return db.parent / ("endpoints_local.json" if db.name == "app.db" else f"{db.stem}.endpoints_local.json")
+    where = url.render_as_string(hide_password=True)
+    return DATA_DIR / f"endpoints_local-{hashlib.sha256(where.encode()).hexdigest()[:12]}.json"
 
 
 def configuration_problem(settings: Settings) -> str | None:

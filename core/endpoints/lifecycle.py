@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.catalog.lookup import get_hardware, list_hardware
 from core.config import Settings
+from core.db.engine import write_session
 from core.db.models import AIModel, AuditLog, EndpointEvent, InferenceEndpoint, User
 from core.endpoints.client import CREATE_REGION, CREATE_VENDOR, EndpointSpec, HFEndpointsClient, live_offers
 from core.endpoints.clock import Clock, system_clock
@@ -90,7 +91,8 @@ class HuggingFaceEndpointService:
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
-        with self.session_factory.begin() as s:
+        # endpoint rows are read, then written: hold SQLite's write lock from the start so concurrent commands wait
+        with write_session(self.session_factory) as s:
             yield s
 
     # ---- reads ------------------------------------------------------------------------------------------------------

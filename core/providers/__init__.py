@@ -11,6 +11,7 @@ from core.providers.errors import (
     QuotaExceededError,
     RateLimitError,
     UpstreamError,
+    UpstreamProtocolError,
 )
 from core.providers.registry import PROVIDER_CLASSES, AIProviderFactory, ProviderName, UnknownProviderError
 from core.providers.retry import RetryPolicy
@@ -36,5 +37,6 @@ __all__ = [
     "TextStream",
     "UnknownProviderError",
     "UpstreamError",
+    "UpstreamProtocolError",
     "audio_seconds",
 ]

@@ -16,11 +16,12 @@ import httpx
 
 from core.catalog.types import ModelPrice
 from core.providers.base import BaseProvider, find_message
-from core.providers.errors import UpstreamError
+from core.providers.errors import UpstreamError, UpstreamProtocolError
 from core.providers.estimate import approx_tokens, output_token_limit
 from core.providers.openai_compat import guessed_chat_usage
 from core.providers.sse import JsonEvents
 from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
+from core.providers.usage_figures import count, unreadable
 from core.usage import Usage
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -34,15 +35,19 @@ def anthropic_usage(raw: Any, delta: Any = None) -> Usage | None:
     merged = dict(raw)
     if isinstance(delta, dict):
         merged.update({k: v for k, v in delta.items() if v is not None})
-    uncached = int(merged.get("input_tokens") or 0)
-    cache_write = int(merged.get("cache_creation_input_tokens") or 0)
-    cache_read = int(merged.get("cache_read_input_tokens") or 0)
-    split = merged.get("cache_creation") if isinstance(merged.get("cache_creation"), dict) else {}
-    one_hour = int(split.get("ephemeral_1h_input_tokens") or 0)
-    cache_write = max(cache_write, one_hour + int(split.get("ephemeral_5m_input_tokens") or 0))
+    try:
+        uncached = count(merged, "input_tokens", provider="Anthropic")
+        cache_write = count(merged, "cache_creation_input_tokens", provider="Anthropic")
+        cache_read = count(merged, "cache_read_input_tokens", provider="Anthropic")
+        split = merged.get("cache_creation") if isinstance(merged.get("cache_creation"), dict) else {}
+        one_hour = count(split, "ephemeral_1h_input_tokens", provider="Anthropic")
+        cache_write = max(cache_write, one_hour + count(split, "ephemeral_5m_input_tokens", provider="Anthropic"))
+        output = count(merged, "output_tokens", provider="Anthropic")
+    except UpstreamProtocolError as exc:
+        return unreadable(exc)
     return Usage(
         input_tokens=uncached + cache_write + cache_read,
-        output_tokens=int(merged.get("output_tokens") or 0),
+        output_tokens=output,
         cached_tokens=cache_read,
         cache_write_tokens=cache_write,
         cache_write_1h_tokens=one_hour,

@@ -38,6 +38,11 @@ class UpstreamError(ProviderError):
     """The upstream failed (5xx, 529 overloaded, a broken connection, a malformed response)."""
 
 
+class UpstreamProtocolError(UpstreamError):
+    """The upstream's answer broke its own protocol: a usage figure that is not a whole number of at least zero
+    (`"prompt_tokens": "abc"`, `-5`). Usage parsers turn it into usage billed at the request's limit and flagged."""
+
+
 class QuotaExceededError(UpstreamError):
     """Our account at the upstream has run out of credit (HTTP 402, MiniMax 1008): an operator must top it up."""
 

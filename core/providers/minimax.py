@@ -25,8 +25,10 @@ from core.providers.errors import (
     QuotaExceededError,
     RateLimitError,
     UpstreamError,
+    UpstreamProtocolError,
 )
 from core.providers.types import Category, GenerationRequest, ProviderResult
+from core.providers.usage_figures import count, unreadable
 from core.usage import Usage
 
 DEFAULT_VOICE = "male-qn-qingse"
@@ -143,7 +145,11 @@ class MiniMaxProvider(BaseProvider):
         info = data.get("extra_info") or {}
         metadata: dict[str, Any] = {"voice": body["voice_setting"]["voice_id"], "format": fmt}
         if info.get("usage_characters") is not None:
-            usage = Usage(characters=int(info["usage_characters"]), seconds=_ms_to_seconds(info.get("audio_length")))
+            try:
+                characters = count(info, "usage_characters", provider="MiniMax")
+                usage = Usage(characters=characters, seconds=_ms_to_seconds(info.get("audio_length")))
+            except UpstreamProtocolError as exc:
+                usage = unreadable(exc)
         else:
             seconds = _ms_to_seconds(info.get("audio_length"))
             usage = Usage(characters=self.billed_characters(text), seconds=seconds, estimated=True)

@@ -9,9 +9,10 @@ from typing import Any
 
 from core.catalog.types import ModelPrice
 from core.providers.audio import AudioFormatError, audio_seconds, mime_for, sniff_format
-from core.providers.errors import UpstreamError
+from core.providers.errors import UpstreamError, UpstreamProtocolError
 from core.providers.openai_compat import OpenAICompatibleChat
 from core.providers.types import Category, GenerationRequest, ProviderResult
+from core.providers.usage_figures import count, unreadable
 from core.usage import Usage
 
 DEFAULT_VOICE = "alloy"
@@ -58,16 +59,22 @@ class OpenAIProvider(OpenAICompatibleChat):
         if isinstance(raw, dict) and raw.get("type") == "tokens":
             # gpt-4o-transcribe models state tokens. A model priced per second (whisper-1 answered this way) is billed
             # the uploaded audio's measured seconds; when they cannot be measured, billing uses the hold's bound.
-            details = raw.get("input_token_details") or {}
-            extra: dict[str, Any] = {"input_audio_tokens": int(details.get("audio_tokens") or 0)} if details else {}
+            details = raw.get("input_token_details") if isinstance(raw.get("input_token_details"), dict) else {}
+            try:
+                tokens_in = count(raw, "input_tokens", provider="OpenAI")
+                tokens_out = count(raw, "output_tokens", provider="OpenAI")
+                audio_tokens = count(details, "audio_tokens", provider="OpenAI")
+            except UpstreamProtocolError as exc:
+                return unreadable(exc)
+            extra: dict[str, Any] = {"input_audio_tokens": audio_tokens} if details else {}
             try:
                 seconds = audio_seconds(audio)
                 extra["seconds_source"] = "measured from the uploaded audio"
             except AudioFormatError:
                 seconds = Decimal(0)
             return Usage(
-                input_tokens=int(raw.get("input_tokens") or 0),
-                output_tokens=int(raw.get("output_tokens") or 0),
+                input_tokens=tokens_in,
+                output_tokens=tokens_out,
                 seconds=seconds,
                 extra=extra,
             )

@@ -13,27 +13,32 @@ import httpx
 
 from core.catalog.types import ModelPrice
 from core.providers.base import BaseProvider, find_message
-from core.providers.errors import UpstreamError
+from core.providers.errors import UpstreamError, UpstreamProtocolError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
 from core.providers.sse import JsonEvents
 from core.providers.types import GenerationRequest, ProviderResult, TextStream
+from core.providers.usage_figures import count, unreadable
 from core.usage import Usage
 
 
-def openai_usage(raw: Any) -> Usage | None:
+def openai_usage(raw: Any, provider: str = "the upstream") -> Usage | None:
     """Usage from an OpenAI-style `usage` object; cached tokens are part of prompt_tokens (priced at their rate)."""
     if not isinstance(raw, dict) or ("prompt_tokens" not in raw and "completion_tokens" not in raw):
         return None
-    prompt = int(raw.get("prompt_tokens") or 0)
-    completion = int(raw.get("completion_tokens") or 0)
-    details = raw.get("prompt_tokens_details") or {}
-    cached = min(int(details.get("cached_tokens") or 0), prompt)
-    extra: dict[str, Any] = {}
-    out_details = raw.get("completion_tokens_details") or {}
-    if out_details.get("reasoning_tokens"):
-        extra["reasoning_tokens"] = int(out_details["reasoning_tokens"])
-    if details.get("audio_tokens"):
-        extra["input_audio_tokens"] = int(details["audio_tokens"])
+    try:
+        prompt = count(raw, "prompt_tokens", provider=provider)
+        completion = count(raw, "completion_tokens", provider=provider)
+        details = raw.get("prompt_tokens_details") if isinstance(raw.get("prompt_tokens_details"), dict) else {}
+        cached = min(count(details, "cached_tokens", provider=provider), prompt)
+        extra: dict[str, Any] = {}
+        out_details = raw.get("completion_tokens_details")
+        out_details = out_details if isinstance(out_details, dict) else {}
+        if out_details.get("reasoning_tokens"):
+            extra["reasoning_tokens"] = count(out_details, "reasoning_tokens", provider=provider)
+        if details.get("audio_tokens"):
+            extra["input_audio_tokens"] = count(details, "audio_tokens", provider=provider)
+    except UpstreamProtocolError as exc:
+        return unreadable(exc)
     return Usage(input_tokens=prompt, output_tokens=completion, cached_tokens=cached, extra=extra)
 
 
@@ -93,7 +98,7 @@ class OpenAICompatibleChat(BaseProvider):
                 f"{self.display_name} answered without a message ({find_message(data) or 'no choices'}); try again.",
                 provider=self.name,
             ) from None
-        usage = openai_usage(data.get("usage")) or self.usage_fallback(response, request, text)
+        usage = openai_usage(data.get("usage"), self.display_name) or self.usage_fallback(response, request, text)
         return ProviderResult(
             text=text,
             usage=usage,
@@ -136,7 +141,7 @@ class OpenAICompatibleChat(BaseProvider):
                         yield piece
                     finish = choice.get("finish_reason") or finish
         text = "".join(parts)
-        usage = openai_usage(raw_usage)
+        usage = openai_usage(raw_usage, self.display_name)
         events.raise_if_empty(text, display_name=self.display_name, provider=self.name, usage_stated=usage is not None)
         metadata: dict[str, Any] = {"finish_reason": finish}
         if usage is None:

@@ -91,10 +91,7 @@ class BudgetService:
     def add_team(
         self, caller: Caller, name: str, *, owner: int | str | None = None, members: Iterable[int | str] = ()
     ) -> TeamView:
-        team = self._teams.add(name, owner=owner, actor=caller.actor)
-        for member in members:
-            self._teams.add_member(team.id, member, actor=caller.actor)
-        return self._teams.get(team.id)
+        return self._teams.add(name, owner=owner, members=members, actor=caller.actor)
 
     @guarded(Capability.MANAGE_BUDGETS)
     def change_team(

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+from sqlalchemy.exc import DBAPIError
 
 from core.alerts.delivery import AlertDelivery, BackgroundDelivery
 from core.alerts.hook import AlertHook
@@ -23,9 +24,11 @@ from core.billing.ledger import BillingService
 from core.catalog.loader import LoadReport
 from core.config import Settings, load_settings
 from core.db.database import Database
+from core.db.engine import database_problem
 from core.endpoints.clock import Clock, system_clock
 from core.endpoints.factory import make_service
 from core.endpoints.lifecycle import HuggingFaceEndpointService
+from core.errors import DatabaseError
 from core.generate import GenerationFlow
 from core.keys import make_rate_limiter
 from core.providers.registry import AIProviderFactory
@@ -103,6 +106,10 @@ class Services:
                 )
                 self._endpoint_manager.sleep = self.sleep
             return self._endpoint_manager
+
+    def database_error(self, exc: DBAPIError) -> DatabaseError:
+        """The typed, one-sentence error for a database failure (unreachable, busy past the wait, a refused value)."""
+        return DatabaseError(database_problem(exc, self.db.engine))
 
     def close(self) -> None:
         self.providers.close()

@@ -10,12 +10,20 @@ from typing import TYPE_CHECKING
 
 from core.access import Caller, Capability, guarded
 from core.demo.budgets import write_demo_budgets
-from core.demo.history import DemoReport, Progress, write_demo_history
+from core.demo.history import (
+    DEMO_MAX_DAYS,
+    DEMO_MAX_ROWS,
+    DEMO_MAX_SEED,
+    DemoReport,
+    Progress,
+    check_demo_size,
+    write_demo_history,
+)
 
 if TYPE_CHECKING:
     from core.services.container import Services
 
-__all__ = ["DemoReport", "DemoService"]
+__all__ = ["DEMO_MAX_DAYS", "DEMO_MAX_ROWS", "DEMO_MAX_SEED", "DemoReport", "DemoService", "check_demo_size"]
 
 
 class DemoService:

@@ -65,7 +65,7 @@ class KeyService:
     ) -> NewApiKey:
         """A new key for `user`. Its `secret` is shown now and never again (only its hash is stored)."""
         checked = self._check(name, monthly_credits, rpm, models, expires)
-        with self._s.db.session() as s:
+        with self._s.db.write_session() as s:
             owner = get_user(s, user)
         return store.create(
             self._s.db.engine,
@@ -91,7 +91,7 @@ class KeyService:
     @guarded(Capability.MANAGE_API_KEYS, own="user")
     def revoke(self, caller: Caller, user: int | str, key: int | str) -> ApiKeyView:
         """Revoke `user`'s key `key` (its id or its prefix); calls with it are refused from now on."""
-        with self._s.db.session() as s:
+        with self._s.db.write_session() as s:
             owner = get_user(s, user)
         found = store.find(self._s.db.engine, key, owner.id)
         return store.revoke(self._s.db.engine, found, actor=caller.actor)

@@ -16,6 +16,7 @@ from core.billing.accounts import AccountBalance, AuditEntry, account_balances, 
 from core.billing.disputes import DEFAULT_LIMIT as DISPUTES_SHOWN
 from core.billing.disputes import DisputedCall, disputed_calls
 from core.billing.errors import InsufficientCreditsError, InvalidAmountError
+from core.billing.inputs import MAX_CREDITS as MAX_GRANT_CREDITS
 from core.billing.inputs import typed_credits
 from core.billing.ledger import GRANT_KINDS, MAX_PAGE, REFUNDABLE_KINDS, TRANSACTION_TYPES
 from core.billing.ledger_check import Violation, check_ledger
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DISPUTES_SHOWN",
     "GRANT_KINDS",
+    "MAX_GRANT_CREDITS",
     "MAX_PAGE",
     "PAGE_SIZE",
     "TRANSACTION_TYPES",

@@ -14,7 +14,7 @@ from core.catalog.edit import PriceChange, price_history, update_prices
 from core.catalog.lookup import get_model, list_hardware, list_models
 from core.catalog.types import PRICE_FIELDS, HardwarePrice, ModelPrice
 from core.db.models import CATEGORIES
-from core.errors import CoreError
+from core.errors import CoreError, InvalidInputError
 from core.usage import Usage
 from core.users import get_user
 
@@ -104,7 +104,12 @@ class ModelService:
         include_inactive: bool = False,
     ) -> list[ModelPrice]:
         with self._s.db.session() as s:
-            return list_models(s, category=category, provider=provider, include_inactive=include_inactive)
+            models = list_models(s, category=category, provider=provider, include_inactive=include_inactive)
+            if provider and not models:
+                known = sorted({m.provider for m in list_models(s, include_inactive=True)})
+                if provider not in known:
+                    raise InvalidInputError(f"Unknown provider {provider!r}; the catalog has: {', '.join(known)}.")
+            return models
 
     @guarded(None)
     def get(self, caller: Caller, model_id: str, provider: str | None = None) -> ModelPrice:
@@ -133,7 +138,7 @@ class ModelService:
         self, caller: Caller, model_pk: int, changes: dict[str, Any], note: str | None = None
     ) -> PriceChange:
         """New prices for one model (new usage only; logged calls keep what they were billed), audited."""
-        with self._s.db.session() as s:
+        with self._s.db.write_session() as s:
             return update_prices(s, model_pk, changes, caller.actor, note)
 
     @guarded(None)

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from sqlalchemy import func, select
 
 from core.access import Caller, Capability, SystemCaller, guarded, require, sees_everyone
 from core.analytics.copy import STALE_AFTER_SECONDS
@@ -34,6 +35,8 @@ from core.analytics.queries import (
 from core.analytics.sync import Progress, SyncReport
 from core.analytics.usage import ProviderUsage, UserUsage
 from core.budgets.teams import TeamDirectory
+from core.catalog.lookup import list_models
+from core.db.models import CATEGORIES, ApiKey, User
 from core.errors import InvalidInputError, PermissionDeniedError
 
 if TYPE_CHECKING:
@@ -330,6 +333,42 @@ class SpendService:
             require(caller, Capability.VIEW_ALL_SPEND)
         return replace(f, users=(me[0],), user_ids=())
 
+    def _checked(self, caller: Caller, f: SpendFilter) -> SpendFilter:
+        """`_scoped`, then refuse a filter value that names nothing: an unknown user, model, provider, category or API
+        key is a mistake to report (saying what exists), not an empty answer."""
+        f = self._scoped(caller, f)
+        if not (f.users or f.models or f.providers or f.categories or f.api_keys):
+            return f
+        unknown_category = [c for c in f.categories if c not in CATEGORIES]
+        if unknown_category:
+            raise InvalidInputError(f"Unknown category {unknown_category[0]!r}; choose from {', '.join(CATEGORIES)}.")
+        with self._s.db.session() as s:
+            wanted = {u.strip().lower() for u in f.users}
+            found = set(s.scalars(select(func.lower(User.email)).where(func.lower(User.email).in_(wanted))))
+            if wanted - found:
+                raise InvalidInputError(
+                    f"Unknown user {sorted(wanted - found)[0]!r}: nobody has that email; "
+                    "`python -m core users list` (or the Users page) shows who exists."
+                )
+            catalog = list_models(s, include_inactive=True)
+            missing_keys = set(f.api_keys) - set(s.scalars(select(ApiKey.id).where(ApiKey.id.in_(f.api_keys))))
+        providers = sorted({m.provider for m in catalog})
+        bad_provider = [p for p in f.providers if p not in providers]
+        if bad_provider:
+            raise InvalidInputError(f"Unknown provider {bad_provider[0]!r}; the catalog has: {', '.join(providers)}.")
+        models = {m.model_id for m in catalog}
+        bad_model = [m for m in f.models if m not in models]
+        if bad_model:
+            raise InvalidInputError(
+                f"Unknown model {bad_model[0]!r}: it is not in the catalog; `python -m core models list` shows the "
+                "choices."
+            )
+        if missing_keys:
+            raise InvalidInputError(
+                f"Unknown API key {min(missing_keys)}; `python -m core keys list` shows the keys and their ids."
+            )
+        return f
+
     def _queries(self, sync_if_older_than: float | None) -> SpendQueries:
         return self._s.analytics.queries(sync_if_older_than=sync_if_older_than)
 
@@ -448,7 +487,7 @@ class SpendService:
         top: int | None = None,
         sync_if_older_than: float | None = STALE_AFTER_SECONDS,
     ) -> SpendResult:
-        return self._queries(sync_if_older_than).breakdown(by, self._scoped(caller, f), top=top)
+        return self._queries(sync_if_older_than).breakdown(by, self._checked(caller, f), top=top)
 
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
     def series(
@@ -461,13 +500,13 @@ class SpendService:
         tz: str | None = None,
         sync_if_older_than: float | None = STALE_AFTER_SECONDS,
     ) -> SpendResult:
-        return self._queries(sync_if_older_than).series(grain, self._scoped(caller, f), split=split, tz=tz)
+        return self._queries(sync_if_older_than).series(grain, self._checked(caller, f), split=split, tz=tz)
 
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
     def kpis(
         self, caller: Caller, f: SpendFilter, *, tz: str | None = None, sync_if_older_than: float | None = None
     ) -> Kpis:
-        return self._queries(sync_if_older_than).kpis(self._scoped(caller, f), tz=tz)
+        return self._queries(sync_if_older_than).kpis(self._checked(caller, f), tz=tz)
 
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
     def forecast(
@@ -478,7 +517,7 @@ class SpendService:
         tz: str | None = None,
         sync_if_older_than: float | None = STALE_AFTER_SECONDS,
     ) -> MonthForecast:
-        return self._queries(sync_if_older_than).forecast(self._scoped(caller, f), tz=tz)
+        return self._queries(sync_if_older_than).forecast(self._checked(caller, f), tz=tz)
 
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
     def anomalies(
@@ -490,7 +529,7 @@ class SpendService:
         tz: str | None = None,
         sync_if_older_than: float | None = STALE_AFTER_SECONDS,
     ) -> SpendResult:
-        return self._queries(sync_if_older_than).anomalies(self._scoped(caller, f), days=days, tz=tz)
+        return self._queries(sync_if_older_than).anomalies(self._checked(caller, f), days=days, tz=tz)
 
     # ---- the specification's per-user questions ----------------------------------------------------------------------
     @guarded(Capability.VIEW_ALL_SPEND, own="user")

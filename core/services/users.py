@@ -48,5 +48,5 @@ class UserService:
         self, caller: Caller, *, email: str, name: str, role: str, markup_pct: Decimal | str | int | None = None
     ) -> UserView:
         markup = self._s.settings.default_markup_pct if markup_pct is None else markup_pct
-        with self._s.db.session() as s:
+        with self._s.db.write_session() as s:
             return add_user(s, email=email, name=name, role=role, markup_pct=markup)

@@ -24,11 +24,15 @@ def test_defaults(tmp_path: Path) -> None:
         600,
     )
     assert s.charge_cache_hits is True
+    # the response cache: a week, 500 MB, each user's entries their own
+    assert (s.response_cache_max_age_seconds, s.response_cache_max_mb, s.response_cache_shared) == (604800, 500, False)
 
 
 def test_values_are_read(tmp_path: Path) -> None:
     s = settings(tmp_path, HOLD_TTL_SECONDS="90", CHARGE_CACHE_HITS="false", REPORTING_TZ="Europe/Paris")
     assert (s.hold_ttl_seconds, s.charge_cache_hits, s.reporting_tz) == (90, False, "Europe/Paris")
+    c = settings(tmp_path, RESPONSE_CACHE_MAX_AGE_SECONDS="60", RESPONSE_CACHE_MAX_MB="0", RESPONSE_CACHE_SHARED="true")
+    assert (c.response_cache_max_age_seconds, c.response_cache_max_mb, c.response_cache_shared) == (60, 0, True)
 
 
 @pytest.mark.parametrize(
@@ -41,6 +45,10 @@ def test_values_are_read(tmp_path: Path) -> None:
         ("CREDIT_USD", "0"),
         ("CREDIT_USD", "abc"),
         ("REPORTING_TZ", "Mars/Olympus"),
+        ("RESPONSE_CACHE_MAX_AGE_SECONDS", "0"),
+        ("RESPONSE_CACHE_MAX_AGE_SECONDS", "abc"),
+        ("RESPONSE_CACHE_MAX_MB", "-1"),
+        ("RESPONSE_CACHE_MAX_MB", "1e9"),
     ],
 )
 def test_bad_values_name_the_setting(tmp_path: Path, name: str, value: str) -> None:

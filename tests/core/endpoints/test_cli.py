@@ -38,7 +38,7 @@ def test_create_list_show_pause_delete(env: Path, capsys: pytest.CaptureFixture[
     assert code == 0
     created = json.loads(out)
     assert (created["state"], created["hardware_id"], created["hourly_usd"]) == ("pending", "T4", "0.60")
-    assert (env / "endpoints_local.json").exists()  # the stand-in's state sits beside the database
+    assert (env / "cli.endpoints_local.json").exists()  # the stand-in's state sits beside its database
 
     code, out, _ = run(capsys, "endpoints", "list", "--json")
     listed = json.loads(out)

@@ -1,0 +1,134 @@
+"""Every subcommand with malformed values, on SQLite and PostgreSQL: exit 2, exactly one line on stderr, no
+traceback, and every table's row count unchanged (the cases: tests/support/cli_cases.py).
+
+The commands run in-process against one seeded database per backend (a subprocess per case would spend most of
+its time starting Python); the few behaviours that only a real process shows (bytes that are not UTF-8 in argv, a
+reader that closes the pipe) run as subprocesses below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from core.cli import main
+from tests.conftest import PG_URL
+from tests.support.cli_cases import KNOWN, RowCounter, cases, environment, run_cli, seed, try_case
+from tests.support.pg_schema import scratch_schema
+
+ROOT = Path(__file__).resolve().parents[3]
+CASES = cases()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def cli_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_available: bool
+) -> Iterator[tuple[RowCounter, Path]]:
+    folder = tmp_path_factory.mktemp(f"cli-{request.param}")
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{folder / 'app.db'}"
+        else:
+            if not pg_available:
+                pytest.skip("PostgreSQL not configured (set TEST_DATABASE_URL)")
+            url = stack.enter_context(scratch_schema(PG_URL, "cli"))
+        engine = create_engine(url)
+        stack.callback(engine.dispose)
+        stack.enter_context(environment(url, folder))
+        seed()
+        yield RowCounter(engine), folder
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
+def test_malformed_command_line(case: object, cli_db: tuple[RowCounter, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    counts, folder = cli_db
+    monkeypatch.setenv("ANALYTICS_PATH", str(folder / "analytics.duckdb"))  # the module's store, synced once
+    outcome = try_case(case, counts)  # type: ignore[arg-type]
+    assert outcome.clean, f"{'; '.join(outcome.problems)}\nstderr: {outcome.stderr[-2000:]}"
+
+
+def test_the_cases_cover_every_subcommand() -> None:
+    from core.cli import build_parser
+
+    def leaves(parser: object, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+        subs = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]  # type: ignore[attr-defined]
+        if not subs:
+            yield prefix
+        for action in subs:
+            for name, sub in action.choices.items():
+                yield from leaves(sub, (*prefix, name))
+
+    tried = {c.argv[: len(c.argv)] for c in CASES}
+    untried = [
+        " ".join(leaf)
+        for leaf in leaves(build_parser(), ())
+        if not any(argv[: len(leaf)] == leaf for argv in tried)
+        and leaf not in (("init",), ("users", "list"), ("endpoints", "list"), ("endpoints", "hardware"))
+        and leaf not in (("ledger", "check"), ("spend", "sync"), ("access",), ("teams", "list"), ("budgets", "list"))
+        and leaf not in (("alerts", "run"), ("alerts", "webhooks", "list"), ("keys", "list"), ("keys", "demo"))
+    ]
+    # the commands left out take no value that can be malformed (flags only), apart from --as, tried on its own
+    assert untried == []
+
+
+def test_help_still_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(("users", "add", "--help"))
+    assert code == 0 and out.startswith("usage: python -m core users add") and err == ""
+
+
+def test_an_unreachable_database_is_one_line_on_every_command(tmp_path: Path) -> None:
+    with environment("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2", tmp_path):
+        for argv in (("users", "list"), ("credits", "balance", "--user", KNOWN), ("spend", "sync"), ("init",)):
+            code, out, err = run_cli(argv)
+            assert (code, out, len(err.splitlines())) == (2, "", 1), (argv, err)
+            assert err.startswith("error: Cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/")
+
+
+def _cli(folder: Path, *args: bytes, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{folder / 'app.db'}",
+        "ANALYTICS_PATH": str(folder / "analytics.duckdb"),
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [sys.executable.encode(), b"-m", b"core", *args], cwd=ROOT, env=env, capture_output=True, timeout=60, **kwargs
+    )
+
+
+def test_invalid_utf8_in_argv_is_one_line(tmp_path: Path) -> None:
+    assert _cli(tmp_path, b"init").returncode == 0
+    done = _cli(tmp_path, b"users", b"add", b"--email", b"a@x.io", b"--role", b"pm", b"--name", b"\xff\xfe")
+    lines = done.stderr.decode("utf-8", "replace").splitlines()
+    assert (done.returncode, done.stdout, len(lines)) == (2, b"", 1), done.stderr
+    assert "--name" in lines[0] and "not valid UTF-8" in lines[0]
+    listed = _cli(tmp_path, b"users", b"list", b"--json")
+    assert listed.stdout.strip() == b"[]"  # nothing was written
+
+
+class _ClosedPipe(io.RawIOBase):
+    """stdout whose reader went away (`users list | head -1` after head exits): every write raises EPIPE."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_closes_the_pipe_ends_quietly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    err = io.StringIO()
+    with environment(f"sqlite:///{tmp_path / 'app.db'}", tmp_path):
+        assert run_cli(("init",))[0] == 0
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(_ClosedPipe(), write_through=True))
+        monkeypatch.setattr(sys, "stderr", err)
+        code = main(["users", "list"])
+    assert (code, err.getvalue()) == (0, "")
