@@ -23,6 +23,9 @@ from core.services.errors import CoreError
 
 # Routes run in worker threads (the engine is synchronous): enough for many concurrent streams per process.
 THREADS = 128
+# Seconds a worker reuses an API key and a catalog entry it read (GATEWAY_CACHE_SECONDS; 0 reads them on every call):
+# two reads fewer per call. A key revoked elsewhere (the API keys page, another worker) is refused within this time.
+CACHE_SECONDS = 5.0
 
 DESCRIPTION = """OpenAI- and Anthropic-compatible API over the company's AI catalog, billed as prepaid credits.
 Authenticate with a key from the API keys page or `python -m core keys create`: `Authorization: Bearer sk-ac-...`
@@ -39,6 +42,10 @@ def create_app(services: Services | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = int(os.environ.get("GATEWAY_THREADS", THREADS))
         owned = services is None
         app.state.services = Services() if owned else services
+        if owned:  # a given Services (tests) keeps reading on every call
+            ttl = float(os.environ.get("GATEWAY_CACHE_SECONDS", CACHE_SECONDS))
+            app.state.services.keys.lookup_ttl = ttl
+            app.state.services.flow.catalog_ttl = ttl
         try:
             yield
         finally:
