@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.gateway import anthropic_routes, minimax_routes, openai_routes
+from core.gateway.deps import SECURITY, SECURITY_SCHEMES
 from core.gateway.errors import engine_error, http_error, unexpected_error, validation_error
 from core.gateway.limits import BodyLimit
 from core.services import Services
@@ -65,7 +67,21 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestIds)
+    app.openapi = lambda: _openapi_with_keys(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_keys(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with the two ways to present a key (deps.SECURITY_SCHEMES) on every /v1 route: `admit`
+    reads them from the headers, so FastAPI does not see them as dependencies."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for path, operations in schema["paths"].items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = SECURITY
+    return app.openapi_schema  # type: ignore[return-value]
 
 
 class RequestIds:
