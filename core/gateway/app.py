@@ -47,7 +47,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         if owned:  # a given Services (tests) keeps reading on every call
             ttl = float(os.environ.get("GATEWAY_CACHE_SECONDS", CACHE_SECONDS))
             app.state.services.keys.lookup_ttl = ttl
-            app.state.services.flow.catalog_ttl = ttl
+            app.state.services.generation.catalog_ttl = ttl
         try:
             yield
         finally:
