@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.alerts.hook import AlertHook
@@ -72,6 +72,11 @@ class GenerationFlow:
     # Budget and low-balance alerts checked after each settle and on a budget's refusal (records them; delivery is
     # `alerts run`'s, or a BackgroundDelivery given to the hook as on_new). None: no checks.
     alerts: AlertHook | None = None
+    # Seconds a catalog entry read for a call is reused by the next calls of the same model (0: read on every call).
+    # The gateway sets it (GATEWAY_CACHE_SECONDS): a price or status change then reaches its calls within that time;
+    # a call is held and settled at the one price it read.
+    catalog_ttl: float = 0.0
+    _catalog: dict[tuple[str, str | None], tuple[float, ModelPrice]] = field(default_factory=dict, repr=False)
 
     @property
     def engine(self) -> Engine:
@@ -242,12 +247,23 @@ _MODEL_BY_ID_AND_PROVIDER = _MODEL_BY_ID.where(AIModel.provider == bindparam("pr
 def _lookup(
     svc: GenerationFlow, user: UserView | int | str, model_id: str, provider: str | None
 ) -> tuple[UserView, ModelPrice]:
+    now = time.monotonic()
+    kept = svc._catalog.get((model_id, provider)) if svc.catalog_ttl > 0 else None
     with svc.engine.connect() as conn:
         who = get_user(conn, user)
-        if provider:
-            rows = list(conn.execute(_MODEL_BY_ID_AND_PROVIDER, {"model_id": model_id, "provider": provider}))
-        else:
-            rows = list(conn.execute(_MODEL_BY_ID, {"model_id": model_id}))
+        if kept is not None and now - kept[0] < svc.catalog_ttl:
+            return who, kept[1]
+        model = _catalog_entry(conn, model_id, provider)
+    if svc.catalog_ttl > 0:  # only models found are kept: their number is the catalog's, not the callers' choice
+        svc._catalog[(model_id, provider)] = (now, model)
+    return who, model
+
+
+def _catalog_entry(conn: Connection, model_id: str, provider: str | None) -> ModelPrice:
+    if provider:
+        rows = list(conn.execute(_MODEL_BY_ID_AND_PROVIDER, {"model_id": model_id, "provider": provider}))
+    else:
+        rows = list(conn.execute(_MODEL_BY_ID, {"model_id": model_id}))
     if not rows:
         where_p = f" from provider {provider!r}" if provider else ""
         raise UnknownModelError(
@@ -256,7 +272,7 @@ def _lookup(
         )
     # The same id served serverless and dedicated: prefer the serverless/API entry unless the provider says otherwise.
     rows.sort(key=lambda r: r.deployment_type == "dedicated")
-    return who, to_model_price(rows[0])  # type: ignore[arg-type]
+    return to_model_price(rows[0])  # type: ignore[arg-type]
 
 
 def _prepare(
@@ -403,7 +419,10 @@ def _settle(
         raise
     if svc.alerts is not None:
         svc.alerts.after_settle(
-            plan.user.id, charged=settlement.credits_charged, balance_after=settlement.balance_after
+            plan.user.id,
+            charged=settlement.credits_charged,
+            balance_after=settlement.balance_after,
+            budgets=hold.budgeted,
         )
     return _result(plan, result, settlement, latency_ms, cache_hit)
 

@@ -63,21 +63,31 @@ class AlertHook:
         balance_after: int | None = None,
         api_key_id: int | None = None,
         now: datetime | None = None,
+        budgets: bool = True,
     ) -> list[int]:
-        """Record what a settled call made due; returns the new alerts' ids (usually none)."""
+        """Record what a settled call made due; returns the new alerts' ids (usually none). `budgets=False` (no budget
+        covered the call when it was reserved) skips the budgets' read: only the low-balance mark is checked."""
         try:
-            return self._after_settle(user_id, charged, balance_after, api_key_id, now or utcnow())
+            return self._after_settle(user_id, charged, balance_after, api_key_id, now or utcnow(), budgets)
         except Exception:
             log.exception("budget alerts could not be checked after a settle of user %s", user_id)
             return []
 
     def _after_settle(
-        self, user_id: int, charged: int, balance_after: int | None, api_key_id: int | None, now: datetime
+        self,
+        user_id: int,
+        charged: int,
+        balance_after: int | None,
+        api_key_id: int | None,
+        now: datetime,
+        budgets: bool,
     ) -> list[int]:
         mark = self.settings.low_balance_credits
         crossed_low = balance_after is not None and mark > 0 and balance_after < mark <= balance_after + charged
-        with read_transaction(self.engine) as conn:
-            due = self._reader.due(conn, now, user_id=user_id, api_key_id=api_key_id)
+        due: list[CounterFacts] = []
+        if budgets:
+            with read_transaction(self.engine) as conn:
+                due = self._reader.due(conn, now, user_id=user_id, api_key_id=api_key_id)
         if not due and not crossed_low:
             return []
         with write_transaction(write_engine(self.engine)) as conn:

@@ -332,6 +332,7 @@ class BillingService:
                 created_at=now,
                 expires_at=expires,
                 api_key_id=api_key_id,
+                budgeted=budgeted,
             )
 
         for _ in range(3):

@@ -29,6 +29,8 @@ class Hold:
     expires_at: datetime
     api_key_id: int | None = None  # the API key the call came through: that key's limits count this hold
     reused: bool = field(default=False, compare=False)  # the key already had this hold: a retried call, not a new one
+    # a budget covered the call when it was reserved (its settle then checks the budgets' alert thresholds)
+    budgeted: bool = field(default=True, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)

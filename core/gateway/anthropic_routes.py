@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from core.gateway import anthropic_format
-from core.gateway.deps import ApiKey, IdempotencyKey, admit, billing_headers, request_id, services_of
+from core.gateway.deps import IdempotencyKey, admit, billing_headers, request_id, services_of
 from core.gateway.errors import problem_of
 from core.gateway.schemas import MessagesRequest
 from core.gateway.streaming import relay, sse
@@ -17,8 +17,8 @@ router = APIRouter(prefix="/v1", tags=["Anthropic-compatible"])
 
 
 @router.post("/messages", summary="Create a message (Anthropic models)")
-def messages(body: MessagesRequest, request: Request, secret: ApiKey, key: IdempotencyKey = None) -> Response:
-    who = admit(request, secret)
+def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None) -> Response:
+    who = admit(request)
     services = services_of(request)
     model = services.models.get(who, body.model)
     if model.provider not in ("anthropic", "sandbox"):

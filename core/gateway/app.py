@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.gateway import anthropic_routes, minimax_routes, openai_routes
+from core.gateway.deps import SECURITY, SECURITY_SCHEMES
 from core.gateway.errors import engine_error, http_error, unexpected_error, validation_error
 from core.gateway.limits import BodyLimit
 from core.services import Services
@@ -23,6 +25,9 @@ from core.services.errors import CoreError
 
 # Routes run in worker threads (the engine is synchronous): enough for many concurrent streams per process.
 THREADS = 128
+# Seconds a worker reuses an API key and a catalog entry it read (GATEWAY_CACHE_SECONDS; 0 reads them on every call):
+# two reads fewer per call. A key revoked elsewhere (the API keys page, another worker) is refused within this time.
+CACHE_SECONDS = 5.0
 
 DESCRIPTION = """OpenAI- and Anthropic-compatible API over the company's AI catalog, billed as prepaid credits.
 Authenticate with a key from the API keys page or `python -m core keys create`: `Authorization: Bearer sk-ac-...`
@@ -39,6 +44,10 @@ def create_app(services: Services | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = int(os.environ.get("GATEWAY_THREADS", THREADS))
         owned = services is None
         app.state.services = Services() if owned else services
+        if owned:  # a given Services (tests) keeps reading on every call
+            ttl = float(os.environ.get("GATEWAY_CACHE_SECONDS", CACHE_SECONDS))
+            app.state.services.keys.lookup_ttl = ttl
+            app.state.services.generation.catalog_ttl = ttl
         try:
             yield
         finally:
@@ -58,7 +67,21 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestIds)
+    app.openapi = lambda: _openapi_with_keys(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_keys(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with the two ways to present a key (deps.SECURITY_SCHEMES) on every /v1 route: `admit`
+    reads them from the headers, so FastAPI does not see them as dependencies."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for path, operations in schema["paths"].items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = SECURITY
+    return app.openapi_schema  # type: ignore[return-value]
 
 
 class RequestIds:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from core.gateway.deps import ApiKey, IdempotencyKey, admit, billing_headers, services_of
+from core.gateway.deps import IdempotencyKey, admit, billing_headers, services_of
 from core.gateway.schemas import MusicRequest
 from core.services.generation import GenerationRequest
 
@@ -21,8 +21,8 @@ router = APIRouter(prefix="/v1", tags=["Music and voices"])
     response_class=Response,
     responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}}}},
 )
-def music(body: MusicRequest, request: Request, secret: ApiKey, key: IdempotencyKey = None) -> Response:
-    who = admit(request, secret)
+def music(body: MusicRequest, request: Request, key: IdempotencyKey = None) -> Response:
+    who = admit(request)
     gen = GenerationRequest(category="music", text=body.prompt, lyrics=body.lyrics)
     result = services_of(request).generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
     return Response(result.data or b"", media_type=result.mime, headers=billing_headers(request, result))
@@ -31,14 +31,13 @@ def music(body: MusicRequest, request: Request, secret: ApiKey, key: Idempotency
 @router.post("/voices/clone", summary="Clone a voice from a sample (e.g. MiniMax voice-clone); multipart upload")
 def clone_voice(
     request: Request,
-    secret: ApiKey,
     file: Annotated[UploadFile, File(description="a voice sample of at least 10 seconds (at most 25 MB)")],
     model: Annotated[str, Form(min_length=1, max_length=200)],
     voice_id: Annotated[str, Form(min_length=1, max_length=200, description="the id the new voice gets")],
     text: Annotated[str | None, Form(max_length=1_000, description="a sentence to preview the voice with")] = None,
     key: IdempotencyKey = None,
 ) -> Response:
-    who = admit(request, secret)
+    who = admit(request)
     sample = file.file.read()
     gen = GenerationRequest(
         category="voice_clone",

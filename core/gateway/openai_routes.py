@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from core.gateway import anthropic_format, openai_format
-from core.gateway.deps import ApiKey, IdempotencyKey, admit, billing_headers, request_id, services_of
+from core.gateway.deps import IdempotencyKey, admit, billing_headers, request_id, services_of
 from core.gateway.errors import problem_of
 from core.gateway.schemas import ChatCompletionRequest, ImageRequest, SpeechRequest
 from core.gateway.streaming import relay, sse
@@ -22,10 +22,8 @@ ModelName = Annotated[str, Form(min_length=1, max_length=200)]
 
 
 @router.post("/chat/completions", summary="Create a chat completion (any chat model of the catalog)")
-def chat_completions(
-    body: ChatCompletionRequest, request: Request, secret: ApiKey, key: IdempotencyKey = None
-) -> Response:
-    who = admit(request, secret)
+def chat_completions(body: ChatCompletionRequest, request: Request, key: IdempotencyKey = None) -> Response:
+    who = admit(request)
     services = services_of(request)
     gen = openai_format.chat_request(body)
     rid = request_id(request)
@@ -57,8 +55,8 @@ def chat_completions(
     response_class=Response,
     responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}, "audio/flac": {}}}},
 )
-def speech(body: SpeechRequest, request: Request, secret: ApiKey, key: IdempotencyKey = None) -> Response:
-    who = admit(request, secret)
+def speech(body: SpeechRequest, request: Request, key: IdempotencyKey = None) -> Response:
+    who = admit(request)
     options: dict[str, Any] = {"format": body.response_format}
     if body.speed is not None:
         options["speed"] = body.speed
@@ -70,7 +68,6 @@ def speech(body: SpeechRequest, request: Request, secret: ApiKey, key: Idempoten
 @router.post("/audio/transcriptions", summary="Speech to text (any speech-to-text model; multipart upload)")
 def transcriptions(
     request: Request,
-    secret: ApiKey,
     file: Annotated[UploadFile, File(description="the audio: WAV, FLAC, MP3, ... (at most 25 MB)")],
     model: ModelName,
     response_format: Annotated[Literal["json", "text", "verbose_json"], Form()] = "json",
@@ -78,7 +75,7 @@ def transcriptions(
     prompt: Annotated[str | None, Form(max_length=10_000)] = None,
     key: IdempotencyKey = None,
 ) -> Response:
-    who = admit(request, secret)
+    who = admit(request)
     audio = file.file.read()
     gen = GenerationRequest(
         category="speech_to_text", audio=audio, audio_filename=file.filename or "audio", audio_mime=file.content_type
@@ -92,16 +89,16 @@ def transcriptions(
 
 
 @router.post("/images/generations", summary="Generate an image (any image model)")
-def images(body: ImageRequest, request: Request, secret: ApiKey, key: IdempotencyKey = None) -> Response:
-    who = admit(request, secret)
+def images(body: ImageRequest, request: Request, key: IdempotencyKey = None) -> Response:
+    who = admit(request)
     gen = GenerationRequest(category="image", text=body.prompt, size=body.size, quality=body.quality, n=body.n)
     result = services_of(request).generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
     return JSONResponse(openai_format.image(result, body.response_format), headers=billing_headers(request, result))
 
 
 @router.get("/models", summary="The models this key may call (Anthropic's shape when anthropic-version is sent)")
-def models(request: Request, secret: ApiKey) -> Response:
-    who = admit(request, secret)
+def models(request: Request) -> Response:
+    who = admit(request)
     entries = services_of(request).keys.models(who)
     headers = {"x-request-id": request_id(request)}
     if "anthropic-version" in request.headers:

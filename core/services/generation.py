@@ -52,6 +52,16 @@ class GenerationService:
     def __init__(self, services: Services) -> None:
         self._s = services
 
+    @property
+    def catalog_ttl(self) -> float:
+        """Seconds a catalog entry read for a call is reused by the next calls of the model (0: read on every call);
+        the gateway sets it (GATEWAY_CACHE_SECONDS)."""
+        return self._s.flow.catalog_ttl
+
+    @catalog_ttl.setter
+    def catalog_ttl(self, seconds: float) -> None:
+        self._s.flow.catalog_ttl = seconds
+
     @guarded(Capability.GENERATE_FOR_OTHERS, own="user", always=Capability.USE_PLAYGROUND)
     def generate(
         self,

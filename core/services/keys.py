@@ -21,7 +21,7 @@ from core.catalog.types import ModelPrice
 from core.db.models import utcnow
 from core.errors import InvalidInputError, RateLimitedError, UnauthenticatedError
 from core.keys import store
-from core.keys.store import ApiKeyView, KeyLimits, NewApiKey
+from core.keys.store import ApiKeyView, KeyLimits, KeyOwner, NewApiKey
 from core.keys.tokens import hash_key, plausible, same_hash
 from core.users import get_user
 
@@ -49,6 +49,11 @@ class KeyService:
         self._s = services
         self._touched: dict[int, float] = {}
         self._lock = threading.Lock()
+        # Seconds a key read by `admit` is reused for the same key's next requests (0: read on every request). The
+        # gateway sets it (GATEWAY_CACHE_SECONDS): a revocation in this process applies at once, one made elsewhere
+        # (the API keys page, another worker) within that time, as do changes to the key's limits or owner.
+        self.lookup_ttl = 0.0
+        self._known: dict[str, tuple[float, KeyOwner]] = {}
 
     # ---- managing keys -------------------------------------------------------------------------------------------
     @guarded(Capability.MANAGE_API_KEYS, own="user")
@@ -94,7 +99,9 @@ class KeyService:
         with self._s.db.write_session() as s:
             owner = get_user(s, user)
         found = store.find(self._s.db.engine, key, owner.id)
-        return store.revoke(self._s.db.engine, found, actor=caller.actor)
+        revoked = store.revoke(self._s.db.engine, found, actor=caller.actor)
+        self._known.clear()
+        return revoked
 
     # ---- the gateway ---------------------------------------------------------------------------------------------
     @guarded(None, system_only=True)
@@ -109,7 +116,7 @@ class KeyService:
                 "`python -m core keys create` or the API keys page makes one."
             )
         digest = hash_key(secret) if plausible(secret) else None
-        found = store.by_hash(self._s.db.engine, digest) if digest else None
+        found = self._by_hash(digest) if digest else None
         if found is None or digest is None or not same_hash(found.key_hash, digest):
             raise UnauthenticatedError(
                 "Incorrect API key provided. Check it, or create a new one on the API keys page (keys are shown once)."
@@ -153,6 +160,18 @@ class KeyService:
         return [m for m in models if allowed is None or m.model_id in allowed]
 
     # ---- helpers -------------------------------------------------------------------------------------------------
+    def _by_hash(self, digest: str) -> KeyOwner | None:
+        if self.lookup_ttl <= 0:
+            return store.by_hash(self._s.db.engine, digest)
+        now = time.monotonic()
+        kept = self._known.get(digest)
+        if kept is not None and now - kept[0] < self.lookup_ttl:
+            return kept[1]
+        found = store.by_hash(self._s.db.engine, digest)
+        if found is not None:  # only keys that exist are kept: their number is the database's, not the callers'
+            self._known[digest] = (now, found)
+        return found
+
     def _touch(self, key_id: int) -> None:
         now = time.monotonic()
         with self._lock:

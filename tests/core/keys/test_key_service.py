@@ -118,3 +118,21 @@ def test_a_keys_monthly_credits_count_its_spend_and_its_holds(services: Services
     other = services.keys.create(SYSTEM, "bo@x.io", "bo's")
     with pytest.raises(KeyLimitError, match="does not belong"):
         billing.reserve("ana@x.io", 1, "k-4", api_key_id=other.key.id)
+
+
+def test_a_gateway_keeps_keys_it_read_and_forgets_them_when_one_is_revoked_in_its_process(
+    services: Services, runtime: Database
+) -> None:
+    services.keys.lookup_ttl = 3600.0  # as the gateway sets it (GATEWAY_CACHE_SECONDS), long enough not to lapse here
+    here = services.keys.create(SYSTEM, "ana@x.io", "revoked here")
+    elsewhere = services.keys.create(SYSTEM, "ana@x.io", "revoked elsewhere")
+    for made in (here, elsewhere):
+        services.keys.admit(SYSTEM, made.secret)  # read once, then kept
+    other = Services(runtime)  # another process (the API keys page, another worker)
+    other.keys.revoke(SYSTEM, "ana@x.io", elsewhere.key.prefix)
+    other.close()
+    assert services.keys.admit(SYSTEM, elsewhere.secret).api_key_id == elsewhere.key.id  # kept until its TTL
+    services.keys.revoke(SYSTEM, "ana@x.io", here.key.prefix)
+    for made in (here, elsewhere):  # a revocation in this process forgets every kept key
+        with pytest.raises(UnauthenticatedError, match="revoked"):
+            services.keys.admit(SYSTEM, made.secret)
