@@ -422,6 +422,7 @@ def _settle(
             plan.user.id,
             charged=settlement.credits_charged,
             balance_after=settlement.balance_after,
+            api_key_id=plan.origin.api_key_id,  # a budget on the key the call came through counts it too
             budgets=hold.budgeted,
         )
     return _result(plan, result, settlement, latency_ms, cache_hit)

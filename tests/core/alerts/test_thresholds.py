@@ -18,6 +18,7 @@ from core.budgets import BudgetBook, BudgetExceededError
 from core.catalog import ModelPrice
 from core.db import Database
 from core.providers import GenerationRequest
+from core.services import SYSTEM
 from core.users import UserView
 from tests.core.budgets.conftest import funded, spend_one
 from tests.core.test_generate import CHAT_OK, Env, funded_user
@@ -132,3 +133,25 @@ def test_the_generation_flow_checks_after_settle_and_on_refusal(runtime: Databas
     assert 5 <= made < 30 and len(env.upstream.requests) == made  # refused calls never reached the provider
     log = AlertLog(runtime.session_factory, env.settings)
     assert sorted(a.kind for a in log.list_alerts()) == ["hard_limit", "threshold"]
+
+
+def test_a_budget_on_an_api_key_alerts_when_calls_through_that_key_cross_its_threshold(runtime: Database) -> None:
+    """Calls that come through an API key (the gateway's way in) are checked against that key's budget after each
+    settle, not only the user's and team's: a key budget crossing 50% records its threshold alert."""
+    env = Env(runtime, [httpx.Response(200, json=CHAT_OK) for _ in range(30)])
+    env.services.flow.alerts = AlertHook(runtime.session_factory, env.settings)
+    user = funded_user(runtime, credits=10_000)
+    new = env.services.keys.create(SYSTEM, user.id, "app key")
+    BudgetBook(runtime.session_factory, env.settings).set(api_key_id=new.key.id, credits=20, thresholds=[50])
+    caller = env.services.keys.admit(SYSTEM, new.secret)
+    request = GenerationRequest(category="chat", text="Capital of France?", max_tokens=100)
+    log = AlertLog(runtime.session_factory, env.settings)
+    for _ in range(30):
+        try:
+            env.generate(user.id, "gpt-4o", request, caller=caller)
+        except BudgetExceededError:
+            break
+        if log.list_alerts():
+            break
+    (alert,) = [a for a in log.list_alerts() if a.kind == "threshold"]
+    assert alert.details["scope"] == "api_key" and alert.details["pct"] == 50
