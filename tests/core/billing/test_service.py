@@ -499,7 +499,7 @@ def test_bad_keys_holds_and_kinds(billing: BillingService, user: UserView, gpt4o
     billing.grant(user, 100)
     with pytest.raises(InvalidInputError, match="idempotency key is required"):
         billing.charge(user, Decimal(1), idempotency_key=None, description="x")  # type: ignore[arg-type]
-    with pytest.raises(InvalidInputError, match="limit is 200"):
+    with pytest.raises(InvalidInputError, match="at most 200"):
         billing.reserve(user, 1, "k" * 201)
     with pytest.raises(InvalidAmountError):
         billing.reserve(user, -1, "k")

@@ -45,7 +45,9 @@ def test_overview_prices_the_month_and_draws_the_timeline(runtime: Database, tmp
     assert audio.month_to_date_usd == Decimal("1.5")
     assert ov.deleted_rows[0].month_to_date_usd == Decimal("0.8")  # L4 00:00-01:00
     assert ov.month_total_usd == Decimal("2.3") and ov.cost_per_hour_now_usd == 0
-    assert audio.breakeven_link == "/breakeven?model=facebook%2Fmms-tts-eng&profile=history"
+    assert audio.breakeven_link == (
+        "/breakeven?model=facebook%2Fmms-tts-eng&profile=history&hardware=T4&min_replicas=1&max_replicas=1"
+    )  # its own hardware and replicas; no idle timeout: it never scales to zero
     audio_segments = [(g.state, g.start, g.end) for g in ov.segments if g.endpoint == "audio"]
     assert audio_segments == [
         ("running", datetime(2026, 12, 1), datetime(2026, 12, 1, 2, 30)),  # carried in from November
