@@ -154,10 +154,12 @@ class KeyService:
 
     @guarded(None)
     def models(self, caller: Caller) -> list[ModelPrice]:
-        """The active catalog models the caller may call: all of them, or those its API key allows."""
+        """The active catalog models the caller may call now: those of a configured provider (a provider without its
+        key would answer 503), all of them or those its API key allows."""
         allowed = caller.api_key_models if isinstance(caller, Principal) else None
+        reachable = set(self._s.providers.configured_providers())
         models = self._s.models.list(caller)
-        return [m for m in models if allowed is None or m.model_id in allowed]
+        return [m for m in models if m.provider in reachable and (allowed is None or m.model_id in allowed)]
 
     # ---- helpers -------------------------------------------------------------------------------------------------
     def _by_hash(self, digest: str) -> KeyOwner | None:

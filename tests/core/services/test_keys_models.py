@@ -1,0 +1,33 @@
+"""GET /v1/models answers what a key can call now: a provider without its key would answer 503, so its models are
+not listed; the sandbox (and its simulated twins) always are."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.config import Secret
+from core.db import Database
+from core.providers import AIProviderFactory
+from core.services import SYSTEM, Services
+
+
+def test_models_lists_only_providers_that_can_answer(sqlite_runtime: Database) -> None:
+    settings = replace(sqlite_runtime.settings, api_keys={"openai": Secret("sk-test")})
+    services = Services(sqlite_runtime, providers=AIProviderFactory(settings))
+    try:
+        providers = {m.provider for m in services.keys.models(SYSTEM)}
+    finally:
+        services.close()
+    assert "openai" in providers and "sandbox" in providers
+    assert not providers & {"anthropic", "minimax", "together_ai"}
+
+
+def test_without_any_key_no_keyed_provider_is_listed(sqlite_runtime: Database) -> None:
+    settings = replace(sqlite_runtime.settings, api_keys={})
+    services = Services(sqlite_runtime, providers=AIProviderFactory(settings))
+    try:
+        models = services.keys.models(SYSTEM)
+    finally:
+        services.close()
+    providers = {m.provider for m in models}
+    assert "sandbox" in providers and not providers & {"openai", "anthropic", "minimax", "together_ai", "huggingface"}
