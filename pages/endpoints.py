@@ -186,10 +186,15 @@ if live:
     chosen = st.selectbox("Endpoint", names, key="endpoint_choice")
     row = next(r for r in live if r.endpoint.name == chosen)
     e = row.endpoint
+    idle = (
+        f"scales to zero after {e.scale_to_zero_minutes} idle min"
+        if e.scale_to_zero_minutes
+        else "never scales to zero"
+    )
     st.markdown(
         f"{plain(e.model_repo)} on **{e.hardware_id}** ({e.instance_type}, {e.vendor} {e.region}) · **{e.state}** with "
         f"{e.replicas} billed replica(s) · {per_hour(e.hourly_usd)} per replica, {per_hour(e.cost_per_hour_now_usd)} "
-        f"now · scale to zero after {e.scale_to_zero_minutes or '-'} idle min · owner {plain(e.owner_email)} · "
+        f"now · {idle} · owner {plain(e.owner_email)} · "
         f"this month {money(row.month_to_date_usd)}"
     )
     breakeven_link(row)
