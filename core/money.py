@@ -83,6 +83,16 @@ def money_text(usd: Decimal | None) -> str | None:
     return f"{whole}.{frac.ljust(2, '0')}"
 
 
+def dollars(usd: Decimal | None) -> str:
+    """Dollars in a sentence: cents, thousands separated ($1,234.50); "n/a" when there is no figure."""
+    return "n/a" if usd is None else f"${usd:,.2f}"
+
+
+def rate_text(per_hour: float) -> str:
+    """A request rate in a sentence: whole from 10 up (1,200), two significant digits below (0.25)."""
+    return f"{per_hour:,.0f}" if per_hour >= 10 else f"{per_hour:,.2g}"
+
+
 def decimal_text(value: Decimal) -> str:
     """An exact decimal without exponent (zero stored at 9 places, 0E-9, prints "0")."""
     return "0" if value == 0 else format(value, "f")

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from core.breakeven.queueing import cold_starts_in_quantile
+from core.money import dollars, rate_text
 
 if TYPE_CHECKING:
     from core.breakeven.model import OptionResult
@@ -20,14 +21,6 @@ class Recommendation:
 
     def to_dict(self) -> dict[str, Any]:
         return {"option": self.option, "reason": self.reason}
-
-
-def _usd(d: Decimal | None) -> str:
-    return "n/a" if d is None else f"${d:,.2f}"
-
-
-def _rate(r: float) -> str:
-    return f"{r:,.0f}" if r >= 10 else f"{r:,.2g}"
 
 
 def _serverless_cold(o: OptionResult, cold_start_s: float) -> str:
@@ -51,7 +44,7 @@ def recommend(
     fastest option still too slow."""
     priced = [o for o in options if o.available and o.monthly_cost_usd is not None]
     eligible = [o for o in priced if o.meets_slo]
-    at = f"at {_rate(requests_per_hour)} requests/hour"
+    at = f"at {rate_text(requests_per_hour)} requests/hour"
     if not eligible:
         timed = [o for o in priced if o.p95_latency_s is not None]
         if not timed:
@@ -82,7 +75,7 @@ def recommend(
         p95 = "cannot keep up" if c.p95_latency_s is None else f"has a p95 of {c.p95_latency_s:.1f} s"
         if cold := _serverless_cold(c, serverless_cold_start_s):
             p95 += f", {cold} included"
-        caveat = f"; {c.option} would cost less ({_usd(c.monthly_cost_usd)}) but {p95}"
+        caveat = f"; {c.option} would cost less ({dollars(c.monthly_cost_usd)}) but {p95}"
     if best.hardware is None:
         runner_up = [o for o in eligible if o is not best]
         if runner_up:
@@ -90,7 +83,7 @@ def recommend(
             than = "less than" if (rival.monthly_cost_usd or 0) > (best.monthly_cost_usd or 0) else "the same as"
             alternative = (
                 f", {than} the cheapest dedicated option that meets the {slo_s:g} s p95 target "
-                f"({rival.option} at {_usd(rival.monthly_cost_usd)}), with no endpoint to run"
+                f"({rival.option} at {dollars(rival.monthly_cost_usd)}), with no endpoint to run"
             )
         else:
             alternative = f", and no dedicated option meets the {slo_s:g} s p95 target"
@@ -98,17 +91,19 @@ def recommend(
         tail = ""
         if payoff:
             gpu, r = min(payoff, key=lambda x: x[1])
-            tail = f"; a dedicated {gpu} always-on breaks even with it at {_rate(r)} requests/hour"
+            tail = f"; a dedicated {gpu} always-on breaks even with it at {rate_text(r)} requests/hour"
         cold = _serverless_cold(best, serverless_cold_start_s)
         latency = f"; its p95 of {best.p95_latency_s:.1f} s includes {cold}" if cold else ""
         return Recommendation(
             option=best.option,
-            reason=f"Serverless costs {_usd(best.monthly_cost_usd)} a month {at}{alternative}{tail}{latency}{caveat}.",
+            reason=(
+                f"Serverless costs {dollars(best.monthly_cost_usd)} a month {at}{alternative}{tail}{latency}{caveat}."
+            ),
         )
     serverless = next((o for o in priced if o.hardware is None), None)
     versus = (
-        f", {_usd(serverless.monthly_cost_usd - best.monthly_cost_usd)} less than serverless "
-        f"({_usd(serverless.monthly_cost_usd)})"
+        f", {dollars(serverless.monthly_cost_usd - best.monthly_cost_usd)} less than serverless "
+        f"({dollars(serverless.monthly_cost_usd)})"
         if serverless is not None
         and serverless.monthly_cost_usd is not None
         and serverless.monthly_cost_usd >= best.monthly_cost_usd  # a cheaper serverless is the caveat's to name
@@ -123,7 +118,7 @@ def recommend(
     return Recommendation(
         option=best.option,
         reason=(
-            f"{best.option} costs {_usd(best.monthly_cost_usd)} a month {at} ({how}){versus}, and its p95 of "
+            f"{best.option} costs {dollars(best.monthly_cost_usd)} a month {at} ({how}){versus}, and its p95 of "
             f"{best.p95_latency_s:.1f} s meets the {slo_s:g} s target{caveat}."
         ),
     )

@@ -16,8 +16,9 @@ from decimal import Decimal
 import duckdb
 
 from core.catalog.types import ModelPrice
+from core.money import dollars
 from core.optimize.dedicated import MIN_MONTHLY_SAVING
-from core.optimize.opportunity import Kind, Opportunity, usd
+from core.optimize.opportunity import Kind, Opportunity
 from core.optimize.period import Period
 from core.providers.response_cache import CACHEABLE
 from core.providers.types import Category
@@ -65,12 +66,13 @@ def cache_opportunities(
             action = (
                 f"{missed:,} repeated {model.model_id} requests reached the provider although the response cache is on "
                 f"(sent with no_cache, or answers it did not keep): serving them from the cache saves about "
-                f"{usd(monthly)}/month"
+                f"{dollars(monthly)}/month"
             )
         else:
             action = (
                 f"cache {model.model_id}'s answers to identical requests: {missed:,} repeats of {groups:,} distinct "
-                f"requests reached the provider, about {usd(monthly)}/month (the cache is off for {model.category}; "
+                f"requests reached the provider, about {dollars(monthly)}/month "
+                f"(the cache is off for {model.category}; "
                 "identical prompts may still deserve fresh answers)"
             )
         out.append(

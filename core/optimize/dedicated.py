@@ -16,7 +16,8 @@ import duckdb
 
 from core.breakeven.serverless import ServerlessPrice
 from core.catalog.types import HardwarePrice, ModelPrice
-from core.optimize.opportunity import EndpointForm, Kind, Opportunity, rate, usd
+from core.money import dollars, rate_text
+from core.optimize.opportunity import EndpointForm, Kind, Opportunity
 from core.optimize.period import Period
 from core.optimize.simulate import Choice, Simulation, describe, simulate
 from core.optimize.traffic import minute_counts
@@ -117,9 +118,9 @@ def dedicated_opportunities(
                 kind=Kind.DEDICATED,
                 subject=model.model_id,
                 action=(
-                    f"create {describe(best)} for {model.model_id}: saves about {usd(saving)}/month at the period's "
-                    f"traffic ({rate(mean)} requests/hour; serverless costs {usd(serverless.option.monthly_cost_usd)}"
-                    "/month)"
+                    f"create {describe(best)} for {model.model_id}: saves about {dollars(saving)}/month at the "
+                    f"period's traffic ({rate_text(mean)} requests/hour; serverless costs "
+                    f"{dollars(serverless.option.monthly_cost_usd)}/month)"
                 ),
                 monthly_saving_usd=saving,
                 evidence={

@@ -27,8 +27,9 @@ from core.breakeven.model import option_name
 from core.breakeven.serverless import ServerlessPrice
 from core.catalog.types import HardwarePrice, ModelPrice
 from core.db.models import EndpointUptimeBucket, InferenceEndpoint
+from core.money import dollars
 from core.optimize.dedicated import MIN_MONTHLY_SAVING, choice_evidence, endpoint_name, form_for
-from core.optimize.opportunity import Kind, Opportunity, usd
+from core.optimize.opportunity import Kind, Opportunity
 from core.optimize.period import Period
 from core.optimize.simulate import IDLE_TIMEOUTS, Choice, describe, simulate
 from core.optimize.traffic import Counts, minute_counts
@@ -172,7 +173,7 @@ def _endpoint_opportunity(
             kind=Kind.ENDPOINT,
             subject=e.name,
             action=f"pause or delete {e.name}: no request to it is in the usage log for its {m.hours:,} metered hours, "
-            f"and it costs about {usd(monthly)}/month",
+            f"and it costs about {dollars(monthly)}/month",
             monthly_saving_usd=monthly,
             evidence={**evidence, "requests": 0},
         )
@@ -225,7 +226,7 @@ def _endpoint_opportunity(
 
 def _action(e: InferenceEndpoint, best: Choice, saving: Decimal, monthly: Decimal) -> str:
     o = best.option
-    tail = f": saves about {usd(saving)}/month of its {usd(monthly)}/month metered uptime"
+    tail = f": saves about {dollars(saving)}/month of its {dollars(monthly)}/month metered uptime"
     if o.hardware is None:
         return f"move {e.name}'s traffic to serverless {e.model_repo} and delete the endpoint{tail}"
     if o.hardware == e.hardware_id and o.scale_to_zero:

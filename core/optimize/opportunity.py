@@ -63,12 +63,3 @@ class Opportunity:
             "evidence": self.evidence,
             "endpoint_form": None if self.endpoint_form is None else self.endpoint_form.to_dict(),
         }
-
-
-def usd(value: Decimal) -> str:
-    """Dollars for an action line: cents, thousands separated."""
-    return f"${value:,.2f}"
-
-
-def rate(value: float) -> str:
-    return f"{value:,.0f}" if value >= 10 else f"{value:,.2g}"
