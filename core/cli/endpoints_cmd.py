@@ -53,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--scale-to-zero-minutes", type=bounded_int(1, MAX_IDLE_MINUTES, "minutes"), default=15)
     c.add_argument("--no-autoscale", action="store_true", help="fixed size: max replicas always on")
     c.add_argument("--task", help="Hub task, e.g. text-to-speech (default: from the catalog)")
-    c.add_argument("--owner", required=True, help="email (or id) of the user whose credits pay the uptime")
+    c.add_argument(
+        "--owner", help="email (or id) of the user whose credits pay the uptime (default: the person of --as)"
+    )
     c.add_argument("--wait", action="store_true", help="wait until it runs")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_create)
@@ -176,12 +178,15 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_create(args: argparse.Namespace, ctx: Context) -> int:
+    owner = args.owner or getattr(ctx.caller, "email", None)  # `--as PERSON`: their own endpoint
+    if owner is None:
+        raise InvalidInputError("Name who pays the uptime: --owner EMAIL, or act as that person with --as EMAIL.")
     view = ctx.services.endpoints.create(
         ctx.caller,
         args.name,
         args.model,
         args.hardware,
-        owner=args.owner or getattr(ctx.caller, "email", None),  # `--as PERSON`: their own endpoint
+        owner=owner,
         auto_scale=not args.no_autoscale,
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,

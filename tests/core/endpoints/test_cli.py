@@ -72,6 +72,16 @@ def test_mistakes_are_one_line_and_exit_2(env: Path, capsys: pytest.CaptureFixtu
     assert code == 2 and "endpoints list" in err
 
 
+def test_acting_as_an_engineer_without_owner_bills_the_engineer(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--as PERSON` without `--owner` makes that person the owner (as the README says); with neither, one line
+    says which option names who pays."""
+    ep = ("endpoints", "create", "--model", "facebook/mms-tts-eng", "--hardware", "T4", "--json", "--name")
+    code, out, _ = run(capsys, "--as", "eng@example.com", *ep, "mine")
+    assert code == 0 and json.loads(out)["owner_email"] == "eng@example.com"
+    code, _, err = run(capsys, *ep, "nobodys")
+    assert code == 2 and err.count("\n") == 1 and "--owner EMAIL" in err
+
+
 def test_hardware_shows_our_price_and_the_live_one(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "endpoints", "hardware", "--json")
     assert code == 0
