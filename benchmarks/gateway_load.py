@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.loadgen import Connection  # noqa: E402
 from core.access import SYSTEM  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Database  # noqa: E402
@@ -67,26 +67,13 @@ class Sample:
     ok: bool
 
 
-async def _one(client: httpx.AsyncClient, url: str, headers: dict[str, str], stream: bool) -> Sample:
+async def _one(conn: Connection, headers: dict[str, str], stream: bool) -> Sample:
     body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64}
-    t = time.perf_counter()
-    if not stream:
-        r = await client.post(url, json=body, headers=headers)
-        r.json()
-        return Sample(time.perf_counter() - t, None, r.status_code == 200)
-    body |= {"stream": True, "stream_options": {"include_usage": True}}
-    first = None
-    async with client.stream("POST", url, json=body, headers=headers) as r:
-        async for line in r.aiter_lines():
-            if first is None and line.startswith("data: {") and _has_text(line[6:]):
-                first = time.perf_counter() - t
-        ok = r.status_code == 200
-    return Sample(time.perf_counter() - t, first, ok and first is not None)
-
-
-def _has_text(data: str) -> bool:
-    choices = json.loads(data).get("choices") or [{}]
-    return bool((choices[0].get("delta") or {}).get("content"))
+    if stream:
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
+    reply = await conn.post_json("", body, headers, stream=stream)
+    ok = reply.status == 200 and (reply.ttft is not None if stream else bool(json.loads(reply.body).get("choices")))
+    return Sample(reply.seconds, reply.ttft, ok)
 
 
 async def _load(
@@ -94,31 +81,29 @@ async def _load(
 ) -> tuple[list[Sample], float]:
     samples: list[Sample] = []
     left = total
-    # One HTTP client (one kept-alive connection) per simulated client, as separate callers have: one pool shared by
-    # 64 connections cost the load generator ~6 ms of CPU per request (httpcore walks the whole pool on every request
-    # event), more than the gateway itself, on the same two cores.
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    pool = [httpx.AsyncClient(timeout=60, limits=limits) for _ in range(clients)]
+    # One kept-alive connection per simulated client, as separate callers have, through the lean client of
+    # benchmarks/loadgen.py: httpx spent ~1.6 ms of CPU per request on the two cores the gateway needs.
+    pool = [Connection(url) for _ in range(clients)]
     try:
 
-        async def worker(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+        async def worker(conn: Connection, headers: dict[str, str]) -> None:
             nonlocal left
             while left > 0:
                 left -= 1
                 t = time.perf_counter()
                 try:
-                    samples.append(await _one(client, url, headers, stream))
-                except httpx.TransportError:  # counted as failed, and the run goes on
+                    samples.append(await _one(conn, headers, stream))
+                except (ConnectionError, OSError, asyncio.IncompleteReadError):  # counted as failed; the run goes on
                     samples.append(Sample(time.perf_counter() - t, None, False))
 
-        for i, client in enumerate(pool):  # warm the connections up
-            await _one(client, url, keys[i % len(keys)], stream)
+        for i, conn in enumerate(pool):  # open and warm the connections up
+            await _one(conn, keys[i % len(keys)], stream)
         started = time.perf_counter()
-        await asyncio.gather(*(worker(client, keys[i % len(keys)]) for i, client in enumerate(pool)))
+        await asyncio.gather(*(worker(conn, keys[i % len(keys)]) for i, conn in enumerate(pool)))
         wall = time.perf_counter() - started
     finally:
-        for client in pool:
-            await client.aclose()
+        for conn in pool:
+            await conn.close()
     return samples, wall
 
 
