@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 from core.billing.types import Transaction
 from core.db.engine import WRITE_LOCK
 from core.db.models import AIUsageLog, AuditLog, CreditHold, CreditTransaction, User, utcnow
+from core.db.write_queue import WriteQueue
 from core.redaction import redact_value
 
 users = User.__table__
@@ -47,19 +48,22 @@ def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(**WRITE_LOCK)
 
 
-# SQLite lets one writer in at a time, and a BEGIN IMMEDIATE that finds the lock taken waits in SQLite's busy handler,
-# which sleeps 1, 2, 5, 10 ... 100 ms between tries: under concurrent calls (the gateway's threads) most of a write's
-# time went to those sleeps. Writers of one process queue on a lock of their own instead, woken the moment the
-# previous one commits; other processes still meet the busy handler.
-_SQLITE_WRITERS: dict[str, threading.Lock] = {}
+# SQLite lets one writer in at a time: the ledger's writers queue for it (core.db.write_queue), in this process and
+# across processes, instead of sleeping in SQLite's busy handler.
+_SQLITE_WRITERS: dict[str, WriteQueue] = {}
 _WRITERS_GUARD = threading.Lock()
 
 
-def _writer_queue(engine: Engine) -> threading.Lock | nullcontext[None]:
+def _writer_queue(engine: Engine) -> WriteQueue | nullcontext[None]:
     if engine.dialect.name != "sqlite":
         return nullcontext()
     with _WRITERS_GUARD:
-        return _SQLITE_WRITERS.setdefault(str(engine.url), threading.Lock())
+        queue = _SQLITE_WRITERS.get(str(engine.url))
+        if queue is None:
+            database = engine.url.database
+            on_disk = bool(database) and database != ":memory:" and not database.startswith("file::memory:")
+            queue = _SQLITE_WRITERS[str(engine.url)] = WriteQueue(database if on_disk else None)
+        return queue
 
 
 @contextmanager
