@@ -77,6 +77,8 @@ class SandboxProvider(BaseProvider):
             f"“{snippet}”. {_BODIES[digest[1] % len(_BODIES)]} "
             f"{_BODIES[(digest[1] + 1 + digest[2] % 3) % len(_BODIES)]}"
         )
+        for stop in request.stop:  # as a model does: the answer ends before the first stop sequence it produces
+            reply = reply.split(stop, 1)[0]
         limit = output_token_limit(request)
         out = reply.split(" ")
         while approx_tokens(" ".join(out)) > limit and len(out) > 1:

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from core.config import Secret, Settings
+from core.errors import InvalidInputError
 from core.providers import (
     AIProviderFactory,
     BadRequestError,
@@ -33,6 +34,17 @@ def test_sandbox_chat_streams_deterministically_and_is_labelled() -> None:
     s2 = SB.stream(sb_model("chat", "token"), req)
     assert "".join(s2) == s1.result.text and s2.result.usage == s1.result.usage
     assert s1.result.usage.input_tokens > 0 and s1.result.usage.output_tokens > 0
+
+
+def test_sandbox_chat_ends_before_a_stop_sequence_as_a_model_does() -> None:
+    full = SB.generate(sb_model("chat", "token"), GenerationRequest(category="chat", text="hi"))
+    cut = SB.generate(sb_model("chat", "token"), GenerationRequest(category="chat", text="hi", stop=["wrote", LABEL]))
+    assert cut.text == "" and (full.text or "").startswith(LABEL)
+    later = SB.generate(sb_model("chat", "token"), GenerationRequest(category="chat", text="hi", stop=("wrote",)))
+    assert later.text and (full.text or "").startswith(later.text) and "wrote" not in later.text
+    assert later.usage.output_tokens < full.usage.output_tokens
+    with pytest.raises(InvalidInputError, match="stop sequence"):
+        GenerationRequest(category="chat", text="hi", stop=("",))
 
 
 def test_sandbox_chat_respects_max_tokens() -> None:
