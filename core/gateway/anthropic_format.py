@@ -7,7 +7,14 @@ from typing import Any
 from core.gateway.schemas import MessagesRequest, text_of
 from core.services.generation import GenerationRequest, GenerationResult
 
-STOP = {"length": "max_tokens", "max_tokens": "max_tokens", "stop": "end_turn", "end_turn": "end_turn"}
+STOP = {
+    "length": "max_tokens",
+    "max_tokens": "max_tokens",
+    "stop": "end_turn",
+    "end_turn": "end_turn",
+    "stop_sequence": "stop_sequence",
+    "refusal": "refusal",
+}
 
 
 def messages_request(body: MessagesRequest) -> GenerationRequest:
@@ -17,6 +24,7 @@ def messages_request(body: MessagesRequest) -> GenerationRequest:
         system=text_of(body.system) or None,
         max_tokens=body.max_tokens,
         temperature=body.temperature,
+        stop=tuple(body.stop_sequences or ()),
         stream=body.stream,
     )
 
@@ -26,7 +34,15 @@ def message_id(rid: str) -> str:
 
 
 def stop_reason(result: GenerationResult) -> str:
-    return STOP.get(str(result.metadata.get("finish_reason") or "end_turn"), "end_turn")
+    reason = STOP.get(str(result.metadata.get("finish_reason") or "end_turn"), "end_turn")
+    if reason == "stop_sequence" and not result.metadata.get("stop_sequence"):
+        return "end_turn"  # the SDK expects the sequence with this reason
+    return reason
+
+
+def stop_sequence(result: GenerationResult) -> str | None:
+    """The stop sequence the answer ended at (Anthropic states it with stop_reason "stop_sequence")."""
+    return result.metadata.get("stop_sequence") if stop_reason(result) == "stop_sequence" else None
 
 
 def usage(result: GenerationResult) -> dict[str, int]:
@@ -47,7 +63,7 @@ def message(result: GenerationResult, rid: str) -> dict[str, Any]:
         "model": result.model_id,
         "content": [{"type": "text", "text": result.text or ""}],
         "stop_reason": stop_reason(result),
-        "stop_sequence": None,
+        "stop_sequence": stop_sequence(result),
         "usage": usage(result),
     }
 
@@ -94,7 +110,7 @@ def stream_end(result: GenerationResult) -> list[tuple[str, dict[str, Any]]]:
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": stop_reason(result), "stop_sequence": None},
+                "delta": {"stop_reason": stop_reason(result), "stop_sequence": stop_sequence(result)},
                 "usage": usage(result),
                 "credits": {"charged": result.credits_charged, "remaining": result.balance_after},
             },

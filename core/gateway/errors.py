@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +29,7 @@ class Problem:
     anthropic_type: str
     message: str
     retry_after: float | None = None
+    param: str | None = None  # the request field at fault (OpenAI's `param`)
 
 
 # (error class, status, OpenAI type, OpenAI code, Anthropic type): the first matching class wins.
@@ -82,9 +84,13 @@ def is_anthropic(request: Request) -> bool:
 def render(request: Request, p: Problem) -> JSONResponse:
     """The problem in the envelope of the API the request's route imitates, with Retry-After when known."""
     if is_anthropic(request):
-        body: dict[str, object] = {"type": "error", "error": {"type": p.anthropic_type, "message": p.message}}
+        body: dict[str, object] = {
+            "type": "error",
+            "error": {"type": p.anthropic_type, "message": p.message},
+            "request_id": request_id(request),
+        }
     else:
-        body = {"error": {"message": p.message, "type": p.openai_type, "param": None, "code": p.code}}
+        body = {"error": {"message": p.message, "type": p.openai_type, "param": p.param, "code": p.code}}
     headers = {"x-request-id": request_id(request)}
     if p.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(p.retry_after)))
@@ -105,12 +111,23 @@ async def engine_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    refusals = [err for err in errors if str(err.get("msg", "")).startswith("Value error, ")]
     parts = []
-    for err in exc.errors()[:3]:
-        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
-        parts.append(f"{where}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
+    for err in (refusals or errors)[:3]:  # a sentence of ours says more than the union's other branches
+        where = ".".join(str(x) for x in _field_path(err))
+        what = str(err.get("msg", "invalid")).removeprefix("Value error, ").rstrip(".")
+        parts.append(f"{where}: {what}" if where else what)
     message = "Invalid request: " + "; ".join(parts) + "."
-    return render(request, Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message))
+    path = _field_path((refusals or errors or [{}])[0])
+    param = str(path[0]) if path else None
+    problem = Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message, param=param)
+    return render(request, problem)
+
+
+def _field_path(err: Any) -> list[Any]:
+    """Where in the body an error is: its location without `body` and pydantic's union branch names."""
+    return [x for x in err.get("loc", ()) if x != "body" and not (isinstance(x, str) and ("[" in x or "-" in x))]
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:

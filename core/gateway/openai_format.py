@@ -9,7 +9,15 @@ from typing import Any
 from core.gateway.schemas import ChatCompletionRequest, text_of
 from core.services.generation import GenerationRequest, GenerationResult
 
-FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "length": "length", "stop": "stop"}
+FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "length": "length",
+    "stop": "stop",
+    "refusal": "content_filter",
+    "content_filter": "content_filter",
+}
 
 
 def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
@@ -21,7 +29,8 @@ def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
         messages=messages,
         max_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature,
-        stream=body.stream,
+        stop=body.stop_sequences(),
+        stream=bool(body.stream),
     )
 
 
