@@ -108,10 +108,14 @@ class ChunkWriter:
         return out
 
 
-def transcription(result: GenerationResult, response_format: str) -> dict[str, Any] | str:
+def transcription(result: GenerationResult, response_format: str, language: str | None) -> dict[str, Any] | str:
+    """`json`, `text`, or `verbose_json`: the json answer with the audio's duration (the seconds billed) and the
+    language asked for (the engine returns no segments)."""
     if response_format == "text":
         return result.text or ""
     out: dict[str, Any] = {"text": result.text or ""}
+    if response_format == "verbose_json":
+        out.update(duration=float(result.usage.seconds), language=language or "", segments=[])
     if result.usage.seconds:
         out["usage"] = {"type": "duration", "seconds": float(result.usage.seconds)}
     elif result.usage.input_tokens or result.usage.output_tokens:

@@ -77,11 +77,16 @@ def transcriptions(
 ) -> Response:
     who = admit(request)
     audio = file.file.read()
+    hints = {name: value for name, value in (("language", language), ("prompt", prompt)) if value}
     gen = GenerationRequest(
-        category="speech_to_text", audio=audio, audio_filename=file.filename or "audio", audio_mime=file.content_type
+        category="speech_to_text",
+        audio=audio,
+        audio_filename=file.filename or "audio",
+        audio_mime=file.content_type,
+        options=hints,
     )
     result = services_of(request).generation.generate(who, who.user_id, model, gen, idempotency_key=key)
-    body = openai_format.transcription(result, response_format)
+    body = openai_format.transcription(result, response_format, language)
     headers = billing_headers(request, result)
     if isinstance(body, str):
         return PlainTextResponse(body, headers=headers)
@@ -91,7 +96,7 @@ def transcriptions(
 @router.post("/images/generations", summary="Generate an image (any image model)")
 def images(body: ImageRequest, request: Request, key: IdempotencyKey = None) -> Response:
     who = admit(request)
-    gen = GenerationRequest(category="image", text=body.prompt, size=body.size, quality=body.quality, n=body.n)
+    gen = GenerationRequest(category="image", text=body.prompt, size=body.size, quality=body.quality, n=body.n or 1)
     result = services_of(request).generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
     return JSONResponse(openai_format.image(result, body.response_format), headers=billing_headers(request, result))
 

@@ -44,6 +44,13 @@ def refused(*fields: str, what: str, instead: str) -> Any:
     return field_validator(*fields)(classmethod(check))  # type: ignore[arg-type]
 
 
+def one_at_a_time(n: Any, what: str) -> Any:
+    """`n` above 1 is refused (one answer is made and billed per request), before the schema's bound is checked."""
+    if isinstance(n, int) and n > 1:
+        raise unsupported(f"`n` > 1 (several {what})", "leave `n` out and send one request per answer you need")
+    return n
+
+
 def _text_only(content: Any, kind: str) -> Any:
     """Content given as a list of parts/blocks may hold text only (the engine passes text to every provider)."""
     if isinstance(content, list):
@@ -115,12 +122,7 @@ class ChatCompletionRequest(_Open):
     audio: Any = None
     reasoning_effort: str | None = None
 
-    @field_validator("n", mode="before")
-    @classmethod
-    def _one_choice(cls, n: Any) -> Any:
-        if isinstance(n, int) and n > 1:
-            raise unsupported("`n` > 1 (several choices)", "leave `n` out and send one request per answer you need")
-        return n
+    _one_choice = field_validator("n", mode="before")(classmethod(lambda cls, n: one_at_a_time(n, "choices")))
 
     _no_tools = refused("tools", "functions", what="`{field}` (tool calling)", instead=TOOL_CALLING)
     _no_logprobs = refused(
@@ -175,10 +177,12 @@ class SpeechRequest(_Open):
 class ImageRequest(_Open):
     model: ModelId
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=32_000)]
-    n: Annotated[int, Field(ge=1, le=1)] = 1
+    n: Annotated[int, Field(ge=1, le=1)] | None = 1
     size: Annotated[str, StringConstraints(pattern=r"^\d{2,5}x\d{2,5}$")] | None = None
     quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
     response_format: Literal["b64_json", "url"] = "b64_json"
+
+    _one_image = field_validator("n", mode="before")(classmethod(lambda cls, n: one_at_a_time(n, "images")))
 
 
 class MusicRequest(BaseModel):

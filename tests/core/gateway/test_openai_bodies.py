@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from tests.core.gateway.conftest import GatewayWorld
+from tests.core.providers.fakes import wav_bytes
 
 ASK = [{"role": "user", "content": "Say hello."}]
 MODELS = ("gpt-4o-mini", "claude-haiku-4-5")
@@ -157,4 +158,32 @@ def test_what_cannot_be_honoured_is_a_clear_400(world: GatewayWorld, field: str,
     assert message.startswith(f"Error code: 400 - Invalid request: {field}"), message
     assert "not supported" in message and ".." not in message and "Input should" not in message, message
     assert err.value.request_id and err.value.request_id.startswith("req_")
+    assert world.upstream_calls() == calls and world.balance(user) == 10_000
+
+
+def test_transcription_language_and_prompt_reach_the_upstream_and_verbose_json_has_its_duration(
+    world: GatewayWorld,
+) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    verbose = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=("talk.wav", wav_bytes(1.0)),
+        response_format="verbose_json",
+        language="en",
+        prompt="Names: Zoë.",
+    )
+    assert verbose.text == "Hello there." and verbose.duration == 1.0 and verbose.language == "en"
+    form = world.upstream.requests[-1].body
+    assert b'name="language"\r\n\r\nen\r\n' in form and 'name="prompt"\r\n\r\nNames: Zoë.\r\n'.encode() in form
+    plain = client.audio.transcriptions.create(model="whisper-1", file=("talk.wav", wav_bytes(1.0)))
+    assert plain.text == "Hello there." and b'name="language"' not in world.upstream.requests[-1].body
+
+
+def test_several_images_are_a_clear_400(world: GatewayWorld) -> None:
+    user = world.user()
+    calls = world.upstream_calls()
+    with pytest.raises(openai.BadRequestError) as err:
+        world.openai(world.key(user)).images.generate(model="dall-e-3", prompt="a lighthouse", n=2)
+    assert err.value.param == "n" and "not supported" in err.value.message
     assert world.upstream_calls() == calls and world.balance(user) == 10_000
