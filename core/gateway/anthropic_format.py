@@ -119,11 +119,17 @@ def stream_end(result: GenerationResult) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def model(entry: Any) -> dict[str, Any]:
+    return {
+        "type": "model",
+        "id": entry.model_id,
+        "display_name": entry.model_name,
+        "created_at": "1970-01-01T00:00:00Z",
+    }
+
+
 def models(entries: list[Any]) -> dict[str, Any]:
-    data = [
-        {"type": "model", "id": m.model_id, "display_name": m.model_name, "created_at": "1970-01-01T00:00:00Z"}
-        for m in entries
-    ]
+    data = [model(m) for m in entries]
     return {
         "data": data,
         "has_more": False,

@@ -99,7 +99,10 @@ class RequestIds:
         rid = "req_" + uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         # OpenAI's SDK reads `x-request-id`, Anthropic's `request-id` (`message._request_id`, `APIError.request_id`).
-        names = ("x-request-id", "request-id") if scope["path"].startswith("/v1/messages") else ("x-request-id",)
+        anthropic = scope["path"].startswith("/v1/messages") or any(
+            k == b"anthropic-version" for k, _ in scope["headers"]
+        )
+        names = ("x-request-id", "request-id") if anthropic else ("x-request-id",)
 
         async def with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -78,7 +78,10 @@ def problem_of(exc: BaseException) -> Problem | None:
 
 
 def is_anthropic(request: Request) -> bool:
-    return request.url.path.startswith("/v1/messages")
+    """The request imitates Anthropic's API: its messages route, or the models routes asked by Anthropic's SDK (which
+    sends anthropic-version on every request)."""
+    path = request.url.path
+    return path.startswith("/v1/messages") or (path.startswith("/v1/models") and "anthropic-version" in request.headers)
 
 
 def render(request: Request, p: Problem) -> JSONResponse:

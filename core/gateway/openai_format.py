@@ -138,8 +138,9 @@ def image(result: GenerationResult, response_format: str) -> dict[str, Any]:
     return {"created": int(time.time()), "data": [item]}
 
 
+def model(entry: Any) -> dict[str, Any]:
+    return {"id": entry.model_id, "object": "model", "created": 0, "owned_by": entry.provider}
+
+
 def models(entries: list[Any]) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": [{"id": m.model_id, "object": "model", "created": 0, "owned_by": m.provider} for m in entries],
-    }
+    return {"object": "list", "data": [model(m) for m in entries]}

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from core.gateway import anthropic_format, openai_format
 from core.gateway.deps import IdempotencyKey, admit, billing_headers, request_id, services_of
-from core.gateway.errors import problem_of
+from core.gateway.errors import is_anthropic, problem_of
 from core.gateway.schemas import ChatCompletionRequest, ImageRequest, SpeechRequest
 from core.gateway.streaming import relay, sse
 from core.services.generation import GenerationRequest
@@ -106,6 +106,14 @@ def models(request: Request) -> Response:
     who = admit(request)
     entries = services_of(request).keys.models(who)
     headers = {"x-request-id": request_id(request)}
-    if "anthropic-version" in request.headers:
+    if is_anthropic(request):
         return JSONResponse(anthropic_format.models(entries), headers=headers)
     return JSONResponse(openai_format.models(entries), headers=headers)
+
+
+@router.get("/models/{model_id:path}", summary="One model this key may call (Anthropic's shape with anthropic-version)")
+def model(model_id: str, request: Request) -> Response:
+    who = admit(request)
+    entry = services_of(request).keys.model(who, model_id)
+    shape = anthropic_format.model if is_anthropic(request) else openai_format.model
+    return JSONResponse(shape(entry), headers={"x-request-id": request_id(request)})

@@ -140,3 +140,20 @@ def test_what_cannot_be_honoured_is_a_clear_400(world: GatewayWorld, field: str,
     assert message.startswith(f"Invalid request: {field}") and "not supported" in message, message
     assert ".." not in message and "Input should" not in message, message
     assert world.upstream_calls() == calls and world.balance(user) == 10_000
+
+
+def test_one_model_is_retrieved_as_each_sdk_expects(world: GatewayWorld) -> None:
+    import openai
+
+    user = world.user()
+    key = world.key(user, models=["claude-haiku-4-5", "sandbox-chat"])
+    claude = world.anthropic(key).models.retrieve("claude-haiku-4-5")
+    assert (claude.id, claude.type) == ("claude-haiku-4-5", "model") and claude.display_name
+    assert world.openai(key).models.retrieve("claude-haiku-4-5").owned_by == "anthropic"
+    with pytest.raises(anthropic.NotFoundError) as err:
+        world.anthropic(key).models.retrieve("gpt-4o-mini")  # in the catalog, not allowed to this key
+    assert err.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert err.value.request_id and err.value.request_id.startswith("req_")
+    with pytest.raises(openai.NotFoundError) as missing:
+        world.openai(key).models.retrieve("gpt-17")
+    assert missing.value.code == "model_not_found" and "gpt-17" in missing.value.message
