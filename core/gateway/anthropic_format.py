@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.gateway.schemas import MessagesRequest, text_of
+from core.gateway.schemas import AnthropicTextBlock, MessagesRequest, text_of
 from core.services.generation import GenerationRequest, GenerationResult
 
 STOP = {
@@ -17,11 +17,31 @@ STOP = {
 }
 
 
+def content(blocks: str | list[AnthropicTextBlock] | None) -> str | list[dict[str, Any]]:
+    """Text, or the text blocks themselves when one marks a prompt-cache breakpoint (`cache_control`), which Anthropic
+    must receive where it was put (and the hold then counts the prompt as a cache write)."""
+    if isinstance(blocks, list) and any((b.model_extra or {}).get("cache_control") for b in blocks):
+        return [
+            {
+                "type": "text",
+                "text": b.text,
+                **({"cache_control": c} if (c := (b.model_extra or {}).get("cache_control")) else {}),
+            }
+            for b in blocks
+        ]
+    return text_of(blocks)
+
+
 def messages_request(body: MessagesRequest) -> GenerationRequest:
+    system = content(body.system)
+    breakpoints = isinstance(system, list)
     return GenerationRequest(
         category="chat",
-        messages=tuple({"role": m.role, "content": text_of(m.content)} for m in body.messages),
-        system=text_of(body.system) or None,
+        messages=(
+            *([{"role": "system", "content": system}] if breakpoints else []),
+            *({"role": m.role, "content": content(m.content)} for m in body.messages),
+        ),
+        system=None if breakpoints else system or None,
         max_tokens=body.max_tokens,
         temperature=body.temperature,
         stop=tuple(body.stop_sequences or ()),

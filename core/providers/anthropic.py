@@ -54,6 +54,14 @@ def anthropic_usage(raw: Any, delta: Any = None) -> Usage | None:
     )
 
 
+def anthropic_system(parts: list[Any]) -> str | list[dict[str, Any]]:
+    """The system prompt: the system messages' text, or their text blocks when one of them is a list of blocks (a
+    block may carry a prompt-cache breakpoint, `cache_control`, which must stay on its block)."""
+    if not any(isinstance(p, list) for p in parts):
+        return "\n\n".join(str(p) for p in parts)
+    return [block for p in parts for block in (p if isinstance(p, list) else [{"type": "text", "text": str(p)}])]
+
+
 class AnthropicProvider(BaseProvider):
     name = "anthropic"
     display_name = "Anthropic"
@@ -65,7 +73,7 @@ class AnthropicProvider(BaseProvider):
 
     def body(self, model: ModelPrice, request: GenerationRequest, *, stream: bool) -> dict[str, Any]:
         messages = request.chat_messages()
-        system = "\n\n".join(str(m["content"]) for m in messages if m.get("role") == "system")
+        system = anthropic_system([m["content"] for m in messages if m.get("role") == "system"])
         body: dict[str, Any] = {
             "model": model.model_id,
             "max_tokens": output_token_limit(request),  # required by the API

@@ -88,7 +88,7 @@ class GenerationRequest:
     def prompt_text(self) -> str:
         """All text the call sends (for estimates and the cache key)."""
         if self.category == Category.CHAT:
-            return "\n".join(_content_text(m.get("content")) for m in self.chat_messages())
+            return "\n".join(content_text(m.get("content")) for m in self.chat_messages())
         return self.text or ""
 
     def require_text(self, what: str = "text") -> str:
@@ -102,7 +102,8 @@ class GenerationRequest:
         return self.audio
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """A message's text, whether its content is a string or a list of text parts/blocks (one line each)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # OpenAI/Anthropic content parts

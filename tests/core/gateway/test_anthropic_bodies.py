@@ -157,3 +157,32 @@ def test_one_model_is_retrieved_as_each_sdk_expects(world: GatewayWorld) -> None
     with pytest.raises(openai.NotFoundError) as missing:
         world.openai(key).models.retrieve("gpt-17")
     assert missing.value.code == "model_not_found" and "gpt-17" in missing.value.message
+
+
+def test_cache_control_breakpoints_reach_anthropic(world: GatewayWorld) -> None:
+    user = world.user()
+    client = world.anthropic(world.key(user))
+    ephemeral = {"type": "ephemeral"}
+    raw = client.messages.with_raw_response.create(
+        model=MODEL,
+        max_tokens=20,
+        system=[{"type": "text", "text": "A long manual.", "cache_control": ephemeral}, {"type": "text", "text": "Hi"}],
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "Chapter one.", "cache_control": ephemeral}]},
+            {"role": "assistant", "content": "Read."},
+            {"role": "user", "content": "Summarise."},
+        ],
+    )
+    body = sent(world)
+    assert body["system"] == [
+        {"type": "text", "text": "A long manual.", "cache_control": ephemeral},
+        {"type": "text", "text": "Hi"},
+    ]
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Chapter one.", "cache_control": ephemeral}]},
+        {"role": "assistant", "content": "Read."},
+        {"role": "user", "content": "Summarise."},
+    ]
+    charged = int(raw.headers["x-credits-charged"])
+    assert raw.parse().usage.input_tokens == 20 and charged == last_charge(world, user)
+    assert world.balance(user) == 10_000 - charged

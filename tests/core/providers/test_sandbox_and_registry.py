@@ -120,3 +120,12 @@ def test_registry_names_and_factory() -> None:
 def test_secret_never_in_repr_of_a_provider_key() -> None:
     p = OpenAIProvider(client=None, api_key="sk-proj-abcdefghijklmnop")
     assert "abcdefghijklmnop" not in repr(p._api_key) and "abcdefghijklmnop" not in str(vars(p))
+
+
+def test_sandbox_chat_reads_the_text_of_content_blocks() -> None:
+    blocks = [{"type": "text", "text": "Tell me about credits", "cache_control": {"type": "ephemeral"}}]
+    asked = GenerationRequest(category="chat", messages=({"role": "user", "content": blocks},))
+    plain = GenerationRequest(category="chat", text="Tell me about credits")
+    reply = SB.generate(sb_model("chat", "token"), asked).text or ""
+    assert "“Tell me about credits”" in reply and "cache_control" not in reply
+    assert reply == SB.generate(sb_model("chat", "token"), plain).text
