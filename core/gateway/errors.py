@@ -114,7 +114,7 @@ async def engine_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
+    errors = [err for err in exc.errors() if not _other_branch(err)] or exc.errors()
     refusals = [err for err in errors if str(err.get("msg", "")).startswith("Value error, ")]
     parts = []
     for err in (refusals or errors)[:3]:  # a sentence of ours says more than the union's other branches
@@ -126,6 +126,14 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     param = str(path[0]) if path else None
     problem = Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message, param=param)
     return render(request, problem)
+
+
+def _other_branch(err: Any) -> bool:
+    """An error from the branch of a `str | list` field the value was plainly not meant for (a list is not a string):
+    the other branch's error says what is wrong."""
+    return (err.get("type") == "string_type" and isinstance(err.get("input"), list)) or (
+        err.get("type") == "list_type" and isinstance(err.get("input"), str)
+    )
 
 
 def _field_path(err: Any) -> list[Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 ModelId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MAX_TOKENS = 1_000_000
@@ -156,11 +156,12 @@ class ChatCompletionRequest(_Open):
             raise unsupported("`modalities` other than text", "use /v1/audio/speech for audio, or leave it out")
         return modalities
 
-    @model_validator(mode="after")
-    def _a_message_to_answer(self) -> ChatCompletionRequest:
-        if not any(m.role in ("user", "assistant") for m in self.messages):
-            raise ValueError("`messages` needs at least one user message.")
-        return self
+    @field_validator("messages")
+    @classmethod
+    def _a_message_to_answer(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if not any(m.role in ("user", "assistant") for m in messages):
+            raise ValueError("at least one user (or assistant) message is needed")
+        return messages
 
     def stop_sequences(self) -> tuple[str, ...]:
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())

@@ -187,3 +187,21 @@ def test_several_images_are_a_clear_400(world: GatewayWorld) -> None:
         world.openai(world.key(user)).images.generate(model="dall-e-3", prompt="a lighthouse", n=2)
     assert err.value.param == "n" and "not supported" in err.value.message
     assert world.upstream_calls() == calls and world.balance(user) == 10_000
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"stop": ["a", "b", "c", "d", "e"]}, "Invalid request: stop: List should have at most 4 items"),
+        ({"stop": ""}, "Invalid request: stop: String should have at least 1 character."),
+        ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "Invalid request: messages.0.content.0.text"),
+        ({"messages": [{"role": "system", "content": "x"}]}, "Invalid request: messages: at least one user"),
+    ],
+)
+def test_a_malformed_field_is_one_sentence_naming_it(world: GatewayWorld, body: dict[str, Any], expected: str) -> None:
+    client = world.openai(world.key(world.user()))
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(**{"model": "gpt-4o-mini", "messages": ASK, **body})
+    message = err.value.body["message"]  # type: ignore[index]
+    assert message.startswith(expected) and message.count(";") == 0, message
+    assert err.value.param == next(iter(body))
