@@ -60,6 +60,8 @@ def speech(body: SpeechRequest, request: Request, key: IdempotencyKey = None) ->
     options: dict[str, Any] = {"format": body.response_format}
     if body.speed is not None:
         options["speed"] = body.speed
+    if body.instructions:
+        options["instructions"] = body.instructions
     gen = GenerationRequest(category="tts", text=body.input, voice=body.voice, options=options)
     result = services_of(request).generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
     return Response(result.data or b"", media_type=result.mime, headers=billing_headers(request, result))

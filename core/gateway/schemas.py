@@ -173,6 +173,15 @@ class SpeechRequest(_Open):
     voice: Annotated[str, StringConstraints(max_length=200)] | None = None
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: Annotated[float, Field(ge=0.25, le=4.0)] | None = None
+    instructions: Annotated[str, StringConstraints(max_length=4_096)] | None = None
+    stream_format: Literal["audio", "sse"] | None = None
+
+    @field_validator("stream_format")
+    @classmethod
+    def _audio_bytes(cls, fmt: Any) -> Any:
+        if fmt == "sse":
+            raise unsupported("`stream_format` 'sse' (audio as server-sent events)", "leave it out to get the audio")
+        return fmt
 
 
 class ImageRequest(_Open):

@@ -96,8 +96,9 @@ class OpenAIProvider(OpenAICompatibleChat):
             "voice": request.voice or DEFAULT_VOICE,
             "response_format": fmt,
         }
-        if "speed" in request.options:
-            body["speed"] = request.options["speed"]
+        for name in ("speed", "instructions"):  # instructions: the voice's tone (gpt-4o-mini-tts)
+            if name in request.options:
+                body[name] = request.options[name]
         response = self.send("POST", self.url("/audio/speech"), json_body=body)
         audio = response.content
         if not audio:

@@ -205,3 +205,18 @@ def test_a_malformed_field_is_one_sentence_naming_it(world: GatewayWorld, body: 
     message = err.value.body["message"]  # type: ignore[index]
     assert message.startswith(expected) and message.count(";") == 0, message
     assert err.value.param == next(iter(body))
+
+
+def test_speech_instructions_reach_openai_and_sse_audio_is_refused(world: GatewayWorld) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    speech = client.audio.speech.with_raw_response.create(
+        model="tts-1", voice="alloy", input="Hello", instructions="Speak slowly.", speed=1.5
+    )
+    assert speech.content.startswith(b"\xff\xfb") and int(speech.headers["x-credits-charged"]) > 0
+    assert sent(world)["instructions"] == "Speak slowly." and sent(world)["speed"] == 1.5
+    calls, balance = world.upstream_calls(), world.balance(user)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Hello", stream_format="sse")
+    assert err.value.param == "stream_format" and "not supported" in err.value.message
+    assert world.upstream_calls() == calls and world.balance(user) == balance
