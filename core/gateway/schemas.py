@@ -231,13 +231,15 @@ class MessagesRequest(_Open):
     tool_choice: Any = None
     thinking: dict[str, Any] | None = None
     output_config: dict[str, Any] | None = None
+    mcp_servers: list[Any] | None = None
+    container: Any = None
 
     @field_validator("system", mode="before")
     @classmethod
     def _text_system(cls, system: Any) -> Any:
         return _text_only(system, "system blocks")
 
-    _no_tools = refused("tools", what="`tools` (tool use)", instead=TOOL_USE)
+    _no_tools = refused("tools", "mcp_servers", "container", what="`{field}` (tool use)", instead=TOOL_USE)
 
     @field_validator("tool_choice")
     @classmethod

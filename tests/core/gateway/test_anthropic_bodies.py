@@ -100,6 +100,8 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("thinking", {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048}),
     ("output_config", {"output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}}}),
     ("output_config", {"output_config": {"effort": "high"}}),
+    ("mcp_servers", {"extra_body": {"mcp_servers": [{"type": "url", "url": "https://x.example", "name": "x"}]}}),
+    ("container", {"container": "container_1"}),
     (
         "messages",
         {
