@@ -220,3 +220,23 @@ def test_speech_instructions_reach_openai_and_sse_audio_is_refused(world: Gatewa
         client.audio.speech.create(model="tts-1", voice="alloy", input="Hello", stream_format="sse")
     assert err.value.param == "stream_format" and "not supported" in err.value.message
     assert world.upstream_calls() == calls and world.balance(user) == balance
+
+
+def test_the_sdks_stream_helper_and_parse(world: GatewayWorld) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        text: str
+
+    user = world.user()
+    client = world.openai(world.key(user))
+    with client.chat.completions.stream(
+        model="gpt-4o-mini", messages=ASK, max_tokens=20, stream_options={"include_usage": True}
+    ) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == "Hello from the loopback." and final.choices[0].finish_reason == "stop"
+    assert final.usage is not None and (final.usage.prompt_tokens, final.usage.completion_tokens) == (12, 4)
+    balance = world.balance(user)
+    with pytest.raises(openai.BadRequestError, match="structured output"):
+        client.chat.completions.parse(model="gpt-4o-mini", messages=ASK, response_format=Answer)
+    assert world.balance(user) == balance
