@@ -30,6 +30,7 @@ class Problem:
     message: str
     retry_after: float | None = None
     param: str | None = None  # the request field at fault (OpenAI's `param`)
+    final: bool = False  # the same request would fail the same way: the SDKs are told not to retry it
 
 
 # (error class, status, OpenAI type, OpenAI code, Anthropic type): the first matching class wins.
@@ -68,12 +69,19 @@ _BY_STATUS = {
 }
 
 
+# Faults on our side that a retry of the same request cannot mend (a provider without its key, our key refused
+# upstream, our upstream quota spent): both SDKs retry every 5xx unless `x-should-retry: false`. A rate limiter
+# whose Redis did not answer (a ConfigError too) may answer on the next try.
+_FINAL = (e.ProviderConfigError, e.AuthError, e.QuotaExceededError)
+
+
 def problem_of(exc: BaseException) -> Problem | None:
     """The answer for an engine error, or None for an unexpected one."""
     for cls, status, openai_type, code, anthropic_type in _MAP:
         if isinstance(exc, cls):
             retry = getattr(exc, "retry_after", None)
-            return Problem(status, openai_type, code, anthropic_type, str(exc), retry)
+            final = isinstance(exc, _FINAL)
+            return Problem(status, openai_type, code, anthropic_type, str(exc), retry, final=final)
     return None
 
 
@@ -95,6 +103,8 @@ def render(request: Request, p: Problem) -> JSONResponse:
     else:
         body = {"error": {"message": p.message, "type": p.openai_type, "param": p.param, "code": p.code}}
     headers = {"x-request-id": request_id(request)}
+    if p.final:
+        headers["x-should-retry"] = "false"
     if p.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(p.retry_after)))
         headers["retry-after-ms"] = str(max(1, math.ceil(p.retry_after * 1000)))
