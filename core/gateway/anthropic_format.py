@@ -4,19 +4,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.gateway.schemas import MessagesRequest, text_of
+from core.gateway.schemas import AnthropicTextBlock, MessagesRequest, text_of
 from core.services.generation import GenerationRequest, GenerationResult
 
-STOP = {"length": "max_tokens", "max_tokens": "max_tokens", "stop": "end_turn", "end_turn": "end_turn"}
+STOP = {
+    "length": "max_tokens",
+    "max_tokens": "max_tokens",
+    "stop": "end_turn",
+    "end_turn": "end_turn",
+    "stop_sequence": "stop_sequence",
+    "refusal": "refusal",
+}
+
+
+def content(blocks: str | list[AnthropicTextBlock] | None) -> str | list[dict[str, Any]]:
+    """Text, or the text blocks themselves when one marks a prompt-cache breakpoint (`cache_control`), which Anthropic
+    must receive where it was put (and the hold then counts the prompt as a cache write)."""
+    if isinstance(blocks, list) and any((b.model_extra or {}).get("cache_control") for b in blocks):
+        return [
+            {
+                "type": "text",
+                "text": b.text,
+                **({"cache_control": c} if (c := (b.model_extra or {}).get("cache_control")) else {}),
+            }
+            for b in blocks
+        ]
+    return text_of(blocks)
 
 
 def messages_request(body: MessagesRequest) -> GenerationRequest:
+    system = content(body.system)
+    breakpoints = isinstance(system, list)
     return GenerationRequest(
         category="chat",
-        messages=tuple({"role": m.role, "content": text_of(m.content)} for m in body.messages),
-        system=text_of(body.system) or None,
+        messages=(
+            *([{"role": "system", "content": system}] if breakpoints else []),
+            *({"role": m.role, "content": content(m.content)} for m in body.messages),
+        ),
+        system=None if breakpoints else system or None,
         max_tokens=body.max_tokens,
         temperature=body.temperature,
+        stop=tuple(body.stop_sequences or ()),
         stream=body.stream,
     )
 
@@ -26,7 +54,15 @@ def message_id(rid: str) -> str:
 
 
 def stop_reason(result: GenerationResult) -> str:
-    return STOP.get(str(result.metadata.get("finish_reason") or "end_turn"), "end_turn")
+    reason = STOP.get(str(result.metadata.get("finish_reason") or "end_turn"), "end_turn")
+    if reason == "stop_sequence" and not result.metadata.get("stop_sequence"):
+        return "end_turn"  # the SDK expects the sequence with this reason
+    return reason
+
+
+def stop_sequence(result: GenerationResult) -> str | None:
+    """The stop sequence the answer ended at (Anthropic states it with stop_reason "stop_sequence")."""
+    return result.metadata.get("stop_sequence") if stop_reason(result) == "stop_sequence" else None
 
 
 def usage(result: GenerationResult) -> dict[str, int]:
@@ -47,7 +83,7 @@ def message(result: GenerationResult, rid: str) -> dict[str, Any]:
         "model": result.model_id,
         "content": [{"type": "text", "text": result.text or ""}],
         "stop_reason": stop_reason(result),
-        "stop_sequence": None,
+        "stop_sequence": stop_sequence(result),
         "usage": usage(result),
     }
 
@@ -94,7 +130,7 @@ def stream_end(result: GenerationResult) -> list[tuple[str, dict[str, Any]]]:
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": stop_reason(result), "stop_sequence": None},
+                "delta": {"stop_reason": stop_reason(result), "stop_sequence": stop_sequence(result)},
                 "usage": usage(result),
                 "credits": {"charged": result.credits_charged, "remaining": result.balance_after},
             },
@@ -103,11 +139,17 @@ def stream_end(result: GenerationResult) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def model(entry: Any) -> dict[str, Any]:
+    return {
+        "type": "model",
+        "id": entry.model_id,
+        "display_name": entry.model_name,
+        "created_at": "1970-01-01T00:00:00Z",
+    }
+
+
 def models(entries: list[Any]) -> dict[str, Any]:
-    data = [
-        {"type": "model", "id": m.model_id, "display_name": m.model_name, "created_at": "1970-01-01T00:00:00Z"}
-        for m in entries
-    ]
+    data = [model(m) for m in entries]
     return {
         "data": data,
         "has_more": False,

@@ -85,7 +85,8 @@ def _openapi_with_keys(app: FastAPI) -> dict[str, Any]:
 
 
 class RequestIds:
-    """A request id for every request (`request.state.request_id`), sent back as `x-request-id`. Plain ASGI, not
+    """A request id for every request (`request.state.request_id`), sent back as `x-request-id` (and `request-id` on
+    Anthropic's route). Plain ASGI, not
     Starlette's BaseHTTPMiddleware, which would keep a streamed response running after its client hung up."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -97,12 +98,18 @@ class RequestIds:
             return
         rid = "req_" + uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
+        # OpenAI's SDK reads `x-request-id`, Anthropic's `request-id` (`message._request_id`, `APIError.request_id`).
+        anthropic = scope["path"].startswith("/v1/messages") or any(
+            k == b"anthropic-version" for k, _ in scope["headers"]
+        )
+        names = ("x-request-id", "request-id") if anthropic else ("x-request-id",)
 
         async def with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                if "x-request-id" not in headers:
-                    headers.append("x-request-id", rid)
+                for name in names:
+                    if name not in headers:
+                        headers.append(name, rid)
             await send(message)
 
         await self.app(scope, receive, with_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +29,8 @@ class Problem:
     anthropic_type: str
     message: str
     retry_after: float | None = None
+    param: str | None = None  # the request field at fault (OpenAI's `param`)
+    final: bool = False  # the same request would fail the same way: the SDKs are told not to retry it
 
 
 # (error class, status, OpenAI type, OpenAI code, Anthropic type): the first matching class wins.
@@ -66,26 +69,42 @@ _BY_STATUS = {
 }
 
 
+# Faults on our side that a retry of the same request cannot mend (a provider without its key, our key refused
+# upstream, our upstream quota spent): both SDKs retry every 5xx unless `x-should-retry: false`. A rate limiter
+# whose Redis did not answer (a ConfigError too) may answer on the next try.
+_FINAL = (e.ProviderConfigError, e.AuthError, e.QuotaExceededError)
+
+
 def problem_of(exc: BaseException) -> Problem | None:
     """The answer for an engine error, or None for an unexpected one."""
     for cls, status, openai_type, code, anthropic_type in _MAP:
         if isinstance(exc, cls):
             retry = getattr(exc, "retry_after", None)
-            return Problem(status, openai_type, code, anthropic_type, str(exc), retry)
+            final = isinstance(exc, _FINAL)
+            return Problem(status, openai_type, code, anthropic_type, str(exc), retry, final=final)
     return None
 
 
 def is_anthropic(request: Request) -> bool:
-    return request.url.path.startswith("/v1/messages")
+    """The request imitates Anthropic's API: its messages route, or the models routes asked by Anthropic's SDK (which
+    sends anthropic-version on every request)."""
+    path = request.url.path
+    return path.startswith("/v1/messages") or (path.startswith("/v1/models") and "anthropic-version" in request.headers)
 
 
 def render(request: Request, p: Problem) -> JSONResponse:
     """The problem in the envelope of the API the request's route imitates, with Retry-After when known."""
     if is_anthropic(request):
-        body: dict[str, object] = {"type": "error", "error": {"type": p.anthropic_type, "message": p.message}}
+        body: dict[str, object] = {
+            "type": "error",
+            "error": {"type": p.anthropic_type, "message": p.message},
+            "request_id": request_id(request),
+        }
     else:
-        body = {"error": {"message": p.message, "type": p.openai_type, "param": None, "code": p.code}}
+        body = {"error": {"message": p.message, "type": p.openai_type, "param": p.param, "code": p.code}}
     headers = {"x-request-id": request_id(request)}
+    if p.final:
+        headers["x-should-retry"] = "false"
     if p.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(p.retry_after)))
         headers["retry-after-ms"] = str(max(1, math.ceil(p.retry_after * 1000)))
@@ -105,12 +124,31 @@ async def engine_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    errors = [err for err in exc.errors() if not _other_branch(err)] or exc.errors()
+    refusals = [err for err in errors if str(err.get("msg", "")).startswith("Value error, ")]
     parts = []
-    for err in exc.errors()[:3]:
-        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
-        parts.append(f"{where}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
+    for err in (refusals or errors)[:3]:  # a sentence of ours says more than the union's other branches
+        where = ".".join(str(x) for x in _field_path(err))
+        what = str(err.get("msg", "invalid")).removeprefix("Value error, ").rstrip(".")
+        parts.append(f"{where}: {what}" if where else what)
     message = "Invalid request: " + "; ".join(parts) + "."
-    return render(request, Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message))
+    path = _field_path((refusals or errors or [{}])[0])
+    param = str(path[0]) if path else None
+    problem = Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message, param=param)
+    return render(request, problem)
+
+
+def _other_branch(err: Any) -> bool:
+    """An error from the branch of a `str | list` field the value was plainly not meant for (a list is not a string):
+    the other branch's error says what is wrong."""
+    return (err.get("type") == "string_type" and isinstance(err.get("input"), list)) or (
+        err.get("type") == "list_type" and isinstance(err.get("input"), str)
+    )
+
+
+def _field_path(err: Any) -> list[Any]:
+    """Where in the body an error is: its location without `body` and pydantic's union branch names."""
+    return [x for x in err.get("loc", ()) if x != "body" and not (isinstance(x, str) and ("[" in x or "-" in x))]
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -9,7 +9,15 @@ from typing import Any
 from core.gateway.schemas import ChatCompletionRequest, text_of
 from core.services.generation import GenerationRequest, GenerationResult
 
-FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "length": "length", "stop": "stop"}
+FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "length": "length",
+    "stop": "stop",
+    "refusal": "content_filter",
+    "content_filter": "content_filter",
+}
 
 
 def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
@@ -21,7 +29,8 @@ def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
         messages=messages,
         max_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature,
-        stream=body.stream,
+        stop=body.stop_sequences(),
+        stream=bool(body.stream),
     )
 
 
@@ -99,10 +108,14 @@ class ChunkWriter:
         return out
 
 
-def transcription(result: GenerationResult, response_format: str) -> dict[str, Any] | str:
+def transcription(result: GenerationResult, response_format: str, language: str | None) -> dict[str, Any] | str:
+    """`json`, `text`, or `verbose_json`: the json answer with the audio's duration (the seconds billed) and the
+    language asked for (the engine returns no segments)."""
     if response_format == "text":
         return result.text or ""
     out: dict[str, Any] = {"text": result.text or ""}
+    if response_format == "verbose_json":
+        out.update(duration=float(result.usage.seconds), language=language or "", segments=[])
     if result.usage.seconds:
         out["usage"] = {"type": "duration", "seconds": float(result.usage.seconds)}
     elif result.usage.input_tokens or result.usage.output_tokens:
@@ -125,8 +138,9 @@ def image(result: GenerationResult, response_format: str) -> dict[str, Any]:
     return {"created": int(time.time()), "data": [item]}
 
 
+def model(entry: Any) -> dict[str, Any]:
+    return {"id": entry.model_id, "object": "model", "created": 0, "owned_by": entry.provider}
+
+
 def models(entries: list[Any]) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": [{"id": m.model_id, "object": "model", "created": 0, "owned_by": m.provider} for m in entries],
-    }
+    return {"object": "list", "data": [model(m) for m in entries]}

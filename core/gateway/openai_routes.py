@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from core.gateway import anthropic_format, openai_format
 from core.gateway.deps import IdempotencyKey, admit, billing_headers, request_id, services_of
-from core.gateway.errors import problem_of
+from core.gateway.errors import is_anthropic, problem_of
 from core.gateway.schemas import ChatCompletionRequest, ImageRequest, SpeechRequest
 from core.gateway.streaming import relay, sse
 from core.services.generation import GenerationRequest
@@ -60,6 +60,8 @@ def speech(body: SpeechRequest, request: Request, key: IdempotencyKey = None) ->
     options: dict[str, Any] = {"format": body.response_format}
     if body.speed is not None:
         options["speed"] = body.speed
+    if body.instructions:
+        options["instructions"] = body.instructions
     gen = GenerationRequest(category="tts", text=body.input, voice=body.voice, options=options)
     result = services_of(request).generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
     return Response(result.data or b"", media_type=result.mime, headers=billing_headers(request, result))
@@ -77,11 +79,16 @@ def transcriptions(
 ) -> Response:
     who = admit(request)
     audio = file.file.read()
+    hints = {name: value for name, value in (("language", language), ("prompt", prompt)) if value}
     gen = GenerationRequest(
-        category="speech_to_text", audio=audio, audio_filename=file.filename or "audio", audio_mime=file.content_type
+        category="speech_to_text",
+        audio=audio,
+        audio_filename=file.filename or "audio",
+        audio_mime=file.content_type,
+        options=hints,
     )
     result = services_of(request).generation.generate(who, who.user_id, model, gen, idempotency_key=key)
-    body = openai_format.transcription(result, response_format)
+    body = openai_format.transcription(result, response_format, language)
     headers = billing_headers(request, result)
     if isinstance(body, str):
         return PlainTextResponse(body, headers=headers)
@@ -91,7 +98,7 @@ def transcriptions(
 @router.post("/images/generations", summary="Generate an image (any image model)")
 def images(body: ImageRequest, request: Request, key: IdempotencyKey = None) -> Response:
     who = admit(request)
-    gen = GenerationRequest(category="image", text=body.prompt, size=body.size, quality=body.quality, n=body.n)
+    gen = GenerationRequest(category="image", text=body.prompt, size=body.size, quality=body.quality, n=body.n or 1)
     result = services_of(request).generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
     return JSONResponse(openai_format.image(result, body.response_format), headers=billing_headers(request, result))
 
@@ -101,6 +108,14 @@ def models(request: Request) -> Response:
     who = admit(request)
     entries = services_of(request).keys.models(who)
     headers = {"x-request-id": request_id(request)}
-    if "anthropic-version" in request.headers:
+    if is_anthropic(request):
         return JSONResponse(anthropic_format.models(entries), headers=headers)
     return JSONResponse(openai_format.models(entries), headers=headers)
+
+
+@router.get("/models/{model_id:path}", summary="One model this key may call (Anthropic's shape with anthropic-version)")
+def model(model_id: str, request: Request) -> Response:
+    who = admit(request)
+    entry = services_of(request).keys.model(who, model_id)
+    shape = anthropic_format.model if is_anthropic(request) else openai_format.model
+    return JSONResponse(shape(entry), headers={"x-request-id": request_id(request)})

@@ -2,15 +2,18 @@
 (a malformed request is answered 400 and writes nothing) and they are the OpenAPI schema at /docs.
 
 The shapes are OpenAI's and Anthropic's own; fields the gateway passes on are declared, other fields of those APIs are
-accepted and ignored (clients send many), and the few that would change what a call means but cannot be honoured here
-(tools, several choices) are refused with a sentence.
+accepted and ignored (clients send many: user, seed, metadata, top_p, ...), and those that would change what a call
+means or what it costs but cannot be honoured here (tools and tool calls, several choices, log probabilities,
+structured output, audio output, reasoning effort, extended thinking, images) are declared too, so that they are
+refused with a sentence naming the field rather than silently dropped.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 ModelId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MAX_TOKENS = 1_000_000
@@ -23,18 +26,78 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+def unsupported(what: str, instead: str) -> ValueError:
+    """A field this gateway cannot honour: refused (400, naming the field) rather than silently ignored."""
+    return ValueError(f"{what} is not supported by this gateway; {instead}.")
+
+
+def refused(*fields: str, what: str, instead: str) -> Any:
+    """A validator refusing each of `fields` when it is set (to anything but empty); `{field}` in `what` and `instead`
+    names the field."""
+
+    def check(cls: type, value: Any, info: ValidationInfo) -> Any:
+        if value:
+            name = info.field_name or ""
+            raise unsupported(what.format(field=name), instead.format(field=name))
+        return value
+
+    return field_validator(*fields)(classmethod(check))  # type: ignore[arg-type]
+
+
+def one_at_a_time(n: Any, what: str) -> Any:
+    """`n` above 1 is refused (one answer is made and billed per request), before the schema's bound is checked."""
+    if isinstance(n, int) and n > 1:
+        raise unsupported(f"`n` > 1 (several {what})", "leave `n` out and send one request per answer you need")
+    return n
+
+
+def _text_only(content: Any, kind: str) -> Any:
+    """Content given as a list of parts/blocks may hold text only (the engine passes text to every provider)."""
+    if isinstance(content, list):
+        for part in content:
+            other = part.get("type") if isinstance(part, dict) else None
+            if isinstance(other, str) and other != "text":
+                raise unsupported(f"Content of type `{other}`", f"send text {kind} only")
+    return content
+
+
 class TextPart(_Open):
     type: Literal["text"]
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
 
+TOOL_CALLING = "send the request without tools, tool calls and their results"
+TOOL_USE = "send the request without tools, tool_use and tool_result blocks"
+
+
 class ChatMessage(_Open):
     role: Literal["system", "developer", "user", "assistant"]
     content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[TextPart] | None = None
+    tool_calls: list[Any] | None = None
+    function_call: Any = None
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _no_tool_results(cls, role: Any) -> Any:
+        if role in ("tool", "function"):
+            raise unsupported(f"A `{role}` message (a tool's result)", TOOL_CALLING)
+        return role
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_parts(cls, content: Any) -> Any:
+        return _text_only(content, "content parts")
+
+    _no_tool_calls = refused(
+        "tool_calls", "function_call", what="An assistant message with `{field}`", instead=TOOL_CALLING
+    )
 
 
 class StreamOptions(_Open):
-    include_usage: bool = False
+    include_usage: bool | None = False
+
+
+StopSequence = Annotated[str, StringConstraints(min_length=1, max_length=1_000)]
 
 
 class ChatCompletionRequest(_Open):
@@ -43,18 +106,65 @@ class ChatCompletionRequest(_Open):
     max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    stream: bool = False
+    stop: StopSequence | Annotated[list[StopSequence], Field(max_length=4)] | None = None
+    stream: bool | None = False
     stream_options: StreamOptions | None = None
-    n: Annotated[int, Field(ge=1, le=1)] = 1
+    n: Annotated[int, Field(ge=1, le=1)] | None = 1
+    # Accepted only where they do not change the answer (no tools, no log probabilities, text out):
+    tools: list[Any] | None = None
+    functions: list[Any] | None = None
+    tool_choice: Any = None
+    function_call: Any = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    response_format: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    audio: Any = None
+    reasoning_effort: str | None = None
 
-    @model_validator(mode="after")
-    def _refuse_what_cannot_be_honoured(self) -> ChatCompletionRequest:
-        for name in ("tools", "functions", "tool_choice", "function_call"):
-            if (self.model_extra or {}).get(name):
-                raise ValueError(f"`{name}` is not supported by this gateway; send the request without it.")
-        if not any(m.role in ("user", "assistant") for m in self.messages):
-            raise ValueError("`messages` needs at least one user message.")
-        return self
+    _one_choice = field_validator("n", mode="before")(classmethod(lambda cls, n: one_at_a_time(n, "choices")))
+
+    _no_tools = refused("tools", "functions", what="`{field}` (tool calling)", instead=TOOL_CALLING)
+    _no_logprobs = refused(
+        "logprobs", "top_logprobs", what="`{field}` (log probabilities)", instead="leave `{field}` out"
+    )
+    _no_other_output = refused(
+        "audio", "reasoning_effort", what="`{field}`", instead="send the request without `{field}`"
+    )
+
+    @field_validator("tool_choice", "function_call")
+    @classmethod
+    def _no_tool_choice(cls, choice: Any, info: ValidationInfo) -> Any:
+        if choice not in (None, "none"):
+            raise unsupported(f"`{info.field_name}` {json.dumps(choice)} (tool calling)", TOOL_CALLING)
+        return choice
+
+    @field_validator("response_format")
+    @classmethod
+    def _text_out(cls, fmt: Any) -> Any:
+        kind = (fmt or {}).get("type", "text")
+        if kind != "text":
+            raise unsupported(
+                f"`response_format` {kind!r} (structured output)", "ask for JSON in the prompt, or leave it out"
+            )
+        return fmt
+
+    @field_validator("modalities")
+    @classmethod
+    def _text_modality(cls, modalities: Any) -> Any:
+        if modalities and set(modalities) != {"text"}:
+            raise unsupported("`modalities` other than text", "use /v1/audio/speech for audio, or leave it out")
+        return modalities
+
+    @field_validator("messages")
+    @classmethod
+    def _a_message_to_answer(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if not any(m.role in ("user", "assistant") for m in messages):
+            raise ValueError("at least one user (or assistant) message is needed")
+        return messages
+
+    def stop_sequences(self) -> tuple[str, ...]:
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
 
 
 class SpeechRequest(_Open):
@@ -63,15 +173,26 @@ class SpeechRequest(_Open):
     voice: Annotated[str, StringConstraints(max_length=200)] | None = None
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: Annotated[float, Field(ge=0.25, le=4.0)] | None = None
+    instructions: Annotated[str, StringConstraints(max_length=4_096)] | None = None
+    stream_format: Literal["audio", "sse"] | None = None
+
+    @field_validator("stream_format")
+    @classmethod
+    def _audio_bytes(cls, fmt: Any) -> Any:
+        if fmt == "sse":
+            raise unsupported("`stream_format` 'sse' (audio as server-sent events)", "leave it out to get the audio")
+        return fmt
 
 
 class ImageRequest(_Open):
     model: ModelId
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=32_000)]
-    n: Annotated[int, Field(ge=1, le=1)] = 1
+    n: Annotated[int, Field(ge=1, le=1)] | None = 1
     size: Annotated[str, StringConstraints(pattern=r"^\d{2,5}x\d{2,5}$")] | None = None
     quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
     response_format: Literal["b64_json", "url"] = "b64_json"
+
+    _one_image = field_validator("n", mode="before")(classmethod(lambda cls, n: one_at_a_time(n, "images")))
 
 
 class MusicRequest(BaseModel):
@@ -91,6 +212,11 @@ class AnthropicMessage(_Open):
     role: Literal["user", "assistant"]
     content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[AnthropicTextBlock]
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_blocks(cls, content: Any) -> Any:
+        return _text_only(content, "content blocks")
+
 
 class MessagesRequest(_Open):
     model: ModelId
@@ -98,20 +224,50 @@ class MessagesRequest(_Open):
     messages: Annotated[list[AnthropicMessage], Field(min_length=1, max_length=10_000)]
     system: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[AnthropicTextBlock] | None = None
     temperature: Annotated[float, Field(ge=0, le=1)] | None = None
+    stop_sequences: Annotated[list[StopSequence], Field(max_length=100)] | None = None
     stream: bool = False
+    # Accepted only where they do not change the answer (no tools, no extended thinking):
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    thinking: dict[str, Any] | None = None
+    output_config: dict[str, Any] | None = None
+    mcp_servers: list[Any] | None = None
+    container: Any = None
 
-    @model_validator(mode="after")
-    def _refuse_what_cannot_be_honoured(self) -> MessagesRequest:
-        for name in ("tools", "tool_choice"):
-            if (self.model_extra or {}).get(name):
-                raise ValueError(f"`{name}` is not supported by this gateway; send the request without it.")
-        return self
+    @field_validator("system", mode="before")
+    @classmethod
+    def _text_system(cls, system: Any) -> Any:
+        return _text_only(system, "system blocks")
+
+    _no_tools = refused("tools", "mcp_servers", "container", what="`{field}` (tool use)", instead=TOOL_USE)
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _no_tool_choice(cls, choice: Any) -> Any:
+        if choice is not None and not (isinstance(choice, dict) and choice.get("type") == "none"):
+            raise unsupported("`tool_choice` (tool use)", TOOL_USE)
+        return choice
+
+    @field_validator("thinking")
+    @classmethod
+    def _no_thinking(cls, thinking: Any) -> Any:
+        if thinking and thinking.get("type") != "disabled":
+            raise unsupported("`thinking` (extended thinking)", "send the request without it")
+        return thinking
+
+    @field_validator("output_config")
+    @classmethod
+    def _no_output_config(cls, config: Any) -> Any:
+        for name in ("format", "effort"):
+            if (config or {}).get(name) is not None:
+                raise unsupported(f"`output_config.{name}`", "send the request without it")
+        return config
 
 
 def text_of(content: str | list[Any] | None) -> str:
-    """The text of a message's content (a string, or a list of text parts)."""
+    """The text of a message's content (a string, or a list of text parts, one line each)."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return "".join(part.text for part in content)
+    return "\n".join(part.text for part in content)

@@ -54,6 +54,14 @@ def anthropic_usage(raw: Any, delta: Any = None) -> Usage | None:
     )
 
 
+def anthropic_system(parts: list[Any]) -> str | list[dict[str, Any]]:
+    """The system prompt: the system messages' text, or their text blocks when one of them is a list of blocks (a
+    block may carry a prompt-cache breakpoint, `cache_control`, which must stay on its block)."""
+    if not any(isinstance(p, list) for p in parts):
+        return "\n\n".join(str(p) for p in parts)
+    return [block for p in parts for block in (p if isinstance(p, list) else [{"type": "text", "text": str(p)}])]
+
+
 class AnthropicProvider(BaseProvider):
     name = "anthropic"
     display_name = "Anthropic"
@@ -65,7 +73,7 @@ class AnthropicProvider(BaseProvider):
 
     def body(self, model: ModelPrice, request: GenerationRequest, *, stream: bool) -> dict[str, Any]:
         messages = request.chat_messages()
-        system = "\n\n".join(str(m["content"]) for m in messages if m.get("role") == "system")
+        system = anthropic_system([m["content"] for m in messages if m.get("role") == "system"])
         body: dict[str, Any] = {
             "model": model.model_id,
             "max_tokens": output_token_limit(request),  # required by the API
@@ -75,6 +83,8 @@ class AnthropicProvider(BaseProvider):
             body["system"] = system
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
         if stream:
             body["stream"] = True
         return body
@@ -93,7 +103,7 @@ class AnthropicProvider(BaseProvider):
             text=text,
             usage=usage,
             request_id=response.headers.get("request-id") or data.get("id"),
-            metadata={"finish_reason": data.get("stop_reason")},
+            metadata={"finish_reason": data.get("stop_reason"), "stop_sequence": data.get("stop_sequence")},
         )
 
     def chat_stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
@@ -113,6 +123,7 @@ class AnthropicProvider(BaseProvider):
         start_usage: Any = None
         last_delta: dict[str, Any] | None = None  # cumulative: the last message_delta wins
         stop_reason: str | None = None
+        stop_sequence: str | None = None
         request_id = response.headers.get("request-id")
         with JsonEvents(response) as events:
             for name, payload in events:
@@ -131,6 +142,7 @@ class AnthropicProvider(BaseProvider):
                     if isinstance(usage, dict) and usage.get("output_tokens") is not None:
                         last_delta = usage
                     stop_reason = (payload.get("delta") or {}).get("stop_reason") or stop_reason
+                    stop_sequence = (payload.get("delta") or {}).get("stop_sequence") or stop_sequence
                 elif kind == "message_stop":
                     events.stop()
                 elif kind == "error":
@@ -139,7 +151,7 @@ class AnthropicProvider(BaseProvider):
         text = "".join(parts)
         stated = start_usage is not None and last_delta is not None
         events.raise_if_empty(text, display_name=self.display_name, provider=self.name, usage_stated=stated)
-        metadata: dict[str, Any] = {"finish_reason": stop_reason}
+        metadata: dict[str, Any] = {"finish_reason": stop_reason, "stop_sequence": stop_sequence}
         usage = anthropic_usage(start_usage, last_delta)
         if usage is None:
             usage = guessed_chat_usage(request, text)

@@ -46,6 +46,8 @@ def request_fingerprint(model: ModelPrice, request: GenerationRequest) -> str:
             temperature=request.temperature,
             task=request.task,
         )
+        if request.stop:  # only when set: the fingerprints of requests without stop sequences stay what they were
+            parts["stop"] = list(request.stop)
     elif category == Category.IMAGE:
         parts.update(text=request.text, size=request.size, quality=request.quality, n=request.n)
     elif category == Category.MUSIC:

@@ -41,7 +41,7 @@ class OpenAIProvider(OpenAICompatibleChat):
             "POST",
             self.url("/audio/transcriptions"),
             files={"file": (filename, audio, mime)},
-            data={"model": model.model_id, "response_format": "json"},
+            data={"model": model.model_id, "response_format": "json", **_transcription_hints(request)},
         )
         data = self.parse_json(response)
         if not isinstance(data, dict) or "text" not in data:
@@ -96,8 +96,9 @@ class OpenAIProvider(OpenAICompatibleChat):
             "voice": request.voice or DEFAULT_VOICE,
             "response_format": fmt,
         }
-        if "speed" in request.options:
-            body["speed"] = request.options["speed"]
+        for name in ("speed", "instructions"):  # instructions: the voice's tone (gpt-4o-mini-tts)
+            if name in request.options:
+                body[name] = request.options[name]
         response = self.send("POST", self.url("/audio/speech"), json_body=body)
         audio = response.content
         if not audio:
@@ -145,6 +146,11 @@ class OpenAIProvider(OpenAICompatibleChat):
             request_id=response.headers.get("x-request-id"),
             metadata={"revised_prompt": items[0].get("revised_prompt")} if items[0].get("revised_prompt") else {},
         )
+
+
+def _transcription_hints(request: GenerationRequest) -> dict[str, str]:
+    """The audio's language (ISO-639-1) and a prompt (spellings, the previous segment), when the caller gave them."""
+    return {name: str(request.options[name]) for name in ("language", "prompt") if request.options.get(name)}
 
 
 def image_mime(data: bytes) -> str:

@@ -73,6 +73,8 @@ class OpenAICompatibleChat(BaseProvider):
         }
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.stop:
+            body["stop"] = list(request.stop)
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}

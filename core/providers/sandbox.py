@@ -24,7 +24,7 @@ from core.providers.audio import audio_seconds, sniff_format
 from core.providers.base import BaseProvider
 from core.providers.errors import BadRequestError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
-from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
+from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream, content_text
 from core.usage import Usage
 
 SAMPLE_RATE = 8_000
@@ -68,7 +68,7 @@ class SandboxProvider(BaseProvider):
     def reply_for(self, request: GenerationRequest) -> str:
         prompt = request.prompt_text()
         last = request.chat_messages()[-1]
-        asked = str(last.get("content") or "").strip()
+        asked = content_text(last.get("content")).strip()
         digest = _digest(prompt)
         snippet = " ".join(asked.split()[:12]) + ("…" if len(asked.split()) > 12 else "")
         words = len(asked.split())
@@ -77,6 +77,8 @@ class SandboxProvider(BaseProvider):
             f"“{snippet}”. {_BODIES[digest[1] % len(_BODIES)]} "
             f"{_BODIES[(digest[1] + 1 + digest[2] % 3) % len(_BODIES)]}"
         )
+        for stop in request.stop:  # as a model does: the answer ends before the first stop sequence it produces
+            reply = reply.split(stop, 1)[0]
         limit = output_token_limit(request)
         out = reply.split(" ")
         while approx_tokens(" ".join(out)) > limit and len(out) > 1:

@@ -64,6 +64,8 @@ def task_body(prompt: str, request: GenerationRequest, *, stream: bool = False) 
     }
     if request.temperature is not None:
         parameters["temperature"] = request.temperature
+    if request.stop:
+        parameters["stop"] = list(request.stop)
     body: dict[str, Any] = {"inputs": prompt, "parameters": parameters}
     if stream:
         body["stream"] = True

@@ -26,7 +26,8 @@ class Category(StrEnum):
 class GenerationRequest:
     """One call's input. Which fields matter depends on the category:
 
-    - chat: `messages` (a list of {"role", "content"}) or `text` as a single user message; `system`; `max_tokens`
+    - chat: `messages` (a list of {"role", "content"}) or `text` as a single user message; `system`; `max_tokens`;
+      `stop` (sequences that end the answer, sent upstream as the provider names them)
     - tts: `text`, `voice`; music: `text` (the prompt) and `lyrics`
     - speech_to_text: `audio` (bytes) with `audio_filename` / `audio_mime`
     - image: `text` (the prompt), `size`, `quality`, `n`
@@ -44,6 +45,7 @@ class GenerationRequest:
     voice: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+    stop: tuple[str, ...] = ()
     size: str | None = None
     quality: str | None = None
     n: int = 1
@@ -62,6 +64,9 @@ class GenerationRequest:
             raise InvalidInputError(f"Unknown category {self.category!r}; choose one of: {choices}.") from None
         if self.messages is not None:
             object.__setattr__(self, "messages", tuple(dict(m) for m in self.messages))
+        object.__setattr__(self, "stop", tuple(self.stop))
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise InvalidInputError("Each stop sequence must be a non-empty string.")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise InvalidInputError("max_tokens must be a positive whole number.")
         if self.n < 1:
@@ -83,7 +88,7 @@ class GenerationRequest:
     def prompt_text(self) -> str:
         """All text the call sends (for estimates and the cache key)."""
         if self.category == Category.CHAT:
-            return "\n".join(_content_text(m.get("content")) for m in self.chat_messages())
+            return "\n".join(content_text(m.get("content")) for m in self.chat_messages())
         return self.text or ""
 
     def require_text(self, what: str = "text") -> str:
@@ -97,7 +102,8 @@ class GenerationRequest:
         return self.audio
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """A message's text, whether its content is a string or a list of text parts/blocks (one line each)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # OpenAI/Anthropic content parts

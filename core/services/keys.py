@@ -17,6 +17,7 @@ from datetime import time as day_time
 from typing import TYPE_CHECKING
 
 from core.access import SYSTEM, Caller, Capability, Principal, Role, guarded, is_self, require
+from core.catalog.lookup import UnknownModelError
 from core.catalog.types import ModelPrice
 from core.db.models import utcnow
 from core.errors import InvalidInputError, RateLimitedError, UnauthenticatedError
@@ -160,6 +161,16 @@ class KeyService:
         reachable = set(self._s.providers.configured_providers())
         models = self._s.models.list(caller)
         return [m for m in models if m.provider in reachable and (allowed is None or m.model_id in allowed)]
+
+    @guarded(None)
+    def model(self, caller: Caller, model_id: str) -> ModelPrice:
+        """One of `models(caller)`: a model it may not call now is unknown to it, as to the models list."""
+        for model in self.models(caller):
+            if model.model_id == model_id:
+                return model
+        raise UnknownModelError(
+            f"Unknown model {model_id!r}: it is not one this key may call now; GET /v1/models lists those."
+        )
 
     # ---- helpers -------------------------------------------------------------------------------------------------
     def _by_hash(self, digest: str) -> KeyOwner | None:

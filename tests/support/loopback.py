@@ -68,7 +68,14 @@ MESSAGE = {
 }
 
 
-def _anthropic_events(words: list[str]) -> list[tuple[str, dict[str, Any]]]:
+def _stopped(payload: dict[str, Any]) -> dict[str, Any]:
+    """How Anthropic ends a message: at the first of the request's `stop_sequences` when it sends some (as if the
+    model had produced it), else at the end of its turn."""
+    stops = payload.get("stop_sequences") or []
+    return {"stop_reason": "stop_sequence", "stop_sequence": stops[0]} if stops else {"stop_reason": "end_turn"}
+
+
+def _anthropic_events(words: list[str], stopped: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     start = {**MESSAGE, "content": [], "stop_reason": None, "usage": {**MESSAGE["usage"], "output_tokens": 1}}
     return [
         ("message_start", {"type": "message_start", "message": start}),
@@ -89,7 +96,7 @@ def _anthropic_events(words: list[str]) -> list[tuple[str, dict[str, Any]]]:
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None, **stopped},
                 "usage": {"output_tokens": 9},
             },
         ),
@@ -168,12 +175,15 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
                     time.sleep(state.reply_delay)
                     self._send(200, json.dumps(CHAT_COMPLETION).encode(), "application/json")
             elif self.path.endswith("/v1/messages"):
-                if json.loads(body).get("stream"):
+                payload = json.loads(body)
+                if payload.get("stream"):
                     words = ["Hello ", "from ", "the ", "Anthropic ", "loopback."]
-                    sse = "".join(f"event: {n}\ndata: {json.dumps(d)}\n\n" for n, d in _anthropic_events(words))
+                    events = _anthropic_events(words, _stopped(payload))
+                    sse = "".join(f"event: {n}\ndata: {json.dumps(d)}\n\n" for n, d in events)
                     self._send(200, sse.encode(), "text/event-stream", {"request-id": "req_anthropic_loopback"})
                 else:
-                    self._send(200, json.dumps(MESSAGE).encode(), "application/json")
+                    reply = {**MESSAGE, **_stopped(payload)}
+                    self._send(200, json.dumps(reply).encode(), "application/json")
             elif self.path.endswith("/images/generations"):
                 reply = {"created": 1741569952, "data": [{"b64_json": base64.b64encode(PNG_1PX).decode()}]}
                 self._send(200, json.dumps(reply).encode(), "application/json")

@@ -132,3 +132,31 @@ def test_upstream_faults_are_5xx_in_the_envelope(world: GatewayWorld) -> None:
     assert err.value.status_code == 502 and err.value.code == "upstream_auth_failed"
     assert "Traceback" not in err.value.response.text and "sk-upstream" not in err.value.response.text
     assert world.balance(user) == 10_000
+
+
+def test_faults_a_retry_cannot_mend_tell_the_sdk_not_to_retry(world: GatewayWorld) -> None:
+    sent: list[httpx.Request] = []
+    key = world.key(world.user())
+    client = openai.OpenAI(
+        base_url=f"{world.url}/v1",
+        api_key=key,
+        max_retries=2,
+        http_client=httpx.Client(event_hooks={"request": [sent.append]}),
+    )
+    world.upstream.status_override = 401  # our provider key is refused upstream: the same on every retry
+    try:
+        with pytest.raises(openai.InternalServerError) as err:
+            chat(client)
+    finally:
+        world.upstream.status_override = None
+    assert err.value.response.headers["x-should-retry"] == "false" and len(sent) == 1
+    with pytest.raises(openai.InternalServerError) as unconfigured:  # Together AI has no key here: 503
+        chat(client, "meta-llama/Llama-3.3-70B-Instruct-Turbo")
+    assert unconfigured.value.code == "provider_not_configured" and len(sent) == 2
+    world.upstream.status_override = 500  # a passing upstream fault: worth the SDK's retries
+    try:
+        with pytest.raises(openai.InternalServerError) as passing:
+            chat(client)
+    finally:
+        world.upstream.status_override = None
+    assert "x-should-retry" not in passing.value.response.headers

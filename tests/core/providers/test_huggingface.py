@@ -152,6 +152,21 @@ def test_text_generation_task() -> None:
     assert r.text == " Paris." and (r.usage.input_tokens, r.usage.output_tokens, r.usage.estimated) == (6, 3, False)
 
 
+def test_stop_sequences_are_sent_as_tgi_and_openai_name_them() -> None:
+    p, up, _ = make(
+        HuggingFaceProvider,
+        [
+            json_response(200, [{"generated_text": " Paris"}], {"x-prompt-tokens": "6", "x-generated-tokens": "2"}),
+            json_response(200, {"choices": [{"message": {"content": "Paris"}, "finish_reason": "stop"}]}),
+        ],
+    )
+    asked = GenerationRequest(category="chat", text="Capital?", task="text-generation", stop=(".", "\n"))
+    p.generate(LLAMA, asked)
+    assert up.body()["parameters"]["stop"] == [".", "\n"]
+    p.generate(LLAMA, GenerationRequest(category="chat", text="Capital?", stop=["."]))
+    assert up.body()["stop"] == ["."]
+
+
 def test_text_generation_without_headers_bills_the_details_it_asked_for() -> None:
     # TGI's one-shot answer with details (its OpenAPI `Details`): exact generated tokens, and the prompt's tokens
     # only when they are returned (`prefill`); here they are not, so the prompt alone is estimated.

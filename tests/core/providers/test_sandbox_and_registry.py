@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from core.config import Secret, Settings
+from core.errors import InvalidInputError
 from core.providers import (
     AIProviderFactory,
     BadRequestError,
@@ -33,6 +34,17 @@ def test_sandbox_chat_streams_deterministically_and_is_labelled() -> None:
     s2 = SB.stream(sb_model("chat", "token"), req)
     assert "".join(s2) == s1.result.text and s2.result.usage == s1.result.usage
     assert s1.result.usage.input_tokens > 0 and s1.result.usage.output_tokens > 0
+
+
+def test_sandbox_chat_ends_before_a_stop_sequence_as_a_model_does() -> None:
+    full = SB.generate(sb_model("chat", "token"), GenerationRequest(category="chat", text="hi"))
+    cut = SB.generate(sb_model("chat", "token"), GenerationRequest(category="chat", text="hi", stop=["wrote", LABEL]))
+    assert cut.text == "" and (full.text or "").startswith(LABEL)
+    later = SB.generate(sb_model("chat", "token"), GenerationRequest(category="chat", text="hi", stop=("wrote",)))
+    assert later.text and (full.text or "").startswith(later.text) and "wrote" not in later.text
+    assert later.usage.output_tokens < full.usage.output_tokens
+    with pytest.raises(InvalidInputError, match="stop sequence"):
+        GenerationRequest(category="chat", text="hi", stop=("",))
 
 
 def test_sandbox_chat_respects_max_tokens() -> None:
@@ -108,3 +120,12 @@ def test_registry_names_and_factory() -> None:
 def test_secret_never_in_repr_of_a_provider_key() -> None:
     p = OpenAIProvider(client=None, api_key="sk-proj-abcdefghijklmnop")
     assert "abcdefghijklmnop" not in repr(p._api_key) and "abcdefghijklmnop" not in str(vars(p))
+
+
+def test_sandbox_chat_reads_the_text_of_content_blocks() -> None:
+    blocks = [{"type": "text", "text": "Tell me about credits", "cache_control": {"type": "ephemeral"}}]
+    asked = GenerationRequest(category="chat", messages=({"role": "user", "content": blocks},))
+    plain = GenerationRequest(category="chat", text="Tell me about credits")
+    reply = SB.generate(sb_model("chat", "token"), asked).text or ""
+    assert "“Tell me about credits”" in reply and "cache_control" not in reply
+    assert reply == SB.generate(sb_model("chat", "token"), plain).text

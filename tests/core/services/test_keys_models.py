@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from core.config import Secret
 from core.db import Database
 from core.providers import AIProviderFactory
 from core.services import SYSTEM, Services
+from core.services.errors import UnknownModelError
 
 
 def test_models_lists_only_providers_that_can_answer(sqlite_runtime: Database) -> None:
@@ -31,3 +34,14 @@ def test_without_any_key_no_keyed_provider_is_listed(sqlite_runtime: Database) -
         services.close()
     providers = {m.provider for m in models}
     assert "sandbox" in providers and not providers & {"openai", "anthropic", "minimax", "together_ai", "huggingface"}
+
+
+def test_one_model_is_one_of_the_list_and_others_are_unknown(sqlite_runtime: Database) -> None:
+    settings = replace(sqlite_runtime.settings, api_keys={"openai": Secret("sk-test")})
+    services = Services(sqlite_runtime, providers=AIProviderFactory(settings))
+    try:
+        assert services.keys.model(SYSTEM, "gpt-4o-mini").provider == "openai"
+        with pytest.raises(UnknownModelError, match="GET /v1/models"):
+            services.keys.model(SYSTEM, "claude-haiku-4-5")  # its provider has no key here: it would answer 503
+    finally:
+        services.close()
