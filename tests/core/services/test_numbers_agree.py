@@ -27,6 +27,7 @@ from sqlalchemy import select
 import core.billing.ledger as ledger_module
 from core.access import SYSTEM, Principal
 from core.analytics.filters import local_midnight_utc, zone
+from core.billing.key_limits import KeyLimitError
 from core.cli import main
 from core.config import Secret, Settings
 from core.db import Database
@@ -39,6 +40,7 @@ from tests.core.providers.fakes import Upstream, json_response
 
 TZ = "America/New_York"
 KEYS = {p: Secret(f"test-{p}-key-0000") for p in ("openai", "anthropic", "minimax", "huggingface", "together_ai")}
+KEY_LIMIT = 100  # the API key's monthly credits
 CHARGES = ("usage", "endpoint_uptime")  # spend; a refund of one of them is negative spend
 MP3 = b"\xff\xfb\x90\x00" + bytes(413)
 
@@ -128,7 +130,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "cy": add_user(s, email="cy@example.com", name="Cy", role="pm", markup_pct=Decimal(200)),
             "fin": add_user(s, email="fin@example.com", name="Fin", role="finance", markup_pct=Decimal(100)),
         }
-    key = services.keys.create(SYSTEM, "ana@example.com", "ci", monthly_credits=10_000)
+    key = services.keys.create(SYSTEM, "ana@example.com", "ci", monthly_credits=KEY_LIMIT)
     as_key = services.keys.admit(SYSTEM, key.secret)
     w = World(services, db, settings, people, month, today, dst_day, key.key.id, clock=clock)
 
@@ -183,6 +185,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     for minutes in (0, 7):
         r = chat("ana", start + timedelta(hours=6, minutes=minutes), 1200, 90, caller=as_key)
         w.key_headers.append(r.balance_after)  # type: ignore[attr-defined]
+    at(start + timedelta(hours=6, minutes=30))
+    services.ledger.refund(SYSTEM, r.transaction_id, "the key leaked")  # type: ignore[attr-defined]
     chat("cy", real_now - timedelta(minutes=10), 700, 60)
     # a call in flight: its hold lowers what is available, not the balance
     at(_utcnow())
@@ -385,6 +389,20 @@ def test_month_figures_agree_between_overview_spend_kpis_forecast_and_budgets(wo
     key_spend = s.spend.breakdown(SYSTEM, "api_key", SpendFilter.dates(world.month, world.today, tz=TZ)).frame
     assert budgets["api_key"].spent == int(key_spend.loc[key_spend["api_key_id"] == world.key_id, "credits"].sum())
     assert budgets["user"].in_flight == 0 and s.budgets.budgets(SYSTEM, user="ben@example.com") == []
+
+
+def test_an_api_keys_monthly_limit_counts_what_spend_by_key_and_its_budget_show(world: World) -> None:
+    """A refunded call of the key no longer counts against its monthly credits, as it no longer counts in the
+    Spend page's table by key or against a budget on the key."""
+    s = world.services
+    month = world.today.replace(day=1)  # the key's month is the calendar month now, in the reporting time zone
+    f = SpendFilter.dates(month, world.today, tz=TZ, api_keys=(world.key_id,))
+    spent = int(s.spend.breakdown(SYSTEM, "api_key", f).frame["credits"].sum())
+    [budget] = [b for b in s.budgets.budgets(SYSTEM) if b.scope == "api_key"]
+    assert budget.spent == spent
+    with pytest.raises(KeyLimitError) as refused:
+        s.billing.reserve(world.people["ana"].id, KEY_LIMIT, "over-the-key-limit", api_key_id=world.key_id)
+    assert refused.value.left == KEY_LIMIT - spent - budget.in_flight
 
 
 def test_rolling_window_agrees_between_the_specifications_call_and_the_command_line(
