@@ -220,6 +220,21 @@ def ledger_spend(w: World, start: datetime | None, end: datetime | None, user: s
     return total
 
 
+def ledger_refunds(w: World, start: datetime | None, end: datetime | None) -> int:
+    """Credits given back in [start, end) by refunds of charges."""
+    with w.db.session() as s:
+        txs = list(s.scalars(select(CreditTransaction).order_by(CreditTransaction.id)))
+    kinds = {t.id: t.transaction_type for t in txs}
+    return sum(
+        t.amount
+        for t in txs
+        if t.transaction_type == "refund"
+        and kinds.get(int((t.meta or {}).get("refund_of", 0))) in CHARGES
+        and (start is None or t.created_at >= start)
+        and (end is None or t.created_at < end)
+    )
+
+
 def usage_rows(w: World, start: datetime | None = None, end: datetime | None = None) -> list[AIUsageLog]:
     with w.db.session() as s:
         rows = list(s.scalars(select(AIUsageLog).order_by(AIUsageLog.id)))
@@ -389,6 +404,35 @@ def test_month_figures_agree_between_overview_spend_kpis_forecast_and_budgets(wo
     key_spend = s.spend.breakdown(SYSTEM, "api_key", SpendFilter.dates(world.month, world.today, tz=TZ)).frame
     assert budgets["api_key"].spent == int(key_spend.loc[key_spend["api_key_id"] == world.key_id, "credits"].sum())
     assert budgets["user"].in_flight == 0 and s.budgets.budgets(SYSTEM, user="ben@example.com") == []
+
+
+@pytest.mark.parametrize("period", ["this month", "last month", "dst day"])
+def test_the_pricing_labs_billed_side_is_the_spend_pages(world: World, period: str) -> None:
+    since, until = periods(world)[period]
+    s = world.services
+    totals = s.spend.page(SYSTEM, PageQuery(since=since, until=until)).totals  # type: ignore[arg-type]
+    lab = s.optimize.pricing_lab(SYSTEM, since=since, until=until).result
+    assert (lab.requests, lab.base_cost_usd) == (totals.requests, totals.base_cost_usd)
+    assert (lab.billed.credits, lab.billed.revenue_usd) == (totals.credits, totals.revenue_usd)
+    assert lab.billed.margin_usd == totals.margin_usd
+    assert lab.billed.refunds_usd == -world.settings.credit_usd * ledger_refunds(world, *days(world, since, until))
+
+
+def test_a_budgets_burn_down_shows_the_spend_pages_days(world: World) -> None:
+    """The Budgets page's spend per local day and to date, for a person's and a key's monthly budget, is the Spend
+    page's for the same days (the budget's month is the calendar month now)."""
+    s = world.services
+    month = world.today.replace(day=1)
+    page = s.budgets.page(SYSTEM)
+    for b in page.budgets:
+        scope = {"users": (b.user_email,)} if b.scope == "user" else {"api_keys": (b.api_key_id,)}
+        f = SpendFilter.dates(month, world.today, tz=TZ, **scope)
+        series = s.spend.series(SYSTEM, "day", f).frame
+        spend_days = {d: int(c) for d, c in zip(series["bucket"], series["credits"], strict=True) if c}
+        burn = page.burn_downs[b.id].daily
+        burn_days = {d: int(c) for d, c in zip(burn["day"], burn["spent"], strict=True) if c == c and c}
+        assert burn_days == spend_days, b.name
+        assert page.burn_downs[b.id].spent_to_date == b.spent == sum(spend_days.values()), b.name
 
 
 def test_an_api_keys_monthly_limit_counts_what_spend_by_key_and_its_budget_show(world: World) -> None:
