@@ -34,7 +34,7 @@ from core.db import Database
 from core.db.models import AIUsageLog, CreditTransaction
 from core.providers import AIProviderFactory, BadRequestError, GenerationRequest, RetryPolicy
 from core.services import Services
-from core.services.spend import STALE_AFTER_SECONDS, PageQuery, SpendFilter, to_csv_bytes
+from core.services.spend import STALE_AFTER_SECONDS, PageQuery, SpendFilter, to_csv_bytes, to_parquet_bytes
 from core.users import UserView, add_user
 from tests.core.providers.fakes import Upstream, json_response
 
@@ -284,6 +284,10 @@ def test_every_balance_surface_shows_the_ledgers_balance(world: World, monkeypat
             "available": b.available,
         }
     assert s.ledger.balance(SYSTEM, "ben@example.com").held == 37
+    ov = s.overview.overview(SYSTEM)
+    assert ov.credits_outstanding == sum(a.total for a in rows.values())
+    assert ov.credits_outstanding_usd == ov.credits_outstanding * world.settings.credit_usd
+    assert ov.users == len(rows)
 
 
 def test_the_gateways_credits_remaining_is_the_ledgers_balance_after(world: World) -> None:
@@ -334,8 +338,13 @@ def test_spend_per_user_agrees_with_the_ledger_on_every_surface(
         return
     page = s.spend.page(SYSTEM, PageQuery(since=since, until=until, drill_user="ana@example.com"))
     assert per_user(page.top_users.frame) == truth
-    csv = pd.read_csv(io.BytesIO(to_csv_bytes(page.top_users.frame)))
+    csv = pd.read_csv(io.BytesIO(to_csv_bytes(page.top_users.frame)), dtype={"base_cost_usd": str})
     assert {u: int(c) for u, c in zip(csv["user"], csv["credits"], strict=True) if c} == truth
+    parquet = pd.read_parquet(io.BytesIO(to_parquet_bytes(page.top_users.frame)))
+    assert {u: int(c) for u, c in zip(parquet["user"], parquet["credits"], strict=True) if c} == truth
+    base = dict(zip(page.top_users.frame["user"], page.top_users.frame["base_cost_usd"], strict=True))
+    assert dict(zip(parquet["user"], parquet["base_cost_usd"], strict=True)) == base
+    assert {u: Decimal(v) for u, v in zip(csv["user"], csv["base_cost_usd"], strict=True)} == base
     total = sum(truth.values())
     assert page.totals.credits == total
     assert int(page.top_models.frame["credits"].sum()) == total
