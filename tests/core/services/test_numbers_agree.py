@@ -505,3 +505,41 @@ def test_spend_right_after_a_call_counts_the_call(world: World, monkeypatch: pyt
         assert fresh.spend.total_usage(SYSTEM, "ben@example.com", 30).credits == ben
     finally:
         fresh.close()
+
+
+# ---- rounding -------------------------------------------------------------------------------------------------------
+def test_the_rounding_uplift_is_part_of_the_margin_under_accrual_rounding(tmp_path: Path) -> None:
+    """Calls billed by accrual are not rounded up one by one: the Spend page's rounding uplift counts none for them
+    (it claimed up to a credit per call, far more than the whole margin), and the margin is revenue less cost."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'app.db'}",
+        analytics_path=tmp_path / "analytics.duckdb",
+        api_keys=KEYS,
+        rounding_policy="accrual",
+    )
+    db = Database(settings)
+    db.init()
+    upstream = Upstream([chat_reply(300, 20) for _ in range(20)])
+    client = httpx.Client(transport=httpx.MockTransport(upstream))
+    services = Services(db, providers=AIProviderFactory(settings, client, sleep=lambda s: None, retry=RetryPolicy()))
+    try:
+        with db.session() as s:
+            add_user(s, email="ana@example.com", name="Ana", role="pm", markup_pct=Decimal(100))
+        services.ledger.grant(SYSTEM, "ana@example.com", 1000)
+        for i in range(20):  # $0.00095 each: 0.0475 credits at 100% markup
+            services.generation.generate(
+                SYSTEM, "ana@example.com", "gpt-4o", GenerationRequest(category="chat", text=f"q{i}", max_tokens=50)
+            )
+        with db.session() as sess:
+            rows = list(sess.scalars(select(AIUsageLog)))
+        assert len(rows) == 20 and all(r.accrued_nano is not None for r in rows)
+        base = sum((Decimal(r.base_cost_usd) for r in rows), Decimal(0))
+        credits = 1000 - services.ledger.balance(SYSTEM, "ana@example.com").total
+        services.spend.sync(SYSTEM)
+        t = services.spend.page(SYSTEM, PageQuery(since=date(2000, 1, 1), until=date(2100, 1, 1))).totals
+        assert (t.credits, t.base_cost_usd) == (credits, base)
+        assert t.margin_usd == credits * settings.credit_usd - base
+        assert t.rounding_uplift_usd == 0
+    finally:
+        services.close()
+        db.dispose()
