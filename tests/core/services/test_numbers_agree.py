@@ -112,8 +112,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     services = Services(db, providers=AIProviderFactory(settings, client, sleep=lambda s: None, retry=RetryPolicy()))
     clock = Clock(_utcnow())
     mp = pytest.MonkeyPatch()
-    mp.setattr(ledger_module, "utcnow", lambda: clock.now)
+    mp.setattr(ledger_module, "utcnow", lambda: clock.now)  # the ledger's clock: when each write happens
+    try:
+        w = _history(services, db, settings, upstream, clock)
+    finally:
+        mp.undo()
+    w.env = {"DATABASE_URL": url, "ANALYTICS_PATH": str(tmp / "analytics.duckdb"), "REPORTING_TZ": TZ}
+    yield w
+    services.close()
+    db.dispose()
 
+
+def _history(services: Services, db: Database, settings: Settings, upstream: Upstream, clock: Clock) -> World:
+    """The mixed history, each write at its own time on the ledger's clock; the World describing it."""
     real_now = _utcnow()
     today = real_now.replace(tzinfo=UTC).astimezone(zone(TZ)).date()
     month = today.replace(day=1)
@@ -194,12 +205,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     services.budgets.set_budget(SYSTEM, credits=50_000, user=people["ana"].email)
     services.budgets.set_budget(SYSTEM, credits=50_000, api_key_id=key.key.id)
     services.spend.sync(SYSTEM)
-    mp.undo()
-
-    w.env = {"DATABASE_URL": url, "ANALYTICS_PATH": str(tmp / "analytics.duckdb"), "REPORTING_TZ": TZ}
-    yield w
-    services.close()
-    db.dispose()
+    return w
 
 
 # ---- the system of record -------------------------------------------------------------------------------------------
@@ -393,24 +399,25 @@ def test_sandbox_calls_are_never_charged_and_shown_at_their_would_be_cost(world:
 # ---- this month, last month -----------------------------------------------------------------------------------------
 def test_month_figures_agree_between_overview_spend_kpis_forecast_and_budgets(world: World) -> None:
     s = world.services
-    this_start, _ = days(world, world.month, None)
-    last_start, _ = days(world, (world.month - timedelta(days=1)).replace(day=1), None)
+    month = world.today.replace(day=1)  # the calendar month now, in the reporting time zone
+    this_start, _ = days(world, month, None)
+    last_start, _ = days(world, (month - timedelta(days=1)).replace(day=1), None)
     mtd = ledger_spend(world, this_start, None)
     last = ledger_spend(world, last_start, this_start)
     ov = s.overview.overview(SYSTEM)
     kpis = s.spend.kpis(SYSTEM, SpendFilter())
-    assert ov.month == kpis.month == world.month
+    assert ov.month == kpis.month == month
     assert ov.this_month.credits == kpis.month_to_date.credits == mtd
     assert ov.last_month.credits == kpis.last_month.credits == last
     assert ov.this_month == kpis.month_to_date and ov.last_month == kpis.last_month
     assert kpis.forecast.revenue_to_date_usd == ov.this_month.revenue_usd == mtd * world.settings.credit_usd
     assert kpis.forecast.base_cost_to_date_usd == ov.this_month.base_cost_usd
-    assert sum(d.credits for d in ov.daily if d.day >= world.month) == mtd
-    page = s.spend.page(SYSTEM, PageQuery(since=world.month, until=world.today))
+    assert sum(d.credits for d in ov.daily if d.day >= month) == mtd
+    page = s.spend.page(SYSTEM, PageQuery(since=month, until=world.today))
     assert page.kpis.month_to_date == kpis.month_to_date and page.totals.credits == mtd
     budgets = {b.scope: b for b in s.budgets.budgets(SYSTEM)}
     assert budgets["user"].spent == ledger_spend(world, this_start, None, "ana")
-    key_spend = s.spend.breakdown(SYSTEM, "api_key", SpendFilter.dates(world.month, world.today, tz=TZ)).frame
+    key_spend = s.spend.breakdown(SYSTEM, "api_key", SpendFilter.dates(month, world.today, tz=TZ)).frame
     assert budgets["api_key"].spent == int(key_spend.loc[key_spend["api_key_id"] == world.key_id, "credits"].sum())
     assert budgets["user"].in_flight == 0 and s.budgets.budgets(SYSTEM, user="ben@example.com") == []
 
