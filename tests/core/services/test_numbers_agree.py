@@ -36,7 +36,9 @@ from core.providers import AIProviderFactory, BadRequestError, GenerationRequest
 from core.services import Services
 from core.services.spend import STALE_AFTER_SECONDS, PageQuery, SpendFilter, to_csv_bytes, to_parquet_bytes
 from core.users import UserView, add_user
+from tests.conftest import PG_URL
 from tests.core.providers.fakes import Upstream, json_response
+from tests.support.pg_schema import scratch_schema
 
 TZ = "America/New_York"
 KEYS = {p: Secret(f"test-{p}-key-0000") for p in ("openai", "anthropic", "minimax", "huggingface", "together_ai")}
@@ -100,10 +102,21 @@ def _dst_day(before: date) -> date:
         day -= timedelta(days=1)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The history on SQLite, and on PostgreSQL when TEST_DATABASE_URL names one."""
     tmp: Path = tmp_path_factory.mktemp("numbers")
-    url = f"sqlite:///{tmp / 'app.db'}"
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp / 'app.db'}"
+        elif request.getfixturevalue("pg_available"):  # CI=true fails here rather than skipping
+            url = stack.enter_context(scratch_schema(PG_URL, "numbers"))
+        else:
+            pytest.skip("PostgreSQL not configured (set TEST_DATABASE_URL)")
+        yield from _world(url, tmp)
+
+
+def _world(url: str, tmp: Path) -> Iterator[World]:
     settings = Settings(database_url=url, analytics_path=tmp / "analytics.duckdb", reporting_tz=TZ, api_keys=KEYS)
     db = Database(settings)
     db.init()
