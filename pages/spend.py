@@ -97,7 +97,8 @@ HELP = {
     "markup_pct": "The effective markup: what was charged over what the providers cost, (revenue ÷ provider cost − 1) "
     "× 100. It is higher than the markup set for a person on the Ledger, because each call is first rounded up to "
     "whole credits: a $0.013 call becomes 1 credit ($0.04), and 3 credits ($0.12) at a 200% markup: 823% effective.",
-    "rounding_uplift_usd": "What rounding each call up to whole credits earns before the markup (part of the margin).",
+    "rounding_uplift_usd": "What rounding each call up to whole credits earns before the markup (part of the margin; "
+    "none for calls billed by accrual, which are not rounded one by one).",
     "revenue_usd": "Credits charged × the credit price, refunds netted.",
     "credits": "Credits charged, refunds netted; endpoint uptime included.",
 }

@@ -7,7 +7,8 @@ Measures (every grouping returns them; money as exact `Decimal`):
 - revenue_usd = credits x `credit_usd`; margin_usd = revenue - base cost;
 - markup_pct = (revenue / base cost - 1) x 100, the effective markup (None without base cost);
 - rounding_uplift_usd = sum over rows of ceil(base cost / credit_usd) x credit_usd - base cost: what rounding each
-  call up to whole credits earns before the markup (part of the margin, shown apart from it);
+  call up to whole credits earns before the markup (part of the margin, shown apart from it); 0 for a call billed by
+  accrual, which is not rounded on its own (`core.analytics.schema.ROUNDING_UPLIFT_NANO`);
 - cache_hits and cache_saving_usd: responses served from the response cache and the provider cost they avoided (the
   recorded base cost of those rows, which base_cost_usd includes).
 
@@ -34,7 +35,7 @@ import pandas as pd
 from core.analytics.anomalies import THRESHOLD, find_anomalies
 from core.analytics.filters import SpendFilter, local_midnight_utc, zone
 from core.analytics.forecast import forecast_month
-from core.analytics.schema import UNKNOWN
+from core.analytics.schema import ROUNDING_UPLIFT_NANO, UNKNOWN
 from core.analytics.store import AnalyticsStore
 from core.errors import InvalidInputError
 
@@ -42,21 +43,23 @@ NANO = 10**9
 CENT = Decimal("0.01")
 GRAINS = ("day", "week", "month")
 
-MEASURES_SQL = """
+MEASURES_SQL = (
+    """
     sum(requests)::BIGINT AS requests,
     (count(*) FILTER (WHERE status = 'failed' AND kind = 'usage'))::BIGINT AS failed,
     sum(credits)::BIGINT AS credits,
     sum(base_nano)::BIGINT AS base_nano,
-    sum((base_nano + ? - 1) // ?)::BIGINT AS base_credits,
+    sum({uplift})::BIGINT AS uplift_nano,
     (count(*) FILTER (WHERE cache_hit))::BIGINT AS cache_hits,
     coalesce(sum(base_nano) FILTER (WHERE cache_hit), 0)::BIGINT AS cache_saving_nano
 """
+).replace("{uplift}", ROUNDING_UPLIFT_NANO.format(c="?"))
 RESUM_SQL = """
     sum(requests)::BIGINT AS requests, sum(failed)::BIGINT AS failed, sum(credits)::BIGINT AS credits,
-    sum(base_nano)::BIGINT AS base_nano, sum(base_credits)::BIGINT AS base_credits,
+    sum(base_nano)::BIGINT AS base_nano, sum(uplift_nano)::BIGINT AS uplift_nano,
     sum(cache_hits)::BIGINT AS cache_hits, sum(cache_saving_nano)::BIGINT AS cache_saving_nano
 """
-MEASURE_NAMES = ("requests", "failed", "credits", "base_nano", "base_credits", "cache_hits", "cache_saving_nano")
+MEASURE_NAMES = ("requests", "failed", "credits", "base_nano", "uplift_nano", "cache_hits", "cache_saving_nano")
 OUTPUT_MEASURES = (
     "requests",
     "failed",
@@ -351,7 +354,7 @@ class SpendQueries:
                 where, params = f.where(days=days)
                 return "daily_spend", where, params, RESUM_SQL
         where, params = f.where()
-        return "spend", where, [self.credit_nano, self.credit_nano, *params], MEASURES_SQL
+        return "spend", where, [self.credit_nano] * MEASURES_SQL.count("?") + params, MEASURES_SQL
 
     def as_of(self) -> datetime:
         return self._query(lambda meta: ("SELECT 1", []))[1]
@@ -369,10 +372,7 @@ class SpendQueries:
             if k not in out:
                 out[k] = rows.col(k)
         cols = dict(zip(rows.names, zip(*rows.rows, strict=True), strict=True)) if rows.rows else {}
-        ints = {
-            n: [int(v or 0) for v in cols.get(n, ())]
-            for n in ("requests", "failed", "credits", "base_credits", "cache_hits")
-        }
+        ints = {n: [int(v or 0) for v in cols.get(n, ())] for n in ("requests", "failed", "credits", "cache_hits")}
         base = [_usd(v) for v in cols.get("base_nano", ())]
         revenue = [Decimal(x) * c for x in ints["credits"]]
         out.update(
@@ -385,7 +385,7 @@ class SpendQueries:
             markup_pct=[
                 ((r / b - 1) * 100).quantize(CENT) if b > 0 else None for r, b in zip(revenue, base, strict=True)
             ],
-            rounding_uplift_usd=[Decimal(bc) * c - b for bc, b in zip(ints["base_credits"], base, strict=True)],
+            rounding_uplift_usd=[_usd(v) for v in cols.get("uplift_nano", ())],
             cache_hits=np.array(ints["cache_hits"], dtype=np.int64),
             cache_saving_usd=[_usd(v) for v in cols.get("cache_saving_nano", ())],
         )

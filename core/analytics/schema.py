@@ -26,7 +26,7 @@ then day (new days are appended in that order), so a question about one user rea
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 TABLES_DDL = """
 CREATE TABLE sync_state (
@@ -40,7 +40,7 @@ CREATE TABLE sync_state (
     usage_rows BIGINT NOT NULL,
     ledger_rows BIGINT NOT NULL,
     rollup_tz TEXT NOT NULL,         -- the time zone daily_spend's days are in
-    rollup_credit_nano BIGINT NOT NULL  -- the credit price daily_spend's base_credits were computed with
+    rollup_credit_nano BIGINT NOT NULL  -- the credit price daily_spend's uplift_nano was computed with
 );
 CREATE TABLE users (
     id INTEGER PRIMARY KEY,
@@ -149,18 +149,19 @@ CREATE TABLE daily_spend (          -- the spend view summed per local day and e
     failed BIGINT NOT NULL,
     credits BIGINT NOT NULL,
     base_nano BIGINT NOT NULL,
-    base_credits BIGINT NOT NULL,    -- sum of ceil(base cost / credit price) per row
+    uplift_nano BIGINT NOT NULL,     -- rounding uplift (see ROUNDING_UPLIFT_NANO), nano-dollars
     cache_hits BIGINT NOT NULL,
     cache_saving_nano BIGINT NOT NULL
 );
 CREATE VIEW spend AS
 SELECT created_at AS ts, user_id, ai_model_id, provider, category, deployment_type, status, sandbox, cache_hit,
        'usage' AS kind, requests_count AS requests, cost_credits AS credits, base_cost_usd, base_nano,
-       id AS source_id, transaction_id, endpoint_id, api_key_id, source
+       id AS source_id, transaction_id, endpoint_id, api_key_id, source, accrued_nano
 FROM ai_usage_log
 UNION ALL
 SELECT ts, user_id, ai_model_id, provider, category, deployment_type, status, sandbox, cache_hit, kind, requests,
-       credits, base_cost_usd, base_nano, source_id, transaction_id, endpoint_id, api_key_id, source
+       credits, base_cost_usd, base_nano, source_id, transaction_id, endpoint_id, api_key_id, source,
+       CAST(NULL AS BIGINT) AS accrued_nano
 FROM ledger_spend;
 """
 
@@ -231,15 +232,22 @@ ORDER BY o.id
 
 # (Re)build daily_spend for the rows from $3 on (a local midnight, naive UTC; NULL: every row).
 # Parameters: $1 time zone, $2 credit price in nano-dollars, $3 first instant.
+# What rounding a spend row up to whole credits earns, in nano-dollars, given the credit price in nano-dollars as {c}:
+# ceil(base / credit price) x credit price - base for a call rounded on its own (the specification's rule), and 0 for
+# a call billed by accrual (`accrued_nano` set, core/billing/accrual.py), which is never rounded up on its own: there
+# the whole credits debited cover the exact marked-up cost of the account's calls, so the per-call figure (up to a
+# credit per call) would exceed the margin it claims to be part of.
+ROUNDING_UPLIFT_NANO = "CASE WHEN accrued_nano IS NULL THEN (base_nano + {c} - 1) // {c} * {c} - base_nano ELSE 0 END"
+
 ROLLUP = """
 INSERT INTO daily_spend
 SELECT CAST(timezone($1, ts AT TIME ZONE 'UTC') AS DATE) AS day, user_id, ai_model_id, provider, category,
        deployment_type, status, sandbox, cache_hit, kind, api_key_id, source, count(*),
        sum(requests), count(*) FILTER (WHERE status = 'failed' AND kind = 'usage'), sum(credits), sum(base_nano),
-       sum((base_nano + $2 - 1) // $2), count(*) FILTER (WHERE cache_hit),
+       sum({uplift}), count(*) FILTER (WHERE cache_hit),
        coalesce(sum(base_nano) FILTER (WHERE cache_hit), 0)
 FROM spend
 WHERE $3 IS NULL OR ts >= $3
 GROUP BY ALL
 ORDER BY user_id, day
-"""
+""".replace("{uplift}", ROUNDING_UPLIFT_NANO.format(c="$2"))

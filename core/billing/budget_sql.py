@@ -87,7 +87,7 @@ _QUARTER = {
     "postgresql": "date_trunc('hour', t.created_at)"
     " + floor(extract(minute FROM t.created_at) / 15) * interval '15 minutes'",
 }
-_REFUND_OF = {
+REFUND_OF = {
     "sqlite": "CAST(json_extract(t.metadata, '$.refund_of') AS INTEGER)",
     "postgresql": "CAST(t.metadata ->> 'refund_of' AS BIGINT)",
 }
@@ -155,13 +155,13 @@ class BudgetSQL:
         sql = {"state": _STATE, "lock": LOCK_COUNTERS_PG.format(uid=":uid")}
         self.sql = sql if self.sqlite else {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
         self.spent_sql = {
-            scope: text(_SPENT.format(refund_of=_REFUND_OF[dialect], scope=cond)).bindparams(*_SPENT_BINDS)
+            scope: text(_SPENT.format(refund_of=REFUND_OF[dialect], scope=cond)).bindparams(*_SPENT_BINDS)
             for scope, cond in _SCOPE.items()
         }
         self.series_sql = {
-            scope: text(
-                _SERIES.format(refund_of=_REFUND_OF[dialect], scope=cond, quarter=_QUARTER[dialect])
-            ).bindparams(*_SPENT_BINDS)
+            scope: text(_SERIES.format(refund_of=REFUND_OF[dialect], scope=cond, quarter=_QUARTER[dialect])).bindparams(
+                *_SPENT_BINDS
+            )
             for scope, cond in _SCOPE.items()
         }
 

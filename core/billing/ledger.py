@@ -142,6 +142,7 @@ class BillingService:
         settings: Settings | None = None,
         *,
         usage: UsageQuestions | None = None,
+        on_write: Callable[[], None] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.engine = _engine_of(session_factory)
@@ -151,6 +152,9 @@ class BillingService:
         self.settings = settings if settings is not None else load_settings()
         self.credit_usd = self.settings.credit_usd
         self._usage = usage
+        # told after every write transaction commits (core.services: the analytics copy, which then syncs before its
+        # next answer, so spend figures count the charge a caller has just been shown)
+        self._on_write = on_write
 
     # ---- plumbing ------------------------------------------------------------------------------------------------
     def _write(self, op: Callable[[Connection, datetime], T], *, retry_on_key_race: bool = True) -> T:
@@ -160,10 +164,14 @@ class BillingService:
         for attempt in range(attempts):
             try:
                 with write_transaction(self._write_engine) as conn:
-                    return op(conn, utcnow())
+                    done = op(conn, utcnow())
             except IntegrityError as exc:
                 if attempt == attempts - 1 or not _is_key_race(exc):
                     raise
+                continue
+            if self._on_write is not None:
+                self._on_write()
+            return done
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _lock(self, conn: Connection, user: UserRef, key: str | None, now: datetime) -> Account:

@@ -1,5 +1,5 @@
 """`python -m core optimize`: the savings found in a period's real traffic, largest monthly saving first. Read from the
-analytics store, synced first when it is older than five minutes (`--no-sync` answers from it as it is)."""
+analytics store, synced first whenever the database holds rows it lacks (`--no-sync` answers from it as it is)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import textwrap
 from core.cli import Context
 from core.cli.args import iso_date
 from core.cli.output import print_json
+from core.services.spend import UP_TO_DATE
 
 
 def period_args(p: argparse.ArgumentParser) -> None:
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     report = ctx.services.optimize.savings_report(
-        ctx.caller, since=args.since, until=args.until, sync_if_older_than=None if args.no_sync else 300.0
+        ctx.caller, since=args.since, until=args.until, sync_if_older_than=None if args.no_sync else UP_TO_DATE
     )
     if args.json:
         print_json(report.to_dict())

@@ -1,5 +1,5 @@
 """`python -m core pricing whatif`: replay a period's usage under another markup, credit price or rounding policy,
-beside what was billed. Read from the analytics store (synced first when older than five minutes)."""
+beside what was billed. Read from the analytics store (synced first whenever the database holds rows it lacks)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from core.cli.args import decimal_arg, positive_int
 from core.cli.optimize_cmd import period_args
 from core.cli.output import print_json, print_table
 from core.services.optimize import ROUNDING_POLICIES, PricingScenario
+from core.services.spend import UP_TO_DATE
 
 
 def _user_markup(text: str) -> tuple[str, Decimal]:
@@ -55,8 +56,9 @@ def run_whatif(args: argparse.Namespace, ctx: Context) -> int:
         credit_usd=args.credit_usd,
         rounding=args.rounding,
     )
+    fresh = None if args.no_sync else UP_TO_DATE
     result = ctx.services.optimize.what_if(
-        ctx.caller, scenario, since=args.since, until=args.until, sync_if_older_than=None if args.no_sync else 300.0
+        ctx.caller, scenario, since=args.since, until=args.until, sync_if_older_than=fresh
     )
     if args.json:
         print_json(result.to_dict())

@@ -1,7 +1,7 @@
 """`python -m core spend`: spend by user, team, model, provider, category, API key, source or over time;
 `spend forecast`,
-`spend anomalies`, `spend sync`. Answers come from the analytics store, synced first when it is older than five
-minutes (`--no-sync` answers from it as it is)."""
+`spend anomalies`, `spend sync`. Answers come from the analytics store, synced first whenever the database holds rows
+it lacks, so a call made a moment ago (by any process) is counted (`--no-sync` answers from the store as it is)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from core.cli import Context
 from core.cli.args import bounded_int, iso_date, positive_int
 from core.cli.output import print_json, print_table
 from core.errors import InvalidInputError
-from core.services.spend import STALE_AFTER_SECONDS, SpendFilter, zone
+from core.services.spend import UP_TO_DATE, SpendFilter, zone
 
 BY = ("user", "team", "model", "provider", "category", "deployment_type", "api_key", "source", "day", "week", "month")
 KINDS = ("usage", "endpoint_uptime", "refund")
@@ -101,7 +101,7 @@ def _setup(args: argparse.Namespace, ctx: Context) -> tuple[SpendFilter, str, fl
         "api_keys": tuple(args.api_key),
         "sources": tuple(args.source),
     }
-    fresh = None if args.no_sync else STALE_AFTER_SECONDS
+    fresh = None if args.no_sync else UP_TO_DATE
     since, until = getattr(args, "since", None), getattr(args, "until", None)
     last_days = getattr(args, "last_days", None)
     if last_days is not None:

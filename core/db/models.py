@@ -131,6 +131,13 @@ class CreditTransaction(Base):
         UniqueConstraint("user_id", "idempotency_key", name="uq_credit_transactions_user_key"),
         Index("ix_credit_transactions_user_created", "user_id", "created_at"),
         Index("ix_credit_transactions_user_id", "user_id", "id"),  # a history's pages, newest first (keyset)
+        Index(  # a key's refunds this month (core/billing/key_limits.py)
+            "ix_credit_transactions_refunds",
+            "user_id",
+            "created_at",
+            sqlite_where=text("transaction_type = 'refund'"),
+            postgresql_where=text("transaction_type = 'refund'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

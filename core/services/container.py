@@ -63,7 +63,9 @@ class Services:
         self.db = db if db is not None else Database(settings or load_settings())
         self.settings = self.db.settings
         self.analytics = AnalyticsCopy(self.db.engine, self.settings)
-        self.billing = BillingService(self.db.session_factory, self.settings, usage=self.analytics)
+        self.billing = BillingService(
+            self.db.session_factory, self.settings, usage=self.analytics, on_write=self.analytics.written
+        )
         self.providers = providers or AIProviderFactory(self.settings, http)
         # budget and low-balance alerts checked after each settle; new ones delivered on a background thread
         delivery = BackgroundDelivery(AlertDelivery(self.db.session_factory, self.settings))

@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from core.access import Caller, Capability, SystemCaller, guarded, require, sees_everyone
-from core.analytics.copy import STALE_AFTER_SECONDS
+from core.analytics.copy import STALE_AFTER_SECONDS, UP_TO_DATE
 from core.analytics.export import chart_frame, to_csv_bytes, to_parquet_bytes
 from core.analytics.filters import SpendFilter, zone
 from core.analytics.queries import (
@@ -47,6 +47,7 @@ __all__ = [
     "GRAINS",
     "PRESETS",
     "STALE_AFTER_SECONDS",
+    "UP_TO_DATE",
     "FilterOptions",
     "Kpis",
     "MonthForecast",

@@ -15,7 +15,9 @@ from core.db.models import ApiKey, AuditLog, utcnow
 from core.errors import InvalidInputError, PermissionDeniedError, RateLimitedError, UnauthenticatedError
 from core.providers.types import GenerationRequest
 from core.services import Services
+from core.usage import Usage
 from core.users import add_user
+from tests.core.billing.conftest import catalog_model, record_for
 
 CHAT = GenerationRequest(category="chat", text="hello")
 
@@ -118,6 +120,30 @@ def test_a_keys_monthly_credits_count_its_spend_and_its_holds(services: Services
     other = services.keys.create(SYSTEM, "bo@x.io", "bo's")
     with pytest.raises(KeyLimitError, match="does not belong"):
         billing.reserve("ana@x.io", 1, "k-4", api_key_id=other.key.id)
+
+
+def test_a_refunded_call_of_a_key_no_longer_counts_against_its_monthly_credits(
+    services: Services, runtime: Database
+) -> None:
+    """As on the Spend page by key and in a budget on the key: the key's calls less the refunds of them."""
+    services.ledger.grant(SYSTEM, "ana@x.io", 1000)
+    made = services.keys.create(SYSTEM, "ana@x.io", "capped", monthly_credits=30)
+    services.budgets.set_budget(SYSTEM, credits=1000, api_key_id=made.key.id)
+    billing = services.billing
+    gpt4o = catalog_model(runtime, "gpt-4o")
+    usage = Usage(input_tokens=200_000, output_tokens=10_000)  # $0.60: 15 base credits, 30 at 100% markup
+    settled = billing.settle(
+        billing.reserve("ana@x.io", 30, "k-1", api_key_id=made.key.id), record_for(gpt4o, usage, api_key_id=made.key.id)
+    )
+    assert settled.credits_charged == 30
+    with pytest.raises(KeyLimitError, match="has 0 of its 30 monthly credits left"):
+        billing.reserve("ana@x.io", 1, "k-2", api_key_id=made.key.id)
+    services.ledger.refund(SYSTEM, settled.transaction.id, "wrong answer", credits=12)  # type: ignore[union-attr]
+    [budget] = services.budgets.budgets(SYSTEM)
+    assert budget.spent == 18
+    with pytest.raises(KeyLimitError, match="has 12 of its 30 monthly credits left"):
+        billing.reserve("ana@x.io", 13, "k-3", api_key_id=made.key.id)
+    assert billing.reserve("ana@x.io", 12, "k-4", api_key_id=made.key.id).credits == 12
 
 
 def test_a_gateway_keeps_keys_it_read_and_forgets_them_when_one_is_revoked_in_its_process(
