@@ -26,7 +26,7 @@ BUDGETS = {
     "left": ("left", "credits"),
     "used %": ("used %", "pct"),
     "period": ("period", "text"),
-    "resets on": ("resets on", "text"),
+    "resets on": ("resets on", "date"),
 }
 ALERTS = {
     "at (UTC)": ("at (UTC)", "datetime"),

@@ -11,7 +11,7 @@ from core.billing import BillingService
 from core.budgets import BudgetBook
 from core.db import Database
 from core.db.models import User
-from tests.pages.apptest import open_page
+from tests.pages.apptest import dates_drawn_as_text, open_page
 
 
 def email_of(rt: Database, role: str) -> tuple[int, str]:
@@ -54,3 +54,13 @@ def test_a_pm_sees_only_their_budgets_and_their_banner(demo: Database, monkeypat
     assert not any(b.label == "Save budget" for b in at.button)  # a PM cannot set budgets
     (banner,) = at.warning
     assert "\\*bold\\*" in banner.value and "\\[link\\]" in banner.value  # shown literally, not as Markdown
+
+
+def test_the_day_a_budget_resets_reads_as_a_date(demo: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, finance = email_of(demo, "finance")
+    _, pm = email_of(demo, "pm")
+    BudgetBook(demo.session_factory, demo.settings).set(user=pm, credits=50)  # monthly: it resets on a day
+    monkeypatch.setenv("LOCAL_USER_EMAIL", finance)
+    at = open_page("budgets")
+    assert at.dataframe[0].value["resets on"].notna().all()
+    assert dates_drawn_as_text(at) == []
