@@ -240,7 +240,9 @@ with tab_history:
         st.session_state["hist_pages"] = 1
         st.session_state["hist_reset"] = True
     if st.session_state.pop("hist_reset", False):  # a selected row is a position: other rows, no selection
-        st.session_state.pop("hist_table", None)
+        # a new key draws a new table: dropping the old key's state left its row ticked in the browser, with no
+        # refund form under it and a first click that only unticked it
+        st.session_state["hist_table_n"] = st.session_state.get("hist_table_n", 0) + 1
     pages: list[HistoryPage] = []
     try:
         with st.spinner(plain(f"Reading {who}'s transactions…")):
@@ -306,7 +308,9 @@ with tab_history:
             show_chart(fig, width="stretch")
             if can_grant:
                 st.caption("Select a debit (usage, endpoint uptime, a negative adjustment) to refund it.")
-            picked = table(hist, HISTORY_SPEC, key="hist_table", select_row=can_grant)
+            picked = table(
+                hist, HISTORY_SPEC, key=f"hist_table_{st.session_state.get('hist_table_n', 0)}", select_row=can_grant
+            )
             b1, b2 = st.columns([1, 3])
             if first.matching > len(txs):
                 b1.button(
