@@ -167,11 +167,13 @@ BALANCE_SPEC = {
     "last_activity": ("last activity (UTC)", "datetime"),
 }
 with tab_balances:
-    c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
-    role = c1.selectbox("Role", ["all", *ROLES], key="bal_role")
-    search = c2.text_input("Search email or name", key="bal_search")
-    lo = c3.number_input("Available at least", value=None, step=100, key="bal_min")
-    hi = c4.number_input("Available at most", value=None, step=100, key="bal_max")
+    role, search, lo, hi = "all", "", None, None  # one's own account alone: nothing to filter
+    if sees_all:
+        c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
+        role = c1.selectbox("Role", ["all", *ROLES], key="bal_role")
+        search = c2.text_input("Search email or name", key="bal_search")
+        lo = c3.number_input("Available at least", value=None, step=100, key="bal_min")
+        hi = c4.number_input("Available at most", value=None, step=100, key="bal_max")
     rows = load_balances(
         principal,
         who_key,
