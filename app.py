@@ -13,6 +13,7 @@ from pages.ui import (
     current_principal,
     error_boundary,
     local_users,
+    open_first_page_by_its_path,
     plain,
     remember_local_choice,
 )
@@ -97,5 +98,6 @@ sections: dict[str, list[st.Page]] = {}
 for name, (section, page) in ALL_PAGES.items():
     if name in allowed:
         sections.setdefault(section, []).append(page)
+open_first_page_by_its_path(next(name for name in ALL_PAGES if name in allowed))  # names are the URL paths
 with error_boundary():
     st.navigation(sections).run()

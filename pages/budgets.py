@@ -26,7 +26,7 @@ BUDGETS = {
     "left": ("left", "credits"),
     "used %": ("used %", "pct"),
     "period": ("period", "text"),
-    "resets on": ("resets on", "text"),
+    "resets on": ("resets on", "date"),
 }
 ALERTS = {
     "at (UTC)": ("at (UTC)", "datetime"),
@@ -141,19 +141,17 @@ with tabs["Budgets"]:
             submitted = st.form_submit_button("Save budget")
         if submitted:
             try:
-                levels = [int(t) for t in thresholds.replace(" ", "").split(",") if t]
-                ref = target.strip()
                 budget = services().budgets.set_budget(
                     principal,
-                    user=ref if scope == "user" else None,
-                    team=ref if scope == "team" else None,
-                    api_key_id=int(ref) if scope == "api_key" and ref.isdigit() else None,
+                    user=target if scope == "user" else None,
+                    team=target if scope == "team" else None,
+                    api_key_id=target if scope == "api_key" else None,
                     credits=int(credits),
                     period=period,
                     enforcement=enforcement,
-                    thresholds=levels,
+                    thresholds=thresholds,
                 )
-            except (CoreError, ValueError) as exc:
+            except CoreError as exc:
                 st.error(plain(str(exc)))
             else:
                 saved(f"Saved budget {budget.id} on {budget.target}: {budget.left:,} credits left.")

@@ -167,11 +167,13 @@ BALANCE_SPEC = {
     "last_activity": ("last activity (UTC)", "datetime"),
 }
 with tab_balances:
-    c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
-    role = c1.selectbox("Role", ["all", *ROLES], key="bal_role")
-    search = c2.text_input("Search email or name", key="bal_search")
-    lo = c3.number_input("Available at least", value=None, step=100, key="bal_min")
-    hi = c4.number_input("Available at most", value=None, step=100, key="bal_max")
+    role, search, lo, hi = "all", "", None, None  # one's own account alone: nothing to filter
+    if sees_all:
+        c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
+        role = c1.selectbox("Role", ["all", *ROLES], key="bal_role")
+        search = c2.text_input("Search email or name", key="bal_search")
+        lo = c3.number_input("Available at least", value=None, step=100, key="bal_min")
+        hi = c4.number_input("Available at most", value=None, step=100, key="bal_max")
     rows = load_balances(
         principal,
         who_key,
@@ -240,7 +242,9 @@ with tab_history:
         st.session_state["hist_pages"] = 1
         st.session_state["hist_reset"] = True
     if st.session_state.pop("hist_reset", False):  # a selected row is a position: other rows, no selection
-        st.session_state.pop("hist_table", None)
+        # a new key draws a new table: dropping the old key's state left its row ticked in the browser, with no
+        # refund form under it and a first click that only unticked it
+        st.session_state["hist_table_n"] = st.session_state.get("hist_table_n", 0) + 1
     pages: list[HistoryPage] = []
     try:
         with st.spinner(plain(f"Reading {who}'s transactions…")):
@@ -306,7 +310,9 @@ with tab_history:
             show_chart(fig, width="stretch")
             if can_grant:
                 st.caption("Select a debit (usage, endpoint uptime, a negative adjustment) to refund it.")
-            picked = table(hist, HISTORY_SPEC, key="hist_table", select_row=can_grant)
+            picked = table(
+                hist, HISTORY_SPEC, key=f"hist_table_{st.session_state.get('hist_table_n', 0)}", select_row=can_grant
+            )
             b1, b2 = st.columns([1, 3])
             if first.matching > len(txs):
                 b1.button(

@@ -300,12 +300,12 @@ if category == "chat":
     max_tokens = st.number_input("Max output tokens", 16, 8192, 512, step=64, key="pg_max_tokens")
     for turn in history:
         with st.chat_message(turn["role"]):
-            st.markdown(turn["content"])
+            st.markdown(plain(turn["content"]) if turn["role"] == "user" else turn["content"])  # typed: as typed
             if turn.get("result") is not None:
                 draw_cost_card(turn["result"])
     if message := st.chat_input("Message the model"):
         with st.chat_message("user"):
-            st.markdown(message)
+            st.markdown(plain(message))
         convo = [{"role": t["role"], "content": t["content"]} for t in history] + [{"role": "user", "content": message}]
         request = GenerationRequest(category="chat", messages=convo, max_tokens=int(max_tokens), stream=True)
         with st.chat_message("assistant"):

@@ -71,7 +71,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "api_key": ("API key", "text"),
     "dimension": ("of", "text"),
     "entity": ("who / what", "text"),
-    "day": ("day", "text"),
+    "day": ("day", "date"),
     "provider": ("provider", "text"),  # before model_provider: where both are, the row's own provider is "provider"
     "model": ("model", "text"),
     "model_provider": ("provider", "text"),

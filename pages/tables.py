@@ -26,6 +26,8 @@ def column_config(spec: Spec, help: Mapping[str, str] | None = None) -> dict[str
             config[column] = st.column_config.LinkColumn(label, help=help.get(column))
         elif kind == "datetime":
             config[column] = st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm", help=help.get(column))
+        elif kind == "date":  # a TextColumn would draw a date as its epoch milliseconds
+            config[column] = st.column_config.DateColumn(label, format="YYYY-MM-DD", help=help.get(column))
         else:
             config[column] = st.column_config.TextColumn(label, help=help.get(column))
     return config
@@ -39,6 +41,9 @@ _TEXT_OF_KIND = {
     "pct": fmt.pct,
     "seconds": lambda v: f"{float(v):.2f} s",  # type: ignore[arg-type]
     "ms": lambda v: f"{float(v):.0f} ms",  # type: ignore[arg-type]
+    "hours": lambda v: f"{float(v):.1f} h",  # type: ignore[arg-type]
+    "datetime": lambda v: pd.Timestamp(v).strftime("%Y-%m-%d %H:%M"),  # type: ignore[arg-type]
+    "date": lambda v: pd.Timestamp(v).strftime("%Y-%m-%d"),  # type: ignore[arg-type]
 }  # how a present value of a column with blanks is written (blanks: fmt.MISSING)
 
 
@@ -65,10 +70,7 @@ def displayable(frame: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, dict[str
             continue
         if out is frame:
             out = frame.copy()
-        if kind == "datetime":
-            show = lambda v: pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")  # noqa: E731
-        else:
-            show = _TEXT_OF_KIND.get(kind, str)
+        show = _TEXT_OF_KIND.get(kind, str)
         out[column] = [fmt.MISSING if _missing(v) else show(v) for v in values]
         kinds[column] = (label, "text")
     return out, kinds

@@ -146,6 +146,17 @@ def _through_the_router() -> None:
         st.rerun()
 
 
+def open_first_page_by_its_path(path: str) -> None:
+    """Streamlit serves the navigation's first page at "/" only, so that page's own path (a PM's /playground, an
+    admin's /home: a bookmark, a link, a reload of an old URL) popped up "Page not found". Read that path as "/"."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    manager = ctx.pages_manager if ctx is not None else None
+    if manager is not None and not manager.intended_page_script_hash and manager.intended_page_name == path:
+        manager.set_script_intent("", "")
+
+
 def guard(page: str) -> Principal:
     """Every page starts here: who is acting, and may they open this page? Stops the page otherwise."""
     _through_the_router()

@@ -83,10 +83,19 @@ class BudgetView:
         return f"API key {self.api_key_id}"
 
 
-def thresholds_of(values: Iterable[Any] | None) -> tuple[int, ...]:
-    """Alert thresholds in percent: whole numbers from 1 to 1000, at most ten; sorted and deduplicated."""
+def thresholds_of(values: Iterable[Any] | str | None) -> tuple[int, ...]:
+    """Alert thresholds in percent: whole numbers from 1 to 1000, at most ten; sorted and deduplicated. Text is as
+    a person types them: "50, 80, 100" (blank: no alerts)."""
     if values is None:
         return DEFAULT_THRESHOLDS
+    if isinstance(values, str):
+        parts = [p.strip() for p in values.split(",") if p.strip()]
+        bad = next((p for p in parts if not (p.isascii() and p.lstrip("-").isdigit())), None)
+        if bad is not None:
+            raise InvalidInputError(
+                f"Alert thresholds are whole percents separated by commas, such as 50, 80, 100: {bad!r} is not one."
+            )
+        values = [int(p) for p in parts]
     out: set[int] = set()
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1000:

@@ -22,7 +22,7 @@ from core.budgets.budgets import BudgetBook, BudgetView
 from core.budgets.teams import MemberView, TeamDirectory, TeamView
 from core.budgets.view import BudgetsPage, budgets_page
 from core.db.models import ALERT_KINDS, BUDGET_ENFORCEMENTS, BUDGET_PERIODS, utcnow
-from core.errors import PermissionDeniedError
+from core.errors import InvalidInputError, PermissionDeniedError
 from core.money import credits_to_usd
 from core.users import get_user
 
@@ -137,15 +137,29 @@ class BudgetService:
         credits: int,
         user: int | str | None = None,
         team: int | str | None = None,
-        api_key_id: int | None = None,
+        api_key_id: int | str | None = None,
         period: str = "monthly",
         enforcement: str = "hard",
-        thresholds: Iterable[int] | None = None,
+        thresholds: Iterable[int] | str | None = None,
         name: str | None = None,
         starts_on: date | None = None,
     ) -> BudgetView:
         """A limit in credits on one user, team or API key: per calendar month in the reporting time zone, or a one-off
-        total (from `starts_on`); hard (refuse past it) or soft (allow, alert); alerts at the thresholds (percent)."""
+        total (from `starts_on`); hard (refuse past it) or soft (allow, alert); alerts at the thresholds (percent,
+        or text as typed: "50, 80, 100"). The user, team or key may be given as typed in a form."""
+        if any(isinstance(ref, str) and not ref.strip() for ref in (user, team, api_key_id)):
+            raise InvalidInputError(
+                "Say who the budget covers: a user's email, a team's name or an API key's id (the API keys page "
+                "lists the ids)."
+            )
+        if isinstance(api_key_id, str):
+            api_key_id = api_key_id.strip()
+            if not (api_key_id.isascii() and api_key_id.isdigit()):
+                raise InvalidInputError(
+                    f"An API key is given by its id, a whole number such as 12 (the API keys page lists them), not "
+                    f"{api_key_id!r}."
+                )
+            api_key_id = int(api_key_id)
         starts_at = None
         if starts_on is not None:
             local = datetime.combine(starts_on, time(0), tzinfo=self._s.settings.tz)

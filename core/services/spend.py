@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
@@ -106,6 +107,42 @@ def bucket_start(day: date, grain: str) -> date:
     if grain == "month":
         return day.replace(day=1)
     raise InvalidInputError(f"Unknown time bucket {grain!r}; choose from {', '.join(GRAINS)}.")
+
+
+def _next_bucket(start: date, grain: str) -> date:
+    """The first day of the bucket after the one starting on `start`."""
+    if grain == "day":
+        return start + timedelta(days=1)
+    if grain == "week":
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _every_bucket(r: SpendResult, first: date, last: date, grain: str) -> SpendResult:
+    """The series (one row per bucket with spend) with a zero row for each bucket from `first`'s to `last`'s without
+    any: a line drawn through the spending days alone reads as spend on every day between them."""
+    frame = r.frame
+    if frame.empty:
+        return r
+    sample = frame.iloc[0]
+    zero = {
+        c: Decimal(0) if isinstance(v, Decimal) else 0 if isinstance(v, int | np.integer) else None
+        for c, v in sample.items()
+        if c != "bucket"
+    }
+    have = {pd.Timestamp(b).date() for b in frame["bucket"]}
+    missing = []
+    b = bucket_start(first, grain)
+    while b <= last:
+        if b not in have:
+            missing.append({"bucket": b, **zero})
+        b = _next_bucket(b, grain)
+    if not missing:
+        return r
+    filled = pd.concat([frame, pd.DataFrame(missing, columns=frame.columns)], ignore_index=True)
+    filled["bucket"] = [pd.Timestamp(v).date() for v in filled["bucket"]]
+    filled = filled.sort_values("bucket", ignore_index=True).astype(frame.dtypes.to_dict())
+    return replace(r, frame=filled)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -264,6 +301,9 @@ def spend_page(
     today = (now or as_of).replace(tzinfo=UTC).astimezone(zone(q.tz)).date()
     running = bucket_start(today, query.grain)
     partial = running if query.since <= today <= query.until else None
+    results["series_totals"] = _every_bucket(
+        results["series_totals"], query.since, min(query.until, today), query.grain
+    )  # drawn as lines: a day without spend is a zero, not a line on to the next day with some
     if not finance:
         results = {k: _without_finance(r) for k, r in results.items()}
         transactions = _without_finance(transactions) if transactions is not None else None

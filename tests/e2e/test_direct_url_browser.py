@@ -41,3 +41,15 @@ def test_a_page_outside_the_role_is_not_served(fresh_app: str, page) -> None:
     page.goto(f"{fresh_app}/breakeven")
     wait_idle(page)
     assert page.locator("h1:has-text('Break-even')").count() == 0
+
+
+def test_the_roles_first_page_opens_at_its_own_path_too(fresh_app: str, page) -> None:
+    # Streamlit serves a navigation's first page at "/" alone: a PM's /playground (a bookmark, a link) said
+    # "Page not found" over it
+    page.goto(f"{fresh_app}/models")  # the server past its first request
+    wait_idle(page)
+    page.goto(f"{fresh_app}/playground")
+    wait_idle(page)
+    page.wait_for_selector("h1:has-text('Playground')", timeout=30_000)
+    assert page.get_by_text("Page not found").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "direct-url-first-page.png"), full_page=True)

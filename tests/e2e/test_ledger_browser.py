@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e.server import ARTIFACTS, wait_idle
+from tests.e2e.server import ARTIFACTS, choose, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -84,3 +88,63 @@ def test_a_bad_grant_is_refused_at_review_naming_it_then_the_good_one_posts(app_
     wait_idle(page)
     page.screenshot(path=str(ARTIFACTS / "ledger-grant-after-fix.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def select_row(page, table, row: int) -> None:
+    """Tick row `row` (0 = first) of a selectable table: the grid is a canvas, so click its row marker."""
+    expect(table).to_have_count(1)  # a table drawn anew replaces the old one a moment after the run
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    header = row_height = 35  # Streamlit's data grid: one header row, rows 35 px high
+    page.mouse.click(box["x"] + 16, box["y"] + header + row_height * row + row_height / 2)
+    wait_idle(page)
+
+
+def test_refund_a_selected_usage_row_and_see_the_balance_move_by_it(app_url: str, page) -> None:
+    page.goto(app_url)
+    wait_idle(page)
+    choose(page, "acting_role", "Finance")
+    try:
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Ledger", exact=True).click()
+        page.get_by_role("heading", name="Ledger").wait_for(timeout=60_000)
+        wait_idle(page)
+        before = balance_shown(page)
+        choose(page, "hist_types", "usage")  # every row a debit that can be refunded (none is yet)
+        history = page.get_by_role("tabpanel", name="History").locator('[data-testid="stDataFrame"]')
+        history.wait_for()
+        select_row(page, history, 0)
+        heading = page.get_by_text(re.compile(r"Refund transaction \d+: usage of -[\d,]+ credits"))
+        heading.wait_for(timeout=60_000)
+        tx, debit = re.search(r"transaction (\d+): usage of -([\d,]+)", heading.inner_text()).groups()  # type: ignore[union-attr]
+        debit_credits = int(debit.replace(",", ""))
+
+        page.get_by_label("Reason (shown in the history and the audit log)").fill("<b>x</b> **x** $x$ — déjà vu")
+        page.get_by_role("button", name="Review refund").click()
+        review = page.get_by_text(f"Confirm: refund all {debit} credits of transaction {tx}.")
+        review.wait_for(timeout=60_000)
+        wait_idle(page)
+        assert "Reason: <b>x</b> **x** $x$ — déjà vu" in review.inner_text()  # the reason as typed, not as markup
+        page.screenshot(path=str(ARTIFACTS / "ledger-refund-review.png"), full_page=True)
+        page.get_by_role("button", name="Confirm refund").click()
+        done = page.get_by_text(re.compile(rf"Refunded \+{debit} credits of transaction {tx} \(transaction \d+\)"))
+        done.wait_for(timeout=60_000)
+        wait_idle(page)
+        refund_id = re.search(r"\(transaction (\d+)\)", done.inner_text()).group(1)  # type: ignore[union-attr]
+        after = before + debit_credits
+        assert f"balance is now {after:,}." in done.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "ledger-refund-done.png"), full_page=True)
+
+        assert balance_shown(page) == after  # the History tab's balance moved by exactly the refund
+        select_row(page, history, 0)  # no row is left ticked: one click selects the refunded debit again
+        page.get_by_text(f"Transaction {tx} is a usage of -{debit} credits").wait_for(timeout=60_000)
+        assert page.get_by_role("button", name="Review refund").count() == 0  # it is refunded: once is all
+        choose(page, "hist_types", "refund")
+        with page.expect_download() as download:
+            page.locator(".st-key-dl_history button").click()  # "Download the N shown (CSV)"
+        rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+        (refund,) = [r for r in rows if r["id"] == refund_id]  # the refund is in the ledger, as its own row
+        assert refund["type"] == "refund" and int(refund["amount (credits)"]) == debit_credits
+        assert int(refund["balance after"]) == after
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        choose(page, "acting_role", "Admin")  # the pick is remembered for new tabs: leave the admin for the others

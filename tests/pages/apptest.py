@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -49,3 +50,18 @@ def shown(markdown: str) -> str:
     """What a reader sees of an element's Markdown source: user text reaches pages escaped (ui.plain), so `page\\-x`
     reads `page-x`."""
     return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def dates_drawn_as_text(at: AppTest) -> list[tuple[str, str]]:
+    """(table's first column, column) of every column holding dates or times that a table draws as plain text: the
+    browser then shows a date as its epoch milliseconds (1796256000000)."""
+    wrong = []
+    for d in at.dataframe:
+        config = json.loads(d.proto.columns) if d.proto.columns else {}
+        for column in d.value.columns:
+            values = [v for v in d.value[column] if v is not None]
+            if values and all(isinstance(v, date) for v in values):
+                kind = config.get(column, {}).get("type_config", {}).get("type")
+                if kind not in ("date", "datetime"):
+                    wrong.append((str(d.value.columns[0]), str(column)))
+    return wrong

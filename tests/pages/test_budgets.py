@@ -11,7 +11,7 @@ from core.billing import BillingService
 from core.budgets import BudgetBook
 from core.db import Database
 from core.db.models import User
-from tests.pages.apptest import open_page
+from tests.pages.apptest import dates_drawn_as_text, open_page, shown
 
 
 def email_of(rt: Database, role: str) -> tuple[int, str]:
@@ -54,3 +54,43 @@ def test_a_pm_sees_only_their_budgets_and_their_banner(demo: Database, monkeypat
     assert not any(b.label == "Save budget" for b in at.button)  # a PM cannot set budgets
     (banner,) = at.warning
     assert "\\*bold\\*" in banner.value and "\\[link\\]" in banner.value  # shown literally, not as Markdown
+
+
+def test_the_day_a_budget_resets_reads_as_a_date(demo: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, finance = email_of(demo, "finance")
+    _, pm = email_of(demo, "pm")
+    BudgetBook(demo.session_factory, demo.settings).set(user=pm, credits=50)  # monthly: it resets on a day
+    monkeypatch.setenv("LOCAL_USER_EMAIL", finance)
+    at = open_page("budgets")
+    assert at.dataframe[0].value["resets on"].notna().all()
+    assert dates_drawn_as_text(at) == []
+
+
+@pytest.mark.parametrize(
+    ("scope", "target", "thresholds", "said"),
+    [
+        ("user", "", "50, 80, 100", "Say who the budget covers"),
+        ("team", "   ", "50", "Say who the budget covers"),
+        ("api_key", "my key", "50", "An API key is given by its id, a whole number"),
+        ("user", None, "abc, 80", "Alert thresholds are whole percents separated by commas, such as 50, 80, 100"),
+        ("user", None, "50, 1e99", "'1e99' is not one"),
+        ("user", None, "-5", "A threshold is a whole percent from 1 to 1000"),
+    ],
+)
+def test_a_form_a_budget_cannot_take_is_refused_in_a_sentence_that_says_what_to_type(
+    demo: Database, monkeypatch: pytest.MonkeyPatch, scope: str, target: str | None, thresholds: str, said: str
+) -> None:
+    _, finance = email_of(demo, "finance")
+    _, pm = email_of(demo, "pm")
+    monkeypatch.setenv("LOCAL_USER_EMAIL", finance)
+    at = open_page("budgets")
+    before = len(at.dataframe[0].value) if at.dataframe else 0
+    at.radio(key="set_scope").set_value(scope)
+    at.text_input(key="set_target").input(pm if target is None else target)
+    at.text_input(key="set_thresholds").input(thresholds)
+    at.button[0].click().run()  # the form's Save budget
+    assert not at.exception, at.exception
+    (error,) = [e.value for e in at.error]
+    assert said in shown(error), error
+    assert "invalid literal" not in error and "UserView" not in error  # no Python in what a person reads
+    assert (len(at.dataframe[0].value) if at.dataframe else 0) == before  # nothing saved

@@ -18,6 +18,7 @@ from core.db import Database
 from core.db.models import AIUsageLog
 from core.providers.sandbox import LABEL
 from core.users import add_user, get_user
+from pages.ui import plain
 from tests.conftest import make_runtime
 from tests.core.providers.fakes import wav_bytes
 
@@ -257,3 +258,13 @@ def test_a_pm_sees_no_payer_choice(db: Database, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("LOCAL_USER_EMAIL", "ana@example.com")
     at = app()
     assert not [s for s in at.selectbox if s.key == "pg_payer"]
+
+
+def test_what_a_person_types_is_shown_as_typed_not_as_markdown(db: Database) -> None:
+    at = app()
+    typed = "<b>x</b> **bold** $x^2$ :red[y]"
+    at.chat_input[0].set_value(typed).run()
+    at.chat_input[0].set_value("again").run()  # the first message now drawn from the history
+    assert not at.exception, at.exception
+    mine = [m.markdown[0].value for m in at.chat_message if m.name == "user"]
+    assert mine[0] == plain(typed) and mine[1] == "again"  # escaped: no bold, no LaTeX, no colour

@@ -8,11 +8,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core.analytics import SpendFilter, SpendQueries
+from core.billing import BillingService
+from core.db.models import User
 from core.services.spend import default_range
-from tests.pages.apptest import demo_database, demo_runtime, open_page, shown
+from tests.pages.apptest import dates_drawn_as_text, demo_database, demo_runtime, open_page, shown
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -213,3 +216,21 @@ def test_presets_and_grouping_change_the_period_and_the_partial_bucket(app: AppT
     app.sidebar.selectbox(key="preset").set_value("custom").run()
     assert not app.exception, app.exception
     assert app.sidebar.date_input(key="days")
+
+
+def test_an_anomalys_day_reads_as_a_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = demo_runtime(tmp_path, rows=1500, days=40, seed=3)
+    billing = BillingService(rt.session_factory, rt.settings)
+    with rt.session() as s:
+        someone = s.scalars(select(User.email).where(User.role == "pm").order_by(User.id)).first()
+    billing.grant(someone, 20_000)
+    billing.charge(
+        someone, Decimal("400"), markup_pct=0, idempotency_key="spike", description="uptime", kind="endpoint_uptime"
+    )
+    rt.dispose()
+    monkeypatch.setenv("DATABASE_URL", rt.settings.database_url)
+    monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "analytics.duckdb"))
+    at = open_page("spend", timeout=120)
+    anomalies = next(d.value for d in at.dataframe if "dimension" in d.value.columns)
+    assert someone in set(anomalies["entity"])
+    assert dates_drawn_as_text(at) == []  # drawn as text, a day read 1796256000000

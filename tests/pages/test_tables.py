@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from decimal import Decimal
 
 import pandas as pd
 
-from pages.tables import csv_bytes, displayable
+from pages.tables import column_config, csv_bytes, displayable
 
 SPEC = {
     "model": ("model", "text"),
@@ -51,3 +52,21 @@ def test_the_csv_has_the_tables_labels_exact_money_and_no_two_headers_alike() ->
     assert header[:4] == ["model", "revenue", "credits", "provider"]  # the spec's columns first, labelled
     assert len(set(header)) == len(header)
     assert row[header.index("revenue")] == "0.000000120"  # never 1.20E-7
+
+
+def test_a_column_with_blanks_keeps_its_kinds_format_as_text() -> None:
+    frame = pd.DataFrame(
+        {
+            "billed_hours": [None, 730.0, 730.08],
+            "day": [date(2026, 12, 1), None, date(2026, 12, 3)],
+        }
+    )
+    spec = {"billed_hours": ("billed hours", "hours"), "day": ("day", "date")}
+    shown, _ = displayable(frame, spec)
+    assert list(shown["billed_hours"]) == ["—", "730.0 h", "730.1 h"]  # one format down the column, not 730.08
+    assert list(shown["day"]) == ["2026-12-01", "—", "2026-12-03"]
+
+
+def test_a_day_is_drawn_as_a_date_not_as_text() -> None:
+    config = column_config({"day": ("day", "date")})
+    assert config["day"]["type_config"]["type"] == "date"  # a text column shows a date as epoch milliseconds

@@ -172,3 +172,17 @@ def test_ones_own_view_has_ones_spend_and_credits_without_finances_figures(world
     assert page.totals.margin_usd == 0 and page.totals.markup_pct is None
     assert page.kpis.month_to_date.margin_usd == 0 and page.kpis.forecast.margin_forecast_usd == 0
     assert fin.totals.margin_usd != 0  # finance does see it
+
+
+def test_the_lines_series_has_every_bucket_a_day_without_spend_a_zero(world) -> None:
+    services, people = world
+    query = PageQuery(since=date(2026, 2, 25), until=date(2026, 3, 4))  # 1 March: sandbox calls only
+    page = services.spend.page(as_(people, "fin"), query, now=NOW)
+    totals = page.series_totals.frame
+    assert list(totals["bucket"]) == [date(2026, 2, 25) + timedelta(days=i) for i in range(8)]
+    (quiet,) = totals[totals["bucket"] == date(2026, 3, 1)].to_dict("records")
+    assert quiet["requests"] == 0 and quiet["credits"] == 0
+    assert quiet["revenue_usd"] == Decimal(0) and quiet["margin_usd"] == Decimal(0)  # a line through zero
+    assert int(totals["credits"].sum()) == page.totals.credits
+    weeks = services.spend.page(as_(people, "ben"), replace(query, grain="week"), now=NOW).series_totals.frame
+    assert list(weeks["bucket"]) == [date(2026, 2, 23), date(2026, 3, 2)]  # one's own view, by week: no gap either
