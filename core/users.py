@@ -77,7 +77,9 @@ MAX_USER_ID = 2**31 - 1  # users.id is INTEGER on both databases
 
 
 def no_such_user(ref: object) -> UnknownUserError:
-    return UnknownUserError(f"No user {ref!r}; `python -m core users list` shows who exists.")
+    return UnknownUserError(
+        f"No user {ref!r}: check the email or id (the Ledger page and `python -m core users list` show who exists)."
+    )
 
 
 def user_key(ref: object) -> tuple[str, dict[str, Any]]:

@@ -193,7 +193,8 @@ if live:
     )
     st.markdown(
         f"{plain(e.model_repo)} on **{e.hardware_id}** ({e.instance_type}, {e.vendor} {e.region}) · **{e.state}** with "
-        f"{e.replicas} billed replica(s) · {per_hour(e.hourly_usd)} per replica, {per_hour(e.cost_per_hour_now_usd)} "
+        f"{e.replicas} billed {'replica' if e.replicas == 1 else 'replicas'} · {per_hour(e.hourly_usd)} per replica, "
+        f"{per_hour(e.cost_per_hour_now_usd)} "
         f"now · {idle} · owner {plain(e.owner_email)} · "
         f"this month {money(row.month_to_date_usd)}"
     )

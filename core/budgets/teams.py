@@ -18,7 +18,7 @@ from core.billing.budget_sql import BudgetSQL, ledger_locked
 from core.billing.ledger_sql import read_transaction, write_audit
 from core.db.models import Budget, Team, TeamMember, User, utcnow
 from core.errors import InvalidInputError, NotFoundError
-from core.users import user_key
+from core.users import no_such_user, user_key
 
 teams = Team.__table__
 members = TeamMember.__table__
@@ -67,7 +67,7 @@ def user_row(conn: Connection, user: int | str) -> tuple[int, str]:
     cond = users.c.id == params["uid"] if by == "id" else users.c.email == params["email"]
     row = conn.execute(select(users.c.id, users.c.email).where(cond)).first()
     if row is None:
-        raise NotFoundError(f"No user {user!r}; `python -m core users list` shows who exists.")
+        raise no_such_user(user)
     return row[0], row[1]
 
 
