@@ -222,6 +222,8 @@ def cases() -> list[Case]:
     # serve: refused before any socket is opened
     out += _ints(("serve",), "--port", ("-1", "0", "65536", HUGE, "abc"))
     out += _ints(("serve",), "--workers", ("-1", "0", HUGE))
+    # an address this machine cannot listen on (192.0.2.0/24 is reserved for documentation, never assigned)
+    out += _idents(("serve", "--port", "8391", "--host"), None, ("192.0.2.1", "no-such-host.invalid", BAD_UTF8))
     return [Case(c.label, tuple(a for a in c.argv if a != ""), c.env) for c in out]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -90,6 +91,16 @@ def test_an_unreachable_database_is_one_line_on_every_command(tmp_path: Path) ->
             code, out, err = run_cli(argv)
             assert (code, out, len(err.splitlines())) == (2, "", 1), (argv, err)
             assert err.startswith("error: Cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/")
+
+
+def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with environment(f"sqlite:///{tmp_path / 'app.db'}", tmp_path), socket.create_server(("127.0.0.1", 0)) as taken:
+        assert run_cli(("init",))[0] == 0
+        port = taken.getsockname()[1]
+        code, out, err = run_cli(("serve", "--port", str(port)))
+    assert (code, out) == (2, "") and err == (
+        f"error: Port {port} on 127.0.0.1 is already in use: stop what listens there or pick another with --port.\n"
+    )
 
 
 def _cli(folder: Path, *args: bytes, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
