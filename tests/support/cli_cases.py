@@ -113,6 +113,7 @@ def cases() -> list[Case]:
             ("credits", "grant", "--user", KNOWN, "--credits", "5", "--idempotency-key", BAD_UTF8),
         ),
         Case("credits grant negative grant", ("credits", "grant", "--user", KNOWN, "--credits", "-5")),
+        Case("credits grant scientific", ("credits", "grant", "--user", KNOWN, "--credits", "1e5")),
     ]
     out += _ints(("credits", "refund", "--reason", "r"), "--transaction")
     out += [
