@@ -119,10 +119,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+# Commands that run without an existing database: init and demo create it, breakeven sets one up for the hardware
+# catalog its arithmetic needs, access reads only the rules. Every other command refuses a missing SQLite file.
+CREATE_THE_DATABASE = frozenset({"init", "demo", "breakeven", "access"})
+
+
 def _run(args: argparse.Namespace) -> int:
+    from core.config import load_settings
     from core.services import Services
 
-    services = Services()
+    settings = load_settings()
+    missing = settings.sqlite_file()
+    if args.command not in CREATE_THE_DATABASE and missing is not None and not missing.exists():
+        # a mistyped DATABASE_URL must not leave an empty database (and its folders) behind
+        raise NotFoundError(
+            f"No database at {missing}: run `python -m core init` to create it, or set DATABASE_URL to the database "
+            "you meant."
+        )
+    services = Services(settings=settings)
     try:
         return int(args.func(args, Context(services, _caller(services, args.as_user))) or 0)
     except DBAPIError as exc:  # unreachable, locked past the busy timeout, or a value it refused
