@@ -155,11 +155,21 @@ class KeyService:
     @guarded(None)
     def models(self, caller: Caller) -> list[ModelPrice]:
         """The active catalog models the caller may call now: those of a configured provider (a provider without its
-        key would answer 503), all of them or those its API key allows."""
+        key would answer 503), all of them or those its API key allows. An id served both serverless and dedicated is
+        routed to its serverless entry, so it is listed only when that entry's provider can answer."""
         allowed = caller.api_key_models if isinstance(caller, Principal) else None
         reachable = set(self._s.providers.configured_providers())
         models = self._s.models.list(caller)
-        return [m for m in models if m.provider in reachable and (allowed is None or m.model_id in allowed)]
+        routed: dict[str, ModelPrice] = {}  # model id -> the entry a call by that id reaches (as catalog.get_model)
+        for m in models:
+            kept = routed.get(m.model_id)
+            if kept is None or (kept.deployment_type == "dedicated" and m.deployment_type != "dedicated"):
+                routed[m.model_id] = m
+        return [
+            m
+            for m in models
+            if routed[m.model_id] is m and m.provider in reachable and (allowed is None or m.model_id in allowed)
+        ]
 
     # ---- helpers -------------------------------------------------------------------------------------------------
     def _by_hash(self, digest: str) -> KeyOwner | None:

@@ -31,3 +31,19 @@ def test_without_any_key_no_keyed_provider_is_listed(sqlite_runtime: Database) -
         services.close()
     providers = {m.provider for m in models}
     assert "sandbox" in providers and not providers & {"openai", "anthropic", "minimax", "together_ai", "huggingface"}
+
+
+def test_an_id_served_serverless_and_dedicated_is_listed_only_when_its_serverless_provider_answers(
+    sqlite_runtime: Database,
+) -> None:
+    # facebook/mms-tts-eng is in the catalog twice: Hugging Face serverless and a dedicated endpoint. A call by that id
+    # reaches the serverless entry (catalog.get_model), so without a Hugging Face key it would answer 503.
+    for keys, listed in (({}, set()), ({"huggingface": Secret("hf_test")}, {("huggingface", "inference_api")})):
+        settings = replace(sqlite_runtime.settings, api_keys=keys)
+        services = Services(sqlite_runtime, providers=AIProviderFactory(settings))
+        try:
+            models = services.keys.models(SYSTEM)
+        finally:
+            services.close()
+        found = {(m.provider, m.deployment_type) for m in models if m.model_id == "facebook/mms-tts-eng"}
+        assert found == listed, keys
