@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from core.access import SYSTEM, Caller, Capability, Principal, Role, guarded, is_self, require
 from core.catalog.types import ModelPrice
+from core.db.limits import check_line
 from core.db.models import utcnow
 from core.errors import InvalidInputError, RateLimitedError, UnauthenticatedError
 from core.keys import store
@@ -203,6 +204,7 @@ class KeyService:
         name = (name or "").strip()
         if not name or len(name) > MAX_NAME_CHARS:
             raise InvalidInputError(f"A key needs a name of 1 to {MAX_NAME_CHARS} characters (what it is for).")
+        check_line(name, "A key's name")
         for label, value, most in (("monthly credits", monthly_credits, None), ("rpm", rpm, MAX_RPM)):
             if value is None:
                 continue

@@ -84,6 +84,7 @@ def cases() -> list[Case]:
         Case("users add long name", (*add, "--email", "new@x.io", "--name", LONG)),
         Case("users add bad utf-8 name", (*add, "--email", "new@x.io", "--name", BAD_UTF8)),
         Case("users add bad utf-8 email", (*add, "--email", BAD_UTF8 + "@x.io", "--name", "N")),
+        Case("users add name on two lines", (*add, "--email", "new@x.io", "--name", "An\nna")),
         Case("users add duplicate", (*add, "--email", KNOWN, "--name", "Ana again")),
         Case("users add bad role", ("users", "add", "--role", "king", "--email", "new@x.io", "--name", "N")),
         Case("users add markup tiny", (*add, "--email", "new@x.io", "--name", "N", "--markup", "0.000001")),
@@ -186,6 +187,7 @@ def cases() -> list[Case]:
     out += [
         Case("teams add long name", ("teams", "add", LONG)),
         Case("teams add bad utf-8 name", ("teams", "add", BAD_UTF8)),
+        Case("teams add escape sequence", ("teams", "add", "t\x1b[31m")),
         Case("teams add unknown owner", ("teams", "add", "t1", "--owner", "nobody@x.io")),
         Case("teams add unknown member", ("teams", "add", "t1", "--member", "nobody@x.io")),
     ]
@@ -213,6 +215,7 @@ def cases() -> list[Case]:
     out += [
         Case("keys create long name", (*kc, LONG)),
         Case("keys create bad utf-8 name", (*kc, BAD_UTF8)),
+        Case("keys create escape sequence", (*kc, "k\x1b[2J")),
         Case("keys create past expiry", (*kc, "k", "--expires", "2001-01-01")),
         Case("keys create impossible expiry", (*kc, "k", "--expires", "2026-02-30")),
         Case("keys revoke unknown", ("keys", "revoke", "no-such-key", "--user", KNOWN)),
