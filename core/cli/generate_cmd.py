@@ -52,6 +52,8 @@ def _read_input(args: argparse.Namespace, category: str) -> dict[str, object]:
     if args.text is not None:
         if category in BINARY_INPUT:
             raise InvalidInputError(f"A {category} model needs an audio file: pass --file PATH instead of --text.")
+        if not args.text.strip():  # as the Playground's buttons: nothing to send is not a call (nor a charge)
+            raise InvalidInputError("--text is empty: give the model something to answer, speak or draw.")
         return {"text": args.text}
     path: Path = args.file
     if not path.is_file():
@@ -59,9 +61,12 @@ def _read_input(args: argparse.Namespace, category: str) -> dict[str, object]:
     if category in BINARY_INPUT:
         return {"audio": path.read_bytes(), "audio_filename": path.name, "text": None}
     try:
-        return {"text": path.read_text(encoding="utf-8")}
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InvalidInputError(f"{path} is not UTF-8 text; a {category} model takes text.") from None
+    if not text.strip():
+        raise InvalidInputError(f"{path} is empty: give the model something to answer, speak or draw.")
+    return {"text": text}
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

@@ -131,6 +131,7 @@ def cases() -> list[Case]:
     out += _idents(("generate", "--user", KNOWN, "--text", "hi", "--model"), None, ("bogus-model", INJECTION, BAD_UTF8))
     out += [
         Case("generate bad utf-8 text", (*gen, "--text", BAD_UTF8)),
+        Case("generate empty text", (*gen, "--text", " \n ")),
         Case("generate missing file", (*gen, "--file", NOT_A_FILE)),
         Case("generate text and file", (*gen, "--text", "hi", "--file", NOT_A_FILE)),
         Case(
