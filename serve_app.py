@@ -15,11 +15,19 @@ ROOT = Path(__file__).resolve().parent
 
 def warm() -> None:
     """Build what every first visit would otherwise wait for; a failure here only means a slower first page."""
-    logging.getLogger("streamlit").setLevel(logging.ERROR)  # "no ScriptRunContext" warnings: expected here
+    quieted: dict[logging.Logger, int] = {}
     try:
         import pandas as pd
         import plotly.express as px
+        import streamlit  # noqa: F401  (creates its loggers, quieted below before the pages' caches are declared)
 
+        # "No runtime found" / "no ScriptRunContext" warnings are expected before the server runs; streamlit gives
+        # each module's logger its own level, so quieting the "streamlit" parent alone does not silence them
+        for name in list(logging.root.manager.loggerDict):
+            if name.split(".")[0] == "streamlit":
+                log = logging.getLogger(name)
+                quieted[log] = log.level
+                log.setLevel(logging.ERROR)
         from core.services import SYSTEM
         from pages.ui import services
 
@@ -40,7 +48,8 @@ def warm() -> None:
     except Exception:
         logging.getLogger(__name__).warning("warming the app failed; the first page will build it", exc_info=True)
     finally:
-        logging.getLogger("streamlit").setLevel(logging.NOTSET)
+        for log, level in quieted.items():
+            log.setLevel(level)
 
 
 if __name__ == "__main__":

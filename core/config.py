@@ -127,6 +127,14 @@ class Settings:
                 return prefix + str((REPO_ROOT / rel).resolve())
         return url
 
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database's file (None for PostgreSQL or an in-memory database)."""
+        url = self.resolved_database_url()
+        if not url.startswith("sqlite:///") or url.startswith("sqlite:///:"):
+            return None
+        path = url[len("sqlite:///") :].split("?", 1)[0]
+        return Path(path) if path else None
+
 
 def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None = None) -> Settings:
     """Read settings: environment first, then `.streamlit/secrets.toml` (flat keys), then defaults."""

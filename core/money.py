@@ -88,6 +88,22 @@ def dollars(usd: Decimal | None) -> str:
     return "n/a" if usd is None else f"${usd:,.2f}"
 
 
+def price_text(usd: Decimal, digits: int = 2) -> str:
+    """A unit price or one request's cost, without the dollar sign (the caller adds it, or its label says "($)"):
+    cents with separators from a dollar up (`2,145.60`), below a dollar `digits` significant digits with at least
+    cents and no trailing zeros (`0.00046`, `0.000028`, `0.15`), zero as `0`, the sign in front, never an exponent."""
+    a = abs(usd)
+    if a == 0:
+        return "0"
+    sign = "-" if usd < 0 else ""
+    if a >= 1:
+        return f"{sign}{a:,.2f}"
+    places = max(2, -a.adjusted() + digits - 1)
+    whole, _, frac = f"{a:.{places}f}".partition(".")
+    frac = frac.rstrip("0").ljust(2, "0")
+    return f"{sign}{whole}.{frac}"
+
+
 def rate_text(per_hour: float) -> str:
     """A request rate in a sentence: whole from 10 up (1,200), two significant digits below (0.25)."""
     return f"{per_hour:,.0f}" if per_hour >= 10 else f"{per_hour:,.2g}"

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from decimal import Decimal, InvalidOperation
 
+from core.services import price_text
+
 MISSING = "—"
 
 
@@ -46,20 +48,11 @@ def money(usd: object) -> str:
 
 def price(usd: object, digits: int = 2) -> str:
     """A unit price or one call's cost: cents for amounts of a dollar or more, otherwise `digits` significant
-    digits (`$0.00046`, `$0.000028`, `$0.15`), never scientific notation."""
+    digits (`$0.00046`, `$0.000028`, `$0.15`), never scientific notation (the rule: `core.services.price_text`)."""
     d = _decimal(usd)
     if d is None:
         return MISSING
-    a = abs(d)
-    if a == 0:
-        return "$0"
-    if a >= 1:
-        return _signed(d, f"${a:,.2f}")
-    places = max(2, -a.adjusted() + digits - 1)
-    text = f"{a:.{places}f}".rstrip("0")
-    if len(text.split(".")[1]) < 2:
-        text = f"{a:.2f}"
-    return _signed(d, f"${text}")
+    return _signed(d, f"${price_text(abs(d), digits)}")
 
 
 def count(n: object) -> str:

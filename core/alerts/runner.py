@@ -49,8 +49,8 @@ class RunReport:
 
 
 class AlertRunner:
-    """Everything `alerts run` does. `spend_queries` (core.analytics.SpendQueries) enables the anomaly rule;
-    `delivery` (None: record only) sends the queue."""
+    """Everything `alerts run` does. `spend_queries` (core.analytics.SpendQueries) enables the anomaly rule
+    (`check_anomalies=False` skips it on purpose); `delivery` (None: record only) sends the queue."""
 
     def __init__(
         self,
@@ -60,12 +60,14 @@ class AlertRunner:
         *,
         delivery: AlertDelivery | None = None,
         spend_queries: Any = None,
+        check_anomalies: bool = True,
     ) -> None:
         self.engine: Engine = session_factory.kw["bind"]
         self.settings = settings
         self.billing = billing
         self.delivery = delivery
         self.spend_queries = spend_queries
+        self.check_anomalies = check_anomalies
         self._reader = CounterReader(self.engine.dialect.name)
         self._sql = BudgetSQL(self.engine.dialect.name)
 
@@ -137,6 +139,9 @@ class AlertRunner:
         return found
 
     def _anomalies(self, now: datetime, notes: list[str]) -> list[NewAlert]:
+        if not self.check_anomalies:
+            notes.append("spend anomalies not checked: skipped as asked")
+            return []
         if self.spend_queries is None:
             notes.append("spend anomalies not checked: no analytics store given")
             return []

@@ -48,6 +48,11 @@ def typed_credits(value: Any, what: str = "Credits") -> int:
         ) from None
     if not amount.is_finite():
         raise InvalidAmountError(f"{what}: {typed!r} is not a number; type a whole number of credits such as 100.")
+    if "e" in typed.lower():  # "1e5" is 100,000 credits to Decimal, and one slip of a finger from "15"
+        digits = f" ({int(amount):,})" if amount == amount.to_integral_value() and abs(amount) <= MAX_CREDITS else ""
+        raise InvalidAmountError(
+            f"{what}: {typed!r} is in scientific notation; type the whole number of credits in digits{digits}."
+        )
     if amount != amount.to_integral_value():
         low, high = (
             int(amount.to_integral_value(rounding="ROUND_FLOOR")),

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.billing.budget_sql import BudgetSQL, ledger_locked
 from core.billing.ledger_sql import read_transaction, write_audit
+from core.db.limits import check_line
 from core.db.models import Budget, Team, TeamMember, User, utcnow
 from core.errors import InvalidInputError, NotFoundError
 from core.users import no_such_user, user_key
@@ -55,7 +56,7 @@ class MemberView:
 def _team_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError("A team needs a name, e.g. 'research'.")
-    clean = " ".join(name.split())
+    clean = check_line(" ".join(name.split()), "A team's name")
     if len(clean) > MAX_TEAM_NAME:
         raise InvalidInputError(f"A team name has at most {MAX_TEAM_NAME} characters; {clean[:20]!r}... is longer.")
     return clean

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy.exc import DBAPIError
 
@@ -75,6 +75,11 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        if args == ("--json",):  # every command that prints data takes it; one sentence for all of them
+            kwargs.setdefault("help", "print JSON (exact decimals) instead of text")
+        return super().add_argument(*args, **kwargs)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
@@ -119,10 +124,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+# Commands that run without an existing database: init and demo create it, breakeven sets one up for the hardware
+# catalog its arithmetic needs, access reads only the rules. Every other command refuses a missing SQLite file.
+CREATE_THE_DATABASE = frozenset({"init", "demo", "breakeven", "access"})
+
+
 def _run(args: argparse.Namespace) -> int:
+    from core.config import load_settings
     from core.services import Services
 
-    services = Services()
+    settings = load_settings()
+    missing = settings.sqlite_file()
+    if args.command not in CREATE_THE_DATABASE and missing is not None and not missing.exists():
+        # a mistyped DATABASE_URL must not leave an empty database (and its folders) behind
+        raise NotFoundError(
+            f"No database at {missing}: run `python -m core init` to create it, or set DATABASE_URL to the database "
+            "you meant."
+        )
+    services = Services(settings=settings)
     try:
         return int(args.func(args, Context(services, _caller(services, args.as_user))) or 0)
     except DBAPIError as exc:  # unreachable, locked past the busy timeout, or a value it refused

@@ -52,7 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--since", type=iso_date, help="history start, YYYY-MM-DD (UTC; default 30 days ago)")
     p.add_argument("--until", type=iso_date, help="history end, YYYY-MM-DD inclusive (default today)")
     p.add_argument("--resolution", choices=tuple(RESOLUTIONS), default="minute", help="history buckets")
-    p.add_argument("--serverless-cost-per-request", type=decimal_arg, metavar="USD")
+    p.add_argument(
+        "--serverless-cost-per-request",
+        type=decimal_arg,
+        metavar="USD",
+        help="what one serverless request costs (default: the model's catalog price, else $0.01)",
+    )
     p.add_argument("--serverless-cost-per-second", type=decimal_arg, metavar="USD", help="price per compute second")
     p.add_argument("--compute-seconds-per-request", type=_number, metavar="S", help="with a per-second price")
     p.add_argument(
@@ -74,7 +79,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="T",
         help=f"idle timeout (default {HF_DEFAULT_IDLE_MINUTES}, Hugging Face's)",
     )
-    p.add_argument("--cold-start-seconds", type=_number, default=DEFAULT_COLD_START_SECONDS, metavar="C")
+    p.add_argument(
+        "--cold-start-seconds",
+        type=_number,
+        default=DEFAULT_COLD_START_SECONDS,
+        metavar="C",
+        help=f"a dedicated replica's cold start (default {DEFAULT_COLD_START_SECONDS:g} s)",
+    )
     p.add_argument("--p95-slo-seconds", type=_number, metavar="S", help="p95 latency target (default per category)")
     p.add_argument("--hours", type=_number, metavar="H", help="horizon for synthetic profiles (default 720)")
     p.add_argument("--seed", type=seed_int, default=0, help="random seed: the same seed gives the same trace")
@@ -90,7 +101,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--service-time-seconds", type=_number, metavar="S", help="one request's latency on an idle GPU")
     p.add_argument("--memory-gb", type=_number, help="GPU memory the model needs (default from the catalog)")
     p.add_argument("--min-replicas", type=REPLICAS, default=DEFAULT_MIN_REPLICAS, help="always-on replicas")
-    p.add_argument("--max-replicas", type=REPLICAS, default=DEFAULT_MAX_REPLICAS)
+    p.add_argument(
+        "--max-replicas",
+        type=REPLICAS,
+        default=DEFAULT_MAX_REPLICAS,
+        help=f"most replicas (default {DEFAULT_MAX_REPLICAS})",
+    )
     p.add_argument("--utilization", type=_number, default=DEFAULT_TARGET_UTILIZATION, help="target, 0-1")
     p.add_argument("--json", action="store_true", help="print options, break-even and recommendation as JSON")
     p.set_defaults(func=run)

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="whole credits to add, e.g. 1500 or 1,500 (negative: adjustment only); checked as the Ledger page checks",
     )
-    g.add_argument("--kind", choices=GRANT_KINDS, default="grant")
+    g.add_argument("--kind", choices=GRANT_KINDS, default="grant", help="default grant; adjustment may be negative")
     g.add_argument("--note", help="why, shown in the history and the audit log")
     g.add_argument("--idempotency-key", help="a retried command with the same key posts once")
     g.add_argument(
@@ -72,7 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = ls.add_parser("disputed", help="calls whose upstream reported more usage than the request allowed (capped)")
     d.add_argument("--user", help="only this user's calls (email or id)")
     d.add_argument("--since", type=iso_date, help="from this UTC day (YYYY-MM-DD)")
-    d.add_argument("--limit", type=positive_int, default=DISPUTES_SHOWN)
+    d.add_argument(
+        "--limit", type=positive_int, default=DISPUTES_SHOWN, help=f"at most N calls (default {DISPUTES_SHOWN})"
+    )
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=run_disputed)
 

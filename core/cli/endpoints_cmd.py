@@ -48,9 +48,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="T4, L4, A10G or A100, or Hugging Face's nvidia-t4, nvidia-l4, ... (see `endpoints hardware`)",
     )
-    c.add_argument("--min-replicas", type=bounded_int(0, MAX_REPLICAS, "replicas"), default=0)
-    c.add_argument("--max-replicas", type=bounded_int(1, MAX_REPLICAS, "replicas"), default=1)
-    c.add_argument("--scale-to-zero-minutes", type=bounded_int(1, MAX_IDLE_MINUTES, "minutes"), default=15)
+    c.add_argument(
+        "--min-replicas",
+        type=bounded_int(0, MAX_REPLICAS, "replicas"),
+        default=0,
+        help=f"replicas kept running (0-{MAX_REPLICAS}, default 0: scales to zero)",
+    )
+    c.add_argument(
+        "--max-replicas",
+        type=bounded_int(1, MAX_REPLICAS, "replicas"),
+        default=1,
+        help=f"most replicas (1-{MAX_REPLICAS}, default 1)",
+    )
+    c.add_argument(
+        "--scale-to-zero-minutes",
+        type=bounded_int(1, MAX_IDLE_MINUTES, "minutes"),
+        default=15,
+        help=f"idle minutes before scaling to zero (1-{MAX_IDLE_MINUTES:,}, default 15)",
+    )
     c.add_argument("--no-autoscale", action="store_true", help="fixed size: max replicas always on")
     c.add_argument("--task", help="Hub task, e.g. text-to-speech (default: from the catalog)")
     c.add_argument(
@@ -79,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     w = s.add_parser("wait", help="wait until an endpoint reaches a state")
     w.add_argument("name")
-    w.add_argument("--state", default="running", choices=STATES)
+    w.add_argument("--state", default="running", choices=STATES, help="the state to wait for (default running)")
     w.add_argument(
         "--timeout",
         type=bounded_int(1, MAX_WAIT_SECONDS, "seconds"),
@@ -96,7 +111,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=run_meter)
 
     demo = s.add_parser("demo", help="a few days of history for two endpoints on the local stand-in (offline only)")
-    demo.add_argument("--days", type=bounded_int(1, MAX_DEMO_DAYS, "days"), default=3)
+    demo.add_argument(
+        "--days",
+        type=bounded_int(1, MAX_DEMO_DAYS, "days"),
+        default=3,
+        help=f"days of history (1-{MAX_DEMO_DAYS}, default 3)",
+    )
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(func=run_demo)
 

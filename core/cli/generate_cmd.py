@@ -52,6 +52,8 @@ def _read_input(args: argparse.Namespace, category: str) -> dict[str, object]:
     if args.text is not None:
         if category in BINARY_INPUT:
             raise InvalidInputError(f"A {category} model needs an audio file: pass --file PATH instead of --text.")
+        if not args.text.strip():  # as the Playground's buttons: nothing to send is not a call (nor a charge)
+            raise InvalidInputError("--text is empty: give the model something to answer, speak or draw.")
         return {"text": args.text}
     path: Path = args.file
     if not path.is_file():
@@ -59,9 +61,12 @@ def _read_input(args: argparse.Namespace, category: str) -> dict[str, object]:
     if category in BINARY_INPUT:
         return {"audio": path.read_bytes(), "audio_filename": path.name, "text": None}
     try:
-        return {"text": path.read_text(encoding="utf-8")}
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InvalidInputError(f"{path} is not UTF-8 text; a {category} model takes text.") from None
+    if not text.strip():
+        raise InvalidInputError(f"{path} is empty: give the model something to answer, speak or draw.")
+    return {"text": text}
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -117,14 +122,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _credits(n: int) -> str:
+    return f"{n:,} credit" + ("" if n == 1 else "s")
+
+
 def _cost_line(r: GenerationResult) -> str:
     what = "simulated; not charged, would cost" if r.sandbox else "charged"
     credits = r.would_be_credits if r.sandbox else r.credits_charged
     parts = [
         f"{r.provider}/{r.model_id}",
-        f"base ${r.base_cost_usd.normalize():f} = {r.base_credits} credits",
+        f"base ${r.base_cost_usd.normalize():f} = {_credits(r.base_credits)}",
         f"markup {r.markup_pct.normalize():f}%",
-        f"{what} {credits} credits",
+        f"{what} {_credits(credits)}",
         f"balance {r.balance_after:,}",
         f"{r.latency_ms} ms",
     ]

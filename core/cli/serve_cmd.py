@@ -5,10 +5,13 @@ one enforces the same per-key rate limits (balances are enforced by the shared d
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 
 from core.cli import Context
 from core.cli.args import bounded_int, port_int
+from core.errors import InvalidInputError
 
 APP = "core.gateway.app:create_app"
 
@@ -16,15 +19,40 @@ APP = "core.gateway.app:create_app"
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the HTTP gateway (OpenAI- and Anthropic-compatible API)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=port_int, default=8000)
+    p.add_argument("--port", type=port_int, default=8000, help="port to listen on (default 8000)")
     p.add_argument("--workers", type=bounded_int(1, 64, "workers"), default=1, help="worker processes (default 1)")
     p.add_argument("--access-log", action="store_true", help="log one line per request (method, path, status)")
     p.set_defaults(func=run)
 
 
+def check_address(host: str, port: int) -> None:
+    """Bind the address once before saying the gateway is on it: a port in use or a host this machine does not have
+    is one line and exit 2, not uvicorn's ERROR line after a banner that claimed the gateway was up."""
+    try:
+        with socket.create_server((host, port)):  # SO_REUSEADDR, as uvicorn binds it
+            pass
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).split(" (while attempting")[0]
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidInputError(
+                f"Port {port} on {host} is already in use: stop what listens there or pick another with --port."
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise InvalidInputError(
+                f"Port {port} needs privileges this user does not have: pick one from 1024 up with --port."
+            ) from None
+        if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror) or (exc.errno or 0) < 0:
+            raise InvalidInputError(
+                f"--host {host} is not an address of this machine ({reason}): use 127.0.0.1, 0.0.0.0 or one of its "
+                "own addresses."
+            ) from None
+        raise InvalidInputError(f"Cannot listen on {host}:{port} ({reason}); check --host and --port.") from None
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     import uvicorn
 
+    check_address(args.host, args.port)
     limiter = "Redis" if ctx.services.settings.redis_url else "this process (set REDIS_URL to share them)"
     print(
         f"gateway on http://{args.host}:{args.port}/v1 (docs: /docs), {args.workers} worker(s); rate limits in "

@@ -108,6 +108,16 @@ def database_problem(exc: DBAPIError, engine: Engine) -> str:
     where = engine.url.render_as_string(hide_password=True)
     if "database is locked" in reason or "lock timeout" in reason:
         return f"The database at {where} stayed busy (another command is writing); try again in a moment."
+    if "readonly database" in reason or "read-only" in reason:
+        return (
+            f"The database at {where} is read-only ({reason}); nothing was written: make the file and its folder "
+            "writable for this user, or point DATABASE_URL at a writable copy."
+        )
+    if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
+        return (
+            f"The database at {where} is not set up ({reason}): run `python -m core init` first, or point "
+            "DATABASE_URL at your database."
+        )
     if isinstance(exc, OperationalError):
         return f"Cannot reach the database at {where}: {reason}"
     return f"The database at {where} refused the operation ({reason}); nothing was written."

@@ -9,6 +9,7 @@ before it is inserted or updated, so no service has to remember to.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from sqlalchemy import String
@@ -41,6 +42,17 @@ def check_text(value: str | None, what: str, *, limit: int | None) -> str | None
     return value
 
 
+SINGLE_LINE = frozenset({"name", "email", "model_name"})  # names people see in one line: tables, banners, sidebars
+
+
+def check_line(value: str, what: str) -> str:
+    """`value` when it holds no line break or other control character (a name with a newline splits a table row)."""
+    bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise InvalidInputError(f"{what} contains a control character ({bad!r}); type it on one line.")
+    return value
+
+
 def check_column(column: Any, value: str | None, what: str | None = None) -> str | None:
     """`check_text` against a mapped column's own length (e.g. `check_column(User.email, email, "The email")`)."""
     col = getattr(column, "expression", column)
@@ -56,3 +68,5 @@ def check_row(mapper: Mapper[Any], _connection: Any, target: Any) -> None:
             if isinstance(value, str):
                 what = f"The {mapper.local_table.name.rstrip('s').replace('_', ' ')}'s {col.name.replace('_', ' ')}"
                 check_text(value, what, limit=col.type.length)
+                if col.name in SINGLE_LINE:
+                    check_line(value, what)

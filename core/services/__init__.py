@@ -3,12 +3,12 @@
 Build one `Services` per process; every call names its caller (a `Principal`, or `SYSTEM` for the system itself) and
 returns frozen views. One module per product word: users, ledger, spend, overview, generation, playground, models,
 endpoints, breakeven, optimize, budgets, demo, keys; `core.services.errors` names the typed errors interfaces map to
-their answers. Access is enforced here, by each method's `@guarded` rule (`core.access`). `money_text` and
-`decimal_text` print money the one way every interface shows it.
+their answers. Access is enforced here, by each method's `@guarded` rule (`core.access`). `money_text`,
+`decimal_text` and `price_text` (unit prices, per-request costs) print money the one way every interface shows it.
 """
 
 from core.access import SYSTEM, Caller, Capability, Principal, Role, SystemCaller
-from core.money import decimal_text, money_text
+from core.money import decimal_text, money_text, price_text
 from core.services.container import Services
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "SystemCaller",
     "decimal_text",
     "money_text",
+    "price_text",
 ]

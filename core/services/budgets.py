@@ -267,7 +267,12 @@ class BudgetService:
                 notes.append(f"warning: spend anomalies not checked: {exc}")
         delivery = AlertDelivery(self._s.db.session_factory, self._s.settings) if deliver else None
         runner = AlertRunner(
-            self._s.db.session_factory, self._s.settings, self._s.billing, delivery=delivery, spend_queries=queries
+            self._s.db.session_factory,
+            self._s.settings,
+            self._s.billing,
+            delivery=delivery,
+            spend_queries=queries,
+            check_anomalies=anomalies,
         )
         report = runner.run()
         report.notes[:0] = notes

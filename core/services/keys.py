@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from core.access import SYSTEM, Caller, Capability, Principal, Role, guarded, is_self, require
 from core.catalog.lookup import UnknownModelError
 from core.catalog.types import ModelPrice
+from core.db.limits import check_line
 from core.db.models import utcnow
 from core.errors import InvalidInputError, RateLimitedError, UnauthenticatedError
 from core.keys import store
@@ -156,11 +157,21 @@ class KeyService:
     @guarded(None)
     def models(self, caller: Caller) -> list[ModelPrice]:
         """The active catalog models the caller may call now: those of a configured provider (a provider without its
-        key would answer 503), all of them or those its API key allows."""
+        key would answer 503), all of them or those its API key allows. An id served both serverless and dedicated is
+        routed to its serverless entry, so it is listed only when that entry's provider can answer."""
         allowed = caller.api_key_models if isinstance(caller, Principal) else None
         reachable = set(self._s.providers.configured_providers())
         models = self._s.models.list(caller)
-        return [m for m in models if m.provider in reachable and (allowed is None or m.model_id in allowed)]
+        routed: dict[str, ModelPrice] = {}  # model id -> the entry a call by that id reaches (as catalog.get_model)
+        for m in models:
+            kept = routed.get(m.model_id)
+            if kept is None or (kept.deployment_type == "dedicated" and m.deployment_type != "dedicated"):
+                routed[m.model_id] = m
+        return [
+            m
+            for m in models
+            if routed[m.model_id] is m and m.provider in reachable and (allowed is None or m.model_id in allowed)
+        ]
 
     @guarded(None)
     def model(self, caller: Caller, model_id: str) -> ModelPrice:
@@ -204,6 +215,7 @@ class KeyService:
         name = (name or "").strip()
         if not name or len(name) > MAX_NAME_CHARS:
             raise InvalidInputError(f"A key needs a name of 1 to {MAX_NAME_CHARS} characters (what it is for).")
+        check_line(name, "A key's name")
         for label, value, most in (("monthly credits", monthly_credits, None), ("rpm", rpm, MAX_RPM)):
             if value is None:
                 continue

@@ -22,6 +22,7 @@ from core.access import Caller, Capability, guarded, sees_everyone
 from core.analytics.copy import STALE_AFTER_SECONDS
 from core.analytics.queries import SpendQueries
 from core.config import ROUNDING_POLICIES, Settings
+from core.money import price_text
 from core.optimize.opportunity import EndpointForm, Kind
 from core.optimize.pricing import AS_BILLED, PricingScenario, WhatIf, what_if
 from core.optimize.savings import SavingsReport, find_savings
@@ -127,13 +128,11 @@ SHARES = frozenset({"utilization", "cold_start_fraction", "idle_share_of_billed_
 
 
 def _usd_text(key: str, value: Decimal) -> str:
-    """Money as the pages write it: totals in cents with separators, per-request prices with three significant
-    digits (`0.000460` and `0.000028` stay apart), never `1.2E-7`; the label says "($)"."""
-    d = value
-    if "per_request" in key and 0 < abs(d) < 1:
-        places = max(2, -d.adjusted() + 2)
-        return f"{d:.{places}f}"
-    return f"{d:,.2f}"
+    """Money as the pages write it: totals in cents with separators, per-request prices by the pages' price rule
+    with three significant digits (`0.00046` and `0.000028` stay apart), never `1.2E-7`; the label says "($)"."""
+    if "per_request" in key:
+        return price_text(value, digits=3)
+    return f"{value:,.2f}"
 
 
 def _text(key: str, value: Any) -> str:

@@ -91,7 +91,7 @@ def test_streamed_chat_prints_text_and_the_cost_line(
     code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "hi", "--stream")
     assert code == 0
     assert out == "Hello from the loopback.\n"
-    assert "charged 2 credits" in err and "balance 498" in err
+    assert "= 1 credit ·" in err and "charged 2 credits" in err and "balance 498" in err
     assert json.loads(server[1].requests[0].body)["stream_options"] == {"include_usage": True}
 
 

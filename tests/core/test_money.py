@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.money import apply_markup, credits_to_usd, usd_to_credits
+from core.money import apply_markup, credits_to_usd, price_text, usd_to_credits
 
 
 def test_specification_example() -> None:
@@ -52,3 +52,23 @@ def test_markup_never_undercharges(base: int, markup: Decimal) -> None:
     final = apply_markup(base, markup)
     exact = Decimal(base) * (100 + markup) / 100
     assert exact <= final < exact + 1
+
+
+@pytest.mark.parametrize(
+    ("usd", "digits", "text"),
+    [
+        ("0.00046", 2, "0.00046"),
+        ("0.000028", 2, "0.000028"),
+        ("0.000460", 3, "0.00046"),  # trailing zeros dropped, at least cents kept
+        ("0.1", 2, "0.10"),
+        ("0.15", 2, "0.15"),
+        ("0.0012345", 3, "0.00123"),
+        ("0.000000001", 2, "0.000000001"),  # 1E-9: never an exponent
+        ("2.5", 2, "2.50"),
+        ("1234.5", 3, "1,234.50"),  # from a dollar up: cents with separators, whatever the digits
+        ("-0.0012", 2, "-0.0012"),
+        ("0E-9", 2, "0"),
+    ],
+)
+def test_price_text_has_enough_significant_digits_and_no_exponent(usd: str, digits: int, text: str) -> None:
+    assert price_text(Decimal(usd), digits) == text

@@ -4,6 +4,7 @@ an endpoint opportunity links to a filled-in create form, and only the roles tha
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core.billing import UsageRecord
 from core.db import Database
 from core.usage import Usage
+from pages.fmt import price
 from tests.core.billing.conftest import catalog_model
 from tests.core.optimize.history import DAYS, START, model, steady, user, write_usage
 from tests.core.optimize.test_pricing_lab import billing
@@ -49,8 +51,10 @@ def test_savings_lists_the_opportunity_with_its_evidence_and_a_filled_in_form(
     table = at.dataframe[0].value
     assert list(table["subject"]) == ["suno/bark"] and list(table["kind"]) == ["Dedicated GPU"]
     assert "#1 · \\$1,022\\.00/month · Dedicated GPU · suno/bark" in at.expander[0].label
-    evidence = at.dataframe[1].value
-    assert dict(zip(evidence["figure"], evidence["value"], strict=True))["recommended option"] == "T4 always-on"
+    evidence = dict(zip(at.dataframe[1].value["figure"], at.dataframe[1].value["value"], strict=True))
+    assert evidence["recommended option"] == "T4 always-on"
+    # a per-request price is written by the pages' own price rule (the label carries the "$")
+    assert "$" + evidence["serverless cost per request ($)"] == price(Decimal("0.01"), digits=3) == "$0.01"
     [link] = [m.value for m in at.expander[0].markdown if "create form" in m.value]
     assert "(/endpoints?create_name=bark-t4&create_model=suno%2Fbark&create_hardware=T4&create_min=1" in link
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,3 +27,20 @@ def test_warm_builds_the_services_the_pages_use(tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(Services, "__init__", refuse)
     assert ui.services().settings.database_url == url  # from the warm entry, not built anew
+
+
+def test_warming_prints_nothing(tmp_path: Path) -> None:
+    """`make run` shows what a person needs (the URL, the demo key); streamlit's "No runtime found" warnings, expected
+    before the server runs, are not among them (a fresh process: in this one the pages are already imported)."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    make_runtime(url, tmp_path).dispose()
+    env = {**os.environ, "DATABASE_URL": url, "ANALYTICS_PATH": str(tmp_path / "analytics.duckdb")}
+    done = subprocess.run(
+        [sys.executable, "-c", "import serve_app; serve_app.warm()"],
+        cwd=Path(serve_app.__file__).parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

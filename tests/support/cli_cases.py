@@ -84,6 +84,7 @@ def cases() -> list[Case]:
         Case("users add long name", (*add, "--email", "new@x.io", "--name", LONG)),
         Case("users add bad utf-8 name", (*add, "--email", "new@x.io", "--name", BAD_UTF8)),
         Case("users add bad utf-8 email", (*add, "--email", BAD_UTF8 + "@x.io", "--name", "N")),
+        Case("users add name on two lines", (*add, "--email", "new@x.io", "--name", "An\nna")),
         Case("users add duplicate", (*add, "--email", KNOWN, "--name", "Ana again")),
         Case("users add bad role", ("users", "add", "--role", "king", "--email", "new@x.io", "--name", "N")),
         Case("users add markup tiny", (*add, "--email", "new@x.io", "--name", "N", "--markup", "0.000001")),
@@ -113,6 +114,7 @@ def cases() -> list[Case]:
             ("credits", "grant", "--user", KNOWN, "--credits", "5", "--idempotency-key", BAD_UTF8),
         ),
         Case("credits grant negative grant", ("credits", "grant", "--user", KNOWN, "--credits", "-5")),
+        Case("credits grant scientific", ("credits", "grant", "--user", KNOWN, "--credits", "1e5")),
     ]
     out += _ints(("credits", "refund", "--reason", "r"), "--transaction")
     out += [
@@ -129,6 +131,7 @@ def cases() -> list[Case]:
     out += _idents(("generate", "--user", KNOWN, "--text", "hi", "--model"), None, ("bogus-model", INJECTION, BAD_UTF8))
     out += [
         Case("generate bad utf-8 text", (*gen, "--text", BAD_UTF8)),
+        Case("generate empty text", (*gen, "--text", " \n ")),
         Case("generate missing file", (*gen, "--file", NOT_A_FILE)),
         Case("generate text and file", (*gen, "--text", "hi", "--file", NOT_A_FILE)),
         Case(
@@ -185,6 +188,7 @@ def cases() -> list[Case]:
     out += [
         Case("teams add long name", ("teams", "add", LONG)),
         Case("teams add bad utf-8 name", ("teams", "add", BAD_UTF8)),
+        Case("teams add escape sequence", ("teams", "add", "t\x1b[31m")),
         Case("teams add unknown owner", ("teams", "add", "t1", "--owner", "nobody@x.io")),
         Case("teams add unknown member", ("teams", "add", "t1", "--member", "nobody@x.io")),
     ]
@@ -212,6 +216,7 @@ def cases() -> list[Case]:
     out += [
         Case("keys create long name", (*kc, LONG)),
         Case("keys create bad utf-8 name", (*kc, BAD_UTF8)),
+        Case("keys create escape sequence", (*kc, "k\x1b[2J")),
         Case("keys create past expiry", (*kc, "k", "--expires", "2001-01-01")),
         Case("keys create impossible expiry", (*kc, "k", "--expires", "2026-02-30")),
         Case("keys revoke unknown", ("keys", "revoke", "no-such-key", "--user", KNOWN)),
@@ -222,6 +227,8 @@ def cases() -> list[Case]:
     # serve: refused before any socket is opened
     out += _ints(("serve",), "--port", ("-1", "0", "65536", HUGE, "abc"))
     out += _ints(("serve",), "--workers", ("-1", "0", HUGE))
+    # an address this machine cannot listen on (192.0.2.0/24 is reserved for documentation, never assigned)
+    out += _idents(("serve", "--port", "8391", "--host"), None, ("192.0.2.1", "no-such-host.invalid", BAD_UTF8))
     return [Case(c.label, tuple(a for a in c.argv if a != ""), c.env) for c in out]
 
 

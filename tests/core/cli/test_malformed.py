@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -90,6 +92,37 @@ def test_an_unreachable_database_is_one_line_on_every_command(tmp_path: Path) ->
             code, out, err = run_cli(argv)
             assert (code, out, len(err.splitlines())) == (2, "", 1), (argv, err)
             assert err.startswith("error: Cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/")
+
+
+def test_a_database_that_is_not_there_is_named_and_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "app.db"
+    with environment(f"sqlite:///{missing}", tmp_path):
+        for argv in (("users", "list"), ("credits", "balance", "--user", KNOWN), ("serve",)):
+            code, out, err = run_cli(argv)
+            assert (code, out) == (2, "") and err == (
+                f"error: No database at {missing}: run `python -m core init` to create it, or set DATABASE_URL to the "
+                "database you meant.\n"
+            ), argv
+    assert not missing.parent.exists()  # no empty database left behind for the next command to trip over
+
+
+def test_a_database_never_initialised_says_to_run_init(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    with environment(f"sqlite:///{empty}", tmp_path):
+        code, out, err = run_cli(("users", "list"))
+    assert (code, out, len(err.splitlines())) == (2, "", 1)
+    assert err.startswith(f"error: The database at sqlite:///{empty} is not set up (no such table: users): run `python")
+
+
+def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with environment(f"sqlite:///{tmp_path / 'app.db'}", tmp_path), socket.create_server(("127.0.0.1", 0)) as taken:
+        assert run_cli(("init",))[0] == 0
+        port = taken.getsockname()[1]
+        code, out, err = run_cli(("serve", "--port", str(port)))
+    assert (code, out) == (2, "") and err == (
+        f"error: Port {port} on 127.0.0.1 is already in use: stop what listens there or pick another with --port.\n"
+    )
 
 
 def _cli(folder: Path, *args: bytes, **kwargs: object) -> subprocess.CompletedProcess[bytes]:

@@ -45,3 +45,19 @@ def test_one_model_is_one_of_the_list_and_others_are_unknown(sqlite_runtime: Dat
             services.keys.model(SYSTEM, "claude-haiku-4-5")  # its provider has no key here: it would answer 503
     finally:
         services.close()
+
+
+def test_an_id_served_serverless_and_dedicated_is_listed_only_when_its_serverless_provider_answers(
+    sqlite_runtime: Database,
+) -> None:
+    # facebook/mms-tts-eng is in the catalog twice: Hugging Face serverless and a dedicated endpoint. A call by that id
+    # reaches the serverless entry (catalog.get_model), so without a Hugging Face key it would answer 503.
+    for keys, listed in (({}, set()), ({"huggingface": Secret("hf_test")}, {("huggingface", "inference_api")})):
+        settings = replace(sqlite_runtime.settings, api_keys=keys)
+        services = Services(sqlite_runtime, providers=AIProviderFactory(settings))
+        try:
+            models = services.keys.models(SYSTEM)
+        finally:
+            services.close()
+        found = {(m.provider, m.deployment_type) for m in models if m.model_id == "facebook/mms-tts-eng"}
+        assert found == listed, keys

@@ -55,6 +55,8 @@ def test_review_shows_the_exact_value_typed_and_what_it_leaves(
         ("", "grant", "nothing was typed"),
         ("1e3x", "grant", "'1e3x' is not a number"),
         ("NaN", "grant", "'NaN' is not a number"),
+        ("1e5", "grant", "'1e5' is in scientific notation; type the whole number of credits in digits (100,000)"),
+        ("1E400", "grant", "'1E400' is in scientific notation; type the whole number of credits in digits."),
     ],
 )  # fmt: skip
 def test_review_refuses_naming_what_was_typed(
