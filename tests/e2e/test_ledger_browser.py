@@ -111,7 +111,7 @@ def test_refund_a_selected_usage_row_and_see_the_balance_move_by_it(app_url: str
         before = balance_shown(page)
         choose(page, "hist_types", "usage")  # every row a debit that can be refunded (none is yet)
         history = page.get_by_role("tabpanel", name="History").locator('[data-testid="stDataFrame"]')
-        history.wait_for()
+        expect(history).to_have_count(1, timeout=60_000)  # the filtered table replaces the unfiltered one
         select_row(page, history, 0)
         heading = page.get_by_text(re.compile(r"Refund transaction \d+: usage of -[\d,]+ credits"))
         heading.wait_for(timeout=60_000)

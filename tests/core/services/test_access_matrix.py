@@ -121,6 +121,7 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "keys.create": ("yes", "own", "own", "own"),
     "keys.list": ("yes", "own", "own", "own"),
     "keys.models": ("yes", "yes", "yes", "yes"),
+    "keys.model": ("yes", "yes", "yes", "yes"),
     "keys.revoke": ("yes", "own", "own", "own"),
 }
 CALLERS = ("admin", "finance", "engineer", "pm", "system")
@@ -346,6 +347,7 @@ CALLS: dict[str, Call] = {
     "keys.create": lambda w, c, t: w.services.keys.create(c, t.id, w.fresh("key")),
     "keys.list": lambda w, c, t: {k.owner_email for k in w.services.keys.list(c)},
     "keys.models": lambda w, c, t: w.services.keys.models(c),
+    "keys.model": lambda w, c, t: w.services.keys.model(c, "sandbox-chat"),
     "keys.revoke": lambda w, c, t: w.services.keys.revoke(c, t.id, w.services.keys.create(SYSTEM, t.id, "k").key.id),
 }
 # Methods whose "own" means "shows only the caller's own": the call returns the accounts it shows.
