@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.alerts.records import AttemptResult, url_host
 from core.billing.ledger_sql import read_transaction, write_engine, write_transaction
+from core.db.limits import check_line
 from core.db.models import ALERT_KINDS, AlertWebhook, utcnow
 from core.errors import InvalidInputError, NotFoundError
 from core.providers.retry import RETRY_STATUSES, RETRYABLE_TRANSPORT_ERRORS
@@ -77,6 +78,7 @@ class WebhookRegistry:
         clean = " ".join((name or "").split())
         if not clean or len(clean) > 100:
             raise InvalidInputError("A webhook needs a name of 1 to 100 characters, e.g. 'finance-slack'.")
+        check_line(clean, "A webhook's name")  # an escape sequence would recolour the terminal listing webhooks
         if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 1000:
             raise InvalidInputError(f"A webhook URL starts with https:// (or http://), got {url_host(url)!r}.")
         bad = [k for k in kinds if k not in ALERT_KINDS]

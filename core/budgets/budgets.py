@@ -23,6 +23,7 @@ from core.billing.budget_sql import BudgetSQL, ledger_locked
 from core.billing.ledger_sql import read_transaction, write_audit
 from core.budgets.teams import members, team_row, teams, user_row, users
 from core.config import Settings
+from core.db.limits import check_line
 from core.db.models import BUDGET_ENFORCEMENTS, BUDGET_SCOPES, ApiKey, Budget, utcnow
 from core.errors import InvalidInputError, NotFoundError
 
@@ -146,6 +147,8 @@ class BudgetBook:
         _choice(enforcement, BUDGET_ENFORCEMENTS, "enforcement")
         levels = list(thresholds_of(thresholds))
         label = inputs.text(name, "A budget's name", required=False, limit=MAX_NAME)
+        if label:
+            check_line(label, "A budget's name")  # shown on one line: tables, banners, alerts
         if starts_at is not None and period != "once":
             raise InvalidInputError("Only a one-off budget has a start; a monthly budget follows the calendar.")
         now = utcnow()

@@ -200,6 +200,9 @@ def cases() -> list[Case]:
     out += [
         Case("budgets set bad thresholds", ("budgets", "set", "--user", KNOWN, "--credits", "10", "--thresholds", "x")),
         Case("budgets set long name", ("budgets", "set", "--user", KNOWN, "--credits", "10", "--name", LONG)),
+        Case(
+            "budgets set escape sequence", ("budgets", "set", "--user", KNOWN, "--credits", "10", "--name", "b\x1b[2J")
+        ),
         Case("budgets set unknown team", ("budgets", "set", "--team", "no-such-team", "--credits", "10")),
     ]
     out += _ints(("budgets", "remove"), "", ("-1", "0", HUGE, "999999"))
@@ -209,6 +212,10 @@ def cases() -> list[Case]:
     out += [
         Case("alerts webhooks add bad url", ("alerts", "webhooks", "add", "--name", "w", "--url", "not a url")),
         Case("alerts webhooks add long name", ("alerts", "webhooks", "add", "--name", LONG, "--url", "https://x.io")),
+        Case(
+            "alerts webhooks add escape sequence",
+            ("alerts", "webhooks", "add", "--name", "w\x1b[31m", "--url", "https://x.io"),
+        ),
         Case("alerts webhooks remove unknown", ("alerts", "webhooks", "remove", "no-such-hook")),
     ]
     # keys
