@@ -6,6 +6,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.server import ARTIFACTS, wait_idle
 
@@ -27,7 +28,8 @@ def test_create_run_pause_and_see_the_cost(app_url: str, page) -> None:
     page.get_by_role("textbox", name="Model repository").fill("facebook/mms-tts-eng")
     click(page, "Create endpoint")  # hardware defaults to the cheapest, T4 at $0.60/h
     page.get_by_text("Created e2e-audio (T4, $0.60/h per replica): pending").wait_for()
-    assert page.get_by_role("textbox", name="Name", exact=True).input_value() == ""  # ready for the next one
+    # ready for the next one (the cleared field can reach the browser a moment after the success line)
+    expect(page.get_by_role("textbox", name="Name", exact=True)).to_have_value("", timeout=15_000)
     page.screenshot(path=str(ARTIFACTS / "endpoints-created.png"), full_page=True)
 
     # the stand-in runs pending (3 s) -> initializing (8 s) -> running; refresh until the page says so
