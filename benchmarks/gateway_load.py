@@ -8,7 +8,9 @@ sent straight to the upstream at the same concurrency are the baseline), for str
 and the ledger check afterwards (every balance proven from its transactions; zero violations expected).
 Goal on the 2-core machine: >= 400 requests/s at 64 clients; added p50 <= 3 ms and p95 <= 10 ms at 16 clients;
 time to first token added <= 5 ms; zero violations. The clients, the gateway and the upstream share the two cores,
-so the figures include the clients' own CPU.
+so the figures include the clients' own CPU (kept small: `benchmarks/loadgen.py`) and the upstream's (kept small too:
+`benchmarks/upstream.py`, an asyncio server with the test suite's OpenAI bodies, since a provider's servers are not on
+the gateway's machine).
 
     python benchmarks/gateway_load.py               # 2,000 requests per run
     python benchmarks/gateway_load.py --quick       # 300 per run
@@ -36,13 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.loadgen import Connection  # noqa: E402
+from benchmarks.upstream import lean_upstream_process  # noqa: E402
 from core.access import SYSTEM  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.services import Services  # noqa: E402
 from core.users import add_user  # noqa: E402
 from tests.support.gateway import gateway_processes  # noqa: E402
-from tests.support.loopback import loopback_openai_process  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / ".cache"
 LEVELS = (1, 16, 64)
@@ -252,7 +254,7 @@ def main() -> int:
     per_run = args.requests or (300 if args.quick else 2000)
     CACHE.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
-    with loopback_openai_process() as upstream:
+    with lean_upstream_process() as upstream:
         if args.only in (None, "sqlite"):
             for workers in args.sqlite_workers:
                 results += run_database("sqlite", workers, per_run, upstream, None)

@@ -1,0 +1,25 @@
+"""The gateway benchmark's lean upstream answers as the test suite's loopback does (the same OpenAI bodies), plain
+and streamed, on kept-alive connections, so the benchmark measures the gateway against a faithful upstream."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from benchmarks.upstream import lean_upstream_process
+from tests.support.loopback import CHAT_COMPLETION, STREAM_EVENTS
+
+
+def test_the_lean_upstream_answers_plain_and_streamed_chat_like_openai() -> None:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
+    with lean_upstream_process() as base, httpx.Client(base_url=base, timeout=10) as client:
+        for _ in range(3):  # one kept-alive connection, several requests
+            plain = client.post("/chat/completions", json=body)
+            assert plain.status_code == 200 and plain.json() == CHAT_COMPLETION
+        streamed = client.post("/chat/completions", json={**body, "stream": True})
+        assert streamed.headers["content-type"] == "text/event-stream"
+        events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")]
+        assert [json.loads(e) for e in events[:-1]] == STREAM_EVENTS and events[-1] == "[DONE]"
+        assert client.post("/embeddings", json=body).status_code == 404
+        assert client.post("/chat/completions", content=b"not json").status_code == 400
