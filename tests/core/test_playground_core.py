@@ -26,6 +26,7 @@ def result(**kw: object) -> GenerationResult:
         model_name="GPT-4o",
         category="chat",
         base_cost_usd=Decimal("0.003"),
+        catalog_cost_usd=Decimal("0.003"),
         base_credits=1,
         markup_pct=Decimal(100),
         credits_charged=2,
@@ -59,8 +60,19 @@ def test_cost_card_follows_the_spec_example() -> None:
     assert card.note == ""
     sandbox = cost_card(result(sandbox=True, credits_charged=0, would_be_credits=2), Decimal("0.04"))
     assert sandbox.charged_usd == 0 and "would cost 2 credits" in sandbox.note
-    hit = cost_card(result(cache_hit=True), Decimal("0.04"))
-    assert "response cache" in hit.note
+    assert (card.tag, sandbox.tag) == ("", "simulated, not charged")
+
+
+def test_a_cache_hits_card_says_the_provider_was_not_called_and_what_the_call_would_have_cost() -> None:
+    charged = cost_card(result(cache_hit=True, base_cost_usd=Decimal(0)), Decimal("0.04"))
+    assert (charged.base_cost_usd, charged.catalog_cost_usd, charged.credits_charged) == (0, Decimal("0.003"), 2)
+    assert "the provider was not called and billed nothing" in charged.note
+    assert "would have cost $0.003, and was charged as if called" in charged.note
+    assert charged.tag == "cached: provider not called ($0.003 at catalog price)"
+    free = cost_card(
+        result(cache_hit=True, base_cost_usd=Decimal(0), base_credits=0, credits_charged=0), Decimal("0.04")
+    )
+    assert free.charged_usd == 0 and "would have cost $0.003 (2 credits); cache hits are not charged" in free.note
 
 
 def test_session_totals() -> None:
