@@ -207,7 +207,7 @@ def draw_compare(entries: list[CompareEntry], category: str) -> None:
             )
             st.caption(
                 f"{card.usage} · provider cost {exact_usd(card.base_cost_usd)} · {card.base_credits} base "
-                f"credits · markup {pct(card.markup_pct, 0)} · balance after {card.balance_after:,}. {card.note}"
+                f"credits · markup {pct(card.markup_pct, 0)} · balance after {card.balance_after:,}. {plain(card.note)}"
             )
     if not summary.rows:
         return
@@ -217,7 +217,7 @@ def draw_compare(entries: list[CompareEntry], category: str) -> None:
             {
                 "mark": " · ".join(m for m, on in (("cheapest", r.cheapest), ("fastest", r.fastest)) if on),
                 "model": r.model_name,
-                "priced_as": r.priced_as + (" (simulated)" if r.simulated else ""),
+                "priced_as": r.priced_as + (" (simulated)" if r.simulated else " (cached)" if r.cached else ""),
                 "cost": exact_usd(r.provider_cost_usd),
                 "credits": r.credits,
                 "credits_usd": price(r.credits_usd),

@@ -180,7 +180,8 @@ class CompareRow:
     model_name: str
     priced_as: str  # the real model whose prices apply: itself, or the one a sandbox twin mirrors
     simulated: bool
-    provider_cost_usd: Decimal  # exact, before rounding to whole credits
+    cached: bool  # answered by the response cache: the provider was not called
+    provider_cost_usd: Decimal  # exact, before rounding to whole credits (0 for a cache hit)
     credits: int  # charged, or for a simulated call what the real call would charge
     credits_usd: Decimal  # those credits in dollars
     credits_charged: int  # what this call actually took from the balance (0 for the sandbox)
@@ -211,7 +212,8 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
         return r.would_be_credits if r.sandbox else r.credits_charged
 
     results = [e.result for e in done if e.result is not None]
-    cheapest = min(range(len(results)), key=lambda i: (credits_of(results[i]), results[i].base_cost_usd))
+    # ties on credits go to the model whose call costs least at catalog price (a cache hit's provider cost is 0)
+    cheapest = min(range(len(results)), key=lambda i: (credits_of(results[i]), results[i].catalog_cost_usd))
     fastest = min(range(len(results)), key=lambda i: results[i].latency_ms)
     if [r.latency_ms for r in results].count(results[fastest].latency_ms) > 1:
         fastest = -1  # a tie for the first place: nobody is the fastest
@@ -220,6 +222,7 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
             model_name=e.model.model_name,
             priced_as=e.model.mirrors or e.model.key,
             simulated=r.sandbox,
+            cached=r.cache_hit,
             provider_cost_usd=r.base_cost_usd,
             credits=credits_of(r),
             credits_usd=credits_to_usd(credits_of(r), credit_usd),

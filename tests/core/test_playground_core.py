@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from core.access import SYSTEM
@@ -238,7 +239,10 @@ def test_the_rounding_note_names_the_spread_and_the_shared_credits() -> None:
             id=1, provider="openai", model_id=name, model_name=name, category="chat", deployment_type="api_proxy",
             cost_unit="token",
         )  # fmt: skip
-        return CompareEntry(model=model, result=result(base_cost_usd=Decimal(usd), latency_ms=latency), error=None)
+        cost = Decimal(usd)
+        return CompareEntry(
+            model=model, result=result(base_cost_usd=cost, catalog_cost_usd=cost, latency_ms=latency), error=None
+        )
 
     summary = compare_summary(
         [entry("a", "0.000170", 300), entry("b", "0.002890", 120), entry("c", "0.001000", 900)], Decimal("0.04")
@@ -250,3 +254,11 @@ def test_the_rounding_note_names_the_spread_and_the_shared_credits() -> None:
     assert differing.rounding_note is None  # 1.7x apart: not worth a sentence
     tied = compare_summary([entry("a", "0.01", 3), entry("b", "0.02", 3)], Decimal("0.04"))
     assert not any(r.fastest for r in tied.rows) and tied.tie_note is not None and "3 ms" in tied.tie_note
+    # an answer from the response cache cost no provider anything; which model is cheaper is a matter of its price
+    cached = entry("a", "0", 5)
+    hit = replace(cached.result, cache_hit=True, catalog_cost_usd=Decimal("0.003"))  # charged 2 credits, as b
+    mixed = compare_summary([replace(cached, result=hit), entry("b", "0.002", 6)], Decimal("0.04"))
+    assert [(r.cached, r.provider_cost_usd, r.cheapest) for r in mixed.rows] == [
+        (True, 0, False),
+        (False, Decimal("0.002"), True),
+    ]
