@@ -57,13 +57,16 @@ def p50(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
 
 
 # ---- the same questions on SQLite -----------------------------------------------------------------------------------
-# The measures the analytics engine gives for every group: requests, credits, base cost, the base credits behind the
-# rounding uplift, failed calls, cache hits and the cost they saved.
+# The measures the analytics engine gives for every group: requests, credits, base cost (a cache hit has none), the
+# base credits behind the rounding uplift (of the cost each call was priced at), failed calls, cache hits and the
+# catalog cost they saved (core/analytics/schema.py).
 MEASURES = (
-    "sum(coalesce(requests_count, 1)) AS requests, sum(cost_credits) AS credits, sum(base_cost_usd) AS base_cost, "
+    "sum(coalesce(requests_count, 1)) AS requests, sum(cost_credits) AS credits, "
+    "sum(CASE WHEN cache_hit THEN 0 ELSE base_cost_usd END) AS base_cost, "
     f"sum((CAST(round(base_cost_usd * 1000000000) AS INTEGER) + {CREDIT_NANO - 1}) / {CREDIT_NANO}) AS base_credits, "
     "sum(status = 'failed') AS failed, sum(cache_hit) AS cache_hits, "
-    "coalesce(sum(base_cost_usd) FILTER (WHERE cache_hit), 0) AS cache_saving"
+    "coalesce(sum(CASE WHEN cache_hit THEN coalesce(json_extract(metadata, '$.catalog_cost_usd'), base_cost_usd) END), "
+    "0) AS cache_saving"
 )
 
 

@@ -146,11 +146,14 @@ class GenerationResult:
     model_id: str
     model_name: str
     category: str
-    base_cost_usd: Decimal  # what the upstream charges us (for the sandbox: what the mirrored model would)
-    base_credits: int  # base cost rounded up to whole credits
+    # what the upstream charges us (for the sandbox: what the mirrored model would); 0 for a cache hit: the provider
+    # was not called (its catalog_cost_usd says what the call would have cost)
+    base_cost_usd: Decimal
+    catalog_cost_usd: Decimal  # what the call costs at catalog price: base_cost_usd, or what a cache hit would have
+    base_credits: int  # the cost the charge was priced at rounded up to whole credits (0 for a cache hit not charged)
     markup_pct: Decimal
     credits_charged: int  # what the user paid (0 for the sandbox, endpoints and uncharged cache hits)
-    would_be_credits: int  # base credits with markup: what the call costs at catalog price
+    would_be_credits: int  # catalog cost in credits with markup: what the call costs at catalog price
     balance_after: int
     transaction_id: int | None
     usage_id: int
@@ -177,6 +180,7 @@ class GenerationResult:
             "model_name": self.model_name,
             "category": self.category,
             "base_cost_usd": str(self.base_cost_usd),
+            "catalog_cost_usd": str(self.catalog_cost_usd),
             "base_credits": self.base_credits,
             "markup_pct": str(self.markup_pct),
             "credits_charged": self.credits_charged,
@@ -196,6 +200,11 @@ class GenerationResult:
         fields = dict(reply)
         fields["usage"] = Usage.from_dict(fields["usage"])
         fields["base_cost_usd"] = Decimal(fields["base_cost_usd"])
+        if "catalog_cost_usd" not in fields:  # kept before the field existed, when a hit's base cost was its price
+            fields["catalog_cost_usd"] = fields["base_cost_usd"]
+            if fields.get("cache_hit"):
+                fields["base_cost_usd"] = Decimal(0)
+        fields["catalog_cost_usd"] = Decimal(fields["catalog_cost_usd"])
         fields["markup_pct"] = Decimal(fields["markup_pct"])
         return cls(data=data, replayed=True, **fields)
 
@@ -205,6 +214,7 @@ class GenerationResult:
             "output": self.text if output is None else output,
             "usage": self.usage.to_dict(),
             "base_cost_usd": self.base_cost_usd,
+            "catalog_cost_usd": self.catalog_cost_usd,
             "base_credits": self.base_credits,
             "markup_pct": self.markup_pct,
             "credits_charged": self.credits_charged,
@@ -393,6 +403,10 @@ def _settle(
         _release(svc, plan, hold, exc, latency_ms)
         raise
     metadata: dict[str, Any] = {k: v for k, v in result.metadata.items() if _jsonable(v)}
+    # The usage row's base_cost_usd is the cost the charge is priced at. For a cache hit that is its catalog cost when
+    # hits are charged, else 0 with the catalog cost in metadata `catalog_cost_usd`; no provider billed either, and
+    # spend analytics counts a hit's provider cost as 0 and its catalog cost as the cache saving
+    # (core/analytics/schema.py). The caller's GenerationResult says the same (`_result`).
     charged_cost = base_cost
     if cache_hit and not svc.settings.charge_cache_hits:
         charged_cost = Decimal(0)
@@ -425,7 +439,7 @@ def _settle(
             api_key_id=plan.origin.api_key_id,  # a budget on the key the call came through counts it too
             budgets=hold.budgeted,
         )
-    return _result(plan, result, settlement, latency_ms, cache_hit)
+    return _result(plan, result, settlement, latency_ms, base_cost if cache_hit else None, svc.settings.credit_usd)
 
 
 def _checked(plan: _Plan, out: ProviderResult) -> ProviderResult:
@@ -440,7 +454,18 @@ def _jsonable(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool | list | dict)
 
 
-def _result(plan: _Plan, out: ProviderResult, st: Settlement, latency_ms: int, cache_hit: bool) -> GenerationResult:
+def _result(
+    plan: _Plan, out: ProviderResult, st: Settlement, latency_ms: int, hit_cost: Decimal | None, credit_usd: Decimal
+) -> GenerationResult:
+    """The caller's view of a settled call; `hit_cost` is a cache hit's catalog cost (None: the provider was called).
+
+    A cache hit's provider cost is 0 (the provider billed nothing for it), whatever it was charged."""
+    catalog = st.base_cost_usd if hit_cost is None else hit_cost
+    would_be = (
+        apply_markup(st.base_credits, st.markup_pct)
+        if hit_cost is None
+        else apply_markup(usd_to_credits(hit_cost, credit_usd), st.markup_pct)
+    )
     return GenerationResult(
         text=out.text,
         data=out.data,
@@ -451,16 +476,17 @@ def _result(plan: _Plan, out: ProviderResult, st: Settlement, latency_ms: int, c
         model_id=plan.model.model_id,
         model_name=plan.model.model_name,
         category=plan.model.category,
-        base_cost_usd=st.base_cost_usd,
+        base_cost_usd=st.base_cost_usd if hit_cost is None else Decimal(0),
+        catalog_cost_usd=catalog,
         base_credits=st.base_credits,
         markup_pct=st.markup_pct,
         credits_charged=st.credits_charged,
-        would_be_credits=apply_markup(st.base_credits, st.markup_pct),
+        would_be_credits=would_be,
         balance_after=st.balance_after,
         transaction_id=st.transaction.id if st.transaction else None,
         usage_id=st.usage_id,
         latency_ms=latency_ms,
-        cache_hit=cache_hit,
+        cache_hit=hit_cost is not None,
         sandbox=plan.sandbox,
         request_id=out.request_id,
         metadata=dict(out.metadata),

@@ -68,7 +68,13 @@ def draw_cost_card(result: GenerationResult) -> None:
         called = plain(f"{result.provider}/{result.model_id}")
         st.markdown(f"**Cost of this call** · {called}{simulated} · usage: {plain(card.usage)}")
         top = st.columns(3)
-        top[0].metric("Provider cost (USD)", exact_usd(card.base_cost_usd))
+        top[0].metric(
+            "Provider cost (USD)",
+            exact_usd(card.base_cost_usd),
+            f"not called; {exact_usd(card.catalog_cost_usd)} at catalog price" if card.cache_hit else None,
+            delta_color="off",
+            delta_arrow="off",
+        )
         top[1].metric("Base credits", count(card.base_credits))
         top[2].metric("Markup", pct(card.markup_pct, 0))
         bottom = st.columns(3)
@@ -84,9 +90,10 @@ def draw_cost_card(result: GenerationResult) -> None:
         )
         bottom[1].metric("Balance after", count(card.balance_after))
         bottom[2].metric("Latency", f"{card.latency_ms:,} ms")
+        priced = "the catalog cost charged for the cached answer" if card.cache_hit else "provider cost"
         st.caption(
-            f"Base credits = provider cost ÷ ${credit_usd} per credit, rounded up; credits charged = base × "
-            f"(100 + markup) / 100, rounded up. {card.note}"
+            f"Base credits = {priced} ÷ \\${credit_usd} per credit, rounded up; credits charged = base × "
+            f"(100 + markup) / 100, rounded up. {plain(card.note)}"
         )
 
 
@@ -200,7 +207,7 @@ def draw_compare(entries: list[CompareEntry], category: str) -> None:
             )
             st.caption(
                 f"{card.usage} · provider cost {exact_usd(card.base_cost_usd)} · {card.base_credits} base "
-                f"credits · markup {pct(card.markup_pct, 0)} · balance after {card.balance_after:,}. {card.note}"
+                f"credits · markup {pct(card.markup_pct, 0)} · balance after {card.balance_after:,}. {plain(card.note)}"
             )
     if not summary.rows:
         return
@@ -210,7 +217,7 @@ def draw_compare(entries: list[CompareEntry], category: str) -> None:
             {
                 "mark": " · ".join(m for m, on in (("cheapest", r.cheapest), ("fastest", r.fastest)) if on),
                 "model": r.model_name,
-                "priced_as": r.priced_as + (" (simulated)" if r.simulated else ""),
+                "priced_as": r.priced_as + (" (simulated)" if r.simulated else " (cached)" if r.cached else ""),
                 "cost": exact_usd(r.provider_cost_usd),
                 "credits": r.credits,
                 "credits_usd": price(r.credits_usd),
@@ -391,7 +398,7 @@ if calls:
                         "usage": cost_card(r, credit_usd).usage,
                         "cost": exact_usd(r.base_cost_usd),
                         "credits": r.credits_charged,
-                        "simulated": "simulated, not charged" if r.sandbox else "",
+                        "simulated": cost_card(r, credit_usd).tag,
                         "latency": r.latency_ms,
                     }
                     for r in calls
@@ -402,7 +409,7 @@ if calls:
                 "usage": ("Usage", "text"),
                 "cost": ("Provider cost (exact USD)", "text"),
                 "credits": ("Credits charged", "credits"),
-                "simulated": ("Simulated", "text"),
+                "simulated": ("Simulated or cached", "text"),
                 "latency": ("Latency", "ms"),
             },
             key="pg_session_calls",

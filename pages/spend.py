@@ -100,6 +100,10 @@ HELP = {
     "rounding_uplift_usd": "What rounding each call up to whole credits earns before the markup (part of the margin; "
     "none for calls billed by accrual, which are not rounded one by one).",
     "revenue_usd": "Credits charged × the credit price, refunds netted.",
+    "base_cost_usd": "What the providers billed, endpoint uptime included. A response served from the response cache "
+    "reached no provider and adds nothing here.",
+    "cache_saving_usd": "What the responses served from the response cache would have cost at catalog price: no "
+    "provider billed them. The credits charged for them (if cache hits are charged) are revenue, so margin.",
     "credits": "Credits charged, refunds netted; endpoint uptime included.",
 }
 # the columns each table shows, in order (the download holds every column)

@@ -9,6 +9,7 @@ double plus a text column (SQLite keeps Numeric as REAL, INTEGER or TEXT; Postgr
 turns either into DECIMAL(18,9), rounding to 9 places), timestamps as text on SQLite ('YYYY-MM-DD HH:MM:SS.ffffff',
 naive UTC), nullable text as '' and a nullable count as -1 (ADBC's SQLite driver fixes a column's type from its first
 batch, which may be all NULL); markups as whole 1/10,000 percents, and a request fingerprint's first 16 hex digits.
+Of a cache hit's metadata only its `catalog_cost_usd` is read (what a hit that was not charged would have cost).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ USAGE_COLUMNS = (
     "{base_real} AS base_cost_real, {base_text} AS base_cost_text, cost_credits, status, {cache_hit} AS cache_hit, "
     "{sandbox} AS sandbox, transaction_id, {markup_bp} AS markup_bp, "
     "coalesce(substr(request_fingerprint, 1, 16), '') AS request_fp, coalesce(accrued_nano, -1) AS accrued_nano, "
-    "api_key_id, coalesce(source, '') AS source"
+    "api_key_id, coalesce(source, '') AS source, {catalog} AS catalog_cost_text"
 )
 LEDGER_COLUMNS = (
     "id, created_at, user_id, amount, transaction_type, "
@@ -110,6 +111,8 @@ class Source:
                 cache_hit="cache_hit",
                 sandbox="sandbox",
                 markup_bp="CAST(round(coalesce(markup_pct, 0) * 10000) AS INTEGER)",
+                catalog="CASE WHEN cache_hit AND json_valid(metadata) THEN "
+                "coalesce(CAST(json_extract(metadata, '$.catalog_cost_usd') AS TEXT), '') ELSE '' END",
             )
         else:
             cols = USAGE_COLUMNS.format(
@@ -118,6 +121,7 @@ class Source:
                 cache_hit="cache_hit::int",
                 sandbox="sandbox::int",
                 markup_bp="round(coalesce(markup_pct, 0) * 10000)::bigint",
+                catalog="CASE WHEN cache_hit THEN coalesce(metadata->>'catalog_cost_usd', '') ELSE '' END",
             )
         return self._range_sql("ai_usage_log", cols)
 

@@ -3,14 +3,18 @@
 Measures (every grouping returns them; money as exact `Decimal`):
 - requests: calls recorded (sum of `requests_count`; ledger rows add 0); failed: failed calls;
 - credits: credits charged, net of refunds, endpoint uptime included;
-- base_cost_usd: what the providers cost (sandbox rows carry a would-be cost and are excluded unless asked for);
-- revenue_usd = credits x `credit_usd`; margin_usd = revenue - base cost;
+- base_cost_usd: what the providers cost (sandbox rows carry a would-be cost and are excluded unless asked for); a
+  response-cache hit never reached a provider and costs nothing here;
+- revenue_usd = credits x `credit_usd` (the credits a cache hit was charged included); margin_usd = revenue - base
+  cost;
 - markup_pct = (revenue / base cost - 1) x 100, the effective markup (None without base cost);
-- rounding_uplift_usd = sum over rows of ceil(base cost / credit_usd) x credit_usd - base cost: what rounding each
-  call up to whole credits earns before the markup (part of the margin, shown apart from it); 0 for a call billed by
-  accrual, which is not rounded on its own (`core.analytics.schema.ROUNDING_UPLIFT_NANO`);
-- cache_hits and cache_saving_usd: responses served from the response cache and the provider cost they avoided (the
-  recorded base cost of those rows, which base_cost_usd includes).
+- rounding_uplift_usd = sum over rows of ceil(priced cost / credit_usd) x credit_usd - priced cost: what rounding each
+  call up to whole credits earns before the markup (part of the margin, shown apart from it); the priced cost is the
+  provider cost, but for a cache hit the catalog cost it was charged at (0 when cache hits are free); 0 for a call
+  billed by accrual, which is not rounded on its own (`core.analytics.schema.ROUNDING_UPLIFT_NANO`);
+- cache_hits and cache_saving_usd: responses served from the response cache and the provider cost they avoided: what
+  they would have cost at catalog prices, whether or not the user was charged for them (CHARGE_CACHE_HITS). It is
+  not part of base_cost_usd; when hits are charged, it is margin.
 
 Time buckets are calendar days, ISO weeks (starting Monday) or months in the reporting time zone, DST included: rows
 are first summed per UTC quarter hour (every offset in use is a whole number of quarter hours), then each quarter
@@ -51,7 +55,7 @@ MEASURES_SQL = (
     sum(base_nano)::BIGINT AS base_nano,
     sum({uplift})::BIGINT AS uplift_nano,
     (count(*) FILTER (WHERE cache_hit))::BIGINT AS cache_hits,
-    coalesce(sum(base_nano) FILTER (WHERE cache_hit), 0)::BIGINT AS cache_saving_nano
+    coalesce(sum(cache_saving_nano), 0)::BIGINT AS cache_saving_nano
 """
 ).replace("{uplift}", ROUNDING_UPLIFT_NANO.format(c="?"))
 RESUM_SQL = """

@@ -7,6 +7,11 @@ What counts as spend (the `spend` view), documented once here:
 - every `ai_usage_log` row (successful, failed and sandbox calls; failed and sandbox rows carry 0 credits, sandbox rows
   the would-be base cost, so they are filtered out of money totals by default), with the API key it came through and
   its source (playground, cli, api);
+- a response-cache hit (`cache_hit`) never reached a provider: its base cost (provider cost) is 0 whatever the source
+  row records, and its catalog cost (what the call would have cost: the row's `base_cost_usd` when cache hits are
+  charged, else its metadata `catalog_cost_usd`) is its `cache_saving_nano`. The credits it was charged stay revenue;
+  `priced_nano` keeps the cost the credits were computed from (the source row's `base_cost_usd`: the catalog cost of a
+  charged hit, 0 for a free one), which the rounding uplift and the pricing lab's replay are computed from;
 - every `endpoint_uptime` ledger debit, as spend of its owner (the ledger row's user) and of the endpoint's model
   (metadata `ai_model_id`, else the endpoint's model, else a catalog model named by metadata `model_id`/`model`/
   `model_repo`), provider `huggingface_endpoint`, deployment `dedicated`; its base cost is metadata `base_cost_usd`;
@@ -26,7 +31,7 @@ then day (new days are appended in that order), so a question about one user rea
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 TABLES_DDL = """
 CREATE TABLE sync_state (
@@ -86,8 +91,10 @@ CREATE TABLE ai_usage_log (
     deployment_type TEXT NOT NULL,
     endpoint_id INTEGER,
     requests_count INTEGER NOT NULL,
-    base_cost_usd DECIMAL(18, 9) NOT NULL,
+    base_cost_usd DECIMAL(18, 9) NOT NULL,  -- provider cost: 0 for a cache hit (see the module docstring)
     base_nano BIGINT NOT NULL,       -- base_cost_usd in whole nano-dollars: exact integer arithmetic, fast sums
+    priced_nano BIGINT NOT NULL,     -- the cost the credits were computed from (base_nano unless a cache hit)
+    cache_saving_nano BIGINT NOT NULL, -- a cache hit's catalog cost, which no provider billed; 0 for other rows
     cost_credits BIGINT NOT NULL,
     status TEXT NOT NULL,
     cache_hit BOOLEAN NOT NULL,
@@ -156,12 +163,12 @@ CREATE TABLE daily_spend (          -- the spend view summed per local day and e
 CREATE VIEW spend AS
 SELECT created_at AS ts, user_id, ai_model_id, provider, category, deployment_type, status, sandbox, cache_hit,
        'usage' AS kind, requests_count AS requests, cost_credits AS credits, base_cost_usd, base_nano,
-       id AS source_id, transaction_id, endpoint_id, api_key_id, source, accrued_nano
+       id AS source_id, transaction_id, endpoint_id, api_key_id, source, accrued_nano, priced_nano, cache_saving_nano
 FROM ai_usage_log
 UNION ALL
 SELECT ts, user_id, ai_model_id, provider, category, deployment_type, status, sandbox, cache_hit, kind, requests,
        credits, base_cost_usd, base_nano, source_id, transaction_id, endpoint_id, api_key_id, source,
-       CAST(NULL AS BIGINT) AS accrued_nano
+       CAST(NULL AS BIGINT) AS accrued_nano, base_nano AS priced_nano, CAST(0 AS BIGINT) AS cache_saving_nano
 FROM ledger_spend;
 """
 
@@ -233,19 +240,22 @@ ORDER BY o.id
 # (Re)build daily_spend for the rows from $3 on (a local midnight, naive UTC; NULL: every row).
 # Parameters: $1 time zone, $2 credit price in nano-dollars, $3 first instant.
 # What rounding a spend row up to whole credits earns, in nano-dollars, given the credit price in nano-dollars as {c}:
-# ceil(base / credit price) x credit price - base for a call rounded on its own (the specification's rule), and 0 for
-# a call billed by accrual (`accrued_nano` set, core/billing/accrual.py), which is never rounded up on its own: there
-# the whole credits debited cover the exact marked-up cost of the account's calls, so the per-call figure (up to a
-# credit per call) would exceed the margin it claims to be part of.
-ROUNDING_UPLIFT_NANO = "CASE WHEN accrued_nano IS NULL THEN (base_nano + {c} - 1) // {c} * {c} - base_nano ELSE 0 END"
+# ceil(priced / credit price) x credit price - priced for a call rounded on its own (the specification's rule), and 0
+# for a call billed by accrual (`accrued_nano` set, core/billing/accrual.py), which is never rounded up on its own:
+# there the whole credits debited cover the exact marked-up cost of the account's calls, so the per-call figure (up to
+# a credit per call) would exceed the margin it claims to be part of. `priced` is the cost the credits were computed
+# from: the provider cost, except for a cache hit, whose charge rounds its catalog cost (0 when hits are free, which
+# were not rounded at all); the rest of a charged hit's revenue is margin on a cost no provider billed.
+ROUNDING_UPLIFT_NANO = (
+    "CASE WHEN accrued_nano IS NULL THEN (priced_nano + {c} - 1) // {c} * {c} - priced_nano ELSE 0 END"
+)
 
 ROLLUP = """
 INSERT INTO daily_spend
 SELECT CAST(timezone($1, ts AT TIME ZONE 'UTC') AS DATE) AS day, user_id, ai_model_id, provider, category,
        deployment_type, status, sandbox, cache_hit, kind, api_key_id, source, count(*),
        sum(requests), count(*) FILTER (WHERE status = 'failed' AND kind = 'usage'), sum(credits), sum(base_nano),
-       sum({uplift}), count(*) FILTER (WHERE cache_hit),
-       coalesce(sum(base_nano) FILTER (WHERE cache_hit), 0)
+       sum({uplift}), count(*) FILTER (WHERE cache_hit), sum(cache_saving_nano)
 FROM spend
 WHERE $3 IS NULL OR ts >= $3
 GROUP BY ALL

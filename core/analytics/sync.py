@@ -42,17 +42,24 @@ WRITE_MEMORY_LIMIT = "3GB"
 # upper bound). Called after every chunk of a sync that copies rows, and once with done == total at the end.
 Progress = Callable[[int, int], None]
 
+# A cache hit's provider cost is 0; the cost its credits were computed from (the source's base_cost_usd) is kept as
+# priced_nano, and its catalog cost (metadata catalog_cost_usd when the hit was not charged) as cache_saving_nano.
 USAGE_INSERT = """
 INSERT INTO ai_usage_log
 SELECT id, CAST(created_at AS TIMESTAMP), user_id, ai_model_id, provider, category, deployment_type, endpoint_id,
-       coalesce(requests_count, 1), usd, CAST(CAST(usd AS DECIMAL(38, 9)) * 1000000000 AS BIGINT),
-       coalesce(cost_credits, 0), status, CAST(cache_hit AS BOOLEAN), CAST(sandbox AS BOOLEAN), transaction_id,
+       coalesce(requests_count, 1), CASE WHEN hit THEN 0 ELSE usd END, CASE WHEN hit THEN 0 ELSE nano END, nano,
+       CASE WHEN hit THEN coalesce(CAST(CAST(catalog AS DECIMAL(38, 9)) * 1000000000 AS BIGINT), nano) ELSE 0 END,
+       coalesce(cost_credits, 0), status, hit, CAST(sandbox AS BOOLEAN), transaction_id,
        markup_bp, TRY_CAST('0x' || NULLIF(request_fp, '') AS UBIGINT), NULLIF(accrued_nano, -1),
        CAST(api_key_id AS INTEGER), NULLIF(source, '')
 FROM (
-    SELECT *, CASE WHEN base_cost_text <> '' THEN CAST(base_cost_text AS DECIMAL(18, 9))
-                   ELSE CAST(base_cost_real AS DECIMAL(18, 9)) END AS usd
-    FROM chunk
+    SELECT *, CAST(CAST(usd AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS nano
+    FROM (
+        SELECT *, CASE WHEN base_cost_text <> '' THEN CAST(base_cost_text AS DECIMAL(18, 9))
+                       ELSE CAST(base_cost_real AS DECIMAL(18, 9)) END AS usd,
+               CAST(cache_hit AS BOOLEAN) AS hit, TRY_CAST(NULLIF(catalog_cost_text, '') AS DECIMAL(18, 9)) AS catalog
+        FROM chunk
+    )
 ) {where}
 """
 LEDGER_INSERT = """

@@ -129,16 +129,22 @@ def _credits(n: int) -> str:
 def _cost_line(r: GenerationResult) -> str:
     what = "simulated; not charged, would cost" if r.sandbox else "charged"
     credits = r.would_be_credits if r.sandbox else r.credits_charged
+    # a cache hit: the provider was not called (provider cost 0); its credits are of the catalog cost, if charged
+    cost = f"base ${r.base_cost_usd.normalize():f} = {_credits(r.base_credits)}"
+    if r.cache_hit:
+        cost = f"catalog ${r.catalog_cost_usd.normalize():f}" + (
+            f" = {_credits(r.base_credits)}" if r.base_credits else ""
+        )
     parts = [
         f"{r.provider}/{r.model_id}",
-        f"base ${r.base_cost_usd.normalize():f} = {_credits(r.base_credits)}",
+        cost,
         f"markup {r.markup_pct.normalize():f}%",
         f"{what} {_credits(credits)}",
         f"balance {r.balance_after:,}",
         f"{r.latency_ms} ms",
     ]
     if r.cache_hit:
-        parts.append("cache hit")
+        parts.append("cache hit (provider not called)")
     if r.usage.estimated:
         parts.append("usage estimated")
     return " · ".join(parts)

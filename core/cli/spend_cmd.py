@@ -137,6 +137,8 @@ def run_by(args: argparse.Namespace, ctx: Context) -> int:
                     "revenue_usd": r["revenue_usd"],
                     "margin_usd": r["margin_usd"],
                     "effective_markup_pct": r["markup_pct"],
+                    "cache_hits": int(r["cache_hits"]),
+                    "cache_saving_usd": r["cache_saving_usd"],
                     "as_of": result.as_of,
                 }
                 for k, r in zip(key, frame.to_dict("records"), strict=True)

@@ -183,11 +183,21 @@ class CreditHold(Base):
     api_key_id: Mapped[int | None] = mapped_column(Integer)
 
 
+# migration 0011 writes it on PostgreSQL
+BASE_COST_COMMENT = (
+    "provider cost of the call in USD (what the upstream bills us; for sandbox rows the would-be cost; for a "
+    "response-cache hit, which no provider billed, the catalog cost it was charged at, else 0)"
+)
+
+
 class AIUsageLog(Base):
     """One row per provider call, successful or failed.
 
     Two money figures, never to be confused: `base_cost_usd` is the provider's cost (what the upstream bills us) and
-    `charged_usd` is what the user was charged (`cost_credits` x the credit price: revenue, markup included)."""
+    `charged_usd` is what the user was charged (`cost_credits` x the credit price: revenue, markup included).
+    A response-cache hit (`cache_hit`) is the exception: no provider was called, and `base_cost_usd` holds the cost
+    its charge was priced at (its catalog cost, or 0 with metadata `catalog_cost_usd` when hits are free). Read
+    provider cost from spend analytics, which counts a hit at 0 (core/analytics/schema.py)."""
 
     __tablename__ = "ai_usage_log"
     __table_args__ = (
@@ -225,7 +235,7 @@ class AIUsageLog(Base):
     base_cost_usd: Mapped[Decimal] = mapped_column(
         USD,
         default=Decimal(0),
-        comment="provider cost of the call in USD (what the upstream bills us; for sandbox rows the would-be cost)",
+        comment=BASE_COST_COMMENT,
     )
     markup_pct: Mapped[Decimal] = mapped_column(
         Numeric(9, 4), default=Decimal(0), comment="the user's markup in percent when the call was billed"

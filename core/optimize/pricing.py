@@ -6,8 +6,9 @@ credit price, which gives back the billed credits exactly (a test holds it to th
 (per person, per model and in total):
 - credits and revenue (credits x credit price), billed and replayed; refunds stay as they were (valued at each side's
   credit price) and are part of revenue;
-- margin = revenue - provider cost (the provider cost does not change);
-- marked-up cost = provider cost x (100 + markup) / 100, no rounding: what the markup alone earns;
+- margin = revenue - provider cost (the provider cost does not change; a response-cache hit has none);
+- marked-up cost = priced cost x (100 + markup) / 100, no rounding: what the markup alone earns (the priced cost is
+  the provider cost, but for a cache hit the catalog cost it was charged at: core/optimize/pricing_sql.py);
 - rounding uplift = revenue from charges - marked-up cost: what rounding to whole credits earns beyond the markup
   (the Spend page's uplift counts only the rounding before the markup; this one counts both roundings, so the
   per-call and accrual policies compare on the same footing).

@@ -9,6 +9,9 @@ core/billing/accrual.py), so a replay at the settings that were in force gives b
   exact prices so far and r0 is the remainder the account held when the period began; each call's debit is the step.
 Markups are whole 1/10,000 percents (`markup_bp`: 100% = 1,000,000). `marked` is the cost with the markup and no
 rounding at all, in nano-dollars x 10^6: what the markup alone earns, so rounding's share of revenue shows apart.
+A call is re-billed from the cost it was priced at (`priced_nano`): its provider cost, but for a response-cache hit
+the catalog cost it was charged at (0 when hits are free); the provider cost (`base_nano`, 0 for a hit) is summed
+apart, for the margin.
 Failed calls and calls with no cost are billed nothing either way; sandbox calls are not revenue; refunds stay as they
 were. Parameters are named ($start, $end, $credit, $credit0, $markup) and bound; override pairs are bound too.
 """
@@ -67,27 +70,28 @@ def usage_sql(overrides: int, accrual: str) -> str:
         else ""
     )
     replayed = "CASE WHEN p.accrue THEN d.debit ELSE p.per_call END" if replay_accrual else "p.per_call"
-    exact_small = exact_nano(f"base_nano * ({MILLION} + m)")
-    exact_big = exact_nano(f"CAST(base_nano AS HUGEINT) * ({MILLION} + m)")
+    exact_small = exact_nano(f"priced_nano * ({MILLION} + m)")
+    exact_big = exact_nano(f"CAST(priced_nano AS HUGEINT) * ({MILLION} + m)")
     join = "LEFT JOIN debits d ON d.id = p.id" if replay_accrual else ""
     return f"""
 WITH o AS ({overrides_sql(overrides)}),
 calls AS (
-    SELECT l.id, l.user_id, l.ai_model_id, l.requests_count AS requests, l.base_nano, l.cost_credits AS billed,
+    SELECT l.id, l.user_id, l.ai_model_id, l.requests_count AS requests, l.base_nano, l.priced_nano,
+           l.cost_credits AS billed,
            l.status = 'success' AS billable, l.markup_bp AS m0,
            coalesce(o.markup_bp, CAST($markup AS BIGINT), l.markup_bp) AS m, {accrual} AS accrue
     FROM ai_usage_log l LEFT JOIN o ON o.user_id = l.user_id
     WHERE l.created_at >= $start AND l.created_at < $end AND NOT l.sandbox
 ), priced AS (
     SELECT *,
-           CASE WHEN billable THEN {per_call("base_nano", "m")} ELSE 0 END AS per_call,
+           CASE WHEN billable THEN {per_call("priced_nano", "m")} ELSE 0 END AS per_call,
            CASE WHEN NOT (billable AND accrue) THEN 0
-                WHEN base_nano < {SMALL_CALL} THEN {exact_small}
+                WHEN priced_nano < {SMALL_CALL} THEN {exact_small}
                 ELSE CAST({exact_big} AS BIGINT) END AS exact_nano,
-           CASE WHEN NOT billable THEN 0 WHEN base_nano < {SMALL_CALL} THEN base_nano * ({MILLION} + m0)
-                ELSE CAST(base_nano AS HUGEINT) * ({MILLION} + m0) END AS marked0,
-           CASE WHEN NOT billable THEN 0 WHEN base_nano < {SMALL_CALL} THEN base_nano * ({MILLION} + m)
-                ELSE CAST(base_nano AS HUGEINT) * ({MILLION} + m) END AS marked1
+           CASE WHEN NOT billable THEN 0 WHEN priced_nano < {SMALL_CALL} THEN priced_nano * ({MILLION} + m0)
+                ELSE CAST(priced_nano AS HUGEINT) * ({MILLION} + m0) END AS marked0,
+           CASE WHEN NOT billable THEN 0 WHEN priced_nano < {SMALL_CALL} THEN priced_nano * ({MILLION} + m)
+                ELSE CAST(priced_nano AS HUGEINT) * ({MILLION} + m) END AS marked1
     FROM calls
 ){steps}
 SELECT p.user_id, p.ai_model_id, 'usage' AS kind, sum(p.requests)::BIGINT AS requests,

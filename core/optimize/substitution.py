@@ -83,7 +83,8 @@ def _mixes(frame: pd.DataFrame, models: Sequence[ModelPrice]) -> dict[tuple[_Who
         ok = int(r["requests"]) - int(r["failed"]) - int(r["cache_hits"])  # successful calls that reached a provider
         if model is None or ok <= 0:
             continue
-        requests, cost = int(r["requests"]) - int(r["cache_hits"]), r["base_cost_usd"] - r["cache_saving_usd"]
+        # a cache hit's cost is in cache_saving_usd, not in the provider cost (core.analytics.queries)
+        requests, cost = int(r["requests"]) - int(r["cache_hits"]), r["base_cost_usd"]
         subjects = [_Who(r["user"], ("user", r["user"]), "their")]
         if not pd.isna(r["team_id"]):
             team = _Who(f"team {r['team']}", ("team", r["team"]), "its")

@@ -18,7 +18,7 @@ from core.catalog.lookup import list_models
 from core.catalog.types import ModelPrice
 from core.errors import CoreError, InvalidInputError
 from core.generate import GenerationResult
-from core.money import credits_to_usd
+from core.money import credits_to_usd, price_text
 from core.providers.types import GenerationRequest
 from core.usage import Usage
 from core.users import UserView, get_user, list_users
@@ -84,7 +84,9 @@ def describe_usage(usage: Usage, category: str = "") -> str:
 @dataclass(frozen=True, kw_only=True)
 class CostCard:
     usage: str
-    base_cost_usd: Decimal
+    base_cost_usd: Decimal  # the provider's cost: 0 for a cache hit, for which the provider was not called
+    catalog_cost_usd: Decimal  # what the call costs at catalog price (for a cache hit: what it would have cost)
+    cache_hit: bool
     base_credits: int
     markup_pct: Decimal
     credits_charged: int
@@ -95,18 +97,28 @@ class CostCard:
     balance_after: int
     latency_ms: int
     note: str  # why nothing, or something unusual, was charged
+    tag: str  # a short word on an unusual call for a list of calls ("" for an ordinary one)
 
 
 def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
     notes = []
+    tag = ""
     priced_as = str(result.metadata.get("mirrors") or f"{result.provider}/{result.model_id}")
     if result.sandbox:
         notes.append(
             f"Simulated by the sandbox: no model was called and nothing was charged. Priced as {priced_as}: the real "
             f"call would cost {result.would_be_credits:,} credits."
         )
+        tag = "simulated, not charged"
     elif result.cache_hit:
-        notes.append("Served from the response cache: no upstream call was made.")
+        catalog = f"${price_text(result.catalog_cost_usd, 9)}"
+        tag = f"cached: provider not called ({catalog} at catalog price)"
+        would = f"At catalog price it would have cost {catalog}"
+        if result.credits_charged:
+            would += ", and was charged as if called (base credits are of that cost)."
+        elif result.catalog_cost_usd > 0:
+            would += f" ({result.would_be_credits:,} credits); cache hits are not charged here."
+        notes.append(f"Served from the response cache: the provider was not called and billed nothing. {would}")
     if (
         result.credits_charged == 0
         and not result.sandbox
@@ -119,6 +131,8 @@ def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
     return CostCard(
         usage=describe_usage(result.usage, result.category),
         base_cost_usd=result.base_cost_usd,
+        catalog_cost_usd=result.catalog_cost_usd,
+        cache_hit=result.cache_hit,
         base_credits=result.base_credits,
         markup_pct=result.markup_pct,
         credits_charged=result.credits_charged,
@@ -129,6 +143,7 @@ def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
         balance_after=result.balance_after,
         latency_ms=result.latency_ms,
         note=" ".join(notes),
+        tag=tag,
     )
 
 
@@ -165,7 +180,8 @@ class CompareRow:
     model_name: str
     priced_as: str  # the real model whose prices apply: itself, or the one a sandbox twin mirrors
     simulated: bool
-    provider_cost_usd: Decimal  # exact, before rounding to whole credits
+    cached: bool  # answered by the response cache: the provider was not called
+    provider_cost_usd: Decimal  # exact, before rounding to whole credits (0 for a cache hit)
     credits: int  # charged, or for a simulated call what the real call would charge
     credits_usd: Decimal  # those credits in dollars
     credits_charged: int  # what this call actually took from the balance (0 for the sandbox)
@@ -196,7 +212,8 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
         return r.would_be_credits if r.sandbox else r.credits_charged
 
     results = [e.result for e in done if e.result is not None]
-    cheapest = min(range(len(results)), key=lambda i: (credits_of(results[i]), results[i].base_cost_usd))
+    # ties on credits go to the model whose call costs least at catalog price (a cache hit's provider cost is 0)
+    cheapest = min(range(len(results)), key=lambda i: (credits_of(results[i]), results[i].catalog_cost_usd))
     fastest = min(range(len(results)), key=lambda i: results[i].latency_ms)
     if [r.latency_ms for r in results].count(results[fastest].latency_ms) > 1:
         fastest = -1  # a tie for the first place: nobody is the fastest
@@ -205,6 +222,7 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
             model_name=e.model.model_name,
             priced_as=e.model.mirrors or e.model.key,
             simulated=r.sandbox,
+            cached=r.cache_hit,
             provider_cost_usd=r.base_cost_usd,
             credits=credits_of(r),
             credits_usd=credits_to_usd(credits_of(r), credit_usd),

@@ -265,6 +265,14 @@ def test_tts_cache_hit_makes_no_upstream_call_and_is_charged_at_catalog_price(ru
     assert len(env.upstream.requests) == 1
     assert not first.cache_hit and second.cache_hit and second.data == mp3
     assert first.credits_charged == second.credits_charged == 4 and second.usage == first.usage
+    # the provider was not called for the hit: it cost nothing, and the result says what the call would have cost
+    assert (first.base_cost_usd, first.catalog_cost_usd) == (Decimal("0.048"), Decimal("0.048"))
+    assert (second.base_cost_usd, second.catalog_cost_usd) == (0, Decimal("0.048"))
+    assert second.base_credits == first.base_credits == 2 and second.would_be_credits == 4
+    assert GenerationResult.from_reply(second.to_reply(), None).catalog_cost_usd == Decimal("0.048")
+    old = {k: v for k, v in second.to_reply().items() if k != "catalog_cost_usd"} | {"base_cost_usd": "0.048"}
+    replayed = GenerationResult.from_reply(old, None)  # kept before the field: the hit's base cost was its price
+    assert (replayed.base_cost_usd, replayed.catalog_cost_usd) == (0, Decimal("0.048"))
     rows = env.usage_rows()
     assert [r.cache_hit for r in rows] == [False, True] and all(r.cost_credits == 4 for r in rows)
     with runtime.session() as s:
@@ -280,6 +288,8 @@ def test_cache_hits_free_when_the_setting_says_so(runtime: Database) -> None:
     hit = env.generate(user, "whisper-1", req)
     assert len(env.upstream.requests) == 1 and hit.cache_hit and hit.text == "Hello there."
     assert first.credits_charged == 2 and hit.credits_charged == 0
+    assert (hit.base_cost_usd, hit.catalog_cost_usd, hit.base_credits) == (0, Decimal("0.003"), 0)
+    assert hit.would_be_credits == first.would_be_credits == 2  # what it would have cost, had it been charged
     row = env.usage_rows()[-1]
     assert row.cache_hit and row.cost_credits == 0 and row.meta["catalog_cost_usd"] == "0.003000000"
 

@@ -142,6 +142,22 @@ def test_transcription_from_a_file(env: dict, tmp_path: Path, capsys: pytest.Cap
     assert data["base_cost_usd"] == "0.004200000" and data["credits_charged"] == 2
 
 
+def test_a_cache_hit_says_the_provider_was_not_called_and_what_the_call_would_have_cost(
+    env: dict, server: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audio = tmp_path / "talk.wav"
+    audio.write_bytes(wav_bytes(42, rate=8000))
+    assert run(capsys, "--model", "whisper-1", "--file", str(audio))[0] == 0
+    code, out, err = run(capsys, "--model", "whisper-1", "--file", str(audio))
+    assert code == 0 and out == "Hello there.\n" and len(server[1].requests) == 1
+    assert "catalog $0.0042 = 1 credit ·" in err and "charged 2 credits" in err
+    assert "cache hit (provider not called)" in err
+    code, out, _ = run(capsys, "--model", "whisper-1", "--file", str(audio), "--json")
+    data = json.loads(out)
+    assert data["cache_hit"] is True and (data["base_cost_usd"], data["catalog_cost_usd"]) == ("0", "0.004200000")
+    assert (data["base_credits"], data["credits_charged"]) == (1, 2)
+
+
 def test_upstream_401_is_one_line_and_exit_2(env: dict, server: tuple, capsys: pytest.CaptureFixture[str]) -> None:
     server[1].status_override = 401
     code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "hi")

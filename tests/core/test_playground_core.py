@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from core.access import SYSTEM
@@ -26,6 +27,7 @@ def result(**kw: object) -> GenerationResult:
         model_name="GPT-4o",
         category="chat",
         base_cost_usd=Decimal("0.003"),
+        catalog_cost_usd=Decimal("0.003"),
         base_credits=1,
         markup_pct=Decimal(100),
         credits_charged=2,
@@ -59,8 +61,19 @@ def test_cost_card_follows_the_spec_example() -> None:
     assert card.note == ""
     sandbox = cost_card(result(sandbox=True, credits_charged=0, would_be_credits=2), Decimal("0.04"))
     assert sandbox.charged_usd == 0 and "would cost 2 credits" in sandbox.note
-    hit = cost_card(result(cache_hit=True), Decimal("0.04"))
-    assert "response cache" in hit.note
+    assert (card.tag, sandbox.tag) == ("", "simulated, not charged")
+
+
+def test_a_cache_hits_card_says_the_provider_was_not_called_and_what_the_call_would_have_cost() -> None:
+    charged = cost_card(result(cache_hit=True, base_cost_usd=Decimal(0)), Decimal("0.04"))
+    assert (charged.base_cost_usd, charged.catalog_cost_usd, charged.credits_charged) == (0, Decimal("0.003"), 2)
+    assert "the provider was not called and billed nothing" in charged.note
+    assert "would have cost $0.003, and was charged as if called" in charged.note
+    assert charged.tag == "cached: provider not called ($0.003 at catalog price)"
+    free = cost_card(
+        result(cache_hit=True, base_cost_usd=Decimal(0), base_credits=0, credits_charged=0), Decimal("0.04")
+    )
+    assert free.charged_usd == 0 and "would have cost $0.003 (2 credits); cache hits are not charged" in free.note
 
 
 def test_session_totals() -> None:
@@ -226,7 +239,10 @@ def test_the_rounding_note_names_the_spread_and_the_shared_credits() -> None:
             id=1, provider="openai", model_id=name, model_name=name, category="chat", deployment_type="api_proxy",
             cost_unit="token",
         )  # fmt: skip
-        return CompareEntry(model=model, result=result(base_cost_usd=Decimal(usd), latency_ms=latency), error=None)
+        cost = Decimal(usd)
+        return CompareEntry(
+            model=model, result=result(base_cost_usd=cost, catalog_cost_usd=cost, latency_ms=latency), error=None
+        )
 
     summary = compare_summary(
         [entry("a", "0.000170", 300), entry("b", "0.002890", 120), entry("c", "0.001000", 900)], Decimal("0.04")
@@ -238,3 +254,11 @@ def test_the_rounding_note_names_the_spread_and_the_shared_credits() -> None:
     assert differing.rounding_note is None  # 1.7x apart: not worth a sentence
     tied = compare_summary([entry("a", "0.01", 3), entry("b", "0.02", 3)], Decimal("0.04"))
     assert not any(r.fastest for r in tied.rows) and tied.tie_note is not None and "3 ms" in tied.tie_note
+    # an answer from the response cache cost no provider anything; which model is cheaper is a matter of its price
+    cached = entry("a", "0", 5)
+    hit = replace(cached.result, cache_hit=True, catalog_cost_usd=Decimal("0.003"))  # charged 2 credits, as b
+    mixed = compare_summary([replace(cached, result=hit), entry("b", "0.002", 6)], Decimal("0.04"))
+    assert [(r.cached, r.provider_cost_usd, r.cheapest) for r in mixed.rows] == [
+        (True, 0, False),
+        (False, Decimal("0.002"), True),
+    ]

@@ -196,6 +196,12 @@ def test_figures_are_money_notes_have_no_arrows_and_tables_say_what_they_hold(ap
     config = json.loads(users.proto.columns)
     assert config["markup_pct"]["label"] == "effective markup %"
     assert "Ledger" in config["markup_pct"]["help"] and "whole credits" in config["markup_pct"]["help"]
+    # a cache hit is no provider cost: the columns say so, and where its catalog cost went
+    assert "response cache reached no provider" in config["base_cost_usd"]["help"]
+    saving = next(
+        c["cache_saving_usd"] for d in app.dataframe if "cache_saving_usd" in (c := json.loads(d.proto.columns))
+    )
+    assert "would have cost at catalog price" in saving["help"]  # the table by model shows it
     assert config["revenue_usd"]["type_config"] == {"type": "number", "format": "dollar"}
     for d in app.dataframe:  # no None or NaN in what a table shows (a blank reads as an em dash)
         shown = list(d.proto.column_order) or list(d.value.columns)

@@ -1,6 +1,7 @@
 """A random but realistic source history for the analytics tests, and the pandas reference of what spend is.
 
-`write_history` writes users, usage rows (successful, failed, sandbox, cache hits), their usage debits, grants,
+`write_history` writes users, usage rows (successful, failed, sandbox, cache hits charged at catalog price and free
+ones with their catalog cost in metadata), their usage debits, grants,
 adjustments, endpoint uptime debits (with metadata naming the endpoint), refunds of usage and of uptime debits and a
 refund of an adjustment, through SQLAlchemy like the app does (so SQLite stores money as REAL, PostgreSQL as NUMERIC).
 
@@ -125,6 +126,12 @@ def write_history(
         if sandbox:
             credits = 0
         cache_hit = (not failed) and rng.random() < 0.1
+        usage_meta = None
+        if (
+            cache_hit and not sandbox and rng.random() < 0.5
+        ):  # a free hit (CHARGE_CACHE_HITS=false), as generate logs it
+            usage_meta = {"catalog_cost_usd": str(base)}
+            base, credits = Decimal(0), 0
         tx_id = None
         if credits:
             tx_id = tx(at, user, -credits, "usage", {"usage_id": next_usage}, "usage")
@@ -148,6 +155,7 @@ def write_history(
                 "sandbox": sandbox,
                 "requests_count": 1,
                 "transaction_id": tx_id,
+                "meta": usage_meta,
             }
         )
         next_usage += 1
@@ -211,7 +219,16 @@ def reference_spend(rt: Database) -> pd.DataFrame:
             "kind": "usage",
             "requests": u["requests_count"].astype(int),
             "credits": u["cost_credits"].astype(int),
-            "base_cost_usd": [q(v) for v in u["base_cost_usd"]],
+            # a cache hit reached no provider: no provider cost; its catalog cost is the cache saving, and the cost
+            # its credits were computed from (what rounding applies to) is the recorded one
+            "base_cost_usd": [q(0 if h else v) for v, h in zip(u["base_cost_usd"], u["cache_hit"], strict=True)],
+            "priced_usd": [q(v) for v in u["base_cost_usd"]],
+            "cache_saving_usd": [
+                q(((m if isinstance(m, dict) else json.loads(m or "{}")) or {}).get("catalog_cost_usd", v))
+                if h
+                else q(0)
+                for v, h, m in zip(u["base_cost_usd"], u["cache_hit"], u["metadata"], strict=True)
+            ],
         }
     )
     meta = [m if isinstance(m, dict) else (json.loads(m) if m else {}) for m in t["metadata"]]
@@ -250,6 +267,8 @@ def reference_spend(rt: Database) -> pd.DataFrame:
                 "requests": 0,
                 "credits": -int(r.amount),
                 "base_cost_usd": q(m.get("base_cost_usd", 0)),
+                "priced_usd": q(m.get("base_cost_usd", 0)),
+                "cache_saving_usd": q(0),
             }
             uptime_rows[int(r.id)] = row
             rows.append(row)
@@ -290,6 +309,8 @@ def reference_spend(rt: Database) -> pd.DataFrame:
                     "requests": 0,
                     "credits": -int(r.amount),
                     "base_cost_usd": Decimal(0).quantize(NANO),
+                    "priced_usd": Decimal(0).quantize(NANO),
+                    "cache_saving_usd": Decimal(0).quantize(NANO),
                 }
             )
     ledger = pd.DataFrame(rows, columns=list(usage.columns))
@@ -308,7 +329,8 @@ def reference_measures(df: pd.DataFrame, credit: Decimal = CREDIT) -> dict:
     credits = int(df["credits"].sum())
     revenue = Decimal(credits) * credit
     nano = int(credit / NANO)
-    base_credits = sum(-(-int(b / NANO) // nano) for b in df["base_cost_usd"])
+    priced = sum(df["priced_usd"], Decimal(0))
+    base_credits = sum(-(-int(b / NANO) // nano) for b in df["priced_usd"])
     return {
         "requests": int(df["requests"].sum()),
         "failed": int(((df["status"] == "failed") & (df["kind"] == "usage")).sum()),
@@ -316,7 +338,7 @@ def reference_measures(df: pd.DataFrame, credit: Decimal = CREDIT) -> dict:
         "base_cost_usd": base,
         "revenue_usd": revenue,
         "margin_usd": revenue - base,
-        "rounding_uplift_usd": Decimal(base_credits) * credit - base,
+        "rounding_uplift_usd": Decimal(base_credits) * credit - priced,
         "cache_hits": int(df["cache_hit"].sum()),
-        "cache_saving_usd": sum(df.loc[df["cache_hit"], "base_cost_usd"], Decimal(0)),
+        "cache_saving_usd": sum(df["cache_saving_usd"], Decimal(0)),
     }

@@ -83,6 +83,8 @@ def test_cli_spend_by_json(cli_env: Path, synced, capsys: pytest.CaptureFixture[
         "revenue_usd",
         "margin_usd",
         "effective_markup_pct",
+        "cache_hits",
+        "cache_saving_usd",
         "as_of",
     }
     assert [r["credits"] for r in rows] == sorted((r["credits"] for r in rows), reverse=True)
@@ -94,6 +96,8 @@ def test_cli_spend_by_json(cli_env: Path, synced, capsys: pytest.CaptureFixture[
     ).frame
     assert [r["key"] for r in rows] == list(want["key"])
     assert [Decimal(r["base_cost_usd"]) for r in rows] == list(want["base_cost_usd"])
+    assert [Decimal(r["cache_saving_usd"]) for r in rows] == list(want["cache_saving_usd"])
+    assert sum(r["cache_hits"] for r in rows) == int(want["cache_hits"].sum()) > 0
     assert all(
         isinstance(r["revenue_usd"], str) and Decimal(r["revenue_usd"]) == Decimal(r["credits"]) * Decimal("0.04")
         for r in rows

@@ -9,8 +9,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Row, select, text, update
 
+from core.billing import BillingService, price_usage
+from core.billing.types import UsageRecord
 from core.db import Database
 from core.db.models import AUDIO_CATEGORIES, AIUsageLog, utcnow
+from core.usage import Usage
 from tests.support.audio_history import write_audio_history
 
 
@@ -41,6 +44,21 @@ def test_audio_model_usage_holds_the_successful_paid_audio_calls(runtime: Databa
     ]
     assert Decimal(str(rows[0].duration_seconds)) == 30 and rows[0].requests_count == 1
     assert Decimal(str(rows[0].base_cost_usd)) == Decimal("0.003")
+
+
+def test_a_cache_hit_is_audio_usage_the_provider_billed_nothing_for(runtime: Database) -> None:
+    """A transcription answered from the response cache, charged at catalog price (CHARGE_CACHE_HITS): its credits
+    are usage, its provider cost is 0 (migration 0011), as the Spend page counts it."""
+    h = write_audio_history(runtime)
+    billing = BillingService(runtime.session_factory, runtime.settings)
+    whisper = h.models["openai/whisper-1"]
+    usage = Usage(seconds=Decimal(60))
+    record = UsageRecord(model=whisper, usage=usage, base_cost_usd=price_usage(whisper, usage), cache_hit=True)
+    hit = billing.settle(billing.reserve(h.ana, 100, "cached-call"), record).usage_id
+    [row] = query(runtime, "SELECT base_cost_usd, cost_credits FROM audio_model_usage WHERE id = :id", id=hit)
+    assert Decimal(str(row.base_cost_usd)) == 0 and int(row.cost_credits) == 2
+    with runtime.session() as s:
+        assert s.get(AIUsageLog, hit).base_cost_usd == Decimal("0.006")  # the row keeps the cost it was priced at
 
 
 def test_audio_models_is_the_audio_catalog_in_the_specifications_terms(runtime: Database) -> None:

@@ -61,6 +61,11 @@ def test_replay_at_the_settings_in_force_gives_back_what_was_billed(runtime: Dat
         per_call.reserve(people[2], 5, "fail"), UsageRecord(model=bark, usage=Usage(), base_cost_usd=0, status="failed")
     )
     call(per_call, people[3], sandbox, "0.5", "sandbox", sandbox=True)
+    # response-cache hits: charged at catalog price (per call and by accrual), and one free: replayed from the cost
+    # they were priced at, with no provider cost
+    call(per_call, people[0], bark, "0.007", "hit-1", cache_hit=True)
+    call(accrual, people[1], bark, "0.0053", "hit-2", cache_hit=True)
+    call(per_call, people[2], bark, "0", "hit-3", cache_hit=True, metadata={"catalog_cost_usd": "0.004"})
     per_call.charge(people[0], Decimal("1.80"), idempotency_key="up", description="uptime", kind="endpoint_uptime")
     per_call.refund(big.transaction, "bad answer", credits=7)
 
@@ -84,6 +89,13 @@ def test_replay_at_the_settings_in_force_gives_back_what_was_billed(runtime: Dat
     assert result.billed.revenue_usd == sum(spend["revenue_usd"]) and result.base_cost_usd == sum(
         spend["base_cost_usd"]
     )
+    with rt.session() as s:
+        provider_cost = s.scalar(
+            select(func.sum(AIUsageLog.base_cost_usd)).where(
+                AIUsageLog.created_at >= result.period.start, ~AIUsageLog.cache_hit, ~AIUsageLog.sandbox
+            )
+        )
+    assert result.base_cost_usd == provider_cost + Decimal("1.80")  # the calls that reached a provider, and uptime
 
 
 @pytest.fixture

@@ -140,12 +140,15 @@ def test_substitution_is_a_hint_when_a_cheaper_model_carries_most_of_the_traffic
     mini, big = model(rt, "gpt-4o-mini"), model(rt, "gpt-4o")
     write_usage(rt, ana, mini, steady(1, minutes=80 * 60), "0.001")  # 80 requests
     write_usage(rt, ana, big, steady(1, minutes=20 * 60), "0.10")  # 20 requests
+    # and 30 answered by the response cache, charged at catalog price: no provider cost, not traffic to move
+    write_usage(rt, ana, big, steady(1, minutes=30 * 60), "0.10", cache_hit=True)
     write_usage(rt, bo, mini, steady(1, minutes=50 * 60), "0.001")  # half and half: no model carries most
     write_usage(rt, bo, big, steady(1, minutes=50 * 60), "0.10")
     [hint] = savings(rt).opportunities
     assert hint.kind == Kind.SUBSTITUTION and hint.hint and hint.subject == "ana@example.com"
     assert hint.monthly_saving_usd == (20 * Decimal("0.099") * MONTH).quantize(CENT)
     assert hint.evidence["cheaper_share_of_requests"] == 0.8
+    assert hint.evidence["cost_per_request_usd"] == "0.100000"
     assert hint.action.startswith("hint: ana@example.com already sends 80% of their chat requests to gpt-4o-mini")
     assert "quality is not measured" in hint.action
 

@@ -6,6 +6,10 @@ four people, grants, chat calls through OpenAI-shaped MockTransport upstreams (o
 makes them), a refund, sandbox calls, a failed call, a response-cache hit, calls either side of the local month start
 (some of them already in the new month in UTC but not locally) and on the local DST day, and a hold in flight. Every
 figure is then read from each service (and the command line's --json) and compared with Decimal / int equality.
+
+The history is made once with cache hits charged at catalog price (the default, on SQLite and PostgreSQL) and once
+with CHARGE_CACHE_HITS=false: either way the hit reached no provider, so provider cost leaves it out and the cache
+saving is its catalog cost, while its credits (if any) stay revenue.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
 import httpx
@@ -83,6 +87,7 @@ class World:
     today: date  # local
     dst_day: date  # a local day 23 or 25 hours long, with calls on it
     key_id: int
+    charge_hits: bool = True  # CHARGE_CACHE_HITS
     key_headers: list[int] = field(default_factory=list)  # x-credits-remaining of the key's calls
     env: dict[str, str] = field(default_factory=dict)
     clock: Clock = field(default_factory=lambda: Clock(datetime(2000, 1, 1)))
@@ -102,22 +107,29 @@ def _dst_day(before: date) -> date:
         day -= timedelta(days=1)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=["sqlite", "postgres", "sqlite, cache hits free"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """The history on SQLite, and on PostgreSQL when TEST_DATABASE_URL names one."""
+    """The history on SQLite, and on PostgreSQL when TEST_DATABASE_URL names one; and on SQLite with
+    CHARGE_CACHE_HITS=false."""
     tmp: Path = tmp_path_factory.mktemp("numbers")
     with contextlib.ExitStack() as stack:
-        if request.param == "sqlite":
+        if request.param.startswith("sqlite"):
             url = f"sqlite:///{tmp / 'app.db'}"
         elif request.getfixturevalue("pg_available"):  # CI=true fails here rather than skipping
             url = stack.enter_context(scratch_schema(PG_URL, "numbers"))
         else:
             pytest.skip("PostgreSQL not configured (set TEST_DATABASE_URL)")
-        yield from _world(url, tmp)
+        yield from _world(url, tmp, charge_hits="free" not in request.param)
 
 
-def _world(url: str, tmp: Path) -> Iterator[World]:
-    settings = Settings(database_url=url, analytics_path=tmp / "analytics.duckdb", reporting_tz=TZ, api_keys=KEYS)
+def _world(url: str, tmp: Path, *, charge_hits: bool) -> Iterator[World]:
+    settings = Settings(
+        database_url=url,
+        analytics_path=tmp / "analytics.duckdb",
+        reporting_tz=TZ,
+        api_keys=KEYS,
+        charge_cache_hits=charge_hits,
+    )
     db = Database(settings)
     db.init()
     upstream = Upstream([])
@@ -130,7 +142,13 @@ def _world(url: str, tmp: Path) -> Iterator[World]:
         w = _history(services, db, settings, upstream, clock)
     finally:
         mp.undo()
-    w.env = {"DATABASE_URL": url, "ANALYTICS_PATH": str(tmp / "analytics.duckdb"), "REPORTING_TZ": TZ}
+    w.charge_hits = charge_hits
+    w.env = {
+        "DATABASE_URL": url,
+        "ANALYTICS_PATH": str(tmp / "analytics.duckdb"),
+        "REPORTING_TZ": TZ,
+        "CHARGE_CACHE_HITS": str(charge_hits).lower(),
+    }
     yield w
     services.close()
     db.dispose()
@@ -377,23 +395,52 @@ def test_spend_per_user_agrees_with_the_ledger_on_every_surface(
         assert own.totals.credits == truth.get(u.email, 0), who
 
 
-def test_provider_cost_margin_and_requests_agree_with_the_usage_log(world: World) -> None:
+def test_provider_cost_margin_and_requests_agree_with_the_usage_log(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Provider cost is what the providers billed: the cache hit is not in it (no provider was called), whether or
+    not it was charged; its catalog cost (that of the identical call it repeats) is the cache saving; the credits it
+    was charged are revenue, so they are margin in full."""
     since, until = world.month, world.today
     start, end = days(world, since, until)
     rows = [r for r in usage_rows(world, start, end) if not r.sandbox]
-    base = sum((Decimal(r.base_cost_usd) for r in rows), Decimal(0))
+    [hit] = [r for r in rows if r.cache_hit]
+    [repeated] = [r for r in rows if r.request_fingerprint == hit.request_fingerprint and not r.cache_hit]
+    catalog = Decimal(repeated.base_cost_usd)
+    assert catalog > 0 and hit.cost_credits == (repeated.cost_credits if world.charge_hits else 0)
+    base = sum((Decimal(r.base_cost_usd) for r in rows if not r.cache_hit), Decimal(0))
     credits = ledger_spend(world, start, end)
     revenue = credits * world.settings.credit_usd
+    c = world.settings.credit_usd
+    # rounding each call's priced cost (the hit's: its catalog cost if charged, else nothing) up to whole credits
+    priced = [Decimal(r.base_cost_usd) for r in rows]
+    assert priced.count(catalog) == (2 if world.charge_hits else 1)
+    uplift = sum(((p / c).to_integral_value(ROUND_CEILING) * c - p for p in priced), Decimal(0))
     page = world.services.spend.page(SYSTEM, PageQuery(since=since, until=until))
     t = page.totals
     assert (t.requests, t.failed) == (sum(r.requests_count for r in rows), sum(r.status == "failed" for r in rows))
     assert t.base_cost_usd == base and t.revenue_usd == revenue and t.margin_usd == revenue - base
     assert t.markup_pct == ((revenue / base - 1) * 100).quantize(Decimal("0.01"))
-    assert t.cache_hits == sum(r.cache_hit for r in rows) == 1
-    for by in ("user", "model", "api_key", "provider"):
-        frame = world.services.spend.breakdown(SYSTEM, by, SpendFilter.dates(since, until, tz=TZ)).frame
+    assert t.cache_hits == 1 and t.cache_saving_usd == catalog
+    assert t.rounding_uplift_usd == uplift
+    f = SpendFilter.dates(since, until, tz=TZ)
+    for by in ("user", "model", "api_key", "provider", "category", "day"):
+        frame = (
+            world.services.spend.series(SYSTEM, by, f) if by == "day" else world.services.spend.breakdown(SYSTEM, by, f)
+        ).frame
         assert sum(frame["base_cost_usd"], Decimal(0)) == base, by
+        assert sum(frame["cache_saving_usd"], Decimal(0)) == catalog, by
         assert int(frame["requests"].sum()) == t.requests, by
+    argv = ["spend", "--by", "user", "--since", since.isoformat(), "--until", until.isoformat(), "--json"]
+    got = cli(world, monkeypatch, *argv)
+    assert sum(Decimal(r["base_cost_usd"]) for r in got) == base  # type: ignore[attr-defined]
+    assert sum(Decimal(r["cache_saving_usd"]) for r in got) == catalog  # type: ignore[attr-defined]
+    # the hit's own row: no provider cost, all of its revenue is margin
+    drill = world.services.spend.page(SYSTEM, PageQuery(since=since, until=until, drill_user="cy@example.com")).drill
+    assert drill is not None and drill.totals.cache_saving_usd == catalog
+    listed = drill.transactions.frame
+    [row] = listed[listed["cache_hit"] & (listed["kind"] == "usage")].to_dict("records")
+    assert row["base_cost_usd"] == 0 and row["margin_usd"] == row["revenue_usd"] == hit.cost_credits * c
 
 
 def test_sandbox_calls_are_never_charged_and_shown_at_their_would_be_cost(world: World) -> None:
