@@ -481,6 +481,7 @@ def test_the_pricing_labs_billed_side_is_the_spend_pages(world: World, period: s
     assert (lab.requests, lab.base_cost_usd) == (totals.requests, totals.base_cost_usd)
     assert (lab.billed.credits, lab.billed.revenue_usd) == (totals.credits, totals.revenue_usd)
     assert lab.billed.margin_usd == totals.margin_usd
+    assert lab.rounding_uplift_usd == totals.rounding_uplift_usd  # one definition, one query
     assert lab.billed.refunds_usd == -world.settings.credit_usd * ledger_refunds(world, *days(world, since, until))
 
 
