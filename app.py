@@ -13,9 +13,9 @@ from pages.ui import (
     current_principal,
     error_boundary,
     local_users,
-    open_first_page_by_its_path,
     plain,
     remember_local_choice,
+    route_to_own_pages,
 )
 
 st.set_page_config(page_title="AI credits", page_icon=":material/payments:", layout="wide")
@@ -98,6 +98,10 @@ sections: dict[str, list[st.Page]] = {}
 for name, (section, page) in ALL_PAGES.items():
     if name in allowed:
         sections.setdefault(section, []).append(page)
-open_first_page_by_its_path(next(name for name in ALL_PAGES if name in allowed))  # names are the URL paths
+# names are the URL paths: another role's page (a shared link) opens the person's first page, saying why
+redirected = route_to_own_pages(principal, {name: page.title for name, (_, page) in ALL_PAGES.items()})
 with error_boundary():
-    st.navigation(sections).run()
+    nav = st.navigation(sections)
+    if redirected:
+        st.info(plain(redirected), icon=":material/info:")
+    nav.run()
