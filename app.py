@@ -16,6 +16,7 @@ from pages.ui import (
     plain,
     remember_local_choice,
     route_to_own_pages,
+    serve_any_path_on_the_sign_in_page,
 )
 
 st.set_page_config(page_title="AI credits", page_icon=":material/payments:", layout="wide")
@@ -77,6 +78,7 @@ if auth_configured():
     principal = current_principal()
     if principal is None:
         page = sign_in_page if not getattr(st.user, "is_logged_in", False) else unknown_user_page
+        serve_any_path_on_the_sign_in_page()
         st.navigation([st.Page(page, title="Sign in")]).run()
         st.stop()
     with st.sidebar:
@@ -89,6 +91,7 @@ else:
         if principal is not None:
             acting_as(principal, local_users())
     if principal is None:
+        serve_any_path_on_the_sign_in_page()
         st.navigation([st.Page(sign_in_page, title="Sign in")]).run()
         st.stop()
 
