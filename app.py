@@ -13,9 +13,10 @@ from pages.ui import (
     current_principal,
     error_boundary,
     local_users,
-    open_first_page_by_its_path,
     plain,
     remember_local_choice,
+    route_to_own_pages,
+    serve_any_path_on_the_sign_in_page,
 )
 
 st.set_page_config(page_title="AI credits", page_icon=":material/payments:", layout="wide")
@@ -77,6 +78,7 @@ if auth_configured():
     principal = current_principal()
     if principal is None:
         page = sign_in_page if not getattr(st.user, "is_logged_in", False) else unknown_user_page
+        serve_any_path_on_the_sign_in_page()
         st.navigation([st.Page(page, title="Sign in")]).run()
         st.stop()
     with st.sidebar:
@@ -89,6 +91,7 @@ else:
         if principal is not None:
             acting_as(principal, local_users())
     if principal is None:
+        serve_any_path_on_the_sign_in_page()
         st.navigation([st.Page(sign_in_page, title="Sign in")]).run()
         st.stop()
 
@@ -98,6 +101,10 @@ sections: dict[str, list[st.Page]] = {}
 for name, (section, page) in ALL_PAGES.items():
     if name in allowed:
         sections.setdefault(section, []).append(page)
-open_first_page_by_its_path(next(name for name in ALL_PAGES if name in allowed))  # names are the URL paths
+# names are the URL paths: another role's page (a shared link) opens the person's first page, saying why
+redirected = route_to_own_pages(principal, {name: page.title for name, (_, page) in ALL_PAGES.items()})
 with error_boundary():
-    st.navigation(sections).run()
+    nav = st.navigation(sections)
+    if redirected:
+        st.info(plain(redirected), icon=":material/info:")
+    nav.run()

@@ -71,6 +71,12 @@ PAGES: dict[Role, tuple[str, ...]] = {
     Role.PM: ("playground", "spend", "ledger", "budgets", "models", "keys"),
 }  # fmt: skip
 
+
+def roles_for_page(page: str) -> tuple[Role, ...]:
+    """The roles that may open `page` (most privileged first); none for a page that does not exist."""
+    return tuple(r for r in Role if page in PAGES[r])
+
+
 ACTION_NAMES = {
     Capability.VIEW_ALL_SPEND: "see other people's spend and balances",
     Capability.GRANT_CREDITS: "grant, top up, adjust or refund credits",

@@ -29,7 +29,7 @@ BUDGETS = {
     "resets on": ("resets on", "date"),
 }
 ALERTS = {
-    "at (UTC)": ("at (UTC)", "datetime"),
+    "at": ("at", "instant"),
     "kind": ("kind", "text"),
     "severity": ("severity", "text"),
     "about": ("about", "text"),
@@ -42,7 +42,7 @@ WEBHOOKS = {
     "active": ("active", "text"),
 }
 DELIVERIES = {
-    "at (UTC)": ("at (UTC)", "datetime"),
+    "at": ("at", "instant"),
     "alert": ("alert", "count"),
     "to": ("to", "text"),
     "attempt": ("attempt", "count"),
@@ -174,7 +174,7 @@ with tabs["Alerts"]:
             pd.DataFrame(
                 [
                     {
-                        "at (UTC)": a.created_at,
+                        "at": a.created_at,
                         "kind": a.kind,
                         "severity": a.severity,
                         "about": a.user_email or (f"team {a.team_name}" if a.team_name else ""),
@@ -207,7 +207,7 @@ if sees_all:
             pd.DataFrame(
                 [
                     {
-                        "at (UTC)": d.at,
+                        "at": d.at,
                         "alert": d.alert_id,
                         "to": f"{d.channel}: {d.destination}",
                         "attempt": d.attempt,

@@ -13,6 +13,7 @@ from streamlit.errors import StreamlitAPIException
 from core.errors import CoreError
 from core.services import Principal
 from core.services.endpoints import EndpointRow, EndpointsOverview, EndpointView, HardwareOption
+from core.services.times import stamp, to_local
 from pages.charts.safe import show as show_chart
 from pages.fmt import count, credits, money
 from pages.tables import table
@@ -33,6 +34,7 @@ principal = guard("endpoints")
 st.title("Endpoints")
 svc = services()
 settings = svc.settings
+tz = settings.reporting_tz  # every time and month on this page
 endpoints = svc.endpoints
 problem = endpoints.configuration_problem(principal)
 if problem:
@@ -123,8 +125,8 @@ st.caption(
     f"+ {money(ov.month_accrued_usd)} not yet metered (whole hours are posted by `python -m core endpoints meter`, "
     "or *Meter now* below). Uptime is billed per started minute, per replica, while initializing or running; "
     "nothing while pending, paused, scaled to zero or failed. "
-    f"As of {ov.as_of:%Y-%m-%d %H:%M:%S} UTC; the month starts {ov.month_start:%Y-%m-%d %H:%M} UTC "
-    f"({settings.reporting_tz})."
+    f"As of {stamp(ov.as_of, tz, '%Y-%m-%d %H:%M:%S')}; the month starts "
+    f"{stamp(ov.month_start, tz)} (times and months in the reporting time zone)."
 )
 for name, why in ov.refresh_errors.items():
     st.warning(plain(f"{name}: {why}"))
@@ -222,7 +224,13 @@ if ov.segments:
     st.subheader("States this month")
     seg = pd.DataFrame(
         [
-            {"endpoint": s.endpoint, "state": s.state, "replicas": s.replicas, "from": s.start, "to": s.end}
+            {
+                "endpoint": s.endpoint,
+                "state": s.state,
+                "replicas": s.replicas,
+                "from": to_local(s.start, tz),
+                "to": to_local(s.end, tz),
+            }
             for s in ov.segments
         ]
     )
@@ -238,7 +246,7 @@ if ov.segments:
     )
     fig.update_layout(
         height=170 + 40 * seg["endpoint"].nunique(),
-        xaxis_title="UTC",
+        xaxis_title=tz,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "title": ""},
     )
     show_chart(fig, width="stretch")

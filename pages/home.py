@@ -10,6 +10,7 @@ import streamlit as st
 from core.services import Principal
 from core.services.overview import Overview
 from core.services.spend import zone
+from core.services.times import stamp
 from pages.charts.colors import series_colors
 from pages.charts.safe import show as show_chart
 from pages.charts.spend_charts import lines
@@ -42,12 +43,12 @@ if refresh.button(
 ov, read_at = load_overview(principal, services().settings.database_url)
 age = (datetime.now(UTC).replace(tzinfo=None) - read_at).total_seconds()
 st.markdown(
-    f"**Figures from {read_at:%H:%M:%S} UTC**"
+    f"**Figures from {stamp(read_at, ov.tz, '%H:%M:%S')}**"
     + (f" ({age:,.0f} s ago; **Refresh** reads them again)" if age >= 1 else " (just read)")
 )
 st.caption(
-    f"Usage as of {ov.as_of:%Y-%m-%d %H:%M} UTC (last sync of the analytics store) · balances read at "
-    f"{read_at:%H:%M:%S} UTC · months and days in {ov.tz} · "
+    f"Usage as of {stamp(ov.as_of, ov.tz)} (last sync of the analytics store) · balances read at "
+    f"{stamp(read_at, ov.tz, '%H:%M:%S')} · times, months and days in {ov.tz} · "
     f"revenue = credits charged × ${services().settings.credit_usd}, endpoint uptime included and refunds netted, "
     "the same figures as the Spend page; sandbox calls are excluded (nobody pays for them)."
 )

@@ -21,9 +21,9 @@ COLUMNS = {
     "name": ("name", "text"),
     "owner": ("owner", "text"),
     "status": ("status", "text"),
-    "created": ("created", "datetime"),
-    "last used": ("last used", "datetime"),
-    "expires": ("expires", "datetime"),
+    "created": ("created", "instant"),
+    "last used": ("last used", "instant"),
+    "expires": ("expires", "instant"),
     "monthly credits": ("monthly credits", "text"),
     "rpm": ("requests/minute", "text"),
     "models": ("models", "text"),
@@ -74,7 +74,12 @@ with st.form("create_key", clear_on_submit=True):
     c3, c4, c5 = st.columns(3)
     monthly = c3.number_input("Monthly credits (empty: no limit)", min_value=1, value=None, step=100, key="key_monthly")
     rpm = c4.number_input("Requests per minute (empty: no limit)", min_value=1, value=None, step=10, key="key_rpm")
-    expires = c5.date_input("Expires (empty: never)", value=None, key="key_expires")
+    expires = c5.date_input(
+        f"Expires ({services().settings.reporting_tz}; empty: never)",
+        value=None,
+        key="key_expires",
+        help="The key stops working when this day starts in the reporting time zone.",
+    )
     allowed = st.multiselect("Models it may call (empty: every model)", models, key="key_models")
     if st.form_submit_button("Create key", type="primary"):
         try:

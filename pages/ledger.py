@@ -24,6 +24,7 @@ from core.services.ledger import (
     HistoryPage,
     Transaction,
 )
+from core.services.times import labelled, to_local_all
 from core.services.users import ROLES
 from pages.charts.safe import show as show_chart
 from pages.fmt import count, credits, money
@@ -127,9 +128,11 @@ def confirm_buttons(prefix: str, label: str, post: Callable[[], str], *, failed:
 
 st.title("Ledger")
 credit_usd = services().settings.credit_usd
+tz = services().settings.reporting_tz  # every time and day on this page, as on Spend
 st.caption(
     "Every balance is the sum of its transactions (`python -m core ledger check` proves it). "
-    f"1 credit = ${credit_usd}. Held credits are reserved by calls in flight; available = balance − held."
+    f"1 credit = ${credit_usd}. Held credits are reserved by calls in flight; available = balance − held. "
+    f"Times and days are in {tz} (the reporting time zone), as on Spend."
 )
 actor = principal
 who_key = f"{services().settings.database_url}|{principal.email}|{principal.role}"
@@ -164,7 +167,7 @@ BALANCE_SPEC = {
     "held": ("held", "credits"),
     "available": ("available", "credits"),
     "transactions": ("transactions", "count"),
-    "last_activity": ("last activity (UTC)", "datetime"),
+    "last_activity": ("last activity", "instant"),
 }
 with tab_balances:
     role, search, lo, hi = "all", "", None, None  # one's own account alone: nothing to filter
@@ -216,7 +219,7 @@ with tab_balances:
 # ---- one user's history, a page at a time ------------------------------------------------------------------------
 HISTORY_SPEC = {
     "id": ("id", "text"),
-    "created_at": ("at (UTC)", "datetime"),
+    "created_at": ("at", "instant"),
     "transaction_type": ("type", "text"),
     "amount": ("amount (credits)", "credits"),
     "balance_after": ("balance after", "credits"),
@@ -234,8 +237,8 @@ with tab_history:
     f1, f2, f3, f4 = st.columns([2, 2, 1, 1])
     who = f1.selectbox("User", emails, key="hist_user")
     kinds = tuple(f2.multiselect("Types", TRANSACTION_TYPES, key="hist_types", placeholder="every type"))
-    since = f3.date_input("From (UTC)", value=None, key="hist_since")
-    until = f4.date_input("To (UTC, included)", value=None, key="hist_until")
+    since = f3.date_input(f"From ({tz})", value=None, key="hist_since")
+    until = f4.date_input(f"To ({tz}, included)", value=None, key="hist_until")
     filters = (who, kinds, since, until)
     if st.session_state.get("hist_filters") != filters:  # new filters start again from the newest page
         st.session_state["hist_filters"] = filters
@@ -299,12 +302,12 @@ with tab_history:
                 columns=list(HISTORY_SPEC),
             )
             fig = px.line(
-                hist,
+                hist.assign(created_at=to_local_all(hist["created_at"], tz)),
                 x="created_at",
                 y="balance_after",
                 line_shape="hv",
                 title=f"Balance after each transaction shown ({count(len(txs))}, credits)",
-                labels={"created_at": "at (UTC)", "balance_after": "balance after (credits)"},
+                labels={"created_at": labelled("at", tz), "balance_after": "balance after (credits)"},
                 hover_data=["id", "transaction_type", "amount", "description"],
             )
             show_chart(fig, width="stretch")
@@ -395,14 +398,14 @@ if can_grant:
 
 # ---- audit log ---------------------------------------------------------------------------------------------------
 AUDIT_SPEC = {
-    "at (UTC)": ("at (UTC)", "datetime"),
+    "at": ("at", "instant"),
     "actor": ("actor", "text"),
     "action": ("action", "text"),
     "target": ("target", "text"),
     "details": ("details", "text"),
 }
 DISPUTED_SPEC = {
-    "at (UTC)": ("at (UTC)", "datetime"),
+    "at": ("at", "instant"),
     "user": ("user", "text"),
     "model": ("model", "text"),
     "reported -> billed": ("reported -> billed", "text"),
@@ -421,7 +424,7 @@ if sees_all:
             audit = pd.DataFrame(
                 [
                     {
-                        "at (UTC)": e.at,
+                        "at": e.at,
                         "actor": e.actor,
                         "action": e.action,
                         "target": e.target,
@@ -454,7 +457,7 @@ if sees_all:
             calls = pd.DataFrame(
                 [
                     {
-                        "at (UTC)": c.at,
+                        "at": c.at,
                         "user": c.email,
                         "model": f"{c.provider}/{c.model_id}",
                         "reported -> billed": "; ".join(

@@ -288,7 +288,7 @@ with tab_edit:
                 ]
             ),
             {
-                "when": ("When (UTC)", "datetime"),
+                "when": ("When", "instant"),
                 "model": ("Model", "text"),
                 "who": ("Who", "text"),
                 "changed": ("Changed", "text"),

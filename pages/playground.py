@@ -61,6 +61,17 @@ def exact_usd(usd: Decimal) -> str:
     return price(usd, digits=9)
 
 
+def latency_label(sandbox: bool) -> str:
+    """A simulated call's time is the sandbox's, not a model's latency: it is named so."""
+    return "Sandbox time" if sandbox else "Latency"
+
+
+def latency_help(sandbox: bool) -> str | None:
+    if not sandbox:
+        return None
+    return "How long the sandbox took to make up this answer offline: not the real model's latency."
+
+
 def draw_cost_card(result: GenerationResult) -> None:
     card = cost_card(result, credit_usd)
     with st.container(border=True):
@@ -89,7 +100,7 @@ def draw_cost_card(result: GenerationResult) -> None:
             delta_arrow="off",
         )
         bottom[1].metric("Balance after", count(card.balance_after))
-        bottom[2].metric("Latency", f"{card.latency_ms:,} ms")
+        bottom[2].metric(latency_label(result.sandbox), f"{card.latency_ms:,} ms", help=latency_help(result.sandbox))
         priced = "the catalog cost charged for the cached answer" if card.cache_hit else "provider cost"
         st.caption(
             f"Base credits = {priced} ÷ \\${credit_usd} per credit, rounded up; credits charged = base × "
@@ -197,7 +208,7 @@ def draw_compare(entries: list[CompareEntry], category: str) -> None:
             else:
                 st.markdown(result.text or "")
             card = cost_card(result, credit_usd)
-            st.metric("Latency", f"{card.latency_ms:,} ms")
+            st.metric(latency_label(result.sandbox), f"{card.latency_ms:,} ms", help=latency_help(result.sandbox))
             st.metric(
                 "Would cost (not charged)" if result.sandbox else "Credits charged",
                 count(row.credits),

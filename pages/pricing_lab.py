@@ -13,6 +13,7 @@ import streamlit as st
 from core.errors import CoreError
 from core.services import Principal
 from core.services.optimize import PricingDefaults, PricingLabView
+from core.services.times import stamp
 from pages.fmt import count, credits, money
 from pages.metrics import figure
 from pages.tables import downloads, table
@@ -90,8 +91,10 @@ principal = guard("pricing_lab")
 st.title("Pricing lab")
 st.caption(
     "What the same usage would have earned under another markup, credit price or rounding policy, beside what was "
-    "billed. With nothing changed the replay gives back the billed revenue exactly. Rounding uplift = revenue from "
-    "charges − the provider cost with the markup and no rounding: what rounding to whole credits earns."
+    "billed. With nothing changed the replay gives back the billed revenue exactly. Rounding beyond markup = "
+    "revenue from charges − the provider cost with the markup and no rounding: what rounding to whole credits earns, "
+    "before and after the markup (so the rounding policies compare). It is not Spend's rounding uplift (rounding "
+    "before the markup only, 0 for accrual calls), shown billed beside it."
 )
 svc = services()
 version = sync_when_stale(principal)
@@ -155,7 +158,10 @@ except CoreError as exc:  # a sentence to act on, never a stack trace
     st.stop()
 
 r = view.result
-st.caption(f"Period {view.period} · as of {view.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store)")
+st.caption(
+    f"Period {view.period} · as of {stamp(view.as_of, svc.settings.reporting_tz, '%Y-%m-%d %H:%M:%S')} "
+    "(last sync of the analytics store)"
+)
 m1, m2, m3, m4 = st.columns(4)
 figure(m1, "Revenue billed", money(r.billed.revenue_usd), credits(r.billed.credits))
 changed(
@@ -167,6 +173,14 @@ changed(
 )
 changed(m3, "Margin what-if", r.what_if.margin_usd, r.what_if.margin_usd - r.billed.margin_usd)
 figure(m4, "People paying more / less", f"{count(r.pays_more())} / {count(r.pays_less())}")
+figure(
+    st,
+    "Rounding uplift billed (as on Spend)",
+    money(r.rounding_uplift_usd),
+    "rounding before the markup",
+    help="The Spend page's figure for these days: each call's ceil(cost / credit price) × credit price − cost, 0 "
+    "for calls billed by accrual. The table's rounding beyond markup also counts the rounding after the markup.",
+)
 
 left, right = st.columns(2)
 left.plotly_chart(

@@ -11,6 +11,7 @@ import streamlit as st
 from core.errors import CoreError
 from core.services import Capability, Principal
 from core.services.optimize import KIND_LABELS, Kind, SavingsView
+from core.services.times import stamp
 from pages.fmt import count, money
 from pages.tables import downloads, table
 from pages.ui import guard, plain, services, sync_when_stale
@@ -66,7 +67,10 @@ except CoreError as exc:  # a sentence to act on, never a stack trace
     st.error(plain(str(exc)))
     st.stop()
 
-st.caption(f"Period {view.period} · as of {view.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store)")
+st.caption(
+    f"Period {view.period} · as of {stamp(view.as_of, svc.settings.reporting_tz, '%Y-%m-%d %H:%M:%S')} "
+    "(last sync of the analytics store)"
+)
 if not view.rows:
     st.info("No saving of $1 a month or more in this period's traffic. A longer period or other kinds may find some.")
     st.stop()

@@ -19,6 +19,7 @@ from core.services.spend import (
     chart_frame,
     preset_range,
 )
+from core.services.times import labelled, stamp
 from pages.charts.colors import model_colors, provider_colors, series_colors
 from pages.charts.safe import show as show_chart
 from pages.charts.spend_charts import lines, ranked_bars, stacked_bars
@@ -166,6 +167,8 @@ def spec_of(name: str, frame: pd.DataFrame, *, finance: bool) -> dict[str, tuple
     spec = {c: COLUMNS[c] for c in wanted if c in frame.columns}
     if not finance and "revenue_usd" in spec:
         spec["revenue_usd"] = SPENT
+    if "local_time" in spec:  # already in the reporting time zone: say which, as every page does
+        spec["local_time"] = (labelled(COLUMNS["local_time"][0], services().settings.reporting_tz), "datetime")
     return spec
 
 
@@ -362,7 +365,8 @@ finance = page.finance
 spent = "revenue" if finance else "spent"
 period = preset if preset != "custom" else f"{since:%d %b} – {until:%d %b}"
 st.caption(
-    f"As of {page.as_of:%Y-%m-%d %H:%M:%S} UTC (last sync of the analytics store) · days in {page.tz} · "
+    f"As of {stamp(page.as_of, page.tz, '%Y-%m-%d %H:%M:%S')} (last sync of the analytics store) · times and "
+    f"days in {page.tz} · "
     f"{spent} = credits × ${svc.settings.credit_usd} · sandbox calls {'included' if sandbox else 'excluded'}"
     + (" · the KPIs cover this month whatever the period; everything else covers the period picked." if finance else "")
 )
@@ -393,7 +397,7 @@ fig = stacked_bars(
 )
 show_chart(fig, width="stretch", key="by_provider_chart")
 clipped = bucket_start(since, grain) != since  # a week or month the period starts inside of
-notes = [f"The last bar ({running}) is partial: spend so far, up to {page.as_of:%H:%M} UTC."] * (
+notes = [f"The last bar ({running}) is partial: spend so far, up to {stamp(page.as_of, page.tz, '%H:%M')}."] * (
     page.partial_bucket is not None
 )
 notes += [f"The first bar counts only from {since:%a %d %b}, where the period starts."] * clipped

@@ -1,5 +1,7 @@
 """Every `st.dataframe` goes through `table()`: one column spec (label and kind) gives the on-screen format and the
-CSV headers, so a table and its download say the same thing. Kinds are those of `pages.fmt.COLUMN_FORMATS`."""
+CSV headers, so a table and its download say the same thing. Kinds are those of `pages.fmt.COLUMN_FORMATS`, and
+"instant": a time as stored (naive UTC), drawn and downloaded in the reporting time zone with the zone in its label
+("at" becomes "at (America/New_York)"), so every page's times fall on the days Spend counts them in."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.services.spend import chart_frame, to_csv_bytes, to_parquet_bytes
+from core.services.times import labelled, to_local_all
 from pages import fmt
 from pages.fmt import COLUMN_FORMATS
 
@@ -45,6 +48,33 @@ _TEXT_OF_KIND = {
     "datetime": lambda v: pd.Timestamp(v).strftime("%Y-%m-%d %H:%M"),  # type: ignore[arg-type]
     "date": lambda v: pd.Timestamp(v).strftime("%Y-%m-%d"),  # type: ignore[arg-type]
 }  # how a present value of a column with blanks is written (blanks: fmt.MISSING)
+
+
+def reporting_tz() -> str:
+    """The reporting time zone (REPORTING_TZ) every page shows times and days in."""
+    from pages.ui import services
+
+    return services().settings.reporting_tz
+
+
+def local_times(
+    frame: pd.DataFrame, spec: Spec, tz: str | None = None
+) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+    """The frame with its "instant" columns (naive UTC) as wall-clock times in `tz` (default: the reporting time
+    zone), and the spec with those columns labelled with the zone (kind "datetime"); the caller's frame is not
+    changed."""
+    instants = [c for c, (_, kind) in spec.items() if kind == "instant"]
+    if not instants:
+        return frame, dict(spec)
+    zone = tz or reporting_tz()
+    out = frame.copy()
+    kinds = dict(spec)
+    for column in instants:
+        kinds[column] = (labelled(spec[column][0], zone), "datetime")
+        if column in out.columns:
+            local = pd.Series(to_local_all(out[column], zone), index=out.index, dtype=object)
+            out[column] = pd.to_datetime(local)
+    return out, kinds
 
 
 def _missing(v: object) -> bool:
@@ -85,11 +115,14 @@ def table(
     key: str | None = None,
     height: int | str = "auto",
     select_row: bool = False,
+    tz: str | None = None,
 ) -> int | None:
     """Draw `frame` with the spec's labels and formats; missing values show as an em dash, never `None`; exact
     Decimal money is drawn from floats (the downloads keep the exact values). With `select_row` a person may pick
-    one row (a `key` is then needed): its position in `frame`, or None."""
-    shown, kinds = displayable(chart_frame(frame), spec)
+    one row (a `key` is then needed): its position in `frame`, or None. "instant" columns show in `tz` (default: the
+    reporting time zone)."""
+    local, spec = local_times(frame, spec, tz)
+    shown, kinds = displayable(chart_frame(local), spec)
     event = st.dataframe(
         shown,
         hide_index=True,
@@ -121,9 +154,10 @@ def csv_frame(frame: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     return frame.rename(columns=names)
 
 
-def csv_bytes(frame: pd.DataFrame, spec: Spec) -> bytes:
+def csv_bytes(frame: pd.DataFrame, spec: Spec, tz: str | None = None) -> bytes:
     """The CSV of `frame` with the on-screen labels as headers, the spec's columns first; money as exact decimal
-    strings (never `1.2E-7`)."""
+    strings (never `1.2E-7`); "instant" columns in `tz` (default: the reporting time zone), as on screen."""
+    frame, spec = local_times(frame, spec, tz)
     first = [c for c in spec if c in frame.columns]
     ordered = frame[first + [c for c in frame.columns if c not in first]]
     return to_csv_bytes(csv_frame(ordered, spec))

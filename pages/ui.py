@@ -12,14 +12,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from core.config import load_settings
 from core.errors import CoreError
-from core.services import SYSTEM, Principal, Services
+from core.services import SYSTEM, Principal, Services, roles_for_page
 from core.services.spend import STALE_AFTER_SECONDS
 from core.services.users import UserView
+
+if TYPE_CHECKING:
+    from streamlit.runtime.pages_manager import PagesManager
 
 LOCAL_USER_KEY = "local_user_email"
 log = logging.getLogger(__name__)
@@ -61,6 +65,7 @@ def local_users() -> list[tuple[str, str]]:
 
 LOCAL_ROLES = ("admin", "finance", "engineer", "pm")  # most to least privileged: the order "Acting as" offers
 ROLE_LABELS = {"admin": "Admin", "finance": "Finance", "engineer": "Engineer", "pm": "PM"}
+ROLE_GROUPS = {"admin": "admins", "finance": "finance", "engineer": "engineers", "pm": "PMs"}  # "for admins and ..."
 
 
 def _default_local_email() -> str | None:
@@ -146,15 +151,56 @@ def _through_the_router() -> None:
         st.rerun()
 
 
-def open_first_page_by_its_path(path: str) -> None:
-    """Streamlit serves the navigation's first page at "/" only, so that page's own path (a PM's /playground, an
-    admin's /home: a bookmark, a link, a reload of an old URL) popped up "Page not found". Read that path as "/"."""
+def _joined(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _path_asked_for() -> tuple[PagesManager, str] | None:
+    """Streamlit's page manager and the URL path this run was asked for, when it was asked by path (a link, a
+    bookmark, a reload) rather than "/" or a click in the navigation (by its page hash)."""
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     ctx = get_script_run_ctx()
     manager = ctx.pages_manager if ctx is not None else None
-    if manager is not None and not manager.intended_page_script_hash and manager.intended_page_name == path:
-        manager.set_script_intent("", "")
+    if manager is None or manager.intended_page_script_hash or not manager.intended_page_name:
+        return None
+    return manager, manager.intended_page_name
+
+
+def serve_any_path_on_the_sign_in_page() -> None:
+    """Before anyone is signed in the navigation has the sign-in page alone: a link to a page (/ledger) opens it too,
+    instead of Streamlit's "Page not found" popup over it."""
+    asked = _path_asked_for()
+    if asked is not None:
+        asked[0].set_script_intent("", "")
+
+
+def route_to_own_pages(principal: Principal, titles: dict[str, str]) -> str | None:
+    """Open a path the navigation does not serve on the person's own first page, instead of Streamlit's "Page not
+    found" popup; return the line that says why (None when nothing was redirected).
+
+    `titles` maps every page's URL path to its title, in the navigation's order. Streamlit serves the first page at
+    "/" only, so its own path (a PM's /playground: a bookmark, a reload) is read as "/" silently; another role's page
+    (a PM opening a shared /breakeven link) or a path that is no page says so, politely, and what they can open."""
+    asked = _path_asked_for()
+    if asked is None:
+        return None  # "/", or a click in the navigation (by its page hash)
+    manager, path = asked
+    own = [name for name in titles if principal.may_open(name)]
+    if path in own and path != own[0]:
+        return None  # one of their pages: Streamlit serves it
+    manager.set_script_intent("", "")
+    if path == own[0]:
+        return None
+    first = titles[own[0]]
+    you_can = f"The menu lists the pages you can open ({_joined([titles[n] for n in own])})"
+    if path not in titles:
+        return f"There is no page at /{path}, so here is {first}. {you_can}."
+    roles = _joined([ROLE_GROUPS[r] for r in roles_for_page(path)])
+    return (
+        f"{titles[path]} is for {roles}, and your role is {ROLE_LABELS[principal.role]}, so here is {first}. "
+        f"{you_can}; ask an admin if you need {titles[path]}."
+    )
 
 
 def guard(page: str) -> Principal:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, time
 
 from core.cli import Context
 from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
 from core.services.ledger import DISPUTES_SHOWN, GRANT_KINDS, PAGE_SIZE, TRANSACTION_TYPES
+from core.services.times import day_bounds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,8 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=TRANSACTION_TYPES,
         help="only this type (repeat for several); pages newest first",
     )
-    h.add_argument("--since", type=iso_date, help="from this UTC day (YYYY-MM-DD); pages newest first")
-    h.add_argument("--until", type=iso_date, help="to this UTC day, included (YYYY-MM-DD); pages newest first")
+    h.add_argument("--since", type=iso_date, help="from this day (YYYY-MM-DD, reporting time zone); pages newest first")
+    h.add_argument(
+        "--until", type=iso_date, help="to this day, included (YYYY-MM-DD, reporting time zone); pages newest first"
+    )
     h.add_argument("--before", type=positive_int, metavar="ID", help="the page older than transaction ID")
     h.add_argument("--page-size", type=positive_int, help=f"transactions per page, newest first (default {PAGE_SIZE})")
     h.add_argument("--json", action="store_true")
@@ -71,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = ls.add_parser("disputed", help="calls whose upstream reported more usage than the request allowed (capped)")
     d.add_argument("--user", help="only this user's calls (email or id)")
-    d.add_argument("--since", type=iso_date, help="from this UTC day (YYYY-MM-DD)")
+    d.add_argument("--since", type=iso_date, help="from this day (YYYY-MM-DD, reporting time zone)")
     d.add_argument(
         "--limit", type=positive_int, default=DISPUTES_SHOWN, help=f"at most N calls (default {DISPUTES_SHOWN})"
     )
@@ -131,14 +133,15 @@ def run_history(args: argparse.Namespace, ctx: Context) -> int:
             [
                 {
                     "id": t.id,
-                    "at (UTC)": t.created_at,
+                    "at": t.created_at,
                     "type": t.transaction_type,
                     "amount": f"{t.amount:+,}",
                     "balance": f"{t.balance_after:,}",
                     "description": t.description,
                 }
                 for t in txs
-            ]
+            ],
+            tz=ctx.services.settings.reporting_tz,
         )
     return 0
 
@@ -169,7 +172,7 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_disputed(args: argparse.Namespace, ctx: Context) -> int:
-    since = datetime.combine(args.since, time()) if args.since else None
+    since = day_bounds(args.since, None, ctx.services.settings.reporting_tz)[0]
     calls = ctx.services.ledger.disputed(ctx.caller, args.user, since=since, limit=args.limit)
     if args.json:
         print_json([c.to_dict() for c in calls])
@@ -178,7 +181,7 @@ def run_disputed(args: argparse.Namespace, ctx: Context) -> int:
         [
             {
                 "usage": c.usage_id,
-                "at (UTC)": c.at,
+                "at": c.at,
                 "user": c.email,
                 "model": f"{c.provider}/{c.model_id}",
                 "reported -> billed": "; ".join(f"{k} {v['reported']} -> {v['billed']}" for k, v in c.figures.items()),
@@ -186,6 +189,7 @@ def run_disputed(args: argparse.Namespace, ctx: Context) -> int:
                 "request id": c.request_id,
             }
             for c in calls
-        ]
+        ],
+        tz=ctx.services.settings.reporting_tz,
     )
     return 0

@@ -22,7 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--monthly-credits", type=positive_int, help="most credits per calendar month")
     create.add_argument("--rpm", type=positive_int, help="most requests per minute")
     create.add_argument("--models", help="comma-separated catalog model ids the key may call (default: all)")
-    create.add_argument("--expires", type=iso_date, metavar="DATE", help="the key stops working at this date (UTC)")
+    create.add_argument(
+        "--expires",
+        type=iso_date,
+        metavar="DATE",
+        help="the key stops working when this day starts (reporting time zone)",
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(func=run_create)
     ls = s.add_parser("list", help="list keys (never the keys themselves: their prefixes)")
@@ -83,7 +88,7 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print_json(rows)
     else:
-        print_table(rows)
+        print_table(rows, tz=ctx.services.settings.reporting_tz)
     return 0
 
 

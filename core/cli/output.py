@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.services import decimal_text
+from core.services.times import labelled, to_local
 
 
 def _default(obj: Any) -> Any:
@@ -29,14 +30,22 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_default, indent=2) + "\n")
 
 
-def print_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+def print_table(rows: list[dict[str, Any]], columns: list[str] | None = None, *, tz: str | None = None) -> None:
+    """Rows as an aligned table. With `tz` (the reporting time zone), times (stored as naive UTC) print in that zone
+    and each column holding times says which in its header (`created_at (America/New_York)`), as the pages do."""
     if not rows:
         print("(nothing to show)")
         return
     columns = columns or list(rows[0].keys())
+    if tz is not None:
+        timed = {c for c in columns if any(isinstance(r.get(c), datetime) for r in rows)}
+        rows = [{c: to_local(v, tz) if c in timed else v for c, v in r.items()} for r in rows]
+        headers = [labelled(c, tz) if c in timed else c for c in columns]
+    else:
+        headers = list(columns)
     text = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    widths = [max(len(h), *(len(t[i]) for t in text)) for i, h in enumerate(headers)]
+    print("  ".join(c.ljust(w) for c, w in zip(headers, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for t in text:
         print("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))

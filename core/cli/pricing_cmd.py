@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="pricing_command", metavar="ACTION", required=True)
     w = s.add_parser(
         "whatif",
-        help="revenue, margin and rounding uplift under another markup, credit price or rounding policy",
+        help="revenue, margin and rounding beyond markup under another markup, credit price or rounding policy",
         description=(
             "Replays every call and endpoint uptime debit of the period with the billing rules and the given "
             "settings, beside what was billed. Without options it replays the settings in force and gives back "
@@ -74,7 +74,7 @@ def run_whatif(args: argparse.Namespace, ctx: Context) -> int:
         ("refunds", "refunds_usd"),
         ("margin", "margin_usd"),
         ("marked-up cost", "marked_up_cost_usd"),
-        ("rounding uplift", "rounding_uplift_usd"),
+        ("rounding beyond markup", "rounding_beyond_markup_usd"),
     ):
         before, after = getattr(b, name), getattr(w, name)
         rows.append((label, f"${before:,.2f}", f"${after:,.2f}", f"{after - before:+,.2f}"))
@@ -82,6 +82,10 @@ def run_whatif(args: argparse.Namespace, ctx: Context) -> int:
     print(
         f"provider cost ${result.base_cost_usd:,.2f} for {result.requests:,} requests; "
         f"{result.pays_more()} people pay more, {result.pays_less()} pay less"
+    )
+    print(
+        f"rounding uplift billed ${result.rounding_uplift_usd:,.2f} (as `spend` shows it: each call rounded to whole "
+        "credits before the markup; the rounding beyond markup above also counts the rounding after it, and accrual)"
     )
     for title, label, frame in (("people", "person", result.by_user), ("models", "model", result.by_model)):
         print(f"\n{title} (biggest difference first)")

@@ -55,7 +55,7 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print_json(rows)
     else:
-        print_table(rows)
+        print_table(rows, tz=ctx.services.settings.reporting_tz)
     return 0
 
 
@@ -69,5 +69,5 @@ def run_members(args: argparse.Namespace, ctx: Context) -> int:
     else:
         team = next(t for t in budgets.teams(ctx.caller) if args.name in (t.name, str(t.id)))
         print(f"team {team.name!r}, owner {team.owner_email or 'none'}:")
-        print_table(rows)
+        print_table(rows, tz=ctx.services.settings.reporting_tz)
     return 0

@@ -1,5 +1,5 @@
 """The pricing lab: replay a period's usage under another markup (for everyone or per person), credit price or
-rounding policy, and show revenue, margin, the rounding uplift and who pays more or less, beside what was billed.
+rounding policy, and show revenue, margin, what rounding earns and who pays more or less, beside what was billed.
 
 With no change asked for, every call is replayed at the markup and rounding policy it was billed with and the current
 credit price, which gives back the billed credits exactly (a test holds it to the ledger's own figures). The measures
@@ -9,9 +9,11 @@ credit price, which gives back the billed credits exactly (a test holds it to th
 - margin = revenue - provider cost (the provider cost does not change; a response-cache hit has none);
 - marked-up cost = priced cost x (100 + markup) / 100, no rounding: what the markup alone earns (the priced cost is
   the provider cost, but for a cache hit the catalog cost it was charged at: core/optimize/pricing_sql.py);
-- rounding uplift = revenue from charges - marked-up cost: what rounding to whole credits earns beyond the markup
-  (the Spend page's uplift counts only the rounding before the markup; this one counts both roundings, so the
-  per-call and accrual policies compare on the same footing).
+- rounding beyond markup = revenue from charges - marked-up cost: what rounding to whole credits earns beyond the
+  markup, both roundings (before and after the markup) counted, so the per-call and accrual policies compare on the
+  same footing. It is NOT the Spend page's "rounding uplift", which counts only the rounding before the markup and 0
+  for accrual calls; that one is `WhatIf.rounding_uplift_usd`, billed side only, read with the Spend page's own query
+  (`SpendQueries.totals`), so the two pages cannot disagree on it.
 Endpoint uptime debits are replayed per hour, as metering bills them, under every rounding policy (accrual applies to
 calls). Sandbox calls are not revenue. Access is the services layer's business (finance, admin).
 """
@@ -20,13 +22,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
+from core.analytics.filters import SpendFilter
 from core.analytics.queries import SpendQueries
 from core.config import ROUNDING_POLICIES
 from core.errors import InvalidInputError
@@ -95,7 +98,7 @@ class Side:
     refunds_usd: Decimal  # part of revenue (negative)
     margin_usd: Decimal
     marked_up_cost_usd: Decimal
-    rounding_uplift_usd: Decimal
+    rounding_beyond_markup_usd: Decimal  # revenue from charges - marked-up cost (not Spend's rounding uplift)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (v if isinstance(v, int) else f"{v:.2f}") for k, v in self.__dict__.items()}
@@ -115,6 +118,9 @@ class WhatIf:
     by_user: pd.DataFrame  # one row per person, biggest difference first
     by_model: pd.DataFrame  # one row per model
     uptime_debits_kept: int  # uptime debits without a recorded markup, kept as billed
+    # the Spend page's rounding uplift of the period as billed (its definition, its query): sum over calls rounded per
+    # call of ceil(cost / credit price) x credit price - cost, 0 for accrual calls
+    rounding_uplift_usd: Decimal = Decimal(0)
     seconds: float = field(default=0.0)
 
     @property
@@ -145,6 +151,7 @@ class WhatIf:
             "users_paying_more": self.pays_more(),
             "users_paying_less": self.pays_less(),
             "uptime_debits_kept_as_billed": self.uptime_debits_kept,
+            "rounding_uplift_usd": f"{self.rounding_uplift_usd:.2f}",
             "by_user": records(self.by_user),
             "by_model": records(self.by_model),
         }
@@ -203,7 +210,9 @@ def what_if(
         rows += con.execute(ledger_sql(n), params).fetchall()
     finally:
         con.close()
-    return _summarise(rows, period, as_of, scenario, credit0, credit, names, models, time.perf_counter() - t0)
+    spend_uplift = queries.totals(SpendFilter(start=period.start, end=period.end))[0].rounding_uplift_usd
+    result = _summarise(rows, period, as_of, scenario, credit0, credit, names, models, time.perf_counter() - t0)
+    return replace(result, rounding_uplift_usd=spend_uplift)
 
 
 def _usd(nano: int) -> Decimal:
@@ -243,7 +252,7 @@ def _summarise(
             refunds_usd=refunds * price,
             margin_usd=revenue - _usd(base),
             marked_up_cost_usd=marked_usd,
-            rounding_uplift_usd=revenue - refunds * price - marked_usd,
+            rounding_beyond_markup_usd=revenue - refunds * price - marked_usd,
         )
 
     def frame(acc: dict[Any, list[int]], label: str, name: Any) -> pd.DataFrame:

@@ -7,7 +7,7 @@ their answers. Access is enforced here, by each method's `@guarded` rule (`core.
 `decimal_text` and `price_text` (unit prices, per-request costs) print money the one way every interface shows it.
 """
 
-from core.access import SYSTEM, Caller, Capability, Principal, Role, SystemCaller
+from core.access import SYSTEM, Caller, Capability, Principal, Role, SystemCaller, roles_for_page
 from core.money import decimal_text, money_text, price_text
 from core.services.container import Services
 
@@ -22,4 +22,5 @@ __all__ = [
     "decimal_text",
     "money_text",
     "price_text",
+    "roles_for_page",
 ]

@@ -13,7 +13,6 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from datetime import time as day_time
 from typing import TYPE_CHECKING
 
 from core.access import SYSTEM, Caller, Capability, Principal, Role, guarded, is_self, require
@@ -25,6 +24,7 @@ from core.errors import InvalidInputError, RateLimitedError, UnauthenticatedErro
 from core.keys import store
 from core.keys.store import ApiKeyView, KeyLimits, KeyOwner, NewApiKey
 from core.keys.tokens import hash_key, plausible, same_hash
+from core.services.times import day_bounds, stamp
 from core.users import get_user
 
 if TYPE_CHECKING:
@@ -235,18 +235,20 @@ class KeyService:
                     f"Unknown model {unknown[0]!r}: it is not an active catalog model. "
                     "`python -m core models list` shows the choices."
                 )
-        expires_at = _instant(expires)
+        tz = self._s.settings.reporting_tz
+        expires_at = _instant(expires, tz)
         if expires_at is not None and expires_at <= utcnow():
-            raise InvalidInputError(f"The expiry {expires_at:%Y-%m-%d %H:%M} UTC is in the past; pick a later one.")
+            raise InvalidInputError(f"The expiry {stamp(expires_at, tz)} is in the past; pick a later one.")
         return KeyRequest(
             name=name, limits=KeyLimits(monthly_credits=monthly_credits, rpm=rpm, models=picked), expires_at=expires_at
         )
 
 
-def _instant(value: date | datetime | None) -> datetime | None:
-    """A date means its first instant (UTC); a datetime is taken as UTC unless it carries its own zone."""
+def _instant(value: date | datetime | None, tz: str) -> datetime | None:
+    """A date means its first instant in the reporting time zone `tz` (the day the pages show it on), as naive UTC; a
+    datetime is taken as UTC unless it carries its own zone."""
     if value is None:
         return None
     if isinstance(value, datetime):
         return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    return datetime.combine(value, day_time(0))
+    return day_bounds(value, None, tz)[0]

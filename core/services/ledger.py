@@ -7,7 +7,7 @@ grant capability and are audited under the caller's name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ from core.billing.ledger_check import Violation, check_ledger
 from core.billing.types import Balance, Transaction
 from core.errors import InvalidInputError
 from core.money import credits_to_usd
+from core.services.times import day_bounds
 from core.users import get_user
 
 if TYPE_CHECKING:
@@ -155,12 +156,12 @@ class LedgerService:
         until: date | None = None,
     ) -> HistoryPage:
         """One page of a user's transactions, newest first: those older than transaction `before` (the previous
-        page's `next_before`), of the given types, from day `since` to day `until` (UTC, both included); with how
-        many match in all, the balance now, and which debits on the page can still be refunded."""
+        page's `next_before`), of the given types, from day `since` to day `until` (both included: days in the
+        reporting time zone, the days Spend buckets by); with how many match in all, the balance now, and which
+        debits on the page can still be refunded."""
         if since is not None and until is not None and until < since:
             raise InvalidInputError(f"The range ends ({until}) before it starts ({since}); swap the dates.")
-        start = None if since is None else datetime.combine(since, time(0))
-        end = None if until is None else datetime.combine(until + timedelta(days=1), time(0))
+        start, end = day_bounds(since, until, self._s.settings.reporting_tz)
         billing = self._s.billing
         txs, more = billing.transactions_page(user, before=before, size=size, kinds=kinds, since=start, until=end)
         matching = billing.count_transactions(user, kinds=kinds, since=start, until=end)

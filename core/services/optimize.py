@@ -259,7 +259,7 @@ class PricingLabView:
 COMPARED = (
     ("revenue", "revenue_usd"),
     ("margin", "margin_usd"),
-    ("rounding uplift", "rounding_uplift_usd"),
+    ("rounding beyond markup", "rounding_beyond_markup_usd"),
     ("marked-up cost", "marked_up_cost_usd"),
     ("refunds", "refunds_usd"),
 )

@@ -195,7 +195,7 @@ class CompareSummary:
     rows: list[CompareRow]
     rounding_note: str | None  # set when whole credits hide a large difference in provider cost
     simulated_note: str | None  # set when any call was simulated: what its latency and credits mean
-    tie_note: str | None = None  # set when the calls took the same time, so none is marked the fastest
+    tie_note: str | None = None  # set when the real calls took the same time, so none is marked the fastest
 
 
 ROUNDING_NOTE_RATIO = Decimal(2)  # provider costs at least this far apart yet the same credits: say why
@@ -203,7 +203,11 @@ ROUNDING_NOTE_RATIO = Decimal(2)  # provider costs at least this far apart yet t
 
 def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> CompareSummary:
     """The compared calls side by side: the cheapest (fewest credits, then the lowest exact cost) and the fastest
-    marked, and a sentence when rounding to whole credits made very different provider costs cost the same."""
+    marked, and a sentence when rounding to whole credits made very different provider costs cost the same.
+
+    Only real calls compete for the fastest: a simulated call's latency is the sandbox making up an answer offline
+    (a few milliseconds, often equal), which says nothing about the model, so it is never marked the fastest (nor
+    beats a real call to it), and calls that are all simulated have no fastest at all."""
     done = [e for e in entries if e.result is not None]
     if not done:
         return CompareSummary(rows=[], rounding_note=None, simulated_note=None)
@@ -214,9 +218,12 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
     results = [e.result for e in done if e.result is not None]
     # ties on credits go to the model whose call costs least at catalog price (a cache hit's provider cost is 0)
     cheapest = min(range(len(results)), key=lambda i: (credits_of(results[i]), results[i].catalog_cost_usd))
-    fastest = min(range(len(results)), key=lambda i: results[i].latency_ms)
-    if [r.latency_ms for r in results].count(results[fastest].latency_ms) > 1:
-        fastest = -1  # a tie for the first place: nobody is the fastest
+    real = [i for i, r in enumerate(results) if not r.sandbox]
+    fastest, tied = -1, False  # -1: nobody is marked the fastest
+    if len(real) > 1:
+        fastest = min(real, key=lambda i: results[i].latency_ms)
+        tied = [results[i].latency_ms for i in real].count(results[fastest].latency_ms) > 1
+        fastest = -1 if tied else fastest  # a tie for the first place: nobody is the fastest
     rows = [
         CompareRow(
             model_name=e.model.model_name,
@@ -229,7 +236,7 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
             credits_charged=r.credits_charged,
             latency_ms=r.latency_ms,
             cheapest=i == cheapest,
-            fastest=i == fastest and len(results) > 1,
+            fastest=i == fastest,
         )
         for i, (e, r) in enumerate(zip(done, results, strict=True))
     ]
@@ -248,11 +255,12 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
     if any(row.simulated for row in rows):
         simulated = (
             "Simulated calls ran in the sandbox: no model was called and nothing was charged. Their cost is what the "
-            "real model would charge for the same usage; their latency is the sandbox's, not the real model's."
+            "real model would charge for the same usage. Their latency is the sandbox's own time to make up an answer, "
+            "not the real model's, so none of them is marked the fastest."
         )
     tie = None
-    if fastest == -1 and len(rows) > 1:
-        best = min(row.latency_ms for row in rows)
+    if tied:
+        best = min(results[i].latency_ms for i in real)
         tie = f"Two or more calls tied for the fastest ({best:,} ms): none is marked the fastest."
     return CompareSummary(rows=rows, rounding_note=note, simulated_note=simulated, tie_note=tie)
 

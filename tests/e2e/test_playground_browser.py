@@ -68,7 +68,7 @@ def test_compare_three_models_offline_marks_the_cheapest_and_fastest(app_url: st
     for name in ("GPT-4o (simulated)", "GPT-4o mini (simulated)", "Llama 3.1 8B Instruct (simulated)"):
         assert name in main, name
     assert "Cheapest" in main and "Simulated: priced as" in main
-    # the sandbox answers in about the same time for each: the fastest is marked, or the tie is said
-    assert page.get_by_text("Fastest", exact=False).count() >= 1 or "none is marked the fastest" in main
+    # the sandbox's latency is its own, not the models': no simulated call is crowned the fastest, and that is said
+    assert "Fastest" not in main and "none of them is marked the fastest" in main
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(ARTIFACTS / "playground-compare-offline.png"), full_page=True)

@@ -70,7 +70,19 @@ def test_pm_sees_only_pm_pages(oidc_app: str, page) -> None:
     page.goto(f"{oidc_app}/endpoints")
     wait_idle(page)
     assert page.locator("h1:has-text('Endpoints')").count() == 0
+    page.wait_for_selector("h1:has-text('Playground')", timeout=30_000)  # their own first page, saying why
+    assert page.get_by_text("Endpoints is for admins and engineers", exact=False).count() == 1
+    assert page.get_by_text("Page not found").count() == 0
     page.screenshot(path=str(ARTIFACTS / "oidc-pm-endpoints-url.png"), full_page=True)
+
+
+def test_a_page_link_before_signing_in_opens_the_sign_in_page(oidc_app: str, page) -> None:
+    page.goto(oidc_app)  # the server past its first request
+    wait_idle(page)
+    page.goto(f"{oidc_app}/ledger")  # a shared link, nobody signed in yet
+    wait_idle(page)
+    page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+    assert page.get_by_text("Page not found").count() == 0
 
 
 def test_unknown_email_is_told_to_ask_an_admin(oidc_app: str, page) -> None:

@@ -3,9 +3,11 @@ click posts once), CSV exports and the audit log."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import pandas as pd
+import pytest
 import streamlit as st
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
@@ -232,3 +234,36 @@ def test_finance_sees_the_disputed_calls(demo: Database, monkeypatch) -> None:
     monkeypatch.setenv("LOCAL_USER_EMAIL", pm_email)
     at = open_page("ledger")
     assert "Disputed calls" not in [t.label for t in at.tabs]
+
+
+def test_history_times_and_day_filter_are_in_the_reporting_time_zone(
+    demo: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A grant at 23:30 in New York (04:30 UTC the next day) is shown at 23:30 and found by its New York day, the
+    day Spend counts it on; the filters and the caption name the zone."""
+    import core.billing.ledger as ledger_module
+
+    tz = "America/New_York"
+    monkeypatch.setenv("REPORTING_TZ", tz)
+    billing = BillingService(demo.session_factory, demo.settings)
+    who = sorted(billing_emails(demo))[0]
+    with monkeypatch.context() as clock:
+        clock.setattr(ledger_module, "utcnow", lambda: datetime(2026, 11, 10, 4, 30))  # naive UTC, as stored
+        tx = billing.grant(who, 7, note="late grant")
+    at = open_page("ledger")
+    assert any(f"Times and days are in {tz}" in c.value for c in at.caption)
+    at.selectbox(key="hist_user").set_value(who).run()
+    assert at.date_input(key="hist_since").label == f"From ({tz})"
+    at.date_input(key="hist_since").set_value(date(2026, 11, 9)).run()
+    at.date_input(key="hist_until").set_value(date(2026, 11, 9)).run()
+    history = at.dataframe[1].value
+    assert list(history["id"]) == [tx.id]
+    assert history["created_at"].iloc[0] == pd.Timestamp("2026-11-09 23:30")  # shown in New York time
+    at.date_input(key="hist_since").set_value(date(2026, 11, 10)).run()
+    at.date_input(key="hist_until").set_value(date(2026, 11, 10)).run()
+    assert not any("id" in f.value.columns and tx.id in set(f.value["id"]) for f in at.dataframe)
+
+
+def billing_emails(demo: Database) -> list[str]:
+    with demo.session() as s:
+        return list(s.scalars(select(User.email)))

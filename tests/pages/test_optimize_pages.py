@@ -111,13 +111,15 @@ def test_pricing_lab_replays_as_billed_then_under_accrual(
     metrics = {m.label: m for m in at.metric}
     assert metrics["Revenue billed"].value == metrics["Revenue what-if"].value == "$32.00"  # 800 credits x $0.04
     assert metrics["People paying more / less"].value == "0 / 0"
+    # Spend's rounding uplift (before the markup): 400 calls x (1 credit $0.04 - $0.003 provider cost)
+    assert metrics["Rounding uplift billed (as on Spend)"].value == "$14.80"
     at.radio(key="rounding").set_value("accrual").run()
     assert not at.exception, at.exception
     metrics = {m.label: m for m in at.metric}
     assert metrics["Revenue what-if"].value == "$2.40"  # 400 x 0.15 = 60 credits
     assert metrics["People paying more / less"].value == "0 / 2"
     comparison = at.dataframe[0].value.set_index("measure")
-    assert float(comparison.loc["rounding uplift", "what_if_usd"]) == 0.0
+    assert float(comparison.loc["rounding beyond markup", "what_if_usd"]) == 0.0
     at.toggle(key="change_markup").set_value(True).run()
     at.slider(key="markup").set_value(0).run()
     assert {m.label: m for m in at.metric}["Revenue what-if"].value == "$1.20"  # 400 x 0.075 = 30 credits

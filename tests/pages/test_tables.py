@@ -70,3 +70,20 @@ def test_a_column_with_blanks_keeps_its_kinds_format_as_text() -> None:
 def test_a_day_is_drawn_as_a_date_not_as_text() -> None:
     config = column_config({"day": ("day", "date")})
     assert config["day"]["type_config"]["type"] == "date"  # a text column shows a date as epoch milliseconds
+
+
+def test_a_stored_utc_time_is_shown_and_downloaded_in_the_reporting_zone_named() -> None:
+    """23:30 in New York is 04:30 UTC the next day: the table and its CSV say the local day, and which zone."""
+    from datetime import datetime
+
+    from pages.tables import local_times
+
+    frame = pd.DataFrame({"id": [1, 2], "at": [datetime(2026, 11, 10, 4, 30), None]})
+    spec = {"id": ("id", "count"), "at": ("at", "instant")}
+    shown, kinds = local_times(frame, spec, "America/New_York")
+    assert kinds["at"] == ("at (America/New_York)", "datetime")
+    assert shown["at"][0] == pd.Timestamp("2026-11-09 23:30") and pd.isna(shown["at"][1])
+    assert frame["at"][0] == pd.Timestamp("2026-11-10 04:30")  # the caller's frame is not changed
+    rows = list(csv.reader(io.StringIO(csv_bytes(frame, spec, "America/New_York").decode())))
+    assert rows[0] == ["id", "at (America/New_York)"]
+    assert rows[1][1].startswith("2026-11-09 23:30") and rows[2][1] == ""

@@ -119,7 +119,10 @@ def test_accrual_charges_the_exact_total(thousand_calls: Database) -> None:
     assert result.billed.credits == 2000 and result.what_if.credits == 150
     assert result.billed.revenue_usd == Decimal("80.00") and result.what_if.revenue_usd == Decimal("6.00")
     assert result.billed.marked_up_cost_usd == result.what_if.marked_up_cost_usd == Decimal("6.00")
-    assert result.billed.rounding_uplift_usd == Decimal("74.00") and result.what_if.rounding_uplift_usd == 0
+    assert result.billed.rounding_beyond_markup_usd == Decimal("74.00")
+    assert result.what_if.rounding_beyond_markup_usd == 0
+    # the Spend page's uplift counts only the rounding before the markup: 1,000 x (1 credit $0.04 - $0.003)
+    assert result.rounding_uplift_usd == Decimal("37.00")
     assert list(result.by_user["what_if_credits"]) == [75, 75] and result.pays_less() == 2
 
 

@@ -39,6 +39,7 @@ from core.db.models import AIUsageLog, CreditTransaction
 from core.providers import AIProviderFactory, BadRequestError, GenerationRequest, RetryPolicy
 from core.services import Services
 from core.services.spend import STALE_AFTER_SECONDS, PageQuery, SpendFilter, to_csv_bytes, to_parquet_bytes
+from core.services.times import to_local
 from core.users import UserView, add_user
 from tests.conftest import PG_URL
 from tests.core.providers.fakes import Upstream, json_response
@@ -395,6 +396,42 @@ def test_spend_per_user_agrees_with_the_ledger_on_every_surface(
         assert own.totals.credits == truth.get(u.email, 0), who
 
 
+SPEND_KINDS = ("usage", "endpoint_uptime", "refund")  # every refund in this history gives back a charge
+
+
+@pytest.mark.parametrize("period", ["dst day", "last day of last month", "first day of this month"])
+def test_the_ledger_lists_on_a_local_day_the_calls_spend_counts_on_it(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], period: str
+) -> None:
+    """A call at 23:40 or 22:00 in New York (already the next day in UTC) is on the same day in the Ledger's day
+    filter, its times and the command line's history as in Spend: each user's charges on the day agree."""
+    since, until = periods(world)[period]
+    assert since is not None and until is not None
+    s = world.services
+    spend = per_user(s.spend.breakdown(SYSTEM, "user", SpendFilter.dates(since, until, tz=TZ)).frame)
+    listed: dict[str, int] = {}
+    crossing = 0  # transactions on a different day in UTC than locally: the ones a UTC ledger put elsewhere
+    for u in world.people.values():
+        txs = s.ledger.history_page(SYSTEM, u.email, since=since, until=until, kinds=SPEND_KINDS).transactions
+        for t in txs:
+            local = to_local(t.created_at, TZ)
+            assert local is not None and since <= local.date() <= until, (u.email, t.id, t.created_at)
+            crossing += local.date() != t.created_at.date()
+        if charged := -sum(t.amount for t in txs):
+            listed[u.email] = charged
+        argv = ["credits", "history", "--user", u.email, "--since", since.isoformat(), "--until", until.isoformat()]
+        on_cli = cli(world, monkeypatch, *argv, *(a for k in SPEND_KINDS for a in ("--type", k)), "--json")
+        assert sorted(t["id"] for t in on_cli) == sorted(t.id for t in txs), u.email  # type: ignore[attr-defined]
+    assert listed == spend
+    if period != "first day of this month":
+        assert crossing, "the day should hold a call near local midnight"
+    capsys.readouterr()
+    for k, v in world.env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["credits", "history", "--user", "ben@example.com", "--since", since.isoformat()]) == 0
+    assert f"at ({TZ})" in capsys.readouterr().out.splitlines()[0]
+
+
 def test_provider_cost_margin_and_requests_agree_with_the_usage_log(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -491,6 +528,7 @@ def test_the_pricing_labs_billed_side_is_the_spend_pages(world: World, period: s
     assert (lab.requests, lab.base_cost_usd) == (totals.requests, totals.base_cost_usd)
     assert (lab.billed.credits, lab.billed.revenue_usd) == (totals.credits, totals.revenue_usd)
     assert lab.billed.margin_usd == totals.margin_usd
+    assert lab.rounding_uplift_usd == totals.rounding_uplift_usd  # one definition, one query
     assert lab.billed.refunds_usd == -world.settings.credit_usd * ledger_refunds(world, *days(world, since, until))
 
 
