@@ -104,15 +104,20 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.port == args.gateway_port:
+        same = f"the app and the gateway cannot share port {args.port}: give PORT and GATEWAY_PORT two different ports"
+        print(f"error: {same}. No demo key was made or revoked.", file=sys.stderr)
+        return 2
     problems = busy_ports(args.host, [args.port, args.gateway_port])
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
-        print(
-            "Is `make run` already running? Stop it first, or free the port (PORT=... GATEWAY_PORT=... pick others). "
-            "No demo key was made or revoked.",
-            file=sys.stderr,
+        hint = (
+            "Is `make run` already running? Stop it first, or free the port. "
+            if any("already in use" in p for p in problems)
+            else ""
         )
+        print(f"{hint}No demo key was made or revoked.", file=sys.stderr)
         return 2
     code = make_demo_key()
     if code:

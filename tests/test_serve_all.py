@@ -68,6 +68,14 @@ def test_a_start_on_a_busy_port_leaves_the_running_demo_key_alone(
     assert _active_demo_keys(db_url, tmp_path) == running
 
 
+def test_one_port_for_both_servers_is_refused_before_any_key(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = str(_free_port())
+    assert serve_all.main(["--port", port, "--gateway-port", port]) == 2
+    assert "cannot share port" in capsys.readouterr().err and _active_demo_keys(db_url, tmp_path) == []
+
+
 def test_a_free_start_makes_a_new_demo_key_before_the_servers(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
