@@ -31,14 +31,12 @@ demo: init
 	$(PY) -m core demo --rows $(DEMO_ROWS) --if-empty $(if $(filter local,$(HF_ENDPOINTS_API_URL)),--with-endpoints)
 	-$(PY) -m core spend sync  # so the Spend page opens without a first sync (a failure here does not stop the app)
 
-# The app and the HTTP gateway side by side; when either stops (or on Ctrl-C) the other is stopped too. serve_app.py
-# is `streamlit run app.py` with the engine built before the first visitor (so the first page is not slow).
+# The app and the HTTP gateway side by side (serve_all.py): both ports are checked before the fresh demo key is made, so
+# a second `make run` on busy ports fails without revoking the running one's key; when either server stops (or on
+# Ctrl-C) the other is stopped too, and a stop asked for is not a make error. serve_app.py is `streamlit run app.py`
+# with the engine built before the first visitor (so the first page is not slow).
 run: demo
-	@$(PY) -m core keys demo
-	@bash -c '$(PY) -m core serve --host $(HOST) --port $(GATEWAY_PORT) & gw=$$!; \
-	  GATEWAY_URL=http://127.0.0.1:$(GATEWAY_PORT)/v1 $(PY) serve_app.py --server.address $(HOST) --server.port $(PORT) \
-	    --server.headless true --browser.gatherUsageStats false & app=$$!; \
-	  trap "kill $$gw $$app 2>/dev/null" EXIT INT TERM; wait -n $$gw $$app'
+	@$(PY) serve_all.py --host $(HOST) --port $(PORT) --gateway-port $(GATEWAY_PORT)
 
 test: $(VENV)/.dev
 	$(PY) -m ruff check .

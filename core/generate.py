@@ -582,23 +582,31 @@ def _generate_stream(
     plan = _prepare(svc, user, model_id, request, provider, origin)
     cached = _from_cache(svc, plan, idempotency_key)
     if cached is not None:
-        return GenerationStream(_replay(cached))
+        return _replay_stream(cached)
     hold = _reserve(svc, plan, idempotency_key)
     if hold.reused:
-        return GenerationStream(_replay(_replayed(svc, plan, hold)))
+        return _replay_stream(_replayed(svc, plan, hold))
     t0 = time.perf_counter()
     try:
         upstream = plan.provider.stream(plan.model, request)
     except BaseException as exc:
         _release(svc, plan, hold, exc, _elapsed_ms(t0))
         raise
-    return GenerationStream(_drive(svc, plan, hold, upstream, time.perf_counter() - t0, idempotency_key))
+    drive = _drive(svc, plan, hold, upstream, time.perf_counter() - t0, idempotency_key)
+    return GenerationStream(drive, source=upstream)  # the upstream's stated prompt counts, once it states them
 
 
-def _replay(result: GenerationResult) -> Generator[str, None, GenerationResult]:
-    if result.text:
-        yield result.text
-    return result
+def _replay_stream(result: GenerationResult) -> GenerationStream:
+    """A result already billed, as a stream of its text; its prompt counts are known from the start (unless they were
+    estimated)."""
+
+    def replay() -> Generator[str, None, GenerationResult]:
+        if result.text:
+            yield result.text
+        return result
+
+    u = result.usage
+    return GenerationStream(replay(), stated_input=None if u.estimated else replace(u, output_tokens=0))
 
 
 def _drive(

@@ -83,9 +83,21 @@ def money_text(usd: Decimal | None) -> str | None:
     return f"{whole}.{frac.ljust(2, '0')}"
 
 
+def credits_text(n: int, *, signed: bool = False) -> str:
+    """Credits in a sentence, with the noun agreeing: `1 credit`, `-1 credit`, `0 credits`, `12,345 credits`;
+    `signed` puts the sign in front of a positive amount too (`+1 credit`, as a ledger posting reads)."""
+    figure = f"{n:+,}" if signed else f"{n:,}"
+    return f"{figure} credit" + ("" if abs(n) == 1 else "s")
+
+
 def dollars(usd: Decimal | None) -> str:
-    """Dollars in a sentence: cents, thousands separated ($1,234.50); "n/a" when there is no figure."""
-    return "n/a" if usd is None else f"${usd:,.2f}"
+    """A total, balance or rate in dollars and cents, the one way every interface shows it: thousands separated
+    (`$1,234.50`), the sign in front (`-$3.10`), a non-zero amount under half a cent as `<$0.01` rather than a
+    `$0.00` that reads as free; "n/a" when there is no figure. One request's cost or a unit price: `price_text`."""
+    if usd is None:
+        return "n/a"
+    body = "<$0.01" if usd != 0 and abs(usd) < Decimal("0.005") else f"${abs(usd):,.2f}"
+    return f"-{body}" if usd < 0 else body
 
 
 def price_text(usd: Decimal, digits: int = 2) -> str:
@@ -102,6 +114,14 @@ def price_text(usd: Decimal, digits: int = 2) -> str:
     whole, _, frac = f"{a:.{places}f}".partition(".")
     frac = frac.rstrip("0").ljust(2, "0")
     return f"{sign}{whole}.{frac}"
+
+
+def hourly_text(usd: Decimal) -> str:
+    """An hourly rate (a GPU replica-hour, an endpoint's billing now): cents (`$0.60/h`, `$12.00/h`, `$0.00/h`), and a
+    rate finer than a cent keeps its significant digits (`$0.033/h`) rather than rounding to what an hour does not
+    cost. The command line and the Endpoints page both print rates with this."""
+    text = "0.00" if usd == 0 else price_text(usd)
+    return f"${text}/h" if usd >= 0 else f"-${text.removeprefix('-')}/h"
 
 
 def rate_text(per_hour: float) -> str:

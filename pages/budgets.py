@@ -12,6 +12,7 @@ from core.errors import CoreError
 from core.services import Capability, Principal
 from core.services.budgets import BudgetsPage
 from pages.charts.safe import show as show_chart
+from pages.fmt import credits
 from pages.tables import table
 from pages.ui import billed_calls, guard, plain, services
 
@@ -127,14 +128,14 @@ with tabs["Budgets"]:
         fig.update_layout(height=360, margin={"t": 10, "b": 10}, yaxis_title="credits")
         show_chart(fig, width="stretch")
         over = f"; it passes the limit on {chart.over_on:%Y-%m-%d}" if chart.over_on else ""
-        st.caption(f"Forecast {chart.forecast_total:,.0f} credits by the period's end{over}. {chart.method}.")
+        st.caption(f"Forecast {credits(round(chart.forecast_total))} by the period's end{over}. {chart.method}.")
 
     if can_manage:
         st.subheader("Set a budget")
         with st.form("set_budget"):
             scope = st.radio("Covers", ["user", "team", "api_key"], horizontal=True, key="set_scope")
             target = st.text_input("User email, team name or API key id", key="set_target")
-            credits = st.number_input("Limit (credits)", min_value=1, value=1000, step=100, key="set_credits")
+            limit = st.number_input("Limit (credits)", min_value=1, value=1000, step=100, key="set_credits")
             period = st.radio("Period", ["monthly", "once"], horizontal=True, key="set_period")
             enforcement = st.radio("Kind", ["hard", "soft"], horizontal=True, key="set_kind")
             thresholds = st.text_input("Alert thresholds (%)", value="50, 80, 100", key="set_thresholds")
@@ -146,7 +147,7 @@ with tabs["Budgets"]:
                     user=target if scope == "user" else None,
                     team=target if scope == "team" else None,
                     api_key_id=target if scope == "api_key" else None,
-                    credits=int(credits),
+                    credits=int(limit),
                     period=period,
                     enforcement=enforcement,
                     thresholds=thresholds,
@@ -154,7 +155,7 @@ with tabs["Budgets"]:
             except CoreError as exc:
                 st.error(plain(str(exc)))
             else:
-                saved(f"Saved budget {budget.id} on {budget.target}: {budget.left:,} credits left.")
+                saved(f"Saved budget {budget.id} on {budget.target}: {credits(budget.left)} left.")
         if page.budgets:
             with st.form("remove_budget"):
                 gone = st.selectbox("Remove budget", [b.id for b in page.budgets], key="remove_id")

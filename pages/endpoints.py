@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 
 import pandas as pd
 import plotly.express as px
@@ -11,7 +10,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.errors import CoreError
-from core.services import Principal
+from core.services import Principal, hourly_text
 from core.services.endpoints import EndpointRow, EndpointsOverview, EndpointView, HardwareOption
 from core.services.times import stamp, to_local
 from pages.charts.safe import show as show_chart
@@ -63,10 +62,6 @@ def load_owners(_who: Principal, who_key: str) -> list[str]:
     return services().endpoints.owners(_who)
 
 
-def per_hour(usd: Decimal) -> str:
-    return f"{money(usd)}/h"
-
-
 def breakeven_link(row: EndpointRow) -> None:
     """Break-even for this endpoint in the same tab and session (so as the same person), its settings filled in."""
     label = "Break-even with this endpoint's traffic and settings"
@@ -112,7 +107,7 @@ except CoreError as exc:
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Live endpoints", count(len(ov.rows)), help="endpoints not deleted")
-c2.metric("Billing now", per_hour(ov.cost_per_hour_now_usd), help="hourly rate x replicas billed right now")
+c2.metric("Billing now", hourly_text(ov.cost_per_hour_now_usd), help="hourly rate x replicas billed right now")
 c3.metric(
     "Uptime this month",
     money(ov.month_total_usd),
@@ -178,7 +173,7 @@ else:
         else:
             done(
                 f"Demo loaded: {', '.join(demo.endpoints)} with {demo.events} state changes; "
-                f"{demo.metered.hours_charged} hours metered ({demo.metered.credits:,} credits)."
+                f"{demo.metered.hours_charged} hours metered ({credits(demo.metered.credits)})."
             )
 
 live = list(ov.rows)
@@ -195,10 +190,9 @@ if live:
     )
     st.markdown(
         f"{plain(e.model_repo)} on **{e.hardware_id}** ({e.instance_type}, {e.vendor} {e.region}) · **{e.state}** with "
-        f"{e.replicas} billed {'replica' if e.replicas == 1 else 'replicas'} · {per_hour(e.hourly_usd)} per replica, "
-        f"{per_hour(e.cost_per_hour_now_usd)} "
-        f"now · {idle} · owner {plain(e.owner_email)} · "
-        f"this month {money(row.month_to_date_usd)}"
+        f"{e.replicas} billed {'replica' if e.replicas == 1 else 'replicas'} · "
+        f"{plain(hourly_text(e.hourly_usd))} per replica, {plain(hourly_text(e.cost_per_hour_now_usd))} now · "
+        f"{idle} · owner {plain(e.owner_email)} · this month {plain(money(row.month_to_date_usd))}"
     )
     breakeven_link(row)
     b1, b2, b3, b4 = st.columns(4)
@@ -264,7 +258,7 @@ with st.expander("Post complete hours to the ledger"):
             st.error(plain(str(exc)))
         else:
             done(
-                f"Metered: {report.hours_charged} hour(s) charged, {report.credits:,} credits "
+                f"Metered: {report.hours_charged} hour(s) charged, {credits(report.credits)} "
                 f"({money(report.base_cost_usd)} at hardware rates)."
                 + (f" Overdrawn by uptime: {', '.join(report.overdrawn)}." if report.overdrawn else "")
             )
@@ -348,4 +342,4 @@ else:
             st.error(plain(str(exc)))
         else:
             st.session_state["endpoints_clear_name"] = True  # an empty Name for the next one
-            done(f"Created {view.name} ({view.hardware_id}, {per_hour(view.hourly_usd)} per replica): {view.state}.")
+            done(f"Created {view.name} ({view.hardware_id}, {hourly_text(view.hourly_usd)} per replica): {view.state}.")

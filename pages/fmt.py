@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal, InvalidOperation
 
-from core.services import price_text
+from core.services import credits_text, dollars, price_text
 
 MISSING = "—"
 
@@ -37,13 +37,9 @@ def _signed(d: Decimal, body: str) -> str:
 
 def money(usd: object) -> str:
     """A total or balance in dollars and cents: `$2,145.60`; a non-zero amount under half a cent says so
-    (`<$0.01`) rather than showing `$0.00`."""
+    (`<$0.01`) rather than showing `$0.00` (the rule: `core.services.dollars`, which the command line uses too)."""
     d = _decimal(usd)
-    if d is None:
-        return MISSING
-    if d != 0 and abs(d) < Decimal("0.005"):
-        return _signed(d, "<$0.01")
-    return _signed(d, f"${abs(d):,.2f}")
+    return MISSING if d is None else dollars(d)
 
 
 def price(usd: object, digits: int = 2) -> str:
@@ -61,12 +57,10 @@ def count(n: object) -> str:
     return MISSING if d is None else f"{int(d):,}"
 
 
-def credits(n: object) -> str:
-    """Credits (whole numbers): `12,345 credits`, `1 credit`."""
+def credits(n: object, *, signed: bool = False) -> str:
+    """Credits (whole numbers): `12,345 credits`, `1 credit`; `signed`: `+1 credit` (`core.services.credits_text`)."""
     d = _decimal(n)
-    if d is None:
-        return MISSING
-    return f"{int(d):,} credit" + ("" if abs(int(d)) == 1 else "s")
+    return MISSING if d is None else credits_text(int(d), signed=signed)
 
 
 def pct(value: object, places: int = 1) -> str:

@@ -77,12 +77,12 @@ def refund_form(tx: Transaction, refundable: bool) -> None:
     """Refund the selected debit: a reason and, optionally, part of it; reviewed, then confirmed."""
     if not refundable:
         st.caption(
-            f"Transaction {tx.id} is a {tx.transaction_type} of {tx.amount:+,} credits: only debits (usage, endpoint "
-            "uptime, a negative adjustment) not yet refunded can be refunded."
+            f"Transaction {tx.id} is a {tx.transaction_type} of {credits(tx.amount, signed=True)}: "
+            "only debits (usage, endpoint uptime, a negative adjustment) not yet refunded can be refunded."
         )
         return
     with st.form("refund_form"):
-        st.markdown(f"**Refund transaction {tx.id}**: {tx.transaction_type} of {tx.amount:+,} credits")
+        st.markdown(f"**Refund transaction {tx.id}**: {tx.transaction_type} of {credits(tx.amount, signed=True)}")
         reason = st.text_input("Reason (shown in the history and the audit log)", key="refund_reason")
         part = st.text_input("Credits to refund (blank: all of it)", key="refund_credits")
         asked = st.form_submit_button("Review refund")
@@ -91,16 +91,15 @@ def refund_form(tx: Transaction, refundable: bool) -> None:
     pending = st.session_state.get("refund_pending")
     if not pending or pending["tx"] != tx.id:
         return
-    what = (
-        f"{pending['credits'].strip()} of the {-tx.amount:,}" if pending["credits"].strip() else f"all {-tx.amount:,}"
-    )
-    st.warning(plain(f"Confirm: refund {what} credits of transaction {tx.id}. Reason: {pending['reason'] or '(none)'}"))
+    debited = credits(-tx.amount)
+    what = f"{pending['credits'].strip()} of the {debited}" if pending["credits"].strip() else f"all {debited}"
+    st.warning(plain(f"Confirm: refund {what} of transaction {tx.id}. Reason: {pending['reason'] or '(none)'}"))
 
     def post() -> str:
         done = services().ledger.refund(actor, tx.id, pending["reason"], credits=pending["credits"])
         st.session_state["hist_reset"] = True  # the rows move down one: the selection must not land on another
         return (
-            f"Refunded {done.amount:+,} credits of transaction {tx.id} (transaction {done.id}); "
+            f"Refunded {credits(done.amount, signed=True)} of transaction {tx.id} (transaction {done.id}); "
             f"balance is now {done.balance_after:,}."
         )
 
@@ -368,7 +367,7 @@ if can_grant:
             r = pending["review"]
             st.warning(
                 plain(
-                    f"Confirm: {r.kind} of {r.credits:+,} credits ({money(r.usd)}) to {r.user}: balance "
+                    f"Confirm: {r.kind} of {credits(r.credits, signed=True)} ({money(r.usd)}) to {r.user}: balance "
                     f"{r.balance:,} now, {r.balance_after:,} after (available now {r.available:,}), as {actor.email}."
                     + (f" Note: {pending['note']}" if pending["note"] else "")
                 )
@@ -376,8 +375,8 @@ if can_grant:
             large_ok = True
             if r.large:
                 large_ok = st.checkbox(
-                    f"Yes, post {r.credits:+,} credits ({money(r.usd)}): above the {r.confirm_above:,}-credit limit "
-                    "that needs a second confirmation",
+                    f"Yes, post {credits(r.credits, signed=True)} ({money(r.usd)}): "
+                    f"above the {r.confirm_above:,}-credit limit that needs a second confirmation",
                     key=f"grant_large_ok_{pending['key']}",  # one tick per review: never carried to the next
                 )
 
@@ -392,7 +391,7 @@ if can_grant:
                     confirm_large=large_ok,
                 )
                 after = f"balance is now {tx.balance_after:,}."
-                return f"Posted transaction {tx.id}: {tx.amount:+,} credits to {r.user}; {after}"
+                return f"Posted transaction {tx.id}: {credits(tx.amount, signed=True)} to {r.user}; {after}"
 
             confirm_buttons("grant", "Confirm", post, failed="Not posted", disabled=not large_ok)
 

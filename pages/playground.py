@@ -22,7 +22,7 @@ from core.services.playground import (
     session_totals,
 )
 from core.services.users import UserView
-from pages.fmt import count, money, pct, price
+from pages.fmt import count, credits, money, pct, price
 from pages.tables import table
 from pages.ui import call_billed, guard, plain, services, show_error
 
@@ -140,7 +140,7 @@ def draw_sidebar_figures() -> None:
     totals = session_totals(st.session_state.get("pg_calls", []), credit_usd)
     session_slot.metric(
         "This session",
-        f"{totals.credits:,} credits",
+        credits(totals.credits),
         f"{totals.calls} call{'s' if totals.calls != 1 else ''} · {money(totals.usd)}",
         delta_color="off",
         delta_arrow="off",

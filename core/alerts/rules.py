@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from core.alerts.records import NewAlert
 from core.billing.budget_periods import Window, period_label, resets_on
 from core.billing.errors import BudgetExceededError
+from core.money import credits_text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,11 +62,13 @@ def threshold_alerts(c: CounterFacts, tz: ZoneInfo) -> list[NewAlert]:
     for t in c.crossed():
         if t >= 100 and c.enforcement == "soft":
             passed = "reached" if c.spent == c.credits else "passed"
-            what = f"has {passed} its limit (a soft budget: calls go on): {c.spent:,} of {c.credits:,} credits spent"
+            what = (
+                f"has {passed} its limit (a soft budget: calls go on): {c.spent:,} of {credits_text(c.credits)} spent"
+            )
         elif t >= 100:
-            what = f"is used up: {c.spent:,} of {c.credits:,} credits spent, further calls are refused"
+            what = f"is used up: {c.spent:,} of {credits_text(c.credits)} spent, further calls are refused"
         else:
-            what = f"has reached {t}%: {c.spent:,} of {c.credits:,} credits spent"
+            what = f"has reached {t}%: {c.spent:,} of {credits_text(c.credits)} spent"
         out.append(
             NewAlert(
                 key=f"threshold:budget={c.budget_id}:period={_period(c.period_start)}:pct={t}",
@@ -115,7 +118,8 @@ def low_balance_alert(*, user_id: int, email: str, balance: int, mark: int, arme
         kind="low_balance",
         severity="warning",
         message=(
-            f"{email} has {balance:,} credits left, under the low-balance mark of {mark:,}; ask finance for a top-up."
+            f"{email} has {credits_text(balance)} left, under the low-balance mark of {mark:,}; "
+            "ask finance for a top-up."
         ),
         user_id=user_id,
         details={"balance": balance, "mark": mark, "reason": "credits"},
@@ -133,8 +137,8 @@ def runway_alert(
         severity="warning",
         message=(
             f"{email} has about {runway:.1f} days of credits left ({available:,} available at the forecast burn of "
-            f"{burn_per_day:,.0f} credits a day), under the {days} days of runway the team wants; top up before they "
-            "run out."
+            f"{credits_text(round(burn_per_day))} a day), under the {days} days of runway the team wants; "
+            "top up before they run out."
         ),
         user_id=user_id,
         # the banner shows while the balance is under what the wanted runway needs

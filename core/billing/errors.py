@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from core.errors import CoreError, InvalidInputError
+from core.money import credits_text
 from core.users import UnknownUserError
 
 __all__ = [
@@ -55,10 +56,11 @@ class BudgetExceededError(CoreError):
         self.period_end = period_end
         when = f"it resets on {resets_on:%Y-%m-%d}" if resets_on else "it is a one-off budget: ask finance to raise it"
         if left <= 0:
-            text = f"Budget '{budget}' is used up: 0 of {limit:,} credits left; {when}."
+            text = f"Budget '{budget}' is used up: 0 of {credits_text(limit)} left; {when}."
         else:
             text = (
-                f"Budget '{budget}' has {left:,} of {limit:,} credits left and this call may cost up to {needed:,}; "
+                f"Budget '{budget}' has {left:,} of {credits_text(limit)} left "
+                f"and this call may cost up to {needed:,}; "
                 f"{when}."
             )
         super().__init__(text)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from core.billing.budget_sql import REFUND_OF
 from core.errors import CoreError
+from core.money import credits_text
 
 # The sums sit in CASE branches that both SQLite and PostgreSQL evaluate only for a key with a limit: summed for every
 # key, the month's usage rows made each call of a busy key slower than the last (0.6 ms of a 2.4 ms call at 1,300
@@ -74,8 +75,8 @@ def check_key_month(conn: Connection, user_id: int, key_id: int, credits: int, n
     left = int(limit) - int(spent) - int(held)
     if credits > 0 and credits > left:  # a hold of nothing passes, as it does the balance and the budgets
         raise KeyLimitError(
-            f"API key {prefix}… has {max(left, 0):,} of its {int(limit):,} monthly credits left and this call may "
-            f"need {credits:,}; raise the key's monthly limit or wait for next month.",
+            f"API key {prefix}… has {max(left, 0):,} of its {credits_text(int(limit))} a month left and this call "
+            f"may need {credits:,}; raise the key's monthly limit or wait for next month.",
             needed=credits,
             left=max(left, 0),
         )

@@ -50,7 +50,7 @@ from core.billing.usage_rows import check_model, check_record, insert_usage, unk
 from core.config import Settings, load_settings
 from core.db.models import utcnow
 from core.errors import ConfigError, InvalidInputError, NotFoundError
-from core.money import apply_markup, usd_to_credits
+from core.money import apply_markup, credits_text, usd_to_credits
 from core.users import UserView, no_such_user, user_key
 
 UserRef: TypeAlias = "int | str | UserView"
@@ -617,7 +617,8 @@ class BillingService:
             orig = to_transaction(found)
             if orig.amount >= 0 or orig.transaction_type not in REFUNDABLE_KINDS:
                 raise InvalidInputError(
-                    f"Transaction {tx_id} is a {orig.transaction_type} of {orig.amount:+,} credits; only debits "
+                    f"Transaction {tx_id} is a {orig.transaction_type} of {credits_text(orig.amount, signed=True)}; "
+                    "only debits "
                     f"({', '.join(REFUNDABLE_KINDS)}) can be refunded."
                 )
             acct = self._lock(conn, orig.user_id, key, now)
@@ -629,7 +630,7 @@ class BillingService:
             amount = -orig.amount if partial is None else partial
             if amount > -orig.amount:
                 raise InvalidAmountError(
-                    f"A refund of {amount:,} credits is more than the {-orig.amount:,} transaction {tx_id} debited."
+                    f"A refund of {credits_text(amount)} is more than the {-orig.amount:,} transaction {tx_id} debited."
                 )
             tx = self._post(
                 conn,

@@ -16,6 +16,7 @@ from core.billing.accrual import NANO_PER_CREDIT
 from core.billing.budget_periods import Window
 from core.billing.budget_sql import BudgetSQL
 from core.db.models import AIUsageLog, Budget, BudgetPeriod, CreditHold, CreditTransaction, User, utcnow
+from core.money import credits_text
 
 CREDITS_IN = ("grant", "topup", "refund")
 CREDITS_OUT = ("usage", "endpoint_uptime")
@@ -154,7 +155,7 @@ def _usage_debits(s: Session) -> Iterator[Violation]:
         elif kind != "usage":
             problem = f"points to transaction {tx_id}, a {kind}"
         else:
-            problem = f"charged {credits:,} credits but its debit {tx_id} is {amount:+,}"
+            problem = f"charged {credits_text(credits)} but its debit {tx_id} is {amount:+,}"
         yield Violation(check="usage_debit", user_id=uid, row_id=usage_id, message=f"usage row {usage_id} {problem}")
 
 
@@ -173,7 +174,7 @@ def _free_calls(s: Session) -> Iterator[Violation]:
             check="free_call_charged",
             user_id=uid,
             row_id=usage_id,
-            message=f"{what} usage row {usage_id} was charged {credits:,} credits (transaction {tx_id})",
+            message=f"{what} usage row {usage_id} was charged {credits_text(credits)} (transaction {tx_id})",
         )
 
 
@@ -357,7 +358,7 @@ def _accrual_steps(s: Session) -> Iterator[Violation]:
         if left < 0:
             problem = f"consumed {accrued:,} nano-credits but {-left:,} of them were never paid for (a free call)"
         elif left >= NANO_PER_CREDIT:
-            problem = f"debited {credits:,} credits and left {left:,} nano-credits unused, a whole credit or more"
+            problem = f"debited {credits_text(credits)} and left {left:,} nano-credits unused, a whole credit or more"
         else:
             problem = "has a cost but consumed no credits"
         yield Violation(check="accrual", user_id=uid, row_id=usage_id, message=f"usage row {usage_id} {problem}")
@@ -381,7 +382,7 @@ def _budget_counters(s: Session) -> Iterator[Violation]:
                 check="budget_counter",
                 user_id=budget.user_id,
                 row_id=period.id,
-                message=f"budget {budget.id} ({budget.name}) counts {period.spent:,} credits spent from "
+                message=f"budget {budget.id} ({budget.name}) counts {credits_text(period.spent)} spent from "
                 f"{period.period_start:%Y-%m-%d %H:%M} UTC but the ledger says {counted:,}",
             )
 

@@ -8,6 +8,7 @@ from typing import Any
 from core.cli import Context
 from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
+from core.services import credits_text
 from core.services.budgets import BudgetView
 
 
@@ -90,7 +91,7 @@ def run_set(args: argparse.Namespace, ctx: Context) -> int:
         print_json(budget_row(b))
     else:
         print(
-            f"budget {b.id} '{b.name}': {b.enforcement} {b.period} limit of {b.credits:,} credits on {b.target}; "
+            f"budget {b.id} '{b.name}': {b.enforcement} {b.period} limit of {credits_text(b.credits)} on {b.target}; "
             f"{b.spent:,} spent in {b.period_label}, {b.left:,} left"
         )
     return 0

@@ -8,6 +8,7 @@ import sys
 from core.cli import Context
 from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
+from core.services import credits_text
 from core.services.ledger import DISPUTES_SHOWN, GRANT_KINDS, PAGE_SIZE, TRANSACTION_TYPES
 from core.services.times import day_bounds
 
@@ -95,7 +96,8 @@ def run_grant(args: argparse.Namespace, ctx: Context) -> int:
         print_json(tx)
     else:
         print(
-            f"{args.kind} of {tx.amount:+,} credits to {args.user}: transaction {tx.id}, balance {tx.balance_after:,}"
+            f"{args.kind} of {credits_text(tx.amount, signed=True)} to {args.user}: transaction {tx.id}, "
+            f"balance {tx.balance_after:,}"
         )
     return 0
 
@@ -105,7 +107,7 @@ def run_balance(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print_json({"total": bal.total, "held": bal.held, "available": bal.available})
     else:
-        print(f"{args.user}: {bal.total:,} credits, {bal.held:,} held, {bal.available:,} available")
+        print(f"{args.user}: {credits_text(bal.total)}, {bal.held:,} held, {bal.available:,} available")
     return 0
 
 
@@ -151,7 +153,7 @@ def run_refund(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print_json(tx)
     else:
-        print(f"refunded {tx.amount:,} credits of transaction {args.transaction}: transaction {tx.id}")
+        print(f"refunded {credits_text(tx.amount)} of transaction {args.transaction}: transaction {tx.id}")
     return 0
 
 

@@ -17,7 +17,7 @@ from core.cli import Context
 from core.cli.args import bounded_int
 from core.cli.output import print_json, print_table
 from core.errors import InvalidInputError
-from core.services import money_text
+from core.services import credits_text, dollars, hourly_text, money_text
 from core.services.endpoints import MAX_REPLICAS, STATES, EndpointView
 
 MAX_IDLE_MINUTES = 43_200  # 30 days: longer than any idle timeout the endpoints API takes
@@ -143,8 +143,8 @@ def _row(v: EndpointView, month_usd: Decimal | None = None, *, text: bool = Fals
         "hardware": v.hardware_id,
         "state": v.state,
         "replicas": v.replicas,
-        "usd_per_hour": f"${v.hourly_usd:.2f}" if text else money_text(v.hourly_usd),
-        "month_to_date_usd": f"${month_usd or 0:.4f}" if text else month_usd,
+        "usd_per_hour": hourly_text(v.hourly_usd) if text else money_text(v.hourly_usd),
+        "month_to_date_usd": dollars(month_usd or Decimal(0)) if text else month_usd,
         "owner": v.owner_email,
         "url": v.url,
     }
@@ -167,8 +167,8 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print_table(data)
         print(
-            f"\nmonth to date: ${ov.month_total_usd:.4f} (posted ${ov.month_metered_usd:.4f}, "
-            f"not yet metered ${ov.month_accrued_usd:.4f}); billing now ${ov.cost_per_hour_now_usd:.2f}/h"
+            f"\nmonth to date: {dollars(ov.month_total_usd)} (posted {dollars(ov.month_metered_usd)}, "
+            f"not yet metered {dollars(ov.month_accrued_usd)}); billing now {hourly_text(ov.cost_per_hour_now_usd)}"
         )
     for name, problem in ov.refresh_errors.items():
         print(f"warning: {name}: {problem}", file=sys.stderr)
@@ -189,8 +189,8 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
     )
     if cost:
         print(
-            f"{'this month':>18}: posted ${cost.metered_usd:.4f} ({cost.metered_credits} credits), "
-            f"not yet metered ${cost.accrued_usd:.4f}; {cost.replica_minutes} replica-minutes"
+            f"{'this month':>18}: posted {dollars(cost.metered_usd)} ({credits_text(cost.metered_credits)}), "
+            f"not yet metered {dollars(cost.accrued_usd)}; {cost.replica_minutes} replica-minutes"
         )
     print()
     print_table([{"at (UTC)": e.at, "state": e.state, "replicas": e.replicas, "note": e.note} for e in events])
@@ -219,7 +219,7 @@ def run_create(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print(
             f"created {view.name} ({view.model_repo} on {view.hardware_id}, "
-            f"${money_text(view.hourly_usd)}/h per replica, "
+            f"{hourly_text(view.hourly_usd)} per replica, "
             f"owner {view.owner_email}): {view.state}"
         )
     return 0
@@ -237,7 +237,8 @@ def run_action(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print_json(view)
     else:
-        print(f"{view.name}: {view.state} ({view.replicas} billed replicas, ${view.cost_per_hour_now_usd:.2f}/h now)")
+        replicas = f"{view.replicas} billed {'replica' if view.replicas == 1 else 'replicas'}"
+        print(f"{view.name}: {view.state} ({replicas}, {hourly_text(view.cost_per_hour_now_usd)} now)")
     return 0
 
 
@@ -273,7 +274,7 @@ def run_meter(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print(
             f"metered up to {report.until:%Y-%m-%d %H:%M} UTC: {report.hours_charged} hours charged "
-            f"(${report.base_cost_usd:.4f} at hardware rates, {report.credits} credits with markup), "
+            f"({dollars(report.base_cost_usd)} at hardware rates, {credits_text(report.credits)} with markup), "
             f"{report.hours_resumed} interrupted hours completed, {report.endpoints} endpoints"
         )
         for email in report.overdrawn:
@@ -291,7 +292,8 @@ def run_demo(args: argparse.Namespace, ctx: Context) -> int:
         m = report.metered
         print(
             f"endpoints demo on the local stand-in: {', '.join(report.endpoints)} with {report.events} state changes "
-            f"over {args.days} days; metered {m.hours_charged} hours (${m.base_cost_usd:.2f}, {m.credits} credits)"
+            f"over {args.days} days; metered {m.hours_charged} hours "
+            f"({dollars(m.base_cost_usd)}, {credits_text(m.credits)})"
         )
     return 0
 

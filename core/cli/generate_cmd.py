@@ -11,6 +11,7 @@ from core.cli.args import positive_int
 from core.cli.output import print_json
 from core.cli.output_file import check_writable, deliver
 from core.errors import InvalidInputError
+from core.services import credits_text
 from core.services.generation import GenerationRequest, GenerationResult
 
 EXTENSIONS = {
@@ -122,24 +123,20 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _credits(n: int) -> str:
-    return f"{n:,} credit" + ("" if n == 1 else "s")
-
-
 def _cost_line(r: GenerationResult) -> str:
     what = "simulated; not charged, would cost" if r.sandbox else "charged"
     credits = r.would_be_credits if r.sandbox else r.credits_charged
     # a cache hit: the provider was not called (provider cost 0); its credits are of the catalog cost, if charged
-    cost = f"base ${r.base_cost_usd.normalize():f} = {_credits(r.base_credits)}"
+    cost = f"base ${r.base_cost_usd.normalize():f} = {credits_text(r.base_credits)}"
     if r.cache_hit:
         cost = f"catalog ${r.catalog_cost_usd.normalize():f}" + (
-            f" = {_credits(r.base_credits)}" if r.base_credits else ""
+            f" = {credits_text(r.base_credits)}" if r.base_credits else ""
         )
     parts = [
         f"{r.provider}/{r.model_id}",
         cost,
         f"markup {r.markup_pct.normalize():f}%",
-        f"{what} {_credits(credits)}",
+        f"{what} {credits_text(credits)}",
         f"balance {r.balance_after:,}",
         f"{r.latency_ms} ms",
     ]

@@ -9,6 +9,7 @@ import textwrap
 from core.cli import Context
 from core.cli.args import iso_date
 from core.cli.output import print_json
+from core.services import dollars
 from core.services.spend import UP_TO_DATE
 
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         print(head)
         print(textwrap.indent(textwrap.fill(o.action, 110), " " * 7))
     print(
-        f"total ${report.monthly_saving_usd:,.2f}/month without the hints (opportunities can overlap); "
+        f"total {dollars(report.monthly_saving_usd)}/month without the hints (opportunities can overlap); "
         "--json shows each one's evidence"
     )
     return 0

@@ -10,6 +10,7 @@ from core.cli import Context
 from core.cli.args import decimal_arg, positive_int
 from core.cli.optimize_cmd import period_args
 from core.cli.output import print_json, print_table
+from core.services import dollars
 from core.services.optimize import ROUNDING_POLICIES, PricingScenario
 from core.services.spend import UP_TO_DATE
 
@@ -77,10 +78,10 @@ def run_whatif(args: argparse.Namespace, ctx: Context) -> int:
         ("rounding beyond markup", "rounding_beyond_markup_usd"),
     ):
         before, after = getattr(b, name), getattr(w, name)
-        rows.append((label, f"${before:,.2f}", f"${after:,.2f}", f"{after - before:+,.2f}"))
+        rows.append((label, dollars(before), dollars(after), f"{after - before:+,.2f}"))
     print_table([{"": r[0], "billed": r[1], "what-if": r[2], "difference": r[3]} for r in rows])
     print(
-        f"provider cost ${result.base_cost_usd:,.2f} for {result.requests:,} requests; "
+        f"provider cost {dollars(result.base_cost_usd)} for {result.requests:,} requests; "
         f"{result.pays_more()} people pay more, {result.pays_less()} pay less"
     )
     print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.gateway.schemas import AnthropicTextBlock, MessagesRequest, text_of
-from core.services.generation import GenerationRequest, GenerationResult
+from core.services.generation import GenerationRequest, GenerationResult, Usage
 
 STOP = {
     "length": "max_tokens",
@@ -66,7 +66,11 @@ def stop_sequence(result: GenerationResult) -> str | None:
 
 
 def usage(result: GenerationResult) -> dict[str, int]:
-    u = result.usage
+    return usage_of(result.usage)
+
+
+def usage_of(u: Usage) -> dict[str, int]:
+    """Anthropic's usage shape: `input_tokens` is the uncached part; cache writes and reads are counted apart."""
     return {
         "input_tokens": u.input_tokens - u.cached_tokens - u.cache_write_tokens,
         "output_tokens": u.output_tokens,
@@ -88,8 +92,11 @@ def message(result: GenerationResult, rid: str) -> dict[str, Any]:
     }
 
 
-def stream_start(rid: str, model: str) -> list[tuple[str, dict[str, Any]]]:
-    """message_start (usage is only known at the end: it comes in message_delta), the text block, a ping."""
+def stream_start(rid: str, model: str, stated: Usage | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """message_start, the text block, a ping. message_start carries the prompt's counts when the upstream stated them
+    before its first text (`stated`), as Anthropic's own does; when they are not known it says 0 rather than an
+    estimate, and the counts come with message_delta, whose usage the SDK's final message takes."""
+    start_usage = {"input_tokens": 0, "output_tokens": 0} if stated is None else usage_of(stated)
     return [
         (
             "message_start",
@@ -103,7 +110,7 @@ def stream_start(rid: str, model: str) -> list[tuple[str, dict[str, Any]]]:
                     "content": [],
                     "stop_reason": None,
                     "stop_sequence": None,
-                    "usage": {"input_tokens": 0, "output_tokens": 0},
+                    "usage": start_usage,
                 },
             },
         ),

@@ -40,9 +40,10 @@ def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None
 
     events = relay(
         stream,
-        start=lambda: [sse(d, e) for e, d in anthropic_format.stream_start(rid, body.model)],
+        start=lambda s: [sse(d, e) for e, d in anthropic_format.stream_start(rid, body.model, s.stated_input)],
         chunk=lambda text: sse(*reversed(anthropic_format.stream_delta(text))),
         finish=lambda s: [sse(d, e) for e, d in anthropic_format.stream_end(s.result)],
         fault=fault,
+        start_with_first=True,  # message_start carries the prompt's count, which Anthropic states before its text
     )
     return StreamingResponse(events, media_type="text/event-stream", headers={"x-request-id": rid})

@@ -41,7 +41,7 @@ def chat_completions(body: ChatCompletionRequest, request: Request, key: Idempot
 
     events = relay(
         stream,
-        start=lambda: [sse(writer.chunk({"role": "assistant", "content": ""}))],
+        start=lambda _stream: [sse(writer.chunk({"role": "assistant", "content": ""}))],
         chunk=lambda text: sse(writer.chunk({"content": text})),
         finish=lambda s: [*(sse(c) for c in writer.final(s.result)), sse("[DONE]")],
         fault=fault,

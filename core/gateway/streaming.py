@@ -36,21 +36,28 @@ def _next(chunks: Iterator[str]) -> object:
 async def relay(
     stream: GenerationStream,
     *,
-    start: Callable[[], list[bytes]],
+    start: Callable[[GenerationStream], list[bytes]],
     chunk: Callable[[str], bytes],
     finish: Callable[[GenerationStream], list[bytes]],
     fault: Callable[[BaseException], bytes],
+    start_with_first: bool = False,
 ) -> AsyncIterator[bytes]:
-    """The SSE body of a stream: `start()`'s events, one `chunk(text)` per piece, then `finish(stream)`'s events
-    (the stream's `.result` is set by then); on an error after the start, `fault(exc)`'s event."""
+    """The SSE body of a stream: `start(stream)`'s events, one `chunk(text)` per piece, then `finish(stream)`'s
+    events (the stream's `.result` is set by then); on an error after the start, `fault(exc)`'s event.
+
+    `start_with_first`: read the first piece (or the end) before the start events, so that what the upstream states
+    ahead of its text (`stream.stated_input`: Anthropic's prompt counts) can go into them."""
     try:
-        for event in start():
+        piece = await run_sync(_next, stream) if start_with_first else None
+        for event in start(stream):
             yield event
         while True:
-            piece = await run_sync(_next, stream)
+            if piece is None:
+                piece = await run_sync(_next, stream)
             if piece is _DONE:
                 break
             yield chunk(piece)  # type: ignore[arg-type]
+            piece = None
         for event in finish(stream):
             yield event
     except Exception as exc:

@@ -23,7 +23,7 @@ from core.analytics.filters import SpendFilter, local_midnight_utc, zone
 from core.analytics.queries import SpendQueries
 from core.catalog.types import ModelPrice
 from core.db.models import DEPLOYMENT_TYPES
-from core.money import dollars
+from core.money import dollars, price_text
 from core.optimize.dedicated import MIN_MONTHLY_SAVING
 from core.optimize.opportunity import Kind, Opportunity
 from core.optimize.period import Period
@@ -120,9 +120,9 @@ def _hints(who: _Who, category: str, uses: list[_Use], period: Period) -> list[O
                 subject=who.subject,
                 action=(
                     f"hint: {who.subject} already sends {share:.0%} of {who.their} {category} requests to "
-                    f"{main.model.model_id} (${main_per:.4f}/request); moving the {dear.ok:,} on "
-                    f"{dear.model.model_id} (${per:.4f}/request) would save about {dollars(monthly)}/month, if its "
-                    "answers are good enough (quality is not measured)"
+                    f"{main.model.model_id} (${price_text(main_per)}/request); moving the {dear.ok:,} on "
+                    f"{dear.model.model_id} (${price_text(per)}/request) would save about {dollars(monthly)}/month, "
+                    "if its answers are good enough (quality is not measured)"
                 ),
                 monthly_saving_usd=monthly,
                 hint=True,

@@ -3,13 +3,15 @@
 
 Streaming starts from the usage in `message_start` and takes every figure the LAST `message_delta` states, as
 Anthropic's SDK does: its usage is cumulative (output tokens, and input and cache counts when present), so
-message_delta figures are never added together.
+message_delta figures are never added together. The message_start counts are also stated on the stream as soon as
+they arrive (`TextStream.stated_input`), so the gateway's own message_start can carry them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -114,10 +116,11 @@ class AnthropicProvider(BaseProvider):
             headers={"Accept": "text/event-stream"},
             stream=True,
         )
-        return TextStream(self._read_stream(response, request))
+        stream = TextStream(self._read_stream(response, request, lambda usage: stream.state_input(usage)))
+        return stream
 
     def _read_stream(
-        self, response: httpx.Response, request: GenerationRequest
+        self, response: httpx.Response, request: GenerationRequest, stated: Callable[[Usage], None]
     ) -> Generator[str, None, ProviderResult]:
         parts: list[str] = []
         start_usage: Any = None
@@ -132,6 +135,9 @@ class AnthropicProvider(BaseProvider):
                     message = payload.get("message") or {}
                     request_id = request_id or message.get("id")
                     start_usage = message.get("usage")
+                    prompt = anthropic_usage(start_usage)
+                    if prompt is not None and not prompt.estimated:  # the real count, known before any text
+                        stated(replace(prompt, output_tokens=0))
                 elif kind == "content_block_delta":
                     delta = payload.get("delta") or {}
                     if delta.get("type") == "text_delta" and delta.get("text"):

@@ -132,9 +132,30 @@ class ResultStream(Generic[R]):
     """An iterator of text chunks built from a generator that yields the chunks and *returns* a result; once
     exhausted, `.result` holds it. Iterate it to the end (e.g. with `st.write_stream`) before reading `.result`."""
 
-    def __init__(self, chunks: Generator[str, None, R]) -> None:
+    def __init__(
+        self,
+        chunks: Generator[str, None, R],
+        *,
+        stated_input: Usage | None = None,
+        source: ResultStream[Any] | None = None,
+    ) -> None:
         self._chunks = chunks
         self._result: R | None = None
+        self._stated_input = stated_input
+        self._source = source
+
+    @property
+    def stated_input(self) -> Usage | None:
+        """The prompt's token counts (input, cache reads and writes; output 0) as the upstream stated them before its
+        first chunk (Anthropic's message_start), or as a replayed call billed them; None while, or when, they are
+        not known. Never an estimate. A stream wrapping another (`source`) tells its source's."""
+        if self._stated_input is None and self._source is not None:
+            return self._source.stated_input
+        return self._stated_input
+
+    def state_input(self, usage: Usage) -> None:
+        """Called by the producer when the upstream states the prompt's counts (before or with its first chunk)."""
+        self._stated_input = usage
 
     def __iter__(self) -> Iterator[str]:
         return self

@@ -23,7 +23,7 @@ from core.budgets.teams import MemberView, TeamDirectory, TeamView
 from core.budgets.view import BudgetsPage, budgets_page
 from core.db.models import ALERT_KINDS, BUDGET_ENFORCEMENTS, BUDGET_PERIODS, utcnow
 from core.errors import InvalidInputError, PermissionDeniedError
-from core.money import credits_to_usd
+from core.money import credits_text, credits_to_usd
 from core.users import get_user
 
 if TYPE_CHECKING:
@@ -56,9 +56,10 @@ def overdraft_banner(who: Principal, total: int, credit_usd: Decimal) -> AlertVi
         severity="critical",
         created_at=utcnow(),
         message=(
-            f"Your balance is {total:,} credits: overdrawn by {-total:,} credits (${owed:,.2f}). Calls that cost "
-            "credits are refused until a top-up brings it back above zero; the free sandbox models still work. "
-            f"Ask finance for a top-up of at least {-total:,} credits."
+            f"Your balance is {credits_text(total)}: overdrawn by {credits_text(-total)} (${owed:,.2f}). "
+            "Calls that cost credits are refused until a top-up brings it back above zero; "
+            "the free sandbox models still work. "
+            f"Ask finance for a top-up of at least {credits_text(-total)}."
         ),
         user_id=who.user_id,
         user_email=who.email,

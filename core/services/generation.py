@@ -15,6 +15,7 @@ from core.access import Caller, Capability, Principal, guarded
 from core.errors import InvalidInputError, PermissionDeniedError
 from core.generate import GenerationResult, GenerationStream, Origin
 from core.providers.types import Category, GenerationRequest
+from core.usage import Usage
 from core.users import UserView
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 MAX_IDEMPOTENCY_KEY = 255
 
-__all__ = ["Category", "GenerationRequest", "GenerationResult", "GenerationService", "GenerationStream"]
+__all__ = ["Category", "GenerationRequest", "GenerationResult", "GenerationService", "GenerationStream", "Usage"]
 
 
 def _ledger_key(caller: Caller, key: str | None) -> str | None:

@@ -22,7 +22,7 @@ from core.billing.ledger import GRANT_KINDS, MAX_PAGE, REFUNDABLE_KINDS, TRANSAC
 from core.billing.ledger_check import Violation, check_ledger
 from core.billing.types import Balance, Transaction
 from core.errors import InvalidInputError
-from core.money import credits_to_usd
+from core.money import credits_text, credits_to_usd
 from core.services.times import day_bounds
 from core.users import get_user
 
@@ -91,8 +91,9 @@ class LargeGrantError(InvalidInputError):
     def __init__(self, review: GrantReview) -> None:
         self.review = review
         super().__init__(
-            f"{review.credits:+,} credits (${review.usd:,.2f}) is above the {review.confirm_above:,}-credit limit "
-            "that needs a second confirmation (GRANT_CONFIRM_ABOVE_CREDITS): confirm it again (on the command line, "
+            f"{credits_text(review.credits, signed=True)} (${review.usd:,.2f}) is above the "
+            f"{review.confirm_above:,}-credit limit that needs a second confirmation "
+            "(GRANT_CONFIRM_ABOVE_CREDITS): confirm it again (on the command line, "
             "add --yes-large)."
         )
 

@@ -18,7 +18,7 @@ from core.catalog.lookup import list_models
 from core.catalog.types import ModelPrice
 from core.errors import CoreError, InvalidInputError
 from core.generate import GenerationResult
-from core.money import credits_to_usd, price_text
+from core.money import credits_text, credits_to_usd, price_text
 from core.providers.types import GenerationRequest
 from core.usage import Usage
 from core.users import UserView, get_user, list_users
@@ -107,7 +107,7 @@ def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
     if result.sandbox:
         notes.append(
             f"Simulated by the sandbox: no model was called and nothing was charged. Priced as {priced_as}: the real "
-            f"call would cost {result.would_be_credits:,} credits."
+            f"call would cost {credits_text(result.would_be_credits)}."
         )
         tag = "simulated, not charged"
     elif result.cache_hit:
@@ -247,7 +247,7 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
         ratio = max(costs) / min(costs)
         count = {2: "Two", 3: "Three"}.get(len(rows), str(len(rows)))
         note = (
-            f"{count} calls differing {ratio:.0f}x in provider cost all cost {rows[0].credits:,} credits: "
+            f"{count} calls differing {ratio:.0f}x in provider cost all cost {credits_text(rows[0].credits)}: "
             f"whole-credit rounding (1 credit = ${credit_usd.normalize():f}, and every call costs at least one "
             "credit before the markup). At volume the difference is real: compare the exact costs."
         )

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.money import apply_markup, credits_to_usd, price_text, usd_to_credits
+from core.money import apply_markup, credits_text, credits_to_usd, dollars, hourly_text, price_text, usd_to_credits
 
 
 def test_specification_example() -> None:
@@ -72,3 +72,42 @@ def test_markup_never_undercharges(base: int, markup: Decimal) -> None:
 )
 def test_price_text_has_enough_significant_digits_and_no_exponent(usd: str, digits: int, text: str) -> None:
     assert price_text(Decimal(usd), digits) == text
+
+
+@pytest.mark.parametrize(
+    ("n", "signed", "text"),
+    [
+        (1, False, "1 credit"),
+        (-1, False, "-1 credit"),
+        (1, True, "+1 credit"),
+        (-1, True, "-1 credit"),
+        (0, False, "0 credits"),
+        (2, True, "+2 credits"),
+        (12_345, False, "12,345 credits"),
+    ],
+)
+def test_credits_text_agrees_with_its_figure(n: int, signed: bool, text: str) -> None:
+    assert credits_text(n, signed=signed) == text
+
+
+@pytest.mark.parametrize(
+    ("usd", "text"),
+    [
+        (Decimal("1234.5"), "$1,234.50"),
+        (Decimal("-3.1"), "-$3.10"),
+        (Decimal("0.001"), "<$0.01"),
+        (Decimal(0), "$0.00"),
+        (Decimal("0.0049"), "<$0.01"),
+        (None, "n/a"),
+    ],
+)
+def test_dollars_shows_cents_and_never_a_free_looking_zero(usd: Decimal | None, text: str) -> None:
+    assert dollars(usd) == text
+
+
+@pytest.mark.parametrize(
+    ("usd", "text"),
+    [("0.60", "$0.60/h"), ("4", "$4.00/h"), ("0", "$0.00/h"), ("0.033", "$0.033/h"), ("1234.5", "$1,234.50/h")],
+)
+def test_hourly_text_keeps_cents_and_sub_cent_digits(usd: str, text: str) -> None:
+    assert hourly_text(Decimal(usd)) == text

@@ -45,6 +45,7 @@ def test_price_has_enough_significant_digits_and_no_exponent(value, text):
 def test_counts_credits_and_percentages():
     assert count(12345.0) == "12,345"
     assert credits(1) == "1 credit"
+    assert credits(1, signed=True) == "+1 credit" and credits(-1, signed=True) == "-1 credit"
     assert credits(-2005) == "-2,005 credits"
     assert pct(825.25) == "825.2%" or pct(825.25) == "825.3%"
     assert count(None) == credits(None) == pct(None) == "—"

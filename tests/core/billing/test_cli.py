@@ -53,6 +53,23 @@ def test_grant_balance_history_refund(db: str, capsys: pytest.CaptureFixture[str
     assert code == 0 and "ledger OK" in out
 
 
+def test_one_credit_reads_one_credit(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A figure of 1 takes the singular in every line these commands print (it used to read "1 credits")."""
+    capsys.readouterr()
+    code, out, _ = run(capsys, "credits", "grant", "--user", "ana@example.com", "--credits", "1")
+    assert code == 0 and "grant of +1 credit to ana@example.com" in out
+    code, out, _ = run(capsys, "credits", "balance", "--user", "ana@example.com")
+    assert code == 0 and "ana@example.com: 1 credit, 0 held, 1 available" in out
+    code, out, _ = run(
+        capsys, "credits", "grant", "--user", "ana@example.com", "--credits", "-1", "--kind", "adjustment"
+    )
+    assert code == 0 and "adjustment of -1 credit to" in out
+    code, out, _ = run(capsys, "credits", "refund", "--transaction", "2", "--reason", "undo")
+    assert code == 0 and "refunded 1 credit of transaction 2" in out
+    code, out, _ = run(capsys, "budgets", "set", "--user", "ana@example.com", "--credits", "1")
+    assert code == 0 and "limit of 1 credit on" in out
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

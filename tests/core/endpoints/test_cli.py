@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from core.cli import main
+from core.services import dollars, hourly_text
 
 
 @pytest.fixture
@@ -99,3 +102,26 @@ def test_unconfigured_explains_how_to_configure(
     main(["init"])
     code, _, err = run(capsys, "endpoints", "list")
     assert code == 2 and "HF_TOKEN" in err and "HF_ENDPOINTS_API_URL=local" in err
+
+
+def test_list_and_show_print_money_as_the_endpoints_page_does(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Totals in dollars and cents and rates per hour, by the rules the Endpoints page uses (`dollars`,
+    `hourly_text`), not a hand-made four places ("$1.2345")."""
+    code, out, _ = run(capsys, "endpoints", "demo", "--days", "2")
+    assert code == 0
+    code, out, _ = run(capsys, "endpoints", "list", "--no-refresh", "--json")
+    listed = json.loads(out)
+    total = Decimal(str(listed["month_total_usd"]))
+    shown = listed["endpoints"][0]
+    assert total > 0
+    code, out, _ = run(capsys, "endpoints", "list", "--no-refresh")
+    assert code == 0 and f"month to date: {dollars(total)} (posted " in out
+    code, out, _ = run(capsys, "endpoints", "show", shown["name"])
+    assert code == 0
+    cents = r"(\$[\d,]+\.\d\d|<\$0\.01)"
+    lines = {k.strip(): v.strip() for k, _, v in (line.partition(": ") for line in out.splitlines() if ": " in line)}
+    assert lines["usd_per_hour"] == hourly_text(Decimal(shown["usd_per_hour"]))
+    assert re.fullmatch(cents, lines["month_to_date_usd"])
+    assert re.fullmatch(rf"posted {cents} \(\d[\d,]* credits?\), not yet metered {cents}; .*", lines["this month"])
+    for money in re.findall(r"\$[\d,.]+", out):
+        assert re.fullmatch(r"\$[\d,]+\.\d\d", money), money  # cents, never $0.0000

@@ -3,10 +3,13 @@ and errors as the SDK's own typed exceptions in Anthropic's envelope."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anthropic
 import pytest
 
 from tests.core.gateway.conftest import GatewayWorld
+from tests.support.loopback import MESSAGE
 
 ASK = [{"role": "user", "content": "Say hello."}]
 
@@ -59,3 +62,51 @@ def test_errors_are_the_sdks_own(world: GatewayWorld) -> None:
         broke.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=ASK)
     assert poor.value.status_code == 402 and poor.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
     assert world.upstream_calls() == calls
+
+
+def _streamed(client: anthropic.Anthropic, model: str) -> tuple[list[Any], anthropic.types.Message]:
+    with client.messages.stream(model=model, max_tokens=100, messages=ASK) as stream:
+        events = list(stream)
+        return events, stream.get_final_message()
+
+
+def test_message_start_carries_the_input_count_the_upstream_stated(world: GatewayWorld) -> None:
+    """As Anthropic's own stream does: the real prompt count in message_start, the same in the final message, and
+    the call billed as the same call made without streaming."""
+    user = world.user()
+    client = world.anthropic(world.key(user))
+    events, final = _streamed(client, "claude-haiku-4-5")
+    start = events[0]
+    assert start.type == "message_start"
+    stated = MESSAGE["usage"]["input_tokens"]
+    assert start.message.usage.input_tokens == stated == final.usage.input_tokens
+    streamed_cost = 10_000 - world.balance(user)
+    other = world.user()
+    world.anthropic(world.key(other)).messages.create(model="claude-haiku-4-5", max_tokens=100, messages=ASK)
+    assert streamed_cost == 10_000 - world.balance(other) > 0
+
+
+def test_an_unknown_input_count_is_not_guessed_in_message_start(world: GatewayWorld) -> None:
+    """The sandbox states no count ahead of its text: message_start says 0, not an estimate, and the final message
+    takes the billed count from message_delta."""
+    events, final = _streamed(world.anthropic(world.key(world.user())), "sandbox-chat")
+    (start,) = [e for e in events if e.type == "message_start"]
+    (delta,) = [e for e in events if e.type == "message_delta"]
+    assert start.message.usage.input_tokens == 0
+    assert delta.usage.input_tokens is not None and delta.usage.input_tokens > 0
+    assert final.usage.input_tokens == delta.usage.input_tokens
+
+
+def test_a_replayed_stream_states_the_billed_input_count_from_the_start(world: GatewayWorld) -> None:
+    """A retry with the same Idempotency-Key replays the billed call: its count is known before the first event."""
+    user = world.user()
+    client = world.anthropic(world.key(user))
+    ask = {"model": "claude-haiku-4-5", "max_tokens": 100, "messages": ASK, "extra_headers": {"Idempotency-Key": "r1"}}
+    with client.messages.stream(**ask) as first:
+        first.until_done()
+    balance = world.balance(user)
+    with client.messages.stream(**ask) as again:
+        events = list(again)
+    assert events[0].type == "message_start"
+    assert events[0].message.usage.input_tokens == MESSAGE["usage"]["input_tokens"]
+    assert world.balance(user) == balance  # not charged twice

@@ -74,7 +74,7 @@ def test_over_the_keys_monthly_credits_is_402(world: GatewayWorld) -> None:
     user = world.user()
     client = world.openai(world.key(user, monthly_credits=3))
     chat(client)  # 2 credits
-    with pytest.raises(openai.APIStatusError, match="monthly credits") as err:
+    with pytest.raises(openai.APIStatusError, match="credits a month") as err:
         chat(client)
     assert err.value.status_code == 402 and err.value.code == "insufficient_quota"
 

@@ -112,7 +112,7 @@ def test_a_keys_monthly_credits_count_its_spend_and_its_holds(services: Services
     made = services.keys.create(SYSTEM, "ana@x.io", "capped", monthly_credits=10)
     billing = services.billing
     first = billing.reserve("ana@x.io", 6, "k-1", api_key_id=made.key.id)
-    with pytest.raises(KeyLimitError, match="has 4 of its 10 monthly credits left"):
+    with pytest.raises(KeyLimitError, match="has 4 of its 10 credits a month left"):
         billing.reserve("ana@x.io", 5, "k-2", api_key_id=made.key.id)
     assert billing.reserve("ana@x.io", 500, "no-key").credits == 500  # the owner's other calls are not capped
     billing.release(first)
@@ -136,12 +136,12 @@ def test_a_refunded_call_of_a_key_no_longer_counts_against_its_monthly_credits(
         billing.reserve("ana@x.io", 30, "k-1", api_key_id=made.key.id), record_for(gpt4o, usage, api_key_id=made.key.id)
     )
     assert settled.credits_charged == 30
-    with pytest.raises(KeyLimitError, match="has 0 of its 30 monthly credits left"):
+    with pytest.raises(KeyLimitError, match="has 0 of its 30 credits a month left"):
         billing.reserve("ana@x.io", 1, "k-2", api_key_id=made.key.id)
     services.ledger.refund(SYSTEM, settled.transaction.id, "wrong answer", credits=12)  # type: ignore[union-attr]
     [budget] = services.budgets.budgets(SYSTEM)
     assert budget.spent == 18
-    with pytest.raises(KeyLimitError, match="has 12 of its 30 monthly credits left"):
+    with pytest.raises(KeyLimitError, match="has 12 of its 30 credits a month left"):
         billing.reserve("ana@x.io", 13, "k-3", api_key_id=made.key.id)
     assert billing.reserve("ana@x.io", 12, "k-4", api_key_id=made.key.id).credits == 12
 

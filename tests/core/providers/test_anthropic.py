@@ -156,6 +156,32 @@ def test_stream_bills_input_from_message_start_and_output_from_the_last_message_
     assert not u.estimated and stream.result.metadata["finish_reason"] == "end_turn"
 
 
+def test_stream_states_the_prompt_counts_of_message_start_before_its_first_text() -> None:
+    """What the gateway's own message_start carries: the upstream's counts, known by the first chunk; no output yet."""
+    p, _, _ = make(AnthropicProvider, [sse_response(stream_events([10, 15]))])
+    stream = p.stream(SONNET, GenerationRequest(category="chat", text="Hello"))
+    assert stream.stated_input is None  # nothing read yet
+    assert next(stream) == "Hello"
+    stated = stream.stated_input
+    assert stated is not None and not stated.estimated and stated.output_tokens == 0
+    "".join(stream)
+    billed = stream.result.usage
+    assert (stated.input_tokens, stated.cached_tokens, stated.cache_write_tokens) == (
+        billed.input_tokens,
+        billed.cached_tokens,
+        billed.cache_write_tokens,
+    )
+
+
+def test_a_message_start_without_usage_states_nothing() -> None:
+    events = stream_events([15])
+    del events[0][1]["message"]["usage"]
+    p, _, _ = make(AnthropicProvider, [sse_response(events)])
+    stream = p.stream(SONNET, GenerationRequest(category="chat", text="Hello"))
+    "".join(stream)
+    assert stream.stated_input is None and stream.result.usage.estimated  # billed on an estimate, never stated
+
+
 def test_stream_takes_the_cumulative_usage_of_the_last_message_delta() -> None:
     # Since 2025 message_delta may restate input and cache counts (cumulative, with server tools or context
     # management); the SDK's accumulator takes every figure it states, so do we.

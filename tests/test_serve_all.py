@@ -1,0 +1,127 @@
+"""serve_all.py (`make run`): a start on a busy port leaves the running instance's demo key alone, and a stop someone
+asked for (a server stopped by SIGTERM, Ctrl-C) ends with exit 0 while a failing server's error is passed on."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import serve_all
+from core.cli import main
+from core.cli.keys_cmd import DEMO_KEY_NAME
+from core.services import SYSTEM, Services
+from tests.conftest import make_runtime
+
+ADMIN = "admin@example.com"
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+def _active_demo_keys(url: str, tmp_path: Path) -> list[int]:
+    db = make_runtime(url, tmp_path)
+    try:
+        keys = Services(db).keys.list(SYSTEM, ADMIN)
+        return [k.id for k in keys if k.name == DEMO_KEY_NAME and k.status() == "active"]
+    finally:
+        db.dispose()
+
+
+def _free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    make_runtime(url, tmp_path).dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "analytics.duckdb"))
+    assert main(["users", "add", "--email", ADMIN, "--name", "Admin", "--role", "admin"]) == 0
+    return url
+
+
+@pytest.mark.parametrize("busy", ["app", "gateway"])
+def test_a_start_on_a_busy_port_leaves_the_running_demo_key_alone(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], busy: str
+) -> None:
+    assert main(["keys", "demo"]) == 0  # the running instance's key
+    running = _active_demo_keys(db_url, tmp_path)
+    assert len(running) == 1
+
+    def no_servers(*args: object, **kwargs: object) -> None:
+        raise AssertionError("servers started although a port is taken")
+
+    monkeypatch.setattr(serve_all.subprocess, "Popen", no_servers)
+    capsys.readouterr()
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        ports = {"app": port, "gateway": _free_port()} if busy == "app" else {"app": _free_port(), "gateway": port}
+        code = serve_all.main(["--port", str(ports["app"]), "--gateway-port", str(ports["gateway"])])
+    out, err = capsys.readouterr()
+    assert code == 2 and f"Port {port} on 127.0.0.1 is already in use" in err and "No demo key" in err
+    assert "demo API key" not in out
+    assert _active_demo_keys(db_url, tmp_path) == running
+
+
+def test_one_port_for_both_servers_is_refused_before_any_key(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = str(_free_port())
+    assert serve_all.main(["--port", port, "--gateway-port", port]) == 2
+    assert "cannot share port" in capsys.readouterr().err and _active_demo_keys(db_url, tmp_path) == []
+
+
+def test_a_free_start_makes_a_new_demo_key_before_the_servers(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["keys", "demo"]) == 0
+    (old,) = _active_demo_keys(db_url, tmp_path)
+    started: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    def fake_popen(argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        started.append(argv)
+        return real_popen([sys.executable, "-c", "pass"])  # a server that stops at once, cleanly
+
+    monkeypatch.setattr(serve_all.subprocess, "Popen", fake_popen)
+    handlers = {s: signal.getsignal(s) for s in serve_all.STOP_SIGNALS}
+    try:
+        code = serve_all.main(["--port", str(_free_port()), "--gateway-port", str(_free_port())])
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert code == 0 and len(started) == 2 and "demo API key" in capsys.readouterr().out
+    (new,) = _active_demo_keys(db_url, tmp_path)
+    assert new != old
+
+
+def test_a_server_stopped_by_sigterm_stops_the_other_and_exits_0() -> None:
+    children = {"the gateway": subprocess.Popen(SLEEPER), "the app": subprocess.Popen(SLEEPER)}
+    children["the gateway"].send_signal(signal.SIGTERM)
+    assert serve_all.supervise(children, stopping=lambda: False, poll_seconds=0.05) == 0
+    assert children["the app"].returncode == -signal.SIGTERM  # stopped with it, not left running
+
+
+def test_a_failing_server_stops_the_other_and_passes_its_error_on(capsys: pytest.CaptureFixture[str]) -> None:
+    failing = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    children = {"the gateway": failing, "the app": subprocess.Popen(SLEEPER)}
+    assert serve_all.supervise(children, stopping=lambda: False, poll_seconds=0.05) == 3
+    assert children["the app"].returncode is not None
+    assert "the gateway stopped with exit code 3" in capsys.readouterr().err
+
+
+def test_an_asked_for_stop_ends_both_with_exit_0() -> None:
+    """Ctrl-C or SIGTERM to serve_all itself: its handler says stop; a server that ignores SIGTERM is killed."""
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
+    code += "time.sleep(60)"
+    stubborn = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert stubborn.stdout is not None and stubborn.stdout.readline() == b"ready\n"
+    children = {"the gateway": subprocess.Popen(SLEEPER), "the app": stubborn}
+    assert serve_all.supervise(children, stopping=lambda: True, grace_seconds=1.0) == 0
+    assert children["the gateway"].returncode == -signal.SIGTERM
+    assert children["the app"].returncode == -signal.SIGKILL
