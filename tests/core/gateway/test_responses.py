@@ -209,3 +209,17 @@ def test_a_fault_after_the_start_is_the_error_event(world: GatewayWorld) -> None
     assert error["type"] == "error" and error["code"] == "upstream_error" and error["message"]
     assert error["sequence_number"] == 4  # after created, in_progress, output_item.added, content_part.added
     assert world.balance(user) == 10_000 and world.services.ledger.balance(SYSTEM, user.id).held == 0
+
+
+def test_the_same_idempotency_key_replays_the_first_response_charged_once(world: GatewayWorld) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    ask = {"model": "gpt-4o-mini", "input": "Say hello.", "max_output_tokens": 300}
+    headers = {"Idempotency-Key": "order-42"}
+    first = client.responses.with_raw_response.create(**ask, extra_headers=headers)  # type: ignore[arg-type]
+    calls = world.upstream_calls()
+    again = client.responses.with_raw_response.create(**ask, extra_headers=headers)  # type: ignore[arg-type]
+    assert again.headers["idempotent-replayed"] == "true" and world.upstream_calls() == calls
+    assert again.parse().output_text == first.parse().output_text == "Hello from the loopback."
+    assert again.headers["x-credits-charged"] == first.headers["x-credits-charged"]
+    assert world.balance(user) == 10_000 - int(first.headers["x-credits-charged"])
