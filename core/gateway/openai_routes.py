@@ -1,7 +1,8 @@
-"""OpenAI-compatible routes: chat completions (plain and streamed, honouring stream_options.include_usage), speech,
-transcriptions (multipart), image generations and the models the key may call. Every chat model of every provider is
-reachable here (the engine translates to Anthropic's shape and back); every text-to-speech and speech-to-text model
-through the audio routes. Each call is billed through `services.generation` to the key's owner."""
+"""OpenAI-compatible routes: chat completions (plain and streamed, honouring stream_options.include_usage), responses
+(the Responses API, for text; plain and streamed), speech, transcriptions (multipart), image generations and the
+models the key may call. Every chat model of every provider is reachable through chat completions and responses (the
+engine translates to Anthropic's shape and back); every text-to-speech and speech-to-text model through the audio
+routes. Each call is billed through `services.generation` to the key's owner."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from core.gateway import anthropic_format, openai_format
+from core.gateway import anthropic_format, openai_format, responses_format
 from core.gateway.deps import IdempotencyKey, admit, billing_headers, request_id, services_of
 from core.gateway.errors import is_anthropic, problem_of
-from core.gateway.schemas import ChatCompletionRequest, ImageRequest, SpeechRequest
+from core.gateway.schemas import ChatCompletionRequest, ImageRequest, ResponsesRequest, SpeechRequest
 from core.gateway.streaming import relay, sse
 from core.services.generation import GenerationRequest
 
@@ -35,15 +36,49 @@ def chat_completions(body: ChatCompletionRequest, request: Request, key: Idempot
     writer = openai_format.ChunkWriter(rid, body.model, include_usage)
 
     def fault(exc: BaseException) -> bytes:
-        p = problem_of(exc)
-        message = p.message if p else f"The stream failed on the gateway's side (request {rid})."
-        return sse({"error": {"message": message, "type": p.openai_type if p else "server_error", "code": None}})
+        message, kind, _code = stream_fault(exc, rid)
+        return sse({"error": {"message": message, "type": kind, "code": None}})
 
     events = relay(
         stream,
         start=lambda _stream: [sse(writer.chunk({"role": "assistant", "content": ""}))],
         chunk=lambda text: sse(writer.chunk({"content": text})),
         finish=lambda s: [*(sse(c) for c in writer.final(s.result)), sse("[DONE]")],
+        fault=fault,
+    )
+    return StreamingResponse(events, media_type="text/event-stream", headers={"x-request-id": rid})
+
+
+def stream_fault(exc: BaseException, rid: str) -> tuple[str, str, str | None]:
+    """The message, OpenAI error type and code of a fault after a stream's start (sent as its last event)."""
+    p = problem_of(exc)
+    if p is None:
+        return f"The stream failed on the gateway's side (request {rid}).", "server_error", "internal_error"
+    return p.message, p.openai_type, p.code
+
+
+@router.post("/responses", summary="Create a response: OpenAI's Responses API, text (any chat model of the catalog)")
+def responses(body: ResponsesRequest, request: Request, key: IdempotencyKey = None) -> Response:
+    who = admit(request)
+    services = services_of(request)
+    gen = responses_format.generation_request(body)
+    rid = request_id(request)
+    if not body.stream:
+        result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
+        answer = responses_format.response(rid, body, result.model_id, result)
+        return JSONResponse(answer, headers=billing_headers(request, result))
+    stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
+    writer = responses_format.EventWriter(rid, body)
+
+    def fault(exc: BaseException) -> bytes:
+        message, _kind, code = stream_fault(exc, rid)
+        return sse(*reversed(writer.error(message, code)))
+
+    events = relay(
+        stream,
+        start=lambda _stream: [sse(d, e) for e, d in writer.start()],
+        chunk=lambda text: sse(*reversed(writer.delta(text))),
+        finish=lambda s: [sse(d, e) for e, d in writer.finish(s.result)],
         fault=fault,
     )
     return StreamingResponse(events, media_type="text/event-stream", headers={"x-request-id": rid})

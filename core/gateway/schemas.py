@@ -70,6 +70,13 @@ TOOL_CALLING = "send the request without tools, tool calls and their results"
 TOOL_USE = "send the request without tools, tool_use and tool_result blocks"
 
 
+def _no_tool_choice(cls: type, choice: Any, info: ValidationInfo) -> Any:
+    """OpenAI's `tool_choice` (or `function_call`): only `none` (or leaving it out) is accepted, as no tool can run."""
+    if choice not in (None, "none"):
+        raise unsupported(f"`{info.field_name}` {json.dumps(choice)} (tool calling)", TOOL_CALLING)
+    return choice
+
+
 class ChatMessage(_Open):
     role: Literal["system", "developer", "user", "assistant"]
     content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[TextPart] | None = None
@@ -132,12 +139,7 @@ class ChatCompletionRequest(_Open):
         "audio", "reasoning_effort", what="`{field}`", instead="send the request without `{field}`"
     )
 
-    @field_validator("tool_choice", "function_call")
-    @classmethod
-    def _no_tool_choice(cls, choice: Any, info: ValidationInfo) -> Any:
-        if choice not in (None, "none"):
-            raise unsupported(f"`{info.field_name}` {json.dumps(choice)} (tool calling)", TOOL_CALLING)
-        return choice
+    _no_tool_choice = field_validator("tool_choice", "function_call")(classmethod(_no_tool_choice))
 
     @field_validator("response_format")
     @classmethod
@@ -271,3 +273,113 @@ def text_of(content: str | list[Any] | None) -> str:
     if isinstance(content, str):
         return content
     return "\n".join(part.text for part in content)
+
+
+RESPONSE_TEXT = "send text in `input` (and `instructions`) and read the text out"
+
+
+class InputTextPart(_Open):
+    """A text part of a Responses input message (`output_text` in assistant turns sent back as history)."""
+
+    type: Literal["input_text", "output_text"]
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+
+
+class InputMessage(_Open):
+    """One item of a Responses `input` list: a message with text (the only kind of item the engine can pass on)."""
+
+    type: Literal["message"] = "message"
+    role: Literal["system", "developer", "user", "assistant"]
+    content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[InputTextPart]
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _messages_only(cls, kind: Any) -> Any:
+        if isinstance(kind, str) and kind != "message":
+            raise unsupported(f"An input item of type `{kind}`", "send messages with text only")
+        return kind
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_parts(cls, content: Any) -> Any:
+        if isinstance(content, list):
+            for part in content:
+                other = part.get("type") if isinstance(part, dict) else None
+                if isinstance(other, str) and other not in ("input_text", "output_text"):
+                    raise unsupported(f"Content of type `{other}`", "send `input_text` parts only")
+        return content
+
+
+class ResponsesRequest(_Open):
+    """OpenAI's Responses API (`POST /v1/responses`), for text: one answer per request, nothing kept between them."""
+
+    model: ModelId
+    input: (
+        Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
+        | Annotated[list[InputMessage], Field(min_length=1, max_length=10_000)]
+    )
+    instructions: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = None
+    max_output_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    stream: bool | None = False
+    metadata: Annotated[dict[str, Annotated[str, StringConstraints(max_length=512)]], Field(max_length=16)] | None = (
+        None
+    )
+    store: bool | None = None
+    user: Annotated[str, StringConstraints(max_length=512)] | None = None
+    # Accepted only where they do not change the answer (no state kept, no tools, text out):
+    previous_response_id: str | None = None
+    conversation: Any = None
+    prompt: Any = None
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    text: dict[str, Any] | None = None
+    reasoning: dict[str, Any] | None = None
+    include: list[Any] | None = None
+    background: bool | None = None
+    top_logprobs: int | None = None
+
+    _stateless = refused(
+        "previous_response_id",
+        "conversation",
+        what="`{field}` (answers are not stored here)",
+        instead="send the whole conversation in `input`",
+    )
+    _no_tools = refused("tools", what="`{field}` (tool calling)", instead=TOOL_CALLING)
+    _no_other_output = refused(
+        "prompt",
+        "include",
+        "background",
+        "top_logprobs",
+        what="`{field}`",
+        instead="send the request without `{field}`",
+    )
+
+    _no_tool_choice = field_validator("tool_choice")(classmethod(_no_tool_choice))
+
+    @field_validator("text")
+    @classmethod
+    def _text_out(cls, text: Any) -> Any:
+        for name, value in (text or {}).items():
+            kind = value.get("type", "text") if isinstance(value, dict) and name == "format" else value
+            if name == "format" and kind != "text":
+                raise unsupported(
+                    f"`text.format` {kind!r} (structured output)", "ask for JSON in `input`, or leave it out"
+                )
+            if name != "format" and value is not None:
+                raise unsupported(f"`text.{name}`", "send the request without it")
+        return text
+
+    @field_validator("reasoning")
+    @classmethod
+    def _no_reasoning(cls, reasoning: Any) -> Any:
+        if any(value is not None for value in (reasoning or {}).values()):
+            raise unsupported("`reasoning`", "send the request without it")
+        return reasoning
+
+    @field_validator("input")
+    @classmethod
+    def _a_message_to_answer(cls, given: str | list[InputMessage]) -> str | list[InputMessage]:
+        if isinstance(given, list) and not any(m.role in ("user", "assistant") for m in given):
+            raise ValueError("at least one user (or assistant) message is needed")
+        return given

@@ -56,6 +56,12 @@ STREAM_EVENTS = [
 ]
 
 
+def _finished(answer: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A completion or chunk with `reason` in place of its finish reason (if it has one)."""
+    choices = [{**c, "finish_reason": reason} if c.get("finish_reason") else c for c in answer["choices"]]
+    return {**answer, "choices": choices}
+
+
 MESSAGE = {
     "id": "msg_loopback",
     "type": "message",
@@ -125,6 +131,8 @@ class LoopbackState:
     slow_stream_words: int = 0  # > 0: streamed chat sends this many words, one every `word_delay` seconds
     word_delay: float = 0.02
     reply_delay: float = 0.0  # seconds to wait before answering a chat completion (plain)
+    finish_reason: str = "stop"  # the finish reason of OpenAI chat answers ("length": stopped at max_tokens)
+    empty_stream: bool = False  # streamed chat ends at once, without text (a fault the reader meets after its start)
     streams_done: int = 0  # streams sent to the end
     streams_cut: int = 0  # streams whose reader hung up before the end
 
@@ -168,12 +176,14 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
                 if payload.get("stream") and state.slow_stream_words:
                     self._slow_stream()
                 elif payload.get("stream"):
-                    sse = "".join(f"data: {json.dumps(e)}\n\n" for e in STREAM_EVENTS) + "data: [DONE]\n\n"
+                    events = [] if state.empty_stream else [_finished(e, state.finish_reason) for e in STREAM_EVENTS]
+                    sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
                     self._send(200, sse.encode(), "text/event-stream")
                     state.streams_done += 1
                 else:
                     time.sleep(state.reply_delay)
-                    self._send(200, json.dumps(CHAT_COMPLETION).encode(), "application/json")
+                    reply = _finished(CHAT_COMPLETION, state.finish_reason)
+                    self._send(200, json.dumps(reply).encode(), "application/json")
             elif self.path.endswith("/v1/messages"):
                 payload = json.loads(body)
                 if payload.get("stream"):
