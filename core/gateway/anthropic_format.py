@@ -44,6 +44,7 @@ def messages_request(body: MessagesRequest) -> GenerationRequest:
         system=None if breakpoints else system or None,
         max_tokens=body.max_tokens,
         temperature=body.temperature,
+        top_p=body.top_p,
         stop=tuple(body.stop_sequences or ()),
         stream=body.stream,
     )

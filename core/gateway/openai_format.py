@@ -29,6 +29,7 @@ def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
         messages=messages,
         max_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature,
+        top_p=body.top_p,
         stop=body.stop_sequences(),
         stream=bool(body.stream),
     )

@@ -28,6 +28,7 @@ def generation_request(body: ResponsesRequest) -> GenerationRequest:
         messages=(*system, *messages),
         max_tokens=body.max_output_tokens,
         temperature=body.temperature,
+        top_p=body.top_p,
         stream=bool(body.stream),
     )
 
@@ -100,7 +101,7 @@ def response(
         "text": {"format": {"type": "text"}},
         "tool_choice": "none",
         "tools": [],
-        "top_p": None,
+        "top_p": body.top_p,
         "truncation": "disabled",
         "usage": None if result is None else usage(result),
         "user": body.user,

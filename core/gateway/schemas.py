@@ -2,7 +2,7 @@
 (a malformed request is answered 400 and writes nothing) and they are the OpenAPI schema at /docs.
 
 The shapes are OpenAI's and Anthropic's own; fields the gateway passes on are declared, other fields of those APIs are
-accepted and ignored (clients send many: user, seed, metadata, top_p, ...), and those that would change what a call
+accepted and ignored (clients send many: user, seed, metadata, ...), and those that would change what a call
 means or what it costs but cannot be honoured here (tools and tool calls, several choices, log probabilities,
 structured output, audio output, reasoning effort, extended thinking, images) are declared too, so that they are
 refused with a sentence naming the field rather than silently dropped.
@@ -113,6 +113,7 @@ class ChatCompletionRequest(_Open):
     max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
     stop: StopSequence | Annotated[list[StopSequence], Field(max_length=4)] | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
@@ -226,6 +227,7 @@ class MessagesRequest(_Open):
     messages: Annotated[list[AnthropicMessage], Field(min_length=1, max_length=10_000)]
     system: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[AnthropicTextBlock] | None = None
     temperature: Annotated[float, Field(ge=0, le=1)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
     stop_sequences: Annotated[list[StopSequence], Field(max_length=100)] | None = None
     stream: bool = False
     # Accepted only where they do not change the answer (no tools, no extended thinking):
@@ -321,6 +323,7 @@ class ResponsesRequest(_Open):
     instructions: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = None
     max_output_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
     stream: bool | None = False
     metadata: Annotated[dict[str, Annotated[str, StringConstraints(max_length=512)]], Field(max_length=16)] | None = (
         None

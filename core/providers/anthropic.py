@@ -85,6 +85,8 @@ class AnthropicProvider(BaseProvider):
             body["system"] = system
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
         if request.stop:
             body["stop_sequences"] = list(request.stop)
         if stream:

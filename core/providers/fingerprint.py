@@ -46,6 +46,8 @@ def request_fingerprint(model: ModelPrice, request: GenerationRequest) -> str:
             temperature=request.temperature,
             task=request.task,
         )
+        if request.top_p is not None:  # only when set, as stop below
+            parts["top_p"] = request.top_p
         if request.stop:  # only when set: the fingerprints of requests without stop sequences stay what they were
             parts["stop"] = list(request.stop)
     elif category == Category.IMAGE:

@@ -73,6 +73,8 @@ class OpenAICompatibleChat(BaseProvider):
         }
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
         if request.stop:
             body["stop"] = list(request.stop)
         if stream:

@@ -59,6 +59,7 @@ def test_a_request_that_skipped_the_cache_is_identical_to_the_one_it_repeats() -
         GenerationRequest(category="chat", text="What is the capital of Spain?", temperature=0.0),
         GenerationRequest(category="chat", text="What is the capital of France?", temperature=0.0, system="Be terse."),
         GenerationRequest(category="chat", text="What is the capital of France?", temperature=0.0, stop=("\n",)),
+        GenerationRequest(category="chat", text="What is the capital of France?", temperature=0.0, top_p=0.5),
     ],
 )
 def test_chat_fingerprints_follow_what_changes_the_answer(other: GenerationRequest) -> None:

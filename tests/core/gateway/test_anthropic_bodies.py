@@ -41,7 +41,7 @@ def test_system_blocks_content_blocks_metadata_temperature_and_a_beta_header(wor
             {"role": "user", "content": "Again."},
         ],
         metadata={"user_id": "end-user-7"},
-        extra_body={"temperature": 0},  # the SDK's create() no longer names it; apps still send it
+        extra_body={"temperature": 0, "top_p": 0.9},  # the SDK's create() no longer names them; apps still send them
         extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
     )
     message = raw.parse()
@@ -52,6 +52,7 @@ def test_system_blocks_content_blocks_metadata_temperature_and_a_beta_header(wor
     assert int(raw.headers["x-credits-remaining"]) == world.balance(user)
     body = sent(world)
     assert body["system"] == "Be brief.\nBe kind." and body["temperature"] == 0 and body["max_tokens"] == 64
+    assert body["top_p"] == 0.9
     assert body["messages"][0] == {"role": "user", "content": "Say\nhello."}
 
 

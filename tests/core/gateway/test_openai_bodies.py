@@ -91,6 +91,21 @@ def test_temperature_zero_is_sent_as_zero(world: GatewayWorld) -> None:
     assert sent(world)["temperature"] == 0
 
 
+def test_top_p_reaches_openai_and_anthropic_and_an_impossible_one_is_refused(world: GatewayWorld) -> None:
+    """Nucleus sampling changes the answer: it reaches the model (it was once accepted and dropped)."""
+    user = world.user()
+    client = world.openai(world.key(user))
+    for model in ("gpt-4o-mini", "claude-haiku-4-5"):
+        client.chat.completions.create(model=model, messages=ASK, max_tokens=30, top_p=0.2)
+        assert sent(world)["top_p"] == 0.2, model
+    client.chat.completions.create(model="gpt-4o-mini", messages=ASK, max_tokens=30)
+    assert "top_p" not in sent(world)
+    balance = world.balance(user)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="gpt-4o-mini", messages=ASK, top_p=0)
+    assert err.value.body["param"] == "top_p" and world.balance(user) == balance  # type: ignore[index]
+
+
 def test_stream_options_without_include_usage_streams_without_a_usage_chunk(world: GatewayWorld) -> None:
     user = world.user()
     client = world.openai(world.key(user))

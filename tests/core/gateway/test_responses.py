@@ -66,6 +66,7 @@ def test_input_messages_with_text_parts_reach_the_model_in_order(world: GatewayW
             {"role": "user", "content": "Again."},
         ],
         temperature=0,
+        top_p=0.5,
     )
     sent = json.loads(world.upstream.requests[-1].body)
     assert sent["messages"] == [
@@ -74,7 +75,7 @@ def test_input_messages_with_text_parts_reach_the_model_in_order(world: GatewayW
         {"role": "assistant", "content": "Hello."},
         {"role": "user", "content": "Again."},
     ]
-    assert sent["temperature"] == 0
+    assert sent["temperature"] == 0 and sent["top_p"] == 0.5
 
 
 def test_an_answer_cut_at_max_output_tokens_is_incomplete(world: GatewayWorld, finish: None) -> None:
