@@ -65,7 +65,10 @@ class SandboxProvider(BaseProvider):
         return ProviderResult(simulated=True, metadata=meta, **fields)
 
     # ---- chat ----------------------------------------------------------------------------------------------
-    def reply_for(self, request: GenerationRequest) -> str:
+    def reply_for(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        """The simulated answer and why it ended, as a model states it (`finish_reason`, and `stop_sequence` when it
+        ended at one): cut at `max_tokens` is "length" (OpenAI's `length`, Anthropic's `max_tokens`, the Responses
+        API's `incomplete`), never a plain stop."""
         prompt = request.prompt_text()
         last = request.chat_messages()[-1]
         asked = content_text(last.get("content")).strip()
@@ -77,13 +80,19 @@ class SandboxProvider(BaseProvider):
             f"“{snippet}”. {_BODIES[digest[1] % len(_BODIES)]} "
             f"{_BODIES[(digest[1] + 1 + digest[2] % 3) % len(_BODIES)]}"
         )
+        ended: dict[str, Any] = {"finish_reason": "stop"}
         for stop in request.stop:  # as a model does: the answer ends before the first stop sequence it produces
-            reply = reply.split(stop, 1)[0]
+            head, found, _ = reply.partition(stop)
+            if found:
+                reply, ended = head, {"finish_reason": "stop_sequence", "stop_sequence": stop}
         limit = output_token_limit(request)
         out = reply.split(" ")
         while approx_tokens(" ".join(out)) > limit and len(out) > 1:
             out.pop()
-        return " ".join(out)
+        text = " ".join(out)
+        if text != reply:
+            ended = {"finish_reason": "length"}
+        return text, ended
 
     def _chat_usage(self, request: GenerationRequest, reply: str) -> Usage:
         messages = request.chat_messages()
@@ -93,17 +102,17 @@ class SandboxProvider(BaseProvider):
         )
 
     def chat(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
-        reply = self.reply_for(request)
-        return self._result(model, text=reply, usage=self._chat_usage(request, reply))
+        reply, ended = self.reply_for(request)
+        return self._result(model, text=reply, usage=self._chat_usage(request, reply), metadata=ended)
 
     def chat_stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
-        reply = self.reply_for(request)
+        reply, ended = self.reply_for(request)
 
         def chunks() -> Generator[str, None, ProviderResult]:
             words = reply.split(" ")
             for i, word in enumerate(words):
                 yield word if i == 0 else " " + word
-            return self._result(model, text=reply, usage=self._chat_usage(request, reply))
+            return self._result(model, text=reply, usage=self._chat_usage(request, reply), metadata=ended)
 
         return TextStream(chunks())
 

@@ -89,6 +89,28 @@ def test_sandbox_models_work_without_provider_keys(world: GatewayWorld) -> None:
     assert world.upstream_calls() == before and world.balance(user) == 10_000
 
 
+def test_a_sandbox_answer_cut_at_max_tokens_says_so_in_every_api(world: GatewayWorld) -> None:
+    """The sandbox (what answers without provider keys) stops at the limit as a model does, and says so: OpenAI's
+    finish_reason length, the Responses API's incomplete status, Anthropic's stop_reason max_tokens."""
+    key = world.key(world.user())
+    client, claude = world.openai(key), world.anthropic(key)
+    cut = client.chat.completions.create(model="sandbox-chat", messages=MESSAGES, max_tokens=8)
+    assert cut.choices[0].finish_reason == "length" and cut.usage.completion_tokens <= 8
+    whole = client.chat.completions.create(model="sandbox-chat", messages=MESSAGES, max_tokens=2000)
+    assert whole.choices[0].finish_reason == "stop"
+    chunks = list(client.chat.completions.create(model="sandbox-chat", messages=MESSAGES, max_tokens=8, stream=True))
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    response = client.responses.create(model="sandbox-chat", input="Say hello.", max_output_tokens=16)
+    assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
+    with client.responses.stream(model="sandbox-chat", input="Say hello.", max_output_tokens=16) as stream:
+        assert [event.type for event in stream][-1] == "response.incomplete"
+    sandbox_claude = "sandbox:anthropic/claude-haiku-4-5"
+    message = claude.messages.create(model=sandbox_claude, max_tokens=8, messages=[{"role": "user", "content": "Hi"}])
+    assert message.stop_reason == "max_tokens"
+    with claude.messages.stream(model=sandbox_claude, max_tokens=8, messages=[{"role": "user", "content": "Hi"}]) as s:
+        assert s.get_final_message().stop_reason == "max_tokens"
+
+
 def test_models_lists_what_the_key_may_call(world: GatewayWorld) -> None:
     user = world.user()
     everything = {m.id for m in world.openai(world.key(user)).models.list()}

@@ -52,6 +52,27 @@ def test_sandbox_chat_respects_max_tokens() -> None:
     assert r.usage.output_tokens <= 10
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_sandbox_chat_says_why_it_ended_as_a_model_does(stream: bool) -> None:
+    """Cut at max_tokens is "length" (the gateway's finish_reason length, stop_reason max_tokens, an incomplete
+    response), at a stop sequence "stop_sequence" naming it, else a plain stop."""
+
+    def ask(**fields: object) -> dict[str, object]:
+        req = GenerationRequest(category="chat", text="hi", **fields)
+        if not stream:
+            return SB.generate(sb_model("chat", "token"), req).metadata
+        s = SB.stream(sb_model("chat", "token"), req)
+        list(s)
+        return s.result.metadata
+
+    assert ask()["finish_reason"] == "stop"
+    assert ask(max_tokens=10)["finish_reason"] == "length"
+    assert ask(max_tokens=4096)["finish_reason"] == "stop"
+    ended = ask(stop=("nothing like this", "wrote"))
+    assert (ended["finish_reason"], ended["stop_sequence"]) == ("stop_sequence", "wrote")
+    assert ask(stop=("wrote",), max_tokens=5)["finish_reason"] == "length"
+
+
 def test_sandbox_tts_is_a_real_wav_whose_length_follows_the_text() -> None:
     short = SB.generate(sb_model("tts", "character"), GenerationRequest(category="tts", text="Hello there, friend."))
     long = SB.generate(
