@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from core.gateway import anthropic_format
-from core.gateway.deps import IdempotencyKey, admit, billing_headers, request_id, services_of
+from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of
 from core.gateway.errors import problem_of
 from core.gateway.schemas import MessagesRequest
 from core.gateway.streaming import relay, sse
@@ -27,10 +27,10 @@ def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None
             "/v1/chat/completions for every chat model)."
         )
     gen = anthropic_format.messages_request(body)
-    rid = request_id(request)
+    rid, aid = request_id(request), answer_id(request, who, key)
     if not body.stream:
         result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
-        return JSONResponse(anthropic_format.message(result, rid), headers=billing_headers(request, result))
+        return JSONResponse(anthropic_format.message(result, aid), headers=billing_headers(request, result))
     stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
 
     def fault(exc: BaseException) -> bytes:
@@ -40,7 +40,7 @@ def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None
 
     events = relay(
         stream,
-        start=lambda s: [sse(d, e) for e, d in anthropic_format.stream_start(rid, body.model, s.stated_input)],
+        start=lambda s: [sse(d, e) for e, d in anthropic_format.stream_start(aid, body.model, s.stated_input)],
         chunk=lambda text: sse(*reversed(anthropic_format.stream_delta(text))),
         finish=lambda s: [sse(d, e) for e, d in anthropic_format.stream_end(s.result)],
         fault=fault,

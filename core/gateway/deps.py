@@ -3,6 +3,7 @@ billing headers of an answer (`x-request-id`, `x-credits-charged`, `x-credits-re
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import Header, Request
@@ -58,6 +59,15 @@ IdempotencyKey = Annotated[
 
 def request_id(request: Request) -> str:
     return request.state.request_id
+
+
+def answer_id(request: Request, who: Principal, key: str | None) -> str:
+    """What an answer's own id is built from (`chatcmpl-`, `resp_`, `msg_` and the hex after `req_`): the request id,
+    or, with an Idempotency-Key, a digest of the API key and that key, so a replay answers the first request's id
+    (the same answer, as the README promises) while `x-request-id` still names each HTTP request."""
+    if key is None:
+        return request_id(request)
+    return "req_" + hashlib.sha256(f"{who.api_key_id}:{key}".encode()).hexdigest()[:32]
 
 
 def billing_headers(request: Request, result: GenerationResult) -> dict[str, str]:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from core.gateway import anthropic_format, openai_format, responses_format
-from core.gateway.deps import IdempotencyKey, admit, billing_headers, request_id, services_of
+from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of
 from core.gateway.errors import is_anthropic, problem_of
 from core.gateway.schemas import ChatCompletionRequest, ImageRequest, ResponsesRequest, SpeechRequest
 from core.gateway.streaming import relay, sse
@@ -27,13 +27,13 @@ def chat_completions(body: ChatCompletionRequest, request: Request, key: Idempot
     who = admit(request)
     services = services_of(request)
     gen = openai_format.chat_request(body)
-    rid = request_id(request)
+    rid, aid = request_id(request), answer_id(request, who, key)
     if not body.stream:
         result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
-        return JSONResponse(openai_format.chat_completion(result, rid), headers=billing_headers(request, result))
+        return JSONResponse(openai_format.chat_completion(result, aid), headers=billing_headers(request, result))
     stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    writer = openai_format.ChunkWriter(rid, body.model, include_usage)
+    writer = openai_format.ChunkWriter(aid, body.model, include_usage)
 
     def fault(exc: BaseException) -> bytes:
         message, kind, _code = stream_fault(exc, rid)
@@ -62,13 +62,13 @@ def responses(body: ResponsesRequest, request: Request, key: IdempotencyKey = No
     who = admit(request)
     services = services_of(request)
     gen = responses_format.generation_request(body)
-    rid = request_id(request)
+    rid, aid = request_id(request), answer_id(request, who, key)
     if not body.stream:
         result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
-        answer = responses_format.response(rid, body, result.model_id, result)
+        answer = responses_format.response(aid, body, result.model_id, result)
         return JSONResponse(answer, headers=billing_headers(request, result))
     stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
-    writer = responses_format.EventWriter(rid, body)
+    writer = responses_format.EventWriter(aid, body)
 
     def fault(exc: BaseException) -> bytes:
         message, _kind, code = stream_fault(exc, rid)

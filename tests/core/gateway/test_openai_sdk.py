@@ -137,3 +137,26 @@ def test_music_and_voice_clone_routes(world: GatewayWorld) -> None:
         headers=headers,
     )
     assert clone.status_code == 200 and clone.json()["voice_id"] == "my-voice"
+
+
+def test_the_same_idempotency_key_answers_the_first_completion_again(world: GatewayWorld) -> None:
+    """A replay is the first request's answer, id included (an app that keeps answers by id sees one), charged once;
+    another API key's same Idempotency-Key is its own call with its own id."""
+    user = world.user()
+    client = world.openai(world.key(user))
+    headers = {"Idempotency-Key": "chat-7"}
+    first = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, extra_headers=headers
+    )
+    again = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, extra_headers=headers
+    )
+    assert again.headers["idempotent-replayed"] == "true" and again.parse().id == first.parse().id
+    assert world.balance(user) == 10_000 - int(first.headers["x-credits-charged"])
+    ask = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True, "extra_headers": {"Idempotency-Key": "s-7"}}
+    streamed = {chunk.id for chunk in client.chat.completions.create(**ask)}  # type: ignore[call-overload]
+    assert {chunk.id for chunk in client.chat.completions.create(**ask)} == streamed  # type: ignore[call-overload]
+    other = world.openai(world.key(user)).chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, extra_headers=headers
+    )
+    assert other.id != first.parse().id and len(streamed) == 1

@@ -222,5 +222,11 @@ def test_the_same_idempotency_key_replays_the_first_response_charged_once(world:
     again = client.responses.with_raw_response.create(**ask, extra_headers=headers)  # type: ignore[arg-type]
     assert again.headers["idempotent-replayed"] == "true" and world.upstream_calls() == calls
     assert again.parse().output_text == first.parse().output_text == "Hello from the loopback."
+    assert again.parse().id == first.parse().id  # the first request's answer, id included
+    assert again.headers["x-request-id"] != first.headers["x-request-id"]  # each HTTP request still has its own
     assert again.headers["x-credits-charged"] == first.headers["x-credits-charged"]
     assert world.balance(user) == 10_000 - int(first.headers["x-credits-charged"])
+    with client.responses.stream(**ask, extra_headers={"Idempotency-Key": "order-43"}) as stream:  # type: ignore[arg-type]
+        streamed = stream.get_final_response().id
+    with client.responses.stream(**ask, extra_headers={"Idempotency-Key": "order-43"}) as stream:  # type: ignore[arg-type]
+        assert stream.get_final_response().id == streamed != first.parse().id
