@@ -11,7 +11,8 @@ Measures (every grouping returns them; money as exact `Decimal`):
 - rounding_uplift_usd = sum over rows of ceil(priced cost / credit_usd) x credit_usd - priced cost: what rounding each
   call up to whole credits earns before the markup (part of the margin, shown apart from it); the priced cost is the
   provider cost, but for a cache hit the catalog cost it was charged at (0 when cache hits are free); 0 for a call
-  billed by accrual, which is not rounded on its own (`core.analytics.schema.ROUNDING_UPLIFT_NANO`);
+  billed by accrual, which is not rounded on its own, and for a sandbox call, which is never charged
+  (`core.analytics.schema.ROUNDING_UPLIFT_NANO`);
 - cache_hits and cache_saving_usd: responses served from the response cache and the provider cost they avoided: what
   they would have cost at catalog prices, whether or not the user was charged for them (CHARGE_CACHE_HITS). It is
   not part of base_cost_usd; when hits are charged, it is margin.

@@ -31,7 +31,7 @@ then day (new days are appended in that order), so a question about one user rea
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 TABLES_DDL = """
 CREATE TABLE sync_state (
@@ -246,8 +246,9 @@ ORDER BY o.id
 # a credit per call) would exceed the margin it claims to be part of. `priced` is the cost the credits were computed
 # from: the provider cost, except for a cache hit, whose charge rounds its catalog cost (0 when hits are free, which
 # were not rounded at all); the rest of a charged hit's revenue is margin on a cost no provider billed.
+# A sandbox call is never charged, so its rounding earns nothing (its priced cost is only what it would have cost).
 ROUNDING_UPLIFT_NANO = (
-    "CASE WHEN accrued_nano IS NULL THEN (priced_nano + {c} - 1) // {c} * {c} - priced_nano ELSE 0 END"
+    "CASE WHEN accrued_nano IS NULL AND NOT sandbox THEN (priced_nano + {c} - 1) // {c} * {c} - priced_nano ELSE 0 END"
 )
 
 ROLLUP = """

@@ -329,8 +329,9 @@ def reference_measures(df: pd.DataFrame, credit: Decimal = CREDIT) -> dict:
     credits = int(df["credits"].sum())
     revenue = Decimal(credits) * credit
     nano = int(credit / NANO)
-    priced = sum(df["priced_usd"], Decimal(0))
-    base_credits = sum(-(-int(b / NANO) // nano) for b in df["priced_usd"])
+    charged = df[~df["sandbox"]]  # a sandbox call is never charged: its rounding earns nothing
+    priced = sum(charged["priced_usd"], Decimal(0))
+    base_credits = sum(-(-int(b / NANO) // nano) for b in charged["priced_usd"])
     return {
         "requests": int(df["requests"].sum()),
         "failed": int(((df["status"] == "failed") & (df["kind"] == "usage")).sum()),

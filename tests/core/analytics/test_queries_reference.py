@@ -265,6 +265,7 @@ def test_sandbox_is_left_out_of_money_by_default(synced) -> None:
     sb = ref[ref["sandbox"]]
     assert with_sb.base_cost_usd - without.base_cost_usd == sum(sb["base_cost_usd"], Decimal(0)) > 0
     assert with_sb.credits == without.credits  # sandbox calls are never charged
+    assert (with_sb.revenue_usd, with_sb.rounding_uplift_usd) == (without.revenue_usd, without.rounding_uplift_usd)
     assert with_sb.requests - without.requests == len(sb)
 
 
