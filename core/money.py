@@ -38,7 +38,7 @@ def usd_to_credits(usd: Decimal | int | str, credit_usd: Decimal = CREDIT_USD) -
 def validate_markup(markup_pct: Decimal | int | str) -> Decimal:
     markup = _as_decimal(markup_pct, "Markup")
     if markup < 0 or markup > MAX_MARKUP_PCT:
-        raise ValueError(f"Markup must be between 0% and {MAX_MARKUP_PCT}%, got {markup}%")
+        raise ValueError(f"Markup must be between 0% and {MAX_MARKUP_PCT}%, got {markup:f}%")
     if markup != markup.quantize(Decimal(1).scaleb(-MARKUP_PLACES)):
         raise ValueError(
             f"Markup {markup:f}% has more than {MARKUP_PLACES} decimal places, the precision it is stored with; "

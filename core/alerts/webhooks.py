@@ -75,10 +75,10 @@ class WebhookRegistry:
         self, name: str, url: str, *, secret: str | None = None, kinds: tuple[str, ...] = ()
     ) -> tuple[WebhookView, str]:
         """Add a webhook; returns it and its secret (shown this once; generated unless given)."""
-        clean = " ".join((name or "").split())
+        # an escape sequence would recolour the terminal listing webhooks; a newline is refused, not made a space
+        clean = " ".join(check_line(name or "", "A webhook's name").split())
         if not clean or len(clean) > 100:
             raise InvalidInputError("A webhook needs a name of 1 to 100 characters, e.g. 'finance-slack'.")
-        check_line(clean, "A webhook's name")  # an escape sequence would recolour the terminal listing webhooks
         if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 1000:
             raise InvalidInputError(f"A webhook URL starts with https:// (or http://), got {url_host(url)!r}.")
         bad = [k for k in kinds if k not in ALERT_KINDS]

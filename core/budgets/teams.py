@@ -56,7 +56,7 @@ class MemberView:
 def _team_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError("A team needs a name, e.g. 'research'.")
-    clean = check_line(" ".join(name.split()), "A team's name")
+    clean = " ".join(check_line(name, "A team's name").split())  # a newline is refused, not made a space
     if len(clean) > MAX_TEAM_NAME:
         raise InvalidInputError(f"A team name has at most {MAX_TEAM_NAME} characters; {clean[:20]!r}... is longer.")
     return clean

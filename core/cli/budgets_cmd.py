@@ -92,7 +92,7 @@ def run_set(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print(
             f"budget {b.id} '{b.name}': {b.enforcement} {b.period} limit of {credits_text(b.credits)} on {b.target}; "
-            f"{b.spent:,} spent in {b.period_label}, {b.left:,} left"
+            f"{b.spent:,} spent {_in(b.period_label)}, {b.left:,} left"
         )
     return 0
 
@@ -131,3 +131,8 @@ def run_remove(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print(f"removed budget {b.id} '{b.name}' ({b.target})")
     return 0
+
+
+def _in(period_label: str) -> str:
+    """ "in December 2026", or "since 2026-12-01" for a one-off budget (never "in since ...")."""
+    return period_label if period_label.startswith("since ") else f"in {period_label}"

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sys
 import time
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -51,6 +52,19 @@ def print_table(rows: list[dict[str, Any]], columns: list[str] | None = None, *,
         print("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
 
 
+# Bidirectional overrides and isolates reorder what follows them on a terminal (a note could make "+5" read "5+").
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """`text` with its control characters written out (`\\n`, `\\x1b`, `\\u202e`): a note or a description is free
+    text, and printed raw an escape sequence would recolour or rewrite the terminal and a newline split a table row."""
+    return "".join(
+        repr(c)[1:-1] if unicodedata.category(c) == "Cc" else f"\\u{ord(c):04x}" if c in BIDI_CONTROLS else c
+        for c in text
+    )
+
+
 def _cell(v: Any) -> str:
     if v is None:
         return ""
@@ -58,7 +72,7 @@ def _cell(v: Any) -> str:
         return f"{v.normalize():f}" if v == v.to_integral_value() or abs(v) >= 1 else f"{v:f}"
     if isinstance(v, datetime):
         return v.strftime("%Y-%m-%d %H:%M:%S")
-    return str(v)
+    return printable(str(v))
 
 
 class ProgressBar:

@@ -123,3 +123,42 @@ def test_demo_command(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["usage_rows"] == 2000
     r = cli("demo", "--rows", "2000", "--if-empty", env=env)
     assert r.returncode == 0 and "already present" in r.stdout
+
+
+def test_free_text_prints_on_its_own_line_and_names_refuse_line_breaks(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A note is free text: the history table writes its control characters out (an escape sequence would recolour
+    the terminal, a newline split the row). Team and webhook names refuse a newline, as user and key names do,
+    instead of turning it into a space."""
+    main(["init"])
+    main(["users", "add", "--email", "ana@example.com", "--name", "Ana", "--role", "pm"])
+    main(["credits", "grant", "--user", "ana@example.com", "--credits", "5", "--note", "red\x1b[31m\nnext\u202e"])
+    capsys.readouterr()
+    code, out, _ = run(capsys, "credits", "history", "--user", "ana@example.com")
+    assert code == 0 and "red\\x1b[31m\\nnext\\u202e" in out
+    assert "\x1b" not in out and "\u202e" not in out and len(out.splitlines()) == 3  # header, rule, one row
+    code, out, _ = run(capsys, "credits", "history", "--user", "ana@example.com", "--json")
+    assert json.loads(out)[0]["description"] == "red\x1b[31m\nnext\u202e"  # JSON keeps the text as it is
+    for args in (
+        ["teams", "add", "de\nsign"],
+        ["alerts", "webhooks", "add", "--name", "fin\nance", "--url", "https://h.io/x"],
+    ):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and "control character ('\\n')" in err and err.count("\n") == 1 and out == ""
+    code, out, _ = run(capsys, "teams", "add", "de  sign")  # spaces are still tidied
+    assert code == 0 and "'de sign'" in out
+
+
+def test_budget_and_markup_messages_read_right(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["init"])
+    main(["users", "add", "--email", "ana@example.com", "--name", "Ana", "--role", "pm"])
+    capsys.readouterr()
+    args = ["budgets", "set", "--user", "ana@example.com", "--credits", "300", "--once", "--since", "2026-12-01"]
+    code, out, _ = run(capsys, *args)
+    assert code == 0 and "0 spent since 2026-12-01, 300 left" in out
+    code, out, _ = run(capsys, "budgets", "set", "--user", "ana@example.com", "--credits", "300")
+    assert code == 0 and " spent in " in out and " spent in since" not in out
+    add = ["users", "add", "--email", "ben@example.com", "--name", "Ben", "--role", "pm", "--markup"]
+    code, _, err = run(capsys, *add, "1e5")
+    assert code == 2 and "got 100000%" in err and "E+" not in err
