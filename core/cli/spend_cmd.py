@@ -167,7 +167,10 @@ def run_by(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _usd(v: Decimal) -> str:
-    return f"{v:,.2f}"
+    """Dollars and cents; an amount that rounds to no cent prints 0.00, never -0.00 (a sandbox call's would-be
+    cost less its 0 revenue)."""
+    text = f"{Decimal(v):,.2f}"
+    return text.removeprefix("-") if text == "-0.00" else text
 
 
 def run_forecast(args: argparse.Namespace, ctx: Context) -> int:
@@ -212,8 +215,9 @@ def run_anomalies(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     if result.frame.empty:
         print("no anomalies: no day is far above its user's or model's own baseline")
-    else:
-        print_table(result.records())
+    else:  # money in dollars and cents, as the other tables print it ($11.60, never $11.6)
+        money = {"revenue_usd": "revenue $", "baseline_usd": "baseline $", "excess_usd": "excess $"}
+        print_table([{money.get(k, k): _usd(v) if k in money else v for k, v in r.items()} for r in result.records()])
     print(_as_of_line(result.as_of, tz))
     return 0
 

@@ -11,6 +11,7 @@ import pytest
 
 from core.analytics import SpendFilter, get_total_usage, get_usage_by_provider
 from core.cli import main
+from core.cli.spend_cmd import _usd
 from core.errors import NotFoundError
 from tests.core.analytics.conftest import END
 from tests.core.analytics.history import reference_measures
@@ -124,5 +125,21 @@ def test_cli_forecast_anomalies_and_sync(cli_env: Path, capsys: pytest.CaptureFi
     assert main(["spend", "anomalies", "--since", "2025-03-01", "--until", "2025-04-10", "--json"]) == 0
     an = json.loads(capsys.readouterr().out)
     assert set(an) == {"as_of", "tz", "anomalies"}
+    assert main(["spend", "anomalies", "--since", "2025-03-01", "--until", "2025-04-10"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "revenue $" in table[0] and len(table) == len(an["anomalies"]) + 3 > 3  # header, rule, rows, as of
+    for row, line in zip(an["anomalies"], table[2:], strict=False):  # dollars and cents, as every table prints them
+        assert line.split()[3:6] == [f"{Decimal(row[k]):,.2f}" for k in ("revenue_usd", "baseline_usd", "excess_usd")]
     assert main(["spend", "sync", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["mode"] in {"none", "incremental"}
+
+
+def test_table_dollars_print_cents_and_never_minus_zero() -> None:
+    """A sandbox call's margin is minus its would-be cost: a fraction of a cent prints 0.00, not -0.00."""
+    assert [_usd(Decimal(v)) for v in ("-0.000465", "-0.004999", "-0.0051", "1234.5", "0")] == [
+        "0.00",
+        "0.00",
+        "-0.01",
+        "1,234.50",
+        "0.00",
+    ]
