@@ -9,7 +9,9 @@ import argparse
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+from core.access import sees_everyone
 from core.cli import Context
 from core.cli.args import bounded_int, iso_date, positive_int
 from core.cli.output import print_json, print_table
@@ -126,44 +128,47 @@ def run_by(args: argparse.Namespace, ctx: Context) -> int:
         result = spend.breakdown(ctx.caller, args.by, f, top=args.top, sync_if_older_than=fresh)
         key = list(result.frame["key"])
     frame = result.frame
+    # finance's figures are in the answer only for those who see everyone's spend (as on the Spend page)
+    finance = "base_cost_usd" in frame.columns
+    records = frame.to_dict("records")
     if args.json:
-        print_json(
-            [
-                {
-                    "key": k,
-                    "requests": int(r["requests"]),
-                    "base_cost_usd": r["base_cost_usd"],
-                    "credits": int(r["credits"]),
-                    "revenue_usd": r["revenue_usd"],
-                    "margin_usd": r["margin_usd"],
-                    "effective_markup_pct": r["markup_pct"],
-                    "cache_hits": int(r["cache_hits"]),
-                    "cache_saving_usd": r["cache_saving_usd"],
-                    "as_of": result.as_of,
-                }
-                for k, r in zip(key, frame.to_dict("records"), strict=True)
-            ]
-        )
+        print_json([_json_row(k, r, finance, result.as_of) for k, r in zip(key, records, strict=True)])
         return 0
-    print_table(
-        [
-            {
-                args.by: k,
-                "requests": int(r["requests"]),
-                "credits": int(r["credits"]),
-                "base cost $": _usd(r["base_cost_usd"]),
-                "revenue $": _usd(r["revenue_usd"]),
-                "margin $": _usd(r["margin_usd"]),
-                # charged over provider cost, whole-credit rounding included: not the markup set per person
-                "effective markup %": "" if r["markup_pct"] is None else f"{r['markup_pct']:,.1f}",
-                "rounding uplift $": _usd(r["rounding_uplift_usd"]),
-            }
-            for k, r in zip(key, frame.to_dict("records"), strict=True)
-        ]
-    )
+    print_table([_table_row(args.by, k, r, finance) for k, r in zip(key, records, strict=True)])
     window = f"; since {f.start:%Y-%m-%d %H:%M} UTC" if args.last_days else ""
     print(_as_of_line(result.as_of, tz) + window + "; sandbox " + ("included" if args.include_sandbox else "excluded"))
     return 0
+
+
+def _json_row(key: str, r: dict[str, Any], finance: bool, as_of: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = {"key": key, "requests": int(r["requests"])}
+    if finance:
+        row["base_cost_usd"] = r["base_cost_usd"]
+    row |= {"credits": int(r["credits"]), "revenue_usd": r["revenue_usd"]}
+    if finance:
+        row |= {
+            "margin_usd": r["margin_usd"],
+            "effective_markup_pct": r["markup_pct"],
+            "rounding_uplift_usd": r["rounding_uplift_usd"],
+        }
+    row["cache_hits"] = int(r["cache_hits"])
+    if finance:
+        row["cache_saving_usd"] = r["cache_saving_usd"]
+    return row | {"as_of": as_of}
+
+
+def _table_row(by: str, key: str, r: dict[str, Any], finance: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {by: key, "requests": int(r["requests"]), "credits": int(r["credits"])}
+    if not finance:
+        return row | {"revenue $": _usd(r["revenue_usd"])}
+    return row | {
+        "base cost $": _usd(r["base_cost_usd"]),
+        "revenue $": _usd(r["revenue_usd"]),
+        "margin $": _usd(r["margin_usd"]),
+        # charged over provider cost, whole-credit rounding included: not the markup set per person
+        "effective markup %": "" if r["markup_pct"] is None else f"{r['markup_pct']:,.1f}",
+        "rounding uplift $": _usd(r["rounding_uplift_usd"]),
+    }
 
 
 def _usd(v: Decimal) -> str:
@@ -176,7 +181,13 @@ def _usd(v: Decimal) -> str:
 def run_forecast(args: argparse.Namespace, ctx: Context) -> int:
     f, tz, fresh = _setup(args, ctx)
     fc = ctx.services.spend.forecast(ctx.caller, f, tz=tz, sync_if_older_than=fresh)
+    finance = sees_everyone(ctx.caller)  # provider cost and margin: finance's figures, withheld from the others
     if args.json:
+        costs = {
+            "base_cost_to_date_usd": fc.base_cost_to_date_usd,
+            "base_cost_forecast_usd": fc.base_cost_forecast_usd,
+            "margin_forecast_usd": fc.margin_forecast_usd,
+        }
         print_json(
             {
                 "month": fc.month,
@@ -186,9 +197,7 @@ def run_forecast(args: argparse.Namespace, ctx: Context) -> int:
                 "revenue_forecast_usd": fc.revenue_forecast_usd,
                 "revenue_low_usd": fc.revenue_low_usd,
                 "revenue_high_usd": fc.revenue_high_usd,
-                "base_cost_to_date_usd": fc.base_cost_to_date_usd,
-                "base_cost_forecast_usd": fc.base_cost_forecast_usd,
-                "margin_forecast_usd": fc.margin_forecast_usd,
+                **(costs if finance else {}),
                 "method": fc.method,
                 "band": fc.band,
             }
@@ -200,8 +209,11 @@ def run_forecast(args: argparse.Namespace, ctx: Context) -> int:
         f"  month-end forecast  ${fc.revenue_forecast_usd:,}  "
         f"({fc.band}: ${fc.revenue_low_usd:,} .. ${fc.revenue_high_usd:,})"
     )
-    print(f"  provider cost       ${_usd(fc.base_cost_to_date_usd)} to date, ${fc.base_cost_forecast_usd:,} forecast")
-    print(f"  margin forecast     ${fc.margin_forecast_usd:,}")
+    if finance:
+        print(
+            f"  provider cost       ${_usd(fc.base_cost_to_date_usd)} to date, ${fc.base_cost_forecast_usd:,} forecast"
+        )
+        print(f"  margin forecast     ${fc.margin_forecast_usd:,}")
     print(f"  method: {fc.method}")
     print(_as_of_line(fc.as_of, tz))
     return 0

@@ -270,6 +270,22 @@ def _without_finance(r: SpendResult) -> SpendResult:
     return replace(r, frame=r.frame.drop(columns=[c for c in FINANCE_COLUMNS if c in r.frame.columns]))
 
 
+def _forecast_withheld(f: MonthForecast) -> MonthForecast:
+    return replace(
+        f, base_cost_to_date_usd=Decimal(0), base_cost_forecast_usd=Decimal(0), margin_forecast_usd=Decimal(0)
+    )
+
+
+def _kpis_withheld(k: Kpis) -> Kpis:
+    return replace(
+        k,
+        month_to_date=_withheld(k.month_to_date),
+        last_month_same_point=_withheld(k.last_month_same_point),
+        last_month=_withheld(k.last_month),
+        forecast=_forecast_withheld(k.forecast),
+    )
+
+
 def spend_page(
     q: SpendQueries, query: PageQuery, *, now: datetime | None = None, finance: bool = True, balance: int | None = None
 ) -> SpendPage:
@@ -316,18 +332,7 @@ def spend_page(
                 transactions=_without_finance(drill.transactions),
             )
         totals = _withheld(totals)
-        kpis = replace(
-            kpis,
-            month_to_date=_withheld(kpis.month_to_date),
-            last_month_same_point=_withheld(kpis.last_month_same_point),
-            last_month=_withheld(kpis.last_month),
-            forecast=replace(
-                kpis.forecast,
-                base_cost_to_date_usd=Decimal(0),
-                base_cost_forecast_usd=Decimal(0),
-                margin_forecast_usd=Decimal(0),
-            ),
-        )
+        kpis = _kpis_withheld(kpis)
     return SpendPage(
         as_of=as_of,
         tz=q.tz,
@@ -528,7 +533,8 @@ class SpendService:
         top: int | None = None,
         sync_if_older_than: float | None = STALE_AFTER_SECONDS,
     ) -> SpendResult:
-        return self._queries(sync_if_older_than).breakdown(by, self._checked(caller, f), top=top)
+        result = self._queries(sync_if_older_than).breakdown(by, self._checked(caller, f), top=top)
+        return result if sees_everyone(caller) else _without_finance(result)
 
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
     def series(
@@ -541,13 +547,15 @@ class SpendService:
         tz: str | None = None,
         sync_if_older_than: float | None = STALE_AFTER_SECONDS,
     ) -> SpendResult:
-        return self._queries(sync_if_older_than).series(grain, self._checked(caller, f), split=split, tz=tz)
+        result = self._queries(sync_if_older_than).series(grain, self._checked(caller, f), split=split, tz=tz)
+        return result if sees_everyone(caller) else _without_finance(result)
 
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
     def kpis(
         self, caller: Caller, f: SpendFilter, *, tz: str | None = None, sync_if_older_than: float | None = None
     ) -> Kpis:
-        return self._queries(sync_if_older_than).kpis(self._checked(caller, f), tz=tz)
+        kpis = self._queries(sync_if_older_than).kpis(self._checked(caller, f), tz=tz)
+        return kpis if sees_everyone(caller) else _kpis_withheld(kpis)
 
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
     def forecast(
@@ -558,7 +566,8 @@ class SpendService:
         tz: str | None = None,
         sync_if_older_than: float | None = STALE_AFTER_SECONDS,
     ) -> MonthForecast:
-        return self._queries(sync_if_older_than).forecast(self._checked(caller, f), tz=tz)
+        forecast = self._queries(sync_if_older_than).forecast(self._checked(caller, f), tz=tz)
+        return forecast if sees_everyone(caller) else _forecast_withheld(forecast)
 
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
     def anomalies(

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,30 @@ def test_budget_and_markup_messages_read_right(db: str, capsys: pytest.CaptureFi
     add = ["users", "add", "--email", "ben@example.com", "--name", "Ben", "--role", "pm", "--markup"]
     code, _, err = run(capsys, *add, "1e5")
     assert code == 2 and "got 100000%" in err and "E+" not in err
+
+
+def test_spend_as_a_pm_shows_own_spend_without_finances_figures(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--as` acts with exactly the person's rights: a PM's own spend as the Spend page shows it, never the provider
+    cost, margin, markup or rounding uplift (finance's figures); the command line as itself still shows them."""
+    main(["init"])
+    main(["users", "add", "--email", "ben@example.com", "--name", "Ben", "--role", "pm"])
+    main(["generate", "--user", "ben@example.com", "--model", "sandbox-chat", "--text", "Hello"])
+    capsys.readouterr()
+    pm = ["--as", "ben@example.com", "spend", "--include-sandbox"]
+    code, out, _ = run(capsys, *pm, "--by", "model", "--json")
+    (row,) = json.loads(out)
+    assert code == 0 and set(row) == {"key", "requests", "credits", "revenue_usd", "cache_hits", "as_of"}
+    code, out, _ = run(capsys, "spend", "--include-sandbox", "--by", "model", "--json")
+    (seen,) = json.loads(out)
+    assert {"base_cost_usd", "margin_usd", "effective_markup_pct", "rounding_uplift_usd"} <= set(seen)
+    assert Decimal(seen["base_cost_usd"]) > 0 and seen["requests"] == row["requests"] == 1
+    for by in ("model", "day"):
+        code, out, _ = run(capsys, *pm, "--by", by)
+        assert code == 0 and out.splitlines()[0].split()[1:] == ["requests", "credits", "revenue", "$"]
+    code, out, _ = run(capsys, "--as", "ben@example.com", "spend", "forecast", "--json")
+    forecast = json.loads(out)
+    assert "revenue_forecast_usd" in forecast and not {"base_cost_to_date_usd", "margin_forecast_usd"} & set(forecast)
+    code, out, _ = run(capsys, "--as", "ben@example.com", "spend", "forecast")
+    assert "revenue to date" in out and "provider cost" not in out and "margin" not in out
+    code, out, _ = run(capsys, "spend", "forecast")
+    assert "provider cost" in out and "margin forecast" in out

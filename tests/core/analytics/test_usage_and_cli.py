@@ -84,6 +84,7 @@ def test_cli_spend_by_json(cli_env: Path, synced, capsys: pytest.CaptureFixture[
         "revenue_usd",
         "margin_usd",
         "effective_markup_pct",
+        "rounding_uplift_usd",  # the table's column: --json carries every figure the table shows
         "cache_hits",
         "cache_saving_usd",
         "as_of",

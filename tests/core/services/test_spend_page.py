@@ -174,6 +174,28 @@ def test_ones_own_view_has_ones_spend_and_credits_without_finances_figures(world
     assert fin.totals.margin_usd != 0  # finance does see it
 
 
+def test_the_command_lines_questions_withhold_finances_figures_as_the_page_does(world) -> None:
+    """`spend --as PM` asks the same services as the page: one's own spend and credits, never the provider cost,
+    margin, markup or rounding uplift (finance and admins still get them)."""
+    services, people = world
+    f = SpendFilter.dates(FIRST.date(), NOW.date(), tz="UTC")
+    for who in ("ana", "ben"):
+        me = as_(people, who)
+        for result in (
+            services.spend.breakdown(me, "model", f, sync_if_older_than=None),
+            services.spend.series(me, "day", f, sync_if_older_than=None),
+            services.spend.series(me, "day", f, split="provider", sync_if_older_than=None),
+        ):
+            assert not set(FINANCE_COLUMNS) & set(result.frame.columns), result.frame.columns
+            assert result.frame["credits"].sum() > 0
+        kpis = services.spend.kpis(me, f)
+        assert (kpis.month_to_date.margin_usd, kpis.month_to_date.base_cost_usd) == (0, 0)
+        forecast = services.spend.forecast(me, f, sync_if_older_than=None)
+        assert (forecast.base_cost_to_date_usd, forecast.margin_forecast_usd) == (0, 0)
+    seen = services.spend.breakdown(as_(people, "fin"), "model", f, sync_if_older_than=None).frame
+    assert set(FINANCE_COLUMNS) <= set(seen.columns) and seen["margin_usd"].sum() != 0
+
+
 def test_the_lines_series_has_every_bucket_a_day_without_spend_a_zero(world) -> None:
     services, people = world
     query = PageQuery(since=date(2026, 2, 25), until=date(2026, 3, 4))  # 1 March: sandbox calls only
