@@ -44,9 +44,8 @@ def run_add(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print_json(_team_row(team))
     else:
-        print(
-            f"added team {team.name!r} ({team.members} members, owner {team.owner_email or 'none'}) as team {team.id}"
-        )
+        members = f"{team.members} member{'s' if team.members != 1 else ''}"
+        print(f"added team {team.name!r} ({members}, owner {team.owner_email or 'none'}) as team {team.id}")
     return 0
 
 

@@ -140,7 +140,8 @@ class KeyService:
             wait = self._s.rate_limiter.acquire(f"key:{digest[:32]}", key.limits.rpm)
             if wait is not None:
                 raise RateLimitedError(
-                    f"API key {key.prefix}… is limited to {key.limits.rpm} requests per minute; try again in "
+                    f"API key {key.prefix}… is limited to {key.limits.rpm:,} "
+                    f"request{'s' if key.limits.rpm != 1 else ''} per minute; try again in "
                     f"{wait:.1f} s.",
                     retry_after=wait,
                 )

@@ -39,7 +39,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_teams_and_budgets_from_the_command_line(rt: Database, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "teams", "add", "research", "--owner", "ana@example.com", "--member", "ana@example.com")
-    assert code == 0 and "added team 'research' (1 members, owner ana@example.com)" in out
+    assert code == 0 and "added team 'research' (1 member, owner ana@example.com)" in out
     code, out, _ = run(capsys, "teams", "members", "research", "--add", "ben@example.com", "--json")
     assert code == 0 and [m["email"] for m in json.loads(out)] == ["ana@example.com", "ben@example.com"]
     code, out, _ = run(capsys, "teams", "list", "--json")

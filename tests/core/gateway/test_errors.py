@@ -54,8 +54,13 @@ def test_over_the_keys_rpm_is_429_with_retry_after(world: GatewayWorld) -> None:
     chat(client)
     with pytest.raises(openai.RateLimitError) as err:
         chat(client)
-    assert err.value.code == "rate_limit_exceeded"
+    assert err.value.code == "rate_limit_exceeded" and "limited to 2 requests per minute" in err.value.message
     assert 1 <= int(err.value.response.headers["retry-after"]) <= 30
+    one = world.openai(world.key(world.user(), rpm=1))
+    chat(one)
+    with pytest.raises(openai.RateLimitError) as err:
+        chat(one)
+    assert "limited to 1 request per minute;" in err.value.message
 
 
 def test_not_enough_credits_is_402_insufficient_quota_without_calling_upstream(world: GatewayWorld) -> None:
