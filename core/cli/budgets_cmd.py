@@ -103,24 +103,25 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print_json(rows)
         return 0
-    print_table(
-        [
-            {
-                "id": r["id"],
-                "name": r["name"],
-                "covers": r["covers"],
-                "kind": f"{r['enforcement']} {r['period']}",
-                "limit": f"{r['credits']:,}",
-                "spent": f"{r['spent']:,}",
-                "in flight": f"{r['in_flight']:,}",
-                "left": f"{r['left']:,}",
-                "used %": r["used_pct"],
-                "period": r["period_label"],
-                "resets": r["resets_on"] or "never",
-            }
-            for r in rows
-        ]
-    )
+    table = [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "covers": r["covers"],
+            "kind": f"{r['enforcement']} {r['period']}",
+            "limit": f"{r['credits']:,}",
+            "spent": f"{r['spent']:,}",
+            "in flight": f"{r['in_flight']:,}",
+            "left": f"{r['left']:,}",
+            "used %": r["used_pct"],
+            "period": r["period_label"],
+            "resets": r["resets_on"] or "never",
+        }
+        for r in rows
+    ]
+    if args.all:  # a removed budget no longer limits anything: say so, or it reads as one in force
+        table = [t | {"removed_at": r["removed_at"]} for t, r in zip(table, rows, strict=True)]
+    print_table(table, tz=ctx.services.settings.reporting_tz)
     return 0
 
 

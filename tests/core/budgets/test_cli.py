@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,11 @@ def test_teams_and_budgets_from_the_command_line(rt: Database, capsys: pytest.Ca
     assert code == 0 and "removed budget 1 'team research'" in out
     code, out, _ = run(capsys, "budgets", "list", "--json")
     assert [b["covers"] for b in json.loads(out)] == ["cy@example.com"]
+    code, out, _ = run(capsys, "budgets", "list", "--all")  # removed ones too: marked, never read as in force
+    header, _rule, *lines = out.splitlines()
+    assert code == 0 and header.split()[-2:] == ["removed_at", "(UTC)"]
+    stamped = {line.split()[0]: re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s*$", line) is not None for line in lines}
+    assert stamped == {"1": True, "2": False}  # research's, removed; cy's, in force
 
 
 @pytest.mark.parametrize(
