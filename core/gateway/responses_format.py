@@ -87,6 +87,7 @@ def response(
         "created_at": int(time.time()) if created_at is None else created_at,
         "status": status,
         "background": False,
+        "completed_at": int(time.time()) if status == "completed" else None,  # as OpenAI: only when completed
         "error": None,
         "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         "instructions": body.instructions,

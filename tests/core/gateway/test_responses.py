@@ -43,6 +43,7 @@ def test_a_response_is_answered_and_billed_as_the_same_chat_completion(world: Ga
     assert response.output_text == "Hello from the loopback."
     assert response.id.startswith("resp_") and response.object == "response" and response.status == "completed"
     assert response.incomplete_details is None and response.metadata == {"ticket": "T-1"} and response.store is False
+    assert response.completed_at is not None and response.completed_at >= response.created_at
     [item] = response.output
     assert item.type == "message" and item.role == "assistant" and item.content[0].annotations == []
     usage = response.usage
@@ -83,6 +84,7 @@ def test_an_answer_cut_at_max_output_tokens_is_incomplete(world: GatewayWorld, f
     client = world.openai(world.key(world.user()))
     response = client.responses.create(model="gpt-4o-mini", input="Say hello.", max_output_tokens=300)
     assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
+    assert response.completed_at is None  # only a completed response has it
     assert response.max_output_tokens == 300 and response.output_text == "Hello from the loopback."
     with client.responses.stream(model="gpt-4o-mini", input="Say hello.", max_output_tokens=50) as stream:
         last = list(stream)[-1]
@@ -96,6 +98,7 @@ def test_a_streamed_response_gives_the_final_response_and_its_charge(world: Gate
     with client.responses.stream(model="gpt-4o-mini", instructions="Be brief.", input="Say hello.") as stream:
         events = list(stream)
         final = stream.get_final_response()
+    assert events[0].response.completed_at is None and final.completed_at is not None
     kinds = [e.type for e in events]
     assert kinds == [
         "response.created",
