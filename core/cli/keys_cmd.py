@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from core.cli import Context
@@ -11,6 +12,7 @@ from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
 from core.errors import NotFoundError
 from core.services.keys import ApiKeyView
+from core.services.times import to_local
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -112,9 +114,16 @@ def run_demo(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_revoke(args: argparse.Namespace, ctx: Context) -> int:
+    asked = datetime.now(UTC).replace(tzinfo=None)  # stored times are naive UTC
     key = ctx.services.keys.revoke(ctx.caller, args.user, args.key)
     if args.json:
         print_json(_row(key))
+    elif key.revoked_at is not None and key.revoked_at < asked:  # revoking a revoked key changes nothing: say so
+        when = to_local(key.revoked_at, ctx.services.settings.reporting_tz)
+        print(
+            f"key {key.id} ({key.prefix}…) of {key.owner_email} was already revoked on {when:%Y-%m-%d %H:%M} "
+            f"({ctx.services.settings.reporting_tz})"
+        )
     else:
         print(f"revoked key {key.id} ({key.prefix}…) of {key.owner_email}")
     return 0

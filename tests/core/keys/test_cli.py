@@ -35,6 +35,9 @@ def test_create_list_revoke(db: str, capsys: pytest.CaptureFixture[str]) -> None
     assert secret not in json.dumps(rows)
     assert main(["--as", "ana@example.com", "keys", "revoke", secret[:12], "--user", "ana@example.com"]) == 0
     assert "revoked key 1" in capsys.readouterr().out
+    assert main(["keys", "revoke", secret[:12], "--user", "ana@example.com"]) == 0  # again: nothing changes
+    again = capsys.readouterr().out
+    assert "was already revoked on 20" in again and "revoked key" not in again
     assert main(["keys", "list"]) == 0
     assert "revoked" in capsys.readouterr().out
 
