@@ -113,7 +113,7 @@ class ChatCompletionRequest(_Open):
     max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     stop: StopSequence | Annotated[list[StopSequence], Field(max_length=4)] | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
@@ -227,7 +227,7 @@ class MessagesRequest(_Open):
     messages: Annotated[list[AnthropicMessage], Field(min_length=1, max_length=10_000)]
     system: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[AnthropicTextBlock] | None = None
     temperature: Annotated[float, Field(ge=0, le=1)] | None = None
-    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     stop_sequences: Annotated[list[StopSequence], Field(max_length=100)] | None = None
     stream: bool = False
     # Accepted only where they do not change the answer (no tools, no extended thinking):
@@ -323,7 +323,7 @@ class ResponsesRequest(_Open):
     instructions: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = None
     max_output_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     stream: bool | None = False
     metadata: Annotated[dict[str, Annotated[str, StringConstraints(max_length=512)]], Field(max_length=16)] | None = (
         None

@@ -64,7 +64,8 @@ def task_body(prompt: str, request: GenerationRequest, *, stream: bool = False) 
     }
     if request.temperature is not None:
         parameters["temperature"] = request.temperature
-    if request.top_p is not None and request.top_p < 1:  # TGI takes 0 < top_p < 1; 1 is no nucleus cut at all
+    # TGI takes 0 < top_p < 1: 1 cuts nothing, and 0 (the single likeliest token) is what TGI does without sampling
+    if request.top_p is not None and 0 < request.top_p < 1:
         parameters["top_p"] = request.top_p
     if request.stop:
         parameters["stop"] = list(request.stop)

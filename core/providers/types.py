@@ -45,7 +45,7 @@ class GenerationRequest:
     voice: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
-    top_p: float | None = None  # nucleus sampling, 0 < top_p <= 1 (chat)
+    top_p: float | None = None  # nucleus sampling, 0 <= top_p <= 1 (chat)
     stop: tuple[str, ...] = ()
     size: str | None = None
     quality: str | None = None
@@ -68,8 +68,8 @@ class GenerationRequest:
         object.__setattr__(self, "stop", tuple(self.stop))
         if any(not isinstance(s, str) or not s for s in self.stop):
             raise InvalidInputError("Each stop sequence must be a non-empty string.")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise InvalidInputError("top_p must be above 0 and at most 1.")
+        if self.top_p is not None and not 0 <= self.top_p <= 1:
+            raise InvalidInputError("top_p must be from 0 to 1.")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise InvalidInputError("max_tokens must be a positive whole number.")
         if self.n < 1:

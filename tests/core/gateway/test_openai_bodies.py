@@ -100,9 +100,11 @@ def test_top_p_reaches_openai_and_anthropic_and_an_impossible_one_is_refused(wor
         assert sent(world)["top_p"] == 0.2, model
     client.chat.completions.create(model="gpt-4o-mini", messages=ASK, max_tokens=30)
     assert "top_p" not in sent(world)
+    client.chat.completions.create(model="gpt-4o-mini", messages=ASK, max_tokens=30, top_p=0)
+    assert sent(world)["top_p"] == 0  # 0 is a value (the likeliest token only), sent as 0
     balance = world.balance(user)
     with pytest.raises(openai.BadRequestError) as err:
-        client.chat.completions.create(model="gpt-4o-mini", messages=ASK, top_p=0)
+        client.chat.completions.create(model="gpt-4o-mini", messages=ASK, top_p=1.5)
     assert err.value.body["param"] == "top_p" and world.balance(user) == balance  # type: ignore[index]
 
 

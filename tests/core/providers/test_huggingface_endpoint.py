@@ -146,9 +146,9 @@ def test_public_endpoint_without_a_token_sends_no_authorization() -> None:
     assert r.usage.seconds == Decimal("2.000")
 
 
-@pytest.mark.parametrize(("top_p", "sent"), [(0.5, 0.5), (1.0, None), (None, None)])
+@pytest.mark.parametrize(("top_p", "sent"), [(0.5, 0.5), (1.0, None), (0.0, None), (None, None)])
 def test_a_raw_task_sends_top_p_as_tgi_takes_it(top_p: float | None, sent: float | None) -> None:
-    """TGI refuses top_p = 1 (it takes 0 < top_p < 1): 1, which cuts nothing, is left out."""
+    """TGI refuses top_p 0 and 1 (it takes 0 < top_p < 1): 1 cuts nothing and 0 is TGI's own greedy default."""
     p, up, _ = make(HuggingFaceEndpointProvider, [json_response(200, [{"generated_text": "Paris"}], TGI_HEADERS)])
     req = GenerationRequest(category="chat", text="Capital?", task="text-generation", max_tokens=8, top_p=top_p)
     p.generate(LLAMA, req)
@@ -158,6 +158,6 @@ def test_a_raw_task_sends_top_p_as_tgi_takes_it(top_p: float | None, sent: float
 def test_top_p_outside_zero_to_one_is_refused() -> None:
     from core.errors import InvalidInputError
 
-    for bad in (0.0, 1.5, -0.1):
+    for bad in (1.5, -0.1):
         with pytest.raises(InvalidInputError, match="top_p"):
             GenerationRequest(category="chat", text="Hi", top_p=bad)
