@@ -145,3 +145,23 @@ def test_hints_naming_people_are_only_for_those_who_see_everyones_spend(
         kinds[email] = list(at.dataframe[0].value["kind"])
     assert kinds["ana@example.com"] == ["Dedicated GPU"]
     assert kinds["fin@example.com"] == ["Dedicated GPU", "Cheaper model (hint)"]
+
+
+def test_savings_and_pricing_lab_show_their_period_in_the_reporting_time_zone(
+    steady_bark: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days picked in New York are a New York period, shown in New York time as every other time on the pages; the
+    caption said '2025-03-03 05:00 to 2025-03-17 03:59 UTC' for the days 3 to 16 March (the other pages' zone)."""
+    monkeypatch.setenv("REPORTING_TZ", "America/New_York")
+    steady_bark_days = (START.date(), START.date() + timedelta(days=DAYS - 1))
+    for name, email in (("savings", "ana@example.com"), ("pricing_lab", "fin@example.com")):
+        at = _open(name, steady_bark, monkeypatch, email)
+        at.date_input(key="days").set_value(steady_bark_days).run()
+        assert not at.exception, at.exception
+        [period] = [c.value for c in at.caption if c.value.startswith("Period ")]
+        # 14 local days less the hour the clocks skip on 9 March
+        assert period.startswith("Period 2025-03-03 00:00 to 2025-03-16 23:59 America/New_York (14.0 days) · "), (
+            name,
+            period,
+        )
+        assert "UTC" not in period, period
