@@ -394,6 +394,7 @@ fig = stacked_bars(
     colors=provider_colors(),
     partial=page.partial_bucket,
     title=f"{spent.capitalize()} {every} by provider (USD)",
+    grain=grain,
 )
 show_chart(fig, width="stretch", key="by_provider_chart")
 clipped = bucket_start(since, grain) != since  # a week or month the period starts inside of
@@ -463,6 +464,7 @@ fig = lines(
     colors=series_colors(names.values()),
     partial=page.partial_bucket,
     title=title,
+    grain=grain,
 )
 show_chart(fig, width="stretch", key="over_time_chart")
 if finance:
@@ -510,6 +512,7 @@ if page.drill is not None:
             colors=model_colors(per_model["model"].unique()),
             partial=page.partial_bucket,
             title=f"{d.user}: {spent} {every} by model",
+            grain=grain,
         )
         show_chart(fig, width="stretch", key="drill_chart")
     download_all(f"user_{grain}", d.daily.frame, finance=finance)
