@@ -165,3 +165,27 @@ def test_savings_and_pricing_lab_show_their_period_in_the_reporting_time_zone(
             period,
         )
         assert "UTC" not in period, period
+
+
+def test_a_person_added_to_per_person_markups_starts_at_the_markup_they_are_billed_at(
+    sqlite_runtime: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adding someone to the per-person markups changes nothing until their markup is edited: it started at 100%,
+    so a person billed at 150% showed as paying less under 'the same' settings."""
+    rt = sqlite_runtime
+    b = billing(rt)
+    bark = catalog_model(rt, "suno/bark")
+    user(rt, "fin@example.com", role="finance")
+    cy = user(rt, "cy@example.com", markup="150")
+    b.grant(cy, 5_000)
+    for i in range(40):
+        b.settle(b.reserve(cy, 5, f"c{i}"), UsageRecord(model=bark, usage=Usage(), base_cost_usd="0.003"))
+    at = _open("pricing_lab", rt, monkeypatch, "fin@example.com")
+    at.multiselect(key="people").set_value(["cy@example.com"]).run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="m-cy@example.com").value == 150
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Revenue what-if"] == metrics["Revenue billed"] == "$4.80"  # 40 calls x 3 credits x $0.04
+    assert metrics["People paying more / less"] == "0 / 0"
+    at.number_input(key="m-cy@example.com").set_value(100).run()
+    assert {m.label: m.value for m in at.metric}["People paying more / less"] == "0 / 1"
