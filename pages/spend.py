@@ -94,6 +94,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "transaction_id": ("transaction", "text"),
 }
 SPENT = ("spent", "money")  # what "revenue" is called on one's own view: what one paid
+# one call's figures: its provider cost is a fraction of a cent, written to the cent it read "$0.00", as if free
+PER_CALL = {"transactions": {"base_cost_usd": ("provider cost", "price")}}
 HELP = {
     "markup_pct": "The effective markup: what was charged over what the providers cost, (revenue ÷ provider cost − 1) "
     "× 100. It is higher than the markup set for a person on the Ledger, because each call is first rounded up to "
@@ -164,7 +166,7 @@ SHOWN = {
 def spec_of(name: str, frame: pd.DataFrame, *, finance: bool) -> dict[str, tuple[str, str]]:
     """The table's columns (those its frame has) with their labels and kinds; all of them for the download."""
     wanted = SHOWN.get(name) or [c for c in COLUMNS if c in frame.columns]
-    spec = {c: COLUMNS[c] for c in wanted if c in frame.columns}
+    spec = {c: PER_CALL.get(name, {}).get(c, COLUMNS[c]) for c in wanted if c in frame.columns}
     if not finance and "revenue_usd" in spec:
         spec["revenue_usd"] = SPENT
     if "local_time" in spec:  # already in the reporting time zone: say which, as every page does
