@@ -28,6 +28,7 @@ COMPARISON = {
 REPLAY = {
     "user": ("person", "text"),
     "model": ("model", "text"),
+    "provider": ("provider", "text"),
     "requests": ("requests", "count"),
     "base_cost_usd": ("provider cost", "money"),
     "billed_credits": ("credits billed", "credits"),
