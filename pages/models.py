@@ -263,6 +263,10 @@ with tab_edit:
             else:
                 load_catalog.clear()
                 load_history.clear()
+                # the form's fields start again from the saved model: kept, they held what was typed (the old
+                # source, '1e5' for 100000), so the next save put the old source back or "changed" a price to itself
+                for k in [k for k in st.session_state if str(k).startswith(f"edit_{edit_key}_")]:
+                    del st.session_state[k]
                 fields = ", ".join(f"{k}: {a} → {b}" for k, (a, b) in change.changed_fields().items())
                 st.session_state["price_done"] = f"Saved {change.model_key} ({fields}). New usage is priced at it."
                 st.rerun()

@@ -217,8 +217,9 @@ def draw_compare(entries: list[CompareEntry], category: str) -> None:
                 delta_arrow="off",
             )
             st.caption(
-                f"{card.usage} · provider cost {exact_usd(card.base_cost_usd)} · {card.base_credits} base "
-                f"credits · markup {pct(card.markup_pct, 0)} · balance after {card.balance_after:,}. {plain(card.note)}"
+                f"{card.usage} · provider cost {exact_usd(card.base_cost_usd)} · "
+                f"{credits(card.base_credits).replace(' credit', ' base credit', 1)} · "
+                f"markup {pct(card.markup_pct, 0)} · balance after {card.balance_after:,}. {plain(card.note)}"
             )
     if not summary.rows:
         return

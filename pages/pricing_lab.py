@@ -28,6 +28,7 @@ COMPARISON = {
 REPLAY = {
     "user": ("person", "text"),
     "model": ("model", "text"),
+    "provider": ("provider", "text"),
     "requests": ("requests", "count"),
     "base_cost_usd": ("provider cost", "money"),
     "billed_credits": ("credits billed", "credits"),
@@ -138,7 +139,10 @@ rounding = c3.radio(
 with st.expander("Per-person markups"):
     people = st.multiselect("People", list(defaults.users), key="people")
     overrides = tuple(
-        (email, Decimal(st.number_input(plain(email), 0, 1000, 100, step=5, key=f"m-{email}"))) for email in people
+        (email, Decimal(str(st.number_input(plain(email), 0.0, 1000.0, now, step=5.0, key=f"m-{email}"))))
+        for email in people
+        # each starts at the markup the person is billed at now, so adding someone changes nothing until edited
+        for now in [float(defaults.markups.get(email, defaults.default_markup_pct))]
     )
 
 credit_usd = Decimal(str(credit)).quantize(Decimal("0.000001"))

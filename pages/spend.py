@@ -94,6 +94,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "transaction_id": ("transaction", "text"),
 }
 SPENT = ("spent", "money")  # what "revenue" is called on one's own view: what one paid
+# one call's figures: its provider cost is a fraction of a cent, written to the cent it read "$0.00", as if free
+PER_CALL = {"transactions": {"base_cost_usd": ("provider cost", "price")}}
 HELP = {
     "markup_pct": "The effective markup: what was charged over what the providers cost, (revenue ÷ provider cost − 1) "
     "× 100. It is higher than the markup set for a person on the Ledger, because each call is first rounded up to "
@@ -164,7 +166,7 @@ SHOWN = {
 def spec_of(name: str, frame: pd.DataFrame, *, finance: bool) -> dict[str, tuple[str, str]]:
     """The table's columns (those its frame has) with their labels and kinds; all of them for the download."""
     wanted = SHOWN.get(name) or [c for c in COLUMNS if c in frame.columns]
-    spec = {c: COLUMNS[c] for c in wanted if c in frame.columns}
+    spec = {c: PER_CALL.get(name, {}).get(c, COLUMNS[c]) for c in wanted if c in frame.columns}
     if not finance and "revenue_usd" in spec:
         spec["revenue_usd"] = SPENT
     if "local_time" in spec:  # already in the reporting time zone: say which, as every page does
@@ -394,6 +396,7 @@ fig = stacked_bars(
     colors=provider_colors(),
     partial=page.partial_bucket,
     title=f"{spent.capitalize()} {every} by provider (USD)",
+    grain=grain,
 )
 show_chart(fig, width="stretch", key="by_provider_chart")
 clipped = bucket_start(since, grain) != since  # a week or month the period starts inside of
@@ -463,6 +466,7 @@ fig = lines(
     colors=series_colors(names.values()),
     partial=page.partial_bucket,
     title=title,
+    grain=grain,
 )
 show_chart(fig, width="stretch", key="over_time_chart")
 if finance:
@@ -510,6 +514,7 @@ if page.drill is not None:
             colors=model_colors(per_model["model"].unique()),
             partial=page.partial_bucket,
             title=f"{d.user}: {spent} {every} by model",
+            grain=grain,
         )
         show_chart(fig, width="stretch", key="drill_chart")
     download_all(f"user_{grain}", d.daily.frame, finance=finance)

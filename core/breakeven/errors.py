@@ -27,18 +27,25 @@ class NoServerlessPriceError(BreakevenInputError):
     """Serverless cannot be priced: the model has no serverless price and none was given."""
 
 
+def figure(v: float) -> str:
+    """A number a person typed, as they would write it back: `1,000,000` and `0.5`, never `1e+06`."""
+    if math.isfinite(v) and v == int(v) and abs(v) < 1e18:
+        return f"{int(v):,}"
+    return f"{v:,.6g}" if abs(v) < 1e16 else f"{v:g}"
+
+
 def positive(name: str, value: float, hint: str = "") -> float:
     """`value` as a float, refusing NaN, infinities, zero and negatives with a sentence naming the input."""
     v = _finite(name, value, hint)
     if v <= 0:
-        raise InvalidRateError(f"{name} must be greater than zero, got {v:g}.{_hint(hint)}")
+        raise InvalidRateError(f"{name} must be greater than zero, got {figure(v)}.{_hint(hint)}")
     return v
 
 
 def non_negative(name: str, value: float, hint: str = "") -> float:
     v = _finite(name, value, hint)
     if v < 0:
-        raise InvalidRateError(f"{name} cannot be negative, got {v:g}.{_hint(hint)}")
+        raise InvalidRateError(f"{name} cannot be negative, got {figure(v)}.{_hint(hint)}")
     return v
 
 

@@ -19,6 +19,7 @@ from core.breakeven.defaults import (
 from core.breakeven.errors import (
     InvalidRateError,
     SloBelowServiceTimeError,
+    figure,
     finite,
     non_negative,
     positive,
@@ -77,7 +78,9 @@ class Scenario:
         non_negative("The cold-start time (seconds)", self.cold_start_s)
         u = positive("The target utilization", self.target_utilization)
         if u > 1:
-            raise InvalidRateError(f"The target utilization is a fraction of a replica's throughput (0-1], got {u:g}.")
+            raise InvalidRateError(
+                f"The target utilization is a fraction of a replica's throughput (0-1], got {figure(u)}."
+            )
         lo = whole("The minimum replicas", self.min_replicas, 1, "An always-on endpoint runs at least one replica.")
         hi = whole("The maximum replicas", self.max_replicas, 1)
         if hi < lo:

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import numpy as np
 
-from core.breakeven.errors import EmptyHistoryError, InvalidRateError, positive
+from core.breakeven.errors import EmptyHistoryError, InvalidRateError, figure, positive
 
 PROFILES = ("flat", "diurnal", "poisson", "bursty", "history")
 MAX_MINUTES = 366 * 24 * 60  # a year of minutes keeps every array small
@@ -64,9 +64,11 @@ def horizon_minutes(hours: float) -> int:
     hours = positive("The horizon (hours)", hours, "Simulate at least one hour.")
     minutes = round(hours * 60)
     if minutes < 60:
-        raise InvalidRateError(f"The horizon must be at least one hour, got {hours:g} hours.")
+        raise InvalidRateError(f"The horizon must be at least one hour, got {figure(hours)} hours.")
     if minutes > MAX_MINUTES:
-        raise InvalidRateError(f"The horizon is limited to one year ({MAX_MINUTES // 60} hours), got {hours:g}.")
+        raise InvalidRateError(
+            f"The horizon is limited to one year ({MAX_MINUTES // 60:,} hours), got {figure(hours)} hours."
+        )
     return minutes
 
 

@@ -79,7 +79,10 @@ def team_row(conn: Connection, team: int | str) -> tuple[int, str]:
     cond = teams.c.id == int(ref) if by_id else func.lower(teams.c.name) == " ".join(ref.split()).lower()
     row = conn.execute(select(teams.c.id, teams.c.name).where(cond)).first()
     if row is None:
-        raise UnknownTeamError(f"No team {team!r}; `python -m core teams list` shows the teams.")
+        raise UnknownTeamError(
+            f"No team {team!r}: check the name (the Spend page's Team filter and `python -m core teams list` show "
+            "the teams)."
+        )
     return row[0], row[1]
 
 

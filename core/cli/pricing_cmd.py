@@ -94,6 +94,7 @@ def run_whatif(args: argparse.Namespace, ctx: Context) -> int:
             [
                 {
                     label: r[frame.columns[0]],
+                    **({"provider": r["provider"]} if "provider" in r else {}),
                     "billed $": f"{r['billed_revenue_usd']:,.2f}",
                     "what-if $": f"{r['what_if_revenue_usd']:,.2f}",
                     "difference $": f"{r['difference_usd']:+,.2f}",

@@ -14,6 +14,7 @@ from core.endpoints.errors import (
     EndpointTimeoutError,
     EndpointUnavailableError,
     InvalidEndpointNameError,
+    OwnerOverdrawnError,
     RepositoryNotFoundError,
 )
 from core.endpoints.factory import configuration_problem, is_local, local_state_path, make_client, make_service
@@ -48,6 +49,7 @@ __all__ = [
     "LocalEndpointsTransport",
     "LocalTimings",
     "ManualClock",
+    "OwnerOverdrawnError",
     "RefreshReport",
     "RemoteEndpoint",
     "RepositoryNotFoundError",

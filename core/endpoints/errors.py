@@ -45,6 +45,21 @@ class EndpointFailedError(EndpointError):
     """The endpoint reached `failed` (or `updateFailed`) while something waited for it to run."""
 
 
+class OwnerOverdrawnError(CoreError):
+    """The owner's balance is below zero: no endpoint is created or resumed on their credits until a top-up (as every
+    call that costs a credit is refused), since its uptime would be charged to them whatever their balance."""
+
+    def __init__(self, owner: str, balance: int, what: str) -> None:
+        self.owner = owner
+        self.balance = balance
+        owed = -balance
+        unit = "credit" if owed == 1 else "credits"
+        super().__init__(
+            f"Not {what}: {owner} is overdrawn by {owed:,} {unit}, and an endpoint's uptime is charged to its owner. "
+            f"Ask finance for a top-up of at least {owed:,} {unit} first."
+        )
+
+
 class InvalidEndpointNameError(InvalidInputError):
     """The name breaks Hugging Face's rule: lowercase letters, digits and hyphens, at most 32 characters."""
 

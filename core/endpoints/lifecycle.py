@@ -32,6 +32,7 @@ from core.endpoints.errors import (
     EndpointTimeoutError,
     EndpointUnavailableError,
     InvalidEndpointNameError,
+    OwnerOverdrawnError,
 )
 from core.endpoints.types import DELETED, STATES, TASK_BY_CATEGORY, RemoteEndpoint
 from core.endpoints.views import EndpointView, EventView, HardwareOption, RefreshReport
@@ -196,6 +197,7 @@ class HuggingFaceEndpointService:
 
         with self._session() as s:
             owner_view = get_user(s, owner)
+            _refuse_overdrawn(owner_view.email, owner_view.credit_balance, f"created ({name})")
             hardware = get_hardware(s, hardware_type)
             live = s.scalar(
                 select(InferenceEndpoint).where(InferenceEndpoint.name == name, InferenceEndpoint.deleted_at.is_(None))
@@ -310,6 +312,11 @@ class HuggingFaceEndpointService:
         return self._action(name, self.client.pause)
 
     def resume(self, name: str) -> EndpointView:
+        """Start a paused endpoint again; refused while its owner is overdrawn (its uptime would be theirs)."""
+        with self._session() as s:
+            owner = s.get(User, self._live_row(s, name).owner_id)
+            if owner is not None:
+                _refuse_overdrawn(owner.email, owner.credit_balance, f"resumed ({name})")
         return self._action(name, self.client.resume)
 
     def scale_to_zero(self, name: str) -> EndpointView:
@@ -447,3 +454,8 @@ class HuggingFaceEndpointService:
             observed_at=row.observed_at,
             metered_until=row.metered_until,
         )
+
+
+def _refuse_overdrawn(owner: str, balance: int, what: str) -> None:
+    if balance < 0:
+        raise OwnerOverdrawnError(owner, balance, what)

@@ -64,14 +64,16 @@ def cache_opportunities(
         caching_on = Category(model.category) in CACHEABLE and model.provider != "sandbox"
         if caching_on:
             action = (
-                f"{missed:,} repeated {model.model_id} requests reached the provider although the response cache is on "
-                f"(sent with no_cache, or answers it did not keep): serving them from the cache saves about "
+                f"{_counted(missed, f'repeated {model.model_id} request')} reached the provider although the response "
+                "cache is on "
+                f"(sent with no_cache, or answers it did not keep): serving {'it' if missed == 1 else 'them'} from the "
+                "cache saves about "
                 f"{dollars(monthly)}/month"
             )
         else:
             action = (
-                f"cache {model.model_id}'s answers to identical requests: {missed:,} repeats of {groups:,} distinct "
-                f"requests reached the provider, about {dollars(monthly)}/month "
+                f"cache {model.model_id}'s answers to identical requests: {_counted(missed, 'repeat')} of "
+                f"{_counted(groups, 'distinct request')} reached the provider, about {dollars(monthly)}/month "
                 f"(the cache is off for {model.category}; "
                 "identical prompts may still deserve fresh answers)"
             )
@@ -95,3 +97,8 @@ def cache_opportunities(
             )
         )
     return out
+
+
+def _counted(n: int, noun: str) -> str:
+    """`n` and its noun agreeing with it: `1 repeat`, `60 repeats`."""
+    return f"{int(n):,} {noun}" + ("" if n == 1 else "s")

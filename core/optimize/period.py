@@ -9,7 +9,7 @@ Monthly figures are the period's scaled to 730 hours, the break-even simulator's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from core.analytics.filters import local_midnight_utc, zone
@@ -24,12 +24,13 @@ CENT = Decimal("0.01")
 class Period:
     start: datetime  # naive UTC, a whole minute
     end: datetime  # exclusive
+    tz: str = "UTC"  # the reporting time zone its days were picked in: the zone label() shows its times in
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
             raise InvalidInputError(
-                f"The period ends ({self.end:%Y-%m-%d %H:%M}) before it starts ({self.start:%Y-%m-%d %H:%M}) UTC: "
-                "choose dates up to the last sync."
+                f"The period ends ({_wall_clock(self.end, self.tz):%Y-%m-%d %H:%M}) before it starts "
+                f"({_wall_clock(self.start, self.tz):%Y-%m-%d %H:%M}) {self.tz}: choose dates up to the last sync."
             )
 
     @property
@@ -50,8 +51,11 @@ class Period:
         return (usd * self.month_factor).quantize(CENT, rounding=ROUND_HALF_UP)
 
     def label(self) -> str:
+        """The period in words, its times in its reporting time zone (named), as the pages and the command line
+        show every other time: `2026-11-07 00:00 to 2026-12-06 08:53 America/New_York (29.4 days)`."""
         last = self.end - timedelta(microseconds=1)
-        return f"{self.start:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC ({self.hours / 24:,.1f} days)"
+        start, last = (_wall_clock(t, self.tz) for t in (self.start, last))
+        return f"{start:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} {self.tz} ({self.hours / 24:,.1f} days)"
 
     @classmethod
     def of_days(cls, since: date | None, until: date | None, *, tz: str, as_of: datetime) -> Period:
@@ -69,7 +73,12 @@ class Period:
         end = min(local_midnight_utc(until + timedelta(days=1), tz), current)
         if end <= start:
             raise InvalidInputError(
-                f"The period starting {since} begins after the last sync ({as_of:%Y-%m-%d %H:%M} UTC): choose earlier "
-                "dates or sync the analytics store."
+                f"The period starting {since} begins after the last sync ({_wall_clock(as_of, tz):%Y-%m-%d %H:%M} "
+                f"{tz}): choose earlier dates or sync the analytics store."
             )
-        return cls(start, end)
+        return cls(start, end, tz)
+
+
+def _wall_clock(at: datetime, tz: str) -> datetime:
+    """A naive UTC instant as the naive wall-clock time in `tz`."""
+    return at.replace(tzinfo=UTC).astimezone(zone(tz)).replace(tzinfo=None)

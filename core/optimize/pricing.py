@@ -227,17 +227,18 @@ def _summarise(
     credit0: Decimal,
     credit: Decimal,
     names: dict[int, str],
-    models: dict[int, tuple[str, str]],
+    models: dict[int, tuple[str, str]],  # id -> (model id, provider)
     seconds: float,
 ) -> WhatIf:
     # per key: requests, base_nano, billed, replayed, marked0, marked1, refunds credits
     per_user: dict[Any, list[int]] = defaultdict(lambda: [0] * 7)
     per_model: dict[Any, list[int]] = defaultdict(lambda: [0] * 7)
     kept = 0
-    for uid, pk, kind, requests, base_nano, billed, replayed, marked0, marked1, kept_rows in rows:
+    for uid, pk, kind, requests, base_nano, billed, replayed, marked0, marked1, kept_rows, provider in rows:
         refund = int(billed) if kind == "refund" else 0
         values = (int(requests), int(base_nano), int(billed), int(replayed), int(marked0), int(marked1), refund)
-        for acc in (per_user[uid], per_model[pk]):
+        # a model per provider, as Spend counts it: uptime is huggingface_endpoint's whatever model it names
+        for acc in (per_user[uid], per_model[(pk, provider)]):
             for i, v in enumerate(values):
                 acc[i] += v
         kept += int(kept_rows)
@@ -255,13 +256,15 @@ def _summarise(
             rounding_beyond_markup_usd=revenue - refunds * price - marked_usd,
         )
 
-    def frame(acc: dict[Any, list[int]], label: str, name: Any) -> pd.DataFrame:
+    def frame(acc: dict[Any, list[int]], label: str, name: Any, extra: dict[str, Any] | None = None) -> pd.DataFrame:
+        """One row per key of `acc`, named by `name(key)`; `extra` columns (column -> key -> value) follow it."""
         out = []
         for key, (requests, base, billed, replayed, _m0, _m1, _r) in acc.items():
             before, after = billed * credit0, replayed * credit
             out.append(
                 {
                     label: name(key),
+                    **{column: of(key) for column, of in (extra or {}).items()},
                     "requests": requests,
                     "base_cost_usd": _usd(base),
                     "billed_credits": billed,
@@ -274,7 +277,7 @@ def _summarise(
                 }
             )
         out.sort(key=lambda r: (-abs(r["difference_usd"]), str(r[label])))
-        df = pd.DataFrame(out, columns=[label, *_COLUMNS])
+        df = pd.DataFrame(out, columns=[label, *(extra or {}), *_COLUMNS])
         return df
 
     return WhatIf(
@@ -288,7 +291,13 @@ def _summarise(
         billed=side(total[2], total[4], total[6], total[1], credit0),
         what_if=side(total[3], total[5], total[6], total[1], credit),
         by_user=frame(per_user, "user", lambda k: names.get(k, f"(user {k})")),
-        by_model=frame(per_model, "model", lambda k: models[k][0] if k in models else "(unknown)"),
+        # the provider beside the model: a repository served both serverless and on a dedicated endpoint is two rows
+        by_model=frame(
+            per_model,
+            "model",
+            lambda k: models[k[0]][0] if k[0] in models else "(unknown)",
+            {"provider": lambda k: k[1]},
+        ),
         uptime_debits_kept=kept,
         seconds=seconds,
     )

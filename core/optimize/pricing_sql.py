@@ -76,7 +76,7 @@ def usage_sql(overrides: int, accrual: str) -> str:
     return f"""
 WITH o AS ({overrides_sql(overrides)}),
 calls AS (
-    SELECT l.id, l.user_id, l.ai_model_id, l.requests_count AS requests, l.base_nano, l.priced_nano,
+    SELECT l.id, l.user_id, l.ai_model_id, l.provider, l.requests_count AS requests, l.base_nano, l.priced_nano,
            l.cost_credits AS billed,
            l.status = 'success' AS billable, l.markup_bp AS m0,
            coalesce(o.markup_bp, CAST($markup AS BIGINT), l.markup_bp) AS m, {accrual} AS accrue
@@ -97,7 +97,7 @@ calls AS (
 SELECT p.user_id, p.ai_model_id, 'usage' AS kind, sum(p.requests)::BIGINT AS requests,
        sum(p.base_nano)::BIGINT AS base_nano, sum(p.billed)::BIGINT AS billed,
        sum({replayed})::BIGINT AS replayed, sum(p.marked0)::HUGEINT AS marked0, sum(p.marked1)::HUGEINT AS marked1,
-       0::BIGINT AS kept
+       0::BIGINT AS kept, p.provider
 FROM priced p {join}
 GROUP BY ALL
 """  # noqa: S608 - this module's own SQL; every value is a bound parameter
@@ -119,7 +119,7 @@ SELECT l.user_id, l.ai_model_id, l.kind, 0::BIGINT AS requests, sum(l.base_nano)
        sum(CASE WHEN {uptime} THEN CAST(l.base_nano AS HUGEINT) * ({MILLION} + {m})
                 WHEN l.kind = 'endpoint_uptime' THEN CAST(l.credits AS HUGEINT) * $credit * {MILLION}
                 ELSE 0 END)::HUGEINT AS marked1,
-       (count(*) FILTER (WHERE l.kind = 'endpoint_uptime' AND l.markup_bp IS NULL))::BIGINT AS kept
+       (count(*) FILTER (WHERE l.kind = 'endpoint_uptime' AND l.markup_bp IS NULL))::BIGINT AS kept, l.provider
 FROM ledger_spend l LEFT JOIN o ON o.user_id = l.user_id
 WHERE l.ts >= $start AND l.ts < $end AND NOT l.sandbox AND l.kind IN ('endpoint_uptime', 'refund')
 GROUP BY ALL

@@ -26,6 +26,7 @@ from core.money import price_text
 from core.optimize.opportunity import EndpointForm, Kind
 from core.optimize.pricing import AS_BILLED, PricingScenario, WhatIf, what_if
 from core.optimize.savings import SavingsReport, find_savings
+from core.users import list_users
 
 if TYPE_CHECKING:
     from core.services.container import Services
@@ -229,9 +230,12 @@ class PricingDefaults:
     rounding_policy: str
     rounding_choices: tuple[str, ...]  # "as_billed" first
     users: tuple[str, ...]  # emails a per-person markup can name
+    markups: dict[str, Decimal]  # each person's configured markup (%), where their per-person markup starts
 
 
-def pricing_defaults(queries: SpendQueries, settings: Settings) -> PricingDefaults:
+def pricing_defaults(
+    queries: SpendQueries, settings: Settings, markups: dict[str, Decimal] | None = None
+) -> PricingDefaults:
     con = queries.store.connect()
     try:
         users = tuple(e for (e,) in con.execute("SELECT email FROM users ORDER BY email").fetchall())
@@ -243,6 +247,7 @@ def pricing_defaults(queries: SpendQueries, settings: Settings) -> PricingDefaul
         rounding_policy=settings.rounding_policy,
         rounding_choices=(AS_BILLED, *ROUNDING_POLICIES),
         users=users,
+        markups=dict(markups or {}),
     )
 
 
@@ -362,8 +367,11 @@ class OptimizeService:
 
     @guarded(Capability.VIEW_ALL_SPEND)
     def pricing_defaults(self, caller: Caller) -> PricingDefaults:
-        """What the Pricing lab's controls start from: today's credit price, markup, rounding policy, and the people."""
-        return pricing_defaults(self._queries(None), self._s.settings)
+        """What the Pricing lab's controls start from: today's credit price, markup, rounding policy, and the people
+        with the markup each is configured at now."""
+        with self._s.db.session() as s:
+            markups = {u.email: u.developer_markup_pct for u in list_users(s)}
+        return pricing_defaults(self._queries(None), self._s.settings, markups)
 
     @guarded(Capability.VIEW_ALL_SPEND)
     def pricing_lab(

@@ -117,7 +117,7 @@ def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
         if result.credits_charged:
             would += ", and was charged as if called (base credits are of that cost)."
         elif result.catalog_cost_usd > 0:
-            would += f" ({result.would_be_credits:,} credits); cache hits are not charged here."
+            would += f" ({credits_text(result.would_be_credits)}); cache hits are not charged here."
         notes.append(f"Served from the response cache: the provider was not called and billed nothing. {would}")
     if (
         result.credits_charged == 0

@@ -394,7 +394,7 @@ class SpendService:
             if wanted - found:
                 raise InvalidInputError(
                     f"Unknown user {sorted(wanted - found)[0]!r}: nobody has that email; "
-                    "`python -m core users list` (or the Users page) shows who exists."
+                    "the Ledger page and `python -m core users list` show who exists."
                 )
             catalog = list_models(s, include_inactive=True)
             missing_keys = set(f.api_keys) - set(s.scalars(select(ApiKey.id).where(ApiKey.id.in_(f.api_keys))))

@@ -12,6 +12,18 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 PARTIAL_OPACITY = 0.45
+FEW_BUCKETS = 8  # up to this many days, weeks or months on an axis, each gets its own tick (its date, no time)
+
+
+TICK_FORMATS = {"day": "%b %-d, %Y", "week": "%b %-d, %Y", "month": "%b %Y"}
+
+
+def _bucket_ticks(fig: go.Figure, values: pd.Series, grain: str) -> None:
+    """One tick per bucket, written as its day (or month), when there are few: plotly otherwise fills a short date
+    axis with times of day ("00:00:00" under today's only bar, "12:00" between two days), though a bucket has none."""
+    buckets = sorted(set(pd.to_datetime(values).dt.normalize()))
+    if 0 < len(buckets) <= FEW_BUCKETS:
+        fig.update_xaxes(tickmode="array", tickvals=buckets, tickformat=TICK_FORMATS[grain])
 
 
 def _mark_partial(fig: go.Figure, partial: date | None, y: float) -> None:
@@ -32,8 +44,10 @@ def stacked_bars(
     partial: date | None,
     title: str,
     y_label: str = "USD",
+    grain: str = "day",
 ) -> go.Figure:
-    """Bars per bucket stacked by `color`; the partial bucket's bars are faded and labelled "so far"."""
+    """Bars per bucket (a day, week or month: `grain`) stacked by `color`; the partial bucket's bars are faded and
+    labelled "so far"."""
     fig = px.bar(
         frame,
         x=x,
@@ -49,6 +63,7 @@ def stacked_bars(
         at = frame[pd.to_datetime(frame[x]).dt.date == partial][y].sum()
         _mark_partial(fig, partial, float(at))
     fig.update_layout(legend_title_text="", xaxis={"type": "date"})
+    _bucket_ticks(fig, frame[x], grain)
     return fig
 
 
@@ -91,9 +106,10 @@ def lines(
     partial: date | None,
     title: str,
     y_label: str = "USD",
+    grain: str = "day",
 ) -> go.Figure:
-    """One line per series; the segment into the partial bucket is dotted and its point hollow, so a day (week,
-    month) still running reads as "so far" rather than as a plunge."""
+    """One line per series over buckets of `grain`; the segment into the partial bucket is dotted and its point
+    hollow, so a day (week, month) still running reads as "so far" rather than as a plunge."""
     fig = go.Figure()
     for name, part in long.groupby(series, sort=False):
         part = part.sort_values(x)
@@ -120,4 +136,5 @@ def lines(
                 showlegend=False,
             )
     fig.update_layout(title=title, yaxis_title=y_label, legend_title_text="", xaxis={"type": "date"})
+    _bucket_ticks(fig, long[x], grain)
     return fig

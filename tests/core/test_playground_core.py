@@ -74,6 +74,10 @@ def test_a_cache_hits_card_says_the_provider_was_not_called_and_what_the_call_wo
         result(cache_hit=True, base_cost_usd=Decimal(0), base_credits=0, credits_charged=0), Decimal("0.04")
     )
     assert free.charged_usd == 0 and "would have cost $0.003 (2 credits); cache hits are not charged" in free.note
+    at_cost = cost_card(  # a 0% markup: one credit, in the singular
+        result(cache_hit=True, base_cost_usd=Decimal(0), credits_charged=0, would_be_credits=1), Decimal("0.04")
+    )
+    assert "would have cost $0.003 (1 credit); cache hits" in at_cost.note
 
 
 def test_session_totals() -> None:

@@ -72,6 +72,7 @@ def test_the_day_a_budget_resets_reads_as_a_date(demo: Database, monkeypatch: py
         ("user", "", "50, 80, 100", "Say who the budget covers"),
         ("team", "   ", "50", "Say who the budget covers"),
         ("api_key", "my key", "50", "An API key is given by its id, a whole number"),
+        ("team", "nope", "50", "No team 'nope': check the name (the Spend page's Team filter"),  # not only a command
         ("user", None, "abc, 80", "Alert thresholds are whole percents separated by commas, such as 50, 80, 100"),
         ("user", None, "50, 1e99", "'1e99' is not one"),
         ("user", None, "-5", "A threshold is a whole percent from 1 to 1000"),

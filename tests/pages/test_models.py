@@ -151,3 +151,34 @@ def test_a_bad_price_is_one_clean_message_and_changes_nothing(demo: Database, ty
     assert shown(error.value).startswith("input_per_1m_usd: ") and "Traceback" not in error.value
     with demo.session() as s:
         assert get_model(s, "gpt-4o-mini").input_per_1m_usd == Decimal("0.15")
+
+
+def test_a_second_save_starts_from_the_saved_prices_and_source(demo: Database) -> None:
+    """After a save the form shows the model as saved: it kept the typed fields, so saving again (a note, another
+    price) put the old source back over 'edited by ...' and 'changed' 0.2 to 0.20."""
+    at = open_page("models")
+    at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
+    at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").input("0.20")
+    next(b for b in at.button if b.label == "Save new prices").click().run()
+    assert not at.exception, at.exception
+    with demo.session() as s:
+        source = get_model(s, "gpt-4o-mini").price_source
+    assert source == "edited by admin@demo.example"
+    assert at.text_input(key="edit_openai/gpt-4o-mini_src").value == source
+    assert at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").value == "0.2"
+    at.text_input(key="edit_openai/gpt-4o-mini_output_per_1m_usd").input("0.70")
+    next(b for b in at.button if b.label == "Save new prices").click().run()
+    assert not at.exception, at.exception
+    with demo.session() as s:
+        after = get_model(s, "gpt-4o-mini")
+        last = s.scalars(
+            select(AIModelPriceHistory)
+            .where(AIModelPriceHistory.ai_model_id == after.id)
+            .order_by(AIModelPriceHistory.id.desc())
+        ).first()
+    assert after.price_source == source and after.output_per_1m_usd == Decimal("0.7")
+    assert last is not None and set(last.previous) >= {"output_per_1m_usd"}
+    assert last.previous["input_per_1m_usd"] == last.prices["input_per_1m_usd"] == "0.2"  # not changed again
+    assert any(
+        shown(s.value).startswith("Saved openai/gpt-4o-mini (output_per_1m_usd: 0.6 → 0.7).") for s in at.success
+    )

@@ -145,3 +145,47 @@ def test_hints_naming_people_are_only_for_those_who_see_everyones_spend(
         kinds[email] = list(at.dataframe[0].value["kind"])
     assert kinds["ana@example.com"] == ["Dedicated GPU"]
     assert kinds["fin@example.com"] == ["Dedicated GPU", "Cheaper model (hint)"]
+
+
+def test_savings_and_pricing_lab_show_their_period_in_the_reporting_time_zone(
+    steady_bark: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days picked in New York are a New York period, shown in New York time as every other time on the pages; the
+    caption said '2025-03-03 05:00 to 2025-03-17 03:59 UTC' for the days 3 to 16 March (the other pages' zone)."""
+    monkeypatch.setenv("REPORTING_TZ", "America/New_York")
+    steady_bark_days = (START.date(), START.date() + timedelta(days=DAYS - 1))
+    for name, email in (("savings", "ana@example.com"), ("pricing_lab", "fin@example.com")):
+        at = _open(name, steady_bark, monkeypatch, email)
+        at.date_input(key="days").set_value(steady_bark_days).run()
+        assert not at.exception, at.exception
+        [period] = [c.value for c in at.caption if c.value.startswith("Period ")]
+        # 14 local days less the hour the clocks skip on 9 March
+        assert period.startswith("Period 2025-03-03 00:00 to 2025-03-16 23:59 America/New_York (14.0 days) · "), (
+            name,
+            period,
+        )
+        assert "UTC" not in period, period
+
+
+def test_a_person_added_to_per_person_markups_starts_at_the_markup_they_are_billed_at(
+    sqlite_runtime: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adding someone to the per-person markups changes nothing until their markup is edited: it started at 100%,
+    so a person billed at 150% showed as paying less under 'the same' settings."""
+    rt = sqlite_runtime
+    b = billing(rt)
+    bark = catalog_model(rt, "suno/bark")
+    user(rt, "fin@example.com", role="finance")
+    cy = user(rt, "cy@example.com", markup="150")
+    b.grant(cy, 5_000)
+    for i in range(40):
+        b.settle(b.reserve(cy, 5, f"c{i}"), UsageRecord(model=bark, usage=Usage(), base_cost_usd="0.003"))
+    at = _open("pricing_lab", rt, monkeypatch, "fin@example.com")
+    at.multiselect(key="people").set_value(["cy@example.com"]).run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="m-cy@example.com").value == 150
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Revenue what-if"] == metrics["Revenue billed"] == "$4.80"  # 40 calls x 3 credits x $0.04
+    assert metrics["People paying more / less"] == "0 / 0"
+    at.number_input(key="m-cy@example.com").set_value(100).run()
+    assert {m.label: m.value for m in at.metric}["People paying more / less"] == "0 / 1"

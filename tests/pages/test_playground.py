@@ -180,6 +180,9 @@ def test_compare_mode_works_offline(db: Database) -> None:
     ]
     assert "cheapest" in summary["mark"][2]
     assert all(cost.startswith("$0.0") for cost in summary["cost"])
+    # each answer's line under it: a cheap call is "1 base credit" (the one rule for credits in sentences)
+    lines = [c.value for c in at.caption if " · markup " in c.value]
+    assert len(lines) == 3 and all(" · 1 base credit · " in line for line in lines), lines
     assert any("whole-credit rounding" in c.value for c in at.caption)
     assert metric(at, "Available credits") == "250"
     assert {(r.provider, r.cost_credits) for r in usage_rows(db)} == {("sandbox", 0)}

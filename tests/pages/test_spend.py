@@ -96,6 +96,10 @@ def test_drilling_into_a_user_shows_their_models_daily_series_and_transactions(a
     assert any(top_user in shown(md.value) for md in app.markdown)
     tx = _frames(app, "transaction_id")[0]
     assert set(tx["user"]) == {top_user}
+    # one call's provider cost to six places (a $0.000460 call read "$0.00", as if free); totals stay in cents
+    [drawn] = [d for d in app.dataframe if "transaction_id" in d.value.columns]
+    formats = {c: v.get("type_config", {}).get("format") for c, v in json.loads(drawn.proto.columns).items()}
+    assert formats["base_cost_usd"] == "$%.6f" and formats["revenue_usd"] == "dollar", formats
     user_models = _frames(app, "model_name", "user")[-1]  # after the page's own models table
     assert user_models["credits"].sum() > 0
 

@@ -34,6 +34,20 @@ def test_a_horizon_outside_one_hour_to_one_year_is_refused(hours: float) -> None
         make_traffic("flat", 10, hours)
 
 
+@pytest.mark.parametrize(
+    ("hours", "rate", "said"),
+    [
+        (1_000_000, 10, "limited to one year (8,784 hours), got 1,000,000 hours."),  # it said "got 1e+06"
+        (24, -2_500_000, "must be greater than zero, got -2,500,000."),
+        (24, -0.25, "must be greater than zero, got -0.25."),
+    ],
+)
+def test_a_refused_figure_is_written_as_typed_not_in_scientific_notation(hours: float, rate: float, said: str) -> None:
+    with pytest.raises(InvalidRateError) as caught:
+        make_traffic("flat", rate, hours)
+    assert said in str(caught.value) and "e+" not in str(caught.value)
+
+
 def test_unknown_profile() -> None:
     with pytest.raises(InvalidRateError, match="choose one of: flat, diurnal"):
         make_traffic("sinusoidal", 10, 24)

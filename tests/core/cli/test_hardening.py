@@ -85,7 +85,7 @@ def test_text_that_does_not_fit_is_refused_alike_on_both_databases(
 @pytest.mark.parametrize(
     ("spend_filter", "message"),
     [
-        (SpendFilter(users=("nobody@x.io",)), "Unknown user 'nobody@x.io'"),
+        (SpendFilter(users=("nobody@x.io",)), "Unknown user 'nobody@x.io': nobody has that email; the Ledger page"),
         (SpendFilter(categories=("bogus",)), "Unknown category 'bogus'; choose from chat, tts"),
         (SpendFilter(providers=("bogus",)), "Unknown provider 'bogus'; the catalog has: anthropic"),
         (SpendFilter(models=("bogus",)), "Unknown model 'bogus'"),

@@ -9,11 +9,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from core.billing import BillingService
 from core.db import Database
 from core.db.models import AuditLog, EndpointEvent, InferenceEndpoint
 from core.endpoints import (
     EndpointConflictError,
     EndpointFailedError,
+    EndpointNotFoundError,
     EndpointSpec,
     EndpointTimeoutError,
     EndpointUnavailableError,
@@ -21,6 +23,7 @@ from core.endpoints import (
     HuggingFaceEndpointService,
     InvalidEndpointNameError,
     ManualClock,
+    OwnerOverdrawnError,
     UnknownEndpointError,
 )
 from core.errors import InvalidInputError, NotFoundError
@@ -328,3 +331,39 @@ def test_a_repository_the_hub_does_not_know_creates_nothing(
         create(service, model_repo="acme/typo-model")
     assert asked == ["GET /api/models/acme/typo-model"]  # checked first: no create reached the management API
     assert count(runtime, InferenceEndpoint) == 0 and service.client.list() == []
+
+
+def test_an_overdrawn_owner_gets_no_new_or_resumed_endpoint(
+    runtime: Database, tmp_path: Path, clock: ManualClock
+) -> None:
+    """Uptime is charged even past zero, so an overdrawn person (refused every call that costs a credit) could still
+    start a GPU on their credits from the Endpoints page; now neither a create nor a resume is sent upstream."""
+    add_engineer(runtime)
+    service, _ = build(runtime, tmp_path, clock)
+    create(service)
+    assert service.wait_until("my-audio-model", "running", timeout=600, poll_seconds=30).state == "running"
+    assert service.pause("my-audio-model").state == "paused"
+    ledger = BillingService(runtime.session_factory, runtime.settings)
+    ledger.charge(
+        "eng@example.com",
+        Decimal("0.04") * 7,
+        markup_pct=0,
+        idempotency_key="uptime-1",
+        description="endpoint uptime",
+        kind="endpoint_uptime",
+        allow_overdraft=True,
+    )
+    endpoints = count(runtime, InferenceEndpoint)
+    with pytest.raises(
+        OwnerOverdrawnError, match=r"Not created \(second\): eng@example\.com is overdrawn by 7 credits"
+    ):
+        create(service, "second")
+    assert count(runtime, InferenceEndpoint) == endpoints
+    with pytest.raises(EndpointNotFoundError):
+        service.client.get("second")  # never asked for upstream
+    with pytest.raises(OwnerOverdrawnError, match="Ask finance for a top-up of at least 7 credits first"):
+        service.resume("my-audio-model")
+    assert service.client.get("my-audio-model").state == "paused"
+    ledger.grant("eng@example.com", 10)  # back above zero: both work again
+    assert service.resume("my-audio-model").state == "initializing"
+    assert create(service, "second").state == "pending"

@@ -85,6 +85,10 @@ def test_replay_at_the_settings_in_force_gives_back_what_was_billed(runtime: Dat
     assert list(result.by_user["billed_credits"]) == list(result.by_user["what_if_credits"])
     assert list(result.by_model["billed_credits"]) == list(result.by_model["what_if_credits"])
     spend = q.breakdown("provider", SpendFilter(start=result.period.start, end=result.period.end)).frame
+    # each model row names its provider (a repository served serverless and dedicated is two rows), and the rows of a
+    # provider add up to its credits on Spend
+    per_provider = result.by_model.groupby("provider")["billed_credits"].sum().to_dict()
+    assert per_provider == {p: int(c) for p, c in zip(spend["provider"], spend["credits"], strict=True)}
     assert result.billed.revenue_usd == result.what_if.revenue_usd == billed * Decimal("0.04")
     assert result.billed.revenue_usd == sum(spend["revenue_usd"]) and result.base_cost_usd == sum(
         spend["base_cost_usd"]

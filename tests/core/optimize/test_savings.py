@@ -239,3 +239,20 @@ def test_a_period_after_the_last_sync_is_refused(sqlite_runtime: Database) -> No
     write_usage(rt, user(rt), model(rt, "suno/bark"), steady(1, minutes=60), "0.01")
     with pytest.raises(InvalidInputError, match="begins after the last sync"):
         savings(rt, since=date(2999, 1, 1), until=date(2999, 1, 2))
+
+
+def test_one_repeat_is_said_in_the_singular(sqlite_runtime: Database) -> None:
+    """'1 repeats of 1 distinct requests' (the demo's voice-clone line) reads '1 repeat of 1 distinct request'."""
+    rt = sqlite_runtime
+    ana = user(rt)
+    tts, chat = model(rt, "tts-1"), model(rt, "gpt-4o-mini")
+    write_usage(rt, ana, chat, [START, START + timedelta(hours=1)], "5", request_fingerprint=_fp(1))
+    write_usage(rt, ana, tts, [START, START + timedelta(hours=2)], "5", request_fingerprint=_fp(2))
+    by_subject = {o.subject: o for o in savings(rt).opportunities}
+    assert by_subject["gpt-4o-mini"].action.startswith(
+        "cache gpt-4o-mini's answers to identical requests: 1 repeat of 1 distinct request reached the provider"
+    )
+    assert by_subject["tts-1"].action.startswith(
+        "1 repeated tts-1 request reached the provider although the response cache is on"
+    )
+    assert "serving it from the cache" in by_subject["tts-1"].action

@@ -160,6 +160,11 @@ class World:
         return alert_id
 
     def endpoint(self, owner: UserView) -> str:
+        """A new running endpoint of `owner`'s, who is topped up first when the uptime metered so far overdrew them
+        (an overdrawn owner gets no endpoint; this test is about who may act, not about money)."""
+        total = self.services.billing.balance(owner.id).total
+        if total < 0:
+            self.services.ledger.grant(SYSTEM, owner.id, 1000 - total)
         name = self.fresh("ep")
         self.services.endpoints.create(SYSTEM, name, "facebook/mms-tts-eng", "T4", owner=owner.email, min_replicas=1)
         return name
