@@ -18,6 +18,7 @@ from core.db.models import AIUsageLog, CreditHold, CreditTransaction
 from core.services import Services
 from core.users import add_user
 from tests.core.gateway.conftest import GatewayWorld, upstream_settings
+from tests.support.aio import run
 from tests.support.gateway import gateway_processes
 from tests.support.loopback import loopback_openai
 
@@ -40,7 +41,7 @@ async def _post_all(urls: list[str], key: str, count: int, extra: dict[str, str]
 
 
 def post_all(urls: list[str], key: str, count: int, extra: dict[str, str] | None = None) -> list[httpx.Response]:
-    return asyncio.run(_post_all(urls, key, count, extra))
+    return run(_post_all(urls, key, count, extra))
 
 
 def _statuses(replies: list[httpx.Response]) -> dict[int, int]:

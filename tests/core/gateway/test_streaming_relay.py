@@ -13,6 +13,7 @@ import pytest
 from core.gateway import streaming
 from core.gateway.streaming import relay
 from core.services.generation import GenerationStream
+from tests.support.aio import run
 
 
 class Upstream:
@@ -54,14 +55,14 @@ async def _collect(stream: GenerationStream) -> list[bytes]:
 
 def test_every_chunk_in_order_then_the_finish_events() -> None:
     up = Upstream([f"w{i} " for i in range(200)])
-    out = asyncio.run(_collect(GenerationStream(up.chunks())))
+    out = run(_collect(GenerationStream(up.chunks())))
     assert out == [b"start", *(f"w{i} ".encode() for i in range(200)), b"end:result"]
     assert not up.closed.is_set()
 
 
 def test_a_failure_mid_stream_is_sent_as_the_fault_event_after_what_was_delivered() -> None:
     up = Upstream(["a", "b", "c"], fail_after=2)
-    out = asyncio.run(_collect(GenerationStream(up.chunks())))
+    out = run(_collect(GenerationStream(up.chunks())))
     assert out == [b"start", b"a", b"b", b"fault:the upstream hung up"]
 
 
@@ -77,7 +78,7 @@ def test_the_pump_reads_a_bounded_number_of_chunks_ahead_of_a_slow_client(monkey
         assert up.read <= 4 + 4 + 1  # the batch being sent, the read-ahead, and the chunk in hand
         await events.aclose()  # type: ignore[attr-defined]
 
-    asyncio.run(main())
+    run(main())
     assert up.closed.is_set() and up.read < 100
 
 
@@ -103,7 +104,7 @@ def test_a_client_that_goes_away_stops_the_stream_and_it_is_closed_before_the_re
             await task
         assert got == [b"start", b"first"]
 
-    asyncio.run(main())
+    run(main())
     assert up.closed.is_set() and up.read == 2
 
 
@@ -127,7 +128,7 @@ def test_start_with_first_sends_the_start_events_once_the_first_piece_is_read() 
         )
         return [e async for e in events]
 
-    assert asyncio.run(main(GenerationStream(up.chunks()))) == [b"start", b"a", b"b", b"end"]
+    assert run(main(GenerationStream(up.chunks()))) == [b"start", b"a", b"b", b"end"]
     assert seen and seen[0] >= 1  # the first piece had been read when the start events were made
     failing = Upstream(["a"], fail_after=0)
-    assert asyncio.run(main(GenerationStream(failing.chunks()))) == [b"fault"]  # no start for a stream that never began
+    assert run(main(GenerationStream(failing.chunks()))) == [b"fault"]  # no start for a stream that never began
