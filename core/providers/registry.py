@@ -21,6 +21,7 @@ from core.providers.openai import OpenAIProvider
 from core.providers.retry import RetryPolicy
 from core.providers.sandbox import SandboxProvider
 from core.providers.together_ai import TogetherAIProvider
+from core.providers.transport import UpstreamTransport
 
 PROVIDER_CLASSES: tuple[type[BaseProvider], ...] = (
     OpenAIProvider,
@@ -39,7 +40,7 @@ _BY_NAME: dict[str, type[BaseProvider]] = {cls.name: cls for cls in PROVIDER_CLA
 
 # The gateway has many calls in flight at once: keep that many connections to the upstreams open (httpx keeps 20 by
 # default, so past 20 concurrent calls each one opened a new connection, and a new TLS handshake on a real upstream).
-UPSTREAM_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=128, keepalive_expiry=30.0)
+UPSTREAM_KEPT_ALIVE = 128
 
 
 class UnknownProviderError(NotFoundError):
@@ -70,7 +71,8 @@ class AIProviderFactory:
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, limits=UPSTREAM_LIMITS)
+            transport = UpstreamTransport(max_idle=UPSTREAM_KEPT_ALIVE, keepalive_seconds=30.0)
+            self._client = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, transport=transport)
         return self._client
 
     @staticmethod
