@@ -6,6 +6,7 @@ Adding a provider is one class (a module with a `BaseProvider` subclass) and one
 from __future__ import annotations
 
 import time
+import urllib.request
 from enum import StrEnum
 
 import httpx
@@ -43,6 +44,16 @@ _BY_NAME: dict[str, type[BaseProvider]] = {cls.name: cls for cls in PROVIDER_CLA
 UPSTREAM_KEPT_ALIVE = 128
 
 
+def upstream_client() -> httpx.Client:
+    """The providers' shared client: on the lean transport (core.providers.transport), or on httpx's own when the
+    environment names a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY; httpx applies them, and NO_PROXY, only there)."""
+    if any(urllib.request.getproxies().get(scheme) for scheme in ("http", "https", "all")):
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=UPSTREAM_KEPT_ALIVE, keepalive_expiry=30.0)
+        return httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, limits=limits)
+    transport = UpstreamTransport(max_idle=UPSTREAM_KEPT_ALIVE, keepalive_seconds=30.0)
+    return httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, transport=transport)
+
+
 class UnknownProviderError(NotFoundError):
     pass
 
@@ -71,8 +82,7 @@ class AIProviderFactory:
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            transport = UpstreamTransport(max_idle=UPSTREAM_KEPT_ALIVE, keepalive_seconds=30.0)
-            self._client = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, transport=transport)
+            self._client = upstream_client()
         return self._client
 
     @staticmethod

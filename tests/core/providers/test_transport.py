@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from core.config import Settings
 from core.providers.registry import AIProviderFactory
 from core.providers.transport import UpstreamTransport
 
@@ -381,8 +382,11 @@ def test_https_is_verified_against_the_trusted_certificates(tmp_path: Path) -> N
             http.get(f"https://localhost:{s.port}/")  # the default context does not trust a self-signed certificate
 
 
-def test_the_providers_shared_client_uses_it() -> None:
-    from core.config import Settings
-
-    factory = AIProviderFactory(Settings())
-    assert isinstance(factory.client._transport, UpstreamTransport)
+def test_the_providers_shared_client_uses_it_unless_a_proxy_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(AIProviderFactory(Settings()).client._transport, UpstreamTransport)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    with AIProviderFactory(Settings()).client as proxied:  # httpx's own transport, which applies the proxy
+        assert not isinstance(proxied._transport, UpstreamTransport)
+        assert any(pattern.scheme == "https" for pattern in proxied._mounts)
