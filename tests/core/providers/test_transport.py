@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from core.config import Settings
-from core.providers.registry import AIProviderFactory
+from core.providers.registry import AIProviderFactory, upstream_client
 from core.providers.transport import UpstreamTransport
 
 Handler = Callable[[socket.socket, int], None]
@@ -390,3 +390,14 @@ def test_the_providers_shared_client_uses_it_unless_a_proxy_is_configured(monkey
     with AIProviderFactory(Settings()).client as proxied:  # httpx's own transport, which applies the proxy
         assert not isinstance(proxied._transport, UpstreamTransport)
         assert any(pattern.scheme == "https" for pattern in proxied._mounts)
+
+
+def test_the_providers_client_keeps_no_cookie_from_one_call_for_the_next() -> None:
+    with server() as s, upstream_client() as http:
+        s.handler = s.serve_requests(lambda _h, _b: answer("200 OK", b"{}", "set-cookie: __cf_bm=abc; Path=/"))
+        for _ in range(2):
+            http.post(f"http://127.0.0.1:{s.port}/v1/chat/completions", json={})
+        assert b"cookie" not in s.requests[1][0].lower()
+        assert not http.cookies
+        with pytest.raises(ValueError, match="no cookies"):
+            http.cookies = {"a": "b"}
