@@ -1,7 +1,8 @@
 """`alerts run`: evaluate every alert rule over everything, then deliver what is queued. For cron; safe to repeat
 (every alert is recorded once by its key, and delivery claims what it sends).
 
-1. makes the counters of every budget's current and next period (so the month's first call rarely makes one);
+1. makes the counters of every budget's current and next period (so the month's first call rarely makes one), or
+   (`counters="missing"`, the automatic evaluation of core/alerts/auto.py) only of budgets with none for this period;
 2. thresholds: every budget whose spend passed a threshold not alerted on yet;
 3. low balance: each user with spend in the last 56 days whose available credits are under LOW_BALANCE_CREDITS, or
    last fewer than LOW_BALANCE_DAYS at the forecast burn (core/alerts/runway.py);
@@ -15,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,12 +31,13 @@ from core.billing.budget_sql import BudgetSQL
 from core.billing.ledger import BillingService
 from core.billing.ledger_sql import read_transaction, write_engine, write_transaction
 from core.config import Settings
-from core.db.models import Budget, CreditHold, User, utcnow
+from core.db.models import Budget, BudgetPeriod, CreditHold, User, utcnow
 
 log = logging.getLogger(__name__)
 budgets = Budget.__table__
 users = User.__table__
 holds = CreditHold.__table__
+periods = BudgetPeriod.__table__
 
 ANOMALY_DAYS = 2
 
@@ -50,7 +52,9 @@ class RunReport:
 
 class AlertRunner:
     """Everything `alerts run` does. `spend_queries` (core.analytics.SpendQueries) enables the anomaly rule
-    (`check_anomalies=False` skips it on purpose); `delivery` (None: record only) sends the queue."""
+    (`check_anomalies=False` skips it on purpose); `delivery` (None: record only) sends the queue. `counters="missing"`
+    makes counters only for budgets in force with none for this period: making them locks the ledger (every charge
+    waits on it), which an evaluation every minute must not do for nothing."""
 
     def __init__(
         self,
@@ -61,6 +65,7 @@ class AlertRunner:
         delivery: AlertDelivery | None = None,
         spend_queries: Any = None,
         check_anomalies: bool = True,
+        counters: Literal["all", "missing"] = "all",
     ) -> None:
         self.engine: Engine = session_factory.kw["bind"]
         self.settings = settings
@@ -68,14 +73,21 @@ class AlertRunner:
         self.delivery = delivery
         self.spend_queries = spend_queries
         self.check_anomalies = check_anomalies
+        self.counters = counters
         self._reader = CounterReader(self.engine.dialect.name)
         self._sql = BudgetSQL(self.engine.dialect.name)
 
     def run(self, now: datetime | None = None) -> RunReport:
         now = now or utcnow()
         notes: list[str] = []
+        in_force = select(budgets.c.id).where(budgets.c.removed_at.is_(None))
+        if self.counters == "missing":
+            counted = select(periods.c.id).where(
+                periods.c.budget_id == budgets.c.id, periods.c.period_start <= now, periods.c.period_end > now
+            )
+            in_force = in_force.where(budgets.c.starts_at <= now, ~counted.exists())
         with read_transaction(self.engine) as conn:
-            ids = list(conn.execute(select(budgets.c.id).where(budgets.c.removed_at.is_(None))).scalars())
+            ids = list(conn.execute(in_force).scalars())
         counters_made = self.billing.ensure_budget_periods(ids) if ids else 0
         found: list[NewAlert] = []
         marks: list[tuple[int, int]] = []
