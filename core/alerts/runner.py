@@ -31,9 +31,10 @@ from core.billing.budget_sql import BudgetSQL
 from core.billing.ledger import BillingService
 from core.billing.ledger_sql import read_transaction, write_engine, write_transaction
 from core.config import Settings
-from core.db.models import Budget, BudgetPeriod, CreditHold, User, utcnow
+from core.db.models import Alert, Budget, BudgetPeriod, CreditHold, User, utcnow
 
 log = logging.getLogger(__name__)
+alerts = Alert.__table__
 budgets = Budget.__table__
 users = User.__table__
 holds = CreditHold.__table__
@@ -99,16 +100,28 @@ class AlertRunner:
                     marks.append((facts.counter_id, max(crossed)))
         found.extend(self._low_balances(now))
         found.extend(self._anomalies(now, notes))
-        with write_transaction(write_engine(self.engine)) as conn:
-            for counter_id, pct in marks:
-                mark_alerted(conn, counter_id, pct)
-            made = record_alerts(conn, found, self.settings, now)
+        found = self._not_yet_recorded(found)
+        made: dict[int, NewAlert] = {}
+        if found or marks:  # nothing new: no write lock (charges wait on it), as the timer runs every minute
+            with write_transaction(write_engine(self.engine)) as conn:
+                for counter_id, pct in marks:
+                    mark_alerted(conn, counter_id, pct)
+                made = record_alerts(conn, found, self.settings, now)
         recorded = [
             {"id": i, "kind": a.kind, "severity": a.severity, "message": a.message, "key": a.key}
             for i, a in made.items()
         ]
         report = self.delivery.deliver_pending(now) if self.delivery is not None else None
         return RunReport(counters_made=counters_made, alerts=recorded, delivery=report, notes=notes)
+
+    def _not_yet_recorded(self, found: list[NewAlert]) -> list[NewAlert]:
+        """Drop the alerts already recorded (a balance still low since its alert): a read, where recording them again
+        would take the write lock for nothing. Recording stays idempotent by key for the race this read leaves."""
+        if not found:
+            return found
+        with read_transaction(self.engine) as conn:
+            known = set(conn.execute(select(alerts.c.key).where(alerts.c.key.in_({a.key for a in found}))).scalars())
+        return [a for a in found if a.key not in known]
 
     def _low_balances(self, now: datetime) -> list[NewAlert]:
         mark, days = self.settings.low_balance_credits, self.settings.low_balance_days

@@ -20,9 +20,8 @@ import pytest
 from sqlalchemy import func, select
 
 from core.access import SYSTEM, Principal
-from core.alerts import AlertLog, WebhookRegistry
+from core.alerts import AlertLog, AlertRunner, NewAlert, WebhookRegistry
 from core.alerts.auto import AutoAlerts
-from core.alerts.counters import CounterReader
 from core.billing import BillingService
 from core.budgets import BudgetBook
 from core.catalog import ModelPrice
@@ -243,14 +242,14 @@ def test_two_evaluators_at_the_same_moment_record_and_deliver_each_alert_once(
     WebhookRegistry(runtime.session_factory).add("finance", HOOK_URL)
     passed(runtime, billing, gpt4o, spent=8)
     both_read = threading.Barrier(2, timeout=30)
-    read = CounterReader.due
+    unrecorded = AlertRunner._not_yet_recorded
 
-    def due_then_wait(self: CounterReader, conn: Any, now: Any, **kw: Any) -> Any:
-        found = read(self, conn, now, **kw)
-        both_read.wait()  # both see 50% and 80% due before either records them: two gateway workers, one moment
-        return found
+    def read_then_wait(self: AlertRunner, found: list[NewAlert]) -> list[NewAlert]:
+        new = unrecorded(self, found)
+        both_read.wait()  # both found 50% and 80% new before either records them: two gateway workers, one moment
+        return new
 
-    monkeypatch.setattr(CounterReader, "due", due_then_wait)
+    monkeypatch.setattr(AlertRunner, "_not_yet_recorded", read_then_wait)
     evaluators = [
         AutoAlerts(runtime.session_factory, runtime.settings, billing, every_seconds=60, http=hooks.client())
         for _ in range(2)
