@@ -102,6 +102,9 @@ class Settings:
     low_balance_credits: int = 100
     grant_confirm_above_credits: int = 250_000  # a grant, top-up or adjustment past this needs a second confirmation
     low_balance_days: Decimal = Decimal("3")
+    # Seconds between automatic alert evaluations in each process (pages, the app's and the gateway's timers; 0: only
+    # `alerts run` and the check after each settle).
+    alerts_every_seconds: int = 60
     redis_url: str = ""  # the gateway's rate limits are shared through it when set (else kept per process)
     api_keys: dict[str, Secret] = field(default_factory=dict, repr=False)
     base_urls: dict[str, str] = field(default_factory=dict)
@@ -208,6 +211,12 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
             f"GRANT_CONFIRM_ABOVE_CREDITS={confirm_above!r} must be a whole number of credits (default 250000, "
             "$10,000 at $0.04): a grant past it needs a second confirmation (--yes-large on the command line)."
         )
+    every = get("ALERTS_EVERY_SECONDS", "60")
+    if not (every.isascii() and every.isdigit()) or int(every) > 86_400:
+        raise ConfigError(
+            f"ALERTS_EVERY_SECONDS={every!r} must be a whole number of seconds from 0 to 86400 (default 60): how often "
+            "each process evaluates budget and low-balance alerts on its own (0 leaves it to `alerts run`)."
+        )
     emails = tuple(e.strip() for e in get("ALERT_EMAIL_TO").split(",") if e.strip())
     bad = [e for e in (*emails, get("ALERT_EMAIL_FROM", "ai-credits@localhost")) if "@" not in e]
     if bad:
@@ -256,6 +265,7 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         low_balance_credits=int(low_credits),
         grant_confirm_above_credits=int(confirm_above),
         low_balance_days=decimal_setting("LOW_BALANCE_DAYS", "3"),
+        alerts_every_seconds=int(every),
         redis_url=get("REDIS_URL"),
         api_keys=keys,
         base_urls=urls,

@@ -3,6 +3,7 @@ No SQL, HTTP or money math here."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -29,10 +30,17 @@ LOCAL_USER_KEY = "local_user_email"
 log = logging.getLogger(__name__)
 
 
-@st.cache_resource(show_spinner=False)
+def _stop_alert_timer(built: Services) -> None:
+    built.auto_alerts.stop()
+
+
+@st.cache_resource(show_spinner=False, on_release=_stop_alert_timer)
 def _services(database_url: str, analytics_path: str) -> Services:
     built = Services(settings=load_settings())
     built.init()
+    # budget alerts evaluate every ALERTS_EVERY_SECONDS while the app runs; the timer stops with the process
+    if built.auto_alerts.start():
+        atexit.register(built.auto_alerts.stop)
     return built
 
 

@@ -2,10 +2,12 @@
 delivered in the app (banners, finance's list), by signed webhook and by email.
 
 `AlertHook` runs right after a settle (one read when nothing is due); `AlertRunner.run` (the `alerts run` command,
-for cron) evaluates everything and delivers the queue; `AlertDelivery` sends and logs every attempt; `AlertLog`
+for cron) evaluates everything and delivers the queue; `AutoAlerts` runs that evaluation on its own, at most once every
+ALERTS_EVERY_SECONDS, from pages' services and a timer thread; `AlertDelivery` sends and logs every attempt; `AlertLog`
 reads alerts back. Middle layer: it takes its database and settings explicitly and checks no access.
 """
 
+from core.alerts.auto import AutoAlerts
 from core.alerts.delivery import AlertDelivery, BackgroundDelivery, DeliveryReport
 from core.alerts.hook import AlertHook
 from core.alerts.records import AlertLog, AlertView, DeliveryView, NewAlert
@@ -19,6 +21,7 @@ __all__ = [
     "AlertLog",
     "AlertRunner",
     "AlertView",
+    "AutoAlerts",
     "BackgroundDelivery",
     "DeliveryReport",
     "DeliveryView",

@@ -1,7 +1,8 @@
 """`alerts run`: evaluate every alert rule over everything, then deliver what is queued. For cron; safe to repeat
 (every alert is recorded once by its key, and delivery claims what it sends).
 
-1. makes the counters of every budget's current and next period (so the month's first call rarely makes one);
+1. makes the counters of every budget's current and next period (so the month's first call rarely makes one), or
+   (`counters="missing"`, the automatic evaluation of core/alerts/auto.py) only of budgets with none for this period;
 2. thresholds: every budget whose spend passed a threshold not alerted on yet;
 3. low balance: each user with spend in the last 56 days whose available credits are under LOW_BALANCE_CREDITS, or
    last fewer than LOW_BALANCE_DAYS at the forecast burn (core/alerts/runway.py);
@@ -15,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,12 +31,14 @@ from core.billing.budget_sql import BudgetSQL
 from core.billing.ledger import BillingService
 from core.billing.ledger_sql import read_transaction, write_engine, write_transaction
 from core.config import Settings
-from core.db.models import Budget, CreditHold, User, utcnow
+from core.db.models import Alert, Budget, BudgetPeriod, CreditHold, User, utcnow
 
 log = logging.getLogger(__name__)
+alerts = Alert.__table__
 budgets = Budget.__table__
 users = User.__table__
 holds = CreditHold.__table__
+periods = BudgetPeriod.__table__
 
 ANOMALY_DAYS = 2
 
@@ -50,7 +53,9 @@ class RunReport:
 
 class AlertRunner:
     """Everything `alerts run` does. `spend_queries` (core.analytics.SpendQueries) enables the anomaly rule
-    (`check_anomalies=False` skips it on purpose); `delivery` (None: record only) sends the queue."""
+    (`check_anomalies=False` skips it on purpose); `delivery` (None: record only) sends the queue. `counters="missing"`
+    makes counters only for budgets in force with none for this period: making them locks the ledger (every charge
+    waits on it), which an evaluation every minute must not do for nothing."""
 
     def __init__(
         self,
@@ -61,6 +66,7 @@ class AlertRunner:
         delivery: AlertDelivery | None = None,
         spend_queries: Any = None,
         check_anomalies: bool = True,
+        counters: Literal["all", "missing"] = "all",
     ) -> None:
         self.engine: Engine = session_factory.kw["bind"]
         self.settings = settings
@@ -68,14 +74,21 @@ class AlertRunner:
         self.delivery = delivery
         self.spend_queries = spend_queries
         self.check_anomalies = check_anomalies
+        self.counters = counters
         self._reader = CounterReader(self.engine.dialect.name)
         self._sql = BudgetSQL(self.engine.dialect.name)
 
     def run(self, now: datetime | None = None) -> RunReport:
         now = now or utcnow()
         notes: list[str] = []
+        in_force = select(budgets.c.id).where(budgets.c.removed_at.is_(None))
+        if self.counters == "missing":
+            counted = select(periods.c.id).where(
+                periods.c.budget_id == budgets.c.id, periods.c.period_start <= now, periods.c.period_end > now
+            )
+            in_force = in_force.where(budgets.c.starts_at <= now, ~counted.exists())
         with read_transaction(self.engine) as conn:
-            ids = list(conn.execute(select(budgets.c.id).where(budgets.c.removed_at.is_(None))).scalars())
+            ids = list(conn.execute(in_force).scalars())
         counters_made = self.billing.ensure_budget_periods(ids) if ids else 0
         found: list[NewAlert] = []
         marks: list[tuple[int, int]] = []
@@ -87,16 +100,28 @@ class AlertRunner:
                     marks.append((facts.counter_id, max(crossed)))
         found.extend(self._low_balances(now))
         found.extend(self._anomalies(now, notes))
-        with write_transaction(write_engine(self.engine)) as conn:
-            for counter_id, pct in marks:
-                mark_alerted(conn, counter_id, pct)
-            made = record_alerts(conn, found, self.settings, now)
+        found = self._not_yet_recorded(found)
+        made: dict[int, NewAlert] = {}
+        if found or marks:  # nothing new: no write lock (charges wait on it), as the timer runs every minute
+            with write_transaction(write_engine(self.engine)) as conn:
+                for counter_id, pct in marks:
+                    mark_alerted(conn, counter_id, pct)
+                made = record_alerts(conn, found, self.settings, now)
         recorded = [
             {"id": i, "kind": a.kind, "severity": a.severity, "message": a.message, "key": a.key}
             for i, a in made.items()
         ]
         report = self.delivery.deliver_pending(now) if self.delivery is not None else None
         return RunReport(counters_made=counters_made, alerts=recorded, delivery=report, notes=notes)
+
+    def _not_yet_recorded(self, found: list[NewAlert]) -> list[NewAlert]:
+        """Drop the alerts already recorded (a balance still low since its alert): a read, where recording them again
+        would take the write lock for nothing. Recording stays idempotent by key for the race this read leaves."""
+        if not found:
+            return found
+        with read_transaction(self.engine) as conn:
+            known = set(conn.execute(select(alerts.c.key).where(alerts.c.key.in_({a.key for a in found}))).scalars())
+        return [a for a in found if a.key not in known]
 
     def _low_balances(self, now: datetime) -> list[NewAlert]:
         mark, days = self.settings.low_balance_credits, self.settings.low_balance_days

@@ -1,5 +1,6 @@
-"""The gateway's FastAPI application: one `Services` per worker process, the routes, the error envelopes, a request id
-on every answer and bounded bodies. `create_app()` is what `python -m core serve` runs (uvicorn's factory)."""
+"""The gateway's FastAPI application: one `Services` per worker process (with its alert timer), the routes, the error
+envelopes, a request id on every answer and bounded bodies. `create_app()` is what `python -m core serve` runs
+(uvicorn's factory)."""
 
 from __future__ import annotations
 
@@ -48,9 +49,13 @@ def create_app(services: Services | None = None) -> FastAPI:
             ttl = float(os.environ.get("GATEWAY_CACHE_SECONDS", CACHE_SECONDS))
             app.state.services.keys.lookup_ttl = ttl
             app.state.services.generation.catalog_ttl = ttl
+        # budget alerts evaluate every ALERTS_EVERY_SECONDS in each worker, off the request path; stopped below
+        alert_timer = app.state.services.auto_alerts
+        alert_timer.start()
         try:
             yield
         finally:
+            alert_timer.stop()
             if owned:
                 app.state.services.close()
 

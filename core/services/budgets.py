@@ -205,7 +205,9 @@ class BudgetService:
     @guarded(None, scoped=(Capability.VIEW_ALL_SPEND,))
     def page(self, caller: Caller) -> BudgetsPage:
         """Everything the Budgets & alerts page draws: budgets and their burn-down, alerts, the caller's banners, teams
-        and, for finance and admins, the webhooks and the delivery log."""
+        and, for finance and admins, the webhooks and the delivery log. Alerts due are evaluated first (at most once
+        every ALERTS_EVERY_SECONDS per process), so a threshold passed shows without `alerts run`."""
+        self._s.auto_alerts.evaluate_if_due()
         me = caller.user_id if isinstance(caller, Principal) else None
         return budgets_page(
             self._s.db.session_factory,
@@ -233,9 +235,11 @@ class BudgetService:
     @guarded(None)
     def banners(self, caller: Caller) -> list[AlertView]:
         """The caller's active alerts (shown as banners until dismissed), led by an overdraft banner while their
-        balance is below zero (it replaces the low-balance one, and goes away with the top-up); none for the system."""
+        balance is below zero (it replaces the low-balance one, and goes away with the top-up); none for the system.
+        Alerts due are evaluated first, as for `page`: banners are how the Overview (and every page) shows them."""
         if not isinstance(caller, Principal):
             return []
+        self._s.auto_alerts.evaluate_if_due()
         shown = self._log.banners(caller.user_id)
         total = self._s.billing.balance(caller.user_id).total
         if total >= 0:

@@ -2,8 +2,9 @@
 
 `Services(db)` owns the database handle, the analytics copy, the one `BillingService` (with the analytics engine
 plugged in for the specification's usage questions), the providers with their shared HTTP client, the generation flow,
-the API keys' rate limiter (Redis when REDIS_URL is set) and, on first use, the dedicated-endpoints manager; and it
-exposes one service per product word. Pages (cached with
+the API keys' rate limiter (Redis when REDIS_URL is set), the automatic alert evaluation (`auto_alerts`: pages call it,
+long-running processes start its timer) and, on first use, the dedicated-endpoints manager; and it exposes one
+service per product word. Pages (cached with
 `st.cache_resource`), the command line (one per run), the gateway (one per worker) and tests each build one; nothing
 else constructs an engine part.
 """
@@ -17,6 +18,7 @@ from collections.abc import Callable
 import httpx
 from sqlalchemy.exc import DBAPIError
 
+from core.alerts.auto import AutoAlerts
 from core.alerts.delivery import AlertDelivery, BackgroundDelivery
 from core.alerts.hook import AlertHook
 from core.analytics.copy import AnalyticsCopy
@@ -71,6 +73,8 @@ class Services:
         delivery = BackgroundDelivery(AlertDelivery(self.db.session_factory, self.settings))
         alerts = AlertHook(self.db.session_factory, self.settings, on_new=delivery)
         self.flow = GenerationFlow(self.settings, self.db.session_factory, self.billing, self.providers, alerts)
+        # and every ALERTS_EVERY_SECONDS without anyone running `alerts run` (never on a charge's path)
+        self.auto_alerts = AutoAlerts(self.db.session_factory, self.settings, self.billing, hand_off=delivery)
         self.rate_limiter = make_rate_limiter(self.settings.redis_url)
         self.clock = clock
         self.sleep = sleep
@@ -114,6 +118,7 @@ class Services:
         return DatabaseError(database_problem(exc, self.db.engine))
 
     def close(self) -> None:
+        self.auto_alerts.stop()
         self.providers.close()
         self.rate_limiter.close()
         self.db.dispose()

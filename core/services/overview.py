@@ -58,6 +58,9 @@ class OverviewService:
 
     @guarded(Capability.VIEW_ALL_SPEND)
     def overview(self, caller: Caller, *, sync_if_older_than: float | None = STALE_AFTER_SECONDS) -> Overview:
+        """The figures; alerts due are evaluated first (at most once every ALERTS_EVERY_SECONDS per process), so the
+        page's banners show a budget threshold passed without `alerts run`."""
+        self._s.auto_alerts.evaluate_if_due()
         q = self._s.analytics.queries(sync_if_older_than=sync_if_older_than)
         kpis = q.kpis(SpendFilter())
         today = kpis.as_of.replace(tzinfo=UTC).astimezone(zone(q.tz)).date()

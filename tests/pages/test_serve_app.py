@@ -27,6 +27,7 @@ def test_warm_builds_the_services_the_pages_use(tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(Services, "__init__", refuse)
     assert ui.services().settings.database_url == url  # from the warm entry, not built anew
+    ui._services.clear()  # its alert timer stops with it
 
 
 def test_warming_prints_nothing(tmp_path: Path) -> None:
@@ -44,3 +45,19 @@ def test_warming_prints_nothing(tmp_path: Path) -> None:
         timeout=120,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_the_apps_engine_runs_the_alert_timer_until_it_is_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Budget alerts evaluate on their own while the app runs: the pages' engine starts the timer, and releasing the
+    entry (the cache cleared; at exit, atexit) stops it."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    make_runtime(url, tmp_path).dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "analytics.duckdb"))
+    monkeypatch.setenv("ALERTS_EVERY_SECONDS", "3600")
+    built = ui.services()
+    assert built.auto_alerts.running and built.auto_alerts.every == 3600
+    ui._services.clear()
+    assert not built.auto_alerts.running
