@@ -33,6 +33,8 @@ class _Parsed:
     """httptools callbacks for one response."""
 
     def __init__(self, started: float, watch_text: bool) -> None:
+        self.parser: httptools.HttpResponseParser | None = None
+        self.keep_alive = False
         self.started = started
         self.watch_text = watch_text
         self.chunks: list[bytes] = []
@@ -48,6 +50,11 @@ class _Parsed:
             self._tail = lines.pop()
             if any(line.startswith(b"data: {") and _has_text(line[6:]) for line in lines):
                 self.ttft = time.perf_counter() - self.started
+
+    def on_headers_complete(self) -> None:
+        # asked here: once the message is complete, llhttp's should_keep_alive() answers False (which closed and
+        # reopened every connection after one request, as no SDK does)
+        self.keep_alive = bool(self.parser and self.parser.should_keep_alive())
 
     def on_message_complete(self) -> None:
         self.done = True
@@ -69,6 +76,7 @@ class Connection:
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         self.prefix = parts.path.rstrip("/")
+        self.reopened = 0  # connections the server asked to close (counted: they cost both sides a handshake)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -101,14 +109,15 @@ class Connection:
         started = time.perf_counter()
         self._writer.write(request)
         parsed = _Parsed(started, stream)
-        parser = httptools.HttpResponseParser(parsed)
+        parser = parsed.parser = httptools.HttpResponseParser(parsed)
         while not parsed.done:
             data = await self._reader.read(65536)
             if not data:
                 raise ConnectionError("the server closed the connection")
             parser.feed_data(data)
         seconds = time.perf_counter() - started
-        if not parser.should_keep_alive():
+        if not parsed.keep_alive:
+            self.reopened += 1
             await self.close()
         return Reply(parser.get_status_code(), b"".join(parsed.chunks), seconds, parsed.ttft)
 

@@ -23,3 +23,24 @@ def test_the_lean_upstream_answers_plain_and_streamed_chat_like_openai() -> None
         assert [json.loads(e) for e in events[:-1]] == STREAM_EVENTS and events[-1] == "[DONE]"
         assert client.post("/embeddings", json=body).status_code == 404
         assert client.post("/chat/completions", content=b"not json").status_code == 400
+
+
+def test_the_load_generator_keeps_its_connection_alive_between_requests() -> None:
+    from benchmarks.loadgen import Connection
+    from tests.support.aio import run
+
+    async def three(base: str) -> tuple[int, int, list[int]]:
+        conn = Connection(base)
+        statuses = []
+        await conn.post_json("/chat/completions", {"model": "m", "messages": []}, {})
+        first = id(conn._writer)
+        for stream in (False, True):
+            reply = await conn.post_json("/chat/completions", {"model": "m", "stream": stream}, {}, stream=stream)
+            statuses.append(reply.status)
+        same = int(id(conn._writer) == first)
+        await conn.close()
+        return conn.reopened, same, statuses
+
+    with lean_upstream_process() as base:
+        reopened, same, statuses = run(three(base))
+    assert statuses == [200, 200] and reopened == 0 and same == 1
