@@ -120,6 +120,17 @@ class GenerationFlow:
         a refused key) raise here; later ones raise while iterating. Non-chat categories yield their text at once."""
         return _generate_stream(self, user, model_id, request, provider, idempotency_key, origin or Origin())
 
+    def count_tokens(self, model_id: str, request: GenerationRequest, *, provider: str | None = None) -> int:
+        """The input tokens of a chat `request` on `model_id`, without making the call: the provider's own count
+        where its API has one (Anthropic), else the bound the hold would reserve for. Free: no hold, no charge, no
+        usage row. An unknown model raises UnknownModelError, a retired or non-chat one InvalidInputError."""
+        if Category(request.category) != Category.CHAT:
+            raise InvalidInputError(f"Tokens are counted for chat requests; this one is for {request.category}.")
+        with self.engine.connect() as conn:
+            model = _model(self, conn, model_id, provider)
+        _check_servable(model, request)
+        return self.providers.get_provider(model.provider).count_input_tokens(model, request)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Origin:
@@ -257,16 +268,20 @@ _MODEL_BY_ID_AND_PROVIDER = _MODEL_BY_ID.where(AIModel.provider == bindparam("pr
 def _lookup(
     svc: GenerationFlow, user: UserView | int | str, model_id: str, provider: str | None
 ) -> tuple[UserView, ModelPrice]:
+    with svc.engine.connect() as conn:
+        return get_user(conn, user), _model(svc, conn, model_id, provider)
+
+
+def _model(svc: GenerationFlow, conn: Connection, model_id: str, provider: str | None) -> ModelPrice:
+    """The catalog entry, reused for `catalog_ttl` seconds once read."""
     now = time.monotonic()
     kept = svc._catalog.get((model_id, provider)) if svc.catalog_ttl > 0 else None
-    with svc.engine.connect() as conn:
-        who = get_user(conn, user)
-        if kept is not None and now - kept[0] < svc.catalog_ttl:
-            return who, kept[1]
-        model = _catalog_entry(conn, model_id, provider)
+    if kept is not None and now - kept[0] < svc.catalog_ttl:
+        return kept[1]
+    model = _catalog_entry(conn, model_id, provider)
     if svc.catalog_ttl > 0:  # only models found are kept: their number is the catalog's, not the callers' choice
         svc._catalog[(model_id, provider)] = (now, model)
-    return who, model
+    return model
 
 
 def _catalog_entry(conn: Connection, model_id: str, provider: str | None) -> ModelPrice:
@@ -285,6 +300,13 @@ def _catalog_entry(conn: Connection, model_id: str, provider: str | None) -> Mod
     return to_model_price(rows[0])  # type: ignore[arg-type]
 
 
+def _check_servable(model: ModelPrice, request: GenerationRequest) -> None:
+    if model.status != "active":
+        raise InvalidInputError(f"{model.key} is {model.status}; choose an active model.")
+    if Category(request.category) != model.category:
+        raise InvalidInputError(f"{model.key} is a {model.category} model; this request is for {request.category}.")
+
+
 def _prepare(
     svc: GenerationFlow,
     user: UserView | int | str,
@@ -295,10 +317,7 @@ def _prepare(
 ) -> _Plan:
     """Everything checked before any credit is held or any upstream called."""
     who, model = _lookup(svc, user, model_id, provider)
-    if model.status != "active":
-        raise InvalidInputError(f"{model.key} is {model.status}; choose an active model.")
-    if Category(request.category) != model.category:
-        raise InvalidInputError(f"{model.key} is a {model.category} model; this request is for {request.category}.")
+    _check_servable(model, request)
     prov = svc.providers.get_provider(model.provider)
     prov.validate(model, request)
     estimate = prov.estimate_max_usage(model, request)

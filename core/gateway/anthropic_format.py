@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.gateway.schemas import AnthropicTextBlock, MessagesRequest, text_of
+from core.gateway.schemas import AnthropicTextBlock, MessagesPrompt, MessagesRequest, text_of
 from core.services.generation import GenerationRequest, GenerationResult, Usage
 
 STOP = {
@@ -32,16 +32,27 @@ def content(blocks: str | list[AnthropicTextBlock] | None) -> str | list[dict[st
     return text_of(blocks)
 
 
-def messages_request(body: MessagesRequest) -> GenerationRequest:
+def _prompt(body: MessagesPrompt) -> dict[str, Any]:
     system = content(body.system)
     breakpoints = isinstance(system, list)
-    return GenerationRequest(
-        category="chat",
-        messages=(
+    return {
+        "category": "chat",
+        "messages": (
             *([{"role": "system", "content": system}] if breakpoints else []),
             *({"role": m.role, "content": content(m.content)} for m in body.messages),
         ),
-        system=None if breakpoints else system or None,
+        "system": None if breakpoints else system or None,
+    }
+
+
+def prompt_request(body: MessagesPrompt) -> GenerationRequest:
+    """The prompt alone: what a token count counts, as a message would send it."""
+    return GenerationRequest(**_prompt(body))
+
+
+def messages_request(body: MessagesRequest) -> GenerationRequest:
+    return GenerationRequest(
+        **_prompt(body),
         max_tokens=body.max_tokens,
         temperature=body.temperature,
         top_p=body.top_p,

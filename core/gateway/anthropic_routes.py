@@ -1,5 +1,7 @@
-"""The Anthropic-compatible route: POST /v1/messages, plain and streamed, for the catalog's Anthropic models (the
-official `anthropic` SDK works against it unchanged). Billed like every other call, with Anthropic's error envelope."""
+"""The Anthropic-compatible routes: POST /v1/messages, plain and streamed, for the catalog's Anthropic models (the
+official `anthropic` SDK works against it unchanged), billed like every other call; and POST
+/v1/messages/count_tokens (`client.messages.count_tokens`), free as Anthropic's is. Both with Anthropic's error
+envelope."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from core.gateway import anthropic_format
 from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of
 from core.gateway.errors import problem_of
-from core.gateway.schemas import MessagesRequest
+from core.gateway.schemas import CountTokensRequest, MessagesRequest, TokenCount
 from core.gateway.streaming import relay, sse
 from core.services.errors import InvalidInputError
 
@@ -47,3 +49,18 @@ def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None
         start_with_first=True,  # message_start carries the prompt's count, which Anthropic states before its text
     )
     return StreamingResponse(events, media_type="text/event-stream", headers={"x-request-id": rid})
+
+
+@router.post(
+    "/messages/count_tokens",
+    summary="Count a message's input tokens (an estimate, as Anthropic's is; free)",
+    response_model=TokenCount,
+    description="The input tokens a `POST /v1/messages` with this prompt would send: Anthropic's own count for its "
+    "models, the gateway's estimate (the upper bound its credit hold reserves for) for every other chat model. Like "
+    "Anthropic's, the figure is an estimate. Nothing is held, charged or logged; it counts against the key's requests "
+    "per minute.",
+)
+def count_tokens(body: CountTokensRequest, request: Request) -> JSONResponse:
+    who = admit(request)
+    tokens = services_of(request).generation.count_tokens(who, body.model, anthropic_format.prompt_request(body))
+    return JSONResponse({"input_tokens": tokens}, headers={"x-request-id": request_id(request)})

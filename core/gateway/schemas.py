@@ -221,15 +221,12 @@ class AnthropicMessage(_Open):
         return _text_only(content, "content blocks")
 
 
-class MessagesRequest(_Open):
+class MessagesPrompt(_Open):
+    """What Anthropic's messages and token counts share: the model and the prompt (text only, no tools)."""
+
     model: ModelId
-    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)]
     messages: Annotated[list[AnthropicMessage], Field(min_length=1, max_length=10_000)]
     system: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[AnthropicTextBlock] | None = None
-    temperature: Annotated[float, Field(ge=0, le=1)] | None = None
-    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    stop_sequences: Annotated[list[StopSequence], Field(max_length=100)] | None = None
-    stream: bool = False
     # Accepted only where they do not change the answer (no tools, no extended thinking):
     tools: list[Any] | None = None
     tool_choice: Any = None
@@ -266,6 +263,27 @@ class MessagesRequest(_Open):
             if (config or {}).get(name) is not None:
                 raise unsupported(f"`output_config.{name}`", "send the request without it")
         return config
+
+
+class MessagesRequest(MessagesPrompt):
+    """Anthropic's `POST /v1/messages`."""
+
+    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)]
+    temperature: Annotated[float, Field(ge=0, le=1)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    stop_sequences: Annotated[list[StopSequence], Field(max_length=100)] | None = None
+    stream: bool = False
+
+
+class CountTokensRequest(MessagesPrompt):
+    """Anthropic's `POST /v1/messages/count_tokens`: the prompt of a message, without its output settings
+    (`cache_control` and `speed` are accepted and change no count)."""
+
+
+class TokenCount(BaseModel):
+    """The answer of `POST /v1/messages/count_tokens` (Anthropic's `MessageTokensCount`)."""
+
+    input_tokens: int
 
 
 def text_of(content: str | list[Any] | None) -> str:

@@ -73,16 +73,21 @@ class AnthropicProvider(BaseProvider):
     def auth_headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key(), "anthropic-version": ANTHROPIC_VERSION, "content-type": "application/json"}
 
-    def body(self, model: ModelPrice, request: GenerationRequest, *, stream: bool) -> dict[str, Any]:
+    def prompt(self, model: ModelPrice, request: GenerationRequest) -> dict[str, Any]:
+        """The model, the messages and the system prompt: what both a message and a token count are sent."""
         messages = request.chat_messages()
         system = anthropic_system([m["content"] for m in messages if m.get("role") == "system"])
-        body: dict[str, Any] = {
+        prompt: dict[str, Any] = {
             "model": model.model_id,
-            "max_tokens": output_token_limit(request),  # required by the API
             "messages": [m for m in messages if m.get("role") != "system"],
         }
         if system:
-            body["system"] = system
+            prompt["system"] = system
+        return prompt
+
+    def body(self, model: ModelPrice, request: GenerationRequest, *, stream: bool) -> dict[str, Any]:
+        body = self.prompt(model, request)
+        body["max_tokens"] = output_token_limit(request)  # required by the API
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.top_p is not None:
@@ -109,6 +114,20 @@ class AnthropicProvider(BaseProvider):
             request_id=response.headers.get("request-id") or data.get("id"),
             metadata={"finish_reason": data.get("stop_reason"), "stop_sequence": data.get("stop_sequence")},
         )
+
+    def count_input_tokens(self, model: ModelPrice, request: GenerationRequest) -> int:
+        """Anthropic's own count (`POST /v1/messages/count_tokens`, free): the prompt as a message would send it."""
+        self._check_category(model, Category.CHAT)
+        response = self.send("POST", self.url("/v1/messages/count_tokens"), json_body=self.prompt(model, request))
+        data = self.parse_json(response)
+        tokens = data.get("input_tokens") if isinstance(data, dict) else None
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
+            raise UpstreamError(
+                f"Anthropic answered a token count without input_tokens ({find_message(data) or 'unexpected shape'}); "
+                "try again.",
+                provider=self.name,
+            )
+        return tokens
 
     def chat_stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
         response = self.send(

@@ -27,7 +27,7 @@ from core.providers.errors import (
     RateLimitError,
     UpstreamError,
 )
-from core.providers.estimate import estimate_max_usage
+from core.providers.estimate import estimate_max_usage, max_input_tokens
 from core.providers.retry import RETRYABLE_TRANSPORT_ERRORS, RetryPolicy, retry_after_seconds
 from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream, single_chunk_stream
 from core.usage import Usage
@@ -116,6 +116,13 @@ class BaseProvider:
             must_measure_audio=not self.upstream_states_audio_seconds,
             count_characters=self.billed_characters,
         )
+
+    def count_input_tokens(self, model: ModelPrice, request: GenerationRequest) -> int:
+        """The input tokens of a chat request, without making it (free: nothing is held or billed). Providers whose
+        API counts tokens ask it (Anthropic); the others answer the bound the hold reserves for, an estimate that is
+        never below the real count."""
+        self._check_category(model, Category.CHAT)
+        return max_input_tokens(request)
 
     @staticmethod
     def billed_characters(text: str) -> int:

@@ -35,6 +35,14 @@ def max_tokens_for_text(text: str, messages: int = 1) -> int:
     return len(text.encode("utf-8")) + BOUND_MESSAGE_OVERHEAD_TOKENS * messages + BOUND_REQUEST_OVERHEAD_TOKENS
 
 
+def max_input_tokens(request: GenerationRequest) -> int:
+    """An upper bound on the prompt's tokens (the hold's, and the count the gateway gives for a model whose provider
+    has no token-counting API): a chat request's messages with their template overhead, else its text."""
+    if Category(request.category) == Category.CHAT:
+        return max_tokens_for_text(request.prompt_text(), len(request.chat_messages()))
+    return max_tokens_for_text(request.text or "")
+
+
 def billed_characters(text: str) -> int:
     """Characters as most providers bill them: one per character."""
     return len(text)
@@ -82,10 +90,7 @@ def estimate_max_usage(
     unit = model.cost_unit
     category = Category(request.category)
     if unit == "token":
-        if category == Category.CHAT:
-            prompt = max_tokens_for_text(request.prompt_text(), len(request.chat_messages()))
-        else:
-            prompt = max_tokens_for_text(request.text or "")
+        prompt = max_input_tokens(request)
         writes = writes_1h = 0
         if asks_for_cache_writes(request) and model.price_variants.get("cache_write_per_1m_usd") is not None:
             writes = prompt

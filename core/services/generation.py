@@ -3,7 +3,7 @@
 Anyone may generate (the Playground capability, which every role holds) on their own credits; billing someone else's
 credits needs the generate-for-others capability. A caller acting through an API key may call only the models the key
 allows, and its calls are recorded with source `api` and the key (whose monthly limit counts their holds). The call
-itself is `core.generate`'s flow.
+itself is `core.generate`'s flow. Counting a chat request's input tokens (`count_tokens`) calls no model and is free.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def _ledger_key(caller: Caller, key: str | None) -> str | None:
     return f"api:{caller.api_key_id}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
 
-def _origin(caller: Caller, model_id: str, source: str) -> Origin:
-    """Where the call comes from; a key's caller is refused a model the key does not allow."""
+def _check_key_allows(caller: Caller, model_id: str) -> None:
+    """A key's caller is refused a model the key does not allow."""
     if isinstance(caller, Principal) and caller.api_key_id is not None:
         allowed = caller.api_key_models
         if allowed is not None and model_id not in allowed:
@@ -45,6 +45,12 @@ def _origin(caller: Caller, model_id: str, source: str) -> Origin:
                 f"This API key may not call {model_id!r}; it may call: {', '.join(allowed)}. Ask its owner (or an "
                 "admin) for a key that allows it."
             )
+
+
+def _origin(caller: Caller, model_id: str, source: str) -> Origin:
+    """Where the call comes from (a key's caller only for a model the key allows)."""
+    _check_key_allows(caller, model_id)
+    if isinstance(caller, Principal) and caller.api_key_id is not None:
         return Origin(source="api", api_key_id=caller.api_key_id)
     return Origin(source=source)
 
@@ -99,3 +105,13 @@ class GenerationService:
         origin = _origin(caller, model_id, source)
         key = _ledger_key(caller, idempotency_key)
         return self._s.flow.stream(user, model_id, request, provider=provider, idempotency_key=key, origin=origin)
+
+    @guarded(None, always=Capability.USE_PLAYGROUND)
+    def count_tokens(
+        self, caller: Caller, model_id: str, request: GenerationRequest, *, provider: str | None = None
+    ) -> int:
+        """The input tokens a chat `request` would send to `model_id`, without calling it: Anthropic's own count for
+        its models, the engine's estimate (the hold's bound) for the others. Free: no hold, no charge, no usage row;
+        a key's caller may count only for the models the key allows."""
+        _check_key_allows(caller, model_id)
+        return self._s.flow.count_tokens(model_id, request, provider=provider)

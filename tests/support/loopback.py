@@ -1,7 +1,7 @@
 """A loopback HTTP server that answers like OpenAI (chat, streamed chat, speech, transcriptions, images) and like
-Anthropic (messages, plain and streamed), for end-to-end tests of the command line and the gateway and for the gateway
-benchmarks. It records every request it receives; a slow stream (`slow_stream_words`) lets a test hang up mid-stream
-and see the upstream read stop (`streams_cut`)."""
+Anthropic (messages, plain and streamed, and token counts), for end-to-end tests of the command line and the gateway
+and for the gateway benchmarks. It records every request it receives; a slow stream (`slow_stream_words`) lets a test
+hang up mid-stream and see the upstream read stop (`streams_cut`)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,7 @@ MESSAGE = {
     "stop_sequence": None,
     "usage": {"input_tokens": 20, "output_tokens": 9, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
 }
+TOKEN_COUNT = {"input_tokens": 14}  # Anthropic's answer to POST /v1/messages/count_tokens
 
 
 def _stopped(payload: dict[str, Any]) -> dict[str, Any]:
@@ -184,6 +185,8 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
                     time.sleep(state.reply_delay)
                     reply = _finished(CHAT_COMPLETION, state.finish_reason)
                     self._send(200, json.dumps(reply).encode(), "application/json")
+            elif self.path.endswith("/v1/messages/count_tokens"):
+                self._send(200, json.dumps(TOKEN_COUNT).encode(), "application/json")
             elif self.path.endswith("/v1/messages"):
                 payload = json.loads(body)
                 if payload.get("stream"):

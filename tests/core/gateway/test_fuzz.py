@@ -76,7 +76,7 @@ def test_malformed_requests_get_4xx_and_write_nothing(fuzzed: tuple[Services, st
         assert 400 <= response.status_code < 500, (case.method, case.path, case.body, response.text[:300])
 
     malformed()
-    assert len(seen) == 9, seen  # every route that takes input was fuzzed (GET /v1/models/{model_id} too)
+    assert len(seen) == 10, seen  # every route that takes input was fuzzed (GET /v1/models/{model_id} too)
     assert _writes(services) == before
 
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from core.billing.pricing import price_usage
-from core.providers import GenerationRequest, RateLimitError, UpstreamError
+from core.providers import BadRequestError, GenerationRequest, RateLimitError, UpstreamError
 from core.providers.anthropic import AnthropicProvider
 from tests.core.providers.fakes import breaking_response, json_response, make, model, sse_body, sse_response
 
@@ -248,3 +248,38 @@ def test_429_message_from_anthropic_error_shape() -> None:
     p, _, _ = make(AnthropicProvider, [json_response(429, body, {"retry-after": "45"})])
     with pytest.raises(RateLimitError, match="rate_limit_error: Number of request tokens"):
         p.generate(SONNET, GenerationRequest(category="chat", text="Hello"))
+
+
+COUNT_ASK = GenerationRequest(
+    category="chat",
+    system="You are Claude.",
+    messages=({"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi"}),
+)
+
+
+def test_count_tokens_asks_anthropic_for_the_prompt_alone() -> None:
+    """The count is Anthropic's own: the prompt as a message sends it, without max_tokens or sampling settings."""
+    p, up, _ = make(AnthropicProvider, [json_response(200, {"input_tokens": 21})])
+    assert p.count_input_tokens(SONNET, COUNT_ASK) == 21
+    req = up.last
+    assert (req.method, str(req.url)) == ("POST", "https://api.anthropic.com/v1/messages/count_tokens")
+    assert req.headers["x-api-key"] == "test-key-123456" and req.headers["anthropic-version"] == "2023-06-01"
+    assert up.body() == {
+        "model": "claude-sonnet-4-5",
+        "messages": [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi"}],
+        "system": "You are Claude.",
+    }
+
+
+def test_count_tokens_retries_overload_and_raises_typed_errors() -> None:
+    p, up, sleeps = make(AnthropicProvider, [json_response(529, OVERLOADED), json_response(200, {"input_tokens": 9})])
+    assert p.count_input_tokens(SONNET, COUNT_ASK) == 9
+    assert len(up.requests) == 2 and len(sleeps) == 1
+    refused = {"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long"}}
+    p, _, _ = make(AnthropicProvider, [json_response(400, refused)])
+    with pytest.raises(BadRequestError, match="prompt is too long"):
+        p.count_input_tokens(SONNET, COUNT_ASK)
+    for odd in ({"tokens": 3}, {"input_tokens": "many"}, {"input_tokens": -1}, [1]):
+        p, _, _ = make(AnthropicProvider, [json_response(200, odd)])
+        with pytest.raises(UpstreamError, match="without input_tokens"):
+            p.count_input_tokens(SONNET, COUNT_ASK)
