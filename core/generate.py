@@ -45,6 +45,7 @@ from core.catalog.lookup import UnknownModelError, to_model_price
 from core.catalog.types import ModelPrice
 from core.config import Settings
 from core.db.models import USAGE_SOURCES, AIModel, utcnow
+from core.endpoints.wake import refuse_overdrawn_wake
 from core.errors import InvalidInputError
 from core.money import apply_markup, usd_to_credits
 from core.providers import response_cache
@@ -318,6 +319,15 @@ def _prepare(
     return _Plan(who, model, prov, request, hold, cache_key, estimate, fingerprint, origin)
 
 
+def _refuse_waking_for_the_overdrawn(svc: GenerationFlow, plan: _Plan) -> None:
+    """A dedicated endpoint scaled to zero is woken by the call, and its uptime charged to its owner: refused while
+    that owner is overdrawn (core.endpoints.wake). Checked after the cache, whose answers wake nothing."""
+    if plan.model.provider != "huggingface_endpoint":
+        return
+    with svc.engine.connect() as conn:
+        refuse_overdrawn_wake(conn, plan.model, plan.request.endpoint_url or plan.model.hf_endpoint_url)
+
+
 def _error_text(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
@@ -547,6 +557,7 @@ def _generate(
     cached = _from_cache(svc, plan, idempotency_key)
     if cached is not None:
         return cached
+    _refuse_waking_for_the_overdrawn(svc, plan)
     hold = _reserve(svc, plan, idempotency_key)
     if hold.reused:
         return _replayed(svc, plan, hold)
@@ -583,6 +594,7 @@ def _generate_stream(
     cached = _from_cache(svc, plan, idempotency_key)
     if cached is not None:
         return _replay_stream(cached)
+    _refuse_waking_for_the_overdrawn(svc, plan)
     hold = _reserve(svc, plan, idempotency_key)
     if hold.reused:
         return _replay_stream(_replayed(svc, plan, hold))
