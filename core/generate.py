@@ -413,10 +413,10 @@ def _settle(
         _release(svc, plan, hold, exc, latency_ms)
         raise
     metadata: dict[str, Any] = {k: v for k, v in result.metadata.items() if _jsonable(v)}
-    # The usage row's base_cost_usd is the cost the charge is priced at. For a cache hit that is its catalog cost when
-    # hits are charged, else 0 with the catalog cost in metadata `catalog_cost_usd`; no provider billed either, and
-    # spend analytics counts a hit's provider cost as 0 and its catalog cost as the cache saving
-    # (core/analytics/schema.py). The caller's GenerationResult says the same (`_result`).
+    # The record's base cost is the cost the charge is priced at: for a cache hit its catalog cost when hits are
+    # charged, else 0 with the catalog cost in metadata `catalog_cost_usd`. The usage row stores a hit's provider cost
+    # as 0 either way, with its catalog cost in that metadata (core/billing/usage_rows.py): spend analytics counts it
+    # as the cache saving (core/analytics/schema.py). The caller's GenerationResult says the same (`_result`).
     charged_cost = base_cost
     if cache_hit and not svc.settings.charge_cache_hits:
         charged_cost = Decimal(0)

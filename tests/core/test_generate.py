@@ -284,6 +284,9 @@ def test_tts_cache_hit_makes_no_upstream_call_and_is_charged_at_catalog_price(ru
     assert (replayed.base_cost_usd, replayed.catalog_cost_usd) == (0, Decimal("0.048"))
     rows = env.usage_rows()
     assert [r.cache_hit for r in rows] == [False, True] and all(r.cost_credits == 4 for r in rows)
+    # the stored row agrees with the result and with Spend: no provider cost, the catalog cost kept as the saving
+    assert (rows[0].base_cost_usd, rows[1].base_cost_usd) == (Decimal("0.048"), 0)
+    assert rows[1].meta["catalog_cost_usd"] == "0.048000000" and "catalog_cost_usd" not in (rows[0].meta or {})
     with runtime.session() as s:
         assert s.scalar(select(ResponseCache.hits)) == 1
 
@@ -301,6 +304,7 @@ def test_cache_hits_free_when_the_setting_says_so(runtime: Database) -> None:
     assert hit.would_be_credits == first.would_be_credits == 2  # what it would have cost, had it been charged
     row = env.usage_rows()[-1]
     assert row.cache_hit and row.cost_credits == 0 and row.meta["catalog_cost_usd"] == "0.003000000"
+    assert row.base_cost_usd == 0
 
 
 def test_different_text_is_not_a_cache_hit(runtime: Database) -> None:
