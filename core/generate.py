@@ -45,6 +45,7 @@ from core.catalog.lookup import UnknownModelError, to_model_price
 from core.catalog.types import ModelPrice
 from core.config import Settings
 from core.db.models import USAGE_SOURCES, AIModel, utcnow
+from core.endpoints.wake import refuse_overdrawn_wake
 from core.errors import InvalidInputError
 from core.money import apply_markup, usd_to_credits
 from core.providers import response_cache
@@ -337,6 +338,15 @@ def _prepare(
     return _Plan(who, model, prov, request, hold, cache_key, estimate, fingerprint, origin)
 
 
+def _refuse_waking_for_the_overdrawn(svc: GenerationFlow, plan: _Plan) -> None:
+    """A dedicated endpoint scaled to zero is woken by the call, and its uptime charged to its owner: refused while
+    that owner is overdrawn (core.endpoints.wake). Checked after the cache, whose answers wake nothing."""
+    if plan.model.provider != "huggingface_endpoint":
+        return
+    with svc.engine.connect() as conn:
+        refuse_overdrawn_wake(conn, plan.model, plan.request.endpoint_url or plan.model.hf_endpoint_url)
+
+
 def _error_text(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
@@ -422,10 +432,10 @@ def _settle(
         _release(svc, plan, hold, exc, latency_ms)
         raise
     metadata: dict[str, Any] = {k: v for k, v in result.metadata.items() if _jsonable(v)}
-    # The usage row's base_cost_usd is the cost the charge is priced at. For a cache hit that is its catalog cost when
-    # hits are charged, else 0 with the catalog cost in metadata `catalog_cost_usd`; no provider billed either, and
-    # spend analytics counts a hit's provider cost as 0 and its catalog cost as the cache saving
-    # (core/analytics/schema.py). The caller's GenerationResult says the same (`_result`).
+    # The record's base cost is the cost the charge is priced at: for a cache hit its catalog cost when hits are
+    # charged, else 0 with the catalog cost in metadata `catalog_cost_usd`. The usage row stores a hit's provider cost
+    # as 0 either way, with its catalog cost in that metadata (core/billing/usage_rows.py): spend analytics counts it
+    # as the cache saving (core/analytics/schema.py). The caller's GenerationResult says the same (`_result`).
     charged_cost = base_cost
     if cache_hit and not svc.settings.charge_cache_hits:
         charged_cost = Decimal(0)
@@ -566,6 +576,7 @@ def _generate(
     cached = _from_cache(svc, plan, idempotency_key)
     if cached is not None:
         return cached
+    _refuse_waking_for_the_overdrawn(svc, plan)
     hold = _reserve(svc, plan, idempotency_key)
     if hold.reused:
         return _replayed(svc, plan, hold)
@@ -602,6 +613,7 @@ def _generate_stream(
     cached = _from_cache(svc, plan, idempotency_key)
     if cached is not None:
         return _replay_stream(cached)
+    _refuse_waking_for_the_overdrawn(svc, plan)
     hold = _reserve(svc, plan, idempotency_key)
     if hold.reused:
         return _replay_stream(_replayed(svc, plan, hold))

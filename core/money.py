@@ -5,10 +5,11 @@ Depends on nothing else in core: every layer (users, billing, analytics, pages t
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 
 CREDIT_USD = Decimal("0.04")
 NANO = Decimal("0.000000001")
+CENT = Decimal("0.01")
 MAX_MARKUP_PCT = Decimal(1000)
 # A markup is stored as Numeric(9, 4) (tests/core/test_schema_contract.py holds the two together): a finer one would be
 # kept by SQLite and rounded to 0 by PostgreSQL, so it is refused the same way on both.
@@ -90,13 +91,20 @@ def credits_text(n: int, *, signed: bool = False) -> str:
     return f"{figure} credit" + ("" if abs(n) == 1 else "s")
 
 
+def shown_cents(usd: Decimal) -> Decimal:
+    """An amount as `dollars` shows it: to the cent, half up; a non-zero amount under half a cent (shown `<$0.01`)
+    stays as it is. A total that sums the parts as shown agrees with the parts printed beside it, to the cent."""
+    rounded = usd.quantize(CENT, rounding=ROUND_HALF_UP)
+    return usd if rounded == 0 else rounded
+
+
 def dollars(usd: Decimal | None) -> str:
     """A total, balance or rate in dollars and cents, the one way every interface shows it: thousands separated
     (`$1,234.50`), the sign in front (`-$3.10`), a non-zero amount under half a cent as `<$0.01` rather than a
     `$0.00` that reads as free; "n/a" when there is no figure. One request's cost or a unit price: `price_text`."""
     if usd is None:
         return "n/a"
-    body = "<$0.01" if usd != 0 and abs(usd) < Decimal("0.005") else f"${abs(usd):,.2f}"
+    body = "<$0.01" if usd != 0 and abs(usd) < Decimal("0.005") else f"${shown_cents(abs(usd)):,.2f}"
     return f"-{body}" if usd < 0 else body
 
 

@@ -110,16 +110,16 @@ c1.metric("Live endpoints", count(len(ov.rows)), help="endpoints not deleted")
 c2.metric("Billing now", hourly_text(ov.cost_per_hour_now_usd), help="hourly rate x replicas billed right now")
 c3.metric(
     "Uptime this month",
-    money(ov.month_total_usd),
+    money(ov.shown_month_total_usd),
     help="At the hardware catalog's hourly rates, before credits and markup: hours already posted to the owners' "
     "ledgers plus uptime not yet metered.",
 )
 c4.metric("Credits charged (month)", credits(ov.month_credits), help="endpoint uptime debits, owners' markup included")
 st.caption(
-    f"Uptime this month {money(ov.month_total_usd)} = {money(ov.month_metered_usd)} posted to the owners' ledgers "
-    f"+ {money(ov.month_accrued_usd)} not yet metered (whole hours are posted by `python -m core endpoints meter`, "
-    "or *Meter now* below). Uptime is billed per started minute, per replica, while initializing or running; "
-    "nothing while pending, paused, scaled to zero or failed. "
+    f"Uptime this month {money(ov.shown_month_total_usd)} = {money(ov.shown_month_metered_usd)} posted to the "
+    f"owners' ledgers + {money(ov.shown_month_accrued_usd)} not yet metered (whole hours are posted by "
+    "`python -m core endpoints meter`, or *Meter now* below). Uptime is billed per started minute, per replica, "
+    "while initializing or running; nothing while pending, paused, scaled to zero or failed. "
     f"As of {stamp(ov.as_of, tz, '%Y-%m-%d %H:%M:%S')}; the month starts "
     f"{stamp(ov.month_start, tz)} (times and months in the reporting time zone)."
 )
@@ -137,7 +137,7 @@ if ov.all_rows:
                     "state": r.endpoint.state,
                     "replicas": f"{r.endpoint.replicas} (min {r.endpoint.min_replicas}, max {r.endpoint.max_replicas})",
                     "hourly_usd": float(r.endpoint.hourly_usd),
-                    "month_usd": float(r.month_to_date_usd),
+                    "month_usd": float(r.shown_month_to_date_usd),
                     "owner": r.endpoint.owner_email,
                     "url": r.endpoint.url or "",
                 }
@@ -192,7 +192,7 @@ if live:
         f"{plain(e.model_repo)} on **{e.hardware_id}** ({e.instance_type}, {e.vendor} {e.region}) · **{e.state}** with "
         f"{e.replicas} billed {'replica' if e.replicas == 1 else 'replicas'} · "
         f"{plain(hourly_text(e.hourly_usd))} per replica, {plain(hourly_text(e.cost_per_hour_now_usd))} now · "
-        f"{idle} · owner {plain(e.owner_email)} · this month {plain(money(row.month_to_date_usd))}"
+        f"{idle} · owner {plain(e.owner_email)} · this month {plain(money(row.shown_month_to_date_usd))}"
     )
     breakeven_link(row)
     b1, b2, b3, b4 = st.columns(4)

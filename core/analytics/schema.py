@@ -7,11 +7,11 @@ What counts as spend (the `spend` view), documented once here:
 - every `ai_usage_log` row (successful, failed and sandbox calls; failed and sandbox rows carry 0 credits, sandbox rows
   the would-be base cost, so they are filtered out of money totals by default), with the API key it came through and
   its source (playground, cli, api);
-- a response-cache hit (`cache_hit`) never reached a provider: its base cost (provider cost) is 0 whatever the source
-  row records, and its catalog cost (what the call would have cost: the row's `base_cost_usd` when cache hits are
-  charged, else its metadata `catalog_cost_usd`) is its `cache_saving_nano`. The credits it was charged stay revenue;
-  `priced_nano` keeps the cost the credits were computed from (the source row's `base_cost_usd`: the catalog cost of a
-  charged hit, 0 for a free one), which the rounding uplift and the pricing lab's replay are computed from;
+- a response-cache hit (`cache_hit`) never reached a provider: its base cost (provider cost) is 0, as the source row
+  stores it, and its catalog cost (what the call would have cost: its metadata `catalog_cost_usd`; a row written
+  before migration 0012 kept it in `base_cost_usd`) is its `cache_saving_nano`. The credits it was charged stay
+  revenue; `priced_nano` keeps the cost the credits were computed from (the catalog cost of a hit that was charged
+  anything, 0 for a free one), which the rounding uplift and the pricing lab's replay are computed from;
 - every `endpoint_uptime` ledger debit, as spend of its owner (the ledger row's user) and of the endpoint's model
   (metadata `ai_model_id`, else the endpoint's model, else a catalog model named by metadata `model_id`/`model`/
   `model_repo`), provider `huggingface_endpoint`, deployment `dedicated`; its base cost is metadata `base_cost_usd`;

@@ -42,18 +42,23 @@ WRITE_MEMORY_LIMIT = "3GB"
 # upper bound). Called after every chunk of a sync that copies rows, and once with done == total at the end.
 Progress = Callable[[int, int], None]
 
-# A cache hit's provider cost is 0; the cost its credits were computed from (the source's base_cost_usd) is kept as
-# priced_nano, and its catalog cost (metadata catalog_cost_usd when the hit was not charged) as cache_saving_nano.
+# A cache hit's provider cost is 0 (the source row stores 0; migration 0012 moved older rows' figure into metadata).
+# Its catalog cost (metadata catalog_cost_usd, else the source's base_cost_usd as rows before 0012 kept it) is its
+# cache_saving_nano, and its priced_nano (the cost its credits were computed from) when it was charged anything
+# (credits, or nano-credits under accrual), else 0: a free hit was priced at nothing.
 USAGE_INSERT = """
 INSERT INTO ai_usage_log
 SELECT id, CAST(created_at AS TIMESTAMP), user_id, ai_model_id, provider, category, deployment_type, endpoint_id,
-       coalesce(requests_count, 1), CASE WHEN hit THEN 0 ELSE usd END, CASE WHEN hit THEN 0 ELSE nano END, nano,
-       CASE WHEN hit THEN coalesce(CAST(CAST(catalog AS DECIMAL(38, 9)) * 1000000000 AS BIGINT), nano) ELSE 0 END,
+       coalesce(requests_count, 1), CASE WHEN hit THEN 0 ELSE usd END, CASE WHEN hit THEN 0 ELSE nano END,
+       CASE WHEN NOT hit THEN nano WHEN coalesce(cost_credits, 0) > 0 OR accrued_nano > 0 THEN catalog_nano ELSE 0 END,
+       CASE WHEN hit THEN catalog_nano ELSE 0 END,
        coalesce(cost_credits, 0), status, hit, CAST(sandbox AS BOOLEAN), transaction_id,
        markup_bp, TRY_CAST('0x' || NULLIF(request_fp, '') AS UBIGINT), NULLIF(accrued_nano, -1),
        CAST(api_key_id AS INTEGER), NULLIF(source, '')
 FROM (
-    SELECT *, CAST(CAST(usd AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS nano
+    SELECT *, CAST(CAST(usd AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS nano,
+           coalesce(CAST(CAST(catalog AS DECIMAL(38, 9)) * 1000000000 AS BIGINT),
+                    CAST(CAST(usd AS DECIMAL(38, 9)) * 1000000000 AS BIGINT)) AS catalog_nano
     FROM (
         SELECT *, CASE WHEN base_cost_text <> '' THEN CAST(base_cost_text AS DECIMAL(18, 9))
                        ELSE CAST(base_cost_real AS DECIMAL(18, 9)) END AS usd,

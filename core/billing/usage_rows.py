@@ -70,8 +70,15 @@ def usage_values(
     accrued_nano: int | None = None,
 ) -> dict[str, Any]:
     """Every column of the row (transaction_id None: the caller sets it once the debit exists). `accrued_nano`: the
-    exact nano-credits the call consumed under accrual rounding (None when it was rounded per call)."""
+    exact nano-credits the call consumed under accrual rounding (None when it was rounded per call).
+
+    A response-cache hit reached no provider: its `base_cost_usd` (provider cost) is 0, and the cost it was priced
+    at, its catalog cost, is kept in metadata `catalog_cost_usd` (set by the caller for a hit that is not charged,
+    whose `base_cost` is 0), where spend analytics reads its cache saving from (core/analytics/schema.py)."""
     m, u = record.model, record.usage
+    if record.cache_hit:
+        meta = {**meta, "catalog_cost_usd": meta.get("catalog_cost_usd", str(base_cost))}
+        base_cost = Decimal(0)
     return {
         "created_at": now,
         "user_id": acct.id,

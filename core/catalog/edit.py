@@ -63,12 +63,16 @@ def _price(field: str, value: Any) -> Decimal | None:
         raise InvalidInputError(
             f"{field}: give the price as a decimal string such as '2.50', not a {type(value).__name__}."
         )
+    typed = str(value).strip()
     try:
-        d = Decimal(str(value).strip())
+        d = Decimal(typed)
     except InvalidOperation:
         raise InvalidInputError(f"{field}: {value!r} is not a number.") from None
     if not d.is_finite() or d < 0:
         raise InvalidInputError(f"{field}: a price must be a finite, non-negative number, got {value!r}.")
+    if isinstance(value, str) and "e" in typed.lower():  # "1e5" is $100,000 to Decimal: a slip from "15" is costly
+        digits = f" ({format(d, 'f')})" if d < PRICE_LIMIT and d == d.quantize(Decimal("0.000000001")) else ""
+        raise InvalidInputError(f"{field}: {typed!r} is in scientific notation; type the price in digits{digits}.")
     if d >= PRICE_LIMIT:  # the column holds 9 digits before the point; checked first, as quantize would overflow
         raise InvalidInputError(f"{field}: {value} is too large; a price must be below $1,000,000,000.")
     if d != d.quantize(Decimal("0.000000001")):

@@ -153,7 +153,10 @@ def _row(v: EndpointView, month_usd: Decimal | None = None, *, text: bool = Fals
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
     ov = ctx.services.endpoints.overview(ctx.caller, refresh=not args.no_refresh)
     rows = ov.all_rows if args.all else ov.rows
-    data = [_row(r.endpoint, r.month_to_date_usd, text=not args.json) for r in rows]
+    data = [
+        _row(r.endpoint, r.month_to_date_usd if args.json else r.shown_month_to_date_usd, text=not args.json)
+        for r in rows
+    ]
     if args.json:
         print_json(
             {
@@ -166,9 +169,12 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
         )
     else:
         print_table(data)
+        deleted = ov.shown_deleted_usd if not args.all and ov.deleted_rows else None
         print(
-            f"\nmonth to date: {dollars(ov.month_total_usd)} (posted {dollars(ov.month_metered_usd)}, "
-            f"not yet metered {dollars(ov.month_accrued_usd)}); billing now {hourly_text(ov.cost_per_hour_now_usd)}"
+            f"\nmonth to date: {dollars(ov.shown_month_total_usd)} (posted {dollars(ov.shown_month_metered_usd)}, "
+            f"not yet metered {dollars(ov.shown_month_accrued_usd)}"
+            + (f"; {dollars(deleted)} of it on endpoints deleted this month, --all lists them" if deleted else "")
+            + f"); billing now {hourly_text(ov.cost_per_hour_now_usd)}"
         )
     for name, problem in ov.refresh_errors.items():
         print(f"warning: {name}: {problem}", file=sys.stderr)
@@ -181,7 +187,7 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print_json({"endpoint": view, "month_cost": cost, "events": events})
         return 0
-    for key, value in _row(view, cost.total_usd if cost else Decimal(0), text=True).items():
+    for key, value in _row(view, cost.shown_total_usd if cost else Decimal(0), text=True).items():
         print(f"{key:>18}: {value if value is not None else ''}")
     print(
         f"{'scaling':>18}: min {view.min_replicas}, max {view.max_replicas}, "
@@ -189,8 +195,8 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
     )
     if cost:
         print(
-            f"{'this month':>18}: posted {dollars(cost.metered_usd)} ({credits_text(cost.metered_credits)}), "
-            f"not yet metered {dollars(cost.accrued_usd)}; {cost.replica_minutes} replica-minutes"
+            f"{'this month':>18}: posted {dollars(cost.shown_metered_usd)} ({credits_text(cost.metered_credits)}), "
+            f"not yet metered {dollars(cost.shown_accrued_usd)}; {cost.replica_minutes} replica-minutes"
         )
     print()
     print_table([{"at (UTC)": e.at, "state": e.state, "replicas": e.replicas, "note": e.note} for e in events])

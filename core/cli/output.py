@@ -7,7 +7,7 @@ import json
 import sys
 import time
 import unicodedata
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,10 +15,18 @@ from core.services import decimal_text
 from core.services.times import labelled, to_local
 
 
+def json_time(at: datetime) -> str:
+    """An instant as ISO 8601 with its offset, always UTC (`2026-12-01T10:00:00+00:00`): times are stored as naive
+    UTC, and a time without an offset would be read as local by whoever parses it."""
+    return (at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)).isoformat()
+
+
 def _default(obj: Any) -> Any:
     if isinstance(obj, Decimal):
         return decimal_text(obj)
-    if isinstance(obj, datetime | date):
+    if isinstance(obj, datetime):
+        return json_time(obj)
+    if isinstance(obj, date):  # a calendar day has no time, nor an offset
         return obj.isoformat()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.asdict(obj)
@@ -28,6 +36,7 @@ def _default(obj: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
+    """`data` as JSON: money as exact decimal strings, times as ISO 8601 in UTC with the offset (`json_time`)."""
     sys.stdout.write(json.dumps(data, default=_default, indent=2) + "\n")
 
 

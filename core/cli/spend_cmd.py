@@ -168,6 +168,8 @@ def _table_row(by: str, key: str, r: dict[str, Any], finance: bool) -> dict[str,
         # charged over provider cost, whole-credit rounding included: not the markup set per person
         "effective markup %": "" if r["markup_pct"] is None else f"{r['markup_pct']:,.1f}",
         "rounding uplift $": _usd(r["rounding_uplift_usd"]),
+        # cache hits' catalog cost, which no provider billed (as --json and the Spend page show it)
+        "cache saving $": _usd(r["cache_saving_usd"]),
     }
 
 

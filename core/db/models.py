@@ -183,10 +183,10 @@ class CreditHold(Base):
     api_key_id: Mapped[int | None] = mapped_column(Integer)
 
 
-# migration 0011 writes it on PostgreSQL
+# migration 0012 writes it on PostgreSQL
 BASE_COST_COMMENT = (
-    "provider cost of the call in USD (what the upstream bills us; for sandbox rows the would-be cost; for a "
-    "response-cache hit, which no provider billed, the catalog cost it was charged at, else 0)"
+    "provider cost of the call in USD (what the upstream bills us; for sandbox rows the would-be cost; 0 for a "
+    "response-cache hit, which no provider billed: its catalog cost is in metadata catalog_cost_usd)"
 )
 
 
@@ -195,9 +195,10 @@ class AIUsageLog(Base):
 
     Two money figures, never to be confused: `base_cost_usd` is the provider's cost (what the upstream bills us) and
     `charged_usd` is what the user was charged (`cost_credits` x the credit price: revenue, markup included).
-    A response-cache hit (`cache_hit`) is the exception: no provider was called, and `base_cost_usd` holds the cost
-    its charge was priced at (its catalog cost, or 0 with metadata `catalog_cost_usd` when hits are free). Read
-    provider cost from spend analytics, which counts a hit at 0 (core/analytics/schema.py)."""
+    A response-cache hit (`cache_hit`) reached no provider: its `base_cost_usd` is 0, and its catalog cost (what the
+    call would have cost, and what its charge was priced at when hits are charged) is metadata `catalog_cost_usd`,
+    which spend analytics counts as the cache saving (core/analytics/schema.py; migration 0012 moved older hits'
+    catalog cost there from `base_cost_usd`)."""
 
     __tablename__ = "ai_usage_log"
     __table_args__ = (

@@ -451,6 +451,11 @@ def write_demo_history(
     meta = np.full(rows, None, dtype=object)
     for v, (q, size, _p) in enumerate(IMAGE_VARIANTS):
         meta[variant == v] = json.dumps({"size": size, "quality": q})
+    # a cache hit (charged at catalog price) reached no provider: 0 provider cost, its catalog cost in metadata, as
+    # core/billing/usage_rows.py writes a hit (cache hits are audio calls: no image metadata to keep)
+    for i in np.flatnonzero(cache_hit):
+        meta[i] = json.dumps({"catalog_cost_usd": format(Decimal(int(cost_n[i])).scaleb(-9), "f")})
+    usd_value = np.where(cache_hit, 0, usd_value)
     err_idx = rng.integers(0, len(ERRORS), rows)
     error = np.where(failed, np.array(ERRORS, dtype=object)[err_idx], None)
     status = np.where(failed, "failed", "success")

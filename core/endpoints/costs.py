@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from core.catalog.lookup import get_hardware
 from core.db.models import EndpointEvent, EndpointUptimeBucket, InferenceEndpoint
 from core.endpoints.uptime import StateChange, uptime_cost
+from core.money import shown_cents
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +32,20 @@ class EndpointCost:
     @property
     def total_usd(self) -> Decimal:
         return self.metered_usd + self.accrued_usd
+
+    # What people are shown (core.money.shown_cents): the posted and the not-yet-metered parts each as printed, and a
+    # total that is their sum, so "total = posted + not yet metered" and a column of endpoints add up to the cent.
+    @property
+    def shown_metered_usd(self) -> Decimal:
+        return shown_cents(self.metered_usd)
+
+    @property
+    def shown_accrued_usd(self) -> Decimal:
+        return shown_cents(self.accrued_usd)
+
+    @property
+    def shown_total_usd(self) -> Decimal:
+        return self.shown_metered_usd + self.shown_accrued_usd
 
     @property
     def replica_minutes(self) -> int:

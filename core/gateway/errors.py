@@ -40,6 +40,8 @@ _MAP: tuple[tuple[type[BaseException], int, str, str | None, str], ...] = (
     (e.RateLimitedError, 429, "requests", "rate_limit_exceeded", "rate_limit_error"),
     (e.InsufficientCreditsError, 402, "insufficient_quota", "insufficient_quota", "billing_error"),
     (e.KeyLimitError, 402, "insufficient_quota", "insufficient_quota", "billing_error"),
+    # the dedicated endpoint's owner is overdrawn: waking it from zero would charge its uptime past their zero
+    (e.OwnerOverdrawnError, 402, "insufficient_quota", "insufficient_quota", "billing_error"),
     (e.IdempotencyConflictError, 409, "invalid_request_error", "idempotency_conflict", "invalid_request_error"),
     (e.HoldStateError, 409, "invalid_request_error", "conflict", "invalid_request_error"),
     (e.UnknownModelError, 404, "invalid_request_error", "model_not_found", "not_found_error"),

@@ -138,8 +138,9 @@ class WhatIf:
             return [{k: _plain(v) for k, v in r.items()} for r in df.to_dict("records")]
 
         return {
-            "period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
-            "as_of": self.as_of.isoformat(),
+            # instants (naive UTC), written by whoever prints them: the command line's JSON gives them an offset
+            "period": {"start": self.period.start, "end": self.period.end},
+            "as_of": self.as_of,
             "scenario": self.scenario.to_dict(),
             "credit_usd": str(self.credit_usd),
             "what_if_credit_usd": str(self.what_if_credit_usd),

@@ -41,8 +41,9 @@ class SavingsReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
-            "as_of": self.as_of.isoformat(),
+            # instants (naive UTC), written by whoever prints them: the command line's JSON gives them an offset
+            "period": {"start": self.period.start, "end": self.period.end},
+            "as_of": self.as_of,
             "monthly_saving_usd": f"{self.monthly_saving_usd:.2f}",
             "opportunities": [o.to_dict() for o in self.opportunities],
         }

@@ -58,6 +58,11 @@ class EndpointRow:
         return self.cost.total_usd if self.cost else Decimal(0)
 
     @property
+    def shown_month_to_date_usd(self) -> Decimal:
+        """The month so far as people are shown it (its parts to the cent, summed): what a total of rows adds up."""
+        return self.cost.shown_total_usd if self.cost else Decimal(0)
+
+    @property
     def breakeven_query(self) -> dict[str, str]:
         """The Break-even page's query parameters for this endpoint: its model's real traffic and its own settings
         (hardware, replicas, idle timeout; no timeout when it never scales to zero)."""
@@ -107,6 +112,25 @@ class EndpointsOverview:
     @property
     def month_total_usd(self) -> Decimal:
         return self.month_metered_usd + self.month_accrued_usd
+
+    # The same figures as people are shown them: each endpoint's parts to the cent (EndpointCost.shown_*), summed, so
+    # the printed total is the sum of the printed rows and of "posted" and "not yet metered" (--json keeps exact sums).
+    @property
+    def shown_month_metered_usd(self) -> Decimal:
+        return sum((r.cost.shown_metered_usd for r in self.all_rows if r.cost), Decimal(0))
+
+    @property
+    def shown_month_accrued_usd(self) -> Decimal:
+        return sum((r.cost.shown_accrued_usd for r in self.all_rows if r.cost), Decimal(0))
+
+    @property
+    def shown_month_total_usd(self) -> Decimal:
+        return self.shown_month_metered_usd + self.shown_month_accrued_usd
+
+    @property
+    def shown_deleted_usd(self) -> Decimal:
+        """What endpoints deleted this month cost in it (listed only with --all), as shown."""
+        return sum((r.shown_month_to_date_usd for r in self.deleted_rows), Decimal(0))
 
     @property
     def month_credits(self) -> int:

@@ -5,6 +5,7 @@ from core.billing.errors import HoldStateError, InsufficientCreditsError, Unpric
 from core.billing.key_limits import KeyLimitError
 from core.billing.replays import IdempotencyConflictError
 from core.catalog.lookup import UnknownModelError
+from core.endpoints.errors import OwnerOverdrawnError
 from core.errors import (
     ConfigError,
     CoreError,
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidInputError",
     "KeyLimitError",
     "NotFoundError",
+    "OwnerOverdrawnError",
     "PermissionDeniedError",
     "ProviderConfigError",
     "ProviderError",

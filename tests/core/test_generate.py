@@ -17,7 +17,16 @@ from core.billing.replays import IdempotencyConflictError
 from core.catalog import UnknownModelError
 from core.config import Secret, Settings
 from core.db import Database
-from core.db.models import AIModel, AIUsageLog, CreditHold, CreditTransaction, ResponseCache, User
+from core.db.models import (
+    AIModel,
+    AIUsageLog,
+    CreditHold,
+    CreditTransaction,
+    InferenceEndpoint,
+    ResponseCache,
+    User,
+)
+from core.endpoints import OwnerOverdrawnError
 from core.errors import InvalidInputError
 from core.generate import GenerationResult, GenerationStream
 from core.providers import AIProviderFactory, AuthError, GenerationRequest, RetryPolicy, UpstreamError
@@ -275,6 +284,9 @@ def test_tts_cache_hit_makes_no_upstream_call_and_is_charged_at_catalog_price(ru
     assert (replayed.base_cost_usd, replayed.catalog_cost_usd) == (0, Decimal("0.048"))
     rows = env.usage_rows()
     assert [r.cache_hit for r in rows] == [False, True] and all(r.cost_credits == 4 for r in rows)
+    # the stored row agrees with the result and with Spend: no provider cost, the catalog cost kept as the saving
+    assert (rows[0].base_cost_usd, rows[1].base_cost_usd) == (Decimal("0.048"), 0)
+    assert rows[1].meta["catalog_cost_usd"] == "0.048000000" and "catalog_cost_usd" not in (rows[0].meta or {})
     with runtime.session() as s:
         assert s.scalar(select(ResponseCache.hits)) == 1
 
@@ -292,6 +304,7 @@ def test_cache_hits_free_when_the_setting_says_so(runtime: Database) -> None:
     assert hit.would_be_credits == first.would_be_credits == 2  # what it would have cost, had it been charged
     row = env.usage_rows()[-1]
     assert row.cache_hit and row.cost_credits == 0 and row.meta["catalog_cost_usd"] == "0.003000000"
+    assert row.base_cost_usd == 0
 
 
 def test_different_text_is_not_a_cache_hit(runtime: Database) -> None:
@@ -332,6 +345,67 @@ def test_dedicated_endpoint_requests_are_logged_with_zero_credits(runtime: Datab
         2,
         Decimal("0.120"),
     )
+
+
+def test_a_scaled_to_zero_endpoint_of_an_overdrawn_owner_is_not_woken_by_a_call(runtime: Database) -> None:
+    """A call routed to an endpoint scaled to zero wakes it, and its uptime is charged to its owner past zero: while
+    the owner is overdrawn the call is refused before it is sent, held or logged, as a create or a resume is."""
+    body = {"object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}
+    env = Env(runtime, [json_response(200, body, {"x-prompt-tokens": "5", "x-generated-tokens": "2"})] * 2)
+    owner = funded_user(runtime, credits=0, email="eng@example.com")
+    caller = funded_user(runtime, credits=0)
+    url = "https://sleepy.endpoints.huggingface.cloud"
+    repo = "meta-llama/Llama-3.1-8B-Instruct"
+    with runtime.session() as s:
+        s.add_all(
+            [
+                InferenceEndpoint(
+                    name="sleepy",
+                    owner_id=owner.id,
+                    model_repo=repo,
+                    hardware_id="L4",
+                    url=url,
+                    state="scaledToZero",
+                    replicas=0,
+                ),
+                # the local stand-in shows no URL while scaled to zero: found by the model it serves
+                InferenceEndpoint(
+                    name="no-url",
+                    owner_id=owner.id,
+                    model_repo="facebook/mms-tts-eng",
+                    hardware_id="T4",
+                    url=None,
+                    state="scaledToZero",
+                    replicas=0,
+                ),
+            ]
+        )
+    env.billing.charge(
+        owner.id,
+        Decimal("0.04") * 7,
+        markup_pct=0,
+        idempotency_key="uptime-1",
+        description="endpoint uptime",
+        kind="endpoint_uptime",
+        allow_overdraft=True,
+    )
+    req = GenerationRequest(category="chat", text="hi", endpoint_url=url + "/")
+    with pytest.raises(
+        OwnerOverdrawnError,
+        match=r"Not woken up \(sleepy\): eng@example\.com is overdrawn by 7 credits.*top-up of at least 7 credits",
+    ):
+        env.generate(caller, repo, req, provider="huggingface_endpoint")
+    with pytest.raises(OwnerOverdrawnError, match=r"Not woken up \(no-url\)"):
+        env.stream(
+            caller,
+            "facebook/mms-tts-eng",
+            GenerationRequest(category="tts", text="hi", endpoint_url=url + "x"),
+            provider="huggingface_endpoint",
+        )
+    assert env.upstream.requests == [] and env.usage_rows() == [] and env.holds() == []
+    assert env.balance(owner) == -7  # nothing more charged
+    env.billing.grant(owner.id, 10, note="top-up")  # back above zero: the call wakes it again
+    assert env.generate(caller, repo, req, provider="huggingface_endpoint").text == "ok"
 
 
 def test_unknown_and_unpriced_models_are_refused_before_any_call(runtime: Database) -> None:

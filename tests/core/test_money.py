@@ -4,7 +4,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.money import apply_markup, credits_text, credits_to_usd, dollars, hourly_text, price_text, usd_to_credits
+from core.money import (
+    apply_markup,
+    credits_text,
+    credits_to_usd,
+    dollars,
+    hourly_text,
+    price_text,
+    shown_cents,
+    usd_to_credits,
+)
 
 
 def test_specification_example() -> None:
@@ -111,3 +120,9 @@ def test_dollars_shows_cents_and_never_a_free_looking_zero(usd: Decimal | None, 
 )
 def test_hourly_text_keeps_cents_and_sub_cent_digits(usd: str, text: str) -> None:
     assert hourly_text(Decimal(usd)) == text
+
+
+def test_dollars_rounds_half_a_cent_up_as_shown_cents_does() -> None:
+    """A part of exactly half a cent is not free ("$0.00" under half-even) and rounds as totals of parts do."""
+    assert dollars(Decimal("0.005")) == "$0.01" and dollars(Decimal("0.125")) == "$0.13"
+    assert shown_cents(Decimal("0.125")) == Decimal("0.13") and shown_cents(Decimal("0.004")) == Decimal("0.004")

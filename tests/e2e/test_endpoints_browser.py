@@ -44,6 +44,8 @@ def test_create_run_pause_and_see_the_cost(app_url: str, page) -> None:
     time.sleep(2)
     click(page, "Pause")
     page.get_by_text("Paused e2e-audio: now paused.").wait_for()
+    wait_idle(page)  # the success line comes first in its run; read the page once that run has drawn the rest
+    expect(page.locator('[data-testid="stMain"]')).to_contain_text("paused with 0 billed replicas", timeout=15_000)
     main = page.inner_text('[data-testid="stMain"]')
     assert "paused with 0 billed replicas" in main and "$0.00/h now" in main
     # at least one started minute of running at $0.60/h = $0.01 per minute; at most a few in this test

@@ -140,7 +140,7 @@ def test_non_admin_sees_no_edit_form(demo: Database) -> None:
     assert any("Only admins" in i.value for i in at.info)
 
 
-@pytest.mark.parametrize("typed", ["1e400", "-1", "abc", "NaN"])
+@pytest.mark.parametrize("typed", ["1e400", "-1", "abc", "NaN", "Infinity", "1e5"])
 def test_a_bad_price_is_one_clean_message_and_changes_nothing(demo: Database, typed: str) -> None:
     at = open_page("models")
     at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
@@ -149,6 +149,21 @@ def test_a_bad_price_is_one_clean_message_and_changes_nothing(demo: Database, ty
     assert not at.exception, at.exception
     [error] = at.error
     assert shown(error.value).startswith("input_per_1m_usd: ") and "Traceback" not in error.value
+    with demo.session() as s:
+        assert get_model(s, "gpt-4o-mini").input_per_1m_usd == Decimal("0.15")
+
+
+def test_a_price_in_scientific_notation_is_refused_with_the_digits_to_type(demo: Database) -> None:
+    """`1e5` is $100,000 to Decimal, one slip from `15`: refused with a sentence, never stored nor shown as 1E+5."""
+    at = open_page("models")
+    at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
+    at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").input("1e5")
+    next(b for b in at.button if b.label == "Save new prices").click().run()
+    assert not at.exception, at.exception
+    [error] = at.error
+    assert shown(error.value) == (
+        "input_per_1m_usd: '1e5' is in scientific notation; type the price in digits (100000)."
+    )
     with demo.session() as s:
         assert get_model(s, "gpt-4o-mini").input_per_1m_usd == Decimal("0.15")
 

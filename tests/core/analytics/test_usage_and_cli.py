@@ -106,6 +106,28 @@ def test_cli_spend_by_json(cli_env: Path, synced, capsys: pytest.CaptureFixture[
     )
 
 
+def test_cli_spend_table_shows_the_cache_saving_to_finance_only(
+    cli_env: Path, synced, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table carries the cache saving --json and the Spend page show, in cents, for those who see finance's
+    figures (the command line as itself); a PM's own spend has no such column, as it has no provider cost."""
+    window = ["--by", "model", "--since", "2025-03-01", "--until", "2025-03-31"]
+    assert main(["spend", *window, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert main(["spend", *window]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0]
+    assert "cache saving $" in header
+    start = header.index("cache saving $")
+    shown = [line[start:].split()[0] for line in lines[2 : 2 + len(rows)]]
+    assert shown == [_usd(Decimal(r["cache_saving_usd"])) for r in rows]
+    assert any(Decimal(r["cache_saving_usd"]) > 0 for r in rows)
+    assert main(["users", "add", "--email", "pm-x@example.com", "--name", "P", "--role", "pm"]) == 0
+    capsys.readouterr()
+    assert main(["--as", "pm-x@example.com", "spend", *window]) == 0
+    assert "cache saving" not in capsys.readouterr().out
+
+
 def test_cli_time_grouping_filters_and_errors(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["spend", "--by", "week", "--provider", "openai", "--exclude-sandbox", "--json"]) == 0
     weeks = json.loads(capsys.readouterr().out)

@@ -58,7 +58,9 @@ def test_a_cache_hit_is_audio_usage_the_provider_billed_nothing_for(runtime: Dat
     [row] = query(runtime, "SELECT base_cost_usd, cost_credits FROM audio_model_usage WHERE id = :id", id=hit)
     assert Decimal(str(row.base_cost_usd)) == 0 and int(row.cost_credits) == 2
     with runtime.session() as s:
-        assert s.get(AIUsageLog, hit).base_cost_usd == Decimal("0.006")  # the row keeps the cost it was priced at
+        row = s.get(AIUsageLog, hit)
+        # the row agrees: no provider cost, the catalog cost its charge was priced at kept in metadata
+        assert row.base_cost_usd == 0 and row.meta["catalog_cost_usd"] == "0.006000000"
 
 
 def test_audio_models_is_the_audio_catalog_in_the_specifications_terms(runtime: Database) -> None:

@@ -11,6 +11,8 @@ import pytest
 
 from core.cli import main
 from core.services import dollars, hourly_text
+from core.services.endpoints import EndpointService
+from tests.core.endpoints.test_overview import three_half_cents
 
 
 @pytest.fixture
@@ -125,3 +127,18 @@ def test_list_and_show_print_money_as_the_endpoints_page_does(env: Path, capsys:
     assert re.fullmatch(rf"posted {cents} \(\d[\d,]* credits?\), not yet metered {cents}; .*", lines["this month"])
     for money in re.findall(r"\$[\d,.]+", out):
         assert re.fullmatch(r"\$[\d,]+\.\d\d", money), money  # cents, never $0.0000
+
+
+def test_list_prints_a_total_that_is_the_sum_of_the_printed_rows(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three endpoints of $0.005 printed $0.01 each used to total $0.02 (the exact $0.015, rounded once)."""
+    monkeypatch.setattr(EndpointService, "overview", lambda self, caller, **kw: three_half_cents(deleted="0.10"))
+    code, out, _ = run(capsys, "endpoints", "list", "--no-refresh")
+    assert code == 0
+    assert re.findall(r" (\$0\.01) ", out) == ["$0.01"] * 3
+    assert "month to date: $0.13 (posted $0.13, not yet metered $0.00; $0.10 of it on endpoints deleted this " in out
+    code, out, _ = run(capsys, "endpoints", "list", "--no-refresh", "--all")
+    assert code == 0 and "month to date: $0.13 (posted $0.13, not yet metered $0.00); billing now" in out
+    code, out, _ = run(capsys, "endpoints", "list", "--no-refresh", "--json")
+    assert json.loads(out)["month_total_usd"] == "0.115"  # --json keeps the exact figures

@@ -8,9 +8,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from core.db import Database
-from core.endpoints import ManualClock
-from core.endpoints.costs import month_start_utc
-from core.services.endpoints import endpoints_overview
+from core.endpoints import EndpointView, ManualClock
+from core.endpoints.costs import EndpointCost, month_start_utc
+from core.money import dollars
+from core.services.endpoints import EndpointRow, EndpointsOverview, endpoints_overview
 from tests.core.endpoints.helpers import add_engineer, build
 
 UTC = ZoneInfo("UTC")
@@ -54,3 +55,44 @@ def test_overview_prices_the_month_and_draws_the_timeline(runtime: Database, tmp
         ("paused", datetime(2026, 12, 1, 2, 30), datetime(2026, 12, 1, 3)),
     ]
     assert [(g.state, g.end) for g in ov.segments if g.endpoint == "gone"] == [("running", datetime(2026, 12, 1, 1))]
+
+
+def _row(name: str, metered: str, accrued: str = "0", *, deleted: bool = False) -> EndpointRow:
+    at = datetime(2026, 12, 1)
+    view = EndpointView(
+        id=hash(name) % 1000, name=name, owner_id=1, owner_email="eng@example.com", model_repo="acme/m",
+        hardware_id="T4", instance_type="nvidia-t4", hourly_usd=Decimal("0.60"), min_replicas=0, max_replicas=1,
+        scale_to_zero_minutes=15, state="paused", replicas=0, url=None, vendor="aws", region="us-east-1",
+        created_at=at, deleted_at=at if deleted else None, observed_at=at, metered_until=None,
+    )  # fmt: skip
+    cost = EndpointCost(
+        endpoint_id=view.id, name=name, metered_usd=Decimal(metered), metered_credits=1, metered_replica_minutes=1,
+        accrued_usd=Decimal(accrued), accrued_replica_minutes=0, accrued_until=None,
+    )  # fmt: skip
+    return EndpointRow(endpoint=view, cost=cost)
+
+
+def three_half_cents(deleted: str | None = None) -> EndpointsOverview:
+    """Three endpoints of $0.005 each: printed as $0.01 each, their exact sum $0.015 printed $0.02."""
+    rows = [_row(n, "0.005") for n in ("a", "b", "c")]
+    gone = [_row("gone", deleted, deleted=True)] if deleted else []
+    at = datetime(2026, 12, 2)
+    return EndpointsOverview(
+        as_of=at, month_start=datetime(2026, 12, 1), rows=rows, deleted_rows=gone, refresh_errors={}, segments=[]
+    )
+
+
+def test_the_shown_total_is_the_sum_of_the_shown_parts() -> None:
+    ov = three_half_cents()
+    assert [dollars(r.shown_month_to_date_usd) for r in ov.rows] == ["$0.01"] * 3
+    assert dollars(ov.shown_month_total_usd) == "$0.03" and ov.month_total_usd == Decimal("0.015")
+    # posted and not yet metered each as shown, and the total their sum, per endpoint and over all
+    row = _row("x", "0.005", "0.005")
+    assert (row.cost.shown_metered_usd, row.cost.shown_accrued_usd, row.shown_month_to_date_usd) == (
+        Decimal("0.01"),
+        Decimal("0.01"),
+        Decimal("0.02"),
+    )
+    assert ov.shown_month_total_usd == ov.shown_month_metered_usd + ov.shown_month_accrued_usd
+    # under half a cent is still not free: it stays as it is (`<$0.01`), and is counted in the total
+    assert dollars(_row("y", "0.004").shown_month_to_date_usd) == "<$0.01"

@@ -12,6 +12,8 @@ import pytest
 
 from core.access import SYSTEM
 from core.db.models import utcnow
+from core.endpoints import OwnerOverdrawnError
+from core.gateway.errors import problem_of
 from tests.core.gateway.conftest import GatewayWorld
 
 ASK = [{"role": "user", "content": "Say hello."}]
@@ -165,3 +167,9 @@ def test_faults_a_retry_cannot_mend_tell_the_sdk_not_to_retry(world: GatewayWorl
     finally:
         world.upstream.status_override = None
     assert "x-should-retry" not in passing.value.response.headers
+
+
+def test_an_overdrawn_endpoint_owner_is_402_with_the_sentence_not_a_500() -> None:
+    found = problem_of(OwnerOverdrawnError("eng@example.com", -7, "woken up (sleepy)"))
+    assert found is not None and (found.status, found.code) == (402, "insufficient_quota")
+    assert found.message.startswith("Not woken up (sleepy): eng@example.com is overdrawn by 7 credits")

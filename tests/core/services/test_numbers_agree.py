@@ -449,8 +449,13 @@ def test_provider_cost_margin_and_requests_agree_with_the_usage_log(
     credits = ledger_spend(world, start, end)
     revenue = credits * world.settings.credit_usd
     c = world.settings.credit_usd
+    # the hit's row stores what the figures count: no provider cost, its catalog cost (the saving) in metadata
+    assert hit.base_cost_usd == 0 and Decimal(hit.meta["catalog_cost_usd"]) == catalog
     # rounding each call's priced cost (the hit's: its catalog cost if charged, else nothing) up to whole credits
-    priced = [Decimal(r.base_cost_usd) for r in rows]
+    priced = [
+        Decimal(r.meta["catalog_cost_usd"]) if r.cache_hit and r.cost_credits else Decimal(r.base_cost_usd)
+        for r in rows
+    ]
     assert priced.count(catalog) == (2 if world.charge_hits else 1)
     uplift = sum(((p / c).to_integral_value(ROUND_CEILING) * c - p for p in priced), Decimal(0))
     page = world.services.spend.page(SYSTEM, PageQuery(since=since, until=until))
