@@ -455,7 +455,7 @@ def breakeven_days(result: BreakevenResult, since: date, until: date) -> dict[da
 def test_break_even_replays_on_each_local_day_the_requests_spend_counts(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], period: str, resolution: str
 ) -> None:
-    """ "The requests of gpt-4o on a day" are one number on Spend and in Break-even's history: calls at 00:30 and
+    """The requests of gpt-4o on a day are one number on Spend and in Break-even's history: calls at 00:30 and
     23:40 in New York (the second already the next day in UTC), on a DST day and either side of the month start, are
     on their local day in both, on the page's service and the command line. (gpt-4o has no cache hit here: Spend
     counts hits as requests, Break-even leaves them out as they never reach a GPU.)"""
