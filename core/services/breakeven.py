@@ -2,7 +2,7 @@
 scenario, evaluate every option and sweep the rate. Defaults come from the chosen model's category and catalog entry.
 
 Running the simulator is an engineer's or an admin's capability: the history profile reads every user's traffic of a
-model.
+model. Its dates are days in the reporting time zone, bounded exactly as Spend bounds them (`times.day_bounds`).
 """
 
 from __future__ import annotations
