@@ -33,7 +33,8 @@ demo: init
 
 # The app and the HTTP gateway side by side (serve_all.py): both ports are checked before the fresh demo key is made, so
 # a second `make run` on busy ports fails without revoking the running one's key; when either server stops (or on
-# Ctrl-C) the other is stopped too, and a stop asked for is not a make error. serve_app.py is `streamlit run app.py`
+# Ctrl-C) the other is stopped too, and a stop asked for is not a make error (serve_all.py holds the terminal while the
+# servers run, so Ctrl-C reaches them and not make, which exits 0 with no "Interrupt" line). serve_app.py is `streamlit run app.py`
 # with the engine built before the first visitor (so the first page is not slow).
 run: demo
 	@$(PY) serve_all.py --host $(HOST) --port $(PORT) --gateway-port $(GATEWAY_PORT)

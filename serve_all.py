@@ -6,19 +6,26 @@
 - When either server stops, the other is stopped too. A stop someone asked for (Ctrl-C, SIGTERM to this process or
   to one of the servers) ends with exit 0, so make prints no error; a server that fails (exits with an error of its
   own) ends the run with its exit code.
+- Ctrl-C must not reach make itself: GNU make, on SIGINT, waits for its recipe and then kills itself with SIGINT
+  (status 130, and "make: *** [Makefile:NN: run] Interrupt" when the recipe died of it) however cleanly the recipe
+  ended. So while the servers run, this process and its servers are the terminal's foreground process group (as a
+  shell does for a job); the terminal is handed back to make's group when both have stopped. Ctrl-Z is ignored
+  meanwhile: make, not in that group, would not be stopped with them and the shell would not get its terminal back.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 ROOT = Path(__file__).resolve().parent
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -55,6 +62,69 @@ def _wait_all(children: dict[str, subprocess.Popen[bytes]], deadline: float) -> 
             child.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             return
+
+
+@contextlib.contextmanager
+def terminal_foreground(stream: TextIO | None = None) -> Iterator[bool]:
+    """While inside, this process leads its own process group and that group is the terminal's foreground, so Ctrl-C
+    reaches it (and the servers it starts, which inherit the group) but not the make that started it; on leaving,
+    the terminal goes back to the group that had it. Yields whether it took the terminal: not when `stream` (stdin)
+    is no terminal or this process runs in the background, where there is no Ctrl-C to keep from make."""
+    source = sys.stdin if stream is None else stream
+    try:
+        fd = source.fileno()
+        previous = os.tcgetpgrp(fd)
+    except (AttributeError, OSError, ValueError):  # no stdin, or not a terminal (a pipe, a file, pytest's capture)
+        previous = fd = -1
+    if previous == -1 or previous != os.getpgrp():
+        yield False
+        return
+    with contextlib.suppress(OSError):  # a session leader already leads its group and may not move
+        os.setpgid(0, 0)
+    tstp = signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+    _set_foreground(fd, os.getpgrp())
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError):  # the terminal may be gone (a closed window)
+            _set_foreground(fd, previous)
+        signal.signal(signal.SIGTSTP, tstp)
+
+
+def _set_foreground(fd: int, pgrp: int) -> None:
+    """tcsetpgrp from a group that is not (or no longer) in the foreground: SIGTTOU would stop the caller."""
+    ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(fd, pgrp)
+    finally:
+        signal.signal(signal.SIGTTOU, ttou)
+
+
+def serve(commands: dict[str, tuple[list[str], dict[str, str] | None]]) -> int:
+    """Start each named server (argv, environment) in the terminal's foreground group and supervise them until both
+    have stopped; Ctrl-C and SIGTERM are a stop asked for (exit 0)."""
+    asked: list[int] = []
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        asked.append(signum)
+
+    handlers = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    try:
+        with terminal_foreground():
+            children: dict[str, subprocess.Popen[bytes]] = {}
+            try:
+                for name, (argv, env) in commands.items():
+                    # argv lists, no shell: the host and ports (make's HOST, PORT, GATEWAY_PORT) are arguments
+                    children[name] = subprocess.Popen(argv, cwd=ROOT, env=env)  # noqa: S603
+            except BaseException:
+                for child in children.values():
+                    child.kill()
+                    child.wait()
+                raise
+            return supervise(children, stopping=lambda: bool(asked))
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
 
 
 def supervise(
@@ -123,13 +193,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if code:
         return code
     sys.stdout.flush()
-    asked: list[int] = []
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        asked.append(signum)
-
-    for s in STOP_SIGNALS:
-        signal.signal(s, stop)
     py, host = sys.executable, args.host
     gateway = [py, "-m", "core", "serve", "--host", host, "--port", str(args.gateway_port)]
     app = [
@@ -137,10 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *("--server.headless", "true", "--browser.gatherUsageStats", "false"),
     ]
     env = {**os.environ, "GATEWAY_URL": f"http://127.0.0.1:{args.gateway_port}/v1"}
-    # argv lists, no shell: the host and ports (make's HOST, PORT, GATEWAY_PORT) are arguments, never a command
-    children = {"the gateway": subprocess.Popen(gateway, cwd=ROOT)}  # noqa: S603
-    children["the app"] = subprocess.Popen(app, cwd=ROOT, env=env)  # noqa: S603
-    return supervise(children, stopping=lambda: bool(asked))
+    return serve({"the gateway": (gateway, None), "the app": (app, env)})
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ or a model's real traffic. Query parameters `?model=MODEL_ID&profile=history` op
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pandas as pd
@@ -37,7 +37,7 @@ NO_MODEL = "(no model: a generic chat model)"
 SYNTHETIC = ["flat", "diurnal", "poisson", "bursty"]
 PROFILE_HELP = {
     "flat": "evenly spaced requests, the same every minute",
-    "diurnal": "busy afternoons (UTC), quiet nights, weekends at 35%",
+    "diurnal": "busy afternoons, quiet nights, weekends at 35% (hours in the reporting time zone)",
     "poisson": "random arrivals at a constant rate",
     "bursty": "calm hours with 20-minute bursts at 8x (a Markov-modulated Poisson process)",
 }
@@ -104,9 +104,10 @@ with st.form("be_form"):
     with c1:
         st.markdown("**Traffic**")
         if use_history:
-            today = datetime.now(UTC).date()
-            since = st.date_input("From (UTC)", today - timedelta(days=29), key=f"be_since_{k}")
-            until = st.date_input("To (UTC, inclusive)", today, key=f"be_until_{k}")
+            first, today = services().breakeven.default_range(principal)  # the last 30 days in the reporting zone
+            tz = services().settings.reporting_tz
+            since = st.date_input(f"From ({tz})", first, key=f"be_since_{k}")
+            until = st.date_input(f"To ({tz}, inclusive)", today, key=f"be_until_{k}")
             rescale = st.number_input(
                 "Rescale to requests/hour (0 = as recorded)", value=0.0, step=10.0, key=f"be_rs_{k}"
             )
@@ -258,7 +259,7 @@ st.caption(f"Serverless price: {result.serverless_basis}.")
 if result.history:
     h = result.history
     st.caption(
-        f"Real traffic of {plain(str(h['model']))} from {h['start']} to {h['end']} UTC "
+        f"Real traffic of {plain(str(h['model']))} from {h['start']} to {h['end']} "
         f"({h['requests']:,} requests recorded, "
         "cache hits excluded)." + (" Rescaled to the rate above, keeping its average week." if rph else "")
     )

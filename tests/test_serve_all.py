@@ -1,12 +1,21 @@
 """serve_all.py (`make run`): a start on a busy port leaves the running instance's demo key alone, and a stop someone
-asked for (a server stopped by SIGTERM, Ctrl-C) ends with exit 0 while a failing server's error is passed on."""
+asked for (a server stopped by SIGTERM, Ctrl-C) ends with exit 0 while a failing server's error is passed on; Ctrl-C
+typed on the terminal of a real make running it ends make with 0 too."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import pty
+import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -125,3 +134,90 @@ def test_an_asked_for_stop_ends_both_with_exit_0() -> None:
     assert serve_all.supervise(children, stopping=lambda: True, grace_seconds=1.0) == 0
     assert children["the gateway"].returncode == -signal.SIGTERM
     assert children["the app"].returncode == -signal.SIGKILL
+
+
+# A server that, like uvicorn and streamlit, stops cleanly on Ctrl-C, saying so on the terminal.
+SERVER = (
+    "import os, signal, sys, time; name = sys.argv[1]; "
+    "signal.signal(signal.SIGINT, lambda *a: (print('stopped', name, flush=True), sys.exit(0))); "
+    "print('ready', name, os.getpid(), flush=True); time.sleep(60)"
+)
+RECIPE = """import sys
+sys.path.insert(0, {root!r})
+import serve_all
+server = [sys.executable, "-c", {server!r}]
+sys.exit(serve_all.serve({{"the gateway": ([*server, "gateway"], None), "the app": ([*server, "app"], None)}}))
+"""
+
+
+def _read_until(fd: int, done: Callable[[bytes], bool], seconds: float) -> bytes:
+    """What the terminal shows until `done` says enough (or it closes, or time is up)."""
+    out, deadline = b"", time.monotonic() + seconds
+    while not done(out) and (left := deadline - time.monotonic()) > 0:
+        if select.select([fd], [], [], left)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: every process holding the terminal has ended
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def _on_a_terminal(terminal: int) -> None:
+    """In the child: a new session whose controlling terminal is `terminal`, as a shell's job would have."""
+    os.setsid()
+    import fcntl
+    import termios
+
+    fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+def test_ctrl_c_on_make_run_stops_both_servers_and_make_exits_0(tmp_path: Path) -> None:
+    """make runs a `make run`-like recipe (serve_all.serve with two servers) on a terminal; Ctrl-C typed there reaches
+    the servers and serve_all but not make, which would otherwise die of SIGINT after its recipe (status 130)."""
+    (tmp_path / "recipe.py").write_text(RECIPE.format(root=str(Path(serve_all.__file__).parent), server=SERVER))
+    (tmp_path / "Makefile").write_text(f"run:\n\t@{sys.executable} recipe.py\n")
+    main_fd, terminal = pty.openpty()
+    make = subprocess.Popen(
+        ["make", "run"],
+        cwd=tmp_path,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        preexec_fn=lambda: _on_a_terminal(terminal),
+    )
+    os.close(terminal)
+    pids: list[int] = []
+    try:
+        shown = _read_until(main_fd, lambda out: out.count(b"ready") == 2, 20)
+        pids = [int(line.split()[2]) for line in shown.splitlines() if line.startswith(b"ready")]
+        assert len(pids) == 2, shown
+        os.write(main_fd, b"\x03")  # Ctrl-C
+        assert make.wait(timeout=20) == 0
+        shown += _read_until(main_fd, lambda out: False, 2)
+        alive = []
+        for pid in pids:  # both servers ended (and serve_all reaped them)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 0)
+                alive.append(pid)
+        assert alive == []
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if make.poll() is None:
+            make.kill()
+        make.wait()
+        os.close(main_fd)
+    text = shown.decode()
+    assert "stopped gateway" in text and "stopped app" in text
+    assert "make:" not in text and "Interrupt" not in text
+
+
+def test_without_a_terminal_serve_all_leaves_the_process_group_alone() -> None:
+    group = os.getpgrp()
+    with serve_all.terminal_foreground(io.StringIO()) as took:
+        assert took is False and os.getpgrp() == group

@@ -35,7 +35,7 @@ class Traffic:
     shape: np.ndarray  # float64 expected arrivals per minute at a mean of 1 request/hour (mean 1/60)
     deterministic: bool  # True for flat traffic: counts are a function of the rate, not a random draw
     requests_per_hour: float  # the mean rate the trace was built for
-    start: datetime | None = None  # first minute (UTC) when the trace is real history
+    start: datetime | None = None  # real history: its first minute (naive UTC; a local midnight)
 
     @property
     def minutes(self) -> int:
@@ -99,8 +99,10 @@ def poisson(requests_per_hour: float, hours: float, seed: int = 0) -> Traffic:
 
 
 def diurnal_shape(minutes: int) -> np.ndarray:
-    """A working-day curve (low at night, a peak mid-afternoon UTC and a smaller one in the evening), weekends at 35%,
-    starting on a Monday at 00:00; normalised to a mean of 1/60 per minute."""
+    """A working-day curve (low at night, a peak mid-afternoon and a smaller one in the evening), weekends at 35%,
+    starting on a Monday at 00:00; normalised to a mean of 1/60 per minute. The hours are those of the trace's own
+    clock, which the pages and the CLI read in the reporting time zone (a synthetic month is on no calendar, so the
+    zone names the hours without moving a single request: a seed gives the same trace in every zone)."""
     hour = (np.arange(minutes) / 60.0) % 24.0
     day = (np.arange(minutes) // 1440) % 7
     w = 0.15 + np.exp(-0.5 * ((hour - 14.5) / 3.2) ** 2) + 0.25 * np.exp(-0.5 * ((hour - 20.0) / 1.5) ** 2)

@@ -49,8 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--requests-per-hour", type=_number, help="average traffic (with --profile history: rescale it)")
     p.add_argument("--profile", choices=PROFILES, default="flat", help="traffic shape (default flat)")
     p.add_argument("--model", dest="model_id", metavar="MODEL_ID", help="catalog model: prices, memory, defaults")
-    p.add_argument("--since", type=iso_date, help="history start, YYYY-MM-DD (UTC; default 30 days ago)")
-    p.add_argument("--until", type=iso_date, help="history end, YYYY-MM-DD inclusive (default today)")
+    p.add_argument(
+        "--since", type=iso_date, help="history start, YYYY-MM-DD, a day in REPORTING_TZ (default 29 days before today)"
+    )
+    p.add_argument("--until", type=iso_date, help="history end, YYYY-MM-DD inclusive, in REPORTING_TZ (default today)")
     p.add_argument("--resolution", choices=tuple(RESOLUTIONS), default="minute", help="history buckets")
     p.add_argument(
         "--serverless-cost-per-request",
@@ -159,6 +161,8 @@ def print_text(result: BreakevenResult) -> None:
         f"{t['peak_requests_per_hour']:,.0f} at the busiest {result.scenario.capacity_window_minutes} minutes, "
         f"{t['requests']:,} requests over {t['horizon_hours']:,.0f} hours"
     )
+    if h := t["history"]:
+        print(f"recorded traffic from {h['start']} to {h['end']} ({h['resolution']} buckets, cache hits excluded)")
     print(f"serverless price: {result.serverless_basis}")
     sc = result.scenario
     if sc.serverless_cold_start_s > 0 and sc.serverless_cold_start_share > 0:

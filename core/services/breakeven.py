@@ -2,13 +2,13 @@
 scenario, evaluate every option and sweep the rate. Defaults come from the chosen model's category and catalog entry.
 
 Running the simulator is an engineer's or an admin's capability: the history profile reads every user's traffic of a
-model.
+model. Its dates are days in the reporting time zone, bounded exactly as Spend bounds them (`times.day_bounds`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,9 @@ from core.breakeven.errors import InvalidRateError, NoServerlessPriceError, whol
 from core.breakeven.history import (
     RESOLUTIONS,
     HistoryCounts,
+    HistoryDays,
     catalog_gpus,
+    check_range,
     default_range,
     load_history,
     observed_request_size,
@@ -46,6 +48,7 @@ from core.breakeven.sweep import default_range as sweep_range
 from core.breakeven.traffic import PROFILES, Traffic, from_counts, make_traffic
 from core.catalog.lookup import get_model, list_hardware, list_models
 from core.catalog.types import ModelPrice
+from core.services.times import day_bounds, local_day, stamp
 
 if TYPE_CHECKING:
     from core.services.container import Services
@@ -175,7 +178,9 @@ class BreakevenResult:
     evaluation: Evaluation
     sweep: Sweep
     serverless_basis: str
-    history: dict[str, Any] | None = field(default=None)  # model, start, end, resolution, requests
+    # model, since, until (local days), tz, start, end (local times naming tz), resolution, requests
+    history: dict[str, Any] | None = field(default=None)
+    tz: str = "UTC"  # the reporting time zone: history days, and the clock the diurnal curve's hours are on
 
     def to_dict(self) -> dict[str, Any]:
         """The command line's JSON shape: options, break_even_requests_per_hour, recommendation."""
@@ -256,7 +261,27 @@ def _serverless(inp: BreakevenInput, model: ModelPrice | None, size: RequestSize
     return serverless_price.from_catalog(model, size)
 
 
-def _traffic(session: Session, inp: BreakevenInput, now: datetime | None) -> tuple[Traffic, HistoryCounts | None]:
+def history_days(since: date | None, until: date | None, tz: str, now: datetime | None = None) -> HistoryDays:
+    """Days `since`..`until` in time zone `tz` (by default the last 30 days, today there included) and the UTC
+    instants they cover: Spend's bounds for the same days (`day_bounds`)."""
+    if since is None or until is None:
+        d_since, d_until = default_range(_today(tz, now))
+        since, until = since or d_since, until or d_until
+    check_range(since, until)
+    start, end = day_bounds(since, until, tz)
+    assert start is not None and end is not None
+    return HistoryDays(since=since, until=until, tz=tz, start=start, end=end)
+
+
+def _today(tz: str, now: datetime | None = None) -> date:
+    """Today in time zone `tz` (`now` is an aware instant or naive UTC)."""
+    at = now or datetime.now(UTC)
+    return local_day(at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at, tz)
+
+
+def _traffic(
+    session: Session, inp: BreakevenInput, now: datetime | None, tz: str
+) -> tuple[Traffic, HistoryCounts | None]:
     if inp.profile not in PROFILES:
         raise InvalidRateError(f"Unknown traffic profile {inp.profile!r}; choose one of: {', '.join(PROFILES)}.")
     whole("The seed", inp.seed, 0, "Any whole number from 0 gives a repeatable trace.")
@@ -273,11 +298,8 @@ def _traffic(session: Session, inp: BreakevenInput, now: datetime | None) -> tup
         raise InvalidRateError("The history profile replays a model's recorded traffic: choose a model (--model).")
     if inp.hours is not None:
         raise InvalidRateError("With --profile history the date range sets the horizon; leave out --hours.")
-    since, until = inp.since, inp.until
-    if since is None or until is None:
-        d_since, d_until = default_range(now)
-        since, until = since or d_since, until or d_until
-    hist = load_history(session, inp.model_id, since, until, resolution=inp.resolution, now=now)
+    days = history_days(inp.since, inp.until, tz, now)
+    hist = load_history(session, inp.model_id, days, resolution=inp.resolution, now=now)
     traffic = from_counts(
         hist.counts,
         bucket_minutes=hist.bucket_minutes,
@@ -288,16 +310,15 @@ def _traffic(session: Session, inp: BreakevenInput, now: datetime | None) -> tup
     return traffic, hist
 
 
-def simulate(session: Session, inp: BreakevenInput, *, now: datetime | None = None) -> BreakevenResult:
-    """Evaluate every option for `inp` and sweep cost against requests/hour."""
+def simulate(session: Session, inp: BreakevenInput, *, now: datetime | None = None, tz: str = "UTC") -> BreakevenResult:
+    """Evaluate every option for `inp` and sweep cost against requests/hour; history days are days in `tz`."""
     defaults = scenario_defaults(session, inp.model_id)
     model = get_model(session, inp.model_id) if inp.model_id else None
-    traffic, hist = _traffic(session, inp, now)
+    traffic, hist = _traffic(session, inp, now, tz)
     size = defaults.request_size
     observed = None
     if hist is not None and model is not None:
-        last_day = (hist.end - timedelta(minutes=1)).date()
-        observed = observed_request_size(session, model.model_id, hist.start.date(), last_day)
+        observed = observed_request_size(session, model.model_id, hist.start, hist.end)
         size = observed or size
     service_s = inp.service_time_seconds if inp.service_time_seconds is not None else defaults.service_time_s
     try:
@@ -331,8 +352,11 @@ def simulate(session: Session, inp: BreakevenInput, *, now: datetime | None = No
     if hist is not None:
         history = {
             "model": inp.model_id,
-            "start": hist.start.isoformat(sep=" "),
-            "end": hist.end.isoformat(sep=" "),
+            "since": hist.days.since.isoformat(),
+            "until": hist.days.until.isoformat(),
+            "tz": tz,
+            "start": stamp(hist.start, tz),
+            "end": stamp(hist.end, tz),
             "resolution": inp.resolution,
             "requests": hist.requests,
         }
@@ -345,6 +369,7 @@ def simulate(session: Session, inp: BreakevenInput, *, now: datetime | None = No
         sweep=curves,
         serverless_basis=basis,
         history=history,
+        tz=tz,
     )
 
 
@@ -408,7 +433,12 @@ class BreakevenService:
             return scenario_defaults(s, model_id)
 
     @guarded(Capability.RUN_BREAKEVEN)
+    def default_range(self, caller: Caller, *, now: datetime | None = None) -> tuple[date, date]:
+        """The history's default days: the last 30 in the reporting time zone, today there included."""
+        return default_range(_today(self._s.settings.reporting_tz, now))
+
+    @guarded(Capability.RUN_BREAKEVEN)
     def simulate(self, caller: Caller, inp: BreakevenInput, *, now: datetime | None = None) -> BreakevenResult:
-        """Evaluate every option for `inp` and sweep cost against requests/hour."""
+        """Evaluate every option for `inp` and sweep cost against requests/hour; history days are reporting days."""
         with self._s.db.session() as s:
-            return simulate(s, inp, now=now)
+            return simulate(s, inp, now=now, tz=self._s.settings.reporting_tz)

@@ -96,8 +96,8 @@ def replicas_over_time(result: BreakevenResult, gpu_id: str, hours: int, bin_min
         ),
         secondary_y=True,
     )
-    start = result.traffic.start
-    origin = f"from {start:%Y-%m-%d %H:%M} UTC" if start else "from Monday 00:00 of the simulated month"
+    h = result.history  # its start is the first day's local midnight, named with the reporting time zone
+    origin = f"from {h['start']}" if h else f"from Monday 00:00 ({result.tz}) of the simulated month"
     fig.update_layout(
         title=f"First {hours} hours {origin}: traffic and {gpu_id} replicas under scale-to-zero",
         height=340,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import demo_database, shown
@@ -90,13 +91,20 @@ def test_a_model_too_big_for_any_gpu_shows_why(app: AppTest) -> None:
     assert "Recommendation: serverless." in app.success[0].value
 
 
-def test_the_endpoints_link_opens_a_models_real_traffic(app: AppTest) -> None:
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York"])
+def test_the_endpoints_link_opens_a_models_real_traffic(app: AppTest, monkeypatch: pytest.MonkeyPatch, tz: str) -> None:
+    """Its days are the reporting time zone's, named on the date pickers and in the caption."""
+    monkeypatch.setenv("REPORTING_TZ", tz)
+    st.cache_resource.clear()  # the engine (and its settings) is built once per database: build it in this zone
+    st.cache_data.clear()
     app.query_params["model"] = "suno/bark"
     app.query_params["profile"] = "history"
     app.run()
     assert not app.exception, app.exception
     assert app.toggle(key="be_history").value is True
-    assert any("Real traffic of suno/bark" in c.value for c in app.caption)
+    assert [d.label for d in app.date_input] == [f"From ({tz})", f"To ({tz}, inclusive)"]
+    [caption] = [c.value for c in app.caption if "Real traffic of suno/bark" in c.value]
+    assert f"00:00 {tz} to " in caption and f" {tz} (" in caption and "UTC" not in caption.replace(tz, "")
     assert app.success or app.warning
 
 

@@ -38,6 +38,7 @@ from core.db import Database
 from core.db.models import AIUsageLog, CreditTransaction
 from core.providers import AIProviderFactory, BadRequestError, GenerationRequest, RetryPolicy
 from core.services import Services
+from core.services.breakeven import BreakevenInput, BreakevenResult
 from core.services.spend import STALE_AFTER_SECONDS, PageQuery, SpendFilter, to_csv_bytes, to_parquet_bytes
 from core.services.times import to_local
 from core.users import UserView, add_user
@@ -430,6 +431,56 @@ def test_the_ledger_lists_on_a_local_day_the_calls_spend_counts_on_it(
         monkeypatch.setenv(k, v)
     assert main(["credits", "history", "--user", "ben@example.com", "--since", since.isoformat()]) == 0
     assert f"at ({TZ})" in capsys.readouterr().out.splitlines()[0]
+
+
+def breakeven_days(result: BreakevenResult, since: date, until: date) -> dict[date, int]:
+    """Break-even's replayed requests per local day: the trace's minutes from each day's local midnight to the next."""
+    start = result.traffic.start
+    assert start is not None and start == local_midnight_utc(since, TZ)
+    counts, out = result.traffic.counts, {}
+    for k in range((until - since).days + 1):
+        day = since + timedelta(days=k)
+        lo, hi = (
+            int((local_midnight_utc(d, TZ) - start) / timedelta(minutes=1)) for d in (day, day + timedelta(days=1))
+        )
+        if n := int(counts[lo:hi].sum()):
+            out[day] = n
+    return out
+
+
+@pytest.mark.parametrize("resolution", ["minute", "hour"])
+@pytest.mark.parametrize(
+    "period", ["dst day", "last day of last month", "first day of this month", "last month", "this month"]
+)
+def test_break_even_replays_on_each_local_day_the_requests_spend_counts(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], period: str, resolution: str
+) -> None:
+    """The requests of gpt-4o on a day are one number on Spend and in Break-even's history: calls at 00:30 and
+    23:40 in New York (the second already the next day in UTC), on a DST day and either side of the month start, are
+    on their local day in both, on the page's service and the command line. (gpt-4o has no cache hit here: Spend
+    counts hits as requests, Break-even leaves them out as they never reach a GPU.)"""
+    since, until = periods(world)[period]
+    assert since is not None and until is not None
+    model = "gpt-4o"
+    series = world.services.spend.series(SYSTEM, "day", SpendFilter.dates(since, until, tz=TZ, models=(model,))).frame
+    spend = {pd.Timestamp(d).date(): int(n) for d, n in zip(series["bucket"], series["requests"], strict=True) if n}
+    inp = BreakevenInput(profile="history", model_id=model, since=since, until=until, resolution=resolution)
+    result = world.services.breakeven.simulate(SYSTEM, inp)
+    if resolution == "minute":
+        assert breakeven_days(result, since, until) == spend
+    assert result.history is not None and result.history["requests"] == result.traffic.requests == sum(spend.values())
+    assert result.history["start"] == f"{since} 00:00 {TZ}"
+    if period in ("dst day", "last day of last month", "last month"):  # days a UTC reading would cut short
+        start, end = days(world, since, until)
+        on_utc_days = [r for r in usage_rows(world) if r.created_at.date() != to_local(r.created_at, TZ).date()]
+        assert any(start <= r.created_at < end for r in on_utc_days), "the days should hold a call near local midnight"
+    for k, v in world.env.items():
+        monkeypatch.setenv(k, v)
+    capsys.readouterr()
+    argv = ["breakeven", "--profile", "history", "--model", model, "--resolution", resolution]
+    assert main([*argv, "--since", since.isoformat(), "--until", until.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert f" {sum(spend.values()):,} requests over " in out and f"from {since} 00:00 {TZ} to " in out
 
 
 def test_provider_cost_margin_and_requests_agree_with_the_usage_log(
