@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -589,6 +590,12 @@ def _bulk_load(rt: Database, direct: Table, staged: Table, tick: Callable[[int],
         raw.close()
 
 
+def _fork_is_safe() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
 def _sqlite_load(dbapi: Any, db_path: str, direct: Table, staged: Table, tick: Callable[[int], None]) -> None:
     import multiprocessing
     import os
@@ -599,7 +606,9 @@ def _sqlite_load(dbapi: Any, db_path: str, direct: Table, staged: Table, tick: C
             os.remove(staging + suffix)
     child = None
     child_tables = [staged]
-    if "fork" in multiprocessing.get_all_start_methods() and db_path not in ("", ":memory:"):
+    # Forked only from a process with no other thread: a child forked while another thread holds a lock (SQLite's
+    # memory mutex while an alert timer or a page's query runs) waits for it forever. Otherwise one core does it all.
+    if _fork_is_safe() and db_path not in ("", ":memory:"):
         cut = int(direct[2].size * (1 - CHILD_SHARE_OF_DIRECT))
         child_tables.append((direct[0], direct[1], direct[2][cut:]))
         direct = (direct[0], direct[1], direct[2][:cut])

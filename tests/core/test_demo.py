@@ -107,6 +107,48 @@ def test_demo_is_deterministic(tmp_path) -> None:
     assert snapshot("a.db") == snapshot("b.db")
 
 
+def test_the_demo_forks_its_writer_only_from_a_process_without_other_threads(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child forked while another thread holds a lock (SQLite's memory mutex during an alert timer's query) hung
+    forever in sqlite3.connect: with another thread alive the demo is written in this process, and comes out the
+    same as the forked writer's."""
+    import multiprocessing
+    import threading
+
+    from tests.conftest import make_runtime
+
+    forks: list[object] = []
+    real = multiprocessing.get_context
+
+    def counting(method: str | None = None):  # type: ignore[no-untyped-def]
+        forks.append(method)
+        return real(method)
+
+    monkeypatch.setattr(multiprocessing, "get_context", counting)
+
+    def usage(name: str) -> list[tuple]:
+        rt = make_runtime(f"sqlite:///{tmp_path / name}", tmp_path)
+        write_demo_history(rt, rows=1500, days=20, seed=42, end=END)
+        with rt.session() as s:
+            out = s.execute(select(AIUsageLog.created_at, AIUsageLog.cost_credits).order_by(AIUsageLog.id)).all()
+        rt.dispose()
+        return [tuple(r) for r in out]
+
+    alone = usage("alone.db") if threading.active_count() == 1 else None
+    forked = len(forks)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        beside_a_thread = usage("beside.db")
+    finally:
+        stop.set()
+        other.join()
+    assert len(forks) == forked  # no fork with the other thread alive
+    assert beside_a_thread and (alone is None or alone == beside_a_thread)
+
+
 def test_demo_refuses_to_mix_histories(sqlite_runtime: Database) -> None:
     write_demo_history(sqlite_runtime, rows=500, days=10, seed=1, end=END)
     with pytest.raises(InvalidInputError, match="--replace"):
