@@ -92,6 +92,7 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "endpoints.resume": ("yes", "no", "yes", "no"),
     "endpoints.scale_to_zero": ("yes", "no", "yes", "no"),
     "endpoints.wait_until": ("yes", "no", "yes", "no"),
+    "breakeven.default_range": ("yes", "no", "yes", "no"),
     "breakeven.defaults": ("yes", "no", "yes", "no"),
     "breakeven.model_ids": ("yes", "no", "yes", "no"),
     "breakeven.simulate": ("yes", "no", "yes", "no"),
@@ -318,6 +319,7 @@ CALLS: dict[str, Call] = {
     "endpoints.resume": _endpoint_action("resume"),
     "endpoints.scale_to_zero": _endpoint_action("scale_to_zero"),
     "endpoints.wait_until": _endpoint_action("wait_until"),
+    "breakeven.default_range": lambda w, c, t: w.services.breakeven.default_range(c),
     "breakeven.defaults": lambda w, c, t: w.services.breakeven.defaults(c, "gpt-4o"),
     "breakeven.model_ids": lambda w, c, t: w.services.breakeven.model_ids(c),
     "breakeven.simulate": lambda w, c, t: w.services.breakeven.simulate(
