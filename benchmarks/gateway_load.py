@@ -44,7 +44,7 @@ from core.config import Settings  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.services import Services  # noqa: E402
 from core.users import add_user  # noqa: E402
-from tests.support.gateway import gateway_processes  # noqa: E402
+from tests.support.gateway import cpu_seconds, gateway_processes  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / ".cache"
 LEVELS = (1, 16, 64)
@@ -164,7 +164,8 @@ def run_database(kind: str, workers: int, per_run: int, upstream: str, pg_url: s
             }
             if os.environ.get("REDIS_URL"):
                 env["REDIS_URL"] = os.environ["REDIS_URL"]
-            with gateway_processes(env, count=1, workers=workers) as (gateway,):
+            pids: list[int] = []
+            with gateway_processes(env, count=1, workers=workers, pids=pids) as (gateway,):
                 for stream in (False, True):
                     runs: list[tuple[int, float | None]] = [(c, None) for c in LEVELS]
                     for clients, rate in runs:
@@ -179,9 +180,15 @@ def run_database(kind: str, workers: int, per_run: int, upstream: str, pg_url: s
                             stream,
                             rate,
                         )
+                        cpu_before = cpu_seconds(pids)
                         via, wall = load(f"{gateway}/v1/chat/completions", keys, clients, total, stream, rate)
+                        cpu_after = cpu_seconds(pids)
                         violations = services.ledger.check(SYSTEM)
                         row = _summary(kind, workers, stream, clients, direct, via, wall, len(violations))
+                        # the gateway's own CPU per request (all its processes): steadier than requests/s on a machine
+                        # whose speed varies, and what the requests/s at saturation is bound by
+                        if cpu_before is not None and cpu_after is not None:
+                            row["gateway_cpu_ms_per_request"] = 1000 * (cpu_after - cpu_before) / len(via)
                         row["offered_rps"] = rate
                         results.append(row)
                         _print_row(row)
@@ -224,6 +231,8 @@ def _summary(
 def _print_row(r: dict[str, Any]) -> None:
     ttft = r.get("ttft_added_ms")
     extra = f"  TTFT added p50 {ttft['p50']:6.2f} ms" if ttft else ""
+    if r.get("gateway_cpu_ms_per_request") is not None:
+        extra += f"  gateway CPU {r['gateway_cpu_ms_per_request']:.2f} ms/req"
     paced = f" at {r['offered_rps']:>4.0f}/s" if r.get("offered_rps") else " " * 9
     print(
         f"  {r['database']:<10} {r['workers']}w {r['mode']:<6} {r['clients']:>3} clients{paced}  "

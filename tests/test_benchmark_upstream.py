@@ -44,3 +44,32 @@ def test_the_load_generator_keeps_its_connection_alive_between_requests() -> Non
     with lean_upstream_process() as base:
         reopened, same, statuses = run(three(base))
     assert statuses == [200, 200] and reopened == 0 and same == 1
+
+
+def test_the_benchmark_reads_a_process_trees_cpu_time() -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.gateway import cpu_seconds
+
+    before = cpu_seconds([os.getpid()])
+    assert before is not None and before > 0
+    busy = time.process_time() + 0.3
+    while time.process_time() < busy:  # burn 0.3 s of CPU here
+        pass
+    assert cpu_seconds([os.getpid()]) >= before + 0.2  # type: ignore[operator]
+    # a child's CPU counts too (uvicorn's workers are children of the gateway's process)
+    burn = "import time\nt = time.process_time() + 0.5\nwhile time.process_time() < t:\n    pass\ntime.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", burn])
+    try:
+        deadline = time.monotonic() + 20
+        while (cpu_seconds([child.pid]) or 0) < 0.45 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        own = cpu_seconds([child.pid])
+        assert own is not None and own >= 0.45
+        assert cpu_seconds([os.getpid()]) >= before + own  # type: ignore[operator]
+    finally:
+        child.kill()
+        child.wait()

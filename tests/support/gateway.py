@@ -55,9 +55,12 @@ def gateway_in_thread(services: Services) -> Iterator[str]:
 
 
 @contextmanager
-def gateway_processes(env: dict[str, str], count: int = 1, *, workers: int = 1) -> Iterator[list[str]]:
+def gateway_processes(
+    env: dict[str, str], count: int = 1, *, workers: int = 1, pids: list[int] | None = None
+) -> Iterator[list[str]]:
     """`count` gateway processes (`python -m core serve`) with `env` added to this environment; yields their base
-    URLs once each answers; terminated on exit."""
+    URLs once each answers; terminated on exit. `pids`, when given, receives the processes' ids (benchmarks read
+    their CPU time)."""
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
@@ -71,6 +74,8 @@ def gateway_processes(env: dict[str, str], count: int = 1, *, workers: int = 1) 
                 urls.append(f"http://127.0.0.1:{port}")
             for i, (url, proc) in enumerate(zip(urls, procs, strict=True)):
                 _wait_until_up(url, proc, Path(logs) / f"gateway-{i}.log")
+            if pids is not None:
+                pids.extend(proc.pid for proc in procs)
             yield urls
         finally:
             _stop(procs)
@@ -100,3 +105,26 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"the gateway at {url} did not answer within 60 s")
+
+
+def cpu_seconds(pids: list[int]) -> float | None:
+    """User and system CPU seconds used so far by these processes and their children (uvicorn's workers), read from
+    /proc; None where there is no /proc (not Linux)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    seen: set[int] = set()
+    total = 0
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            if pid in pids and not Path("/proc").is_dir():
+                return None
+    return total / tick
