@@ -33,6 +33,7 @@ from core.providers import AIProviderFactory, AuthError, GenerationRequest, Retr
 from core.services import Services
 from core.users import UserView, add_user
 from tests.core.providers.fakes import Upstream, breaking_response, json_response, sse_body, sse_response, wav_bytes
+from tests.support.billing import overdraw_by_uptime
 
 KEYS = {p: Secret(f"test-{p}-key-0000") for p in ("openai", "anthropic", "minimax", "huggingface", "together_ai")}
 CHAT_OK = {
@@ -380,15 +381,7 @@ def test_a_scaled_to_zero_endpoint_of_an_overdrawn_owner_is_not_woken_by_a_call(
                 ),
             ]
         )
-    env.billing.charge(
-        owner.id,
-        Decimal("0.04") * 7,
-        markup_pct=0,
-        idempotency_key="uptime-1",
-        description="endpoint uptime",
-        kind="endpoint_uptime",
-        allow_overdraft=True,
-    )
+    overdraw_by_uptime(env.billing, owner.id, 7)
     req = GenerationRequest(category="chat", text="hi", endpoint_url=url + "/")
     with pytest.raises(
         OwnerOverdrawnError,

@@ -4,8 +4,6 @@ saying so and what to do, until a top-up. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from core.access import Principal
@@ -13,19 +11,12 @@ from core.billing.errors import InsufficientCreditsError
 from core.db import Database
 from core.providers import GenerationRequest
 from tests.core.test_generate import Env, funded_user
+from tests.support.billing import overdraw_by_uptime
 
 
 def overdraw(env: Env, credits: int) -> None:
     """Take the user `credits` below zero the way production does: delivered endpoint uptime, posted anyway."""
-    env.billing.charge(
-        "ana@example.com",
-        Decimal("0.04") * credits,
-        markup_pct=0,
-        idempotency_key="uptime-1",
-        description="endpoint uptime",
-        kind="endpoint_uptime",
-        allow_overdraft=True,
-    )
+    overdraw_by_uptime(env.billing, "ana@example.com", credits)
 
 
 def test_an_overdrawn_user_keeps_the_free_sandbox_and_nothing_else(runtime: Database) -> None:

@@ -29,6 +29,7 @@ from core.endpoints import (
 from core.errors import InvalidInputError, NotFoundError
 from tests.core.endpoints.conftest import START, TIMINGS
 from tests.core.endpoints.helpers import add_engineer, build
+from tests.support.billing import overdraw_by_uptime
 
 
 def count(rt: Database, model: type) -> int:
@@ -344,15 +345,7 @@ def test_an_overdrawn_owner_gets_no_new_or_resumed_endpoint(
     assert service.wait_until("my-audio-model", "running", timeout=600, poll_seconds=30).state == "running"
     assert service.pause("my-audio-model").state == "paused"
     ledger = BillingService(runtime.session_factory, runtime.settings)
-    ledger.charge(
-        "eng@example.com",
-        Decimal("0.04") * 7,
-        markup_pct=0,
-        idempotency_key="uptime-1",
-        description="endpoint uptime",
-        kind="endpoint_uptime",
-        allow_overdraft=True,
-    )
+    overdraw_by_uptime(ledger, "eng@example.com", 7)
     endpoints = count(runtime, InferenceEndpoint)
     with pytest.raises(
         OwnerOverdrawnError, match=r"Not created \(second\): eng@example\.com is overdrawn by 7 credits"
