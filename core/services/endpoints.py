@@ -101,13 +101,17 @@ class EndpointsOverview:
     refresh_errors: dict[str, str]
     segments: list[StateSegment]  # this month's state timeline, every endpoint
 
+    def _month_sum(self, part: str) -> Decimal:
+        """One part of every endpoint's month cost (EndpointCost's `part`), summed over live and deleted endpoints."""
+        return sum((getattr(r.cost, part) for r in self.all_rows if r.cost), Decimal(0))
+
     @property
     def month_metered_usd(self) -> Decimal:
-        return sum((r.cost.metered_usd for r in self.all_rows if r.cost), Decimal(0))
+        return self._month_sum("metered_usd")
 
     @property
     def month_accrued_usd(self) -> Decimal:
-        return sum((r.cost.accrued_usd for r in self.all_rows if r.cost), Decimal(0))
+        return self._month_sum("accrued_usd")
 
     @property
     def month_total_usd(self) -> Decimal:
@@ -117,11 +121,11 @@ class EndpointsOverview:
     # the printed total is the sum of the printed rows and of "posted" and "not yet metered" (--json keeps exact sums).
     @property
     def shown_month_metered_usd(self) -> Decimal:
-        return sum((r.cost.shown_metered_usd for r in self.all_rows if r.cost), Decimal(0))
+        return self._month_sum("shown_metered_usd")
 
     @property
     def shown_month_accrued_usd(self) -> Decimal:
-        return sum((r.cost.shown_accrued_usd for r in self.all_rows if r.cost), Decimal(0))
+        return self._month_sum("shown_accrued_usd")
 
     @property
     def shown_month_total_usd(self) -> Decimal:
