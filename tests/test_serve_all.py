@@ -8,6 +8,7 @@ import contextlib
 import io
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -137,11 +138,14 @@ def test_an_asked_for_stop_ends_both_with_exit_0() -> None:
 
 
 # A server that, like uvicorn and streamlit, stops cleanly on Ctrl-C, saying so on the terminal.
+# Each line is one write(2): the two servers share the terminal, and print() could interleave their lines' pieces.
 SERVER = (
     "import os, signal, sys, time; name = sys.argv[1]; "
-    "signal.signal(signal.SIGINT, lambda *a: (print('stopped', name, flush=True), sys.exit(0))); "
-    "print('ready', name, os.getpid(), flush=True); time.sleep(60)"
+    "say = lambda text: os.write(1, (text + chr(10)).encode()); "
+    "signal.signal(signal.SIGINT, lambda *a: (say(f'stopped {name}'), sys.exit(0))); "
+    "say(f'ready {name} {os.getpid()}'); time.sleep(60)"
 )
+READY = re.compile(rb"^ready \w+ (\d+)\r?\n", re.MULTILINE)
 RECIPE = """import sys
 sys.path.insert(0, {root!r})
 import serve_all
@@ -192,8 +196,9 @@ def test_ctrl_c_on_make_run_stops_both_servers_and_make_exits_0(tmp_path: Path) 
     os.close(terminal)
     pids: list[int] = []
     try:
-        shown = _read_until(main_fd, lambda out: out.count(b"ready") == 2, 20)
-        pids = [int(line.split()[2]) for line in shown.splitlines() if line.startswith(b"ready")]
+        # whole lines: the terminal may show "ready app" before the pid that follows it on the same line
+        shown = _read_until(main_fd, lambda out: len(READY.findall(out)) == 2, 20)
+        pids = [int(pid) for pid in READY.findall(shown)]
         assert len(pids) == 2, shown
         os.write(main_fd, b"\x03")  # Ctrl-C
         assert make.wait(timeout=20) == 0
