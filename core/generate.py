@@ -44,6 +44,7 @@ from core.billing.types import Hold, Settlement, UsageRecord
 from core.catalog.lookup import UnknownModelError, to_model_price
 from core.catalog.types import ModelPrice
 from core.config import Settings
+from core.db.engine import statement_reads
 from core.db.models import USAGE_SOURCES, AIModel, utcnow
 from core.endpoints.wake import refuse_overdrawn_wake
 from core.errors import InvalidInputError
@@ -79,9 +80,18 @@ class GenerationFlow:
     catalog_ttl: float = 0.0
     _catalog: dict[tuple[str, str | None], tuple[float, ModelPrice]] = field(default_factory=dict, repr=False)
 
+    _reads: Engine | None = field(default=None, repr=False)
+
     @property
     def engine(self) -> Engine:
         return self.session_factory.kw["bind"]
+
+    @property
+    def reads(self) -> Engine:
+        """The engine for the call's lookups (core.db.engine.statement_reads: no transaction round trips)."""
+        if self._reads is None:
+            self._reads = statement_reads(self.engine)
+        return self._reads
 
     def close(self) -> None:
         self.providers.close()
@@ -269,7 +279,7 @@ _MODEL_BY_ID_AND_PROVIDER = _MODEL_BY_ID.where(AIModel.provider == bindparam("pr
 def _lookup(
     svc: GenerationFlow, user: UserView | int | str, model_id: str, provider: str | None
 ) -> tuple[UserView, ModelPrice]:
-    with svc.engine.connect() as conn:
+    with svc.reads.connect() as conn:
         return get_user(conn, user), _model(svc, conn, model_id, provider)
 
 

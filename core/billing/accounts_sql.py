@@ -71,13 +71,6 @@ _SETTLE_STATE_SQLITE = (
     + _HOLD_STATE
     + " FROM credit_holds h JOIN users u ON u.id = h.user_id WHERE h.id = :hold_id"
 )
-# PostgreSQL: lock the hold's account, then (a second statement, so it sees everything committed before the lock was
-# granted) read the hold and the account's state.
-_SETTLE_LOCK_PG = (
-    "SELECT id, email, credit_balance, developer_markup_pct FROM users"
-    " WHERE id = (SELECT user_id FROM credit_holds WHERE id = :hold_id) FOR UPDATE"
-)
-_SETTLE_STATE_PG = "SELECT " + _HOLD_STATE + " FROM credit_holds h WHERE h.id = :hold_id"  # noqa: S608
 # Every column of ai_usage_log but its id, from the ORM model: a new column is written here (and `usage_values` must
 # give it) without anyone editing this file.
 _USAGE_COLUMNS = tuple(c.name for c in AIUsageLog.__table__.columns if not c.primary_key)
@@ -130,6 +123,48 @@ _LOCK_FOR_RESERVE_PG = (
 _INSERT_HOLD = (
     "INSERT INTO credit_holds (user_id, credits, idempotency_key, status, created_at, expires_at, api_key_id)"
     " VALUES (:user_id, :credits, :key, 'held', :created_at, :expires_at, :api_key_id) RETURNING id"
+)
+
+# PostgreSQL: a hold in one round trip, and a settlement's lock and read in one (the functions of migration 0013).
+_RESERVE_FN_PG = (
+    "SELECT * FROM ledger_reserve(CAST(:uid AS integer), CAST(:key AS varchar), CAST(:credits AS bigint),"
+    " CAST(:now AS timestamp), CAST(:expires AS timestamp), CAST(:api_key_id AS integer))"
+)
+_SETTLE_STATE_FN_PG = (
+    "SELECT * FROM ledger_settle_state(CAST(:hold_id AS bigint), CAST(:model_id AS integer), CAST(:now AS timestamp))"
+)
+# PostgreSQL: a settlement's writes in one statement: the usage row, its debit, the cached balance and the hold
+# closed. The two rows name each other (the usage row its debit, the debit's metadata the usage row), so their ids are
+# drawn from their sequences first. The debit's metadata is the JSON text `post` would write: {"usage_id": N, then
+# the rest (:meta_tail, json.dumps of the rest without its opening brace).
+_SETTLE_IDS = (
+    "WITH ids AS (SELECT nextval(pg_get_serial_sequence('ai_usage_log', 'id')) AS usage_id,"
+    " nextval(pg_get_serial_sequence('credit_transactions', 'id')) AS tx_id)"
+)
+_SETTLE_USAGE = (
+    "u_row AS (INSERT INTO ai_usage_log (id, "  # noqa: S608 - constant SQL
+    + ", ".join(c for c in _USAGE_COLUMNS if c != "transaction_id")
+    + ", transaction_id) VALUES ((SELECT usage_id FROM ids), "
+    + ", ".join(f":{c}" for c in _USAGE_COLUMNS if c != "transaction_id")
+    + ", {tx_id}) RETURNING id)"
+)
+_SETTLE_WRITE_PG = (
+    _SETTLE_IDS + ", " + _SETTLE_USAGE.format(tx_id="(SELECT tx_id FROM ids)") + ","  # noqa: S608 - constant SQL
+    " tx AS (INSERT INTO credit_transactions"
+    " (id, created_at, user_id, amount, transaction_type, description, idempotency_key, balance_after, metadata)"
+    " VALUES ((SELECT tx_id FROM ids), :created_at, :user_id, :amount, 'usage', :description, :key, :balance,"
+    " CAST('{\"usage_id\": ' || (SELECT usage_id FROM ids) || ', ' || :meta_tail AS json)) RETURNING id),"
+    " bal AS (UPDATE users SET credit_balance = :balance WHERE id = :user_id),"
+    " closed AS (UPDATE credit_holds SET status = 'settled', transaction_id = (SELECT tx_id FROM ids)"
+    " WHERE id = :hold_id AND status IN ('held', 'expired') RETURNING id)"
+    " SELECT usage_id, tx_id, (SELECT count(*) FROM closed), (SELECT count(*) FROM u_row), (SELECT count(*) FROM tx)"
+    " FROM ids"
+)
+_SETTLE_WRITE_FREE_PG = (
+    _SETTLE_IDS + ", " + _SETTLE_USAGE.format(tx_id="NULL") + ","  # noqa: S608 - constant SQL
+    " closed AS (UPDATE credit_holds SET status = 'settled', transaction_id = NULL"
+    " WHERE id = :hold_id AND status IN ('held', 'expired') RETURNING id)"
+    " SELECT usage_id, NULL, (SELECT count(*) FROM closed), (SELECT count(*) FROM u_row), 1 FROM ids"
 )
 
 # PostgreSQL charge without overdraft: after the lock, read the state and post only if the key is unused and the
@@ -207,14 +242,16 @@ class AccountsSQL:
             ),
             "insert_hold": _INSERT_HOLD,
             "charge_if_available_pg": _CHARGE_IF_AVAILABLE_PG,
-            "settle_lock": _SETTLE_LOCK_PG,
-            "settle_state_pg": _SETTLE_STATE_PG,
             "insert_usage": _INSERT_USAGE,
             "link_usage": _LINK_USAGE,
             "close_hold": _CLOSE_HOLD,
             "expire_user_holds": _EXPIRE_USER_HOLDS,
             "remainder": _REMAINDER,
             "set_remainder": _SET_REMAINDER,
+            "pg_reserve_fn": _RESERVE_FN_PG,
+            "pg_settle_state_fn": _SETTLE_STATE_FN_PG,
+            "pg_settle_write": _SETTLE_WRITE_PG,
+            "pg_settle_write_free": _SETTLE_WRITE_FREE_PG,
         }
         # sqlite3 takes :name as it is; psycopg wants %(name)s.
         self.sql = sql if self.sqlite else {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
@@ -362,7 +399,8 @@ class AccountsSQL:
 
     def settle_state(self, conn: Connection, hold_id: int, model_id: int, now: datetime) -> HoldState | None:
         """Lock the hold's account and read the hold, the account's state and whether the model exists: one
-        statement on SQLite, two on PostgreSQL (lock, then read). None when there is no such hold."""
+        statement on either database (PostgreSQL: a function that locks, then reads). None when there is no such
+        hold."""
         db = conn.connection.driver_connection
         params = {"hold_id": hold_id, "model_id": model_id, "now": self._time(now)}
         if self.sqlite:
@@ -370,16 +408,107 @@ class AccountsSQL:
             if row is None:
                 return None
             acct_row, state = row[:4], row[4:]
-        else:
-            acct_row = db.execute(self.sql["settle_lock"], params).fetchone()
-            if acct_row is None:
+        else:  # one round trip: ledger_settle_state locks, then reads in a fresh snapshot (migration 0013)
+            row = db.execute(self.sql["pg_settle_state_fn"], params).fetchone()
+            if row is None:
                 return None
-            state = db.execute(self.sql["settle_state_pg"], params).fetchone()
-            if state is None:
-                return None
+            acct_row, state = row[:4], row[4:]
         credits, key, status, expires, is_open, held, existing, model_known = state
         acct = Account(acct_row[0], acct_row[1], int(acct_row[2]), _markup(acct_row[3]), int(held), existing)
         return HoldState(acct, int(credits), key, status, _datetime(expires), bool(is_open), bool(model_known))
+
+    def reserve_at_once(
+        self,
+        conn: Connection,
+        user_id: int,
+        key: str,
+        credits: int,
+        now: datetime,
+        expires: datetime,
+        api_key_id: int | None,
+    ) -> tuple[str, Account | None, Hold | None]:
+        """PostgreSQL, on an autocommit connection: the whole reserve in one statement (ledger_reserve, migration
+        0013) when no budget covers the call and the key has no monthly limit. Returns (outcome, account, hold):
+        'held' (the new hold, committed), 'existing' (the hold already under `key`), 'insufficient' (nothing held),
+        'no_user', or 'checks' (nothing written: a budget or the key's limit must be checked; take the general path).
+        """
+        params = {
+            "uid": user_id,
+            "key": key,
+            "credits": credits,
+            "now": now,
+            "expires": expires,
+            "api_key_id": api_key_id,
+        }
+        row = conn.connection.driver_connection.execute(self.sql["pg_reserve_fn"], params).fetchone()
+        outcome = row[0]
+        if outcome in ("no_user", "checks"):
+            return outcome, None, None
+        acct = Account(user_id, row[1], int(row[2]), _markup(row[3]), int(row[4] or 0), None)
+        if outcome == "insufficient":
+            return outcome, acct, None
+        hold_id, held_credits, status, created, expires_at, hold_key_id = row[5:11]
+        hold = Hold(
+            id=hold_id,
+            user_id=user_id,
+            credits=int(held_credits),
+            idempotency_key=key,
+            status=status,
+            created_at=created,
+            expires_at=expires_at,
+            api_key_id=hold_key_id,
+            reused=outcome == "existing",
+            budgeted=outcome == "existing",  # a new one: no budget covers it (else 'checks'); a reused one: unknown
+        )
+        return outcome, acct, hold
+
+    def settle_write(
+        self,
+        conn: Connection,
+        usage: dict[str, Any],
+        *,
+        hold_id: int,
+        amount: int,
+        balance_after: int,
+        description: str,
+        key: str,
+        now: datetime,
+        tx_meta: dict[str, Any],
+    ) -> tuple[int, Transaction | None, bool]:
+        """PostgreSQL: a settlement's writes in one statement: the usage row, its debit of `amount` credits (none for
+        0) with the balance moved to `balance_after`, and the hold closed. Returns (usage id, the debit, whether the
+        hold was still open); the caller rolls back when it was not. `tx_meta` is the debit's metadata but its
+        usage id, which goes first."""
+        params = dict(usage)
+        meta = params["metadata"]
+        params["metadata"] = None if meta is None else json.dumps(meta)
+        params.pop("transaction_id", None)
+        params["hold_id"] = hold_id
+        db = conn.connection.driver_connection
+        if not amount:
+            usage_id, _tx, closed, _u, _t = db.execute(self.sql["pg_settle_write_free"], params).fetchone()
+            return usage_id, None, closed == 1
+        rest = redact_value(tx_meta)
+        params |= {
+            "amount": -amount,
+            "description": redact_value(description),
+            "key": key,
+            "balance": balance_after,
+            "meta_tail": json.dumps(rest)[1:],
+        }
+        usage_id, tx_id, closed, _u, _t = db.execute(self.sql["pg_settle_write"], params).fetchone()
+        tx = Transaction(
+            id=tx_id,
+            user_id=params["user_id"],
+            created_at=now,
+            amount=-amount,
+            transaction_type="usage",
+            description=description,
+            idempotency_key=key,
+            balance_after=balance_after,
+            metadata={"usage_id": usage_id, **tx_meta},
+        )
+        return usage_id, tx, closed == 1
 
     def insert_usage(self, conn: Connection, values: dict[str, Any]) -> int:
         """Insert one ai_usage_log row (every column of _USAGE_COLUMNS, as Python values) and return its id."""

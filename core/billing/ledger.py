@@ -148,6 +148,10 @@ class BillingService:
         self.engine = _engine_of(session_factory)
         self._write_engine = write_engine(self.engine)
         self._sql = AccountsSQL(self.engine.dialect.name)
+        # PostgreSQL: statements that are a whole transaction alone (a hold: _reserve_at_once), with no BEGIN and
+        # COMMIT round trips around them
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._driver_integrity_error: type[Exception] = self.engine.dialect.loaded_dbapi.IntegrityError
         self._budget_sql = BudgetSQL(self.engine.dialect.name)
         self.settings = settings if settings is not None else load_settings()
         self.credit_usd = self.settings.credit_usd
@@ -311,8 +315,13 @@ class BillingService:
         if api_key_id is not None and (isinstance(api_key_id, bool) or not isinstance(api_key_id, int)):
             raise InvalidInputError(f"api_key_id must be an API key's id (a whole number), got {api_key_id!r}.")
 
+        by, params = user_key(user)
+        if not self._sql.sqlite and by == "id":
+            hold = self._reserve_at_once(params["uid"], amount, key, ttl, api_key_id)
+            if hold is not None:
+                return hold
+
         def op(conn: Connection, now: datetime) -> Hold:
-            by, params = user_key(user)
             found = self._sql.reserve_state(conn, by, params, key, now, api_key_id)
             if found is None:
                 raise no_such_user(user)
@@ -349,6 +358,31 @@ class BillingService:
             except MissingBudgetPeriods as missing:  # a budget's first call this period: make its counter, retry
                 self.ensure_budget_periods(missing.budget_ids)
         return self._write(op)
+
+    def _reserve_at_once(self, user_id: int, amount: int, key: str, ttl: int, api_key_id: int | None) -> Hold | None:
+        """PostgreSQL: the hold in one round trip (one statement in autocommit: ledger_reserve of migration 0013, the
+        rules of `reserve` for a call no budget covers through a key without a monthly limit). None when a budget or
+        the key's limit must be checked: nothing was written, and `reserve` takes its general path."""
+        now = utcnow()
+        try:
+            with self._autocommit.connect() as conn:
+                outcome, acct, hold = self._sql.reserve_at_once(
+                    conn, user_id, key, amount, now, now + timedelta(seconds=ttl), api_key_id
+                )
+        except self._driver_integrity_error as exc:  # the key taken by a writer that did not lock the account
+            if any(name in str(exc) for name in ("uq_credit_holds_user_key", "credit_holds.idempotency_key")):
+                return None  # the general path reads it
+            raise
+        if outcome == "checks":
+            return None
+        if outcome == "no_user":
+            raise no_such_user(user_id)
+        if outcome == "insufficient":
+            assert acct is not None
+            raise InsufficientCreditsError(amount, max(acct.available, 0))
+        if outcome == "held" and self._on_write is not None:
+            self._on_write()
+        return hold
 
     def ensure_budget_periods(self, budget_ids: list[int]) -> int:
         """Make the counters of these budgets' current (and next) period, if missing; returns how many were made."""
@@ -400,32 +434,48 @@ class BillingService:
                 meta["overage"] = {"held": state.credits, "charged": charged}
             if expired:
                 meta["hold_expired"] = True
-            usage_id = self._sql.insert_usage(
-                conn,
-                usage_values(
-                    acct,
-                    record,
-                    base_cost=base_cost,
-                    credits=charged,
-                    credit_usd=self.credit_usd,
-                    key=state.idempotency_key,
-                    status=record.status,
-                    now=now,
-                    meta=meta,
-                    accrued_nano=accrual.accrued_nano if accrual else None,
-                ),
+            row = usage_values(
+                acct,
+                record,
+                base_cost=base_cost,
+                credits=charged,
+                credit_usd=self.credit_usd,
+                key=state.idempotency_key,
+                status=record.status,
+                now=now,
+                meta=meta,
+                accrued_nano=accrual.accrued_nano if accrual else None,
             )
+            tx_meta: dict[str, Any] = {"hold_id": hold_id}  # after the usage id
+            if overage:
+                tx_meta["overage"] = {"held": state.credits, "charged": charged}
+            if expired:
+                tx_meta["hold_expired"] = True
+            if balance_after < 0:
+                tx_meta["overdraft"] = True
+            tx: Transaction | None = None
+            if not self._sql.sqlite and accrual is None:  # PostgreSQL: every write in one round trip
+                usage_id, tx, closed = self._sql.settle_write(
+                    conn,
+                    row,
+                    hold_id=hold_id,
+                    amount=charged,
+                    balance_after=balance_after,
+                    description=f"usage {record.model.key}",
+                    key=state.idempotency_key,
+                    now=now,
+                    tx_meta=tx_meta,
+                )
+                if not closed:
+                    raise HoldStateError(f"Hold {hold_id} changed while it was being settled; nothing was written.")
+                return self._settlement(
+                    usage_id, tx, base_cost, base_credits, acct.markup, charged, balance_after, overage
+                )
+            usage_id = self._sql.insert_usage(conn, row)
             if accrual is not None:
                 self._sql.set_remainder(conn, acct.id, accrual.remainder_nano)
-            tx: Transaction | None = None
             if charged:
-                tx_meta: dict[str, Any] = {"usage_id": usage_id, "hold_id": hold_id}
-                if overage:
-                    tx_meta["overage"] = {"held": state.credits, "charged": charged}
-                if expired:
-                    tx_meta["hold_expired"] = True
-                if balance_after < 0:
-                    tx_meta["overdraft"] = True
+                tx_meta = {"usage_id": usage_id, **tx_meta}
                 tx = self._post(
                     conn,
                     user_id=acct.id,
@@ -439,18 +489,31 @@ class BillingService:
                 )
             if not self._sql.close_settled(conn, hold_id, tx.id if tx else None, usage_id):
                 raise HoldStateError(f"Hold {hold_id} changed while it was being settled; nothing was written.")
-            return Settlement(
-                usage_id=usage_id,
-                transaction=tx,
-                base_cost_usd=base_cost,
-                base_credits=base_credits,
-                markup_pct=acct.markup,
-                credits_charged=charged,
-                balance_after=balance_after,
-                overage=overage,
-            )
+            return self._settlement(usage_id, tx, base_cost, base_credits, acct.markup, charged, balance_after, overage)
 
         return self._write(op, retry_on_key_race=False)
+
+    @staticmethod
+    def _settlement(
+        usage_id: int,
+        tx: Transaction | None,
+        base_cost: Decimal,
+        base_credits: int,
+        markup: Decimal,
+        charged: int,
+        balance_after: int,
+        overage: bool,
+    ) -> Settlement:
+        return Settlement(
+            usage_id=usage_id,
+            transaction=tx,
+            base_cost_usd=base_cost,
+            base_credits=base_credits,
+            markup_pct=markup,
+            credits_charged=charged,
+            balance_after=balance_after,
+            overage=overage,
+        )
 
     def release(self, hold: Hold | int, failure: UsageRecord | None = None) -> None:
         """Give the held credits back; with `failure`, also write the failed call's usage row (0 credits) in the

@@ -139,3 +139,10 @@ def write_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def statement_reads(engine: Engine) -> Engine:
+    """The engine for reads that need no transaction around them (each statement reads committed data alone): on
+    PostgreSQL in autocommit, which saves the BEGIN and ROLLBACK round trips of a transaction; SQLite's engine as it
+    is (no round trips to save, and its BEGIN is issued by an event that autocommit would not undo)."""
+    return engine if is_sqlite(engine) else engine.execution_options(isolation_level="AUTOCOMMIT")

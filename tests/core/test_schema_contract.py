@@ -27,7 +27,7 @@ LEFT_FOR_LATER = {
     "ai_usage_log": set(),
 }
 SQLITE_ONLY = ("account_state_", "settle_state", "reserve_state_id", "reserve_state_email")
-PG_ONLY = ("post_pg", "charge_if_available_pg", "settle_lock", "settle_state_pg", "reserve_state_pg_", "lock_reserve_")
+PG_ONLY = ("post_pg", "charge_if_available_pg", "pg_", "reserve_state_pg_", "lock_reserve_")
 
 
 def _columns(table: str) -> set[str]:

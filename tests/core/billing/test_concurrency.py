@@ -156,18 +156,21 @@ def test_failure_inside_settle_leaves_neither_write(
     user = make_user(runtime)
     billing.grant(user, 100)
     hold = billing.reserve(user, 10, "req-1")
-    real_post = AccountsSQL.post
+    # SQLite writes the usage row, then posts the debit; PostgreSQL writes both (and closes the hold) in one
+    # statement, settle_write: the crash comes before that write, or after it and before the commit.
+    name = "post" if runtime.engine.dialect.name == "sqlite" else "settle_write"
+    real = getattr(AccountsSQL, name)
 
-    def broken_post(self: AccountsSQL, conn: object, **fields: object) -> object:
+    def broken(self: AccountsSQL, conn: object, *args: object, **fields: object) -> object:
         if fail_after_debit:
-            real_post(self, conn, **fields)  # the debit and the new balance are written, then the crash
+            real(self, conn, *args, **fields)  # the debit and the new balance are written, then the crash
         raise RuntimeError("injected: the process died between the usage row and the debit")
 
-    monkeypatch.setattr(AccountsSQL, "post", broken_post)
+    monkeypatch.setattr(AccountsSQL, name, broken)
     rec = record_for(catalog_model(runtime, "gpt-4o"), Usage(input_tokens=1000, output_tokens=500))
     with pytest.raises(RuntimeError, match="injected"):
         billing.settle(hold, rec)
-    monkeypatch.setattr(AccountsSQL, "post", real_post)
+    monkeypatch.setattr(AccountsSQL, name, real)
     with runtime.session() as s:
         assert s.scalar(select(func.count()).select_from(AIUsageLog)) == 0
         assert s.scalar(select(func.count()).select_from(CreditTransaction)) == 1

@@ -120,7 +120,8 @@ def test_settle_writes_usage_row_and_debit_together(
     assert row.meta == {"temperature": "0.2"}
     tx = st.transaction
     assert tx.amount == -2 and tx.transaction_type == "usage" and tx.idempotency_key == "req-1"
-    assert tx.metadata["usage_id"] == row.id
+    assert tx.metadata == {"usage_id": row.id, "hold_id": hold.id}
+    assert billing.transactions(user)[-1] == tx  # the debit as stored is the one returned (PostgreSQL: one statement)
     with runtime.session() as s:
         h = s.get(CreditHold, hold.id)
         assert h.status == "settled" and h.transaction_id == tx.id
@@ -200,6 +201,7 @@ def test_overage_is_posted_and_flagged_even_below_zero(
     assert st.overage and st.credits_charged == 18 and st.balance_after == -15
     assert st.transaction.metadata["overage"] == {"held": 2, "charged": 18}
     assert st.transaction.metadata["overdraft"] is True
+    assert billing.transactions(user)[-1] == st.transaction  # stored as returned, flags and all
     [row] = usage_rows(runtime)
     assert row.meta["overage"] == {"held": 2, "charged": 18}
     assert billing.balance(user).available == -15
