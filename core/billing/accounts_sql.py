@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
 
 from core.billing.budget_sql import COVERS_USER, LOCK_COUNTERS_PG
 from core.billing.types import Hold, Transaction
@@ -167,6 +168,54 @@ _SETTLE_WRITE_FREE_PG = (
     " SELECT usage_id, NULL, (SELECT count(*) FROM closed), (SELECT count(*) FROM u_row), 1 FROM ids"
 )
 
+# PostgreSQL: a whole settlement in one autocommit statement, for an open hold whose account's markup is the one the
+# caller priced the call at. Each step feeds the next, so that either all of them happen or none does: the account
+# row locked if its markup is still :markup_pct (FOR UPDATE reads the row's latest version), the hold closed if it is
+# still open with its credits, the balance moved (computed on the row's latest version) and the debit posted if the
+# hold closed, the usage row written if it closed. It returns no usage row when any condition failed: nothing was
+# written, and the caller takes the general path (which says why, or settles an expired hold). A debit under a key
+# that already has one, or an unknown model, is refused by the unique index or the foreign key (nothing written).
+# (without length or scale: an explicit cast to VARCHAR(40) would cut a longer text where the insert refuses it)
+_USAGE_CASTS = {
+    c.name: re.sub(r"\(.*\)", "", str(c.type.compile(dialect=postgresql.dialect())))
+    for c in AIUsageLog.__table__.columns
+}
+_SETTLE_ONCE_USAGE = (
+    "u_row AS (INSERT INTO ai_usage_log (id, "  # noqa: S608 - constant SQL
+    + ", ".join(c for c in _USAGE_COLUMNS if c != "transaction_id")
+    + ", transaction_id) SELECT ids.usage_id, "
+    + ", ".join(f"CAST(:{c} AS {_USAGE_CASTS[c]})" for c in _USAGE_COLUMNS if c != "transaction_id")
+    + ", {tx_id} FROM ids, closed RETURNING id)"
+)
+_SETTLE_ONCE_HEAD = (
+    "WITH acct AS MATERIALIZED (SELECT credit_balance FROM users"  # noqa: S608 - constant SQL
+    " WHERE id = :user_id AND developer_markup_pct = :markup_pct FOR UPDATE), "
+    + _SETTLE_IDS[len("WITH ") : -1]
+    + " FROM acct)"  # drawn once the lock is held: ledger ids follow the account's order of writes
+    + ", closed AS (UPDATE credit_holds SET status = 'settled', transaction_id = {tx_id}"
+    " WHERE id = :hold_id AND user_id = :user_id AND status = 'held' AND expires_at > :now"
+    " AND credits = :hold_credits AND EXISTS (SELECT 1 FROM acct) RETURNING id)"
+)
+_SETTLE_ONCE_PG = (
+    _SETTLE_ONCE_HEAD.format(tx_id="(SELECT tx_id FROM ids)")  # noqa: S608 - constant SQL
+    + ", bal AS (UPDATE users SET credit_balance = credit_balance - :charged"
+    " WHERE id = :user_id AND EXISTS (SELECT 1 FROM closed) RETURNING credit_balance AS after),"
+    " tx AS (INSERT INTO credit_transactions"
+    " (id, created_at, user_id, amount, transaction_type, description, idempotency_key, balance_after, metadata)"
+    " SELECT ids.tx_id, CAST(:created_at AS timestamp), CAST(:user_id AS integer), -CAST(:charged AS bigint),"
+    " 'usage', CAST(:description AS text), CAST(:key AS varchar), bal.after,"
+    " CAST('{\"usage_id\": ' || ids.usage_id || ', ' || CAST(:meta_middle AS text)"
+    " || CASE WHEN bal.after < 0 THEN ', \"overdraft\": true}' ELSE '}' END AS json) FROM ids, bal RETURNING id), "
+    + _SETTLE_ONCE_USAGE.format(tx_id="ids.tx_id")
+    + " SELECT (SELECT id FROM u_row), ids.tx_id, (SELECT after FROM bal) FROM ids"
+)
+_SETTLE_ONCE_FREE_PG = (
+    _SETTLE_ONCE_HEAD.format(tx_id="NULL")  # noqa: S608 - constant SQL
+    + ", "
+    + _SETTLE_ONCE_USAGE.format(tx_id="NULL")
+    + " SELECT (SELECT id FROM u_row), NULL, (SELECT credit_balance FROM acct) FROM ids"
+)
+
 # PostgreSQL charge without overdraft: after the lock, read the state and post only if the key is unused and the
 # available balance covers the amount, in one statement (its snapshot is taken after the lock was granted, so it sees
 # every hold committed before). :balance is the balance after the debit: held <= balance - amount.
@@ -252,6 +301,8 @@ class AccountsSQL:
             "pg_settle_state_fn": _SETTLE_STATE_FN_PG,
             "pg_settle_write": _SETTLE_WRITE_PG,
             "pg_settle_write_free": _SETTLE_WRITE_FREE_PG,
+            "pg_settle_once": _SETTLE_ONCE_PG,
+            "pg_settle_once_free": _SETTLE_ONCE_FREE_PG,
         }
         # sqlite3 takes :name as it is; psycopg wants %(name)s.
         self.sql = sql if self.sqlite else {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
@@ -459,6 +510,7 @@ class AccountsSQL:
             api_key_id=hold_key_id,
             reused=outcome == "existing",
             budgeted=outcome == "existing",  # a new one: no budget covers it (else 'checks'); a reused one: unknown
+            markup_pct=None if outcome == "existing" else acct.markup,
         )
         return outcome, acct, hold
 
@@ -509,6 +561,62 @@ class AccountsSQL:
             metadata={"usage_id": usage_id, **tx_meta},
         )
         return usage_id, tx, closed == 1
+
+    def settle_at_once(
+        self,
+        conn: Connection,
+        usage: dict[str, Any],
+        *,
+        hold: Hold,
+        charged: int,
+        description: str,
+        now: datetime,
+        tx_meta: dict[str, Any],
+    ) -> tuple[int, Transaction | None, int] | None:
+        """PostgreSQL, on an autocommit connection: the whole settlement of an open `hold` in one statement
+        (_SETTLE_ONCE_PG), if the account's markup is still `usage["markup_pct"]`. Returns (usage id, the debit or
+        None, the balance after), or None when nothing was written (the hold is no longer open as it was, or the
+        markup changed): the general path then settles or refuses it. `tx_meta` is the debit's metadata but its
+        usage id (first) and overdraft flag (last, set here when the balance went below zero)."""
+        params = dict(usage)
+        meta = params.pop("metadata")
+        params.pop("transaction_id", None)
+        params |= {
+            "metadata": None if meta is None else json.dumps(meta),
+            "hold_id": hold.id,
+            "hold_credits": hold.credits,
+            "now": now,
+            "charged": charged,
+        }
+        db = conn.connection.driver_connection
+        if not charged:
+            row = db.execute(self.sql["pg_settle_once_free"], params).fetchone()
+            # no row: the account's markup changed; no usage id: the hold is not open as it was
+            return None if row is None or row[0] is None else (row[0], None, int(row[2]))
+        params |= {
+            "description": redact_value(description),
+            "key": hold.idempotency_key,
+            "meta_middle": json.dumps(redact_value(tx_meta))[1:-1],
+        }
+        row = db.execute(self.sql["pg_settle_once"], params).fetchone()
+        if row is None or row[0] is None:
+            return None
+        usage_id, tx_id, balance = row[0], row[1], int(row[2])
+        metadata = {"usage_id": usage_id, **tx_meta}
+        if balance < 0:
+            metadata["overdraft"] = True
+        tx = Transaction(
+            id=tx_id,
+            user_id=hold.user_id,
+            created_at=now,
+            amount=-charged,
+            transaction_type="usage",
+            description=description,
+            idempotency_key=hold.idempotency_key,
+            balance_after=balance,
+            metadata=metadata,
+        )
+        return usage_id, tx, balance
 
     def insert_usage(self, conn: Connection, values: dict[str, Any]) -> int:
         """Insert one ai_usage_log row (every column of _USAGE_COLUMNS, as Python values) and return its id."""

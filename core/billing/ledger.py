@@ -350,6 +350,7 @@ class BillingService:
                 expires_at=expires,
                 api_key_id=api_key_id,
                 budgeted=budgeted,
+                markup_pct=acct.markup,
             )
 
         for _ in range(3):
@@ -402,6 +403,11 @@ class BillingService:
         hold_id = self._hold_id(hold)
         check_record(record)
         base_cost = inputs.usd(record.base_cost_usd, "The usage's base cost", allow_zero=True)
+        at_once = not self._sql.sqlite and self.settings.rounding_policy != "accrual"
+        if at_once and isinstance(hold, Hold) and hold.markup_pct is not None:
+            done = self._settle_at_once(hold, record, base_cost)
+            if done is not None:
+                return done
 
         def op(conn: Connection, now: datetime) -> Settlement:
             # One read (SQLite) or one round trip (PostgreSQL): the hold, its account under the lock, the account's
@@ -492,6 +498,55 @@ class BillingService:
             return self._settlement(usage_id, tx, base_cost, base_credits, acct.markup, charged, balance_after, overage)
 
         return self._write(op, retry_on_key_race=False)
+
+    def _settle_at_once(self, hold: Hold, record: UsageRecord, base_cost: Decimal) -> Settlement | None:
+        """PostgreSQL: the settlement of an open hold in one autocommit statement (AccountsSQL.settle_at_once), the
+        account's row locked only inside it. None when nothing was written (the hold is not open as it was, the
+        markup changed, its key already has a debit, the model is unknown): `settle` then takes its general path,
+        which settles an expired hold or refuses with the reason. The charge follows the general path's rules for a
+        hold that is open (no overage flag for expiry, no accrual: that policy always takes the general path)."""
+        markup = hold.markup_pct
+        assert markup is not None
+        now = utcnow()
+        base_credits = usd_to_credits(base_cost, self.credit_usd)
+        free = record.sandbox or record.status != "success" or record.model.cost_unit == "uptime"
+        charged = 0 if free else apply_markup(base_credits, markup)
+        overage = charged > hold.credits
+        meta = usage_metadata(record)
+        tx_meta: dict[str, Any] = {"hold_id": hold.id}
+        if overage:
+            meta["overage"] = tx_meta["overage"] = {"held": hold.credits, "charged": charged}
+        acct = Account(hold.user_id, "", 0, markup, 0, None)
+        row = usage_values(
+            acct,
+            record,
+            base_cost=base_cost,
+            credits=charged,
+            credit_usd=self.credit_usd,
+            key=hold.idempotency_key,
+            status=record.status,
+            now=now,
+            meta=meta,
+        )
+        try:
+            with self._autocommit.connect() as conn:
+                done = self._sql.settle_at_once(
+                    conn,
+                    row,
+                    hold=hold,
+                    charged=charged,
+                    description=f"usage {record.model.key}",
+                    now=now,
+                    tx_meta=tx_meta,
+                )
+        except self._driver_integrity_error:  # nothing written: the general path says what is wrong
+            return None
+        if done is None:
+            return None
+        usage_id, tx, balance_after = done
+        if self._on_write is not None:
+            self._on_write()
+        return self._settlement(usage_id, tx, base_cost, base_credits, markup, charged, balance_after, overage)
 
     @staticmethod
     def _settlement(

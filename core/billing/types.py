@@ -31,6 +31,9 @@ class Hold:
     reused: bool = field(default=False, compare=False)  # the key already had this hold: a retried call, not a new one
     # a budget covered the call when it was reserved (its settle then checks the budgets' alert thresholds)
     budgeted: bool = field(default=True, compare=False)
+    # the account's markup when the hold was made: PostgreSQL settles the call in one statement that checks it is
+    # still the markup (BillingService._settle_at_once); None: unknown, settled by the general path
+    markup_pct: Decimal | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)

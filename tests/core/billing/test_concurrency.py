@@ -7,6 +7,7 @@ import contextlib
 import multiprocessing
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -168,8 +169,8 @@ def test_failure_inside_settle_leaves_neither_write(
 
     monkeypatch.setattr(AccountsSQL, name, broken)
     rec = record_for(catalog_model(runtime, "gpt-4o"), Usage(input_tokens=1000, output_tokens=500))
-    with pytest.raises(RuntimeError, match="injected"):
-        billing.settle(hold, rec)
+    with pytest.raises(RuntimeError, match="injected"):  # the general path's transaction (PostgreSQL settles a
+        billing.settle(replace(hold, markup_pct=None), rec)  # hold with its markup in one atomic statement)
     monkeypatch.setattr(AccountsSQL, name, real)
     with runtime.session() as s:
         assert s.scalar(select(func.count()).select_from(AIUsageLog)) == 0
