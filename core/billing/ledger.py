@@ -122,6 +122,11 @@ def _actor_name(actor: Actor) -> str:
     return name or SYSTEM_ACTOR
 
 
+def _free(record: UsageRecord) -> bool:
+    """Sandbox, failed and zero-cost calls (dedicated endpoints are billed by uptime) are logged but not debited."""
+    return record.sandbox or record.status != "success" or record.model.cost_unit == "uptime"
+
+
 def _base_credits(base_cost: object) -> int:
     """The credits form's `base_cost`: whole base credits, refusing anything that could be read as dollars."""
     if isinstance(base_cost, bool) or not isinstance(base_cost, int):
@@ -427,7 +432,7 @@ class BillingService:
                 )
             base_credits = usd_to_credits(base_cost, self.credit_usd)
             full = apply_markup(base_credits, acct.markup)
-            free = record.sandbox or record.status != "success" or record.model.cost_unit == "uptime"
+            free = _free(record)
             charged = 0 if free else full
             accrual = None
             if not free and self.settings.rounding_policy == "accrual":
@@ -435,28 +440,18 @@ class BillingService:
                 charged = accrual.credits
             overage = charged > state.credits
             balance_after = acct.balance - charged
-            meta = usage_metadata(record)
-            if overage:
-                meta["overage"] = {"held": state.credits, "charged": charged}
-            if expired:
-                meta["hold_expired"] = True
-            row = usage_values(
+            row, tx_meta = self._settled_rows(
                 acct,
                 record,
-                base_cost=base_cost,
-                credits=charged,
-                credit_usd=self.credit_usd,
+                hold_id=hold_id,
+                held=state.credits,
                 key=state.idempotency_key,
-                status=record.status,
+                base_cost=base_cost,
+                charged=charged,
                 now=now,
-                meta=meta,
+                expired=expired,
                 accrued_nano=accrual.accrued_nano if accrual else None,
             )
-            tx_meta: dict[str, Any] = {"hold_id": hold_id}  # after the usage id
-            if overage:
-                tx_meta["overage"] = {"held": state.credits, "charged": charged}
-            if expired:
-                tx_meta["hold_expired"] = True
             if balance_after < 0:
                 tx_meta["overdraft"] = True
             tx: Transaction | None = None
@@ -509,24 +504,18 @@ class BillingService:
         assert markup is not None
         now = utcnow()
         base_credits = usd_to_credits(base_cost, self.credit_usd)
-        free = record.sandbox or record.status != "success" or record.model.cost_unit == "uptime"
-        charged = 0 if free else apply_markup(base_credits, markup)
+        charged = 0 if _free(record) else apply_markup(base_credits, markup)
         overage = charged > hold.credits
-        meta = usage_metadata(record)
-        tx_meta: dict[str, Any] = {"hold_id": hold.id}
-        if overage:
-            meta["overage"] = tx_meta["overage"] = {"held": hold.credits, "charged": charged}
         acct = Account(hold.user_id, "", 0, markup, 0, None)
-        row = usage_values(
+        row, tx_meta = self._settled_rows(
             acct,
             record,
-            base_cost=base_cost,
-            credits=charged,
-            credit_usd=self.credit_usd,
+            hold_id=hold.id,
+            held=hold.credits,
             key=hold.idempotency_key,
-            status=record.status,
+            base_cost=base_cost,
+            charged=charged,
             now=now,
-            meta=meta,
         )
         try:
             with self._autocommit.connect() as conn:
@@ -547,6 +536,42 @@ class BillingService:
         if self._on_write is not None:
             self._on_write()
         return self._settlement(usage_id, tx, base_cost, base_credits, markup, charged, balance_after, overage)
+
+    def _settled_rows(
+        self,
+        acct: Account,
+        record: UsageRecord,
+        *,
+        hold_id: int,
+        held: int,
+        key: str,
+        base_cost: Decimal,
+        charged: int,
+        now: datetime,
+        expired: bool = False,
+        accrued_nano: int | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A settled call's usage row and its debit's metadata (but the usage id, first, and the overdraft flag,
+        last), both flagging an overage past the `held` credits and a hold that had expired."""
+        meta = usage_metadata(record)
+        tx_meta: dict[str, Any] = {"hold_id": hold_id}
+        if charged > held:
+            meta["overage"] = tx_meta["overage"] = {"held": held, "charged": charged}
+        if expired:
+            meta["hold_expired"] = tx_meta["hold_expired"] = True
+        row = usage_values(
+            acct,
+            record,
+            base_cost=base_cost,
+            credits=charged,
+            credit_usd=self.credit_usd,
+            key=key,
+            status=record.status,
+            now=now,
+            meta=meta,
+            accrued_nano=accrued_nano,
+        )
+        return row, tx_meta
 
     @staticmethod
     def _settlement(
