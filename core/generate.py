@@ -79,6 +79,12 @@ class GenerationFlow:
     # a call is held and settled at the one price it read.
     catalog_ttl: float = 0.0
     _catalog: dict[tuple[str, str | None], tuple[float, ModelPrice]] = field(default_factory=dict, repr=False)
+    # Seconds a payer's account (by id) read for a call is reused by their next calls (0: read on every call); the
+    # gateway sets it. What is reused is only the markup the hold is sized with (and the id): the charge is computed
+    # at the markup read under the account's lock, so a markup changed within this time is charged as changed (a
+    # raise can then exceed the hold, settled and flagged as overage like any overage).
+    user_ttl: float = 0.0
+    _users: dict[int, tuple[float, UserView]] = field(default_factory=dict, repr=False)
 
     _reads: Engine | None = field(default=None, repr=False)
 
@@ -276,19 +282,42 @@ _MODEL_BY_ID = select(*AIModel.__table__.columns).where(AIModel.model_id == bind
 _MODEL_BY_ID_AND_PROVIDER = _MODEL_BY_ID.where(AIModel.provider == bindparam("provider"))
 
 
+MAX_KEPT_USERS = 10_000  # accounts whose view a process keeps (GenerationFlow.user_ttl); then it starts over
+
+
 def _lookup(
     svc: GenerationFlow, user: UserView | int | str, model_id: str, provider: str | None
 ) -> tuple[UserView, ModelPrice]:
-    with svc.reads.connect() as conn:
-        return get_user(conn, user), _model(svc, conn, model_id, provider)
+    """The payer and the catalog entry: read together in one connection, or taken from what the last `user_ttl` and
+    `catalog_ttl` seconds read (then no connection at all)."""
+    now = time.monotonic()
+    who = _kept(svc._users, user, now, svc.user_ttl) if isinstance(user, int) else None
+    model = _kept(svc._catalog, (model_id, provider), now, svc.catalog_ttl)
+    if who is None or model is None:
+        with svc.reads.connect() as conn:
+            if who is None:
+                who = get_user(conn, user)
+                if svc.user_ttl > 0 and isinstance(user, int):
+                    if len(svc._users) >= MAX_KEPT_USERS:
+                        svc._users.clear()
+                    svc._users[user] = (now, who)
+            if model is None:
+                model = _model(svc, conn, model_id, provider)
+    return who, model
+
+
+def _kept(kept: dict[Any, tuple[float, Any]], key: Any, now: float, ttl: float) -> Any:
+    """What `kept` holds under `key` if it was read less than `ttl` seconds ago, else None."""
+    found = kept.get(key) if ttl > 0 else None
+    return found[1] if found is not None and now - found[0] < ttl else None
 
 
 def _model(svc: GenerationFlow, conn: Connection, model_id: str, provider: str | None) -> ModelPrice:
     """The catalog entry, reused for `catalog_ttl` seconds once read."""
     now = time.monotonic()
-    kept = svc._catalog.get((model_id, provider)) if svc.catalog_ttl > 0 else None
-    if kept is not None and now - kept[0] < svc.catalog_ttl:
-        return kept[1]
+    kept = _kept(svc._catalog, (model_id, provider), now, svc.catalog_ttl)
+    if kept is not None:
+        return kept
     model = _catalog_entry(conn, model_id, provider)
     if svc.catalog_ttl > 0:  # only models found are kept: their number is the catalog's, not the callers' choice
         svc._catalog[(model_id, provider)] = (now, model)

@@ -26,8 +26,9 @@ from core.services.errors import CoreError
 
 # Routes run in worker threads (the engine is synchronous): enough for many concurrent streams per process.
 THREADS = 128
-# Seconds a worker reuses an API key and a catalog entry it read (GATEWAY_CACHE_SECONDS; 0 reads them on every call):
-# two reads fewer per call. A key revoked elsewhere (the API keys page, another worker) is refused within this time.
+# Seconds a worker reuses an API key, a catalog entry and a payer's account it read (GATEWAY_CACHE_SECONDS; 0 reads
+# them on every call): three reads fewer per call. A key revoked elsewhere (the API keys page, another worker) is
+# refused within this time; a markup changed is charged at once (read under the account's lock when settling).
 CACHE_SECONDS = 5.0
 
 DESCRIPTION = """OpenAI- and Anthropic-compatible API over the company's AI catalog, billed as prepaid credits.
@@ -49,6 +50,7 @@ def create_app(services: Services | None = None) -> FastAPI:
             ttl = float(os.environ.get("GATEWAY_CACHE_SECONDS", CACHE_SECONDS))
             app.state.services.keys.lookup_ttl = ttl
             app.state.services.generation.catalog_ttl = ttl
+            app.state.services.generation.user_ttl = ttl
         # budget alerts evaluate every ALERTS_EVERY_SECONDS in each worker, off the request path; stopped below
         alert_timer = app.state.services.auto_alerts
         alert_timer.start()

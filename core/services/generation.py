@@ -69,6 +69,16 @@ class GenerationService:
     def catalog_ttl(self, seconds: float) -> None:
         self._s.flow.catalog_ttl = seconds
 
+    @property
+    def user_ttl(self) -> float:
+        """Seconds a payer's account read for a call is reused by their next calls (0: read on every call); the
+        gateway sets it (GATEWAY_CACHE_SECONDS). Charges always use the markup read under the account's lock."""
+        return self._s.flow.user_ttl
+
+    @user_ttl.setter
+    def user_ttl(self, seconds: float) -> None:
+        self._s.flow.user_ttl = seconds
+
     @guarded(Capability.GENERATE_FOR_OTHERS, own="user", always=Capability.USE_PLAYGROUND)
     def generate(
         self,

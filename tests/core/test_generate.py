@@ -522,3 +522,28 @@ def test_a_pm_may_bill_only_their_own_credits(runtime: Database) -> None:
         ana, "sandbox-chat", GenerationRequest(category="chat", text="hi"), caller=Principal.of(boss)
     )
     assert own.sandbox and for_ana.sandbox and len(env.usage_rows()) == 2
+
+
+def test_a_reused_account_view_never_charges_a_stale_markup(runtime: Database) -> None:
+    """With `user_ttl` (the gateway's GATEWAY_CACHE_SECONDS) a payer's account is read once and its markup sizes the
+    next holds; the charge is still computed at the markup read under the account's lock, so a markup raised within
+    that time is charged as raised (flagged as overage where it passes the hold), and nothing reads the account's
+    balance from the kept view."""
+    env = Env(runtime, [json_response(200, CHAT_OK), json_response(200, CHAT_OK), json_response(200, CHAT_OK)])
+    env.services.generation.user_ttl = 3600.0
+    user = funded_user(runtime)
+    ask = GenerationRequest(category="chat", text="Capital of France?", max_tokens=10)
+    first = env.generate(user.id, "gpt-4o", ask)
+    assert (first.markup_pct, first.credits_charged) == (Decimal(100), 2)
+    with runtime.session() as s:  # the markup goes from 100% to 900% while the gateway keeps the old view
+        s.get(User, user.id).developer_markup_pct = Decimal(900)
+        s.commit()
+    second = env.generate(user.id, "gpt-4o", ask)
+    assert (second.markup_pct, second.credits_charged) == (Decimal(900), 10)  # 1 base credit at 900%
+    hold = env.holds()[1]
+    assert hold.credits < 10  # sized at the kept 100%: the charge passed it and was posted all the same
+    assert env.debits(user)[-1].meta["overage"] == {"held": hold.credits, "charged": 10}
+    assert env.balance(user) == 1000 - 2 - 10
+    env.services.generation.user_ttl = 0.0  # read on every call again: the hold is sized at 900%
+    third = env.generate(user.id, "gpt-4o", ask)
+    assert third.credits_charged == 10 and env.holds()[-1].credits >= 10
