@@ -194,7 +194,8 @@ _SETTLE_ONCE_HEAD = (
     + " FROM acct)"  # drawn once the lock is held: ledger ids follow the account's order of writes
     + ", closed AS (UPDATE credit_holds SET status = 'settled', transaction_id = {tx_id}"
     " WHERE id = :hold_id AND user_id = :user_id AND status = 'held' AND expires_at > :now"
-    " AND credits = :hold_credits AND EXISTS (SELECT 1 FROM acct) RETURNING id)"
+    " AND credits = :hold_credits AND EXISTS (SELECT 1 FROM acct) AND NOT EXISTS (SELECT 1 FROM credit_transactions t"
+    " WHERE t.user_id = :user_id AND t.idempotency_key = :idempotency_key) RETURNING id)"
 )
 _SETTLE_ONCE_PG = (
     _SETTLE_ONCE_HEAD.format(tx_id="(SELECT tx_id FROM ids)")  # noqa: S608 - constant SQL

@@ -104,7 +104,12 @@ def _scenarios(rt: Database) -> dict[str, Scenario]:
         b.grant(u, 100)
         hold = b.reserve(u.id, 10, "a")
         b.charge(u.id, Decimal("0.04"), idempotency_key="a", description="same key")
-        return [_settle(b, hold, SMALL, rt, general=general)]
+        free = b.reserve(u.id, 10, "b")
+        b.charge(u.id, Decimal("0.04"), idempotency_key="b", description="same key")
+        return [
+            _settle(b, hold, SMALL, rt, general=general),
+            _settle(b, free, SMALL, rt, general=general, sandbox=True),
+        ]
 
     return {
         f.__name__: f
