@@ -3,8 +3,9 @@ delivered in the app (banners, finance's list), by signed webhook and by email.
 
 `AlertHook` runs right after a settle (one read when nothing is due); `AlertRunner.run` (the `alerts run` command,
 for cron) evaluates everything and delivers the queue; `AutoAlerts` runs that evaluation on its own, at most once every
-ALERTS_EVERY_SECONDS, from pages' services and a timer thread; `AlertDelivery` sends and logs every attempt; `AlertLog`
-reads alerts back. Middle layer: it takes its database and settings explicitly and checks no access.
+ALERTS_EVERY_SECONDS, from pages' services and a timer thread (the spend anomalies on the app's timer only);
+`AlertDelivery` sends and logs every attempt; `AlertLog` reads alerts back. Middle layer: it takes its database and
+settings explicitly and checks no access.
 """
 
 from core.alerts.auto import AutoAlerts

@@ -8,6 +8,8 @@
    last fewer than LOW_BALANCE_DAYS at the forecast burn (core/alerts/runway.py);
 4. spend anomalies from the Spend analytics (`SpendQueries.anomalies`) over the last two days, when given queries;
 5. delivers the queue (webhooks, email).
+
+`run_anomalies` records step 4 alone: the automatic evaluation checks anomalies on its own clock (core/alerts/auto.py).
 """
 
 from __future__ import annotations
@@ -100,19 +102,29 @@ class AlertRunner:
                     marks.append((facts.counter_id, max(crossed)))
         found.extend(self._low_balances(now))
         found.extend(self._anomalies(now, notes))
-        found = self._not_yet_recorded(found)
+        recorded = self._record(self._not_yet_recorded(found), marks, now)
+        report = self.delivery.deliver_pending(now) if self.delivery is not None else None
+        return RunReport(counters_made=counters_made, alerts=recorded, delivery=report, notes=notes)
+
+    def run_anomalies(self, spend_queries: Any, now: datetime | None = None) -> RunReport:
+        """Record the spend anomalies alone, delivering nothing: the automatic evaluation's check in the process that
+        keeps the analytics copy (core/alerts/auto.py). A failure to read them raises, for the caller to log."""
+        now = now or utcnow()
+        found = self._not_yet_recorded(self._anomalies_in(spend_queries, now))
+        return RunReport(counters_made=0, alerts=self._record(found, [], now), delivery=None)
+
+    def _record(self, found: list[NewAlert], marks: list[tuple[int, int]], now: datetime) -> list[dict[str, Any]]:
+        """Record the new alerts and raise the thresholds' marks in one write transaction; what was recorded."""
         made: dict[int, NewAlert] = {}
         if found or marks:  # nothing new: no write lock (charges wait on it), as the timer runs every minute
             with write_transaction(write_engine(self.engine)) as conn:
                 for counter_id, pct in marks:
                     mark_alerted(conn, counter_id, pct)
                 made = record_alerts(conn, found, self.settings, now)
-        recorded = [
+        return [
             {"id": i, "kind": a.kind, "severity": a.severity, "message": a.message, "key": a.key}
             for i, a in made.items()
         ]
-        report = self.delivery.deliver_pending(now) if self.delivery is not None else None
-        return RunReport(counters_made=counters_made, alerts=recorded, delivery=report, notes=notes)
 
     def _not_yet_recorded(self, found: list[NewAlert]) -> list[NewAlert]:
         """Drop the alerts already recorded (a balance still low since its alert): a read, where recording them again
@@ -171,11 +183,14 @@ class AlertRunner:
             notes.append("spend anomalies not checked: no analytics store given")
             return []
         try:
-            result = self.spend_queries.anomalies(now=now, days=ANOMALY_DAYS, tz=self.settings.reporting_tz)
+            return self._anomalies_in(self.spend_queries, now)
         except Exception as exc:  # the analytics copy is derived: its trouble must not stop budget alerts
             log.exception("spend anomalies could not be read")
             notes.append(f"spend anomalies not checked: {type(exc).__name__}: {exc}")
             return []
+
+    def _anomalies_in(self, spend_queries: Any, now: datetime) -> list[NewAlert]:
+        result = spend_queries.anomalies(now=now, days=ANOMALY_DAYS, tz=self.settings.reporting_tz)
         return [
             anomaly_alert(
                 dimension=str(r["dimension"]),

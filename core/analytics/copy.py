@@ -46,14 +46,22 @@ class AnalyticsCopy:
             self._writes += 1
 
     def sync(
-        self, *, full: bool = False, max_age_seconds: float | None = None, progress: Progress | None = None
+        self,
+        *,
+        full: bool = False,
+        max_age_seconds: float | None = None,
+        progress: Progress | None = None,
+        after_own_writes: bool = True,
     ) -> SyncReport:
         """Copy new rows from the database (see `core.analytics.sync`); with `max_age_seconds`, only when the store is
         missing or older than that (0: whenever the database holds rows the store lacks); after a ledger write of
-        this process (`written`), whatever its age."""
+        this process (`written`), whatever its age, unless `after_own_writes` is False (a background check that need
+        not count the latest charge: the age limit holds, and the next figure shown still syncs for the write)."""
         with self._lock:
             seen = self._writes
-            if max_age_seconds is not None and seen != self._synced_writes:
+            if not after_own_writes:
+                seen = self._synced_writes  # this sync vouches for no write: a figure shown after it still syncs
+            elif max_age_seconds is not None and seen != self._synced_writes:
                 max_age_seconds = 0
         report = sync(
             self.engine,
@@ -68,12 +76,19 @@ class AnalyticsCopy:
             self._synced_writes = max(self._synced_writes, seen)
         return report
 
-    def queries(self, *, sync_if_older_than: float | None = STALE_AFTER_SECONDS) -> SpendQueries:
+    def queries(
+        self, *, sync_if_older_than: float | None = STALE_AFTER_SECONDS, after_own_writes: bool = True
+    ) -> SpendQueries:
         """The spend queries over the store, synced first when it is missing or older than the limit (0: whenever the
-        database holds rows the store lacks; None: never sync here)."""
+        database holds rows the store lacks; None: never sync here); `after_own_writes`: see `sync`."""
         if sync_if_older_than is not None:
-            self.sync(max_age_seconds=sync_if_older_than)
+            self.sync(max_age_seconds=sync_if_older_than, after_own_writes=after_own_writes)
         return SpendQueries(self.store, credit_usd=self.settings.credit_usd, reporting_tz=self.settings.reporting_tz)
+
+    def background_queries(self) -> SpendQueries:
+        """The spend queries for a check nobody waits on (the app's spend-anomaly alerts): synced when the store is
+        missing or older than STALE_AFTER_SECONDS, not for this process's own latest writes, as a sync copies it."""
+        return self.queries(sync_if_older_than=STALE_AFTER_SECONDS, after_own_writes=False)
 
     # ---- the specification's usage questions (BillingService.get_total_usage / get_usage_by_provider) ---------------
     def total_usage(self, user_id: int, days: int, *, include_sandbox: bool = False) -> usage.UserUsage:

@@ -79,7 +79,7 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
     rows: list[dict[str, Any]] = [
         {
             "id": a.id,
-            "at (UTC)": a.created_at,
+            "at": a.created_at,
             "kind": a.kind,
             "severity": a.severity,
             "about": a.user_email or (f"team {a.team_name}" if a.team_name else ""),
@@ -90,7 +90,7 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print_json(found)
     else:
-        print_table(rows)
+        print_table(rows, tz=ctx.services.settings.reporting_tz)
     return 0
 
 
@@ -102,7 +102,7 @@ def run_deliveries(args: argparse.Namespace, ctx: Context) -> int:
     print_table(
         [
             {
-                "at (UTC)": d.at,
+                "at": d.at,
                 "alert": d.alert_id,
                 "to": f"{d.channel}: {d.destination}",
                 "try": d.attempt,
@@ -112,7 +112,8 @@ def run_deliveries(args: argparse.Namespace, ctx: Context) -> int:
                 "now": d.status,
             }
             for d in found
-        ]
+        ],
+        tz=ctx.services.settings.reporting_tz,
     )
     return 0
 

@@ -199,7 +199,10 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
             f"not yet metered {dollars(cost.shown_accrued_usd)}; {cost.replica_minutes} replica-minutes"
         )
     print()
-    print_table([{"at (UTC)": e.at, "state": e.state, "replicas": e.replicas, "note": e.note} for e in events])
+    print_table(
+        [{"at": e.at, "state": e.state, "replicas": e.replicas, "note": e.note} for e in events],
+        tz=ctx.services.settings.reporting_tz,
+    )
     return 0
 
 

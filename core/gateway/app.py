@@ -51,7 +51,8 @@ def create_app(services: Services | None = None) -> FastAPI:
             app.state.services.keys.lookup_ttl = ttl
             app.state.services.generation.catalog_ttl = ttl
             app.state.services.generation.user_ttl = ttl
-        # budget alerts evaluate every ALERTS_EVERY_SECONDS in each worker, off the request path; stopped below
+        # budget alerts evaluate every ALERTS_EVERY_SECONDS in each worker, off the request path; stopped below. Not the
+        # spend anomalies: they sync and open the DuckDB analytics copy, which workers never do (the app's timer does)
         alert_timer = app.state.services.auto_alerts
         alert_timer.start()
         try:

@@ -3,10 +3,9 @@
 `Services(db)` owns the database handle, the analytics copy, the one `BillingService` (with the analytics engine
 plugged in for the specification's usage questions), the providers with their shared HTTP client, the generation flow,
 the API keys' rate limiter (Redis when REDIS_URL is set), the automatic alert evaluation (`auto_alerts`: pages call it,
-long-running processes start its timer) and, on first use, the dedicated-endpoints manager; and it exposes one
-service per product word. Pages (cached with
-`st.cache_resource`), the command line (one per run), the gateway (one per worker) and tests each build one; nothing
-else constructs an engine part.
+long-running processes start its timer, the app's with the spend anomalies) and, on first use, the dedicated-endpoints
+manager; and it exposes one service per product word. Pages (cached with `st.cache_resource`), the command line (one
+per run), the gateway (one per worker) and tests each build one; nothing else constructs an engine part.
 """
 
 from __future__ import annotations
@@ -73,8 +72,15 @@ class Services:
         delivery = BackgroundDelivery(AlertDelivery(self.db.session_factory, self.settings))
         alerts = AlertHook(self.db.session_factory, self.settings, on_new=delivery)
         self.flow = GenerationFlow(self.settings, self.db.session_factory, self.billing, self.providers, alerts)
-        # and every ALERTS_EVERY_SECONDS without anyone running `alerts run` (never on a charge's path)
-        self.auto_alerts = AutoAlerts(self.db.session_factory, self.settings, self.billing, hand_off=delivery)
+        # and every ALERTS_EVERY_SECONDS without anyone running `alerts run` (never on a charge's path); the spend
+        # anomalies only where the timer is started with them (the app), from the copy synced at the pages' age limit
+        self.auto_alerts = AutoAlerts(
+            self.db.session_factory,
+            self.settings,
+            self.billing,
+            hand_off=delivery,
+            spend_queries=self.analytics.background_queries,
+        )
         self.rate_limiter = make_rate_limiter(self.settings.redis_url)
         self.clock = clock
         self.sleep = sleep

@@ -50,14 +50,14 @@ def test_warming_prints_nothing(tmp_path: Path) -> None:
 def test_the_apps_engine_runs_the_alert_timer_until_it_is_released(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Budget alerts evaluate on their own while the app runs: the pages' engine starts the timer, and releasing the
-    entry (the cache cleared; at exit, atexit) stops it."""
+    """Alerts evaluate on their own while the app runs: the pages' engine starts the timer, spend anomalies included
+    (this process keeps the analytics copy), and releasing the entry (the cache cleared; at exit, atexit) stops it."""
     url = f"sqlite:///{tmp_path / 'app.db'}"
     make_runtime(url, tmp_path).dispose()
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "analytics.duckdb"))
     monkeypatch.setenv("ALERTS_EVERY_SECONDS", "3600")
     built = ui.services()
-    assert built.auto_alerts.running and built.auto_alerts.every == 3600
+    assert built.auto_alerts.running and built.auto_alerts.every == 3600 and built.auto_alerts.checks_anomalies
     ui._services.clear()
-    assert not built.auto_alerts.running
+    assert not built.auto_alerts.running and not built.auto_alerts.checks_anomalies

@@ -1,7 +1,9 @@
 """Alerts that evaluate on their own (core/alerts/auto.py), on SQLite and PostgreSQL: the Budgets page's, the banners'
 and the Overview's services fire a threshold nobody ran `alerts run` for (at most once per interval per process), the
 timer evaluates, delivers by webhook and stops, two evaluators at the same moment record and deliver each alert once,
-and a webhook that is down or an evaluation that fails leaves the timer running, logged in one line without secrets."""
+and a webhook that is down or an evaluation that fails leaves the timer running, logged in one line without secrets.
+Spend anomalies: the app's timer records one nobody ran `alerts run` for, once, at most one check per interval, while
+a page's evaluation neither checks them nor opens the analytics copy; a failing sync is one line and budgets go on."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from sqlalchemy import func, select
 from core.access import SYSTEM, Principal
 from core.alerts import AlertLog, AlertRunner, NewAlert, WebhookRegistry
 from core.alerts.auto import AutoAlerts
+from core.analytics import AnalyticsCopy
 from core.billing import BillingService
 from core.budgets import BudgetBook
 from core.catalog import ModelPrice
@@ -31,7 +34,9 @@ from core.db.models import Alert, AlertNotification, utcnow
 from core.services import Services
 from core.users import UserView
 from tests.conftest import services_of
+from tests.core.alerts.conftest import anomaly_message, spend_spike
 from tests.core.budgets.conftest import funded, spend_one
+from tests.support.analytics import copy_of
 
 HOOK_URL = "https://hooks.example.com/services/T000/B000/token-in-path-0123456789"
 TIMER = "alert-timer"
@@ -271,3 +276,98 @@ def test_two_evaluators_at_the_same_moment_record_and_deliver_each_alert_once(
         assert s.scalar(select(func.count()).select_from(Alert)) == 2
         assert s.scalar(select(func.count()).select_from(AlertNotification)) == 2
     assert hooks.keys() == sorted(recorded)  # and delivered once
+
+
+# ---- spend anomalies: the app's timer checks them, on their own clock; never a page, never a gateway worker ----------
+def app_evaluator(rt: Database, billing: BillingService, spend_queries: Callable[[], Any], **kw: Any) -> AutoAlerts:
+    """An evaluator that checks anomalies as the app's: read from `spend_queries` (a copy's `background_queries`)."""
+    return AutoAlerts(rt.session_factory, rt.settings, billing, spend_queries=spend_queries, **kw)
+
+
+def anomalies_recorded(rt: Database) -> list[str]:
+    return [a.message for a in AlertLog(rt.session_factory, rt.settings).list_alerts(kinds=("anomaly",))]
+
+
+def test_the_apps_timer_records_a_spend_anomaly_that_no_page_checks(
+    runtime: Database, svc: Services, gpt4o: ModelPrice, set_clock: Callable[[datetime], None]
+) -> None:
+    _, today = spend_spike(runtime, svc.billing, gpt4o, set_clock)
+    svc.budgets.page(SYSTEM)  # a page's evaluation: budgets only, and it does not touch the analytics copy
+    assert anomalies_recorded(runtime) == [] and not svc.analytics.store.exists()
+
+    # what the app's timer does each turn (`start(anomalies=True)`): the page just took the budgets' turn, yet the
+    # anomalies, on their own clock, are due; the copy is synced (it was missing) and the anomaly recorded
+    report = svc.auto_alerts.evaluate_if_due(deliver=True, anomalies=True)
+    assert report is not None and [a["kind"] for a in report.alerts] == ["anomaly"] and report.notes == []
+    assert anomalies_recorded(runtime) == [anomaly_message(today)] and svc.analytics.store.exists()
+
+
+def test_a_spend_anomaly_is_recorded_once_and_checked_at_most_once_per_interval(
+    runtime: Database, billing: BillingService, gpt4o: ModelPrice, set_clock: Callable[[datetime], None]
+) -> None:
+    ana, today = spend_spike(runtime, billing, gpt4o, set_clock)
+    copy = copy_of(runtime)
+    synced: list[str] = []
+
+    def spend_queries() -> Any:  # the container's, noting the version it answers from
+        q = copy.background_queries()
+        synced.append(copy.store.version_key())
+        return q
+
+    now = [1000.0]
+    auto = app_evaluator(runtime, billing, spend_queries, every_seconds=60, clock=lambda: now[0])
+    first = auto.evaluate_if_due(anomalies=True)
+    assert first is not None and [a["message"] for a in first.alerts] == [anomaly_message(today)]
+    now[0] += 59.5
+    assert auto.evaluate_if_due(anomalies=True) is None and len(synced) == 1  # not due: not even read
+    spend_one(billing, gpt4o, ana, "one-more")  # a call this process billed: a page would sync for it at once
+    copy.written()
+    now[0] += 0.5
+    second = auto.evaluate_if_due(anomalies=True)
+    assert second is not None and second.alerts == [] and len(synced) == 2  # checked again, nothing new
+    assert synced[0] == synced[1]  # the copy, under five minutes old, was not synced again for the check
+    copy.queries()  # while the next figure a page shows still syncs for it
+    assert copy.store.version_key() != synced[0]
+    assert anomalies_recorded(runtime) == [anomaly_message(today)]
+
+
+def test_a_failing_analytics_sync_is_logged_in_one_line_and_the_budget_alerts_go_on(
+    runtime: Database,
+    billing: BillingService,
+    gpt4o: ModelPrice,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the analytics store's folder should be")
+    copy = AnalyticsCopy(runtime.engine, replace(runtime.settings, analytics_path=blocked / "analytics.duckdb"))
+    auto = app_evaluator(runtime, billing, copy.background_queries, every_seconds=60)
+    passed(runtime, billing, gpt4o, spent=5)
+    with caplog.at_level(logging.WARNING, logger="core.alerts.auto"):
+        report = auto.evaluate_if_due(deliver=True, anomalies=True)  # does not raise
+    assert report is not None and [a["kind"] for a in report.alerts] == ["threshold"]  # the budget alert went on
+    (line,) = [r for r in caplog.records if r.name == "core.alerts.auto"]
+    text = line.getMessage()
+    assert text.startswith("spend anomalies were not checked (") and text.endswith("trying again in 60 s")
+    assert "\n" not in text and line.exc_info is None
+    assert report.notes == [f"spend anomalies not checked: {text.split('(', 1)[1].rsplit(');', 1)[0]}"]
+    assert thresholds(runtime) == [50]
+
+
+def test_the_timer_started_with_anomalies_delivers_one(
+    runtime: Database, billing: BillingService, gpt4o: ModelPrice, set_clock: Callable[[datetime], None]
+) -> None:
+    _, today = spend_spike(runtime, billing, gpt4o, set_clock)
+    hooks = Hooks()
+    WebhookRegistry(runtime.session_factory).add("finance", HOOK_URL)
+    copy = copy_of(runtime)
+    auto = app_evaluator(runtime, billing, copy.background_queries, every_seconds=0.05, http=hooks.client())
+    with pytest.raises(ValueError, match="spend_queries"):
+        AutoAlerts(runtime.session_factory, runtime.settings, billing).start(anomalies=True)
+    assert auto.start(anomalies=True) and auto.checks_anomalies
+    try:
+        assert eventually(lambda: len(hooks.posts) == 1)
+    finally:
+        auto.stop()
+    assert hooks.posts[0]["kind"] == "anomaly" and hooks.posts[0]["message"] == anomaly_message(today)
+    assert anomalies_recorded(runtime) == [anomaly_message(today)]

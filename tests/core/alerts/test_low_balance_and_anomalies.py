@@ -12,11 +12,9 @@ from core.alerts import AlertHook, AlertLog, AlertRunner
 from core.billing import BillingService
 from core.catalog import ModelPrice
 from core.db import Database
-from core.db.models import utcnow
+from tests.core.alerts.conftest import DAY, anomaly_message, spend_spike
 from tests.core.budgets.conftest import funded, spend_one
 from tests.support.analytics import spend_queries
-
-DAY = timedelta(days=1)
 
 
 def debit(billing: BillingService, user_id: int, credits: int, key: str) -> None:
@@ -82,22 +80,12 @@ def test_runway_alert_at_the_forecast_burn_of_a_synthetic_history(
 def test_a_spend_anomaly_from_the_analytics_store_alerts_once(
     runtime: Database, billing: BillingService, gpt4o: ModelPrice, set_clock: Callable[[datetime], None]
 ) -> None:
-    today = utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
-    ana = funded(runtime, billing, "ana@example.com", credits=100_000)
-    for day in range(35, 0, -1):  # a credit a day for five weeks
-        set_clock(today - day * DAY)
-        spend_one(billing, gpt4o, ana, f"day-{day}")
-    set_clock(today)
-    billing.charge(  # then $10 of endpoint uptime in one day
-        ana.id, Decimal("10"), markup_pct=0, idempotency_key="spike", description="uptime", kind="endpoint_uptime"
-    )
+    ana, today = spend_spike(runtime, billing, gpt4o, set_clock)
     queries = spend_queries(runtime, sync_if_older_than=0)
     runner = AlertRunner(runtime.session_factory, runtime.settings, billing, spend_queries=queries)
     first = runner.run(today + timedelta(hours=1))
     anomalies = [a for a in first.alerts if a["kind"] == "anomaly"]
-    assert [a["message"] for a in anomalies] == [
-        f"Spend anomaly: user ana@example.com spent $10.00 on {today:%Y-%m-%d}, 250.0x the 28-day median of $0.04."
-    ]
+    assert [a["message"] for a in anomalies] == [anomaly_message(today)]
     assert [a for a in runner.run(today + timedelta(hours=2)).alerts if a["kind"] == "anomaly"] == []
     log = AlertLog(runtime.session_factory, runtime.settings)
     assert log.banners(ana.id) == [] or all(b.kind != "anomaly" for b in log.banners(ana.id))  # finance's, not hers
