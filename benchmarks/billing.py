@@ -50,6 +50,8 @@ from core.budgets import BudgetBook, TeamDirectory
 from core.config import Settings
 from core.db import Database
 from core.db.models import CreditTransaction
+from core.keys.store import KeyLimits
+from core.keys.store import create as create_key
 from core.users import add_user
 
 COST = Decimal("0.003")  # the specification's example: 1 base credit, 2 at the default 100% markup
@@ -165,12 +167,16 @@ def reserve_latency(db: Database, reserves: int) -> list[ReserveLatency]:
         teams = TeamDirectory(rt.session_factory)
         teams.add("bench")
         teams.add_member("bench", budgeted)
+        # a real key of the budgeted user (a budget on a key that does not exist is refused)
+        key_id = create_key(
+            rt.engine, user_id=budgeted, name="bench", limits=KeyLimits(), expires_at=None, actor="bench"
+        ).key.id
         book = BudgetBook(rt.session_factory, rt.settings)
         book.set(user=budgeted, credits=10**9)
         book.set(team="bench", credits=10**9)
-        book.set(api_key_id=1, credits=10**9)
+        book.set(api_key_id=key_id, credits=10**9)
         hook = AlertHook(rt.session_factory, rt.settings)
-        for label, uid, key, covering in (("none", plain, None, 0), ("three", budgeted, 1, 3)):
+        for label, uid, key, covering in (("none", plain, None, 0), ("three", budgeted, key_id, 3)):
             for i in range(100):  # warm the pool and the statement caches
                 billing.release(billing.reserve(uid, 1, f"warm-{label}-{i}", api_key_id=key))
             samples: list[float] = []

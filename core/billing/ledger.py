@@ -15,6 +15,7 @@ available balance below zero.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -74,6 +75,8 @@ REFUNDABLE_KINDS = ("usage", "endpoint_uptime", "adjustment")
 SYSTEM_ACTOR = "system"
 
 T = TypeVar("T")
+CHECKS_KEPT_SECONDS = 30.0
+MAX_CHECKS_KEPT = 10_000
 
 
 def _filtered(stmt: Select[Any], kinds: tuple[str, ...], since: datetime | None, until: datetime | None) -> Select[Any]:
@@ -157,6 +160,10 @@ class BillingService:
         # COMMIT round trips around them
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._driver_integrity_error: type[Exception] = self.engine.dialect.loaded_dbapi.IntegrityError
+        # (user, API key) pairs whose last hold had a budget or a key limit to check, and when: their next holds go
+        # straight to the general path for CHECKS_KEPT_SECONDS (which checks everything, so a budget removed
+        # meanwhile only costs that path; a budget added is always seen, since pairs without one are not kept)
+        self._checks_apply: dict[tuple[int, int | None], float] = {}
         self._budget_sql = BudgetSQL(self.engine.dialect.name)
         self.settings = settings if settings is not None else load_settings()
         self.credit_usd = self.settings.credit_usd
@@ -369,6 +376,10 @@ class BillingService:
         """PostgreSQL: the hold in one round trip (one statement in autocommit: ledger_reserve of migration 0013, the
         rules of `reserve` for a call no budget covers through a key without a monthly limit). None when a budget or
         the key's limit must be checked: nothing was written, and `reserve` takes its general path."""
+        checked = (user_id, api_key_id)
+        seen = self._checks_apply.get(checked)
+        if seen is not None and time.monotonic() - seen < CHECKS_KEPT_SECONDS:
+            return None  # a budget or the key's limit applied a moment ago: straight to the general path
         now = utcnow()
         try:
             with self._autocommit.connect() as conn:
@@ -380,7 +391,11 @@ class BillingService:
                 return None  # the general path reads it
             raise
         if outcome == "checks":
+            if len(self._checks_apply) >= MAX_CHECKS_KEPT:
+                self._checks_apply.clear()
+            self._checks_apply[checked] = time.monotonic()
             return None
+        self._checks_apply.pop(checked, None)
         if outcome == "no_user":
             raise no_such_user(user_id)
         if outcome == "insufficient":

@@ -143,3 +143,21 @@ def test_an_unknown_user_is_refused_the_same_way(pg_runtime: Database, monkeypat
     with pytest.raises(CoreError) as general:
         billing.reserve(987_654, 1, "a")
     assert type(fast.value) is type(general.value) and str(fast.value) == str(general.value)
+
+
+def test_a_budget_set_between_two_holds_refuses_the_very_next(pg_runtime: Database) -> None:
+    """Only accounts with something to check are remembered (to skip the function's round trip for a while): one
+    without is never, so a budget set after a one-round-trip hold is enforced on the next hold at once; and a
+    remembered account whose budget went meanwhile is still served, by the general path."""
+    billing = BillingService(pg_runtime.session_factory, pg_runtime.settings)
+    book = BudgetBook(pg_runtime.session_factory, pg_runtime.settings)
+    user = make_user(pg_runtime)
+    billing.grant(user, 100)
+    billing.reserve(user.id, 10, "a")  # no budget: one round trip
+    budget = book.set(user=user.id, credits=15)
+    with pytest.raises(BudgetExceededError):
+        billing.reserve(user.id, 10, "b")  # 10 held + 10 would pass 15
+    book.remove(budget.id)
+    assert billing.reserve(user.id, 10, "c").credits == 10  # remembered as budgeted: the general path, which allows it
+    assert billing.balance(user).held == 20
+    assert check_ledger(pg_runtime.session_factory) == []
