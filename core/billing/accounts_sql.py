@@ -188,17 +188,24 @@ _SETTLE_ONCE_USAGE = (
     + ", {tx_id} FROM ids, closed RETURNING id)"
 )
 _SETTLE_ONCE_HEAD = (
-    "WITH acct AS MATERIALIZED (SELECT credit_balance FROM users"  # noqa: S608 - constant SQL
+    "WITH acct AS MATERIALIZED (SELECT credit_balance, xmin AS locked_version FROM users"  # noqa: S608 - constant SQL
     " WHERE id = :user_id AND developer_markup_pct = :markup_pct FOR UPDATE), "
     + _SETTLE_IDS[len("WITH ") : -1]
     + " FROM acct)"  # drawn once the lock is held: ledger ids follow the account's order of writes
     + ", closed AS (UPDATE credit_holds SET status = 'settled', transaction_id = {tx_id}"
     " WHERE id = :hold_id AND user_id = :user_id AND status = 'held' AND expires_at > :now"
     " AND credits = :hold_credits AND EXISTS (SELECT 1 FROM acct) AND NOT EXISTS (SELECT 1 FROM credit_transactions t"
-    " WHERE t.user_id = :user_id AND t.idempotency_key = :idempotency_key) RETURNING id)"
+    " WHERE t.user_id = :user_id AND t.idempotency_key = :idempotency_key){unchanged} RETURNING id)"
+)
+# A free call writes no debit, so the unique index cannot catch a ledger row posted under its key while the statement
+# waited for the account's lock, and NOT EXISTS reads the snapshot taken before that wait. Every ledger row moves its
+# account's cached balance in the same transaction, so a row committed during the wait left a newer version of the
+# account row than the snapshot's: then nothing is written and the general path reads the key under the lock.
+_UNCHANGED_SINCE_SNAPSHOT = (
+    " AND (SELECT locked_version FROM acct) = (SELECT u.xmin FROM users u WHERE u.id = :user_id)"
 )
 _SETTLE_ONCE_PG = (
-    _SETTLE_ONCE_HEAD.format(tx_id="(SELECT tx_id FROM ids)")  # noqa: S608 - constant SQL
+    _SETTLE_ONCE_HEAD.format(tx_id="(SELECT tx_id FROM ids)", unchanged="")  # noqa: S608 - constant SQL
     + ", bal AS (UPDATE users SET credit_balance = credit_balance - :charged"
     " WHERE id = :user_id AND EXISTS (SELECT 1 FROM closed) RETURNING credit_balance AS after),"
     " tx AS (INSERT INTO credit_transactions"
@@ -211,7 +218,7 @@ _SETTLE_ONCE_PG = (
     + " SELECT (SELECT id FROM u_row), ids.tx_id, (SELECT after FROM bal) FROM ids"
 )
 _SETTLE_ONCE_FREE_PG = (
-    _SETTLE_ONCE_HEAD.format(tx_id="NULL")  # noqa: S608 - constant SQL
+    _SETTLE_ONCE_HEAD.format(tx_id="NULL", unchanged=_UNCHANGED_SINCE_SNAPSHOT)  # noqa: S608 - constant SQL
     + ", "
     + _SETTLE_ONCE_USAGE.format(tx_id="NULL")
     + " SELECT (SELECT id FROM u_row), NULL, (SELECT credit_balance FROM acct) FROM ids"
