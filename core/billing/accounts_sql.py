@@ -29,6 +29,13 @@ from core.redaction import redact_value
 MARKUP_PLACES = Decimal("0.0001")  # users.developer_markup_pct is Numeric(9, 4)
 
 _ACCOUNT = "SELECT id, email, credit_balance, developer_markup_pct FROM users WHERE {where}"
+# PostgreSQL's account lock. Not FOR UPDATE: that also blocks the foreign-key checks (FOR KEY SHARE) of rows that
+# name the user (a budget, a team membership, a released call's usage row), whose writers may hold what a ledger
+# writer needs next (the SHARE lock on credit_transactions of `ledger_locked`, the hold row): a deadlock. Ledger
+# writers still exclude each other, and the balance update itself takes this lock. (The one-statement settle keeps
+# FOR UPDATE: it locks and updates the row in one command, and a key-share lock taken between the two made it wait for
+# its own row behind the writers queued for it, a deadlock; with FOR UPDATE no key-share lock gets in between.)
+_LOCK_PG = " FOR NO KEY UPDATE"
 _STATE = (
     "SELECT COALESCE(SUM(credits), 0),"
     " (SELECT id FROM credit_transactions WHERE user_id = {uid} AND idempotency_key = :key)"
@@ -118,7 +125,7 @@ _RESERVE_STATE_PG = (
 # PostgreSQL reserve: lock the account and then the budget counters covering the call (in budget order, as the
 # ledger's triggers do) in one round trip; the next statement reads the state they protect.
 _LOCK_FOR_RESERVE_PG = (
-    "WITH acct AS (" + _ACCOUNT + " FOR UPDATE), counters AS (" + LOCK_COUNTERS_PG + ")"  # noqa: S608 - constant
+    "WITH acct AS (" + _ACCOUNT + _LOCK_PG + "), counters AS (" + LOCK_COUNTERS_PG + ")"  # noqa: S608 - constant
     " SELECT acct.*, (SELECT count(*) FROM counters) FROM acct"
 )
 _INSERT_HOLD = (
@@ -188,17 +195,24 @@ _SETTLE_ONCE_USAGE = (
     + ", {tx_id} FROM ids, closed RETURNING id)"
 )
 _SETTLE_ONCE_HEAD = (
-    "WITH acct AS MATERIALIZED (SELECT credit_balance FROM users"  # noqa: S608 - constant SQL
+    "WITH acct AS MATERIALIZED (SELECT credit_balance, xmin AS locked_version FROM users"  # noqa: S608 - constant SQL
     " WHERE id = :user_id AND developer_markup_pct = :markup_pct FOR UPDATE), "
     + _SETTLE_IDS[len("WITH ") : -1]
     + " FROM acct)"  # drawn once the lock is held: ledger ids follow the account's order of writes
     + ", closed AS (UPDATE credit_holds SET status = 'settled', transaction_id = {tx_id}"
     " WHERE id = :hold_id AND user_id = :user_id AND status = 'held' AND expires_at > :now"
     " AND credits = :hold_credits AND EXISTS (SELECT 1 FROM acct) AND NOT EXISTS (SELECT 1 FROM credit_transactions t"
-    " WHERE t.user_id = :user_id AND t.idempotency_key = :idempotency_key) RETURNING id)"
+    " WHERE t.user_id = :user_id AND t.idempotency_key = :idempotency_key){unchanged} RETURNING id)"
+)
+# A free call writes no debit, so the unique index cannot catch a ledger row posted under its key while the statement
+# waited for the account's lock, and NOT EXISTS reads the snapshot taken before that wait. Every ledger row moves its
+# account's cached balance in the same transaction, so a row committed during the wait left a newer version of the
+# account row than the snapshot's: then nothing is written and the general path reads the key under the lock.
+_UNCHANGED_SINCE_SNAPSHOT = (
+    " AND (SELECT locked_version FROM acct) = (SELECT u.xmin FROM users u WHERE u.id = :user_id)"
 )
 _SETTLE_ONCE_PG = (
-    _SETTLE_ONCE_HEAD.format(tx_id="(SELECT tx_id FROM ids)")  # noqa: S608 - constant SQL
+    _SETTLE_ONCE_HEAD.format(tx_id="(SELECT tx_id FROM ids)", unchanged="")  # noqa: S608 - constant SQL
     + ", bal AS (UPDATE users SET credit_balance = credit_balance - :charged"
     " WHERE id = :user_id AND EXISTS (SELECT 1 FROM closed) RETURNING credit_balance AS after),"
     " tx AS (INSERT INTO credit_transactions"
@@ -211,7 +225,7 @@ _SETTLE_ONCE_PG = (
     + " SELECT (SELECT id FROM u_row), ids.tx_id, (SELECT after FROM bal) FROM ids"
 )
 _SETTLE_ONCE_FREE_PG = (
-    _SETTLE_ONCE_HEAD.format(tx_id="NULL")  # noqa: S608 - constant SQL
+    _SETTLE_ONCE_HEAD.format(tx_id="NULL", unchanged=_UNCHANGED_SINCE_SNAPSHOT)  # noqa: S608 - constant SQL
     + ", "
     + _SETTLE_ONCE_USAGE.format(tx_id="NULL")
     + " SELECT (SELECT id FROM u_row), NULL, (SELECT credit_balance FROM acct) FROM ids"
@@ -270,7 +284,7 @@ class AccountsSQL:
 
     def __init__(self, dialect: str) -> None:
         self.sqlite = dialect == "sqlite"
-        lock = "" if self.sqlite else " FOR UPDATE"
+        lock = "" if self.sqlite else _LOCK_PG
         sql = {
             "lock_id": _ACCOUNT.format(where="id = :uid") + lock,
             "lock_email": _ACCOUNT.format(where="email = :email") + lock,
@@ -315,7 +329,7 @@ class AccountsSQL:
     def lock_account(
         self, conn: Connection, by: str, params: dict[str, Any], key: str | None, now: datetime
     ) -> Account | None:
-        """Lock the account (PostgreSQL: FOR UPDATE on its row; SQLite: the transaction's BEGIN IMMEDIATE already
+        """Lock the account (PostgreSQL: FOR NO KEY UPDATE on its row; SQLite: the transaction's BEGIN IMMEDIATE already
         holds the write lock) and read its held credits and the transaction posted under `key`, if any.
 
         On PostgreSQL the state is read by a second statement: a statement that waited for the row lock reads its

@@ -1,9 +1,9 @@
 """The credits ledger: grants, holds, settlement, charges and refunds, exact under concurrency.
 
 Every write is one database transaction that first takes the account's lock (SQLite: BEGIN IMMEDIATE, which
-serialises writers; PostgreSQL: SELECT ... FOR UPDATE on the user row), then reads the held credits and the
-idempotency key under that lock, then appends the ledger row and moves the cached balance. So two concurrent calls can
-never both spend the same credits, a retried key returns the first transaction, and a refused call writes nothing.
+serialises writers; PostgreSQL: SELECT ... FOR NO KEY UPDATE on the user row), then reads the held credits and
+the idempotency key under that lock, then appends the ledger row and moves the cached balance. So two concurrent calls
+can never both spend the same credits, a retried key returns the first transaction, and a refused call writes nothing.
 
 Overage (a settle whose actual cost exceeds its hold) is the one exception to "no overdraft": the service was
 delivered and the provider has billed us, so the actual cost is posted even if it takes the balance below zero; the
@@ -628,6 +628,10 @@ class BillingService:
                     f"Hold {hold_id} is already {row.status}; it cannot be released again"
                     + (" (refund its transaction instead)." if row.status == "settled" else ".")
                 )
+            # The failure's usage row names the user, so its foreign key check waits for a settle holding the account:
+            # the account is locked first, as every ledger write does, else that settle (waiting for this hold) and
+            # this release wait for each other.
+            acct = None if failure is None else self._sql.lock_only(conn, "id", {"uid": row.user_id})
             done = conn.execute(
                 update(holds)
                 .where(holds.c.id == hold_id, holds.c.status.in_(("held", "expired")))
@@ -636,8 +640,8 @@ class BillingService:
             if done.rowcount != 1:
                 raise HoldStateError(f"Hold {hold_id} changed while it was being released; nothing was written.")
             if failure is not None:
+                assert acct is not None  # the hold's user: its foreign key keeps the row
                 check_model(conn, failure)
-                acct = self._read(conn, row.user_id)
                 insert_usage(
                     conn,
                     acct,

@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 
 from core.billing import BillingService, Hold
 from core.billing.ledger_check import check_ledger
+from core.config import Settings
 from core.db import Database
 from core.db.models import AIUsageLog, CreditHold, utcnow
 from core.errors import CoreError
@@ -27,6 +28,7 @@ from tests.core.billing.conftest import catalog_model, make_user, record_for
 Outcome = tuple[Any, ...]
 SMALL = Usage(input_tokens=1000, output_tokens=500)  # gpt-4o: $0.0075 -> 1 credit -> 2 at 100%
 BIG = Usage(input_tokens=100_000, output_tokens=10_000)  # $0.35 -> 9 credits -> 18 at 100%
+HUGE = Usage(input_tokens=10**12, output_tokens=10**11)  # $3.5M -> 87.5M credits
 
 
 def _settle(billing: BillingService, hold: Hold, usage: Usage, rt: Database, *, general: bool, **kw: Any) -> Outcome:
@@ -111,9 +113,19 @@ def _scenarios(rt: Database) -> dict[str, Scenario]:
             _settle(b, free, SMALL, rt, general=general, sandbox=True),
         ]
 
+    def odd_inputs(b: BillingService, u: UserView, general: bool) -> list[Outcome]:
+        _set_markup(rt, u, "133.3333")  # four decimals, as the column keeps them
+        b.grant(u, 100)
+        text_in_json = {"note": 'a "quote", a \\ backslash and ünïcødé', "ratio": Decimal("1.5")}
+        return [  # a cache hit with metadata JSON must quote; a cost of millions of credits, far past the hold
+            _settle(b, b.reserve(u.id, 10, "a"), SMALL, rt, general=general, cache_hit=True, metadata=text_in_json),
+            _settle(b, b.reserve(u.id, 0, "b"), HUGE, rt, general=general, request_id='req "2"'),
+        ]
+
     return {
         f.__name__: f
         for f in (
+            odd_inputs,
             plain,
             overage_into_overdraft,
             free_calls,
@@ -126,9 +138,16 @@ def _scenarios(rt: Database) -> dict[str, Scenario]:
     }
 
 
-AT_ONCE = {"plain", "overage_into_overdraft", "free_calls", "settled_twice"}  # settled by the one statement
+AT_ONCE = {
+    "plain",
+    "overage_into_overdraft",
+    "free_calls",
+    "settled_twice",
+    "odd_inputs",
+}  # settled by the one statement
 SCENARIOS = [
     "plain",
+    "odd_inputs",
     "overage_into_overdraft",
     "free_calls",
     "markup_changed",
@@ -157,7 +176,7 @@ def test_one_statement_and_general_path_agree(pg_runtime: Database, monkeypatch:
     assert at_once == general
     assert check_ledger(pg_runtime.session_factory) == []
     assert taken[0] is (name in AT_ONCE), taken  # the first settle of each: one statement, or handed over
-    assert not any(taken[1:]) or name == "free_calls"  # a second settle of one hold never writes
+    assert not any(taken[1:]) or name in ("free_calls", "odd_inputs")  # a second settle of one hold never writes
 
 
 def test_a_hold_settled_at_once_writes_one_row_of_each(pg_runtime: Database) -> None:
@@ -169,3 +188,21 @@ def test_a_hold_settled_at_once_writes_one_row_of_each(pg_runtime: Database) -> 
         assert s.scalars(select(AIUsageLog.id)).all() == [st.usage_id]
     assert [t.transaction_type for t in billing.transactions(user)] == ["grant", "usage"]
     assert billing.balance(user).total == 98 and billing.balance(user).held == 0
+
+
+def test_accrual_rounding_always_takes_the_general_path(pg_runtime: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ROUNDING_POLICY=accrual a call debits what its exact cost runs past the account's remainder, which only
+    the general path keeps: the one statement is never tried, and the remainder stays provable."""
+    settings = Settings(database_url=pg_runtime.settings.database_url, rounding_policy="accrual")
+    billing = BillingService(pg_runtime.session_factory, settings)
+    tried: list[object] = []
+    monkeypatch.setattr(BillingService, "_settle_at_once", lambda *a: tried.append(a))
+    user = make_user(pg_runtime)
+    billing.grant(user, 100)
+    hold = billing.reserve(user.id, 10, "a")
+    assert hold.markup_pct is not None
+    st = billing.settle(hold, record_for(catalog_model(pg_runtime, "gpt-4o"), SMALL))  # $0.0075 x 2 = 0.375 credit
+    assert tried == [] and st.credits_charged == 1
+    with pg_runtime.session() as s:
+        assert s.get(AIUsageLog, st.usage_id).accrued_nano == 375_000_000
+    assert check_ledger(pg_runtime.session_factory) == []
