@@ -18,6 +18,10 @@ every hold and debit committed before the lock was granted, as the two separate 
 - `ledger_settle_state(...)`: lock the hold's account, then read the hold, the account's held credits, any
   transaction already under the hold's key and whether the model is in the catalog (what `settle` decides on).
 
+Both lock the account FOR NO KEY UPDATE, as the ledger's statements do (core/billing/accounts_sql.py): FOR UPDATE
+also blocks the foreign-key checks of rows naming the user (a budget set for them, a team membership, a failed call's
+usage row), which deadlocked with ledger writers waiting for those writers in turn.
+
 SQLite is untouched: it has no round trips, and its BEGIN IMMEDIATE already serialises writers.
 """
 
@@ -45,7 +49,7 @@ DECLARE
     v_held bigint;
     v_id bigint;
 BEGIN
-    SELECT u.email, u.credit_balance, u.developer_markup_pct INTO acct FROM users u WHERE u.id = p_uid FOR UPDATE;
+    SELECT u.email, u.credit_balance, u.developer_markup_pct INTO acct FROM users u WHERE u.id = p_uid FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         o_outcome := 'no_user';
         RETURN NEXT;
@@ -111,7 +115,7 @@ RETURNS TABLE (
     o_status varchar, o_expires timestamp, o_open boolean, o_held bigint, o_existing bigint, o_model_known boolean
 ) LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM 1 FROM users u WHERE u.id = (SELECT h.user_id FROM credit_holds h WHERE h.id = p_hold_id) FOR UPDATE;
+    PERFORM 1 FROM users u WHERE u.id = (SELECT h.user_id FROM credit_holds h WHERE h.id = p_hold_id) FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RETURN;
     END IF;
