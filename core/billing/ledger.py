@@ -15,6 +15,7 @@ available balance below zero.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.billing import inputs
@@ -75,7 +76,10 @@ REFUNDABLE_KINDS = ("usage", "endpoint_uptime", "adjustment")
 SYSTEM_ACTOR = "system"
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 CHECKS_KEPT_SECONDS = 30.0
+SETTLE_ATTEMPTS = 4  # tries of a settlement that a passing database fault aborted (see `settle`)
+SETTLE_RETRY_SECONDS = 0.05  # waited after the first, twice that after the second, ...
 MAX_CHECKS_KEPT = 10_000
 
 
@@ -160,6 +164,7 @@ class BillingService:
         # COMMIT round trips around them
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._driver_integrity_error: type[Exception] = self.engine.dialect.loaded_dbapi.IntegrityError
+        self._driver_operational_error: type[Exception] = self.engine.dialect.loaded_dbapi.OperationalError
         # (user, API key) pairs whose last hold had a budget or a key limit to check, and when: their next holds go
         # straight to the general path for CHECKS_KEPT_SECONDS (which checks everything, so a budget removed
         # meanwhile only costs that path; a budget added is always seen, since pairs without one are not kept)
@@ -423,6 +428,21 @@ class BillingService:
         hold_id = self._hold_id(hold)
         check_record(record)
         base_cost = inputs.usd(record.base_cost_usd, "The usage's base cost", allow_zero=True)
+        # A delivered call's charge must not be lost to a passing database fault: a deadlock the server broke, a
+        # serialization failure, a busy SQLite, a connection dropped (the pool reconnects). Each aborted transaction
+        # wrote nothing, so the settlement is tried again; a try that did commit before its answer was lost leaves
+        # the hold settled, and the next try refuses it (charged once).
+        for attempt in range(1, SETTLE_ATTEMPTS + 1):
+            try:
+                return self._settle(hold, hold_id, record, base_cost)
+            except (OperationalError, self._driver_operational_error) as exc:
+                if attempt == SETTLE_ATTEMPTS:
+                    raise
+                log.warning("settling hold %s failed (%s); trying again", hold_id, type(exc).__name__)
+                time.sleep(SETTLE_RETRY_SECONDS * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _settle(self, hold: Hold | int, hold_id: int, record: UsageRecord, base_cost: Decimal) -> Settlement:
         at_once = not self._sql.sqlite and self.settings.rounding_policy != "accrual"
         if at_once and isinstance(hold, Hold) and hold.markup_pct is not None:
             done = self._settle_at_once(hold, record, base_cost)

@@ -1,0 +1,80 @@
+"""A delivered call's settlement survives a passing database fault (a deadlock the server broke, a busy SQLite, a
+dropped connection): the aborted transaction wrote nothing, so `settle` tries again and the call is charged once. A
+fault that does not pass is raised after the last try, with nothing written."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+import core.billing.ledger as ledger_module
+from core.billing import BillingService
+from core.billing.accounts_sql import AccountsSQL
+from core.billing.ledger_check import check_ledger
+from core.db import Database
+from core.usage import Usage
+from tests.core.billing.conftest import catalog_model, make_user, record_for
+
+SMALL = Usage(input_tokens=1000, output_tokens=500)  # gpt-4o: 1 credit -> 2 at 100%
+
+
+def _failing(monkeypatch: pytest.MonkeyPatch, runtime: Database, name: str, times: int) -> list[int]:
+    """Make AccountsSQL.`name` raise the driver's own OperationalError `times` times, then work."""
+    real = getattr(AccountsSQL, name)
+    error = runtime.engine.dialect.loaded_dbapi.OperationalError
+    calls: list[int] = []
+
+    def flaky(self: AccountsSQL, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= times:
+            raise error("deadlock detected" if runtime.engine.dialect.name != "sqlite" else "database is locked")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AccountsSQL, name, flaky)
+    monkeypatch.setattr(ledger_module, "SETTLE_RETRY_SECONDS", 0.0)
+    return calls
+
+
+@pytest.mark.parametrize("failures", [1, 3])
+def test_a_passing_fault_is_tried_again_and_charged_once(
+    runtime: Database, monkeypatch: pytest.MonkeyPatch, failures: int
+) -> None:
+    billing = BillingService(runtime.session_factory, runtime.settings)
+    user = make_user(runtime)
+    billing.grant(user, 100)
+    hold = billing.reserve(user.id, 10, "call")
+    calls = _failing(monkeypatch, runtime, "settle_state", failures)  # the general path's locked read
+    st = billing.settle(replace(hold, markup_pct=None), record_for(catalog_model(runtime, "gpt-4o"), SMALL))
+    assert len(calls) == failures + 1 and st.credits_charged == 2
+    assert [t.amount for t in billing.transactions(user)] == [100, -2]
+    assert billing.balance(user).held == 0 and check_ledger(runtime.session_factory) == []
+
+
+def test_a_fault_that_does_not_pass_is_raised_with_nothing_written(
+    runtime: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    billing = BillingService(runtime.session_factory, runtime.settings)
+    user = make_user(runtime)
+    billing.grant(user, 100)
+    hold = billing.reserve(user.id, 10, "call")
+    error = runtime.engine.dialect.loaded_dbapi.OperationalError
+    calls = _failing(monkeypatch, runtime, "settle_state", 99)
+    with pytest.raises(error):
+        billing.settle(replace(hold, markup_pct=None), record_for(catalog_model(runtime, "gpt-4o"), SMALL))
+    assert len(calls) == ledger_module.SETTLE_ATTEMPTS
+    assert [t.amount for t in billing.transactions(user)] == [100]
+    assert billing.balance(user).held == 10  # the hold is still open: the caller decides (the flow releases it)
+
+
+def test_the_one_statement_settle_is_tried_again_too(pg_runtime: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    billing = BillingService(pg_runtime.session_factory, pg_runtime.settings)
+    user = make_user(pg_runtime)
+    billing.grant(user, 100)
+    hold = billing.reserve(user.id, 10, "call")
+    calls = _failing(monkeypatch, pg_runtime, "settle_at_once", 1)
+    st = billing.settle(hold, record_for(catalog_model(pg_runtime, "gpt-4o"), SMALL))
+    assert len(calls) == 2 and st.credits_charged == 2
+    assert [t.amount for t in billing.transactions(user)] == [100, -2]
+    assert check_ledger(pg_runtime.session_factory) == []
