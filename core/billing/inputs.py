@@ -14,6 +14,9 @@ from core.money import MAX_MARKUP_PCT
 
 MAX_KEY_LENGTH = column_length(CreditTransaction.idempotency_key) or 200
 MAX_CREDITS = 10**15  # far beyond any real balance; stops a typo from posting an absurd amount
+# what the usage log's cost columns hold (Numeric(18, 9)): a cost past it would fail in the database with its own error
+# (and, marked up, could pass 64-bit credits); refused here with a sentence instead
+MAX_USD = Decimal("999999999.999999999")
 
 
 def credits(value: Any, what: str = "Credits", *, allow_zero: bool = False, allow_negative: bool = False) -> int:
@@ -79,6 +82,8 @@ def usd(value: Any, what: str = "Cost", *, allow_zero: bool = False) -> Decimal:
         raise InvalidAmountError(f"{what} cannot be negative, got ${amount}; post a refund instead.")
     if amount == 0 and not allow_zero:
         raise InvalidAmountError(f"{what} is $0: there is nothing to charge.")
+    if amount > MAX_USD:
+        raise InvalidAmountError(f"{what} of ${amount:,} is beyond any real cost (at most ${MAX_USD:,}); check it.")
     return amount
 
 

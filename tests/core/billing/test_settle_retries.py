@@ -5,6 +5,7 @@ fault that does not pass is raised after the last try, with nothing written."""
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -78,3 +79,22 @@ def test_the_one_statement_settle_is_tried_again_too(pg_runtime: Database, monke
     assert len(calls) == 2 and st.credits_charged == 2
     assert [t.amount for t in billing.transactions(user)] == [100, -2]
     assert check_ledger(pg_runtime.session_factory) == []
+
+
+def test_a_cost_past_what_the_ledger_holds_is_refused_with_a_sentence(runtime: Database) -> None:
+    """A usage whose cost is past the usage log's columns (and, marked up, past 64-bit credits) is refused before any
+    write, with a typed error, not the database's."""
+    from core.billing.errors import InvalidAmountError
+
+    billing = BillingService(runtime.session_factory, runtime.settings)
+    user = make_user(runtime)
+    billing.grant(user, 100)
+    hold = billing.reserve(user.id, 10, "call")
+    model = catalog_model(runtime, "gpt-4o")
+    huge = replace(record_for(model, SMALL), base_cost_usd=Decimal("1e12"))
+    with pytest.raises(InvalidAmountError, match="beyond any real cost"):
+        billing.settle(hold, huge)
+    with pytest.raises(InvalidAmountError, match="beyond any real cost"):
+        billing.charge(user.id, Decimal("1e12"), idempotency_key="big", description="typo")
+    assert [t.amount for t in billing.transactions(user)] == [100] and billing.balance(user).held == 10
+    assert billing.settle(hold, record_for(model, SMALL)).credits_charged == 2  # the hold is intact
