@@ -26,6 +26,7 @@ from core.config import Settings
 from core.db.models import utcnow
 
 STALE_AFTER_SECONDS = 300.0
+BACKGROUND_LOCK_SECONDS = 5.0  # the longest a background check waits for another process's sync (background_queries)
 # The age limit of a one-off question (a command line run): sync whenever the database holds rows the store lacks, so
 # `spend` right after `generate` in another process counts the call that `credits balance` already does.
 UP_TO_DATE = 0.0
@@ -52,6 +53,7 @@ class AnalyticsCopy:
         max_age_seconds: float | None = None,
         progress: Progress | None = None,
         after_own_writes: bool = True,
+        lock_timeout: float | None = None,
     ) -> SyncReport:
         """Copy new rows from the database (see `core.analytics.sync`); with `max_age_seconds`, only when the store is
         missing or older than that (0: whenever the database holds rows the store lacks); after a ledger write of
@@ -71,6 +73,7 @@ class AnalyticsCopy:
             reporting_tz=self.settings.reporting_tz,
             credit_usd=self.settings.credit_usd,
             progress=progress,
+            lock_timeout=lock_timeout,
         )
         with self._lock:
             self._synced_writes = max(self._synced_writes, seen)
@@ -87,8 +90,11 @@ class AnalyticsCopy:
 
     def background_queries(self) -> SpendQueries:
         """The spend queries for a check nobody waits on (the app's spend-anomaly alerts): synced when the store is
-        missing or older than STALE_AFTER_SECONDS, not for this process's own latest writes, as a sync copies it."""
-        return self.queries(sync_if_older_than=STALE_AFTER_SECONDS, after_own_writes=False)
+        missing or older than STALE_AFTER_SECONDS, not for this process's own latest writes, as a sync copies it.
+        Another process's sync is waited for BACKGROUND_LOCK_SECONDS at most (then SyncBusyError: the check waits
+        for its next turn), so a long `analytics sync --full` elsewhere never holds up the alert timer's turn."""
+        self.sync(max_age_seconds=STALE_AFTER_SECONDS, after_own_writes=False, lock_timeout=BACKGROUND_LOCK_SECONDS)
+        return self.queries(sync_if_older_than=None)
 
     # ---- the specification's usage questions (BillingService.get_total_usage / get_usage_by_provider) ---------------
     def total_usage(self, user_id: int, days: int, *, include_sandbox: bool = False) -> usage.UserUsage:

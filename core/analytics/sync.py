@@ -165,8 +165,10 @@ def sync(
     reporting_tz: str = "UTC",
     credit_usd: Decimal = Decimal("0.04"),
     progress: Progress | None = None,
+    lock_timeout: float | None = None,
 ) -> SyncReport:
     """Bring the store up to date with the source. With `max_age_seconds`, do nothing when the store is that fresh.
+    `lock_timeout`: how long to wait for another process's sync (SyncBusyError after it; default the store's).
 
     A full rebuild sums `daily_spend` in `reporting_tz` at `credit_usd`; an incremental sync keeps the store's.
     `progress` hears how many rows have been copied (see `Progress`)."""
@@ -175,7 +177,7 @@ def sync(
     credit_nano = int(Decimal(credit_usd) * 10**9)
     source = Source.from_engine(engine)
     probe = _SourceProbe(engine)
-    with store.sync_lock():
+    with store.sync_lock() if lock_timeout is None else store.sync_lock(lock_timeout):
         state = store.state()
         if (
             max_age_seconds is not None

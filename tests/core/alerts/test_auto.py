@@ -371,3 +371,25 @@ def test_the_timer_started_with_anomalies_delivers_one(
         auto.stop()
     assert hooks.posts[0]["kind"] == "anomaly" and hooks.posts[0]["message"] == anomaly_message(today)
     assert anomalies_recorded(runtime) == [anomaly_message(today)]
+
+
+def test_a_long_sync_elsewhere_does_not_hold_up_the_timer(
+    runtime: Database,
+    billing: BillingService,
+    gpt4o: ModelPrice,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Another process syncing the analytics copy (here: its lock held) makes the anomaly check wait a few seconds at
+    most, then give up until its next turn with one log line; the budget alerts of the turn are recorded anyway."""
+    import core.analytics.copy as copy_module
+
+    monkeypatch.setattr(copy_module, "BACKGROUND_LOCK_SECONDS", 0.2)
+    copy = copy_of(runtime)
+    auto = app_evaluator(runtime, billing, copy.background_queries, every_seconds=60)
+    passed(runtime, billing, gpt4o, spent=5)
+    with copy.store.sync_lock(), caplog.at_level(logging.WARNING, logger="core.alerts.auto"):
+        report = auto.evaluate_if_due(deliver=True, anomalies=True)  # gives up after BACKGROUND_LOCK_SECONDS
+    assert report is not None and [a["kind"] for a in report.alerts] == ["threshold"]
+    (line,) = [r for r in caplog.records if r.name == "core.alerts.auto"]
+    assert "SyncBusyError" in line.getMessage() and line.getMessage().startswith("spend anomalies were not checked")
