@@ -149,15 +149,22 @@ _SETTLE_IDS = (
     "WITH ids AS (SELECT nextval(pg_get_serial_sequence('ai_usage_log', 'id')) AS usage_id,"
     " nextval(pg_get_serial_sequence('credit_transactions', 'id')) AS tx_id)"
 )
+# (without length or scale: an explicit cast to VARCHAR(40) would cut a longer text where the insert refuses it)
+_USAGE_CASTS = {
+    c.name: re.sub(r"\(.*\)", "", str(c.type.compile(dialect=postgresql.dialect())))
+    for c in AIUsageLog.__table__.columns
+}
+# The usage row of a settlement, written from the drawn ids ({source}: "ids", or "ids, closed" to write it only when
+# the hold closed); its values cast to their columns' types, since a SELECT gives its parameters no type of its own.
 _SETTLE_USAGE = (
     "u_row AS (INSERT INTO ai_usage_log (id, "  # noqa: S608 - constant SQL
     + ", ".join(c for c in _USAGE_COLUMNS if c != "transaction_id")
-    + ", transaction_id) VALUES ((SELECT usage_id FROM ids), "
-    + ", ".join(f":{c}" for c in _USAGE_COLUMNS if c != "transaction_id")
-    + ", {tx_id}) RETURNING id)"
+    + ", transaction_id) SELECT ids.usage_id, "
+    + ", ".join(f"CAST(:{c} AS {_USAGE_CASTS[c]})" for c in _USAGE_COLUMNS if c != "transaction_id")
+    + ", {tx_id} FROM {source} RETURNING id)"
 )
 _SETTLE_WRITE_PG = (
-    _SETTLE_IDS + ", " + _SETTLE_USAGE.format(tx_id="(SELECT tx_id FROM ids)") + ","  # noqa: S608 - constant SQL
+    _SETTLE_IDS + ", " + _SETTLE_USAGE.format(tx_id="ids.tx_id", source="ids") + ","  # noqa: S608 - constant SQL
     " tx AS (INSERT INTO credit_transactions"
     " (id, created_at, user_id, amount, transaction_type, description, idempotency_key, balance_after, metadata)"
     " VALUES ((SELECT tx_id FROM ids), :created_at, :user_id, :amount, 'usage', :description, :key, :balance,"
@@ -169,7 +176,7 @@ _SETTLE_WRITE_PG = (
     " FROM ids"
 )
 _SETTLE_WRITE_FREE_PG = (
-    _SETTLE_IDS + ", " + _SETTLE_USAGE.format(tx_id="NULL") + ","  # noqa: S608 - constant SQL
+    _SETTLE_IDS + ", " + _SETTLE_USAGE.format(tx_id="NULL", source="ids") + ","  # noqa: S608 - constant SQL
     " closed AS (UPDATE credit_holds SET status = 'settled', transaction_id = NULL"
     " WHERE id = :hold_id AND status IN ('held', 'expired') RETURNING id)"
     " SELECT usage_id, NULL, (SELECT count(*) FROM closed), (SELECT count(*) FROM u_row), 1 FROM ids"
@@ -182,18 +189,6 @@ _SETTLE_WRITE_FREE_PG = (
 # hold closed, the usage row written if it closed. It returns no usage row when any condition failed: nothing was
 # written, and the caller takes the general path (which says why, or settles an expired hold). A debit under a key
 # that already has one, or an unknown model, is refused by the unique index or the foreign key (nothing written).
-# (without length or scale: an explicit cast to VARCHAR(40) would cut a longer text where the insert refuses it)
-_USAGE_CASTS = {
-    c.name: re.sub(r"\(.*\)", "", str(c.type.compile(dialect=postgresql.dialect())))
-    for c in AIUsageLog.__table__.columns
-}
-_SETTLE_ONCE_USAGE = (
-    "u_row AS (INSERT INTO ai_usage_log (id, "  # noqa: S608 - constant SQL
-    + ", ".join(c for c in _USAGE_COLUMNS if c != "transaction_id")
-    + ", transaction_id) SELECT ids.usage_id, "
-    + ", ".join(f"CAST(:{c} AS {_USAGE_CASTS[c]})" for c in _USAGE_COLUMNS if c != "transaction_id")
-    + ", {tx_id} FROM ids, closed RETURNING id)"
-)
 _SETTLE_ONCE_HEAD = (
     "WITH acct AS MATERIALIZED (SELECT credit_balance, xmin AS locked_version FROM users"  # noqa: S608 - constant SQL
     " WHERE id = :user_id AND developer_markup_pct = :markup_pct FOR UPDATE), "
@@ -221,13 +216,13 @@ _SETTLE_ONCE_PG = (
     " 'usage', CAST(:description AS text), CAST(:key AS varchar), bal.after,"
     " CAST('{\"usage_id\": ' || ids.usage_id || ', ' || CAST(:meta_middle AS text)"
     " || CASE WHEN bal.after < 0 THEN ', \"overdraft\": true}' ELSE '}' END AS json) FROM ids, bal RETURNING id), "
-    + _SETTLE_ONCE_USAGE.format(tx_id="ids.tx_id")
+    + _SETTLE_USAGE.format(tx_id="ids.tx_id", source="ids, closed")
     + " SELECT (SELECT id FROM u_row), ids.tx_id, (SELECT after FROM bal) FROM ids"
 )
 _SETTLE_ONCE_FREE_PG = (
     _SETTLE_ONCE_HEAD.format(tx_id="NULL", unchanged=_UNCHANGED_SINCE_SNAPSHOT)  # noqa: S608 - constant SQL
     + ", "
-    + _SETTLE_ONCE_USAGE.format(tx_id="NULL")
+    + _SETTLE_USAGE.format(tx_id="NULL", source="ids, closed")
     + " SELECT (SELECT id FROM u_row), NULL, (SELECT credit_balance FROM acct) FROM ids"
 )
 
