@@ -6,6 +6,10 @@ Why not the test suite's loopback: that one is `http.server` with a thread per c
 as the gateway it is there to measure: with 64 clients that was an eighth of the machine. A provider's servers are
 not on the gateway's machine; this one costs ~0.1 ms per request, so what the benchmark measures is the gateway.
 Both sides of the comparison (the upstream called directly, and through the gateway) use it.
+
+It answers at once unless told otherwise: `set_upstream_delay(base_url, ms)` makes every answer wait `ms` first, as a
+provider's servers do (a real chat completion takes hundreds of milliseconds), for the runs that measure what the
+gateway adds below saturation.
 """
 
 from __future__ import annotations
@@ -34,10 +38,13 @@ def _reply(status: str, body: bytes, content_type: str) -> bytes:
     return head.encode() + body
 
 
+_DELAY = [0.0]  # seconds each answer waits (set through POST /control/delay?ms=N)
+
 _REPLIES = {
     "plain": _reply("200 OK", _PLAIN, "application/json"),
     "stream": _reply("200 OK", _STREAM, "text/event-stream"),
     "missing": _reply("404 Not Found", b'{"error": {"message": "Unknown path"}}', "application/json"),
+    "ok": _reply("200 OK", b"{}", "application/json"),
     "bad": _reply("400 Bad Request", b'{"error": {"message": "The body is not JSON."}}', "application/json"),
 }
 
@@ -75,6 +82,10 @@ class _Protocol(asyncio.Protocol):
         assert self.transport is not None
         url, body = self.url, b"".join(self.body)
         self.url, self.body = b"", []
+        if url.startswith(b"/control/delay?ms="):
+            _DELAY[0] = float(url.split(b"=", 1)[1]) / 1000
+            self.transport.write(_REPLIES["ok"])
+            return
         if not url.rstrip(b"/").endswith(b"/chat/completions"):
             self.transport.write(_REPLIES["missing"])
             return
@@ -83,7 +94,15 @@ class _Protocol(asyncio.Protocol):
         except ValueError:
             self.transport.write(_REPLIES["bad"])
             return
-        self.transport.write(_REPLIES["stream" if payload.get("stream") else "plain"])
+        reply = _REPLIES["stream" if payload.get("stream") else "plain"]
+        if _DELAY[0]:
+            asyncio.get_running_loop().call_later(_DELAY[0], self._write, reply)
+        else:
+            self.transport.write(reply)
+
+    def _write(self, reply: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(reply)
 
 
 def _serve(sock: socket.socket) -> None:  # runs in the child process
@@ -94,6 +113,15 @@ def _serve(sock: socket.socket) -> None:  # runs in the child process
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+def set_upstream_delay(base_url: str, ms: float) -> None:
+    """Make the upstream at `base_url` (as yielded by `lean_upstream_process`) wait `ms` before each answer."""
+    host, port = base_url.removeprefix("http://").split("/", 1)[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(f"POST /control/delay?ms={ms} HTTP/1.1\r\nhost: {host}\r\ncontent-length: 0\r\n\r\n".encode())
+        if not conn.recv(1024).startswith(b"HTTP/1.1 200"):
+            raise RuntimeError("the benchmark upstream refused its delay")
 
 
 @contextlib.contextmanager
