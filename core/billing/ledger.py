@@ -78,8 +78,12 @@ SYSTEM_ACTOR = "system"
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 CHECKS_KEPT_SECONDS = 30.0
-SETTLE_ATTEMPTS = 4  # tries of a settlement that a passing database fault aborted (see `settle`)
-SETTLE_RETRY_SECONDS = 0.05  # waited after the first, twice that after the second, ...
+# Tries of a settlement that a passing database fault aborted (see `settle`), waiting SETTLE_RETRY_SECONDS after the
+# first, twice that after the second, ..., at most SETTLE_RETRY_MAX_SECONDS: about 27 s in all, so a delivered call
+# is still billed across a PostgreSQL restart or failover, not only a deadlock the server broke.
+SETTLE_ATTEMPTS = 18
+SETTLE_RETRY_SECONDS = 0.05
+SETTLE_RETRY_MAX_SECONDS = 2.0
 MAX_CHECKS_KEPT = 10_000
 
 
@@ -439,7 +443,7 @@ class BillingService:
                 if attempt == SETTLE_ATTEMPTS:
                     raise
                 log.warning("settling hold %s failed (%s); trying again", hold_id, type(exc).__name__)
-                time.sleep(SETTLE_RETRY_SECONDS * attempt)
+                time.sleep(min(SETTLE_RETRY_SECONDS * 2 ** (attempt - 1), SETTLE_RETRY_MAX_SECONDS))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _settle(self, hold: Hold | int, hold_id: int, record: UsageRecord, base_cost: Decimal) -> Settlement:

@@ -47,6 +47,20 @@ def _sqlite_begin(conn: Any) -> None:
     conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
+def _pg_read_committed(dbapi_conn: Any, _record: Any) -> None:
+    # The ledger's locking reads assume READ COMMITTED: after waiting for an account's row lock, the next statement
+    # must see every hold committed meanwhile (REPEATABLE READ would keep the older snapshot: an overdraft). A server,
+    # database or role may default to a stricter level (default_transaction_isolation), and a statement in autocommit
+    # (the one-round-trip hold and settle) runs at that session default, so each connection sets it; transactions the
+    # engine begins name the level too (isolation_level in make_engine).
+    was = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    try:
+        dbapi_conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    finally:
+        dbapi_conn.autocommit = was
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine, refusing unknown schemes with one clear sentence."""
     try:
@@ -85,6 +99,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # of 10 opened and closed connections all the time and served 250 calls/s on two idle cores instead of 600.
         kwargs.setdefault("pool_size", PG_POOL_SIZE)
         kwargs.setdefault("max_overflow", PG_POOL_OVERFLOW)
+        kwargs.setdefault("isolation_level", "READ COMMITTED")  # see _pg_read_committed
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError as exc:
@@ -94,6 +109,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         # PostgreSQL's NOW() - INTERVAL '30 days' (the specification's spend SQL) runs on SQLite too.
         event.listen(engine, "before_cursor_execute", before_cursor_execute, retval=True)
+    else:
+        event.listen(engine, "connect", _pg_read_committed)
     return engine
 
 

@@ -38,7 +38,7 @@ def _failing(monkeypatch: pytest.MonkeyPatch, runtime: Database, name: str, time
     return calls
 
 
-@pytest.mark.parametrize("failures", [1, 3])
+@pytest.mark.parametrize("failures", [1, 3, 10])
 def test_a_passing_fault_is_tried_again_and_charged_once(
     runtime: Database, monkeypatch: pytest.MonkeyPatch, failures: int
 ) -> None:
@@ -81,6 +81,34 @@ def test_the_one_statement_settle_is_tried_again_too(pg_runtime: Database, monke
     assert check_ledger(pg_runtime.session_factory) == []
 
 
+def test_connections_the_server_dropped_mid_call_do_not_lose_the_charge(pg_runtime: Database) -> None:
+    """A PostgreSQL restart between the hold and the settlement: every pooled connection is dead. The first try meets
+    one, SQLAlchemy invalidates the pool, and the next try settles on a new connection."""
+    from sqlalchemy import create_engine, text
+
+    billing = BillingService(pg_runtime.session_factory, pg_runtime.settings)
+    user = make_user(pg_runtime)
+    billing.grant(user, 100)
+    hold = billing.reserve(user.id, 10, "call")
+    record = record_for(catalog_model(pg_runtime, "gpt-4o"), SMALL)
+    pool = pg_runtime.engine.pool
+    pids = [rec.dbapi_connection.info.backend_pid for rec in list(pool._pool.queue)]  # type: ignore[attr-defined]
+    assert pids, "the hold left its connection in the pool"
+    with pg_runtime.engine.connect() as conn:  # checks out one of them: end it too, from a fresh one
+        pids.append(conn.connection.dbapi_connection.info.backend_pid)  # type: ignore[union-attr]
+    other = create_engine(pg_runtime.engine.url, isolation_level="AUTOCOMMIT")
+    try:
+        with other.connect() as conn:
+            for pid in set(pids):
+                assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
+    finally:
+        other.dispose()
+    st = billing.settle(hold, record)
+    assert st.credits_charged == 2
+    assert [t.amount for t in billing.transactions(user)] == [100, -2]
+    assert billing.balance(user).held == 0 and check_ledger(pg_runtime.session_factory) == []
+
+
 def test_a_cost_past_what_the_ledger_holds_is_refused_with_a_sentence(runtime: Database) -> None:
     """A usage whose cost is past the usage log's columns (and, marked up, past 64-bit credits) is refused before any
     write, with a typed error, not the database's."""
@@ -98,3 +126,19 @@ def test_a_cost_past_what_the_ledger_holds_is_refused_with_a_sentence(runtime: D
         billing.charge(user.id, Decimal("1e12"), idempotency_key="big", description="typo")
     assert [t.amount for t in billing.transactions(user)] == [100] and billing.balance(user).held == 10
     assert billing.settle(hold, record_for(model, SMALL)).credits_charged == 2  # the hold is intact
+
+
+def test_the_tries_span_a_database_restart(runtime: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The waits between tries add up to more than 20 s (a PostgreSQL restart or failover), none longer than 2 s."""
+    billing = BillingService(runtime.session_factory, runtime.settings)
+    user = make_user(runtime)
+    billing.grant(user, 100)
+    hold = billing.reserve(user.id, 10, "call")
+    record = record_for(catalog_model(runtime, "gpt-4o"), SMALL)
+    _failing(monkeypatch, runtime, "settle_state", ledger_module.SETTLE_ATTEMPTS - 1)
+    monkeypatch.setattr(ledger_module, "SETTLE_RETRY_SECONDS", 0.05)
+    waits: list[float] = []
+    monkeypatch.setattr(ledger_module.time, "sleep", waits.append)
+    st = billing.settle(replace(hold, markup_pct=None), record)
+    assert st.credits_charged == 2 and len(waits) == ledger_module.SETTLE_ATTEMPTS - 1
+    assert sum(waits) > 20 and max(waits) <= 2.0 and waits == sorted(waits)
