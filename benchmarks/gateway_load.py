@@ -263,6 +263,22 @@ def _print_row(r: dict[str, Any]) -> None:
     )
 
 
+def machine_ms() -> float:
+    """A fixed piece of pure-Python work (JSON and Decimal, as a call's own work is), in ms, the median of 5: this VM's
+    speed varies by up to 2x from hour to hour, so runs are compared with this figure beside them."""
+    from decimal import Decimal
+
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}] * 4})
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        total = Decimal(0)
+        for i in range(4000):
+            total += Decimal(len(json.loads(body)["messages"])) * Decimal("0.00015") + Decimal(i) / 7
+        times.append((time.perf_counter() - t) * 1000)
+    return sorted(times)[2]
+
+
 def _worst(rows: list[dict[str, Any]], mode: str, figure: str, q: str) -> float:
     """The highest of a figure over the setups (every setup must meet a goal on its own)."""
     return max((r[figure][q] for r in rows if r["mode"] == mode), default=float("nan"))
@@ -293,12 +309,16 @@ def main() -> int:
     per_run = args.requests or (300 if args.quick else 2000)
     CACHE.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
+    speed = [machine_ms()]
+    out = sys.stderr if args.json else sys.stdout
+    print(f"machine: {speed[0]:.1f} ms for the reference work (lower is faster)", file=out, flush=True)
     with lean_upstream_process() as upstream:
         if args.only in (None, "sqlite"):
             for workers in args.sqlite_workers:
                 results += run_database("sqlite", workers, per_run, upstream, None, args.upstream_ms)
         if args.only in (None, "postgresql") and args.pg_url:
             results += run_database("postgresql", 2, per_run, upstream, args.pg_url, args.upstream_ms)
+    speed.append(machine_ms())
     provider_like = [r for r in results if r.get("upstream_ms")]
     closed = [r for r in results if not r.get("offered_rps") and not r.get("upstream_ms")]
     paced = [r for r in results if r.get("offered_rps")]
@@ -322,6 +342,7 @@ def main() -> int:
         "provider_like_added_p95_ms_at_16": _worst(provider_like, "plain", "added_ms", "p95"),
         "provider_like_ttft_added_ms": _worst(provider_like, "stream", "ttft_added_ms", "p50"),
         "violations": sum(r["ledger_violations"] for r in results),
+        "machine_ms_before_after": speed,
     }
     if args.json:
         print(json.dumps({"runs": results, "summary": verdict, "goals": GOALS}, indent=2))
@@ -337,7 +358,8 @@ def main() -> int:
             f"16 clients, upstream answering in {args.upstream_ms:g} ms (worst setup): added p50 "
             f"{verdict['provider_like_added_p50_ms_at_16']:.2f} ms, "
             f"p95 {verdict['provider_like_added_p95_ms_at_16']:.2f} ms; "
-            f"TTFT added {verdict['provider_like_ttft_added_ms']:.2f} ms"
+            f"TTFT added {verdict['provider_like_ttft_added_ms']:.2f} ms\n"
+            f"machine: {speed[0]:.1f} ms for the reference work before, {speed[1]:.1f} after (lower is faster)"
         )
     return 0 if verdict["violations"] == 0 else 1
 
