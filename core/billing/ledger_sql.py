@@ -5,9 +5,10 @@ The hot path (lock the account, read its state, append a ledger row, move the ca
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -55,15 +56,18 @@ _SQLITE_WRITERS: dict[str, WriteQueue] = {}
 _WRITERS_GUARD = threading.Lock()
 
 
+def _on_disk(engine: Engine) -> bool:
+    database = engine.url.database
+    return bool(database) and database != ":memory:" and not database.startswith("file::memory:")
+
+
 def _writer_queue(engine: Engine) -> WriteQueue | nullcontext[None]:
     if engine.dialect.name != "sqlite":
         return nullcontext()
     with _WRITERS_GUARD:
         queue = _SQLITE_WRITERS.get(str(engine.url))
         if queue is None:
-            database = engine.url.database
-            on_disk = bool(database) and database != ":memory:" and not database.startswith("file::memory:")
-            queue = _SQLITE_WRITERS[str(engine.url)] = WriteQueue(database if on_disk else None)
+            queue = _SQLITE_WRITERS[str(engine.url)] = WriteQueue(engine.url.database if _on_disk(engine) else None)
         return queue
 
 
@@ -76,6 +80,61 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         return
     with _writer_queue(engine), engine.connect() as conn, _sqlite_transaction(engine, conn):
         yield conn
+
+
+class LedgerWriter:
+    """Where a `BillingService` runs its write transactions (`transaction()`, as `write_transaction` does).
+
+    On a SQLite file the process's ledger writers take turns anyway (the writers' queue), so they share one kept
+    connection instead of checking one out of the pool and back in for every transaction (~40 us of a write's ~60 us
+    outside its statements, twice per billed call). The connection is taken again from the pool when it was
+    closed or invalidated, after a fork (a child does not use its parent's), and after a transaction whose end
+    could not be made clean (then it is closed). Elsewhere (PostgreSQL, in-memory SQLite, whose pool gives each
+    thread its own database) every transaction checks a connection out, as `write_transaction` does."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._kept = engine.dialect.name == "sqlite" and _on_disk(engine)
+        self._conn: Connection | None = None
+        self._pid = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        if not self._kept:
+            with write_transaction(self._engine) as conn:
+                yield conn
+            return
+        with _writer_queue(self._engine):
+            conn = self._conn
+            if conn is None or conn.closed or conn.invalidated or self._pid != os.getpid():
+                conn = self._conn = self._engine.connect()  # a forked child leaves its parent's connection alone
+                self._pid = os.getpid()
+            try:
+                with _sqlite_transaction(self._engine, conn):
+                    yield conn
+            except BaseException:
+                if not _clean(conn):
+                    self._conn = None
+                    with suppress(Exception):
+                        conn.close()
+                raise
+
+    def close(self) -> None:
+        """Give the kept connection back (Services.close does, before disposing of the engine)."""
+        with _writer_queue(self._engine):
+            conn, self._conn = self._conn, None
+            if conn is not None and self._pid == os.getpid():
+                conn.close()
+
+
+def _clean(conn: Connection) -> bool:
+    """Whether a connection is fit for the next transaction: open, valid and in no transaction."""
+    try:
+        return not (conn.closed or conn.invalidated or conn.in_transaction()) and not (
+            conn.connection.driver_connection.in_transaction
+        )
+    except Exception:
+        return False
 
 
 @contextmanager
@@ -95,7 +154,7 @@ def _sqlite_transaction(engine: Engine, conn: Connection) -> Iterator[None]:
     except BaseException:
         if conn.in_transaction():
             conn.rollback()
-        else:
+        elif not conn.invalidated and db.in_transaction:  # an invalidated connection was closed: nothing to undo
             _driver_end(engine, db.rollback)
         raise
     if conn.in_transaction():

@@ -8,10 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core.billing.ledger_sql import users, write_engine, write_transaction
+from core.billing.ledger_sql import LedgerWriter, users, write_engine, write_transaction
 from core.db import Database
 from core.db.engine import make_engine
 from core.users import UserView, add_user
@@ -93,3 +93,64 @@ def test_sqlite_a_failed_commit_raises_sqlalchemys_error_and_writes_nothing(tmp_
             assert conn.exec_driver_sql("SELECT count(*) FROM c").scalar_one() == 0
     finally:
         engine.dispose()
+
+
+def _file_writer(tmp_path: Path) -> tuple[Engine, LedgerWriter]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'kept.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (a INTEGER)")
+    return engine, LedgerWriter(write_engine(engine))
+
+
+def _driver(conn: Connection) -> object:
+    return conn.connection.driver_connection
+
+
+def test_sqlite_ledger_writes_share_one_kept_connection_and_leave_it_clean(tmp_path: Path) -> None:
+    engine, writer = _file_writer(tmp_path)
+    try:
+        with writer.transaction() as conn:
+            first = _driver(conn)
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")  # a Core-level statement joins the transaction
+        with pytest.raises(RuntimeError), writer.transaction() as conn:
+            conn.connection.driver_connection.execute("INSERT INTO t VALUES (2)")
+            raise RuntimeError("refused")  # rolled back; the connection stays fit for the next write
+        with writer.transaction() as conn:
+            assert _driver(conn) is first
+            conn.connection.driver_connection.execute("INSERT INTO t VALUES (3)")
+        with engine.connect() as conn:
+            assert [r[0] for r in conn.exec_driver_sql("SELECT a FROM t ORDER BY a")] == [1, 3]
+    finally:
+        writer.close()
+        engine.dispose()
+
+
+def test_sqlite_a_connection_that_went_bad_is_replaced(tmp_path: Path) -> None:
+    engine, writer = _file_writer(tmp_path)
+    try:
+        with pytest.raises(RuntimeError), writer.transaction() as conn:
+            first = _driver(conn)
+            conn.invalidate()  # as a driver fault would leave it
+            raise RuntimeError("broken")
+        with writer.transaction() as conn:
+            assert _driver(conn) is not first
+            conn.connection.driver_connection.execute("INSERT INTO t VALUES (1)")
+        writer.close()  # given back; a later write takes one again
+        with writer.transaction() as conn:
+            conn.connection.driver_connection.execute("INSERT INTO t VALUES (2)")
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 2
+    finally:
+        writer.close()
+        engine.dispose()
+
+
+def test_in_memory_sqlite_checks_out_a_connection_per_transaction() -> None:
+    engine = make_engine("sqlite://")
+    writer = LedgerWriter(write_engine(engine))
+    with writer.transaction() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (a INTEGER)")
+    with writer.transaction() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 0
+    assert writer._conn is None  # nothing kept: the pool gives each thread its own in-memory database
+    engine.dispose()
