@@ -279,6 +279,7 @@ class AccountsSQL:
 
     def __init__(self, dialect: str) -> None:
         self.sqlite = dialect == "sqlite"
+        self._last_time: tuple[datetime | None, str] = (None, "")
         lock = "" if self.sqlite else _LOCK_PG
         sql = {
             "lock_id": _ACCOUNT.format(where="id = :uid") + lock,
@@ -319,7 +320,16 @@ class AccountsSQL:
 
     def _time(self, value: datetime) -> Any:
         # SQLAlchemy's SQLite DateTime storage format (always six fractional digits), so text comparisons order.
-        return value.isoformat(sep=" ", timespec="microseconds") if self.sqlite else value
+        if not self.sqlite:
+            return value
+        # A write transaction names its one `now` in three statements: the text is made once. (One tuple, replaced
+        # whole, so a thread reads a time and its own text, never another thread's.)
+        last = self._last_time
+        if last[0] is value:
+            return last[1]
+        text = value.isoformat(sep=" ", timespec="microseconds")
+        self._last_time = (value, text)
+        return text
 
     def lock_account(
         self, conn: Connection, by: str, params: dict[str, Any], key: str | None, now: datetime

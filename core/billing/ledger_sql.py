@@ -95,6 +95,7 @@ class LedgerWriter:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._kept = engine.dialect.name == "sqlite" and _on_disk(engine)
+        self._queue = _writer_queue(engine)  # looked up once: naming it renders the engine's URL (~5 us)
         self._conn: Connection | None = None
         self._pid = 0
 
@@ -104,7 +105,7 @@ class LedgerWriter:
             with write_transaction(self._engine) as conn:
                 yield conn
             return
-        with _writer_queue(self._engine):
+        with self._queue:
             conn = self._conn
             if conn is None or conn.closed or conn.invalidated or self._pid != os.getpid():
                 conn = self._conn = self._engine.connect()  # a forked child leaves its parent's connection alone
@@ -121,7 +122,7 @@ class LedgerWriter:
 
     def close(self) -> None:
         """Give the kept connection back (Services.close does, before disposing of the engine)."""
-        with _writer_queue(self._engine):
+        with self._queue:
             conn, self._conn = self._conn, None
             if conn is not None and self._pid == os.getpid():
                 conn.close()
