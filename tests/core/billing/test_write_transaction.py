@@ -118,8 +118,11 @@ def test_sqlite_ledger_writes_share_one_kept_connection_and_leave_it_clean(tmp_p
         with writer.transaction() as conn:
             assert _driver(conn) is first
             conn.connection.driver_connection.execute("INSERT INTO t VALUES (3)")
+        assert engine.pool.checkedout() == 1  # kept between transactions, not given back to the pool
         with engine.connect() as conn:
             assert [r[0] for r in conn.exec_driver_sql("SELECT a FROM t ORDER BY a")] == [1, 3]
+        writer.close()
+        assert engine.pool.checkedout() == 0
     finally:
         writer.close()
         engine.dispose()
