@@ -1,4 +1,5 @@
-"""The ledger's SQL that is not on the hot path: Core statements built once (their compiled form is cached).
+"""The ledger's SQL that is not on the hot path (Core statements built once: their compiled form is cached), and the
+transactions every ledger write runs in (`write_transaction`, `LedgerWriter`).
 
 The hot path (lock the account, read its state, append a ledger row, move the cached balance) is in accounts_sql.py.
 """
