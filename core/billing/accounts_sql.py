@@ -12,6 +12,7 @@ Numeric as REAL), so rows written here read back identically through the ORM.
 from __future__ import annotations
 
 import json
+import operator
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,6 +87,12 @@ _INSERT_USAGE = (
     "INSERT INTO ai_usage_log (" + ", ".join(_USAGE_COLUMNS) + ")"  # noqa: S608 - constant SQL
     " VALUES (" + ", ".join(f":{c}" for c in _USAGE_COLUMNS) + ") RETURNING id"
 )
+# SQLite binds a row of ~35 values by position ~5 us faster than by name (each name is looked up in the dict).
+_INSERT_USAGE_BY_POSITION = (
+    "INSERT INTO ai_usage_log (" + ", ".join(_USAGE_COLUMNS) + ")"  # noqa: S608 - constant SQL
+    " VALUES (" + ", ".join("?" for _ in _USAGE_COLUMNS) + ") RETURNING id"
+)
+_USAGE_IN_ORDER = operator.itemgetter(*_USAGE_COLUMNS)
 _LINK_USAGE = "UPDATE ai_usage_log SET transaction_id = :tx_id WHERE id = :usage_id"
 _CLOSE_HOLD = (
     "UPDATE credit_holds SET status = 'settled', transaction_id = :tx_id"
@@ -644,11 +651,13 @@ class AccountsSQL:
         params["created_at"] = self._time(params["created_at"])
         meta = params["metadata"]
         params["metadata"] = None if meta is None else json.dumps(meta)
+        db = conn.connection.driver_connection
         if self.sqlite:  # SQLAlchemy stores Numeric on SQLite as REAL
             for col in ("duration_seconds", "base_cost_usd", "markup_pct", "charged_usd"):
                 if params[col] is not None:
                     params[col] = float(params[col])
-        return conn.connection.driver_connection.execute(self.sql["insert_usage"], params).fetchone()[0]
+            return db.execute(_INSERT_USAGE_BY_POSITION, _USAGE_IN_ORDER(params)).fetchone()[0]
+        return db.execute(self.sql["insert_usage"], params).fetchone()[0]
 
     def remainder(self, conn: Connection, user_id: int) -> int:
         """The account's accrual remainder (nano-credits); call it under the account's lock."""
