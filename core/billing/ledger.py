@@ -38,6 +38,7 @@ from core.billing.ledger_sql import (
     READ_BY_EMAIL,
     READ_BY_ID,
     TX_BY_ID,
+    LedgerWriter,
     holds,
     json_safe,
     ledger,
@@ -45,7 +46,6 @@ from core.billing.ledger_sql import (
     to_transaction,
     write_audit,
     write_engine,
-    write_transaction,
 )
 from core.billing.types import Balance, Hold, Settlement, Transaction, UsageRecord
 from core.billing.usage_rows import check_model, check_record, insert_usage, unknown_model, usage_metadata, usage_values
@@ -163,6 +163,7 @@ class BillingService:
         self.session_factory = session_factory
         self.engine = _engine_of(session_factory)
         self._write_engine = write_engine(self.engine)
+        self._writer = LedgerWriter(self._write_engine)
         self._sql = AccountsSQL(self.engine.dialect.name)
         # PostgreSQL: statements that are a whole transaction alone (a hold: _reserve_at_once), with no BEGIN and
         # COMMIT round trips around them
@@ -181,6 +182,10 @@ class BillingService:
         # next answer, so spend figures count the charge a caller has just been shown)
         self._on_write = on_write
 
+    def close(self) -> None:
+        """Give back the connection the ledger's writes keep (SQLite); a later write takes one again."""
+        self._writer.close()
+
     # ---- plumbing ------------------------------------------------------------------------------------------------
     def _write(self, op: Callable[[Connection, datetime], T], *, retry_on_key_race: bool = True) -> T:
         """Run `op` in one write transaction. Under the account lock a duplicate key is found by the read; should
@@ -188,7 +193,7 @@ class BillingService:
         attempts = 3 if retry_on_key_race else 1
         for attempt in range(attempts):
             try:
-                with write_transaction(self._write_engine) as conn:
+                with self._writer.transaction() as conn:
                     done = op(conn, utcnow())
             except IntegrityError as exc:
                 if attempt == attempts - 1 or not _is_key_race(exc):

@@ -43,8 +43,13 @@ def _sqlite_begin(conn: Any) -> None:
     # snapshot is stale), so read-then-write paths ask for BEGIN IMMEDIATE through the WRITE_LOCK execution option.
     # Issued on the driver connection: the same statement as conn.exec_driver_sql(...) without SQLAlchemy's
     # per-statement machinery, which cost ~17% of a ledger charge's CPU (measured with benchmarks/billing.py).
+    # A ledger write transaction (core.billing.ledger_sql) begins on the driver connection itself; a Core statement
+    # run inside it joins that transaction.
+    db = conn.connection.driver_connection
+    if db.in_transaction:
+        return
     mode = conn.get_execution_options().get("sqlite_begin")
-    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+    db.execute("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
 def _pg_read_committed(dbapi_conn: Any, _record: Any) -> None:

@@ -127,4 +127,5 @@ class Services:
         self.auto_alerts.stop()
         self.providers.close()
         self.rate_limiter.close()
+        self.billing.close()
         self.db.dispose()
