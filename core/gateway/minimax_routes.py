@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from core.gateway.deps import IdempotencyKey, admit, billing_headers, services_of
 from core.gateway.schemas import MusicRequest
+from core.gateway.threads import in_thread
 from core.services.generation import GenerationRequest
 
 router = APIRouter(prefix="/v1", tags=["Music and voices"])
@@ -21,6 +22,7 @@ router = APIRouter(prefix="/v1", tags=["Music and voices"])
     response_class=Response,
     responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}}}},
 )
+@in_thread
 def music(body: MusicRequest, request: Request, key: IdempotencyKey = None) -> Response:
     who = admit(request)
     gen = GenerationRequest(category="music", text=body.prompt, lyrics=body.lyrics)
@@ -29,6 +31,7 @@ def music(body: MusicRequest, request: Request, key: IdempotencyKey = None) -> R
 
 
 @router.post("/voices/clone", summary="Clone a voice from a sample (e.g. MiniMax voice-clone); multipart upload")
+@in_thread
 def clone_voice(
     request: Request,
     file: Annotated[UploadFile, File(description="a voice sample of at least 10 seconds (at most 25 MB)")],
