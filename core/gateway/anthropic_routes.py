@@ -11,12 +11,13 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from core.gateway import anthropic_format
 from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of
 from core.gateway.errors import problem_of
+from core.gateway.json_route import JsonRoute
 from core.gateway.schemas import CountTokensRequest, MessagesRequest, TokenCount
 from core.gateway.streaming import relay, sse
 from core.gateway.threads import in_thread
 from core.services.errors import InvalidInputError
 
-router = APIRouter(prefix="/v1", tags=["Anthropic-compatible"])
+router = APIRouter(prefix="/v1", tags=["Anthropic-compatible"], route_class=JsonRoute)
 
 
 @router.post("/messages", summary="Create a message (Anthropic models)")

@@ -9,11 +9,12 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from core.gateway.deps import IdempotencyKey, admit, billing_headers, services_of
+from core.gateway.json_route import JsonRoute
 from core.gateway.schemas import MusicRequest
 from core.gateway.threads import in_thread
 from core.services.generation import GenerationRequest
 
-router = APIRouter(prefix="/v1", tags=["Music and voices"])
+router = APIRouter(prefix="/v1", tags=["Music and voices"], route_class=JsonRoute)
 
 
 @router.post(

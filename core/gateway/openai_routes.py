@@ -14,12 +14,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from core.gateway import anthropic_format, openai_format, responses_format
 from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of
 from core.gateway.errors import is_anthropic, problem_of
+from core.gateway.json_route import JsonRoute
 from core.gateway.schemas import ChatCompletionRequest, ImageRequest, ResponsesRequest, SpeechRequest
 from core.gateway.streaming import relay, sse
 from core.gateway.threads import in_thread
 from core.services.generation import GenerationRequest
 
-router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], route_class=JsonRoute)
 ModelName = Annotated[str, Form(min_length=1, max_length=200)]
 
 
