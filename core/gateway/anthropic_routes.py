@@ -11,14 +11,17 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from core.gateway import anthropic_format
 from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of
 from core.gateway.errors import problem_of
+from core.gateway.json_route import JsonRoute
 from core.gateway.schemas import CountTokensRequest, MessagesRequest, TokenCount
 from core.gateway.streaming import relay, sse
+from core.gateway.threads import in_thread
 from core.services.errors import InvalidInputError
 
-router = APIRouter(prefix="/v1", tags=["Anthropic-compatible"])
+router = APIRouter(prefix="/v1", tags=["Anthropic-compatible"], route_class=JsonRoute)
 
 
 @router.post("/messages", summary="Create a message (Anthropic models)")
+@in_thread
 def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None) -> Response:
     who = admit(request)
     services = services_of(request)
@@ -60,6 +63,7 @@ def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None
     "Anthropic's, the figure is an estimate. Nothing is held, charged or logged; it counts against the key's requests "
     "per minute.",
 )
+@in_thread
 def count_tokens(body: CountTokensRequest, request: Request) -> JSONResponse:
     who = admit(request)
     tokens = services_of(request).generation.count_tokens(who, body.model, anthropic_format.prompt_request(body))

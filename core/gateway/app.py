@@ -21,11 +21,10 @@ from core.gateway import anthropic_routes, minimax_routes, openai_routes
 from core.gateway.deps import SECURITY, SECURITY_SCHEMES
 from core.gateway.errors import engine_error, http_error, unexpected_error, validation_error
 from core.gateway.limits import BodyLimit
+from core.gateway.threads import THREADS
 from core.services import Services
 from core.services.errors import CoreError
 
-# Routes run in worker threads (the engine is synchronous): enough for many concurrent streams per process.
-THREADS = 128
 # Seconds a worker reuses an API key, a catalog entry and a payer's account it read (GATEWAY_CACHE_SECONDS; 0 reads
 # them on every call): three reads fewer per call. A key revoked elsewhere (the API keys page, another worker) is
 # refused within this time; a markup changed is charged at once (read under the account's lock when settling).
@@ -43,6 +42,8 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the routes run in threads.pool(); as many of anyio's threads serve what still runs there (closing a stream
+        # whose client left, spooled uploads)
         anyio.to_thread.current_default_thread_limiter().total_tokens = int(os.environ.get("GATEWAY_THREADS", THREADS))
         owned = services is None
         app.state.services = Services() if owned else services

@@ -9,10 +9,12 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from core.gateway.deps import IdempotencyKey, admit, billing_headers, services_of
+from core.gateway.json_route import JsonRoute
 from core.gateway.schemas import MusicRequest
+from core.gateway.threads import in_thread
 from core.services.generation import GenerationRequest
 
-router = APIRouter(prefix="/v1", tags=["Music and voices"])
+router = APIRouter(prefix="/v1", tags=["Music and voices"], route_class=JsonRoute)
 
 
 @router.post(
@@ -21,6 +23,7 @@ router = APIRouter(prefix="/v1", tags=["Music and voices"])
     response_class=Response,
     responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}}}},
 )
+@in_thread
 def music(body: MusicRequest, request: Request, key: IdempotencyKey = None) -> Response:
     who = admit(request)
     gen = GenerationRequest(category="music", text=body.prompt, lyrics=body.lyrics)
@@ -29,6 +32,7 @@ def music(body: MusicRequest, request: Request, key: IdempotencyKey = None) -> R
 
 
 @router.post("/voices/clone", summary="Clone a voice from a sample (e.g. MiniMax voice-clone); multipart upload")
+@in_thread
 def clone_voice(
     request: Request,
     file: Annotated[UploadFile, File(description="a voice sample of at least 10 seconds (at most 25 MB)")],

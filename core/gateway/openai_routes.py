@@ -14,15 +14,18 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from core.gateway import anthropic_format, openai_format, responses_format
 from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of
 from core.gateway.errors import is_anthropic, problem_of
+from core.gateway.json_route import JsonRoute
 from core.gateway.schemas import ChatCompletionRequest, ImageRequest, ResponsesRequest, SpeechRequest
 from core.gateway.streaming import relay, sse
+from core.gateway.threads import in_thread
 from core.services.generation import GenerationRequest
 
-router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], route_class=JsonRoute)
 ModelName = Annotated[str, Form(min_length=1, max_length=200)]
 
 
 @router.post("/chat/completions", summary="Create a chat completion (any chat model of the catalog)")
+@in_thread
 def chat_completions(body: ChatCompletionRequest, request: Request, key: IdempotencyKey = None) -> Response:
     who = admit(request)
     services = services_of(request)
@@ -58,6 +61,7 @@ def stream_fault(exc: BaseException, rid: str) -> tuple[str, str, str | None]:
 
 
 @router.post("/responses", summary="Create a response: OpenAI's Responses API, text (any chat model of the catalog)")
+@in_thread
 def responses(body: ResponsesRequest, request: Request, key: IdempotencyKey = None) -> Response:
     who = admit(request)
     services = services_of(request)
@@ -90,6 +94,7 @@ def responses(body: ResponsesRequest, request: Request, key: IdempotencyKey = No
     response_class=Response,
     responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}, "audio/flac": {}}}},
 )
+@in_thread
 def speech(body: SpeechRequest, request: Request, key: IdempotencyKey = None) -> Response:
     who = admit(request)
     options: dict[str, Any] = {"format": body.response_format}
@@ -103,6 +108,7 @@ def speech(body: SpeechRequest, request: Request, key: IdempotencyKey = None) ->
 
 
 @router.post("/audio/transcriptions", summary="Speech to text (any speech-to-text model; multipart upload)")
+@in_thread
 def transcriptions(
     request: Request,
     file: Annotated[UploadFile, File(description="the audio: WAV, FLAC, MP3, ... (at most 25 MB)")],
@@ -131,6 +137,7 @@ def transcriptions(
 
 
 @router.post("/images/generations", summary="Generate an image (any image model)")
+@in_thread
 def images(body: ImageRequest, request: Request, key: IdempotencyKey = None) -> Response:
     who = admit(request)
     gen = GenerationRequest(category="image", text=body.prompt, size=body.size, quality=body.quality, n=body.n or 1)
@@ -139,6 +146,7 @@ def images(body: ImageRequest, request: Request, key: IdempotencyKey = None) -> 
 
 
 @router.get("/models", summary="The models this key may call (Anthropic's shape when anthropic-version is sent)")
+@in_thread
 def models(request: Request) -> Response:
     who = admit(request)
     entries = services_of(request).keys.models(who)
@@ -149,6 +157,7 @@ def models(request: Request) -> Response:
 
 
 @router.get("/models/{model_id:path}", summary="One model this key may call (Anthropic's shape with anthropic-version)")
+@in_thread
 def model(model_id: str, request: Request) -> Response:
     who = admit(request)
     entry = services_of(request).keys.model(who, model_id)
