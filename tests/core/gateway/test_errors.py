@@ -127,6 +127,34 @@ def test_bodies_are_bounded(world: GatewayWorld) -> None:
     assert err.value.status_code == 413
 
 
+@pytest.mark.parametrize("route", ["/v1/audio/transcriptions", "/v1/chat/completions", "/v1/messages"])
+def test_a_body_sent_in_chunks_is_bounded_too(world: GatewayWorld, route: str) -> None:
+    """Without a Content-Length (chunked transfer), the bound is found while the body is read: still a 413 in the
+    route's envelope, never the framework's 400 "error parsing the body"."""
+    user = world.user()
+    key = world.key(user)
+
+    def pieces():  # a well-formed start (a file part, a JSON string), then more than the bound allows
+        if "audio" in route:
+            yield b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        else:
+            yield b'{"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "user", "content": "'
+        for _ in range(27):
+            yield b"x" * (1024 * 1024)
+
+    kind = "multipart/form-data; boundary=xyz" if "audio" in route else "application/json"
+    r = httpx.post(
+        f"{world.url}{route}",
+        content=pieces(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": kind, "anthropic-version": "2023-06-01"},
+        timeout=60,
+    )
+    assert r.status_code == 413, r.text
+    error = r.json()["error"]
+    assert (error["type"] if route == "/v1/messages" else error["code"]) == "request_too_large"
+    assert world.balance(user) == 10_000  # nothing held or charged
+
+
 def test_upstream_faults_are_5xx_in_the_envelope(world: GatewayWorld) -> None:
     user = world.user()
     client = world.openai(world.key(user))
