@@ -90,7 +90,7 @@ async def _one(conn: Connection, headers: dict[str, str], stream: bool) -> Sampl
 
 
 async def _load(
-    url: str, keys: list[dict[str, str]], clients: int, total: int, stream: bool, rate: float | None
+    url: str, keys: list[dict[str, str]], clients: int, total: int, stream: bool, rate: float | None, stagger: float
 ) -> tuple[list[Sample], float]:
     samples: list[Sample] = []
     left = total
@@ -100,8 +100,9 @@ async def _load(
     pool = [Connection(url) for _ in range(clients)]
     try:
 
-        async def worker(conn: Connection, headers: dict[str, str]) -> None:
+        async def worker(conn: Connection, headers: dict[str, str], start: float) -> None:
             nonlocal left
+            await asyncio.sleep(start)
             due = time.perf_counter()
             while left > 0:
                 left -= 1
@@ -117,7 +118,11 @@ async def _load(
         for i, conn in enumerate(pool):  # open and warm the connections up
             await _one(conn, keys[i % len(keys)], stream)
         started = time.perf_counter()
-        await asyncio.gather(*(worker(conn, keys[i % len(keys)]) for i, conn in enumerate(pool)))
+        # With a slow upstream, clients started together stay in step (each waits the same time for its answer),
+        # so all of them would reach the gateway at once, every time: a burst no independent callers make. Each
+        # starts at its own offset within one upstream answer time instead.
+        starts = [pace.uniform(0, stagger) for _ in pool]
+        await asyncio.gather(*(worker(conn, keys[i % len(keys)], starts[i]) for i, conn in enumerate(pool)))
         wall = time.perf_counter() - started
     finally:
         for conn in pool:
@@ -126,12 +131,19 @@ async def _load(
 
 
 def load(
-    url: str, keys: list[dict[str, str]], clients: int, total: int, stream: bool, rate: float | None = None
+    url: str,
+    keys: list[dict[str, str]],
+    clients: int,
+    total: int,
+    stream: bool,
+    rate: float | None = None,
+    stagger: float = 0.0,
 ) -> tuple[list[Sample], float]:
     """`total` requests from `clients` concurrent clients, client i sending the headers keys[i % len(keys)]: each
     client sends its next request as soon as it has the answer, or, with `rate`, at Poisson arrival times adding up to
-    `rate` requests/s (an offered load below capacity, so the latency measured is the gateway's work, not a queue)."""
-    return asyncio.run(_load(url, keys, clients, total, stream, rate))
+    `rate` requests/s (an offered load below capacity, so the latency measured is the gateway's work, not a queue).
+    `stagger`: each client starts at a random offset up to that many seconds (for a slow upstream; see _load)."""
+    return asyncio.run(_load(url, keys, clients, total, stream, rate, stagger))
 
 
 def _database(kind: str, pg_url: str | None, tmp: Path) -> tuple[str, str | None]:
@@ -190,9 +202,12 @@ def run_database(
                             total,
                             stream,
                             rate,
+                            delay / 1000,
                         )
                         cpu_before = cpu_seconds(pids)
-                        via, wall = load(f"{gateway}/v1/chat/completions", keys, clients, total, stream, rate)
+                        via, wall = load(
+                            f"{gateway}/v1/chat/completions", keys, clients, total, stream, rate, delay / 1000
+                        )
                         cpu_after = cpu_seconds(pids)
                         violations = services.ledger.check(SYSTEM)
                         row = _summary(kind, workers, stream, clients, direct, via, wall, len(violations))
