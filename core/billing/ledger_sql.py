@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select
+from sqlalchemy import Connection, Engine, bindparam, event, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from core.billing.types import Transaction
@@ -99,6 +100,8 @@ class LedgerWriter:
         self._queue = _writer_queue(engine)  # looked up once: naming it renders the engine's URL (~5 us)
         self._conn: Connection | None = None
         self._pid = 0
+        if self._kept:  # the engine's dispose() closes what its pool lent out, which the kept connection is not
+            event.listen(getattr(engine, "_proxied", engine), "engine_disposed", _closer(weakref.ref(self)))
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -121,12 +124,28 @@ class LedgerWriter:
                         conn.close()
                 raise
 
-    def close(self) -> None:
-        """Give the kept connection back (Services.close does, before disposing of the engine)."""
+    def close(self, *, disposed: bool = False) -> None:
+        """Give the kept connection back (Services.close does; so does disposing of the engine), and the writers'
+        queue its file (opened again by the next writer): a process that opens many databases (the test suite, a
+        server that reconfigures) would otherwise keep their files open until it ran out of descriptors."""
         with self._queue:
             conn, self._conn = self._conn, None
             if conn is not None and self._pid == os.getpid():
+                if disposed:  # its pool is gone: back there it would stay open until garbage-collected
+                    with suppress(Exception):
+                        conn.invalidate()
                 conn.close()
+        if isinstance(self._queue, WriteQueue):
+            self._queue.close_file()
+
+
+def _closer(ref: weakref.ReferenceType[LedgerWriter]) -> Callable[[Engine], None]:
+    def on_dispose(_engine: Engine) -> None:
+        writer = ref()
+        if writer is not None:
+            writer.close(disposed=True)
+
+    return on_dispose
 
 
 def _clean(conn: Connection) -> bool:

@@ -46,6 +46,14 @@ class WriteQueue:
             self._pid = os.getpid()
         return self._fd
 
+    def close_file(self) -> None:
+        """Close the queue's file (a writer opens it again): taken under the thread lock, so no writer of this process
+        holds its flock, which closing it would release."""
+        with self._threads:
+            fd, self._fd = self._fd, None
+            if fd is not None and self._pid == os.getpid():
+                os.close(fd)
+
     def __enter__(self) -> WriteQueue:
         self._threads.acquire()
         try:

@@ -148,6 +148,39 @@ def test_sqlite_a_connection_that_went_bad_is_replaced(tmp_path: Path) -> None:
         engine.dispose()
 
 
+def _open_files_under(folder: Path) -> list[str]:
+    fds = Path("/proc/self/fd")
+    found = []
+    for fd in fds.iterdir():
+        try:
+            target = fd.readlink()
+        except OSError:
+            continue
+        if str(target).startswith(str(folder)):
+            found.append(str(target))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+def test_disposing_of_the_engine_closes_every_file_the_ledger_kept_open(tmp_path: Path) -> None:
+    """The kept connection (the database, its -wal and -shm) and the writers' queue file are closed when the engine is
+    disposed of, with no close() called and no garbage collection: a process opening many databases (the test suite
+    ran out of descriptors) keeps none of them open."""
+    engine, writer = _file_writer(tmp_path)
+    with writer.transaction() as conn:
+        conn.connection.driver_connection.execute("INSERT INTO t VALUES (1)")
+    assert any(name.endswith("-writers") for name in _open_files_under(tmp_path))
+    engine.dispose()
+    assert _open_files_under(tmp_path) == []
+    with writer.transaction() as conn:  # a later write opens what it needs again
+        conn.connection.driver_connection.execute("INSERT INTO t VALUES (2)")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 2
+    writer.close()
+    engine.dispose()
+    assert _open_files_under(tmp_path) == []
+
+
 def test_in_memory_sqlite_checks_out_a_connection_per_transaction() -> None:
     engine = make_engine("sqlite://")
     writer = LedgerWriter(write_engine(engine))
