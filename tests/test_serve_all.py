@@ -157,8 +157,10 @@ sys.exit(serve_all.serve({{"the gateway": ([*server, "gateway"], None), "the app
 def _read_until(fd: int, done: Callable[[bytes], bool], seconds: float) -> bytes:
     """What the terminal shows until `done` says enough (or it closes, or time is up)."""
     out, deadline = b"", time.monotonic() + seconds
+    poller = select.poll()  # not select(): it refuses a descriptor past 1024, which a long test session can reach
+    poller.register(fd, select.POLLIN)
     while not done(out) and (left := deadline - time.monotonic()) > 0:
-        if select.select([fd], [], [], left)[0]:
+        if poller.poll(left * 1000):
             try:
                 chunk = os.read(fd, 4096)
             except OSError:  # EIO: every process holding the terminal has ended
