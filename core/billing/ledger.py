@@ -45,7 +45,6 @@ from core.billing.ledger_sql import (
     read_transaction,
     to_transaction,
     write_audit,
-    write_engine,
 )
 from core.billing.types import Balance, Hold, Settlement, Transaction, UsageRecord
 from core.billing.usage_rows import check_model, check_record, insert_usage, unknown_model, usage_metadata, usage_values
@@ -162,8 +161,7 @@ class BillingService:
     ) -> None:
         self.session_factory = session_factory
         self.engine = _engine_of(session_factory)
-        self._write_engine = write_engine(self.engine)
-        self._writer = LedgerWriter(self._write_engine)
+        self._writer = LedgerWriter(self.engine)
         self._sql = AccountsSQL(self.engine.dialect.name)
         # PostgreSQL: statements that are a whole transaction alone (a hold: _reserve_at_once), with no BEGIN and
         # COMMIT round trips around them

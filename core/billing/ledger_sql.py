@@ -92,16 +92,18 @@ class LedgerWriter:
     outside its statements, twice per billed call). The connection is taken again from the pool when it was
     closed or invalidated, after a fork (a child does not use its parent's), and after a transaction whose end
     could not be made clean (then it is closed). Elsewhere (PostgreSQL, in-memory SQLite, whose pool gives each
-    thread its own database) every transaction checks a connection out, as `write_transaction` does."""
+    thread its own database) every transaction checks a connection out, as `write_transaction` does.
+
+    `engine` is the database's engine; the writer runs its transactions on its `write_engine`."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._engine = write_engine(engine)
         self._kept = engine.dialect.name == "sqlite" and _on_disk(engine)
         self._queue = _writer_queue(engine)  # looked up once: naming it renders the engine's URL (~5 us)
         self._conn: Connection | None = None
         self._pid = 0
         if self._kept:  # the engine's dispose() closes what its pool lent out, which the kept connection is not
-            event.listen(getattr(engine, "_proxied", engine), "engine_disposed", _closer(weakref.ref(self)))
+            event.listen(engine, "engine_disposed", _closer(weakref.ref(self)))
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

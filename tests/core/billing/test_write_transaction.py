@@ -99,7 +99,7 @@ def _file_writer(tmp_path: Path) -> tuple[Engine, LedgerWriter]:
     engine = make_engine(f"sqlite:///{tmp_path / 'kept.db'}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (a INTEGER)")
-    return engine, LedgerWriter(write_engine(engine))
+    return engine, LedgerWriter(engine)
 
 
 def _driver(conn: Connection) -> object:
@@ -183,7 +183,7 @@ def test_disposing_of_the_engine_closes_every_file_the_ledger_kept_open(tmp_path
 
 def test_in_memory_sqlite_checks_out_a_connection_per_transaction() -> None:
     engine = make_engine("sqlite://")
-    writer = LedgerWriter(write_engine(engine))
+    writer = LedgerWriter(engine)
     with writer.transaction() as conn:
         conn.exec_driver_sql("CREATE TABLE t (a INTEGER)")
     with writer.transaction() as conn:
