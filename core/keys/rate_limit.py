@@ -15,20 +15,24 @@ from typing import Protocol
 
 from core.errors import ConfigError
 
-PERIOD_SECONDS = 60.0
+# Time is counted in whole microseconds, with the interval rounded down: `rpm` intervals then never exceed the period,
+# so a burst of exactly `rpm` is always allowed. (In floating-point seconds, (now + 60) - now - 60 can come out a
+# few nanoseconds above 0 and refuse a key's very first request.)
+_PERIOD_US = 60_000_000
 
-# KEYS[1] the key's TAT; ARGV[1] period (s), ARGV[2] limit. Returns "0" when allowed, else the seconds to wait.
+# KEYS[1] the key's TAT (µs); ARGV[1] period (µs), ARGV[2] limit. Returns "0" when allowed, else the µs to wait.
+# Lua numbers are doubles: integers of microseconds since 1970 (~2^51) are exact.
 _GCRA_LUA = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local period = tonumber(ARGV[1])
-local interval = period / tonumber(ARGV[2])
+local interval = math.floor(period / tonumber(ARGV[2]))
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local new_tat = tat + interval
 local wait = new_tat - now - period
-if wait > 0 then return tostring(wait) end
-redis.call('SET', KEYS[1], string.format('%.6f', new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+if wait > 0 then return string.format('%d', wait) end
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
 return '0'
 """
 
@@ -45,17 +49,17 @@ class InProcessRateLimiter:
     """GCRA in this process (one gateway process, tests, the app)."""
 
     def __init__(self) -> None:
-        self._tat: dict[str, float] = {}
+        self._tat: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def acquire(self, key: str, per_minute: int) -> float | None:
-        interval = PERIOD_SECONDS / per_minute
+        interval = _PERIOD_US // per_minute
         with self._lock:
-            now = time.monotonic()
+            now = time.monotonic_ns() // 1000
             tat = max(self._tat.get(key, now), now)
-            wait = tat + interval - now - PERIOD_SECONDS
+            wait = tat + interval - now - _PERIOD_US
             if wait > 0:
-                return wait
+                return wait / 1e6
             self._tat[key] = tat + interval
             return None
 
@@ -78,14 +82,14 @@ class RedisRateLimiter:
         import redis
 
         try:
-            out = self._script(keys=[self._namespace + key], args=[PERIOD_SECONDS, per_minute])
+            out = self._script(keys=[self._namespace + key], args=[_PERIOD_US, per_minute])
         except redis.RedisError as exc:
             raise RateLimiterUnavailable(
                 f"The rate limiter's Redis ({self._url_shown}) did not answer ({type(exc).__name__}); check that it "
                 "is running, or unset REDIS_URL to limit per process."
             ) from exc
-        wait = float(out)
-        return wait if wait > 0 else None
+        wait = int(out)
+        return wait / 1e6 if wait > 0 else None
 
     def close(self) -> None:
         self._redis.close()
