@@ -16,6 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from core.gateway.deps import presented_key
+from core.gateway.threads import in_thread
+from core.services import SYSTEM
 from core.services import errors as e
 
 log = logging.getLogger("core.gateway")
@@ -126,6 +129,9 @@ async def engine_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    refused = await _key_refused(request)
+    if refused is not None:  # the key first, as OpenAI and Anthropic answer: no key, no word about the body
+        return refused
     errors = [err for err in exc.errors() if not _other_branch(err)] or exc.errors()
     refusals = [err for err in errors if str(err.get("msg", "")).startswith("Value error, ")]
     parts = []
@@ -138,6 +144,21 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     param = str(path[0]) if path else None
     problem = Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message, param=param)
     return render(request, problem)
+
+
+async def _key_refused(request: Request) -> JSONResponse | None:
+    """The 401 for a request whose key would be refused (none, unknown, revoked, expired), else None. Counts nothing
+    against the key's limits; a database that cannot answer leaves the body's own error to be told."""
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        return None
+    try:
+        await in_thread(services.keys.authenticate)(SYSTEM, presented_key(request))
+    except e.UnauthenticatedError as exc:
+        return render(request, problem_of(exc))  # type: ignore[arg-type]
+    except e.CoreError:
+        return None
+    return None
 
 
 def _other_branch(err: Any) -> bool:

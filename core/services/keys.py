@@ -111,6 +111,36 @@ class KeyService:
         """The principal a request's key acts as: its owner, narrowed to the key's models. Refuses a missing,
         unknown, revoked or expired key (`UnauthenticatedError`) and a key over its requests per minute
         (`RateLimitedError`, with when to try again). The key is compared by its hash, in constant time."""
+        found, digest = self._authenticated(secret)
+        key = found.key
+        if key.limits.rpm:
+            # by the hash: unique to the key whatever database it lives in (several may share one Redis)
+            wait = self._s.rate_limiter.acquire(f"key:{digest[:32]}", key.limits.rpm)
+            if wait is not None:
+                raise RateLimitedError(
+                    f"API key {key.prefix}… is limited to {key.limits.rpm:,} "
+                    f"request{'s' if key.limits.rpm != 1 else ''} per minute; try again in "
+                    f"{wait:.1f} s.",
+                    retry_after=wait,
+                )
+        self._touch(key.id)
+        return Principal(
+            user_id=key.owner_id,
+            email=key.owner_email,
+            name=found.owner_name,
+            role=Role(found.owner_role),
+            api_key_id=key.id,
+            api_key_models=key.limits.models,
+        )
+
+    @guarded(None, system_only=True)
+    def authenticate(self, caller: Caller, secret: str | None) -> None:
+        """Refuse a missing, unknown, revoked or expired key as `admit` does (`UnauthenticatedError`), without
+        counting a request against the key's limit: a malformed request is answered 401 before its 400, as OpenAI
+        answers, so a body's error tells nothing to someone without a key."""
+        self._authenticated(secret)
+
+    def _authenticated(self, secret: str | None) -> tuple[KeyOwner, str]:
         secret = (secret or "").strip()
         if not secret:
             raise UnauthenticatedError(
@@ -135,25 +165,7 @@ class KeyService:
                 f"API key {key.prefix}… expired on {key.expires_at:%Y-%m-%d %H:%M} UTC; create a new one on the API "
                 "keys page."
             )
-        if key.limits.rpm:
-            # by the hash: unique to the key whatever database it lives in (several may share one Redis)
-            wait = self._s.rate_limiter.acquire(f"key:{digest[:32]}", key.limits.rpm)
-            if wait is not None:
-                raise RateLimitedError(
-                    f"API key {key.prefix}… is limited to {key.limits.rpm:,} "
-                    f"request{'s' if key.limits.rpm != 1 else ''} per minute; try again in "
-                    f"{wait:.1f} s.",
-                    retry_after=wait,
-                )
-        self._touch(key.id)
-        return Principal(
-            user_id=key.owner_id,
-            email=key.owner_email,
-            name=found.owner_name,
-            role=Role(found.owner_role),
-            api_key_id=key.id,
-            api_key_models=key.limits.models,
-        )
+        return found, digest
 
     @guarded(None)
     def models(self, caller: Caller) -> list[ModelPrice]:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.billing.ledger_sql import LedgerWriter, users, write_engine, write_transaction
 from core.db import Database
+from core.db import engine as engine_module
 from core.db.engine import make_engine
 from core.users import UserView, add_user
 
@@ -58,7 +59,10 @@ def test_an_error_rolls_back_everything(runtime: Database, with_core: bool) -> N
         assert conn.execute(select(func.count()).where(users.c.name == "changed")).scalar_one() == 0
 
 
-def test_sqlite_takes_the_write_lock_first_and_a_busy_database_fails_as_before(tmp_path: Path) -> None:
+def test_sqlite_takes_the_write_lock_first_and_a_busy_database_fails_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 50)  # the busy database fails in 50 ms, not 30 s
     path = tmp_path / "lock.db"
     engine = make_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 0.05})
     with engine.begin() as conn:

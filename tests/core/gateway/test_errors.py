@@ -109,6 +109,32 @@ def test_unknown_model_and_malformed_requests(world: GatewayWorld) -> None:
     assert r.status_code == 404 and "error" in r.json()
 
 
+@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/messages", "/v1/audio/speech"])
+def test_a_malformed_request_without_a_good_key_is_401_not_400(world: GatewayWorld, route: str) -> None:
+    """The key is judged first, as OpenAI and Anthropic do: without a good key nothing is said about the body. A
+    malformed request with a good key is its 400, and does not count against the key's requests per minute."""
+    user = world.user()
+    made = world.services.keys.create(SYSTEM, user.id, "to revoke")
+    world.services.keys.revoke(SYSTEM, user.id, made.key.id)
+    anthropic = route == "/v1/messages"
+    for key, said in ((None, "No API key"), ("sk-ac-nope", "Incorrect API key"), (made.secret, "was revoked")):
+        headers = {"anthropic-version": "2023-06-01"} | ({"x-api-key": key} if key else {})
+        for bad in ({"model": 7}, b"{not json"):
+            r = httpx.post(
+                f"{world.url}{route}", headers=headers, **({"json": bad} if isinstance(bad, dict) else {"content": bad})
+            )
+            assert r.status_code == 401, (key, bad, r.text)
+            error = r.json()["error"]
+            assert said in error["message"]
+            assert error["type"] == ("authentication_error" if anthropic else "invalid_request_error")
+    good = world.key(user, rpm=2)
+    headers = {"anthropic-version": "2023-06-01", "x-api-key": good}
+    for _ in range(3):
+        r = httpx.post(f"{world.url}{route}", headers=headers, json={"model": 7})
+        assert r.status_code == 400, r.text
+    assert chat(world.openai(good)) and chat(world.openai(good))  # the three 400s counted nothing against its 2 rpm
+
+
 def test_bodies_are_bounded(world: GatewayWorld) -> None:
     key = world.key(world.user())
     big = b"\0" * (26 * 1024 * 1024)
