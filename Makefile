@@ -8,6 +8,9 @@ PORT ?= 8501
 HOST ?= 127.0.0.1
 GATEWAY_PORT ?= 8000
 DEMO_ROWS ?= 200000
+# The suite runs on this many processes (pytest-xdist): two halves its time on two cores. Every test keeps to its own
+# database, PostgreSQL schema, ports and files, so they may run side by side; TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint format init demo bench clean
 
@@ -41,7 +44,7 @@ run: demo
 
 test: $(VENV)/.dev
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
