@@ -120,6 +120,7 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "demo.has_usage": ("yes", "no", "no", "no"),
     "demo.write_history": ("yes", "no", "no", "no"),
     "keys.admit": ("no", "no", "no", "no"),
+    "keys.authenticate": ("no", "no", "no", "no"),
     "keys.create": ("yes", "own", "own", "own"),
     "keys.list": ("yes", "own", "own", "own"),
     "keys.models": ("yes", "yes", "yes", "yes"),
@@ -353,6 +354,9 @@ CALLS: dict[str, Call] = {
     "demo.has_usage": lambda w, c, t: w.services.demo.has_usage(c),
     "demo.write_history": lambda w, c, t: w.services.demo.write_history(c, rows=200, days=3, seed=1, replace=True),
     "keys.admit": lambda w, c, t: w.services.keys.admit(c, w.services.keys.create(SYSTEM, t.id, "k").secret),
+    "keys.authenticate": lambda w, c, t: w.services.keys.authenticate(
+        c, w.services.keys.create(SYSTEM, t.id, "k").secret
+    ),
     "keys.create": lambda w, c, t: w.services.keys.create(c, t.id, w.fresh("key")),
     "keys.list": lambda w, c, t: {k.owner_email for k in w.services.keys.list(c)},
     "keys.models": lambda w, c, t: w.services.keys.models(c),
