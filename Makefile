@@ -9,7 +9,8 @@ HOST ?= 127.0.0.1
 GATEWAY_PORT ?= 8000
 DEMO_ROWS ?= 200000
 # The suite runs on this many processes (pytest-xdist): two halves its time on two cores. Every test keeps to its own
-# database, PostgreSQL schema, ports and files, so they may run side by side; TEST_WORKERS=0 runs it in this process.
+# database, PostgreSQL schema, ports and files, so they may run side by side; a file's tests stay together, in order,
+# in one process (--dist loadfile), so a module's shared fixture is built once. TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
 
 .PHONY: run test lint format init demo bench clean
@@ -44,7 +45,7 @@ run: demo
 
 test: $(VENV)/.dev
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n $(TEST_WORKERS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
