@@ -191,8 +191,7 @@ class BillingService:
         attempts = 3 if retry_on_key_race else 1
         for attempt in range(attempts):
             try:
-                with self._writer.transaction() as conn:
-                    done = op(conn, utcnow())
+                done = self._writer.run(lambda conn: op(conn, utcnow()))
             except IntegrityError as exc:
                 if attempt == attempts - 1 or not _is_key_race(exc):
                     raise
