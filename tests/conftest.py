@@ -6,6 +6,7 @@ With CI=true an unreachable PostgreSQL fails the run instead of skipping.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,21 @@ from core.services import Services
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+# Streamlit's script runner (the AppTest page tests) installs the page as sys.modules["__main__"] and leaves it there;
+# a later test in the same process that starts a "spawn" child would then have the child run that page as its main
+# module, fail, and be replaced by the pool forever (a hang, seen when the suite was split across two processes).
+_MAIN_MODULE = sys.modules.get("__main__")
+
+
+@pytest.fixture(autouse=True)
+def _the_real_main_module() -> Iterator[None]:
+    if _MAIN_MODULE is not None and sys.modules.get("__main__") is not _MAIN_MODULE:
+        sys.modules["__main__"] = _MAIN_MODULE
+    yield
+    if _MAIN_MODULE is not None and sys.modules.get("__main__") is not _MAIN_MODULE:
+        sys.modules["__main__"] = _MAIN_MODULE
 
 
 @pytest.fixture(autouse=True)

@@ -91,7 +91,8 @@ def test_4_processes_never_overdraw(runtime: Database, billing: BillingService) 
     ctx = multiprocessing.get_context("spawn")
     url = runtime.settings.database_url
     with ctx.Pool(4) as pool:
-        results = pool.starmap(_process_worker, [(url, user.id, f"p{p}", 200) for p in range(4)])
+        # with a timeout: a child that dies is replaced by the pool and its task never answers
+        results = pool.starmap_async(_process_worker, [(url, user.id, f"p{p}", 200) for p in range(4)]).get(300)
     assert sum(r for r, _ in results) + sum(f for _, f in results) == 4 * 200
     assert_exact(runtime, billing, user, sum(r for r, _ in results))
 
