@@ -11,6 +11,8 @@ DEMO_ROWS ?= 200000
 # The suite runs on this many processes (pytest-xdist): two halves its time on two cores. Every test keeps to its own
 # database, PostgreSQL schema, ports and files, so they may run side by side; a file's tests stay together, in order,
 # in one process (--dist loadfile), so a module's shared fixture is built once. TEST_WORKERS=0 runs it in this process.
+# The real-browser tests (tests/e2e) run after, alone: beside the CPU-heavy tests a page's rerun could be slow enough
+# to leave the old page's elements on screen when the test read them.
 TEST_WORKERS ?= 2
 
 .PHONY: run test lint format init demo bench clean
@@ -45,7 +47,8 @@ run: demo
 
 test: $(VENV)/.dev
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/e2e
+	$(PY) -m pytest tests/e2e
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .

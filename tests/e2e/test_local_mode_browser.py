@@ -3,7 +3,11 @@ and every role's navigation keeps the same sections in the same order."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.server import ARTIFACTS, choose, wait_idle
+
+pytestmark = pytest.mark.browser
 
 
 def sections(page) -> list[str]:
