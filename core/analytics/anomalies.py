@@ -11,8 +11,6 @@ Medians and MADs ignore a single past spike, so one anomaly does not hide the ne
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
@@ -55,11 +53,15 @@ def find_anomalies(
     history[np.arange(n_days)[None, :] < first_active[:, None]] = np.nan
     padded = np.concatenate([np.full((values.shape[0], baseline_days), np.nan), history], axis=1)
     windows = np.lib.stride_tricks.sliding_window_view(padded[:, :-1], baseline_days, axis=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows (before any history) give NaN medians
-        med = np.nanmedian(windows, axis=2)
-        mad = np.nanmedian(np.abs(windows - med[..., None]), axis=2)
+    # A window with no history at all (before the entity's first spend) has no median: NaN, computed on a stand-in
+    # window of zeros so that numpy does not warn (warnings.catch_warnings is not thread-safe, and pages run in threads)
     n_base = np.sum(~np.isnan(windows), axis=2)
+    empty = n_base == 0
+    windows = np.where(empty[..., None], 0.0, windows)
+    med = np.nanmedian(windows, axis=2)
+    mad = np.nanmedian(np.abs(windows - med[..., None]), axis=2)
+    med[empty] = np.nan
+    mad[empty] = np.nan
     scale = np.maximum.reduce([1.4826 * np.nan_to_num(mad), 0.1 * np.nan_to_num(med), np.full_like(med, min_scale)])
     excess = values - np.nan_to_num(med)
     check = (days >= first) & (days <= last)
