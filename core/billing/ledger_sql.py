@@ -195,10 +195,11 @@ class LedgerWriter:
         return conn
 
     def _run_group(self, group: list[_Write]) -> None:
-        conn = self._connection()
         alone = len(group) == 1
-        db = conn.connection.driver_connection
+        conn: Connection | None = None
         try:
+            conn = self._connection()  # a database that cannot be opened fails the group with its own error
+            db = conn.connection.driver_connection
             with _sqlite_transaction(self._engine, conn):
                 for write in group:
                     if alone:
@@ -212,7 +213,7 @@ class LedgerWriter:
                         db.execute("ROLLBACK TO ledger_write")  # fails when SQLite ended the transaction: all fail
                     db.execute("RELEASE ledger_write")
         except BaseException as exc:
-            if not _clean(conn):
+            if conn is not None and not _clean(conn):
                 self._conn = None
                 with suppress(Exception):
                     conn.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core.billing.ledger_sql import GROUP_MAX, LedgerWriter
 from core.db.engine import make_engine
@@ -156,6 +156,51 @@ def test_a_failed_commit_fails_the_whole_group_and_writes_nothing(kept: tuple[En
         assert conn.exec_driver_sql("SELECT count(*) FROM c").scalar_one() == 0
     assert writer.run(_insert(5)) == 5  # the kept connection is fit for the next write
     assert [a for a, _ in _rows(engine)] == [5]
+
+
+def test_a_database_that_cannot_be_opened_fails_the_group_with_its_own_error(
+    kept: tuple[Engine, LedgerWriter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every caller gets the database's error (a settlement retries on it), not a stand-in."""
+    engine, writer = kept
+    unable = OperationalError("connect", None, sqlite3.OperationalError("unable to open database file"))
+    opened = writer._connection
+
+    def refuse() -> Connection:
+        if threading.current_thread() is not threading.main_thread():
+            raise unable
+        return opened()
+
+    inside, go_on = threading.Event(), threading.Event()
+    answers: list[object] = []
+
+    def slow(conn: Connection) -> None:
+        monkeypatch.setattr(writer, "_connection", refuse)  # the next group cannot open the database
+        inside.set()
+        assert go_on.wait(10)
+
+    first = threading.Thread(target=writer.run, args=(slow,))
+    first.start()
+    assert inside.wait(10)
+
+    def call(a: int) -> None:
+        try:
+            answers.append(writer.run(_insert(a)))
+        except Exception as exc:
+            answers.append(exc)
+
+    threads = [threading.Thread(target=call, args=(a,)) for a in range(3)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(writer._waiting) < 3 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    go_on.set()
+    for t in [first, *threads]:
+        t.join(10)
+    assert len(answers) == 3 and all(isinstance(a, OperationalError) for a in answers), answers
+    monkeypatch.setattr(writer, "_connection", opened)
+    assert writer.run(_insert(9)) == 9 and [a for a, _ in _rows(engine)] == [9]
 
 
 def test_a_group_is_at_most_group_max_writes_and_every_write_is_answered(kept: tuple[Engine, LedgerWriter]) -> None:
