@@ -92,7 +92,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 class LedgerWriter:
-    """Where a `BillingService` runs its write transactions (`transaction()`, as `write_transaction` does).
+    """Where a `BillingService` runs its write transactions (`run(op)`, as `write_transaction` would).
 
     On a SQLite file the process's ledger writers take turns anyway (the writers' queue), so they share one kept
     connection instead of checking one out of the pool and back in for every transaction (~40 us of a write's ~60 us
@@ -228,24 +228,6 @@ class LedgerWriter:
             return
         for write in group:
             write.answered = True
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        if not self._kept:
-            with write_transaction(self._engine) as conn:
-                yield conn
-            return
-        with self._queue:
-            conn = self._connection()
-            try:
-                with _sqlite_transaction(self._engine, conn):
-                    yield conn
-            except BaseException:
-                if not _clean(conn):
-                    self._conn = None
-                    with suppress(Exception):
-                        conn.close()
-                raise
 
     def close(self, *, disposed: bool = False) -> None:
         """Give the kept connection back (Services.close does; so does disposing of the engine), and the writers'

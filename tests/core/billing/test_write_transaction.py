@@ -5,6 +5,7 @@ first statement (BEGIN IMMEDIATE) and its failures raise the errors they raised 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -110,18 +111,35 @@ def _driver(conn: Connection) -> object:
     return conn.connection.driver_connection
 
 
+def _insert(a: int) -> Callable[[Connection], object]:
+    """A write inserting `a` with the driver; it returns the driver connection it ran on."""
+
+    def op(conn: Connection) -> object:
+        _driver(conn).execute(f"INSERT INTO t VALUES ({a})")  # type: ignore[attr-defined]
+        return _driver(conn)
+
+    return op
+
+
+def _refused(conn: Connection, *, invalidate: bool = False) -> None:
+    _driver(conn).execute("INSERT INTO t VALUES (2)")  # type: ignore[attr-defined]
+    if invalidate:
+        conn.invalidate()  # as a driver fault would leave it
+    raise RuntimeError("refused")
+
+
 def test_sqlite_ledger_writes_share_one_kept_connection_and_leave_it_clean(tmp_path: Path) -> None:
     engine, writer = _file_writer(tmp_path)
     try:
-        with writer.transaction() as conn:
-            first = _driver(conn)
+
+        def core_insert(conn: Connection) -> object:
             conn.exec_driver_sql("INSERT INTO t VALUES (1)")  # a Core-level statement joins the transaction
-        with pytest.raises(RuntimeError), writer.transaction() as conn:
-            conn.connection.driver_connection.execute("INSERT INTO t VALUES (2)")
-            raise RuntimeError("refused")  # rolled back; the connection stays fit for the next write
-        with writer.transaction() as conn:
-            assert _driver(conn) is first
-            conn.connection.driver_connection.execute("INSERT INTO t VALUES (3)")
+            return _driver(conn)
+
+        first = writer.run(core_insert)
+        with pytest.raises(RuntimeError):
+            writer.run(_refused)  # rolled back; the connection stays fit for the next write
+        assert writer.run(_insert(3)) is first
         assert engine.pool.checkedout() == 1  # kept between transactions, not given back to the pool
         with engine.connect() as conn:
             assert [r[0] for r in conn.exec_driver_sql("SELECT a FROM t ORDER BY a")] == [1, 3]
@@ -135,16 +153,12 @@ def test_sqlite_ledger_writes_share_one_kept_connection_and_leave_it_clean(tmp_p
 def test_sqlite_a_connection_that_went_bad_is_replaced(tmp_path: Path) -> None:
     engine, writer = _file_writer(tmp_path)
     try:
-        with pytest.raises(RuntimeError), writer.transaction() as conn:
-            first = _driver(conn)
-            conn.invalidate()  # as a driver fault would leave it
-            raise RuntimeError("broken")
-        with writer.transaction() as conn:
-            assert _driver(conn) is not first
-            conn.connection.driver_connection.execute("INSERT INTO t VALUES (1)")
+        first = writer.run(lambda conn: _driver(conn))
+        with pytest.raises(RuntimeError):
+            writer.run(lambda conn: _refused(conn, invalidate=True))
+        assert writer.run(_insert(1)) is not first
         writer.close()  # given back; a later write takes one again
-        with writer.transaction() as conn:
-            conn.connection.driver_connection.execute("INSERT INTO t VALUES (2)")
+        writer.run(_insert(2))
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 2
     finally:
@@ -171,13 +185,11 @@ def test_disposing_of_the_engine_closes_every_file_the_ledger_kept_open(tmp_path
     disposed of, with no close() called and no garbage collection: a process opening many databases (the test suite
     ran out of descriptors) keeps none of them open."""
     engine, writer = _file_writer(tmp_path)
-    with writer.transaction() as conn:
-        conn.connection.driver_connection.execute("INSERT INTO t VALUES (1)")
+    writer.run(_insert(1))
     assert any(name.endswith("-writers") for name in _open_files_under(tmp_path))
     engine.dispose()
     assert _open_files_under(tmp_path) == []
-    with writer.transaction() as conn:  # a later write opens what it needs again
-        conn.connection.driver_connection.execute("INSERT INTO t VALUES (2)")
+    writer.run(_insert(2))  # a later write opens what it needs again
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 2
     writer.close()
@@ -188,9 +200,7 @@ def test_disposing_of_the_engine_closes_every_file_the_ledger_kept_open(tmp_path
 def test_in_memory_sqlite_checks_out_a_connection_per_transaction() -> None:
     engine = make_engine("sqlite://")
     writer = LedgerWriter(engine)
-    with writer.transaction() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (a INTEGER)")
-    with writer.transaction() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 0
+    writer.run(lambda conn: conn.exec_driver_sql("CREATE TABLE t (a INTEGER)"))
+    assert writer.run(lambda conn: conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one()) == 0
     assert writer._conn is None  # nothing kept: the pool gives each thread its own in-memory database
     engine.dispose()
