@@ -105,6 +105,8 @@ class Settings:
     # Seconds between automatic alert evaluations in each process (pages, the app's and the gateway's timers; 0: only
     # `alerts run` and the check after each settle).
     alerts_every_seconds: int = 60
+    # where a settlement waits while the database is unavailable (core/billing/spool.py); None: the default place
+    settle_spool_dir: Path | None = None
     redis_url: str = ""  # the gateway's rate limits are shared through it when set (else kept per process)
     api_keys: dict[str, Secret] = field(default_factory=dict, repr=False)
     base_urls: dict[str, str] = field(default_factory=dict)
@@ -266,6 +268,7 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         grant_confirm_above_credits=int(confirm_above),
         low_balance_days=decimal_setting("LOW_BALANCE_DAYS", "3"),
         alerts_every_seconds=int(every),
+        settle_spool_dir=Path(get("SETTLE_SPOOL_DIR")) if get("SETTLE_SPOOL_DIR") else None,
         redis_url=get("REDIS_URL"),
         api_keys=keys,
         base_urls=urls,

@@ -180,21 +180,33 @@ class GenerationResult:
     catalog_cost_usd: Decimal  # what the call costs at catalog price: base_cost_usd, or what a cache hit would have
     base_credits: int  # the cost the charge was priced at rounded up to whole credits (0 for a cache hit not charged)
     markup_pct: Decimal
-    credits_charged: int  # what the user paid (0 for the sandbox, endpoints and uncharged cache hits)
+    # what the user paid (0 for the sandbox, endpoints and uncharged cache hits); None while `charge_pending`
+    credits_charged: int | None
     would_be_credits: int  # catalog cost in credits with markup: what the call costs at catalog price
-    balance_after: int
+    balance_after: int | None  # None while `charge_pending`
     transaction_id: int | None
-    usage_id: int
+    usage_id: int | None  # None while `charge_pending`
     latency_ms: int
     cache_hit: bool
     sandbox: bool
     request_id: str | None
     metadata: dict[str, Any] = field(default_factory=dict)
     replayed: bool = False  # the answer of an earlier call with the same idempotency key (charged once, then)
+    # the database was unavailable when the call ended: its charge is kept in the settlement spool and posted when the
+    # database is back (core/billing/spool.py); what it charged and the balance after are not known yet
+    charge_pending: bool = False
 
     @property
     def estimated(self) -> bool:
         return self.usage.estimated
+
+    def credits_summary(self) -> dict[str, Any]:
+        """What the call was charged and the balance after, as the API's answers carry them; while the charge is
+        pending both are null and `pending` says so."""
+        out: dict[str, Any] = {"charged": self.credits_charged, "remaining": self.balance_after}
+        if self.charge_pending:
+            out["pending"] = True
+        return out
 
     def to_reply(self) -> dict[str, Any]:
         """Everything but the bytes, as JSON (kept for a retry with the same idempotency key)."""
@@ -419,7 +431,7 @@ def _replayed(svc: GenerationFlow, plan: _Plan, hold: Hold) -> GenerationResult:
 
 def _keep_reply(svc: GenerationFlow, plan: _Plan, hold: Hold, result: GenerationResult, caller_key: str | None) -> None:
     """Keep the answer of a call made with the caller's idempotency key, for a retry with the same key."""
-    if caller_key is None:
+    if caller_key is None or result.charge_pending:  # pending: the database is unavailable
         return
     try:
         replays.store(
@@ -435,7 +447,8 @@ def _keep_reply(svc: GenerationFlow, plan: _Plan, hold: Hold, result: Generation
 
 
 def _release(svc: GenerationFlow, plan: _Plan, hold: Hold, exc: BaseException, latency_ms: int) -> None:
-    """Give the held credits back and record the failed call (0 credits). Never hides the original error."""
+    """Give the held credits back and record the failed call (0 credits); kept in the settlement spool while the
+    database is unavailable. Never hides the original error."""
     failure = UsageRecord(
         model=plan.model,
         usage=Usage(),
@@ -450,7 +463,7 @@ def _release(svc: GenerationFlow, plan: _Plan, hold: Hold, exc: BaseException, l
         metadata={"error_type": type(exc).__name__},
     )
     try:
-        svc.billing.release(hold, failure=failure)
+        svc.billing.release_or_spool(hold, failure=failure)
     except Exception:
         log.exception("could not release hold %s after a failed call", hold.id)
 
@@ -495,10 +508,15 @@ def _settle(
         metadata=metadata,
     )
     try:
-        settlement = svc.billing.settle(hold, record)
+        # the output exists and is delivered: a database that stays unavailable defers the charge, never drops it
+        settlement = svc.billing.settle_or_spool(hold, record)
     except BaseException as exc:
         _release(svc, plan, hold, exc, latency_ms)
         raise
+    if settlement is None:
+        return _pending(
+            plan, hold, result, record, latency_ms, base_cost if cache_hit else None, svc.settings.credit_usd
+        )
     if svc.alerts is not None:
         svc.alerts.after_settle(
             plan.user.id,
@@ -559,6 +577,33 @@ def _result(
         request_id=out.request_id,
         metadata=dict(out.metadata),
     )
+
+
+def _pending(
+    plan: _Plan,
+    hold: Hold,
+    out: ProviderResult,
+    record: UsageRecord,
+    latency_ms: int,
+    hit_cost: Decimal | None,
+    credit_usd: Decimal,
+) -> GenerationResult:
+    """The caller's view of a call whose settlement waits in the spool: its costs are known, its charge is not yet
+    (the ledger computes it when it posts the settlement)."""
+    markup = hold.markup_pct if hold.markup_pct is not None else plan.user.developer_markup_pct
+    base = record.base_cost_usd
+    priced = Settlement(
+        usage_id=0,
+        transaction=None,
+        base_cost_usd=base,
+        base_credits=usd_to_credits(base, credit_usd),
+        markup_pct=markup,
+        credits_charged=0,
+        balance_after=0,
+        overage=False,
+    )
+    result = _result(plan, out, priced, latency_ms, hit_cost, credit_usd)
+    return replace(result, credits_charged=None, balance_after=None, usage_id=None, charge_pending=True)
 
 
 def _elapsed_ms(t0: float) -> int:

@@ -29,7 +29,7 @@ from core.services.users import ROLES
 from pages.charts.safe import show as show_chart
 from pages.fmt import count, credits, money
 from pages.tables import csv_bytes, table
-from pages.ui import guard, plain, services
+from pages.ui import guard, plain, services, show_error
 
 principal = guard("ledger")
 
@@ -145,6 +145,35 @@ emails = [a.email for a in sorted(everyone, key=lambda a: a.email)]
 
 if not sees_all:
     st.info("You see your own credits. Finance and admins see every account.")
+else:
+    spool = services().ledger.spool(principal)  # charges kept on this server while the database was unavailable
+    if spool.waiting:
+        st.warning(
+            plain(
+                f"{len(spool.waiting)} ledger write(s) wait on this server: their calls ended while the database was "
+                "unavailable. They are posted automatically once it answers; the balances below do not include them "
+                "yet (`python -m core ledger spool` lists them)."
+            ),
+            icon=":material/schedule:",
+        )
+        if can_grant and st.button("Post the waiting writes now", key="ledger_drain_spool"):
+            try:
+                done = services().ledger.drain_spool(principal)
+            except Exception as exc:  # every failure is one line, never a traceback
+                show_error(exc)
+            else:
+                left = f"; still unavailable: {done.unavailable}" if done.unavailable else ""
+                st.success(plain(f"Posted {done.posted}, already written {done.already_written}{left}."))
+                refresh()
+    if spool.set_aside:
+        st.error(
+            plain(
+                f"{len(spool.set_aside)} ledger write(s) were set aside for a person to check "
+                f"(in {spool.directory / 'rejected' if spool.directory else 'the spool'}; "
+                "`python -m core ledger spool` says why)."
+            ),
+            icon=":material/error:",
+        )
 names = (
     ["Balances", "History"]
     + (["Grant / top-up"] if can_grant else [])

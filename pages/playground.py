@@ -94,12 +94,12 @@ def draw_cost_card(result: GenerationResult) -> None:
         )
         bottom[0].metric(
             "Would cost (not charged)" if result.sandbox else "Credits charged",
-            count(charged),
-            price(charged_usd),
+            "pending" if card.pending else count(charged),
+            None if card.pending else price(charged_usd),
             delta_color="off",
             delta_arrow="off",
         )
-        bottom[1].metric("Balance after", count(card.balance_after))
+        bottom[1].metric("Balance after", "pending" if card.balance_after is None else count(card.balance_after))
         bottom[2].metric(latency_label(result.sandbox), f"{card.latency_ms:,} ms", help=latency_help(result.sandbox))
         priced = "the catalog cost charged for the cached answer" if card.cache_hit else "provider cost"
         st.caption(
@@ -141,7 +141,8 @@ def draw_sidebar_figures() -> None:
     session_slot.metric(
         "This session",
         credits(totals.credits),
-        f"{totals.calls} call{'s' if totals.calls != 1 else ''} · {money(totals.usd)}",
+        f"{totals.calls} call{'s' if totals.calls != 1 else ''} · {money(totals.usd)}"
+        + (f" · {totals.pending} charge{'s' if totals.pending != 1 else ''} pending" if totals.pending else ""),
         delta_color="off",
         delta_arrow="off",
     )
@@ -219,7 +220,8 @@ def draw_compare(entries: list[CompareEntry], category: str) -> None:
             st.caption(
                 f"{card.usage} · provider cost {exact_usd(card.base_cost_usd)} · "
                 f"{credits(card.base_credits).replace(' credit', ' base credit', 1)} · "
-                f"markup {pct(card.markup_pct, 0)} · balance after {card.balance_after:,}. {plain(card.note)}"
+                f"markup {pct(card.markup_pct, 0)} · balance after "
+                f"{'pending' if card.balance_after is None else f'{card.balance_after:,}'}. {plain(card.note)}"
             )
     if not summary.rows:
         return
@@ -351,7 +353,9 @@ elif category == "tts":
         request = GenerationRequest(category="tts", text=text, voice=voice or None)
         if result := run_call(user, model_id, provider, request):
             st.audio(result.data, format=result.mime or "audio/wav")
-            st.download_button("Download audio", result.data, file_name=f"speech-{result.usage_id}", mime=result.mime)
+            st.download_button(
+                "Download audio", result.data, file_name=f"speech-{result.usage_id or 'pending'}", mime=result.mime
+            )
             draw_cost_card(result)
 
 elif category == "speech_to_text":
@@ -361,7 +365,7 @@ elif category == "speech_to_text":
             category="speech_to_text", audio=upload.getvalue(), audio_filename=upload.name, audio_mime=upload.type
         )
         if result := run_call(user, model_id, provider, request):
-            st.text_area("Transcript", result.text or "", key=f"pg_transcript_{result.usage_id}")
+            st.text_area("Transcript", result.text or "", key=f"pg_transcript_{result.usage_id or id(result)}")
             draw_cost_card(result)
 
 elif category == "image":

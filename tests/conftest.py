@@ -83,6 +83,8 @@ def redis_url() -> str:
 
 
 def make_runtime(url: str, tmp_path: Path, **settings: object) -> Database:
+    if not url.startswith("sqlite"):  # SQLite's is beside its file; PostgreSQL's never in the repository's data/
+        settings.setdefault("settle_spool_dir", tmp_path / "settle-spool")
     rt = Database(Settings(database_url=url, analytics_path=tmp_path / "analytics.duckdb", **settings))
     rt.init()
     return rt

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeAlias, TypeVar
@@ -46,9 +47,18 @@ from core.billing.ledger_sql import (
     to_transaction,
     write_audit,
 )
+from core.billing.spool import (
+    DrainReport,
+    Kind,
+    SettlementSpool,
+    SpoolDrainer,
+    SpooledWrite,
+    SpoolError,
+    default_spool_dir,
+)
 from core.billing.types import Balance, Hold, Settlement, Transaction, UsageRecord
 from core.billing.usage_rows import check_model, check_record, insert_usage, unknown_model, usage_metadata, usage_values
-from core.config import Settings, load_settings
+from core.config import DATA_DIR, Settings, load_settings
 from core.db.models import utcnow
 from core.errors import ConfigError, InvalidInputError, NotFoundError
 from core.money import apply_markup, credits_text, usd_to_credits
@@ -98,6 +108,10 @@ def _filtered(stmt: Select[Any], kinds: tuple[str, ...], since: datetime | None,
 
 class UnknownTransactionError(NotFoundError):
     pass
+
+
+class SpoolMismatchError(HoldStateError):
+    """A spooled write names a hold this database does not have as it says (another database's file)."""
 
 
 def _engine_of(session_factory: sessionmaker[Session]) -> Engine:
@@ -179,6 +193,12 @@ class BillingService:
         # told after every write transaction commits (core.services: the analytics copy, which then syncs before its
         # next answer, so spend figures count the charge a caller has just been shown)
         self._on_write = on_write
+        # where settlements wait while the database is unavailable (core/billing/spool.py); None: nowhere
+        directory = self.settings.settle_spool_dir or default_spool_dir(
+            self.settings.resolved_database_url(), self.settings.sqlite_file(), DATA_DIR
+        )
+        self.spool = SettlementSpool(directory) if directory is not None else None
+        self._drainer = SpoolDrainer(self.drain_spool)
 
     def close(self) -> None:
         """Give back the connection the ledger's writes keep (SQLite); a later write takes one again."""
@@ -682,6 +702,93 @@ class BillingService:
                 )
 
         self._write(op, retry_on_key_race=False)
+
+    # ---- the settlement spool (core/billing/spool.py) -------------------------------------------------------------
+    def settle_or_spool(self, hold: Hold, record: UsageRecord) -> Settlement | None:
+        """`settle`; when the database stays unavailable past its retries, the settlement is kept in the spool
+        instead and posted once the database is back: None. Raises what `settle` raised when it cannot be kept."""
+        try:
+            return self.settle(hold, record)
+        except Exception as exc:
+            if not self._spooled(exc, "settle", hold, record):
+                raise
+            return None
+
+    def release_or_spool(self, hold: Hold, failure: UsageRecord | None = None) -> bool:
+        """`release`; False when the database was unavailable and the release (with the failed call's usage row)
+        was kept in the spool instead, to be written once it is back."""
+        try:
+            self.release(hold, failure=failure)
+        except Exception as exc:
+            if not self._spooled(exc, "release", hold, failure):
+                raise
+            return False
+        return True
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        """The database could not be reached or stayed busy: a write may succeed later, unchanged."""
+        return isinstance(exc, OperationalError | self._driver_operational_error)
+
+    def _spooled(self, exc: BaseException, kind: Kind, hold: Hold, record: UsageRecord | None) -> bool:
+        if self.spool is None or not self.is_unavailable(exc):
+            return False
+        reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"[:500]
+        try:
+            name = self.spool.put(kind, hold, record, reason)
+        except SpoolError:
+            log.exception(
+                "the database is unavailable and the %s of hold %s could not be spooled either", kind, hold.id
+            )
+            return False
+        log.error(
+            "the database is unavailable (%s): the %s of hold %s is kept in %s as %s and posted when it is back",
+            type(exc).__name__,
+            kind,
+            hold.id,
+            self.spool.pending,
+            name,
+        )
+        self._drainer.wake()
+        return True
+
+    def drain_spool(self) -> DrainReport:
+        """Post the writes waiting in the spool, oldest first (see core/billing/spool.py)."""
+        if self.spool is None:
+            return DrainReport()
+        return self.spool.drain(self._post_spooled, self.is_unavailable)
+
+    def resume_spool(self) -> None:
+        """Start draining in the background when writes wait from an earlier run (a process that stopped first)."""
+        if self.spool is not None and self.spool.has_waiting():
+            self._drainer.wake()
+
+    def _post_spooled(self, write: SpooledWrite) -> str:
+        with self.engine.connect() as conn:
+            row = conn.execute(HOLD_BY_ID, {"hold_id": write.hold_id}).first()
+        if row is None or row.user_id != write.user_id or row.idempotency_key != write.idempotency_key:
+            raise SpoolMismatchError(
+                f"This database has no hold {write.hold_id} of user {write.user_id} under key "
+                f"{write.idempotency_key!r}: the file belongs to another database; nothing was written."
+            )
+        if row.status in ("settled", "released"):
+            return "already_written"
+        record = write.record
+        if record is not None:
+            late = {"spooled_at": write.spooled_at.isoformat(), "spooled_because": write.reason}
+            record = replace(record, metadata={**record.metadata, **late})
+        try:
+            if write.kind == "settle":
+                assert record is not None
+                self.settle(write.hold_id, record)
+            else:
+                self.release(write.hold_id, failure=record)
+        except HoldStateError:
+            with self.engine.connect() as conn:
+                now = conn.execute(HOLD_BY_ID, {"hold_id": write.hold_id}).first()
+            if now is not None and now.status in ("settled", "released"):
+                return "already_written"  # posted meanwhile by another process
+            raise
+        return "posted"
 
     def extend_hold(self, hold: Hold | int, *, until: datetime) -> bool:
         """Keep an open hold counting until `until` (naive UTC) while its call runs; False when it is no longer open

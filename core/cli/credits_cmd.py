@@ -1,11 +1,11 @@
-"""`python -m core credits grant|balance|history|refund` and `python -m core ledger check|disputed`."""
+"""`python -m core credits grant|balance|history|refund` and `python -m core ledger check|disputed|spool`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from core.cli import Context
+from core.cli import Context, spool_cmd
 from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
 from core.services import credits_text
@@ -71,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = ls.add_parser("check", help="prove every balance from its transactions; exit 1 on any violation")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_check)
+    spool_cmd.add_parser(ls)
 
     d = ls.add_parser("disputed", help="calls whose upstream reported more usage than the request allowed (capped)")
     d.add_argument("--user", help="only this user's calls (email or id)")
@@ -159,8 +160,9 @@ def run_refund(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_check(args: argparse.Namespace, ctx: Context) -> int:
     violations = ctx.services.ledger.check(ctx.caller)
+    waiting = ctx.services.ledger.spool(ctx.caller).waiting
     if args.json:
-        print_json({"ok": not violations, "violations": violations})
+        print_json({"ok": not violations, "violations": violations, "spooled_waiting": len(waiting)})
     elif violations:
         for v in violations:
             print(v)
@@ -169,6 +171,11 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
         print(
             "ledger OK: every balance equals its transactions; every charge has exactly one debit; every accrual "
             "remainder equals what its calls paid ahead"
+        )
+    if waiting and not args.json:
+        print(
+            f"note: {len(waiting)} ledger write(s) wait on this server for the database "
+            "(`python -m core ledger spool`); their calls are not in these balances yet"
         )
     return 1 if violations else 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from pathlib import Path
 
 from core.cli import Context
@@ -108,7 +109,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         output = None
         if result.data is not None:
             ext = EXTENSIONS.get(result.mime or "", ".bin")
-            out, problem = deliver(result.data, args.out or Path(f"generation-{result.usage_id}{ext}"), ext)
+            name = f"generation-{result.usage_id if result.usage_id is not None else 'pending-' + uuid.uuid4().hex[:8]}"
+            out, problem = deliver(result.data, args.out or Path(f"{name}{ext}"), ext)
             output = str(out)
             if problem:
                 print(f"warning: {problem} (billed as transaction {result.transaction_id})", file=sys.stderr)
@@ -132,14 +134,10 @@ def _cost_line(r: GenerationResult) -> str:
         cost = f"catalog ${r.catalog_cost_usd.normalize():f}" + (
             f" = {credits_text(r.base_credits)}" if r.base_credits else ""
         )
-    parts = [
-        f"{r.provider}/{r.model_id}",
-        cost,
-        f"markup {r.markup_pct.normalize():f}%",
-        f"{what} {credits_text(credits)}",
-        f"balance {r.balance_after:,}",
-        f"{r.latency_ms} ms",
-    ]
+    charge = [f"{what} {credits_text(credits or 0)}", f"balance {r.balance_after:,}"]
+    if r.charge_pending:
+        charge = ["charge pending: the database was unavailable; it is posted when the database is back"]
+    parts = [f"{r.provider}/{r.model_id}", cost, f"markup {r.markup_pct.normalize():f}%", *charge, f"{r.latency_ms} ms"]
     if r.cache_hit:
         parts.append("cache hit (provider not called)")
     if r.usage.estimated:

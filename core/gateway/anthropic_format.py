@@ -151,7 +151,7 @@ def stream_end(result: GenerationResult) -> list[tuple[str, dict[str, Any]]]:
                 "type": "message_delta",
                 "delta": {"stop_reason": stop_reason(result), "stop_sequence": stop_sequence(result)},
                 "usage": usage(result),
-                "credits": {"charged": result.credits_charged, "remaining": result.balance_after},
+                "credits": result.credits_summary(),
             },
         ),
         ("message_stop", {"type": "message_stop"}),

@@ -71,11 +71,12 @@ def answer_id(request: Request, who: Principal, key: str | None) -> str:
 
 
 def billing_headers(request: Request, result: GenerationResult) -> dict[str, str]:
-    headers = {
-        "x-request-id": request_id(request),
-        "x-credits-charged": str(result.credits_charged),
-        "x-credits-remaining": str(result.balance_after),
-    }
+    headers = {"x-request-id": request_id(request)}
+    if result.charge_pending:  # the database was unavailable: the charge is posted from the spool when it is back
+        headers["x-credits-pending"] = "true"
+    else:
+        headers["x-credits-charged"] = str(result.credits_charged)
+        headers["x-credits-remaining"] = str(result.balance_after)
     if result.replayed:
         headers["idempotent-replayed"] = "true"
     return headers

@@ -103,7 +103,7 @@ class ChunkWriter:
                     **self.base,
                     "choices": [],
                     "usage": usage(result),
-                    "credits": {"charged": result.credits_charged, "remaining": result.balance_after},
+                    "credits": result.credits_summary(),
                 }
             )
         return out

@@ -145,7 +145,7 @@ class EventWriter:
         done = response(self.rid, self.body, self.body.model, result, text=self.text, created_at=self.created_at)
         item = done["output"][0]
         last = "response.incomplete" if done["status"] == "incomplete" else "response.completed"
-        credits = {"charged": result.credits_charged, "remaining": result.balance_after}
+        credits = result.credits_summary()
         return [
             self._event("response.output_text.done", **self._where(), text=self.text, logprobs=[]),
             self._event("response.content_part.done", **self._where(), part=output_text(self.text)),

@@ -20,6 +20,7 @@ from core.billing.inputs import MAX_CREDITS as MAX_GRANT_CREDITS
 from core.billing.inputs import typed_credits
 from core.billing.ledger import GRANT_KINDS, MAX_PAGE, REFUNDABLE_KINDS, TRANSACTION_TYPES
 from core.billing.ledger_check import Violation, check_ledger
+from core.billing.spool import DrainReport, SpoolState
 from core.billing.types import Balance, Transaction
 from core.errors import InvalidInputError
 from core.money import credits_text, credits_to_usd
@@ -269,6 +270,20 @@ class LedgerService:
             with self._s.db.session() as s:
                 user_id = get_user(s, user).id
         return disputed_calls(self._s.db.engine, since=since, user_id=user_id, limit=limit)
+
+    @guarded(Capability.VIEW_ALL_SPEND)
+    def spool(self, caller: Caller) -> SpoolState:
+        """The ledger writes waiting on this server because the database was unavailable when their calls ended
+        (core/billing/spool.py), and those set aside for a person."""
+        spool = self._s.billing.spool
+        if spool is None:
+            return SpoolState(directory=None, waiting=[], set_aside=[])
+        return spool.state()
+
+    @guarded(Capability.GRANT_CREDITS)
+    def drain_spool(self, caller: Caller) -> DrainReport:
+        """Post the waiting writes now (a background drainer also does, while any wait)."""
+        return self._s.billing.drain_spool()
 
     @guarded(Capability.VIEW_ALL_SPEND)
     def check(self, caller: Caller) -> list[Violation]:

@@ -89,15 +89,16 @@ class CostCard:
     cache_hit: bool
     base_credits: int
     markup_pct: Decimal
-    credits_charged: int
+    credits_charged: int  # 0 while `pending`
     charged_usd: Decimal
     would_be_credits: int
     would_be_usd: Decimal  # the would-be credits in dollars: what the real call would take from the balance
     priced_as: str  # the model whose prices apply: the call's own, or the real model a sandbox twin mirrors
-    balance_after: int
+    balance_after: int | None  # None while `pending`
     latency_ms: int
     note: str  # why nothing, or something unusual, was charged
     tag: str  # a short word on an unusual call for a list of calls ("" for an ordinary one)
+    pending: bool = False  # the database was unavailable: the charge waits in the spool, posted when it is back
 
 
 def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
@@ -128,6 +129,13 @@ def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
         notes.append("Dedicated endpoints are billed by uptime, not per request.")
     if result.usage.estimated:
         notes.append("The provider did not state the usage (the stream ended early): it is estimated.")
+    if result.charge_pending:
+        notes.append(
+            "The database was unavailable when the call ended: its charge is kept on this server and posted when "
+            f"the database is back (at this markup about {credits_text(result.would_be_credits)})."
+        )
+        tag = tag or "charge pending"
+    charged = result.credits_charged or 0
     return CostCard(
         usage=describe_usage(result.usage, result.category),
         base_cost_usd=result.base_cost_usd,
@@ -135,8 +143,8 @@ def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
         cache_hit=result.cache_hit,
         base_credits=result.base_credits,
         markup_pct=result.markup_pct,
-        credits_charged=result.credits_charged,
-        charged_usd=credits_to_usd(result.credits_charged, credit_usd),
+        credits_charged=charged,
+        charged_usd=credits_to_usd(charged, credit_usd),
         would_be_credits=result.would_be_credits,
         would_be_usd=credits_to_usd(result.would_be_credits, credit_usd),
         priced_as=priced_as,
@@ -144,6 +152,7 @@ def cost_card(result: GenerationResult, credit_usd: Decimal) -> CostCard:
         latency_ms=result.latency_ms,
         note=" ".join(notes),
         tag=tag,
+        pending=result.charge_pending,
     )
 
 
@@ -153,15 +162,19 @@ class SessionTotals:
     credits: int
     usd: Decimal
     would_be_credits: int  # sandbox calls included at what they would cost
+    pending: int = 0  # calls whose charge waits in the spool (not in `credits` until it is posted)
 
 
 def session_totals(results: Sequence[GenerationResult], credit_usd: Decimal) -> SessionTotals:
-    credits = sum(r.credits_charged for r in results)
+    credits = sum(r.credits_charged or 0 for r in results)
     return SessionTotals(
         calls=len(results),
         credits=credits,
         usd=credits_to_usd(credits, credit_usd),
-        would_be_credits=sum(r.would_be_credits if r.sandbox else r.credits_charged for r in results),
+        would_be_credits=sum(
+            r.would_be_credits if r.sandbox or r.charge_pending else r.credits_charged or 0 for r in results
+        ),
+        pending=sum(1 for r in results if r.charge_pending),
     )
 
 
@@ -212,8 +225,8 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
     if not done:
         return CompareSummary(rows=[], rounding_note=None, simulated_note=None)
 
-    def credits_of(r: GenerationResult) -> int:
-        return r.would_be_credits if r.sandbox else r.credits_charged
+    def credits_of(r: GenerationResult) -> int:  # a pending charge: what the call costs at this markup
+        return r.would_be_credits if r.sandbox or r.credits_charged is None else r.credits_charged
 
     results = [e.result for e in done if e.result is not None]
     # ties on credits go to the model whose call costs least at catalog price (a cache hit's provider cost is 0)
@@ -233,7 +246,7 @@ def compare_summary(entries: Sequence[CompareEntry], credit_usd: Decimal) -> Com
             provider_cost_usd=r.base_cost_usd,
             credits=credits_of(r),
             credits_usd=credits_to_usd(credits_of(r), credit_usd),
-            credits_charged=r.credits_charged,
+            credits_charged=r.credits_charged or 0,
             latency_ms=r.latency_ms,
             cheapest=i == cheapest,
             fastest=i == fastest,

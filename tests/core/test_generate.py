@@ -53,6 +53,7 @@ CHAT_OK = {
 
 class Env:
     def __init__(self, rt: Database, replies: list, **settings: object) -> None:
+        settings.setdefault("settle_spool_dir", rt.settings.settle_spool_dir)
         self.settings = Settings(database_url=rt.settings.database_url, api_keys=KEYS, **settings)  # type: ignore[arg-type]
         self.upstream = Upstream(list(replies))
         self.client = httpx.Client(transport=httpx.MockTransport(self.upstream))

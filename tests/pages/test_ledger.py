@@ -267,3 +267,35 @@ def test_history_times_and_day_filter_are_in_the_reporting_time_zone(
 def billing_emails(demo: Database) -> list[str]:
     with demo.session() as s:
         return list(s.scalars(select(User.email)))
+
+
+def test_writes_waiting_for_the_database_are_shown_and_posted_from_the_page(
+    demo: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.billing.spool import SpoolDrainer
+    from core.billing.types import UsageRecord
+    from core.catalog import get_model
+    from core.usage import Usage
+
+    monkeypatch.setattr(SpoolDrainer, "wake", lambda self: None)  # else the page's process posts it at once
+    billing = BillingService(demo.session_factory, demo.settings)
+    with demo.session() as s:
+        who = s.scalars(select(User).where(User.role == "pm").order_by(User.id)).first()
+        model = get_model(s, "gpt-4o")
+    assert who is not None
+    billing.grant(who.id, 100)
+    before = billing.balance(who.id)
+    hold = billing.reserve(who.id, 10, "spooled-call")
+    record = UsageRecord(
+        model=model, usage=Usage(input_tokens=1000, output_tokens=500), base_cost_usd=Decimal("0.0075")
+    )
+    assert billing.spool is not None
+    billing.spool.put("settle", hold, record, "OperationalError: unable to open database file")
+    at = open_page("ledger")
+    [warning] = [w for w in at.warning if "wait on this server" in w.value]
+    assert shown(warning.value).startswith("1 ledger write(s) wait on this server")
+    button(at, "Post the waiting writes now").click().run()
+    assert not at.exception
+    assert any("Posted 1" in shown(s.value) for s in at.success)
+    assert billing.balance(who.id).total == before.total - 2 and billing.balance(who.id).held == before.held
+    assert billing.spool.waiting() == []

@@ -134,3 +134,44 @@ def test_ledger_check_reports_violations_and_exits_1(
     code, out, _ = run(capsys, "ledger", "check", "--json")
     data = json.loads(out)
     assert code == 1 and data["ok"] is False and data["violations"][0]["check"] == "balance"
+
+
+def test_ledger_spool_lists_and_posts_the_writes_waiting_for_the_database(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decimal import Decimal
+
+    from core.billing import BillingService
+    from core.billing.spool import SpoolDrainer
+    from core.billing.types import UsageRecord
+    from core.catalog import get_model
+    from core.config import load_settings
+    from core.db import Database
+    from core.usage import Usage
+
+    monkeypatch.setattr(SpoolDrainer, "wake", lambda self: None)  # posted by the command here, not in the background
+    rt = Database(load_settings())
+    billing = BillingService(rt.session_factory, rt.settings)
+    billing.grant(1, 100)
+    hold = billing.reserve(1, 10, "call-1")
+    with rt.session() as s:
+        model = get_model(s, "gpt-4o")
+    record = UsageRecord(
+        model=model, usage=Usage(input_tokens=1000, output_tokens=500), base_cost_usd=Decimal("0.0075")
+    )
+    assert billing.spool is not None
+    billing.spool.put("settle", hold, record, "OperationalError: unable to open database file")
+    capsys.readouterr()
+
+    code, out, _ = run(capsys, "ledger", "spool")
+    assert code == 0 and "1 write(s) waiting in" in out and "openai/gpt-4o" in out and "0.0075" in out
+    code, out, _ = run(capsys, "ledger", "check")
+    assert code == 0 and "1 ledger write(s) wait on this server" in out
+    code, out, _ = run(capsys, "ledger", "check", "--json")
+    assert json.loads(out)["spooled_waiting"] == 1
+    code, out, _ = run(capsys, "ledger", "spool", "--drain", "--json")
+    body = json.loads(out)
+    assert code == 0 and body["drained"]["posted"] == 1 and body["waiting"] == [] and body["set_aside"] == []
+    code, out, _ = run(capsys, "credits", "balance", "--user", "ana@example.com", "--json")
+    assert json.loads(out) == {"total": 98, "held": 0, "available": 98}
+    rt.dispose()

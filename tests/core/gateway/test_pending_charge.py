@@ -1,0 +1,67 @@
+"""The database goes away while a call runs: the gateway still answers with the output (the upstream produced it and
+billed us), says the charge is pending (`x-credits-pending`, `credits.pending` in the stream's usage chunk) instead of
+figures it does not have, and the charge is posted from the settlement spool once the database is back."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core.billing.ledger_check import check_ledger
+from tests.core.gateway.conftest import GatewayWorld
+
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+
+
+@pytest.fixture
+def down(world: GatewayWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every settlement meets an unavailable database (after its own retries); the drainer is left to the test."""
+    billing = world.services.billing
+
+    def settle(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(billing, "settle", settle)
+    monkeypatch.setattr(billing._drainer, "wake", lambda: None)
+    yield
+
+
+def test_a_plain_answer_says_its_charge_is_pending_and_is_billed_once_when_the_database_is_back(
+    world: GatewayWorld, down: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=300)
+    assert raw.parse().choices[0].message.content == "Hello from the loopback."
+    assert raw.headers["x-credits-pending"] == "true"
+    assert "x-credits-charged" not in raw.headers and "x-credits-remaining" not in raw.headers
+    assert world.balance(user) == 10_000
+    monkeypatch.undo()
+    assert world.services.billing.drain_spool().posted == 1
+    assert world.balance(user) == 10_000 - 2
+    assert check_ledger(world.services.db.session_factory) == []
+
+
+def test_a_stream_ends_normally_with_its_charge_pending(
+    world: GatewayWorld, down: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=MESSAGES,
+            max_tokens=50,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from the loopback."
+    assert chunks[-1].usage.completion_tokens == 4
+    assert chunks[-1].model_extra["credits"] == {"charged": None, "remaining": None, "pending": True}
+    monkeypatch.undo()
+    assert world.services.billing.drain_spool().posted == 1
+    assert world.balance(user) == 10_000 - 2
