@@ -79,4 +79,5 @@ COLUMN_FORMATS: dict[str, str] = {
     "seconds": "%.2f s",
     "ms": "%.0f ms",
     "hours": "%.1f h",
+    "ratio": "%.1f",  # 3.0 beside 20.9, not "3"
 }

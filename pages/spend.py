@@ -90,7 +90,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "cache_saving_usd": ("cache saving", "money"),
     "baseline_usd": ("baseline", "money"),
     "excess_usd": ("excess", "money"),
-    "ratio": ("× baseline", "text"),
+    "ratio": ("× baseline", "ratio"),
     "transaction_id": ("transaction", "text"),
 }
 SPENT = ("spent", "money")  # what "revenue" is called on one's own view: what one paid

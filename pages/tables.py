@@ -45,6 +45,7 @@ _TEXT_OF_KIND = {
     "seconds": lambda v: f"{float(v):.2f} s",  # type: ignore[arg-type]
     "ms": lambda v: f"{float(v):.0f} ms",  # type: ignore[arg-type]
     "hours": lambda v: f"{float(v):.1f} h",  # type: ignore[arg-type]
+    "ratio": lambda v: f"{float(v):.1f}",  # type: ignore[arg-type]
     "datetime": lambda v: pd.Timestamp(v).strftime("%Y-%m-%d %H:%M"),  # type: ignore[arg-type]
     "date": lambda v: pd.Timestamp(v).strftime("%Y-%m-%d"),  # type: ignore[arg-type]
 }  # how a present value of a column with blanks is written (blanks: fmt.MISSING)

@@ -87,3 +87,10 @@ def test_a_stored_utc_time_is_shown_and_downloaded_in_the_reporting_zone_named()
     rows = list(csv.reader(io.StringIO(csv_bytes(frame, spec, "America/New_York").decode())))
     assert rows[0] == ["id", "at (America/New_York)"]
     assert rows[1][1].startswith("2026-11-09 23:30") and rows[2][1] == ""
+
+
+def test_a_ratio_keeps_one_decimal_place_down_its_column() -> None:
+    """The anomalies' "× baseline": 3.0 beside 20.9, not "3" (it was a text column)."""
+    assert column_config({"ratio": ("× baseline", "ratio")})["ratio"]["type_config"]["format"] == "%.1f"
+    shown, _ = displayable(pd.DataFrame({"ratio": [3.0, None, 20.94]}), {"ratio": ("× baseline", "ratio")})
+    assert list(shown["ratio"]) == ["3.0", "—", "20.9"]
