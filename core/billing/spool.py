@@ -45,7 +45,7 @@ KINDS: tuple[str, ...] = ("settle", "release")
 SUFFIX = ".json"
 FORMAT = 1
 DRAIN_FIRST_WAIT_SECONDS = 1.0  # the drainer's first wait after a drain the database refused; doubled each time ...
-DRAIN_MAX_WAIT_SECONDS = 30.0  # ... up to this
+DRAIN_MAX_WAIT_SECONDS = 10.0  # ... up to this
 
 
 class SpoolError(Exception):
@@ -365,7 +365,7 @@ class SettlementSpool:
 
 class SpoolDrainer:
     """Drains a spool on a background thread until it is empty, waiting longer after each refusal (1 s doubling to
-    30 s). `wake()` starts it when it is not running; it stops by itself once nothing waits."""
+    10 s). `wake()` starts it when it is not running; it stops by itself once nothing waits."""
 
     def __init__(self, drain: Callable[[], DrainReport], *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._drain = drain
