@@ -60,7 +60,7 @@ from core.billing.types import Balance, Hold, Settlement, Transaction, UsageReco
 from core.billing.usage_rows import check_model, check_record, insert_usage, unknown_model, usage_metadata, usage_values
 from core.config import DATA_DIR, Settings, load_settings
 from core.db.models import utcnow
-from core.errors import ConfigError, InvalidInputError, NotFoundError
+from core.errors import ConfigError, CoreError, DatabaseError, InvalidInputError, NotFoundError
 from core.money import apply_markup, credits_text, usd_to_credits
 from core.users import UserView, no_such_user, user_key
 
@@ -760,7 +760,13 @@ class BillingService:
         """Post the writes waiting in the spool, oldest first (see core/billing/spool.py)."""
         if self.spool is None:
             return DrainReport()
-        return self.spool.drain(self._post_spooled, self.is_unavailable)
+        # refused for good: the ledger's own typed refusals (another database's hold, a model gone), not a database
+        # error it could not get past (those wait for the next drain)
+        return self.spool.drain(
+            self._post_spooled,
+            self.is_unavailable,
+            lambda exc: isinstance(exc, CoreError) and not isinstance(exc, DatabaseError),
+        )
 
     def resume_spool(self) -> None:
         """Start draining in the background when writes wait from an earlier run (a process that stopped first)."""

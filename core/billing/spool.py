@@ -286,15 +286,20 @@ class SettlementSpool:
     # draining
 
     def drain(
-        self, post: Callable[[SpooledWrite], str], is_unavailable: Callable[[BaseException], bool]
+        self,
+        post: Callable[[SpooledWrite], str],
+        is_unavailable: Callable[[BaseException], bool],
+        is_refused: Callable[[BaseException], bool],
     ) -> DrainReport:
         """Post every waiting write, oldest first. `post(write)` writes it and returns "posted" or "already_written",
-        or raises: a database that is unavailable (`is_unavailable`) stops the drain and leaves the rest waiting; any
-        other error sets the write aside in `rejected/` with its reason."""
+        or raises:
+        - a database that is unavailable (`is_unavailable`) stops the drain, the rest left waiting;
+        - a write the ledger refuses for good (`is_refused`: another database's hold, a model gone from the catalog)
+          is set aside in `rejected/` with its reason, for a person;
+        - any other error leaves that write waiting (tried again at the next drain) and the drain goes on."""
         report = DrainReport()
         self._return_orphans()
-        names = self._names(self.pending)
-        for i, name in enumerate(names):
+        for name in self._names(self.pending):
             mine = self._claim(name)
             if mine is None:
                 continue  # another process took it
@@ -307,14 +312,18 @@ class SettlementSpool:
             try:
                 outcome = post(write)
             except Exception as exc:
+                first = (str(exc).splitlines() or [""])[0]
                 if is_unavailable(exc):
                     self._unclaim(mine, name)
-                    report.unavailable = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                    report.left = len(names) - i
-                    return report
-                self._reject(mine, write, f"{type(exc).__name__}: {exc}")
-                report.rejected += 1
-                report.errors.append(f"{name}: {exc}")
+                    report.unavailable = f"{type(exc).__name__}: {first}"
+                    break
+                if is_refused(exc):
+                    self._reject(mine, write, f"{type(exc).__name__}: {exc}")
+                    report.rejected += 1
+                else:
+                    log.exception("settlement spool: posting %s failed; it waits for the next drain", name)
+                    self._unclaim(mine, name)
+                report.errors.append(f"{name}: {type(exc).__name__}: {first}")
                 continue
             mine.unlink(missing_ok=True)
             if outcome == "already_written":

@@ -276,3 +276,31 @@ def test_what_an_earlier_process_left_is_posted_when_the_next_one_starts(
     services.billing._drainer.join(20)
     assert not billing.spool.has_waiting()
     assert [t.amount for t in billing.transactions(user)] == [100, -2]
+
+
+def test_an_unexpected_error_leaves_its_write_waiting_and_the_rest_are_posted(
+    runtime: Database, billing: BillingService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the ledger's own refusals set a write aside; anything else may pass, so the write waits for the next
+    drain (never set aside, never lost) while the writes after it are posted."""
+    user = make_user(runtime)
+    billing.grant(user, 100)
+    record = record_for(catalog_model(runtime, "gpt-4o"), SMALL)
+    holds = [billing.reserve(user.id, 10, f"call-{i}") for i in range(3)]
+    assert billing.spool is not None
+    for h in holds:
+        billing.spool.put("settle", h, record, "down")
+    real = billing._post_spooled
+
+    def flaky(write: Any) -> str:
+        if write.hold_id == holds[0].id:
+            raise RuntimeError("a bug, or a fault nobody foresaw")
+        return real(write)
+
+    monkeypatch.setattr(billing, "_post_spooled", flaky)
+    report = billing.drain_spool()
+    assert (report.posted, report.rejected, report.left) == (2, 0, 1) and "RuntimeError" in report.errors[0]
+    assert [w.hold_id for w in billing.spool.waiting()] == [holds[0].id] and billing.spool.set_aside() == []
+    monkeypatch.undo()
+    assert billing.drain_spool().posted == 1
+    assert [t.amount for t in billing.transactions(user)] == [100, -2, -2, -2]
