@@ -94,8 +94,8 @@ def draw_cost_card(result: GenerationResult) -> None:
         )
         bottom[0].metric(
             "Would cost (not charged)" if result.sandbox else "Credits charged",
-            "pending" if card.pending else count(charged),
-            None if card.pending else price(charged_usd),
+            "pending" if card.pending and not result.sandbox else count(charged),
+            None if card.pending and not result.sandbox else price(charged_usd),
             delta_color="off",
             delta_arrow="off",
         )

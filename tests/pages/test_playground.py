@@ -273,3 +273,34 @@ def test_what_a_person_types_is_shown_as_typed_not_as_markdown(db: Database) -> 
     assert not at.exception, at.exception
     mine = [m.markdown[0].value for m in at.chat_message if m.name == "user"]
     assert mine[0] == plain(typed) and mine[1] == "again"  # escaped: no bold, no LaTeX, no colour
+
+
+def test_a_call_that_ends_while_the_database_is_down_shows_its_charge_as_pending(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer is shown; the card says "pending" where the charge and the balance after would be, and why; the
+    charge is posted once the database is back."""
+    import sqlite3
+
+    from core.billing.spool import SpoolDrainer
+
+    def down(*args: object, **kwargs: object) -> object:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    with openai_configured(monkeypatch) as (at, state):
+        monkeypatch.setattr(BillingService, "settle", down)
+        monkeypatch.setattr(SpoolDrainer, "wake", lambda self: None)
+        at.selectbox(key="pg_provider_chat").set_value("openai").run()
+        at.selectbox(key="pg_model_chat_openai").set_value("gpt-4o-mini").run()
+        at.chat_input[0].set_value("Say hello").run()
+        assert not at.exception, at.exception
+        assert any("Hello from the loopback." in m.value for m in at.markdown)
+        assert metric(at, "Credits charged") == "pending" and metric(at, "Balance after") == "pending"
+        assert any(plain("its charge is kept on this server") in c.value for c in at.caption)
+        assert "1 charge pending" in next(m.delta for m in at.metric if m.label == "This session")
+    assert usage_rows(db) == []
+    billing = BillingService(db.session_factory, db.settings)
+    monkeypatch.undo()
+    assert billing.drain_spool().posted == 1
+    [row] = usage_rows(db)
+    assert (row.provider, row.cost_credits) == ("openai", 2)
