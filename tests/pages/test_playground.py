@@ -287,7 +287,7 @@ def test_a_call_that_ends_while_the_database_is_down_shows_its_charge_as_pending
     def down(*args: object, **kwargs: object) -> object:
         raise sqlite3.OperationalError("unable to open database file")
 
-    with openai_configured(monkeypatch) as (at, state):
+    with openai_configured(monkeypatch) as (at, _state):
         monkeypatch.setattr(BillingService, "settle", down)
         monkeypatch.setattr(SpoolDrainer, "wake", lambda self: None)
         at.selectbox(key="pg_provider_chat").set_value("openai").run()
