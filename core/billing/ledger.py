@@ -45,6 +45,7 @@ from core.billing.ledger_sql import (
     ledger,
     read_transaction,
     to_transaction,
+    usage_log,
     write_audit,
 )
 from core.billing.spool import (
@@ -463,15 +464,63 @@ class BillingService:
         # wrote nothing, so the settlement is tried again; a try that did commit before its answer was lost leaves
         # the hold settled, and the next try refuses it (charged once).
         tries = attempts or SETTLE_ATTEMPTS
+        faulted = False
         for attempt in range(1, tries + 1):
             try:
                 return self._settle(hold, hold_id, record, base_cost)
+            except HoldStateError:
+                # after a fault, "already settled" is our own try whose COMMIT went through but whose answer was
+                # lost: the call is charged, so its caller gets that settlement (and its output), not an error
+                done = self._committed_settlement(hold_id, base_cost) if faulted else None
+                if done is None:
+                    raise
+                return done
             except (OperationalError, self._driver_operational_error) as exc:
+                faulted = True
                 if attempt == tries:
                     raise
                 log.warning("settling hold %s failed (%s); trying again", hold_id, type(exc).__name__)
                 time.sleep(min(SETTLE_RETRY_SECONDS * 2 ** (attempt - 1), SETTLE_RETRY_MAX_SECONDS))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _committed_settlement(self, hold_id: int, base_cost: Decimal) -> Settlement | None:
+        """The settlement a try of `settle` committed though its answer was lost: read back from the settled hold,
+        its usage row and its debit. None when the hold is not settled that way."""
+        with self.engine.connect() as conn:
+            hold = conn.execute(HOLD_BY_ID, {"hold_id": hold_id}).first()
+            if hold is None or hold.status != "settled":
+                return None
+            row = conn.execute(
+                select(usage_log.c.id, usage_log.c.markup_pct, usage_log.c.cost_credits, usage_log.c.transaction_id)
+                .where(
+                    usage_log.c.user_id == hold.user_id,
+                    usage_log.c.idempotency_key == hold.idempotency_key,
+                    usage_log.c.status == "success",
+                )
+                .order_by(usage_log.c.id.desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                return None
+            tx_id = hold.transaction_id or row.transaction_id
+            tx_row = conn.execute(TX_BY_ID, {"tx_id": tx_id}).first() if tx_id is not None else None
+            tx = to_transaction(tx_row) if tx_row is not None else None
+            balance = (
+                tx.balance_after
+                if tx is not None
+                else int(conn.execute(READ_BY_ID, {"uid": hold.user_id}).one().credit_balance)
+            )
+        log.warning("hold %s: a try of its settlement had committed before its answer was lost; charged once", hold_id)
+        return self._settlement(
+            row.id,
+            tx,
+            base_cost,
+            usd_to_credits(base_cost, self.credit_usd),
+            Decimal(row.markup_pct),
+            int(row.cost_credits),
+            balance,
+            bool(tx is not None and (tx.metadata or {}).get("overage")),
+        )
 
     def _settle(self, hold: Hold | int, hold_id: int, record: UsageRecord, base_cost: Decimal) -> Settlement:
         at_once = not self._sql.sqlite and self.settings.rounding_policy != "accrual"

@@ -142,3 +142,56 @@ def test_the_tries_span_a_database_restart(runtime: Database, monkeypatch: pytes
     st = billing.settle(replace(hold, markup_pct=None), record)
     assert st.credits_charged == 2 and len(waits) == ledger_module.SETTLE_ATTEMPTS - 1
     assert sum(waits) > 20 and max(waits) <= 2.0 and waits == sorted(waits)
+
+
+@pytest.mark.parametrize("general_path", [True, False])
+def test_a_try_that_committed_before_its_answer_was_lost_returns_its_settlement(
+    runtime: Database, monkeypatch: pytest.MonkeyPatch, general_path: bool
+) -> None:
+    """The COMMIT went through, then the connection died before its answer: the next try finds the hold settled.
+    Before, that "already settled" reached the caller as an error (the flow then dropped the call's output though it
+    was charged); now the caller gets the settlement that was written, charged once."""
+    from core.billing.ledger_sql import LedgerWriter
+
+    billing = BillingService(runtime.session_factory, runtime.settings)
+    user = make_user(runtime)
+    billing.grant(user, 100)
+    hold = billing.reserve(user.id, 10, "call")
+    if general_path:
+        hold = replace(hold, markup_pct=None)
+    error = runtime.engine.dialect.loaded_dbapi.OperationalError
+    lost: list[int] = []
+
+    def then_lost(real: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            done = real(*args, **kwargs)
+            if not lost:
+                lost.append(1)
+                raise error("server closed the connection unexpectedly")
+            return done
+
+        return wrapped
+
+    monkeypatch.setattr(LedgerWriter, "run", then_lost(LedgerWriter.run))
+    monkeypatch.setattr(AccountsSQL, "settle_at_once", then_lost(AccountsSQL.settle_at_once))
+    monkeypatch.setattr(ledger_module, "SETTLE_RETRY_SECONDS", 0.0)
+    st = billing.settle(hold, record_for(catalog_model(runtime, "gpt-4o"), SMALL))
+    assert lost == [1]
+    assert (st.credits_charged, st.base_credits, st.markup_pct, st.balance_after) == (2, 1, Decimal(100), 98)
+    assert st.transaction is not None and st.transaction.amount == -2 and st.usage_id > 0
+    assert [t.amount for t in billing.transactions(user)] == [100, -2]
+    assert billing.balance(user).held == 0 and check_ledger(runtime.session_factory) == []
+
+
+def test_already_settled_without_a_fault_is_still_an_error(runtime: Database) -> None:
+    from core.billing.errors import HoldStateError
+
+    billing = BillingService(runtime.session_factory, runtime.settings)
+    user = make_user(runtime)
+    billing.grant(user, 100)
+    hold = billing.reserve(user.id, 10, "call")
+    record = record_for(catalog_model(runtime, "gpt-4o"), SMALL)
+    billing.settle(hold, record)
+    with pytest.raises(HoldStateError, match="already settled"):
+        billing.settle(hold, record)
+    assert [t.amount for t in billing.transactions(user)] == [100, -2]
