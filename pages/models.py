@@ -39,17 +39,17 @@ UNIT_LABELS = {
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_catalog(_who: Principal) -> list[ModelPrice]:
+def load_catalog(_who: Principal, database_url: str) -> list[ModelPrice]:
     return services().models.list(_who, include_inactive=True)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
 def load_typical(_who: Principal, who_key: str) -> dict[str, TypicalCost]:
-    return services().models.typical_costs(_who, load_catalog(_who))
+    return services().models.typical_costs(_who, load_catalog(_who, services().settings.database_url))
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_history(_who: Principal, model_pk: int | None) -> list[PriceChange]:
+def load_history(_who: Principal, database_url: str, model_pk: int | None) -> list[PriceChange]:
     return services().models.price_history(_who, model_pk)
 
 
@@ -61,9 +61,10 @@ st.title("Models & pricing")
 settings = services().settings
 principal = guard("models")
 actor = acting_user()
-models = load_catalog(principal)
+database_url = services().settings.database_url  # part of every cache key: one database's rows never serve another
+models = load_catalog(principal, database_url)
 by_key = {m.key: m for m in models}
-typical = load_typical(principal, f"{principal.email}|{principal.role}")
+typical = load_typical(principal, f"{database_url}|{principal.email}|{principal.role}")
 tab_catalog, tab_calc, tab_edit = st.tabs(["Catalog", "Calculator", "Price changes"])
 
 # ---- the catalog -------------------------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ with tab_edit:
     else:
         st.info("Only admins can change prices. The history of every change is below.")
     scope = st.selectbox("History of", ["all models", *[m.key for m in models]], key="hist_scope")
-    changes_seen = load_history(principal, None if scope == "all models" else by_key[scope].id)
+    changes_seen = load_history(principal, database_url, None if scope == "all models" else by_key[scope].id)
     if not changes_seen:
         st.caption("No price has been changed since the catalog was loaded.")
     else:

@@ -222,7 +222,9 @@ def guard(page: str) -> Principal:
     if not principal.may_open(page):
         st.error(f"Your role ({principal.role}) cannot open this page.")
         st.stop()
-    for banner in _banners(principal, f"{principal.email}|{principal.role}|{billed_calls()}"):
+    # keyed by the database too, as every page cache is: one person's banners of one ledger never serve another's
+    who_key = f"{load_settings().database_url}|{principal.email}|{principal.role}|{billed_calls()}"
+    for banner in _banners(principal, who_key):
         st.warning(plain(banner.message), icon=":material/warning:")
     return principal
 
