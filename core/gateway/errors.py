@@ -183,8 +183,22 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return render(request, Problem(exc.status_code, openai_type, None, anthropic_type, message))
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or stayed busy (any driver's OperationalError, SQLAlchemy's, or the engine's
+    DatabaseError): a passing state, not a fault of the request."""
+    return isinstance(exc, e.DatabaseError) or any(c.__name__ == "OperationalError" for c in type(exc).__mro__)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     rid = request_id(request)
+    if database_unavailable(exc):
+        # before the upstream was called (a call that reached it is settled or kept in the settlement spool)
+        log.warning("request %s: the database is unavailable (%s)", rid, type(exc).__name__)
+        message = (
+            f"The gateway's database is unavailable (request {rid}); nothing was charged for this request. "
+            "Try again in a few seconds."
+        )
+        return render(request, Problem(503, "server_error", "database_unavailable", "api_error", message, 5.0))
     log.error("request %s failed: %s", rid, type(exc).__name__, exc_info=exc)
     message = (
         f"The gateway failed on its side (request {rid}); try again, and give an admin the request id if it repeats."

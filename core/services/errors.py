@@ -9,6 +9,7 @@ from core.endpoints.errors import OwnerOverdrawnError
 from core.errors import (
     ConfigError,
     CoreError,
+    DatabaseError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
@@ -31,6 +32,7 @@ __all__ = [
     "BadRequestError",
     "ConfigError",
     "CoreError",
+    "DatabaseError",
     "HoldStateError",
     "IdempotencyConflictError",
     "InsufficientCreditsError",

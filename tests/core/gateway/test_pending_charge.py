@@ -65,3 +65,29 @@ def test_a_stream_ends_normally_with_its_charge_pending(
     monkeypatch.undo()
     assert world.services.billing.drain_spool().posted == 1
     assert world.balance(user) == 10_000 - 2
+
+
+def test_a_database_down_before_the_call_is_a_503_to_retry_with_nothing_charged(
+    world: GatewayWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the SDKs got a 500 "the gateway failed on its side"; now a 503 that says why, that nothing was charged
+    and when to try again (Retry-After), in each API's envelope, and the upstream is not called."""
+    import anthropic
+    import openai
+
+    user = world.user()
+    key = world.key(user)
+    calls = world.upstream_calls()
+
+    def reserve(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(world.services.billing, "reserve", reserve)
+    with pytest.raises(openai.InternalServerError) as oe:
+        world.openai(key).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert oe.value.status_code == 503 and oe.value.response.headers["retry-after"] == "5"
+    assert oe.value.body["code"] == "database_unavailable" and "nothing was charged" in oe.value.body["message"]
+    with pytest.raises(anthropic.InternalServerError) as ae:
+        world.anthropic(key).messages.create(model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES)
+    assert ae.value.status_code == 503 and ae.value.body["error"]["type"] == "api_error"
+    assert world.upstream_calls() == calls and world.balance(user) == 10_000
