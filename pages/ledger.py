@@ -147,13 +147,17 @@ if not sees_all:
     st.info("You see your own credits. Finance and admins see every account.")
 else:
     spool = services().ledger.spool(principal)  # charges kept on this server while the database was unavailable
+    drained = st.session_state.pop("spool_drained", None)
+    if drained:
+        st.success(plain(drained))
     if spool.waiting:
         st.warning(
             plain(
                 f"{len(spool.waiting)} ledger write(s) wait on this server: their calls ended while the database was "
                 "unavailable. They are posted automatically once it answers; the balances below do not include them "
-                "yet (`python -m core ledger spool` lists them)."
-            ),
+                "yet."
+            )
+            + " `python -m core ledger spool` lists them.",
             icon=":material/schedule:",
         )
         if can_grant and st.button("Post the waiting writes now", key="ledger_drain_spool"):
@@ -163,15 +167,16 @@ else:
                 show_error(exc)
             else:
                 left = f"; still unavailable: {done.unavailable}" if done.unavailable else ""
-                st.success(plain(f"Posted {done.posted}, already written {done.already_written}{left}."))
+                st.session_state["spool_drained"] = (
+                    f"Posted {done.posted}, already written {done.already_written}, set aside {done.rejected}{left}."
+                )
                 refresh()
+                st.rerun()
     if spool.set_aside:
+        where = spool.directory / "rejected" if spool.directory else "the spool"
         st.error(
-            plain(
-                f"{len(spool.set_aside)} ledger write(s) were set aside for a person to check "
-                f"(in {spool.directory / 'rejected' if spool.directory else 'the spool'}; "
-                "`python -m core ledger spool` says why)."
-            ),
+            plain(f"{len(spool.set_aside)} ledger write(s) were set aside for a person to check (in {where}).")
+            + " `python -m core ledger spool` says why.",
             icon=":material/error:",
         )
 names = (

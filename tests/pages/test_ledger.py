@@ -294,8 +294,10 @@ def test_writes_waiting_for_the_database_are_shown_and_posted_from_the_page(
     at = open_page("ledger")
     [warning] = [w for w in at.warning if "wait on this server" in w.value]
     assert shown(warning.value).startswith("1 ledger write(s) wait on this server")
+    assert warning.value.endswith("`python -m core ledger spool` lists them.")  # code, not escaped backticks
     button(at, "Post the waiting writes now").click().run()
     assert not at.exception
     assert any("Posted 1" in shown(s.value) for s in at.success)
+    assert not [w for w in at.warning if "wait on this server" in w.value]  # gone with what it said
     assert billing.balance(who.id).total == before.total - 2 and billing.balance(who.id).held == before.held
     assert billing.spool.waiting() == []
