@@ -262,7 +262,9 @@ class SettlementSpool:
     @staticmethod
     def _names(folder: Path) -> list[str]:
         try:
-            return sorted(n for n in os.listdir(folder) if n.endswith(SUFFIX) or SUFFIX + "." in n)
+            # not the hidden `.NAME.tmp` of a write that never completed: its caller was not told it was kept
+            names = os.listdir(folder)
+            return sorted(n for n in names if not n.startswith(".") and (n.endswith(SUFFIX) or SUFFIX + "." in n))
         except FileNotFoundError:
             return []
 

@@ -304,3 +304,15 @@ def test_an_unexpected_error_leaves_its_write_waiting_and_the_rest_are_posted(
     monkeypatch.undo()
     assert billing.drain_spool().posted == 1
     assert [t.amount for t in billing.transactions(user)] == [100, -2, -2, -2]
+
+
+def test_a_write_that_never_completed_is_not_posted(runtime: Database, billing: BillingService) -> None:
+    """A process that died between writing a file and renaming it into place never told its caller the write was
+    kept (the call was answered as failed, or not at all): its temporary file is left alone."""
+    user, hold = _funded_hold(runtime, billing)
+    assert billing.spool is not None
+    name = billing.spool.put("settle", hold, record_for(catalog_model(runtime, "gpt-4o"), SMALL), "down")
+    (billing.spool.pending / name).rename(billing.spool.pending / f".{name}.tmp")
+    assert billing.spool.waiting() == [] and not billing.spool.has_waiting()
+    assert billing.drain_spool().posted == 0
+    assert [t.amount for t in billing.transactions(user)] == [100]
