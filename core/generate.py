@@ -268,6 +268,7 @@ class GenerationResult:
             "usage_estimated": self.usage.estimated,
             "would_be_credits": self.would_be_credits,
             "usage_id": self.usage_id,
+            "charge_pending": self.charge_pending,
         }
 
 

@@ -45,6 +45,10 @@ def test_a_call_that_ends_while_the_database_is_down_is_delivered_and_billed_whe
     assert (r.credits_charged, r.balance_after, r.usage_id, r.transaction_id) == (None, None, None, None)
     assert (r.base_credits, r.would_be_credits) == (1, 2)  # what the ledger will charge at this markup
     assert r.credits_summary() == {"charged": None, "remaining": None, "pending": True}
+    from core.cli.generate_cmd import _cost_line
+
+    assert r.to_dict()["charge_pending"] is True and r.to_dict()["credits_charged"] is None
+    assert "charge pending: the database was unavailable" in _cost_line(r) and "balance" not in _cost_line(r)
     assert env.usage_rows() == [] and env.debits(user) == []
 
     outage.down = False
