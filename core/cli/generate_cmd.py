@@ -134,9 +134,10 @@ def _cost_line(r: GenerationResult) -> str:
         cost = f"catalog ${r.catalog_cost_usd.normalize():f}" + (
             f" = {credits_text(r.base_credits)}" if r.base_credits else ""
         )
-    charge = [f"{what} {credits_text(credits or 0)}", f"balance {r.balance_after:,}"]
-    if r.charge_pending:
+    if r.charge_pending or r.balance_after is None:
         charge = ["charge pending: the database was unavailable; it is posted when the database is back"]
+    else:
+        charge = [f"{what} {credits_text(credits or 0)}", f"balance {r.balance_after:,}"]
     parts = [f"{r.provider}/{r.model_id}", cost, f"markup {r.markup_pct.normalize():f}%", *charge, f"{r.latency_ms} ms"]
     if r.cache_hit:
         parts.append("cache hit (provider not called)")
