@@ -243,6 +243,12 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         )
 
     analytics = get("ANALYTICS_PATH")
+    spool = Path(get("SETTLE_SPOOL_DIR")) if get("SETTLE_SPOOL_DIR") else None
+    if spool is not None and spool.exists() and not spool.is_dir():
+        raise ConfigError(
+            f"SETTLE_SPOOL_DIR={str(spool)!r} is a file, not a folder: point it at a folder (made if missing) on a "
+            "persistent disk, where charges wait while the database is unavailable, or unset it for the default."
+        )
     return Settings(
         database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
         analytics_path=Path(analytics) if analytics else DATA_DIR / "analytics.duckdb",
@@ -268,7 +274,7 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         grant_confirm_above_credits=int(confirm_above),
         low_balance_days=decimal_setting("LOW_BALANCE_DAYS", "3"),
         alerts_every_seconds=int(every),
-        settle_spool_dir=Path(get("SETTLE_SPOOL_DIR")) if get("SETTLE_SPOOL_DIR") else None,
+        settle_spool_dir=spool,
         redis_url=get("REDIS_URL"),
         api_keys=keys,
         base_urls=urls,

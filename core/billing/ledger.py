@@ -819,7 +819,12 @@ class BillingService:
 
     def resume_spool(self) -> None:
         """Start draining in the background when writes wait from an earlier run (a process that stopped first)."""
-        if self.spool is not None and self.spool.has_waiting():
+        try:
+            waiting = self.spool is not None and self.spool.has_waiting()
+        except SpoolError:
+            log.exception("the settlement spool cannot be read; nothing from it is posted until it can")
+            return
+        if waiting:
             self._drainer.wake()
 
     def _post_spooled(self, write: SpooledWrite) -> str:

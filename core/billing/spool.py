@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from core.billing.types import Hold, UsageRecord
 from core.catalog.types import ModelPrice
+from core.errors import CoreError
 from core.usage import Usage
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ DRAIN_FIRST_WAIT_SECONDS = 1.0  # the drainer's first wait after a drain the dat
 DRAIN_MAX_WAIT_SECONDS = 10.0  # ... up to this
 
 
-class SpoolError(Exception):
-    """A write could not be made durable in the spool (disk full, folder not writable)."""
+class SpoolError(CoreError):
+    """The spool's folder could not be written or read (disk full, no permission)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,7 +239,10 @@ class SettlementSpool:
             tmp.rename(self.pending / name)
             _fsync_dir(self.pending)
         except OSError as exc:
-            raise SpoolError(f"could not keep the {kind} of hold {hold.id} in {self.pending}: {exc}") from exc
+            raise SpoolError(
+                f"Could not keep the {kind} of hold {hold.id} in {self.pending} ({exc.strerror}): free some disk, "
+                "or set SETTLE_SPOOL_DIR to a folder this user can write."
+            ) from exc
         return name
 
     # reading
@@ -264,9 +268,14 @@ class SettlementSpool:
         try:
             # not the hidden `.NAME.tmp` of a write that never completed: its caller was not told it was kept
             names = os.listdir(folder)
-            return sorted(n for n in names if not n.startswith(".") and (n.endswith(SUFFIX) or SUFFIX + "." in n))
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise SpoolError(
+                f"Cannot read the settlement spool at {folder} ({exc.strerror}): give this user access to it, or set "
+                "SETTLE_SPOOL_DIR to a folder it can write."
+            ) from exc
+        return sorted(n for n in names if not n.startswith(".") and (n.endswith(SUFFIX) or SUFFIX + "." in n))
 
     @staticmethod
     def _read(path: Path) -> SpooledWrite:

@@ -67,8 +67,6 @@ class Services:
         self.billing = BillingService(
             self.db.session_factory, self.settings, usage=self.analytics, on_write=self.analytics.written
         )
-        # writes an earlier process kept while the database was unavailable are posted in the background
-        self.billing.resume_spool()
         self.providers = providers or AIProviderFactory(self.settings, http)
         # budget and low-balance alerts checked after each settle; new ones delivered on a background thread
         delivery = BackgroundDelivery(AlertDelivery(self.db.session_factory, self.settings))

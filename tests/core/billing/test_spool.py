@@ -267,15 +267,33 @@ def test_each_database_has_its_own_spool(tmp_path: Path) -> None:
 def test_what_an_earlier_process_left_is_posted_when_the_next_one_starts(
     runtime: Database, billing: BillingService
 ) -> None:
+    """The gateway (and the app) resume the spool when they start; a command does not (a short-lived process would
+    post in a thread killed at its exit, racing what the command itself prints), except `ledger spool --drain`."""
+    from fastapi.testclient import TestClient
+
+    from core.gateway import create_app
     from tests.conftest import services_of
 
     user, hold = _funded_hold(runtime, billing)
     assert billing.spool is not None
     billing.spool.put("settle", hold, record_for(catalog_model(runtime, "gpt-4o"), SMALL), "down")
-    services = services_of(runtime)  # as the gateway, a page or a command starts
-    services.billing._drainer.join(20)
+    services = services_of(runtime)  # as a command builds it: nothing posted in the background
+    time.sleep(0.2)
+    assert billing.spool.has_waiting()
+    with TestClient(create_app(services)):  # as the gateway starts
+        services.billing._drainer.join(20)
     assert not billing.spool.has_waiting()
     assert [t.amount for t in billing.transactions(user)] == [100, -2]
+
+
+def test_a_spool_folder_that_is_a_file_is_one_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.config import load_settings
+    from core.errors import ConfigError
+
+    (tmp_path / "spool").write_text("")
+    monkeypatch.setenv("SETTLE_SPOOL_DIR", str(tmp_path / "spool"))
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        load_settings()
 
 
 def test_an_unexpected_error_leaves_its_write_waiting_and_the_rest_are_posted(
