@@ -38,7 +38,7 @@ def _stop_alert_timer(built: Services) -> None:
 def _services(database_url: str, analytics_path: str) -> Services:
     built = Services(settings=load_settings())
     built.init()
-    built.billing.resume_spool()  # charges an earlier process kept while the database was down: posted in background
+    built.resume_spool()
     # alerts evaluate every ALERTS_EVERY_SECONDS while the app runs, spend anomalies included: this process keeps the
     # analytics copy its pages sync (gateway workers never open it); the timer stops with the process
     if built.auto_alerts.start(anomalies=True):

@@ -28,11 +28,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+
+from sqlalchemy.engine import make_url
 
 from core.billing.types import Hold, UsageRecord
 from core.catalog.types import ModelPrice
@@ -93,17 +95,8 @@ def default_spool_dir(database_url: str, sqlite_file: Path | None, data_dir: Pat
         return sqlite_file.with_name(sqlite_file.name + ".settle-spool")
     if database_url.startswith("sqlite"):
         return None
-    tag = hashlib.sha256(_without_password(database_url).encode()).hexdigest()[:16]
+    tag = hashlib.sha256(make_url(database_url).render_as_string(hide_password=True).encode()).hexdigest()[:16]
     return data_dir / "settle-spool" / tag
-
-
-def _without_password(url: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
 
 
 # --- the file format -------------------------------------------------------------------------------------------
@@ -370,7 +363,7 @@ class SettlementSpool:
     def _reject(self, path: Path, write: SpooledWrite, why: str) -> None:
         log.error("settlement spool: set aside %s (hold %s): %s", write.name, write.hold_id, why)
         self.rejected.mkdir(parents=True, exist_ok=True)
-        kept = SpooledWrite(**{**{f.name: getattr(write, f.name) for f in fields(SpooledWrite)}, "rejected": why})
+        kept = replace(write, rejected=why)
         target = self.rejected / write.name
         tmp = self.rejected / f".{write.name}.tmp"
         tmp.write_bytes(encode(kept))

@@ -7,6 +7,7 @@ from typing import Any
 
 from core.cli import Context
 from core.cli.output import print_json, print_table
+from core.services.ledger import SpooledWrite
 
 
 def add_parser(ledger_actions: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def add_parser(ledger_actions: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_spool)
 
 
-def _row(w: Any) -> dict[str, Any]:
+def _row(w: SpooledWrite) -> dict[str, Any]:
     record = w.record
     return {
         "file": w.name,

@@ -48,7 +48,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         owned = services is None
         app.state.services = Services() if owned else services
         # charges an earlier process kept while the database was down (core/billing/spool.py): posted in the background
-        app.state.services.billing.resume_spool()
+        app.state.services.resume_spool()
         if owned:  # a given Services (tests) keeps reading on every call
             ttl = float(os.environ.get("GATEWAY_CACHE_SECONDS", CACHE_SECONDS))
             app.state.services.keys.lookup_ttl = ttl

@@ -109,6 +109,11 @@ class Services:
         self.billing.expire_holds()
         return report
 
+    def resume_spool(self) -> None:
+        """Post in the background the charges an earlier process kept while the database was unavailable
+        (core/billing/spool.py): the long-running processes (the gateway, the app) call it as they start."""
+        self.billing.resume_spool()
+
     def endpoint_manager(self) -> HuggingFaceEndpointService:
         """The dedicated-endpoints manager on the configured API (`ConfigError`, saying how to configure, when none)."""
         with self._lock:

@@ -20,7 +20,7 @@ from core.billing.inputs import MAX_CREDITS as MAX_GRANT_CREDITS
 from core.billing.inputs import typed_credits
 from core.billing.ledger import GRANT_KINDS, MAX_PAGE, REFUNDABLE_KINDS, TRANSACTION_TYPES
 from core.billing.ledger_check import Violation, check_ledger
-from core.billing.spool import DrainReport, SpoolState
+from core.billing.spool import DrainReport, SpooledWrite, SpoolState
 from core.billing.types import Balance, Transaction
 from core.errors import InvalidInputError
 from core.money import credits_text, credits_to_usd
@@ -46,6 +46,7 @@ __all__ = [
     "HistoryPage",
     "LargeGrantError",
     "LedgerService",
+    "SpooledWrite",
     "Transaction",
     "Violation",
 ]
