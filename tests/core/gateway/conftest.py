@@ -52,6 +52,13 @@ class GatewayWorld:
     def anthropic(self, key: str) -> anthropic.Anthropic:
         return anthropic.Anthropic(base_url=self.url, api_key=key, max_retries=0)
 
+    def streamed_chat(self, key: str, messages: list[dict[str, Any]]) -> list[Any]:
+        """A streamed chat of gpt-4o-mini through the `openai` SDK, asking for the usage chunk: every chunk."""
+        stream = self.openai(key).chat.completions.create(
+            model="gpt-4o-mini", messages=messages, max_tokens=50, stream=True, stream_options={"include_usage": True}
+        )
+        return list(stream)
+
     def balance(self, user: UserView) -> int:
         return self.services.ledger.balance(SYSTEM, user.id).total
 

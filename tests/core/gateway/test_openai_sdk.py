@@ -32,16 +32,9 @@ def test_chat_is_answered_and_billed_once(world: GatewayWorld) -> None:
 
 def test_streamed_chat_gives_its_usage_when_asked(world: GatewayWorld) -> None:
     user = world.user()
-    client = world.openai(world.key(user))
-    chunks = list(
-        client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=MESSAGES,
-            max_tokens=50,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-    )
+    key = world.key(user)
+    client = world.openai(key)
+    chunks = world.streamed_chat(key, MESSAGES)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello from the loopback."
     assert [c.usage for c in chunks[:-1]] == [None] * (len(chunks) - 1)

@@ -49,16 +49,7 @@ def test_a_stream_ends_normally_with_its_charge_pending(
     world: GatewayWorld, down: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = world.user()
-    client = world.openai(world.key(user))
-    chunks = list(
-        client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=MESSAGES,
-            max_tokens=50,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-    )
+    chunks = world.streamed_chat(world.key(user), MESSAGES)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from the loopback."
     assert chunks[-1].usage.completion_tokens == 4
     assert chunks[-1].model_extra["credits"] == {"charged": None, "remaining": None, "pending": True}
