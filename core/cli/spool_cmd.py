@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC
 from typing import Any
 
 from core.cli import Context
@@ -26,10 +27,10 @@ def _row(w: SpooledWrite) -> dict[str, Any]:
         "file": w.name,
         "kind": w.kind,
         "hold": w.hold_id,
-        "user": w.user_id,
+        "user id": w.user_id,  # not the email: the listing reads no database (it may be the one that is down)
         "model": record.model.key if record is not None else "",
         "provider cost (USD)": f"{record.base_cost_usd.normalize():f}" if record is not None else "",
-        "spooled at": w.spooled_at.isoformat(timespec="seconds"),
+        "spooled at": w.spooled_at.astimezone(UTC).replace(tzinfo=None, microsecond=0),  # shown in the reporting zone
         "why": w.rejected or w.reason,
     }
 
@@ -38,6 +39,7 @@ def run_spool(args: argparse.Namespace, ctx: Context) -> int:
     ledger = ctx.services.ledger
     report = ledger.drain_spool(ctx.caller) if args.drain else None
     state = ledger.spool(ctx.caller)
+    tz = ctx.services.settings.reporting_tz
     if args.json:
         print_json(
             {
@@ -58,8 +60,8 @@ def run_spool(args: argparse.Namespace, ctx: Context) -> int:
             print(line)
         print(f"{len(state.waiting)} write(s) waiting in {state.directory}")
         if state.waiting:
-            print_table([_row(w) for w in state.waiting])
+            print_table([_row(w) for w in state.waiting], tz=tz)
         if state.set_aside:
             print(f"{len(state.set_aside)} write(s) set aside in {state.directory / 'rejected'} for a person to check:")
-            print_table([_row(w) for w in state.set_aside])
+            print_table([_row(w) for w in state.set_aside], tz=tz)
     return 1 if args.drain and state.waiting else 0
