@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # exit statuses of a process stopped on purpose: by the signal (negative, from Popen) or by a shell's 128 + signal
 ASKED_TO_STOP = {0} | {-s for s in STOP_SIGNALS} | {128 + s for s in STOP_SIGNALS}
-OWN_STOP_SECONDS = 2.0
+OWN_STOP_SECONDS = 5.0  # a server on a busy machine may take a moment to run its own Ctrl-C handler
 GRACE_SECONDS = 15.0  # the gateway drains for up to 10 s (`core serve`'s timeout_graceful_shutdown)
 
 

@@ -220,7 +220,7 @@ def test_ctrl_c_on_make_run_stops_both_servers_and_make_exits_0(tmp_path: Path) 
         make.wait()
         os.close(main_fd)
     text = shown.decode()
-    assert "stopped gateway" in text and "stopped app" in text
+    assert "stopped gateway" in text and "stopped app" in text, text  # the whole terminal when one is missing
     assert "make:" not in text and "Interrupt" not in text
 
 
