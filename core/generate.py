@@ -426,13 +426,14 @@ def _replayed(svc: GenerationFlow, plan: _Plan, hold: Hold) -> GenerationResult:
         key=hold.idempotency_key,
         fingerprint=plan.fingerprint,
         timeout=max(left, 0.0),
+        spooled=lambda: svc.billing.settle_waits_in_spool(hold),
     )
     return GenerationResult.from_reply(reply.result, reply.data)
 
 
 def _keep_reply(svc: GenerationFlow, plan: _Plan, hold: Hold, result: GenerationResult, caller_key: str | None) -> None:
     """Keep the answer of a call made with the caller's idempotency key, for a retry with the same key."""
-    if caller_key is None or result.charge_pending:  # pending: the database is unavailable
+    if caller_key is None or result.charge_pending:  # pending: kept with its settlement in the spool
         return
     try:
         replays.store(
@@ -477,7 +478,10 @@ def _settle(
     latency_ms: int,
     *,
     cache_hit: bool = False,
+    caller_key: str | None = None,
 ) -> GenerationResult:
+    """Bill the call's result; with the caller's idempotency key its answer is kept for a retry (`_keep_reply`, or
+    with its settlement in the spool while the database is unavailable)."""
     model = plan.model
     try:
         base_cost = price_usage(model, result.usage)
@@ -508,16 +512,23 @@ def _settle(
         source=plan.origin.source,
         metadata=metadata,
     )
+    hit_cost = base_cost if cache_hit else None
+
+    def pending() -> GenerationResult:
+        return _pending(plan, hold, result, record, latency_ms, hit_cost, svc.settings.credit_usd)
+
+    def answer() -> replays.PendingReply:
+        kept = pending()
+        return replays.PendingReply(fingerprint=plan.fingerprint, result=kept.to_reply(), data=kept.data)
+
     try:
         # the output exists and is delivered: a database that stays unavailable defers the charge, never drops it
-        settlement = svc.billing.settle_or_spool(hold, record)
+        settlement = svc.billing.settle_or_spool(hold, record, reply=answer if caller_key is not None else None)
     except BaseException as exc:
         _release(svc, plan, hold, exc, latency_ms)
         raise
     if settlement is None:
-        return _pending(
-            plan, hold, result, record, latency_ms, base_cost if cache_hit else None, svc.settings.credit_usd
-        )
+        return pending()
     if svc.alerts is not None:
         svc.alerts.after_settle(
             plan.user.id,
@@ -526,7 +537,9 @@ def _settle(
             api_key_id=plan.origin.api_key_id,  # a budget on the key the call came through counts it too
             budgets=hold.budgeted,
         )
-    return _result(plan, result, settlement, latency_ms, base_cost if cache_hit else None, svc.settings.credit_usd)
+    billed = _result(plan, result, settlement, latency_ms, hit_cost, svc.settings.credit_usd)
+    _keep_reply(svc, plan, hold, billed, caller_key)
+    return billed
 
 
 def _checked(plan: _Plan, out: ProviderResult) -> ProviderResult:
@@ -627,9 +640,7 @@ def _from_cache(svc: GenerationFlow, plan: _Plan, idempotency_key: str | None) -
     if hold.reused:
         return _replayed(svc, plan, hold)
     response_cache.record_hit(svc.session_factory, plan.cache_key)
-    result = _settle(svc, plan, hold, out, _elapsed_ms(t0), cache_hit=True)
-    _keep_reply(svc, plan, hold, result, idempotency_key)
-    return result
+    return _settle(svc, plan, hold, out, _elapsed_ms(t0), cache_hit=True, caller_key=idempotency_key)
 
 
 def _maybe_store(svc: GenerationFlow, plan: _Plan, result: ProviderResult) -> None:
@@ -671,8 +682,7 @@ def _generate(
     except BaseException as exc:
         _release(svc, plan, hold, exc, _elapsed_ms(t0))
         raise
-    result = _settle(svc, plan, hold, out, _elapsed_ms(t0))
-    _keep_reply(svc, plan, hold, result, idempotency_key)
+    result = _settle(svc, plan, hold, out, _elapsed_ms(t0), caller_key=idempotency_key)
     _maybe_store(svc, plan, out)
     return result
 
@@ -761,8 +771,7 @@ def _drive(
         _release(svc, plan, hold, exc, int((upstream_s + time.perf_counter() - t) * 1000))
         raise
     out = _checked(plan, upstream.result)
-    result = _settle(svc, plan, hold, out, int(upstream_s * 1000))
-    _keep_reply(svc, plan, hold, result, caller_key)
+    result = _settle(svc, plan, hold, out, int(upstream_s * 1000), caller_key=caller_key)
     _maybe_store(svc, plan, out)
     return result
 

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, Select, bindparam, func, select, upda
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.billing import inputs
+from core.billing import inputs, replays
 from core.billing.accounts_sql import Account, AccountsSQL
 from core.billing.accrual import accrue
 from core.billing.budget_sql import BudgetSQL, MissingBudgetPeriods, enforce
@@ -758,15 +758,25 @@ class BillingService:
         self._write(op, retry_on_key_race=False)
 
     # ---- the settlement spool (core/billing/spool.py) -------------------------------------------------------------
-    def settle_or_spool(self, hold: Hold, record: UsageRecord) -> Settlement | None:
+    def settle_or_spool(
+        self, hold: Hold, record: UsageRecord, *, reply: Callable[[], replays.PendingReply] | None = None
+    ) -> Settlement | None:
         """`settle`; when the database stays unavailable past its retries, the settlement is kept in the spool
-        instead and posted once the database is back: None. Raises what `settle` raised when it cannot be kept."""
+        instead and posted once the database is back: None. `reply` makes the call's answer, kept with it for a
+        retry with the caller's idempotency key. Raises what `settle` raised when it cannot be kept."""
         try:
             return self.settle(hold, record, attempts=SPOOLED_SETTLE_ATTEMPTS if self.spool is not None else None)
         except Exception as exc:
-            if not self._spooled(exc, "settle", hold, record):
+            if not self._spooled(exc, "settle", hold, record, reply):
                 raise
             return None
+
+    def settle_waits_in_spool(self, hold: Hold) -> bool:
+        """Whether this process's spool holds a settlement of `hold` not posted yet (its call was answered)."""
+        try:
+            return self.spool is not None and self.spool.settles(hold.id)
+        except SpoolError:
+            return False
 
     def release_or_spool(self, hold: Hold, failure: UsageRecord | None = None) -> bool:
         """`release`; False when the database was unavailable and the release (with the failed call's usage row)
@@ -783,12 +793,25 @@ class BillingService:
         """The database could not be reached or stayed busy: a write may succeed later, unchanged."""
         return isinstance(exc, OperationalError | self._driver_operational_error)
 
-    def _spooled(self, exc: BaseException, kind: Kind, hold: Hold, record: UsageRecord | None) -> bool:
+    def _spooled(
+        self,
+        exc: BaseException,
+        kind: Kind,
+        hold: Hold,
+        record: UsageRecord | None,
+        reply: Callable[[], replays.PendingReply] | None = None,
+    ) -> bool:
         if self.spool is None or not self.is_unavailable(exc):
             return False
         reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"[:500]
+        answer = None
+        if reply is not None:
+            try:
+                answer = reply()
+            except Exception:  # the charge matters more than the answer a retry would get
+                log.exception("could not keep the answer of hold %s with its spooled settlement", hold.id)
         try:
-            name = self.spool.put(kind, hold, record, reason)
+            name = self.spool.put(kind, hold, record, reason, answer)
         except SpoolError:
             log.exception(
                 "the database is unavailable and the %s of hold %s could not be spooled either", kind, hold.id
@@ -836,6 +859,9 @@ class BillingService:
                 f"{write.idempotency_key!r}: the file belongs to another database; nothing was written."
             )
         if row.status in ("settled", "released"):
+            if row.status == "settled" and write.reply is not None and write.record is not None:
+                # written by a try whose answer was lost, or by another drainer: its answer may not be kept yet
+                self._keep_spooled_reply(write, self._committed_settlement(write.hold_id, write.record.base_cost_usd))
             return "already_written"
         record = write.record
         if record is not None:
@@ -844,7 +870,7 @@ class BillingService:
         try:
             if write.kind == "settle":
                 assert record is not None
-                self.settle(write.hold_id, record)
+                self._keep_spooled_reply(write, self.settle(write.hold_id, record))
             else:
                 self.release(write.hold_id, failure=record)
         except HoldStateError:
@@ -854,6 +880,25 @@ class BillingService:
                 return "already_written"  # posted meanwhile by another process
             raise
         return "posted"
+
+    def _keep_spooled_reply(self, write: SpooledWrite, settlement: Settlement | None) -> None:
+        """Keep a posted settlement's answer, with what it charged, for a retry with its idempotency key. An
+        unavailable database leaves the file waiting (the next drain finds the hold settled and keeps it then)."""
+        if write.reply is None or settlement is None:
+            return
+        try:
+            replays.store(
+                self.engine,
+                user_id=write.user_id,
+                key=write.idempotency_key,
+                fingerprint=write.reply.fingerprint,
+                result=replays.settled_reply(write.reply.result, settlement, self.credit_usd),
+                data=write.reply.data,
+            )
+        except Exception as exc:
+            if self.is_unavailable(exc):
+                raise
+            log.exception("could not keep the answer of hold %s after posting its settlement", write.hold_id)
 
     def extend_hold(self, hold: Hold | int, *, until: datetime) -> bool:
         """Keep an open hold counting until `until` (naive UTC) while its call runs; False when it is no longer open

@@ -19,6 +19,7 @@ Safe against doing a write twice or to the wrong ledger:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -36,6 +37,7 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import make_url
 
+from core.billing.replays import PendingReply
 from core.billing.types import Hold, UsageRecord
 from core.catalog.types import ModelPrice
 from core.errors import CoreError
@@ -68,6 +70,8 @@ class SpooledWrite:
     reason: str  # why the database did not take it at the time
     name: str = ""  # the file's name
     rejected: str | None = None  # why it was set aside instead of posted (`rejected/` only)
+    # a settled call's answer, for a retry with the caller's idempotency key (stored once the settlement is posted)
+    reply: PendingReply | None = None
 
 
 @dataclass
@@ -151,6 +155,7 @@ def encode(write: SpooledWrite) -> bytes:
         "spooled_at": write.spooled_at.isoformat(),
         "reason": write.reason,
         "rejected": write.rejected,
+        "reply": None if write.reply is None else _reply_to(write.reply),
     }
     return json.dumps(body, default=_json_default, sort_keys=True).encode()
 
@@ -169,6 +174,21 @@ def decode(raw: bytes, name: str = "") -> SpooledWrite:
         reason=str(body.get("reason") or ""),
         name=name,
         rejected=body.get("rejected"),
+        reply=None if body.get("reply") is None else _reply_from(body["reply"]),
+    )
+
+
+def _reply_to(reply: PendingReply) -> dict[str, Any]:
+    data = None if reply.data is None else base64.b64encode(reply.data).decode()
+    return {"fingerprint": reply.fingerprint, "result": reply.result, "data": data}
+
+
+def _reply_from(data: dict[str, Any]) -> PendingReply:
+    raw = data.get("data")
+    return PendingReply(
+        fingerprint=str(data["fingerprint"]),
+        result=dict(data["result"]),
+        data=None if raw is None else base64.b64decode(raw),
     )
 
 
@@ -209,8 +229,11 @@ class SettlementSpool:
 
     # writing
 
-    def put(self, kind: Kind, hold: Hold, record: UsageRecord | None, reason: str) -> str:
-        """Keep one write durably; returns its file's name. Raises SpoolError when it could not be kept."""
+    def put(
+        self, kind: Kind, hold: Hold, record: UsageRecord | None, reason: str, reply: PendingReply | None = None
+    ) -> str:
+        """Keep one write durably (with the call's reply, for a retry with its idempotency key); returns its file's
+        name. Raises SpoolError when it could not be kept."""
         write = SpooledWrite(
             kind=kind,
             hold_id=hold.id,
@@ -219,6 +242,7 @@ class SettlementSpool:
             record=record,
             spooled_at=datetime.now(UTC),
             reason=reason,
+            reply=reply,
         )
         stamp = write.spooled_at.strftime("%Y%m%dT%H%M%S%f")
         name = f"{stamp}-{kind}-{hold.id}-{uuid.uuid4().hex[:8]}{SUFFIX}"
@@ -243,6 +267,11 @@ class SettlementSpool:
     def has_waiting(self) -> bool:
         """Anything pending or claimed (cheap: one directory listing, none when the folder does not exist)."""
         return any(self._names(self.pending)) or any(self._names(self.claimed))
+
+    def settles(self, hold_id: int) -> bool:
+        """Whether a settlement of `hold_id` waits (pending or being posted): by the file names alone, no file read."""
+        tag = f"-settle-{hold_id}-"
+        return any(tag in n for n in self._names(self.pending)) or any(tag in n for n in self._names(self.claimed))
 
     def waiting(self) -> list[SpooledWrite]:
         """The writes waiting (pending or being posted), oldest first; unreadable files are listed as rejected."""

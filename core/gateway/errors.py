@@ -74,10 +74,11 @@ _BY_STATUS = {
 }
 
 
-# Faults on our side that a retry of the same request cannot mend (a provider without its key, our key refused
-# upstream, our upstream quota spent): both SDKs retry every 5xx unless `x-should-retry: false`. A rate limiter
-# whose Redis did not answer (a ConfigError too) may answer on the next try.
-_FINAL = (e.ProviderConfigError, e.AuthError, e.QuotaExceededError)
+# Faults that a retry of the same request cannot mend (a provider without its key, our key refused upstream, our
+# upstream quota spent, an Idempotency-Key spent on another request or on a failed one): both SDKs retry every 5xx
+# and 409 unless `x-should-retry: false`. A rate limiter whose Redis did not answer (a ConfigError too) may answer
+# on the next try, and so may an Idempotency-Key whose first request is still running.
+_FINAL = (e.ProviderConfigError, e.AuthError, e.QuotaExceededError, e.IdempotencyKeySpentError)
 
 
 def problem_of(exc: BaseException) -> Problem | None:

@@ -3,7 +3,7 @@
 
 from core.billing.errors import HoldStateError, InsufficientCreditsError, UnpricedModelError
 from core.billing.key_limits import KeyLimitError
-from core.billing.replays import IdempotencyConflictError
+from core.billing.replays import IdempotencyConflictError, IdempotencyKeySpentError
 from core.catalog.lookup import UnknownModelError
 from core.endpoints.errors import OwnerOverdrawnError
 from core.errors import (
@@ -35,6 +35,7 @@ __all__ = [
     "DatabaseError",
     "HoldStateError",
     "IdempotencyConflictError",
+    "IdempotencyKeySpentError",
     "InsufficientCreditsError",
     "InvalidInputError",
     "KeyLimitError",

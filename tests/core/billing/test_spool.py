@@ -23,6 +23,7 @@ from core.billing import BillingService
 from core.billing.accounts_sql import AccountsSQL
 from core.billing.ledger_check import check_ledger
 from core.billing.ledger_sql import LedgerWriter
+from core.billing.replays import PendingReply
 from core.billing.spool import SettlementSpool, SpooledWrite, decode, default_spool_dir, encode
 from core.billing.types import Hold, UsageRecord
 from core.db import Database
@@ -253,6 +254,9 @@ def test_the_file_keeps_every_figure_of_the_record(runtime: Database) -> None:
     assert back.record == record and back.record.model == model and back.record.usage == usage
     assert json.loads(encode(w))["record"]["base_cost_usd"] == "0.000012345678"
     assert SettlementSpool(Path("/nonexistent")).waiting() == []
+    answer = PendingReply(fingerprint="fp", result={"text": "hi", "credits_charged": None}, data=b"\x00\xffmp3")
+    kept = decode(encode(replace(w, reply=answer)))
+    assert kept.reply == answer and decode(encode(w)).reply is None
 
 
 def test_each_database_has_its_own_spool(tmp_path: Path) -> None:

@@ -98,6 +98,7 @@ def test_the_same_idempotency_key_from_8_clients_bills_once(world: GatewayWorld)
         headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "order-42"},
     )
     assert other_body.status_code == 409 and "different request" in other_body.json()["error"]["message"]
+    assert other_body.headers["x-should-retry"] == "false"  # the SDKs retry a 409 unless told a retry cannot mend it
 
 
 @pytest.mark.postgres

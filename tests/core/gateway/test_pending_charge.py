@@ -82,3 +82,32 @@ def test_a_database_down_before_the_call_is_a_503_to_retry_with_nothing_charged(
         world.anthropic(key).messages.create(model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES)
     assert ae.value.status_code == 503 and ae.value.body["error"]["type"] == "api_error"
     assert world.upstream_calls() == calls and world.balance(user) == 10_000
+
+
+def test_a_retry_with_the_same_idempotency_key_gets_the_first_answer_once_its_charge_is_posted(
+    world: GatewayWorld, down: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client lost the answer of a call whose charge is pending and sends it again with its Idempotency-Key:
+    told to come back shortly (409, Retry-After) while the charge waits, then the first answer with what it was
+    charged; the upstream is called once and the user charged once."""
+    import openai
+
+    user = world.user()
+    client = world.openai(world.key(user)).with_options(default_headers={"Idempotency-Key": "order-7"})
+    first = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert first.headers["x-credits-pending"] == "true"
+    calls = world.upstream_calls()
+    monkeypatch.undo()  # the database is back; nothing posted yet
+    with pytest.raises(openai.ConflictError) as waiting:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert waiting.value.response.headers["retry-after"] == "5" and "still being posted" in waiting.value.message
+    assert "x-should-retry" not in waiting.value.response.headers  # the SDK's own retries may well get the answer
+    assert world.services.billing.drain_spool().posted == 1
+    again = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert (again.headers["x-credits-charged"], again.headers["x-credits-remaining"]) == ("2", str(10_000 - 2))
+    assert (
+        again.parse().id == first.parse().id and again.parse().choices[0].message.content == "Hello from the loopback."
+    )
+    assert world.upstream_calls() == calls and world.balance(user) == 10_000 - 2
+    assert check_ledger(world.services.db.session_factory) == []
