@@ -3,7 +3,8 @@
 The gateway (a `python -m core serve` process) reaches PostgreSQL through a TCP proxy run here. A streamed chat call
 starts through the official `openai` SDK; right after its first chunk the proxy is cut (every connection closed, new
 ones refused) and restored `--down` seconds later. Prints when the stream ended and what its last event said, where
-the charge waited, how long after the database came back it was posted, the balance and `ledger check`.
+the charge waited, how long after the database came back it was posted, what a retry with the call's Idempotency-Key
+gets then, the balance and `ledger check`.
 
     .venv/bin/python benchmarks/outage.py [--pg postgresql+psycopg://postgres@127.0.0.1:5432] [--down 45]
 
@@ -137,13 +138,15 @@ def main() -> int:
                     break
                 except openai.APIConnectionError:
                     time.sleep(0.1)
+            ask = {
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "extra_headers": {"Idempotency-Key": "outage-1"},  # a retry below, once posted, gets this answer
+            }
             t0 = time.monotonic()
-            stream = client.chat.completions.create(
-                model="gpt-4o-mini",
-                messages=[{"role": "user", "content": "hi"}],
-                stream=True,
-                stream_options={"include_usage": True},
-            )
+            stream = client.chat.completions.create(**ask)
             chunks = [next(iter(stream))]
             proxy.cut()
             cut_at = time.monotonic()
@@ -165,6 +168,13 @@ def main() -> int:
                 time.sleep(0.25)
             else:
                 print(f"posted {time.monotonic() - back:.1f} s after the database came back")
+            upstream_calls = len(state.requests)
+            again = list(client.chat.completions.create(**ask))
+            same = "".join(c.choices[0].delta.content or "" for c in again if c.choices).split() == words
+            print(
+                f"a retry with the same Idempotency-Key: {'the first answer' if same else 'ANOTHER ANSWER'}, "
+                f"{len(state.requests) - upstream_calls} upstream calls; credits {again[-1].model_extra.get('credits')}"
+            )
         finally:
             gateway.terminate()
             gateway.wait(10)
