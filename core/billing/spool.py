@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from sqlalchemy.engine import make_url
 
@@ -205,6 +205,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _private(path: Path) -> BinaryIO:
+    """`path` opened for writing, readable by this user only: a file may hold a call's answer (kept for a retry with
+    its idempotency key) and its usage."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -249,7 +255,7 @@ class SettlementSpool:
         try:
             self.pending.mkdir(parents=True, exist_ok=True)
             tmp = self.pending / f".{name}.tmp"
-            with tmp.open("wb") as fh:
+            with _private(tmp) as fh:
                 fh.write(encode(write))
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -395,7 +401,8 @@ class SettlementSpool:
         kept = replace(write, rejected=why)
         target = self.rejected / write.name
         tmp = self.rejected / f".{write.name}.tmp"
-        tmp.write_bytes(encode(kept))
+        with _private(tmp) as fh:
+            fh.write(encode(kept))
         tmp.rename(target)
         path.unlink(missing_ok=True)
 
