@@ -32,6 +32,8 @@ def _row(w: SpooledWrite) -> dict[str, Any]:
         "provider cost (USD)": f"{record.base_cost_usd.normalize():f}" if record is not None else "",
         "spooled at": w.spooled_at.astimezone(UTC).replace(tzinfo=None, microsecond=0),  # shown in the reporting zone
         "why": w.rejected or w.reason,
+        # a settled call made with an Idempotency-Key: its answer waits too, for a retry once the charge is posted
+        "answer kept": "yes" if w.reply is not None else "",
     }
 
 

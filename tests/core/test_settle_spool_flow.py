@@ -131,6 +131,9 @@ def test_a_retry_of_a_pending_call_is_told_to_come_back_then_gets_the_first_answ
     assert first.charge_pending and first.text == "Paris."  # type: ignore[attr-defined]
     [waiting] = env.billing.spool.waiting()  # type: ignore[union-attr]
     assert waiting.reply is not None and waiting.reply.result["credits_charged"] is None
+    from core.cli.spool_cmd import _row
+
+    assert _row(waiting)["answer kept"] == "yes"  # `ledger spool` says so
 
     with pytest.raises(IdempotencyConflictError, match="still being posted"):  # not "failed": it was answered
         _retry(env, user, "retry-1")

@@ -165,6 +165,8 @@ def test_ledger_spool_lists_and_posts_the_writes_waiting_for_the_database(
 
     code, out, _ = run(capsys, "ledger", "spool")
     assert code == 0 and "1 write(s) waiting in" in out and "openai/gpt-4o" in out and "0.0075" in out
+    code, out, _ = run(capsys, "ledger", "spool", "--json")
+    assert json.loads(out)["waiting"][0]["answer kept"] == ""  # no Idempotency-Key: no answer to keep
     code, out, _ = run(capsys, "ledger", "check")
     assert code == 0 and "1 ledger write(s) wait on this server" in out
     code, out, _ = run(capsys, "ledger", "check", "--json")
