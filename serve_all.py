@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # exit statuses of a process stopped on purpose: by the signal (negative, from Popen) or by a shell's 128 + signal
 ASKED_TO_STOP = {0} | {-s for s in STOP_SIGNALS} | {128 + s for s in STOP_SIGNALS}
-OWN_STOP_SECONDS = 5.0  # a server on a busy machine may take a moment to run its own Ctrl-C handler
+OWN_STOP_SECONDS = 5.0  # a server on a busy machine may take a moment to stop on its own Ctrl-C
 GRACE_SECONDS = 15.0  # the gateway drains for up to 10 s (`core serve`'s timeout_graceful_shutdown)
 
 
@@ -145,7 +145,9 @@ def supervise(
                 break
         else:
             time.sleep(poll_seconds)
-    if ended is None:  # Ctrl-C reaches the servers too: give them a moment to stop on their own
+    # Ctrl-C reaches the servers too: give them a moment to stop on their own. Asked again after the loop: the poll may
+    # find the faster server gone (stopped by that Ctrl-C) before this process's own handler has run
+    if ended is None or stopping():
         _wait_all(children, time.monotonic() + OWN_STOP_SECONDS)
     for child in children.values():
         if child.poll() is None:

@@ -125,6 +125,19 @@ def test_a_failing_server_stops_the_other_and_passes_its_error_on(capsys: pytest
     assert "the gateway stopped with exit code 3" in capsys.readouterr().err
 
 
+def test_ctrl_c_seen_first_as_one_server_ending_still_gives_the_other_its_moment_to_stop() -> None:
+    """Ctrl-C reaches both servers and serve_all at once. When serve_all's poll finds the faster server gone before its
+    own handler has said stop, the other server still gets its moment to stop on its own (and say so) rather than a
+    SIGTERM at once: CI saw `make run`'s app cut short, its "stopped" line missing."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # the server that stopped on Ctrl-C first
+    gone.wait()
+    stopping_own = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])  # still stopping
+    asked = iter([False])  # the first look: no stop asked yet; every later one: asked
+    children = {"the gateway": gone, "the app": stopping_own}
+    assert serve_all.supervise(children, stopping=lambda: next(asked, True), poll_seconds=0.05) == 0
+    assert stopping_own.returncode == 0  # it ended on its own, not by the SIGTERM
+
+
 def test_an_asked_for_stop_ends_both_with_exit_0() -> None:
     """Ctrl-C or SIGTERM to serve_all itself: its handler says stop; a server that ignores SIGTERM is killed."""
     code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
