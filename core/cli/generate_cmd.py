@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 from core.cli import Context
 from core.cli.args import positive_int
@@ -45,6 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--system", help="system prompt (chat)")
     p.add_argument("--endpoint-url", help="dedicated endpoint URL (huggingface_endpoint models)")
     p.add_argument("--stream", action="store_true", help="print chat text as it arrives")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument(
+        "--json-object", action="store_true", help="ask the chat model for a JSON object (OpenAI-compatible models)"
+    )
+    fmt.add_argument(
+        "--json-schema",
+        type=Path,
+        metavar="FILE",
+        help="ask for an answer that follows this JSON Schema (a .json file)",
+    )
     p.add_argument("--out", type=Path, help="where to write audio or image output (default generation-<id>.<ext>)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -71,6 +84,26 @@ def _read_input(args: argparse.Namespace, category: str) -> dict[str, object]:
     return {"text": text}
 
 
+def _response_format(args: argparse.Namespace) -> dict[str, Any] | None:
+    """JSON output, as OpenAI's `response_format` (checked with the request: chat models only)."""
+    if args.json_object:
+        return {"type": "json_object"}
+    path: Path | None = args.json_schema
+    if path is None:
+        return None
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInputError(f"Cannot read the JSON Schema at {path} ({exc.strerror}).") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"{path} is not a JSON file ({exc}); give a JSON Schema object.") from None
+    if not isinstance(schema, dict):
+        raise InvalidInputError(f"{path} holds no JSON Schema object.")
+    title = schema.get("title") if isinstance(schema.get("title"), str) else path.stem
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", title)[:64] or "answer"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     services, caller = ctx.services, ctx.caller
     services.init()
@@ -90,6 +123,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         system=args.system,
         endpoint_url=args.endpoint_url,
         stream=args.stream,
+        response_format=_response_format(args),
         **fields,  # type: ignore[arg-type]
     )
     if args.stream and model.category == "chat" and not args.json:

@@ -31,6 +31,7 @@ def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
         temperature=body.temperature,
         top_p=body.top_p,
         stop=body.stop_sequences(),
+        response_format=body.response_format,
         stream=bool(body.stream),
     )
 

@@ -4,8 +4,8 @@
 The shapes are OpenAI's and Anthropic's own; fields the gateway passes on are declared, other fields of those APIs are
 accepted and ignored (clients send many: user, seed, metadata, ...), and those that would change what a call
 means or what it costs but cannot be honoured here (tools and tool calls, several choices, log probabilities,
-structured output, audio output, reasoning effort, extended thinking, images) are declared too, so that they are
-refused with a sentence naming the field rather than silently dropped.
+audio output, reasoning effort, extended thinking, images; JSON output on the Responses route and for Anthropic's
+models) are declared too, so that they are refused with a sentence naming the field rather than silently dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+
+from core.services.errors import InvalidInputError
+from core.services.generation import checked_response_format
 
 ModelId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MAX_TOKENS = 1_000_000
@@ -118,7 +121,7 @@ class ChatCompletionRequest(_Open):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     n: Annotated[int, Field(ge=1, le=1)] | None = 1
-    # Accepted only where they do not change the answer (no tools, no log probabilities, text out):
+    # Accepted only where they do not change the answer (no tools, no log probabilities, text or JSON out):
     tools: list[Any] | None = None
     functions: list[Any] | None = None
     tool_choice: Any = None
@@ -144,13 +147,12 @@ class ChatCompletionRequest(_Open):
 
     @field_validator("response_format")
     @classmethod
-    def _text_out(cls, fmt: Any) -> Any:
-        kind = (fmt or {}).get("type", "text")
-        if kind != "text":
-            raise unsupported(
-                f"`response_format` {kind!r} (structured output)", "ask for JSON in the prompt, or leave it out"
-            )
-        return fmt
+    def _json_output(cls, fmt: Any) -> Any:
+        """text, json_object or json_schema, checked as the engine checks it (None for text)."""
+        try:
+            return checked_response_format(fmt)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("modalities")
     @classmethod

@@ -18,6 +18,7 @@ import httpx
 
 from core.catalog.types import ModelPrice
 from core.config import Secret, Settings
+from core.errors import InvalidInputError
 from core.providers.errors import (
     AuthError,
     BadRequestError,
@@ -29,6 +30,7 @@ from core.providers.errors import (
     UpstreamError,
 )
 from core.providers.estimate import estimate_max_usage, max_input_tokens
+from core.providers.json_output import kind_of
 from core.providers.retry import RETRYABLE_TRANSPORT_ERRORS, RetryPolicy, retry_after_seconds
 from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream, single_chunk_stream
 from core.usage import Usage
@@ -60,6 +62,7 @@ class BaseProvider:
     categories: ClassVar[frozenset[Category]] = frozenset()
     requires_key: ClassVar[bool] = True
     simulated: ClassVar[bool] = False
+    json_output: ClassVar[bool] = False  # chat takes `response_format` (JSON output; core/providers/json_output.py)
 
     def __init__(
         self,
@@ -140,7 +143,17 @@ class BaseProvider:
     def validate(self, model: ModelPrice, request: GenerationRequest) -> None:
         """Refuse a request the upstream would refuse, before any credit is held (category, key, input limits)."""
         self._check_category(model, Category(request.category))
+        if request.response_format is not None and not self.takes_json_output(model, request):
+            raise InvalidInputError(
+                f"{model.key} cannot be asked for JSON output (`response_format` "
+                f"{kind_of(request.response_format)!r}) here: ask for JSON in the prompt, or use a model of an "
+                "OpenAI-compatible provider (OpenAI, Together AI, Hugging Face)."
+            )
         self.check_configured()
+
+    def takes_json_output(self, model: ModelPrice, request: GenerationRequest) -> bool:
+        """Whether this call can be asked for JSON output (`response_format`)."""
+        return self.json_output
 
     def generate(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         category = Category(request.category)

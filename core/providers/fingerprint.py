@@ -50,6 +50,8 @@ def request_fingerprint(model: ModelPrice, request: GenerationRequest) -> str:
             parts["top_p"] = request.top_p
         if request.stop:  # only when set: the fingerprints of requests without stop sequences stay what they were
             parts["stop"] = list(request.stop)
+        if request.response_format is not None:  # JSON output is another answer to the same messages
+            parts["response_format"] = request.response_format
     elif category == Category.IMAGE:
         parts.update(text=request.text, size=request.size, quality=request.quality, n=request.n)
     elif category == Category.MUSIC:

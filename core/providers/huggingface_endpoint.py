@@ -62,6 +62,9 @@ class HuggingFaceEndpointProvider(OpenAICompatibleChat):
     def usage_fallback(self, response: httpx.Response, request: GenerationRequest, text: str) -> Usage:
         return tgi_header_usage(response.headers) or guessed_chat_usage(request, text)
 
+    def takes_json_output(self, model: ModelPrice, request: GenerationRequest) -> bool:
+        return not request.task  # a raw task POST has no `response_format`; the chat route passes it to TGI
+
     def chat(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         if request.task:
             return self.raw_text_task(model, request)

@@ -50,6 +50,7 @@ def guessed_chat_usage(request: GenerationRequest, text: str) -> Usage:
 
 
 class OpenAICompatibleChat(BaseProvider):
+    json_output = True  # `response_format` is passed on as is
     """Chat completions, plain and streamed, in OpenAI's format."""
 
     chat_path: ClassVar[str] = "/chat/completions"
@@ -77,6 +78,8 @@ class OpenAICompatibleChat(BaseProvider):
             body["top_p"] = request.top_p
         if request.stop:
             body["stop"] = list(request.stop)
+        if request.response_format is not None:
+            body["response_format"] = dict(request.response_format)
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}

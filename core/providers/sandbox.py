@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 import struct
 import wave
@@ -24,6 +25,7 @@ from core.providers.audio import audio_seconds, sniff_format
 from core.providers.base import BaseProvider
 from core.providers.errors import BadRequestError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
+from core.providers.json_output import example_of
 from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream, content_text
 from core.usage import Usage
 
@@ -59,6 +61,11 @@ class SandboxProvider(BaseProvider):
     categories = frozenset(Category)
     requires_key = False
     simulated = True
+    json_output = True
+
+    def takes_json_output(self, model: ModelPrice, request: GenerationRequest) -> bool:
+        # as the model it mirrors: Anthropic's models are not asked for JSON output here
+        return not (model.mirrors or "").startswith("anthropic/")
 
     def _result(self, model: ModelPrice, *, metadata: dict[str, Any] | None = None, **fields: Any) -> ProviderResult:
         meta = {"simulated": True, "mirrors": model.mirrors, **(metadata or {})}
@@ -80,6 +87,10 @@ class SandboxProvider(BaseProvider):
             f"“{snippet}”. {_BODIES[digest[1] % len(_BODIES)]} "
             f"{_BODIES[(digest[1] + 1 + digest[2] % 3) % len(_BODIES)]}"
         )
+        if request.response_format is not None:  # JSON, as asked: a JSON object, or a value following the schema
+            schema = (request.response_format.get("json_schema") or {}).get("schema")
+            value = {"simulated": True, "reply": reply} if schema is None else example_of(schema, "simulated")
+            reply = json.dumps(value, ensure_ascii=False)
         ended: dict[str, Any] = {"finish_reason": "stop"}
         for stop in request.stop:  # as a model does: the answer ends before the first stop sequence it produces
             head, found, _ = reply.partition(stop)

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from core.errors import InvalidInputError
+from core.providers.json_output import checked_response_format
 from core.usage import Usage
 
 
@@ -27,7 +28,8 @@ class GenerationRequest:
     """One call's input. Which fields matter depends on the category:
 
     - chat: `messages` (a list of {"role", "content"}) or `text` as a single user message; `system`; `max_tokens`;
-      `stop` (sequences that end the answer, sent upstream as the provider names them)
+      `stop` (sequences that end the answer, sent upstream as the provider names them); `response_format` (JSON
+      output, OpenAI's shape: core/providers/json_output.py)
     - tts: `text`, `voice`; music: `text` (the prompt) and `lyrics`
     - speech_to_text: `audio` (bytes) with `audio_filename` / `audio_mime`
     - image: `text` (the prompt), `size`, `quality`, `n`
@@ -47,6 +49,7 @@ class GenerationRequest:
     temperature: float | None = None
     top_p: float | None = None  # nucleus sampling, 0 <= top_p <= 1 (chat)
     stop: tuple[str, ...] = ()
+    response_format: Mapping[str, Any] | None = None  # chat: JSON output (json_object / json_schema); None: text
     size: str | None = None
     quality: str | None = None
     n: int = 1
@@ -66,6 +69,9 @@ class GenerationRequest:
         if self.messages is not None:
             object.__setattr__(self, "messages", tuple(dict(m) for m in self.messages))
         object.__setattr__(self, "stop", tuple(self.stop))
+        object.__setattr__(self, "response_format", checked_response_format(self.response_format))
+        if self.response_format is not None and self.category != Category.CHAT:
+            raise InvalidInputError("`response_format` (JSON output) is for chat calls only.")
         if any(not isinstance(s, str) or not s for s in self.stop):
             raise InvalidInputError("Each stop sequence must be a non-empty string.")
         if self.top_p is not None and not 0 <= self.top_p <= 1:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from core.access import Caller, Capability, Principal, guarded
 from core.errors import InvalidInputError, PermissionDeniedError
 from core.generate import GenerationResult, GenerationStream, Origin
+from core.providers.json_output import checked_response_format
 from core.providers.types import Category, GenerationRequest
 from core.usage import Usage
 from core.users import UserView
@@ -23,7 +24,15 @@ if TYPE_CHECKING:
 
 MAX_IDEMPOTENCY_KEY = 255
 
-__all__ = ["Category", "GenerationRequest", "GenerationResult", "GenerationService", "GenerationStream", "Usage"]
+__all__ = [
+    "Category",
+    "GenerationRequest",
+    "GenerationResult",
+    "GenerationService",
+    "GenerationStream",
+    "Usage",
+    "checked_response_format",
+]
 
 
 def _ledger_key(caller: Caller, key: str | None) -> str | None:

@@ -200,3 +200,32 @@ def test_sandbox_as_a_real_process(env: dict) -> None:
     data = json.loads(proc.stdout)
     assert data["sandbox"] is True and data["credits_charged"] == 0 and data["balance_after"] == 500
     assert Decimal(data["base_cost_usd"]) > 0 and "simulated" in data["output"]
+
+
+def test_json_output_flags_reach_the_upstream_and_bad_schemas_cost_nothing(
+    env: dict, server: tuple, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _, state = server
+    code, _, err = run(capsys, "--model", "gpt-4o-mini", "--text", "A city, in JSON", "--json-object")
+    assert code == 0, err
+    assert json.loads(state.requests[-1].body)["response_format"] == {"type": "json_object"}
+    schema = {"title": "City answer", "type": "object", "properties": {"city": {"type": "string"}}}
+    (tmp_path / "city.json").write_text(json.dumps(schema))
+    code, _, err = run(
+        capsys, "--model", "gpt-4o-mini", "--text", "A city", "--json-schema", str(tmp_path / "city.json")
+    )
+    assert code == 0, err
+    sent = json.loads(state.requests[-1].body)["response_format"]
+    assert sent == {"type": "json_schema", "json_schema": {"name": "City_answer", "schema": schema}}
+    calls = len(state.requests)
+    (tmp_path / "bad.json").write_text("[1, 2")
+    for args, says in (
+        (["--json-schema", str(tmp_path / "bad.json")], "is not a JSON file"),
+        (["--json-schema", str(tmp_path / "missing.json")], "Cannot read the JSON Schema"),
+        (["--json-object", "--json-schema", str(tmp_path / "city.json")], "not allowed with argument"),
+    ):
+        code, _, err = run(capsys, "--model", "gpt-4o-mini", "--text", "A city", *args)
+        assert code == 2 and says in err, err
+    code, _, err = run(capsys, "--model", "tts-1", "--text", "Hi", "--json-object")
+    assert code == 2 and "for chat calls only" in err
+    assert len(state.requests) == calls  # nothing sent, nothing charged
