@@ -13,6 +13,7 @@ user cannot start a call they cannot pay for; the charge is the actual usage, ch
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from decimal import Decimal
@@ -39,7 +40,10 @@ def max_input_tokens(request: GenerationRequest) -> int:
     """An upper bound on the prompt's tokens (the hold's, and the count the gateway gives for a model whose provider
     has no token-counting API): a chat request's messages with their template overhead, else its text."""
     if Category(request.category) == Category.CHAT:
-        return max_tokens_for_text(request.prompt_text(), len(request.chat_messages()))
+        bound = max_tokens_for_text(request.prompt_text(), len(request.chat_messages()))
+        if request.response_format is not None:  # a JSON schema reaches the model as prompt tokens too
+            bound += max_tokens_for_text(json.dumps(request.response_format))
+        return bound
     return max_tokens_for_text(request.text or "")
 
 

@@ -200,3 +200,10 @@ def test_the_format_is_part_of_the_fingerprint() -> None:
     plain, json_object, math = (request_fingerprint(GPT, _chat(f)) for f in (None, {"type": "json_object"}, MATH))
     assert len({plain, json_object, math}) == 3
     assert request_fingerprint(GPT, _chat({"type": "text"})) == plain  # text is the default, not another answer
+
+
+def test_the_hold_counts_the_schema_as_prompt() -> None:
+    """The schema reaches the model as prompt tokens: the hold's bound covers it, so it stays an upper bound."""
+    from core.providers.estimate import max_input_tokens
+
+    assert max_input_tokens(_chat(MATH)) >= max_input_tokens(_chat(None)) + len(json.dumps(MATH["json_schema"]))
