@@ -29,6 +29,7 @@ def generation_request(body: ResponsesRequest) -> GenerationRequest:
         max_tokens=body.max_output_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
+        response_format=body.response_format(),
         stream=bool(body.stream),
     )
 
@@ -99,7 +100,7 @@ def response(
         "reasoning": {"effort": None, "summary": None},
         "store": False,
         "temperature": body.temperature,
-        "text": {"format": {"type": "text"}},
+        "text": {"format": (body.text or {}).get("format") or {"type": "text"}},
         "tool_choice": "none",
         "tools": [],
         "top_p": body.top_p,

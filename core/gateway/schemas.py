@@ -332,6 +332,14 @@ class InputMessage(_Open):
         return content
 
 
+def _chat_format(fmt: Any) -> Any:
+    """The Responses API's `text.format` ({"type": "json_schema", "name", "schema", "strict"}) in chat's
+    `response_format` shape ({"type": "json_schema", "json_schema": {...}}); anything else as given."""
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        return {"type": "json_schema", "json_schema": {k: v for k, v in fmt.items() if k != "type"}}
+    return fmt
+
+
 class ResponsesRequest(_Open):
     """OpenAI's Responses API (`POST /v1/responses`), for text: one answer per request, nothing kept between them."""
 
@@ -350,7 +358,7 @@ class ResponsesRequest(_Open):
     )
     store: bool | None = None
     user: Annotated[str, StringConstraints(max_length=512)] | None = None
-    # Accepted only where they do not change the answer (no state kept, no tools, text out):
+    # Accepted only where they do not change the answer (no state kept, no tools, text or JSON out):
     previous_response_id: str | None = None
     conversation: Any = None
     prompt: Any = None
@@ -383,15 +391,21 @@ class ResponsesRequest(_Open):
     @field_validator("text")
     @classmethod
     def _text_out(cls, text: Any) -> Any:
+        """`text.format`: text, json_object or json_schema (JSON output, checked as chat's `response_format`)."""
         for name, value in (text or {}).items():
-            kind = value.get("type", "text") if isinstance(value, dict) and name == "format" else value
-            if name == "format" and kind != "text":
-                raise unsupported(
-                    f"`text.format` {kind!r} (structured output)", "ask for JSON in `input`, or leave it out"
-                )
-            if name != "format" and value is not None:
+            if name == "format":
+                try:
+                    checked_response_format(_chat_format(value))
+                except InvalidInputError as exc:
+                    said = str(exc).replace("`response_format.json_schema.", "`text.format.")  # its own field names
+                    raise ValueError(said.replace("`response_format", "`text.format")) from None
+            elif value is not None:
                 raise unsupported(f"`text.{name}`", "send the request without it")
         return text
+
+    def response_format(self) -> dict[str, Any] | None:
+        """`text.format` in chat's `response_format` shape (None: text)."""
+        return checked_response_format(_chat_format((self.text or {}).get("format")))
 
     @field_validator("reasoning")
     @classmethod

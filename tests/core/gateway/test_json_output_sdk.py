@@ -69,3 +69,21 @@ def test_a_claude_model_is_refused_json_output_before_anything_is_held(world: Ga
         client.chat.completions.create(model="gpt-4o-mini", messages=ASK, response_format={"type": "json_schema"})
     assert malformed.value.body["code"] == "invalid_request" and "json_schema" in malformed.value.message
     assert world.upstream_calls() == calls and world.balance(user) == 10_000
+
+
+def test_the_responses_api_takes_text_format_and_echoes_it(world: GatewayWorld) -> None:
+    """`text.format` of the Responses API (name, schema, strict beside the type) reaches the upstream as chat's
+    `response_format`; the answer states the format asked; `responses.parse(text_format=Model)` parses it."""
+    user = world.user()
+    client = world.openai(world.key(user))
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    fmt = {"type": "json_schema", "name": "city", "schema": schema, "strict": True}
+    answer = client.responses.create(model="gpt-4o-mini", input="A city?", text={"format": fmt})
+    sent = json.loads(world.upstream.requests[-1].body)["response_format"]
+    assert sent == {"type": "json_schema", "json_schema": {"name": "city", "schema": schema, "strict": True}}
+    assert answer.text.format.type == "json_schema" and answer.text.format.name == "city"
+    parsed = client.responses.parse(model="sandbox:openai/gpt-4o", input=ASK, text_format=MathReasoning)
+    assert isinstance(parsed.output_parsed, MathReasoning)
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.responses.create(model="gpt-4o-mini", input="A city?", text={"format": {"type": "json_schema"}})
+    assert bad.value.param == "text" and "`text.format.name` must be 1 to 64 letters" in bad.value.message

@@ -149,7 +149,8 @@ def test_a_claude_model_answers_through_responses(world: GatewayWorld) -> None:
     [
         ({"tools": [{"type": "function", "name": "f", "parameters": {}}]}, "tools"),
         ({"tool_choice": "required"}, "tool_choice"),
-        ({"text": {"format": {"type": "json_object"}}}, "text"),
+        ({"text": {"format": {"type": "xml"}}}, "text"),  # JSON output is honoured (test_json_output_sdk.py)
+        ({"text": {"verbosity": "low"}}, "text"),
         ({"reasoning": {"effort": "high"}}, "reasoning"),
         ({"previous_response_id": "resp_123"}, "previous_response_id"),
         ({"conversation": "conv_123"}, "conversation"),
