@@ -195,6 +195,8 @@ class GenerationResult:
     # the database was unavailable when the call ended: its charge is kept in the settlement spool and posted when the
     # database is back (core/billing/spool.py); what it charged and the balance after are not known yet
     charge_pending: bool = False
+    # chat: the functions the answer calls (OpenAI's shape), for the caller to run and answer in its next request
+    tool_calls: tuple[dict[str, Any], ...] | None = None
 
     @property
     def estimated(self) -> bool:
@@ -233,6 +235,7 @@ class GenerationResult:
             "sandbox": self.sandbox,
             "request_id": self.request_id,
             "metadata": {k: v for k, v in self.metadata.items() if _jsonable(v)},
+            "tool_calls": None if self.tool_calls is None else list(self.tool_calls),
         }
 
     @classmethod
@@ -246,6 +249,8 @@ class GenerationResult:
                 fields["base_cost_usd"] = Decimal(0)
         fields["catalog_cost_usd"] = Decimal(fields["catalog_cost_usd"])
         fields["markup_pct"] = Decimal(fields["markup_pct"])
+        if fields.get("tool_calls") is not None:
+            fields["tool_calls"] = tuple(fields["tool_calls"])
         return cls(data=data, replayed=True, **fields)
 
     def to_dict(self, output: Any = None) -> dict[str, Any]:
@@ -590,6 +595,7 @@ def _result(
         sandbox=plan.sandbox,
         request_id=out.request_id,
         metadata=dict(out.metadata),
+        tool_calls=out.tool_calls,
     )
 
 

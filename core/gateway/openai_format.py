@@ -6,7 +6,7 @@ import base64
 import time
 from typing import Any
 
-from core.gateway.schemas import ChatCompletionRequest, text_of
+from core.gateway.schemas import ChatCompletionRequest
 from core.services.generation import GenerationRequest, GenerationResult
 
 FINISH = {
@@ -17,13 +17,12 @@ FINISH = {
     "stop": "stop",
     "refusal": "content_filter",
     "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
 }
 
 
 def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
-    messages = tuple(
-        {"role": "system" if m.role == "developer" else m.role, "content": text_of(m.content)} for m in body.messages
-    )
+    messages = tuple(m.to_engine() for m in body.messages)
     return GenerationRequest(
         category="chat",
         messages=messages,
@@ -32,6 +31,9 @@ def chat_request(body: ChatCompletionRequest) -> GenerationRequest:
         top_p=body.top_p,
         stop=body.stop_sequences(),
         response_format=body.response_format,
+        tools=body.tools,
+        tool_choice=body.tool_choice,
+        parallel_tool_calls=body.parallel_tool_calls,
         stream=bool(body.stream),
     )
 
@@ -54,6 +56,15 @@ def completion_id(rid: str) -> str:
     return "chatcmpl-" + rid.removeprefix("req_")
 
 
+def message(result: GenerationResult) -> dict[str, Any]:
+    """The assistant's message: its text, and the functions it calls (content null when it only calls them)."""
+    out: dict[str, Any] = {"role": "assistant", "content": result.text or "", "refusal": None}
+    if result.tool_calls:
+        out["content"] = result.text or None
+        out["tool_calls"] = [dict(c) for c in result.tool_calls]
+    return out
+
+
 def chat_completion(result: GenerationResult, rid: str) -> dict[str, Any]:
     return {
         "id": completion_id(rid),
@@ -63,7 +74,7 @@ def chat_completion(result: GenerationResult, rid: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": result.text or "", "refusal": None},
+                "message": message(result),
                 "logprobs": None,
                 "finish_reason": finish_reason(result),
             }
@@ -93,6 +104,17 @@ class ChunkWriter:
         if self.include_usage and "usage" not in out:
             out["usage"] = None
         return out
+
+    def whole(self, result: GenerationResult) -> list[dict[str, Any]]:
+        """A finished answer as a stream's chunks: its text, then its function calls (each whole, with its index),
+        then the finish and usage chunks."""
+        out = [self.chunk({"role": "assistant", "content": ""})]
+        if result.text:
+            out.append(self.chunk({"content": result.text}))
+        if result.tool_calls:
+            calls = [{"index": i, **c} for i, c in enumerate(result.tool_calls)]
+            out.append(self.chunk({"tool_calls": calls}))
+        return out + self.final(result)
 
     def final(self, result: GenerationResult) -> list[dict[str, Any]]:
         """The chunk with the finish reason and, when asked, the usage chunk (no choices) that also carries what the

@@ -34,9 +34,13 @@ def chat_completions(body: ChatCompletionRequest, request: Request, key: Idempot
     if not body.stream:
         result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
         return JSONResponse(openai_format.chat_completion(result, aid), headers=billing_headers(request, result))
-    stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     writer = openai_format.ChunkWriter(aid, body.model, include_usage)
+    if gen.tools:  # an answer offered tools comes whole (its calls with it): made at once, then sent as a stream
+        result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
+        chunks = [*(sse(c) for c in writer.whole(result)), sse("[DONE]")]
+        return StreamingResponse(iter(chunks), media_type="text/event-stream", headers=billing_headers(request, result))
+    stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
 
     def fault(exc: BaseException) -> bytes:
         message, kind, _code = stream_fault(exc, rid)

@@ -3,20 +3,21 @@
 
 The shapes are OpenAI's and Anthropic's own; fields the gateway passes on are declared, other fields of those APIs are
 accepted and ignored (clients send many: user, seed, metadata, ...), and those that would change what a call
-means or what it costs but cannot be honoured here (tools and tool calls, several choices, log probabilities,
-audio output, reasoning effort, extended thinking, images; JSON output on the Responses route and for Anthropic's
+means or what it costs but cannot be honoured here (several choices, log probabilities, audio output, reasoning
+effort, extended thinking, images; tools on the Responses and Anthropic routes and, as JSON output, for Anthropic's
 models) are declared too, so that they are refused with a sentence naming the field rather than silently dropped.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 from core.services.errors import InvalidInputError
-from core.services.generation import checked_response_format
+from core.services.generation import checked_response_format, checked_tool_choice, checked_tools
 
 ModelId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MAX_TOKENS = 1_000_000
@@ -27,6 +28,14 @@ class _Open(BaseModel):
     """OpenAI and Anthropic clients send fields this gateway does not use: accept them, use only what is declared."""
 
     model_config = ConfigDict(extra="allow")
+
+
+def _as_field(check: Callable[..., Any], *args: Any) -> Any:
+    """An engine check run as a field's validator: its InvalidInputError is the field's error (a 400 naming it)."""
+    try:
+        return check(*args)
+    except InvalidInputError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def unsupported(what: str, instead: str) -> ValueError:
@@ -70,6 +79,8 @@ class TextPart(_Open):
 
 
 TOOL_CALLING = "send the request without tools, tool calls and their results"
+LEGACY_FUNCTIONS = "use `tools`, `tool_choice` and `tool` messages instead"
+MAX_TOOL_CALLS = 128
 TOOL_USE = "send the request without tools, tool_use and tool_result blocks"
 
 
@@ -80,17 +91,29 @@ def _no_tool_choice(cls: type, choice: Any, info: ValidationInfo) -> Any:
     return choice
 
 
+class FunctionCall(_Open):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    arguments: Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+
+
+class ToolCall(_Open):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(_Open):
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[TextPart] | None = None
-    tool_calls: list[Any] | None = None
+    tool_calls: Annotated[list[ToolCall], Field(max_length=MAX_TOOL_CALLS)] | None = None  # an assistant's calls
+    tool_call_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None  # a tool's result
     function_call: Any = None
 
     @field_validator("role", mode="before")
     @classmethod
-    def _no_tool_results(cls, role: Any) -> Any:
-        if role in ("tool", "function"):
-            raise unsupported(f"A `{role}` message (a tool's result)", TOOL_CALLING)
+    def _no_function_results(cls, role: Any) -> Any:
+        if role == "function":
+            raise unsupported("A `function` message (the deprecated function calling)", LEGACY_FUNCTIONS)
         return role
 
     @field_validator("content", mode="before")
@@ -98,9 +121,29 @@ class ChatMessage(_Open):
     def _text_parts(cls, content: Any) -> Any:
         return _text_only(content, "content parts")
 
-    _no_tool_calls = refused(
-        "tool_calls", "function_call", what="An assistant message with `{field}`", instead=TOOL_CALLING
+    _no_function_call = refused(
+        "function_call", what="An assistant message with `{field}` (deprecated)", instead=LEGACY_FUNCTIONS
     )
+
+    @model_validator(mode="after")
+    def _tool_roles(self) -> ChatMessage:
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only an assistant message may carry `tool_calls`")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a `tool` message needs the `tool_call_id` of the call it answers")
+        if self.tool_call_id is not None and self.role != "tool":
+            raise ValueError("only a `tool` message carries a `tool_call_id`")
+        return self
+
+    def to_engine(self) -> dict[str, Any]:
+        """The message as the engine passes it on (OpenAI's shape; `developer` as `system`)."""
+        out: dict[str, Any] = {"role": "system" if self.role == "developer" else self.role}
+        out["content"] = None if self.content is None and self.tool_calls else text_of(self.content)
+        if self.tool_calls:
+            out["tool_calls"] = [c.model_dump(include={"id", "type", "function"}) for c in self.tool_calls]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        return out
 
 
 class StreamOptions(_Open):
@@ -121,10 +164,11 @@ class ChatCompletionRequest(_Open):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     n: Annotated[int, Field(ge=1, le=1)] | None = 1
-    # Accepted only where they do not change the answer (no tools, no log probabilities, text or JSON out):
-    tools: list[Any] | None = None
-    functions: list[Any] | None = None
+    tools: list[Any] | None = None  # function tools (core/providers/tools.py)
     tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    # Accepted only where they do not change the answer (no log probabilities, text or JSON out):
+    functions: list[Any] | None = None
     function_call: Any = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
@@ -135,7 +179,9 @@ class ChatCompletionRequest(_Open):
 
     _one_choice = field_validator("n", mode="before")(classmethod(lambda cls, n: one_at_a_time(n, "choices")))
 
-    _no_tools = refused("tools", "functions", what="`{field}` (tool calling)", instead=TOOL_CALLING)
+    _no_functions = refused(
+        "functions", "function_call", what="`{field}` (the deprecated function calling)", instead=LEGACY_FUNCTIONS
+    )
     _no_logprobs = refused(
         "logprobs", "top_logprobs", what="`{field}` (log probabilities)", instead="leave `{field}` out"
     )
@@ -143,16 +189,16 @@ class ChatCompletionRequest(_Open):
         "audio", "reasoning_effort", what="`{field}`", instead="send the request without `{field}`"
     )
 
-    _no_tool_choice = field_validator("tool_choice", "function_call")(classmethod(_no_tool_choice))
+    # checked as the engine checks them (core/providers/tools.py, json_output.py); JSON output None for text
+    _tools = field_validator("tools")(classmethod(lambda cls, tools: _as_field(checked_tools, tools)))
+    _json_output = field_validator("response_format")(
+        classmethod(lambda cls, fmt: _as_field(checked_response_format, fmt))
+    )
 
-    @field_validator("response_format")
+    @field_validator("tool_choice")
     @classmethod
-    def _json_output(cls, fmt: Any) -> Any:
-        """text, json_object or json_schema, checked as the engine checks it (None for text)."""
-        try:
-            return checked_response_format(fmt)
-        except InvalidInputError as exc:
-            raise ValueError(str(exc)) from None
+    def _tool_choice(cls, choice: Any, info: ValidationInfo) -> Any:
+        return _as_field(checked_tool_choice, choice, info.data.get("tools"))
 
     @field_validator("modalities")
     @classmethod

@@ -32,6 +32,7 @@ from core.providers.errors import (
 from core.providers.estimate import estimate_max_usage, max_input_tokens
 from core.providers.json_output import kind_of
 from core.providers.retry import RETRYABLE_TRANSPORT_ERRORS, RetryPolicy, retry_after_seconds
+from core.providers.tools import uses_tools
 from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream, single_chunk_stream
 from core.usage import Usage
 
@@ -63,6 +64,7 @@ class BaseProvider:
     requires_key: ClassVar[bool] = True
     simulated: ClassVar[bool] = False
     json_output: ClassVar[bool] = False  # chat takes `response_format` (JSON output; core/providers/json_output.py)
+    tool_calling: ClassVar[bool] = False  # chat takes `tools` and tool messages (core/providers/tools.py)
 
     def __init__(
         self,
@@ -149,11 +151,20 @@ class BaseProvider:
                 f"{kind_of(request.response_format)!r}) here: ask for JSON in the prompt, or use a model of an "
                 "OpenAI-compatible provider (OpenAI, Together AI, Hugging Face)."
             )
+        if (request.tools or uses_tools(request.messages)) and not self.takes_tools(model, request):
+            raise InvalidInputError(
+                f"{model.key} cannot be given tools or tool calls here: use a model of an OpenAI-compatible provider "
+                "(OpenAI, Together AI, Hugging Face) for tool calling, or send the request without them."
+            )
         self.check_configured()
 
     def takes_json_output(self, model: ModelPrice, request: GenerationRequest) -> bool:
         """Whether this call can be asked for JSON output (`response_format`)."""
         return self.json_output
+
+    def takes_tools(self, model: ModelPrice, request: GenerationRequest) -> bool:
+        """Whether this call can be given tools and tool calls (`tools`, `tool` messages)."""
+        return self.tool_calling
 
     def generate(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         category = Category(request.category)
@@ -172,8 +183,9 @@ class BaseProvider:
         """Text chunks as they arrive (chat), then `.result`; other categories give their text as one chunk."""
         category = Category(request.category)
         self.validate(model, request)
-        if category == Category.CHAT:
+        if category == Category.CHAT and not request.tools:
             return self.chat_stream(model, request)
+        # other categories, and a chat offered tools (whose calls come whole with the answer): one chunk
         return single_chunk_stream(self.generate(model, request))
 
     def _check_category(self, model: ModelPrice, category: Category) -> None:

@@ -43,6 +43,9 @@ def max_input_tokens(request: GenerationRequest) -> int:
         bound = max_tokens_for_text(request.prompt_text(), len(request.chat_messages()))
         if request.response_format is not None:  # a JSON schema reaches the model as prompt tokens too
             bound += max_tokens_for_text(json.dumps(request.response_format))
+        calls = [m.get("tool_calls") for m in request.chat_messages() if m.get("tool_calls")]
+        if request.tools or calls:  # so do the tools offered and the calls earlier answers made
+            bound += max_tokens_for_text(json.dumps([request.tools, calls], default=str))
         return bound
     return max_tokens_for_text(request.text or "")
 

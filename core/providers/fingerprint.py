@@ -52,6 +52,8 @@ def request_fingerprint(model: ModelPrice, request: GenerationRequest) -> str:
             parts["stop"] = list(request.stop)
         if request.response_format is not None:  # JSON output is another answer to the same messages
             parts["response_format"] = request.response_format
+        if request.tools:  # as may the tools offered (a conversation's tool calls are in its messages)
+            parts.update(tools=request.tools, tool_choice=request.tool_choice, parallel=request.parallel_tool_calls)
     elif category == Category.IMAGE:
         parts.update(text=request.text, size=request.size, quality=request.quality, n=request.n)
     elif category == Category.MUSIC:

@@ -65,6 +65,9 @@ class HuggingFaceEndpointProvider(OpenAICompatibleChat):
     def takes_json_output(self, model: ModelPrice, request: GenerationRequest) -> bool:
         return not request.task  # a raw task POST has no `response_format`; the chat route passes it to TGI
 
+    def takes_tools(self, model: ModelPrice, request: GenerationRequest) -> bool:
+        return not request.task  # nor tools
+
     def chat(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         if request.task:
             return self.raw_text_task(model, request)

@@ -6,6 +6,7 @@ that breaks, or ends without that chunk, is billed from a token estimate and fla
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ from core.providers.base import BaseProvider, find_message
 from core.providers.errors import UpstreamError, UpstreamProtocolError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
 from core.providers.sse import JsonEvents
+from core.providers.tools import tool_calls_of
 from core.providers.types import GenerationRequest, ProviderResult, TextStream
 from core.providers.usage_figures import count, unreadable
 from core.usage import Usage
@@ -51,6 +53,7 @@ def guessed_chat_usage(request: GenerationRequest, text: str) -> Usage:
 
 class OpenAICompatibleChat(BaseProvider):
     json_output = True  # `response_format` is passed on as is
+    tool_calling = True  # so are `tools`, `tool_choice` and the tool messages
     """Chat completions, plain and streamed, in OpenAI's format."""
 
     chat_path: ClassVar[str] = "/chat/completions"
@@ -80,6 +83,12 @@ class OpenAICompatibleChat(BaseProvider):
             body["stop"] = list(request.stop)
         if request.response_format is not None:
             body["response_format"] = dict(request.response_format)
+        if request.tools:
+            body["tools"] = [dict(t) for t in request.tools]
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
+        if request.parallel_tool_calls is not None and request.tools:
+            body["parallel_tool_calls"] = request.parallel_tool_calls
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -105,11 +114,14 @@ class OpenAICompatibleChat(BaseProvider):
                 f"{self.display_name} answered without a message ({find_message(data) or 'no choices'}); try again.",
                 provider=self.name,
             ) from None
-        usage = openai_usage(data.get("usage"), self.display_name) or self.usage_fallback(response, request, text)
+        calls = tool_calls_of(choice["message"])
+        answered = text + "".join(json.dumps(c["function"]) for c in calls or ())  # calls are output tokens too
+        usage = openai_usage(data.get("usage"), self.display_name) or self.usage_fallback(response, request, answered)
         return ProviderResult(
             text=text,
             usage=usage,
             request_id=response.headers.get(self.request_id_header) or data.get("id"),
+            tool_calls=calls,
             metadata={"finish_reason": choice.get("finish_reason")},
         )
 

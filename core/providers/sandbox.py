@@ -26,6 +26,7 @@ from core.providers.base import BaseProvider
 from core.providers.errors import BadRequestError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
 from core.providers.json_output import example_of
+from core.providers.tools import call_id, tool_names
 from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream, content_text
 from core.usage import Usage
 
@@ -64,8 +65,10 @@ class SandboxProvider(BaseProvider):
     json_output = True
 
     def takes_json_output(self, model: ModelPrice, request: GenerationRequest) -> bool:
-        # as the model it mirrors: Anthropic's models are not asked for JSON output here
+        # as the model it mirrors: Anthropic's models are not asked for JSON output (nor given tools) here
         return not (model.mirrors or "").startswith("anthropic/")
+
+    takes_tools = takes_json_output
 
     def _result(self, model: ModelPrice, *, metadata: dict[str, Any] | None = None, **fields: Any) -> ProviderResult:
         meta = {"simulated": True, "mirrors": model.mirrors, **(metadata or {})}
@@ -112,7 +115,31 @@ class SandboxProvider(BaseProvider):
             output_tokens=approx_tokens(reply),
         )
 
+    def tool_calls_for(self, request: GenerationRequest) -> tuple[dict[str, Any], ...] | None:
+        """The call a model offered tools makes: none when told so or when the last message is a tool's result
+        (the model answers it in words); else the named tool, or the first, with arguments that follow its
+        parameters' schema (one call: enough to drive a client's tool loop)."""
+        if not request.tools or request.tool_choice == "none":
+            return None
+        if request.chat_messages()[-1].get("role") == "tool":
+            return None
+        choice = request.tool_choice
+        name = choice["function"]["name"] if isinstance(choice, dict) else tool_names(request.tools)[0]
+        spec = next(t["function"] for t in request.tools if t["function"]["name"] == name)
+        arguments = json.dumps(example_of(spec.get("parameters") or {"type": "object"}, "simulated"))
+        return (
+            {
+                "id": call_id(request.prompt_text(), name),
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            },
+        )
+
     def chat(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
+        calls = self.tool_calls_for(request)
+        if calls is not None:
+            usage = self._chat_usage(request, "".join(json.dumps(c["function"]) for c in calls))
+            return self._result(model, text="", usage=usage, tool_calls=calls, metadata={"finish_reason": "tool_calls"})
         reply, ended = self.reply_for(request)
         return self._result(model, text=reply, usage=self._chat_usage(request, reply), metadata=ended)
 

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from core.errors import InvalidInputError
 from core.providers.json_output import checked_response_format
+from core.providers.tools import checked_tool_choice, checked_tools
 from core.usage import Usage
 
 
@@ -50,6 +51,10 @@ class GenerationRequest:
     top_p: float | None = None  # nucleus sampling, 0 <= top_p <= 1 (chat)
     stop: tuple[str, ...] = ()
     response_format: Mapping[str, Any] | None = None  # chat: JSON output (json_object / json_schema); None: text
+    # chat: the function tools offered, which to call, and whether several calls may come at once (core/providers/tools)
+    tools: tuple[Mapping[str, Any], ...] | None = None
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
     size: str | None = None
     quality: str | None = None
     n: int = 1
@@ -72,6 +77,12 @@ class GenerationRequest:
         object.__setattr__(self, "response_format", checked_response_format(self.response_format))
         if self.response_format is not None and self.category != Category.CHAT:
             raise InvalidInputError("`response_format` (JSON output) is for chat calls only.")
+        object.__setattr__(self, "tools", checked_tools(self.tools))
+        object.__setattr__(self, "tool_choice", checked_tool_choice(self.tool_choice, self.tools))
+        if (self.tools or self.tool_choice is not None) and self.category != Category.CHAT:
+            raise InvalidInputError("`tools` (tool calling) are for chat calls only.")
+        if self.parallel_tool_calls is not None and not isinstance(self.parallel_tool_calls, bool):
+            raise InvalidInputError("`parallel_tool_calls` must be true or false.")
         if any(not isinstance(s, str) or not s for s in self.stop):
             raise InvalidInputError("Each stop sequence must be a non-empty string.")
         if self.top_p is not None and not 0 <= self.top_p <= 1:
@@ -132,6 +143,8 @@ class ProviderResult:
     request_id: str | None = None
     simulated: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    # chat: the functions the answer calls, OpenAI's shape ({"id", "type": "function", "function": {name, arguments}})
+    tool_calls: tuple[dict[str, Any], ...] | None = None
 
 
 R = TypeVar("R")

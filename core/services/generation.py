@@ -15,6 +15,7 @@ from core.access import Caller, Capability, Principal, guarded
 from core.errors import InvalidInputError, PermissionDeniedError
 from core.generate import GenerationResult, GenerationStream, Origin
 from core.providers.json_output import checked_response_format
+from core.providers.tools import checked_tool_choice, checked_tools
 from core.providers.types import Category, GenerationRequest
 from core.usage import Usage
 from core.users import UserView
@@ -32,6 +33,8 @@ __all__ = [
     "GenerationStream",
     "Usage",
     "checked_response_format",
+    "checked_tool_choice",
+    "checked_tools",
 ]
 
 

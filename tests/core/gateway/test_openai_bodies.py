@@ -120,29 +120,15 @@ def test_stream_options_without_include_usage_streams_without_a_usage_chunk(worl
     assert all(c.choices and c.usage is None for c in chunks) and world.balance(user) < 10_000
 
 
-TOOL_CALL = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
 REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("n", {"n": 3}),
-    ("tools", {"tools": [{"type": "function", "function": {"name": "weather", "parameters": {}}}]}),
-    ("tool_choice", {"tool_choice": "required"}),
-    ("functions", {"functions": [{"name": "weather", "parameters": {}}]}),
+    ("functions", {"functions": [{"name": "weather", "parameters": {}}]}),  # tools are honoured: test_tools_sdk.py
     ("logprobs", {"logprobs": True, "top_logprobs": 2}),
     ("top_logprobs", {"top_logprobs": 2}),
     ("response_format", {"response_format": {"type": "xml"}}),  # JSON output is honoured (test_json_output_sdk)
     ("modalities", {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}}),
     ("audio", {"audio": {"voice": "alloy", "format": "wav"}}),
     ("reasoning_effort", {"reasoning_effort": "high"}),
-    ("messages", {"messages": [*ASK, {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]}]}),
-    (
-        "messages",
-        {
-            "messages": [
-                *ASK,
-                {"role": "assistant", "content": "Let me look.", "tool_calls": [TOOL_CALL]},
-                {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
-            ]
-        },
-    ),
     ("messages", {"messages": [*ASK, {"role": "function", "name": "weather", "content": "sunny"}]}),
     (
         "messages",

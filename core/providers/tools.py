@@ -1,0 +1,112 @@
+"""Tool calling for chat, in OpenAI's shapes: the tools a request offers (`tools`), whether and which one the model
+must call (`tool_choice`), the calls an answer makes (`tool_calls` on the assistant's message) and their results sent
+back (`tool` messages). Checked once here for every door; passed as is to the OpenAI-compatible upstreams; refused
+before any credit is held for the others (Anthropic's models here). The engine runs no tool: the caller does, and
+sends the result in its next request, billed as any call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from core.errors import InvalidInputError
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_TOOLS = 128
+CHOICES = ("none", "auto", "required")
+
+
+def checked_tools(tools: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, Any], ...] | None:
+    """The tools as the engine keeps them (None: no tools), each {"type": "function", "function": {...}}."""
+    if tools is None:
+        return None
+    if isinstance(tools, str | bytes | Mapping) or not isinstance(tools, Sequence):
+        raise InvalidInputError('`tools` must be a list of {"type": "function", "function": {...}} objects.')
+    if not tools:
+        return None
+    if len(tools) > MAX_TOOLS:
+        raise InvalidInputError(f"`tools` holds {len(tools)} tools; at most {MAX_TOOLS} are allowed.")
+    out, names = [], set()
+    for i, tool in enumerate(tools):
+        spec = tool.get("function") if isinstance(tool, Mapping) else None
+        if not isinstance(tool, Mapping) or tool.get("type", "function") != "function" or not isinstance(spec, Mapping):
+            raise InvalidInputError(
+                f'`tools[{i}]` must be {{"type": "function", "function": {{"name": ..., "parameters": {{...}}}}}} '
+                "(function tools only)."
+            )
+        name = spec.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InvalidInputError(
+                f"`tools[{i}].function.name` must be 1 to 64 letters, digits, underscores or dashes."
+            )
+        if name in names:
+            raise InvalidInputError(f"`tools` names the function {name!r} twice; give each tool its own name.")
+        names.add(name)
+        if spec.get("parameters") is not None and not isinstance(spec["parameters"], Mapping):
+            raise InvalidInputError(f"`tools[{i}].function.parameters` must be a JSON Schema object.")
+        if spec.get("description") is not None and not isinstance(spec["description"], str):
+            raise InvalidInputError(f"`tools[{i}].function.description` must be text.")
+        if spec.get("strict") is not None and not isinstance(spec["strict"], bool):
+            raise InvalidInputError(f"`tools[{i}].function.strict` must be true or false.")
+        out.append({"type": "function", "function": dict(spec)})
+    return tuple(out)
+
+
+def checked_tool_choice(choice: Any, tools: Sequence[Mapping[str, Any]] | None) -> Any:
+    """`tool_choice`: none, auto, required, or {"type": "function", "function": {"name": one of the tools}}."""
+    if choice is None:
+        return None
+    if choice in CHOICES:
+        if choice != "none" and not tools:
+            raise InvalidInputError(f"`tool_choice` {choice!r} needs `tools` to choose from.")
+        return choice
+    name = choice.get("function", {}).get("name") if isinstance(choice, Mapping) else None
+    if not isinstance(name, str) or (isinstance(choice, Mapping) and choice.get("type", "function") != "function"):
+        raise InvalidInputError(
+            '`tool_choice` must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}.'
+        )
+    if name not in tool_names(tools):
+        raise InvalidInputError(f"`tool_choice` names the function {name!r}, which is not among `tools`.")
+    return {"type": "function", "function": {"name": name}}
+
+
+def tool_names(tools: Sequence[Mapping[str, Any]] | None) -> list[str]:
+    return [t["function"]["name"] for t in tools or ()]
+
+
+def uses_tools(messages: Sequence[Mapping[str, Any]] | None) -> bool:
+    """The conversation holds tool calls or their results."""
+    return any(m.get("role") == "tool" or m.get("tool_calls") for m in messages or ())
+
+
+def tool_calls_of(message: Mapping[str, Any]) -> tuple[dict[str, Any], ...] | None:
+    """The function calls of an assistant message in OpenAI's shape (None when it makes none)."""
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list) or not calls:
+        return None
+    out = []
+    for call in calls:
+        fn = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+            continue
+        arguments = fn.get("arguments")
+        out.append(
+            {
+                "id": str(call.get("id") or ""),
+                "type": "function",
+                "function": {
+                    "name": fn["name"],
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
+                },
+            }
+        )
+    return tuple(out) or None
+
+
+def call_id(*parts: object) -> str:
+    """A deterministic call id (the sandbox's), in OpenAI's `call_...` form."""
+    return "call_" + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:24]

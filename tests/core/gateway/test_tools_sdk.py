@@ -1,0 +1,107 @@
+"""Tool calling through the gateway with the official `openai` SDK: tools reach the upstream as sent and the call is
+billed as any; a whole tool loop (call, the caller runs the tool, sends its result, gets the answer) against the
+sandbox, plain and streamed (the SDK's stream helper); an Idempotency-Key replays the same calls; Claude models and
+malformed tools are a 400 before any hold or upstream call."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+import pytest
+
+from tests.core.gateway.conftest import GatewayWorld
+
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather now in a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+ASK: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+SANDBOX = "sandbox:openai/gpt-4o"
+
+
+def test_tools_reach_the_upstream_as_sent_and_the_call_is_billed(world: GatewayWorld) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=ASK, tools=TOOLS, tool_choice="auto", parallel_tool_calls=False
+    )
+    sent = json.loads(world.upstream.requests[-1].body)
+    assert (sent["tools"], sent["tool_choice"], sent["parallel_tool_calls"]) == (TOOLS, "auto", False)
+    assert raw.headers["x-credits-charged"] == "2" and world.balance(user) == 10_000 - 2
+
+
+def test_a_whole_tool_loop_against_the_sandbox(world: GatewayWorld) -> None:
+    client = world.openai(world.key(world.user()))
+    first = client.chat.completions.create(model=SANDBOX, messages=ASK, tools=TOOLS)
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    [call] = choice.message.tool_calls or []
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {
+        "city": "simulated",
+        "unit": "c",
+    }
+    conversation = [
+        *ASK,
+        choice.message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 21}'},
+    ]
+    second = client.chat.completions.create(model=SANDBOX, messages=conversation, tools=TOOLS)
+    assert second.choices[0].finish_reason == "stop" and second.choices[0].message.content
+    assert second.choices[0].message.tool_calls is None
+
+
+def test_a_streamed_answer_brings_its_calls_and_its_charge(world: GatewayWorld) -> None:
+    client = world.openai(world.key(world.user()))
+    with client.chat.completions.stream(model=SANDBOX, messages=ASK, tools=TOOLS) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].finish_reason == "tool_calls"
+    assert [c.function.name for c in final.choices[0].message.tool_calls or []] == ["get_weather"]
+    chunks = list(
+        client.chat.completions.create(
+            model=SANDBOX, messages=ASK, tools=TOOLS, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert deltas[0].role == "assistant" and any(d.tool_calls for d in deltas)
+    assert chunks[-1].usage.completion_tokens > 0 and chunks[-1].model_extra["credits"]["charged"] == 0  # simulated
+
+
+def test_an_idempotent_retry_replays_the_same_calls(world: GatewayWorld) -> None:
+    client = world.openai(world.key(world.user())).with_options(default_headers={"Idempotency-Key": "tools-1"})
+    first = client.chat.completions.create(model=SANDBOX, messages=ASK, tools=TOOLS)
+    again = client.chat.completions.with_raw_response.create(model=SANDBOX, messages=ASK, tools=TOOLS)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.parse().choices[0].message.tool_calls == first.choices[0].message.tool_calls
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "says"),
+    [
+        ("claude-haiku-4-5", {"tools": TOOLS}, "cannot be given tools"),
+        ("claude-haiku-4-5", {"messages": [*ASK, {"role": "tool", "tool_call_id": "c", "content": "21"}]}, "tools"),
+        ("gpt-4o-mini", {"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "x"}}}, "not among"),
+        ("gpt-4o-mini", {"tools": [*TOOLS, *TOOLS]}, "twice"),
+        ("gpt-4o-mini", {"messages": [*ASK, {"role": "tool", "content": "21"}]}, "tool_call_id"),
+        ("gpt-4o-mini", {"messages": [{"role": "user", "content": "x", "tool_call_id": "c"}]}, "tool_call_id"),
+    ],
+)
+def test_refused_before_anything_is_held(world: GatewayWorld, model: str, fields: dict[str, Any], says: str) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    calls = world.upstream_calls()
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(**{"model": model, "messages": ASK, "max_tokens": 20, **fields})
+    assert says in refused.value.message
+    assert world.upstream_calls() == calls and world.balance(user) == 10_000

@@ -1,0 +1,156 @@
+"""Tool calling: tools checked once, passed as is to the OpenAI-compatible upstreams with the conversation's calls and
+results, the answer's calls read back; refused before any call for Anthropic's models; the sandbox calls a tool."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from core.errors import InvalidInputError
+from core.providers import GenerationRequest
+from core.providers.anthropic import AnthropicProvider
+from core.providers.estimate import max_input_tokens
+from core.providers.fingerprint import request_fingerprint
+from core.providers.openai import OpenAIProvider
+from core.providers.sandbox import SandboxProvider
+from core.providers.together_ai import TogetherAIProvider
+from tests.core.providers.fakes import json_response, make, model
+from tests.core.providers.test_anthropic import SONNET
+from tests.core.providers.test_openai import GPT
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_current_weather",
+        "description": "Get the current weather in a given location",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["location"],
+        },
+    },
+}
+# OpenAI's API reference, "Create chat completion" with functions (platform.openai.com/docs/api-reference/chat/create)
+CALLED = {
+    "id": "chatcmpl-abc123",
+    "object": "chat.completion",
+    "created": 1699896916,
+    "model": "gpt-4o-mini",
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_abc123",
+                        "type": "function",
+                        "function": {"name": "get_current_weather", "arguments": '{\n"location": "Boston, MA"\n}'},
+                    }
+                ],
+            },
+            "logprobs": None,
+            "finish_reason": "tool_calls",
+        }
+    ],
+    "usage": {"prompt_tokens": 82, "completion_tokens": 17, "total_tokens": 99},
+}
+ASK = {"role": "user", "content": "What's the weather like in Boston today?"}
+
+
+def _chat(**fields: Any) -> GenerationRequest:
+    fields.setdefault("messages", [ASK])
+    return GenerationRequest(category="chat", **fields)
+
+
+@pytest.mark.parametrize("cls", [OpenAIProvider, TogetherAIProvider])
+def test_tools_reach_the_upstream_as_sent_and_the_calls_come_back(cls: type) -> None:
+    p, up, _ = make(cls, [json_response(200, CALLED)])
+    target = (
+        GPT if cls is OpenAIProvider else model(cls.name, "meta-llama/Llama-3.3-70B-Instruct-Turbo", "chat", "token")
+    )
+    out = p.generate(target, _chat(tools=[WEATHER], tool_choice="auto", parallel_tool_calls=False))
+    sent = up.body()
+    assert (sent["tools"], sent["tool_choice"], sent["parallel_tool_calls"]) == ([WEATHER], "auto", False)
+    assert out.text == "" and out.metadata["finish_reason"] == "tool_calls"
+    [call] = out.tool_calls or ()
+    assert call["id"] == "call_abc123" and json.loads(call["function"]["arguments"]) == {"location": "Boston, MA"}
+    assert (out.usage.input_tokens, out.usage.output_tokens) == (82, 17)
+
+
+def test_the_calls_and_their_results_are_sent_back_in_the_conversation() -> None:
+    call = CALLED["choices"][0]["message"]["tool_calls"][0]  # type: ignore[index]
+    conversation = [
+        ASK,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_abc123", "content": '{"temperature": 22, "unit": "celsius"}'},
+    ]
+    reply = {"choices": [{"message": {"content": "It is 22 °C in Boston."}, "finish_reason": "stop"}]}
+    p, up, _ = make(OpenAIProvider, [json_response(200, reply)])
+    out = p.generate(GPT, _chat(messages=conversation, tools=[WEATHER]))
+    assert up.body()["messages"] == conversation and out.text == "It is 22 °C in Boston." and out.tool_calls is None
+    # the calls and the tools are prompt tokens: the hold's bound covers them
+    plain = max_input_tokens(_chat(messages=[ASK, {"role": "tool", "tool_call_id": "c", "content": "x"}]))
+    assert max_input_tokens(_chat(messages=conversation, tools=[WEATHER])) > plain + len(json.dumps(WEATHER))
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"tools": [{"type": "retrieval"}]}, "function tools only"),
+        ({"tools": [{"type": "function", "function": {"name": "has space"}}]}, "name"),
+        ({"tools": [WEATHER, WEATHER]}, "twice"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": "object"}}]}, "JSON Schema"),
+        ({"tools": WEATHER}, "must be a list"),
+        ({"tool_choice": "required"}, "needs `tools`"),
+        ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "other"}}}, "not among"),
+        ({"tools": [WEATHER], "tool_choice": "sometimes"}, "must be"),
+        ({"tools": [WEATHER], "parallel_tool_calls": "yes"}, "true or false"),
+    ],
+)
+def test_malformed_tools_are_refused_with_what_is_wrong(fields: dict[str, Any], says: str) -> None:
+    with pytest.raises(InvalidInputError, match=says):
+        _chat(**fields)
+
+
+def test_tools_are_for_chat_only() -> None:
+    with pytest.raises(InvalidInputError, match="chat calls only"):
+        GenerationRequest(category="tts", text="hi", tools=[WEATHER])
+
+
+def test_anthropic_models_are_refused_tools_and_tool_messages_before_any_call() -> None:
+    p, up, _ = make(AnthropicProvider, [])
+    with pytest.raises(InvalidInputError, match="cannot be given tools"):
+        p.validate(SONNET, _chat(tools=[WEATHER]))
+    with pytest.raises(InvalidInputError, match="cannot be given tools"):
+        p.validate(SONNET, _chat(messages=[ASK, {"role": "tool", "tool_call_id": "c", "content": "22"}]))
+    assert up.requests == []
+
+
+def test_the_sandbox_calls_the_tool_then_answers_its_result() -> None:
+    sb = SandboxProvider(client=None)
+    gpt = model("sandbox", "sandbox:openai/gpt-4o", "chat", "token", mirrors="openai/gpt-4o")
+    first = sb.generate(gpt, _chat(tools=[WEATHER]))
+    [call] = first.tool_calls or ()
+    assert call["function"]["name"] == "get_current_weather" and first.metadata["finish_reason"] == "tool_calls"
+    assert json.loads(call["function"]["arguments"]) == {"location": "simulated", "unit": "celsius"}
+    assert first.usage.output_tokens > 0 and call["id"].startswith("call_")
+    answered = [ASK, {"role": "assistant", "content": None, "tool_calls": [call]}]
+    answered.append({"role": "tool", "tool_call_id": call["id"], "content": "22"})
+    second = sb.generate(gpt, _chat(messages=answered, tools=[WEATHER]))
+    assert second.tool_calls is None and second.text
+    assert sb.generate(gpt, _chat(tools=[WEATHER], tool_choice="none")).tool_calls is None
+    streamed = sb.stream(gpt, _chat(tools=[WEATHER], stream=True))
+    assert list(streamed) == [] and streamed.result.tool_calls == first.tool_calls  # calls come whole
+
+
+def test_tools_are_part_of_the_fingerprint() -> None:
+    plain, offered = (request_fingerprint(GPT, _chat(tools=t)) for t in (None, [WEATHER]))
+    forced = request_fingerprint(GPT, _chat(tools=[WEATHER], tool_choice="required"))
+    assert len({plain, offered, forced}) == 3
