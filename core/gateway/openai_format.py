@@ -18,6 +18,7 @@ FINISH = {
     "refusal": "content_filter",
     "content_filter": "content_filter",
     "tool_calls": "tool_calls",
+    "tool_use": "tool_calls",
 }
 
 

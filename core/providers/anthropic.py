@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from core.catalog.types import ModelPrice
+from core.providers.anthropic_tools import anthropic_messages, anthropic_tools, tool_calls_from
 from core.providers.base import BaseProvider, find_message
 from core.providers.errors import UpstreamError, UpstreamProtocolError
 from core.providers.estimate import approx_tokens, output_token_limit
@@ -69,9 +70,15 @@ class AnthropicProvider(BaseProvider):
     display_name = "Anthropic"
     key_env = "ANTHROPIC_API_KEY"
     categories = frozenset({Category.CHAT})
+    tool_calling = True  # OpenAI's tools and tool messages, translated (core/providers/anthropic_tools.py)
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key(), "anthropic-version": ANTHROPIC_VERSION, "content-type": "application/json"}
+
+    def validate(self, model: ModelPrice, request: GenerationRequest) -> None:
+        super().validate(model, request)
+        if request.messages and any(m.get("tool_calls") for m in request.messages):
+            anthropic_messages(request.messages)  # a call whose arguments are no JSON object: refused before the hold
 
     def prompt(self, model: ModelPrice, request: GenerationRequest) -> dict[str, Any]:
         """The model, the messages and the system prompt: what both a message and a token count are sent."""
@@ -79,11 +86,11 @@ class AnthropicProvider(BaseProvider):
         system = anthropic_system([m["content"] for m in messages if m.get("role") == "system"])
         prompt: dict[str, Any] = {
             "model": model.model_id,
-            "messages": [m for m in messages if m.get("role") != "system"],
+            "messages": anthropic_messages([m for m in messages if m.get("role") != "system"]),
         }
         if system:
             prompt["system"] = system
-        return prompt
+        return prompt | anthropic_tools(request)  # the tools are prompt tokens too
 
     def body(self, model: ModelPrice, request: GenerationRequest, *, stream: bool) -> dict[str, Any]:
         body = self.prompt(model, request)
@@ -107,11 +114,14 @@ class AnthropicProvider(BaseProvider):
                 provider=self.name,
             )
         text = "".join(b.get("text", "") for b in data["content"] if isinstance(b, dict) and b.get("type") == "text")
-        usage = anthropic_usage(data.get("usage")) or guessed_chat_usage(request, text)
+        calls = tool_calls_from(data["content"])
+        answered = text + "".join(json.dumps(c["function"]) for c in calls or ())  # calls are output tokens too
+        usage = anthropic_usage(data.get("usage")) or guessed_chat_usage(request, answered)
         return ProviderResult(
             text=text,
             usage=usage,
             request_id=response.headers.get("request-id") or data.get("id"),
+            tool_calls=calls,
             metadata={"finish_reason": data.get("stop_reason"), "stop_sequence": data.get("stop_sequence")},
         )
 

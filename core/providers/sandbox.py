@@ -64,11 +64,11 @@ class SandboxProvider(BaseProvider):
     simulated = True
     json_output = True
 
-    def takes_json_output(self, model: ModelPrice, request: GenerationRequest) -> bool:
-        # as the model it mirrors: Anthropic's models are not asked for JSON output (nor given tools) here
-        return not (model.mirrors or "").startswith("anthropic/")
+    tool_calling = True
 
-    takes_tools = takes_json_output
+    def takes_json_output(self, model: ModelPrice, request: GenerationRequest) -> bool:
+        # as the model it mirrors: Anthropic's models are not asked for JSON output here
+        return not (model.mirrors or "").startswith("anthropic/")
 
     def _result(self, model: ModelPrice, *, metadata: dict[str, Any] | None = None, **fields: Any) -> ProviderResult:
         meta = {"simulated": True, "mirrors": model.mirrors, **(metadata or {})}

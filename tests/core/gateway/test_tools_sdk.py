@@ -1,7 +1,7 @@
-"""Tool calling through the gateway with the official `openai` SDK: tools reach the upstream as sent and the call is
-billed as any; a whole tool loop (call, the caller runs the tool, sends its result, gets the answer) against the
-sandbox, plain and streamed (the SDK's stream helper); an Idempotency-Key replays the same calls; Claude models and
-malformed tools are a 400 before any hold or upstream call."""
+"""Tool calling through the gateway with the official `openai` SDK: tools reach the upstream as sent (in Anthropic's
+shapes for a Claude model) and the call is billed as any; a whole tool loop (call, the caller runs the tool, sends its
+result, gets the answer) against the sandbox, plain and streamed (the SDK's stream helper); an Idempotency-Key
+replays the same calls; malformed tools are a 400 before any hold or upstream call."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ TOOLS: list[Any] = [
 ]
 ASK: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
 SANDBOX = "sandbox:openai/gpt-4o"
+CITY_TEXT = {"name": "get_weather", "arguments": "Paris"}
 
 
 def test_tools_reach_the_upstream_as_sent_and_the_call_is_billed(world: GatewayWorld) -> None:
@@ -40,6 +41,38 @@ def test_tools_reach_the_upstream_as_sent_and_the_call_is_billed(world: GatewayW
     sent = json.loads(world.upstream.requests[-1].body)
     assert (sent["tools"], sent["tool_choice"], sent["parallel_tool_calls"]) == (TOOLS, "auto", False)
     assert raw.headers["x-credits-charged"] == "2" and world.balance(user) == 10_000 - 2
+
+
+def test_a_claude_model_gets_the_tools_and_the_conversation_in_anthropics_shapes(world: GatewayWorld) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    call = {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    conversation = [
+        *ASK,
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "21"},
+    ]
+    answer = client.chat.completions.create(
+        model="claude-haiku-4-5", messages=conversation, tools=TOOLS, tool_choice="auto", max_tokens=50
+    )
+    sent = world.upstream.requests[-1]
+    body = json.loads(sent.body)
+    assert sent.path == "/v1/messages" and body["tool_choice"] == {"type": "auto"}
+    assert body["tools"] == [
+        {
+            "name": "get_weather",
+            "input_schema": TOOLS[0]["function"]["parameters"],
+            "description": "The weather now in a city",
+        }
+    ]
+    assert body["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "21"}]},
+    ]
+    assert answer.choices[0].message.content == "Hello from the Anthropic loopback." and world.balance(user) < 10_000
 
 
 def test_a_whole_tool_loop_against_the_sandbox(world: GatewayWorld) -> None:
@@ -89,8 +122,17 @@ def test_an_idempotent_retry_replays_the_same_calls(world: GatewayWorld) -> None
 @pytest.mark.parametrize(
     ("model", "fields", "says"),
     [
-        ("claude-haiku-4-5", {"tools": TOOLS}, "cannot be given tools"),
-        ("claude-haiku-4-5", {"messages": [*ASK, {"role": "tool", "tool_call_id": "c", "content": "21"}]}, "tools"),
+        (
+            "claude-haiku-4-5",  # Anthropic takes a call's arguments as a JSON object
+            {
+                "messages": [
+                    *ASK,
+                    {"role": "assistant", "tool_calls": [{"id": "t", "type": "function", "function": CITY_TEXT}]},
+                    {"role": "tool", "tool_call_id": "t", "content": "21"},
+                ]
+            },
+            "not a JSON object",
+        ),
         ("gpt-4o-mini", {"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "x"}}}, "not among"),
         ("gpt-4o-mini", {"tools": [*TOOLS, *TOOLS]}, "twice"),
         ("gpt-4o-mini", {"messages": [*ASK, {"role": "tool", "content": "21"}]}, "tool_call_id"),

@@ -1,5 +1,6 @@
 """Tool calling: tools checked once, passed as is to the OpenAI-compatible upstreams with the conversation's calls and
-results, the answer's calls read back; refused before any call for Anthropic's models; the sandbox calls a tool."""
+results, the answer's calls read back; translated to and from Anthropic's shapes for Claude; the sandbox calls a
+tool."""
 
 from __future__ import annotations
 
@@ -124,12 +125,121 @@ def test_tools_are_for_chat_only() -> None:
         GenerationRequest(category="tts", text="hi", tools=[WEATHER])
 
 
-def test_anthropic_models_are_refused_tools_and_tool_messages_before_any_call() -> None:
+# Anthropic's docs, "Tool use" (docs.anthropic.com/en/docs/agents-and-tools/tool-use): a tool_use answer
+TOOL_USE = {
+    "id": "msg_01Aq9w938a90dw8q",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-5",
+    "stop_reason": "tool_use",
+    "stop_sequence": None,
+    "content": [
+        {"type": "text", "text": "I'll check the current weather in Boston for you."},
+        {
+            "type": "tool_use",
+            "id": "toolu_01A09q90qw90lq917835lq9",
+            "name": "get_current_weather",
+            "input": {"location": "Boston, MA", "unit": "celsius"},
+        },
+    ],
+    "usage": {"input_tokens": 384, "output_tokens": 61},
+}
+
+
+def test_claude_gets_the_tools_in_its_own_shapes_and_its_calls_come_back_as_openai_names_them() -> None:
+    p, up, _ = make(AnthropicProvider, [json_response(200, TOOL_USE)])
+    out = p.generate(SONNET, _chat(tools=[WEATHER], tool_choice="required", parallel_tool_calls=False))
+    sent = up.body()
+    params = WEATHER["function"]["parameters"]
+    description = WEATHER["function"]["description"]
+    assert sent["tools"] == [{"name": "get_current_weather", "input_schema": params, "description": description}]
+    assert sent["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
+    assert (
+        out.text == "I'll check the current weather in Boston for you." and out.metadata["finish_reason"] == "tool_use"
+    )
+    [call] = out.tool_calls or ()
+    assert call["id"] == "toolu_01A09q90qw90lq917835lq9" and call["function"]["name"] == "get_current_weather"
+    assert json.loads(call["function"]["arguments"]) == {"location": "Boston, MA", "unit": "celsius"}
+    assert (out.usage.input_tokens, out.usage.output_tokens) == (384, 61)
+
+
+@pytest.mark.parametrize(
+    ("choice", "sent"),
+    [
+        ("auto", {"type": "auto"}),
+        ("none", {"type": "none"}),
+        (
+            {"type": "function", "function": {"name": "get_current_weather"}},
+            {"type": "tool", "name": "get_current_weather"},
+        ),
+        (None, None),
+    ],
+)
+def test_each_tool_choice_in_anthropic_terms(choice: Any, sent: Any) -> None:
+    p, up, _ = make(AnthropicProvider, [json_response(200, TOOL_USE)])
+    p.generate(SONNET, _chat(tools=[WEATHER], tool_choice=choice))
+    assert up.body().get("tool_choice") == sent
+
+
+def test_a_conversations_calls_and_results_become_tool_use_and_tool_result_blocks() -> None:
+    calls = [
+        {
+            "id": "toolu_1",
+            "type": "function",
+            "function": {"name": "get_current_weather", "arguments": '{"location": "Boston"}'},
+        },
+        {
+            "id": "toolu_2",
+            "type": "function",
+            "function": {"name": "get_current_weather", "arguments": '{"location": "Paris"}'},
+        },
+    ]
+    conversation = [
+        {"role": "system", "content": "Be brief."},
+        ASK,
+        {"role": "assistant", "content": "Let me look.", "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "22 C"},
+        {"role": "tool", "tool_call_id": "toolu_2", "content": [{"type": "text", "text": "18 C"}]},
+    ]
+    reply = {**TOOL_USE, "stop_reason": "end_turn", "content": [{"type": "text", "text": "22 and 18."}]}
+    p, up, _ = make(AnthropicProvider, [json_response(200, reply)])
+    out = p.generate(SONNET, _chat(messages=conversation, tools=[WEATHER]))
+    assert up.body()["system"] == "Be brief." and up.body()["messages"] == [
+        ASK,
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me look."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_current_weather", "input": {"location": "Boston"}},
+                {"type": "tool_use", "id": "toolu_2", "name": "get_current_weather", "input": {"location": "Paris"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "22 C"},
+                {"type": "tool_result", "tool_use_id": "toolu_2", "content": "18 C"},
+            ],
+        },
+    ]
+    assert out.text == "22 and 18." and out.tool_calls is None
+
+
+def test_arguments_that_are_not_a_json_object_are_refused_before_the_call() -> None:
+    bad = [
+        ASK,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "t", "type": "function", "function": {"name": "get_current_weather", "arguments": "Boston"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "t", "content": "22"},
+    ]
     p, up, _ = make(AnthropicProvider, [])
-    with pytest.raises(InvalidInputError, match="cannot be given tools"):
-        p.validate(SONNET, _chat(tools=[WEATHER]))
-    with pytest.raises(InvalidInputError, match="cannot be given tools"):
-        p.validate(SONNET, _chat(messages=[ASK, {"role": "tool", "tool_call_id": "c", "content": "22"}]))
+    with pytest.raises(InvalidInputError, match="not a JSON object"):
+        p.validate(SONNET, _chat(messages=bad, tools=[WEATHER]))  # before any credit is held
     assert up.requests == []
 
 
