@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from core.gateway.schemas import AnthropicTextBlock, MessagesPrompt, MessagesRequest, text_of
+from core.gateway.schemas import (
+    AnthropicMessage,
+    AnthropicTextBlock,
+    MessagesPrompt,
+    MessagesRequest,
+    ToolResultBlock,
+    ToolUseBlock,
+    text_of,
+)
 from core.services.generation import GenerationRequest, GenerationResult, Usage
 
 STOP = {
@@ -14,6 +23,8 @@ STOP = {
     "end_turn": "end_turn",
     "stop_sequence": "stop_sequence",
     "refusal": "refusal",
+    "tool_use": "tool_use",
+    "tool_calls": "tool_use",
 }
 
 
@@ -32,6 +43,36 @@ def content(blocks: str | list[AnthropicTextBlock] | None) -> str | list[dict[st
     return text_of(blocks)
 
 
+def turns(m: AnthropicMessage) -> list[dict[str, Any]]:
+    """One Anthropic message as the engine's turns (OpenAI's shapes; the provider translates them back): an
+    assistant's `tool_use` blocks as its `tool_calls`, a user's `tool_result` blocks as `tool` messages ahead of its
+    text."""
+    blocks = m.content if isinstance(m.content, list) else []
+    texts = [b for b in blocks if isinstance(b, AnthropicTextBlock)]
+    if len(texts) == len(blocks):
+        return [{"role": m.role, "content": content(m.content)}]
+    if m.role == "assistant":
+        calls = [
+            {"id": b.id, "type": "function", "function": {"name": b.name, "arguments": json.dumps(b.input)}}
+            for b in blocks
+            if isinstance(b, ToolUseBlock)
+        ]
+        return [{"role": "assistant", "content": text_of(texts) or None, "tool_calls": calls}]
+    out: list[dict[str, Any]] = [
+        {
+            "role": "tool",
+            "tool_call_id": b.tool_use_id,
+            "content": text_of(b.content),
+            **({"is_error": True} if b.is_error else {}),
+        }
+        for b in blocks
+        if isinstance(b, ToolResultBlock)
+    ]
+    if texts:
+        out.append({"role": "user", "content": content(texts)})
+    return out
+
+
 def _prompt(body: MessagesPrompt) -> dict[str, Any]:
     system = content(body.system)
     breakpoints = isinstance(system, list)
@@ -39,9 +80,10 @@ def _prompt(body: MessagesPrompt) -> dict[str, Any]:
         "category": "chat",
         "messages": (
             *([{"role": "system", "content": system}] if breakpoints else []),
-            *({"role": m.role, "content": content(m.content)} for m in body.messages),
+            *(turn for m in body.messages for turn in turns(m)),
         ),
         "system": None if breakpoints else system or None,
+        **body.engine_tools(),
     }
 
 
@@ -91,13 +133,52 @@ def usage_of(u: Usage) -> dict[str, int]:
     }
 
 
+def blocks(result: GenerationResult) -> list[dict[str, Any]]:
+    """The answer's content: its text block (unless it only calls tools), then a `tool_use` block per call."""
+    out = [{"type": "text", "text": result.text or ""}] if result.text or not result.tool_calls else []
+    for call in result.tool_calls or ():
+        fn = call["function"]
+        try:
+            given = json.loads(fn["arguments"] or "{}")
+        except json.JSONDecodeError:
+            given = None
+        out.append(
+            {
+                "type": "tool_use",
+                "id": call["id"],
+                "name": fn["name"],
+                "input": given if isinstance(given, dict) else {},
+            }
+        )
+    return out
+
+
+def whole_stream(result: GenerationResult, rid: str, model: str) -> list[tuple[str, dict[str, Any]]]:
+    """A finished answer (one offered tools: its calls come whole) as a stream's events: each block started, given
+    whole in one delta (`text_delta`, or `input_json_delta` with a call's arguments) and stopped, then the end."""
+    start = stream_start(rid, model, result.usage)[0]
+    events: list[tuple[str, dict[str, Any]]] = [start]
+    for i, block in enumerate(blocks(result)):
+        if block["type"] == "text":
+            opened, delta = {"type": "text", "text": ""}, {"type": "text_delta", "text": block["text"]}
+        else:
+            opened = {**block, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        events += [
+            ("content_block_start", {"type": "content_block_start", "index": i, "content_block": opened}),
+            ("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}),
+            ("content_block_stop", {"type": "content_block_stop", "index": i}),
+        ]
+    return events + stream_end(result)[1:]
+
+
 def message(result: GenerationResult, rid: str) -> dict[str, Any]:
     return {
         "id": message_id(rid),
         "type": "message",
         "role": "assistant",
         "model": result.model_id,
-        "content": [{"type": "text", "text": result.text or ""}],
+        "content": blocks(result),
         "stop_reason": stop_reason(result),
         "stop_sequence": stop_sequence(result),
         "usage": usage(result),

@@ -36,6 +36,10 @@ def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None
     if not body.stream:
         result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
         return JSONResponse(anthropic_format.message(result, aid), headers=billing_headers(request, result))
+    if gen.tools:  # an answer offered tools comes whole (its calls with it): made at once, then sent as events
+        result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
+        events = [sse(d, e) for e, d in anthropic_format.whole_stream(result, aid, body.model)]
+        return StreamingResponse(iter(events), media_type="text/event-stream", headers=billing_headers(request, result))
     stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
 
     def fault(exc: BaseException) -> bytes:

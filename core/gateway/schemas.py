@@ -81,7 +81,7 @@ class TextPart(_Open):
 TOOL_CALLING = "send the request without tools, tool calls and their results"
 LEGACY_FUNCTIONS = "use `tools`, `tool_choice` and `tool` messages instead"
 MAX_TOOL_CALLS = 128
-TOOL_USE = "send the request without tools, tool_use and tool_result blocks"
+TOOL_USE = "offer client tools (`tools` with name and input_schema) instead"
 
 
 def _no_tool_choice(cls: type, choice: Any, info: ValidationInfo) -> Any:
@@ -259,25 +259,88 @@ class AnthropicTextBlock(_Open):
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
 
-class AnthropicMessage(_Open):
-    role: Literal["user", "assistant"]
-    content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[AnthropicTextBlock]
+class ToolUseBlock(_Open):
+    """An assistant's call of a tool (Anthropic's `tool_use` block)."""
+
+    type: Literal["tool_use"]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    input: dict[str, Any]
+
+
+class ToolResultBlock(_Open):
+    """A tool's result sent back (Anthropic's `tool_result` block), text only."""
+
+    type: Literal["tool_result"]
+    tool_use_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[AnthropicTextBlock] | None = None
+    is_error: bool | None = None
 
     @field_validator("content", mode="before")
     @classmethod
     def _text_blocks(cls, content: Any) -> Any:
-        return _text_only(content, "content blocks")
+        return _text_only(content, "tool_result content blocks")
+
+
+AnthropicBlock = Annotated[AnthropicTextBlock | ToolUseBlock | ToolResultBlock, Field(discriminator="type")]
+ANTHROPIC_BLOCKS = ("text", "tool_use", "tool_result")
+
+
+class AnthropicMessage(_Open):
+    role: Literal["user", "assistant"]
+    content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[AnthropicBlock]
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _known_blocks(cls, content: Any) -> Any:
+        for block in content if isinstance(content, list) else ():
+            kind = block.get("type") if isinstance(block, dict) else None
+            if isinstance(kind, str) and kind not in ANTHROPIC_BLOCKS:
+                raise unsupported(f"Content of type `{kind}`", "send text, tool_use and tool_result blocks only")
+            if isinstance(block, dict) and kind != "text" and block.get("cache_control"):
+                raise unsupported(f"`cache_control` on a {kind} block", "put the breakpoint on a text block")
+        return content
+
+    @model_validator(mode="after")
+    def _blocks_of_their_role(self) -> AnthropicMessage:
+        kinds = {b.type for b in self.content} if isinstance(self.content, list) else set()
+        if "tool_use" in kinds and self.role != "assistant":
+            raise ValueError("only an assistant message may hold `tool_use` blocks")
+        if "tool_result" in kinds and self.role != "user":
+            raise ValueError("only a user message may hold `tool_result` blocks")
+        return self
+
+
+class AnthropicTool(_Open):
+    """A client tool (Anthropic's `tools` entry): its name, description and `input_schema`."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    description: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = None
+    input_schema: dict[str, Any]
+    type: Literal["custom"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _client_tools_only(cls, tool: Any) -> Any:
+        if isinstance(tool, dict):
+            kind = tool.get("type")
+            if kind not in (None, "custom"):
+                raise unsupported(f"The server tool `{kind}`", "offer client tools (name, input_schema) only")
+            if tool.get("cache_control"):
+                raise unsupported("`cache_control` on a tool", "put the breakpoint on a text block")
+        return tool
 
 
 class MessagesPrompt(_Open):
-    """What Anthropic's messages and token counts share: the model and the prompt (text only, no tools)."""
+    """What Anthropic's messages and token counts share: the model and the prompt (text, client tools and their
+    tool_use / tool_result blocks)."""
 
     model: ModelId
     messages: Annotated[list[AnthropicMessage], Field(min_length=1, max_length=10_000)]
     system: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[AnthropicTextBlock] | None = None
-    # Accepted only where they do not change the answer (no tools, no extended thinking):
-    tools: list[Any] | None = None
-    tool_choice: Any = None
+    tools: Annotated[list[AnthropicTool], Field(max_length=MAX_TOOL_CALLS)] | None = None
+    tool_choice: dict[str, Any] | None = None
+    # Accepted only where they do not change the answer (no server tools, no extended thinking):
     thinking: dict[str, Any] | None = None
     output_config: dict[str, Any] | None = None
     mcp_servers: list[Any] | None = None
@@ -288,14 +351,48 @@ class MessagesPrompt(_Open):
     def _text_system(cls, system: Any) -> Any:
         return _text_only(system, "system blocks")
 
-    _no_tools = refused("tools", "mcp_servers", "container", what="`{field}` (tool use)", instead=TOOL_USE)
+    _no_server_tools = refused("mcp_servers", "container", what="`{field}` (server tools)", instead=TOOL_USE)
 
     @field_validator("tool_choice")
     @classmethod
-    def _no_tool_choice(cls, choice: Any) -> Any:
-        if choice is not None and not (isinstance(choice, dict) and choice.get("type") == "none"):
-            raise unsupported("`tool_choice` (tool use)", TOOL_USE)
+    def _tool_choice(cls, choice: Any) -> Any:
+        if choice is not None and choice.get("type") not in ("auto", "any", "tool", "none"):
+            raise ValueError('`tool_choice` type must be "auto", "any", "tool" or "none"')
+        if choice is not None and choice.get("type") == "tool" and not isinstance(choice.get("name"), str):
+            raise ValueError('`tool_choice` {"type": "tool"} needs the `name` of one of the `tools`')
         return choice
+
+    def engine_tools(self) -> dict[str, Any]:
+        """`tools` and `tool_choice` as the engine takes them (OpenAI's shapes; the provider translates them back)."""
+        if not self.tools:
+            return {}
+        tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "parameters": t.input_schema,
+                    **({"description": t.description} if t.description else {}),
+                },
+            }
+            for t in self.tools
+        ]
+        out: dict[str, Any] = {"tools": tools}
+        choice = self.tool_choice or {}
+        kind = choice.get("type")
+        if kind is not None:
+            named = {"type": "function", "function": {"name": choice.get("name")}}
+            out["tool_choice"] = named if kind == "tool" else {"auto": "auto", "any": "required", "none": "none"}[kind]
+        if choice.get("disable_parallel_tool_use"):
+            out["parallel_tool_calls"] = False
+        return out
+
+    @model_validator(mode="after")
+    def _tools_as_the_engine_checks_them(self) -> MessagesPrompt:
+        given = self.engine_tools()
+        _as_field(checked_tools, given.get("tools"))  # a name twice, ...
+        _as_field(checked_tool_choice, given.get("tool_choice"), given.get("tools"))  # a name among none of them
+        return self
 
     @field_validator("thinking")
     @classmethod

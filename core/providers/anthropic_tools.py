@@ -43,17 +43,23 @@ def anthropic_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     text, and each run of `tool` messages as one user turn of `tool_result` blocks."""
     out: list[dict[str, Any]] = []
     for m in messages:
+        last = out[-1] if out else None
+        after_results = last is not None and last["role"] == "user" and _all_results(last["content"])
         if m.get("role") == "tool":
             result = {
                 "type": "tool_result",
                 "tool_use_id": m.get("tool_call_id"),
                 "content": content_text(m.get("content")),
             }
-            last = out[-1] if out else None
-            if last is not None and last["role"] == "user" and _all_results(last["content"]):
+            if m.get("is_error"):  # Anthropic's own flag, kept when the call came through /v1/messages
+                result["is_error"] = True
+            if last is not None and after_results:
                 last["content"].append(result)
             else:
                 out.append({"role": "user", "content": [result]})
+        elif m.get("role") == "user" and last is not None and after_results:
+            given = m.get("content")  # the text sent with the results: the same user turn, after them
+            last["content"] += given if isinstance(given, list) else [{"type": "text", "text": content_text(given)}]
         elif m.get("role") == "assistant" and m.get("tool_calls"):
             text = content_text(m.get("content"))
             blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
@@ -65,7 +71,8 @@ def anthropic_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, 
 
 
 def _all_results(content: Any) -> bool:
-    return isinstance(content, list) and bool(content) and all(b.get("type") == "tool_result" for b in content)
+    """A user turn made of tool results (and the text sent after them)."""
+    return isinstance(content, list) and bool(content) and content[0].get("type") == "tool_result"
 
 
 def _tool_use(call: Mapping[str, Any]) -> dict[str, Any]:

@@ -96,8 +96,8 @@ def test_request_ids_are_where_the_sdk_reads_them(world: GatewayWorld) -> None:
 
 
 REFUSED: list[tuple[str, dict[str, Any]]] = [
-    ("tools", {"tools": [{"name": "weather", "description": "d", "input_schema": {"type": "object"}}]}),
-    ("tool_choice", {"tool_choice": {"type": "auto"}}),
+    ("tools", {"tools": [{"type": "web_search_20250305", "name": "web_search"}]}),  # client tools: test_tools_sdk.py
+    ("tools", {"tools": [{"name": "w", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}]}),
     ("thinking", {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048}),
     ("output_config", {"output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}}}),
     ("output_config", {"output_config": {"effort": "high"}}),
@@ -122,8 +122,18 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
         {
             "messages": [
                 *ASK,
-                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "weather", "input": {}}]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}]},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {
+                            "type": "tool_use",
+                            "id": "t1",
+                            "name": "w",
+                            "input": {},
+                            "cache_control": {"type": "ephemeral"},
+                        }
+                    ],
+                },
             ]
         },
     ),

@@ -95,11 +95,9 @@ def test_refusals_are_the_sdks_typed_errors(world: GatewayWorld) -> None:
     assert unknown.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
     with pytest.raises(anthropic.BadRequestError, match="tts-1 is a tts model"):
         client.messages.count_tokens(model="tts-1", messages=ASK)
-    with pytest.raises(anthropic.BadRequestError, match="tools"):
+    with pytest.raises(anthropic.BadRequestError, match="server tool"):
         client.messages.count_tokens(
-            model="claude-haiku-4-5",
-            messages=ASK,
-            tools=[{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}],
+            model="claude-haiku-4-5", messages=ASK, tools=[{"type": "web_search_20250305", "name": "web_search"}]
         )
     with pytest.raises(anthropic.BadRequestError, match="image"):
         client.messages.count_tokens(

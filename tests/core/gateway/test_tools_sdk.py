@@ -147,3 +147,65 @@ def test_refused_before_anything_is_held(world: GatewayWorld, model: str, fields
         client.chat.completions.create(**{"model": model, "messages": ASK, "max_tokens": 20, **fields})
     assert says in refused.value.message
     assert world.upstream_calls() == calls and world.balance(user) == 10_000
+
+
+# ---- the Anthropic-compatible route, with the official `anthropic` SDK -------------------------------------------
+CLIENT_TOOL = {
+    "name": "get_weather",
+    "description": "The weather now in a city",
+    "input_schema": TOOLS[0]["function"]["parameters"],
+}
+
+
+def test_messages_with_client_tools_reach_claude_in_its_own_shapes(world: GatewayWorld) -> None:
+    user = world.user()
+    client = world.anthropic(world.key(user))
+    conversation: list[Any] = [
+        *ASK,
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me look."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "no data", "is_error": True},
+                {"type": "text", "text": "Try again?"},
+            ],
+        },
+    ]
+    answer = client.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=50,
+        messages=conversation,
+        tools=[CLIENT_TOOL],
+        tool_choice={"type": "any", "disable_parallel_tool_use": True},
+    )
+    body = json.loads(world.upstream.requests[-1].body)
+    assert body["tools"] == [CLIENT_TOOL] and body["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
+    assert body["messages"] == conversation  # the same blocks, through the engine's own shapes and back
+    assert answer.content[0].text == "Hello from the Anthropic loopback." and world.balance(user) < 10_000
+
+
+def test_a_tool_loop_through_messages_plain_streamed_and_counted(world: GatewayWorld) -> None:
+    client = world.anthropic(world.key(world.user()))
+    model = "sandbox:anthropic/claude-haiku-4-5"
+    first = client.messages.create(model=model, max_tokens=100, messages=ASK, tools=[CLIENT_TOOL])
+    assert first.stop_reason == "tool_use" and [b.type for b in first.content] == ["tool_use"]
+    call = first.content[0]
+    assert call.name == "get_weather" and call.input == {"city": "simulated", "unit": "c"}
+    with client.messages.stream(model=model, max_tokens=100, messages=ASK, tools=[CLIENT_TOOL]) as stream:
+        streamed = stream.get_final_message()
+    assert streamed.stop_reason == "tool_use" and streamed.content[0].input == call.input  # type: ignore[union-attr]
+    conversation: list[Any] = [
+        *ASK,
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "21 C"}]},
+    ]
+    second = client.messages.create(model=model, max_tokens=100, messages=conversation, tools=[CLIENT_TOOL])
+    assert second.stop_reason == "end_turn" and second.content[0].text  # type: ignore[union-attr]
+    alone = client.messages.count_tokens(model=model, messages=ASK).input_tokens
+    assert client.messages.count_tokens(model=model, messages=ASK, tools=[CLIENT_TOOL]).input_tokens > alone
