@@ -1,4 +1,4 @@
-"""OpenAI's Responses API shapes (`POST /v1/responses`, text only): the request as the engine's chat request, the
+"""OpenAI's Responses API shapes (`POST /v1/responses`, text or JSON out): the request as the engine's chat request, the
 `response` object, and the events of a streamed response in the order the `openai` SDK's stream helper accumulates
 them (created, in_progress, output item and content part added, one text delta per piece, then the done events and
 `response.completed`, or `response.incomplete` when the answer stopped at `max_output_tokens`)."""

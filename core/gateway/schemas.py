@@ -78,7 +78,7 @@ class TextPart(_Open):
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
 
-TOOL_CALLING = "send the request without tools, tool calls and their results"
+TOOL_CALLING = "use /v1/chat/completions for tool calling, or send the request without tools"
 LEGACY_FUNCTIONS = "use `tools`, `tool_choice` and `tool` messages instead"
 MAX_TOOL_CALLS = 128
 TOOL_USE = "offer client tools (`tools` with name and input_schema) instead"
