@@ -75,8 +75,12 @@ def responses(body: ResponsesRequest, request: Request, key: IdempotencyKey = No
         result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
         answer = responses_format.response(aid, body, result.model_id, result)
         return JSONResponse(answer, headers=billing_headers(request, result))
-    stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
     writer = responses_format.EventWriter(aid, body)
+    if gen.tools:  # an answer offered tools comes whole (its calls with it): made at once, then sent as events
+        result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
+        events = [sse(d, e) for e, d in writer.whole(result)]
+        return StreamingResponse(iter(events), media_type="text/event-stream", headers=billing_headers(request, result))
+    stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
 
     def fault(exc: BaseException) -> bytes:
         message, _kind, code = stream_fault(exc, rid)

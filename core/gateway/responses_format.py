@@ -9,28 +9,53 @@ import time
 from typing import Any
 
 from core.gateway.openai_format import finish_reason
-from core.gateway.schemas import InputMessage, ResponsesRequest, text_of
+from core.gateway.schemas import FunctionCallItem, FunctionCallOutputItem, InputMessage, ResponsesRequest, text_of
 from core.services.generation import GenerationRequest, GenerationResult
 
 Event = tuple[str, dict[str, Any]]
 
 
+def _turns(given: list[Any]) -> list[dict[str, Any]]:
+    """The input items as the engine's turns (chat's shapes): messages, a run of `function_call` items as one
+    assistant turn's `tool_calls` (joined to the assistant message before them), each `function_call_output` as a
+    `tool` message."""
+    turns: list[dict[str, Any]] = []
+    for item in given:
+        if isinstance(item, FunctionCallItem):
+            call = {
+                "id": item.call_id,
+                "type": "function",
+                "function": {"name": item.name, "arguments": item.arguments},
+            }
+            last = turns[-1] if turns else None
+            if last is not None and last["role"] == "assistant":
+                last.setdefault("tool_calls", []).append(call)
+            else:
+                turns.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif isinstance(item, FunctionCallOutputItem):
+            turns.append({"role": "tool", "tool_call_id": item.call_id, "content": text_of(item.output)})
+        else:
+            turns.append(
+                {"role": "system" if item.role == "developer" else item.role, "content": text_of(item.content)}
+            )
+    return turns
+
+
 def generation_request(body: ResponsesRequest) -> GenerationRequest:
     """The chat request the engine runs: `instructions` as a system message ahead of the input (as a chat
-    completion's system message is), a string input as one user message, `developer` as `system`."""
+    completion's system message is), a string input as one user message, `developer` as `system`, function calls
+    and their outputs as chat's tool calls and tool messages."""
     given = [InputMessage(role="user", content=body.input)] if isinstance(body.input, str) else body.input
-    messages = tuple(
-        {"role": "system" if m.role == "developer" else m.role, "content": text_of(m.content)} for m in given
-    )
     system = ({"role": "system", "content": body.instructions},) if body.instructions else ()
     return GenerationRequest(
         category="chat",
-        messages=(*system, *messages),
+        messages=(*system, *_turns(given)),
         max_tokens=body.max_output_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
         response_format=body.response_format(),
         stream=bool(body.stream),
+        **body.engine_tools(),
     )
 
 
@@ -67,6 +92,28 @@ def message(rid: str, text: str, status: str) -> dict[str, Any]:
     return {"id": item_id(rid), "type": "message", "role": "assistant", "status": status, "content": content}
 
 
+def function_call(rid: str, index: int, call: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+    """A call the answer makes, as a `function_call` output item (`call_id` is what its output answers)."""
+    fn = call["function"]
+    arguments = fn["arguments"] if status == "completed" else ""
+    item_no = f"fc_{rid.removeprefix('req_')}_{index}"
+    return {
+        "id": item_no,
+        "type": "function_call",
+        "status": status,
+        "call_id": call["id"],
+        "name": fn["name"],
+        "arguments": arguments,
+    }
+
+
+def output(rid: str, result: GenerationResult, status: str, text: str | None = None) -> list[dict[str, Any]]:
+    """The response's output items: its message (unless it only calls functions), then a `function_call` per call."""
+    said = (result.text or "") if text is None else text
+    items = [message(rid, said, status)] if said or not result.tool_calls else []
+    return items + [function_call(rid, i, c) for i, c in enumerate(result.tool_calls or ())]
+
+
 def response(
     rid: str,
     body: ResponsesRequest,
@@ -81,7 +128,7 @@ def response(
     status = "in_progress"
     if result is not None:
         status = "incomplete" if stopped_at_limit(result) else "completed"
-    output = [] if result is None else [message(rid, (result.text or "") if text is None else text, status)]
+    items = [] if result is None else output(rid, result, status, text)
     return {
         "id": response_id(rid),
         "object": "response",
@@ -94,15 +141,15 @@ def response(
         "instructions": body.instructions,
         "max_output_tokens": body.max_output_tokens,
         "model": model,
-        "output": output,
-        "parallel_tool_calls": False,
+        "output": items,
+        "parallel_tool_calls": bool(body.tools) and body.parallel_tool_calls is not False,
         "previous_response_id": None,
         "reasoning": {"effort": None, "summary": None},
         "store": False,
         "temperature": body.temperature,
         "text": {"format": (body.text or {}).get("format") or {"type": "text"}},
-        "tool_choice": "none",
-        "tools": [],
+        "tool_choice": body.tool_choice if body.tool_choice is not None else ("auto" if body.tools else "none"),
+        "tools": [{"strict": None, "description": None, **t} for t in body.tools or ()],
         "top_p": body.top_p,
         "truncation": "disabled",
         "usage": None if result is None else usage(result),
@@ -153,6 +200,44 @@ class EventWriter:
             self._event("response.output_item.done", output_index=0, item=item),
             self._event(last, response=done, credits=credits),
         ]
+
+    def whole(self, result: GenerationResult) -> list[Event]:
+        """A finished answer (one offered tools: its calls come whole) as a stream's events: each output item added,
+        given whole in one delta (its text, or a call's arguments) and done, then the last event."""
+        begun = response(self.rid, self.body, self.body.model, created_at=self.created_at)
+        events = [self._event("response.created", response=begun), self._event("response.in_progress", response=begun)]
+        done = response(self.rid, self.body, self.body.model, result, created_at=self.created_at)
+        for i, item in enumerate(done["output"]):
+            if item["type"] == "message":
+                text = item["content"][0]["text"]
+                where = {"item_id": item["id"], "output_index": i, "content_index": 0}
+                events += [
+                    self._event(
+                        "response.output_item.added",
+                        output_index=i,
+                        item={**item, "status": "in_progress", "content": []},
+                    ),
+                    self._event("response.content_part.added", **where, part=output_text("")),
+                    self._event("response.output_text.delta", **where, delta=text, logprobs=[]),
+                    self._event("response.output_text.done", **where, text=text, logprobs=[]),
+                    self._event("response.content_part.done", **where, part=output_text(text)),
+                ]
+            else:
+                where = {"item_id": item["id"], "output_index": i}
+                events += [
+                    self._event(
+                        "response.output_item.added",
+                        output_index=i,
+                        item={**item, "status": "in_progress", "arguments": ""},
+                    ),
+                    self._event("response.function_call_arguments.delta", **where, delta=item["arguments"]),
+                    self._event(
+                        "response.function_call_arguments.done", **where, name=item["name"], arguments=item["arguments"]
+                    ),
+                ]
+            events.append(self._event("response.output_item.done", output_index=i, item=item))
+        last = "response.incomplete" if done["status"] == "incomplete" else "response.completed"
+        return [*events, self._event(last, response=done, credits=result.credits_summary())]
 
     def error(self, message: str, code: str | None) -> Event:
         """A fault after the start: OpenAI's `error` event."""

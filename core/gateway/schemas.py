@@ -10,11 +10,20 @@ models) are declared too, so that they are refused with a sentence naming the fi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from core.services.errors import InvalidInputError
 from core.services.generation import checked_response_format, checked_tool_choice, checked_tools
@@ -78,17 +87,9 @@ class TextPart(_Open):
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
 
-TOOL_CALLING = "use /v1/chat/completions for tool calling, or send the request without tools"
 LEGACY_FUNCTIONS = "use `tools`, `tool_choice` and `tool` messages instead"
 MAX_TOOL_CALLS = 128
 TOOL_USE = "offer client tools (`tools` with name and input_schema) instead"
-
-
-def _no_tool_choice(cls: type, choice: Any, info: ValidationInfo) -> Any:
-    """OpenAI's `tool_choice` (or `function_call`): only `none` (or leaving it out) is accepted, as no tool can run."""
-    if choice not in (None, "none"):
-        raise unsupported(f"`{info.field_name}` {json.dumps(choice)} (tool calling)", TOOL_CALLING)
-    return choice
 
 
 class FunctionCall(_Open):
@@ -475,6 +476,45 @@ class InputMessage(_Open):
         return content
 
 
+class FunctionCallItem(_Open):
+    """A function call the model made, sent back as history (a Responses `function_call` input item)."""
+
+    type: Literal["function_call"]
+    call_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    arguments: Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+
+    @property
+    def role(self) -> str:
+        return "assistant"
+
+
+class FunctionCallOutputItem(_Open):
+    """A function's result (a Responses `function_call_output` input item), text only."""
+
+    type: Literal["function_call_output"]
+    call_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    output: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[InputTextPart]
+
+    @property
+    def role(self) -> str:
+        return "tool"
+
+
+def _item_kind(item: Any) -> str:
+    """Which input item: a function call, its output, else a message (which refuses other kinds with a sentence)."""
+    kind = item.get("type") if isinstance(item, dict) else getattr(item, "type", None)
+    return kind if kind in ("function_call", "function_call_output") else "message"
+
+
+InputItem = Annotated[
+    Annotated[InputMessage, Tag("message")]
+    | Annotated[FunctionCallItem, Tag("function_call")]
+    | Annotated[FunctionCallOutputItem, Tag("function_call_output")],
+    Discriminator(_item_kind),
+]
+
+
 def _chat_format(fmt: Any) -> Any:
     """The Responses API's `text.format` ({"type": "json_schema", "name", "schema", "strict"}) in chat's
     `response_format` shape ({"type": "json_schema", "json_schema": {...}}); anything else as given."""
@@ -489,7 +529,7 @@ class ResponsesRequest(_Open):
     model: ModelId
     input: (
         Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
-        | Annotated[list[InputMessage], Field(min_length=1, max_length=10_000)]
+        | Annotated[list[InputItem], Field(min_length=1, max_length=10_000)]
     )
     instructions: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = None
     max_output_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
@@ -501,12 +541,13 @@ class ResponsesRequest(_Open):
     )
     store: bool | None = None
     user: Annotated[str, StringConstraints(max_length=512)] | None = None
-    # Accepted only where they do not change the answer (no state kept, no tools, text or JSON out):
+    tools: Annotated[list[dict[str, Any]], Field(max_length=MAX_TOOL_CALLS)] | None = None  # function tools
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    # Accepted only where they do not change the answer (no state kept, no hosted tools, text or JSON out):
     previous_response_id: str | None = None
     conversation: Any = None
     prompt: Any = None
-    tools: list[Any] | None = None
-    tool_choice: Any = None
     text: dict[str, Any] | None = None
     reasoning: dict[str, Any] | None = None
     include: list[Any] | None = None
@@ -519,7 +560,6 @@ class ResponsesRequest(_Open):
         what="`{field}` (answers are not stored here)",
         instead="send the whole conversation in `input`",
     )
-    _no_tools = refused("tools", what="`{field}` (tool calling)", instead=TOOL_CALLING)
     _no_other_output = refused(
         "prompt",
         "include",
@@ -529,7 +569,45 @@ class ResponsesRequest(_Open):
         instead="send the request without `{field}`",
     )
 
-    _no_tool_choice = field_validator("tool_choice")(classmethod(_no_tool_choice))
+    @field_validator("tools")
+    @classmethod
+    def _function_tools(cls, tools: Any) -> Any:
+        for tool in tools or ():
+            if tool.get("type") != "function":
+                raise unsupported(
+                    f"The tool type `{tool.get('type')}`", "offer function tools (type, name, parameters)"
+                )
+        return tools
+
+    def engine_tools(self) -> dict[str, Any]:
+        """`tools`, `tool_choice` and `parallel_tool_calls` in chat's shapes, as the engine takes them."""
+        if not self.tools:
+            return {} if self.tool_choice in (None, "none") else {"tool_choice": self.tool_choice}
+        keys = ("name", "description", "parameters", "strict")
+        tools = [{"type": "function", "function": {k: t[k] for k in keys if t.get(k) is not None}} for t in self.tools]
+        out: dict[str, Any] = {"tools": tools, "parallel_tool_calls": self.parallel_tool_calls}
+        choice = self.tool_choice
+        if isinstance(choice, dict) and choice.get("type") == "function":
+            choice = {"type": "function", "function": {"name": choice.get("name")}}
+        if choice is not None:
+            out["tool_choice"] = choice
+        return out
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _function_choice(cls, choice: Any, info: ValidationInfo) -> Any:
+        kind = choice.get("type") if isinstance(choice, dict) else None
+        if isinstance(choice, dict) and kind != "function":
+            raise unsupported(f"`tool_choice` {kind!r}", "choose a function tool, or auto, required or none")
+        named = {"type": "function", "function": {"name": choice.get("name")}} if kind == "function" else choice
+        offered = [{"type": "function", "function": {"name": t.get("name")}} for t in info.data.get("tools") or ()]
+        _as_field(checked_tool_choice, named, offered)
+        return choice
+
+    @model_validator(mode="after")
+    def _tools_as_the_engine_checks_them(self) -> ResponsesRequest:
+        _as_field(checked_tools, self.engine_tools().get("tools"))  # a name twice, parameters that are no schema
+        return self
 
     @field_validator("text")
     @classmethod
@@ -559,7 +637,7 @@ class ResponsesRequest(_Open):
 
     @field_validator("input")
     @classmethod
-    def _a_message_to_answer(cls, given: str | list[InputMessage]) -> str | list[InputMessage]:
+    def _a_message_to_answer(cls, given: str | list[Any]) -> str | list[Any]:
         if isinstance(given, list) and not any(m.role in ("user", "assistant") for m in given):
             raise ValueError("at least one user (or assistant) message is needed")
         return given

@@ -147,8 +147,8 @@ def test_a_claude_model_answers_through_responses(world: GatewayWorld) -> None:
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"tools": [{"type": "function", "name": "f", "parameters": {}}]}, "tools"),
-        ({"tool_choice": "required"}, "tool_choice"),
+        ({"tools": [{"type": "web_search"}]}, "tools"),  # function tools are honoured: test_tools_sdk.py
+        ({"tool_choice": {"type": "file_search"}}, "tool_choice"),
         ({"text": {"format": {"type": "xml"}}}, "text"),  # JSON output is honoured (test_json_output_sdk.py)
         ({"text": {"verbosity": "low"}}, "text"),
         ({"reasoning": {"effort": "high"}}, "reasoning"),
@@ -160,7 +160,7 @@ def test_a_claude_model_answers_through_responses(world: GatewayWorld) -> None:
             {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "https://x.io/a.png"}]}]},
             "input",
         ),
-        ({"input": [{"type": "function_call_output", "call_id": "c", "output": "1"}]}, "input"),
+        ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input"),
     ],
 )
 def test_unsupported_fields_are_refused_naming_them_and_nothing_is_held(

@@ -209,3 +209,49 @@ def test_a_tool_loop_through_messages_plain_streamed_and_counted(world: GatewayW
     assert second.stop_reason == "end_turn" and second.content[0].text  # type: ignore[union-attr]
     alone = client.messages.count_tokens(model=model, messages=ASK).input_tokens
     assert client.messages.count_tokens(model=model, messages=ASK, tools=[CLIENT_TOOL]).input_tokens > alone
+
+
+# ---- the Responses API (what OpenAI's Agents SDK calls by default) ------------------------------------------------
+FUNCTION_TOOL = {"type": "function", "name": "get_weather", "parameters": TOOLS[0]["function"]["parameters"]}
+
+
+def test_responses_function_tools_reach_the_upstream_as_chat_tools(world: GatewayWorld) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    history: list[Any] = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "21 C"},
+    ]
+    answer = client.responses.create(
+        model="gpt-4o-mini", input=history, tools=[FUNCTION_TOOL], tool_choice="auto", parallel_tool_calls=False
+    )
+    sent = json.loads(world.upstream.requests[-1].body)
+    assert sent["tools"] == [
+        {"type": "function", "function": {"name": "get_weather", "parameters": FUNCTION_TOOL["parameters"]}}
+    ]
+    assert (sent["tool_choice"], sent["parallel_tool_calls"]) == ("auto", False)
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    assert sent["messages"][1:] == [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "21 C"},
+    ]
+    assert answer.output_text == "Hello from the loopback." and answer.tools[0].name == "get_weather"
+    assert world.balance(user) < 10_000
+
+
+def test_a_responses_tool_loop_plain_and_streamed(world: GatewayWorld) -> None:
+    client = world.openai(world.key(world.user()))
+    first = client.responses.create(model=SANDBOX, input="Weather in Paris?", tools=[FUNCTION_TOOL])
+    [call] = first.output
+    assert call.type == "function_call" and call.name == "get_weather" and json.loads(call.arguments)["city"]
+    with client.responses.stream(model=SANDBOX, input="Weather in Paris?", tools=[FUNCTION_TOOL]) as stream:
+        streamed = stream.get_final_response()
+    assert [o.type for o in streamed.output] == ["function_call"] and streamed.output[0].arguments == call.arguments  # type: ignore[union-attr]
+    history: list[Any] = [
+        {"role": "user", "content": "Weather in Paris?"},
+        call.model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": call.call_id, "output": "21 C"},
+    ]
+    second = client.responses.create(model=SANDBOX, input=history, tools=[FUNCTION_TOOL])
+    assert second.status == "completed" and second.output_text and second.output[0].type == "message"
