@@ -92,18 +92,16 @@ def message(rid: str, text: str, status: str) -> dict[str, Any]:
     return {"id": item_id(rid), "type": "message", "role": "assistant", "status": status, "content": content}
 
 
-def function_call(rid: str, index: int, call: dict[str, Any], status: str = "completed") -> dict[str, Any]:
-    """A call the answer makes, as a `function_call` output item (`call_id` is what its output answers)."""
+def function_call(rid: str, index: int, call: dict[str, Any]) -> dict[str, Any]:
+    """A call the answer makes, as a completed `function_call` output item (`call_id` is what its output answers)."""
     fn = call["function"]
-    arguments = fn["arguments"] if status == "completed" else ""
-    item_no = f"fc_{rid.removeprefix('req_')}_{index}"
     return {
-        "id": item_no,
+        "id": f"fc_{rid.removeprefix('req_')}_{index}",
         "type": "function_call",
-        "status": status,
+        "status": "completed",
         "call_id": call["id"],
         "name": fn["name"],
-        "arguments": arguments,
+        "arguments": fn["arguments"],
     }
 
 

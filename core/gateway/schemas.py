@@ -4,8 +4,8 @@
 The shapes are OpenAI's and Anthropic's own; fields the gateway passes on are declared, other fields of those APIs are
 accepted and ignored (clients send many: user, seed, metadata, ...), and those that would change what a call
 means or what it costs but cannot be honoured here (several choices, log probabilities, audio output, reasoning
-effort, extended thinking, images; tools on the Responses and Anthropic routes and, as JSON output, for Anthropic's
-models) are declared too, so that they are refused with a sentence naming the field rather than silently dropped.
+effort, extended thinking, images, hosted and server tools, the deprecated function calling) are declared too, so
+that they are refused with a sentence naming the field rather than silently dropped.
 """
 
 from __future__ import annotations
@@ -515,6 +515,13 @@ InputItem = Annotated[
 ]
 
 
+def _chat_choice(choice: Any) -> Any:
+    """The Responses API's `tool_choice` ({"type": "function", "name"}) in chat's shape; auto, required, none as is."""
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return {"type": "function", "function": {"name": choice.get("name")}}
+    return choice
+
+
 def _chat_format(fmt: Any) -> Any:
     """The Responses API's `text.format` ({"type": "json_schema", "name", "schema", "strict"}) in chat's
     `response_format` shape ({"type": "json_schema", "json_schema": {...}}); anything else as given."""
@@ -582,26 +589,23 @@ class ResponsesRequest(_Open):
     def engine_tools(self) -> dict[str, Any]:
         """`tools`, `tool_choice` and `parallel_tool_calls` in chat's shapes, as the engine takes them."""
         if not self.tools:
-            return {} if self.tool_choice in (None, "none") else {"tool_choice": self.tool_choice}
+            return {}  # a `tool_choice` other than none needs tools (refused below)
         keys = ("name", "description", "parameters", "strict")
         tools = [{"type": "function", "function": {k: t[k] for k in keys if t.get(k) is not None}} for t in self.tools]
         out: dict[str, Any] = {"tools": tools, "parallel_tool_calls": self.parallel_tool_calls}
-        choice = self.tool_choice
-        if isinstance(choice, dict) and choice.get("type") == "function":
-            choice = {"type": "function", "function": {"name": choice.get("name")}}
-        if choice is not None:
-            out["tool_choice"] = choice
+        if self.tool_choice is not None:
+            out["tool_choice"] = _chat_choice(self.tool_choice)
         return out
 
     @field_validator("tool_choice")
     @classmethod
     def _function_choice(cls, choice: Any, info: ValidationInfo) -> Any:
-        kind = choice.get("type") if isinstance(choice, dict) else None
-        if isinstance(choice, dict) and kind != "function":
-            raise unsupported(f"`tool_choice` {kind!r}", "choose a function tool, or auto, required or none")
-        named = {"type": "function", "function": {"name": choice.get("name")}} if kind == "function" else choice
+        if isinstance(choice, dict) and choice.get("type") != "function":
+            raise unsupported(
+                f"`tool_choice` {choice.get('type')!r}", "choose a function tool, or auto, required or none"
+            )
         offered = [{"type": "function", "function": {"name": t.get("name")}} for t in info.data.get("tools") or ()]
-        _as_field(checked_tool_choice, named, offered)
+        _as_field(checked_tool_choice, _chat_choice(choice), offered)
         return choice
 
     @model_validator(mode="after")

@@ -23,6 +23,7 @@ from core.providers.errors import UpstreamError, UpstreamProtocolError
 from core.providers.estimate import approx_tokens, output_token_limit
 from core.providers.openai_compat import guessed_chat_usage
 from core.providers.sse import JsonEvents
+from core.providers.tools import answered_text
 from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
 from core.providers.usage_figures import count, unreadable
 from core.usage import Usage
@@ -115,8 +116,7 @@ class AnthropicProvider(BaseProvider):
             )
         text = "".join(b.get("text", "") for b in data["content"] if isinstance(b, dict) and b.get("type") == "text")
         calls = tool_calls_from(data["content"])
-        answered = text + "".join(json.dumps(c["function"]) for c in calls or ())  # calls are output tokens too
-        usage = anthropic_usage(data.get("usage")) or guessed_chat_usage(request, answered)
+        usage = anthropic_usage(data.get("usage")) or guessed_chat_usage(request, answered_text(text, calls))
         return ProviderResult(
             text=text,
             usage=usage,

@@ -6,7 +6,6 @@ that breaks, or ends without that chunk, is billed from a token estimate and fla
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator
 from typing import Any, ClassVar
 
@@ -17,7 +16,7 @@ from core.providers.base import BaseProvider, find_message
 from core.providers.errors import UpstreamError, UpstreamProtocolError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
 from core.providers.sse import JsonEvents
-from core.providers.tools import tool_calls_of
+from core.providers.tools import answered_text, tool_calls_of
 from core.providers.types import GenerationRequest, ProviderResult, TextStream
 from core.providers.usage_figures import count, unreadable
 from core.usage import Usage
@@ -115,7 +114,7 @@ class OpenAICompatibleChat(BaseProvider):
                 provider=self.name,
             ) from None
         calls = tool_calls_of(choice["message"])
-        answered = text + "".join(json.dumps(c["function"]) for c in calls or ())  # calls are output tokens too
+        answered = answered_text(text, calls)  # calls are output tokens too
         usage = openai_usage(data.get("usage"), self.display_name) or self.usage_fallback(response, request, answered)
         return ProviderResult(
             text=text,

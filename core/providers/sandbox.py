@@ -26,7 +26,7 @@ from core.providers.base import BaseProvider
 from core.providers.errors import BadRequestError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
 from core.providers.json_output import example_of
-from core.providers.tools import call_id, tool_names
+from core.providers.tools import answered_text, call_id, tool_names
 from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream, content_text
 from core.usage import Usage
 
@@ -62,8 +62,6 @@ class SandboxProvider(BaseProvider):
     categories = frozenset(Category)
     requires_key = False
     simulated = True
-    json_output = True
-
     tool_calling = True
 
     def takes_json_output(self, model: ModelPrice, request: GenerationRequest) -> bool:
@@ -138,7 +136,7 @@ class SandboxProvider(BaseProvider):
     def chat(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         calls = self.tool_calls_for(request)
         if calls is not None:
-            usage = self._chat_usage(request, "".join(json.dumps(c["function"]) for c in calls))
+            usage = self._chat_usage(request, answered_text("", calls))
             return self._result(model, text="", usage=usage, tool_calls=calls, metadata={"finish_reason": "tool_calls"})
         reply, ended = self.reply_for(request)
         return self._result(model, text=reply, usage=self._chat_usage(request, reply), metadata=ended)

@@ -107,6 +107,11 @@ def tool_calls_of(message: Mapping[str, Any]) -> tuple[dict[str, Any], ...] | No
     return tuple(out) or None
 
 
+def answered_text(text: str, calls: Sequence[Mapping[str, Any]] | None) -> str:
+    """What an answer produced, for an estimate of its output tokens: its text and its calls (names, arguments)."""
+    return text + "".join(json.dumps(c["function"]) for c in calls or ())
+
+
 def call_id(*parts: object) -> str:
     """A deterministic call id (the sandbox's), in OpenAI's `call_...` form."""
     return "call_" + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:24]
