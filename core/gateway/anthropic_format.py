@@ -153,25 +153,6 @@ def blocks(result: GenerationResult) -> list[dict[str, Any]]:
     return out
 
 
-def whole_stream(result: GenerationResult, rid: str, model: str) -> list[tuple[str, dict[str, Any]]]:
-    """A finished answer (one offered tools: its calls come whole) as a stream's events: each block started, given
-    whole in one delta (`text_delta`, or `input_json_delta` with a call's arguments) and stopped, then the end."""
-    start = stream_start(rid, model, result.usage)[0]
-    events: list[tuple[str, dict[str, Any]]] = [start]
-    for i, block in enumerate(blocks(result)):
-        if block["type"] == "text":
-            opened, delta = {"type": "text", "text": ""}, {"type": "text_delta", "text": block["text"]}
-        else:
-            opened = {**block, "input": {}}
-            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
-        events += [
-            ("content_block_start", {"type": "content_block_start", "index": i, "content_block": opened}),
-            ("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}),
-            ("content_block_stop", {"type": "content_block_stop", "index": i}),
-        ]
-    return events + stream_end(result)[1:]
-
-
 def message(result: GenerationResult, rid: str) -> dict[str, Any]:
     return {
         "id": message_id(rid),
@@ -185,58 +166,69 @@ def message(result: GenerationResult, rid: str) -> dict[str, Any]:
     }
 
 
-def stream_start(rid: str, model: str, stated: Usage | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """message_start, the text block, a ping. message_start carries the prompt's counts when the upstream stated them
-    before its first text (`stated`), as Anthropic's own does; when they are not known it says 0 rather than an
-    estimate, and the counts come with message_delta, whose usage the SDK's final message takes."""
-    start_usage = {"input_tokens": 0, "output_tokens": 0} if stated is None else usage_of(stated)
-    return [
-        (
-            "message_start",
-            {
-                "type": "message_start",
-                "message": {
-                    "id": message_id(rid),
-                    "type": "message",
-                    "role": "assistant",
-                    "model": model,
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": start_usage,
-                },
-            },
-        ),
-        (
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        ),
-        ("ping", {"type": "ping"}),
-    ]
+Event = tuple[str, dict[str, Any]]
 
 
-def stream_delta(text: str) -> tuple[str, dict[str, Any]]:
-    return "content_block_delta", {
-        "type": "content_block_delta",
-        "index": 0,
-        "delta": {"type": "text_delta", "text": text},
-    }
+class MessageStream:
+    """The events of one streamed message, as Anthropic's own stream orders them: message_start and a ping, the text
+    block opened by the answer's first text (an answer that only calls tools has none), then each `tool_use` block
+    whole (started, its input in one `input_json_delta`, stopped: the calls are put together as the upstream streams
+    them), message_delta with the stop reason and the usage, message_stop."""
+
+    def __init__(self, rid: str, model: str) -> None:
+        self.rid, self.model = rid, model
+        self.opened = False  # the text block was started
+
+    def start(self, stated: Usage | None = None) -> list[Event]:
+        """message_start carries the prompt's counts when the upstream stated them before its first text (`stated`),
+        as Anthropic's own does; when they are not known it says 0 rather than an estimate, and the counts come with
+        message_delta, whose usage the SDK's final message takes."""
+        start_usage = {"input_tokens": 0, "output_tokens": 0} if stated is None else usage_of(stated)
+        message = {
+            "id": message_id(self.rid),
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": start_usage,
+        }
+        return [("message_start", {"type": "message_start", "message": message}), ("ping", {"type": "ping"})]
+
+    def _open(self) -> Event:
+        self.opened = True
+        return "content_block_start", {"type": "content_block_start", "index": 0, "content_block": _EMPTY_TEXT}
+
+    def delta(self, text: str) -> list[Event]:
+        opening = [] if self.opened else [self._open()]
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+        return [*opening, ("content_block_delta", delta)]
+
+    def end(self, result: GenerationResult) -> list[Event]:
+        out = blocks(result)
+        events: list[Event] = []
+        if out and out[0]["type"] == "text":  # text came, or the answer is empty
+            events += [] if self.opened else [self._open()]
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        for i, block in enumerate(out):
+            if block["type"] != "tool_use":
+                continue
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+            events += [
+                (
+                    "content_block_start",
+                    {"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}},
+                ),
+                ("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}),
+                ("content_block_stop", {"type": "content_block_stop", "index": i}),
+            ]
+        stopped = {"stop_reason": stop_reason(result), "stop_sequence": stop_sequence(result)}
+        ended = {"type": "message_delta", "delta": stopped, "usage": usage(result), "credits": result.credits_summary()}
+        return [*events, ("message_delta", ended), ("message_stop", {"type": "message_stop"})]
 
 
-def stream_end(result: GenerationResult) -> list[tuple[str, dict[str, Any]]]:
-    return [
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        (
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": stop_reason(result), "stop_sequence": stop_sequence(result)},
-                "usage": usage(result),
-                "credits": result.credits_summary(),
-            },
-        ),
-        ("message_stop", {"type": "message_stop"}),
-    ]
+_EMPTY_TEXT = {"type": "text", "text": ""}
 
 
 def model(entry: Any) -> dict[str, Any]:

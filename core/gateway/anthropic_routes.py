@@ -36,10 +36,7 @@ def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None
     if not body.stream:
         result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
         return JSONResponse(anthropic_format.message(result, aid), headers=billing_headers(request, result))
-    if gen.tools:  # an answer offered tools comes whole (its calls with it): made at once, then sent as events
-        result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
-        events = [sse(d, e) for e, d in anthropic_format.whole_stream(result, aid, body.model)]
-        return StreamingResponse(iter(events), media_type="text/event-stream", headers=billing_headers(request, result))
+    writer = anthropic_format.MessageStream(aid, body.model)
     stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
 
     def fault(exc: BaseException) -> bytes:
@@ -49,9 +46,9 @@ def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None
 
     events = relay(
         stream,
-        start=lambda s: [sse(d, e) for e, d in anthropic_format.stream_start(aid, body.model, s.stated_input)],
-        chunk=lambda text: sse(*reversed(anthropic_format.stream_delta(text))),
-        finish=lambda s: [sse(d, e) for e, d in anthropic_format.stream_end(s.result)],
+        start=lambda s: [sse(d, e) for e, d in writer.start(s.stated_input)],
+        chunk=lambda text: b"".join(sse(d, e) for e, d in writer.delta(text)),
+        finish=lambda s: [sse(d, e) for e, d in writer.end(s.result)],
         fault=fault,
         start_with_first=True,  # message_start carries the prompt's count, which Anthropic states before its text
     )

@@ -106,21 +106,15 @@ class ChunkWriter:
             out["usage"] = None
         return out
 
-    def whole(self, result: GenerationResult) -> list[dict[str, Any]]:
-        """A finished answer as a stream's chunks: its text, then its function calls (each whole, with its index),
-        then the finish and usage chunks."""
-        out = [self.chunk({"role": "assistant", "content": ""})]
-        if result.text:
-            out.append(self.chunk({"content": result.text}))
-        if result.tool_calls:
-            calls = [{"index": i, **c} for i, c in enumerate(result.tool_calls)]
-            out.append(self.chunk({"tool_calls": calls}))
-        return out + self.final(result)
-
     def final(self, result: GenerationResult) -> list[dict[str, Any]]:
-        """The chunk with the finish reason and, when asked, the usage chunk (no choices) that also carries what the
-        call was charged (the headers were sent before the charge was known)."""
-        out = [self.chunk({}, finish_reason(result))]
+        """After the text: the function calls the answer made (each whole, with its index, in one chunk: they are
+        put together as the upstream streams them), the chunk with the finish reason and, when asked, the usage chunk
+        (no choices) that also carries what the call was charged (the headers were sent before the charge was
+        known)."""
+        out = []
+        if result.tool_calls:
+            out.append(self.chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(result.tool_calls)]}))
+        out.append(self.chunk({}, finish_reason(result)))
         if self.include_usage:
             out.append(
                 {

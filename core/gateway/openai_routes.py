@@ -36,10 +36,6 @@ def chat_completions(body: ChatCompletionRequest, request: Request, key: Idempot
         return JSONResponse(openai_format.chat_completion(result, aid), headers=billing_headers(request, result))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     writer = openai_format.ChunkWriter(aid, body.model, include_usage)
-    if gen.tools:  # an answer offered tools comes whole (its calls with it): made at once, then sent as a stream
-        result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
-        chunks = [*(sse(c) for c in writer.whole(result)), sse("[DONE]")]
-        return StreamingResponse(iter(chunks), media_type="text/event-stream", headers=billing_headers(request, result))
     stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
 
     def fault(exc: BaseException) -> bytes:
@@ -76,10 +72,6 @@ def responses(body: ResponsesRequest, request: Request, key: IdempotencyKey = No
         answer = responses_format.response(aid, body, result.model_id, result)
         return JSONResponse(answer, headers=billing_headers(request, result))
     writer = responses_format.EventWriter(aid, body)
-    if gen.tools:  # an answer offered tools comes whole (its calls with it): made at once, then sent as events
-        result = services.generation.generate(who, who.user_id, body.model, gen, idempotency_key=key)
-        events = [sse(d, e) for e, d in writer.whole(result)]
-        return StreamingResponse(iter(events), media_type="text/event-stream", headers=billing_headers(request, result))
     stream = services.generation.stream(who, who.user_id, body.model, gen, idempotency_key=key)
 
     def fault(exc: BaseException) -> bytes:
@@ -89,7 +81,7 @@ def responses(body: ResponsesRequest, request: Request, key: IdempotencyKey = No
     events = relay(
         stream,
         start=lambda _stream: [sse(d, e) for e, d in writer.start()],
-        chunk=lambda text: sse(*reversed(writer.delta(text))),
+        chunk=lambda text: b"".join(sse(d, e) for e, d in writer.delta(text)),
         finish=lambda s: [sse(d, e) for e, d in writer.finish(s.result)],
         fault=fault,
     )

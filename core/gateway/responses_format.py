@@ -1,7 +1,8 @@
 """OpenAI's Responses API shapes (`POST /v1/responses`, text or JSON out): the request as the engine's chat request, the
 `response` object, and the events of a streamed response in the order the `openai` SDK's stream helper accumulates
-them (created, in_progress, output item and content part added, one text delta per piece, then the done events and
-`response.completed`, or `response.incomplete` when the answer stopped at `max_output_tokens`)."""
+them (created, in_progress; at the first text the message item and its content part added, one text delta per piece;
+then the done events, each function call's item, and `response.completed`, or `response.incomplete` when the answer
+stopped at `max_output_tokens`)."""
 
 from __future__ import annotations
 
@@ -157,12 +158,15 @@ def response(
 
 
 class EventWriter:
-    """The events of one streamed response, numbered in order (`sequence_number`), with the text sent so far."""
+    """The events of one streamed response, numbered in order (`sequence_number`), with the text sent so far. The
+    message item is opened by the answer's first text (an answer that only calls functions has none), and the
+    function calls the answer made follow it, each whole (they are put together as the upstream streams them)."""
 
     def __init__(self, rid: str, body: ResponsesRequest) -> None:
         self.rid, self.body, self.created_at = rid, body, int(time.time())
         self.sequence = 0
         self.text = ""
+        self.opened = False  # the message item was added
 
     def _event(self, kind: str, **data: Any) -> Event:
         event = (kind, {"type": kind, "sequence_number": self.sequence, **data})
@@ -174,66 +178,49 @@ class EventWriter:
 
     def start(self) -> list[Event]:
         begun = response(self.rid, self.body, self.body.model, created_at=self.created_at)
+        return [self._event("response.created", response=begun), self._event("response.in_progress", response=begun)]
+
+    def _open(self) -> list[Event]:
+        self.opened = True
         return [
-            self._event("response.created", response=begun),
-            self._event("response.in_progress", response=begun),
             self._event("response.output_item.added", output_index=0, item=message(self.rid, "", "in_progress")),
             self._event("response.content_part.added", **self._where(), part=output_text("")),
         ]
 
-    def delta(self, text: str) -> Event:
+    def delta(self, text: str) -> list[Event]:
+        """A piece of the text (the message item opened before the first)."""
+        opening = [] if self.opened else self._open()
         self.text += text
-        return self._event("response.output_text.delta", **self._where(), delta=text, logprobs=[])
+        return [*opening, self._event("response.output_text.delta", **self._where(), delta=text, logprobs=[])]
 
     def finish(self, result: GenerationResult) -> list[Event]:
-        """The done events and the last one (completed, or incomplete), which carries the usage and what the call was
-        charged (the headers left before the charge was known)."""
+        """The message's done events, each function call's events, and the last one (completed, or incomplete),
+        which carries the usage and what the call was charged (the headers left before the charge was known)."""
         done = response(self.rid, self.body, self.body.model, result, text=self.text, created_at=self.created_at)
-        item = done["output"][0]
-        last = "response.incomplete" if done["status"] == "incomplete" else "response.completed"
-        credits = result.credits_summary()
-        return [
-            self._event("response.output_text.done", **self._where(), text=self.text, logprobs=[]),
-            self._event("response.content_part.done", **self._where(), part=output_text(self.text)),
-            self._event("response.output_item.done", output_index=0, item=item),
-            self._event(last, response=done, credits=credits),
-        ]
-
-    def whole(self, result: GenerationResult) -> list[Event]:
-        """A finished answer (one offered tools: its calls come whole) as a stream's events: each output item added,
-        given whole in one delta (its text, or a call's arguments) and done, then the last event."""
-        begun = response(self.rid, self.body, self.body.model, created_at=self.created_at)
-        events = [self._event("response.created", response=begun), self._event("response.in_progress", response=begun)]
-        done = response(self.rid, self.body, self.body.model, result, created_at=self.created_at)
+        events: list[Event] = []
+        if done["output"] and done["output"][0]["type"] == "message":  # text came, or the answer is empty
+            events += [] if self.opened else self._open()
+            events += [
+                self._event("response.output_text.done", **self._where(), text=self.text, logprobs=[]),
+                self._event("response.content_part.done", **self._where(), part=output_text(self.text)),
+                self._event("response.output_item.done", output_index=0, item=done["output"][0]),
+            ]
         for i, item in enumerate(done["output"]):
-            if item["type"] == "message":
-                text = item["content"][0]["text"]
-                where = {"item_id": item["id"], "output_index": i, "content_index": 0}
-                events += [
-                    self._event(
-                        "response.output_item.added",
-                        output_index=i,
-                        item={**item, "status": "in_progress", "content": []},
-                    ),
-                    self._event("response.content_part.added", **where, part=output_text("")),
-                    self._event("response.output_text.delta", **where, delta=text, logprobs=[]),
-                    self._event("response.output_text.done", **where, text=text, logprobs=[]),
-                    self._event("response.content_part.done", **where, part=output_text(text)),
-                ]
-            else:
-                where = {"item_id": item["id"], "output_index": i}
-                events += [
-                    self._event(
-                        "response.output_item.added",
-                        output_index=i,
-                        item={**item, "status": "in_progress", "arguments": ""},
-                    ),
-                    self._event("response.function_call_arguments.delta", **where, delta=item["arguments"]),
-                    self._event(
-                        "response.function_call_arguments.done", **where, name=item["name"], arguments=item["arguments"]
-                    ),
-                ]
-            events.append(self._event("response.output_item.done", output_index=i, item=item))
+            if item["type"] != "function_call":
+                continue
+            where = {"item_id": item["id"], "output_index": i}
+            events += [
+                self._event(
+                    "response.output_item.added",
+                    output_index=i,
+                    item={**item, "status": "in_progress", "arguments": ""},
+                ),
+                self._event("response.function_call_arguments.delta", **where, delta=item["arguments"]),
+                self._event(
+                    "response.function_call_arguments.done", **where, name=item["name"], arguments=item["arguments"]
+                ),
+                self._event("response.output_item.done", output_index=i, item=item),
+            ]
         last = "response.incomplete" if done["status"] == "incomplete" else "response.completed"
         return [*events, self._event(last, response=done, credits=result.credits_summary())]
 

@@ -23,7 +23,7 @@ from core.providers.errors import UpstreamError, UpstreamProtocolError
 from core.providers.estimate import approx_tokens, output_token_limit
 from core.providers.openai_compat import guessed_chat_usage
 from core.providers.sse import JsonEvents
-from core.providers.tools import answered_text
+from core.providers.tools import StreamedCalls, answered_text
 from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
 from core.providers.usage_figures import count, unreadable
 from core.usage import Usage
@@ -154,6 +154,7 @@ class AnthropicProvider(BaseProvider):
         self, response: httpx.Response, request: GenerationRequest, stated: Callable[[Usage], None]
     ) -> Generator[str, None, ProviderResult]:
         parts: list[str] = []
+        calls = StreamedCalls()  # tool_use blocks, put together from their input_json_delta pieces
         start_usage: Any = None
         last_delta: dict[str, Any] | None = None  # cumulative: the last message_delta wins
         stop_reason: str | None = None
@@ -169,11 +170,17 @@ class AnthropicProvider(BaseProvider):
                     prompt = anthropic_usage(start_usage)
                     if prompt is not None and not prompt.estimated:  # the real count, known before any text
                         stated(replace(prompt, output_tokens=0))
+                elif kind == "content_block_start":
+                    block = payload.get("content_block") or {}
+                    if isinstance(block, dict) and block.get("type") == "tool_use":
+                        calls.start(_index(payload), block.get("id"), block.get("name"))
                 elif kind == "content_block_delta":
                     delta = payload.get("delta") or {}
                     if delta.get("type") == "text_delta" and delta.get("text"):
                         parts.append(delta["text"])
                         yield delta["text"]
+                    elif delta.get("type") == "input_json_delta":
+                        calls.add_arguments(_index(payload), delta.get("partial_json"))
                 elif kind == "message_delta":
                     usage = payload.get("usage")
                     if isinstance(usage, dict) and usage.get("output_tokens") is not None:
@@ -184,20 +191,22 @@ class AnthropicProvider(BaseProvider):
                     events.stop()
                 elif kind == "error":
                     events.stop(find_message(payload) or "error event")
-                # ping, content_block_start, content_block_stop: nothing to bill or show
+                # ping, content_block_stop: nothing to bill or show
         text = "".join(parts)
+        made = calls.calls(as_json_dumps=True)  # as the whole answer's `input`, dumped, gives them
+        answered = answered_text(text, made)
         stated = start_usage is not None and last_delta is not None
-        events.raise_if_empty(text, display_name=self.display_name, provider=self.name, usage_stated=stated)
+        events.raise_if_empty(answered, display_name=self.display_name, provider=self.name, usage_stated=stated)
         metadata: dict[str, Any] = {"finish_reason": stop_reason, "stop_sequence": stop_sequence}
         usage = anthropic_usage(start_usage, last_delta)
         if usage is None:
-            usage = guessed_chat_usage(request, text)
+            usage = guessed_chat_usage(request, answered)
             metadata["usage_estimated"] = "stream ended without message_start usage"
         elif last_delta is None:
-            # No message_delta arrived: output is unknown, estimate it from the text received.
+            # No message_delta arrived: output is unknown, estimate it from what was received.
             usage = Usage(
                 input_tokens=usage.input_tokens,
-                output_tokens=max(approx_tokens(text), int((start_usage or {}).get("output_tokens") or 0)),
+                output_tokens=max(approx_tokens(answered), int((start_usage or {}).get("output_tokens") or 0)),
                 cached_tokens=usage.cached_tokens,
                 cache_write_tokens=usage.cache_write_tokens,
                 cache_write_1h_tokens=usage.cache_write_1h_tokens,
@@ -205,7 +214,7 @@ class AnthropicProvider(BaseProvider):
             )
             metadata["usage_estimated"] = "stream ended before message_delta"
         events.mark(metadata)
-        return ProviderResult(text=text, usage=usage, request_id=request_id, metadata=metadata)
+        return ProviderResult(text=text, usage=usage, request_id=request_id, tool_calls=made, metadata=metadata)
 
     def upstream_message(self, response: httpx.Response) -> str:
         # {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
@@ -217,3 +226,9 @@ class AnthropicProvider(BaseProvider):
         if isinstance(err, dict) and err.get("message"):
             return f"{err.get('type', 'error')}: {err['message']}"
         return super().upstream_message(response)
+
+
+def _index(payload: dict[str, Any]) -> int:
+    """A content block event's `index` (its block's place in the answer)."""
+    index = payload.get("index")
+    return index if isinstance(index, int) and not isinstance(index, bool) else 0

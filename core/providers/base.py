@@ -180,12 +180,13 @@ class BaseProvider:
         return handler(model, request)
 
     def stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
-        """Text chunks as they arrive (chat), then `.result`; other categories give their text as one chunk."""
+        """Text chunks as they arrive (chat), then `.result` (with the function calls the answer made, if it was
+        offered tools: they are put together as they stream and come whole at the end); other categories give their
+        text as one chunk."""
         category = Category(request.category)
         self.validate(model, request)
-        if category == Category.CHAT and not request.tools:
+        if category == Category.CHAT:
             return self.chat_stream(model, request)
-        # other categories, and a chat offered tools (whose calls come whole with the answer): one chunk
         return single_chunk_stream(self.generate(model, request))
 
     def _check_category(self, model: ModelPrice, category: Category) -> None:

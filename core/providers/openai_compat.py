@@ -16,7 +16,7 @@ from core.providers.base import BaseProvider, find_message
 from core.providers.errors import UpstreamError, UpstreamProtocolError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
 from core.providers.sse import JsonEvents
-from core.providers.tools import answered_text, tool_calls_of
+from core.providers.tools import StreamedCalls, answered_text, tool_calls_of
 from core.providers.types import GenerationRequest, ProviderResult, TextStream
 from core.providers.usage_figures import count, unreadable
 from core.usage import Usage
@@ -139,6 +139,7 @@ class OpenAICompatibleChat(BaseProvider):
         self, response: httpx.Response, request: GenerationRequest
     ) -> Generator[str, None, ProviderResult]:
         parts: list[str] = []
+        calls = StreamedCalls()  # an answer's function calls come as fragments, put together and given at the end
         raw_usage: Any = None
         finish: str | None = None
         request_id = response.headers.get(self.request_id_header)
@@ -153,17 +154,24 @@ class OpenAICompatibleChat(BaseProvider):
                 if chunk.get("usage"):
                     raw_usage = chunk["usage"]
                 for choice in chunk.get("choices") or []:
-                    piece = (choice.get("delta") or {}).get("content")
+                    delta = choice.get("delta") or {}
+                    piece = delta.get("content")
                     if piece:
                         parts.append(piece)
                         yield piece
+                    if delta.get("tool_calls"):
+                        calls.openai_delta(delta["tool_calls"])
                     finish = choice.get("finish_reason") or finish
         text = "".join(parts)
+        made = calls.calls()
+        answered = answered_text(text, made)  # calls are output tokens too
         usage = openai_usage(raw_usage, self.display_name)
-        events.raise_if_empty(text, display_name=self.display_name, provider=self.name, usage_stated=usage is not None)
+        events.raise_if_empty(
+            answered, display_name=self.display_name, provider=self.name, usage_stated=usage is not None
+        )
         metadata: dict[str, Any] = {"finish_reason": finish}
         if usage is None:
-            usage = guessed_chat_usage(request, text)
+            usage = guessed_chat_usage(request, answered)
             metadata["usage_estimated"] = "stream ended without a usage chunk"
         events.mark(metadata)
-        return ProviderResult(text=text, usage=usage, request_id=request_id, metadata=metadata)
+        return ProviderResult(text=text, usage=usage, request_id=request_id, tool_calls=made, metadata=metadata)

@@ -142,6 +142,14 @@ class SandboxProvider(BaseProvider):
         return self._result(model, text=reply, usage=self._chat_usage(request, reply), metadata=ended)
 
     def chat_stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
+        if self.tool_calls_for(request) is not None:  # an answer that only calls a tool: no text, its call at the end
+            answer = self.chat(model, request)
+
+            def calls_only() -> Generator[str, None, ProviderResult]:
+                return answer
+                yield  # a generator: nothing to yield
+
+            return TextStream(calls_only())
         reply, ended = self.reply_for(request)
 
         def chunks() -> Generator[str, None, ProviderResult]:

@@ -1,12 +1,14 @@
 """Tool calling for chat, in OpenAI's shapes: the tools a request offers (`tools`), whether and which one the model
 must call (`tool_choice`), the calls an answer makes (`tool_calls` on the assistant's message) and their results sent
-back (`tool` messages). Checked once here for every door; passed as is to the OpenAI-compatible upstreams; refused
-before any credit is held for the others (Anthropic's models here). The engine runs no tool: the caller does, and
-sends the result in its next request, billed as any call.
+back (`tool` messages). Checked once here for every door; passed as is to the OpenAI-compatible upstreams, translated
+for Anthropic's (anthropic_tools.py), refused before any credit is held where a model takes text only (a raw endpoint
+task). A streamed answer's calls are put together from their pieces (`StreamedCalls`) and come whole at its end. The
+engine runs no tool: the caller does, and sends the result in its next request, billed as any call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -105,6 +107,57 @@ def tool_calls_of(message: Mapping[str, Any]) -> tuple[dict[str, Any], ...] | No
             }
         )
     return tuple(out) or None
+
+
+class StreamedCalls:
+    """The function calls of a streamed answer, put together as their pieces arrive: OpenAI's `delta.tool_calls`
+    fragments (the first of a call names its id and function, each adds to its arguments), or Anthropic's `tool_use`
+    blocks and their `input_json_delta` pieces. `calls()` gives them in OpenAI's shape, in the order they started."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def openai_delta(self, fragments: Any) -> None:
+        """A chunk's `delta.tool_calls`: each fragment names its call's `index`."""
+        for position, fragment in enumerate(fragments if isinstance(fragments, list) else ()):
+            if not isinstance(fragment, Mapping):
+                continue
+            index = fragment.get("index")
+            index = index if isinstance(index, int) and not isinstance(index, bool) else position
+            fn = fragment.get("function") if isinstance(fragment.get("function"), Mapping) else {}
+            self.start(index, fragment.get("id"), fn.get("name"))
+            self.add_arguments(index, fn.get("arguments"))
+
+    def start(self, index: int, call_id: Any = None, name: Any = None) -> None:
+        """A call begins (or a later fragment repeats its id or name)."""
+        call = self._calls.setdefault(index, {"id": "", "name": "", "arguments": []})
+        if isinstance(call_id, str) and call_id:
+            call["id"] = call_id
+        if isinstance(name, str) and name:
+            call["name"] = name
+
+    def add_arguments(self, index: int, piece: Any) -> None:
+        if isinstance(piece, str) and piece:
+            self._calls.setdefault(index, {"id": "", "name": "", "arguments": []})["arguments"].append(piece)
+
+    def calls(self, *, as_json_dumps: bool = False) -> tuple[dict[str, Any], ...] | None:
+        """The calls so far (None: none), each with its arguments as received (`{}` for none). `as_json_dumps`:
+        arguments that parse are given as `json.dumps` writes them, as a whole answer built from parsed input is
+        (Anthropic's `tool_use.input`)."""
+        out = []
+        for _index, call in sorted(self._calls.items()):
+            if not call["name"]:
+                continue  # a fragment of a call whose start never came: nothing a client could run
+            raw = "".join(call["arguments"])
+            arguments = raw if raw.strip() else "{}"
+            if as_json_dumps and raw.strip():
+                # arguments cut short (a broken stream, the token limit) are passed on as the upstream sent them
+                with contextlib.suppress(json.JSONDecodeError):
+                    arguments = json.dumps(json.loads(raw))
+            out.append(
+                {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": arguments}}
+            )
+        return tuple(out) or None
 
 
 def answered_text(text: str, calls: Sequence[Mapping[str, Any]] | None) -> str:

@@ -56,6 +56,38 @@ STREAM_EVENTS = [
 ]
 
 
+def _tool_call_chunks() -> list[dict[str, Any]]:
+    """A streamed answer that calls two functions, as gpt-4o-2024-08-06 streamed it (the `openai` SDK's recorded
+    stream for parallel tool calls, tests/lib/chat/test_completions_streaming.py): each call's first fragment names
+    its id and function, then its arguments come in pieces under its index; finish_reason tool_calls, then usage."""
+    calls = [
+        (
+            "call_lQnnsesjFMWMQ5IeWPHzR4th",
+            "GetWeatherArgs",
+            ['{"ci', 'ty": ', '"Edinb', "urgh", '", "c', "ountry", '": "', 'UK", ', '"units', '": "', 'c"}'],
+        ),
+        (
+            "call_2xjOUgaCdiwAcl9ZBL9LyMUU",
+            "get_stock_price",
+            ['{"ti', 'cker"', ': "AAP', 'L", ', '"exch', 'ange":', ' "NA', 'SDAQ"', "}"],
+        ),
+    ]
+    chunks = [_chunk({"role": "assistant", "content": None})]
+    for index, (call_id, name, pieces) in enumerate(calls):
+        first = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+        chunks.append(_chunk({"tool_calls": [first]}))
+        chunks += [_chunk({"tool_calls": [{"index": index, "function": {"arguments": p}}]}) for p in pieces]
+    usage = {"prompt_tokens": 149, "completion_tokens": 60, "total_tokens": 209}
+    return [*chunks, _chunk({}, "tool_calls"), {**_chunk({}), "choices": [], "usage": usage}]
+
+
+TOOL_STREAM_EVENTS = _tool_call_chunks()
+TOOL_CALLS_STREAMED = [  # what TOOL_STREAM_EVENTS' fragments add up to
+    ("call_lQnnsesjFMWMQ5IeWPHzR4th", "GetWeatherArgs", '{"city": "Edinburgh", "country": "UK", "units": "c"}'),
+    ("call_2xjOUgaCdiwAcl9ZBL9LyMUU", "get_stock_price", '{"ticker": "AAPL", "exchange": "NASDAQ"}'),
+]
+
+
 def _finished(answer: dict[str, Any], reason: str) -> dict[str, Any]:
     """A completion or chunk with `reason` in place of its finish reason (if it has one)."""
     choices = [{**c, "finish_reason": reason} if c.get("finish_reason") else c for c in answer["choices"]]
@@ -110,6 +142,44 @@ def _anthropic_events(words: list[str], stopped: dict[str, Any]) -> list[tuple[s
         ("message_stop", {"type": "message_stop"}),
     ]
 
+
+def _anthropic_tool_events() -> list[tuple[str, dict[str, Any]]]:
+    """Claude's streamed answer that says a few words, then calls a tool, as Anthropic's streaming documentation shows
+    it ("Streaming request with tool use", docs.anthropic.com/en/docs/build-with-claude/streaming): a text block, then
+    a `tool_use` block whose input comes as `input_json_delta` pieces, stop_reason tool_use."""
+    start = {**MESSAGE, "content": [], "stop_reason": None, "usage": {"input_tokens": 472, "output_tokens": 2}}
+    words = ["Okay", ",", " let", "'s", " check", " the", " weather", " for", " San", " Francisco", ",", " CA", ":"]
+    pieces = ["", '{"location":', ' "San', " Francisc", "o,", ' CA"', ", ", '"unit": "fah', 'renheit"}']
+    tool = {"type": "tool_use", "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "name": "get_weather", "input": {}}
+
+    def delta(index: int, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return "content_block_delta", {"type": "content_block_delta", "index": index, "delta": body}
+
+    return [
+        ("message_start", {"type": "message_start", "message": start}),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+        ("ping", {"type": "ping"}),
+        *(delta(0, {"type": "text_delta", "text": w}) for w in words),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": tool}),
+        *(delta(1, {"type": "input_json_delta", "partial_json": p}) for p in pieces),
+        ("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 89},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+
+
+ANTHROPIC_TOOL_EVENTS = _anthropic_tool_events()
 
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -175,9 +245,11 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
             if self.path.endswith("/chat/completions"):
                 payload = json.loads(body)
                 if payload.get("stream") and state.slow_stream_words:
-                    self._slow_stream()
+                    self._slow_stream(calls=bool(payload.get("tools")))
                 elif payload.get("stream"):
                     events = [] if state.empty_stream else [_finished(e, state.finish_reason) for e in STREAM_EVENTS]
+                    if payload.get("tools") and not state.empty_stream:
+                        events = TOOL_STREAM_EVENTS
                     sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
                     self._send(200, sse.encode(), "text/event-stream")
                     state.streams_done += 1
@@ -191,7 +263,9 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
                 payload = json.loads(body)
                 if payload.get("stream"):
                     words = ["Hello ", "from ", "the ", "Anthropic ", "loopback."]
-                    events = _anthropic_events(words, _stopped(payload))
+                    events = (
+                        ANTHROPIC_TOOL_EVENTS if payload.get("tools") else _anthropic_events(words, _stopped(payload))
+                    )
                     sse = "".join(f"event: {n}\ndata: {json.dumps(d)}\n\n" for n, d in events)
                     self._send(200, sse.encode(), "text/event-stream", {"request-id": "req_anthropic_loopback"})
                 else:
@@ -208,15 +282,23 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b'{"error": {"message": "Unknown path"}}', "application/json")
 
-        def _slow_stream(self) -> None:
-            """Chunked SSE, one word at a time; a reader that hangs up is counted in `streams_cut`."""
+        def _slow_stream(self, calls: bool = False) -> None:
+            """Chunked SSE, one word at a time (then, with `calls`, a function call, its arguments in two pieces); a
+            reader that hangs up is counted in `streams_cut`."""
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             events = [_chunk({"role": "assistant", "content": ""})]
             events += [_chunk({"content": f"word{i} "}) for i in range(state.slow_stream_words)]
-            events += [_chunk({}, "stop"), STREAM_EVENTS[-1]]
+            if calls:
+                first = {"index": 0, "id": "call_slow", "type": "function", "function": {"name": "get_weather"}}
+                first["function"]["arguments"] = '{"city": '
+                events += [
+                    _chunk({"tool_calls": [first]}),
+                    _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}),
+                ]
+            events += [_chunk({}, "tool_calls" if calls else "stop"), STREAM_EVENTS[-1]]
             try:
                 for event in events:
                     data = f"data: {json.dumps(event)}\n\n".encode()

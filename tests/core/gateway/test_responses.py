@@ -212,7 +212,7 @@ def test_a_fault_after_the_start_is_the_error_event(world: GatewayWorld) -> None
     assert lines[-2] == "event: error"
     error = json.loads(lines[-1].removeprefix("data: "))
     assert error["type"] == "error" and error["code"] == "upstream_error" and error["message"]
-    assert error["sequence_number"] == 4  # after created, in_progress, output_item.added, content_part.added
+    assert error["sequence_number"] == 2  # after created and in_progress (no text came to open the message item)
     assert world.balance(user) == 10_000 and world.services.ledger.balance(SYSTEM, user.id).held == 0
 
 

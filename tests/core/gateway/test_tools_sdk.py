@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
 from tests.core.gateway.conftest import GatewayWorld
+from tests.support.loopback import TOOL_CALLS_STREAMED
 
 TOOLS: list[Any] = [
     {
@@ -255,3 +257,102 @@ def test_a_responses_tool_loop_plain_and_streamed(world: GatewayWorld) -> None:
     ]
     second = client.responses.create(model=SANDBOX, input=history, tools=[FUNCTION_TOOL])
     assert second.status == "completed" and second.output_text and second.output[0].type == "message"
+
+
+# ---- streamed answers from real upstreams: the text as it comes, the calls put together, then whole -----------------
+STREAMED_CALLS = [(i, n, a) for i, n, a in TOOL_CALLS_STREAMED]
+SF = {"location": "San Francisco, CA", "unit": "fahrenheit"}
+
+
+def test_a_streamed_openai_tool_answer_is_streamed_upstream_and_its_calls_come_whole(world: GatewayWorld) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    with client.chat.completions.stream(model="gpt-4o-mini", messages=ASK, tools=TOOLS) as stream:
+        final = stream.get_final_completion()
+    assert json.loads(world.upstream.requests[-1].body)["stream"] is True  # streamed, not made whole first
+    choice = final.choices[0]
+    calls = [(c.id, c.function.name, c.function.arguments) for c in choice.message.tool_calls or []]
+    assert calls == STREAMED_CALLS and choice.finish_reason == "tool_calls"
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=ASK, tools=TOOLS, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert chunks[-1].usage.prompt_tokens == 149 and chunks[-1].usage.completion_tokens == 60
+    charged = chunks[-1].model_extra["credits"]["charged"]
+    assert charged > 0 and world.balance(user) == 10_000 - 2 * charged
+
+
+def test_the_text_before_a_call_reaches_the_client_while_the_upstream_still_streams(world: GatewayWorld) -> None:
+    key = world.key(world.user())
+    world.upstream.slow_stream_words, world.upstream.word_delay = 4, 0.25  # ~1.5 s from the first word to the end
+    try:
+        body = {"model": "gpt-4o-mini", "messages": ASK, "tools": TOOLS, "stream": True}
+        done_before = world.upstream.streams_done
+        events: list[dict[str, Any]] = []
+        first_text_while_streaming = None
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.stream("POST", f"{world.url}/v1/chat/completions", json=body, headers=headers, timeout=30) as r:
+            for line in r.iter_lines():
+                if not line.startswith("data: {"):
+                    continue
+                events.append(json.loads(line.removeprefix("data: ")))
+                delta = events[-1]["choices"][0]["delta"] if events[-1]["choices"] else {}
+                if delta.get("content") and first_text_while_streaming is None:
+                    first_text_while_streaming = world.upstream.streams_done == done_before
+    finally:
+        world.upstream.slow_stream_words = 0
+    assert first_text_while_streaming is True  # not held back until the call was whole
+    deltas = [e["choices"][0]["delta"] for e in events if e["choices"]]
+    text = "".join(d.get("content") or "" for d in deltas)
+    [calls] = [d["tool_calls"] for d in deltas if d.get("tool_calls")]
+    assert text == "word0 word1 word2 word3 " and deltas.index(next(d for d in deltas if d.get("tool_calls"))) > 1
+    assert calls == [
+        {
+            "index": 0,
+            "id": "call_slow",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        }
+    ]
+    assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_a_streamed_claude_tool_answer_through_messages_keeps_its_blocks(world: GatewayWorld) -> None:
+    user = world.user()
+    client = world.anthropic(world.key(user))
+    with client.messages.stream(model="claude-haiku-4-5", max_tokens=200, messages=ASK, tools=[CLIENT_TOOL]) as stream:
+        said = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert json.loads(world.upstream.requests[-1].body)["stream"] is True
+    assert said == "Okay, let's check the weather for San Francisco, CA:"
+    assert [b.type for b in final.content] == ["text", "tool_use"] and final.stop_reason == "tool_use"
+    tool = final.content[1]
+    assert (tool.id, tool.name, tool.input) == ("toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather", SF)  # type: ignore[union-attr]
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (472, 89) and world.balance(user) < 10_000
+
+
+def test_a_streamed_claude_tool_answer_through_chat_completions_is_openais_calls(world: GatewayWorld) -> None:
+    client = world.openai(world.key(world.user()))
+    with client.chat.completions.stream(model="claude-haiku-4-5", messages=ASK, tools=TOOLS, max_tokens=200) as s:
+        final = s.get_final_completion()
+    message = final.choices[0].message
+    assert message.content == "Okay, let's check the weather for San Francisco, CA:"
+    [call] = message.tool_calls or []
+    assert call.id == "toolu_01T1x1fJ34qAmk2tNTrN7Up6" and json.loads(call.function.arguments) == SF
+    assert final.choices[0].finish_reason == "tool_calls"
+
+
+def test_a_streamed_responses_tool_answer_gives_its_items_in_order(world: GatewayWorld) -> None:
+    client = world.openai(world.key(world.user()))
+    with client.responses.stream(model="gpt-4o-mini", input="Weather in Edinburgh?", tools=[FUNCTION_TOOL]) as s:
+        only_calls = s.get_final_response()
+    assert [(o.type, o.call_id, o.name, o.arguments) for o in only_calls.output] == [  # type: ignore[union-attr]
+        ("function_call", *c) for c in STREAMED_CALLS
+    ]
+    with client.responses.stream(model="claude-haiku-4-5", input="Weather in SF?", tools=[FUNCTION_TOOL]) as s:
+        texts = [e.delta for e in s if e.type == "response.output_text.delta"]
+        both = s.get_final_response()
+    assert "".join(texts) == both.output_text == "Okay, let's check the weather for San Francisco, CA:"
+    assert [o.type for o in both.output] == ["message", "function_call"]
+    assert json.loads(both.output[1].arguments) == SF  # type: ignore[union-attr]

@@ -17,9 +17,11 @@ from core.providers.fingerprint import request_fingerprint
 from core.providers.openai import OpenAIProvider
 from core.providers.sandbox import SandboxProvider
 from core.providers.together_ai import TogetherAIProvider
-from tests.core.providers.fakes import json_response, make, model
+from core.providers.tools import StreamedCalls
+from tests.core.providers.fakes import breaking_response, json_response, make, model, sse_body, sse_response
 from tests.core.providers.test_anthropic import SONNET
 from tests.core.providers.test_openai import GPT
+from tests.support.loopback import ANTHROPIC_TOOL_EVENTS, TOOL_CALLS_STREAMED, TOOL_STREAM_EVENTS
 
 WEATHER = {
     "type": "function",
@@ -264,3 +266,54 @@ def test_tools_are_part_of_the_fingerprint() -> None:
     plain, offered = (request_fingerprint(GPT, _chat(tools=t)) for t in (None, [WEATHER]))
     forced = request_fingerprint(GPT, _chat(tools=[WEATHER], tool_choice="required"))
     assert len({plain, offered, forced}) == 3
+
+
+# ---- streamed answers: the text as it comes, the calls put together from their pieces -----------------------------
+def test_a_streamed_openai_answer_puts_its_parallel_calls_together_from_their_fragments() -> None:
+    chunks = [(None, c) for c in TOOL_STREAM_EVENTS] + [(None, "[DONE]")]
+    p, up, _ = make(OpenAIProvider, [sse_response(chunks)])
+    stream = p.stream(GPT, _chat(tools=[WEATHER], stream=True))
+    assert list(stream) == []  # no text: the answer only calls functions
+    assert up.body()["tools"] == [WEATHER] and up.body()["stream"] is True  # streamed upstream, not made whole
+    out = stream.result
+    got = [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in out.tool_calls or ()]
+    assert got == TOOL_CALLS_STREAMED  # each call's arguments exactly as its fragments add up
+    assert out.metadata["finish_reason"] == "tool_calls"
+    assert (out.usage.input_tokens, out.usage.output_tokens, out.usage.estimated) == (149, 60, False)
+
+
+def test_a_streamed_claude_answer_gives_its_text_as_it_comes_then_its_tool_use_as_a_call() -> None:
+    p, _up, _ = make(AnthropicProvider, [sse_response(ANTHROPIC_TOOL_EVENTS)])
+    stream = p.stream(SONNET, _chat(tools=[WEATHER], stream=True))
+    assert "".join(stream) == "Okay, let's check the weather for San Francisco, CA:"
+    out = stream.result
+    assert out.tool_calls == (
+        {
+            "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6",
+            "type": "function",
+            # as the whole answer gives it: its `input` as json.dumps writes it
+            "function": {"name": "get_weather", "arguments": '{"location": "San Francisco, CA", "unit": "fahrenheit"}'},
+        },
+    )
+    assert out.metadata["finish_reason"] == "tool_use"
+    assert (out.usage.input_tokens, out.usage.output_tokens) == (472, 89)
+
+
+def test_a_stream_that_breaks_mid_call_bills_what_came_and_passes_the_cut_arguments_on() -> None:
+    cut = [(None, c) for c in TOOL_STREAM_EVENTS[:6]]  # the first call's arguments stop at '{"city": "Edinburgh'
+    p, _up, _ = make(OpenAIProvider, [breaking_response([sse_body(cut)])])
+    stream = p.stream(GPT, _chat(tools=[WEATHER], stream=True))
+    assert list(stream) == []
+    out = stream.result
+    [call] = out.tool_calls or ()
+    assert call["function"]["arguments"] == '{"city": "Edinburgh'  # as the upstream sent it, not made up
+    assert out.metadata["incomplete"] is True and out.usage.estimated and out.usage.output_tokens > 0
+
+
+def test_fragments_without_their_calls_start_are_dropped_and_an_empty_argument_list_is_an_empty_object() -> None:
+    calls = StreamedCalls()
+    calls.openai_delta([{"index": 3, "function": {"arguments": '{"x": 1}'}}])  # its first fragment never came
+    calls.openai_delta([{"index": 0, "id": "call_1", "type": "function", "function": {"name": "now"}}])
+    calls.openai_delta("not a list")
+    assert calls.calls() == ({"id": "call_1", "type": "function", "function": {"name": "now", "arguments": "{}"}},)
+    assert StreamedCalls().calls() is None
