@@ -17,7 +17,8 @@ through, and the key's own limits count its hold.
 `core.services` builds one `GenerationFlow` per process (settings, the database, the ledger, the providers with one
 shared HTTP client) and calls it for pages, the command line and the gateway after checking who may bill whom.
 `GenerationFlow.generate()` returns a `GenerationResult`; `GenerationFlow.stream()` returns a `GenerationStream`:
-iterate it for the text chunks (hand it to `st.write_stream`), then read its `.result` (a `GenerationResult`).
+iterate it for the text chunks (hand it to `st.write_stream`; a chat offered tools also hands on the pieces of the
+function calls it makes, as `ToolCallDelta`s), then read its `.result` (a `GenerationResult`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -54,7 +55,8 @@ from core.providers.base import BaseProvider
 from core.providers.fingerprint import request_fingerprint
 from core.providers.openai_compat import guessed_chat_usage
 from core.providers.registry import AIProviderFactory
-from core.providers.types import Category, GenerationRequest, ProviderResult, ResultStream, TextStream
+from core.providers.tools import ToolCallDelta, delivered_calls, whole_call_deltas
+from core.providers.types import Category, Chunk, GenerationRequest, ProviderResult, ResultStream, TextStream
 from core.usage import Usage
 from core.users import UserView, get_user
 
@@ -729,12 +731,13 @@ def _generate_stream(
 
 
 def _replay_stream(result: GenerationResult) -> GenerationStream:
-    """A result already billed, as a stream of its text; its prompt counts are known from the start (unless they were
-    estimated)."""
+    """A result already billed, as a stream of its text and its function calls (each whole); its prompt counts are
+    known from the start (unless they were estimated)."""
 
-    def replay() -> Generator[str, None, GenerationResult]:
+    def replay() -> Generator[Chunk, None, GenerationResult]:
         if result.text:
             yield result.text
+        yield from whole_call_deltas(result.tool_calls)
         return result
 
     u = result.usage
@@ -743,7 +746,7 @@ def _replay_stream(result: GenerationResult) -> GenerationStream:
 
 def _drive(
     svc: GenerationFlow, plan: _Plan, hold: Hold, upstream: TextStream, setup_s: float, caller_key: str | None
-) -> Generator[str, None, GenerationResult]:
+) -> Generator[Chunk, None, GenerationResult]:
     # Latency is the upstream's time (sending the request, then waiting for each chunk): the time the reader takes
     # before and between chunks (e.g. drawing them) is not counted. The hold lives as long as the stream does, up to
     # MAX_CALL_SECONDS; a stream still running then is stopped and billed for what it delivered.
@@ -751,6 +754,7 @@ def _drive(
         svc.billing, hold, ttl_seconds=svc.settings.hold_ttl_seconds, max_call_seconds=svc.settings.max_call_seconds
     )
     received: list[str] = []
+    calls: list[ToolCallDelta] = []  # the pieces of function calls handed on (a chat offered tools)
     upstream_s = setup_s
     t = time.perf_counter()
     try:
@@ -762,16 +766,20 @@ def _drive(
                 upstream_s += time.perf_counter() - t
                 break
             upstream_s += time.perf_counter() - t
-            received.append(chunk)
+            if isinstance(chunk, str):
+                received.append(chunk)
+            else:
+                calls.append(chunk)
             keeper.tick()
             yield chunk
             if keeper.out_of_time():
                 upstream.close()
                 limit = f"stopped at the call's time limit (MAX_CALL_SECONDS={svc.settings.max_call_seconds})"
-                return _settle_cancelled(svc, plan, hold, "".join(received), int(upstream_s * 1000), reason=limit)
+                ms = int(upstream_s * 1000)
+                return _settle_cancelled(svc, plan, hold, "".join(received), ms, reason=limit, calls=calls)
     except GeneratorExit:
         upstream.close()
-        _settle_cancelled(svc, plan, hold, "".join(received), int(upstream_s * 1000))
+        _settle_cancelled(svc, plan, hold, "".join(received), int(upstream_s * 1000), calls=calls)
         raise
     except BaseException as exc:
         _release(svc, plan, hold, exc, int((upstream_s + time.perf_counter() - t) * 1000))
@@ -790,13 +798,16 @@ def _settle_cancelled(
     latency_ms: int,
     *,
     reason: str = "stopped by reader",
+    calls: Sequence[ToolCallDelta] = (),
 ) -> GenerationResult | None:
-    """The stream was stopped mid-way: bill the text received so far (estimated), or release if there was none."""
+    """The stream was stopped mid-way: bill what was received so far (its text and the pieces of function calls,
+    estimated), or release if there was nothing."""
     try:
-        if not text or Category(plan.request.category) != Category.CHAT:
+        delivered = text + delivered_calls(calls)
+        if not delivered or Category(plan.request.category) != Category.CHAT:
             _release(svc, plan, hold, RuntimeError("the stream was stopped before any output"), latency_ms)
             return None
-        usage = guessed_chat_usage(plan.request, text)
+        usage = guessed_chat_usage(plan.request, delivered)
         out = ProviderResult(text=text, usage=usage, metadata={"incomplete": True, "stream_error": reason})
         return _settle(svc, plan, hold, _checked(plan, out), latency_ms)
     except Exception:

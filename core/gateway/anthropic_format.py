@@ -14,7 +14,7 @@ from core.gateway.schemas import (
     ToolUseBlock,
     text_of,
 )
-from core.services.generation import GenerationRequest, GenerationResult, Usage
+from core.services.generation import Chunk, GenerationRequest, GenerationResult, Usage
 
 STOP = {
     "length": "max_tokens",
@@ -170,14 +170,17 @@ Event = tuple[str, dict[str, Any]]
 
 
 class MessageStream:
-    """The events of one streamed message, as Anthropic's own stream orders them: message_start and a ping, the text
-    block opened by the answer's first text (an answer that only calls tools has none), then each `tool_use` block
-    whole (started, its input in one `input_json_delta`, stopped: the calls are put together as the upstream streams
-    them), message_delta with the stop reason and the usage, message_stop."""
+    """The events of one streamed message, as Anthropic's own stream orders them: message_start and a ping, then each
+    content block as the answer makes it (a text block at its first text, a `tool_use` block at a call's first piece,
+    its input in `input_json_delta` pieces), each stopped when the next starts; message_delta with the stop reason and
+    the usage, message_stop."""
 
     def __init__(self, rid: str, model: str) -> None:
         self.rid, self.model = rid, model
-        self.opened = False  # the text block was started
+        self.blocks = 0  # content blocks started
+        self.open: int | None = None  # the index of the block not yet stopped
+        self.text_block: int | None = None  # the open block, when it is text
+        self.call_blocks: dict[int, int] = {}  # a call's index among the answer's calls -> its block's index
 
     def start(self, stated: Usage | None = None) -> list[Event]:
         """message_start carries the prompt's counts when the upstream stated them before its first text (`stated`),
@@ -196,39 +199,49 @@ class MessageStream:
         }
         return [("message_start", {"type": "message_start", "message": message}), ("ping", {"type": "ping"})]
 
-    def _open(self) -> Event:
-        self.opened = True
-        return "content_block_start", {"type": "content_block_start", "index": 0, "content_block": _EMPTY_TEXT}
+    def _begin(self, block: dict[str, Any]) -> list[Event]:
+        """Stop the open block, start `block` as the next."""
+        events = self._stop()
+        self.open = self.blocks
+        self.blocks += 1
+        return [
+            *events,
+            ("content_block_start", {"type": "content_block_start", "index": self.open, "content_block": block}),
+        ]
 
-    def delta(self, text: str) -> list[Event]:
-        opening = [] if self.opened else [self._open()]
-        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
-        return [*opening, ("content_block_delta", delta)]
+    def _stop(self) -> list[Event]:
+        if self.open is None:
+            return []
+        stopped, self.open, self.text_block = self.open, None, None
+        return [("content_block_stop", {"type": "content_block_stop", "index": stopped})]
+
+    def piece(self, item: Chunk) -> list[Event]:
+        """A piece of the answer as it comes: text, or a piece of a function call (its first starts its block)."""
+        if isinstance(item, str):
+            events = [] if self.text_block is not None else self._begin({"type": "text", "text": ""})
+            self.text_block = self.open
+            delta = {"type": "text_delta", "text": item}
+            return [
+                *events,
+                ("content_block_delta", {"type": "content_block_delta", "index": self.open, "delta": delta}),
+            ]
+        events = []
+        if item.name is not None:
+            tool = {"type": "tool_use", "id": item.id or "", "name": item.name, "input": {}}
+            events = self._begin(tool)
+            self.call_blocks[item.index] = self.blocks - 1
+        block = self.call_blocks.get(item.index)
+        if block is None or not item.arguments:
+            return events
+        delta = {"type": "input_json_delta", "partial_json": item.arguments}
+        return [*events, ("content_block_delta", {"type": "content_block_delta", "index": block, "delta": delta})]
 
     def end(self, result: GenerationResult) -> list[Event]:
-        out = blocks(result)
-        events: list[Event] = []
-        if out and out[0]["type"] == "text":  # text came, or the answer is empty
-            events += [] if self.opened else [self._open()]
-            events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
-        for i, block in enumerate(out):
-            if block["type"] != "tool_use":
-                continue
-            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
-            events += [
-                (
-                    "content_block_start",
-                    {"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}},
-                ),
-                ("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}),
-                ("content_block_stop", {"type": "content_block_stop", "index": i}),
-            ]
+        # an answer with nothing at all still has its (empty) text block, as a whole message's content does
+        events = self._stop() if self.blocks else [*self._begin({"type": "text", "text": ""}), *self._stop()]
         stopped = {"stop_reason": stop_reason(result), "stop_sequence": stop_sequence(result)}
         ended = {"type": "message_delta", "delta": stopped, "usage": usage(result), "credits": result.credits_summary()}
         return [*events, ("message_delta", ended), ("message_stop", {"type": "message_stop"})]
-
-
-_EMPTY_TEXT = {"type": "text", "text": ""}
 
 
 def model(entry: Any) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None
     events = relay(
         stream,
         start=lambda s: [sse(d, e) for e, d in writer.start(s.stated_input)],
-        chunk=lambda text: b"".join(sse(d, e) for e, d in writer.delta(text)),
+        chunk=lambda item: b"".join(sse(d, e) for e, d in writer.piece(item)),
         finish=lambda s: [sse(d, e) for e, d in writer.end(s.result)],
         fault=fault,
         start_with_first=True,  # message_start carries the prompt's count, which Anthropic states before its text

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from core.gateway.schemas import ChatCompletionRequest
-from core.services.generation import GenerationRequest, GenerationResult
+from core.services.generation import Chunk, GenerationRequest, GenerationResult
 
 FINISH = {
     "end_turn": "stop",
@@ -106,15 +106,20 @@ class ChunkWriter:
             out["usage"] = None
         return out
 
+    def piece(self, item: Chunk) -> dict[str, Any]:
+        """A piece of the answer as it comes: text, or a piece of a function call (its first names the call, with
+        its index among the answer's calls; each next one adds to its arguments), as OpenAI streams them."""
+        if isinstance(item, str):
+            return self.chunk({"content": item})
+        call: dict[str, Any] = {"index": item.index, "function": {"arguments": item.arguments}}
+        if item.name is not None:
+            call |= {"id": item.id or "", "type": "function", "function": {"name": item.name, **call["function"]}}
+        return self.chunk({"tool_calls": [call]})
+
     def final(self, result: GenerationResult) -> list[dict[str, Any]]:
-        """After the text: the function calls the answer made (each whole, with its index, in one chunk: they are
-        put together as the upstream streams them), the chunk with the finish reason and, when asked, the usage chunk
-        (no choices) that also carries what the call was charged (the headers were sent before the charge was
-        known)."""
-        out = []
-        if result.tool_calls:
-            out.append(self.chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(result.tool_calls)]}))
-        out.append(self.chunk({}, finish_reason(result)))
+        """The chunk with the finish reason and, when asked, the usage chunk (no choices) that also carries what the
+        call was charged (the headers were sent before the charge was known)."""
+        out = [self.chunk({}, finish_reason(result))]
         if self.include_usage:
             out.append(
                 {

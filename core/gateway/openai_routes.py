@@ -45,7 +45,7 @@ def chat_completions(body: ChatCompletionRequest, request: Request, key: Idempot
     events = relay(
         stream,
         start=lambda _stream: [sse(writer.chunk({"role": "assistant", "content": ""}))],
-        chunk=lambda text: sse(writer.chunk({"content": text})),
+        chunk=lambda item: sse(writer.piece(item)),
         finish=lambda s: [*(sse(c) for c in writer.final(s.result)), sse("[DONE]")],
         fault=fault,
     )
@@ -81,7 +81,7 @@ def responses(body: ResponsesRequest, request: Request, key: IdempotencyKey = No
     events = relay(
         stream,
         start=lambda _stream: [sse(d, e) for e, d in writer.start()],
-        chunk=lambda text: b"".join(sse(d, e) for e, d in writer.delta(text)),
+        chunk=lambda item: b"".join(sse(d, e) for e, d in writer.piece(item)),
         finish=lambda s: [sse(d, e) for e, d in writer.finish(s.result)],
         fault=fault,
     )

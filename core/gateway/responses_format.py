@@ -11,7 +11,7 @@ from typing import Any
 
 from core.gateway.openai_format import finish_reason
 from core.gateway.schemas import FunctionCallItem, FunctionCallOutputItem, InputMessage, ResponsesRequest, text_of
-from core.services.generation import GenerationRequest, GenerationResult
+from core.services.generation import Chunk, GenerationRequest, GenerationResult
 
 Event = tuple[str, dict[str, Any]]
 
@@ -88,9 +88,15 @@ def output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def message(rid: str, text: str, status: str) -> dict[str, Any]:
+def message(item: str, text: str, status: str) -> dict[str, Any]:
+    """The assistant's message item `item` (its id)."""
     content = [output_text(text)] if status != "in_progress" else []
-    return {"id": item_id(rid), "type": "message", "role": "assistant", "status": status, "content": content}
+    return {"id": item, "type": "message", "role": "assistant", "status": status, "content": content}
+
+
+def _nth(item: str, n: int) -> str:
+    """The id of the answer's n-th output item when it is a message (the first keeps the plain id)."""
+    return item if n == 0 else f"{item}_{n}"
 
 
 def function_call(rid: str, index: int, call: dict[str, Any]) -> dict[str, Any]:
@@ -106,10 +112,10 @@ def function_call(rid: str, index: int, call: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def output(rid: str, result: GenerationResult, status: str, text: str | None = None) -> list[dict[str, Any]]:
+def output(rid: str, result: GenerationResult, status: str) -> list[dict[str, Any]]:
     """The response's output items: its message (unless it only calls functions), then a `function_call` per call."""
-    said = (result.text or "") if text is None else text
-    items = [message(rid, said, status)] if said or not result.tool_calls else []
+    said = result.text or ""
+    items = [message(item_id(rid), said, status)] if said or not result.tool_calls else []
     return items + [function_call(rid, i, c) for i, c in enumerate(result.tool_calls or ())]
 
 
@@ -119,7 +125,6 @@ def response(
     model: str,
     result: GenerationResult | None = None,
     *,
-    text: str | None = None,
     created_at: int | None = None,
 ) -> dict[str, Any]:
     """The `response` object: in progress (no output yet) until there is a `result`, then completed, or incomplete
@@ -127,7 +132,7 @@ def response(
     status = "in_progress"
     if result is not None:
         status = "incomplete" if stopped_at_limit(result) else "completed"
-    items = [] if result is None else output(rid, result, status, text)
+    items = [] if result is None else output(rid, result, status)
     return {
         "id": response_id(rid),
         "object": "response",
@@ -158,69 +163,94 @@ def response(
 
 
 class EventWriter:
-    """The events of one streamed response, numbered in order (`sequence_number`), with the text sent so far. The
-    message item is opened by the answer's first text (an answer that only calls functions has none), and the
-    function calls the answer made follow it, each whole (they are put together as the upstream streams them)."""
+    """The events of one streamed response, numbered in order (`sequence_number`). Output items are added as the
+    answer makes them: the message item at its first text (an answer that only calls functions has none), a
+    `function_call` item at a call's first piece, its arguments in deltas; each item is done when the next starts."""
 
     def __init__(self, rid: str, body: ResponsesRequest) -> None:
         self.rid, self.body, self.created_at = rid, body, int(time.time())
         self.sequence = 0
-        self.text = ""
-        self.opened = False  # the message item was added
+        self.items: list[dict[str, Any]] = []  # the output items so far, as they will be when done
+        self.open: int | None = None  # the output index of the item not yet done
+        self.call_items: dict[int, int] = {}  # a call's index among the answer's calls -> its item's output index
 
     def _event(self, kind: str, **data: Any) -> Event:
         event = (kind, {"type": kind, "sequence_number": self.sequence, **data})
         self.sequence += 1
         return event
 
-    def _where(self) -> dict[str, Any]:
-        return {"item_id": item_id(self.rid), "output_index": 0, "content_index": 0}
+    def _where(self, index: int) -> dict[str, Any]:
+        where = {"item_id": self.items[index]["id"], "output_index": index}
+        return where | ({"content_index": 0} if self.items[index]["type"] == "message" else {})
 
     def start(self) -> list[Event]:
         begun = response(self.rid, self.body, self.body.model, created_at=self.created_at)
         return [self._event("response.created", response=begun), self._event("response.in_progress", response=begun)]
 
-    def _open(self) -> list[Event]:
-        self.opened = True
-        return [
-            self._event("response.output_item.added", output_index=0, item=message(self.rid, "", "in_progress")),
-            self._event("response.content_part.added", **self._where(), part=output_text("")),
-        ]
+    def _add(self, item: dict[str, Any]) -> list[Event]:
+        """Finish the open item, add `item` (as done) and announce it in progress."""
+        events = self._done()
+        self.open = len(self.items)
+        self.items.append(item)
+        if item["type"] == "message":
+            begun = message(item["id"], "", "in_progress")
+            return [
+                *events,
+                self._event("response.output_item.added", output_index=self.open, item=begun),
+                self._event("response.content_part.added", **self._where(self.open), part=output_text("")),
+            ]
+        begun = {**item, "status": "in_progress", "arguments": ""}
+        return [*events, self._event("response.output_item.added", output_index=self.open, item=begun)]
 
-    def delta(self, text: str) -> list[Event]:
-        """A piece of the text (the message item opened before the first)."""
-        opening = [] if self.opened else self._open()
-        self.text += text
-        return [*opening, self._event("response.output_text.delta", **self._where(), delta=text, logprobs=[])]
+    def _done(self) -> list[Event]:
+        if self.open is None:
+            return []
+        index, self.open = self.open, None
+        item, where = self.items[index], self._where(index)
+        if item["type"] == "message":
+            text = item["content"][0]["text"]
+            return [
+                self._event("response.output_text.done", **where, text=text, logprobs=[]),
+                self._event("response.content_part.done", **where, part=output_text(text)),
+                self._event("response.output_item.done", output_index=index, item=item),
+            ]
+        done = self._event(
+            "response.function_call_arguments.done", **where, name=item["name"], arguments=item["arguments"]
+        )
+        return [done, self._event("response.output_item.done", output_index=index, item=item)]
+
+    def piece(self, item: Chunk) -> list[Event]:
+        """A piece of the answer as it comes: text, or a piece of a function call (its first adds its item)."""
+        if isinstance(item, str):
+            at = self.open
+            events: list[Event] = []
+            if at is None or self.items[at]["type"] != "message":
+                events = self._add(message(_nth(item_id(self.rid), len(self.items)), "", "completed"))
+                at = self.open
+            assert at is not None
+            self.items[at]["content"][0]["text"] += item
+            return [*events, self._event("response.output_text.delta", **self._where(at), delta=item, logprobs=[])]
+        events = []
+        if item.name is not None:
+            call = {"id": item.id or "", "type": "function", "function": {"name": item.name, "arguments": ""}}
+            events = self._add(function_call(self.rid, item.index, call))
+            self.call_items[item.index] = len(self.items) - 1
+        at = self.call_items.get(item.index)
+        if at is None or not item.arguments:
+            return events
+        self.items[at]["arguments"] += item.arguments
+        return [*events, self._event("response.function_call_arguments.delta", **self._where(at), delta=item.arguments)]
 
     def finish(self, result: GenerationResult) -> list[Event]:
-        """The message's done events, each function call's events, and the last one (completed, or incomplete),
-        which carries the usage and what the call was charged (the headers left before the charge was known)."""
-        done = response(self.rid, self.body, self.body.model, result, text=self.text, created_at=self.created_at)
-        events: list[Event] = []
-        if done["output"] and done["output"][0]["type"] == "message":  # text came, or the answer is empty
-            events += [] if self.opened else self._open()
-            events += [
-                self._event("response.output_text.done", **self._where(), text=self.text, logprobs=[]),
-                self._event("response.content_part.done", **self._where(), part=output_text(self.text)),
-                self._event("response.output_item.done", output_index=0, item=done["output"][0]),
-            ]
-        for i, item in enumerate(done["output"]):
-            if item["type"] != "function_call":
-                continue
-            where = {"item_id": item["id"], "output_index": i}
-            events += [
-                self._event(
-                    "response.output_item.added",
-                    output_index=i,
-                    item={**item, "status": "in_progress", "arguments": ""},
-                ),
-                self._event("response.function_call_arguments.delta", **where, delta=item["arguments"]),
-                self._event(
-                    "response.function_call_arguments.done", **where, name=item["name"], arguments=item["arguments"]
-                ),
-                self._event("response.output_item.done", output_index=i, item=item),
-            ]
+        """The open item's done events, and the last one (completed, or incomplete), which carries the usage and
+        what the call was charged (the headers left before the charge was known). An answer with nothing at all has
+        its (empty) message item, as a whole response's output does."""
+        events = [] if self.items else self._add(message(item_id(self.rid), "", "completed"))
+        done = response(self.rid, self.body, self.body.model, result, created_at=self.created_at)
+        if done["status"] == "incomplete" and self.open is not None and self.items[self.open]["type"] == "message":
+            self.items[self.open]["status"] = "incomplete"  # cut at max_output_tokens, as the response is
+        events += self._done()
+        done["output"] = self.items
         last = "response.incomplete" if done["status"] == "incomplete" else "response.completed"
         return [*events, self._event(last, response=done, credits=result.credits_summary())]
 

@@ -24,7 +24,7 @@ from core.providers.estimate import approx_tokens, output_token_limit
 from core.providers.openai_compat import guessed_chat_usage
 from core.providers.sse import JsonEvents
 from core.providers.tools import StreamedCalls, answered_text
-from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream
+from core.providers.types import Category, Chunk, GenerationRequest, ProviderResult, TextStream
 from core.providers.usage_figures import count, unreadable
 from core.usage import Usage
 
@@ -152,9 +152,9 @@ class AnthropicProvider(BaseProvider):
 
     def _read_stream(
         self, response: httpx.Response, request: GenerationRequest, stated: Callable[[Usage], None]
-    ) -> Generator[str, None, ProviderResult]:
+    ) -> Generator[Chunk, None, ProviderResult]:
         parts: list[str] = []
-        calls = StreamedCalls()  # tool_use blocks, put together from their input_json_delta pieces
+        calls = StreamedCalls()  # tool_use blocks and their input_json_delta pieces: handed on, and put together
         start_usage: Any = None
         last_delta: dict[str, Any] | None = None  # cumulative: the last message_delta wins
         stop_reason: str | None = None
@@ -173,14 +173,14 @@ class AnthropicProvider(BaseProvider):
                 elif kind == "content_block_start":
                     block = payload.get("content_block") or {}
                     if isinstance(block, dict) and block.get("type") == "tool_use":
-                        calls.start(_index(payload), block.get("id"), block.get("name"))
+                        yield from calls.start(_index(payload), block.get("id"), block.get("name"))
                 elif kind == "content_block_delta":
                     delta = payload.get("delta") or {}
                     if delta.get("type") == "text_delta" and delta.get("text"):
                         parts.append(delta["text"])
                         yield delta["text"]
                     elif delta.get("type") == "input_json_delta":
-                        calls.add_arguments(_index(payload), delta.get("partial_json"))
+                        yield from calls.add_arguments(_index(payload), delta.get("partial_json"))
                 elif kind == "message_delta":
                     usage = payload.get("usage")
                     if isinstance(usage, dict) and usage.get("output_tokens") is not None:

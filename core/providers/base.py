@@ -180,9 +180,8 @@ class BaseProvider:
         return handler(model, request)
 
     def stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
-        """Text chunks as they arrive (chat), then `.result` (with the function calls the answer made, if it was
-        offered tools: they are put together as they stream and come whole at the end); other categories give their
-        text as one chunk."""
+        """Text chunks as they arrive (chat; offered tools, also the pieces of the function calls it makes, as
+        `ToolCallDelta`s), then `.result` (with the calls whole); other categories give their text as one chunk."""
         category = Category(request.category)
         self.validate(model, request)
         if category == Category.CHAT:

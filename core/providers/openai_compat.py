@@ -17,7 +17,7 @@ from core.providers.errors import UpstreamError, UpstreamProtocolError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
 from core.providers.sse import JsonEvents
 from core.providers.tools import StreamedCalls, answered_text, tool_calls_of
-from core.providers.types import GenerationRequest, ProviderResult, TextStream
+from core.providers.types import Chunk, GenerationRequest, ProviderResult, TextStream
 from core.providers.usage_figures import count, unreadable
 from core.usage import Usage
 
@@ -137,9 +137,9 @@ class OpenAICompatibleChat(BaseProvider):
 
     def _read_stream(
         self, response: httpx.Response, request: GenerationRequest
-    ) -> Generator[str, None, ProviderResult]:
+    ) -> Generator[Chunk, None, ProviderResult]:
         parts: list[str] = []
-        calls = StreamedCalls()  # an answer's function calls come as fragments, put together and given at the end
+        calls = StreamedCalls()  # an answer's function calls come as fragments: handed on, and put together
         raw_usage: Any = None
         finish: str | None = None
         request_id = response.headers.get(self.request_id_header)
@@ -160,7 +160,7 @@ class OpenAICompatibleChat(BaseProvider):
                         parts.append(piece)
                         yield piece
                     if delta.get("tool_calls"):
-                        calls.openai_delta(delta["tool_calls"])
+                        yield from calls.openai_delta(delta["tool_calls"])
                     finish = choice.get("finish_reason") or finish
         text = "".join(parts)
         made = calls.calls()

@@ -26,8 +26,8 @@ from core.providers.base import BaseProvider
 from core.providers.errors import BadRequestError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
 from core.providers.json_output import example_of
-from core.providers.tools import answered_text, call_id, tool_names
-from core.providers.types import Category, GenerationRequest, ProviderResult, TextStream, content_text
+from core.providers.tools import answered_text, call_id, tool_names, whole_call_deltas
+from core.providers.types import Category, Chunk, GenerationRequest, ProviderResult, TextStream, content_text
 from core.usage import Usage
 
 SAMPLE_RATE = 8_000
@@ -142,12 +142,12 @@ class SandboxProvider(BaseProvider):
         return self._result(model, text=reply, usage=self._chat_usage(request, reply), metadata=ended)
 
     def chat_stream(self, model: ModelPrice, request: GenerationRequest) -> TextStream:
-        if self.tool_calls_for(request) is not None:  # an answer that only calls a tool: no text, its call at the end
+        if self.tool_calls_for(request) is not None:  # an answer that only calls a tool: no text, its call whole
             answer = self.chat(model, request)
 
-            def calls_only() -> Generator[str, None, ProviderResult]:
+            def calls_only() -> Generator[Chunk, None, ProviderResult]:
+                yield from whole_call_deltas(answer.tool_calls)
                 return answer
-                yield  # a generator: nothing to yield
 
             return TextStream(calls_only())
         reply, ended = self.reply_for(request)

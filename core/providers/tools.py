@@ -2,8 +2,8 @@
 must call (`tool_choice`), the calls an answer makes (`tool_calls` on the assistant's message) and their results sent
 back (`tool` messages). Checked once here for every door; passed as is to the OpenAI-compatible upstreams, translated
 for Anthropic's (anthropic_tools.py), refused before any credit is held where a model takes text only (a raw endpoint
-task). A streamed answer's calls are put together from their pieces (`StreamedCalls`) and come whole at its end. The
-engine runs no tool: the caller does, and sends the result in its next request, billed as any call.
+task). A streamed answer's calls are handed on piece by piece (`ToolCallDelta`, from `StreamedCalls`) and come whole
+in its result. The engine runs no tool: the caller does, and sends the result in its next request, billed as any call.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import InvalidInputError
@@ -109,45 +110,68 @@ def tool_calls_of(message: Mapping[str, Any]) -> tuple[dict[str, Any], ...] | No
     return tuple(out) or None
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a function call a streamed answer makes, handed on as it arrives: the first piece of a call names it
+    (`id`, `name`), each adds to its arguments. `index`: the call's place among the answer's calls (0, 1, ...)."""
+
+    index: int
+    arguments: str = ""
+    id: str | None = None
+    name: str | None = None
+
+
 class StreamedCalls:
     """The function calls of a streamed answer, put together as their pieces arrive: OpenAI's `delta.tool_calls`
     fragments (the first of a call names its id and function, each adds to its arguments), or Anthropic's `tool_use`
-    blocks and their `input_json_delta` pieces. `calls()` gives them in OpenAI's shape, in the order they started."""
+    blocks and their `input_json_delta` pieces. Each method returns the `ToolCallDelta`s to hand on (a call's pieces
+    wait until its name is known); `calls()` gives the calls whole in OpenAI's shape, in the order they started."""
 
     def __init__(self) -> None:
-        self._calls: dict[int, dict[str, Any]] = {}
+        self._calls: dict[int, dict[str, Any]] = {}  # by the upstream's index
+        self._order: list[int] = []  # upstream indexes of the calls whose name came, in that order
 
-    def openai_delta(self, fragments: Any) -> None:
+    def openai_delta(self, fragments: Any) -> list[ToolCallDelta]:
         """A chunk's `delta.tool_calls`: each fragment names its call's `index`."""
+        out: list[ToolCallDelta] = []
         for position, fragment in enumerate(fragments if isinstance(fragments, list) else ()):
             if not isinstance(fragment, Mapping):
                 continue
             index = fragment.get("index")
             index = index if isinstance(index, int) and not isinstance(index, bool) else position
             fn = fragment.get("function") if isinstance(fragment.get("function"), Mapping) else {}
-            self.start(index, fragment.get("id"), fn.get("name"))
-            self.add_arguments(index, fn.get("arguments"))
+            # the arguments first: a fragment that starts its call hands both on in one delta
+            out += self.add_arguments(index, fn.get("arguments"))
+            out += self.start(index, fragment.get("id"), fn.get("name"))
+        return out
 
-    def start(self, index: int, call_id: Any = None, name: Any = None) -> None:
-        """A call begins (or a later fragment repeats its id or name)."""
+    def start(self, index: int, call_id: Any = None, name: Any = None) -> list[ToolCallDelta]:
+        """A call begins (or a later fragment repeats its id or name): its first delta once its name is known, with
+        the arguments that came before."""
         call = self._calls.setdefault(index, {"id": "", "name": "", "arguments": []})
-        if isinstance(call_id, str) and call_id:
+        if isinstance(call_id, str) and call_id and not call["id"]:
             call["id"] = call_id
-        if isinstance(name, str) and name:
-            call["name"] = name
+        if not isinstance(name, str) or not name or call["name"]:
+            return []
+        call["name"] = name
+        self._order.append(index)
+        ordinal = len(self._order) - 1
+        return [ToolCallDelta(ordinal, "".join(call["arguments"]), id=call["id"], name=name)]
 
-    def add_arguments(self, index: int, piece: Any) -> None:
-        if isinstance(piece, str) and piece:
-            self._calls.setdefault(index, {"id": "", "name": "", "arguments": []})["arguments"].append(piece)
+    def add_arguments(self, index: int, piece: Any) -> list[ToolCallDelta]:
+        if not isinstance(piece, str) or not piece:
+            return []
+        call = self._calls.setdefault(index, {"id": "", "name": "", "arguments": []})
+        call["arguments"].append(piece)
+        return [ToolCallDelta(self._order.index(index), piece)] if call["name"] else []
 
     def calls(self, *, as_json_dumps: bool = False) -> tuple[dict[str, Any], ...] | None:
-        """The calls so far (None: none), each with its arguments as received (`{}` for none). `as_json_dumps`:
-        arguments that parse are given as `json.dumps` writes them, as a whole answer built from parsed input is
-        (Anthropic's `tool_use.input`)."""
+        """The calls whose name came (None: none), each with its arguments as received (`{}` for none).
+        `as_json_dumps`: arguments that parse are given as `json.dumps` writes them, as a whole answer built from
+        parsed input is (Anthropic's `tool_use.input`)."""
         out = []
-        for _index, call in sorted(self._calls.items()):
-            if not call["name"]:
-                continue  # a fragment of a call whose start never came: nothing a client could run
+        for index in self._order:
+            call = self._calls[index]
             raw = "".join(call["arguments"])
             arguments = raw if raw.strip() else "{}"
             if as_json_dumps and raw.strip():
@@ -158,6 +182,19 @@ class StreamedCalls:
                 {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": arguments}}
             )
         return tuple(out) or None
+
+
+def whole_call_deltas(calls: Sequence[Mapping[str, Any]] | None) -> list[ToolCallDelta]:
+    """Calls already whole (a replay, the sandbox) as the deltas a stream hands on: one each."""
+    return [
+        ToolCallDelta(i, c["function"]["arguments"], id=c["id"], name=c["function"]["name"])
+        for i, c in enumerate(calls or ())
+    ]
+
+
+def delivered_calls(deltas: Sequence[ToolCallDelta]) -> str:
+    """What the deltas handed on so far hold (names and arguments), for an estimate of the output tokens delivered."""
+    return "".join((d.name or "") + d.arguments for d in deltas)
 
 
 def answered_text(text: str, calls: Sequence[Mapping[str, Any]] | None) -> str:

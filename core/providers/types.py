@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from core.errors import InvalidInputError
 from core.providers.json_output import checked_response_format
-from core.providers.tools import checked_tool_choice, checked_tools
+from core.providers.tools import ToolCallDelta, checked_tool_choice, checked_tools
 from core.usage import Usage
 
 
@@ -150,13 +150,18 @@ class ProviderResult:
 R = TypeVar("R")
 
 
+# A piece of a streamed answer: text, or (only for a chat offered tools) a piece of a function call it makes.
+Chunk = str | ToolCallDelta
+
+
 class ResultStream(Generic[R]):
-    """An iterator of text chunks built from a generator that yields the chunks and *returns* a result; once
-    exhausted, `.result` holds it. Iterate it to the end (e.g. with `st.write_stream`) before reading `.result`."""
+    """An iterator of chunks built from a generator that yields the chunks and *returns* a result; once exhausted,
+    `.result` holds it. Iterate it to the end (e.g. with `st.write_stream`) before reading `.result`. The chunks are
+    text, and `ToolCallDelta`s only where the request offered tools."""
 
     def __init__(
         self,
-        chunks: Generator[str, None, R],
+        chunks: Generator[Chunk, None, R],
         *,
         stated_input: Usage | None = None,
         source: ResultStream[Any] | None = None,
@@ -179,10 +184,10 @@ class ResultStream(Generic[R]):
         """Called by the producer when the upstream states the prompt's counts (before or with its first chunk)."""
         self._stated_input = usage
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[Chunk]:
         return self
 
-    def __next__(self) -> str:
+    def __next__(self) -> Chunk:
         try:
             return next(self._chunks)
         except StopIteration as stop:

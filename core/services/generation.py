@@ -15,8 +15,8 @@ from core.access import Caller, Capability, Principal, guarded
 from core.errors import InvalidInputError, PermissionDeniedError
 from core.generate import GenerationResult, GenerationStream, Origin
 from core.providers.json_output import checked_response_format
-from core.providers.tools import checked_tool_choice, checked_tools
-from core.providers.types import Category, GenerationRequest
+from core.providers.tools import ToolCallDelta, checked_tool_choice, checked_tools
+from core.providers.types import Category, Chunk, GenerationRequest
 from core.usage import Usage
 from core.users import UserView
 
@@ -27,10 +27,12 @@ MAX_IDEMPOTENCY_KEY = 255
 
 __all__ = [
     "Category",
+    "Chunk",
     "GenerationRequest",
     "GenerationResult",
     "GenerationService",
     "GenerationStream",
+    "ToolCallDelta",
     "Usage",
     "checked_response_format",
     "checked_tool_choice",

@@ -18,6 +18,7 @@ from core.db.models import utcnow
 from core.providers import GenerationRequest, UpstreamError
 from tests.core.providers.fakes import json_response, sse_body
 from tests.core.test_generate import CHAT_OK, KEYS, Env, funded_user
+from tests.support.loopback import TOOL_CALLS_STREAMED, TOOL_STREAM_EVENTS  # an answer that only calls functions
 
 CHUNK = {
     "id": "chatcmpl-1",
@@ -145,3 +146,33 @@ def test_a_key_echoed_inside_a_stream_never_reaches_the_database(runtime: Databa
     with runtime.engine.connect() as conn:
         ledger = json.dumps([list(map(str, r)) for r in conn.execute(text("SELECT * FROM credit_transactions"))])
     assert key not in ledger
+
+
+# ---- a chat offered tools hands its calls on piece by piece: what was handed on is what is billed -----------------
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+
+
+def test_a_reader_that_stops_mid_call_is_billed_for_the_pieces_it_received(runtime: Database) -> None:
+    env = Env(runtime, [sse(sse_body([(None, c) for c in TOOL_STREAM_EVENTS] + [(None, "[DONE]")]))])
+    user = funded_user(runtime)
+    ask = GenerationRequest(category="chat", text="Weather in Edinburgh?", tools=TOOLS)
+    stream = env.stream(user, "gpt-4o-mini", ask)
+    pieces = [next(stream) for _ in range(6)]  # no text at all: the first call's name and some of its arguments
+    assert all(not isinstance(p, str) for p in pieces)
+    stream.close()
+    [row] = env.usage_rows()
+    [hold] = env.holds()
+    # before, pieces of calls were not counted: a reader that left mid-call was billed nothing, the hold released
+    assert row.status == "success" and row.meta["incomplete"] is True and row.output_tokens > 0
+    assert hold.status == "settled" and env.debits(user) and env.balance(user) < 1000
+    assert check_ledger(runtime.session_factory) == []
+
+
+def test_a_replayed_streamed_tool_answer_hands_its_calls_on_again(runtime: Database) -> None:
+    env = Env(runtime, [sse(sse_body([(None, c) for c in TOOL_STREAM_EVENTS] + [(None, "[DONE]")]))])
+    user = funded_user(runtime)
+    ask = GenerationRequest(category="chat", text="Weather in Edinburgh?", tools=TOOLS)
+    first = list(env.stream(user, "gpt-4o-mini", ask, idempotency_key="tools-replay"))
+    again = list(env.stream(user, "gpt-4o-mini", ask, idempotency_key="tools-replay"))  # no upstream call left
+    whole = [(d.id, d.name, d.arguments) for d in again]
+    assert whole == TOOL_CALLS_STREAMED and len(first) > len(again)  # each call whole this time

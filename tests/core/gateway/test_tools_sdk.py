@@ -283,14 +283,14 @@ def test_a_streamed_openai_tool_answer_is_streamed_upstream_and_its_calls_come_w
     assert charged > 0 and world.balance(user) == 10_000 - 2 * charged
 
 
-def test_the_text_before_a_call_reaches_the_client_while_the_upstream_still_streams(world: GatewayWorld) -> None:
+def test_the_text_and_the_call_reach_the_client_while_the_upstream_still_streams(world: GatewayWorld) -> None:
     key = world.key(world.user())
-    world.upstream.slow_stream_words, world.upstream.word_delay = 4, 0.25  # ~1.5 s from the first word to the end
+    world.upstream.slow_stream_words, world.upstream.word_delay = 4, 0.25  # ~2 s from the first word to the end
     try:
         body = {"model": "gpt-4o-mini", "messages": ASK, "tools": TOOLS, "stream": True}
         done_before = world.upstream.streams_done
         events: list[dict[str, Any]] = []
-        first_text_while_streaming = None
+        seen_while_streaming: dict[str, bool] = {}
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.stream("POST", f"{world.url}/v1/chat/completions", json=body, headers=headers, timeout=30) as r:
             for line in r.iter_lines():
@@ -298,22 +298,26 @@ def test_the_text_before_a_call_reaches_the_client_while_the_upstream_still_stre
                     continue
                 events.append(json.loads(line.removeprefix("data: ")))
                 delta = events[-1]["choices"][0]["delta"] if events[-1]["choices"] else {}
-                if delta.get("content") and first_text_while_streaming is None:
-                    first_text_while_streaming = world.upstream.streams_done == done_before
+                for kind in ("content", "tool_calls"):
+                    if delta.get(kind):
+                        seen_while_streaming.setdefault(kind, world.upstream.streams_done == done_before)
     finally:
         world.upstream.slow_stream_words = 0
-    assert first_text_while_streaming is True  # not held back until the call was whole
+    # neither the text nor the call's first piece was held back until the answer was whole
+    assert seen_while_streaming == {"content": True, "tool_calls": True}
     deltas = [e["choices"][0]["delta"] for e in events if e["choices"]]
-    text = "".join(d.get("content") or "" for d in deltas)
-    [calls] = [d["tool_calls"] for d in deltas if d.get("tool_calls")]
-    assert text == "word0 word1 word2 word3 " and deltas.index(next(d for d in deltas if d.get("tool_calls"))) > 1
-    assert calls == [
-        {
-            "index": 0,
-            "id": "call_slow",
-            "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-        }
+    assert "".join(d.get("content") or "" for d in deltas) == "word0 word1 word2 word3 "
+    pieces = [d["tool_calls"] for d in deltas if d.get("tool_calls")]
+    assert pieces == [
+        [
+            {
+                "index": 0,
+                "id": "call_slow",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": '},
+            }
+        ],
+        [{"index": 0, "function": {"arguments": '"Paris"}'}}],
     ]
     assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
 
@@ -356,3 +360,33 @@ def test_a_streamed_responses_tool_answer_gives_its_items_in_order(world: Gatewa
     assert "".join(texts) == both.output_text == "Okay, let's check the weather for San Francisco, CA:"
     assert [o.type for o in both.output] == ["message", "function_call"]
     assert json.loads(both.output[1].arguments) == SF  # type: ignore[union-attr]
+
+
+def _events(world: GatewayWorld, path: str, body: dict[str, Any], headers: dict[str, str]) -> list[dict[str, Any]]:
+    with httpx.stream("POST", f"{world.url}{path}", json=body, headers=headers, timeout=30) as r:
+        return [json.loads(line.removeprefix("data: ")) for line in r.iter_lines() if line.startswith("data: {")]
+
+
+def test_messages_stream_each_block_as_claude_makes_it_and_a_calls_input_in_pieces(world: GatewayWorld) -> None:
+    key = world.key(world.user())
+    body = {"model": "claude-haiku-4-5", "max_tokens": 200, "messages": ASK, "tools": [CLIENT_TOOL], "stream": True}
+    events = _events(world, "/v1/messages", body, {"x-api-key": key, "anthropic-version": "2023-06-01"})
+    kinds = [(e["type"], e.get("index")) for e in events if e["type"].startswith("content_block")]
+    assert kinds[0] == ("content_block_start", 0) and kinds[-1] == ("content_block_stop", 1)
+    assert kinds.index(("content_block_stop", 0)) + 1 == kinds.index(("content_block_start", 1))
+    pieces = [e["delta"]["partial_json"] for e in events if e.get("delta", {}).get("type") == "input_json_delta"]
+    assert len(pieces) == 8 and json.loads("".join(pieces)) == SF  # as Claude sent them, the empty first one aside
+    assert [e["type"] for e in events[-2:]] == ["message_delta", "message_stop"]
+
+
+def test_responses_stream_a_calls_arguments_in_pieces(world: GatewayWorld) -> None:
+    key = world.key(world.user())
+    body = {"model": "gpt-4o-mini", "input": "Weather in Edinburgh?", "tools": [FUNCTION_TOOL], "stream": True}
+    events = _events(world, "/v1/responses", body, {"Authorization": f"Bearer {key}"})
+    added = [e["output_index"] for e in events if e["type"] == "response.output_item.added"]
+    deltas = [e for e in events if e["type"] == "response.function_call_arguments.delta"]
+    done = [e for e in events if e["type"] == "response.function_call_arguments.done"]
+    assert added == [0, 1] and len(deltas) == 11 + 9  # each call's item, then each piece of its arguments
+    assert [d["arguments"] for d in done] == [a for _i, _n, a in STREAMED_CALLS]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert events[-1]["type"] == "response.completed" and len(events[-1]["response"]["output"]) == 2

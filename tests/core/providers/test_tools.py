@@ -17,7 +17,7 @@ from core.providers.fingerprint import request_fingerprint
 from core.providers.openai import OpenAIProvider
 from core.providers.sandbox import SandboxProvider
 from core.providers.together_ai import TogetherAIProvider
-from core.providers.tools import StreamedCalls
+from core.providers.tools import StreamedCalls, ToolCallDelta
 from tests.core.providers.fakes import breaking_response, json_response, make, model, sse_body, sse_response
 from tests.core.providers.test_anthropic import SONNET
 from tests.core.providers.test_openai import GPT
@@ -259,7 +259,9 @@ def test_the_sandbox_calls_the_tool_then_answers_its_result() -> None:
     assert second.tool_calls is None and second.text
     assert sb.generate(gpt, _chat(tools=[WEATHER], tool_choice="none")).tool_calls is None
     streamed = sb.stream(gpt, _chat(tools=[WEATHER], stream=True))
-    assert list(streamed) == [] and streamed.result.tool_calls == first.tool_calls  # calls come whole
+    fn = call["function"]
+    assert list(streamed) == [ToolCallDelta(0, fn["arguments"], id=call["id"], name=fn["name"])]  # the call, whole
+    assert streamed.result.tool_calls == first.tool_calls
 
 
 def test_tools_are_part_of_the_fingerprint() -> None:
@@ -269,23 +271,44 @@ def test_tools_are_part_of_the_fingerprint() -> None:
 
 
 # ---- streamed answers: the text as it comes, the calls put together from their pieces -----------------------------
-def test_a_streamed_openai_answer_puts_its_parallel_calls_together_from_their_fragments() -> None:
+def _rebuilt(deltas: list[Any]) -> list[tuple[str, str, str]]:
+    """What a client puts together from the call deltas handed on: (id, name, arguments) per call."""
+    calls: list[list[str]] = []
+    for d in deltas:
+        if d.name is not None:
+            assert d.index == len(calls)  # each call's first piece, in order
+            calls.append([d.id or "", d.name, ""])
+        calls[d.index][2] += d.arguments
+    return [(i, n, a) for i, n, a in calls]
+
+
+def test_a_streamed_openai_answer_hands_its_parallel_calls_on_piece_by_piece() -> None:
     chunks = [(None, c) for c in TOOL_STREAM_EVENTS] + [(None, "[DONE]")]
     p, up, _ = make(OpenAIProvider, [sse_response(chunks)])
     stream = p.stream(GPT, _chat(tools=[WEATHER], stream=True))
-    assert list(stream) == []  # no text: the answer only calls functions
+    deltas = list(stream)
+    assert all(isinstance(d, ToolCallDelta) for d in deltas)  # no text: the answer only calls functions
+    assert len(deltas) == 2 + 11 + 9  # each call's first fragment, then each piece of its arguments, as they came
+    assert _rebuilt(deltas) == TOOL_CALLS_STREAMED
     assert up.body()["tools"] == [WEATHER] and up.body()["stream"] is True  # streamed upstream, not made whole
     out = stream.result
     got = [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in out.tool_calls or ()]
-    assert got == TOOL_CALLS_STREAMED  # each call's arguments exactly as its fragments add up
+    assert got == TOOL_CALLS_STREAMED  # the result holds the same calls, whole
     assert out.metadata["finish_reason"] == "tool_calls"
     assert (out.usage.input_tokens, out.usage.output_tokens, out.usage.estimated) == (149, 60, False)
 
 
-def test_a_streamed_claude_answer_gives_its_text_as_it_comes_then_its_tool_use_as_a_call() -> None:
+def test_a_streamed_claude_answer_hands_on_its_text_then_its_tool_use_piece_by_piece() -> None:
     p, _up, _ = make(AnthropicProvider, [sse_response(ANTHROPIC_TOOL_EVENTS)])
     stream = p.stream(SONNET, _chat(tools=[WEATHER], stream=True))
-    assert "".join(stream) == "Okay, let's check the weather for San Francisco, CA:"
+    chunks = list(stream)
+    text = [c for c in chunks if isinstance(c, str)]
+    deltas = [c for c in chunks if isinstance(c, ToolCallDelta)]
+    assert chunks == [*text, *deltas]  # the text block came first
+    assert "".join(text) == "Okay, let's check the weather for San Francisco, CA:"
+    [(call_id, name, arguments)] = _rebuilt(deltas)
+    assert (call_id, name) == ("toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather") and len(deltas) == 1 + 8
+    assert json.loads(arguments) == {"location": "San Francisco, CA", "unit": "fahrenheit"}
     out = stream.result
     assert out.tool_calls == (
         {
@@ -303,17 +326,21 @@ def test_a_stream_that_breaks_mid_call_bills_what_came_and_passes_the_cut_argume
     cut = [(None, c) for c in TOOL_STREAM_EVENTS[:6]]  # the first call's arguments stop at '{"city": "Edinburgh'
     p, _up, _ = make(OpenAIProvider, [breaking_response([sse_body(cut)])])
     stream = p.stream(GPT, _chat(tools=[WEATHER], stream=True))
-    assert list(stream) == []
+    assert _rebuilt(list(stream)) == [("call_lQnnsesjFMWMQ5IeWPHzR4th", "GetWeatherArgs", '{"city": "Edinburgh')]
     out = stream.result
     [call] = out.tool_calls or ()
     assert call["function"]["arguments"] == '{"city": "Edinburgh'  # as the upstream sent it, not made up
     assert out.metadata["incomplete"] is True and out.usage.estimated and out.usage.output_tokens > 0
 
 
-def test_fragments_without_their_calls_start_are_dropped_and_an_empty_argument_list_is_an_empty_object() -> None:
+def test_a_calls_pieces_wait_for_its_name_and_an_empty_argument_list_is_an_empty_object() -> None:
     calls = StreamedCalls()
-    calls.openai_delta([{"index": 3, "function": {"arguments": '{"x": 1}'}}])  # its first fragment never came
-    calls.openai_delta([{"index": 0, "id": "call_1", "type": "function", "function": {"name": "now"}}])
-    calls.openai_delta("not a list")
-    assert calls.calls() == ({"id": "call_1", "type": "function", "function": {"name": "now", "arguments": "{}"}},)
+    assert calls.openai_delta([{"index": 1, "function": {"arguments": '{"x": '}}]) == []  # its name has not come
+    assert calls.openai_delta([{"index": 0, "id": "call_1", "type": "function", "function": {"name": "now"}}]) == [
+        ToolCallDelta(0, "", id="call_1", name="now")
+    ]
+    assert calls.openai_delta("not a list") == []
+    late = calls.openai_delta([{"index": 1, "id": "call_2", "function": {"name": "add", "arguments": "1}"}}])
+    assert late == [ToolCallDelta(1, '{"x": 1}', id="call_2", name="add")]  # what waited, and this fragment's piece
+    assert [c["function"]["arguments"] for c in calls.calls() or ()] == ["{}", '{"x": 1}']
     assert StreamedCalls().calls() is None
