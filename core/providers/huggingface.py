@@ -53,6 +53,12 @@ class HuggingFaceProvider(OpenAICompatibleChat):
         return self.url(f"/hf-inference/models/{model.model_id}")
 
     # ---- chat and text generation --------------------------------------------------------------------------
+    def takes_json_output(self, model: ModelPrice, request: GenerationRequest) -> bool:
+        return request.task != "text-generation"  # the raw task POST has no `response_format`
+
+    def takes_tools(self, model: ModelPrice, request: GenerationRequest) -> bool:
+        return request.task != "text-generation"  # nor tools: refused before any hold rather than dropped
+
     def chat(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         if request.task == "text-generation":
             return self.text_generation(model, request)

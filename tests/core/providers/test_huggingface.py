@@ -8,6 +8,7 @@ import pytest
 from core.billing.pricing import price_usage
 from core.config import Settings
 from core.errors import ConfigError as CoreConfigError
+from core.errors import InvalidInputError as CoreInvalidInputError
 from core.providers import AuthError, GenerationRequest, ProviderConfigError, QuotaExceededError, UpstreamError
 from core.providers.huggingface import HuggingFaceProvider
 from tests.core.providers.fakes import (
@@ -314,4 +315,19 @@ def test_unmeasurable_stt_audio_is_refused_before_the_call() -> None:
     p, up, _ = make(HuggingFaceProvider, [])
     with pytest.raises(Exception, match="Cannot measure"):
         p.generate(WHISPER, GenerationRequest(category="speech_to_text", audio=b"not audio at all"))
+    assert up.requests == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tools", [{"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}]),
+        ("response_format", {"type": "json_object"}),
+    ],
+)
+def test_the_text_generation_task_refuses_tools_and_json_output_before_any_call(field: str, value: object) -> None:
+    p, up, _ = make(HuggingFaceProvider, [])
+    asked = GenerationRequest(category="chat", text="Capital?", task="text-generation", **{field: value})
+    with pytest.raises(CoreInvalidInputError, match=r"takes text only|JSON"):
+        p.generate(LLAMA, asked)  # before, dropped: the raw task POST has neither field
     assert up.requests == []
