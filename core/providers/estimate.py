@@ -7,6 +7,8 @@ user cannot start a call they cannot pay for; the charge is the actual usage, ch
   tokens as bytes, plus the chat template's tokens per message and per request;
 - a prompt that marks content for caching (`cache_control`) may be written to the cache in full, at the dearest
   cache-write rate the model has;
+- tools offered: their definitions as text, plus the system prompt a provider adds for tool use (Anthropic documents
+  it: up to 530 tokens, Claude 3 Opus with `tool_choice` auto; 346 for the Claude 4 models);
 - output tokens: max_tokens (always sent upstream);
 - characters: `billed_characters` (one per character; providers that count some characters double override it).
 """
@@ -27,6 +29,9 @@ DEFAULT_MAX_TOKENS = 1024  # sent upstream when the caller gives none, so the ho
 MESSAGE_OVERHEAD_TOKENS = 4  # role markers and separators per message (a best guess)
 BOUND_MESSAGE_OVERHEAD_TOKENS = 8  # the most a chat template adds per message (Llama 3's header and end tokens: 5)
 BOUND_REQUEST_OVERHEAD_TOKENS = 64  # and per request (Llama 3.1's template adds a dated system preamble)
+# The system prompt a provider adds when tools are offered, at most: Anthropic's pricing page lists it per model and
+# tool_choice (Claude 4 models: 346 auto/none, 313 any/tool; Claude 3 Opus: 530 auto/none, the most).
+TOOLS_SYSTEM_PROMPT_TOKENS = 530
 SPEECH_CHARS_PER_SECOND_MIN = 8  # slow speech; real voices speak 12-18 characters a second
 LOW_BITRATE_BYTES_PER_SECOND = 1000  # 8 kbit/s: no real recording is smaller per second
 
@@ -46,6 +51,8 @@ def max_input_tokens(request: GenerationRequest) -> int:
         calls = [m.get("tool_calls") for m in request.chat_messages() if m.get("tool_calls")]
         if request.tools or calls:  # so do the tools offered and the calls earlier answers made
             bound += max_tokens_for_text(json.dumps([request.tools, calls], default=str))
+        if request.tools:  # and the provider's own system prompt for tool use
+            bound += TOOLS_SYSTEM_PROMPT_TOKENS
         return bound
     return max_tokens_for_text(request.text or "")
 

@@ -344,3 +344,14 @@ def test_a_calls_pieces_wait_for_its_name_and_an_empty_argument_list_is_an_empty
     assert late == [ToolCallDelta(1, '{"x": 1}', id="call_2", name="add")]  # what waited, and this fragment's piece
     assert [c["function"]["arguments"] for c in calls.calls() or ()] == ["{}", '{"x": 1}']
     assert StreamedCalls().calls() is None
+
+
+def test_the_holds_bound_covers_the_system_prompt_a_provider_adds_for_tool_use() -> None:
+    tiny = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
+    bound = max_input_tokens(_chat(messages=[{"role": "user", "content": "Time?"}], tools=[tiny]))
+    # Anthropic adds 346 tokens of its own for tool use (Claude 4 models, tool_choice auto), 530 at most (Claude 3
+    # Opus): before, this request's bound was 209 tokens, under what Claude bills for it
+    assert bound >= 530 + len(json.dumps(tiny)) + len("Time?")
+    # Anthropic's streaming example: its one-line question and one tool were billed 472 input tokens
+    sf = [{"role": "user", "content": "What is the weather like in San Francisco?"}]
+    assert max_input_tokens(_chat(messages=sf, tools=[WEATHER])) >= 472
