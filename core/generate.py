@@ -259,6 +259,7 @@ class GenerationResult:
         """The result as the command line prints it (`output` replaces the text, e.g. with a file path)."""
         return {
             "output": self.text if output is None else output,
+            "tool_calls": None if self.tool_calls is None else list(self.tool_calls),
             "usage": self.usage.to_dict(),
             "base_cost_usd": self.base_cost_usd,
             "catalog_cost_usd": self.catalog_cost_usd,

@@ -58,6 +58,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="ask for an answer that follows this JSON Schema (a .json file)",
     )
+    p.add_argument(
+        "--tools",
+        type=Path,
+        metavar="FILE",
+        help="offer the chat model these functions (a .json file: a list of OpenAI-style function tools); the answer's "
+        "calls are printed, not run",
+    )
+    p.add_argument(
+        "--tool-choice",
+        metavar="CHOICE",
+        help="with --tools: auto (default), none, required, or the name of the one function the model must call",
+    )
     p.add_argument("--out", type=Path, help="where to write audio or image output (default generation-<id>.<ext>)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -91,17 +103,62 @@ def _response_format(args: argparse.Namespace) -> dict[str, Any] | None:
     path: Path | None = args.json_schema
     if path is None:
         return None
-    try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidInputError(f"Cannot read the JSON Schema at {path} ({exc.strerror}).") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"{path} is not a JSON file ({exc}); give a JSON Schema object.") from None
+    schema = _json_file(path, "the JSON Schema")
     if not isinstance(schema, dict):
         raise InvalidInputError(f"{path} holds no JSON Schema object.")
     title = schema.get("title") if isinstance(schema.get("title"), str) else path.stem
     name = re.sub(r"[^A-Za-z0-9_-]", "_", title)[:64] or "answer"
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+
+
+def _json_file(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInputError(f"Cannot read {what} at {path} ({exc.strerror}).") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"{path} is not a JSON file ({exc}); give {what}.") from None
+
+
+def _tools(args: argparse.Namespace) -> dict[str, Any]:
+    """`tools` and `tool_choice` for the request (checked with it: chat models that take tools only)."""
+    if args.tools is None:
+        if args.tool_choice is not None:
+            raise InvalidInputError("--tool-choice needs --tools: the functions to choose from.")
+        return {}
+    tools = _json_file(args.tools, "a list of function tools")
+    if isinstance(tools, dict) and "type" in tools:  # one tool alone
+        tools = [tools]
+    choice: Any = args.tool_choice
+    if choice is not None and choice not in ("auto", "none", "required"):
+        choice = {"type": "function", "function": {"name": choice}}
+    return {"tools": tools, "tool_choice": choice}
+
+
+def _call_line(call: dict[str, Any]) -> str:
+    fn = call["function"]
+    return f"call {fn['name']}({fn['arguments']}) [id {call['id']}]"
+
+
+def _print_stream(stream: Any) -> None:
+    """Text as it arrives; each function call on a line of its own, its name, then its arguments as they arrive (as
+    `_call_line` prints a whole one)."""
+    open_call: str | None = None  # the id of the call being printed
+
+    def close() -> str:
+        return "" if open_call is None else f") [id {open_call}]"
+
+    for chunk in stream:
+        if isinstance(chunk, str):
+            sys.stdout.write(close() + ("\n" if open_call is not None else "") + chunk)
+            open_call = None
+        else:
+            if chunk.name is not None:
+                sys.stdout.write(f"{close()}\ncall {chunk.name}(")
+                open_call = chunk.id or ""
+            sys.stdout.write(chunk.arguments)
+        sys.stdout.flush()
+    sys.stdout.write(close() + "\n")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -124,16 +181,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         endpoint_url=args.endpoint_url,
         stream=args.stream,
         response_format=_response_format(args),
+        **_tools(args),
         **fields,  # type: ignore[arg-type]
     )
     if args.stream and model.category == "chat" and not args.json:
         stream = services.generation.stream(
             caller, args.user, model.model_id, request, provider=model.provider, source="cli"
         )
-        for chunk in stream:
-            sys.stdout.write(chunk)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
+        _print_stream(stream)
         result = stream.result
         output: object = None
     else:
@@ -154,7 +209,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         print_json(result.to_dict(output))
         return 0
     if not args.stream or model.category != "chat":
-        print(output if output is not None else result.text)
+        said = output if output is not None else result.text
+        if said or not result.tool_calls:
+            print(said)
+        for call in result.tool_calls or ():
+            print(_call_line(call))
     print(_cost_line(result), file=sys.stderr)
     return 0
 

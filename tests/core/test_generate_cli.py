@@ -18,7 +18,7 @@ from core.config import load_settings
 from core.db import Database
 from core.users import add_user
 from tests.core.providers.fakes import wav_bytes
-from tests.support.loopback import LoopbackState, loopback_openai
+from tests.support.loopback import TOOL_CALLS_STREAMED, LoopbackState, loopback_openai
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_KEY = "sk-fake-cli-test-000000"
@@ -228,4 +228,73 @@ def test_json_output_flags_reach_the_upstream_and_bad_schemas_cost_nothing(
         assert code == 2 and says in err, err
     code, _, err = run(capsys, "--model", "tts-1", "--text", "Hi", "--json-object")
     assert code == 2 and "for chat calls only" in err
+    assert len(state.requests) == calls  # nothing sent, nothing charged
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def test_tools_reach_the_upstream_and_the_calls_are_printed_plain_and_streamed(
+    env: dict, server: tuple, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _, state = server
+    (tmp_path / "tools.json").write_text(json.dumps([WEATHER_TOOL]))
+    tools = ["--tools", str(tmp_path / "tools.json")]
+    code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "Weather?", *tools, "--tool-choice", "get_weather")
+    assert code == 0, err
+    sent = json.loads(state.requests[-1].body)
+    assert sent["tools"] == [WEATHER_TOOL]
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert out == "Hello from the loopback.\n" and "charged" in err  # the loopback answers plain chat in words
+    # streamed: the loopback's recorded answer calls two functions, their arguments in pieces
+    code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "Weather and a stock price?", *tools, "--stream")
+    assert code == 0, err
+    assert json.loads(state.requests[-1].body)["stream"] is True
+    lines = out.splitlines()
+    assert lines[0] == ""  # no text before the calls
+    assert lines[1:] == [f"call {name}({arguments}) [id {call_id}]" for call_id, name, arguments in TOOL_CALLS_STREAMED]
+    code, out, err = run(capsys, "--model", "gpt-4o-mini", "--text", "Weather?", *tools, "--stream", "--json")
+    assert code == 0, err
+    assert [c["function"]["name"] for c in json.loads(out)["tool_calls"]] == ["GetWeatherArgs", "get_stock_price"]
+
+
+def test_the_sandbox_calls_the_tool_on_the_command_line(
+    env: dict, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "tool.json").write_text(json.dumps(WEATHER_TOOL))  # one tool alone is taken too
+    code, out, err = run(
+        capsys,
+        "--model",
+        "sandbox:openai/gpt-4o",
+        "--text",
+        "Weather in Paris?",
+        "--tools",
+        str(tmp_path / "tool.json"),
+    )
+    assert code == 0, err
+    [line] = out.splitlines()
+    assert line.startswith('call get_weather({"city": "simulated"}) [id call_') and "simulated" in err
+
+
+def test_bad_tools_cost_nothing(env: dict, server: tuple, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    _, state = server
+    (tmp_path / "tools.json").write_text(json.dumps([WEATHER_TOOL]))
+    (tmp_path / "bad.json").write_text(json.dumps([{"type": "retrieval"}]))
+    calls = len(state.requests)
+    for args, says in (
+        (["--tools", str(tmp_path / "missing.json")], "Cannot read a list of function tools"),
+        (["--tools", str(tmp_path / "bad.json")], "function tools only"),
+        (["--tool-choice", "auto"], "--tool-choice needs --tools"),
+        (["--tools", str(tmp_path / "tools.json"), "--tool-choice", "nope"], "not among `tools`"),
+    ):
+        code, _, err = run(capsys, "--model", "gpt-4o-mini", "--text", "Weather?", *args)
+        assert code == 2 and says in err, err
+    code, _, err = run(capsys, "--model", "tts-1", "--text", "Hi", "--tools", str(tmp_path / "tools.json"))
+    assert code == 2 and "chat" in err, err
     assert len(state.requests) == calls  # nothing sent, nothing charged
