@@ -153,8 +153,8 @@ class BaseProvider:
             )
         if (request.tools or uses_tools(request.messages)) and not self.takes_tools(model, request):
             raise InvalidInputError(
-                f"{model.key} cannot be given tools or tool calls here (a raw text-generation task takes text only): send "
-                "the request without them, or use a chat model through its chat route."
+                f"{model.key} cannot be given tools or tool calls here (a raw text-generation task takes text "
+                "only): send the request without them, or use a chat model through its chat route."
             )
         self.check_configured()
 
