@@ -111,9 +111,10 @@ class ChunkWriter:
         its index among the answer's calls; each next one adds to its arguments), as OpenAI streams them."""
         if isinstance(item, str):
             return self.chunk({"content": item})
-        call: dict[str, Any] = {"index": item.index, "function": {"arguments": item.arguments}}
-        if item.name is not None:
-            call |= {"id": item.id or "", "type": "function", "function": {"name": item.name, **call["function"]}}
+        call: dict[str, Any] = {"index": item.index}
+        if item.name is not None:  # in OpenAI's order: index, id, type, function
+            call |= {"id": item.id or "", "type": "function", "function": {"name": item.name}}
+        call.setdefault("function", {})["arguments"] = item.arguments
         return self.chunk({"tool_calls": [call]})
 
     def final(self, result: GenerationResult) -> list[dict[str, Any]]:
