@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from core.gateway.schemas import (
+    AnthropicImageBlock,
     AnthropicMessage,
     AnthropicTextBlock,
     MessagesPrompt,
@@ -68,9 +69,19 @@ def turns(m: AnthropicMessage) -> list[dict[str, Any]]:
         for b in blocks
         if isinstance(b, ToolResultBlock)
     ]
-    if texts:
+    said = [b for b in blocks if isinstance(b, AnthropicTextBlock | AnthropicImageBlock)]
+    if len(said) > len(texts):  # images: the text and image blocks, in order, as the engine's parts
+        out.append({"role": "user", "content": [_part(b) for b in said]})
+    elif texts:
         out.append({"role": "user", "content": content(texts)})
     return out
+
+
+def _part(block: AnthropicTextBlock | AnthropicImageBlock) -> dict[str, Any]:
+    if isinstance(block, AnthropicImageBlock):
+        return block.to_engine()
+    cache = (block.model_extra or {}).get("cache_control")  # a breakpoint stays on its block
+    return {"type": "text", "text": block.text, **({"cache_control": cache} if cache else {})}
 
 
 def _prompt(body: MessagesPrompt) -> dict[str, Any]:

@@ -10,7 +10,14 @@ import time
 from typing import Any
 
 from core.gateway.openai_format import finish_reason
-from core.gateway.schemas import FunctionCallItem, FunctionCallOutputItem, InputMessage, ResponsesRequest, text_of
+from core.gateway.schemas import (
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    InputImagePart,
+    InputMessage,
+    ResponsesRequest,
+    text_of,
+)
 from core.services.generation import Chunk, GenerationRequest, GenerationResult
 
 Event = tuple[str, dict[str, Any]]
@@ -37,9 +44,16 @@ def _turns(given: list[Any]) -> list[dict[str, Any]]:
             turns.append({"role": "tool", "tool_call_id": item.call_id, "content": text_of(item.output)})
         else:
             turns.append(
-                {"role": "system" if item.role == "developer" else item.role, "content": text_of(item.content)}
+                {"role": "system" if item.role == "developer" else item.role, "content": _content(item.content)}
             )
     return turns
+
+
+def _content(given: str | list[Any]) -> Any:
+    """An input message's content as the engine takes it: its text, or its parts when it holds an image."""
+    if isinstance(given, list) and any(isinstance(p, InputImagePart) for p in given):
+        return [p.to_engine() if isinstance(p, InputImagePart) else {"type": "text", "text": p.text} for p in given]
+    return text_of(given)
 
 
 def generation_request(body: ResponsesRequest) -> GenerationRequest:

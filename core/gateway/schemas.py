@@ -4,8 +4,8 @@
 The shapes are OpenAI's and Anthropic's own; fields the gateway passes on are declared, other fields of those APIs are
 accepted and ignored (clients send many: user, seed, metadata, ...), and those that would change what a call
 means or what it costs but cannot be honoured here (several choices, log probabilities, audio output, reasoning
-effort, extended thinking, images, hosted and server tools, the deprecated function calling) are declared too, so
-that they are refused with a sentence naming the field rather than silently dropped.
+effort, extended thinking, audio and file inputs, hosted and server tools, the deprecated function calling) are
+declared too, so that they are refused with a sentence naming the field rather than silently dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from core.services.generation import checked_response_format, checked_tool_choic
 ModelId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MAX_TOKENS = 1_000_000
 MAX_TEXT = 1_000_000
+JSON_BODY_BYTES = 16 * 1024 * 1024  # an image's URL (a base64 data URL) may be as long as the body (limits.py)
 
 
 class _Open(BaseModel):
@@ -72,19 +73,52 @@ def one_at_a_time(n: Any, what: str) -> Any:
     return n
 
 
-def _text_only(content: Any, kind: str) -> Any:
-    """Content given as a list of parts/blocks may hold text only (the engine passes text to every provider)."""
+def _text_only(content: Any, kind: str, also: tuple[str, ...] = ()) -> Any:
+    """Content given as a list of parts/blocks may hold text only (and the kinds `also` names)."""
     if isinstance(content, list):
         for part in content:
             other = part.get("type") if isinstance(part, dict) else None
-            if isinstance(other, str) and other != "text":
-                raise unsupported(f"Content of type `{other}`", f"send text {kind} only")
+            if isinstance(other, str) and other != "text" and other not in also:
+                allowed = " and ".join(("text", *also))
+                raise unsupported(f"Content of type `{other}`", f"send {allowed} {kind} only")
     return content
 
 
 class TextPart(_Open):
     type: Literal["text"]
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+
+
+ImageUrlText = Annotated[str, StringConstraints(min_length=1, max_length=JSON_BODY_BYTES)]
+
+
+class ImageUrl(_Open):
+    url: ImageUrlText
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImageUrlPart(_Open):
+    """An image in a user message (vision): an https URL or a base64 data URL (core/providers/images.py)."""
+
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+    def to_engine(self) -> dict[str, Any]:
+        return {
+            "type": "image_url",
+            "image_url": self.image_url.model_dump(exclude_none=True, include={"url", "detail"}),
+        }
+
+
+ContentPart = Annotated[TextPart | ImageUrlPart, Field(discriminator="type")]
+
+
+def engine_content(content: Any) -> Any:
+    """A message's content as the engine takes it: its text, or its parts when it holds an image (text parts and
+    image parts in OpenAI's shape)."""
+    if isinstance(content, list) and any(isinstance(p, ImageUrlPart) for p in content):
+        return [p.to_engine() if isinstance(p, ImageUrlPart) else {"type": "text", "text": p.text} for p in content]
+    return text_of(content)
 
 
 LEGACY_FUNCTIONS = "use `tools`, `tool_choice` and `tool` messages instead"
@@ -105,7 +139,7 @@ class ToolCall(_Open):
 
 class ChatMessage(_Open):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[TextPart] | None = None
+    content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[ContentPart] | None = None
     tool_calls: Annotated[list[ToolCall], Field(max_length=MAX_TOOL_CALLS)] | None = None  # an assistant's calls
     tool_call_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None  # a tool's result
     function_call: Any = None
@@ -120,7 +154,7 @@ class ChatMessage(_Open):
     @field_validator("content", mode="before")
     @classmethod
     def _text_parts(cls, content: Any) -> Any:
-        return _text_only(content, "content parts")
+        return _text_only(content, "content parts", also=("image_url",))
 
     _no_function_call = refused(
         "function_call", what="An assistant message with `{field}` (deprecated)", instead=LEGACY_FUNCTIONS
@@ -139,7 +173,7 @@ class ChatMessage(_Open):
     def to_engine(self) -> dict[str, Any]:
         """The message as the engine passes it on (OpenAI's shape; `developer` as `system`)."""
         out: dict[str, Any] = {"role": "system" if self.role == "developer" else self.role}
-        out["content"] = None if self.content is None and self.tool_calls else text_of(self.content)
+        out["content"] = None if self.content is None and self.tool_calls else engine_content(self.content)
         if self.tool_calls:
             out["tool_calls"] = [c.model_dump(include={"id", "type", "function"}) for c in self.tool_calls]
         if self.tool_call_id is not None:
@@ -283,8 +317,34 @@ class ToolResultBlock(_Open):
         return _text_only(content, "tool_result content blocks")
 
 
-AnthropicBlock = Annotated[AnthropicTextBlock | ToolUseBlock | ToolResultBlock, Field(discriminator="type")]
-ANTHROPIC_BLOCKS = ("text", "tool_use", "tool_result")
+class Base64ImageSource(_Open):
+    type: Literal["base64"]
+    media_type: Literal["image/png", "image/jpeg", "image/gif", "image/webp"]
+    data: ImageUrlText
+
+
+class UrlImageSource(_Open):
+    type: Literal["url"]
+    url: ImageUrlText
+
+
+class AnthropicImageBlock(_Open):
+    """An image in a user message (Anthropic's `image` block: base64 data or a URL)."""
+
+    type: Literal["image"]
+    source: Annotated[Base64ImageSource | UrlImageSource, Field(discriminator="type")]
+
+    def to_engine(self) -> dict[str, Any]:
+        """As the engine's (OpenAI's) image part: the data as a data URL, or the URL."""
+        src = self.source
+        url = f"data:{src.media_type};base64,{src.data}" if isinstance(src, Base64ImageSource) else src.url
+        return {"type": "image_url", "image_url": {"url": url}}
+
+
+AnthropicBlock = Annotated[
+    AnthropicTextBlock | AnthropicImageBlock | ToolUseBlock | ToolResultBlock, Field(discriminator="type")
+]
+ANTHROPIC_BLOCKS = ("text", "image", "tool_use", "tool_result")
 
 
 class AnthropicMessage(_Open):
@@ -297,7 +357,7 @@ class AnthropicMessage(_Open):
         for block in content if isinstance(content, list) else ():
             kind = block.get("type") if isinstance(block, dict) else None
             if isinstance(kind, str) and kind not in ANTHROPIC_BLOCKS:
-                raise unsupported(f"Content of type `{kind}`", "send text, tool_use and tool_result blocks only")
+                raise unsupported(f"Content of type `{kind}`", "send text, image, tool_use and tool_result blocks only")
             if isinstance(block, dict) and kind != "text" and block.get("cache_control"):
                 raise unsupported(f"`cache_control` on a {kind} block", "put the breakpoint on a text block")
         return content
@@ -309,6 +369,8 @@ class AnthropicMessage(_Open):
             raise ValueError("only an assistant message may hold `tool_use` blocks")
         if "tool_result" in kinds and self.role != "user":
             raise ValueError("only a user message may hold `tool_result` blocks")
+        if "image" in kinds and self.role != "user":
+            raise ValueError("only a user message may hold `image` blocks")
         return self
 
 
@@ -433,12 +495,12 @@ class TokenCount(BaseModel):
 
 
 def text_of(content: str | list[Any] | None) -> str:
-    """The text of a message's content (a string, or a list of text parts, one line each)."""
+    """The text of a message's content (a string, or a list of parts: its text parts, one line each)."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return "\n".join(part.text for part in content)
+    return "\n".join(part.text for part in content if isinstance(getattr(part, "text", None), str))
 
 
 RESPONSE_TEXT = "send text in `input` (and `instructions`) and read the text out"
@@ -451,12 +513,37 @@ class InputTextPart(_Open):
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
 
+class InputImagePart(_Open):
+    """An image of a Responses input message: an https URL or a base64 data URL (`file_id` is refused: nothing is
+    stored here)."""
+
+    type: Literal["input_image"]
+    image_url: ImageUrlText | None = None
+    detail: Literal["auto", "low", "high"] | None = None
+    file_id: Any = None
+
+    @model_validator(mode="after")
+    def _url_only(self) -> InputImagePart:
+        if self.file_id is not None or self.image_url is None:
+            raise unsupported(
+                "An `input_image` without `image_url` (a `file_id`)", "send the image as a URL or a data URL"
+            )
+        return self
+
+    def to_engine(self) -> dict[str, Any]:
+        image = {"url": self.image_url} | ({"detail": self.detail} if self.detail else {})
+        return {"type": "image_url", "image_url": image}
+
+
+InputPart = Annotated[InputTextPart | InputImagePart, Field(discriminator="type")]
+
+
 class InputMessage(_Open):
     """One item of a Responses `input` list: a message with text (the only kind of item the engine can pass on)."""
 
     type: Literal["message"] = "message"
     role: Literal["system", "developer", "user", "assistant"]
-    content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[InputTextPart]
+    content: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | list[InputPart]
 
     @field_validator("type", mode="before")
     @classmethod
@@ -471,8 +558,8 @@ class InputMessage(_Open):
         if isinstance(content, list):
             for part in content:
                 other = part.get("type") if isinstance(part, dict) else None
-                if isinstance(other, str) and other not in ("input_text", "output_text"):
-                    raise unsupported(f"Content of type `{other}`", "send `input_text` parts only")
+                if isinstance(other, str) and other not in ("input_text", "output_text", "input_image"):
+                    raise unsupported(f"Content of type `{other}`", "send `input_text` and `input_image` parts only")
         return content
 
 

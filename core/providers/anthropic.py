@@ -72,6 +72,7 @@ class AnthropicProvider(BaseProvider):
     key_env = "ANTHROPIC_API_KEY"
     categories = frozenset({Category.CHAT})
     tool_calling = True  # OpenAI's tools and tool messages, translated (core/providers/anthropic_tools.py)
+    image_input = True  # image parts, as `image` blocks
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key(), "anthropic-version": ANTHROPIC_VERSION, "content-type": "application/json"}

@@ -1,7 +1,8 @@
 """Tool calling in Anthropic's shapes, from and to OpenAI's (core/providers/tools.py): the tools offered
 (`input_schema` for `parameters`), `tool_choice` (`auto`, `any` for required, `tool` with its name, `none`;
 `disable_parallel_tool_use` for `parallel_tool_calls: false`), an assistant's calls as `tool_use` blocks, their
-results as `tool_result` blocks of a user turn, and the answer's `tool_use` blocks back as OpenAI's `tool_calls`."""
+results as `tool_result` blocks of a user turn, and the answer's `tool_use` blocks back as OpenAI's `tool_calls`; a
+user's image parts as `image` blocks (core/providers/images.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.errors import InvalidInputError
+from core.providers.images import anthropic_image
 from core.providers.types import GenerationRequest, content_text
 
 
@@ -59,7 +61,11 @@ def anthropic_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, 
                 out.append({"role": "user", "content": [result]})
         elif m.get("role") == "user" and last is not None and after_results:
             given = m.get("content")  # the text sent with the results: the same user turn, after them
-            last["content"] += given if isinstance(given, list) else [{"type": "text", "text": content_text(given)}]
+            last["content"] += (
+                _blocks(given) if isinstance(given, list) else [{"type": "text", "text": content_text(given)}]
+            )
+        elif m.get("role") == "user" and isinstance(m.get("content"), list):
+            out.append({**m, "content": _blocks(m["content"])})
         elif m.get("role") == "assistant" and m.get("tool_calls"):
             text = content_text(m.get("content"))
             blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
@@ -68,6 +74,11 @@ def anthropic_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         else:
             out.append(dict(m))
     return out
+
+
+def _blocks(parts: list[Any]) -> list[Any]:
+    """A user message's content parts as Anthropic's blocks: image parts as `image` blocks, the others as they are."""
+    return [anthropic_image(p) if isinstance(p, Mapping) and p.get("type") == "image_url" else p for p in parts]
 
 
 def _all_results(content: Any) -> bool:

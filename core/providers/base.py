@@ -30,6 +30,7 @@ from core.providers.errors import (
     UpstreamError,
 )
 from core.providers.estimate import estimate_max_usage, max_input_tokens
+from core.providers.images import image_parts
 from core.providers.json_output import kind_of
 from core.providers.retry import RETRYABLE_TRANSPORT_ERRORS, RetryPolicy, retry_after_seconds
 from core.providers.tools import uses_tools
@@ -65,6 +66,7 @@ class BaseProvider:
     simulated: ClassVar[bool] = False
     json_output: ClassVar[bool] = False  # chat takes `response_format` (JSON output; core/providers/json_output.py)
     tool_calling: ClassVar[bool] = False  # chat takes `tools` and tool messages (core/providers/tools.py)
+    image_input: ClassVar[bool] = False  # chat messages may hold images (core/providers/images.py)
 
     def __init__(
         self,
@@ -135,7 +137,7 @@ class BaseProvider:
         API counts tokens ask it (Anthropic); the others answer the bound the hold reserves for, an estimate that is
         never below the real count."""
         self._check_category(model, Category.CHAT)
-        return max_input_tokens(request)
+        return max_input_tokens(request, model)
 
     @staticmethod
     def billed_characters(text: str) -> int:
@@ -151,6 +153,11 @@ class BaseProvider:
                 f"{kind_of(request.response_format)!r}) here: ask for JSON in the prompt, or use a model of an "
                 "OpenAI-compatible provider (OpenAI, Together AI, Hugging Face)."
             )
+        if image_parts(request.messages) and not self.takes_images(model, request):
+            raise InvalidInputError(
+                f"{model.key} cannot be given images here (a raw text-generation task takes text only): send text "
+                "only, or use a chat model through its chat route."
+            )
         if (request.tools or uses_tools(request.messages)) and not self.takes_tools(model, request):
             raise InvalidInputError(
                 f"{model.key} cannot be given tools or tool calls here (a raw text-generation task takes text "
@@ -165,6 +172,10 @@ class BaseProvider:
     def takes_tools(self, model: ModelPrice, request: GenerationRequest) -> bool:
         """Whether this call can be given tools and tool calls (`tools`, `tool` messages)."""
         return self.tool_calling
+
+    def takes_images(self, model: ModelPrice, request: GenerationRequest) -> bool:
+        """Whether this call's messages can hold images (a model that cannot see them says so upstream)."""
+        return self.image_input
 
     def generate(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         category = Category(request.category)

@@ -7,6 +7,7 @@ user cannot start a call they cannot pay for; the charge is the actual usage, ch
   tokens as bytes, plus the chat template's tokens per message and per request;
 - a prompt that marks content for caching (`cache_control`) may be written to the cache in full, at the dearest
   cache-write rate the model has;
+- images: each at the most its model can bill for one (core/providers/images.py);
 - tools offered: their definitions as text, plus the system prompt a provider adds for tool use (Anthropic documents
   it: up to 530 tokens, Claude 3 Opus with `tool_choice` auto; 346 for the Claude 4 models);
 - output tokens: max_tokens (always sent upstream);
@@ -22,6 +23,7 @@ from decimal import Decimal
 
 from core.catalog.types import ModelPrice
 from core.providers.audio import AudioFormatError, audio_seconds
+from core.providers.images import image_parts, image_token_bound
 from core.providers.types import Category, GenerationRequest
 from core.usage import Usage
 
@@ -41,9 +43,10 @@ def max_tokens_for_text(text: str, messages: int = 1) -> int:
     return len(text.encode("utf-8")) + BOUND_MESSAGE_OVERHEAD_TOKENS * messages + BOUND_REQUEST_OVERHEAD_TOKENS
 
 
-def max_input_tokens(request: GenerationRequest) -> int:
+def max_input_tokens(request: GenerationRequest, model: ModelPrice | None = None) -> int:
     """An upper bound on the prompt's tokens (the hold's, and the count the gateway gives for a model whose provider
-    has no token-counting API): a chat request's messages with their template overhead, else its text."""
+    has no token-counting API): a chat request's messages with their template overhead (each image at the most the
+    model can bill for one), else its text."""
     if Category(request.category) == Category.CHAT:
         bound = max_tokens_for_text(request.prompt_text(), len(request.chat_messages()))
         if request.response_format is not None:  # a JSON schema reaches the model as prompt tokens too
@@ -53,8 +56,22 @@ def max_input_tokens(request: GenerationRequest) -> int:
             bound += max_tokens_for_text(json.dumps([request.tools, calls], default=str))
         if request.tools:  # and the provider's own system prompt for tool use
             bound += TOOLS_SYSTEM_PROMPT_TOKENS
+        images = len(image_parts(request.messages))
+        if images:  # counted by the provider from each image's size, which a URL does not show: each at its most
+            provider, model_id = _billed_as(model)
+            bound += images * image_token_bound(provider, model_id)
         return bound
     return max_tokens_for_text(request.text or "")
+
+
+def _billed_as(model: ModelPrice | None) -> tuple[str | None, str | None]:
+    """The provider and model id whose rules bill the call (a sandbox model: the model it mirrors)."""
+    if model is None:
+        return None, None
+    if model.mirrors and "/" in model.mirrors:
+        provider, _, model_id = model.mirrors.partition("/")
+        return provider, model_id
+    return model.provider, model.model_id
 
 
 def billed_characters(text: str) -> int:
@@ -104,7 +121,7 @@ def estimate_max_usage(
     unit = model.cost_unit
     category = Category(request.category)
     if unit == "token":
-        prompt = max_input_tokens(request)
+        prompt = max_input_tokens(request, model)
         writes = writes_1h = 0
         if asks_for_cache_writes(request) and model.price_variants.get("cache_write_per_1m_usd") is not None:
             writes = prompt

@@ -59,6 +59,9 @@ class HuggingFaceProvider(OpenAICompatibleChat):
     def takes_tools(self, model: ModelPrice, request: GenerationRequest) -> bool:
         return request.task != "text-generation"  # nor tools: refused before any hold rather than dropped
 
+    def takes_images(self, model: ModelPrice, request: GenerationRequest) -> bool:
+        return request.task != "text-generation"  # nor images
+
     def chat(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         if request.task == "text-generation":
             return self.text_generation(model, request)

@@ -68,6 +68,9 @@ class HuggingFaceEndpointProvider(OpenAICompatibleChat):
     def takes_tools(self, model: ModelPrice, request: GenerationRequest) -> bool:
         return not request.task  # nor tools
 
+    def takes_images(self, model: ModelPrice, request: GenerationRequest) -> bool:
+        return not request.task  # nor images
+
     def chat(self, model: ModelPrice, request: GenerationRequest) -> ProviderResult:
         if request.task:
             return self.raw_text_task(model, request)

@@ -53,6 +53,7 @@ def guessed_chat_usage(request: GenerationRequest, text: str) -> Usage:
 class OpenAICompatibleChat(BaseProvider):
     json_output = True  # `response_format` is passed on as is
     tool_calling = True  # so are `tools`, `tool_choice` and the tool messages
+    image_input = True  # and the messages' image parts
     """Chat completions, plain and streamed, in OpenAI's format."""
 
     chat_path: ClassVar[str] = "/chat/completions"

@@ -25,6 +25,7 @@ from core.providers.audio import audio_seconds, sniff_format
 from core.providers.base import BaseProvider
 from core.providers.errors import BadRequestError
 from core.providers.estimate import MESSAGE_OVERHEAD_TOKENS, approx_tokens, output_token_limit
+from core.providers.images import image_parts
 from core.providers.json_output import example_of
 from core.providers.tools import answered_text, call_id, tool_names, whole_call_deltas
 from core.providers.types import Category, Chunk, GenerationRequest, ProviderResult, TextStream, content_text
@@ -35,6 +36,7 @@ SPOKEN_CHARS_PER_SECOND = 15
 MAX_SPEECH_SECONDS = 600
 MUSIC_SECONDS = 8
 IMAGE_PIXELS = 256
+SIMULATED_IMAGE_TOKENS = 765  # an image sent to a simulated chat: a 1024 x 1024 one, high detail, on gpt-4o
 LABEL = "[simulated by the sandbox: no model was called]"
 
 _OPENINGS = [
@@ -63,6 +65,7 @@ class SandboxProvider(BaseProvider):
     requires_key = False
     simulated = True
     tool_calling = True
+    image_input = True  # each image counted as a 1024 x 1024 one on gpt-4o (high detail: 765 tokens)
 
     def takes_json_output(self, model: ModelPrice, request: GenerationRequest) -> bool:
         # as the model it mirrors: Anthropic's models are not asked for JSON output here
@@ -108,8 +111,9 @@ class SandboxProvider(BaseProvider):
 
     def _chat_usage(self, request: GenerationRequest, reply: str) -> Usage:
         messages = request.chat_messages()
+        images = len(image_parts(request.messages)) * SIMULATED_IMAGE_TOKENS
         return Usage(
-            input_tokens=approx_tokens(request.prompt_text()) + MESSAGE_OVERHEAD_TOKENS * len(messages),
+            input_tokens=approx_tokens(request.prompt_text()) + MESSAGE_OVERHEAD_TOKENS * len(messages) + images,
             output_tokens=approx_tokens(reply),
         )
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from core.errors import InvalidInputError
+from core.providers.images import check_images
 from core.providers.json_output import checked_response_format
 from core.providers.tools import ToolCallDelta, checked_tool_choice, checked_tools
 from core.usage import Usage
@@ -28,7 +29,8 @@ class Category(StrEnum):
 class GenerationRequest:
     """One call's input. Which fields matter depends on the category:
 
-    - chat: `messages` (a list of {"role", "content"}) or `text` as a single user message; `system`; `max_tokens`;
+    - chat: `messages` (a list of {"role", "content"}; a user message's content may hold image parts, OpenAI's
+      shape: core/providers/images.py) or `text` as a single user message; `system`; `max_tokens`;
       `stop` (sequences that end the answer, sent upstream as the provider names them); `response_format` (JSON
       output, OpenAI's shape: core/providers/json_output.py)
     - tts: `text`, `voice`; music: `text` (the prompt) and `lyrics`
@@ -73,6 +75,7 @@ class GenerationRequest:
             raise InvalidInputError(f"Unknown category {self.category!r}; choose one of: {choices}.") from None
         if self.messages is not None:
             object.__setattr__(self, "messages", tuple(dict(m) for m in self.messages))
+            check_images(self.messages)
         object.__setattr__(self, "stop", tuple(self.stop))
         object.__setattr__(self, "response_format", checked_response_format(self.response_format))
         if self.response_format is not None and self.category != Category.CHAT:
@@ -126,8 +129,8 @@ def content_text(content: Any) -> str:
     """A message's text, whether its content is a string or a list of text parts/blocks (one line each)."""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):  # OpenAI/Anthropic content parts
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    if isinstance(content, list):  # OpenAI/Anthropic content parts: their text ones (an image part has none)
+        return "\n".join(str(p["text"]) for p in content if isinstance(p, Mapping) and "text" in p)
     return "" if content is None else str(content)
 
 

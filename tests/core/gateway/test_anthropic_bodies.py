@@ -110,7 +110,10 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
                 {
                     "role": "user",
                     "content": [
-                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}},
+                        {  # images are honoured (test_images_sdk.py); documents are not
+                            "type": "document",
+                            "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="},
+                        },
                         {"type": "text", "text": "What is this?"},
                     ],
                 }

@@ -136,9 +136,9 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
             "messages": [
                 {
                     "role": "user",
-                    "content": [
-                        {"type": "text", "text": "What is this?"},
-                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                    "content": [  # images are honoured (test_images_sdk.py); audio input is not
+                        {"type": "text", "text": "What is said here?"},
+                        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
                     ],
                 }
             ]

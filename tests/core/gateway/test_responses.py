@@ -157,7 +157,7 @@ def test_a_claude_model_answers_through_responses(world: GatewayWorld) -> None:
         ({"include": ["message.output_text.logprobs"]}, "include"),
         ({"background": True}, "background"),
         (
-            {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "https://x.io/a.png"}]}]},
+            {"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file-123"}]}]},  # URLs: ok
             "input",
         ),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input"),
