@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
 import sys
@@ -57,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="FILE",
         help="ask for an answer that follows this JSON Schema (a .json file)",
+    )
+    p.add_argument(
+        "--image",
+        action="append",
+        metavar="FILE_OR_URL",
+        help="show the chat model an image (a PNG, JPEG, GIF or WebP file, or an https URL); repeatable",
     )
     p.add_argument(
         "--tools",
@@ -120,6 +127,39 @@ def _json_file(path: Path, what: str) -> Any:
         raise InvalidInputError(f"{path} is not a JSON file ({exc}); give {what}.") from None
 
 
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+
+
+def _with_images(args: argparse.Namespace, fields: dict[str, object]) -> dict[str, object]:
+    """With --image: the prompt and the images as one user message (OpenAI's content parts)."""
+    if not args.image:
+        return fields
+    parts: list[dict[str, Any]] = [{"type": "text", "text": fields["text"]}]
+    for given in args.image:
+        if given.startswith(("https://", "http://")):
+            url = given
+        elif "://" in given:
+            raise InvalidInputError(f"--image {given}: give a .png, .jpg, .gif or .webp file, or an https URL.")
+        else:
+            path = Path(given)
+            kind = IMAGE_TYPES.get(path.suffix.lower())
+            if kind is None:
+                raise InvalidInputError(f"--image {given}: give a .png, .jpg, .gif or .webp file, or an https URL.")
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise InvalidInputError(f"Cannot read the image at {path} ({exc.strerror}).") from None
+            url = f"data:{kind};base64,{base64.b64encode(data).decode()}"
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    return {"messages": [{"role": "user", "content": parts}]}
+
+
 def _tools(args: argparse.Namespace) -> dict[str, Any]:
     """`tools` and `tool_choice` for the request (checked with it: chat models that take tools only)."""
     if args.tools is None:
@@ -166,6 +206,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     services.init()
     model = services.models.get(caller, args.model, args.provider)
     fields = _read_input(args, model.category)
+    if args.image and model.category != "chat":
+        raise InvalidInputError(f"--image is for chat models; {model.model_id} is a {model.category} model.")
+    fields = _with_images(args, fields)
     if model.category in ("tts", "music", "image"):
         check_writable(args.out)  # before the call: a bad path must not cost credits
     if model.category == "voice_clone" and not args.voice:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ from core.config import load_settings
 from core.db import Database
 from core.users import add_user
 from tests.core.providers.fakes import wav_bytes
-from tests.support.loopback import TOOL_CALLS_STREAMED, LoopbackState, loopback_openai
+from tests.support.loopback import PNG_1PX, TOOL_CALLS_STREAMED, LoopbackState, loopback_openai
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_KEY = "sk-fake-cli-test-000000"
@@ -297,4 +298,39 @@ def test_bad_tools_cost_nothing(env: dict, server: tuple, capsys: pytest.Capture
         assert code == 2 and says in err, err
     code, _, err = run(capsys, "--model", "tts-1", "--text", "Hi", "--tools", str(tmp_path / "tools.json"))
     assert code == 2 and "chat" in err, err
+    assert len(state.requests) == calls  # nothing sent, nothing charged
+
+
+def test_images_reach_the_upstream_with_the_prompt_and_bad_ones_cost_nothing(
+    env: dict, server: tuple, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _, state = server
+    (tmp_path / "dot.png").write_bytes(PNG_1PX)
+    photo = "https://upload.wikimedia.org/wikipedia/commons/a/a7/Camponotus_flavomarginatus_ant.jpg"
+    code, out, err = run(
+        capsys, "--model", "gpt-4o-mini", "--text", "Compare", "--image", str(tmp_path / "dot.png"), "--image", photo
+    )
+    assert code == 0 and out == "Hello from the loopback.\n", err
+    png = "data:image/png;base64," + base64.b64encode(PNG_1PX).decode()
+    assert json.loads(state.requests[-1].body)["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Compare"},
+                {"type": "image_url", "image_url": {"url": png}},
+                {"type": "image_url", "image_url": {"url": photo}},
+            ],
+        }
+    ]
+    calls = len(state.requests)
+    (tmp_path / "notes.txt").write_text("not an image")
+    for args, says in (
+        (["--image", str(tmp_path / "missing.png")], "Cannot read the image"),
+        (["--image", str(tmp_path / "notes.txt")], ".png, .jpg, .gif or .webp"),
+        (["--image", "ftp://x.io/a.png"], ".png, .jpg, .gif or .webp"),
+    ):
+        code, _, err = run(capsys, "--model", "gpt-4o-mini", "--text", "What is it?", *args)
+        assert code == 2 and says in err, err
+    code, _, err = run(capsys, "--model", "tts-1", "--text", "Hi", "--image", photo)
+    assert code == 2 and "for chat models" in err, err
     assert len(state.requests) == calls  # nothing sent, nothing charged
