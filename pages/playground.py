@@ -14,9 +14,11 @@ from core.services.models import ModelPrice
 from core.services.playground import (
     CATEGORY_LABELS,
     COMPARE_CATEGORIES,
+    IMAGE_FILE_TYPES,
     MAX_COMPARE,
     CompareEntry,
     PlaygroundCatalog,
+    chat_content,
     compare_summary,
     cost_card,
     session_totals,
@@ -321,13 +323,32 @@ if category == "chat":
     max_tokens = st.number_input("Max output tokens", 16, 8192, 512, step=64, key="pg_max_tokens")
     for turn in history:
         with st.chat_message(turn["role"]):
-            st.markdown(plain(turn["content"]) if turn["role"] == "user" else turn["content"])  # typed: as typed
+            said = turn.get("text", turn["content"])
+            st.markdown(plain(said) if turn["role"] == "user" else said)  # typed: as typed
+            for image in turn.get("images", ()):
+                st.image(image, width=240)
             if turn.get("result") is not None:
                 draw_cost_card(turn["result"])
-    if message := st.chat_input("Message the model"):
+    submitted = st.chat_input(
+        "Message the model (attach images to show them)",
+        accept_file="multiple",
+        file_type=list(IMAGE_FILE_TYPES),
+        max_upload_size=5,  # MB: Anthropic's most per image
+    )
+    message = (submitted.text or "") if submitted is not None else ""
+    attached = [(f.name, f.getvalue()) for f in submitted.files] if submitted is not None else []
+    if message.strip() or attached:
         with st.chat_message("user"):
             st.markdown(plain(message))
-        convo = [{"role": t["role"], "content": t["content"]} for t in history] + [{"role": "user", "content": message}]
+            for _name, image in attached:
+                st.image(image, width=240)
+        convo = [{"role": t["role"], "content": t["content"]} for t in history]
+        try:
+            content = chat_content(message, attached)
+        except Exception as exc:
+            show_error(exc)
+            st.stop()
+        convo.append({"role": "user", "content": content})
         request = GenerationRequest(category="chat", messages=convo, max_tokens=int(max_tokens), stream=True)
         with st.chat_message("assistant"):
             try:
@@ -339,7 +360,9 @@ if category == "chat":
             else:
                 remember(result)
                 draw_cost_card(result)
-                history.append({"role": "user", "content": message})
+                history.append(
+                    {"role": "user", "content": content, "text": message, "images": [i for _n, i in attached]}
+                )
                 history.append({"role": "assistant", "content": result.text or str(reply), "result": result})
                 st.rerun()
     if history and st.button("Clear conversation", key="pg_clear"):

@@ -1,17 +1,19 @@
 """Playground: what the page shows, computed here so the page only reads widgets and draws.
 
 The models offered, by category: those of providers whose key is configured, plus the sandbox (always offered, so the
-app works out of the box); whose credits a call may use; the cost card of a call, the session's totals, and compare
-mode (one input on 2-3 models). The calls themselves go through the generation service, which checks who pays.
+app works out of the box); whose credits a call may use; the cost card of a call, the session's totals, compare mode
+(one input on 2-3 models), and a chat message's attached images as content parts. The calls themselves go through the
+generation service, which checks who pays.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.access import Caller, Capability, guarded
 from core.catalog.lookup import list_models
@@ -54,6 +56,26 @@ class PlaygroundCatalog:
 
     def categories(self) -> list[str]:
         return [c for c in CATEGORY_LABELS if self.models.get(c)]
+
+
+IMAGE_FILE_TYPES = ("png", "jpg", "jpeg", "gif", "webp")  # what a chat message may attach (core/providers/images.py)
+IMAGE_MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
+
+
+def chat_content(text: str, images: Sequence[tuple[str, bytes]] = ()) -> str | list[dict[str, Any]]:
+    """A chat message's content: its text, or, with images attached ((file name, bytes) each), the text and the
+    images as OpenAI's content parts (base64 data URLs), as the gateway sends them."""
+    if not images:
+        return text
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for name, data in images:
+        kind = IMAGE_MIME.get(name.rsplit(".", 1)[-1].lower())
+        if kind is None:
+            raise InvalidInputError(f"{name} is not a PNG, JPEG, GIF or WebP image; attach one of those.")
+        parts.append(
+            {"type": "image_url", "image_url": {"url": f"data:{kind};base64,{base64.b64encode(data).decode()}"}}
+        )
+    return parts
 
 
 def describe_usage(usage: Usage, category: str = "") -> str:

@@ -304,3 +304,34 @@ def test_a_call_that_ends_while_the_database_is_down_shows_its_charge_as_pending
     assert billing.drain_spool().posted == 1
     [row] = usage_rows(db)
     assert (row.provider, row.cost_credits) == ("openai", 2)
+
+
+def test_a_chat_message_can_show_the_model_images(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import json
+
+    from tests.support.loopback import PNG_1PX
+
+    with openai_configured(monkeypatch) as (at, state):
+        at.selectbox(key="pg_provider_chat").set_value("openai").run()
+        at.selectbox(key="pg_model_chat_openai").set_value("gpt-4o-mini").run()
+        at.chat_input[0].set_value("What is in this image?").upload("dot.png", PNG_1PX, "image/png").run()
+        assert not at.exception, at.exception
+        assert at.get("image"), "the attached image is not shown"
+        png = "data:image/png;base64," + base64.b64encode(PNG_1PX).decode()
+        assert json.loads(state.requests[-1].body)["messages"] == [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this image?"},
+                    {"type": "image_url", "image_url": {"url": png}},
+                ],
+            }
+        ]
+        at.chat_input[0].set_value("And now?").run()  # the image stays in the conversation sent next
+        assert not at.exception, at.exception
+        sent = json.loads(state.requests[-1].body)["messages"]
+        assert sent[0]["content"][1]["image_url"]["url"] == png and sent[-1] == {"role": "user", "content": "And now?"}
+        assert len(at.get("image")) == 1  # drawn again from the history
+    rows = usage_rows(db)
+    assert len(rows) == 2 and all(r.cost_credits > 0 for r in rows)
