@@ -1,4 +1,5 @@
-"""A person opens the Playground, sends a chat message on the sandbox, sees the streamed reply and its cost card."""
+"""A person opens the Playground, sends a chat message on the sandbox (with an image attached, too), sees the streamed
+reply and its cost card."""
 
 from __future__ import annotations
 
@@ -72,3 +73,24 @@ def test_compare_three_models_offline_marks_the_cheapest_and_fastest(app_url: st
     assert "Fastest" not in main and "none of them is marked the fastest" in main
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(ARTIFACTS / "playground-compare-offline.png"), full_page=True)
+
+
+def test_an_image_attached_to_a_chat_message_is_shown_and_sent(app_url: str, page, tmp_path) -> None:
+    from tests.support.loopback import PNG_1PX
+
+    picture = tmp_path / "dot.png"
+    picture.write_bytes(PNG_1PX)
+    page.goto(f"{app_url}/playground")
+    wait_idle(page)
+    page.get_by_placeholder("Message the model").wait_for()
+    page.locator('[data-testid="stChatInput"] input[type="file"]').set_input_files(str(picture))
+    page.get_by_text("dot.png", exact=False).first.wait_for(timeout=30_000)  # the attachment, before sending
+    box = page.get_by_placeholder("Message the model")
+    box.fill("What is in this image?")
+    box.press("Enter")
+    page.get_by_text("Cost of this call", exact=False).first.wait_for(timeout=60_000)
+    wait_idle(page)
+    user_turn = page.locator('[data-testid="stChatMessage"]').first
+    assert user_turn.locator('[data-testid="stImageContainer"] img').count() == 1  # drawn in the user's turn
+    assert page.get_by_text("What is in this image?").count() >= 1
+    assert page.locator('[data-testid="stException"]').count() == 0
