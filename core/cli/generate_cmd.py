@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import re
 import sys
@@ -18,6 +17,7 @@ from core.cli.output_file import check_writable, deliver
 from core.errors import InvalidInputError
 from core.services import credits_text
 from core.services.generation import GenerationRequest, GenerationResult
+from core.services.playground import IMAGE_FILE_TYPES, file_part
 
 EXTENSIONS = {
     "audio/wav": ".wav",
@@ -127,15 +127,6 @@ def _json_file(path: Path, what: str) -> Any:
         raise InvalidInputError(f"{path} is not a JSON file ({exc}); give {what}.") from None
 
 
-IMAGE_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".webp": "image/webp",
-}
-
-
 def _with_images(args: argparse.Namespace, fields: dict[str, object]) -> dict[str, object]:
     """With --image: the prompt and the images as one user message (OpenAI's content parts)."""
     if not args.image:
@@ -143,20 +134,16 @@ def _with_images(args: argparse.Namespace, fields: dict[str, object]) -> dict[st
     parts: list[dict[str, Any]] = [{"type": "text", "text": fields["text"]}]
     for given in args.image:
         if given.startswith(("https://", "http://")):
-            url = given
-        elif "://" in given:
+            parts.append({"type": "image_url", "image_url": {"url": given}})
+            continue
+        path = Path(given)
+        if "://" in given or path.suffix.lower().lstrip(".") not in IMAGE_FILE_TYPES:
             raise InvalidInputError(f"--image {given}: give a .png, .jpg, .gif or .webp file, or an https URL.")
-        else:
-            path = Path(given)
-            kind = IMAGE_TYPES.get(path.suffix.lower())
-            if kind is None:
-                raise InvalidInputError(f"--image {given}: give a .png, .jpg, .gif or .webp file, or an https URL.")
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise InvalidInputError(f"Cannot read the image at {path} ({exc.strerror}).") from None
-            url = f"data:{kind};base64,{base64.b64encode(data).decode()}"
-        parts.append({"type": "image_url", "image_url": {"url": url}})
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(f"Cannot read the image at {path} ({exc.strerror}).") from None
+        parts.append(file_part(path.name, data))
     return {"messages": [{"role": "user", "content": parts}]}
 
 

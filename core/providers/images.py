@@ -18,7 +18,8 @@ from typing import Any
 
 from core.errors import InvalidInputError
 
-MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+FILE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
+MEDIA_TYPES = tuple(sorted(set(FILE_TYPES.values())))
 MAX_IMAGES = 100  # per request (Anthropic's limit; OpenAI's is higher)
 DETAILS = ("auto", "low", "high")
 _DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,(.*)$", re.DOTALL)
@@ -76,7 +77,9 @@ def check_images(messages: Sequence[Mapping[str, Any]] | None) -> None:
                 continue
             count += 1
             if m.get("role") != "user":
-                raise InvalidInputError(f"messages[{i}] is a {m.get('role')} message: only user messages take images.")
+                raise InvalidInputError(
+                    f"messages[{i}] has the role {m.get('role')!r}: only user messages take images."
+                )
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, Mapping) else None
             if not isinstance(url, str):
@@ -120,3 +123,13 @@ def anthropic_image(part: Mapping[str, Any]) -> dict[str, Any]:
     if data is not None:
         return {"type": "image", "source": {"type": "base64", "media_type": data[0], "data": data[1]}}
     return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def file_part(name: str, data: bytes) -> dict[str, Any]:
+    """An image file (its name says its type) as an image part with a base64 data URL."""
+    kind = FILE_TYPES.get(name.rsplit(".", 1)[-1].lower()) if "." in name else None
+    if kind is None:
+        raise InvalidInputError(
+            f"{name} is not a PNG, JPEG, GIF or WebP image (.png, .jpg, .gif or .webp); attach one."
+        )
+    return {"type": "image_url", "image_url": {"url": f"data:{kind};base64,{base64.b64encode(data).decode()}"}}

@@ -8,7 +8,6 @@ generation service, which checks who pays.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from core.catalog.types import ModelPrice
 from core.errors import CoreError, InvalidInputError
 from core.generate import GenerationResult
 from core.money import credits_text, credits_to_usd, price_text
+from core.providers.images import FILE_TYPES, file_part
 from core.providers.types import GenerationRequest
 from core.usage import Usage
 from core.users import UserView, get_user, list_users
@@ -58,8 +58,7 @@ class PlaygroundCatalog:
         return [c for c in CATEGORY_LABELS if self.models.get(c)]
 
 
-IMAGE_FILE_TYPES = ("png", "jpg", "jpeg", "gif", "webp")  # what a chat message may attach (core/providers/images.py)
-IMAGE_MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
+IMAGE_FILE_TYPES = tuple(FILE_TYPES)  # what a chat message may attach (core/providers/images.py)
 
 
 def chat_content(text: str, images: Sequence[tuple[str, bytes]] = ()) -> str | list[dict[str, Any]]:
@@ -68,14 +67,7 @@ def chat_content(text: str, images: Sequence[tuple[str, bytes]] = ()) -> str | l
     if not images:
         return text
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    for name, data in images:
-        kind = IMAGE_MIME.get(name.rsplit(".", 1)[-1].lower())
-        if kind is None:
-            raise InvalidInputError(f"{name} is not a PNG, JPEG, GIF or WebP image; attach one of those.")
-        parts.append(
-            {"type": "image_url", "image_url": {"url": f"data:{kind};base64,{base64.b64encode(data).decode()}"}}
-        )
-    return parts
+    return parts + [file_part(name, data) for name, data in images]
 
 
 def describe_usage(usage: Usage, category: str = "") -> str:
