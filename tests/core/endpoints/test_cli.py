@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
+from core.db.models import utcnow
 from core.services import dollars, hourly_text
 from core.services.endpoints import EndpointService
 from tests.core.endpoints.test_overview import three_half_cents
@@ -106,11 +107,17 @@ def test_unconfigured_explains_how_to_configure(
     assert code == 2 and "HF_TOKEN" in err and "HF_ENDPOINTS_API_URL=local" in err
 
 
-def test_list_and_show_print_money_as_the_endpoints_page_does(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_and_show_print_money_as_the_endpoints_page_does(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Totals in dollars and cents and rates per hour, by the rules the Endpoints page uses (`dollars`,
     `hourly_text`), not a hand-made four places ("$1.2345")."""
     code, out, _ = run(capsys, "endpoints", "demo", "--days", "2")
     assert code == 0
+    # The demo's endpoints are running: what is not yet metered grows a cent every few seconds, so both listings
+    # are taken at one instant (a slow machine once crossed a cent between them).
+    at, overview = utcnow(), EndpointService.overview
+    monkeypatch.setattr(EndpointService, "overview", lambda self, caller, **kw: overview(self, caller, now=at, **kw))
     code, out, _ = run(capsys, "endpoints", "list", "--no-refresh", "--json")
     listed = json.loads(out)
     total = Decimal(str(listed["month_total_usd"]))
