@@ -700,8 +700,11 @@ class GenerationStream(ResultStream[GenerationResult]):
     """Text chunks as they arrive; once exhausted, `.result` is the billed `GenerationResult`.
 
     Stopping early (`close()`, or the page being left mid-stream) settles what was received, flagged as estimated:
-    the upstream has produced, and billed, those tokens.
+    the upstream has produced, and billed, those tokens. `replayed`: the stream replays the answer an earlier request
+    with the same idempotency key was billed for (known before its first chunk, as the gateway's headers need it).
     """
+
+    replayed = False
 
 
 def _generate_stream(
@@ -742,7 +745,9 @@ def _replay_stream(result: GenerationResult) -> GenerationStream:
         return result
 
     u = result.usage
-    return GenerationStream(replay(), stated_input=None if u.estimated else replace(u, output_tokens=0))
+    stream = GenerationStream(replay(), stated_input=None if u.estimated else replace(u, output_tokens=0))
+    stream.replayed = result.replayed
+    return stream
 
 
 def _drive(
@@ -777,10 +782,13 @@ def _drive(
                 upstream.close()
                 limit = f"stopped at the call's time limit (MAX_CALL_SECONDS={svc.settings.max_call_seconds})"
                 ms = int(upstream_s * 1000)
-                return _settle_cancelled(svc, plan, hold, "".join(received), ms, reason=limit, calls=calls)
+                return _settle_cancelled(
+                    svc, plan, hold, "".join(received), ms, reason=limit, calls=calls, stated=upstream.stated_input
+                )
     except GeneratorExit:
         upstream.close()
-        _settle_cancelled(svc, plan, hold, "".join(received), int(upstream_s * 1000), calls=calls)
+        ms = int(upstream_s * 1000)
+        _settle_cancelled(svc, plan, hold, "".join(received), ms, calls=calls, stated=upstream.stated_input)
         raise
     except BaseException as exc:
         _release(svc, plan, hold, exc, int((upstream_s + time.perf_counter() - t) * 1000))
@@ -800,15 +808,19 @@ def _settle_cancelled(
     *,
     reason: str = "stopped by reader",
     calls: Sequence[ToolCallDelta] = (),
+    stated: Usage | None = None,
 ) -> GenerationResult | None:
     """The stream was stopped mid-way: bill what was received so far (its text and the pieces of function calls,
-    estimated), or release if there was nothing."""
+    estimated), or release if there was nothing. `stated`: the prompt's counts as the upstream stated them before its
+    first chunk (input, cache reads and writes), which replace the estimate of the prompt."""
     try:
         delivered = text + delivered_calls(calls)
         if not delivered or Category(plan.request.category) != Category.CHAT:
             _release(svc, plan, hold, RuntimeError("the stream was stopped before any output"), latency_ms)
             return None
         usage = guessed_chat_usage(plan.request, delivered)
+        if stated is not None:  # the prompt's counts the upstream stated (Claude's message_start): billed as stated
+            usage = replace(stated, output_tokens=max(usage.output_tokens, stated.output_tokens), estimated=True)
         out = ProviderResult(text=text, usage=usage, metadata={"incomplete": True, "stream_error": reason})
         return _settle(svc, plan, hold, _checked(plan, out), latency_ms)
     except Exception:

@@ -17,6 +17,7 @@ from core.db import Database
 from core.db.models import utcnow
 from core.providers import GenerationRequest, UpstreamError
 from tests.core.providers.fakes import json_response, sse_body
+from tests.core.providers.test_anthropic import stream_events
 from tests.core.test_generate import CHAT_OK, KEYS, Env, funded_user
 from tests.support.loopback import TOOL_CALLS_STREAMED, TOOL_STREAM_EVENTS  # an answer that only calls functions
 
@@ -176,3 +177,24 @@ def test_a_replayed_streamed_tool_answer_hands_its_calls_on_again(runtime: Datab
     again = list(env.stream(user, "gpt-4o-mini", ask, idempotency_key="tools-replay"))  # no upstream call left
     whole = [(d.id, d.name, d.arguments) for d in again]
     assert whole == TOOL_CALLS_STREAMED and len(first) > len(again)  # each call whole this time
+
+
+# ---- Claude states the prompt's counts before its first text: a reader that leaves is billed those, not a guess ------
+def test_a_reader_that_leaves_a_claude_stream_is_billed_the_prompt_counts_it_stated(runtime: Database) -> None:
+    events = stream_events([30])
+    events[0][1]["message"]["usage"] = {  # a long prompt written to the cache: what the reader was shown
+        "input_tokens": 10,
+        "cache_creation_input_tokens": 50_000,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 1,
+    }
+    env = Env(runtime, [sse(sse_body(events))])
+    user = funded_user(runtime, credits=100_000)
+    stream = env.stream(user, "claude-sonnet-4-5", GenerationRequest(category="chat", text="Hi " * 10))
+    assert next(stream) == "Hello"
+    stream.close()
+    [row] = env.usage_rows()
+    # before: the prompt guessed from its text (a few tokens) at the plain input rate, the cache write unbilled
+    assert (row.input_tokens, row.cache_write_tokens) == (50_010, 50_000)
+    assert row.output_tokens >= 1 and row.meta["incomplete"] is True and row.meta["usage_estimated"]
+    assert check_ledger(runtime.session_factory) == []
