@@ -133,7 +133,7 @@ def _with_images(args: argparse.Namespace, fields: dict[str, object]) -> dict[st
         return fields
     parts: list[dict[str, Any]] = [{"type": "text", "text": fields["text"]}]
     for given in args.image:
-        if given.startswith(("https://", "http://")):
+        if given.startswith("https://"):
             parts.append({"type": "image_url", "image_url": {"url": given}})
             continue
         path = Path(given)

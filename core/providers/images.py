@@ -92,7 +92,7 @@ def check_images(messages: Sequence[Mapping[str, Any]] | None) -> None:
 
 
 def _check_url(url: str, i: int) -> None:
-    if url.startswith("https://") or url.startswith("http://"):
+    if url.startswith("https://"):  # a plain http:// URL is refused, as OpenAI's and Anthropic's docs ask for https
         return
     data = data_url(url)
     if data is None:

@@ -91,6 +91,8 @@ def test_the_holds_bound_counts_each_image_at_the_most_its_model_bills(
     [
         ([{"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": PHOTO}}]}], "only user"),
         ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x.io/a.png"}}]}], "https"),
+        # plain http was let through, though the README and this very message ask for https
+        ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x.io/a.png"}}]}], "https"),
         (
             [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk0="}}]}],
             "PNG",
