@@ -264,11 +264,27 @@ def model(entry: Any) -> dict[str, Any]:
     }
 
 
-def models(entries: list[Any]) -> dict[str, Any]:
+MODELS_PAGE = 20  # Anthropic's default `limit`
+
+
+def models(
+    entries: list[Any], *, limit: int | None = None, after_id: str | None = None, before_id: str | None = None
+) -> dict[str, Any]:
+    """One page of the models, as Anthropic pages them: `limit` (20 unless given) after `after_id` or before
+    `before_id`; `has_more` says whether more lie that way (the SDK's auto-pagination follows `last_id`)."""
     data = [model(m) for m in entries]
+    ids = [d["id"] for d in data]
+    size = limit or MODELS_PAGE
+    if before_id is not None:
+        end = ids.index(before_id) if before_id in ids else len(ids)
+        start = max(0, end - size)
+        page, more = data[start:end], start > 0
+    else:
+        start = ids.index(after_id) + 1 if after_id in ids else (len(ids) if after_id is not None else 0)
+        page, more = data[start : start + size], start + size < len(data)
     return {
-        "data": data,
-        "has_more": False,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
+        "data": page,
+        "has_more": more,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
     }

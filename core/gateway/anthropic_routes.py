@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from core.gateway import anthropic_format
-from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of
+from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of, stream_headers
 from core.gateway.errors import problem_of
 from core.gateway.json_route import JsonRoute
 from core.gateway.schemas import CountTokensRequest, MessagesRequest, TokenCount
@@ -28,7 +28,7 @@ def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None
     model = services.models.get(who, body.model)
     if model.provider not in ("anthropic", "sandbox"):
         raise InvalidInputError(
-            f"{body.model} is a {model.provider} model; /v1/messages serves Anthropic models (use "
+            f"{body.model} is served by {model.provider}, not Anthropic; /v1/messages serves Anthropic models (use "
             "/v1/chat/completions for every chat model)."
         )
     gen = anthropic_format.messages_request(body)
@@ -52,7 +52,7 @@ def messages(body: MessagesRequest, request: Request, key: IdempotencyKey = None
         fault=fault,
         start_with_first=True,  # message_start carries the prompt's count, which Anthropic states before its text
     )
-    return StreamingResponse(events, media_type="text/event-stream", headers={"x-request-id": rid})
+    return StreamingResponse(events, media_type="text/event-stream", headers=stream_headers(request, stream))
 
 
 @router.post(

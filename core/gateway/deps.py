@@ -10,7 +10,7 @@ from fastapi import Header, Request
 from fastapi.security.utils import get_authorization_scheme_param
 
 from core.services import SYSTEM, Principal, Services
-from core.services.generation import GenerationResult
+from core.services.generation import GenerationResult, GenerationStream
 
 # The two ways to present a key, as the OpenAPI schema states them (`security_schemes`). They are read from the
 # headers by `admit` itself rather than as FastAPI dependencies: three dependency levels per request (the two schemes
@@ -78,5 +78,14 @@ def billing_headers(request: Request, result: GenerationResult) -> dict[str, str
         headers["x-credits-charged"] = str(result.credits_charged)
         headers["x-credits-remaining"] = str(result.balance_after)
     if result.replayed:
+        headers["idempotent-replayed"] = "true"
+    return headers
+
+
+def stream_headers(request: Request, stream: GenerationStream) -> dict[str, str]:
+    """A streamed answer's headers (its charge comes in its last event): the request id, and `idempotent-replayed`
+    when it replays an earlier request's answer, as a plain answer's `billing_headers` say."""
+    headers = {"x-request-id": request_id(request)}
+    if stream.replayed:
         headers["idempotent-replayed"] = "true"
     return headers

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from core.gateway import anthropic_format, openai_format, responses_format
-from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of
+from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of, stream_headers
 from core.gateway.errors import is_anthropic, problem_of
 from core.gateway.json_route import JsonRoute
 from core.gateway.schemas import ChatCompletionRequest, ImageRequest, ResponsesRequest, SpeechRequest
@@ -49,7 +49,7 @@ def chat_completions(body: ChatCompletionRequest, request: Request, key: Idempot
         finish=lambda s: [*(sse(c) for c in writer.final(s.result)), sse("[DONE]")],
         fault=fault,
     )
-    return StreamingResponse(events, media_type="text/event-stream", headers={"x-request-id": rid})
+    return StreamingResponse(events, media_type="text/event-stream", headers=stream_headers(request, stream))
 
 
 def stream_fault(exc: BaseException, rid: str) -> tuple[str, str, str | None]:
@@ -85,7 +85,7 @@ def responses(body: ResponsesRequest, request: Request, key: IdempotencyKey = No
         finish=lambda s: [sse(d, e) for e, d in writer.finish(s.result)],
         fault=fault,
     )
-    return StreamingResponse(events, media_type="text/event-stream", headers={"x-request-id": rid})
+    return StreamingResponse(events, media_type="text/event-stream", headers=stream_headers(request, stream))
 
 
 @router.post(
@@ -145,14 +145,23 @@ def images(body: ImageRequest, request: Request, key: IdempotencyKey = None) -> 
     return JSONResponse(openai_format.image(result, body.response_format), headers=billing_headers(request, result))
 
 
-@router.get("/models", summary="The models this key may call (Anthropic's shape when anthropic-version is sent)")
+@router.get(
+    "/models",
+    summary="The models this key may call (Anthropic's shape, a page at a time, when anthropic-version is sent)",
+)
 @in_thread
-def models(request: Request) -> Response:
+def models(
+    request: Request,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="Anthropic's shape: models per page (20)")] = None,
+    after_id: Annotated[str | None, Query(max_length=200, description="Anthropic's shape: the page after")] = None,
+    before_id: Annotated[str | None, Query(max_length=200, description="Anthropic's shape: the page before")] = None,
+) -> Response:
     who = admit(request)
     entries = services_of(request).keys.models(who)
     headers = {"x-request-id": request_id(request)}
     if is_anthropic(request):
-        return JSONResponse(anthropic_format.models(entries), headers=headers)
+        page = anthropic_format.models(entries, limit=limit, after_id=after_id, before_id=before_id)
+        return JSONResponse(page, headers=headers)
     return JSONResponse(openai_format.models(entries), headers=headers)
 
 

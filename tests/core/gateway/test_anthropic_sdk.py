@@ -107,6 +107,7 @@ def test_a_replayed_stream_states_the_billed_input_count_from_the_start(world: G
     balance = world.balance(user)
     with client.messages.stream(**ask) as again:
         events = list(again)
+        assert again.response.headers["idempotent-replayed"] == "true"  # as a plain replay says
     assert events[0].type == "message_start"
     assert events[0].message.id == first.get_final_message().id  # the first request's answer, id included
     assert client.messages.create(**ask).id == first.get_final_message().id

@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import json
 
+import anthropic
+import pytest
+
 from core.access import SYSTEM
 from tests.core.gateway.conftest import GatewayWorld
 from tests.core.providers.fakes import wav_bytes
@@ -112,6 +115,22 @@ def test_models_lists_what_the_key_may_call(world: GatewayWorld) -> None:
     assert sorted(m.id for m in narrow.models.list()) == ["gpt-4o-mini", "tts-1"]
 
 
+def test_the_anthropic_sdk_pages_through_the_models(world: GatewayWorld) -> None:
+    """Anthropic's models list comes a page at a time (`limit`, 20 by default; `after_id`, `before_id`): the SDK's
+    auto-pagination walks every page; a `limit` was ignored (every model on one page, `has_more` false)."""
+    key = world.key(world.user())
+    everything = [m.id for m in world.openai(key).models.list()]
+    claude = world.anthropic(key)
+    first = claude.models.list(limit=2)
+    assert [m.id for m in first.data] == everything[:2] and first.has_more and first.last_id == everything[1]
+    assert [m.id for m in claude.models.list(limit=3, after_id=everything[1]).data] == everything[2:5]
+    assert [m.id for m in claude.models.list(limit=2, before_id=everything[3]).data] == everything[1:3]
+    assert [m.id for m in claude.models.list(limit=5)] == everything  # every page, followed by the SDK
+    assert len(claude.models.list().data) == min(20, len(everything))
+    with pytest.raises(anthropic.BadRequestError):
+        claude.models.list(limit=0)
+
+
 def test_music_and_voice_clone_routes(world: GatewayWorld) -> None:
     import httpx
 
@@ -148,7 +167,9 @@ def test_the_same_idempotency_key_answers_the_first_completion_again(world: Gate
     assert world.balance(user) == 10_000 - int(first.headers["x-credits-charged"])
     ask = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True, "extra_headers": {"Idempotency-Key": "s-7"}}
     streamed = {chunk.id for chunk in client.chat.completions.create(**ask)}  # type: ignore[call-overload]
-    assert {chunk.id for chunk in client.chat.completions.create(**ask)} == streamed  # type: ignore[call-overload]
+    replayed = client.chat.completions.with_raw_response.create(**ask)  # type: ignore[call-overload]
+    # a streamed replay says so too (it did not: only plain answers had the header)
+    assert replayed.headers["idempotent-replayed"] == "true" and {c.id for c in replayed.parse()} == streamed
     other = world.openai(world.key(user)).chat.completions.create(
         model="gpt-4o-mini", messages=MESSAGES, extra_headers=headers
     )
