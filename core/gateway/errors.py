@@ -134,6 +134,13 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     if refused is not None:  # the key first, as OpenAI and Anthropic answer: no key, no word about the body
         return refused
     errors = [err for err in exc.errors() if not _other_branch(err)] or exc.errors()
+    if errors and errors[0].get("type") == "json_invalid":  # its location is a character offset, not a field
+        where = errors[0].get("loc", ("body", "?"))[-1]
+        why = str((errors[0].get("ctx") or {}).get("error") or "not JSON")
+        message = f"Invalid request: the body is not valid JSON ({why} at character {where}); send one JSON object."
+        return render(
+            request, Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message)
+        )
     refusals = [err for err in errors if str(err.get("msg", "")).startswith("Value error, ")]
     parts = []
     for err in (refusals or errors)[:3]:  # a sentence of ours says more than the union's other branches
@@ -179,9 +186,14 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     openai_type, anthropic_type = _BY_STATUS.get(exc.status_code, ("invalid_request_error", "invalid_request_error"))
     message = str(exc.detail) if exc.detail else "Request refused."
+    code = None
     if exc.status_code == 404:
         message = f"Unknown route {request.method} {request.url.path}; /docs lists the routes."
-    return render(request, Problem(exc.status_code, openai_type, None, anthropic_type, message))
+    elif exc.status_code == 400:  # FastAPI's "There was an error parsing the body": not UTF-8, nested too deep, ...
+        code = "invalid_request"
+        if message == "There was an error parsing the body":
+            message = "Invalid request: the body could not be parsed; send one JSON object in UTF-8."
+    return render(request, Problem(exc.status_code, openai_type, code, anthropic_type, message))
 
 
 def database_unavailable(exc: BaseException) -> bool:

@@ -35,9 +35,11 @@ JSON_BODY_BYTES = 16 * 1024 * 1024  # an image's URL (a base64 data URL) may be 
 
 
 class _Open(BaseModel):
-    """OpenAI and Anthropic clients send fields this gateway does not use: accept them, use only what is declared."""
+    """OpenAI and Anthropic clients send fields this gateway does not use: accept them, use only what is declared.
+    A declared field of the wrong JSON type is refused, as OpenAI's and Anthropic's APIs refuse it (strict): a
+    `max_tokens` of "10" or true, a `stream` of "yes" are not taken for 10, 1 and true."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 def _as_field(check: Callable[..., Any], *args: Any) -> Any:
@@ -282,7 +284,7 @@ class ImageRequest(_Open):
 
 
 class MusicRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: ModelId
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=2_000)]

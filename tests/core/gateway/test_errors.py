@@ -109,6 +109,50 @@ def test_unknown_model_and_malformed_requests(world: GatewayWorld) -> None:
     assert r.status_code == 404 and "error" in r.json()
 
 
+@pytest.mark.parametrize(
+    ("route", "field", "value"),
+    [
+        ("/v1/chat/completions", "max_tokens", "10"),  # was taken for 10
+        ("/v1/chat/completions", "max_tokens", True),  # was taken for 1
+        ("/v1/chat/completions", "stream", "yes"),  # was taken for true, and streamed
+        ("/v1/chat/completions", "temperature", "0.5"),
+        ("/v1/messages", "max_tokens", "10"),
+        ("/v1/responses", "max_output_tokens", 10.0),
+    ],
+)
+def test_a_field_of_the_wrong_json_type_is_refused_not_converted(
+    world: GatewayWorld, route: str, field: str, value: object
+) -> None:
+    """OpenAI's and Anthropic's APIs refuse a string or a boolean where a number is due; so does the gateway."""
+    user = world.user()
+    headers = {"Authorization": f"Bearer {world.key(user)}"}
+    body: dict[str, object] = {"model": "claude-haiku-4-5" if route == "/v1/messages" else "gpt-4o-mini"}
+    body |= {"input": "Say hello."} if route == "/v1/responses" else {"messages": ASK, "max_tokens": 50}
+    calls = world.upstream_calls()
+    r = httpx.post(f"{world.url}{route}", json={**body, field: value}, headers=headers)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["message"].startswith(f"Invalid request: {field}:")
+    assert world.upstream_calls() == calls and world.balance(user) == 10_000
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"model": "gpt-4o-mini", "messages": [', "the body is not valid JSON"),  # its `param` was "39"
+        (b'{"model": "gpt-4o-\xff"}', "could not be parsed"),  # not UTF-8: its code was null
+        (b"[" * 1000 + b"]" * 1000, "Invalid request"),
+        (b'{"max_tokens": ' + b"9" * 5000 + b"}", "Invalid request"),
+    ],
+)
+def test_a_body_that_does_not_parse_is_one_sentence_with_a_code(world: GatewayWorld, body: bytes, says: str) -> None:
+    headers = {"Authorization": f"Bearer {world.key(world.user())}", "content-type": "application/json"}
+    r = httpx.post(f"{world.url}/v1/chat/completions", content=body, headers=headers)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert says in error["message"] and error["code"] == "invalid_request" and error.get("param") is None, error
+
+
 @pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/messages", "/v1/audio/speech"])
 def test_a_malformed_request_without_a_good_key_is_401_not_400(world: GatewayWorld, route: str) -> None:
     """The key is judged first, as OpenAI and Anthropic do: without a good key nothing is said about the body. A

@@ -243,6 +243,14 @@ def test_arguments_that_are_not_a_json_object_are_refused_before_the_call() -> N
     with pytest.raises(InvalidInputError, match="not a JSON object"):
         p.validate(SONNET, _chat(messages=bad, tools=[WEATHER]))  # before any credit is held
     assert up.requests == []
+    # the sandbox's Claude refuses it too (it answered, so code tried there failed on the real model)
+    claude = model(
+        "sandbox", "sandbox:anthropic/claude-sonnet-4-5", "chat", "token", mirrors="anthropic/claude-sonnet-4-5"
+    )
+    with pytest.raises(InvalidInputError, match="not a JSON object"):
+        SandboxProvider(client=None).validate(claude, _chat(messages=bad, tools=[WEATHER]))
+    gpt = model("sandbox", "sandbox:openai/gpt-4o", "chat", "token", mirrors="openai/gpt-4o")
+    SandboxProvider(client=None).validate(gpt, _chat(messages=bad, tools=[WEATHER]))  # OpenAI takes any string
 
 
 def test_the_sandbox_calls_the_tool_then_answers_its_result() -> None:
