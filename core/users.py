@@ -60,6 +60,15 @@ _BY_ID = select(*User.__table__.columns).where(User.id == bindparam("uid"))
 _BY_EMAIL = select(*User.__table__.columns).where(User.email == bindparam("email"))
 
 
+def checked_markup(markup_pct: Decimal | int | str) -> Decimal:
+    """A markup percentage as the money rules take it (0 to 1000, at most 4 decimals), or InvalidInputError saying
+    what is wrong with it (for every door: forms, the command line, the calculator)."""
+    try:
+        return validate_markup(markup_pct)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"{str(exc).rstrip('.')}.") from None
+
+
 def to_view(u: Any) -> UserView:
     """A frozen view of a `User` row (ORM object or Core row with the same attribute names)."""
     return UserView(
@@ -119,10 +128,7 @@ def add_user(
         raise InvalidInputError(f"Unknown role {role!r}; choose one of: {', '.join(ROLES)}.")
     if not name.strip():
         raise InvalidInputError("A user needs a name.")
-    try:
-        markup = validate_markup(markup_pct)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInputError(str(exc)) from exc
+    markup = checked_markup(markup_pct)
     if session.scalar(select(func.count()).select_from(User).where(User.email == email)):
         raise InvalidInputError(f"A user with email {email} already exists.")
     user = User(email=email, name=name.strip(), role=role, developer_markup_pct=markup, credit_balance=0)

@@ -63,6 +63,12 @@ def exact_usd(usd: Decimal) -> str:
     return price(usd, digits=9)
 
 
+def answer_text(text: str, simulated: bool) -> str:
+    """A model's answer as Markdown (models write Markdown), but a simulated one as plain text: the sandbox quotes
+    what the user typed, which is never shown as Markdown."""
+    return plain(text) if simulated else text
+
+
 def latency_label(sandbox: bool) -> str:
     """A simulated call's time is the sandbox's, not a model's latency: it is named so."""
     return "Sandbox time" if sandbox else "Latency"
@@ -209,7 +215,7 @@ def draw_compare(entries: list[CompareEntry], category: str) -> None:
             elif category == "image":
                 st.image(result.data)
             else:
-                st.markdown(result.text or "")
+                st.markdown(answer_text(result.text or "", result.sandbox))
             card = cost_card(result, credit_usd)
             st.metric(latency_label(result.sandbox), f"{card.latency_ms:,} ms", help=latency_help(result.sandbox))
             st.metric(
@@ -324,7 +330,8 @@ if category == "chat":
     for turn in history:
         with st.chat_message(turn["role"]):
             said = turn.get("text", turn["content"])
-            st.markdown(plain(said) if turn["role"] == "user" else said)  # typed: as typed
+            simulated = turn.get("result") is not None and turn["result"].sandbox
+            st.markdown(plain(said) if turn["role"] == "user" else answer_text(said, simulated))  # typed: as typed
             for image in turn.get("images", ()):
                 st.image(image, width=240)
             if turn.get("result") is not None:
@@ -353,7 +360,8 @@ if category == "chat":
         with st.chat_message("assistant"):
             try:
                 stream = svc.generation.stream(principal, user, model_id, request, provider=provider)
-                reply = st.write_stream(stream)
+                shown = (answer_text(c, provider == "sandbox") if isinstance(c, str) else c for c in stream)
+                reply = st.write_stream(shown)
                 result = stream.result
             except Exception as exc:
                 show_error(exc)
@@ -403,7 +411,7 @@ elif category == "image":
     if st.button("Generate image", type="primary", disabled=not prompt.strip()):
         request = GenerationRequest(category="image", text=prompt, size=size, quality=quality)
         if result := run_call(user, model_id, provider, request):
-            st.image(result.data, caption=prompt[:120])
+            st.image(result.data, caption=plain(prompt[:120]))  # typed: as typed
             draw_cost_card(result)
 
 elif category == "music":

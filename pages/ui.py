@@ -269,8 +269,15 @@ def _banners(_who: Principal, who_key: str) -> list:
 
 def plain(text: str) -> str:
     """Text from the data (model ids, emails, names, sentences with dollar amounts) shown as itself where Streamlit
-    reads Markdown (and $...$ as LaTeX, :name: as an icon, :red[...] as colour): every such character escaped."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+    reads Markdown (and $...$ as LaTeX, :name: as an icon, :red[...] as colour, &...; as a character): every such
+    character escaped. Streamlit also links bare URLs, `www.` names and emails found in the text itself, escaped or
+    not: an invisible word joiner (U+2060) after `scheme:`, `www` and `@` keeps them text (a link typed by a user
+    is never live)."""
+    escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])", r"\\\1", text)
+    return _UNLINKED.sub("\\1\u2060", escaped)
+
+
+_UNLINKED = re.compile(r"(?i)(\\:(?=//)|(?<=www)(?=\\\.)|@)")
 
 
 @contextmanager

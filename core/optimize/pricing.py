@@ -33,9 +33,9 @@ from core.analytics.filters import SpendFilter
 from core.analytics.queries import SpendQueries
 from core.config import ROUNDING_POLICIES
 from core.errors import InvalidInputError
-from core.money import validate_markup
 from core.optimize.period import Period
 from core.optimize.pricing_sql import ledger_sql, usage_sql
+from core.users import checked_markup
 
 NANO = 10**9
 MARKUP_SCALE = 10**4
@@ -80,10 +80,7 @@ class PricingScenario:
 
 
 def _markup(value: Decimal | int | str) -> Decimal:
-    try:
-        pct = validate_markup(value)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInputError(f"{exc}.") from None
+    pct = checked_markup(value)
     if pct * MARKUP_SCALE != (pct * MARKUP_SCALE).to_integral_value():
         raise InvalidInputError(f"A markup has at most 4 decimals, got {pct}%.")
     return pct

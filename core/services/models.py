@@ -16,7 +16,7 @@ from core.catalog.types import PRICE_FIELDS, HardwarePrice, ModelPrice
 from core.db.models import CATEGORIES
 from core.errors import CoreError, InvalidInputError
 from core.usage import Usage
-from core.users import get_user
+from core.users import checked_markup, get_user
 
 if TYPE_CHECKING:
     from core.services.container import Services
@@ -131,7 +131,7 @@ class ModelService:
     def quote(self, caller: Caller, model: ModelPrice, usage: Usage, markup_pct: Decimal | str | int) -> Quote:
         """What `usage` of `model` costs in credits at `markup_pct`, step by step (provider cost, base credits, the
         rounding uplift, the markup)."""
-        return quote(model, usage, markup_pct, self._s.settings.credit_usd)
+        return quote(model, usage, checked_markup(markup_pct), self._s.settings.credit_usd)
 
     @guarded(Capability.EDIT_PRICES)
     def update_prices(

@@ -89,6 +89,14 @@ def test_calculator_prints_huge_figures_whole(demo: Database) -> None:
     assert shown["Final credits"].replace(",", "").isdigit() and "," in shown["Final credits"]
 
 
+def test_calculator_refuses_a_markup_finer_than_the_ledger_keeps_with_a_sentence(demo: Database) -> None:
+    at = open_page("models")
+    at.number_input(key="calc_markup").set_value(33.33333).run()
+    assert not at.exception  # it was "Something went wrong" and nothing below the calculator was drawn
+    assert any("more than 4 decimal places" in e.value for e in at.error)
+    assert "Final credits" not in metrics(at)
+
+
 def test_calculator_refuses_impossible_usage(demo: Database) -> None:
     at = open_page("models")
     at.number_input(key="calc_in").set_value(100)

@@ -92,7 +92,7 @@ def test_chat_streams_a_reply_and_shows_the_cost_card(db: Database) -> None:
     at.chat_input[0].set_value("What does a credit cost?").run()
     assert not at.exception, at.exception
     texts = [m.value for m in at.markdown]
-    assert any(LABEL in t for t in texts) and any("What does a credit cost?" in t for t in texts)
+    assert any(plain(LABEL) in t for t in texts) and any("What does a credit cost?" in t for t in texts)
     assert int(metric(at, "Would cost (not charged)")) >= 2  # 1 base credit at least, 100% markup
     assert not [m for m in at.metric if m.label == "Credits charged"]
     assert metric(at, "Markup") == "100%"
@@ -131,11 +131,12 @@ def test_image_generation(db: Database) -> None:
     at = app()
     at.selectbox(key="pg_category").set_value("image").run()
     at.selectbox(key="pg_model_image_sandbox").set_value("sandbox-image").run()  # the twin of DALL-E 3
-    at.text_area(key="pg_image_prompt").set_value("a lighthouse at dusk").run()
+    at.text_area(key="pg_image_prompt").set_value("a lighthouse at **dusk**").run()
     at.selectbox(key="pg_quality").set_value("hd").run()
     at.button[0].click().run()
     assert not at.exception, at.exception
     assert at.image, "no image"
+    assert at.image[0].proto.imgs[0].caption == plain("a lighthouse at **dusk**")  # typed: not Markdown
     assert metric(at, "Provider cost (USD)") == "$0.08"  # hd 1024x1024 on DALL-E 3, the mirrored model
     assert metric(at, "Base credits") == "2"
 
@@ -273,6 +274,20 @@ def test_what_a_person_types_is_shown_as_typed_not_as_markdown(db: Database) -> 
     assert not at.exception, at.exception
     mine = [m.markdown[0].value for m in at.chat_message if m.name == "user"]
     assert mine[0] == plain(typed) and mine[1] == "again"  # escaped: no bold, no LaTeX, no colour
+    # the sandbox's answer quotes what was typed: shown as text too (it was Markdown: bold, LaTeX, a live link)
+    answers = [m.markdown[0].value for m in at.chat_message if m.name == "assistant"]
+    assert len(answers) == 2 and all(a.startswith(plain(LABEL)) for a in answers), answers
+    assert "**bold**" not in answers[0] and plain("**bold**") in answers[0]
+
+
+def test_a_typed_link_is_never_live(db: Database) -> None:
+    """Streamlit links bare URLs, www. names and emails in any text, escaped or not: `plain` keeps them text."""
+    shown = plain("see http://evil.example, www.evil.example or ana@evil.example")
+    for linked in ("http://", "https://", "www.", "@evil"):
+        assert linked not in shown.replace("\\", "")
+    assert (
+        shown.replace("\\", "").replace("\u2060", "") == "see http://evil.example, www.evil.example or ana@evil.example"
+    )
 
 
 def test_a_call_that_ends_while_the_database_is_down_shows_its_charge_as_pending(
