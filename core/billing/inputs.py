@@ -3,6 +3,7 @@ before anything is written."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -35,6 +36,10 @@ def credits(value: Any, what: str = "Credits", *, allow_zero: bool = False, allo
     return value
 
 
+_SEPARATORS = re.compile(r"[, _]")
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[, _]\d{3})+(?:\.\d*)?$")  # thousands groups: 1,500 / 1 500 / 12_000.5
+
+
 def typed_credits(value: Any, what: str = "Credits") -> int:
     """Credits as a person typed them ("1,500", "12.7", "-50", " 0 "): the exact whole number, or a refusal that
     names what was typed. Nothing is rounded or clamped: 12.7 is refused, never posted as 12."""
@@ -43,6 +48,11 @@ def typed_credits(value: Any, what: str = "Credits") -> int:
     typed = str(value).strip() if value is not None else ""
     if not typed:
         raise InvalidAmountError(f"{what}: nothing was typed; type a whole number of credits such as 100.")
+    if _SEPARATORS.search(typed) and not _GROUPED.match(typed):  # "1,5" is 1.5 in much of the world, never 15
+        raise InvalidAmountError(
+            f"{what}: {typed!r} is not a number as written: a comma, space or _ only separates thousands (1,500), "
+            "never decimals. Type the credits in digits, such as 1500."
+        )
     try:
         amount = Decimal(typed.replace(",", "").replace("_", "").replace(" ", ""))
     except InvalidOperation:

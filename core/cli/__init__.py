@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from sqlalchemy.exc import DBAPIError
 
 from core.access import SYSTEM, Caller, SystemCaller
-from core.errors import CoreError, NotFoundError
+from core.errors import CoreError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
     from core.services import Services
@@ -182,8 +182,10 @@ def _quiet_stdout() -> None:
 
 
 def _caller(services: Services, email: str | None) -> Caller:
-    if not email:
+    if email is None:
         return cli_caller()
+    if not email.strip():  # `--as "$EMAIL"` with EMAIL unset must not act as the system, with every right
+        raise InvalidInputError("--as was given no email; name the user to act as, or leave --as out.")
     principal = services.users.identify(SYSTEM, email)
     if principal is None:
         raise NotFoundError(f"--as {email}: no such user; `python -m core users list` shows who exists.")

@@ -63,7 +63,10 @@ def cases() -> list[Case]:
         Case("unknown option", ("users", "list", "--frob")),
         Case("missing required", ("users", "add")),
         Case("bad choice", ("users", "list", "--role", "king")),
-        *(Case(f"--as {v[:12]!r}", ("--as", v, "users", "list")) for v in ("nobody@x.io", INJECTION, BAD_UTF8)),
+        *(
+            Case(f"--as {v[:12]!r}", ("--as", v, "users", "list"))
+            for v in ("nobody@x.io", "", " ", INJECTION, BAD_UTF8)
+        ),
     ]
     # demo: bounded before anything is written
     out += _ints(("demo",), "--rows", ("-1", "0", HUGE, "1000000000000", "abc"))

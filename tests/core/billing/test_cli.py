@@ -77,6 +77,7 @@ def test_one_credit_reads_one_credit(db: str, capsys: pytest.CaptureFixture[str]
         (["credits", "grant", "--user", "ana@example.com", "--credits", "-5"], "use kind 'adjustment'"),
         (["credits", "grant", "--user", "ana@example.com", "--credits", "0"], "0 posts nothing"),
         (["credits", "grant", "--user", "ana@example.com", "--credits", "12.7"], "12.7 is not a whole number"),
+        (["credits", "grant", "--user", "ana@example.com", "--credits", "1,5"], "'1,5' is not a number as written"),
         (["credits", "grant", "--user", "ana@example.com", "--credits", "lots"], "'lots' is not a number"),
         (["credits", "grant", "--user", "ana@example.com", "--credits", "2,000,000,000"], "add --yes-large"),
         (["credits", "refund", "--transaction", "99", "--reason", "x"], "No transaction 99"),

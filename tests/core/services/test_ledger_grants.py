@@ -56,6 +56,10 @@ def test_review_shows_the_exact_value_typed_and_what_it_leaves(
         ("1e3x", "grant", "'1e3x' is not a number"),
         ("NaN", "grant", "'NaN' is not a number"),
         ("1e5", "grant", "'1e5' is in scientific notation; type the whole number of credits in digits (100,000)"),
+        # a decimal comma, or a stray group, was stripped and the digits posted: 1,5 as 15, "1 000 0" as 10,000
+        ("1,5", "grant", "'1,5' is not a number as written: a comma, space or _ only separates thousands (1,500)"),
+        ("1,00", "grant", "'1,00' is not a number as written"),
+        ("1 000 0", "grant", "'1 000 0' is not a number as written"),
         ("1E400", "grant", "'1E400' is in scientific notation; type the whole number of credits in digits."),
     ],
 )  # fmt: skip
