@@ -79,8 +79,7 @@ class WebhookRegistry:
         clean = " ".join(check_line(name or "", "A webhook's name").split())
         if not clean or len(clean) > 100:
             raise InvalidInputError("A webhook needs a name of 1 to 100 characters, e.g. 'finance-slack'.")
-        if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 1000:
-            raise InvalidInputError(f"A webhook URL starts with https:// (or http://), got {url_host(url)!r}.")
+        check_webhook_url(url)
         bad = [k for k in kinds if k not in ALERT_KINDS]
         if bad:
             raise InvalidInputError(f"Unknown alert kind {bad[0]!r}; choose from {', '.join(ALERT_KINDS)}.")
@@ -136,6 +135,28 @@ def _view(r: Any) -> WebhookView:
     )
 
 
+def check_webhook_url(url: Any) -> None:
+    """A URL a webhook can be posted to: http(s), a host, a port that exists; else InvalidInputError naming what
+    is wrong (a bad port used to be stored, then stopped every later delivery run)."""
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 1000:
+        scheme = url.split("://", 1)[0] if isinstance(url, str) and "://" in url else None
+        got = f"{scheme}://..." if scheme else repr(url_host(url) if isinstance(url, str) else url)
+        raise InvalidInputError(
+            f"A webhook URL starts with https:// (or http://), of at most 1,000 characters; got {got}."
+        )
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise InvalidInputError(
+            f"The webhook URL cannot be used: {str(exc).rstrip('.')} (host {url_host(url)!r})."
+        ) from None
+    if not parsed.host:
+        raise InvalidInputError("The webhook URL names no host; give one such as https://hooks.example.com/....")
+    if port is not None and not 0 < port < 65536:
+        raise InvalidInputError(f"The webhook URL's port {port} does not exist (1 to 65535).")
+
+
 def post_signed(client: httpx.Client, url: str, secret: str, payload: dict[str, Any], event: str) -> AttemptResult:
     """One signed POST. Retryable: no answer, a timeout, 408, 429 and 5xx; anything else not 2xx is final."""
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
@@ -151,7 +172,7 @@ def post_signed(client: httpx.Client, url: str, secret: str, payload: dict[str, 
         resp = client.post(url, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
     except (*RETRYABLE_TRANSPORT_ERRORS, httpx.TimeoutException) as exc:
         return AttemptResult(ok=False, retryable=True, status_code=None, error=_error(exc, url), duration_ms=_ms(t0))
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # a URL stored before it was checked: final
         return AttemptResult(ok=False, retryable=False, status_code=None, error=_error(exc, url), duration_ms=_ms(t0))
     if 200 <= resp.status_code < 300:
         return AttemptResult(ok=True, retryable=False, status_code=resp.status_code, error=None, duration_ms=_ms(t0))

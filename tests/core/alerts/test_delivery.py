@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from core.alerts import SIGNATURE_HEADER, AlertDelivery, AlertLog, NewAlert, WebhookRegistry, sign, verify_signature
 from core.alerts.delivery import MAX_ATTEMPTS
@@ -27,6 +28,7 @@ from core.billing import BillingService
 from core.config import Secret
 from core.db import Database
 from core.db.models import AlertNotification, utcnow
+from core.errors import InvalidInputError
 from tests.core.budgets.conftest import funded
 
 
@@ -195,6 +197,39 @@ def test_a_webhook_gets_only_the_kinds_it_asked_for_and_a_removed_one_nothing(
     assert delivery(runtime, []).deliver_pending().delivered == 0 and len(receiver.received) == 1
     with pytest.raises(Exception, match="https://"):
         hooks.add("bad", "ftp://example.com/x")
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("https://h.example.com:abc/x", "Invalid port"),  # was stored, then every delivery run stopped on it
+        ("http://[::1", "cannot be used"),  # was an unexpected ValueError
+        ("https://", "names no host"),
+        ("https:///path", "names no host"),
+        ("https://h.example.com:99999/x", "port 99999 does not exist"),
+        ("ftp://x.example/x", "got ftp://"),
+    ],
+)
+def test_a_webhook_url_that_cannot_be_posted_to_is_refused_with_what_is_wrong(
+    runtime: Database, url: str, says: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(says)):
+        WebhookRegistry(runtime.session_factory).add("bad", url)
+
+
+def test_a_stored_url_that_cannot_be_posted_to_fails_its_delivery_and_the_run_goes_on(
+    runtime: Database, receiver: Receiver
+) -> None:
+    """A URL stored before the check (an older version): its delivery fails for good, the other webhooks still get
+    theirs; the run stopped with InvalidURL at it, every time."""
+    hooks = WebhookRegistry(runtime.session_factory)
+    hooks.add("bad port", receiver.url)
+    hooks.add("good", receiver.url)
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE alert_webhooks SET url = 'https://h.example.com:abc/x' WHERE name = 'bad port'"))
+    AlertLog(runtime.session_factory, runtime.settings).record([alert()])
+    report = delivery(runtime, []).deliver_pending()
+    assert (report.delivered, report.failed) == (1, 1) and len(receiver.received) == 1
 
 
 @dataclass
