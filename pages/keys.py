@@ -124,6 +124,9 @@ def row(k: ApiKeyView) -> dict[str, object]:
 
 table(pd.DataFrame([row(k) for k in keys]), COLUMNS, key="keys_table")
 
+if revoked := st.session_state.pop("keys_revoked", None):
+    st.success(plain(f"Revoked {revoked}: calls with it are refused from now on."))
+    st.session_state["revoke_sure"] = False  # before the box exists: each revocation is confirmed on its own
 active = [k for k in keys if k.status() == "active"]
 if active:
     with st.form("revoke_key"):
@@ -137,4 +140,5 @@ if active:
             else:
                 target = next(k for k in active if k.id == picked)
                 svc.keys.revoke(principal, target.owner_email, target.id)
+                st.session_state["keys_revoked"] = labels[picked]
                 st.rerun()

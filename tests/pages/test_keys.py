@@ -60,6 +60,21 @@ def test_a_pm_creates_a_key_sees_it_once_and_revokes_it(db: Database) -> None:
     assert list(at.dataframe[0].value["status"]) == ["revoked"]
 
 
+def test_each_revocation_is_confirmed_on_its_own(db: Database) -> None:
+    """The ticked box stayed ticked after a revocation, so a second click revoked the next key unconfirmed."""
+    svc = Services(db)
+    for name in ("first", "second"):
+        svc.keys.create(SYSTEM, "pm@x.io", name)
+    at = run_as("pm@x.io")
+    at.checkbox(key="revoke_sure").check()
+    next(b for b in at.button if b.label == "Revoke").click().run()
+    assert not at.exception, at.exception
+    assert any("Revoked" in m.value for m in at.success) and not at.checkbox(key="revoke_sure").value
+    next(b for b in at.button if b.label == "Revoke").click().run()  # not ticked again
+    assert any("Tick the box" in w.value for w in at.warning)
+    assert sorted(at.dataframe[0].value["status"]) == ["active", "revoked"]
+
+
 def test_an_admin_sees_and_makes_everyones_keys(db: Database) -> None:
     Services(db).keys.create(SYSTEM, "pm@x.io", "pm's")
     at = run_as("admin@x.io")
