@@ -87,12 +87,19 @@ def refund_form(tx: Transaction, refundable: bool) -> None:
         part = st.text_input("Credits to refund (blank: all of it)", key="refund_credits")
         asked = st.form_submit_button("Review refund")
     if asked:
-        st.session_state["refund_pending"] = {"tx": tx.id, "reason": reason, "credits": part}
+        st.session_state.pop("refund_pending", None)
+        try:  # checked at Review, as a grant is: "abc", 0 or more than the debit never reach Confirm
+            amount = services().ledger.review_refund(actor, -tx.amount, part)
+        except CoreError as exc:
+            st.error(plain(str(exc)))
+            return
+        st.session_state["refund_pending"] = {"tx": tx.id, "reason": reason, "credits": part, "amount": amount}
     pending = st.session_state.get("refund_pending")
     if not pending or pending["tx"] != tx.id:
         return
     debited = credits(-tx.amount)
-    what = f"{pending['credits'].strip()} of the {debited}" if pending["credits"].strip() else f"all {debited}"
+    amount = pending["amount"]
+    what = f"{credits(amount)} of the {debited}" if amount != -tx.amount else f"all {debited}"
     st.warning(plain(f"Confirm: refund {what} of transaction {tx.id}. Reason: {pending['reason'] or '(none)'}"))
 
     def post() -> str:

@@ -23,11 +23,13 @@ class UnpricedModelError(CoreError):
 
 
 class InsufficientCreditsError(CoreError):
-    def __init__(self, needed: int, available: int, what: str = "this call") -> None:
+    def __init__(self, needed: int, available: int, what: str = "this call", *, message: str | None = None) -> None:
         self.needed = needed
         self.available = available
         super().__init__(
-            f"Not enough credits: {what} needs {needed}, you have {available} available. Ask an admin for a top-up."
+            message
+            or f"Not enough credits: {what} needs {needed:,}, you have {available:,} available. Ask an admin for a "
+            "top-up."
         )
 
 

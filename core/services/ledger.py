@@ -202,11 +202,17 @@ class LedgerService:
                 "away."
             )
         now = self._s.billing.balance(user)
-        if check_available and amount < 0 and now.available + amount < 0:
-            raise InsufficientCreditsError(-amount, max(now.available, 0), what="this adjustment")
-        limit = self._s.settings.grant_confirm_above_credits
         with self._s.db.session() as s:
             email = get_user(s, user).email
+        if check_available and amount < 0 and now.available + amount < 0:
+            left = max(now.available, 0)
+            raise InsufficientCreditsError(
+                -amount,
+                left,
+                message=f"This adjustment takes {-amount:,} credits, but {email} has {left:,} available; "
+                f"an adjustment can take at most {left:,}.",
+            )
+        limit = self._s.settings.grant_confirm_above_credits
         return GrantReview(
             user=email,
             kind=kind,
@@ -248,6 +254,23 @@ class LedgerService:
         if isinstance(credits, str):
             credits = typed_credits(credits, "The refund") if credits.strip() else None
         return self._s.billing.refund(transaction, reason, actor=caller.actor, credits=credits)
+
+    @guarded(Capability.GRANT_CREDITS)
+    def review_refund(self, caller: Caller, debited: int, credits: str) -> int:
+        """The credits a refund of `credits` (as typed; blank: all) of a debit of `debited` credits gives back,
+        checked before anyone confirms it as the refund itself checks them: a whole number, above 0, at most what
+        was debited."""
+        if not credits.strip():
+            return debited
+        amount = typed_credits(credits, "The refund")
+        if amount <= 0:
+            raise InvalidAmountError(f"The refund: {credits.strip()} is not above 0; type 1 to {debited:,}.")
+        if amount > debited:
+            raise InvalidAmountError(
+                f"A refund of {amount:,} credits is more than the {debited:,} the transaction debited; "
+                f"type 1 to {debited:,}."
+            )
+        return amount
 
     @guarded(Capability.VIEW_ALL_SPEND)
     def audit(self, caller: Caller, *, action_prefix: str | None = None) -> list[AuditEntry]:

@@ -87,6 +87,31 @@ def select_history_row(at: AppTest, row: int) -> None:
     at.run()
 
 
+def test_a_refund_of_an_impossible_amount_is_refused_at_review(demo: Database) -> None:
+    """ "abc", 0, -1, 2.5 or more than the debit reached Confirm ("refund abc of the 6 credits"); refused at Review now,
+    as a grant is, and a part the debit covers is reviewed as itself."""
+    billing = BillingService(demo.session_factory, demo.settings)
+    at = open_page("ledger")
+    who = at.selectbox(key="hist_user").value
+    row = list(at.dataframe[1].value["refund"]).index("refundable")
+    debit = billing.transactions(who)[::-1][row]
+    debited = -debit.amount
+    select_history_row(at, row)
+    for typed, says in (("abc", "not a number"), ("0", "not above 0"), ("-1", "not above 0"), ("2.5", "whole")):
+        at.text_input(key="refund_credits").input(typed)
+        button(at, "Review refund").click().run()
+        assert any(says in shown(e.value) for e in at.error), (typed, [e.value for e in at.error])
+        assert not [b for b in at.button if b.label == "Confirm refund"], typed
+    at.text_input(key="refund_credits").input(str(debited + 1))
+    button(at, "Review refund").click().run()
+    assert any("is more than the" in shown(e.value) for e in at.error)
+    assert not [b for b in at.button if b.label == "Confirm refund"]
+    if debited > 1:
+        at.text_input(key="refund_credits").input("1")
+        button(at, "Review refund").click().run()
+        assert any(plain(f"refund 1 credit of the {debited:,} credits") in w.value for w in at.warning)
+
+
 def test_finance_refunds_a_debit_from_its_row_after_a_confirmation(demo: Database) -> None:
     billing = BillingService(demo.session_factory, demo.settings)
     at = open_page("ledger")

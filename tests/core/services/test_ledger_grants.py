@@ -4,6 +4,7 @@ with a second confirmation. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -77,7 +78,9 @@ def test_an_adjustment_below_the_available_balance_is_refused_at_review(
     svc: Services, ana: UserView, finance: Principal
 ) -> None:
     svc.ledger.grant(finance, ana.id, 30)
-    with pytest.raises(InsufficientCreditsError, match="this adjustment needs 50, you have 30 available"):
+    # it read "you have 30 available. Ask an admin for a top-up", to finance, about someone else's balance
+    said = f"This adjustment takes 50 credits, but {ana.email} has 30 available; an adjustment can take at most 30."
+    with pytest.raises(InsufficientCreditsError, match=re.escape(said)):
         svc.ledger.review_grant(finance, ana.id, "-50", kind="adjustment")
 
 
