@@ -72,10 +72,18 @@ def horizon_minutes(hours: float) -> int:
     return minutes
 
 
+MAX_RATE = 1e9  # requests per hour: past this the minute counts lose their precision (1e18 gave nonsense figures)
+
+
 def _rate(requests_per_hour: float) -> float:
-    return positive(
+    rate = positive(
         "Requests per hour", requests_per_hour, "Enter the average traffic you expect, for example 60 requests/hour."
     )
+    if rate >= MAX_RATE:
+        raise InvalidRateError(
+            f"Requests per hour must be below {MAX_RATE:,.0f} (got {figure(rate)}): more than one deployment serves."
+        )
+    return rate
 
 
 def even_counts(requests_per_hour: float, minutes: int) -> np.ndarray:

@@ -8,6 +8,7 @@ Dates are bounded to the years the engine can reason about, so no date arithmeti
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -19,7 +20,14 @@ FIRST_DAY = date(1970, 1, 1)
 LAST_DAY = date(2999, 12, 31)
 
 
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[,_]\d{3})+$")  # 1,500 / 12_000: thousands, never a decimal comma
+
+
 def _whole(text: str) -> int:
+    if ("," in text or "_" in text) and not _GROUPED.match(text.strip()):  # "1,5" is 1.5 in much of the world
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number as written: a comma or _ only separates thousands (1,500)"
+        )
     cleaned = text.strip().replace("_", "").replace(",", "")
     # int() of a 4,300+ digit string raises ValueError itself; anything that long is out of every range anyway
     if len(cleaned) > 40:

@@ -102,7 +102,7 @@ def cases() -> list[Case]:
     out += _idents(("credits", "balance", "--user"), None, (*IDENTS, HUGE, "-1"))
     out += _idents(("credits", "history", "--user"), None, ("nobody@x.io", BAD_UTF8))
     out += _ints(("credits", "history", "--user", KNOWN), "--limit")
-    out += _ints(("credits", "grant", "--user", KNOWN), "--credits", (HUGE, "abc", "1.5", "0"))
+    out += _ints(("credits", "grant", "--user", KNOWN), "--credits", (HUGE, "abc", "1.5", "0", "1,5", "1,0,0"))
     out += _idents(("credits", "grant", "--credits", "5", "--user"), None)
     out += [
         Case(
@@ -157,7 +157,7 @@ def cases() -> list[Case]:
     out += _ints(("endpoints", "demo"), "--days", ("-1", "0", "32", HUGE))
     out += [Case("endpoints meter bad until", ("endpoints", "meter", "--until", "2026-13-45"))]
     # breakeven
-    out += _ints(("breakeven",), "--requests-per-hour", ("-1", "abc", "1e400", "nan", "inf"))
+    out += _ints(("breakeven",), "--requests-per-hour", ("-1", "abc", "1e400", "nan", "inf", "1e18", "1e300"))
     out += _ints(("breakeven", "--requests-per-hour", "10"), "--hours", ("-1", "0", "1e400", "nan"))
     out += _ints(("breakeven", "--requests-per-hour", "10"), "--seed", ("-1", HUGE))
     out += _ints(("breakeven", "--requests-per-hour", "10"), "--max-replicas", ("0", HUGE))
