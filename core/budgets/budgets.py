@@ -84,6 +84,9 @@ class BudgetView:
         return f"API key {self.api_key_id}"
 
 
+MAX_BUDGET_CREDITS = 2**31 - 1  # as the command line bounds --credits (and a key's monthly credits)
+
+
 def thresholds_of(values: Iterable[Any] | str | None) -> tuple[int, ...]:
     """Alert thresholds in percent: whole numbers from 1 to 1000, at most ten; sorted and deduplicated. Text is as
     a person types them: "50, 80, 100" (blank: no alerts)."""
@@ -143,6 +146,8 @@ class BudgetBook:
         if api_key_id is not None and (isinstance(api_key_id, bool) or not isinstance(api_key_id, int)):
             raise InvalidInputError(f"An API key is given by its id (a whole number), got {api_key_id!r}.")
         limit = inputs.credits(credits, "A budget")
+        if limit > MAX_BUDGET_CREDITS:  # the command line's bound: every door takes the same limits
+            raise InvalidInputError(f"A budget's limit is at most {MAX_BUDGET_CREDITS:,} credits, got {limit:,}.")
         _choice(period, PERIODS, "period")
         _choice(enforcement, BUDGET_ENFORCEMENTS, "enforcement")
         levels = list(thresholds_of(thresholds))
@@ -215,9 +220,17 @@ class BudgetBook:
         if team is not None:
             tid, name = team_row(conn, team)
             return "team", budgets.c.team_id == tid, f"team {name}"
-        known = conn.execute(select(ApiKey.id).where(ApiKey.id == api_key_id)).first() if api_key_id < 2**31 else None
+        known = (
+            conn.execute(select(ApiKey.id, ApiKey.revoked_at).where(ApiKey.id == api_key_id)).first()
+            if api_key_id < 2**31
+            else None
+        )
         if known is None:
             raise NotFoundError(f"No API key {api_key_id}; `python -m core keys list` shows the keys and their ids.")
+        if known.revoked_at is not None:
+            raise InvalidInputError(
+                f"API key {api_key_id} is revoked: no call can spend with it, so it needs no budget."
+            )
         return "api_key", budgets.c.api_key_id == api_key_id, f"API key {api_key_id}"
 
     # ---- reads ---------------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ __all__ = ["ApiKeyView", "KeyLimits", "KeyService", "NewApiKey"]
 
 TOUCH_EVERY_SECONDS = 60.0  # last_used_at is written at most this often per key and process
 MAX_RPM = 100_000
+MAX_MONTHLY_CREDITS = 2**31 - 1  # as the command line bounds --monthly-credits
 MAX_NAME_CHARS = 100
 
 
@@ -229,7 +230,7 @@ class KeyService:
         if not name or len(name) > MAX_NAME_CHARS:
             raise InvalidInputError(f"A key needs a name of 1 to {MAX_NAME_CHARS} characters (what it is for).")
         check_line(name, "A key's name")
-        for label, value, most in (("monthly credits", monthly_credits, None), ("rpm", rpm, MAX_RPM)):
+        for label, value, most in (("monthly credits", monthly_credits, MAX_MONTHLY_CREDITS), ("rpm", rpm, MAX_RPM)):
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

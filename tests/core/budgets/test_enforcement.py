@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from core.billing import BillingService, InsufficientCreditsError
 from core.billing.ledger_check import check_ledger
@@ -253,3 +254,19 @@ def test_a_one_off_budget_starts_counting_at_its_start(
     with pytest.raises(BudgetExceededError, match="it is a one-off budget: ask finance to raise it"):
         billing.reserve(ana.id, 1, "second")
     assert book.list_budgets()[0].spent == 1
+
+
+def test_a_budget_takes_the_limits_every_door_takes(
+    runtime: Database, billing: BillingService, book: BudgetBook
+) -> None:
+    """The Budgets page saved 99,999,999,999,999 credits, and a budget on a revoked key, which the command line
+    refuses; the engine refuses them for every door."""
+    ana = funded(runtime, billing, "ana@x.io", 10)
+    with pytest.raises(InvalidInputError, match="at most 2,147,483,647 credits"):
+        book.set(user=ana.id, credits=99_999_999_999_999)
+    book.set(user=ana.id, credits=2**31 - 1)
+    key = api_key_of(runtime, ana)
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP WHERE id = :id"), {"id": key})
+    with pytest.raises(InvalidInputError, match="is revoked"):
+        book.set(api_key_id=key, credits=100)

@@ -94,6 +94,9 @@ def test_rpm_and_models_narrow_a_key(services: Services) -> None:
         services.generation.generate(who, who.user_id, "sandbox-tts", GenerationRequest(category="tts", text="x"))
     with pytest.raises(InvalidInputError, match="Unknown model"):
         services.keys.create(SYSTEM, "ana@x.io", "bad", models=["gpt-17"])
+    # the API keys page saved 99,999,999,999,999 monthly credits, which the command line refuses
+    with pytest.raises(InvalidInputError, match="at most 2,147,483,647"):
+        services.keys.create(SYSTEM, "ana@x.io", "huge", monthly_credits=99_999_999_999_999)
 
 
 def test_usage_rows_record_the_key_and_the_api_source(services: Services, runtime: Database) -> None:
