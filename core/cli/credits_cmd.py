@@ -9,6 +9,7 @@ from core.cli import Context, spool_cmd
 from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
 from core.services import credits_text
+from core.services.errors import InvalidInputError
 from core.services.ledger import DISPUTES_SHOWN, GRANT_KINDS, PAGE_SIZE, TRANSACTION_TYPES
 from core.services.times import day_bounds
 
@@ -97,7 +98,7 @@ def run_grant(args: argparse.Namespace, ctx: Context) -> int:
         print_json(tx)
     else:
         print(
-            f"{args.kind} of {credits_text(tx.amount, signed=True)} to {args.user}: transaction {tx.id}, "
+            f"{tx.transaction_type} of {credits_text(tx.amount, signed=True)} to {args.user}: transaction {tx.id}, "
             f"balance {tx.balance_after:,}"
         )
     return 0
@@ -113,6 +114,8 @@ def run_balance(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_history(args: argparse.Namespace, ctx: Context) -> int:
+    if args.limit and args.page_size:  # one of them would be dropped without a word
+        raise InvalidInputError("--limit and --page-size both say how many rows to show; give one of them.")
     paged = args.types or args.since or args.until or args.before or args.page_size
     if paged:
         page = ctx.services.ledger.history_page(

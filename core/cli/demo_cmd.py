@@ -43,7 +43,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise ConfigError("--with-endpoints runs only on the local stand-in: set HF_ENDPOINTS_API_URL=local.")
     services.init()
     if args.if_empty and services.demo.has_usage(caller):
-        if not args.json:
+        if args.json:  # a script reading the answer gets JSON either way
+            print_json({"written": False, "reason": "demo history already present"})
+        else:
             print("demo history already present; nothing to do")
         return 0
     report = services.demo.write_history(

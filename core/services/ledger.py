@@ -244,9 +244,15 @@ class LedgerService:
         review = self._review(user, credits, kind, check_available=False)
         if review.large and not confirm_large:
             raise LargeGrantError(review)
-        return self._s.billing.grant(
+        tx = self._s.billing.grant(
             user, review.credits, kind=kind, note=note, idempotency_key=idempotency_key, actor=caller.actor
         )
+        if (tx.amount, tx.transaction_type) != (review.credits, kind):  # the key's first transaction, not this one
+            raise InvalidInputError(
+                f"The idempotency key was already used by transaction {tx.id} (a {tx.transaction_type} of "
+                f"{tx.amount:+,} credits); this {kind} of {review.credits:+,} was not posted. Use a new key."
+            )
+        return tx
 
     @guarded(Capability.GRANT_CREDITS)
     def refund(self, caller: Caller, transaction: int, reason: str, *, credits: int | str | None = None) -> Transaction:

@@ -124,6 +124,8 @@ def test_demo_command(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["usage_rows"] == 2000
     r = cli("demo", "--rows", "2000", "--if-empty", env=env)
     assert r.returncode == 0 and "already present" in r.stdout
+    r = cli("demo", "--if-empty", "--json", env=env)  # it printed nothing at all, which no JSON reader takes
+    assert r.returncode == 0 and json.loads(r.stdout) == {"written": False, "reason": "demo history already present"}
 
 
 def test_free_text_prints_on_its_own_line_and_names_refuse_line_breaks(

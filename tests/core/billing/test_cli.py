@@ -119,6 +119,9 @@ def test_history_pages_newest_first_with_filters(db: str, capsys: pytest.Capture
     assert err.strip() == "1 of 3 matching transactions, newest first"
     code, _, err = run(capsys, "credits", "history", "--user", "ana@example.com", "--type", "grant")
     assert code == 0 and err.strip() == "0 of 0 matching transactions, newest first"
+    both = ("--limit", "3", "--page-size", "5")  # --limit was dropped without a word
+    code, _, err = run(capsys, "credits", "history", "--user", "ana@example.com", *both)
+    assert code == 2 and "give one of them" in err
 
 
 def test_ledger_check_reports_violations_and_exits_1(

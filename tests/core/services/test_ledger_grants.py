@@ -12,6 +12,7 @@ import pytest
 from core.access import SYSTEM, Principal
 from core.billing.errors import InsufficientCreditsError, InvalidAmountError
 from core.db import Database
+from core.errors import InvalidInputError
 from core.services import Services
 from core.services.ledger import LargeGrantError
 from core.users import UserView, add_user
@@ -96,3 +97,16 @@ def test_a_grant_above_the_limit_needs_a_second_confirmation(runtime: Database, 
     assert tx.amount == 2_000_000_000
     with pytest.raises(LargeGrantError):  # a large adjustment down needs it too
         svc.ledger.grant(SYSTEM, ana.id, -300_000, kind="adjustment")
+
+
+def test_an_idempotency_key_used_by_another_grant_is_refused_not_reported_as_this_one(
+    svc: Services, ana: UserView
+) -> None:
+    """The same key again with the same grant answers the first transaction; with another amount or kind it is a
+    mistake to say: it answered the first one silently, and the command line printed the new request's kind."""
+    first = svc.ledger.grant(SYSTEM, ana.id, 10, idempotency_key="k1")
+    assert svc.ledger.grant(SYSTEM, ana.id, 10, idempotency_key="k1").id == first.id
+    for credits, kind in ((99, "grant"), (10, "topup")):
+        with pytest.raises(InvalidInputError, match=f"already used by transaction {first.id}"):
+            svc.ledger.grant(SYSTEM, ana.id, credits, kind=kind, idempotency_key="k1")
+    assert svc.ledger.balance(SYSTEM, ana.id).total == 10
