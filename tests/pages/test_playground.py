@@ -281,13 +281,13 @@ def test_what_a_person_types_is_shown_as_typed_not_as_markdown(db: Database) -> 
 
 
 def test_a_typed_link_is_never_live(db: Database) -> None:
-    """Streamlit links bare URLs, www. names and emails in any text, escaped or not: `plain` keeps them text."""
-    shown = plain("see http://evil.example, www.evil.example or ana@evil.example")
-    for linked in ("http://", "https://", "www.", "@evil"):
+    """Streamlit links bare URLs and www. names in any text, escaped or not: `plain` keeps them text. An email stays
+    whole (copied into a command, a hidden character would break it)."""
+    typed = "see http://evil.example, www.evil.example or ana@evil.example"
+    shown = plain(typed)
+    for linked in ("http://", "www."):
         assert linked not in shown.replace("\\", "")
-    assert (
-        shown.replace("\\", "").replace("\u2060", "") == "see http://evil.example, www.evil.example or ana@evil.example"
-    )
+    assert shown.replace("\\", "").replace("\u2060", "") == typed and "ana@evil\\.example" in shown
 
 
 def test_a_call_that_ends_while_the_database_is_down_shows_its_charge_as_pending(
