@@ -11,6 +11,7 @@ from core.cli import Context
 from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
 from core.errors import NotFoundError
+from core.services import Principal, Role
 from core.services.keys import ApiKeyView
 from core.services.times import to_local
 
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(func=run_revoke)
     demo = s.add_parser("demo", help="a fresh key for trying the gateway (`make run` prints it); revokes the last one")
-    demo.add_argument("--user", metavar="EMAIL", help="its owner (default: the first admin)")
+    demo.add_argument("--user", metavar="EMAIL", help="its owner (default: the first admin; with --as, that person)")
     demo.set_defaults(func=run_demo)
 
 
@@ -100,6 +101,8 @@ DEMO_KEY_NAME = "demo key (make run)"
 def run_demo(args: argparse.Namespace, ctx: Context) -> int:
     keys = ctx.services.keys
     owner = args.user
+    if owner is None and isinstance(ctx.caller, Principal) and ctx.caller.role != Role.ADMIN:
+        owner = ctx.caller.email  # `--as` someone who may make only their own keys: theirs, not an admin's
     if owner is None:
         admins = ctx.services.users.list(ctx.caller, role="admin")
         if not admins:
