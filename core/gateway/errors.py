@@ -43,6 +43,8 @@ _MAP: tuple[tuple[type[BaseException], int, str, str | None, str], ...] = (
     (e.RateLimitedError, 429, "requests", "rate_limit_exceeded", "rate_limit_error"),
     (e.InsufficientCreditsError, 402, "insufficient_quota", "insufficient_quota", "billing_error"),
     (e.KeyLimitError, 402, "insufficient_quota", "insufficient_quota", "billing_error"),
+    # a hard budget covering the call (the user's, a team's, the key's) is used up: refused before any upstream call
+    (e.BudgetExceededError, 402, "insufficient_quota", "insufficient_quota", "billing_error"),
     # the dedicated endpoint's owner is overdrawn: waking it from zero would charge its uptime past their zero
     (e.OwnerOverdrawnError, 402, "insufficient_quota", "insufficient_quota", "billing_error"),
     (e.IdempotencyConflictError, 409, "invalid_request_error", "idempotency_conflict", "invalid_request_error"),
@@ -57,9 +59,14 @@ _MAP: tuple[tuple[type[BaseException], int, str, str | None, str], ...] = (
     (e.BadRequestError, 400, "invalid_request_error", "upstream_refused", "invalid_request_error"),
     (e.ProviderTimeout, 504, "server_error", "upstream_timeout", "api_error"),
     (e.UpstreamError, 502, "server_error", "upstream_error", "api_error"),
+    (e.ProviderError, 502, "server_error", "upstream_error", "api_error"),
+    # a dedicated endpoint's own API (waking one from zero): its faults, as the upstream's
+    (e.EndpointTimeoutError, 504, "server_error", "upstream_timeout", "api_error"),
+    (e.EndpointUnavailableError, 503, "server_error", "upstream_unavailable", "api_error"),
     (e.NotFoundError, 404, "invalid_request_error", "not_found", "not_found_error"),
     (e.InvalidInputError, 400, "invalid_request_error", "invalid_request", "invalid_request_error"),
     (e.ConfigError, 503, "server_error", "not_configured", "api_error"),
+    (e.EndpointError, 502, "server_error", "upstream_error", "api_error"),
 )
 
 _BY_STATUS = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -84,6 +85,24 @@ def test_over_the_keys_monthly_credits_is_402(world: GatewayWorld) -> None:
     with pytest.raises(openai.APIStatusError, match="credits a month") as err:
         chat(client)
     assert err.value.status_code == 402 and err.value.code == "insufficient_quota"
+
+
+def test_a_used_up_hard_budget_is_402_with_its_sentence_on_both_doors(world: GatewayWorld) -> None:
+    """It was a 500 "the gateway failed on its side" (BudgetExceededError had no status), which the SDKs retried:
+    three requests per refused call, and the budget's sentence never shown."""
+    user = world.user()
+    world.services.budgets.set_budget(SYSTEM, user=user.id, credits=3)
+    key = world.key(user)
+    chat(world.openai(key))  # 2 of the 3 credits
+    calls = world.upstream_calls()
+    with pytest.raises(openai.APIStatusError) as err:
+        chat(world.openai(key))
+    assert err.value.status_code == 402 and err.value.code == "insufficient_quota"
+    assert "is used up" in err.value.message or "left" in err.value.message, err.value.message
+    with pytest.raises(anthropic.APIStatusError) as refused:
+        world.anthropic(key).messages.create(model="claude-haiku-4-5", max_tokens=300, messages=ASK)
+    assert refused.value.status_code == 402 and refused.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
+    assert world.upstream_calls() == calls and world.balance(user) == 10_000 - 2
 
 
 def test_unknown_model_and_malformed_requests(world: GatewayWorld) -> None:
@@ -271,3 +290,20 @@ def test_an_overdrawn_endpoint_owner_is_402_with_the_sentence_not_a_500() -> Non
     found = problem_of(OwnerOverdrawnError("eng@example.com", -7, "woken up (sleepy)"))
     assert found is not None and (found.status, found.code) == (402, "insufficient_quota")
     assert found.message.startswith("Not woken up (sleepy): eng@example.com is overdrawn by 7 credits")
+
+
+def test_every_typed_error_the_services_name_has_a_status() -> None:
+    """A typed error without a status was a 500 with a logged traceback (a used-up budget was): each one the services
+    door names gets its own status and envelope; only the database being down is a 503 of its own."""
+    import core.services.errors as typed
+
+    for name in typed.__all__:
+        cls = getattr(typed, name)
+        if not (isinstance(cls, type) and issubclass(cls, typed.CoreError)) or cls in (
+            typed.CoreError,
+            typed.DatabaseError,
+        ):
+            continue
+        exc = cls.__new__(cls)
+        Exception.__init__(exc, "refused")
+        assert problem_of(exc) is not None, name
