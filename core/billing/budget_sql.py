@@ -248,8 +248,8 @@ class BudgetSQL:
         }
         insert = sqlite_insert(periods) if self.sqlite else pg_insert(periods)
         stmt = insert.values(**values).on_conflict_do_nothing(index_elements=["budget_id", "period_start"])
-        done = conn.execute(stmt)
-        return int(done.rowcount or 0)
+        # counted by RETURNING, not rowcount: the PostgreSQL driver gave -1 there (`alerts run` said -13 made)
+        return 1 if conn.execute(stmt.returning(periods.c.id)).first() is not None else 0
 
     def rebase(self, conn: Connection, budget_rows: list[Any], now: datetime) -> None:
         """Recount the open periods' counters of these budgets from the ledger (after a team's members changed, so
