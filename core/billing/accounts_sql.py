@@ -191,14 +191,16 @@ _SETTLE_WRITE_FREE_PG = (
 
 # PostgreSQL: a whole settlement in one autocommit statement, for an open hold whose account's markup is the one the
 # caller priced the call at. Each step feeds the next, so that either all of them happen or none does: the account
-# row locked if its markup is still :markup_pct (FOR UPDATE reads the row's latest version), the hold closed if it is
+# row locked if its markup is still :markup_pct (FOR NO KEY UPDATE, as every ledger statement locks it, reads the row's
+# latest version; FOR UPDATE also blocked the foreign-key checks of rows naming the user, and deadlocked with a budget
+# alert written after another call's settlement), the hold closed if it is
 # still open with its credits, the balance moved (computed on the row's latest version) and the debit posted if the
 # hold closed, the usage row written if it closed. It returns no usage row when any condition failed: nothing was
 # written, and the caller takes the general path (which says why, or settles an expired hold). A debit under a key
 # that already has one, or an unknown model, is refused by the unique index or the foreign key (nothing written).
 _SETTLE_ONCE_HEAD = (
     "WITH acct AS MATERIALIZED (SELECT credit_balance, xmin AS locked_version FROM users"  # noqa: S608 - constant SQL
-    " WHERE id = :user_id AND developer_markup_pct = :markup_pct FOR UPDATE), "
+    " WHERE id = :user_id AND developer_markup_pct = :markup_pct FOR NO KEY UPDATE), "
     + _SETTLE_IDS[len("WITH ") : -1]
     + " FROM acct)"  # drawn once the lock is held: ledger ids follow the account's order of writes
     + ", closed AS (UPDATE credit_holds SET status = 'settled', transaction_id = {tx_id}"

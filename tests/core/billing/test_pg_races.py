@@ -282,6 +282,25 @@ def test_a_release_recording_its_failure_and_a_settle_of_the_same_hold_do_not_de
     assert check_ledger(pg_runtime.session_factory) == []
 
 
+def test_a_one_statement_settlement_does_not_wait_for_a_foreign_key_check_on_its_user(
+    pg_runtime: Database, billing: BillingService, funded: UserView
+) -> None:
+    """A row naming the user (a budget alert, a usage row) checks its foreign key with FOR KEY SHARE on the user row,
+    and holds it until its transaction ends. The one-statement settlement locked the account FOR UPDATE, which waits
+    for that: with two gateway workers on PostgreSQL, a budget alert written after another call's settlement
+    deadlocked with it. It locks FOR NO KEY UPDATE now, as every other ledger statement does."""
+    hold = billing.reserve(funded.id, 10, "fk")
+    with pg_runtime.engine.connect() as other, ThreadPoolExecutor(1) as pool:
+        other.execute(text("SELECT 1 FROM users WHERE id = :id FOR KEY SHARE"), {"id": funded.id})  # kept open
+        settled = pool.submit(billing.settle, hold, _record(pg_runtime))
+        try:
+            done = settled.result(timeout=15)  # it waited until `other` ended: a TimeoutError here
+        finally:
+            other.rollback()  # so that a settlement still waiting can end, and the test with it
+    assert done.usage_id and billing.balance(funded).held == 0
+    assert check_ledger(pg_runtime.session_factory) == []
+
+
 STRESS_OPS = (
     "reserve",
     "settle",
