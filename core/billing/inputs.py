@@ -40,6 +40,12 @@ _SEPARATORS = re.compile(r"[, _]")
 _GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[, _]\d{3})+(?:\.\d*)?$")  # thousands groups: 1,500 / 1 500 / 12_000.5
 
 
+def separators_misplaced(typed: str) -> bool:
+    """Whether a number as a person typed it has a comma, space or _ anywhere but between groups of three digits
+    ("1,5" is 1.5 in much of the world, never 15): the one rule for typed credits and the command line's numbers."""
+    return bool(_SEPARATORS.search(typed)) and not _GROUPED.match(typed.strip())
+
+
 def typed_credits(value: Any, what: str = "Credits") -> int:
     """Credits as a person typed them ("1,500", "12.7", "-50", " 0 "): the exact whole number, or a refusal that
     names what was typed. Nothing is rounded or clamped: 12.7 is refused, never posted as 12."""
@@ -48,7 +54,7 @@ def typed_credits(value: Any, what: str = "Credits") -> int:
     typed = str(value).strip() if value is not None else ""
     if not typed:
         raise InvalidAmountError(f"{what}: nothing was typed; type a whole number of credits such as 100.")
-    if _SEPARATORS.search(typed) and not _GROUPED.match(typed):  # "1,5" is 1.5 in much of the world, never 15
+    if separators_misplaced(typed):
         raise InvalidAmountError(
             f"{what}: {typed!r} is not a number as written: a comma, space or _ only separates thousands (1,500), "
             "never decimals. Type the credits in digits, such as 1500."

@@ -8,10 +8,11 @@ Dates are bounded to the years the engine can reason about, so no date arithmeti
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
+
+from core.services.ledger import separators_misplaced
 
 MAX_INT = 2**31 - 1  # the largest id, count or limit the schema stores (INTEGER on SQLite and PostgreSQL)
 MAX_SEED = 2**32 - 1  # numpy's random generators take seeds 0 .. 2**32 - 1
@@ -20,11 +21,8 @@ FIRST_DAY = date(1970, 1, 1)
 LAST_DAY = date(2999, 12, 31)
 
 
-_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[,_]\d{3})+$")  # 1,500 / 12_000: thousands, never a decimal comma
-
-
 def _whole(text: str) -> int:
-    if ("," in text or "_" in text) and not _GROUPED.match(text.strip()):  # "1,5" is 1.5 in much of the world
+    if separators_misplaced(text):  # "1,5" is 1.5 in much of the world, never 15
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a whole number as written: a comma or _ only separates thousands (1,500)"
         )

@@ -17,7 +17,7 @@ from core.billing.disputes import DEFAULT_LIMIT as DISPUTES_SHOWN
 from core.billing.disputes import DisputedCall, disputed_calls
 from core.billing.errors import InsufficientCreditsError, InvalidAmountError
 from core.billing.inputs import MAX_CREDITS as MAX_GRANT_CREDITS
-from core.billing.inputs import typed_credits
+from core.billing.inputs import separators_misplaced, typed_credits
 from core.billing.ledger import GRANT_KINDS, MAX_PAGE, REFUNDABLE_KINDS, TRANSACTION_TYPES
 from core.billing.ledger_check import Violation, check_ledger
 from core.billing.spool import DrainReport, SpooledWrite, SpoolState
@@ -49,6 +49,7 @@ __all__ = [
     "SpooledWrite",
     "Transaction",
     "Violation",
+    "separators_misplaced",
 ]
 
 
