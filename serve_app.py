@@ -52,8 +52,20 @@ def warm() -> None:
             log.setLevel(level)
 
 
+def route_with_navigation_only() -> None:
+    """Tell Streamlit that app.py routes with `st.navigation` from its first run. Streamlit decides that from whether
+    a `pages/` folder stands beside the main script (a class attribute, set when the first session starts), and then
+    runs that first session's first script in its old multipage mode, which lists every module of `pages/` (ui, fmt,
+    tables...) in the sidebar until app.py's `st.navigation` replaces the list: a flash of raw module names on the
+    first visit after every start. The folder holds the pages st.navigation serves, under the design card's name."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False  # what st.navigation itself sets, once it has run
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
+    route_with_navigation_only()
     warm()
     sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *sys.argv[1:]]
     sys.exit(cli.main())
