@@ -25,6 +25,7 @@ CHAT = {"model": "gpt-4o-mini", "messages": ASK, "max_tokens": 20}
 CLAUDE = {"model": "claude-haiku-4-5", "messages": ASK, "max_tokens": 20}
 IDS = re.compile(r"(req|chatcmpl|msg|resp)_?-?[0-9a-f]{8,}")
 REMAINING = re.compile(r'"remaining": ?\d+')  # a stream's credits event: the balance after each call
+TIMES = re.compile(r'"(created|created_at|completed_at)": ?\d+')  # seconds: two calls may straddle one
 # headers whose values differ from one call to the next (the charge's figures, the ids, the date)
 VARYING = {"x-credits-remaining", "x-request-id", "request-id", "date"}
 
@@ -43,11 +44,11 @@ def answer(r: Any) -> tuple[int, str, dict[str, str]]:
     text = r.text
     if r.headers.get("content-type", "").startswith("application/json"):
         body = r.json()
-        for name in ("id", "created", "created_at"):
-            if isinstance(body, dict) and name in body:
-                body[name] = "..."
+        if isinstance(body, dict) and "id" in body:
+            body["id"] = "..."
         text = json.dumps(body, sort_keys=True)
-    return r.status_code, REMAINING.sub('"remaining": ...', IDS.sub("<id>", text)), headers
+    text = TIMES.sub(r'"\1": ...', REMAINING.sub('"remaining": ...', IDS.sub("<id>", text)))
+    return r.status_code, text, headers
 
 
 def same_answers(world: GatewayWorld, path: str, make: Any) -> tuple[int, str, dict[str, str]]:
