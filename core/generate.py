@@ -199,6 +199,8 @@ class GenerationResult:
     charge_pending: bool = False
     # chat: the functions the answer calls (OpenAI's shape), for the caller to run and answer in its next request
     tool_calls: tuple[dict[str, Any], ...] | None = None
+    # when the answer was made (Unix seconds): the API's `created`, the same in a replay as in the first answer
+    created: int = field(default_factory=lambda: int(time.time()))
 
     @property
     def estimated(self) -> bool:
@@ -238,6 +240,7 @@ class GenerationResult:
             "request_id": self.request_id,
             "metadata": {k: v for k, v in self.metadata.items() if _jsonable(v)},
             "tool_calls": None if self.tool_calls is None else list(self.tool_calls),
+            "created": self.created,
         }
 
     @classmethod

@@ -70,7 +70,7 @@ def chat_completion(result: GenerationResult, rid: str) -> dict[str, Any]:
     return {
         "id": completion_id(rid),
         "object": "chat.completion",
-        "created": int(time.time()),
+        "created": result.created,
         "model": result.model_id,
         "choices": [
             {
@@ -160,7 +160,7 @@ def image(result: GenerationResult, response_format: str) -> dict[str, Any]:
         item = {"url": f"data:{result.mime or 'image/png'};base64,{encoded}"}
     if result.metadata.get("revised_prompt"):
         item["revised_prompt"] = result.metadata["revised_prompt"]
-    return {"created": int(time.time()), "data": [item]}
+    return {"created": result.created, "data": [item]}
 
 
 def model(entry: Any) -> dict[str, Any]:

@@ -150,10 +150,10 @@ def response(
     return {
         "id": response_id(rid),
         "object": "response",
-        "created_at": int(time.time()) if created_at is None else created_at,
+        "created_at": created_at if created_at is not None else result.created if result else int(time.time()),
         "status": status,
         "background": False,
-        "completed_at": int(time.time()) if status == "completed" else None,  # as OpenAI: only when completed
+        "completed_at": result.created if result and status == "completed" else None,  # as OpenAI: only when completed
         "error": None,
         "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         "instructions": body.instructions,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core.gateway import create_app
+from core.gateway import create_app, openai_format
 from core.gateway.app import Gateway
 from core.gateway.limits import BodyLimit
 from tests.core.gateway.conftest import GatewayWorld
@@ -102,14 +103,25 @@ def test_both_doors_answer_alike(
         assert "request-id" in headers
 
 
-def test_each_idempotency_key_bills_once_through_the_door(world: GatewayWorld) -> None:
+class _AnHourLater:
+    """`time` for the answer formats, an hour on: a retry comes later than the first call."""
+
+    @staticmethod
+    def time() -> float:
+        return time.time() + 3600
+
+
+def test_each_idempotency_key_bills_once_through_the_door(world: GatewayWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retry's answer is the first one, its `created` included (it was the retry's own time)."""
     user = world.user()
     key = world.key(user)
     seen = []
     for _name, client in two_doors(world):
         headers = {"authorization": f"Bearer {key}", "idempotency-key": uuid.uuid4().hex}
         first = client.post("/v1/chat/completions", json=CHAT, headers=headers)
-        again = client.post("/v1/chat/completions", json=CHAT, headers=headers)
+        with monkeypatch.context() as later:
+            later.setattr(openai_format, "time", _AnHourLater)
+            again = client.post("/v1/chat/completions", json=CHAT, headers=headers)
         assert first.status_code == again.status_code == 200
         assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
         assert again.json() == first.json()
