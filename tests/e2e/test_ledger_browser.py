@@ -109,7 +109,14 @@ def test_refund_a_selected_usage_row_and_see_the_balance_move_by_it(app_url: str
         page.get_by_role("heading", name="Ledger").wait_for(timeout=60_000)
         wait_idle(page)
         before = balance_shown(page)
+        shown = page.get_by_role("tabpanel", name="History").get_by_text(
+            re.compile(r"transactions shown, newest first")
+        )
+        unfiltered = shown.inner_text()
         choose(page, "hist_types", "usage")  # every row a debit that can be refunded (none is yet)
+        # on a busy machine the rerun can start after choose's idle check: wait for what the filter brings
+        expect(shown).not_to_have_text(unfiltered, timeout=60_000)
+        wait_idle(page)
         history = page.get_by_role("tabpanel", name="History").locator('[data-testid="stDataFrame"]')
         expect(history).to_have_count(1, timeout=60_000)  # the filtered table replaces the unfiltered one
         select_row(page, history, 0)
