@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -133,6 +133,12 @@ async def engine_error(request: Request, exc: Exception) -> JSONResponse:
     if found is None:
         return await unexpected_error(request, exc)
     return render(request, found)
+
+
+def refuse_field(field: str, sentence: str) -> NoReturn:
+    """Refuse the request for one of its fields, as a body that fails validation is (400 naming `field`): for fields
+    checked in a route rather than by a schema (a multipart form's)."""
+    raise RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": f"Value error, {sentence}"}])
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:

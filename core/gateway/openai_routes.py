@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from core.gateway import anthropic_format, openai_format, responses_format
 from core.gateway.deps import IdempotencyKey, admit, answer_id, billing_headers, request_id, services_of, stream_headers
-from core.gateway.errors import is_anthropic, problem_of
+from core.gateway.errors import is_anthropic, problem_of, refuse_field
 from core.gateway.json_route import JsonRoute
 from core.gateway.schemas import ChatCompletionRequest, ImageRequest, ResponsesRequest, SpeechRequest
 from core.gateway.streaming import relay, sse
@@ -116,9 +116,22 @@ def transcriptions(
     response_format: Annotated[Literal["json", "text", "verbose_json"], Form()] = "json",
     language: Annotated[str | None, Form(max_length=20)] = None,
     prompt: Annotated[str | None, Form(max_length=10_000)] = None,
+    temperature: Annotated[float | None, Form()] = None,
+    stream: Annotated[bool | None, Form()] = None,
+    timestamp_granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
     key: IdempotencyKey = None,
 ) -> Response:
     who = admit(request)
+    # they change the answer and are not passed on (every speech-to-text model answers the same way): refused
+    if temperature:
+        refuse_field("temperature", "`temperature` other than 0 is not supported by this gateway; leave it out")
+    if stream:
+        refuse_field("stream", "a streamed transcription is not supported by this gateway; leave `stream` out")
+    if timestamp_granularities:
+        refuse_field(
+            "timestamp_granularities",
+            "timestamps are not supported by this gateway; `verbose_json` answers the text, duration and language",
+        )
     audio = file.file.read()
     hints = {name: value for name, value in (("language", language), ("prompt", prompt)) if value}
     gen = GenerationRequest(

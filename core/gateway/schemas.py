@@ -10,7 +10,7 @@ declared too, so that they are refused with a sentence naming the field rather t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -66,6 +66,38 @@ def refused(*fields: str, what: str, instead: str) -> Any:
         return value
 
     return field_validator(*fields)(classmethod(check))  # type: ignore[arg-type]
+
+
+def refused_if_given(*fields: str, what: str, instead: str) -> Any:
+    """Like `refused`, for fields that change the call even when empty (`web_search_options: {}` turns search on)."""
+
+    def check(cls: type, value: Any, info: ValidationInfo) -> Any:
+        if value is not None:
+            name = info.field_name or ""
+            raise unsupported(what.format(field=name), instead.format(field=name))
+        return value
+
+    return field_validator(*fields)(classmethod(check))  # type: ignore[arg-type]
+
+
+def no_penalty(value: Any, info: ValidationInfo) -> Any:
+    """A penalty other than 0 changes the answer, and is not passed on: refused (0, the default, is accepted)."""
+    if value:
+        name = info.field_name or ""
+        raise unsupported(f"`{name}` other than 0", f"leave `{name}` out")
+    return value
+
+
+def first_orphan(steps: Iterable[tuple[Iterable[str], Iterable[str]]]) -> tuple[int, str] | None:
+    """The first result that answers a call no earlier step made, as (step index, call id); None when every result
+    follows its call. Each step gives (the ids of the calls it makes, the ids of the calls it answers)."""
+    called: set[str] = set()
+    for i, (made, answered) in enumerate(steps):
+        called.update(made)
+        for call_id in answered:
+            if call_id not in called:
+                return i, call_id
+    return None
 
 
 def one_at_a_time(n: Any, what: str) -> Any:
@@ -145,6 +177,13 @@ class ChatMessage(_Open):
     tool_calls: Annotated[list[ToolCall], Field(max_length=MAX_TOOL_CALLS)] | None = None  # an assistant's calls
     tool_call_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None  # a tool's result
     function_call: Any = None
+    name: str | None = None
+
+    _no_name = refused(
+        "name",
+        what="A message's `{field}` (a participant's name)",
+        instead="say who speaks in the message's content",
+    )
 
     @field_validator("role", mode="before")
     @classmethod
@@ -170,6 +209,10 @@ class ChatMessage(_Open):
             raise ValueError("a `tool` message needs the `tool_call_id` of the call it answers")
         if self.tool_call_id is not None and self.role != "tool":
             raise ValueError("only a `tool` message carries a `tool_call_id`")
+        if isinstance(self.content, list) and not self.content:
+            raise ValueError("`content` must hold at least one part")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError(f"a `{self.role}` message needs its `content`")
         return self
 
     def to_engine(self) -> dict[str, Any]:
@@ -213,6 +256,13 @@ class ChatCompletionRequest(_Open):
     modalities: list[str] | None = None
     audio: Any = None
     reasoning_effort: str | None = None
+    logit_bias: dict[str, Any] | None = None
+    prediction: Any = None
+    web_search_options: Any = None
+    verbosity: Any = None
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    user: Annotated[str, StringConstraints(max_length=512)] | None = None
 
     _one_choice = field_validator("n", mode="before")(classmethod(lambda cls, n: one_at_a_time(n, "choices")))
 
@@ -223,7 +273,18 @@ class ChatCompletionRequest(_Open):
         "logprobs", "top_logprobs", what="`{field}` (log probabilities)", instead="leave `{field}` out"
     )
     _no_other_output = refused(
-        "audio", "reasoning_effort", what="`{field}`", instead="send the request without `{field}`"
+        "audio", "reasoning_effort", "logit_bias", what="`{field}`", instead="send the request without `{field}`"
+    )
+    _not_passed_on = refused_if_given(
+        "prediction", "verbosity", what="`{field}`", instead="send the request without `{field}`"
+    )
+    _no_hosted_search = refused_if_given(
+        "web_search_options",
+        what="`{field}` (web search)",
+        instead="offer a function tool that searches, and run it yourself",
+    )
+    _no_penalties = field_validator("frequency_penalty", "presence_penalty")(
+        classmethod(lambda cls, value, info: no_penalty(value, info))
     )
 
     # checked as the engine checks them (core/providers/tools.py, json_output.py); JSON output None for text
@@ -249,7 +310,23 @@ class ChatCompletionRequest(_Open):
     def _a_message_to_answer(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
         if not any(m.role in ("user", "assistant") for m in messages):
             raise ValueError("at least one user (or assistant) message is needed")
+        orphan = first_orphan(
+            ([c.id for c in m.tool_calls or ()], [m.tool_call_id] if m.role == "tool" and m.tool_call_id else [])
+            for m in messages
+        )
+        if orphan is not None:
+            raise ValueError(
+                f"the `tool` message {orphan[0]} answers the call {orphan[1]!r}, which no earlier assistant message"
+                " made: send the assistant message with its `tool_calls` before the results"
+            )
         return messages
+
+    @field_validator("stream_options")
+    @classmethod
+    def _stream_options_with_a_stream(cls, options: Any, info: ValidationInfo) -> Any:
+        if options is not None and not info.data.get("stream"):
+            raise ValueError("only allowed with `stream: true`")
+        return options
 
     def stop_sequences(self) -> tuple[str, ...]:
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
@@ -279,7 +356,9 @@ class ImageRequest(_Open):
     size: Annotated[str, StringConstraints(pattern=r"^\d{2,5}x\d{2,5}$")] | None = None
     quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
     response_format: Literal["b64_json", "url"] = "b64_json"
+    style: Any = None
 
+    _no_style = refused_if_given("style", what="`{field}`", instead="describe the style in the prompt")
     _one_image = field_validator("n", mode="before")(classmethod(lambda cls, n: one_at_a_time(n, "images")))
 
 
@@ -366,6 +445,8 @@ class AnthropicMessage(_Open):
 
     @model_validator(mode="after")
     def _blocks_of_their_role(self) -> AnthropicMessage:
+        if isinstance(self.content, list) and not self.content:
+            raise ValueError("`content` must hold at least one block")
         kinds = {b.type for b in self.content} if isinstance(self.content, list) else set()
         if "tool_use" in kinds and self.role != "assistant":
             raise ValueError("only an assistant message may hold `tool_use` blocks")
@@ -415,6 +496,29 @@ class MessagesPrompt(_Open):
     @classmethod
     def _text_system(cls, system: Any) -> Any:
         return _text_only(system, "system blocks")
+
+    @field_validator("messages")
+    @classmethod
+    def _results_of_calls_made(cls, messages: list[AnthropicMessage]) -> list[AnthropicMessage]:
+        """As Anthropic's API: no message but the final assistant one may be empty, and a `tool_result` answers a
+        `tool_use` an earlier assistant message made."""
+        for i, m in enumerate(messages):
+            if m.content == "" and not (i == len(messages) - 1 and m.role == "assistant"):
+                raise ValueError(f"message {i} is empty: only the final assistant message may be")
+        blocks = [m.content if isinstance(m.content, list) else [] for m in messages]
+        orphan = first_orphan(
+            (
+                [b.id for b in bs if isinstance(b, ToolUseBlock)],
+                [b.tool_use_id for b in bs if isinstance(b, ToolResultBlock)],
+            )
+            for bs in blocks
+        )
+        if orphan is not None:
+            raise ValueError(
+                f"message {orphan[0]} holds a `tool_result` for {orphan[1]!r}, which no earlier assistant"
+                " message's `tool_use` made"
+            )
+        return messages
 
     _no_server_tools = refused("mcp_servers", "container", what="`{field}` (server tools)", instead=TOOL_USE)
 
@@ -483,6 +587,9 @@ class MessagesRequest(MessagesPrompt):
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     stop_sequences: Annotated[list[StopSequence], Field(max_length=100)] | None = None
     stream: bool = False
+    top_k: Annotated[int, Field(ge=0)] | None = None
+
+    _no_top_k = refused_if_given("top_k", what="`{field}`", instead="use `temperature` or `top_p`, or leave it out")
 
 
 class CountTokensRequest(MessagesPrompt):
@@ -649,6 +756,7 @@ class ResponsesRequest(_Open):
     include: list[Any] | None = None
     background: bool | None = None
     top_logprobs: int | None = None
+    max_tool_calls: Any = None
 
     _stateless = refused(
         "previous_response_id",
@@ -661,6 +769,7 @@ class ResponsesRequest(_Open):
         "include",
         "background",
         "top_logprobs",
+        "max_tool_calls",
         what="`{field}`",
         instead="send the request without `{field}`",
     )
@@ -733,4 +842,17 @@ class ResponsesRequest(_Open):
     def _a_message_to_answer(cls, given: str | list[Any]) -> str | list[Any]:
         if isinstance(given, list) and not any(m.role in ("user", "assistant") for m in given):
             raise ValueError("at least one user (or assistant) message is needed")
+        items = given if isinstance(given, list) else []
+        orphan = first_orphan(
+            (
+                [item.call_id] if isinstance(item, FunctionCallItem) else [],
+                [item.call_id] if isinstance(item, FunctionCallOutputItem) else [],
+            )
+            for item in items
+        )
+        if orphan is not None:
+            raise ValueError(
+                f"the `function_call_output` {orphan[0]} answers the call {orphan[1]!r}, which no earlier"
+                " `function_call` item made: send the call before its output"
+            )
         return given

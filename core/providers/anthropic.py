@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from core.catalog.types import ModelPrice
-from core.providers.anthropic_tools import anthropic_messages, anthropic_tools, tool_calls_from
+from core.providers.anthropic_tools import anthropic_messages, anthropic_tools, check_claude_request, tool_calls_from
 from core.providers.base import BaseProvider, find_message
 from core.providers.errors import UpstreamError, UpstreamProtocolError
 from core.providers.estimate import approx_tokens, output_token_limit
@@ -79,8 +79,7 @@ class AnthropicProvider(BaseProvider):
 
     def validate(self, model: ModelPrice, request: GenerationRequest) -> None:
         super().validate(model, request)
-        if request.messages and any(m.get("tool_calls") for m in request.messages):
-            anthropic_messages(request.messages)  # a call whose arguments are no JSON object: refused before the hold
+        check_claude_request(request)
 
     def prompt(self, model: ModelPrice, request: GenerationRequest) -> dict[str, Any]:
         """The model, the messages and the system prompt: what both a message and a token count are sent."""

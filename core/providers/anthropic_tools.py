@@ -40,6 +40,17 @@ def anthropic_tools(request: GenerationRequest) -> dict[str, Any]:
     return out
 
 
+def check_claude_request(request: GenerationRequest) -> None:
+    """What Claude's API refuses that other chat APIs take, refused before the hold (so what works on the sandbox's
+    Claude works on Claude): a temperature above 1, and a call whose arguments are not a JSON object."""
+    if request.temperature is not None and request.temperature > 1:
+        raise InvalidInputError(
+            f"Claude models take a temperature from 0 to 1; this call asked for {request.temperature:g}."
+        )
+    if request.messages and any(m.get("tool_calls") for m in request.messages):
+        anthropic_messages([m for m in request.messages if m.get("role") != "system"])
+
+
 def anthropic_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """OpenAI-shaped turns (no system) as Anthropic's: an assistant's `tool_calls` as `tool_use` blocks after its
     text, and each run of `tool` messages as one user turn of `tool_result` blocks."""

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from core.catalog.types import ModelPrice
-from core.providers.anthropic_tools import anthropic_messages
+from core.providers.anthropic_tools import check_claude_request
 from core.providers.audio import audio_seconds, sniff_format
 from core.providers.base import BaseProvider
 from core.providers.errors import BadRequestError
@@ -74,10 +74,8 @@ class SandboxProvider(BaseProvider):
 
     def validate(self, model: ModelPrice, request: GenerationRequest) -> None:
         super().validate(model, request)
-        calls = request.messages and any(m.get("tool_calls") for m in request.messages)
-        if calls and (model.mirrors or "").startswith("anthropic/"):
-            # as Claude: a call whose arguments are no JSON object is refused (what works here works there)
-            anthropic_messages([m for m in request.messages if m.get("role") != "system"])  # type: ignore[union-attr]
+        if (model.mirrors or "").startswith("anthropic/"):
+            check_claude_request(request)  # as Claude refuses (what works here works there)
 
     def _result(self, model: ModelPrice, *, metadata: dict[str, Any] | None = None, **fields: Any) -> ProviderResult:
         meta = {"simulated": True, "mirrors": model.mirrors, **(metadata or {})}

@@ -103,6 +103,7 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("output_config", {"output_config": {"effort": "high"}}),
     ("mcp_servers", {"extra_body": {"mcp_servers": [{"type": "url", "url": "https://x.example", "name": "x"}]}}),
     ("container", {"container": "container_1"}),
+    ("top_k", {"extra_body": {"top_k": 5}}),  # it changes the answer and is not passed on
     (
         "messages",
         {
@@ -202,3 +203,29 @@ def test_cache_control_breakpoints_reach_anthropic(world: GatewayWorld) -> None:
     charged = int(raw.headers["x-credits-charged"])
     assert raw.parse().usage.input_tokens == 20 and charged == last_charge(world, user)
     assert world.balance(user) == 10_000 - charged
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        ([{"role": "user", "content": []}], "Invalid request: messages.0: `content` must hold at least one block"),
+        (
+            [{"role": "user", "content": ""}, {"role": "assistant", "content": "Hi"}],
+            "Invalid request: messages: message 0 is empty: only the final assistant message may be",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "nope", "content": "42"}]}],
+            "Invalid request: messages: message 0 holds a `tool_result` for 'nope', which no earlier assistant",
+        ),
+    ],
+)
+def test_what_anthropic_refuses_in_messages_is_refused_before_the_hold(
+    world: GatewayWorld, messages: list[dict[str, Any]], expected: str
+) -> None:
+    user = world.user()
+    calls = world.upstream_calls()
+    with pytest.raises(anthropic.BadRequestError) as err:
+        world.anthropic(world.key(user)).messages.create(model=MODEL, max_tokens=30, messages=messages)  # type: ignore[arg-type]
+    message = err.value.body["error"]["message"]  # type: ignore[index]
+    assert message.startswith(expected), message
+    assert world.upstream_calls() == calls and world.balance(user) == 10_000

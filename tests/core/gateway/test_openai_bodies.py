@@ -129,6 +129,14 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("modalities", {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}}),
     ("audio", {"audio": {"voice": "alloy", "format": "wav"}}),
     ("reasoning_effort", {"reasoning_effort": "high"}),
+    # they change the answer (or what the upstream bills) and are not passed on: refused, not dropped
+    ("logit_bias", {"logit_bias": {"50256": -100}}),
+    ("prediction", {"prediction": {"type": "content", "content": "Hello"}}),
+    ("web_search_options", {"web_search_options": {}}),  # an empty one turns search on too
+    ("verbosity", {"verbosity": "low"}),
+    ("frequency_penalty", {"frequency_penalty": 0.5}),
+    ("presence_penalty", {"presence_penalty": -1}),
+    ("messages", {"messages": [{"role": "user", "content": "Hi", "name": "alice"}]}),
     ("messages", {"messages": [*ASK, {"role": "function", "name": "weather", "content": "sunny"}]}),
     (
         "messages",
@@ -182,12 +190,38 @@ def test_transcription_language_and_prompt_reach_the_upstream_and_verbose_json_h
     assert plain.text == "Hello there." and b'name="language"' not in world.upstream.requests[-1].body
 
 
-def test_several_images_are_a_clear_400(world: GatewayWorld) -> None:
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"temperature": 0.4}, "temperature"),
+        ({"timestamp_granularities": ["word"], "response_format": "verbose_json"}, "timestamp_granularities"),
+        ({"extra_body": {"stream": "true"}}, "stream"),
+    ],
+)
+def test_transcription_fields_not_passed_on_are_refused(world: GatewayWorld, extra: dict[str, Any], param: str) -> None:
+    user = world.user()
+    calls = world.upstream_calls()
+    with pytest.raises(openai.BadRequestError) as err:
+        world.openai(world.key(user)).audio.transcriptions.create(
+            model="whisper-1", file=("talk.wav", wav_bytes(1.0)), **extra
+        )
+    assert err.value.param == param and "not supported" in err.value.message, err.value.message
+    assert world.upstream_calls() == calls and world.balance(user) == 10_000
+    plain = world.openai(world.key(user)).audio.transcriptions.create(
+        model="whisper-1", file=("talk.wav", wav_bytes(1.0)), temperature=0
+    )
+    assert plain.text == "Hello there."
+
+
+def test_several_images_or_a_style_are_a_clear_400(world: GatewayWorld) -> None:
     user = world.user()
     calls = world.upstream_calls()
     with pytest.raises(openai.BadRequestError) as err:
         world.openai(world.key(user)).images.generate(model="dall-e-3", prompt="a lighthouse", n=2)
     assert err.value.param == "n" and "not supported" in err.value.message
+    with pytest.raises(openai.BadRequestError) as err:
+        world.openai(world.key(user)).images.generate(model="dall-e-3", prompt="a lighthouse", style="vivid")
+    assert err.value.param == "style" and "describe the style in the prompt" in err.value.message
     assert world.upstream_calls() == calls and world.balance(user) == 10_000
 
 
@@ -198,6 +232,19 @@ def test_several_images_are_a_clear_400(world: GatewayWorld) -> None:
         ({"stop": ""}, "Invalid request: stop: String should have at least 1 character."),
         ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "Invalid request: messages.0.content.0.text"),
         ({"messages": [{"role": "system", "content": "x"}]}, "Invalid request: messages: at least one user"),
+        ({"messages": [{"role": "user"}]}, "Invalid request: messages.0: a `user` message needs its `content`"),
+        ({"messages": [{"role": "user", "content": None}]}, "Invalid request: messages.0: a `user` message needs"),
+        ({"messages": [{"role": "user", "content": []}]}, "Invalid request: messages.0: `content` must hold at least"),
+        (
+            {"messages": [*ASK, {"role": "tool", "tool_call_id": "nope", "content": "42"}]},
+            "Invalid request: messages: the `tool` message 1 answers the call 'nope', which no earlier",
+        ),
+        (
+            {"stream_options": {"include_usage": True}},
+            "Invalid request: stream_options: only allowed with `stream: true`",
+        ),
+        ({"user": 123}, "Invalid request: user: Input should be a valid string"),
+        ({"frequency_penalty": 5}, "Invalid request: frequency_penalty: Input should be less than or equal to 2"),
     ],
 )
 def test_a_malformed_field_is_one_sentence_naming_it(world: GatewayWorld, body: dict[str, Any], expected: str) -> None:
@@ -244,3 +291,19 @@ def test_the_sdks_stream_helper_and_parse(world: GatewayWorld) -> None:
     assert world.balance(user) == balance
     parsed = client.chat.completions.parse(model="sandbox:openai/gpt-4o", messages=ASK, response_format=Answer)
     assert parsed.choices[0].message.parsed == Answer(text="simulated")
+
+
+def test_penalties_of_zero_are_accepted_and_a_claude_temperature_above_1_is_refused_before_the_hold(
+    world: GatewayWorld,
+) -> None:
+    user = world.user()
+    client = world.openai(world.key(user))
+    ok = client.chat.completions.create(
+        model="gpt-4o-mini", messages=ASK, max_tokens=20, frequency_penalty=0, presence_penalty=0.0, user="u-1"
+    )
+    assert ok.choices[0].message.content
+    calls, balance = world.upstream_calls(), world.balance(user)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="claude-haiku-4-5", messages=ASK, max_tokens=20, temperature=1.5)
+    assert "Claude models take a temperature from 0 to 1; this call asked for 1.5." in err.value.message
+    assert world.upstream_calls() == calls and world.balance(user) == balance

@@ -161,6 +161,7 @@ def test_a_claude_model_answers_through_responses(world: GatewayWorld) -> None:
             "input",
         ),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input"),
+        ({"max_tool_calls": 2}, "max_tool_calls"),
     ],
 )
 def test_unsupported_fields_are_refused_naming_them_and_nothing_is_held(
@@ -234,3 +235,16 @@ def test_the_same_idempotency_key_replays_the_first_response_charged_once(world:
         streamed = stream.get_final_response().id
     with client.responses.stream(**ask, extra_headers={"Idempotency-Key": "order-43"}) as stream:  # type: ignore[arg-type]
         assert stream.get_final_response().id == streamed != first.parse().id
+
+
+def test_a_function_call_output_without_its_call_is_refused(world: GatewayWorld) -> None:
+    user = world.user()
+    calls = world.upstream_calls()
+    orphan = [
+        {"role": "user", "content": "Weather?"},
+        {"type": "function_call_output", "call_id": "call_nope", "output": "sunny"},
+    ]
+    with pytest.raises(openai.BadRequestError) as err:
+        world.openai(world.key(user)).responses.create(model="gpt-4o-mini", input=orphan)  # type: ignore[arg-type]
+    assert err.value.param == "input" and "which no earlier `function_call` item made" in err.value.message
+    assert world.upstream_calls() == calls and world.balance(user) == 10_000
