@@ -23,14 +23,17 @@ class UnpricedModelError(CoreError):
 
 
 class InsufficientCreditsError(CoreError):
+    """`available`: the balance less what is held, below zero when the account is overdrawn (said so, not as 0)."""
+
     def __init__(self, needed: int, available: int, what: str = "this call", *, message: str | None = None) -> None:
         self.needed = needed
         self.available = available
-        super().__init__(
-            message
-            or f"Not enough credits: {what} needs {needed:,}, you have {available:,} available. Ask an admin for a "
-            "top-up."
+        have = (
+            f"you have {available:,} available"
+            if available >= 0
+            else f"you have none available (the balance, less what is held, is {available:,})"
         )
+        super().__init__(message or f"Not enough credits: {what} needs {needed:,}, {have}. Ask an admin for a top-up.")
 
 
 class BudgetExceededError(CoreError):

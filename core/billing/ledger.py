@@ -306,7 +306,7 @@ class BillingService:
             if acct.existing_tx_id is not None:
                 return self._tx(conn, acct.existing_tx_id)
             if amount < 0 and acct.available + amount < 0:
-                raise InsufficientCreditsError(-amount, max(acct.available, 0), what="this adjustment")
+                raise InsufficientCreditsError(-amount, acct.available, what="this adjustment")
             tx = self._post(
                 conn,
                 user_id=acct.id,
@@ -379,7 +379,7 @@ class BillingService:
             # A hold of nothing (the free sandbox, a dedicated endpoint's request) passes whatever the balance, so an
             # overdrawn user can still try things for free; any credit at all needs that much available.
             if amount > 0 and amount > acct.available:
-                raise InsufficientCreditsError(amount, max(acct.available, 0))
+                raise InsufficientCreditsError(amount, acct.available)
             if budgeted:
                 states = self._budget_sql.states(conn, acct.id, api_key_id, now, locked=locked)
                 enforce(states, amount, self.settings.tz, now)
@@ -435,7 +435,7 @@ class BillingService:
             raise no_such_user(user_id)
         if outcome == "insufficient":
             assert acct is not None
-            raise InsufficientCreditsError(amount, max(acct.available, 0))
+            raise InsufficientCreditsError(amount, acct.available)
         if outcome == "held" and self._on_write is not None:
             self._on_write()
         return hold
@@ -971,7 +971,7 @@ class BillingService:
                 return tx
             if existing is not None:
                 return self._tx(conn, existing)
-            raise InsufficientCreditsError(amount, max(acct.balance - held, 0), what="this charge")
+            raise InsufficientCreditsError(amount, acct.balance - held, what="this charge")
 
         def op(conn: Connection, now: datetime) -> Transaction:
             acct = self._lock(conn, user, key, now)
@@ -981,7 +981,7 @@ class BillingService:
             amount = apply_markup(base_credits, pct)
             available = acct.available
             if amount > available and not allow_overdraft:
-                raise InsufficientCreditsError(amount, max(available, 0), what="this charge")
+                raise InsufficientCreditsError(amount, available, what="this charge")
             meta: dict[str, Any] = {"base_cost_usd": str(cost), "base_credits": base_credits, "markup_pct": str(pct)}
             if extra:
                 meta.update(extra)

@@ -8,6 +8,7 @@ and one method per category it offers (`chat`, `chat_stream`, `text_to_speech`, 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -48,6 +49,9 @@ def _parsed_url(url: str) -> httpx.URL:
     """A provider's URL parsed once: a provider calls the same few URLs over and over, and httpx parsing one again for
     every request was ~30 us, a quarter of httpx's own work per call (an httpx.URL is immutable, so one is shared)."""
     return httpx.URL(url)
+
+
+log = logging.getLogger(__name__)
 
 
 def _clip(text: str) -> str:
@@ -288,9 +292,12 @@ class BaseProvider:
                 if attempt < attempts:
                     self.sleep(self.retry.backoff(attempt, self.rng))
                     continue
+                # the address and the system's words go to the log only: the message reaches the gateway's callers,
+                # who should not learn where (on which internal host) the upstream is
+                log.warning("%s unreachable after %d tries: %s", self.display_name, attempts, _clip(str(exc)))
                 raise UpstreamError(
-                    f"Could not reach {self.display_name} after {attempts} tries ({type(exc).__name__}: "
-                    f"{_clip(str(exc)) or 'connection failed'}). Check the network or try again later.",
+                    f"Could not reach {self.display_name} after {attempts} tries ({type(exc).__name__}). Check the "
+                    "network or try again later.",
                     provider=self.name,
                 ) from exc
             if response.is_success:
