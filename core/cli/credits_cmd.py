@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     h = s.add_parser("history", help="a user's transactions with the running balance")
     h.add_argument("--user", required=True)
-    h.add_argument("--limit", type=positive_int, help="only the most recent N")
+    h.add_argument(
+        "--limit", type=positive_int, help="only the most recent N, in the order they were posted (as a statement)"
+    )
     h.add_argument(
         "--type",
         dest="types",

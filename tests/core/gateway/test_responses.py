@@ -44,6 +44,13 @@ def test_a_response_is_answered_and_billed_as_the_same_chat_completion(world: Ga
     assert response.id.startswith("resp_") and response.object == "response" and response.status == "completed"
     assert response.incomplete_details is None and response.metadata == {"ticket": "T-1"} and response.store is False
     assert response.completed_at is not None and response.completed_at >= response.created_at
+    # the defaults echoed as OpenAI echoes them
+    assert (response.tool_choice, response.parallel_tool_calls, response.temperature, response.top_p) == (
+        "auto",
+        True,
+        1.0,
+        1.0,
+    )
     [item] = response.output
     assert item.type == "message" and item.role == "assistant" and item.content[0].annotations == []
     usage = response.usage
