@@ -28,7 +28,12 @@ class NotFoundError(CoreError):
 
 
 class InvalidInputError(CoreError, ValueError):
-    """A value given by the caller is out of range or malformed."""
+    """A value given by the caller is out of range or malformed; `param`: the request field at fault, when known (the
+    gateway names it as OpenAI's `param`)."""
+
+    def __init__(self, *args: object, param: str | None = None) -> None:
+        super().__init__(*args)
+        self.param = param
 
 
 class PermissionDeniedError(CoreError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from fastapi import Request
@@ -94,7 +94,8 @@ def problem_of(exc: BaseException) -> Problem | None:
         if isinstance(exc, cls):
             retry = getattr(exc, "retry_after", None)
             final = isinstance(exc, _FINAL)
-            return Problem(status, openai_type, code, anthropic_type, str(exc), retry, final=final)
+            param = getattr(exc, "param", None)  # the field at fault, when the engine knows it
+            return Problem(status, openai_type, code, anthropic_type, str(exc), retry, param=param, final=final)
     return None
 
 
@@ -132,6 +133,8 @@ async def engine_error(request: Request, exc: Exception) -> JSONResponse:
     found = problem_of(exc)
     if found is None:
         return await unexpected_error(request, exc)
+    if found.param == "messages" and request.url.path == "/v1/responses":  # the engine's messages are its `input`
+        found = replace(found, param="input")
     return render(request, found)
 
 
@@ -151,6 +154,21 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         where = errors[0].get("loc", ("body", "?"))[-1]
         why = str((errors[0].get("ctx") or {}).get("error") or "not JSON")
         message = f"Invalid request: the body is not valid JSON ({why} at character {where}); send one JSON object."
+        return render(
+            request, Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message)
+        )
+    if errors and errors[0].get("type") == "model_attributes_type" and tuple(errors[0].get("loc", ())) == ("body",):
+        kind = request.headers.get("content-type") or "none"
+        if "json" not in kind.lower():  # FastAPI reads a body as JSON only when it is said to be JSON
+            message = (
+                f"Invalid request: the body must be JSON sent with `Content-Type: application/json` (this one said"
+                f" {kind!r})."
+            )
+            return render(
+                request, Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message)
+            )
+    if errors and errors[0].get("type") == "missing" and tuple(errors[0].get("loc", ())) == ("body",):
+        message = "Invalid request: the body is empty; send one JSON object."
         return render(
             request, Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message)
         )

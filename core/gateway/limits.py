@@ -68,13 +68,15 @@ class BodyLimit:
 
 async def _refuse(scope: Scope, send: Send, limit: int) -> None:
     message = f"The request body is larger than this route accepts ({limit // MB} MB); send a smaller one."
-    if scope["path"].startswith("/v1/messages"):
-        body = {"type": "error", "error": {"type": "request_too_large", "message": message}}
+    body: dict[str, object]
+    if scope["path"].startswith("/v1/messages"):  # with its request id, as every Anthropic error of the gateway
+        rid = scope.get("state", {}).get("request_id")
+        body = {"type": "error", "error": {"type": "request_too_large", "message": message}, "request_id": rid}
     else:
         body = {
             "error": {"message": message, "type": "invalid_request_error", "param": None, "code": "request_too_large"}
         }
-    data = json.dumps(body).encode()
+    data = json.dumps(body, separators=(",", ":")).encode()  # as the other answers are written
     await send(
         {
             "type": "http.response.start",

@@ -45,7 +45,8 @@ def check_claude_request(request: GenerationRequest) -> None:
     Claude works on Claude): a temperature above 1, and a call whose arguments are not a JSON object."""
     if request.temperature is not None and request.temperature > 1:
         raise InvalidInputError(
-            f"Claude models take a temperature from 0 to 1; this call asked for {request.temperature:g}."
+            f"Claude models take a temperature from 0 to 1; this call asked for {request.temperature:g}.",
+            param="temperature",
         )
     if request.messages and any(m.get("tool_calls") for m in request.messages):
         anthropic_messages([m for m in request.messages if m.get("role") != "system"])
@@ -107,7 +108,8 @@ def _tool_use(call: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(given, dict):
         raise InvalidInputError(
             f"The arguments of tool call {call.get('id')!r} are not a JSON object; Anthropic's models take a call's "
-            "arguments as one. Send them as the model gave them."
+            "arguments as one. Send them as the model gave them.",
+            param="messages",
         )
     return {"type": "tool_use", "id": call.get("id"), "name": fn.get("name"), "input": given}
 

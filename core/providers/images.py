@@ -78,17 +78,23 @@ def check_images(messages: Sequence[Mapping[str, Any]] | None) -> None:
             count += 1
             if m.get("role") != "user":
                 raise InvalidInputError(
-                    f"messages[{i}] has the role {m.get('role')!r}: only user messages take images."
+                    f"messages[{i}] has the role {m.get('role')!r}: only user messages take images.", param="messages"
                 )
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, Mapping) else None
             if not isinstance(url, str):
-                raise InvalidInputError(f'An image part of messages[{i}] needs `image_url: {{"url": ...}}`.')
+                raise InvalidInputError(
+                    f'An image part of messages[{i}] needs `image_url: {{"url": ...}}`.', param="messages"
+                )
             if image.get("detail") is not None and image["detail"] not in DETAILS:
-                raise InvalidInputError(f"An image's `detail` must be auto, low or high, not {image['detail']!r}.")
+                raise InvalidInputError(
+                    f"An image's `detail` must be auto, low or high, not {image['detail']!r}.", param="messages"
+                )
             _check_url(url, i)
     if count > MAX_IMAGES:
-        raise InvalidInputError(f"The request holds {count} images; at most {MAX_IMAGES} are allowed.")
+        raise InvalidInputError(
+            f"The request holds {count} images; at most {MAX_IMAGES} are allowed.", param="messages"
+        )
 
 
 def _check_url(url: str, i: int) -> None:
@@ -97,11 +103,14 @@ def _check_url(url: str, i: int) -> None:
     data = data_url(url)
     if data is None:
         raise InvalidInputError(
-            f"An image of messages[{i}] must be an https URL or a base64 data URL (data:image/png;base64,...)."
+            f"An image of messages[{i}] must be an https URL or a base64 data URL (data:image/png;base64,...).",
+            param="messages",
         )
     media_type, _payload = data
     if media_type not in MEDIA_TYPES:
-        raise InvalidInputError(f"An image must be PNG, JPEG, GIF or WebP; messages[{i}] sends {media_type}.")
+        raise InvalidInputError(
+            f"An image must be PNG, JPEG, GIF or WebP; messages[{i}] sends {media_type}.", param="messages"
+        )
 
 
 def data_url(url: str) -> tuple[str, str] | None:

@@ -241,6 +241,8 @@ def test_a_body_sent_in_chunks_is_bounded_too(world: GatewayWorld, route: str) -
     assert r.status_code == 413, r.text
     error = r.json()["error"]
     assert (error["type"] if route == "/v1/messages" else error["code"]) == "request_too_large"
+    if route == "/v1/messages":  # with its request id, as every Anthropic error
+        assert r.json()["request_id"] == r.headers["request-id"] and r.json()["request_id"].startswith("req_")
     assert world.balance(user) == 10_000  # nothing held or charged
 
 
@@ -307,3 +309,28 @@ def test_every_typed_error_the_services_name_has_a_status() -> None:
         exc = cls.__new__(cls)
         Exception.__init__(exc, "refused")
         assert problem_of(exc) is not None, name
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "said"),
+    [
+        (
+            {"content-type": "text/plain"},
+            b'{"model": "gpt-4o-mini"}',
+            "must be JSON sent with `Content-Type: application/json` (this one said 'text/plain')",
+        ),
+        ({"content-type": "application/x-www-form-urlencoded"}, b"model=gpt-4o-mini", "must be JSON sent with"),
+        ({"content-type": "application/json"}, b"", "the body is empty; send one JSON object."),
+    ],
+)
+def test_a_body_of_another_kind_or_none_is_told_so(
+    world: GatewayWorld, headers: dict[str, str], body: bytes, said: str
+) -> None:
+    user = world.user()
+    r = httpx.post(
+        f"{world.url}/v1/chat/completions",
+        content=body,
+        headers={"Authorization": f"Bearer {world.key(user)}", **headers},
+    )
+    assert r.status_code == 400 and said in r.json()["error"]["message"], r.text
+    assert r.json()["error"]["code"] == "invalid_request" and world.balance(user) == 10_000

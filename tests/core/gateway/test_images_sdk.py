@@ -131,6 +131,7 @@ def test_refused_images_cost_nothing(world: GatewayWorld, messages: list[Any], s
     with pytest.raises(openai.BadRequestError) as refused:
         world.openai(world.key(user)).chat.completions.create(model="gpt-4o-mini", messages=messages)
     assert says in refused.value.message
+    assert refused.value.param == "messages"  # the field at fault, as the README promises for every refusal
     with pytest.raises(anthropic.BadRequestError, match="user message"):
         world.anthropic(world.key(user)).messages.create(
             model="claude-haiku-4-5",
