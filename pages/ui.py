@@ -271,14 +271,15 @@ def plain(text: str) -> str:
     """Text from the data (model ids, emails, names, sentences with dollar amounts) shown as itself where Streamlit
     reads Markdown (and $...$ as LaTeX, :name: as an icon, :red[...] as colour, &...; as a character): every such
     character escaped. Streamlit also links bare URLs and `www.` names found in the text itself, escaped or not: an
-    invisible word joiner (U+2060) after `scheme:` and `www` keeps them text (a link typed by a user is never live).
+    invisible word joiner (U+2060) after `scheme:` and `www` keeps them text (a link typed by a user is never live),
+    and one after the colon of `:material/` keeps Streamlit's icon syntax text too (it draws the icon escaped or not).
     An email is left whole, though Streamlit makes it a mailto: link to itself: people copy emails from the pages
     into commands, and a hidden character would break them."""
     escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])", r"\\\1", text)
     return _UNLINKED.sub("\\1\u2060", escaped)
 
 
-_UNLINKED = re.compile(r"(?i)(\\:(?=//)|(?<=www)(?=\\\.))")
+_UNLINKED = re.compile(r"(?i)(\\:(?=//|material/)|(?<=www)(?=\\\.))")
 
 
 @contextmanager

@@ -288,6 +288,10 @@ def test_a_typed_link_is_never_live(db: Database) -> None:
     for linked in ("http://", "www."):
         assert linked not in shown.replace("\\", "")
     assert shown.replace("\\", "").replace("\u2060", "") == typed and "ana@evil\\.example" in shown
+    icon = plain("A :material/home: B")  # Streamlit draws an icon for this, escaped or not
+    assert ":material/" not in icon.replace("\\", "") and icon.replace("\\", "").replace("\u2060", "") == (
+        "A :material/home: B"
+    )
 
 
 def test_a_call_that_ends_while_the_database_is_down_shows_its_charge_as_pending(
