@@ -31,7 +31,7 @@ from pages.charts.safe import show as show_chart
 from pages.fmt import MISSING, count
 from pages.fmt import price as price_text
 from pages.tables import csv_bytes, table
-from pages.ui import guard, plain, services
+from pages.ui import guard, plain, services, whole
 
 NO_MODEL = "(no model: a generic chat model)"
 SYNTHETIC = ["flat", "diurnal", "poisson", "bursty"]
@@ -124,7 +124,9 @@ with st.form("be_form"):
             rph = st.number_input("Requests per hour (average)", value=60.0, step=10.0, key="be_rph")
             hours = st.number_input("Horizon (hours)", value=DEFAULT_HORIZON_HOURS, step=24.0, key="be_hours")
             since = until = None
-        seed = st.number_input("Seed", value=0, step=1, help="the same seed gives the same trace", key="be_seed")
+        seed = st.number_input(
+            "Seed", value=0.0, step=1.0, format="%g", help="the same seed gives the same trace", key="be_seed"
+        )
     with c2:
         st.markdown("**Serverless**")
         modes = PRICE_MODES if model_id and defaults.serverless_per_request_usd is not None else PRICE_MODES[1:]
@@ -164,16 +166,29 @@ with st.form("be_form"):
     with c3:
         st.markdown("**Dedicated**")
         list_prices = st.radio("GPU price", ["product rate", "Hugging Face list price"], key="be_hw") != "product rate"
-        idle = st.number_input(
-            "Scale-to-zero after (idle minutes)", value=query_int("idle", HF_DEFAULT_IDLE_MINUTES), key="be_idle"
+        idle = st.number_input(  # a float field: a whole-number one reads "1e20" as 1 (checked whole below)
+            "Scale-to-zero after (idle minutes)",
+            value=float(query_int("idle", HF_DEFAULT_IDLE_MINUTES)),
+            step=1.0,
+            format="%g",
+            key="be_idle",
         )
         cold = st.number_input("Cold start (seconds)", value=DEFAULT_COLD_START_SECONDS, step=30.0, key="be_cold")
         r1, r2 = st.columns(2)
         min_rep = r1.number_input(
-            "Min replicas", value=query_int("min_replicas", DEFAULT_MIN_REPLICAS), help="always-on", key="be_min_rep"
+            "Min replicas",
+            value=float(query_int("min_replicas", DEFAULT_MIN_REPLICAS)),
+            step=1.0,
+            format="%g",
+            help="always-on",
+            key="be_min_rep",
         )
         max_rep = r2.number_input(
-            "Max replicas", value=query_int("max_replicas", DEFAULT_MAX_REPLICAS), key="be_max_rep"
+            "Max replicas",
+            value=float(query_int("max_replicas", DEFAULT_MAX_REPLICAS)),
+            step=1.0,
+            format="%g",
+            key="be_max_rep",
         )
         util = st.slider("Target utilization", 0.1, 1.0, DEFAULT_TARGET_UTILIZATION, 0.05)
     with c4:
@@ -204,30 +219,30 @@ with st.form("be_form"):
                 throughput.append((g.id, value))
     st.form_submit_button("Simulate", type="primary")
 
-inp = BreakevenInput(
-    requests_per_hour=rph,
-    profile=profile,
-    model_id=model_id,
-    since=since if isinstance(since, date) else None,
-    until=until if isinstance(until, date) else None,
-    serverless_cost_per_request=Decimal(str(per_req)) if mode == "per request" else None,
-    serverless_cost_per_second=Decimal(str(per_sec)) if mode == "per second of compute" else None,
-    scale_to_zero_minutes=int(idle),
-    cold_start_seconds=float(cold),
-    serverless_cold_start_seconds=float(sl_cold),
-    serverless_cold_start_share=float(sl_share) / 100,
-    p95_slo_seconds=float(slo),
-    hours=float(hours) if hours is not None else None,
-    seed=int(seed),
-    list_prices=list_prices,
-    throughput_per_hour=tuple(throughput),
-    service_time_seconds=float(service),
-    memory_gb=float(memory) if memory != 0 else None,
-    min_replicas=int(min_rep),
-    max_replicas=int(max_rep),
-    target_utilization=float(util),
-)
 try:
+    inp = BreakevenInput(
+        requests_per_hour=rph,
+        profile=profile,
+        model_id=model_id,
+        since=since if isinstance(since, date) else None,
+        until=until if isinstance(until, date) else None,
+        serverless_cost_per_request=Decimal(str(per_req)) if mode == "per request" else None,
+        serverless_cost_per_second=Decimal(str(per_sec)) if mode == "per second of compute" else None,
+        scale_to_zero_minutes=whole(idle, "Scale-to-zero after (idle minutes)"),
+        cold_start_seconds=float(cold),
+        serverless_cold_start_seconds=float(sl_cold),
+        serverless_cold_start_share=float(sl_share) / 100,
+        p95_slo_seconds=float(slo),
+        hours=float(hours) if hours is not None else None,
+        seed=whole(seed, "Seed"),
+        list_prices=list_prices,
+        throughput_per_hour=tuple(throughput),
+        service_time_seconds=float(service),
+        memory_gb=float(memory) if memory != 0 else None,
+        min_replicas=whole(min_rep, "Min replicas"),
+        max_replicas=whole(max_rep, "Max replicas"),
+        target_utilization=float(util),
+    )
     result = run(services().settings.database_url, inp, principal)
 except CoreError as exc:
     st.error(plain(str(exc)))

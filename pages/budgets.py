@@ -135,7 +135,7 @@ with tabs["Budgets"]:
         with st.form("set_budget"):
             scope = st.radio("Covers", ["user", "team", "api_key"], horizontal=True, key="set_scope")
             target = st.text_input("User email, team name or API key id", key="set_target")
-            limit = st.number_input("Limit (credits)", min_value=1, value=1000, step=100, key="set_credits")
+            limit = st.text_input("Limit (credits)", value="1,000", key="set_credits")
             period = st.radio("Period", ["monthly", "once"], horizontal=True, key="set_period")
             enforcement = st.radio("Kind", ["hard", "soft"], horizontal=True, key="set_kind")
             thresholds = st.text_input("Alert thresholds (%)", value="50, 80, 100", key="set_thresholds")
@@ -147,7 +147,7 @@ with tabs["Budgets"]:
                     user=target if scope == "user" else None,
                     team=target if scope == "team" else None,
                     api_key_id=target if scope == "api_key" else None,
-                    credits=int(limit),
+                    credits=limit,  # as typed: the engine refuses 2.5 or 1e20 with a sentence
                     period=period,
                     enforcement=enforcement,
                     thresholds=thresholds,

@@ -11,12 +11,12 @@ from streamlit.errors import StreamlitAPIException
 
 from core.errors import CoreError
 from core.services import Principal, hourly_text
-from core.services.endpoints import EndpointRow, EndpointsOverview, EndpointView, HardwareOption
+from core.services.endpoints import MAX_IDLE_MINUTES, EndpointRow, EndpointsOverview, EndpointView, HardwareOption
 from core.services.times import stamp, to_local
 from pages.charts.safe import show as show_chart
 from pages.fmt import count, credits, money
 from pages.tables import table
-from pages.ui import guard, plain, services
+from pages.ui import guard, plain, services, whole
 
 STATE_COLORS = {
     "running": "#2e7d32",
@@ -281,10 +281,10 @@ def prefill_create_form(options: list) -> bool:
     for key, field, lo, hi in (("new_min", "create_min", 0, 10), ("new_max", "create_max", 1, 10)):
         text = wanted.get(field, "")
         if text.isdigit() and lo <= int(text) <= hi:
-            st.session_state[key] = int(text)
+            st.session_state[key] = float(int(text))
     idle = wanted.get("create_idle", "")
-    if idle.isdigit() and 1 <= int(idle) <= 10080:
-        st.session_state["new_idle"] = int(idle)
+    if idle.isdigit() and 1 <= int(idle) <= MAX_IDLE_MINUTES:
+        st.session_state["new_idle"] = float(int(idle))
     return True
 
 
@@ -321,9 +321,10 @@ else:
         )
         g1, g2, g3, g4 = st.columns(4)
         auto_scale = g1.checkbox("Autoscale", value=True, help="off: max replicas always on", key="new_autoscale")
-        min_r = g2.number_input("Min replicas", min_value=0, max_value=10, value=0, key="new_min")
-        max_r = g3.number_input("Max replicas", min_value=1, max_value=10, value=1, key="new_max")
-        idle = g4.number_input("Scale to zero after (min)", min_value=1, max_value=10080, value=15, key="new_idle")
+        # float fields, checked whole (an integer one reads a typed "1e9" as 1); the engine says the bounds
+        min_r = g2.number_input("Min replicas", value=0.0, step=1.0, format="%g", key="new_min")
+        max_r = g3.number_input("Max replicas", value=1.0, step=1.0, format="%g", key="new_max")
+        idle = g4.number_input("Scale to zero after (min)", value=15.0, step=1.0, format="%g", key="new_idle")
         submitted = st.form_submit_button("Create endpoint", type="primary", key="do_create")
     if submitted:
         try:
@@ -334,9 +335,9 @@ else:
                 labels[hardware],
                 owner=owner,
                 auto_scale=auto_scale,
-                min_replicas=int(min_r),
-                max_replicas=int(max_r),
-                scale_to_zero_minutes=int(idle),
+                min_replicas=whole(min_r, "Min replicas"),
+                max_replicas=whole(max_r, "Max replicas"),
+                scale_to_zero_minutes=whole(idle, "Scale to zero after (min)"),
             )
         except CoreError as exc:
             st.error(plain(str(exc)))

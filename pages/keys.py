@@ -72,8 +72,8 @@ with st.form("create_key", clear_on_submit=True):
     )
     name = c2.text_input("Name (what it is for)", max_chars=100, key="key_name")
     c3, c4, c5 = st.columns(3)
-    monthly = c3.number_input("Monthly credits (empty: no limit)", min_value=1, value=None, step=100, key="key_monthly")
-    rpm = c4.number_input("Requests per minute (empty: no limit)", min_value=1, value=None, step=10, key="key_rpm")
+    monthly = c3.text_input("Monthly credits (empty: no limit)", key="key_monthly")
+    rpm = c4.text_input("Requests per minute (empty: no limit)", key="key_rpm")
     expires = c5.date_input(
         f"Expires ({services().settings.reporting_tz}; empty: never)",
         value=None,
@@ -87,8 +87,8 @@ with st.form("create_key", clear_on_submit=True):
                 principal,
                 owner,
                 name,
-                monthly_credits=int(monthly) if monthly else None,
-                rpm=int(rpm) if rpm else None,
+                monthly_credits=monthly,  # as typed: the engine refuses 2.5 or 1e20 with a sentence
+                rpm=rpm,
                 models=allowed or None,
                 expires=expires,
             )

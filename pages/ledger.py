@@ -4,6 +4,7 @@ with a confirmation step, CSV exports and the audit log."""
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Callable
 from datetime import date
@@ -42,6 +43,12 @@ def load_balances(
     return services().ledger.balances(
         _who, role=role, search=search, min_available=min_available, max_available=max_available
     )
+
+
+def bounded_credits(n: int) -> int:
+    """A balance filter's bound kept within what a balance can be (the ledger refuses amounts past 10^15): the same
+    rows, and a number the database can bind (1e20 is past SQLite's 64-bit integers)."""
+    return max(-(10**15), min(10**15, n))
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -215,15 +222,16 @@ with tab_balances:
         c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
         role = c1.selectbox("Role", ["all", *ROLES], key="bal_role")
         search = c2.text_input("Search email or name", key="bal_search")
-        lo = c3.number_input("Available at least", value=None, step=100, key="bal_min")
-        hi = c4.number_input("Available at most", value=None, step=100, key="bal_max")
+        # float fields (an integer one reads a typed "1e20" as 1); whole credits at least / at most what was typed
+        lo = c3.number_input("Available at least", value=None, step=100.0, format="%g", key="bal_min")
+        hi = c4.number_input("Available at most", value=None, step=100.0, format="%g", key="bal_max")
     rows = load_balances(
         principal,
         who_key,
         None if role == "all" else role,
         search,
-        None if lo is None else int(lo),
-        None if hi is None else int(hi),
+        None if lo is None else bounded_credits(math.ceil(lo)),
+        None if hi is None else bounded_credits(math.floor(hi)),
     )
     df = pd.DataFrame(
         [

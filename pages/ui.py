@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.config import load_settings
-from core.errors import CoreError
+from core.errors import CoreError, InvalidInputError
 from core.services import SYSTEM, Principal, Services, roles_for_page
 from core.services.spend import STALE_AFTER_SECONDS
 from core.services.users import UserView
@@ -280,6 +280,15 @@ def plain(text: str) -> str:
 
 
 _UNLINKED = re.compile(r"(?i)(\\:(?=//|material/)|(?<=www)(?=\\\.))")
+
+
+def whole(value: float | int, what: str) -> int:
+    """A whole-number field's value, refused with a sentence when it is not whole. Such fields are float number
+    inputs: Streamlit's integer ones read a typed "1e20" as 1 and "2.5" as 2, without a word."""
+    number = float(value)
+    if not number.is_integer():
+        raise InvalidInputError(f"{what}: {number:g} is not a whole number; type {int(number)} or {int(number) + 1}.")
+    return int(number)
 
 
 @contextmanager

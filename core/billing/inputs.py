@@ -51,37 +51,44 @@ def typed_credits(value: Any, what: str = "Credits") -> int:
     names what was typed. Nothing is rounded or clamped: 12.7 is refused, never posted as 12."""
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
         return credits(value, what, allow_zero=True, allow_negative=True)
+    return credits(typed_whole(value, what), what, allow_zero=True, allow_negative=True)
+
+
+def typed_whole(value: Any, what: str, unit: str = "credits", example: str = "100") -> int:
+    """A whole number as a person typed it in a form (credits, requests per minute): the exact number, or a refusal
+    naming what was typed. Nothing is rounded, clamped or read in part: "12.7", "1e20" and "2.5" are refused (a
+    browser's whole-number field took "1e20" for 1), never taken for 12, 1 or 2. The caller checks the range."""
     typed = str(value).strip() if value is not None else ""
     if not typed:
-        raise InvalidAmountError(f"{what}: nothing was typed; type a whole number of credits such as 100.")
+        raise InvalidAmountError(f"{what}: nothing was typed; type a whole number of {unit} such as {example}.")
     if separators_misplaced(typed):
         raise InvalidAmountError(
             f"{what}: {typed!r} is not a number as written: a comma, space or _ only separates thousands (1,500), "
-            "never decimals. Type the credits in digits, such as 1500."
+            f"never decimals. Type the {unit} in digits, such as {int(example) * 15}."
         )
     try:
         amount = Decimal(typed.replace(",", "").replace("_", "").replace(" ", ""))
     except InvalidOperation:
         raise InvalidAmountError(
-            f"{what}: {typed!r} is not a number; type a whole number of credits such as 100."
+            f"{what}: {typed!r} is not a number; type a whole number of {unit} such as {example}."
         ) from None
     if not amount.is_finite():
-        raise InvalidAmountError(f"{what}: {typed!r} is not a number; type a whole number of credits such as 100.")
-    if "e" in typed.lower():  # "1e5" is 100,000 credits to Decimal, and one slip of a finger from "15"
+        raise InvalidAmountError(f"{what}: {typed!r} is not a number; type a whole number of {unit} such as {example}.")
+    if "e" in typed.lower():  # "1e5" is 100,000 to Decimal, and one slip of a finger from "15"
         digits = f" ({int(amount):,})" if amount == amount.to_integral_value() and abs(amount) <= MAX_CREDITS else ""
         raise InvalidAmountError(
-            f"{what}: {typed!r} is in scientific notation; type the whole number of credits in digits{digits}."
+            f"{what}: {typed!r} is in scientific notation; type the whole number of {unit} in digits{digits}."
         )
     if amount != amount.to_integral_value():
         low, high = (
             int(amount.to_integral_value(rounding="ROUND_FLOOR")),
             int(amount.to_integral_value(rounding="ROUND_CEILING")),
         )
+        whole = " Credits are whole (1 credit is the smallest amount): type" if unit == "credits" else " Type"
         raise InvalidAmountError(
-            f"{what}: {typed} is not a whole number. Credits are whole (1 credit is the smallest amount): type "
-            f"{low:,} or {high:,}; nothing is rounded for you."
+            f"{what}: {typed} is not a whole number.{whole} {low:,} or {high:,}; nothing is rounded for you."
         )
-    return credits(int(amount), what, allow_zero=True, allow_negative=True)
+    return int(amount)
 
 
 def usd(value: Any, what: str = "Cost", *, allow_zero: bool = False) -> Decimal:

@@ -54,7 +54,7 @@ def finite(name: str, value: float, hint: str = "") -> float:
     return _finite(name, value, hint)
 
 
-def whole(name: str, value: int, minimum: int, hint: str = "") -> int:
+def whole(name: str, value: int, minimum: int, hint: str = "", *, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         try:
             f = float(value)
@@ -65,6 +65,8 @@ def whole(name: str, value: int, minimum: int, hint: str = "") -> int:
         value = int(f)
     if value < minimum:
         raise InvalidRateError(f"{name} must be at least {minimum}, got {value}.{_hint(hint)}")
+    if maximum is not None and value > maximum:
+        raise InvalidRateError(f"{name} must be at most {maximum:,}, got {value:,}.{_hint(hint)}")
     return value
 
 

@@ -26,6 +26,12 @@ from core.breakeven.errors import (
     whole,
 )
 from core.breakeven.serverless import ServerlessPrice
+from core.endpoints.lifecycle import MAX_IDLE_MINUTES
+
+# Beyond a thousand replicas of one endpoint nothing real runs, and past it the simulation's arrays overflow: refused
+# with a sentence instead (the Endpoints page creates at most MAX_REPLICAS of core.endpoints; the simulator compares
+# larger fleets too). The idle timeout is bounded as the Endpoints page and the command line bound it.
+MAX_REPLICAS = 1_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,15 +80,21 @@ class Scenario:
                 f"The p95 latency target of {slo:g} s is below the service time of {service:g} s: no option can "
                 "answer faster than one request takes. Raise the target or lower the service time."
             )
-        whole("The scale-to-zero idle timeout (minutes)", self.idle_timeout_minutes, 1)
+        whole("The scale-to-zero idle timeout (minutes)", self.idle_timeout_minutes, 1, maximum=MAX_IDLE_MINUTES)
         non_negative("The cold-start time (seconds)", self.cold_start_s)
         u = positive("The target utilization", self.target_utilization)
         if u > 1:
             raise InvalidRateError(
                 f"The target utilization is a fraction of a replica's throughput (0-1], got {figure(u)}."
             )
-        lo = whole("The minimum replicas", self.min_replicas, 1, "An always-on endpoint runs at least one replica.")
-        hi = whole("The maximum replicas", self.max_replicas, 1)
+        lo = whole(
+            "The minimum replicas",
+            self.min_replicas,
+            1,
+            "An always-on endpoint runs at least one replica.",
+            maximum=MAX_REPLICAS,
+        )
+        hi = whole("The maximum replicas", self.max_replicas, 1, "No endpoint runs more.", maximum=MAX_REPLICAS)
         if hi < lo:
             raise InvalidRateError(f"The maximum replicas ({hi}) cannot be below the minimum ({lo}).")
         if self.model_memory_gb is not None:

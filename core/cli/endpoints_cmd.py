@@ -18,9 +18,8 @@ from core.cli.args import bounded_int
 from core.cli.output import print_json, print_table
 from core.errors import InvalidInputError
 from core.services import credits_text, dollars, hourly_text, money_text
-from core.services.endpoints import MAX_REPLICAS, STATES, EndpointView
+from core.services.endpoints import MAX_IDLE_MINUTES, MAX_REPLICAS, STATES, EndpointView
 
-MAX_IDLE_MINUTES = 43_200  # 30 days: longer than any idle timeout the endpoints API takes
 MAX_WAIT_SECONDS = 86_400
 MAX_DEMO_DAYS = 31  # what the endpoints demo accepts
 

@@ -42,6 +42,7 @@ from core.users import get_user
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 MAX_REPLICAS = 10  # a guard against a typo that would bill dozens of GPUs; raise it deliberately if needed
+MAX_IDLE_MINUTES = 43_200  # 30 days: longer than any idle timeout the endpoints API takes
 
 
 class UnknownEndpointError(NotFoundError):
@@ -192,6 +193,10 @@ class HuggingFaceEndpointService:
                     "With min replicas 0 the endpoint scales to zero when idle: give --scale-to-zero-minutes >= 1."
                 )
             timeout = int(scale_to_zero_minutes)
+            if timeout > MAX_IDLE_MINUTES:
+                raise InvalidInputError(
+                    f"Scale to zero after at most {MAX_IDLE_MINUTES:,} minutes (30 days), got {timeout:,}."
+                )
         hub = self.client.model_info(repo)  # a repository the Hub does not know would only fail later, upstream
         repo = hub.id or repo
 

@@ -18,6 +18,7 @@ from core.alerts.delivery import AlertDelivery
 from core.alerts.records import AlertLog, AlertView, DeliveryView
 from core.alerts.runner import AlertRunner, RunReport
 from core.alerts.webhooks import WebhookRegistry, WebhookView
+from core.billing.inputs import typed_whole
 from core.budgets.budgets import BudgetBook, BudgetView
 from core.budgets.teams import MemberView, TeamDirectory, TeamView
 from core.budgets.view import BudgetsPage, budgets_page
@@ -135,7 +136,7 @@ class BudgetService:
         self,
         caller: Caller,
         *,
-        credits: int,
+        credits: int | str,
         user: int | str | None = None,
         team: int | str | None = None,
         api_key_id: int | str | None = None,
@@ -147,7 +148,10 @@ class BudgetService:
     ) -> BudgetView:
         """A limit in credits on one user, team or API key: per calendar month in the reporting time zone, or a one-off
         total (from `starts_on`); hard (refuse past it) or soft (allow, alert); alerts at the thresholds (percent,
-        or text as typed: "50, 80, 100"). The user, team or key may be given as typed in a form."""
+        or text as typed: "50, 80, 100"). The user, team or key, and the credits, may be given as typed in a form
+        ("2.5" or "1e20" credits are refused, never read as 2 or 1)."""
+        if isinstance(credits, str):
+            credits = typed_whole(credits, "Limit")
         if any(isinstance(ref, str) and not ref.strip() for ref in (user, team, api_key_id)):
             raise InvalidInputError(
                 "Say who the budget covers: a user's email, a team's name or an API key's id (the API keys page "

@@ -20,7 +20,7 @@ from core.db.models import utcnow
 from core.demo.endpoints import DemoReport, seed_endpoint_demo
 from core.endpoints.costs import EndpointCost, changes_for, endpoint_costs, month_start_utc
 from core.endpoints.factory import configuration_problem, is_local
-from core.endpoints.lifecycle import MAX_REPLICAS, HuggingFaceEndpointService
+from core.endpoints.lifecycle import MAX_IDLE_MINUTES, MAX_REPLICAS, HuggingFaceEndpointService
 from core.endpoints.metering import MeterReport, UptimeMeter
 from core.endpoints.types import DELETED, STATES
 from core.endpoints.uptime import StateChange
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from core.services.container import Services
 
 __all__ = [
+    "MAX_IDLE_MINUTES",
     "MAX_REPLICAS",
     "STATES",
     "DemoReport",

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from core.access import SYSTEM, Caller, Capability, Principal, Role, guarded, is_self, require
+from core.billing.inputs import typed_whole
 from core.catalog.lookup import UnknownModelError
 from core.catalog.types import ModelPrice
 from core.db.limits import check_line
@@ -66,12 +67,15 @@ class KeyService:
         user: int | str,
         name: str,
         *,
-        monthly_credits: int | None = None,
-        rpm: int | None = None,
+        monthly_credits: int | str | None = None,
+        rpm: int | str | None = None,
         models: list[str] | tuple[str, ...] | None = None,
         expires: date | datetime | None = None,
     ) -> NewApiKey:
-        """A new key for `user`. Its `secret` is shown now and never again (only its hash is stored)."""
+        """A new key for `user`. Its `secret` is shown now and never again (only its hash is stored). The limits may
+        be given as typed in a form (blank: none; "2.5" or "1e20" refused, never read as 2 or 1)."""
+        monthly_credits = _typed_limit(monthly_credits, "Monthly credits", "credits", "5000")
+        rpm = _typed_limit(rpm, "Requests per minute", "requests", "60")
         checked = self._check(name, monthly_credits, rpm, models, expires)
         with self._s.db.write_session() as s:
             owner = get_user(s, user)
@@ -266,3 +270,10 @@ def _instant(value: date | datetime | None, tz: str) -> datetime | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     return day_bounds(value, None, tz)[0]
+
+
+def _typed_limit(value: int | str | None, what: str, unit: str, example: str) -> int | None:
+    """A key's limit as given: None (or blank text) for none, else the whole number typed (range checked later)."""
+    if isinstance(value, str):
+        return typed_whole(value, what, unit, example) if value.strip() else None
+    return value

@@ -70,6 +70,10 @@ def test_an_invalid_input_shows_the_reason(app: AppTest) -> None:
         ("be_slo_none", -2.0, "The p95 latency target (seconds) must be greater than zero, got -2."),
         ("be_sl_share_none", 120.0, "(0% to 100%), got 1.2 (120%)."),
         ("be_sl_share_none", -5.0, "(0% to 100%), got -0.05 (-5%)."),
+        # whole-number fields: Streamlit's integer inputs read a typed 2.5 as 2 and 1e20 as 1, without a word
+        ("be_max_rep", 2.5, "Max replicas: 2.5 is not a whole number; type 2 or 3."),
+        ("be_idle", 7.5, "Scale-to-zero after (idle minutes): 7.5 is not a whole number; type 7 or 8."),
+        ("be_max_rep", 1e20, "The maximum replicas must be"),
     ],
 )
 def test_every_number_says_the_value_that_was_typed(app: AppTest, key: str, typed: float, said: str) -> None:

@@ -25,7 +25,11 @@ def test_finance_sets_a_budget_and_sees_its_burn_down(demo: Database, monkeypatc
     monkeypatch.setenv("LOCAL_USER_EMAIL", finance)
     at = open_page("budgets")
     at.text_input(key="set_target").input(pm)
-    at.number_input(key="set_credits").set_value(5)
+    at.text_input(key="set_credits").input("1e20")  # a browser's whole-number field took it for 1
+    at.button[0].click().run()
+    assert any("'1e20' is in scientific notation" in shown(e.value) for e in at.error)
+    assert BudgetBook(demo.session_factory, demo.settings).list_budgets() == []  # nothing saved
+    at.text_input(key="set_credits").input("5")
     at.button[0].click().run()  # the form's Save budget
     assert not at.exception and any("Saved budget 1" in s.value for s in at.success)
     table = at.dataframe[0].value

@@ -85,6 +85,26 @@ def test_invalid_name_shows_the_rule(db: Path, monkeypatch: pytest.MonkeyPatch) 
     assert not at.dataframe
 
 
+@pytest.mark.parametrize(
+    ("key", "typed", "said"),
+    [
+        ("new_max", 2.5, "Max replicas: 2.5 is not a whole number; type 2 or 3."),
+        ("new_max", 1e9, "Max replicas must be between 1 and 10, got 1000000000."),  # an integer field read 1
+        ("new_idle", 1e20, "Scale to zero after at most 43,200 minutes (30 days)"),
+    ],
+)
+def test_a_number_that_is_not_whole_or_too_large_is_refused_naming_it(
+    db: Path, monkeypatch: pytest.MonkeyPatch, key: str, typed: float, said: str
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINTS_API_URL", "local")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.text_input(key="new_name").input("ok-name")
+    at.number_input(key=key).set_value(typed)
+    at.button(key="do_create").click().run()
+    assert not at.exception and any(said in shown(e.value) for e in at.error), [e.value for e in at.error]
+    assert not at.dataframe  # nothing created
+
+
 def test_demo_button_fills_the_page_with_history(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_ENDPOINTS_API_URL", "local")
     at = AppTest.from_file(PAGE, default_timeout=120).run()

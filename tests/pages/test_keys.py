@@ -16,7 +16,7 @@ from core.db.models import ApiKey, AuditLog
 from core.services import Services
 from core.users import add_user
 from tests.conftest import make_runtime
-from tests.pages.apptest import open_page
+from tests.pages.apptest import open_page, shown
 
 
 @pytest.fixture
@@ -40,7 +40,14 @@ def test_a_pm_creates_a_key_sees_it_once_and_revokes_it(db: Database) -> None:
     at = run_as("pm@x.io")
     assert at.selectbox(key="key_owner").options == ["pm@x.io"]
     at.text_input(key="key_name").input("my script")
-    at.number_input(key="key_rpm").set_value(30)
+    for typed, said in (("2.5", "Requests per minute: 2.5 is not a whole number. Type 2 or 3"), ("1e20", "scientific")):
+        at.text_input(key="key_rpm").input(typed)  # a browser's whole-number field took 1e20 for 1, 2.5 for 2
+        next(b for b in at.button if b.label == "Create key").click().run()
+        assert any(said in shown(e.value) for e in at.error), [e.value for e in at.error]
+    with db.session() as s:
+        assert s.scalars(select(ApiKey).where(ApiKey.name == "my script")).first() is None  # nothing made
+    at.text_input(key="key_name").input("my script")
+    at.text_input(key="key_rpm").input("30")
     next(b for b in at.button if b.label == "Create key").click().run()
     assert not at.exception, at.exception
     secret = at.code[0].value

@@ -37,6 +37,15 @@ def test_balances_table_and_filters(demo: Database) -> None:
     at.text_input(key="bal_search").input("zzz-nobody").run()
     assert len(at.dataframe[0].value) == 0
     assert any(d.label == "Download balances (CSV)" for d in at.download_button)
+    at.text_input(key="bal_search").input("").run()
+    at.selectbox(key="bal_role").set_value("all").run()
+    at.number_input(key="bal_min").set_value(1e20).run()  # an integer field read it as 1: every funded account
+    assert not at.exception and len(at.dataframe[0].value) == 0
+    at.number_input(key="bal_min").set_value(None).run()
+    everyone = at.dataframe[0].value
+    least = int(everyone["available"].min())
+    at.number_input(key="bal_min").set_value(least + 0.5).run()  # whole credits of at least 0.5 more
+    assert int(at.dataframe[0].value["available"].min()) > least
 
 
 def test_history_shows_the_running_balance(demo: Database) -> None:
