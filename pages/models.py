@@ -246,8 +246,9 @@ with tab_edit:
                 )
             source = st.text_input("Source of the new price", value=target.price_source, key=f"edit_{edit_key}_src")
             note = st.text_input("Note (why)", key=f"edit_{edit_key}_note")
-            save = st.form_submit_button("Save new prices")
-        if save:
+            review = st.form_submit_button("Review new prices")
+        if review:  # checked as the save checks them, nothing saved: the confirmation comes next
+            st.session_state.pop("price_review", None)
             changes: dict[str, object] = {f: v for f, v in new.items() if v.strip() != price_text(getattr(target, f))}
             if source.strip() != target.price_source:
                 changes["price_source"] = source
@@ -256,21 +257,53 @@ with tab_edit:
                     parsed = json.loads(variants_text or "{}")
                     if parsed != target.price_variants:
                         changes["price_variants"] = parsed
-                change = services().models.update_prices(principal, target.id, changes, note or None)
+                preview = services().models.review_prices(principal, target.id, changes, note or None)
             except json.JSONDecodeError as exc:
                 st.error(f"Other prices are not valid JSON ({exc.msg}, line {exc.lineno}); fix them and save again.")
             except CoreError as exc:
                 st.error(plain(str(exc)))
             else:
-                load_catalog.clear()
-                load_history.clear()
-                # the form's fields start again from the saved model: kept, they held what was typed (the old
-                # source, '1e5' for 100000), so the next save put the old source back or "changed" a price to itself
-                for k in [k for k in st.session_state if str(k).startswith(f"edit_{edit_key}_")]:
-                    del st.session_state[k]
-                fields = ", ".join(f"{k}: {a} → {b}" for k, (a, b) in change.changed_fields().items())
-                st.session_state["price_done"] = f"Saved {change.model_key} ({fields}). New usage is priced at it."
+                st.session_state["price_review"] = (edit_key, changes, note or None, preview)
+        pending = st.session_state.get("price_review")
+        if pending is not None and pending[0] != edit_key:  # another model picked: that review no longer applies
+            st.session_state.pop("price_review", None)
+            pending = None
+        change = None
+        if pending is not None:
+            _key, changes, note_given, preview = pending
+            fields = "; ".join(f"{k}: {a} → {b}" for k, (a, b) in preview.changed_fields().items())
+            st.info(plain(f"Confirm: {preview.model_key}: {fields}. New usage is priced at it."))
+            free = preview.made_free()
+            sure = True
+            if free:
+                st.warning(
+                    plain(
+                        f"{', '.join(free)} becomes 0: every call billed by it is free for its users from now on "
+                        "(0 credits), and the company pays the provider for it."
+                    )
+                )
+                sure = st.checkbox("Yes, these calls are meant to be free", key="price_free_sure")
+            c1, c2 = st.columns([1, 4])
+            if c1.button("Confirm", type="primary", key="price_confirm", disabled=not sure):
+                try:
+                    change = services().models.update_prices(principal, target.id, changes, note_given)
+                except CoreError as exc:
+                    st.error(plain(str(exc)))
+            if c2.button("Cancel", key="price_cancel"):
+                st.session_state.pop("price_review", None)
                 st.rerun()
+        if change is not None:
+            st.session_state.pop("price_review", None)
+            st.session_state.pop("price_free_sure", None)
+            load_catalog.clear()
+            load_history.clear()
+            # the form's fields start again from the saved model: kept, they held what was typed (the old
+            # source, '1e5' for 100000), so the next save put the old source back or "changed" a price to itself
+            for k in [k for k in st.session_state if str(k).startswith(f"edit_{edit_key}_")]:
+                del st.session_state[k]
+            fields = ", ".join(f"{k}: {a} → {b}" for k, (a, b) in change.changed_fields().items())
+            st.session_state["price_done"] = f"Saved {change.model_key} ({fields}). New usage is priced at it."
+            st.rerun()
     else:
         st.info("Only admins can change prices. The history of every change is below.")
     scope = st.selectbox("History of", ["all models", *[m.key for m in models]], key="hist_scope")

@@ -42,6 +42,14 @@ class PriceChange:
         before = self.previous or {}
         return {k: (before.get(k), v) for k, v in self.prices.items() if before.get(k) != v}
 
+    def made_free(self) -> list[str]:
+        """The price fields this change sets to 0: usage billed by them costs nothing from then on."""
+        return [
+            k
+            for k, (_, after) in self.changed_fields().items()
+            if k in PRICE_FIELDS and after is not None and Decimal(after) == 0
+        ]
+
 
 def price_snapshot(row: AIModel) -> dict[str, Any]:
     """The full price set of a model as JSON-safe values (Decimals as exact strings)."""

@@ -134,6 +134,19 @@ class ModelService:
         return quote(model, usage, checked_markup(markup_pct), self._s.settings.credit_usd)
 
     @guarded(Capability.EDIT_PRICES)
+    def review_prices(
+        self, caller: Caller, model_pk: int, changes: dict[str, Any], note: str | None = None
+    ) -> PriceChange:
+        """What `update_prices` would save, checked exactly as it checks (a bad price, nothing changed, a unit left
+        without a price), without saving anything: the Review step before a Confirm. `PriceChange.made_free` names
+        the prices it sets to 0 (calls billed by them become free)."""
+        with self._s.db.session_factory() as s:
+            try:
+                return update_prices(s, model_pk, changes, caller.actor, note)
+            finally:
+                s.rollback()
+
+    @guarded(Capability.EDIT_PRICES)
     def update_prices(
         self, caller: Caller, model_pk: int, changes: dict[str, Any], note: str | None = None
     ) -> PriceChange:

@@ -106,6 +106,37 @@ def test_calculator_refuses_impossible_usage(demo: Database) -> None:
     assert "Final credits" not in metrics(at)
 
 
+def review_mini_input_price(typed: str) -> AppTest:
+    """The Models page with gpt-4o-mini's input price typed as `typed` and reviewed."""
+    at = open_page("models")
+    at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
+    at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").input(typed)
+    next(b for b in at.button if b.label == "Review new prices").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def save_prices(at: AppTest) -> None:
+    """Review the typed prices, then confirm them (the two steps of a price change)."""
+    next(b for b in at.button if b.label == "Review new prices").click().run()
+    assert not at.exception, at.exception
+    at.button(key="price_confirm").click().run()
+
+
+def test_a_review_saves_nothing_and_a_price_of_0_needs_its_own_yes(demo: Database) -> None:
+    at = review_mini_input_price("0")
+    assert any("Confirm: openai/gpt-4o-mini: input_per_1m_usd: 0.15 → 0" in shown(i.value) for i in at.info)
+    assert any("input_per_1m_usd becomes 0: every call billed by it is free" in shown(w.value) for w in at.warning)
+    with demo.session() as s:
+        assert get_model(s, "gpt-4o-mini").input_per_1m_usd == Decimal("0.15")  # the review wrote nothing
+    assert at.button(key="price_confirm").disabled  # not before the yes
+    at.checkbox(key="price_free_sure").check().run()
+    at.button(key="price_confirm").click().run()
+    assert not at.exception, at.exception
+    with demo.session() as s:
+        assert get_model(s, "gpt-4o-mini").input_per_1m_usd == Decimal("0")
+
+
 def test_admin_price_change_applies_to_new_usage_and_is_kept(demo: Database) -> None:
     with demo.session() as s:
         mini = get_model(s, "gpt-4o-mini")
@@ -116,7 +147,7 @@ def test_admin_price_change_applies_to_new_usage_and_is_kept(demo: Database) -> 
     at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
     at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").input("0.20")
     at.text_input(key="edit_openai/gpt-4o-mini_note").input("provider price rise")
-    next(b for b in at.button if b.label == "Save new prices").click().run()
+    save_prices(at)
     assert not at.exception, at.exception
     assert any("input_per_1m_usd: 0.15 → 0.2" in shown(s.value) for s in at.success)
     with demo.session() as s:
@@ -144,17 +175,13 @@ def test_non_admin_sees_no_edit_form(demo: Database) -> None:
     at.session_state["local_user_email"] = pm
     at.run()
     assert not at.exception
-    assert not [b for b in at.button if b.label == "Save new prices"]
+    assert not [b for b in at.button if b.label == "Review new prices"]
     assert any("Only admins" in i.value for i in at.info)
 
 
 @pytest.mark.parametrize("typed", ["1e400", "-1", "abc", "NaN", "Infinity", "1e5"])
 def test_a_bad_price_is_one_clean_message_and_changes_nothing(demo: Database, typed: str) -> None:
-    at = open_page("models")
-    at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
-    at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").input(typed)
-    next(b for b in at.button if b.label == "Save new prices").click().run()
-    assert not at.exception, at.exception
+    at = review_mini_input_price(typed)
     [error] = at.error
     assert shown(error.value).startswith("input_per_1m_usd: ") and "Traceback" not in error.value
     with demo.session() as s:
@@ -163,11 +190,7 @@ def test_a_bad_price_is_one_clean_message_and_changes_nothing(demo: Database, ty
 
 def test_a_price_in_scientific_notation_is_refused_with_the_digits_to_type(demo: Database) -> None:
     """`1e5` is $100,000 to Decimal, one slip from `15`: refused with a sentence, never stored nor shown as 1E+5."""
-    at = open_page("models")
-    at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
-    at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").input("1e5")
-    next(b for b in at.button if b.label == "Save new prices").click().run()
-    assert not at.exception, at.exception
+    at = review_mini_input_price("1e5")
     [error] = at.error
     assert shown(error.value) == (
         "input_per_1m_usd: '1e5' is in scientific notation; type the price in digits (100000)."
@@ -182,7 +205,7 @@ def test_a_second_save_starts_from_the_saved_prices_and_source(demo: Database) -
     at = open_page("models")
     at.selectbox(key="edit_model").set_value("openai/gpt-4o-mini").run()
     at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").input("0.20")
-    next(b for b in at.button if b.label == "Save new prices").click().run()
+    save_prices(at)
     assert not at.exception, at.exception
     with demo.session() as s:
         source = get_model(s, "gpt-4o-mini").price_source
@@ -190,7 +213,7 @@ def test_a_second_save_starts_from_the_saved_prices_and_source(demo: Database) -
     assert at.text_input(key="edit_openai/gpt-4o-mini_src").value == source
     assert at.text_input(key="edit_openai/gpt-4o-mini_input_per_1m_usd").value == "0.2"
     at.text_input(key="edit_openai/gpt-4o-mini_output_per_1m_usd").input("0.70")
-    next(b for b in at.button if b.label == "Save new prices").click().run()
+    save_prices(at)
     assert not at.exception, at.exception
     with demo.session() as s:
         after = get_model(s, "gpt-4o-mini")

@@ -79,6 +79,7 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "models.price_history": ("yes", "yes", "yes", "yes"),
     "models.quote": ("yes", "yes", "yes", "yes"),
     "models.typical_costs": ("yes", "yes", "yes", "yes"),
+    "models.review_prices": ("yes", "no", "no", "no"),
     "models.update_prices": ("yes", "no", "no", "no"),
     "endpoints.configuration_problem": ("yes", "yes", "yes", "yes"),
     "endpoints.create": ("yes", "no", "own", "no"),
@@ -307,6 +308,9 @@ CALLS: dict[str, Call] = {
         c, w.services.models.get(SYSTEM, "gpt-4o"), Usage(input_tokens=1000), Decimal(100)
     ),
     "models.typical_costs": lambda w, c, t: w.services.models.typical_costs(c, w.services.models.list(SYSTEM)),
+    "models.review_prices": lambda w, c, t: w.services.models.review_prices(
+        c, w.services.models.get(SYSTEM, "gpt-4o").id, {"input_per_1m_usd": f"2.{next(w.names):03d}"}
+    ),
     "models.update_prices": lambda w, c, t: w.services.models.update_prices(
         c, w.services.models.get(SYSTEM, "gpt-4o").id, {"input_per_1m_usd": f"2.{next(w.names):03d}"}
     ),
