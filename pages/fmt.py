@@ -75,7 +75,7 @@ COLUMN_FORMATS: dict[str, str] = {
     "price": "$%.6f",  # per-call and unit prices: six places tell $0.000460 from $0.000028
     "credits": "localized",  # 12,345
     "count": "localized",
-    "pct": "%.1f%%",
+    "pct": "%.2f%%",  # as the engine computes them (to two places) and the command line prints them
     "seconds": "%.2f s",
     "ms": "%.0f ms",
     "hours": "%.1f h",

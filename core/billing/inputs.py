@@ -61,6 +61,8 @@ def typed_whole(value: Any, what: str, unit: str = "credits", example: str = "10
     typed = str(value).strip() if value is not None else ""
     if not typed:
         raise InvalidAmountError(f"{what}: nothing was typed; type a whole number of {unit} such as {example}.")
+    if not typed.isascii():  # Decimal also reads other scripts' digits ("１２", "٣٠٠"), which no one checks by eye
+        raise InvalidAmountError(f"{what}: {typed!r} is not a number in the digits 0-9; type one such as {example}.")
     if separators_misplaced(typed):
         raise InvalidAmountError(
             f"{what}: {typed!r} is not a number as written: a comma, space or _ only separates thousands (1,500), "

@@ -42,10 +42,12 @@ def positive(name: str, value: float, hint: str = "") -> float:
     return v
 
 
-def non_negative(name: str, value: float, hint: str = "") -> float:
+def non_negative(name: str, value: float, hint: str = "", *, maximum: float | None = None) -> float:
     v = _finite(name, value, hint)
     if v < 0:
         raise InvalidRateError(f"{name} cannot be negative, got {figure(v)}.{_hint(hint)}")
+    if maximum is not None and v > maximum:
+        raise InvalidRateError(f"{name} must be at most {figure(maximum)}, got {figure(v)}.{_hint(hint)}")
     return v
 
 

@@ -32,6 +32,9 @@ from core.endpoints.lifecycle import MAX_IDLE_MINUTES
 # with a sentence instead (the Endpoints page creates at most MAX_REPLICAS of core.endpoints; the simulator compares
 # larger fleets too). The idle timeout is bounded as the Endpoints page and the command line bound it.
 MAX_REPLICAS = 1_000
+# A cold start or a request's compute past a day is no serving setup, and past ~1e18 s the monthly cost's cents
+# overflow Decimal's context: refused with a sentence.
+MAX_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +84,7 @@ class Scenario:
                 "answer faster than one request takes. Raise the target or lower the service time."
             )
         whole("The scale-to-zero idle timeout (minutes)", self.idle_timeout_minutes, 1, maximum=MAX_IDLE_MINUTES)
-        non_negative("The cold-start time (seconds)", self.cold_start_s)
+        non_negative("The cold-start time (seconds)", self.cold_start_s, maximum=MAX_SECONDS)
         u = positive("The target utilization", self.target_utilization)
         if u > 1:
             raise InvalidRateError(
@@ -100,7 +103,7 @@ class Scenario:
         if self.model_memory_gb is not None:
             positive("The model's GPU memory (GB)", self.model_memory_gb)
         whole("The capacity window (minutes)", self.capacity_window_minutes, 1)
-        non_negative("The serverless cold start (seconds)", self.serverless_cold_start_s)
+        non_negative("The serverless cold start (seconds)", self.serverless_cold_start_s, maximum=MAX_SECONDS)
         share = finite("The share of serverless requests meeting a cold start", self.serverless_cold_start_share)
         if not 0 <= share <= 1:  # said as a fraction (the command line's) and in percent (the page's)
             raise InvalidRateError(

@@ -45,6 +45,10 @@ def per_second(usd_per_second: Decimal, seconds_per_request: float) -> Serverles
     seconds = Decimal(str(seconds_per_request))
     if not seconds.is_finite() or seconds <= 0:
         raise InvalidRateError(f"Compute seconds per request must be greater than zero, got {seconds_per_request}.")
+    if seconds > 86_400:  # a day of compute per request is no serverless call (and 1e30 overflowed the cents)
+        raise InvalidRateError(
+            f"Compute seconds per request must be at most 86,400 (a day), got {seconds_per_request}."
+        )
     return ServerlessPrice(
         per_request_usd=rate * seconds,
         basis=f"${rate.normalize():f} per second x {seconds.normalize():f} s of compute per request",

@@ -21,7 +21,14 @@ FIRST_DAY = date(1970, 1, 1)
 LAST_DAY = date(2999, 12, 31)
 
 
+def _ascii(text: str) -> None:
+    # int() and Decimal() also read other scripts' digits ("１２", "٣٠٠"): a number here is typed in 0-9
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in the digits 0-9")
+
+
 def _whole(text: str) -> int:
+    _ascii(text)
     if separators_misplaced(text):  # "1,5" is 1.5 in much of the world, never 15
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a whole number as written: a comma or _ only separates thousands (1,500)"
@@ -62,6 +69,9 @@ port_int = bounded_int(1, 65_535, "port_int")
 
 
 def decimal_arg(text: str) -> Decimal:
+    _ascii(text)
+    if "_" in text or "," in text:  # "1_0" is 10 to Decimal; a decimal is typed plain: 12.5, 0.0001, 1e-6
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number as written: type it without separators (12.5)")
     try:
         value = Decimal(text)
     except InvalidOperation:

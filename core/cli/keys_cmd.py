@@ -10,7 +10,7 @@ from typing import Any
 from core.cli import Context
 from core.cli.args import iso_date, positive_int
 from core.cli.output import print_json, print_table
-from core.errors import NotFoundError
+from core.errors import InvalidInputError, NotFoundError
 from core.services import Principal, Role
 from core.services.keys import ApiKeyView
 from core.services.times import to_local
@@ -64,7 +64,14 @@ def _row(k: ApiKeyView) -> dict[str, Any]:
 
 
 def run_create(args: argparse.Namespace, ctx: Context) -> int:
-    models = [m for m in args.models.split(",")] if args.models else None
+    models = None
+    if args.models is not None:  # an empty list, or an empty entry, would widen the key to every model: refused
+        models = [m.strip() for m in args.models.split(",")]
+        if not all(models):
+            raise InvalidInputError(
+                f"--models {args.models!r} names an empty model; give catalog model ids separated by commas, or leave"
+                " --models out for a key that may call every model."
+            )
     made = ctx.services.keys.create(
         ctx.caller,
         args.user,

@@ -27,7 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def check_address(host: str, port: int) -> None:
     """Bind the address once before saying the gateway is on it: a port in use or a host this machine does not have
-    is one line and exit 2, not uvicorn's ERROR line after a banner that claimed the gateway was up."""
+    is one line and exit 2, not uvicorn's ERROR line after a banner that claimed the gateway was up. An empty host
+    (which binds every interface) is refused: the network is offered only when named, as 0.0.0.0."""
+    if not host.strip():
+        raise InvalidInputError(
+            "--host is empty, which would listen on every interface; give 127.0.0.1 (this machine), or 0.0.0.0 to "
+            "offer the gateway to the network on purpose."
+        )
     try:
         with socket.create_server((host, port)):  # SO_REUSEADDR, as uvicorn binds it
             pass

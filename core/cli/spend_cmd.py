@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _setup(args: argparse.Namespace, ctx: Context) -> tuple[SpendFilter, str, float | None]:
-    tz = args.tz or ctx.services.settings.reporting_tz
+    tz = ctx.services.settings.reporting_tz if args.tz is None else args.tz  # an empty --tz is refused, not UTC
     zone(tz)
     kw = {
         "users": tuple(args.user),
@@ -165,8 +165,9 @@ def _table_row(by: str, key: str, r: dict[str, Any], finance: bool) -> dict[str,
         "base cost $": _usd(r["base_cost_usd"]),
         "revenue $": _usd(r["revenue_usd"]),
         "margin $": _usd(r["margin_usd"]),
-        # charged over provider cost, whole-credit rounding included: not the markup set per person
-        "effective markup %": "" if r["markup_pct"] is None else f"{r['markup_pct']:,.1f}",
+        # charged over provider cost, whole-credit rounding included: not the markup set per person; shown as
+        # computed, to two places (rounded again to one, 553.05 read 553.0)
+        "effective markup %": "" if r["markup_pct"] is None else f"{r['markup_pct']:,.2f}",
         "rounding uplift $": _usd(r["rounding_uplift_usd"]),
         # cache hits' catalog cost, which no provider billed (as --json and the Spend page show it)
         "cache saving $": _usd(r["cache_saving_usd"]),

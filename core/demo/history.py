@@ -708,4 +708,4 @@ def _wipe(s: Session) -> None:
         s.execute(delete(model))
     for model in (AlertDeliveryAttempt, AlertNotification, Alert, AuditLog):
         s.execute(delete(model))
-    s.execute(text("UPDATE users SET credit_balance = 0"))
+    s.execute(text("UPDATE users SET credit_balance = 0, credit_remainder_nano = 0"))  # the accrual remainder too

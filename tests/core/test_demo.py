@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from core.billing import apply_markup, price_usage, usd_to_credits
 from core.catalog import get_model_by_pk
@@ -153,8 +153,12 @@ def test_demo_refuses_to_mix_histories(sqlite_runtime: Database) -> None:
     write_demo_history(sqlite_runtime, rows=500, days=10, seed=1, end=END)
     with pytest.raises(InvalidInputError, match="--replace"):
         write_demo_history(sqlite_runtime, rows=500, days=10, seed=1, end=END)
+    with sqlite_runtime.session() as s:  # an accrual remainder left by a call before the replace
+        s.execute(text("UPDATE users SET credit_remainder_nano = 997975000 WHERE id = (SELECT MIN(id) FROM users)"))
     write_demo_history(sqlite_runtime, rows=700, days=10, seed=2, end=END, replace=True)
     assert sqlite_runtime.usage_count() == 700
+    with sqlite_runtime.session() as s:  # wiped with the ledger it came from: `ledger check` stays clean
+        assert s.scalar(text("SELECT COALESCE(SUM(credit_remainder_nano), 0) FROM users")) == 0
 
 
 def _teams_and_budgets(services) -> tuple[dict[str, tuple], list[tuple]]:

@@ -89,6 +89,8 @@ def cases() -> list[Case]:
         Case("users add bad utf-8 email", (*add, "--email", BAD_UTF8 + "@x.io", "--name", "N")),
         Case("users add name on two lines", (*add, "--email", "new@x.io", "--name", "An\nna")),
         Case("users add duplicate", (*add, "--email", KNOWN, "--name", "Ana again")),
+        Case("users add markup with _", (*add, "--email", "new@x.io", "--name", "N", "--markup", "1_0")),
+        Case("users add markup in other digits", (*add, "--email", "new@x.io", "--name", "N", "--markup", "١٠")),
         Case("users add bad role", ("users", "add", "--role", "king", "--email", "new@x.io", "--name", "N")),
         Case("users add markup tiny", (*add, "--email", "new@x.io", "--name", "N", "--markup", "0.000001")),
         Case("users add markup huge", (*add, "--email", "new@x.io", "--name", "N", "--markup", "1e400")),
@@ -118,6 +120,8 @@ def cases() -> list[Case]:
         ),
         Case("credits grant negative grant", ("credits", "grant", "--user", KNOWN, "--credits", "-5")),
         Case("credits grant scientific", ("credits", "grant", "--user", KNOWN, "--credits", "1e5")),
+        Case("credits grant fullwidth digits", ("credits", "grant", "--user", KNOWN, "--credits", "１２")),
+        Case("credits grant arabic-indic digits", ("credits", "grant", "--user", KNOWN, "--credits", "٣٠٠")),
     ]
     out += _ints(("credits", "refund", "--reason", "r"), "--transaction")
     out += [
@@ -163,12 +167,29 @@ def cases() -> list[Case]:
     out += _ints(("breakeven", "--requests-per-hour", "10"), "--max-replicas", ("0", HUGE))
     out += _ints(("breakeven", "--requests-per-hour", "10"), "--scale-to-zero-minutes", ("0", HUGE))
     out += [Case("breakeven unknown model", ("breakeven", "--model", "bogus", "--requests-per-hour", "10"))]
+    out += [  # finite but past anything real: the monthly cents overflowed (exit 1, "a bug")
+        Case("breakeven huge cold start", ("breakeven", "--requests-per-hour", "60", "--cold-start-seconds", "1e30")),
+        Case(
+            "breakeven huge compute per request",
+            (
+                "breakeven",
+                "--requests-per-hour",
+                "60",
+                "--serverless-cost-per-second",
+                "1",
+                "--compute-seconds-per-request",
+                "1e30",
+            ),
+        ),
+    ]
     # spend
     out += _dates(("spend",), "--since")
     out += [
         Case("spend whole calendar", ("spend", "--since", "0001-01-01", "--until", "9999-12-31")),
         Case("spend until before since", ("spend", "--since", "2026-05-01", "--until", "2026-04-01")),
         Case("spend unknown tz", ("spend", "--tz", "Mars/Olympus")),
+        Case("spend system file as tz", ("spend", "--tz", "localtime")),  # Python opens it, DuckDB refuses it
+        Case("spend posix tz", ("spend", "--tz", "posix/Europe/Paris")),
         Case("spend unknown user", ("spend", "--user", "nobody@x.io")),
         Case("spend unknown category", ("spend", "--category", "bogus")),
         Case("spend unknown model", ("spend", "--model", "bogus-model")),
@@ -230,6 +251,9 @@ def cases() -> list[Case]:
         Case("keys create past expiry", (*kc, "k", "--expires", "2001-01-01")),
         Case("keys create impossible expiry", (*kc, "k", "--expires", "2026-02-30")),
         Case("keys revoke unknown", ("keys", "revoke", "no-such-key", "--user", KNOWN)),
+        # an empty entry would have widened the key to every model
+        Case("keys create empty model entry", (*kc, "k", "--models", "gpt-4o-mini,")),
+        Case("keys create only a comma", (*kc, "k", "--models", ",")),
     ]
     out += _ints((*kc, "k"), "--monthly-credits", ("-1", "0", HUGE))
     out += _ints((*kc, "k"), "--rpm", ("-1", "0", HUGE))

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine
 
 from core.cli import main
 from tests.conftest import PG_URL
-from tests.support.cli_cases import KNOWN, RowCounter, cases, environment, run_cli, seed, try_case
+from tests.support.cli_cases import KNOWN, Case, RowCounter, cases, environment, run_cli, seed, try_case
 from tests.support.pg_schema import scratch_schema
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -54,6 +54,23 @@ def test_malformed_command_line(case: object, cli_db: tuple[RowCounter, Path], m
     counts, folder = cli_db
     monkeypatch.setenv("ANALYTICS_PATH", str(folder / "analytics.duckdb"))  # the module's store, synced once
     outcome = try_case(case, counts)  # type: ignore[arg-type]
+    assert outcome.clean, f"{'; '.join(outcome.problems)}\nstderr: {outcome.stderr[-2000:]}"
+
+
+EMPTY = [  # an empty value must not mean "any" (cases() drops empty arguments, so these stand apart)
+    Case("serve on an empty host", ("serve", "--port", "8391", "--host", "")),  # it listened on every interface
+    Case("spend in an empty time zone", ("spend", "--tz", "")),  # it fell back to UTC without a word
+    Case("keys create for no model", ("keys", "create", "--user", KNOWN, "--name", "k", "--models", "")),  # all models
+]
+
+
+@pytest.mark.parametrize("case", EMPTY, ids=[c.label for c in EMPTY])
+def test_an_empty_value_is_refused_not_widened(
+    case: Case, cli_db: tuple[RowCounter, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counts, folder = cli_db
+    monkeypatch.setenv("ANALYTICS_PATH", str(folder / "analytics.duckdb"))
+    outcome = try_case(case, counts)
     assert outcome.clean, f"{'; '.join(outcome.problems)}\nstderr: {outcome.stderr[-2000:]}"
 
 
