@@ -23,6 +23,7 @@ from core.db.models import (
     AlertDeliveryAttempt,
     AlertNotification,
     AlertWebhook,
+    Budget,
     Team,
     TeamMember,
     User,
@@ -37,6 +38,7 @@ webhooks = AlertWebhook.__table__
 users = User.__table__
 teams = Team.__table__
 members = TeamMember.__table__
+budgets = Budget.__table__
 
 SEVERITIES = ("info", "warning", "critical")
 BANNER_DAYS = 31  # an alert without a period shows as a banner this long at most
@@ -207,6 +209,16 @@ class AlertLog:
         that is not over (a budget's month), or for a low balance while the balance is still under its mark."""
         now = now or utcnow()
         team = select(members.c.team_id).where(members.c.user_id == user_id).scalar_subquery()
+        # a budget's banner goes with the budget, and with a change of it (a raised limit): what it said is stale
+        budget_stands = (
+            select(budgets.c.id)
+            .where(
+                budgets.c.id == alerts.c.budget_id,
+                budgets.c.removed_at.is_(None),
+                or_(budgets.c.updated_at.is_(None), budgets.c.updated_at <= alerts.c.created_at),
+            )
+            .exists()
+        )
         stmt = (
             self._select()
             .where(
@@ -215,6 +227,7 @@ class AlertLog:
                 alerts.c.created_at >= now - timedelta(days=BANNER_DAYS),
                 or_(alerts.c.period_end.is_(None), alerts.c.period_end > now),
                 alerts.c.kind != "anomaly",
+                or_(alerts.c.budget_id.is_(None), budget_stands),
             )
             .order_by(alerts.c.id.desc())
         )
@@ -225,13 +238,19 @@ class AlertLog:
                 balance = conn.execute(select(users.c.credit_balance).where(users.c.id == user_id)).scalar()
         shown: list[AlertView] = []
         seen: set[tuple[object, ...]] = set()
-        for a in rows:  # newest first: one banner per budget and period (its latest threshold or refusal)
-            about = ("budget", a.budget_id, a.period_start) if a.budget_id is not None else ("alert", a.id)
+        for a in rows:  # newest first: one banner per budget and period (its latest threshold or refusal), and one
+            # low-balance banner per person (each credit movement makes a new one: only the latest figure is current)
+            if a.budget_id is not None:
+                about: tuple[object, ...] = ("budget", a.budget_id, a.period_start)
+            elif a.kind == "low_balance":
+                about = ("low_balance", a.user_id)
+            else:
+                about = ("alert", a.id)
             if about in seen:
                 continue
+            seen.add(about)
             if a.kind == "low_balance" and balance is not None and balance >= int(a.details.get("mark", 0)):
                 continue  # topped up since
-            seen.add(about)
             shown.append(a)
         return shown
 

@@ -75,6 +75,9 @@ def test_runway_alert_at_the_forecast_burn_of_a_synthetic_history(
     debit(billing, ana.id, 1_010, "big")  # 240 left: short again, and the top-up re-armed the alert
     assert [a["kind"] for a in runner.run(now + timedelta(hours=1)).alerts] == ["low_balance"]
     assert len(log.list_alerts(kinds=("low_balance",))) == 2
+    # one banner, the latest figure: the two alerts stacked, saying 250 and 240 available
+    (banner,) = log.banners(ana.id, now + timedelta(hours=1))
+    assert "240 available" in banner.message
 
 
 def test_a_spend_anomaly_from_the_analytics_store_alerts_once(

@@ -82,6 +82,11 @@ def test_a_hard_limit_refusal_alerts_once_per_period(
     assert len(hard) == 1 and hard[0].budget_id == budget.id and hard[0].user_id == ana.id
     assert hard[0].message.startswith("A call by ana@example.com was refused: Budget 'ana@example.com, ")
     assert [b.kind for b in log.banners(ana.id)] == ["hard_limit"]  # the latest word on that budget
+    book.set(user=ana.id, credits=50, thresholds=[100])  # a raised limit: "used up" no longer holds
+    assert log.banners(ana.id) == []
+    assert call(billing, hook, gpt4o, ana, "c5") == []  # a banner comes again only from a new alert
+    book.remove(budget.id, actor="finance@example.com")
+    assert log.banners(ana.id) == [] and len(log.list_alerts(kinds=("hard_limit",))) == 1  # kept in the list
 
 
 def test_alerts_run_catches_spend_no_settle_saw_and_is_safe_to_repeat(
