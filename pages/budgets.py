@@ -157,15 +157,27 @@ with tabs["Budgets"]:
             else:
                 saved(f"Saved budget {budget.id} on {budget.target}: {credits(budget.left)} left.")
         if page.budgets:
-            with st.form("remove_budget"):
-                gone = st.selectbox("Remove budget", [b.id for b in page.budgets], key="remove_id")
-                if st.form_submit_button("Remove"):
-                    try:
-                        services().budgets.remove_budget(principal, gone)
-                    except CoreError as exc:
-                        st.error(plain(str(exc)))
-                    else:
-                        saved(f"Removed budget {gone}.")
+            st.subheader("Remove a budget")
+            described = {
+                b.id: f"{b.id}: {b.name} ({b.enforcement}, {b.credits:,} credits {b.period}, {b.spent:,} spent)"
+                for b in page.budgets
+            }
+            gone = st.selectbox(
+                "Budget", list(described), format_func=lambda i: described.get(i, str(i)), key="remove_id"
+            )
+            # a removal lifts a limit at once (a hard one stops refusing calls): said, then confirmed
+            sure = st.checkbox(
+                plain(f"Yes, remove budget {described.get(gone, gone)}: its calls are no longer limited by it"),
+                key="remove_sure",
+            )
+            if st.button("Remove budget", key="remove_go", disabled=not sure):
+                try:
+                    services().budgets.remove_budget(principal, gone)
+                except CoreError as exc:
+                    st.error(plain(str(exc)))
+                else:
+                    st.session_state.pop("remove_sure", None)
+                    saved(f"Removed budget {described.get(gone, gone)}.")
 
 with tabs["Alerts"]:
     if not page.alerts:

@@ -38,6 +38,13 @@ def test_finance_sets_a_budget_and_sees_its_burn_down(demo: Database, monkeypatc
     at.text_input(key="set_target").input("nobody@example.com")
     at.button[0].click().run()
     assert not at.exception and any("No user" in e.value for e in at.error)  # a sentence, not a stack trace
+    # removing it lifts a limit: the picker says which budget, and nothing goes before the yes
+    assert at.selectbox(key="remove_id").options == [f"1: {pm} (hard, 5 credits monthly, 0 spent)"]
+    assert at.button(key="remove_go").disabled
+    at.checkbox(key="remove_sure").check().run()
+    at.button(key="remove_go").click().run()
+    assert not at.exception and any("Removed budget 1: " in shown(s.value) for s in at.success)
+    assert BudgetBook(demo.session_factory, demo.settings).list_budgets() == []
 
 
 def test_a_pm_sees_only_their_budgets_and_their_banner(demo: Database, monkeypatch: pytest.MonkeyPatch) -> None:
