@@ -97,8 +97,10 @@ def account_balances(
 
 
 def audit_entries(session: Session, *, action_prefix: str | None = None, limit: int = 500) -> list[AuditEntry]:
-    """The audit log, newest first (grants, refunds, price changes, endpoint actions)."""
-    stmt = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+    """The audit log, newest first by when each entry happened (grants, refunds, price changes, endpoint actions);
+    entries of one instant in the order they were recorded. By time, not id: the demo's endpoint history is recorded
+    after the rest with its own (earlier) times, and showed in the middle of today's entries."""
+    stmt = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
     if action_prefix:
         stmt = stmt.where(AuditLog.action.like(f"{action_prefix}%"))
     return [
