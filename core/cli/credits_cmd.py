@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 
 from core.cli import Context, spool_cmd
 from core.cli.args import iso_date, positive_int
@@ -87,6 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_grant(args: argparse.Namespace, ctx: Context) -> int:
+    asked = datetime.now(UTC).replace(tzinfo=None, microsecond=0)  # the ledger's times are naive UTC
     tx = ctx.services.ledger.grant(
         ctx.caller,
         args.user,
@@ -98,6 +100,13 @@ def run_grant(args: argparse.Namespace, ctx: Context) -> int:
     )
     if args.json:
         print_json(tx)
+    elif args.idempotency_key and tx.created_at < asked:  # the key's first grant, posted before: nothing new
+        now = ctx.services.ledger.balance(ctx.caller, args.user)
+        print(
+            f"Already posted under idempotency key {args.idempotency_key!r}: {tx.transaction_type} of "
+            f"{credits_text(tx.amount, signed=True)} to {args.user}, transaction {tx.id} at "
+            f"{tx.created_at:%Y-%m-%d %H:%M:%S} UTC; nothing was added now. Balance now {now.total:,}."
+        )
     else:
         print(
             f"{tx.transaction_type} of {credits_text(tx.amount, signed=True)} to {args.user}: transaction {tx.id}, "

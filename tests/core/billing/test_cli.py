@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,15 @@ def test_ledger_spool_lists_and_posts_the_writes_waiting_for_the_database(
     code, out, _ = run(capsys, "credits", "balance", "--user", "ana@example.com", "--json")
     assert json.loads(out) == {"total": 98, "held": 0, "available": 98}
     rt.dispose()
+
+
+def test_a_replayed_grant_says_it_was_posted_before_and_adds_nothing(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grant = ("credits", "grant", "--user", "ana@example.com", "--credits", "100", "--idempotency-key", "topup-7")
+    code, first, _ = run(capsys, *grant)
+    assert code == 0 and first.startswith("grant of +100 credits to ana@example.com: transaction ")
+    time.sleep(1.1)  # a retry comes later (the ledger's times are to the microsecond, the check to the second)
+    code, again, _ = run(capsys, *grant)
+    assert code == 0 and again.startswith("Already posted under idempotency key 'topup-7': grant of +100 credits")
+    assert "nothing was added now. Balance now 100." in again  # it read as a fresh grant, with a stale balance
