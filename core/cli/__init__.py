@@ -104,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         _check_encoding(args_list)
-        args = build_parser().parse_args(args_list)
+        parser = build_parser()
+        _check_repeats(parser, args_list)
+        args = parser.parse_args(args_list)
         code = _run(args)
         sys.stdout.flush()  # a closed pipe shows here, inside this handler, not in the interpreter's final flush
         return code
@@ -148,6 +150,31 @@ def _run(args: argparse.Namespace) -> int:
         raise services.database_error(exc) from exc
     finally:
         services.close()
+
+
+def _check_repeats(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """An option that takes one value, given twice, is refused: argparse keeps the last one without a word, so
+    `--as pm@x --as admin@x` ran as the admin and `--markup 100 --markup 50` stored 50. Options that collect values
+    (`--type usage --type refund`) and flags may repeat."""
+    chain = [parser]
+    seen: dict[str, int] = {}
+    for arg in argv:
+        if arg == "--":
+            return
+        if arg.startswith("--"):
+            name = arg.split("=", 1)[0]
+            action = next(
+                (p._option_string_actions[name] for p in reversed(chain) if name in p._option_string_actions), None
+            )
+            if type(action) is argparse._StoreAction:
+                seen[action.dest] = seen.get(action.dest, 0) + 1
+                if seen[action.dest] > 1:
+                    raise UsageError(f"{name} is given more than once; give it once.")
+            continue
+        subcommands = next((a for a in chain[-1]._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if subcommands is not None and arg in subcommands.choices:
+            chain.append(subcommands.choices[arg])
+            seen = {}  # a subcommand's options are its own
 
 
 def _check_encoding(argv: list[str]) -> None:

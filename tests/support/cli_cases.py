@@ -90,6 +90,12 @@ def cases() -> list[Case]:
         Case("users add name on two lines", (*add, "--email", "new@x.io", "--name", "An\nna")),
         Case("users add duplicate", (*add, "--email", KNOWN, "--name", "Ana again")),
         Case("users add markup with _", (*add, "--email", "new@x.io", "--name", "N", "--markup", "1_0")),
+        # an option given twice kept its last value without a word (with --as: the rights of the last person)
+        Case(
+            "users add markup twice", (*add, "--email", "new@x.io", "--name", "N", "--markup", "100", "--markup", "50")
+        ),
+        Case("acting as two people", ("--as", KNOWN, "--as", ADMIN, "users", "list")),
+        Case("balance of two users", ("credits", "balance", f"--user={KNOWN}", f"--user={ADMIN}")),
         Case("users add markup in other digits", (*add, "--email", "new@x.io", "--name", "N", "--markup", "١٠")),
         Case("users add bad role", ("users", "add", "--role", "king", "--email", "new@x.io", "--name", "N")),
         Case("users add markup tiny", (*add, "--email", "new@x.io", "--name", "N", "--markup", "0.000001")),
