@@ -23,7 +23,8 @@ from core.money import validate_markup
 # An address shown on every page: letters, digits and . _ % + ' - before the @, a dotted host name after it. Nothing
 # Markdown or HTML reads as markup ([ ] ( ) ! < > ` *) passes, so an email can never become a link or an image.
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-EMAIL_RE = re.compile(rf"^[a-z0-9._%+'-]+@{_LABEL}(?:\.{_LABEL})*\.[a-z]{{2,}}$")
+# the local part: dot-separated atoms, no dot first, last or doubled (RFC 5322's dot-atom; "z..z@" is no address)
+EMAIL_RE = re.compile(rf"^[a-z0-9_%+'-]+(?:\.[a-z0-9_%+'-]+)*@{_LABEL}(?:\.{_LABEL})*\.[a-z]{{2,}}$")
 
 __all__ = [
     "UnknownUserError",

@@ -69,7 +69,11 @@ def printable(text: str) -> str:
     """`text` with its control characters written out (`\\n`, `\\x1b`, `\\u202e`): a note or a description is free
     text, and printed raw an escape sequence would recolour or rewrite the terminal and a newline split a table row."""
     return "".join(
-        repr(c)[1:-1] if unicodedata.category(c) == "Cc" else f"\\u{ord(c):04x}" if c in BIDI_CONTROLS else c
+        repr(c)[1:-1]
+        if unicodedata.category(c) == "Cc"
+        else f"\\u{ord(c):04x}"
+        if c in BIDI_CONTROLS or unicodedata.category(c) in ("Zl", "Zp")
+        else c
         for c in text
     )
 

@@ -46,10 +46,14 @@ SINGLE_LINE = frozenset({"name", "email", "model_name"})  # names people see in 
 
 
 def check_line(value: str, what: str) -> str:
-    """`value` when it holds no line break or other control character (a name with a newline splits a table row)."""
-    bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+    """`value` when it holds no line break or other control character (a name with a newline splits a table row;
+    U+2028 and U+2029, Unicode's line and paragraph separators, break it as well), and something visible (a name of
+    zero-width characters only reads as nothing)."""
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
     if bad is not None:
         raise InvalidInputError(f"{what} contains a control character ({bad!r}); type it on one line.")
+    if value and all(c.isspace() or unicodedata.category(c) == "Cf" for c in value):
+        raise InvalidInputError(f"{what} holds only invisible characters; type something readable.")
     return value
 
 

@@ -88,6 +88,9 @@ def cases() -> list[Case]:
         Case("users add bad utf-8 name", (*add, "--email", "new@x.io", "--name", BAD_UTF8)),
         Case("users add bad utf-8 email", (*add, "--email", BAD_UTF8 + "@x.io", "--name", "N")),
         Case("users add name on two lines", (*add, "--email", "new@x.io", "--name", "An\nna")),
+        Case("users add unicode line separator", (*add, "--email", "new@x.io", "--name", "Z\u2028Y")),
+        Case("users add invisible name", (*add, "--email", "new@x.io", "--name", "\u200b")),
+        Case("users add doubled dot email", (*add, "--email", "z..z@x.io", "--name", "N")),
         Case("users add duplicate", (*add, "--email", KNOWN, "--name", "Ana again")),
         Case("users add markup with _", (*add, "--email", "new@x.io", "--name", "N", "--markup", "1_0")),
         # an option given twice kept its last value without a word (with --as: the rights of the last person)
