@@ -93,7 +93,12 @@ def thresholds_of(values: Iterable[Any] | str | None) -> tuple[int, ...]:
     if values is None:
         return DEFAULT_THRESHOLDS
     if isinstance(values, str):
-        parts = [p.strip() for p in values.split(",") if p.strip()]
+        parts = [p.strip() for p in values.split(",")] if values.strip() else []
+        if "" in parts:  # "50,,80" or "50," : a slip, not a threshold left out on purpose
+            raise InvalidInputError(
+                f"Alert thresholds are whole percents separated by commas, such as 50, 80, 100: {values!r} has an "
+                "empty one."
+            )
         bad = next((p for p in parts if not (p.isascii() and p.lstrip("-").isdigit())), None)
         if bad is not None:
             raise InvalidInputError(

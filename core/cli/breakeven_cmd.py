@@ -7,6 +7,7 @@ import argparse
 from core.cli import Context
 from core.cli.args import bounded_int, decimal_arg, iso_date, positive_int, seed_int
 from core.cli.output import print_json, print_table
+from core.errors import InvalidInputError
 from core.services.breakeven import (
     DEFAULT_COLD_START_SECONDS,
     DEFAULT_MAX_REPLICAS,
@@ -115,6 +116,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def to_input(args: argparse.Namespace) -> BreakevenInput:
+    if args.compute_seconds_per_request is not None and args.serverless_cost_per_second is None:
+        raise InvalidInputError(  # it was ignored without a word
+            "--compute-seconds-per-request goes with --serverless-cost-per-second (a price per second of compute); "
+            "give both, or neither."
+        )
     return BreakevenInput(
         requests_per_hour=args.requests_per_hour,
         profile=args.profile,

@@ -7,7 +7,7 @@ import argparse
 from core.cli import Context
 from core.cli.args import bounded_int, seed_int
 from core.cli.output import ProgressBar, print_json
-from core.errors import ConfigError
+from core.errors import ConfigError, InvalidInputError
 from core.services.demo import DEMO_MAX_DAYS, DEMO_MAX_ROWS
 
 
@@ -41,6 +41,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     services, caller = ctx.services, ctx.caller
     if args.with_endpoints and not services.endpoints.is_local(caller):  # refused before any history is written
         raise ConfigError("--with-endpoints runs only on the local stand-in: set HF_ENDPOINTS_API_URL=local.")
+    if args.if_empty and args.replace:  # one keeps a history, the other wipes it: which was meant is not ours to guess
+        raise InvalidInputError("--if-empty keeps an existing history and --replace wipes it; give one of them.")
     services.init()
     if args.if_empty and services.demo.has_usage(caller):
         if args.json:  # a script reading the answer gets JSON either way

@@ -77,7 +77,8 @@ def cases() -> list[Case]:
             "demo with endpoints off the stand-in",
             ("demo", "--rows", "10", "--with-endpoints"),
             env=(("HF_ENDPOINTS_API_URL", "https://api.endpoints.huggingface.cloud/v2"),),
-        )
+        ),
+        Case("demo keep and wipe at once", ("demo", "--rows", "10", "--if-empty", "--replace")),
     ]
     # users
     add = ("users", "add", "--role", "pm")
@@ -176,6 +177,12 @@ def cases() -> list[Case]:
     out += _ints(("breakeven", "--requests-per-hour", "10"), "--max-replicas", ("0", HUGE))
     out += _ints(("breakeven", "--requests-per-hour", "10"), "--scale-to-zero-minutes", ("0", HUGE))
     out += [Case("breakeven unknown model", ("breakeven", "--model", "bogus", "--requests-per-hour", "10"))]
+    out += [
+        Case(
+            "breakeven compute seconds without a price per second",  # it was ignored without a word
+            ("breakeven", "--requests-per-hour", "60", "--compute-seconds-per-request", "2"),
+        )
+    ]
     out += [  # finite but past anything real: the monthly cents overflowed (exit 1, "a bug")
         Case("breakeven huge cold start", ("breakeven", "--requests-per-hour", "60", "--cold-start-seconds", "1e30")),
         Case(
@@ -232,6 +239,10 @@ def cases() -> list[Case]:
     out += _ints(("budgets", "set", "--credits", "10"), "--key", ("-1", HUGE, "999999"))
     out += [
         Case("budgets set bad thresholds", ("budgets", "set", "--user", KNOWN, "--credits", "10", "--thresholds", "x")),
+        Case(
+            "budgets set an empty threshold",
+            ("budgets", "set", "--user", KNOWN, "--credits", "10", "--thresholds", "50,,80"),
+        ),
         Case("budgets set long name", ("budgets", "set", "--user", KNOWN, "--credits", "10", "--name", LONG)),
         Case(
             "budgets set escape sequence", ("budgets", "set", "--user", KNOWN, "--credits", "10", "--name", "b\x1b[2J")
