@@ -208,9 +208,20 @@ def _other_branch(err: Any) -> bool:
     )
 
 
+# The `type` values the request schemas' discriminated unions pick a branch by: pydantic puts the branch's tag in an
+# error's location after the list index (messages.0.content.0.image_url.image_url.detail), where it reads as a field.
+_UNION_TAGS = frozenset(
+    {"text", "image_url", "image", "tool_use", "tool_result", "input_text", "output_text", "input_image", "message"}
+    | {"function_call", "function_call_output", "base64", "url"}
+)
+
+
 def _field_path(err: Any) -> list[Any]:
-    """Where in the body an error is: its location without `body` and pydantic's union branch names."""
-    return [x for x in err.get("loc", ()) if x != "body" and not (isinstance(x, str) and ("[" in x or "-" in x))]
+    """Where in the body an error is: its location without `body` and pydantic's union branch names and tags."""
+    loc = [x for x in err.get("loc", ()) if x != "body" and not (isinstance(x, str) and ("[" in x or "-" in x))]
+    return [
+        x for i, x in enumerate(loc) if not (0 < i < len(loc) - 1 and isinstance(loc[i - 1], int) and x in _UNION_TAGS)
+    ]
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -231,6 +231,17 @@ def test_several_images_or_a_style_are_a_clear_400(world: GatewayWorld) -> None:
         ({"stop": ["a", "b", "c", "d", "e"]}, "Invalid request: stop: List should have at most 4 items"),
         ({"stop": ""}, "Invalid request: stop: String should have at least 1 character."),
         ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "Invalid request: messages.0.content.0.text"),
+        (  # the union's tag is not repeated as a field (it read image_url.image_url.detail)
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "https://x.io/a.png", "detail": "max"}}],
+                    }
+                ]
+            },
+            "Invalid request: messages.0.content.0.image_url.detail: Input should be 'auto', 'low' or 'high'",
+        ),
         ({"messages": [{"role": "system", "content": "x"}]}, "Invalid request: messages: at least one user"),
         ({"messages": [{"role": "user"}]}, "Invalid request: messages.0: a `user` message needs its `content`"),
         ({"messages": [{"role": "user", "content": None}]}, "Invalid request: messages.0: a `user` message needs"),
