@@ -62,8 +62,14 @@ figure(
     c3,
     "Credits outstanding",
     count(ov.credits_outstanding),
-    f"{money(ov.credits_outstanding_usd)} prepaid",
-    help="Every user's balance now: credits bought and not yet spent.",
+    f"{money(ov.credits_outstanding_usd)} prepaid"
+    + (
+        f" · {count(ov.credits_overdrawn)} owed by {count(ov.accounts_overdrawn)} overdrawn"
+        if ov.accounts_overdrawn
+        else ""
+    ),
+    help="Every positive balance now: credits bought and not yet spent. Overdrawn accounts owe their credits "
+    "and are not netted against them.",
 )
 figure(c4, "Active users this month", f"{count(ov.active_users)} of {count(ov.users)}")
 if ov.top_model:

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.db.models import AuditLog, CreditHold, CreditTransaction, User, utcnow
@@ -109,9 +109,17 @@ def audit_entries(session: Session, *, action_prefix: str | None = None, limit: 
     ]
 
 
-def credits_outstanding(session: Session) -> tuple[int, int]:
-    """(credits on every account together, number of accounts): what the users have prepaid and not yet spent."""
-    total, users = session.execute(
-        select(func.coalesce(func.sum(User.credit_balance), 0), func.count()).select_from(User)
+def credits_outstanding(session: Session) -> tuple[int, int, int, int]:
+    """(credits prepaid and not yet spent: every positive balance together, number of accounts, credits owed by
+    overdrawn accounts, number of them). An overdraft is owed to the company, not a prepaid credit: netted against
+    the positive balances, it made the prepaid credits read lower than they are."""
+    owed = case((User.credit_balance < 0, -User.credit_balance), else_=0)
+    prepaid, users, overdrawn, accounts = session.execute(
+        select(
+            func.coalesce(func.sum(case((User.credit_balance > 0, User.credit_balance), else_=0)), 0),
+            func.count(),
+            func.coalesce(func.sum(owed), 0),
+            func.coalesce(func.sum(case((User.credit_balance < 0, 1), else_=0)), 0),
+        ).select_from(User)
     ).one()
-    return int(total or 0), int(users or 0)
+    return int(prepaid or 0), int(users or 0), int(overdrawn or 0), int(accounts or 0)

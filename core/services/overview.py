@@ -43,8 +43,10 @@ class Overview:
     last_month: SpendTotals
     last_month_same_point: SpendTotals
     vs_last_month_pct: Decimal | None  # this month to date against last month to the same point, in percent
-    credits_outstanding: int
+    credits_outstanding: int  # every positive balance together: prepaid and not yet spent
     credits_outstanding_usd: Decimal  # what the outstanding credits were bought for
+    credits_overdrawn: int = 0  # owed by accounts below zero (not netted against the prepaid credits)
+    accounts_overdrawn: int = 0
     active_users: int  # with spend this month
     users: int
     top_model: str | None  # provider/model with the most revenue this month
@@ -67,7 +69,7 @@ class OverviewService:
         top = q.breakdown("model", SpendFilter.dates(kpis.month, today, tz=q.tz), top=1).frame
         days = q.series("day", SpendFilter.dates(today - timedelta(days=DAYS_CHARTED - 1), today, tz=q.tz)).frame
         with self._s.db.session() as s:
-            outstanding, users = credits_outstanding(s)
+            outstanding, users, overdrawn, accounts_overdrawn = credits_outstanding(s)
         return Overview(
             as_of=kpis.as_of,
             tz=q.tz,
@@ -78,6 +80,8 @@ class OverviewService:
             vs_last_month_pct=kpis.vs_last_month_pct,
             credits_outstanding=outstanding,
             credits_outstanding_usd=credits_to_usd(outstanding, self._s.settings.credit_usd),
+            credits_overdrawn=overdrawn,
+            accounts_overdrawn=accounts_overdrawn,
             active_users=kpis.active_users,
             users=users,
             top_model=f"{top['model_provider'].iloc[0]}/{top['key'].iloc[0]}" if len(top) else None,

@@ -19,6 +19,7 @@ from core.cli import main
 from core.demo import write_demo_history
 from core.errors import PermissionDeniedError
 from tests.conftest import make_runtime
+from tests.support.billing import overdraw_by_uptime
 
 
 def test_overview_spend_and_cli_agree_on_revenue(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
@@ -45,7 +46,7 @@ def test_overview_spend_and_cli_agree_on_revenue(tmp_path, monkeypatch: pytest.M
     assert all(d.revenue_usd == Decimal(d.credits) * Decimal("0.04") for d in ov.daily)
     this_month_days = [d for d in ov.daily if d.day >= ov.month]
     assert sum(d.revenue_usd for d in this_month_days) == ov.this_month.revenue_usd
-    assert ov.credits_outstanding == sum(a.total for a in svc.ledger.balances(SYSTEM))
+    assert ov.credits_outstanding == sum(max(a.total, 0) for a in svc.ledger.balances(SYSTEM))
     assert ov.credits_outstanding_usd == Decimal(ov.credits_outstanding) * Decimal("0.04")
 
     monkeypatch.setenv("DATABASE_URL", rt.settings.database_url)
@@ -55,6 +56,16 @@ def test_overview_spend_and_cli_agree_on_revenue(tmp_path, monkeypatch: pytest.M
     assert main(["spend", "forecast", "--json"]) == 0
     forecast = json.loads(capsys.readouterr().out)
     assert Decimal(forecast["revenue_to_date_usd"]) == ov.this_month.revenue_usd
+
+    # an overdraft is owed to the company: shown apart, never netted against what the others prepaid
+    other = svc.users.list(SYSTEM)[1]
+    owes = svc.ledger.balance(SYSTEM, other.id).total + 2_593
+    overdraw_by_uptime(svc.billing, other.id, owes)
+    after = svc.overview.overview(SYSTEM, sync_if_older_than=0)
+    assert svc.ledger.balance(SYSTEM, other.id).total == -2_593
+    assert after.credits_outstanding == ov.credits_outstanding - (owes - 2_593)  # their positive balance is gone
+    assert after.credits_overdrawn == ov.credits_overdrawn + 2_593
+    assert after.accounts_overdrawn == ov.accounts_overdrawn + 1
     svc.close()
 
 

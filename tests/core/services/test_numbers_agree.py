@@ -324,7 +324,8 @@ def test_every_balance_surface_shows_the_ledgers_balance(world: World, monkeypat
         }
     assert s.ledger.balance(SYSTEM, "ben@example.com").held == 37
     ov = s.overview.overview(SYSTEM)
-    assert ov.credits_outstanding == sum(a.total for a in rows.values())
+    assert ov.credits_outstanding == sum(max(a.total, 0) for a in rows.values())  # an overdraft is owed, not netted
+    assert ov.credits_overdrawn == sum(-min(a.total, 0) for a in rows.values())
     assert ov.credits_outstanding_usd == ov.credits_outstanding * world.settings.credit_usd
     assert ov.users == len(rows)
 
