@@ -232,7 +232,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             out, problem = deliver(result.data, args.out or Path(f"{name}{ext}"), ext)
             output = str(out)
             if problem:
-                print(f"warning: {problem} (billed as transaction {result.transaction_id})", file=sys.stderr)
+                billed = (
+                    f"billed as transaction {result.transaction_id}"
+                    if result.transaction_id is not None
+                    else "not billed: a free call"  # the sandbox, or a call that cost 0 credits
+                )
+                print(f"warning: {problem} ({billed})", file=sys.stderr)
         elif result.voice_id is not None and result.text is None:
             output = result.voice_id
     if args.json:

@@ -131,6 +131,7 @@ def test_output_that_cannot_be_written_after_billing_is_saved_elsewhere(
     saved = Path(json.loads(out)["output"])
     assert code == 0 and saved != out_file and saved.read_bytes()[:2] == b"\xff\xfb"
     assert "No space left on device" in err and str(saved) in err
+    assert f"billed as transaction {json.loads(out)['transaction_id']})" in err
     saved.unlink()
 
 
