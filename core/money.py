@@ -45,7 +45,7 @@ def validate_markup(markup_pct: Decimal | int | str) -> Decimal:
             f"Markup {markup:f}% has more than {MARKUP_PLACES} decimal places, the precision it is stored with; "
             f"round it (e.g. {markup.quantize(Decimal(1).scaleb(-MARKUP_PLACES)):f}%)"
         )
-    return markup
+    return markup if markup else Decimal(0)  # -0 is 0 (it printed "markup -0%")
 
 
 def apply_markup(base_credits: int, markup_pct: Decimal | int | str) -> int:
