@@ -265,7 +265,13 @@ def history_days(since: date | None, until: date | None, tz: str, now: datetime 
     """Days `since`..`until` in time zone `tz` (by default the last 30 days, today there included) and the UTC
     instants they cover: Spend's bounds for the same days (`day_bounds`)."""
     if since is None or until is None:
-        d_since, d_until = default_range(_today(tz, now))
+        today = _today(tz, now)
+        if since is not None and since > today:  # "swap the dates" would name an end nobody gave
+            raise InvalidRateError(
+                f"The range starts on {since}, after today ({today} in {tz}): the history has no such days yet; "
+                "pick an earlier start."
+            )
+        d_since, d_until = default_range(today)
         since, until = since or d_since, until or d_until
     check_range(since, until)
     start, end = day_bounds(since, until, tz)

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.breakeven import EmptyHistoryError
+from core.breakeven.errors import InvalidRateError
 from core.breakeven.history import HistoryDays, catalog_gpus, load_history, observed_request_size
 from core.catalog import UnknownModelError
 from core.db import Database
@@ -167,3 +168,15 @@ def test_an_empty_range_names_its_time_zone(demo: Database) -> None:
     days = history_days(date(2025, 1, 1), date(2025, 1, 31), "America/New_York")
     with demo.session() as s, pytest.raises(EmptyHistoryError, match=r"2025-01-31 \(America/New_York\): widen"):
         load_history(s, MODEL, days, now=END)
+
+
+def test_a_start_after_today_without_an_end_says_so_and_offers_no_swap() -> None:
+    """With no end given, the end is today: "swap the dates" named an end nobody typed."""
+    now = datetime(2026, 12, 7, 12, 0)
+    with pytest.raises(InvalidRateError) as refused:
+        history_days(date(2026, 12, 9), None, "UTC", now)
+    assert str(refused.value) == (
+        "The range starts on 2026-12-09, after today (2026-12-07 in UTC): the history has no such days yet; pick an "
+        "earlier start."
+    )
+    assert history_days(date(2026, 12, 7), None, "UTC", now).until == date(2026, 12, 7)
