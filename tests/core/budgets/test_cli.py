@@ -127,3 +127,17 @@ def test_spend_by_team(rt: Database, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["spend", "sync"]) == 0
     code, out, _ = run(capsys, "spend", "--by", "team", "--json")
     assert [(r["key"], r["credits"]) for r in json.loads(out)] == [("blue", 4), ("(no team)", 3)]
+
+
+def test_a_move_between_teams_is_said_and_adding_and_removing_one_person_is_refused(
+    rt: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "teams", "add", "research", "--member", "ana@example.com")[0] == 0
+    code, out, _ = run(capsys, "teams", "add", "design", "--member", "ana@example.com")
+    assert code == 0 and "moved ana@example.com out of team 'research' (a person is in one team at most)" in out
+    code, out, _ = run(capsys, "teams", "members", "research", "--add", "ana@example.com")
+    assert code == 0 and "moved ana@example.com out of team 'design'" in out
+    code, out, err = run(
+        capsys, "teams", "members", "research", "--add", "ben@example.com", "--remove", "BEN@example.com"
+    )
+    assert code == 2 and err.strip() == "error: ben@example.com is both added and removed; say which."
