@@ -114,6 +114,9 @@ def test_list_and_show_print_money_as_the_endpoints_page_does(
     `hourly_text`), not a hand-made four places ("$1.2345")."""
     code, out, _ = run(capsys, "endpoints", "demo", "--days", "2")
     assert code == 0
+    code, by_source, _ = run(capsys, "spend", "--by", "source", "--json")  # the endpoints' requests came from apps
+    requests = {row["key"]: row["requests"] for row in json.loads(by_source)}
+    assert code == 0 and requests["api"] > 0 and requests.get("(unknown)", 0) == 0  # (unknown): the uptime debits
     # The demo's endpoints are running: what is not yet metered grows a cent every few seconds, so both listings
     # are taken at one instant (a slow machine once crossed a cent between them).
     at, overview = utcnow(), EndpointService.overview
