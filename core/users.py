@@ -129,7 +129,7 @@ def add_user(
         raise InvalidInputError(f"Unknown role {role!r}; choose one of: {', '.join(ROLES)}.")
     if not name.strip():
         raise InvalidInputError("A user needs a name.")
-    markup = checked_markup(markup_pct)
+    markup = checked_markup(markup_pct).quantize(Decimal("0.0001"))  # as stored (Numeric(9, 4)) and listed
     if session.scalar(select(func.count()).select_from(User).where(User.email == email)):
         raise InvalidInputError(f"A user with email {email} already exists.")
     user = User(email=email, name=name.strip(), role=role, developer_markup_pct=markup, credit_balance=0)
