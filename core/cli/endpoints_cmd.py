@@ -190,7 +190,11 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
         print(f"{key:>18}: {value if value is not None else ''}")
     print(
         f"{'scaling':>18}: min {view.min_replicas}, max {view.max_replicas}, "
-        f"scale to zero after {view.scale_to_zero_minutes or '-'} min"
+        + (
+            f"scale to zero after {view.scale_to_zero_minutes} idle min"
+            if view.scale_to_zero_minutes
+            else "never scales to zero"
+        )
     )
     if cost:
         print(
