@@ -8,6 +8,7 @@ module here and one line in COMMAND_MODULES.
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import importlib
 import io
@@ -119,11 +120,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _fail("interrupted")
         return 130
-    except Exception as exc:  # a bug: still one line, but exit 1 so it is never mistaken for a refused input
-        if os.environ.get("CORE_DEBUG"):
-            raise
-        _fail(f"error: unexpected {type(exc).__name__}: {exc} (a bug; rerun with CORE_DEBUG=1 for the traceback)")
-        return 1
+    except OSError as exc:
+        if exc.errno in _FULL and exc.filename is None:  # the output's disk is full: the machine's state, not a bug
+            _fail(f"error: the output could not be written ({exc.strerror}); free some space and run it again")
+            return 1
+        return _bug(exc)
+    except Exception as exc:
+        return _bug(exc)
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _bug(exc: Exception) -> int:
+    """A bug: still one line, but exit 1 so it is never mistaken for a refused input."""
+    if os.environ.get("CORE_DEBUG"):
+        raise exc
+    _fail(f"error: unexpected {type(exc).__name__}: {exc} (a bug; rerun with CORE_DEBUG=1 for the traceback)")
+    return 1
 
 
 # Commands that run without an existing database: init and demo create it, breakeven sets one up for the hardware

@@ -190,3 +190,24 @@ def test_a_reader_that_closes_the_pipe_ends_quietly(tmp_path: Path, monkeypatch:
         monkeypatch.setattr(sys, "stderr", err)
         code = main(["users", "list"])
     assert (code, err.getvalue()) == (0, "")
+
+
+class _FullDisk(io.RawIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_full_disk_is_one_line_saying_so_not_a_bug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    err = io.StringIO()
+    with environment(f"sqlite:///{tmp_path / 'app.db'}", tmp_path):
+        assert run_cli(("init",))[0] == 0
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(_FullDisk(), write_through=True))
+        monkeypatch.setattr(sys, "stderr", err)
+        code = main(["users", "list"])
+    assert code == 1
+    assert err.getvalue() == (
+        "error: the output could not be written (No space left on device); free some space and run it again\n"
+    )
