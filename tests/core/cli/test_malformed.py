@@ -172,39 +172,39 @@ def test_invalid_utf8_in_argv_is_one_line(tmp_path: Path) -> None:
     assert listed.stdout.strip() == b"[]"  # nothing was written
 
 
-class _ClosedPipe(io.RawIOBase):
-    """stdout whose reader went away (`users list | head -1` after head exits): every write raises EPIPE."""
+class _Failing(io.RawIOBase):
+    """stdout every write to which raises `error`: a reader that went away (`users list | head -1` after head exits:
+    EPIPE), a full disk (ENOSPC)."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: object) -> int:
-        raise BrokenPipeError(32, "Broken pipe")
+        raise self.error
 
 
 def test_a_reader_that_closes_the_pipe_ends_quietly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     err = io.StringIO()
     with environment(f"sqlite:///{tmp_path / 'app.db'}", tmp_path):
         assert run_cli(("init",))[0] == 0
-        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(_ClosedPipe(), write_through=True))
+        monkeypatch.setattr(
+            sys, "stdout", io.TextIOWrapper(_Failing(BrokenPipeError(32, "Broken pipe")), write_through=True)
+        )
         monkeypatch.setattr(sys, "stderr", err)
         code = main(["users", "list"])
     assert (code, err.getvalue()) == (0, "")
-
-
-class _FullDisk(io.RawIOBase):
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: object) -> int:
-        raise OSError(28, "No space left on device")
 
 
 def test_a_full_disk_is_one_line_saying_so_not_a_bug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     err = io.StringIO()
     with environment(f"sqlite:///{tmp_path / 'app.db'}", tmp_path):
         assert run_cli(("init",))[0] == 0
-        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(_FullDisk(), write_through=True))
+        monkeypatch.setattr(
+            sys, "stdout", io.TextIOWrapper(_Failing(OSError(28, "No space left on device")), write_through=True)
+        )
         monkeypatch.setattr(sys, "stderr", err)
         code = main(["users", "list"])
     assert code == 1
