@@ -65,6 +65,9 @@ PROVIDER_ENV: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 
 
+MIN_HOLD_TTL_SECONDS = 600  # the longest a plain call may take: 3 tries x (10 s to connect + 120 s of silence) + waits
+
+
 @lru_cache(maxsize=1)
 def time_zone_names() -> frozenset[str]:
     """The IANA time zones every part of the engine takes. Python's zoneinfo also opens `localtime`, `posixrules`,
@@ -187,10 +190,14 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path | None =
         raise ConfigError(f"REPORTING_TZ={tz!r} is not a known time zone; use a name such as Europe/Paris.")
 
     hold_ttl = get("HOLD_TTL_SECONDS", "600")
-    if not hold_ttl.isdigit() or not 1 <= int(hold_ttl) <= 86_400:
+    # A plain call's hold is not renewed while it waits for its answer (a stream's is, as chunks come), and one call
+    # may take three tries of up to 120 s without a byte each: a shorter hold expired under a running call, and
+    # calls taken after it passed a key's limit, a hard budget and the balance (a review's 2 s hold did).
+    if not hold_ttl.isdigit() or not MIN_HOLD_TTL_SECONDS <= int(hold_ttl) <= 86_400:
         raise ConfigError(
-            f"HOLD_TTL_SECONDS={hold_ttl!r} must be a whole number of seconds from 1 to 86400 (default 600): how long "
-            "a call's credit hold lasts before it stops counting."
+            f"HOLD_TTL_SECONDS={hold_ttl!r} must be a whole number of seconds from {MIN_HOLD_TTL_SECONDS} to 86400 "
+            "(default 600): how long a call's credit hold lasts before it stops counting; it must outlast the longest "
+            "call."
         )
 
     max_call = get("MAX_CALL_SECONDS", "3600")

@@ -1026,6 +1026,19 @@ class BillingService:
                     "only debits "
                     f"({', '.join(REFUNDABLE_KINDS)}) can be refunded."
                 )
+            usage_id = (orig.metadata or {}).get("usage_id") if orig.transaction_type == "usage" else None
+            if (
+                usage_id is not None
+                and conn.execute(select(usage_log.c.accrued_nano).where(usage_log.c.id == usage_id)).scalar()
+                is not None
+            ):
+                # Under accrual rounding a debit's credit pays for parts of several calls and for the account's
+                # prepaid fraction: refunded, that fraction would go on paying for calls nobody paid for.
+                raise InvalidInputError(
+                    f"Transaction {tx_id} was billed by accrual rounding: its credit paid for parts of several calls "
+                    "and for the fraction the account keeps for its next ones, so it cannot be refunded on its own. "
+                    "Give credits back with a grant instead (credits grant, or the Ledger page's Grant tab)."
+                )
             acct = self._lock(conn, orig.user_id, key, now)
             if acct.existing_tx_id is not None:
                 raise InvalidInputError(
@@ -1142,6 +1155,21 @@ class BillingService:
                 {"keys": keys},
             )
             return {int(k.split(":", 1)[1]) for (k,) in found}
+
+    def billed_by_accrual(self, tx_ids: list[int]) -> set[int]:
+        """Which of these debits were billed by accrual rounding (their usage row has an accrued amount): such a debit
+        pays for parts of several calls and is not refunded on its own (see `refund`)."""
+        if not tx_ids:
+            return set()
+        with read_transaction(self.engine) as conn:
+            found = conn.execute(
+                select(usage_log.c.transaction_id).where(
+                    usage_log.c.transaction_id.in_(bindparam("ids", expanding=True)),
+                    usage_log.c.accrued_nano.is_not(None),
+                ),
+                {"ids": tx_ids},
+            )
+            return {int(i) for (i,) in found}
 
     def get_total_usage(self, user_id: UserRef, days: int = 30, *, include_sandbox: bool = False) -> Any:
         """A user's usage over the last `days` days (calls, failed calls, credits with endpoint uptime and refunds,

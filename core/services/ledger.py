@@ -170,7 +170,7 @@ class LedgerService:
         txs, more = billing.transactions_page(user, before=before, size=size, kinds=kinds, since=start, until=end)
         matching = billing.count_transactions(user, kinds=kinds, since=start, until=end)
         debits = [t.id for t in txs if t.amount < 0 and t.transaction_type in REFUNDABLE_KINDS]
-        done = billing.refunded(user, debits)
+        done = billing.refunded(user, debits) | billing.billed_by_accrual(debits)  # refunded, or not on its own
         total = billing.balance(user).total
         return HistoryPage(
             transactions=txs,

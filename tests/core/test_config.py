@@ -29,8 +29,8 @@ def test_defaults(tmp_path: Path) -> None:
 
 
 def test_values_are_read(tmp_path: Path) -> None:
-    s = settings(tmp_path, HOLD_TTL_SECONDS="90", CHARGE_CACHE_HITS="false", REPORTING_TZ="Europe/Paris")
-    assert (s.hold_ttl_seconds, s.charge_cache_hits, s.reporting_tz) == (90, False, "Europe/Paris")
+    s = settings(tmp_path, HOLD_TTL_SECONDS="900", CHARGE_CACHE_HITS="false", REPORTING_TZ="Europe/Paris")
+    assert (s.hold_ttl_seconds, s.charge_cache_hits, s.reporting_tz) == (900, False, "Europe/Paris")
     c = settings(tmp_path, RESPONSE_CACHE_MAX_AGE_SECONDS="60", RESPONSE_CACHE_MAX_MB="0", RESPONSE_CACHE_SHARED="true")
     assert (c.response_cache_max_age_seconds, c.response_cache_max_mb, c.response_cache_shared) == (60, 0, True)
 
@@ -42,6 +42,7 @@ def test_values_are_read(tmp_path: Path) -> None:
         ("HOLD_TTL_SECONDS", "-5"),
         ("HOLD_TTL_SECONDS", "1.5"),
         ("HOLD_TTL_SECONDS", "999999"),
+        ("HOLD_TTL_SECONDS", "2"),  # shorter than a plain call may take: its hold expired under it
         ("CREDIT_USD", "0"),
         ("CREDIT_USD", "abc"),
         ("REPORTING_TZ", "Mars/Olympus"),

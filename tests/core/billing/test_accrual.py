@@ -15,6 +15,7 @@ from core.billing.ledger_check import check_ledger
 from core.config import Settings
 from core.db import Database
 from core.db.models import AIUsageLog, CreditTransaction, User
+from core.errors import InvalidInputError
 from core.usage import Usage
 from tests.core.billing.conftest import catalog_model, make_user
 
@@ -139,3 +140,20 @@ def test_ledger_check_names_a_call_that_consumed_nothing(accrued: tuple[Database
         s.execute(update(AIUsageLog).where(AIUsageLog.id == ids[3]).values(accrued_nano=0))
     found = {(v.check, v.row_id) for v in check_ledger(rt.session_factory)}
     assert ("accrual", ids[3]) in found
+
+
+def test_an_accrual_debit_is_not_refunded_on_its_own(
+    accrued: tuple[Database, int, list[int]], accrual_billing: BillingService
+) -> None:
+    """Its credit paid for parts of several calls and for the fraction kept for the next ones: refunded, that fraction
+    went on paying for calls nobody paid for (a review ran 21 calls at 0 credits after such a refund)."""
+    rt, uid, ids = accrued
+    with rt.session() as s:
+        debit = s.scalar(select(AIUsageLog.transaction_id).where(AIUsageLog.id == ids[0]))
+    assert accrual_billing.billed_by_accrual([debit]) == {debit}  # the Ledger page offers no refund for it
+    with pytest.raises(InvalidInputError, match="billed by accrual rounding") as refused:
+        accrual_billing.refund(debit, "goodwill")
+    assert "Give credits back with a grant instead" in str(refused.value)
+    with rt.session() as s:
+        assert s.get(User, uid).credit_remainder_nano == 950_000_000  # nothing moved
+    assert check_ledger(rt.session_factory) == []
