@@ -49,9 +49,14 @@ if fresh:
         f"Key **{plain(fresh['name'])}** created for {plain(fresh['owner'])}. Copy it now: it is not shown again."
     )
     st.code(fresh["secret"], language=None)
+    sample = fresh.get("model")
     st.code(
         f'from openai import OpenAI\nclient = OpenAI(base_url="{gateway}", api_key="{fresh["secret"]}")\n'
-        'client.chat.completions.create(model="sandbox-chat", messages=[{"role": "user", "content": "Hello"}])',
+        + (
+            f'client.chat.completions.create(model="{sample}", messages=[{{"role": "user", "content": "Hello"}}])'
+            if sample
+            else "# this key may call no chat model: see /v1/models for what it may call"
+        ),
         language="python",
     )
     if st.button("I have stored it", type="primary"):
@@ -60,7 +65,9 @@ if fresh:
 
 # ---- create ---------------------------------------------------------------------------------------------------------
 owners = [u.email for u in svc.users.list(principal)] if manages_all else [principal.email]
-models = sorted({m.model_id for m in svc.models.list(principal)})
+catalog = svc.models.list(principal)
+models = sorted({m.model_id for m in catalog})
+chat_models = {m.model_id for m in catalog if m.category == "chat"}
 with st.form("create_key", clear_on_submit=True):
     st.subheader("Create a key")
     c1, c2 = st.columns(2)
@@ -95,7 +102,14 @@ with st.form("create_key", clear_on_submit=True):
         except CoreError as exc:
             st.error(plain(str(exc)))
         else:
-            st.session_state[NEW_KEY] = {"secret": made.secret, "name": made.key.name, "owner": made.key.owner_email}
+            # the sample call names a chat model this key may call (sandbox-chat for a key that may call any)
+            sample = next((m for m in allowed if m in chat_models), None) if allowed else "sandbox-chat"
+            st.session_state[NEW_KEY] = {
+                "secret": made.secret,
+                "name": made.key.name,
+                "owner": made.key.owner_email,
+                "model": sample,
+            }
             st.rerun()
 
 # ---- the keys -------------------------------------------------------------------------------------------------------

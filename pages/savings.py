@@ -38,7 +38,9 @@ st.caption(
     "Found in real traffic: serverless models cheaper on a dedicated GPU, endpoints cheaper serverless, on smaller "
     "hardware or with a shorter idle timeout, repeated requests the response cache would have served, and cheaper "
     "models already carrying most of someone's or a team's traffic (hints: quality is not measured). Monthly "
-    "figures are the period's scaled to 730 hours; the break-even model's estimates (throughput, service time, a "
+    "figures are the period's scaled to 730 hours; an endpoint's are its metered hours' (it may have run for part of "
+    "the period only: its evidence names them) scaled to 730, what it costs a month at the rate it ran; the break-even "
+    "model's estimates (throughput, service time, a "
     "300 s cold start) are the Break-even page's defaults."
 )
 svc = services()

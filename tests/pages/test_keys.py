@@ -97,3 +97,12 @@ def test_mistakes_are_sentences(db: Database) -> None:
     at = run_as("pm@x.io")
     next(b for b in at.button if b.label == "Create key").click().run()  # no name
     assert at.error and "needs a name" in at.error[0].value
+
+
+def test_the_sample_call_names_a_model_the_key_may_call(db: Database) -> None:
+    at = run_as("pm@x.io")
+    at.text_input(key="key_name").input("claude only")
+    at.multiselect(key="key_models").set_value(["claude-haiku-4-5"])
+    next(b for b in at.button if b.label == "Create key").click().run()
+    assert not at.exception, at.exception
+    assert 'model="claude-haiku-4-5"' in at.code[1].value  # "sandbox-chat" was refused to such a key
