@@ -77,13 +77,18 @@ def done(message: str) -> None:
     st.rerun()
 
 
+def in_words(state: str) -> str:
+    """An endpoint state as a sentence says it (`scaledToZero`, the API's word, is "scaled to zero")."""
+    return {"scaledToZero": "scaled to zero", "updateFailed": "update failed"}.get(state, state)
+
+
 def run_action(label: str, call: Callable[[Principal, str], EndpointView], name: str) -> None:
     try:
         view = call(principal, name)
     except CoreError as exc:
         st.error(plain(str(exc)))
         return
-    done(f"{label} {name}: now {view.state}.")
+    done(f"{label} {name}." if view.state == "deleted" else f"{label} {name}: now {in_words(view.state)}.")
 
 
 who_key = f"{settings.database_url}|{principal.email}|{principal.role}"
@@ -186,10 +191,11 @@ if live:
     idle = (
         f"scales to zero after {e.scale_to_zero_minutes} idle min"
         if e.scale_to_zero_minutes
-        else "never scales to zero"
+        else "no idle timeout"  # it may still be scaled to zero by hand
     )
     st.markdown(
-        f"{plain(e.model_repo)} on **{e.hardware_id}** ({e.instance_type}, {e.vendor} {e.region}) · **{e.state}** with "
+        f"{plain(e.model_repo)} on **{e.hardware_id}** ({e.instance_type}, {e.vendor} {e.region}) · "
+        f"**{in_words(e.state)}** with "
         f"{e.replicas} billed {'replica' if e.replicas == 1 else 'replicas'} · "
         f"{plain(hourly_text(e.hourly_usd))} per replica, {plain(hourly_text(e.cost_per_hour_now_usd))} now · "
         f"{idle} · owner {plain(e.owner_email)} · this month {plain(money(row.shown_month_to_date_usd))}"
@@ -343,4 +349,7 @@ else:
             st.error(plain(str(exc)))
         else:
             st.session_state["endpoints_clear_name"] = True  # an empty Name for the next one
-            done(f"Created {view.name} ({view.hardware_id}, {hourly_text(view.hourly_usd)} per replica): {view.state}.")
+            done(
+                f"Created {view.name} ({view.hardware_id}, {hourly_text(view.hourly_usd)} per replica): "
+                f"{in_words(view.state)}."
+            )

@@ -75,6 +75,14 @@ def test_create_pause_and_see_cost_on_the_local_stand_in(db: Path, monkeypatch: 
     assert not at.exception, at.exception
     assert any(shown(s.value).startswith("Metered: 0 hour(s) charged") for s in at.success)
 
+    at.button(key="do_resume").click().run()
+    at.button(key="do_scale_to_zero").click().run()
+    assert any("page-audio: now scaled to zero" in shown(s.value) for s in at.success)  # not "scaledToZero"
+    at.text_input(key="confirm_page-audio").input("page-audio").run()
+    at.button(key="do_delete").click().run()
+    assert not at.exception, at.exception
+    assert any(shown(s.value) == "Deleted page-audio." for s in at.success)  # it read "now deleted"
+
 
 def test_invalid_name_shows_the_rule(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_ENDPOINTS_API_URL", "local")
