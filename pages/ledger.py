@@ -45,12 +45,6 @@ def load_balances(
     )
 
 
-def bounded_credits(n: int) -> int:
-    """A balance filter's bound kept within what a balance can be (the ledger refuses amounts past 10^15): the same
-    rows, and a number the database can bind (1e20 is past SQLite's 64-bit integers)."""
-    return max(-(10**15), min(10**15, n))
-
-
 @st.cache_data(ttl=30, show_spinner=False)
 def load_page(
     _who: Principal,
@@ -230,8 +224,8 @@ with tab_balances:
         who_key,
         None if role == "all" else role,
         search,
-        None if lo is None else bounded_credits(math.ceil(lo)),
-        None if hi is None else bounded_credits(math.floor(hi)),
+        None if lo is None else math.ceil(lo),
+        None if hi is None else math.floor(hi),
     )
     df = pd.DataFrame(
         [

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from core.billing.inputs import MAX_CREDITS
 from core.db.models import AuditLog, CreditHold, CreditTransaction, User, utcnow
 
 
@@ -75,10 +76,12 @@ def account_balances(
     if search and search.strip():
         pattern = f"%{search.strip().lower()}%"
         stmt = stmt.where(or_(func.lower(User.email).like(pattern), func.lower(User.name).like(pattern)))
+    # a bound past any balance the ledger allows selects the same rows, and stays a number the database binds
+    # (1e20 is past SQLite's 64-bit integers)
     if min_available is not None:
-        stmt = stmt.where(available >= min_available)
+        stmt = stmt.where(available >= _within_balances(min_available))
     if max_available is not None:
-        stmt = stmt.where(and_(available <= max_available))
+        stmt = stmt.where(and_(available <= _within_balances(max_available)))
     return [
         AccountBalance(
             user_id=u.id,
@@ -94,6 +97,10 @@ def account_balances(
         )
         for u, h, n, last in session.execute(stmt)
     ]
+
+
+def _within_balances(credits: int) -> int:
+    return max(-MAX_CREDITS, min(MAX_CREDITS, credits))
 
 
 def audit_entries(session: Session, *, action_prefix: str | None = None, limit: int = 500) -> list[AuditEntry]:
@@ -113,13 +120,13 @@ def credits_outstanding(session: Session) -> tuple[int, int, int, int]:
     """(credits prepaid and not yet spent: every positive balance together, number of accounts, credits owed by
     overdrawn accounts, number of them). An overdraft is owed to the company, not a prepaid credit: netted against
     the positive balances, it made the prepaid credits read lower than they are."""
-    owed = case((User.credit_balance < 0, -User.credit_balance), else_=0)
+    below = User.credit_balance < 0
     prepaid, users, overdrawn, accounts = session.execute(
         select(
-            func.coalesce(func.sum(case((User.credit_balance > 0, User.credit_balance), else_=0)), 0),
+            func.coalesce(func.sum(case((below, 0), else_=User.credit_balance)), 0),
             func.count(),
-            func.coalesce(func.sum(owed), 0),
-            func.coalesce(func.sum(case((User.credit_balance < 0, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((below, -User.credit_balance), else_=0)), 0),
+            func.coalesce(func.sum(case((below, 1), else_=0)), 0),
         ).select_from(User)
     ).one()
     return int(prepaid or 0), int(users or 0), int(overdrawn or 0), int(accounts or 0)

@@ -1026,12 +1026,7 @@ class BillingService:
                     "only debits "
                     f"({', '.join(REFUNDABLE_KINDS)}) can be refunded."
                 )
-            usage_id = (orig.metadata or {}).get("usage_id") if orig.transaction_type == "usage" else None
-            if (
-                usage_id is not None
-                and conn.execute(select(usage_log.c.accrued_nano).where(usage_log.c.id == usage_id)).scalar()
-                is not None
-            ):
+            if _accrual_debits(conn, [tx_id]):
                 # Under accrual rounding a debit's credit pays for parts of several calls and for the account's
                 # prepaid fraction: refunded, that fraction would go on paying for calls nobody paid for.
                 raise InvalidInputError(
@@ -1162,14 +1157,7 @@ class BillingService:
         if not tx_ids:
             return set()
         with read_transaction(self.engine) as conn:
-            found = conn.execute(
-                select(usage_log.c.transaction_id).where(
-                    usage_log.c.transaction_id.in_(bindparam("ids", expanding=True)),
-                    usage_log.c.accrued_nano.is_not(None),
-                ),
-                {"ids": tx_ids},
-            )
-            return {int(i) for (i,) in found}
+            return _accrual_debits(conn, tx_ids)
 
     def get_total_usage(self, user_id: UserRef, days: int = 30, *, include_sandbox: bool = False) -> Any:
         """A user's usage over the last `days` days (calls, failed calls, credits with endpoint uptime and refunds,
@@ -1209,3 +1197,15 @@ class BillingService:
             raise HoldStateError(
                 f"Hold {hold_id} is already {status}; it cannot {doing}. Each call reserves its own hold."
             )
+
+
+def _accrual_debits(conn: Connection, tx_ids: list[int]) -> set[int]:
+    """Which of these transactions are the debits of calls billed by accrual rounding (an accrued amount on the usage
+    row they settled)."""
+    found = conn.execute(
+        select(usage_log.c.transaction_id).where(
+            usage_log.c.transaction_id.in_(bindparam("ids", expanding=True)), usage_log.c.accrued_nano.is_not(None)
+        ),
+        {"ids": tx_ids},
+    )
+    return {int(i) for (i,) in found}

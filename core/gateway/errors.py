@@ -144,6 +144,11 @@ def refuse_field(field: str, sentence: str) -> NoReturn:
     raise RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": f"Value error, {sentence}"}])
 
 
+def invalid(message: str, param: str | None = None) -> Problem:
+    """A malformed request's 400 (OpenAI's invalid_request_error, Anthropic's too)."""
+    return Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message, param=param)
+
+
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     refused = await _key_refused(request)
@@ -154,24 +159,18 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         where = errors[0].get("loc", ("body", "?"))[-1]
         why = str((errors[0].get("ctx") or {}).get("error") or "not JSON")
         message = f"Invalid request: the body is not valid JSON ({why} at character {where}); send one JSON object."
-        return render(
-            request, Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message)
+        return render(request, invalid(message))
+    whole_body = (errors[0].get("type"), tuple(errors[0].get("loc", ()))) if errors else (None, ())
+    kind = request.headers.get("content-type") or "none"
+    # FastAPI reads a body as JSON only when it is said to be JSON
+    if whole_body == ("model_attributes_type", ("body",)) and "json" not in kind.lower():
+        message = (
+            f"Invalid request: the body must be JSON sent with `Content-Type: application/json` (this one said"
+            f" {kind!r})."
         )
-    if errors and errors[0].get("type") == "model_attributes_type" and tuple(errors[0].get("loc", ())) == ("body",):
-        kind = request.headers.get("content-type") or "none"
-        if "json" not in kind.lower():  # FastAPI reads a body as JSON only when it is said to be JSON
-            message = (
-                f"Invalid request: the body must be JSON sent with `Content-Type: application/json` (this one said"
-                f" {kind!r})."
-            )
-            return render(
-                request, Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message)
-            )
-    if errors and errors[0].get("type") == "missing" and tuple(errors[0].get("loc", ())) == ("body",):
-        message = "Invalid request: the body is empty; send one JSON object."
-        return render(
-            request, Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message)
-        )
+        return render(request, invalid(message))
+    if whole_body == ("missing", ("body",)):
+        return render(request, invalid("Invalid request: the body is empty; send one JSON object."))
     refusals = [err for err in errors if str(err.get("msg", "")).startswith("Value error, ")]
     parts = []
     for err in (refusals or errors)[:3]:  # a sentence of ours says more than the union's other branches
@@ -181,8 +180,7 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     message = "Invalid request: " + "; ".join(parts) + "."
     path = _field_path((refusals or errors or [{}])[0])
     param = str(path[0]) if path else None
-    problem = Problem(400, "invalid_request_error", "invalid_request", "invalid_request_error", message, param=param)
-    return render(request, problem)
+    return render(request, invalid(message, param))
 
 
 async def _key_refused(request: Request) -> JSONResponse | None:

@@ -55,37 +55,17 @@ def unsupported(what: str, instead: str) -> ValueError:
     return ValueError(f"{what} is not supported by this gateway; {instead}.")
 
 
-def refused(*fields: str, what: str, instead: str) -> Any:
-    """A validator refusing each of `fields` when it is set (to anything but empty); `{field}` in `what` and `instead`
-    names the field."""
+def refused(*fields: str, what: str, instead: str, even_empty: bool = False) -> Any:
+    """A validator refusing each of `fields` when it is set (to anything but empty, or, `even_empty`, to anything at
+    all: `web_search_options: {}` turns search on); `{field}` in `what` and `instead` names the field."""
 
     def check(cls: type, value: Any, info: ValidationInfo) -> Any:
-        if value:
+        if value is not None if even_empty else value:
             name = info.field_name or ""
             raise unsupported(what.format(field=name), instead.format(field=name))
         return value
 
     return field_validator(*fields)(classmethod(check))  # type: ignore[arg-type]
-
-
-def refused_if_given(*fields: str, what: str, instead: str) -> Any:
-    """Like `refused`, for fields that change the call even when empty (`web_search_options: {}` turns search on)."""
-
-    def check(cls: type, value: Any, info: ValidationInfo) -> Any:
-        if value is not None:
-            name = info.field_name or ""
-            raise unsupported(what.format(field=name), instead.format(field=name))
-        return value
-
-    return field_validator(*fields)(classmethod(check))  # type: ignore[arg-type]
-
-
-def no_penalty(value: Any, info: ValidationInfo) -> Any:
-    """A penalty other than 0 changes the answer, and is not passed on: refused (0, the default, is accepted)."""
-    if value:
-        name = info.field_name or ""
-        raise unsupported(f"`{name}` other than 0", f"leave `{name}` out")
-    return value
 
 
 def first_orphan(steps: Iterable[tuple[Iterable[str], Iterable[str]]]) -> tuple[int, str] | None:
@@ -275,16 +255,18 @@ class ChatCompletionRequest(_Open):
     _no_other_output = refused(
         "audio", "reasoning_effort", "logit_bias", what="`{field}`", instead="send the request without `{field}`"
     )
-    _not_passed_on = refused_if_given(
-        "prediction", "verbosity", what="`{field}`", instead="send the request without `{field}`"
+    _not_passed_on = refused(
+        "prediction", "verbosity", what="`{field}`", instead="send the request without `{field}`", even_empty=True
     )
-    _no_hosted_search = refused_if_given(
+    _no_hosted_search = refused(
         "web_search_options",
         what="`{field}` (web search)",
         instead="offer a function tool that searches, and run it yourself",
+        even_empty=True,
     )
-    _no_penalties = field_validator("frequency_penalty", "presence_penalty")(
-        classmethod(lambda cls, value, info: no_penalty(value, info))
+    # a penalty other than 0 changes the answer and is not passed on (0, the default, is accepted)
+    _no_penalties = refused(
+        "frequency_penalty", "presence_penalty", what="`{field}` other than 0", instead="leave `{field}` out"
     )
 
     # checked as the engine checks them (core/providers/tools.py, json_output.py); JSON output None for text
@@ -358,7 +340,7 @@ class ImageRequest(_Open):
     response_format: Literal["b64_json", "url"] = "b64_json"
     style: Any = None
 
-    _no_style = refused_if_given("style", what="`{field}`", instead="describe the style in the prompt")
+    _no_style = refused("style", what="`{field}`", instead="describe the style in the prompt", even_empty=True)
     _one_image = field_validator("n", mode="before")(classmethod(lambda cls, n: one_at_a_time(n, "images")))
 
 
@@ -589,7 +571,9 @@ class MessagesRequest(MessagesPrompt):
     stream: bool = False
     top_k: Annotated[int, Field(ge=0)] | None = None
 
-    _no_top_k = refused_if_given("top_k", what="`{field}`", instead="use `temperature` or `top_p`, or leave it out")
+    _no_top_k = refused(
+        "top_k", what="`{field}`", instead="use `temperature` or `top_p`, or leave it out", even_empty=True
+    )
 
 
 class CountTokensRequest(MessagesPrompt):
