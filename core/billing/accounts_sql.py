@@ -141,6 +141,23 @@ _INSERT_HOLD = (
 )
 
 # PostgreSQL: a hold in one round trip, and a settlement's lock and read in one (the functions of migration 0013).
+# SQLite: a hold in one statement, alone in its transaction (its write lock is taken before it reads), when no
+# budget covers the call, the API key (if any) is the account's and has no monthly limit, the key has no hold yet and
+# the available balance covers it (a hold of 0 always passes): the rules of BillingService.reserve for such a call.
+# No row: nothing written, and reserve takes its general path, which says why (or holds after all). The account's
+# stale holds are marked expired by the insert's trigger (migration 0014), as the general path's sweep does.
+_RESERVE_ONCE_SQLITE = (
+    "INSERT INTO credit_holds (user_id, credits, idempotency_key, status, created_at, expires_at, api_key_id)"  # noqa: S608 - constant SQL
+    " SELECT u.id, :credits, :key, 'held', :now, :expires, :api_key_id FROM users u"
+    " WHERE u.id = :uid AND NOT EXISTS (SELECT 1 FROM budgets b WHERE "
+    + COVERS_USER.format(uid="u.id")
+    + ") AND (:api_key_id IS NULL OR EXISTS (SELECT 1 FROM api_keys k WHERE k.id = :api_key_id"
+    " AND k.user_id = u.id AND k.monthly_credits IS NULL))"
+    " AND NOT EXISTS (SELECT 1 FROM credit_holds o WHERE o.user_id = u.id AND o.idempotency_key = :key)"
+    " AND (:credits = 0 OR :credits <= u.credit_balance - "
+    + _HELD_OF.format(uid="u.id")
+    + ") RETURNING id, (SELECT developer_markup_pct FROM users WHERE users.id = credit_holds.user_id)"
+)
 _RESERVE_FN_PG = (
     "SELECT * FROM ledger_reserve(CAST(:uid AS integer), CAST(:key AS varchar), CAST(:credits AS bigint),"
     " CAST(:now AS timestamp), CAST(:expires AS timestamp), CAST(:api_key_id AS integer))"
@@ -324,6 +341,8 @@ class AccountsSQL:
             "pg_settle_once": _SETTLE_ONCE_PG,
             "pg_settle_once_free": _SETTLE_ONCE_FREE_PG,
         }
+        if self.sqlite:
+            sql["sqlite_reserve_once"] = _RESERVE_ONCE_SQLITE
         # sqlite3 takes :name as it is; psycopg wants %(name)s.
         self.sql = sql if self.sqlite else {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
 
@@ -512,14 +531,7 @@ class AccountsSQL:
         'held' (the new hold, committed), 'existing' (the hold already under `key`), 'insufficient' (nothing held),
         'no_user', or 'checks' (nothing written: a budget or the key's limit must be checked; take the general path).
         """
-        params = {
-            "uid": user_id,
-            "key": key,
-            "credits": credits,
-            "now": now,
-            "expires": expires,
-            "api_key_id": api_key_id,
-        }
+        params = self._hold_params(user_id, key, credits, now, expires, api_key_id)
         row = conn.connection.driver_connection.execute(self.sql["pg_reserve_fn"], params).fetchone()
         outcome = row[0]
         if outcome in ("no_user", "checks"):
@@ -542,6 +554,37 @@ class AccountsSQL:
             markup_pct=None if outcome == "existing" else acct.markup,
         )
         return outcome, acct, hold
+
+    def reserve_alone(
+        self,
+        conn: Connection,
+        user_id: int,
+        key: str,
+        credits: int,
+        now: datetime,
+        expires: datetime,
+        api_key_id: int | None,
+    ) -> Hold | None:
+        """SQLite, as a transaction's only statement: the new hold of a call no budget covers, through a key without
+        a monthly limit, under a key with no hold yet, if the available balance covers it (_RESERVE_ONCE_SQLITE).
+        None when nothing was written: the general path then holds, reuses or refuses with the reason."""
+        params = self._hold_params(user_id, key, credits, now, expires, api_key_id)
+        row = conn.connection.driver_connection.execute(self.sql["sqlite_reserve_once"], params).fetchone()
+        if row is None:
+            return None
+        return new_hold(row[0], user_id, credits, key, now, expires, api_key_id, budgeted=False, markup=_markup(row[1]))
+
+    def _hold_params(
+        self, user_id: int, key: str, credits: int, now: datetime, expires: datetime, api_key_id: int | None
+    ) -> dict[str, Any]:
+        return {
+            "uid": user_id,
+            "key": key,
+            "credits": credits,
+            "now": self._time(now),
+            "expires": self._time(expires),
+            "api_key_id": api_key_id,
+        }
 
     def settle_write(
         self,
@@ -723,6 +766,33 @@ class AccountsSQL:
             balance_after=balance_after,
             metadata=metadata,
         )
+
+
+def new_hold(
+    hold_id: int,
+    user_id: int,
+    credits: int,
+    key: str,
+    now: datetime,
+    expires: datetime,
+    api_key_id: int | None,
+    *,
+    budgeted: bool,
+    markup: Decimal,
+) -> Hold:
+    """A hold just made (status held), as the ledger hands it to the call it is for."""
+    return Hold(
+        id=hold_id,
+        user_id=user_id,
+        credits=credits,
+        idempotency_key=key,
+        status="held",
+        created_at=now,
+        expires_at=expires,
+        api_key_id=api_key_id,
+        budgeted=budgeted,
+        markup_pct=markup,
+    )
 
 
 def _datetime(value: Any) -> datetime:

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.billing import inputs, replays
-from core.billing.accounts_sql import Account, AccountsSQL
+from core.billing.accounts_sql import Account, AccountsSQL, new_hold
 from core.billing.accrual import accrue
 from core.billing.budget_sql import BudgetSQL, MissingBudgetPeriods, enforce
 from core.billing.errors import HoldStateError, InsufficientCreditsError, InvalidAmountError
@@ -209,13 +209,16 @@ class BillingService:
         self._writer.close()
 
     # ---- plumbing ------------------------------------------------------------------------------------------------
-    def _write(self, op: Callable[[Connection, datetime], T], *, retry_on_key_race: bool = True) -> T:
+    def _write(
+        self, op: Callable[[Connection, datetime], T], *, retry_on_key_race: bool = True, one_statement: bool = False
+    ) -> T:
         """Run `op` in one write transaction. Under the account lock a duplicate key is found by the read; should
-        one slip through anyway (a caller not taking the lock), the unique index refuses it and a retry reads it."""
+        one slip through anyway (a caller not taking the lock), the unique index refuses it and a retry reads it.
+        `one_statement`: `op` runs one statement (LedgerWriter.run)."""
         attempts = 3 if retry_on_key_race else 1
         for attempt in range(attempts):
             try:
-                done = self._writer.run(lambda conn: op(conn, utcnow()))
+                done = self._writer.run(lambda conn: op(conn, utcnow()), one_statement=one_statement)
             except IntegrityError as exc:
                 if attempt == attempts - 1 or not _is_key_race(exc):
                     raise
@@ -363,8 +366,13 @@ class BillingService:
             raise InvalidInputError(f"api_key_id must be an API key's id (a whole number), got {api_key_id!r}.")
 
         by, params = user_key(user)
-        if not self._sql.sqlite and by == "id":
-            hold = self._reserve_at_once(params["uid"], amount, key, ttl, api_key_id)
+        tried_alone = False  # SQLite: the one statement was tried and wrote nothing
+        if by == "id":
+            if self._sql.sqlite:
+                tried_alone = not self._checks_kept((params["uid"], api_key_id))
+                hold = self._reserve_alone(params["uid"], amount, key, ttl, api_key_id) if tried_alone else None
+            else:
+                hold = self._reserve_at_once(params["uid"], amount, key, ttl, api_key_id)
             if hold is not None:
                 return hold
 
@@ -387,33 +395,54 @@ class BillingService:
                 check_key_month(conn, acct.id, api_key_id, amount, now, self.settings.tz)
             expires = now + timedelta(seconds=ttl)
             hold_id = self._sql.insert_hold(conn, acct.id, amount, key, now, expires, api_key_id)
-            return Hold(
-                id=hold_id,
-                user_id=acct.id,
-                credits=amount,
-                idempotency_key=key,
-                status="held",
-                created_at=now,
-                expires_at=expires,
-                api_key_id=api_key_id,
-                budgeted=budgeted,
-                markup_pct=acct.markup,
+            return new_hold(
+                hold_id, acct.id, amount, key, now, expires, api_key_id, budgeted=budgeted, markup=acct.markup
             )
 
-        for _ in range(3):
+        for attempt in range(4):
             try:
-                return self._write(op)
+                hold = self._write(op)
             except MissingBudgetPeriods as missing:  # a budget's first call this period: make its counter, retry
+                if attempt == 3:
+                    raise
                 self.ensure_budget_periods(missing.budget_ids)
-        return self._write(op)
+                continue
+            if tried_alone and not hold.reused:
+                # the one statement wrote nothing, yet the hold was made: a budget or the key's monthly limit covers
+                # the call, so the pair's next holds go straight to this path for a while (as on PostgreSQL)
+                self._keep_checks((hold.user_id, api_key_id))
+            return hold
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _keep_checks(self, checked: tuple[int | None, int | None]) -> None:
+        if len(self._checks_apply) >= MAX_CHECKS_KEPT:
+            self._checks_apply.clear()
+        self._checks_apply[checked] = time.monotonic()
+
+    def _checks_kept(self, checked: tuple[int | None, int | None]) -> bool:
+        seen = self._checks_apply.get(checked)
+        return seen is not None and time.monotonic() - seen < CHECKS_KEPT_SECONDS
+
+    def _reserve_alone(self, user_id: int, amount: int, key: str, ttl: int, api_key_id: int | None) -> Hold | None:
+        """SQLite: the hold in one statement, a transaction of its own (AccountsSQL.reserve_alone), for a call no
+        budget covers through a key without a monthly limit. None when it wrote nothing: `reserve` takes its general
+        path, which says why (or holds: a budget or a key limit to check)."""
+
+        def op(conn: Connection) -> Hold | None:
+            now = utcnow()
+            return self._sql.reserve_alone(conn, user_id, key, amount, now, now + timedelta(seconds=ttl), api_key_id)
+
+        hold = self._writer.run(op, one_statement=True)
+        if hold is not None and self._on_write is not None:
+            self._on_write()
+        return hold
 
     def _reserve_at_once(self, user_id: int, amount: int, key: str, ttl: int, api_key_id: int | None) -> Hold | None:
         """PostgreSQL: the hold in one round trip (one statement in autocommit: ledger_reserve of migration 0013, the
         rules of `reserve` for a call no budget covers through a key without a monthly limit). None when a budget or
         the key's limit must be checked: nothing was written, and `reserve` takes its general path."""
         checked = (user_id, api_key_id)
-        seen = self._checks_apply.get(checked)
-        if seen is not None and time.monotonic() - seen < CHECKS_KEPT_SECONDS:
+        if self._checks_kept(checked):
             return None  # a budget or the key's limit applied a moment ago: straight to the general path
         now = utcnow()
         try:
@@ -426,9 +455,7 @@ class BillingService:
                 return None  # the general path reads it
             raise
         if outcome == "checks":
-            if len(self._checks_apply) >= MAX_CHECKS_KEPT:
-                self._checks_apply.clear()
-            self._checks_apply[checked] = time.monotonic()
+            self._keep_checks(checked)
             return None
         self._checks_apply.pop(checked, None)
         if outcome == "no_user":

@@ -26,7 +26,7 @@ LEFT_FOR_LATER = {
     "credit_transactions": set(),
     "ai_usage_log": set(),
 }
-SQLITE_ONLY = ("account_state_", "settle_state", "reserve_state_id", "reserve_state_email")
+SQLITE_ONLY = ("account_state_", "settle_state", "reserve_state_id", "reserve_state_email", "sqlite_")
 PG_ONLY = ("post_pg", "charge_if_available_pg", "pg_", "reserve_state_pg_", "lock_reserve_")
 
 
@@ -67,7 +67,9 @@ def test_the_analytics_extract_reads_columns_that_exist(runtime: Database) -> No
         _explain(runtime, named)
 
 
-@pytest.mark.parametrize("name", ["insert_tx", "insert_hold", "insert_usage", "charge_if_available_pg"])
+@pytest.mark.parametrize(
+    "name", ["insert_tx", "insert_hold", "insert_usage", "charge_if_available_pg", "sqlite_reserve_once"]
+)
 def test_hand_written_inserts_list_every_column(name: str) -> None:
     sql = AccountsSQL("sqlite").sql[name]
     table, listed = re.search(r"INSERT INTO (\w+)\s*\(([^)]*)\)", sql).groups()  # type: ignore[union-attr]

@@ -46,11 +46,11 @@ class Outage:
         real_run = LedgerWriter.run
         real_at_once = AccountsSQL.settle_at_once
 
-        def run(writer: LedgerWriter, op: Any) -> Any:
+        def run(writer: LedgerWriter, op: Any, **kwargs: Any) -> Any:
             if self.down:
                 self.refused += 1
                 raise error("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
-            return real_run(writer, op)
+            return real_run(writer, op, **kwargs)
 
         def at_once(sql: AccountsSQL, *args: Any, **kwargs: Any) -> Any:
             if self.down:
