@@ -55,36 +55,52 @@ def _when(window: Window, tz: ZoneInfo) -> str:
 
 
 def threshold_alerts(c: CounterFacts, tz: ZoneInfo) -> list[NewAlert]:
-    """One alert per threshold newly crossed."""
+    """The alert of the highest threshold newly crossed. One spend (a large call, an endpoint's uptime, spend no
+    settle saw until `alerts run`) can pass several at once: one alert then says so, rather than one per threshold
+    whose figures contradict it ("has reached 50%: 22 of 20 credits spent"); the lower ones are marked alerted too."""
+    crossed = c.crossed()
+    if not crossed:
+        return []
+    t = crossed[-1]
     window = Window(c.period_start, c.period_end)
     label = f"{c.name}, {period_label(window, tz)}"
-    out = []
-    for t in c.crossed():
-        if t >= 100 and c.enforcement == "soft":
-            passed = "reached" if c.spent == c.credits else "passed"
-            what = (
-                f"has {passed} its limit (a soft budget: calls go on): {c.spent:,} of {credits_text(c.credits)} spent"
-            )
-        elif t >= 100:
-            what = f"is used up: {c.spent:,} of {credits_text(c.credits)} spent, further calls are refused"
-        else:
-            what = f"has reached {t}%: {c.spent:,} of {credits_text(c.credits)} spent"
-        out.append(
-            NewAlert(
-                key=f"threshold:budget={c.budget_id}:period={_period(c.period_start)}:pct={t}",
-                kind="threshold",
-                severity="critical" if t >= 100 else "warning" if t >= 80 else "info",
-                message=f"Budget '{label}' {what}; {_when(window, tz)}.",
-                user_id=c.concerns,
-                team_id=c.team_id,
-                budget_id=c.budget_id,
-                threshold_pct=t,
-                period_start=c.period_start,
-                period_end=c.period_end,
-                details={"budget": c.name, "scope": c.scope, "spent": c.spent, "limit": c.credits, "pct": t},
-            )
+    spent = f"{c.spent:,} of {credits_text(c.credits)} spent"
+    if t >= 100 and c.enforcement == "soft":
+        passed = "reached" if c.spent == c.credits else "passed"
+        what = f"has {passed} its limit (a soft budget: calls go on): {spent}"
+    elif t >= 100:
+        what = f"is used up: {spent}, further calls are refused"
+    else:
+        what = f"has reached {t}%: {spent}"
+    if len(crossed) > 1:
+        what += f" (passing {_listed([f'{x}%' for x in crossed])} at once)"
+    return [
+        NewAlert(
+            key=f"threshold:budget={c.budget_id}:period={_period(c.period_start)}:pct={t}",
+            kind="threshold",
+            severity="critical" if t >= 100 else "warning" if t >= 80 else "info",
+            message=f"Budget '{label}' {what}; {_when(window, tz)}.",
+            user_id=c.concerns,
+            team_id=c.team_id,
+            budget_id=c.budget_id,
+            threshold_pct=t,
+            period_start=c.period_start,
+            period_end=c.period_end,
+            details={
+                "budget": c.name,
+                "scope": c.scope,
+                "spent": c.spent,
+                "limit": c.credits,
+                "pct": t,
+                "passed": crossed,
+            },
         )
-    return out
+    ]
+
+
+def _listed(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def hard_limit_alert(

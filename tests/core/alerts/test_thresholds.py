@@ -89,18 +89,41 @@ def test_a_hard_limit_refusal_alerts_once_per_period(
     assert log.banners(ana.id) == [] and len(log.list_alerts(kinds=("hard_limit",))) == 1  # kept in the list
 
 
+@pytest.mark.parametrize(
+    ("limit", "usd", "pct", "says"),
+    [
+        (10, "0.32", 80, "has reached 80%: 8 of 10 credits spent (passing 50% and 80% at once); it resets"),
+        (
+            20,
+            "0.88",
+            100,
+            "is used up: 22 of 20 credits spent, further calls are refused (passing 50%, 80% and 100% at once)",
+        ),
+    ],
+)
 def test_alerts_run_catches_spend_no_settle_saw_and_is_safe_to_repeat(
-    runtime: Database, billing: BillingService, book: BudgetBook, runner: AlertRunner, log: AlertLog
+    runtime: Database,
+    billing: BillingService,
+    book: BudgetBook,
+    runner: AlertRunner,
+    log: AlertLog,
+    limit: int,
+    usd: str,
+    pct: int,
+    says: str,
 ) -> None:
+    """Endpoint uptime (no call, so no hook) past several thresholds at once: one alert at the highest, whose figures
+    agree with it (not "has reached 50%: 22 of 20 credits spent"), and the lower ones never fire afterwards."""
     ana = funded(runtime, billing, "ana@example.com")
-    book.set(user=ana.id, credits=10)
+    book.set(user=ana.id, credits=limit)
     billing.charge(
-        ana.id, Decimal("0.32"), markup_pct=0, idempotency_key="up-1", description="uptime", kind="endpoint_uptime"
-    )  # 8 credits of endpoint uptime: no generation, no hook
-    first = runner.run()
-    assert sorted(a["message"].split("has reached ")[1][:3] for a in first.alerts) == ["50%", "80%"]
+        ana.id, Decimal(usd), markup_pct=0, idempotency_key="up-1", description="uptime", kind="endpoint_uptime"
+    )
+    (found,) = runner.run().alerts
+    assert says in found["message"], found["message"]
     assert runner.run().alerts == []
-    assert len(log.list_alerts()) == 2
+    (alert,) = log.list_alerts()
+    assert alert.threshold_pct == pct and alert.severity == ("critical" if pct == 100 else "warning")
 
 
 def test_a_team_budget_alerts_its_owner_and_shows_its_members_a_banner(
