@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -17,6 +19,7 @@ from core.services.spend import (
     SyncReport,
     bucket_start,
     chart_frame,
+    counted_days,
     preset_range,
 )
 from core.services.times import labelled, stamp
@@ -92,6 +95,22 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "excess_usd": ("excess", "money"),
     "ratio": ("× baseline", "ratio"),
     "transaction_id": ("transaction", "text"),
+}
+# columns the downloads carry beyond the tables' (every column of an answer but those repeating another: download_all),
+# labelled as the tables label theirs
+DOWNLOAD_ONLY: dict[str, tuple[str, str]] = {
+    "counted_from": ("counted from", "date"),  # a week or month the period starts or ends inside of: its days counted
+    "counted_to": ("counted to", "date"),
+    "user_id": ("user id", "count"),
+    "team_id": ("team id", "count"),
+    "api_key_id": ("API key id", "count"),
+    "model_name": ("model name", "text"),
+    "score": ("anomaly score", "ratio"),
+    "utc_time": ("time (UTC)", "datetime"),
+    "category": ("category", "text"),
+    "sandbox": ("sandbox", "text"),
+    "cache_hit": ("cache hit", "text"),
+    "source_id": ("usage or ledger row", "count"),
 }
 SPENT = ("spent", "money")  # what "revenue" is called on one's own view: what one paid
 # one call's figures: its provider cost is a fraction of a cent, written to the cent it read "$0.00", as if free
@@ -178,12 +197,33 @@ def spend_table(name: str, frame: pd.DataFrame, *, finance: bool, height: int | 
     """The table (every row; a readable subset of the columns) and downloads of all of it, with the same labels."""
     spec = spec_of(name, frame, finance=finance)
     table(chart_frame(frame), spec, order=list(spec), help=HELP, key=f"table-{name}", height=height)
-    downloads(name, frame, {**spec, **{c: COLUMNS[c] for c in frame.columns if c in COLUMNS and c not in spec}})
+    download_all(name, frame, finance=finance, spec=spec)
 
 
-def download_all(name: str, frame: pd.DataFrame, *, finance: bool) -> None:
-    """Downloads of a chart's table (every column, labelled as the tables label them)."""
-    downloads(name, frame, spec_of(name, frame, finance=finance))
+def download_all(
+    name: str,
+    frame: pd.DataFrame,
+    *,
+    finance: bool,
+    spec: dict[str, tuple[str, str]] | None = None,
+    days: tuple[str, date, date] | None = None,
+) -> None:
+    """Downloads of a table: every column but the charts' grouping key, each labelled (the table's `spec` first);
+    with `days` (grain, since, until), the days each week or month counts (counted_days)."""
+    if spec is None:
+        spec = spec_of(name, frame, finance=finance)
+    if days is not None:
+        frame = counted_days(frame, *days)
+    # the charts' grouping key repeats a labelled column; a call's UTC time repeats its local time when that is UTC
+    same = ["key", "utc_time"] if services().settings.reporting_tz == "UTC" else ["key"]
+    frame = frame.drop(columns=same, errors="ignore")
+    labels = {**COLUMNS, **DOWNLOAD_ONLY}
+    if "provider" in frame.columns and "model_provider" in frame.columns:
+        if frame["provider"].equals(frame["model_provider"]):  # per provider, then model: the same column twice
+            frame = frame.drop(columns=["model_provider"])
+        else:  # the row's own provider is "provider"; the model's, beside it, says so
+            spec = {**spec, "model_provider": ("model's provider", "text")}
+    downloads(name, frame, {**spec, **{c: labels[c] for c in frame.columns if c in labels and c not in spec}})
 
 
 def scrolled(frame: pd.DataFrame) -> int | str:
@@ -406,7 +446,9 @@ notes = [f"The last bar ({running}) is partial: spend so far, up to {stamp(page.
 notes += [f"The first bar counts only from {since:%a %d %b}, where the period starts."] * clipped
 if notes:
     st.caption(" ".join(notes))
-download_all(f"{grain}_by_provider", page.series_by_provider.frame, finance=finance)
+download_all(
+    f"{grain}_by_provider", page.series_by_provider.frame, finance=finance, days=(grain, page.since, page.until)
+)
 
 if personal:
     models_section(page, "What you spent per model (top 10)", "Per model")
@@ -476,7 +518,7 @@ if finance:
     )
 elif page.partial_bucket is not None:
     st.caption(f"The dotted end is {running}, still running.")
-download_all(f"{grain}_totals", page.series_totals.frame, finance=finance)
+download_all(f"{grain}_totals", page.series_totals.frame, finance=finance, days=(grain, page.since, page.until))
 
 st.subheader("Anomalies")
 st.caption("Days far above a user's or a model's own 28-day baseline (robust: median and MAD), largest first.")
@@ -517,6 +559,6 @@ if page.drill is not None:
             grain=grain,
         )
         show_chart(fig, width="stretch", key="drill_chart")
-    download_all(f"user_{grain}", d.daily.frame, finance=finance)
+    download_all(f"user_{grain}", d.daily.frame, finance=finance, days=(grain, page.since, page.until))
     st.markdown(f"Transactions (newest first, up to {count(len(d.transactions.frame))} shown)")
     spend_table("transactions", d.transactions.frame, finance=finance, height=scrolled(d.transactions.frame))

@@ -109,6 +109,19 @@ def bucket_start(day: date, grain: str) -> date:
     raise InvalidInputError(f"Unknown time bucket {grain!r}; choose from {', '.join(GRAINS)}.")
 
 
+def counted_days(frame: pd.DataFrame, grain: str, since: date, until: date) -> pd.DataFrame:
+    """A per-week or per-month table with the days each row actually counts (`counted_from`, `counted_to`): a week or
+    month the period starts or ends inside of counts only its days within `since`..`until`, as the charts' captions
+    say. A per-day table (or one without buckets) is returned as it is."""
+    if grain == "day" or "bucket" not in frame.columns or frame.empty:
+        return frame
+    starts = [pd.Timestamp(b).date() for b in frame["bucket"]]
+    return frame.assign(
+        counted_from=[max(b, since) for b in starts],
+        counted_to=[min(_next_bucket(b, grain) - timedelta(days=1), until) for b in starts],
+    )
+
+
 def _next_bucket(start: date, grain: str) -> date:
     """The first day of the bucket after the one starting on `start`."""
     if grain == "day":

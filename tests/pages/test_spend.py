@@ -244,3 +244,44 @@ def test_an_anomalys_day_reads_as_a_date(tmp_path: Path, monkeypatch: pytest.Mon
     anomalies = next(d.value for d in at.dataframe if "dimension" in d.value.columns)
     assert someone in set(anomalies["entity"])
     assert dates_drawn_as_text(at) == []  # drawn as text, a day read 1796256000000
+
+
+def test_every_download_is_labelled_and_a_weekly_one_says_which_days_each_week_counts(
+    demo: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CSVs carry every column of their table with the on-screen kind of label (no internal `key`, no bare
+    `user_id`), and a per-week table says the days each row counts: the first week the period starts inside of counts
+    only from the period's first day, as the chart's caption says."""
+    import io
+
+    import pandas as pd
+
+    import pages.tables
+    from pages.tables import csv_bytes
+
+    written: dict[str, pd.DataFrame] = {}
+
+    def capture(name: str, frame: pd.DataFrame, spec: dict, *, parquet: bool = True) -> None:
+        written[name] = pd.read_csv(io.BytesIO(csv_bytes(frame, spec)))
+
+    monkeypatch.setattr(pages.tables, "downloads", capture)
+    url, analytics = demo
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ANALYTICS_PATH", str(analytics))
+    at = AppTest.from_file(str(ROOT / "pages" / "spend.py"), default_timeout=120)
+    at.run()
+    at.sidebar.segmented_control(key="grain").set_value("week").run()
+    at.selectbox(key="drill_user").set_value(at.selectbox(key="drill_user").options[1]).run()
+    assert not at.exception, at.exception
+    assert {"week_by_provider", "week_totals", "top_users", "user_week", "transactions"} <= set(written), written
+    for name, csv in written.items():
+        raw = [c for c in csv.columns if re.fullmatch(r"[a-z]+(_[a-z]+)+|key", c)]
+        assert not raw, (name, raw)  # every header a label, as on screen
+    weekly = written["week_by_provider"]
+    since = min(pd.to_datetime(weekly["counted from"])).date()
+    first_monday = min(pd.to_datetime(weekly["period from"])).date()
+    assert first_monday.weekday() == 0 and first_monday <= since
+    first = weekly[pd.to_datetime(weekly["period from"]).dt.date == first_monday]
+    assert set(pd.to_datetime(first["counted from"]).dt.date) == {since}
+    assert (pd.to_datetime(weekly["counted to"]) >= pd.to_datetime(weekly["counted from"])).all()
+    assert "time (UTC)" in written["transactions"].columns

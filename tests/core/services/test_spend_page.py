@@ -18,7 +18,15 @@ from hypothesis import strategies as st
 from core.access import SYSTEM, Principal
 from core.errors import InvalidInputError
 from core.services import Services
-from core.services.spend import FINANCE_COLUMNS, PRESETS, PageQuery, SpendFilter, bucket_start, preset_range
+from core.services.spend import (
+    FINANCE_COLUMNS,
+    PRESETS,
+    PageQuery,
+    SpendFilter,
+    bucket_start,
+    counted_days,
+    preset_range,
+)
 from core.users import UserView
 from tests.conftest import make_runtime
 from tests.core.optimize.history import model, user, write_usage
@@ -78,6 +86,20 @@ def test_buckets_start_on_the_day_the_monday_and_the_first() -> None:
     assert [bucket_start(day, g) for g in ("day", "week", "month")] == [day, date(2026, 4, 13), date(2026, 4, 1)]
     with pytest.raises(InvalidInputError, match="Unknown time bucket"):
         bucket_start(day, "fortnight")
+
+
+def test_a_week_or_month_the_period_starts_or_ends_inside_of_counts_only_its_days() -> None:
+    import pandas as pd
+
+    weeks = pd.DataFrame({"bucket": [date(2026, 4, 13), date(2026, 4, 20), date(2026, 4, 27)], "credits": [1, 2, 3]})
+    out = counted_days(weeks, "week", date(2026, 4, 15), date(2026, 4, 28))
+    assert list(out["counted_from"]) == [date(2026, 4, 15), date(2026, 4, 20), date(2026, 4, 27)]
+    assert list(out["counted_to"]) == [date(2026, 4, 19), date(2026, 4, 26), date(2026, 4, 28)]
+    months = pd.DataFrame({"bucket": pd.to_datetime(["2026-01-01", "2026-02-01"])})
+    out = counted_days(months, "month", date(2026, 1, 10), date(2026, 3, 31))
+    assert list(out["counted_from"]) == [date(2026, 1, 10), date(2026, 2, 1)]
+    assert list(out["counted_to"]) == [date(2026, 1, 31), date(2026, 2, 28)]
+    assert counted_days(weeks, "day", date(2026, 4, 15), date(2026, 4, 28)) is weeks  # a day counts whole
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
