@@ -209,16 +209,13 @@ class BillingService:
         self._writer.close()
 
     # ---- plumbing ------------------------------------------------------------------------------------------------
-    def _write(
-        self, op: Callable[[Connection, datetime], T], *, retry_on_key_race: bool = True, one_statement: bool = False
-    ) -> T:
+    def _write(self, op: Callable[[Connection, datetime], T], *, retry_on_key_race: bool = True) -> T:
         """Run `op` in one write transaction. Under the account lock a duplicate key is found by the read; should
-        one slip through anyway (a caller not taking the lock), the unique index refuses it and a retry reads it.
-        `one_statement`: `op` runs one statement (LedgerWriter.run)."""
+        one slip through anyway (a caller not taking the lock), the unique index refuses it and a retry reads it."""
         attempts = 3 if retry_on_key_race else 1
         for attempt in range(attempts):
             try:
-                done = self._writer.run(lambda conn: op(conn, utcnow()), one_statement=one_statement)
+                done = self._writer.run(lambda conn: op(conn, utcnow()))
             except IntegrityError as exc:
                 if attempt == attempts - 1 or not _is_key_race(exc):
                     raise
@@ -383,7 +380,8 @@ class BillingService:
             acct, existing, budgeted, locked = found
             if existing is not None:
                 return existing
-            self._sql.expire_user_holds(conn, acct.id, now)  # stored statuses stay true (they no longer count)
+            if not self._sql.sqlite:  # SQLite: the hold's insert trigger does it (migration 0014)
+                self._sql.expire_user_holds(conn, acct.id, now)  # stored statuses stay true (they no longer count)
             # A hold of nothing (the free sandbox, a dedicated endpoint's request) passes whatever the balance, so an
             # overdrawn user can still try things for free; any credit at all needs that much available.
             if amount > 0 and amount > acct.available:

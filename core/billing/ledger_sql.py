@@ -206,8 +206,7 @@ class LedgerWriter:
             db = conn.connection.driver_connection
             if alone and group[0].one_statement:  # its own transaction (see run)
                 group[0].result = group[0].call(conn)
-                for write in group:
-                    write.answered = True
+                group[0].answered = True
                 return
             with _sqlite_transaction(self._engine, conn):
                 for write in group:
