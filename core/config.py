@@ -68,6 +68,19 @@ PROVIDER_ENV: dict[str, tuple[tuple[str, ...], str, str]] = {
 MIN_HOLD_TTL_SECONDS = 600  # the longest a plain call may take: 3 tries x (10 s to connect + 120 s of silence) + waits
 
 
+# Where the gateway runs its calls (GATEWAY_ROUTES): on the event loop (core.event_loop), in threads, or auto (the
+# loop unless the engine's waits would block it: Services.event_loop_problem)
+GATEWAY_ROUTE_MODES = ("auto", "loop", "threads")
+
+
+def gateway_routes() -> str:
+    """GATEWAY_ROUTES from the environment (auto when unset), checked."""
+    mode = os.environ.get("GATEWAY_ROUTES", "").strip().lower() or "auto"
+    if mode not in GATEWAY_ROUTE_MODES:
+        raise ConfigError(f"GATEWAY_ROUTES is {mode!r}; set it to auto (the default), loop or threads, or unset it.")
+    return mode
+
+
 @lru_cache(maxsize=1)
 def time_zone_names() -> frozenset[str]:
     """The IANA time zones every part of the engine takes. Python's zoneinfo also opens `localtime`, `posixrules`,

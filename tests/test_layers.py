@@ -1,10 +1,11 @@
 """The engine reads as layers, and imports only run downwards (../shared/DESIGN.md, Layout):
 
-    interfaces   pages/, app.py, core/cli, core/gateway      -> only core.services (+ access, errors, config)
+    interfaces   pages/, app.py, core/cli, core/gateway      -> only core.services (+ access, errors, config,
+                                                                  event_loop)
     services     core/services                               the one door: access, frozen views
     generate     core/generate.py                            the one flow of a generation
     middle       providers, billing, analytics, endpoints, breakeven, optimize, budgets, alerts, keys, demo
-    bottom       config, errors, redaction, money, usage, users, access, db, catalog
+    bottom       config, errors, redaction, money, usage, users, access, db, catalog, event_loop
 
 Also: core never imports streamlit; billing never imports analytics; interfaces never open a database session; each
 engine part is constructed in one place, the services container.
@@ -19,7 +20,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = {
-    **dict.fromkeys(("config", "errors", "redaction", "money", "usage", "users", "access", "db", "catalog"), 0),
+    **dict.fromkeys(
+        ("config", "errors", "redaction", "money", "usage", "users", "access", "db", "catalog", "event_loop"), 0
+    ),
     **dict.fromkeys(
         (
             "providers",
@@ -39,7 +42,8 @@ LAYER = {
     "services": 3,
     **dict.fromkeys(("cli", "gateway", "__main__"), 4),
 }
-INTERFACE_MAY_IMPORT = {"services", "access", "errors", "config", "cli"}
+# event_loop: how the gateway runs the engine's calls on its event loop (infrastructure, as config is)
+INTERFACE_MAY_IMPORT = {"services", "access", "errors", "config", "event_loop", "cli"}
 
 
 def _group(module: str) -> str | None:

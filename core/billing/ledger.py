@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, Select, bindparam, func, select, upda
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import event_loop
 from core.billing import inputs, replays
 from core.billing.accounts_sql import Account, AccountsSQL, new_hold
 from core.billing.accrual import accrue
@@ -505,7 +506,7 @@ class BillingService:
                 if attempt == tries:
                     raise
                 log.warning("settling hold %s failed (%s); trying again", hold_id, type(exc).__name__)
-                time.sleep(min(SETTLE_RETRY_SECONDS * 2 ** (attempt - 1), SETTLE_RETRY_MAX_SECONDS))
+                event_loop.sleep(min(SETTLE_RETRY_SECONDS * 2 ** (attempt - 1), SETTLE_RETRY_MAX_SECONDS))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _committed_settlement(self, hold_id: int, base_cost: Decimal) -> Settlement | None:

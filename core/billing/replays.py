@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from core import event_loop
 from core.billing.ledger_sql import holds
 from core.billing.types import Settlement
 from core.db.models import IdempotentReply, utcnow
@@ -121,7 +122,7 @@ def wait_for_reply(
     key: str,
     fingerprint: str,
     timeout: float,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = event_loop.sleep,
     spooled: Callable[[], bool] = lambda: False,
 ) -> Reply:
     """The reply of the call holding `hold_id` under `key`, once it has settled; waits for it up to `timeout` s.

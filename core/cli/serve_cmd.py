@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import socket
 import sys
 
 from core.cli import Context
 from core.cli.args import bounded_int, port_int
+from core.config import gateway_routes
 from core.errors import InvalidInputError
 
 APP = "core.gateway.app:create_app"
@@ -22,6 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=port_int, default=8000, help="port to listen on (default 8000)")
     p.add_argument("--workers", type=bounded_int(1, 64, "workers"), default=1, help="worker processes (default 1)")
     p.add_argument("--access-log", action="store_true", help="log one line per request (method, path, status)")
+    p.add_argument(
+        "--routes",
+        choices=("auto", "loop", "threads"),
+        default=None,
+        help="where calls run: on the event loop, in threads, or auto (the loop on SQLite, threads on PostgreSQL or "
+        "behind a proxy; the default, or GATEWAY_ROUTES)",
+    )
     p.set_defaults(func=run)
 
 
@@ -55,14 +64,27 @@ def check_address(host: str, port: int) -> None:
         raise InvalidInputError(f"Cannot listen on {host}:{port} ({reason}); check --host and --port.") from None
 
 
+def _where_calls_run(ctx: Context) -> tuple[bool, str]:
+    """Where the workers will run their calls (as core.gateway.app decides it), in words for the banner."""
+    mode = gateway_routes()
+    on_loop = ctx.services.calls_run_on_loop(mode)
+    if on_loop:
+        return True, "on the event loop"
+    problem = ctx.services.event_loop_problem()
+    return False, "in threads" + (f" ({problem})" if mode == "auto" and problem else "")
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     import uvicorn
 
     check_address(args.host, args.port)
+    if args.routes is not None:
+        os.environ["GATEWAY_ROUTES"] = args.routes  # the workers' own setting
+    _on_loop, where = _where_calls_run(ctx)
     limiter = "Redis" if ctx.services.settings.redis_url else "this process (set REDIS_URL to share them)"
     print(
-        f"gateway on http://{args.host}:{args.port}/v1 (docs: /docs), {args.workers} worker(s); rate limits in "
-        f"{limiter}",
+        f"gateway on http://{args.host}:{args.port}/v1 (docs: /docs), {args.workers} worker(s); calls run {where}; "
+        f"rate limits in {limiter}",
         file=sys.stderr,
         flush=True,
     )

@@ -9,7 +9,6 @@ leaves the database as it was; `refresh` brings it back in line with whatever th
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import event_loop
 from core.catalog.lookup import get_hardware, list_hardware
 from core.config import Settings
 from core.db.engine import write_session
@@ -75,7 +75,7 @@ class HuggingFaceEndpointService:
         settings: Settings | None = None,
         *,
         clock: Clock = system_clock,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = event_loop.sleep,
         default_owner: str | int | None = None,
     ) -> None:
         self.session_factory = session_factory

@@ -18,12 +18,13 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.config import gateway_routes
 from core.gateway import anthropic_routes, minimax_routes, openai_routes
 from core.gateway.deps import SECURITY, SECURITY_SCHEMES
 from core.gateway.errors import engine_error, http_error, unexpected_error, validation_error
 from core.gateway.json_route import JsonRoute, Lane
 from core.gateway.limits import JSON_LIMIT, BodyLimit
-from core.gateway.threads import THREADS
+from core.gateway.threads import ROUTES_ON_LOOP, THREADS
 from core.services import Services
 from core.services.errors import CoreError
 
@@ -49,6 +50,8 @@ def create_app(services: Services | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = int(os.environ.get("GATEWAY_THREADS", THREADS))
         owned = services is None
         app.state.services = Services() if owned else services
+        # where the routes run (GATEWAY_ROUTES; core/gateway/threads.py)
+        app.routes_on_loop = app.state.services.calls_run_on_loop(mode)
         # charges an earlier process kept while the database was down (core/billing/spool.py): posted in the background
         app.state.services.resume_spool()
         if owned:  # a given Services (tests) keeps reading on every call
@@ -67,6 +70,7 @@ def create_app(services: Services | None = None) -> FastAPI:
             if owned:
                 app.state.services.close()
 
+    mode = gateway_routes()
     app = Gateway(title="AI credits gateway", description=DESCRIPTION, version="1", lifespan=lifespan)
     if services is not None:
         app.state.services = services
@@ -115,6 +119,7 @@ class Gateway(FastAPI):
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         self.lanes: dict[str, Lane] = {}
+        self.routes_on_loop = False  # decided as the application starts (`routes_on_loop`)
 
     def open_lanes(self, *routers: APIRouter) -> None:
         """The door's routes: the POST routes of `routers` that have a short way (`JsonRoute.lane`). The routers are
@@ -129,6 +134,8 @@ class Gateway(FastAPI):
                         self.lanes[route.path] = lane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.routes_on_loop:
+            ROUTES_ON_LOOP.set(True)  # this request's task only
         lane = self.lanes.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
         if lane is None or self.root_path or "fastapi.telemetry" in scope or self._native_telemetry.enabled():
             await super().__call__(scope, receive, send)

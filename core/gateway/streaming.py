@@ -1,9 +1,11 @@
 """Server-sent events from the engine's (synchronous) streams, and what happens when the client goes away.
 
-A stream's chunks are read by one worker thread for the whole stream (`_Pump`), which hands them to the event loop in
-batches: whatever arrived together (an upstream often sends several events in one packet) wakes the loop once. Reading
-each chunk in its own worker-thread call cost two thread hand-offs per chunk, most of a short stream's CPU. The pump
-reads at most `READ_AHEAD` chunks ahead of what the client has been sent, and stops when the client goes away.
+A stream's chunks are read by one pump for the whole stream (`_Pump`), which hands them to the response in batches:
+whatever arrived together (an upstream often sends several events in one packet) wakes the response once. The pump is
+a worker thread, or, when the gateway runs its calls on the event loop (core/gateway/threads.py), a call on the loop
+itself (core.event_loop), whose upstream reads hand the loop back. Reading each chunk in its own worker-thread call
+cost two thread hand-offs per chunk, most of a short stream's CPU. The pump reads at most `READ_AHEAD` chunks ahead of
+what the client has been sent, and stops when the client goes away.
 
 When the client disconnects, Starlette cancels the response; the pump is then told to stop, and it closes the stream
 (the relay waits for it, shielded from the cancellation), which stops the upstream read and settles the call for the
@@ -23,6 +25,8 @@ from typing import Any
 
 import anyio
 
+from core import event_loop
+from core.gateway.threads import ROUTES_ON_LOOP
 from core.services.generation import GenerationStream
 
 READ_AHEAD = 16  # chunks read from the upstream but not yet handed to the client, at most
@@ -45,18 +49,21 @@ class _End:
 
 
 class _Pump:
-    """Reads a stream to its end in one worker thread, handing its chunks to the event loop in batches."""
+    """Reads a stream to its end in one worker thread or, `on_loop`, as a call on the event loop (whose waits for room
+    then hand the loop back instead of blocking it), handing its chunks to the event loop in batches."""
 
-    def __init__(self, stream: GenerationStream, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, stream: GenerationStream, loop: asyncio.AbstractEventLoop, *, on_loop: bool = False) -> None:
         self._stream = stream
         self._loop = loop
+        self._on_loop = on_loop
         self._cond = threading.Condition()
         self._items: deque[str | _End] = deque()
         self._stopping = False
         self._waiting = False  # the loop waits for `_ready`
         self._ready = asyncio.Event()
+        self._room = asyncio.Event()  # on the loop: set when the client was sent what was read ahead, or on stop
 
-    def run(self) -> None:  # in the worker thread
+    def run(self) -> None:  # in the worker thread, or on the loop
         end = _End()
         try:
             for piece in self._stream:
@@ -64,10 +71,15 @@ class _Pump:
                     if self._stopping:
                         break
                     self._hand_over(piece)
+                    if not self._on_loop:
+                        while len(self._items) >= READ_AHEAD and not self._stopping:
+                            self._cond.wait()
+                if self._on_loop:
                     while len(self._items) >= READ_AHEAD and not self._stopping:
-                        self._cond.wait()
-                    if self._stopping:
-                        break
+                        self._room.clear()
+                        event_loop.wait(self._room.wait())
+                if self._stopping:
+                    break
         except BaseException as exc:  # handed to the loop, which sends the API's error event
             end = _End(exc)
         finally:
@@ -80,7 +92,10 @@ class _Pump:
         self._items.append(item)
         if self._waiting:
             self._waiting = False
-            self._loop.call_soon_threadsafe(self._ready.set)
+            if self._on_loop:
+                self._ready.set()
+            else:
+                self._loop.call_soon_threadsafe(self._ready.set)
 
     async def batches(self) -> AsyncIterator[list[str | _End]]:
         while True:
@@ -89,6 +104,7 @@ class _Pump:
                 self._items.clear()
                 if batch:
                     self._cond.notify()  # room again for a pump waiting on READ_AHEAD
+                    self._room.set()
                 else:
                     self._waiting = True
                     self._ready.clear()
@@ -101,6 +117,7 @@ class _Pump:
         with self._cond:
             self._stopping = True
             self._cond.notify()
+        self._room.set()
 
 
 async def relay(
@@ -118,13 +135,14 @@ async def relay(
     `start_with_first`: read the first piece (or the end) before the start events, so that what the upstream states
     ahead of its text (`stream.stated_input`: Anthropic's prompt counts) can go into them."""
     loop = asyncio.get_running_loop()
-    pump = _Pump(stream, loop)
+    on_loop = ROUTES_ON_LOOP.get()
+    pump = _Pump(stream, loop, on_loop=on_loop)
     running: asyncio.Future[None] | None = None
     try:
         if not start_with_first:
             for event in start(stream):
                 yield event
-        running = loop.run_in_executor(_pumps, pump.run)
+        running = asyncio.ensure_future(event_loop.run(pump.run)) if on_loop else loop.run_in_executor(_pumps, pump.run)
         async for batch in pump.batches():
             # A batch goes out as one body message: each message costs a pass through every middleware's `send` and
             # uvicorn's, which was most of a streamed call's event-loop CPU when events went one by one.
@@ -149,9 +167,12 @@ async def relay(
         yield fault(exc)
     finally:
         if running is None:
-            if not stream.done:  # never pumped (the client left during the start): settle in a thread
+            if not stream.done:  # never pumped (the client left during the start): settle off the response's task
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(stream.close)
+                    if on_loop:
+                        await event_loop.run(stream.close)
+                    else:
+                        await anyio.to_thread.run_sync(stream.close)
         elif not running.done():
             # The client went away (or sending failed): the pump stops the upstream and settles what was received.
             pump.stop()

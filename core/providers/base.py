@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import random
-import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, ClassVar
 
 import httpx
 
+from core import event_loop
 from core.catalog.types import ModelPrice
 from core.config import Secret, Settings
 from core.errors import InvalidInputError
@@ -80,7 +80,7 @@ class BaseProvider:
         base_url: str = "",
         settings: Settings | None = None,
         retry: RetryPolicy | None = None,
-        sleep: Sleep = time.sleep,
+        sleep: Sleep = event_loop.sleep,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         rng: random.Random | None = None,
     ) -> None:

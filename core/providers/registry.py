@@ -5,12 +5,12 @@ Adding a provider is one class (a module with a `BaseProvider` subclass) and one
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from enum import StrEnum
 
 import httpx
 
+from core import event_loop
 from core.config import Settings
 from core.errors import NotFoundError
 from core.providers.anthropic import AnthropicProvider
@@ -92,7 +92,7 @@ class AIProviderFactory:
         settings: Settings,
         client: httpx.Client | None = None,
         *,
-        sleep: Sleep = time.sleep,
+        sleep: Sleep = event_loop.sleep,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.settings = settings
@@ -107,6 +107,12 @@ class AIProviderFactory:
         if self._client is None:
             self._client = upstream_client()
         return self._client
+
+    def waits_hand_back_the_loop(self) -> bool:
+        """True when a call's network waits hand an event loop back (core.event_loop): the lean transport does, and a
+        test's MockTransport never waits; httpx's own transports, which a proxy needs, block."""
+        client = self.client
+        return not client._mounts and not isinstance(client._transport, httpx.HTTPTransport)
 
     @staticmethod
     def get_available_providers() -> list[str]:

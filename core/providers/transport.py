@@ -16,6 +16,10 @@ Behaviour kept from httpx's default transport, since the providers' retries and 
 - streamed bodies are read as they arrive; a response closed before its end closes its connection;
 - request bodies of unknown length go out chunked; HEAD answers have no body.
 Proxies from the environment stay with httpx (it mounts its own transports for them).
+
+In a call the gateway runs on its event loop (core.event_loop), the sockets are non-blocking and every wait (the
+name lookup, the connection, the TLS handshake, a send the kernel cannot take at once, a read) hands the loop back to
+the other calls; the timeouts and errors are the same.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any
 
 import httptools
 import httpx
+
+from core import event_loop
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 READ_SIZE = 65536
@@ -80,12 +86,18 @@ class _Answer:
 
 
 class _Connection:
-    __slots__ = ("idle_since", "key", "sock")
+    __slots__ = ("idle_since", "key", "read_timeout", "sock")
 
     def __init__(self, key: tuple[str, str, int], sock: socket.socket) -> None:
         self.key = key
         self.sock = sock
         self.idle_since = 0.0
+        self.read_timeout: float | None = None  # the current request's
+
+    def for_mode(self, on_loop: bool) -> None:
+        """Non-blocking for a call on the event loop; with the request's timeouts (set as they apply) otherwise."""
+        if on_loop and self.sock.gettimeout() != 0.0:
+            self.sock.setblocking(False)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):  # closing a broken socket
@@ -201,7 +213,7 @@ class UpstreamTransport(httpx.BaseTransport):
     def _connect(self, key: tuple[str, str, int], request: httpx.Request, timeout: float | None) -> _Connection:
         scheme, host, port = key
         try:
-            sock = socket.create_connection((host, port), timeout=timeout)
+            sock = event_loop.connect(host, port, timeout)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"Timed out connecting to {host}:{port}.", request=request) from exc
         except OSError as exc:
@@ -209,7 +221,7 @@ class UpstreamTransport(httpx.BaseTransport):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if scheme == "https":
             try:
-                sock = self._ssl().wrap_socket(sock, server_hostname=host)
+                sock = self._tls(sock, host, timeout)
             except TimeoutError as exc:
                 sock.close()
                 raise httpx.ConnectTimeout(
@@ -219,6 +231,23 @@ class UpstreamTransport(httpx.BaseTransport):
                 sock.close()
                 raise httpx.ConnectError(f"TLS with {host}:{port} failed: {exc}", request=request) from exc
         return _Connection(key, sock)
+
+    def _tls(self, sock: socket.socket, host: str, timeout: float | None) -> ssl.SSLSocket:
+        if not event_loop.on_loop():
+            return self._ssl().wrap_socket(sock, server_hostname=host)
+        tls = self._ssl().wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    return tls
+                except ssl.SSLWantReadError:
+                    event_loop.wait_readable(tls, timeout)
+                except ssl.SSLWantWriteError:
+                    event_loop.wait_writable(tls, timeout)
+        except BaseException:
+            tls.close()
+            raise
 
     # --- one request
 
@@ -231,8 +260,12 @@ class UpstreamTransport(httpx.BaseTransport):
         timeouts = request.extensions.get("timeout", {})
         conn = self._take_idle(key) or self._connect(key, request, timeouts.get("connect"))
         try:
-            self._send(conn, request, timeouts.get("write"))
-            conn.sock.settimeout(timeouts.get("read"))
+            on_loop = event_loop.on_loop()
+            conn.for_mode(on_loop)
+            conn.read_timeout = timeouts.get("read")
+            self._send(conn, request, timeouts.get("write"), on_loop)
+            if not on_loop:
+                conn.sock.settimeout(conn.read_timeout)
             answer = _Answer()
             parser = answer.parser = httptools.HttpResponseParser(answer)
             while not answer.headers_done:
@@ -257,7 +290,7 @@ class UpstreamTransport(httpx.BaseTransport):
             extensions={"http_version": b"HTTP/" + parser.get_http_version().encode(), "reason_phrase": answer.reason},
         )
 
-    def _send(self, conn: _Connection, request: httpx.Request, timeout: float | None) -> None:
+    def _send(self, conn: _Connection, request: httpx.Request, timeout: float | None, on_loop: bool) -> None:
         head = [request.method.encode(), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
         chunked = False
         for name, value in request.headers.raw:
@@ -274,17 +307,27 @@ class UpstreamTransport(httpx.BaseTransport):
                 body.append(b"%x\r\n%b\r\n" % (len(piece), piece))
         if chunked:
             body.append(b"0\r\n\r\n")
-        conn.sock.settimeout(timeout)
+        data = b"".join(head) + b"".join(body)
         try:
-            conn.sock.sendall(b"".join(head) + b"".join(body))
+            if on_loop:
+                _send_on_loop(conn.sock, data, timeout)
+            else:
+                conn.sock.settimeout(timeout)
+                conn.sock.sendall(data)
         except TimeoutError as exc:
             raise httpx.WriteTimeout("Timed out sending the request.", request=request) from exc
         except OSError as exc:
             raise httpx.WriteError(f"The connection broke while sending the request: {exc}", request=request) from exc
 
     def _recv(self, conn: _Connection, request: httpx.Request) -> bytes:
+        sock = conn.sock
         try:
-            return conn.sock.recv(READ_SIZE)
+            if event_loop.on_loop():
+                conn.for_mode(True)
+                return _recv_on_loop(sock, conn.read_timeout)
+            if sock.gettimeout() == 0.0:  # made non-blocking by a call on the loop
+                sock.settimeout(conn.read_timeout)
+            return sock.recv(READ_SIZE)
         except TimeoutError as exc:
             raise httpx.ReadTimeout("Timed out waiting for the upstream's answer.", request=request) from exc
         except OSError as exc:
@@ -309,3 +352,27 @@ class UpstreamTransport(httpx.BaseTransport):
             self._idle_count = 0
         for conn in conns:
             conn.close()
+
+
+def _recv_on_loop(sock: socket.socket, timeout: float | None) -> bytes:
+    """What a non-blocking socket has to read, waiting on the event loop for it (TimeoutError after `timeout`)."""
+    while True:
+        try:
+            return sock.recv(READ_SIZE)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            event_loop.wait_readable(sock, timeout)
+        except ssl.SSLWantWriteError:
+            event_loop.wait_writable(sock, timeout)
+
+
+def _send_on_loop(sock: socket.socket, data: bytes, timeout: float | None) -> None:
+    """All of `data` on a non-blocking socket, waiting on the event loop while the kernel cannot take more (TimeoutError
+    after `timeout` without progress)."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(view) :]
+        except (BlockingIOError, ssl.SSLWantWriteError):
+            event_loop.wait_writable(sock, timeout)
+        except ssl.SSLWantReadError:
+            event_loop.wait_readable(sock, timeout)

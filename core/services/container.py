@@ -11,12 +11,12 @@ per run), the gateway (one per worker) and tests each build one; nothing else co
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import httpx
 from sqlalchemy.exc import DBAPIError
 
+from core import event_loop
 from core.alerts.auto import AutoAlerts
 from core.alerts.delivery import AlertDelivery, BackgroundDelivery
 from core.alerts.hook import AlertHook
@@ -45,7 +45,7 @@ class Services:
         providers: AIProviderFactory | None = None,
         endpoints_http: httpx.Client | None = None,
         clock: Clock = system_clock,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = event_loop.sleep,
     ) -> None:
         from core.services.breakeven import BreakevenService
         from core.services.budgets import BudgetService
@@ -108,6 +108,22 @@ class Services:
         report = self.db.init()
         self.billing.expire_holds()
         return report
+
+    def event_loop_problem(self) -> str | None:
+        """Why the engine's calls should not run on an event loop (core.event_loop, as the gateway runs them), or None
+        when they may. On PostgreSQL every commit waits for the server (1.7-1.9 ms a hold or settlement on this
+        machine's disk), which on the loop would hold up every other call; behind a proxy the providers' client is
+        httpx's own, whose waits block the loop."""
+        if self.db.engine.dialect.name != "sqlite":
+            return f"the database is {self.db.engine.dialect.name}, whose commits wait for the server"
+        if not self.providers.waits_hand_back_the_loop():
+            return "the providers' HTTP client is httpx's own (a proxy is configured), whose waits block"
+        return None
+
+    def calls_run_on_loop(self, mode: str) -> bool:
+        """Whether an interface that can run the engine's calls on its event loop does (GATEWAY_ROUTES `mode`): `loop`
+        always, `threads` never, `auto` unless `event_loop_problem` says why not."""
+        return mode == "loop" or (mode == "auto" and self.event_loop_problem() is None)
 
     def resume_spool(self) -> None:
         """Post in the background the charges an earlier process kept while the database was unavailable

@@ -283,6 +283,11 @@ def cases() -> list[Case]:
     out += _ints(("serve",), "--workers", ("-1", "0", HUGE))
     # an address this machine cannot listen on (192.0.2.0/24 is reserved for documentation, never assigned)
     out += _idents(("serve", "--port", "8391", "--host"), None, ("192.0.2.1", "no-such-host.invalid", BAD_UTF8))
+    # where the calls run: a choice, or a setting the gateway reads
+    out += [
+        Case("serve --routes unknown", ("serve", "--port", "8391", "--routes", "greenlets")),
+        Case("serve GATEWAY_ROUTES unknown", ("serve", "--port", "8391"), env=(("GATEWAY_ROUTES", "fibers"),)),
+    ]
     return [Case(c.label, tuple(a for a in c.argv if a != ""), c.env) for c in out]
 
 

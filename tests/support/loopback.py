@@ -194,6 +194,9 @@ class Recorded:
     body: bytes
 
 
+_COUNTING = threading.Lock()
+
+
 @dataclass
 class LoopbackState:
     requests: list[Recorded] = field(default_factory=list)
@@ -206,6 +209,8 @@ class LoopbackState:
     empty_stream: bool = False  # streamed chat ends at once, without text (a fault the reader meets after its start)
     streams_done: int = 0  # streams sent to the end
     streams_cut: int = 0  # streams whose reader hung up before the end
+    waiting: int = 0  # plain chat completions being delayed now (reply_delay)
+    most_waiting: int = 0  # the most of them at once
 
 
 def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
@@ -254,7 +259,12 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
                     self._send(200, sse.encode(), "text/event-stream")
                     state.streams_done += 1
                 else:
+                    with _COUNTING:
+                        state.waiting += 1
+                        state.most_waiting = max(state.most_waiting, state.waiting)
                     time.sleep(state.reply_delay)
+                    with _COUNTING:
+                        state.waiting -= 1
                     reply = _finished(CHAT_COMPLETION, state.finish_reason)
                     self._send(200, json.dumps(reply).encode(), "application/json")
             elif self.path.endswith("/v1/messages/count_tokens"):

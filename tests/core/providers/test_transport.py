@@ -1,6 +1,7 @@
 """The upstream transport (core/providers/transport.py) against a real socket server whose every byte the test writes:
 kept-alive reuse, streamed bodies, connections the server closes, broken or malformed answers, timeouts, chunked
-uploads, TLS, and the errors httpx's own transport raises for each (the providers' retries rely on their types)."""
+uploads, TLS, and the errors httpx's own transport raises for each (the providers' retries rely on their types).
+Each test runs twice (conftest.py): its calls blocking, and as one call on an event loop, as the gateway runs them."""
 
 from __future__ import annotations
 
@@ -21,11 +22,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from core import event_loop
 from core.config import Settings
 from core.providers.registry import AIProviderFactory, upstream_client
 from core.providers.transport import UpstreamTransport
 
 Handler = Callable[[socket.socket, int], None]
+
+
+@pytest.fixture(autouse=True, params=["blocking", "on the event loop"])
+def where(request: pytest.FixtureRequest) -> str:
+    """How the test's calls wait (see conftest.py); the test body checks it is where it should be."""
+    return request.param
+
+
+def test_each_test_runs_where_its_fixture_says(where: str) -> None:
+    assert event_loop.on_loop() == (where == "on the event loop")
 
 
 def read_request(sock: socket.socket) -> tuple[bytes, bytes]:
