@@ -1,7 +1,8 @@
 """The engine's synchronous calls run on an asyncio event loop, without a thread per call: each call runs in a
 greenlet of the loop's thread (as SQLAlchemy's asyncio layer runs its synchronous core), and where it would wait for
 the network or sleep, it hands the loop back until the wait is over (`wait_readable`, `wait_writable`, `resolve`,
-`connect`, `sleep`). Everything else it does (the ledger's SQLite statements, a few hundred microseconds) runs on the
+`connect`, `sleep`; a call that blocks in a library of its own goes to a thread meanwhile: `off_loop`). Everything else
+it does (the ledger's SQLite statements, a few hundred microseconds) runs on the
 loop as it is.
 
 Why: the gateway ran each call in a worker thread. Under 16 concurrent calls its threads and the loop took turns for
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -147,3 +149,13 @@ def sleep(seconds: float) -> None:
         wait(asyncio.sleep(seconds))
     else:
         time.sleep(seconds)
+
+
+def off_loop(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """`fn(*args, **kwargs)`, which blocks without handing the loop back (a library's own socket: Redis, whose wait can
+    last its whole timeout when the server is unreachable), in a worker thread when called on the loop, the loop
+    serving other calls meanwhile; called directly elsewhere."""
+    if not on_loop():
+        return fn(*args, **kwargs)
+    loop = asyncio.get_running_loop()
+    return wait(loop.run_in_executor(None, functools.partial(fn, *args, **kwargs)))

@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Protocol
 
+from core import event_loop
 from core.errors import ConfigError
 
 # Time is counted in whole microseconds, with the interval rounded down: `rpm` intervals then never exceed the period,
@@ -82,7 +83,8 @@ class RedisRateLimiter:
         import redis
 
         try:
-            out = self._script(keys=[self._namespace + key], args=[_PERIOD_US, per_minute])
+            # off the gateway's event loop: an unreachable Redis would hold up every call for its timeout
+            out = event_loop.off_loop(self._script, keys=[self._namespace + key], args=[_PERIOD_US, per_minute])
         except redis.RedisError as exc:
             raise RateLimiterUnavailable(
                 f"The rate limiter's Redis ({self._url_shown}) did not answer ({type(exc).__name__}); check that it "

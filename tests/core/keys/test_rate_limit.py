@@ -64,3 +64,45 @@ def test_an_unreachable_redis_refuses_with_a_sentence() -> None:
     limiter = RedisRateLimiter("redis://127.0.0.1:1/0")
     with pytest.raises(RateLimiterUnavailable, match="unset REDIS_URL"):
         limiter.acquire("k", 5)
+
+
+def test_on_the_event_loop_redis_is_asked_from_a_thread(redis_url: str) -> None:
+    """A call on the gateway's event loop (core.event_loop) asks Redis from a worker thread, so an unreachable Redis
+    (a 2 s timeout) does not hold up the loop's other calls: a sleeping call on the loop ends meanwhile."""
+    import asyncio
+    import threading
+
+    from core import event_loop
+    from tests.support.aio import run
+
+    limiter = RedisRateLimiter(redis_url)
+    unreachable = RedisRateLimiter("redis://127.0.0.1:1/0")
+    asked_from: list[bool] = []
+    seen: list[str] = []
+    script = limiter._script
+
+    def recording(**kwargs: object) -> object:
+        asked_from.append(threading.current_thread() is threading.main_thread() or event_loop.on_loop())
+        return script(**kwargs)
+
+    limiter._script = recording  # type: ignore[method-assign]
+
+    def refused() -> None:
+        with pytest.raises(RateLimiterUnavailable):
+            unreachable.acquire("k", 5)
+        seen.append("refused")
+
+    def other() -> None:
+        event_loop.sleep(0)
+        seen.append("other")
+
+    async def calls() -> float | None:
+        await asyncio.gather(event_loop.run(refused), event_loop.run(other))
+        return await event_loop.run(limiter.acquire, f"test-{uuid.uuid4().hex}", 5)
+
+    try:
+        assert run(calls()) is None
+        assert asked_from == [False] and seen == ["other", "refused"]
+    finally:
+        limiter.close()
+        unreachable.close()
