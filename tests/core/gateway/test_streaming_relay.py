@@ -1,19 +1,29 @@
-"""The relay between an engine stream (read in one worker thread) and the SSE body: every chunk in order, the finish
-events once the stream's result is set, a fault event on a failure, a bounded read-ahead, and a stream stopped (the
-upstream read ended, the call settled) when the client goes away."""
+"""The relay between an engine stream (read in one worker thread, or as a call on the event loop when the gateway runs
+its calls there) and the SSE body: every chunk in order, the finish events once the stream's result is set, a fault
+event on a failure, a bounded read-ahead, and a stream stopped (the upstream read ended, the call settled) when the
+client goes away. Every test runs both ways."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Generator
 
 import pytest
 
+from core import event_loop
 from core.gateway import streaming
 from core.gateway.streaming import relay
 from core.services.generation import GenerationStream
 from tests.support.aio import run
+
+
+@pytest.fixture(autouse=True, params=["pumped by a thread", "pumped on the event loop"])
+def where(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    on_loop = request.param == "pumped on the event loop"
+    monkeypatch.setattr(streaming, "ROUTES_ON_LOOP", contextvars.ContextVar("routes_on_loop", default=on_loop))
+    return request.param
 
 
 class Upstream:
@@ -22,6 +32,7 @@ class Upstream:
     def __init__(self, pieces: list[str], *, fail_after: int | None = None, gate: threading.Event | None = None):
         self.pieces, self.fail_after, self.gate = pieces, fail_after, gate
         self.read = 0
+        self.on_loop: list[bool] = []  # where each chunk was read
         self.closed = threading.Event()
 
     def chunks(self) -> Generator[str, None, str]:
@@ -30,7 +41,11 @@ class Upstream:
                 if self.fail_after is not None and i == self.fail_after:
                     raise ConnectionError("the upstream hung up")
                 if self.gate is not None and i > 0:
-                    self.gate.wait(5)
+                    for _ in range(1000):  # as an upstream read waits: on the loop, the loop serves others meanwhile
+                        if self.gate.is_set():
+                            break
+                        event_loop.sleep(0.005)
+                self.on_loop.append(event_loop.on_loop())
                 self.read += 1
                 yield piece
         except GeneratorExit:
@@ -53,9 +68,10 @@ async def _collect(stream: GenerationStream) -> list[bytes]:
     return [event async for event in _relay(stream)]  # type: ignore[attr-defined]
 
 
-def test_every_chunk_in_order_then_the_finish_events() -> None:
+def test_every_chunk_in_order_then_the_finish_events(where: str) -> None:
     up = Upstream([f"w{i} " for i in range(200)])
     out = run(_collect(GenerationStream(up.chunks())))
+    assert up.on_loop == [where == "pumped on the event loop"] * 200
     # the start goes out on its own; then chunks read together go out together (one body message per batch)
     assert out[0] == b"start"
     assert b"".join(out[1:]) == b"".join(f"w{i} ".encode() for i in range(200)) + b"end:result"
