@@ -60,3 +60,20 @@ def test_a_cancelled_caller_waits_for_the_running_route() -> None:
 
     assert run(cancel_while_running()) is True
     assert finished.is_set()
+
+
+def test_with_routes_on_the_loop_a_route_runs_on_the_loops_thread_with_the_callers_context() -> None:
+    from core import event_loop
+    from core.gateway.threads import ROUTES_ON_LOOP
+
+    @in_thread
+    def route(x: int) -> tuple[int, str, bool, int]:
+        return x * 2, WHO.get(), event_loop.on_loop(), threading.get_ident()
+
+    async def call() -> tuple[tuple[int, str, bool, int], int]:
+        WHO.set("bob")
+        ROUTES_ON_LOOP.set(True)
+        return await route(21), threading.get_ident()
+
+    (doubled, who, on_loop, thread), loop_thread = run(call())
+    assert (doubled, who, on_loop) == (42, "bob", True) and thread == loop_thread
