@@ -327,6 +327,12 @@ def main() -> int:
     speed = [machine_ms()]
     out = sys.stderr if args.json else sys.stdout
     print(f"machine: {speed[0]:.1f} ms for the reference work (lower is faster)", file=out, flush=True)
+    print(
+        f"gateway calls: GATEWAY_ROUTES={os.environ.get('GATEWAY_ROUTES') or 'auto'} (auto: the event loop on SQLite, "
+        "threads on PostgreSQL)",
+        file=out,
+        flush=True,
+    )
     with lean_upstream_process() as upstream:
         if args.only in (None, "sqlite"):
             for workers in args.sqlite_workers:

@@ -204,6 +204,11 @@ def main() -> int:
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine_ms():.1f} ms for the reference work (lower is faster)", flush=True)
+    print(
+        f"gateway calls: GATEWAY_ROUTES={os.environ.get('GATEWAY_ROUTES') or 'auto'} (auto: the event loop on SQLite, "
+        "threads on PostgreSQL)",
+        flush=True,
+    )
     SETTINGS.update(clients=args.clients, upstream_ms=args.upstream_ms)
     print(
         f"{args.clients} closed-loop clients, upstream answering in {args.upstream_ms:g} ms, "
