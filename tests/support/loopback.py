@@ -194,7 +194,7 @@ class Recorded:
     body: bytes
 
 
-_COUNTING = threading.Lock()
+_COUNTING = threading.Condition()
 
 
 @dataclass
@@ -211,6 +211,8 @@ class LoopbackState:
     streams_cut: int = 0  # streams whose reader hung up before the end
     waiting: int = 0  # plain chat completions being delayed now (reply_delay)
     most_waiting: int = 0  # the most of them at once
+    # > 0: a delayed chat completion is answered as soon as this many wait together (else after reply_delay)
+    answer_when_waiting: int = 0
 
 
 def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
@@ -262,7 +264,13 @@ def _handler(state: LoopbackState) -> type[BaseHTTPRequestHandler]:
                     with _COUNTING:
                         state.waiting += 1
                         state.most_waiting = max(state.most_waiting, state.waiting)
-                    time.sleep(state.reply_delay)
+                        _COUNTING.notify_all()
+                        if state.answer_when_waiting:
+                            _COUNTING.wait_for(
+                                lambda: state.most_waiting >= state.answer_when_waiting, state.reply_delay
+                            )
+                    if not state.answer_when_waiting:
+                        time.sleep(state.reply_delay)
                     with _COUNTING:
                         state.waiting -= 1
                     reply = _finished(CHAT_COMPLETION, state.finish_reason)

@@ -81,14 +81,15 @@ def test_an_unknown_setting_is_refused_with_a_sentence(monkeypatch: pytest.Monke
 
 
 def test_calls_waiting_for_their_upstream_on_the_loop_do_not_hold_each_other_up(world: GatewayWorld) -> None:
-    """Eight calls at once, the upstream answering each after 0.3 s: all eight wait at the upstream together (were the
-    loop blocked by one, they would reach it one by one), and each is charged once."""
+    """Eight calls at once, the upstream answering as soon as all eight wait there together (or after 5 s): were the
+    loop blocked by one call's wait, they would reach it one by one. Each is charged once."""
     user = world.user(credits=100_000)
     key = world.key(user)
     before = world.balance(user)
     client = world.openai(key)
     world.upstream.most_waiting = 0
-    world.upstream.reply_delay = 0.3
+    world.upstream.reply_delay = 5.0
+    world.upstream.answer_when_waiting = 8
     charged: list[int] = []
 
     def call() -> None:
@@ -100,9 +101,10 @@ def test_calls_waiting_for_their_upstream_on_the_loop_do_not_hold_each_other_up(
         for t in threads:
             t.start()
         for t in threads:
-            t.join(30)
+            t.join(60)
     finally:
         world.upstream.reply_delay = 0.0
+        world.upstream.answer_when_waiting = 0
     assert len(charged) == 8 and world.upstream.most_waiting == 8
     assert world.balance(user) == before - sum(charged)
     assert world.services.ledger.check(SYSTEM) == []
