@@ -107,18 +107,23 @@ def test_waiting_is_refused_outside_a_call_on_the_loop() -> None:
 
 
 def test_a_cancelled_caller_waits_for_the_running_call() -> None:
-    finished = threading.Event()
+    started, finished = threading.Event(), threading.Event()
+    release: list[asyncio.Event] = []
 
     def call() -> None:
-        event_loop.sleep(0.1)
+        started.set()
+        event_loop.wait(release[0].wait())
         finished.set()
 
     async def cancel_while_running() -> bool:
+        release.append(asyncio.Event())
         task = asyncio.ensure_future(event_loop.run(call))
-        await asyncio.sleep(0.02)
+        while not started.is_set():
+            await asyncio.sleep(0.001)
         task.cancel()
-        await asyncio.sleep(0.01)
-        waiting = not task.done() and not finished.is_set()
+        await asyncio.sleep(0.02)
+        waiting = not task.done() and not finished.is_set()  # still waiting for the call, which goes on
+        release[0].set()
         with pytest.raises(asyncio.CancelledError):
             await task
         return waiting
