@@ -12,7 +12,7 @@ import sys
 
 from core.cli import Context
 from core.cli.args import bounded_int, port_int
-from core.config import gateway_routes
+from core.config import GATEWAY_ROUTE_MODES, gateway_routes
 from core.errors import InvalidInputError
 
 APP = "core.gateway.app:create_app"
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--access-log", action="store_true", help="log one line per request (method, path, status)")
     p.add_argument(
         "--routes",
-        choices=("auto", "loop", "threads"),
+        choices=GATEWAY_ROUTE_MODES,
         default=None,
         help="where calls run: on the event loop, in threads, or auto (the loop on SQLite, threads on PostgreSQL or "
         "behind a proxy; the default, or GATEWAY_ROUTES)",
@@ -64,14 +64,13 @@ def check_address(host: str, port: int) -> None:
         raise InvalidInputError(f"Cannot listen on {host}:{port} ({reason}); check --host and --port.") from None
 
 
-def _where_calls_run(ctx: Context) -> tuple[bool, str]:
+def _where_calls_run(ctx: Context) -> str:
     """Where the workers will run their calls (as core.gateway.app decides it), in words for the banner."""
     mode = gateway_routes()
-    on_loop = ctx.services.calls_run_on_loop(mode)
-    if on_loop:
-        return True, "on the event loop"
+    if ctx.services.calls_run_on_loop(mode):
+        return "on the event loop"
     problem = ctx.services.event_loop_problem()
-    return False, "in threads" + (f" ({problem})" if mode == "auto" and problem else "")
+    return "in threads" + (f" ({problem})" if mode == "auto" and problem else "")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     check_address(args.host, args.port)
     if args.routes is not None:
         os.environ["GATEWAY_ROUTES"] = args.routes  # the workers' own setting
-    _on_loop, where = _where_calls_run(ctx)
+    where = _where_calls_run(ctx)
     limiter = "Redis" if ctx.services.settings.redis_url else "this process (set REDIS_URL to share them)"
     print(
         f"gateway on http://{args.host}:{args.port}/v1 (docs: /docs), {args.workers} worker(s); calls run {where}; "

@@ -71,13 +71,7 @@ class _Pump:
                     if self._stopping:
                         break
                     self._hand_over(piece)
-                    if not self._on_loop:
-                        while len(self._items) >= READ_AHEAD and not self._stopping:
-                            self._cond.wait()
-                if self._on_loop:
-                    while len(self._items) >= READ_AHEAD and not self._stopping:
-                        self._room.clear()
-                        event_loop.wait(self._room.wait())
+                self._wait_for_room()
                 if self._stopping:
                     break
         except BaseException as exc:  # handed to the loop, which sends the API's error event
@@ -87,6 +81,18 @@ class _Pump:
                 self._stream.close()  # stops the upstream read, settles what was received
             with self._cond:
                 self._hand_over(end)
+
+    def _wait_for_room(self) -> None:
+        """While `READ_AHEAD` chunks wait for the client (and the pump is not stopping): on the loop, hand it back;
+        in the worker thread, wait on the condition."""
+        if self._on_loop:
+            while len(self._items) >= READ_AHEAD and not self._stopping:
+                self._room.clear()
+                event_loop.wait(self._room.wait())
+            return
+        with self._cond:
+            while len(self._items) >= READ_AHEAD and not self._stopping:
+                self._cond.wait()
 
     def _hand_over(self, item: str | _End) -> None:  # with self._cond held
         self._items.append(item)
